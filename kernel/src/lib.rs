@@ -1,0 +1,44 @@
+//! # amortise-kernel
+//!
+//! `no_std`, allocation-free, `unsafe`-free kernels for **amortised samplers**: neural
+//! samplers trained like reinforcement-learning policies to draw from an unnormalised density
+//! (Reinforced SMC, Choi et al. 2025, arXiv 2510.11711; adaptive teachers, Kim et al.,
+//! ICLR 2025; the Value Gradient Sampler, Yoon et al. 2025). The same code builds for the
+//! host, `wasm32-unknown-unknown` and `thumbv7em-none-eabihf`, and gives the same bits on all
+//! three for the same seed.
+//!
+//! ## Layer map (lower layers never depend on higher ones)
+//!
+//! | layer | module | what it holds |
+//! |---|---|---|
+//! | 0 | [`error`] | the one `Copy` error enum |
+//! | 0 | [`math`] | the only `libm` call site; stable log-space helpers |
+//! | 0 | [`rng`] | the pinned PRNG (xoshiro256++) and its distributions |
+//! | 1 | [`nn`] | dense layers, activations, the Fourier time embedding, MLPs with hand-written backward passes over caller-owned flat slices |
+//! | 1 | [`optim`] | Adam over caller-owned moments, gradient clipping, learning-rate schedules |
+//! | 1 | [`targets`] | unnormalised log-densities with analytic gradients, known `log Z` and exact samplers |
+//! | 1 | [`metrics`] | log-weight normalisation, ESS, ELBO/EUBO/IS `log Z`, Sinkhorn, MMD, mode coverage, TV |
+//!
+//! ## Conventions
+//! - **The caller owns memory.** Kernels take `&mut [f32]` buffers, check their lengths once
+//!   (returning [`Error::ShapeMismatch`]) and never allocate. Sizes come from `const fn`
+//!   helpers such as [`nn::Mlp::param_count`].
+//! - **Randomness is an explicit argument**, last: `rng: &mut R` with `R: rand_core::Rng`.
+//! - **Storage is `f32`**; reductions over particles accumulate in `f64`.
+//! - **Weights are log-weights.** NaN log-densities count as `-inf` (zero weight).
+//! - **Backward passes accumulate** (`+=`) into caller gradients; zero them per batch.
+//! - Algorithms are `Config` (`Copy + Default`) + `State` + `Info` + `init` + `step`.
+
+#![no_std]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod error;
+pub mod math;
+pub mod metrics;
+pub mod nn;
+pub mod optim;
+pub mod rng;
+pub mod targets;
+
+pub use error::Error;
