@@ -18,6 +18,7 @@
 //! | 1 | [`optim`] | Adam over caller-owned moments, gradient clipping, learning-rate schedules |
 //! | 1 | [`targets`] | unnormalised log-densities with analytic gradients, known `log Z` and exact samplers |
 //! | 1 | [`metrics`] | log-weight normalisation, ESS, ELBO/EUBO/IS `log Z`, Sinkhorn, MMD, mode coverage, TV |
+//! | 2 | [`smc`] | resampling (systematic, stratified, multinomial) and adaptive weight tempering |
 //!
 //! ## Conventions
 //! - **The caller owns memory.** Kernels take `&mut [f32]` buffers, check their lengths once
@@ -39,6 +40,7 @@ pub mod metrics;
 pub mod nn;
 pub mod optim;
 pub mod rng;
+pub mod smc;
 pub mod targets;
 
 pub use error::Error;

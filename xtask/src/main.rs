@@ -1,1 +1,203 @@
-fn main() {}
+//! Build automation for amortise: `cargo xtask <command>`.
+//!
+//! - `cargo xtask test`: everything CI checks, installing what is missing first (Rust
+//!   targets). This is the README's test command and what `.ci/run` calls.
+//! - `cargo xtask check-kernel`: only the `no_std` proofs (builds for the bare-metal and wasm
+//!   targets, and the source rules that keep the kernel portable).
+//!
+//! Every step prints its name, the command and how long it took; the first failure stops the
+//! run with a non-zero exit code.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+
+/// Cross targets the kernel must build for (the `no_std` proof).
+const KERNEL_TARGETS: [&str; 2] = ["thumbv7em-none-eabihf", "wasm32-unknown-unknown"];
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let cmd = args.first().map(String::as_str).unwrap_or("help");
+    let result = match cmd {
+        "test" => test(),
+        "check-kernel" => check_kernel(),
+        "help" | "--help" | "-h" => {
+            print_help();
+            Ok(())
+        }
+        other => Err(format!(
+            "unknown xtask command `{other}` (try `cargo xtask help`)"
+        )),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn print_help() {
+    println!(
+        "cargo xtask <command>\n\n\
+         commands:\n  \
+         test          install missing Rust targets, then fmt, clippy, host tests, no_std builds, docs\n  \
+         check-kernel  only the kernel's no_std builds and source rules\n"
+    );
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// Runs one step, echoing it and its wall time; fails on a non-zero exit.
+fn run(name: &str, program: &str, args: &[&str], envs: &[(&str, &str)]) -> Result<(), String> {
+    println!("==> {name}: {program} {}", args.join(" "));
+    let t0 = Instant::now();
+    let status = Command::new(program)
+        .args(args)
+        .envs(envs.iter().copied())
+        .current_dir(root())
+        .status()
+        .map_err(|e| format!("{name}: could not start `{program}`: {e}"))?;
+    let secs = t0.elapsed().as_secs_f64();
+    if status.success() {
+        println!("    {name}: ok ({secs:.1} s)");
+        Ok(())
+    } else {
+        Err(format!("{name} failed ({status}) after {secs:.1} s"))
+    }
+}
+
+fn output_of(program: &str, args: &[&str]) -> Option<String> {
+    let out = Command::new(program).args(args).output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn ensure_rust_targets() -> Result<(), String> {
+    let installed = output_of("rustup", &["target", "list", "--installed"]).unwrap_or_default();
+    let missing: Vec<&str> = KERNEL_TARGETS
+        .iter()
+        .copied()
+        .filter(|t| !installed.lines().any(|l| l.trim() == *t))
+        .collect();
+    if missing.is_empty() {
+        println!(
+            "==> rust targets: {} already installed",
+            KERNEL_TARGETS.join(", ")
+        );
+        return Ok(());
+    }
+    let mut args = vec!["target", "add"];
+    args.extend(missing.iter().copied());
+    run("install rust targets", "rustup", &args, &[])
+}
+
+/// Source rules that keep the kernel portable and reproducible, checked textually:
+/// no `alloc`, no `unsafe`, and `libm` called only from `math.rs` (the chokepoint).
+fn kernel_source_rules() -> Result<(), String> {
+    println!("==> kernel source rules");
+    let src = root().join("kernel/src");
+    let mut problems = Vec::new();
+    let mut files = Vec::new();
+    collect_rs(&src, &mut files);
+    for f in &files {
+        let text =
+            std::fs::read_to_string(f).map_err(|e| format!("reading {}: {e}", f.display()))?;
+        let rel = f.strip_prefix(root()).unwrap_or(f).display().to_string();
+        for (i, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or("");
+            if code.contains("extern crate alloc") {
+                problems.push(format!("{rel}:{}: uses alloc", i + 1));
+            }
+            if code.contains("unsafe ") || code.contains("unsafe{") {
+                problems.push(format!("{rel}:{}: unsafe code", i + 1));
+            }
+            if code.contains("libm::") && !rel.ends_with("kernel/src/math.rs") {
+                problems.push(format!("{rel}:{}: libm called outside math.rs", i + 1));
+            }
+        }
+    }
+    if problems.is_empty() {
+        println!("    kernel source rules: ok ({} files)", files.len());
+        Ok(())
+    } else {
+        Err(format!(
+            "kernel source rules broken:\n  {}",
+            problems.join("\n  ")
+        ))
+    }
+}
+
+fn collect_rs(dir: &Path, out: &mut Vec<PathBuf>) {
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                collect_rs(&p, out);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                out.push(p);
+            }
+        }
+    }
+}
+
+fn check_kernel() -> Result<(), String> {
+    ensure_rust_targets()?;
+    kernel_source_rules()?;
+    for t in KERNEL_TARGETS {
+        run(
+            &format!("kernel builds for {t} (no_std, no alloc)"),
+            "cargo",
+            &["build", "--release", "-p", "amortise-kernel", "--target", t],
+            &[],
+        )?;
+    }
+    Ok(())
+}
+
+fn test() -> Result<(), String> {
+    let t0 = Instant::now();
+    ensure_rust_targets()?;
+    run("format", "cargo", &["fmt", "--all", "--check"], &[])?;
+    kernel_source_rules()?;
+    run(
+        "clippy (warnings denied)",
+        "cargo",
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
+        &[],
+    )?;
+    run("host tests", "cargo", &["test", "--workspace"], &[])?;
+    for t in KERNEL_TARGETS {
+        run(
+            &format!("kernel builds for {t} (no_std, no alloc)"),
+            "cargo",
+            &["build", "--release", "-p", "amortise-kernel", "--target", t],
+            &[],
+        )?;
+    }
+    run(
+        "rustdoc (warnings denied)",
+        "cargo",
+        &["doc", "--workspace", "--no-deps"],
+        &[("RUSTDOCFLAGS", "-D warnings")],
+    )?;
+    println!(
+        "==> all checks passed in {:.0} s",
+        t0.elapsed().as_secs_f64()
+    );
+    Ok(())
+}

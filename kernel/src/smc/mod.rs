@@ -1,0 +1,7 @@
+//! Sequential Monte Carlo building blocks: resampling and adaptive weight tempering.
+//!
+//! The SMC samplers themselves (twisted SMC with learnt flows, annealed SMC baselines)
+//! compose these kernels; see Choi et al. 2025 (arXiv 2510.11711) §3 and `rsmc.md` §1.2.
+
+pub mod resample;
+pub mod temper;
