@@ -19,6 +19,7 @@
 //! | 1 | [`targets`] | unnormalised log-densities with analytic gradients, known `log Z` and exact samplers |
 //! | 1 | [`metrics`] | log-weight normalisation, ESS, ELBO/EUBO/IS `log Z`, Sinkhorn, MMD, mode coverage, TV |
 //! | 2 | [`smc`] | resampling (systematic, stratified, multinomial) and adaptive weight tempering |
+//! | 2 | [`buffer`] | fixed-capacity replay buffers: importance-weighted (RSMC), reward-ranked, uniform |
 //!
 //! ## Conventions
 //! - **The caller owns memory.** Kernels take `&mut [f32]` buffers, check their lengths once
@@ -34,6 +35,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod buffer;
 pub mod error;
 pub mod math;
 pub mod metrics;

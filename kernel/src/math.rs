@@ -278,7 +278,7 @@ pub fn log_sum_exp_f64<T: Real>(xs: &[T]) -> f64 {
             m = x;
         }
     }
-    if m == f64::NEG_INFINITY || m == f64::INFINITY {
+    if m.is_infinite() {
         return m;
     }
     let mut s = 0.0f64;
