@@ -42,6 +42,7 @@ pub mod metrics;
 pub mod nn;
 pub mod optim;
 pub mod rng;
+pub mod samplers;
 pub mod smc;
 pub mod targets;
 

@@ -1,0 +1,6 @@
+//! Diffusion samplers: a learnt forward SDE discretisation over a fixed reference process.
+//!
+//! See [`reference`] for the two reference processes (pinned Brownian motion of
+//! gfn-diffusion, OU/DDS of RSMC).
+
+pub mod reference;

@@ -1,0 +1,3 @@
+//! Samplers: diffusion samplers (continuous targets).
+
+pub mod diffusion;
