@@ -281,6 +281,23 @@ mod tests {
     }
 
     #[test]
+    fn samplers_are_reproducible_for_a_fixed_seed() {
+        for info in TARGETS.iter().filter(|i| i.has_sampler) {
+            let t = Target::from_name(info.name, None).unwrap();
+            let d = t.dim();
+            let (mut a, mut b) = ([0.0f32; 64], [0.0f32; 64]);
+            let (mut ra, mut rb) = (seeded(99), seeded(99));
+            for _ in 0..3 {
+                t.sample(&mut ra, &mut a[..d]).unwrap();
+                t.sample(&mut rb, &mut b[..d]).unwrap();
+                assert_eq!(a, b, "{}", info.name);
+            }
+            t.sample(&mut seeded(100), &mut b[..d]).unwrap();
+            assert_ne!(a, b, "{}", info.name);
+        }
+    }
+
+    #[test]
     fn dims_are_honoured() {
         assert_eq!(Target::from_name("gaussian", Some(7)).unwrap().dim(), 7);
         assert_eq!(Target::from_name("gmm40", Some(5)).unwrap().dim(), 5);
