@@ -15,7 +15,7 @@
 //! the input gradient `δ₀·W₀ᵀ`, times `f'(x)` with an input activation).
 //!
 //! **Parameter layout** (and gradient layout): the layers in order, each in the
-//! [`linear`](super::linear) layout `[W (w_l × w_{l+1}, row-major) | b (w_{l+1})]`.
+//! [`linear`] layout `[W (w_l × w_{l+1}, row-major) | b (w_{l+1})]`.
 //!
 //! **Cache layout** (written by [`Mlp::forward`], read by [`Mlp::backward`]), for batch `B`:
 //! `[x (B·w₀) if input activation] [a₀ (B·w₀)] [z₁ a₁ (B·w₁ each)] … [z_{L−1} a_{L−1}]`.
