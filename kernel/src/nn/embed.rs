@@ -79,7 +79,8 @@ impl FourierEmbedding {
         self.harmonics.saturating_mul(2)
     }
 
-    /// Frequency `wⱼ` of `linspace(0.1, 100, H)`, computed as `torch.linspace` does in `f32`.
+    /// Frequency `wⱼ` of `linspace(0.1, 100, H)`, computed as `torch.linspace` does in `f32`
+    /// (see the [module docs](self)); an index `j ≥ H` extrapolates the same grid.
     #[inline]
     pub fn frequency(&self, j: usize) -> f32 {
         let h = self.harmonics;
@@ -89,8 +90,10 @@ impl FourierEmbedding {
         let step = (W_END - W_START) / (h - 1) as f32;
         if j < h / 2 {
             W_START + step * j as f32
-        } else {
+        } else if j < h {
             W_END - step * (h - 1 - j) as f32
+        } else {
+            W_END + step * (j - (h - 1)) as f32
         }
     }
 
@@ -252,6 +255,7 @@ mod tests {
         let step32 = (100.0f32 - 0.1) / 63.0;
         assert_eq!(e.frequency(1), 0.1 + step32);
         assert_eq!(e.frequency(62), 100.0 - step32);
+        assert_eq!(e.frequency(64), 100.0 + step32);
         let step = (100.0f64 - 0.1) / 63.0;
         for j in 0..64 {
             assert!((e.frequency(j) as f64 - (0.1 + step * j as f64)).abs() < 1e-5);
