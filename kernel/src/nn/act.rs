@@ -1,0 +1,309 @@
+//! Element-wise activation functions, forward and derivative side by side.
+//!
+//! | variant | `f(z)` | `f'(z)` |
+//! |---|---|---|
+//! | [`Gelu`](Activation::Gelu) | `z·Φ(z) = ½z(1 + erf(z/√2))` | `Φ(z) + z·φ(z)`, `φ(z) = e^{-z²/2}/√(2π)` |
+//! | [`Silu`](Activation::Silu) | `z·σ(z)` | `σ(z)(1 + z(1 − σ(z)))` |
+//! | [`Relu`](Activation::Relu) | `max(z, 0)` | `1` if `z > 0`, else `0` (PyTorch's choice at 0) |
+//! | [`Tanh`](Activation::Tanh) | `tanh z` | `1 − tanh² z` |
+//! | [`Softplus`](Activation::Softplus) | `ln(1 + e^z)` | `σ(z)` |
+//! | [`Identity`](Activation::Identity) | `z` | `1` |
+//!
+//! `σ` is the logistic function and `Φ` the standard normal CDF. GELU is the **exact** (erf)
+//! form, as `torch.nn.GELU()` with its default `approximate='none'`; softplus is the exact
+//! stable form of [`math::softplus`] (no linear threshold at 20 as in `torch.nn.Softplus`).
+//! Every transcendental goes through [`crate::math`], so the values are bit-identical on
+//! every target.
+
+use crate::error::{Error, check_len};
+use crate::math;
+
+/// `1/√2`.
+const FRAC_1_SQRT_2: f32 = core::f32::consts::FRAC_1_SQRT_2;
+/// `1/√(2π)`.
+const FRAC_1_SQRT_2PI: f32 = 0.398_942_3;
+
+/// An element-wise nonlinearity; see the [module table](self) for `f` and `f'`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Activation {
+    /// Exact GELU, `f(z) = ½z(1 + erf(z/√2))`, `f'(z) = Φ(z) + z·φ(z)`.
+    Gelu,
+    /// SiLU (swish), `f(z) = z·σ(z)`, `f'(z) = σ(z)(1 + z(1 − σ(z)))`.
+    Silu,
+    /// ReLU, `f(z) = max(z, 0)`, `f'(z) = [z > 0]`.
+    Relu,
+    /// Hyperbolic tangent, `f(z) = tanh z`, `f'(z) = 1 − tanh² z`.
+    Tanh,
+    /// Softplus, `f(z) = ln(1 + e^z)`, `f'(z) = σ(z)`.
+    Softplus,
+    /// Identity, `f(z) = z`, `f'(z) = 1`.
+    Identity,
+}
+
+impl Activation {
+    /// Every variant, in declaration order (handy for tests and UIs).
+    pub const ALL: [Activation; 6] = [
+        Activation::Gelu,
+        Activation::Silu,
+        Activation::Relu,
+        Activation::Tanh,
+        Activation::Softplus,
+        Activation::Identity,
+    ];
+
+    /// `f(z)` for one value.
+    #[inline]
+    pub fn eval(self, z: f32) -> f32 {
+        match self {
+            Activation::Gelu => 0.5 * z * (1.0 + math::erf(z * FRAC_1_SQRT_2)),
+            Activation::Silu => z * math::sigmoid(z),
+            Activation::Relu => {
+                if z > 0.0 {
+                    z
+                } else {
+                    0.0
+                }
+            }
+            Activation::Tanh => math::tanh(z),
+            Activation::Softplus => math::softplus(z),
+            Activation::Identity => z,
+        }
+    }
+
+    /// `f'(z)` for one value.
+    #[inline]
+    pub fn derivative(self, z: f32) -> f32 {
+        match self {
+            Activation::Gelu => {
+                let cdf = 0.5 * (1.0 + math::erf(z * FRAC_1_SQRT_2));
+                let pdf = FRAC_1_SQRT_2PI * math::exp(-0.5 * z * z);
+                cdf + z * pdf
+            }
+            Activation::Silu => {
+                let s = math::sigmoid(z);
+                s * (1.0 + z * (1.0 - s))
+            }
+            Activation::Relu => {
+                if z > 0.0 {
+                    1.0
+                } else {
+                    0.0
+                }
+            }
+            Activation::Tanh => {
+                let t = math::tanh(z);
+                1.0 - t * t
+            }
+            Activation::Softplus => math::sigmoid(z),
+            Activation::Identity => 1.0,
+        }
+    }
+
+    /// Forward over a slice: `out[i] = f(z[i])`.
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] if `out.len() != z.len()`.
+    pub fn apply(self, z: &[f32], out: &mut [f32]) -> Result<(), Error> {
+        check_len("activation out", z.len(), out.len())?;
+        self.apply_raw(z, out);
+        Ok(())
+    }
+
+    /// Forward in place: `x[i] ← f(x[i])`.
+    pub fn apply_in_place(self, x: &mut [f32]) {
+        if self == Activation::Identity {
+            return;
+        }
+        for v in x.iter_mut() {
+            *v = self.eval(*v);
+        }
+    }
+
+    /// Backward over slices: `dz[i] = dy[i]·f'(z[i])` (written, not accumulated), where `z`
+    /// is the pre-activation seen by the forward pass and `dy` the upstream gradient
+    /// `∂L/∂f(z)`.
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] if `dy` or `dz` is not as long as `z`.
+    pub fn backward(self, z: &[f32], dy: &[f32], dz: &mut [f32]) -> Result<(), Error> {
+        check_len("activation dy", z.len(), dy.len())?;
+        check_len("activation dz", z.len(), dz.len())?;
+        for ((d, &zi), &g) in dz.iter_mut().zip(z).zip(dy) {
+            *d = g * self.derivative(zi);
+        }
+        Ok(())
+    }
+
+    /// Backward in place: `d[i] ← d[i]·f'(z[i])`; on entry `d = ∂L/∂f(z)`, on exit
+    /// `d = ∂L/∂z`.
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] if `d.len() != z.len()`.
+    pub fn backward_in_place(self, z: &[f32], d: &mut [f32]) -> Result<(), Error> {
+        check_len("activation d", z.len(), d.len())?;
+        self.backward_in_place_raw(z, d);
+        Ok(())
+    }
+
+    /// [`apply`](Self::apply) without the length check (zips; callers have validated).
+    #[inline]
+    pub(crate) fn apply_raw(self, z: &[f32], out: &mut [f32]) {
+        debug_assert_eq!(z.len(), out.len());
+        if self == Activation::Identity {
+            for (o, &zi) in out.iter_mut().zip(z) {
+                *o = zi;
+            }
+            return;
+        }
+        for (o, &zi) in out.iter_mut().zip(z) {
+            *o = self.eval(zi);
+        }
+    }
+
+    /// [`backward_in_place`](Self::backward_in_place) without the length check.
+    #[inline]
+    pub(crate) fn backward_in_place_raw(self, z: &[f32], d: &mut [f32]) {
+        debug_assert_eq!(z.len(), d.len());
+        if self == Activation::Identity {
+            return;
+        }
+        for (di, &zi) in d.iter_mut().zip(z) {
+            *di *= self.derivative(zi);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+
+    fn close(a: f32, b: f64, tol: f64) -> bool {
+        ((a as f64) - b).abs() <= tol
+    }
+
+    #[test]
+    fn literal_values() {
+        // GELU(1) = Φ(1) = 0.841344746...
+        assert!(close(
+            Activation::Gelu.eval(1.0),
+            0.841_344_746_068_543,
+            1e-6
+        ));
+        // GELU(-1) = -(1 - Φ(1))
+        assert!(close(
+            Activation::Gelu.eval(-1.0),
+            -0.158_655_253_931_457,
+            1e-6
+        ));
+        assert_eq!(Activation::Gelu.eval(0.0), 0.0);
+        // GELU'(0) = ½
+        assert!(close(Activation::Gelu.derivative(0.0), 0.5, 1e-7));
+        // GELU'(1) = Φ(1) + φ(1) = 0.841344746 + 0.241970725
+        assert!(close(
+            Activation::Gelu.derivative(1.0),
+            1.083_315_470_7,
+            1e-6
+        ));
+        // SiLU(1) = σ(1) = 0.731058579; SiLU(-2) = -2σ(-2) = -0.238405844
+        assert!(close(
+            Activation::Silu.eval(1.0),
+            0.731_058_578_630_005,
+            1e-6
+        ));
+        assert!(close(
+            Activation::Silu.eval(-2.0),
+            -0.238_405_844_044_235,
+            1e-6
+        ));
+        assert!(close(Activation::Silu.derivative(0.0), 0.5, 1e-7));
+        // softplus(0) = ln 2, softplus(1) = 1.313261687, softplus'(0) = ½
+        assert!(close(
+            Activation::Softplus.eval(0.0),
+            core::f64::consts::LN_2,
+            1e-7
+        ));
+        assert!(close(
+            Activation::Softplus.eval(1.0),
+            1.313_261_687_518_223,
+            1e-6
+        ));
+        assert!(close(Activation::Softplus.derivative(0.0), 0.5, 1e-7));
+        assert_eq!(Activation::Softplus.eval(100.0), 100.0);
+        assert!(close(
+            Activation::Tanh.eval(0.5),
+            0.462_117_157_260_01,
+            1e-6
+        ));
+        assert!(close(
+            Activation::Tanh.derivative(0.5),
+            0.786_447_732_97,
+            1e-6
+        ));
+        assert_eq!(Activation::Relu.eval(-3.0), 0.0);
+        assert_eq!(Activation::Relu.eval(2.5), 2.5);
+        assert_eq!(Activation::Relu.derivative(0.0), 0.0);
+        assert_eq!(Activation::Relu.derivative(1e-3), 1.0);
+        assert_eq!(Activation::Identity.eval(-7.0), -7.0);
+        assert_eq!(Activation::Identity.derivative(-7.0), 1.0);
+    }
+
+    /// Central differences of `f` against `f'` at points away from ReLU's kink.
+    #[test]
+    fn derivative_matches_central_difference() {
+        let zs = [-3.1f32, -1.7, -0.6, -0.15, 0.2, 0.9, 1.4, 2.6];
+        for act in Activation::ALL {
+            for &z in &zs {
+                let h = 1e-2f32;
+                let fp = act.eval(z + h) as f64;
+                let fm = act.eval(z - h) as f64;
+                let num = (fp - fm) / (2.0 * h as f64);
+                let ana = act.derivative(z) as f64;
+                let tol = 1e-2 * ana.abs().max(num.abs()) + 2e-3;
+                assert!(
+                    (num - ana).abs() <= tol,
+                    "{act:?} at {z}: numeric {num}, analytic {ana}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn slice_forms_agree_with_scalar_and_check_shapes() {
+        let z = [-1.0f32, 0.0, 0.5, 2.0];
+        let dy = [0.3f32, -1.0, 2.0, 0.5];
+        for act in Activation::ALL {
+            let mut out = [0.0f32; 4];
+            act.apply(&z, &mut out).unwrap();
+            let mut inplace = z;
+            act.apply_in_place(&mut inplace);
+            let mut dz = [0.0f32; 4];
+            act.backward(&z, &dy, &mut dz).unwrap();
+            let mut d = dy;
+            act.backward_in_place(&z, &mut d).unwrap();
+            for i in 0..4 {
+                assert_eq!(out[i], act.eval(z[i]));
+                assert_eq!(inplace[i], out[i]);
+                assert_eq!(dz[i], dy[i] * act.derivative(z[i]));
+                assert_eq!(d[i], dz[i]);
+            }
+        }
+        let mut short = [0.0f32; 3];
+        assert!(matches!(
+            Activation::Gelu.apply(&z, &mut short),
+            Err(Error::ShapeMismatch {
+                expected: 4,
+                got: 3,
+                ..
+            })
+        ));
+        assert!(matches!(
+            Activation::Gelu.backward(&z, &dy[..3], &mut [0.0; 4]),
+            Err(Error::ShapeMismatch { .. })
+        ));
+        assert!(matches!(
+            Activation::Tanh.backward_in_place(&z, &mut short),
+            Err(Error::ShapeMismatch { .. })
+        ));
+    }
+}

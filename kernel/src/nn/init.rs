@@ -1,0 +1,210 @@
+//! Parameter initialisation, drawn from an explicit generator in a documented order.
+//!
+//! **PyTorch's default for `nn.Linear`**: `kaiming_uniform_(W, a=√5)` gives the bound
+//! `gain·√(3/fan_in)` with `gain = √(2/(1+a²)) = √(1/3)`, i.e. exactly `1/√fan_in`, and the
+//! bias is drawn from the same `U(−1/√fan_in, 1/√fan_in)`. Here `fan_in = inp`.
+//!
+//! **Draw order** (the contract that makes a seed reproducible): parameters are drawn in
+//! storage order, i.e. layer by layer, within a layer every weight in the row-major
+//! `[inp][out]` layout of [`linear`](super::linear), then every bias; each value is
+//! `bound·(2u − 1)` with `u =` [`uniform_f64`] (one `next_u64` per parameter), rounded to
+//! `f32`. The streams are not PyTorch's (a different generator and a transposed layout);
+//! only the distribution matches.
+//!
+//! [`LastLayerInit`] replaces the draw for the output layer; a replaced layer consumes no
+//! randomness, so the hidden layers get the same values whichever option is chosen.
+
+use super::linear::Linear;
+use super::mlp::Mlp;
+use crate::error::{Error, check_len};
+use crate::math;
+use crate::rng::{Rng, uniform_f64};
+
+/// How to initialise the last (output) layer of an [`Mlp`].
+#[derive(Clone, Copy, Debug, PartialEq, Default)]
+pub enum LastLayerInit {
+    /// PyTorch's default, like every other layer.
+    #[default]
+    Default,
+    /// Weights and bias zero: the network outputs exactly zero at initialisation (the
+    /// PyTorch TB reference's `zero_init` head).
+    Zero,
+    /// Every weight `weight`, every bias `bias` (RSMC's `PISGRADNet`: kernel `1e-8`, bias `0`,
+    /// or bias `0.1` for the Langevin scale net; the TB reference's Langevin net: weight `0`,
+    /// bias `0.01`).
+    Constant {
+        /// Value of every weight.
+        weight: f32,
+        /// Value of every bias.
+        bias: f32,
+    },
+}
+
+/// Bound `1/√inp` of PyTorch's default `nn.Linear` initialisation.
+#[inline]
+pub fn default_bound(inp: usize) -> f32 {
+    (1.0 / math::sqrt(inp as f64)) as f32
+}
+
+/// Draws a dense layer's parameters from PyTorch's default, `W, b ~ U(−1/√inp, 1/√inp)`,
+/// weights then biases in storage order (see the [module docs](self)).
+///
+/// # Errors
+/// [`Error::ShapeMismatch`] if `params.len() != layer.param_count()`.
+pub fn init_linear<R: Rng + ?Sized>(
+    layer: &Linear,
+    params: &mut [f32],
+    rng: &mut R,
+) -> Result<(), Error> {
+    check_len("linear params", layer.param_count(), params.len())?;
+    let bound = 1.0 / math::sqrt(layer.inp() as f64);
+    for p in params.iter_mut() {
+        *p = (bound * (2.0 * uniform_f64(rng) - 1.0)) as f32;
+    }
+    Ok(())
+}
+
+/// Sets a dense layer's weights to `weight` and biases to `bias`; draws nothing.
+///
+/// # Errors
+/// [`Error::ShapeMismatch`] if `params.len() != layer.param_count()`.
+pub fn init_linear_constant(
+    layer: &Linear,
+    params: &mut [f32],
+    weight: f32,
+    bias: f32,
+) -> Result<(), Error> {
+    check_len("linear params", layer.param_count(), params.len())?;
+    let (w, b) = params.split_at_mut(layer.inp() * layer.out());
+    w.fill(weight);
+    b.fill(bias);
+    Ok(())
+}
+
+impl Mlp {
+    /// Initialises every layer with PyTorch's default (see the [module docs](super::init) for
+    /// the draw order), except the last, which follows `last`.
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] if `params.len() != param_count()`;
+    /// [`Error::InvalidConfig`] if a [`LastLayerInit::Constant`] value is not finite.
+    pub fn init<R: Rng + ?Sized>(
+        &self,
+        params: &mut [f32],
+        last: LastLayerInit,
+        rng: &mut R,
+    ) -> Result<(), Error> {
+        check_len("mlp params", self.param_count(), params.len())?;
+        if let LastLayerInit::Constant { weight, bias } = last
+            && (!weight.is_finite() || !bias.is_finite())
+        {
+            return Err(Error::InvalidConfig(
+                "constant last-layer init must be finite",
+            ));
+        }
+        let mut rest: &mut [f32] = params;
+        for l in 0..self.n_layers() {
+            let Some(layer) = self.layer(l) else {
+                break;
+            };
+            let (p, r) = core::mem::take(&mut rest).split_at_mut(layer.param_count());
+            rest = r;
+            let is_last = l + 1 == self.n_layers();
+            match (is_last, last) {
+                (true, LastLayerInit::Zero) => init_linear_constant(&layer, p, 0.0, 0.0)?,
+                (true, LastLayerInit::Constant { weight, bias }) => {
+                    init_linear_constant(&layer, p, weight, bias)?
+                }
+                _ => init_linear(&layer, p, rng)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use crate::nn::Activation;
+    use crate::rng::seeded;
+    use std::vec;
+
+    #[test]
+    fn bounds_and_determinism() {
+        let net = Mlp::new(&[3, 16, 4, 2], Activation::Gelu).unwrap();
+        let mut a = vec![0.0f32; net.param_count()];
+        let mut b = vec![0.0f32; net.param_count()];
+        net.init(&mut a, LastLayerInit::Default, &mut seeded(42))
+            .unwrap();
+        net.init(&mut b, LastLayerInit::Default, &mut seeded(42))
+            .unwrap();
+        assert_eq!(a, b);
+        let mut c = vec![0.0f32; net.param_count()];
+        net.init(&mut c, LastLayerInit::Default, &mut seeded(43))
+            .unwrap();
+        assert_ne!(a, c);
+        for l in 0..net.n_layers() {
+            let layer = net.layer(l).unwrap();
+            let bound = default_bound(layer.inp());
+            let p = &a[net.param_offset(l)..net.param_offset(l + 1)];
+            assert!(p.iter().all(|v| v.abs() <= bound));
+            // spread: some value beyond half the bound on each side
+            assert!(p.iter().any(|v| *v > 0.5 * bound));
+            assert!(p.iter().any(|v| *v < -0.5 * bound));
+        }
+        assert_eq!(default_bound(4), 0.5);
+        // first value: the first uniform of seed 42, scaled
+        let mut r = seeded(42);
+        let u = uniform_f64(&mut r);
+        assert_eq!(a[0], ((2.0 * u - 1.0) / 3.0f64.sqrt()) as f32);
+    }
+
+    #[test]
+    fn last_layer_options() {
+        let net = Mlp::new(&[3, 8, 2], Activation::Silu).unwrap();
+        let n = net.param_count();
+        let mut d = vec![0.0f32; n];
+        let mut z = vec![1.0f32; n];
+        let mut k = vec![1.0f32; n];
+        net.init(&mut d, LastLayerInit::Default, &mut seeded(1))
+            .unwrap();
+        net.init(&mut z, LastLayerInit::Zero, &mut seeded(1))
+            .unwrap();
+        let cst = LastLayerInit::Constant {
+            weight: 1e-8,
+            bias: 0.1,
+        };
+        net.init(&mut k, cst, &mut seeded(1)).unwrap();
+        let split = net.param_offset(1);
+        // hidden layers identical whatever the last-layer option
+        assert_eq!(d[..split], z[..split]);
+        assert_eq!(d[..split], k[..split]);
+        assert!(z[split..].iter().all(|v| *v == 0.0));
+        let last = net.layer(1).unwrap();
+        let wn = last.inp() * last.out();
+        assert!(k[split..split + wn].iter().all(|v| *v == 1e-8));
+        assert!(k[split + wn..].iter().all(|v| *v == 0.1));
+
+        // zero last layer gives exactly zero output
+        let batch = 4;
+        let x: std::vec::Vec<f32> = (0..batch * 3).map(|i| i as f32 * 0.37 - 2.0).collect();
+        let mut cache = vec![0.0; net.cache_len(batch)];
+        let mut out = vec![1.0; batch * 2];
+        net.forward(&z, &x, batch, &mut cache, &mut out).unwrap();
+        assert!(out.iter().all(|v| *v == 0.0));
+
+        assert!(matches!(
+            net.init(&mut d[..n - 1], LastLayerInit::Zero, &mut seeded(1)),
+            Err(Error::ShapeMismatch { .. })
+        ));
+        let bad = LastLayerInit::Constant {
+            weight: f32::NAN,
+            bias: 0.0,
+        };
+        assert!(matches!(
+            net.init(&mut d, bad, &mut seeded(1)),
+            Err(Error::InvalidConfig(_))
+        ));
+    }
+}
