@@ -3,4 +3,5 @@
 //! See [`reference`] for the two reference processes (pinned Brownian motion of
 //! gfn-diffusion, OU/DDS of RSMC).
 
+pub mod net;
 pub mod reference;

@@ -1,0 +1,368 @@
+//! The PIS network: the policy (drift) and flow architecture of the diffusion samplers.
+//!
+//! The architecture of gfn-diffusion's `--pis_architectures` policy (Sendera et al. 2024,
+//! after PIS, Zhang & Chen 2022), which is also the PyTorch CPU reference workload
+//! (`pytorch-tb/README.md`):
+//!
+//! ```text
+//! time:  e(t) = [sin(t·w + φ), cos(t·w + φ)]   (H_t harmonics, learnt phase φ)
+//!        τ = Linear(2H_t, H) → GELU → Linear(H, H)          (one row per step)
+//! state: s = Linear(d, H)                                    (B rows)
+//! head:  y = GELU → Linear(H, H) → GELU → Linear(H, H) → GELU → Linear(H, out) of (s + τ)
+//! ```
+//!
+//! `t` is one number per Euler step, so the time branch runs on **one row** and is broadcast
+//! over the batch; its backward pass sums the batch's gradient once. With `d = 2`, `H = 64`,
+//! `H_t = 64` and `out = 4` (drift and log-variance correction) the network has 21,252
+//! parameters, as the reference. The same class with `out = 1` is the RSMC flow network
+//! `h_φ(x, t)` (its last layer initialised to a tiny constant, `rsmc.md` §2.2).
+//!
+//! **Parameter layout**: `[φ (H_t) | time MLP | state Linear | head MLP]`, each in the
+//! layouts of [`crate::nn`].
+//!
+//! **Per-step cache** ([`PisNet::cache_len`]): `[e(t) (2H_t) | time-MLP cache | τ (H) |
+//! head cache]`. One forward pass fills one cache; [`PisNet::backward`] reads it.
+
+use crate::error::{Error, check_len, check_min_len};
+use crate::nn::init::init_linear;
+use crate::nn::{Activation, FourierEmbedding, LastLayerInit, Linear, Mlp};
+use crate::rng::Rng;
+
+/// Shape of a PIS network.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PisNet {
+    dim: usize,
+    hidden: usize,
+    out: usize,
+    embed: FourierEmbedding,
+    time_mlp: Mlp,
+    state: Linear,
+    head: Mlp,
+}
+
+impl PisNet {
+    /// A network on `dim`-dimensional states with `hidden` units, `harmonics` Fourier
+    /// harmonics and `out` outputs.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] if any size is zero.
+    pub const fn new(
+        dim: usize,
+        hidden: usize,
+        harmonics: usize,
+        out: usize,
+    ) -> Result<Self, Error> {
+        if dim == 0 || hidden == 0 || harmonics == 0 || out == 0 {
+            return Err(Error::InvalidConfig("PIS network sizes must all be >= 1"));
+        }
+        let embed = match FourierEmbedding::new(harmonics) {
+            Ok(e) => e,
+            Err(e) => return Err(e),
+        };
+        let time_mlp = match Mlp::new(&[2 * harmonics, hidden, hidden], Activation::Gelu) {
+            Ok(m) => m,
+            Err(e) => return Err(e),
+        };
+        let state = match Linear::new(dim, hidden) {
+            Ok(l) => l,
+            Err(e) => return Err(e),
+        };
+        let head = match Mlp::new(&[hidden, hidden, hidden, out], Activation::Gelu) {
+            Ok(m) => m.with_input_activation(),
+            Err(e) => return Err(e),
+        };
+        Ok(PisNet {
+            dim,
+            hidden,
+            out,
+            embed,
+            time_mlp,
+            state,
+            head,
+        })
+    }
+
+    /// State dimension `d`.
+    pub const fn dim(&self) -> usize {
+        self.dim
+    }
+    /// Hidden width `H`.
+    pub const fn hidden(&self) -> usize {
+        self.hidden
+    }
+    /// Number of outputs.
+    pub const fn out(&self) -> usize {
+        self.out
+    }
+
+    const fn n_phase(&self) -> usize {
+        self.embed.param_count()
+    }
+
+    /// Total number of parameters.
+    pub const fn param_count(&self) -> usize {
+        self.n_phase()
+            + self.time_mlp.param_count()
+            + self.state.param_count()
+            + self.head.param_count()
+    }
+
+    /// Per-step cache length for a batch of `batch` rows.
+    pub const fn cache_len(&self, batch: usize) -> usize {
+        self.embed.out_len() + self.time_mlp.cache_len(1) + self.hidden + self.head.cache_len(batch)
+    }
+
+    /// Scratch length for [`PisNet::forward`] and [`PisNet::backward`] at `batch` rows.
+    pub const fn scratch_len(&self, batch: usize) -> usize {
+        let a = self.head.scratch_len(batch);
+        let b = self.time_mlp.scratch_len(1);
+        let inner = if a > b { a } else { b };
+        batch * self.hidden + self.hidden + self.embed.out_len() + inner
+    }
+
+    /// FLOPs of the matrix products of one forward pass on `batch` rows (`2mnk` per
+    /// product; the time branch counted once), the count used by the PyTorch reference.
+    pub const fn forward_matmul_flops(&self, batch: usize) -> u64 {
+        let h = self.hidden as u64;
+        let per_row = 2 * (self.dim as u64 * h + 2 * h * h + h * self.out as u64);
+        let time = 2 * (2 * self.embed.harmonics() as u64 * h + h * h);
+        per_row * batch as u64 + time
+    }
+
+    /// Splits a parameter (or gradient) slice into `(φ, time MLP, state, head)`.
+    fn split<'p>(&self, p: &'p [f32]) -> (&'p [f32], &'p [f32], &'p [f32], &'p [f32]) {
+        let (phase, r) = p.split_at(self.n_phase());
+        let (time, r) = r.split_at(self.time_mlp.param_count());
+        let (state, head) = r.split_at(self.state.param_count());
+        (phase, time, state, head)
+    }
+
+    fn split_mut<'p>(
+        &self,
+        p: &'p mut [f32],
+    ) -> (&'p mut [f32], &'p mut [f32], &'p mut [f32], &'p mut [f32]) {
+        let (phase, r) = p.split_at_mut(self.n_phase());
+        let (time, r) = r.split_at_mut(self.time_mlp.param_count());
+        let (state, head) = r.split_at_mut(self.state.param_count());
+        (phase, time, state, head)
+    }
+
+    /// Initialises the parameters: zero phase, PyTorch-default layers, and the head's last
+    /// layer as `last` (zero for the reference policy, a tiny constant for RSMC's nets).
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] if `params.len() != param_count()`.
+    pub fn init<R: Rng + ?Sized>(
+        &self,
+        params: &mut [f32],
+        last: LastLayerInit,
+        rng: &mut R,
+    ) -> Result<(), Error> {
+        check_len("pis params", self.param_count(), params.len())?;
+        let (phase, time, state, head) = self.split_mut(params);
+        self.embed.init_zero(phase)?;
+        self.time_mlp.init(time, LastLayerInit::Default, rng)?;
+        init_linear(&self.state, state, rng)?;
+        self.head.init(head, last, rng)
+    }
+
+    /// Forward pass at time `t` on `batch` rows of `x` (`B × d`), writing `out` (`B × out`)
+    /// and the step cache. `scratch` needs [`PisNet::scratch_len`]`(batch)` values.
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] for any buffer of the wrong length.
+    pub fn forward(
+        &self,
+        params: &[f32],
+        x: &[f32],
+        batch: usize,
+        t: f32,
+        cache: &mut [f32],
+        scratch: &mut [f32],
+        out: &mut [f32],
+    ) -> Result<(), Error> {
+        check_len("pis params", self.param_count(), params.len())?;
+        check_len("pis x", batch * self.dim, x.len())?;
+        check_len("pis out", batch * self.out, out.len())?;
+        check_min_len("pis cache", self.cache_len(batch), cache.len())?;
+        check_min_len("pis scratch", self.scratch_len(batch), scratch.len())?;
+        let (phase, time, state, head) = self.split(params);
+        let h = self.hidden;
+        let (emb, rest) = cache.split_at_mut(self.embed.out_len());
+        let (time_cache, rest) = rest.split_at_mut(self.time_mlp.cache_len(1));
+        let (tau, head_cache) = rest.split_at_mut(h);
+        self.embed.forward(phase, t, emb)?;
+        self.time_mlp.forward(time, emb, 1, time_cache, tau)?;
+        let z = &mut scratch[..batch * h];
+        self.state.forward(state, x, batch, z)?;
+        for row in z.chunks_exact_mut(h) {
+            for (v, &tv) in row.iter_mut().zip(tau.iter()) {
+                *v += tv;
+            }
+        }
+        self.head.forward(head, z, batch, head_cache, out)
+    }
+
+    /// Backward pass for the forward pass whose cache is `cache` (same `x`, `batch`):
+    /// **accumulates** parameter gradients into `grads` and, if `dx` is given, **writes**
+    /// the input gradient `∂L/∂x` (`B × d`). `dout` is `∂L/∂out`.
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] for any buffer of the wrong length.
+    pub fn backward(
+        &self,
+        params: &[f32],
+        x: &[f32],
+        batch: usize,
+        cache: &[f32],
+        dout: &[f32],
+        grads: &mut [f32],
+        dx: Option<&mut [f32]>,
+        scratch: &mut [f32],
+    ) -> Result<(), Error> {
+        check_len("pis params", self.param_count(), params.len())?;
+        check_len("pis grads", self.param_count(), grads.len())?;
+        check_len("pis x", batch * self.dim, x.len())?;
+        check_len("pis dout", batch * self.out, dout.len())?;
+        check_min_len("pis cache", self.cache_len(batch), cache.len())?;
+        check_min_len("pis scratch", self.scratch_len(batch), scratch.len())?;
+        let (phase, time, state, head) = self.split(params);
+        let (g_phase, g_time, g_state, g_head) = self.split_mut(grads);
+        let h = self.hidden;
+        let (emb, rest) = cache.split_at(self.embed.out_len());
+        let (time_cache, rest) = rest.split_at(self.time_mlp.cache_len(1));
+        let head_cache = &rest[h..];
+        let (dz, rest) = scratch.split_at_mut(batch * h);
+        let (dtau, rest) = rest.split_at_mut(h);
+        let (demb, inner) = rest.split_at_mut(self.embed.out_len());
+        self.head
+            .backward(head, head_cache, batch, dout, g_head, Some(dz), inner)?;
+        self.state.backward(state, x, batch, dz, g_state, dx)?;
+        dtau.iter_mut().for_each(|v| *v = 0.0);
+        for row in dz.chunks_exact(h) {
+            for (d, &v) in dtau.iter_mut().zip(row) {
+                *d += v;
+            }
+        }
+        self.time_mlp
+            .backward(time, time_cache, 1, dtau, g_time, Some(demb), inner)?;
+        self.embed.backward(emb, demb, g_phase)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use crate::rng::{self, fill_standard_normal};
+    use std::vec;
+    use std::vec::Vec;
+
+    #[test]
+    fn reference_parameter_count_and_flops() {
+        // pytorch-tb/README.md: 21,252 parameters; 17,152 forward matmul FLOPs per row plus
+        // 24,576 once per step for the time branch.
+        let net = PisNet::new(2, 64, 64, 4).unwrap();
+        assert_eq!(net.param_count(), 21_252);
+        assert_eq!(
+            net.forward_matmul_flops(1) - net.forward_matmul_flops(0),
+            17_152
+        );
+        assert_eq!(net.forward_matmul_flops(0), 24_576);
+        assert!(PisNet::new(0, 64, 64, 4).is_err());
+    }
+
+    fn loss(net: &PisNet, p: &[f32], x: &[f32], b: usize, t: f32, c: &[f32]) -> f64 {
+        let mut cache = vec![0.0; net.cache_len(b)];
+        let mut scratch = vec![0.0; net.scratch_len(b)];
+        let mut out = vec![0.0; b * net.out()];
+        net.forward(p, x, b, t, &mut cache, &mut scratch, &mut out)
+            .unwrap();
+        out.iter()
+            .zip(c)
+            .map(|(&o, &ci)| o as f64 * ci as f64)
+            .sum()
+    }
+
+    #[test]
+    fn gradcheck_parameters_and_input() {
+        let net = PisNet::new(3, 5, 4, 2).unwrap();
+        let b = 3;
+        let mut r = rng::seeded(17);
+        let mut p = vec![0.0f32; net.param_count()];
+        net.init(&mut p, LastLayerInit::Default, &mut r).unwrap();
+        // non-zero phase so its gradient is exercised away from the symmetric point
+        for v in p[..4].iter_mut() {
+            *v = 0.3;
+        }
+        let mut x = vec![0.0f32; b * 3];
+        fill_standard_normal(&mut r, &mut x);
+        let mut c = vec![0.0f32; b * 2];
+        fill_standard_normal(&mut r, &mut c);
+        let t = 0.37;
+        let mut cache = vec![0.0; net.cache_len(b)];
+        let mut scratch = vec![0.0; net.scratch_len(b)];
+        let mut out = vec![0.0; b * 2];
+        net.forward(&p, &x, b, t, &mut cache, &mut scratch, &mut out)
+            .unwrap();
+        let mut g = vec![0.0f32; net.param_count()];
+        let mut dx = vec![0.0f32; b * 3];
+        net.backward(&p, &x, b, &cache, &c, &mut g, Some(&mut dx), &mut scratch)
+            .unwrap();
+        let h = 1e-2f32;
+        let mut worst = 0.0f64;
+        for i in 0..p.len() {
+            let mut pp = p.clone();
+            pp[i] += h;
+            let lp = loss(&net, &pp, &x, b, t, &c);
+            pp[i] -= 2.0 * h;
+            let lm = loss(&net, &pp, &x, b, t, &c);
+            let fd = (lp - lm) / (2.0 * h as f64);
+            let err = (fd - g[i] as f64).abs() / (1e-2 + fd.abs().max(g[i].abs() as f64));
+            worst = worst.max(err);
+            assert!(err < 2e-2, "param {i}: fd {fd} vs {}", g[i]);
+        }
+        for i in 0..x.len() {
+            let mut xx = x.clone();
+            xx[i] += h;
+            let lp = loss(&net, &p, &xx, b, t, &c);
+            xx[i] -= 2.0 * h;
+            let lm = loss(&net, &p, &xx, b, t, &c);
+            let fd = (lp - lm) / (2.0 * h as f64);
+            assert!(
+                (fd - dx[i] as f64).abs() < 2e-2 * (1e-2 + fd.abs()),
+                "x {i}: fd {fd} vs {}",
+                dx[i]
+            );
+        }
+        assert!(worst < 2e-2);
+    }
+
+    #[test]
+    fn zero_last_layer_outputs_zero_and_time_matters() {
+        let net = PisNet::new(2, 8, 4, 3).unwrap();
+        let mut r = rng::seeded(1);
+        let mut p = vec![0.0f32; net.param_count()];
+        net.init(&mut p, LastLayerInit::Zero, &mut r).unwrap();
+        let x: Vec<f32> = vec![0.5, -1.0, 2.0, 0.1];
+        let mut cache = vec![0.0; net.cache_len(2)];
+        let mut scratch = vec![0.0; net.scratch_len(2)];
+        let mut out = vec![1.0; 6];
+        net.forward(&p, &x, 2, 0.3, &mut cache, &mut scratch, &mut out)
+            .unwrap();
+        assert!(out.iter().all(|&o| o == 0.0));
+        net.init(&mut p, LastLayerInit::Default, &mut r).unwrap();
+        let mut out2 = vec![0.0; 6];
+        net.forward(&p, &x, 2, 0.3, &mut cache, &mut scratch, &mut out)
+            .unwrap();
+        net.forward(&p, &x, 2, 0.9, &mut cache, &mut scratch, &mut out2)
+            .unwrap();
+        assert_ne!(out, out2);
+        let mut short = vec![0.0; 3];
+        assert!(
+            net.forward(&p, &x, 2, 0.3, &mut cache, &mut scratch, &mut short)
+                .is_err()
+        );
+    }
+}
