@@ -226,7 +226,7 @@ impl PisNet {
         check_len("pis dout", batch * self.out, dout.len())?;
         check_min_len("pis cache", self.cache_len(batch), cache.len())?;
         check_min_len("pis scratch", self.scratch_len(batch), scratch.len())?;
-        let (phase, time, state, head) = self.split(params);
+        let (_, time, state, head) = self.split(params);
         let (g_phase, g_time, g_state, g_head) = self.split_mut(grads);
         let h = self.hidden;
         let (emb, rest) = cache.split_at(self.embed.out_len());
