@@ -85,6 +85,9 @@ pub fn normalize_log_weights(log_w: &[f32], out: &mut [f32]) -> Result<f64, Erro
 
 /// Log-softmax in place: `ℓᵢ ← ℓᵢ − log Σⱼ e^{ℓⱼ}`; returns `log Σⱼ e^{ℓⱼ}` in `f64`.
 ///
+/// Computed as `(ℓᵢ − max) − ln Σⱼ e^{ℓⱼ − max}`, so the result stays accurate when `|max|`
+/// is huge (e.g. `1e30`) and `max + ln Σ` would round away the `ln Σ` part.
+///
 /// Afterwards `Σᵢ e^{ℓᵢ} = 1`. NaN entries become `-inf` (zero weight, the
 /// [module policy](self)); `-inf` entries stay `-inf`.
 ///
@@ -96,11 +99,12 @@ pub fn normalize_log_weights(log_w: &[f32], out: &mut [f32]) -> Result<f64, Erro
 pub fn log_normalize_in_place(log_w: &mut [f32]) -> Result<f64, Error> {
     let max = checked_max(log_w)?;
     let (s1, _) = shifted_sums(log_w, max);
-    let lse = max + math::ln(s1);
+    let ln_s = math::ln(s1);
+    // (ℓ − max) − ln s rather than ℓ − (max + ln s): exact even when |max| ≫ ln s.
     for x in log_w.iter_mut() {
-        *x = (clean(*x) - lse) as f32;
+        *x = ((clean(*x) - max) - ln_s) as f32;
     }
-    Ok(lse)
+    Ok(max + ln_s)
 }
 
 /// The effective sample size `ESS = (Σᵢ wᵢ)² / Σᵢ wᵢ²` of unnormalised log-weights, in
