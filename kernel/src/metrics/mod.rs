@@ -13,4 +13,5 @@
 //! [`Error::Degenerate`](crate::Error::Degenerate).
 
 pub mod bounds;
+pub mod sinkhorn;
 pub mod weights;
