@@ -13,5 +13,6 @@
 //! [`Error::Degenerate`](crate::Error::Degenerate).
 
 pub mod bounds;
+pub mod mmd;
 pub mod sinkhorn;
 pub mod weights;
