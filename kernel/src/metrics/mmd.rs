@@ -58,7 +58,7 @@ pub struct MmdInfo {
 /// [`pooled_median_distance`] need. Saturates instead of overflowing.
 pub const fn mmd_workspace_len(n: usize, m: usize) -> usize {
     let big = n.saturating_add(m);
-    let (a, b) = if big % 2 == 0 {
+    let (a, b) = if big.is_multiple_of(2) {
         (big / 2, big.saturating_sub(1))
     } else {
         (big, big.saturating_sub(1) / 2)
@@ -101,10 +101,9 @@ pub fn pooled_median_distance(
     check_min_len("work", pairs, work.len())?;
     let work = &mut work[..pairs];
     let mut k = 0usize;
-    let mut pts = x.chunks_exact(dim).chain(y.chunks_exact(dim));
-    let mut i = 0usize;
-    while let Some(a) = pts.next() {
-        i += 1;
+    let pts = x.chunks_exact(dim).chain(y.chunks_exact(dim));
+    for (i0, a) in pts.enumerate() {
+        let i = i0 + 1;
         let rest_x = x.chunks_exact(dim).skip(i);
         let skip_y = i.saturating_sub(n);
         let rest_y = y.chunks_exact(dim).skip(skip_y);
