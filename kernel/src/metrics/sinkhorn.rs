@@ -1,0 +1,692 @@
+//! The debiased Sinkhorn divergence between two uniform point clouds.
+//!
+//! With `a = 1/n` on the points `xᵢ`, `b = 1/m` on the points `yⱼ` (row-major `[n, dim]` and
+//! `[m, dim]`) and the squared-Euclidean cost `C(x, y) = ‖x − y‖²` (ott-jax's `PointCloud`
+//! default), the entropic OT cost is
+//!
+//! ```text
+//! OT_ε(a, b) = min_{P ∈ Π(a, b)} ⟨C, P⟩ + ε KL(P ‖ a ⊗ b)
+//!            = max_{f, g} ⟨f, a⟩ + ⟨g, b⟩ − ε ⟨e^{(f ⊕ g − C)/ε} − 1, a ⊗ b⟩,
+//! ```
+//!
+//! and the **debiased Sinkhorn divergence** (Genevay et al. 2018; Feydy et al. 2019) is
+//!
+//! ```text
+//! S_ε(a, b) = OT_ε(a, b) − ½ OT_ε(a, a) − ½ OT_ε(b, b).
+//! ```
+//!
+//! This is the quantity reported as "sd" by Reinforced SMC (Choi et al. 2025, §5), computed
+//! there with ott-jax's `sinkhorn_divergence` on `PointCloud`s with `ε = 1e-3`. ott's
+//! `reg_ot_cost` is the value above (the KL convention), evaluated from the dual potentials
+//! as `⟨f, a⟩ + ⟨g, b⟩ + ε (1 − Σ P)`; we stop each solve right after a `g` update, where the
+//! plan's column marginal, hence its total mass, is exact, so the returned
+//! [`SinkhornInfo::ot_xy`] is `⟨f, a⟩ + ⟨g, b⟩`. With the entropy convention
+//! (`⟨C, P⟩ − ε H(P)`) each `OT_ε` shifts by `−ε (H(a) + H(b))`, and these shifts cancel in
+//! `S_ε`, so the divergence is the same under both conventions.
+//!
+//! ## Algorithm
+//! Log-domain Sinkhorn: with `m` points on the other side,
+//! `fᵢ ← −ε LSEⱼ((gⱼ − C(xᵢ, yⱼ))/ε) + ε ln m`, then the same for `g` from `f`. The cost is
+//! recomputed on the fly (no `n × m` buffer). The self terms `OT_ε(a, a)`, `OT_ε(b, b)` use the
+//! symmetric averaged update `p ← ½ (p + T(p))` (Feydy et al. 2019), whose value is
+//! `2 ⟨p, a⟩`. **ε-scaling**: every solve starts at `ε₀ = diam²` (the squared diagonal of the
+//! joint bounding box, an upper bound on the cost) and multiplies ε by
+//! [`SinkhornConfig::epsilon_decay`] after each iteration until it reaches the target, then
+//! iterates at the target ε until the **L1 marginal error** `Σᵢ |(P 1)ᵢ − aᵢ|` (ott's
+//! `norm_error = 1`) is below [`SinkhornConfig::tolerance`]. Terms of a log-sum-exp more than
+//! 40 nats below the row maximum (relative weight `< 4·10⁻¹⁸`) are skipped, which makes
+//! small-ε iterations cheap.
+//!
+//! Not converging within [`SinkhornConfig::max_iterations`] is **not an error**: the
+//! divergence from the last iterate is returned with `converged = false` in [`SinkhornInfo`].
+
+use crate::error::{Error, check_min_len};
+use crate::math;
+
+/// Log-sum-exp terms this far below the row maximum are skipped (`e^{-40} ≈ 4.2·10⁻¹⁸`).
+const LSE_CUTOFF: f64 = 40.0;
+
+/// Settings of [`sinkhorn_divergence`]; `Copy + Default`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SinkhornConfig {
+    /// Target entropic regularisation `ε` (absolute, in cost units). Default `1e-3`
+    /// (Reinforced SMC §5, ott-jax `PointCloud(epsilon=1e-3)`).
+    pub epsilon: f64,
+    /// Stop when the L1 row-marginal error at the target ε is below this. Default `1e-3`
+    /// (ott-jax's `Sinkhorn` `threshold` default with `norm_error = 1`).
+    pub tolerance: f64,
+    /// Iteration cap per OT solve (each of the three), ε-scaling iterations included.
+    /// Default `2000` (ott-jax's `max_iterations` default).
+    pub max_iterations: u32,
+    /// Factor in `(0, 1)` by which ε shrinks per ε-scaling iteration, starting from the squared
+    /// bounding-box diameter. Default `0.5`. Values close to 1 are slower and more accurate
+    /// per stage; the result at convergence does not depend on it.
+    pub epsilon_decay: f64,
+    /// Cap on the over-relaxation `ω ∈ [1, 2)` of the cross solve at the target ε,
+    /// `f ← (1 − ω) f + ω T(g)` (Thibault et al. 2017; Lehmann et al. 2021; ott-jax's
+    /// `Momentum`). After a few plain iterations at the target ε, `ω` is set to
+    /// `2 / (1 + sqrt(1 − ρ))` from the observed error ratio `ρ` per iteration, capped here;
+    /// if the error then grows, plain steps resume and the cap is lowered. Default `1`
+    /// (disabled): far from the fixed point at ε = 1e-3 the estimate is unreliable and the
+    /// safeguard ends up pinning `ω` near 1; it helps on well-separated, small problems. The
+    /// fixed point, hence the result, does not depend on it.
+    pub max_over_relaxation: f64,
+}
+
+impl Default for SinkhornConfig {
+    fn default() -> Self {
+        Self {
+            epsilon: 1e-3,
+            tolerance: 1e-3,
+            max_iterations: 2000,
+            epsilon_decay: 0.5,
+            max_over_relaxation: 1.0,
+        }
+    }
+}
+
+/// What [`sinkhorn_divergence`] returns.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SinkhornInfo {
+    /// `S_ε = OT_ε(a, b) − ½ OT_ε(a, a) − ½ OT_ε(b, b)`.
+    pub divergence: f64,
+    /// `OT_ε(a, b) = ⟨f, a⟩ + ⟨g, b⟩` (ott-jax's `reg_ot_cost`, KL convention).
+    pub ot_xy: f64,
+    /// `OT_ε(a, a)`.
+    pub ot_xx: f64,
+    /// `OT_ε(b, b)`.
+    pub ot_yy: f64,
+    /// Total iterations over the three solves (ε-scaling iterations included).
+    pub iterations: u32,
+    /// Whether all three solves reached the tolerance within the cap.
+    pub converged: bool,
+    /// The largest of the three final L1 marginal errors (measured at the start of each
+    /// solve's last iteration).
+    pub final_error: f64,
+}
+
+/// Length of the `f64` workspace [`sinkhorn_divergence`] needs for `n` and `m` points:
+/// `2(n + m) + 2 max(n, m)` (the potentials `f, g, p_x, p_y`, one scratch potential and one
+/// row of log-sum-exp scores). Saturates instead of overflowing.
+pub const fn sinkhorn_workspace_len(n: usize, m: usize) -> usize {
+    let big = if n > m { n } else { m };
+    n.saturating_add(m).saturating_add(big).saturating_mul(2)
+}
+
+/// One solve's outcome.
+#[derive(Clone, Copy)]
+struct Solve {
+    value: f64,
+    iterations: u32,
+    converged: bool,
+    error: f64,
+}
+
+/// `out_i = −ε (LSEⱼ((pⱼ − C(aᵢ, bⱼ))/ε) − ln m_b)` for every row `aᵢ`; returns
+/// `Σᵢ (1/n_a) |e^{(old_i − out_i)/ε} − 1|`, the L1 marginal error of the plan before the
+/// update (`old` is `out`'s previous content, or `prev` when given).
+fn dual_update(
+    out: &mut [f64],
+    prev: Option<&[f64]>,
+    pts_a: &[f32],
+    pts_b: &[f32],
+    pot_b: &[f64],
+    dim: usize,
+    eps: f64,
+    row: &mut [f64],
+) -> f64 {
+    let inv_eps = 1.0 / eps;
+    let n_b = pot_b.len();
+    let ln_nb = math::ln(n_b as f64);
+    let row = &mut row[..n_b];
+    let inv_na = 1.0 / out.len() as f64;
+    let mut err = 0.0f64;
+    for (i, (o, a)) in out.iter_mut().zip(pts_a.chunks_exact(dim)).enumerate() {
+        let mx = match dim {
+            1 => scores::<1>(a, pts_b, pot_b, inv_eps, row),
+            2 => scores::<2>(a, pts_b, pot_b, inv_eps, row),
+            3 => scores::<3>(a, pts_b, pot_b, inv_eps, row),
+            _ => scores_dyn(a, pts_b, pot_b, dim, inv_eps, row),
+        };
+        let cut = mx - LSE_CUTOFF;
+        let mut s = 0.0f64;
+        for &r in row.iter() {
+            if r > cut {
+                s += math::exp(r - mx);
+            }
+        }
+        let new = -eps * (mx + math::ln(s) - ln_nb);
+        let old = match prev {
+            Some(p) => p.get(i).copied().unwrap_or(new),
+            None => *o,
+        };
+        let e = math::exp((old - new) * inv_eps) - 1.0;
+        err += if e < 0.0 { -e } else { e } * inv_na;
+        *o = new;
+    }
+    err
+}
+
+/// Fills `row[j] = (pot[j] − ‖a − b_j‖²)/ε` for a fixed dimension `D`; returns the maximum.
+#[inline]
+fn scores<const D: usize>(
+    a: &[f32],
+    pts_b: &[f32],
+    pot: &[f64],
+    inv_eps: f64,
+    row: &mut [f64],
+) -> f64 {
+    let mut xa = [0.0f64; D];
+    for (x, &v) in xa.iter_mut().zip(a) {
+        *x = v as f64;
+    }
+    let mut mx = f64::NEG_INFINITY;
+    for ((r, b), &p) in row.iter_mut().zip(pts_b.chunks_exact(D)).zip(pot) {
+        let mut c = 0.0f64;
+        for k in 0..D {
+            let d = xa[k] - b[k] as f64;
+            c += d * d;
+        }
+        let s = (p - c) * inv_eps;
+        *r = s;
+        mx = if s > mx { s } else { mx };
+    }
+    mx
+}
+
+/// [`scores`] for a run-time dimension.
+fn scores_dyn(
+    a: &[f32],
+    pts_b: &[f32],
+    pot: &[f64],
+    dim: usize,
+    inv_eps: f64,
+    row: &mut [f64],
+) -> f64 {
+    let mut mx = f64::NEG_INFINITY;
+    for ((r, b), &p) in row.iter_mut().zip(pts_b.chunks_exact(dim)).zip(pot) {
+        let mut c = 0.0f64;
+        for (&u, &v) in a.iter().zip(b) {
+            let d = u as f64 - v as f64;
+            c += d * d;
+        }
+        let s = (p - c) * inv_eps;
+        *r = s;
+        mx = if s > mx { s } else { mx };
+    }
+    mx
+}
+
+fn mean(xs: &[f64]) -> f64 {
+    xs.iter().sum::<f64>() / xs.len() as f64
+}
+
+/// ε for iteration `it` of the ε-scaling schedule.
+#[inline]
+fn schedule(eps0: f64, decay: f64, target: f64, it: u32) -> f64 {
+    let e = eps0 * math::powf(decay, it as f64);
+    if e > target { e } else { target }
+}
+
+/// Plain iterations at the target ε used to estimate the contraction rate before
+/// over-relaxing.
+const RATE_WINDOW: u32 = 8;
+
+/// `OT_ε(a, b)` by alternating log-domain updates with ε-scaling; at the target ε, adaptive
+/// over-relaxation (see [`SinkhornConfig::max_over_relaxation`]); finished by one plain `f`,
+/// `g` update pair.
+fn solve_pair(
+    x: &[f32],
+    y: &[f32],
+    dim: usize,
+    cfg: &SinkhornConfig,
+    eps0: f64,
+    f: &mut [f64],
+    g: &mut [f64],
+    tmp: &mut [f64],
+    row: &mut [f64],
+) -> Solve {
+    f.fill(0.0);
+    g.fill(0.0);
+    let mut w_max = cfg.max_over_relaxation;
+    let mut w = 1.0f64;
+    let mut it = 0u32;
+    // Iterations at the target ε in the current rate-estimation window, the error at its
+    // start, and the best error so far.
+    let mut run = 0u32;
+    let mut window_start_err = f64::INFINITY;
+    let mut best_err = f64::INFINITY;
+    let mut converged = false;
+    let mut error = f64::INFINITY;
+    while it + 1 < cfg.max_iterations {
+        let eps = schedule(eps0, cfg.epsilon_decay, cfg.epsilon, it);
+        it += 1;
+        let err = if w == 1.0 {
+            let err = dual_update(f, None, x, y, g, dim, eps, row);
+            dual_update(g, None, y, x, f, dim, eps, row);
+            err
+        } else {
+            let t = &mut tmp[..f.len()];
+            let err = dual_update(t, Some(f), x, y, g, dim, eps, row);
+            relax(f, t, w);
+            let t = &mut tmp[..g.len()];
+            dual_update(t, Some(g), y, x, f, dim, eps, row);
+            relax(g, t, w);
+            err
+        };
+        if eps > cfg.epsilon {
+            continue;
+        }
+        error = err;
+        if err < cfg.tolerance {
+            converged = w == 1.0;
+            break;
+        }
+        if err < best_err {
+            best_err = err;
+        }
+        if run == 0 {
+            window_start_err = err;
+        }
+        run += 1;
+        if run <= RATE_WINDOW || !err.is_finite() {
+            if w > 1.0 && (err.is_nan() || err >= 10.0 * best_err) {
+                // Diverging (far from the fixed point): plain steps again, lower cap.
+                w = 1.0;
+                w_max = 0.5 * (1.0 + w_max);
+                run = 0;
+            }
+            continue;
+        }
+        // Per-iteration error ratio λ over the last window.
+        let ratio = err / window_start_err;
+        run = 0;
+        if ratio.is_nan() || ratio >= 1.0 {
+            if w > 1.0 {
+                w = 1.0;
+                w_max = 0.5 * (1.0 + w_max);
+            }
+            continue;
+        }
+        if w_max <= 1.0 {
+            continue;
+        }
+        let lambda = math::powf(ratio, 1.0 / RATE_WINDOW as f64);
+
+        // Plain-Sinkhorn rate μ² from λ (SOR theory, Hageman & Young 1981): with ω = 1,
+        // μ² = λ; otherwise (λ + ω − 1)² = λ ω² μ². Then ω* = 2 / (1 + sqrt(1 − μ²))
+        // (Lehmann et al. 2021). Only ever increase ω while λ > ω − 1 (below the optimum).
+        if lambda > w - 1.0 {
+            let mu2 = (lambda + w - 1.0) * (lambda + w - 1.0) / (lambda * w * w);
+            let mu2 = if mu2 < 1.0 { mu2 } else { 1.0 };
+            let w_opt = 2.0 / (1.0 + math::sqrt(1.0 - mu2));
+            let w_new = if w_opt < w_max { w_opt } else { w_max };
+            if w_new > w {
+                w = w_new;
+            }
+        }
+    }
+    // A final plain pair makes the column marginal exact (so the plan has mass 1 and
+    // ⟨f, a⟩ + ⟨g, b⟩ is ott's reg_ot_cost) and measures the row-marginal error.
+    if !converged {
+        let eps = cfg.epsilon;
+        error = dual_update(f, None, x, y, g, dim, eps, row);
+        dual_update(g, None, y, x, f, dim, eps, row);
+        it += 1;
+        converged = error < cfg.tolerance;
+    }
+    Solve {
+        value: mean(f) + mean(g),
+        iterations: it,
+        converged,
+        error,
+    }
+}
+
+/// `p ← (1 − ω) p + ω t`.
+#[inline]
+fn relax(p: &mut [f64], t: &[f64], w: f64) {
+    for (pi, &ti) in p.iter_mut().zip(t) {
+        *pi = (1.0 - w) * *pi + w * ti;
+    }
+}
+
+/// `OT_ε(a, a)` by the symmetric averaged update `p ← ½ (p + T(p))` with ε-scaling.
+fn solve_sym(
+    x: &[f32],
+    dim: usize,
+    cfg: &SinkhornConfig,
+    eps0: f64,
+    p: &mut [f64],
+    tmp: &mut [f64],
+    row: &mut [f64],
+) -> Solve {
+    p.fill(0.0);
+    let tmp = &mut tmp[..p.len()];
+    let mut it = 0u32;
+    let mut error = f64::INFINITY;
+    let mut converged = false;
+    while it < cfg.max_iterations {
+        let eps = schedule(eps0, cfg.epsilon_decay, cfg.epsilon, it);
+        let err = dual_update(tmp, Some(p), x, x, p, dim, eps, row);
+        for (pi, &ti) in p.iter_mut().zip(tmp.iter()) {
+            *pi = 0.5 * (*pi + ti);
+        }
+        it += 1;
+        if eps <= cfg.epsilon {
+            error = err;
+            if err < cfg.tolerance {
+                converged = true;
+                break;
+            }
+        }
+    }
+    Solve {
+        value: 2.0 * mean(p),
+        iterations: it,
+        converged,
+        error,
+    }
+}
+
+/// Squared diagonal of the joint bounding box of two clouds (an upper bound on every cost).
+fn bbox_diameter_sq(x: &[f32], y: &[f32], dim: usize) -> f64 {
+    let mut d2 = 0.0f64;
+    for k in 0..dim {
+        let mut lo = f64::INFINITY;
+        let mut hi = f64::NEG_INFINITY;
+        for p in x.chunks_exact(dim).chain(y.chunks_exact(dim)) {
+            let v = p.get(k).copied().unwrap_or(0.0) as f64;
+            lo = if v < lo { v } else { lo };
+            hi = if v > hi { v } else { hi };
+        }
+        d2 += (hi - lo) * (hi - lo);
+    }
+    d2
+}
+
+/// Validates a point cloud: length a positive multiple of `dim`, finite; returns its size.
+pub(crate) fn cloud_len(what: &'static str, pts: &[f32], dim: usize) -> Result<usize, Error> {
+    if dim == 0 {
+        return Err(Error::InvalidConfig("dim must be at least 1"));
+    }
+    let n = pts.len() / dim;
+    if n == 0 {
+        return Err(Error::Degenerate("empty point cloud"));
+    }
+    if n * dim != pts.len() {
+        return Err(Error::ShapeMismatch {
+            what,
+            expected: n * dim,
+            got: pts.len(),
+        });
+    }
+    if pts.iter().any(|v| !v.is_finite()) {
+        return Err(Error::NonFinite("point coordinate"));
+    }
+    Ok(n)
+}
+
+/// The debiased Sinkhorn divergence `S_ε(a, b) = OT_ε(a, b) − ½ OT_ε(a, a) − ½ OT_ε(b, b)`
+/// between the uniform clouds `x` (`[n, dim]`) and `y` (`[m, dim]`) with squared-Euclidean
+/// cost (Genevay et al. 2018; Feydy et al. 2019; Reinforced SMC §5 via ott-jax
+/// `sinkhorn_divergence`). See the [module docs](self) for the exact `OT_ε` returned, the
+/// algorithm and the stopping rule.
+///
+/// `workspace` holds at least [`sinkhorn_workspace_len`]`(n, m)` `f64`s (scratch; its content
+/// on return is unspecified). Not converging within the cap is reported by
+/// `converged = false`, not as an error. At convergence `S_ε ≥ 0` and `S_ε(a, b) = S_ε(b, a)`
+/// up to the tolerance.
+///
+/// # Errors
+/// - [`Error::InvalidConfig`] if `dim == 0`, `epsilon` or `tolerance` is not finite and
+///   positive, `epsilon_decay` is not in `(0, 1)`, or `max_iterations == 0`;
+/// - [`Error::ShapeMismatch`] if a cloud's length is not a multiple of `dim`, or `workspace`
+///   is too short;
+/// - [`Error::Degenerate`] if a cloud is empty;
+/// - [`Error::NonFinite`] if a coordinate is NaN or infinite.
+pub fn sinkhorn_divergence(
+    x: &[f32],
+    y: &[f32],
+    dim: usize,
+    config: &SinkhornConfig,
+    workspace: &mut [f64],
+) -> Result<SinkhornInfo, Error> {
+    let c = config;
+    if !(c.epsilon.is_finite() && c.epsilon > 0.0) {
+        return Err(Error::InvalidConfig("epsilon must be finite and > 0"));
+    }
+    if !(c.tolerance.is_finite() && c.tolerance > 0.0) {
+        return Err(Error::InvalidConfig("tolerance must be finite and > 0"));
+    }
+    if !(c.epsilon_decay > 0.0 && c.epsilon_decay < 1.0) {
+        return Err(Error::InvalidConfig("epsilon_decay must be in (0, 1)"));
+    }
+    if !(c.max_over_relaxation >= 1.0 && c.max_over_relaxation < 2.0) {
+        return Err(Error::InvalidConfig(
+            "max_over_relaxation must be in [1, 2)",
+        ));
+    }
+    if c.max_iterations == 0 {
+        return Err(Error::InvalidConfig("max_iterations must be >= 1"));
+    }
+    let n = cloud_len("x", x, dim)?;
+    let m = cloud_len("y", y, dim)?;
+    check_min_len("workspace", sinkhorn_workspace_len(n, m), workspace.len())?;
+    let big = if n > m { n } else { m };
+    let (f, rest) = workspace.split_at_mut(n);
+    let (g, rest) = rest.split_at_mut(m);
+    let (px, rest) = rest.split_at_mut(n);
+    let (py, rest) = rest.split_at_mut(m);
+    let (tmp, rest) = rest.split_at_mut(big);
+    let row = &mut rest[..big];
+
+    let d2 = bbox_diameter_sq(x, y, dim);
+    let eps0 = if d2 > c.epsilon { d2 } else { c.epsilon };
+    let xy = solve_pair(x, y, dim, c, eps0, f, g, tmp, row);
+    let xx = solve_sym(x, dim, c, eps0, px, tmp, row);
+    let yy = solve_sym(y, dim, c, eps0, py, tmp, row);
+    let errs = [xy.error, xx.error, yy.error];
+    let final_error = errs.iter().fold(0.0f64, |a, &b| if b > a { b } else { a });
+    Ok(SinkhornInfo {
+        divergence: xy.value - 0.5 * (xx.value + yy.value),
+        ot_xy: xy.value,
+        ot_xx: xx.value,
+        ot_yy: yy.value,
+        iterations: xy.iterations + xx.iterations + yy.iterations,
+        converged: xy.converged && xx.converged && yy.converged,
+        final_error,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use crate::rng::{fill_standard_normal, seeded, uniform_f32};
+    use std::vec;
+    use std::vec::Vec;
+
+    fn run(x: &[f32], y: &[f32], dim: usize, cfg: &SinkhornConfig) -> SinkhornInfo {
+        let mut ws = vec![0.0f64; sinkhorn_workspace_len(x.len() / dim, y.len() / dim)];
+        sinkhorn_divergence(x, y, dim, cfg, &mut ws).unwrap()
+    }
+
+    fn uniform_cloud(seed: u64, len: usize, scale: f32) -> Vec<f32> {
+        let mut rng = seeded(seed);
+        (0..len).map(|_| scale * uniform_f32(&mut rng)).collect()
+    }
+
+    #[test]
+    fn identical_clouds_give_zero() {
+        let x = uniform_cloud(1, 2 * 100, 1.0);
+        let info = run(&x, &x, 2, &SinkhornConfig::default());
+        assert!(info.converged, "{info:?}");
+        assert!(info.divergence.abs() < 1e-5, "{info:?}");
+    }
+
+    #[test]
+    fn translation_gives_squared_shift_exactly() {
+        // OT_ε(X, X + v) = OT_ε(X, X) + ‖v‖² for every ε (the cross term is separable), so
+        // S_ε = ‖v‖² exactly, whatever ε.
+        let x = uniform_cloud(2, 2 * 150, 1.0);
+        let v = [0.3f32, -0.2];
+        let y: Vec<f32> = x
+            .chunks_exact(2)
+            .flat_map(|p| [p[0] + v[0], p[1] + v[1]])
+            .collect();
+        let want = (v[0] as f64).powi(2) + (v[1] as f64).powi(2);
+        for eps in [1e-3, 1e-2, 1.0] {
+            let cfg = SinkhornConfig {
+                epsilon: eps,
+                tolerance: 1e-4,
+                max_iterations: 50_000,
+                ..SinkhornConfig::default()
+            };
+            let info = run(&x, &y, 2, &cfg);
+            assert!(info.converged, "{info:?}");
+            assert!(
+                (info.divergence - want).abs() < 2e-4,
+                "eps {eps}: {} vs {want}",
+                info.divergence
+            );
+        }
+    }
+
+    #[test]
+    fn one_dimensional_limit_is_sorted_matching() {
+        let n = 60;
+        let mut x = uniform_cloud(5, n, 1.0);
+        let mut y: Vec<f32> = uniform_cloud(6, n, 1.0).iter().map(|v| v * v).collect();
+        let cfg = SinkhornConfig {
+            tolerance: 1e-4,
+            max_iterations: 50_000,
+            ..SinkhornConfig::default()
+        };
+        let info = run(&x, &y, 1, &cfg);
+        x.sort_by(f32::total_cmp);
+        y.sort_by(f32::total_cmp);
+        let w2: f64 = x
+            .iter()
+            .zip(&y)
+            .map(|(&a, &b)| (a as f64 - b as f64).powi(2))
+            .sum::<f64>()
+            / n as f64;
+        assert!(info.converged, "{info:?}");
+        assert!(
+            (info.divergence - w2).abs() < 0.05 * w2,
+            "S = {}, W2² = {w2}",
+            info.divergence
+        );
+    }
+
+    #[test]
+    fn symmetric_and_non_negative() {
+        let mut rng = seeded(9);
+        let mut x = vec![0.0f32; 2 * 80];
+        let mut y = vec![0.0f32; 2 * 70];
+        fill_standard_normal(&mut rng, &mut x);
+        fill_standard_normal(&mut rng, &mut y);
+        for v in y.iter_mut() {
+            *v = 1.5 * *v + 0.5;
+        }
+        let cfg = SinkhornConfig {
+            tolerance: 1e-4,
+            max_iterations: 50_000,
+            ..SinkhornConfig::default()
+        };
+        let ab = run(&x, &y, 2, &cfg);
+        let ba = run(&y, &x, 2, &cfg);
+        assert!(ab.converged && ba.converged);
+        assert!(ab.divergence > 0.1, "{ab:?}");
+        assert!((ab.divergence - ba.divergence).abs() < 1e-4 * ab.divergence.abs().max(1.0));
+        assert!((ab.ot_xx - ba.ot_yy).abs() < 1e-6);
+    }
+
+    #[test]
+    fn large_costs_small_epsilon_stay_finite() {
+        // GMM40-like coordinates in [-45, 45]: costs up to ~1.6e4 with ε = 1e-3.
+        let x = uniform_cloud(7, 3 * 50, 90.0);
+        let x: Vec<f32> = x.iter().map(|v| v - 45.0).collect();
+        let y: Vec<f32> = x.iter().map(|v| v + 1.0).collect();
+        let info = run(&x, &y, 3, &SinkhornConfig::default());
+        assert!(info.divergence.is_finite());
+        assert!((info.divergence - 3.0).abs() < 1e-2, "{info:?}");
+    }
+
+    #[test]
+    fn cap_is_reported_not_an_error() {
+        let x = uniform_cloud(3, 40, 1.0);
+        let y = uniform_cloud(4, 40, 1.0);
+        let cfg = SinkhornConfig {
+            max_iterations: 3,
+            ..SinkhornConfig::default()
+        };
+        let info = run(&x, &y, 2, &cfg);
+        assert!(!info.converged);
+        assert_eq!(info.iterations, 9);
+    }
+
+    #[test]
+    fn validation() {
+        let x = [0.0f32; 6];
+        let mut ws = [0.0f64; 64];
+        let c = SinkhornConfig::default();
+        assert!(matches!(
+            sinkhorn_divergence(&x, &x[..5], 2, &c, &mut ws),
+            Err(Error::ShapeMismatch { .. })
+        ));
+        assert!(matches!(
+            sinkhorn_divergence(&x, &x, 0, &c, &mut ws),
+            Err(Error::InvalidConfig(_))
+        ));
+        assert!(matches!(
+            sinkhorn_divergence(&x, &[], 2, &c, &mut ws),
+            Err(Error::Degenerate(_))
+        ));
+        assert!(matches!(
+            sinkhorn_divergence(&x, &x, 2, &c, &mut ws[..5]),
+            Err(Error::ShapeMismatch { .. })
+        ));
+        let bad = SinkhornConfig { epsilon: 0.0, ..c };
+        assert!(matches!(
+            sinkhorn_divergence(&x, &x, 2, &bad, &mut ws),
+            Err(Error::InvalidConfig(_))
+        ));
+        let nan = [0.0f32, f32::NAN];
+        assert!(matches!(
+            sinkhorn_divergence(&nan, &x, 2, &c, &mut ws),
+            Err(Error::NonFinite(_))
+        ));
+        assert_eq!(sinkhorn_workspace_len(3, 5), 26);
+    }
+
+    /// Timing: `cargo test --release -p amortise-kernel sinkhorn_timing -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn sinkhorn_timing_2000x2000_2d() {
+        let n = 2000;
+        let mut rng = seeded(42);
+        let mut x = vec![0.0f32; 2 * n];
+        let mut y = vec![0.0f32; 2 * n];
+        fill_standard_normal(&mut rng, &mut x);
+        fill_standard_normal(&mut rng, &mut y);
+        // Spread like GMM40 (modes in [-40, 40]).
+        for (i, v) in x.iter_mut().enumerate() {
+            *v += ((i * 7919) % 81) as f32 - 40.0;
+        }
+        for (i, v) in y.iter_mut().enumerate() {
+            *v += ((i * 104_729) % 81) as f32 - 40.0;
+        }
+        let t = std::time::Instant::now();
+        let info = run(&x, &y, 2, &SinkhornConfig::default());
+        std::println!("gmm-like: {:?} in {:?}", info, t.elapsed());
+        let mut g1 = vec![0.0f32; 2 * n];
+        let mut g2 = vec![0.0f32; 2 * n];
+        fill_standard_normal(&mut rng, &mut g1);
+        fill_standard_normal(&mut rng, &mut g2);
+        let t = std::time::Instant::now();
+        let info = run(&g1, &g2, 2, &SinkhornConfig::default());
+        std::println!("gaussians: {:?} in {:?}", info, t.elapsed());
+    }
+}
