@@ -1,7 +1,9 @@
 //! Diffusion samplers: a learnt forward SDE discretisation over a fixed reference process.
 //!
-//! See [`reference`] for the two reference processes (pinned Brownian motion of
+//! See [`mod@reference`] for the two reference processes (pinned Brownian motion of
 //! gfn-diffusion, OU/DDS of RSMC).
 
 pub mod net;
+pub mod policy;
 pub mod reference;
+pub mod tb;

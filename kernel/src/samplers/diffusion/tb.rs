@@ -1,0 +1,320 @@
+//! Trajectory balance (TB) with a learnt `log Z`, gradients by hand through the rollout.
+//!
+//! For a trajectory `τ = (x₀ → … → x_T)` (Malkin et al. 2022; `rsmc.md` §1.3):
+//!
+//! ```text
+//! δ(τ) = log Z + log p₀(x₀) + Σ_n log p_F(x_{n+1} | x_n) − Σ_n log p_B(x_n | x_{n+1}) − log R(x_T)
+//! L_TB = (1/B) Σ_b δ(τ_b)²
+//! ```
+//!
+//! States are data (no reparameterisation), so `∂L/∂θ = (2/B) Σ_b δ_b Σ_n ∂ log p_F/∂θ`,
+//! obtained by back-propagating the per-step upstream gradient of `log p_F` with respect to
+//! the network outputs through each step's cached forward pass; `∂L/∂log Z = (2/B) Σ_b δ_b`.
+//! (gfn-diffusion's `fwd_tb` halves this loss; Adam is invariant to that constant factor up
+//! to its ε.)
+
+use super::net::PisNet;
+use super::policy::{PolicyConfig, Trajectories, log_pf_output_grad};
+use super::reference::Schedule;
+use crate::error::{Error, check_len, check_min_len};
+
+/// Result of one TB loss evaluation.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TbInfo {
+    /// `L_TB = mean δ²`.
+    pub loss: f32,
+    /// `mean δ`.
+    pub mean_delta: f32,
+    /// `∂L/∂log Z = 2·mean δ`.
+    pub log_z_grad: f32,
+}
+
+/// TB residuals `δ_b` into `delta` (`B` values) for trajectories already scored under the
+/// current policy (`log p_F` filled), and the loss statistics. `scale_b` are optional
+/// per-trajectory loss weights (`None` = 1).
+///
+/// # Errors
+/// [`Error::ShapeMismatch`] for inconsistent lengths; [`Error::NonFinite`] if a residual is
+/// not finite (for example `log R = -inf` at a terminal state).
+pub fn residuals(
+    sched: &Schedule<'_>,
+    traj: &Trajectories<'_>,
+    log_r: &[f32],
+    log_z: f32,
+    delta: &mut [f32],
+) -> Result<TbInfo, Error> {
+    let b = traj.batch;
+    check_len("tb delta", b, delta.len())?;
+    super::policy::log_weights(sched, traj, log_r, delta)?;
+    let (mut s, mut s2) = (0.0f64, 0.0f64);
+    for d in delta.iter_mut() {
+        *d = log_z - *d;
+        if !d.is_finite() {
+            return Err(Error::NonFinite(
+                "trajectory-balance residual (is log R finite at every sample?)",
+            ));
+        }
+        s += *d as f64;
+        s2 += (*d as f64) * (*d as f64);
+    }
+    let bf = b as f64;
+    Ok(TbInfo {
+        loss: (s2 / bf) as f32,
+        mean_delta: (s / bf) as f32,
+        log_z_grad: (2.0 * s / bf) as f32,
+    })
+}
+
+/// Scratch for [`backward`].
+#[derive(Debug)]
+pub struct TbWorkspace<'a> {
+    /// `[B]`: residuals (output: `δ_b` after the call).
+    pub delta: &'a mut [f32],
+    /// `[B]`: per-trajectory upstream coefficients.
+    pub coef: &'a mut [f32],
+    /// `[B·out]`: upstream gradient of one step.
+    pub dout: &'a mut [f32],
+    /// `[net.scratch_len(B)]`.
+    pub net_scratch: &'a mut [f32],
+}
+
+/// Computes `L_TB` and **accumulates** `∂L/∂θ` into `grads` (policy parameters); returns the
+/// loss and `∂L/∂log Z`. `traj` must have been filled with caches (by
+/// [`super::policy::sample_forward`] or [`super::policy::score`] with `keep_cache`).
+///
+/// # Errors
+/// As [`residuals`], and [`Error::ShapeMismatch`] for wrong buffers.
+pub fn backward(
+    cfg: &PolicyConfig,
+    sched: &Schedule<'_>,
+    net: &PisNet,
+    params: &[f32],
+    traj: &Trajectories<'_>,
+    log_r: &[f32],
+    log_z: f32,
+    grads: &mut [f32],
+    ws: &mut TbWorkspace<'_>,
+) -> Result<TbInfo, Error> {
+    let (b, d, t) = (traj.batch, traj.dim, traj.steps);
+    check_len("tb coef", b, ws.coef.len())?;
+    check_len("tb dout", b * net.out(), ws.dout.len())?;
+    check_min_len("tb net_scratch", net.scratch_len(b), ws.net_scratch.len())?;
+    check_len("tb cache", t * net.cache_len(b), traj.cache.len())?;
+    let info = residuals(sched, traj, log_r, log_z, ws.delta)?;
+    let k = 2.0 / b as f32;
+    for (c, &dl) in ws.coef.iter_mut().zip(ws.delta.iter()) {
+        *c = k * dl;
+    }
+    backprop_log_pf(
+        cfg,
+        sched,
+        net,
+        params,
+        traj,
+        ws.coef,
+        grads,
+        ws.dout,
+        ws.net_scratch,
+    )?;
+    let _ = d;
+    Ok(info)
+}
+
+/// Accumulates `∂/∂θ Σ_b coef_b Σ_n log p_F(x_{n+1}^b | x_n^b)` into `grads`, using the
+/// per-step caches of `traj`.
+///
+/// # Errors
+/// [`Error::ShapeMismatch`] for wrong buffers.
+pub fn backprop_log_pf(
+    cfg: &PolicyConfig,
+    sched: &Schedule<'_>,
+    net: &PisNet,
+    params: &[f32],
+    traj: &Trajectories<'_>,
+    coef: &[f32],
+    grads: &mut [f32],
+    dout: &mut [f32],
+    net_scratch: &mut [f32],
+) -> Result<(), Error> {
+    let (b, d, t) = (traj.batch, traj.dim, traj.steps);
+    let w = b * d;
+    let ow = net.out();
+    let cl = net.cache_len(b);
+    check_len("tb cache", t * cl, traj.cache.len())?;
+    for n in 0..t {
+        let x = &traj.states[n * w..(n + 1) * w];
+        let y = &traj.states[(n + 1) * w..(n + 2) * w];
+        let out = &traj.outputs[n * b * ow..(n + 1) * b * ow];
+        log_pf_output_grad(cfg, sched, n, d, x, y, out, coef, dout);
+        net.backward(
+            params,
+            x,
+            b,
+            &traj.cache[n * cl..(n + 1) * cl],
+            dout,
+            grads,
+            None,
+            net_scratch,
+        )?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use crate::nn::LastLayerInit;
+    use crate::rng::{self, fill_standard_normal};
+    use crate::samplers::diffusion::policy::{Workspace, sample_backward, score};
+    use crate::samplers::diffusion::reference::Process;
+    use std::vec;
+    use std::vec::Vec;
+
+    struct Bufs {
+        states: Vec<f32>,
+        lpf: Vec<f32>,
+        lpb: Vec<f32>,
+        out: Vec<f32>,
+        cache: Vec<f32>,
+        ns: Vec<f32>,
+        sc: Vec<f32>,
+        noise: Vec<f32>,
+    }
+
+    impl Bufs {
+        fn new(net: &PisNet, b: usize, t: usize) -> Self {
+            let (s, l, o, c) = Trajectories::lens(net, b, t, true);
+            let (a, sc, n) = Workspace::lens(net, b);
+            Bufs {
+                states: vec![0.0; s],
+                lpf: vec![0.0; l],
+                lpb: vec![0.0; l],
+                out: vec![0.0; o],
+                cache: vec![0.0; c],
+                ns: vec![0.0; a],
+                sc: vec![0.0; sc],
+                noise: vec![0.0; n],
+            }
+        }
+    }
+
+    fn check_tb_gradients(process: Process, t: usize, learned_variance: bool) {
+        let d = 2;
+        let b = 3;
+        let cfg = PolicyConfig {
+            learned_variance,
+            ..PolicyConfig::default()
+        };
+        let net = PisNet::new(d, 4, 3, cfg.net_out(d)).unwrap();
+        let mut table = vec![0.0f32; Schedule::table_len(t)];
+        let sched = Schedule::new(process, t, &mut table).unwrap();
+        let mut r = rng::seeded(3);
+        let mut p = vec![0.0f32; net.param_count()];
+        net.init(&mut p, LastLayerInit::Default, &mut r).unwrap();
+        let mut bf = Bufs::new(&net, b, t);
+        let mut x_t = vec![0.0f32; b * d];
+        fill_standard_normal(&mut r, &mut x_t);
+        let log_r: Vec<f32> = vec![-1.0, 0.5, -2.0];
+        let log_z = 0.3f32;
+        let loss_at = |bf: &mut Bufs, p: &[f32], log_z: f32| -> f64 {
+            let mut traj = Trajectories {
+                batch: b,
+                dim: d,
+                steps: t,
+                states: &mut bf.states,
+                log_pf: &mut bf.lpf,
+                log_pb: &mut bf.lpb,
+                outputs: &mut bf.out,
+                cache: &mut bf.cache,
+            };
+            let mut ws = Workspace {
+                net_scratch: &mut bf.ns,
+                step_cache: &mut bf.sc,
+                noise: &mut bf.noise,
+            };
+            score(&cfg, &sched, &net, p, &mut traj, &mut ws, true).unwrap();
+            let mut delta = vec![0.0f32; b];
+            // f64 recomputation of the loss for a clean finite difference
+            residuals(&sched, &traj, &log_r, log_z, &mut delta).unwrap();
+            delta.iter().map(|&x| (x as f64) * (x as f64)).sum::<f64>() / b as f64
+        };
+        // fixed trajectories: backward from x_T (they do not depend on the parameters)
+        {
+            let mut traj = Trajectories {
+                batch: b,
+                dim: d,
+                steps: t,
+                states: &mut bf.states,
+                log_pf: &mut bf.lpf,
+                log_pb: &mut bf.lpb,
+                outputs: &mut bf.out,
+                cache: &mut bf.cache,
+            };
+            sample_backward(&sched, &x_t, &mut traj, &mut bf.noise, &mut r).unwrap();
+        }
+        let base = loss_at(&mut bf, &p, log_z);
+        let mut g = vec![0.0f32; net.param_count()];
+        let (mut delta, mut coef, mut dout, mut ns) = (
+            vec![0.0f32; b],
+            vec![0.0f32; b],
+            vec![0.0f32; b * net.out()],
+            vec![0.0f32; net.scratch_len(b)],
+        );
+        let info = {
+            let traj = Trajectories {
+                batch: b,
+                dim: d,
+                steps: t,
+                states: &mut bf.states,
+                log_pf: &mut bf.lpf,
+                log_pb: &mut bf.lpb,
+                outputs: &mut bf.out,
+                cache: &mut bf.cache,
+            };
+            let mut tws = TbWorkspace {
+                delta: &mut delta,
+                coef: &mut coef,
+                dout: &mut dout,
+                net_scratch: &mut ns,
+            };
+            backward(
+                &cfg, &sched, &net, &p, &traj, &log_r, log_z, &mut g, &mut tws,
+            )
+            .unwrap()
+        };
+        assert!((info.loss as f64 - base).abs() < 1e-3 * (1.0 + base));
+        let h = 1e-2f32;
+        let lz_fd =
+            (loss_at(&mut bf, &p, log_z + h) - loss_at(&mut bf, &p, log_z - h)) / (2.0 * h as f64);
+        assert!(
+            (lz_fd - info.log_z_grad as f64).abs() < 1e-2 * (1.0 + lz_fd.abs()),
+            "log Z: {lz_fd} vs {}",
+            info.log_z_grad
+        );
+        for i in 0..p.len() {
+            let mut pp = p.clone();
+            pp[i] += h;
+            let lp = loss_at(&mut bf, &pp, log_z);
+            pp[i] -= 2.0 * h;
+            let lm = loss_at(&mut bf, &pp, log_z);
+            let fd = (lp - lm) / (2.0 * h as f64);
+            let tol = 3e-2 * (1e-1 + fd.abs().max(g[i].abs() as f64));
+            assert!(
+                (fd - g[i] as f64).abs() < tol,
+                "{process:?} param {i}: fd {fd} vs {}",
+                g[i]
+            );
+        }
+    }
+
+    #[test]
+    fn tb_gradcheck_pinned_brownian_learned_variance() {
+        check_tb_gradients(Process::PinnedBrownian { t_scale: 1.0 }, 4, true);
+    }
+
+    #[test]
+    fn tb_gradcheck_ou_fixed_variance() {
+        check_tb_gradients(Process::OrnsteinUhlenbeck { init_std: 1.0 }, 15, false);
+    }
+}

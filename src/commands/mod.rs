@@ -1,0 +1,56 @@
+//! One file per subcommand; `run` dispatches.
+
+mod logp;
+mod metric;
+mod sample_target;
+mod targets;
+
+use crate::cli::{Cli, Command};
+use crate::error::{CliError, CliResult};
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> CliResult<()> {
+    match cli.command {
+        Command::Targets { json } => targets::run(json),
+        Command::Logp {
+            target,
+            dim,
+            point,
+            json,
+        } => logp::run(&target, dim, &point, json),
+        Command::SampleTarget {
+            target,
+            dim,
+            n,
+            seed,
+            out,
+        } => sample_target::run(&target, dim, n, seed, &out),
+        Command::Metric {
+            kind,
+            a,
+            b,
+            epsilon,
+            json,
+        } => metric::run(kind, &a, &b, epsilon, json),
+    }
+}
+
+/// Builds a target by name, mapping kernel errors to the flag that caused them.
+pub fn build_target(name: &str, dim: Option<usize>) -> CliResult<amortise_kernel::targets::Target> {
+    use amortise_kernel::targets::{TARGETS, Target};
+    if !TARGETS.iter().any(|t| t.name == name) {
+        let names: Vec<&str> = TARGETS.iter().map(|t| t.name).collect();
+        return Err(CliError::flag(
+            "--target",
+            format!("unknown target `{name}` (known: {})", names.join(", ")),
+        ));
+    }
+    Target::from_name(name, dim).map_err(|e| CliError::flag("--dim", e.to_string()))
+}
+
+/// Formats an `f64` for JSON: finite numbers as numbers, non-finite as strings.
+pub fn json_num(x: f64) -> serde_json::Value {
+    serde_json::Number::from_f64(x)
+        .map(serde_json::Value::Number)
+        .unwrap_or_else(|| serde_json::Value::String(format!("{x}")))
+}

@@ -1,0 +1,222 @@
+//! End-to-end tests of the `amortise` binary: real processes, real files, exit codes and
+//! messages. A panic would exit with code 101; every bad input here must exit 1 or 2 with a
+//! one-line message naming the flag or file.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn amortise(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_amortise"))
+        .args(args)
+        .output()
+        .expect("binary runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("amortise-cli-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+/// Asserts a clean failure: the expected exit code, no panic, and stderr mentioning `needle`.
+fn assert_fails(o: &Output, code: i32, needle: &str) {
+    assert_eq!(o.status.code(), Some(code), "stderr: {}", stderr(o));
+    let e = stderr(o);
+    assert!(!e.contains("panicked"), "panic: {e}");
+    assert!(e.contains(needle), "expected `{needle}` in: {e}");
+}
+
+#[test]
+fn targets_lists_every_target() {
+    let o = amortise(&["targets"]);
+    assert!(o.status.success());
+    let s = stdout(&o);
+    for name in [
+        "gaussian", "gmm40", "9gmm", "25gmm", "funnel", "manywell", "dw4", "lj13",
+    ] {
+        assert!(
+            s.lines().any(|l| l.starts_with(name)),
+            "{name} missing from:\n{s}"
+        );
+    }
+    let o = amortise(&["targets", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v.as_array().unwrap().len() >= 8);
+}
+
+#[test]
+fn logp_gmm40_matches_reference_check_values() {
+    // check values from the PyTorch reference README: log p(0, 0) = -35.2681, log p(10, -5) = -76.2748
+    let o = amortise(&["logp", "--target", "gmm40", "--point", "0,0", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let lp = v["log_density"].as_f64().unwrap();
+    assert!((lp + 35.2681).abs() < 1e-3, "{lp}");
+    assert_eq!(v["dim"], 2);
+    assert_eq!(v["gradient"].as_array().unwrap().len(), 2);
+    assert_eq!(v["log_z"].as_f64(), Some(0.0));
+    let o = amortise(&["logp", "--target", "gmm40", "--point=10,-5", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!((v["log_density"].as_f64().unwrap() + 76.2748).abs() < 1e-3);
+    // text form
+    let o = amortise(&["logp", "--target", "gmm40", "--point", "0,0"]);
+    assert!(stdout(&o).contains("log density  -35.26"));
+}
+
+#[test]
+fn logp_manywell_reports_log_z() {
+    let point = vec!["0"; 32].join(",");
+    let o = amortise(&["logp", "--target", "manywell", "--point", &point, "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!((v["log_z"].as_f64().unwrap() - 164.69567532).abs() < 1e-4);
+    assert_eq!(v["log_density"].as_f64(), Some(0.0));
+}
+
+#[test]
+fn bad_input_gives_clear_errors_not_panics() {
+    assert_fails(
+        &amortise(&["logp", "--target", "nope", "--point", "0,0"]),
+        2,
+        "--target: unknown target `nope`",
+    );
+    assert_fails(
+        &amortise(&["logp", "--target", "gmm40", "--point", "0,abc"]),
+        2,
+        "--point: coordinate 2",
+    );
+    assert_fails(
+        &amortise(&["logp", "--target", "gmm40", "--point", "0,NaN"]),
+        2,
+        "--point",
+    );
+    assert_fails(
+        &amortise(&[
+            "logp", "--target", "gmm40", "--point", "0,0,0", "--dim", "2",
+        ]),
+        2,
+        "--point",
+    );
+    assert_fails(
+        &amortise(&["logp", "--target", "manywell", "--point", "0,0,0"]),
+        2,
+        "--dim",
+    );
+    assert_fails(
+        &amortise(&[
+            "sample-target",
+            "--target",
+            "dw4",
+            "--n",
+            "3",
+            "--out",
+            "x.csv",
+        ]),
+        2,
+        "no exact sampler",
+    );
+    assert_fails(
+        &amortise(&[
+            "sample-target",
+            "--target",
+            "gmm40",
+            "--n",
+            "0",
+            "--out",
+            "x.csv",
+        ]),
+        2,
+        "--n",
+    );
+    let missing = tmp("does-not-exist.csv");
+    let o = amortise(&[
+        "metric",
+        "sinkhorn",
+        "--a",
+        missing.to_str().unwrap(),
+        "--b",
+        missing.to_str().unwrap(),
+    ]);
+    assert_fails(&o, 1, "cannot read");
+    // clap's own usage errors exit 2
+    assert_fails(&amortise(&["logp", "--target", "gmm40"]), 2, "--point");
+    assert_fails(&amortise(&["frobnicate"]), 2, "frobnicate");
+}
+
+#[test]
+fn sample_target_is_reproducible_and_metrics_read_it() {
+    let a = tmp("a.csv");
+    let b = tmp("b.csv");
+    let c = tmp("c.csv");
+    for (p, seed) in [(&a, "1"), (&b, "1"), (&c, "2")] {
+        let o = amortise(&[
+            "sample-target",
+            "--target",
+            "9gmm",
+            "--n",
+            "300",
+            "--seed",
+            seed,
+            "--out",
+            p.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let ta = std::fs::read_to_string(&a).unwrap();
+    assert_eq!(
+        ta,
+        std::fs::read_to_string(&b).unwrap(),
+        "same seed, same file"
+    );
+    assert_ne!(ta, std::fs::read_to_string(&c).unwrap());
+    assert_eq!(ta.lines().count(), 301);
+    assert!(ta.starts_with("x1,x2\n"));
+
+    // identical files: divergence ~ 0; different seeds of the same target: small but positive
+    let same = amortise(&[
+        "metric",
+        "sinkhorn",
+        "--a",
+        a.to_str().unwrap(),
+        "--b",
+        b.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(same.status.success(), "{}", stderr(&same));
+    let v: serde_json::Value = serde_json::from_slice(&same.stdout).unwrap();
+    assert!(v["value"].as_f64().unwrap().abs() < 1e-2, "{v}");
+    let mmd = amortise(&[
+        "metric",
+        "mmd",
+        "--a",
+        a.to_str().unwrap(),
+        "--b",
+        c.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(mmd.status.success(), "{}", stderr(&mmd));
+    let v: serde_json::Value = serde_json::from_slice(&mmd.stdout).unwrap();
+    let m = v["value"].as_f64().unwrap();
+    assert!(m > 0.0 && m < 0.3, "{v}");
+
+    // dimension mismatch between files is a clear error
+    let d3 = tmp("d3.csv");
+    std::fs::write(&d3, "x1,x2,x3\n1,2,3\n").unwrap();
+    let o = amortise(&[
+        "metric",
+        "mmd",
+        "--a",
+        a.to_str().unwrap(),
+        "--b",
+        d3.to_str().unwrap(),
+    ]);
+    assert_fails(&o, 1, "columns");
+}
