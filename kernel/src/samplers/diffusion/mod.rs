@@ -3,6 +3,7 @@
 //! See [`mod@reference`] for the two reference processes (pinned Brownian motion of
 //! gfn-diffusion, OU/DDS of RSMC).
 
+pub mod flow;
 pub mod net;
 pub mod policy;
 pub mod reference;

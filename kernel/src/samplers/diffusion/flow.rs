@@ -1,0 +1,577 @@
+//! Learnt state flows (SMC twists) and the chunked sub-trajectory balance loss of RSMC.
+//!
+//! Choi et al. 2025 (arXiv 2510.11711; `rsmc.md` §1.1, §1.3) parameterise the log-flow, the
+//! soft value function of the MaxEnt-RL reading and the twist of SMC, with a "partial
+//! energy" bias:
+//!
+//! ```text
+//! log F_n(x) = h_φ(x, n/T) + (1 − β_n) log p_ref,n(x) + β_n log R(x),     0 < n < T
+//! log F_0(x) = log Z + log p₀(x),    log F_T(x) = log R(x)
+//! β_n = S_n / S_T,  S_n = Σ_{j<n} softplus(b_j)   (b ∈ ℝ^T learnt, initialised to ones)
+//! ```
+//!
+//! so `β₀ = 0`, `β_T = 1`, `β` is monotone and starts linear; `p_ref,n` is the reference
+//! marginal at step `n` ([`super::reference::Process::marginal_var`]). `h_φ` is a
+//! [`PisNet`] with one output whose last layer starts at the constant `1e-8`.
+//!
+//! **SubTB over chunks.** With boundaries `s_k = kL` (`K = T/L`), stop-gradient policy terms
+//! `Δ_k = Σ_{j=s_k}^{s_{k+1}−1} (log p_F − log p_B)` and stop-gradient `log Z` inside
+//! `log F_0`, the loss of one trajectory is the mean over `2K` squared discrepancies
+//!
+//! ```text
+//! d_k  = log F_{s_k} + Δ_k − log F_{s_{k+1}}                           (adjacent chunks)
+//! d'_k = (log F_{s_k} + Σ_{m≥k} Δ_m − log R(x_T)) / (K − k)            (chunk to terminal)
+//! ```
+//!
+//! and trains only `φ` and `b` (the policy and `log Z` are trained by TB alone).
+
+use super::net::PisNet;
+use super::policy::Trajectories;
+use super::reference::{Process, Schedule, gaussian_log_pdf};
+use crate::error::{Error, check_len, check_min_len};
+use crate::math;
+use crate::nn::LastLayerInit;
+use crate::rng::Rng;
+
+/// Initial value of every β logit (`get_beta_fn`: ones, so β starts linear).
+pub const BETA_LOGIT_INIT: f32 = 1.0;
+
+/// The flow model: network shape, number of steps and chunk length.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Flows {
+    net: PisNet,
+    steps: usize,
+    chunk: usize,
+}
+
+impl Flows {
+    /// Flows for `T = steps` with chunks of `chunk` steps, over a [`PisNet`] with one output.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] if `net.out() != 1`, `chunk == 0`, or `steps` is not a
+    /// positive multiple of `chunk`.
+    pub fn new(net: PisNet, steps: usize, chunk: usize) -> Result<Self, Error> {
+        if net.out() != 1 {
+            return Err(Error::InvalidConfig(
+                "the flow network must have exactly one output",
+            ));
+        }
+        if chunk == 0 || steps == 0 || steps % chunk != 0 {
+            return Err(Error::InvalidConfig(
+                "steps must be a positive multiple of the chunk length",
+            ));
+        }
+        Ok(Flows { net, steps, chunk })
+    }
+
+    /// The network.
+    pub fn net(&self) -> &PisNet {
+        &self.net
+    }
+    /// Chunk length `L`.
+    pub fn chunk(&self) -> usize {
+        self.chunk
+    }
+    /// Number of chunks `K = T/L`.
+    pub fn chunks(&self) -> usize {
+        self.steps / self.chunk
+    }
+    /// Parameters: the network's, then `T` β logits.
+    pub fn param_count(&self) -> usize {
+        self.net.param_count() + self.steps
+    }
+    /// Offset of the β logits in the parameter vector.
+    pub fn beta_offset(&self) -> usize {
+        self.net.param_count()
+    }
+
+    /// Initialises: network with last layer `1e-8` (RSMC), β logits to ones.
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] if `params.len() != param_count()`.
+    pub fn init<R: Rng + ?Sized>(&self, params: &mut [f32], rng: &mut R) -> Result<(), Error> {
+        check_len("flow params", self.param_count(), params.len())?;
+        let (np, bp) = params.split_at_mut(self.net.param_count());
+        self.net.init(
+            np,
+            LastLayerInit::Constant {
+                weight: 1e-8,
+                bias: 0.0,
+            },
+            rng,
+        )?;
+        bp.iter_mut().for_each(|b| *b = BETA_LOGIT_INIT);
+        Ok(())
+    }
+
+    /// Fills `betas` (`T + 1` values) from the logits in `params`.
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] for wrong lengths.
+    pub fn betas(&self, params: &[f32], betas: &mut [f32]) -> Result<(), Error> {
+        check_len("flow params", self.param_count(), params.len())?;
+        check_len("betas", self.steps + 1, betas.len())?;
+        let logits = &params[self.beta_offset()..];
+        let total: f64 = logits.iter().map(|&b| math::softplus(b as f64)).sum();
+        let mut acc = 0.0f64;
+        betas[0] = 0.0;
+        for (n, &b) in logits.iter().enumerate() {
+            acc += math::softplus(b as f64);
+            betas[n + 1] = if n + 1 == self.steps {
+                1.0
+            } else {
+                (acc / total) as f32
+            };
+        }
+        Ok(())
+    }
+
+    /// `log F_n` at an inner step `0 < n < T` for a batch: writes `out` (`B`) and the
+    /// network cache. `log_r` holds `log R` at the same states, `betas` the schedule.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] if `n` is not an inner step; shape errors otherwise.
+    pub fn log_flow(
+        &self,
+        params: &[f32],
+        process: &Process,
+        betas: &[f32],
+        n: usize,
+        x: &[f32],
+        log_r: &[f32],
+        cache: &mut [f32],
+        scratch: &mut [f32],
+        out: &mut [f32],
+    ) -> Result<(), Error> {
+        if n == 0 || n >= self.steps {
+            return Err(Error::InvalidConfig(
+                "log_flow is for inner steps 0 < n < T",
+            ));
+        }
+        check_len("betas", self.steps + 1, betas.len())?;
+        let batch = out.len();
+        check_len("flow log_r", batch, log_r.len())?;
+        let np = &params[..self.net.param_count()];
+        self.net.forward(
+            np,
+            x,
+            batch,
+            n as f32 / self.steps as f32,
+            cache,
+            scratch,
+            out,
+        )?;
+        let beta = betas[n];
+        let var = process.marginal_var(n, self.steps);
+        let d = self.net.dim();
+        for ((o, row), &lr) in out.iter_mut().zip(x.chunks_exact(d)).zip(log_r) {
+            let lref = gaussian_log_pdf(row, var);
+            *o += (1.0 - beta) * lref + beta * lr;
+        }
+        Ok(())
+    }
+}
+
+/// Per-trajectory boundary quantities for SubTB, caller-owned.
+#[derive(Debug)]
+pub struct SubTbWorkspace<'a> {
+    /// `[(K−1), B]`: `log R` at the inner boundary states (input, filled by the caller or
+    /// by [`fill_boundary_log_r`]).
+    pub boundary_log_r: &'a mut [f32],
+    /// `[(K−1), B]`: `log F` at the inner boundaries (output).
+    pub boundary_log_f: &'a mut [f32],
+    /// `[(K−1), cache_len(B)]`: network caches at the inner boundaries.
+    pub cache: &'a mut [f32],
+    /// `[T + 1]`: β schedule.
+    pub betas: &'a mut [f32],
+    /// `[B]`: upstream gradient for one boundary.
+    pub dout: &'a mut [f32],
+    /// `[(K+1)]` per-trajectory `log F` at all boundaries, and `[K]` chunk sums: `2K + 1`.
+    pub per_traj: &'a mut [f32],
+    /// `[net.scratch_len(B)]`.
+    pub net_scratch: &'a mut [f32],
+}
+
+impl SubTbWorkspace<'_> {
+    /// Lengths `(boundary_log_r, boundary_log_f, cache, betas, dout, per_traj, net_scratch)`.
+    pub fn lens(flows: &Flows, batch: usize) -> [usize; 7] {
+        let inner = flows.chunks() - 1;
+        [
+            inner * batch,
+            inner * batch,
+            inner * flows.net.cache_len(batch),
+            flows.steps + 1,
+            batch,
+            2 * flows.chunks() + 1,
+            flows.net.scratch_len(batch),
+        ]
+    }
+}
+
+/// Evaluates `log R` at the inner chunk boundaries of `traj` into `out` (`[(K−1), B]`).
+///
+/// # Errors
+/// [`Error::ShapeMismatch`] for wrong lengths.
+pub fn fill_boundary_log_r<T: crate::targets::LogDensity + ?Sized>(
+    flows: &Flows,
+    traj: &Trajectories<'_>,
+    target: &T,
+    out: &mut [f32],
+) -> Result<(), Error> {
+    let (b, d) = (traj.batch, traj.dim);
+    check_len("boundary log_r", (flows.chunks() - 1) * b, out.len())?;
+    for k in 1..flows.chunks() {
+        let x = traj.state(k * flows.chunk);
+        for (o, row) in out[(k - 1) * b..k * b].iter_mut().zip(x.chunks_exact(d)) {
+            *o = target.log_density(row);
+        }
+    }
+    Ok(())
+}
+
+/// Result of the SubTB loss.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SubTbInfo {
+    /// Batch mean of the per-trajectory SubTB loss (before the weight `w`).
+    pub loss: f32,
+}
+
+/// Computes the chunked SubTB loss of scored trajectories (`log p_F`, `log p_B` filled) and
+/// **accumulates** `w·∂L/∂(φ, b)` into `grads` (the flow parameter vector). `log_r` is
+/// `log R(x_T)` per trajectory; `ws.boundary_log_r` must hold `log R` at the inner
+/// boundaries; `log_z` is the current (stop-gradient) `log Z`.
+///
+/// # Errors
+/// [`Error::ShapeMismatch`] for wrong buffers; [`Error::NonFinite`] if a discrepancy is
+/// not finite.
+pub fn subtb_backward(
+    flows: &Flows,
+    params: &[f32],
+    sched: &Schedule<'_>,
+    traj: &Trajectories<'_>,
+    log_r: &[f32],
+    log_z: f32,
+    weight: f32,
+    grads: &mut [f32],
+    ws: &mut SubTbWorkspace<'_>,
+) -> Result<SubTbInfo, Error> {
+    let (b, d, t) = (traj.batch, traj.dim, traj.steps);
+    if t != flows.steps || d != flows.net.dim() {
+        return Err(Error::ShapeMismatch {
+            what: "flow trajectories",
+            expected: flows.steps,
+            got: t,
+        });
+    }
+    check_len("flow params", flows.param_count(), params.len())?;
+    check_len("flow grads", flows.param_count(), grads.len())?;
+    check_len("log_r", b, log_r.len())?;
+    let lens = SubTbWorkspace::lens(flows, b);
+    check_len("boundary_log_r", lens[0], ws.boundary_log_r.len())?;
+    check_len("boundary_log_f", lens[1], ws.boundary_log_f.len())?;
+    check_len("subtb cache", lens[2], ws.cache.len())?;
+    check_len("betas", lens[3], ws.betas.len())?;
+    check_len("subtb dout", lens[4], ws.dout.len())?;
+    check_len("subtb per_traj", lens[5], ws.per_traj.len())?;
+    check_min_len("subtb net_scratch", lens[6], ws.net_scratch.len())?;
+    let kk = flows.chunks();
+    let l = flows.chunk;
+    let process = sched.process();
+    let cl = flows.net.cache_len(b);
+    flows.betas(params, ws.betas)?;
+    // forward: log F at the inner boundaries
+    for k in 1..kk {
+        let n = k * l;
+        flows.log_flow(
+            params,
+            &process,
+            ws.betas,
+            n,
+            traj.state(n),
+            &ws.boundary_log_r[(k - 1) * b..k * b],
+            &mut ws.cache[(k - 1) * cl..k * cl],
+            ws.net_scratch,
+            &mut ws.boundary_log_f[(k - 1) * b..k * b],
+        )?;
+    }
+    // per trajectory: discrepancies, loss, and ∂L/∂log F_k, written over `boundary_log_f`
+    let (logf, delta) = ws.per_traj.split_at_mut(kk + 1);
+    let delta = &mut delta[..kk];
+    let scale = weight / (b as f32 * 2.0 * kk as f32);
+    let mut total = 0.0f64;
+    let x0 = traj.state(0);
+    for i in 0..b {
+        logf[0] = log_z + sched.log_p0(&x0[i * d..(i + 1) * d]);
+        for k in 1..kk {
+            logf[k] = ws.boundary_log_f[(k - 1) * b + i];
+        }
+        logf[kk] = log_r[i];
+        for (k, dk) in delta.iter_mut().enumerate() {
+            let mut s = 0.0f32;
+            for n in k * l..(k + 1) * l {
+                s += traj.log_pf[n * b + i] - traj.log_pb[n * b + i];
+            }
+            *dk = s;
+        }
+        let mut sum_sq = 0.0f64;
+        // suffix sums of Δ for the to-terminal terms
+        let mut suffix = 0.0f32;
+        for k in (0..kk).rev() {
+            suffix += delta[k];
+            let adj = logf[k] + delta[k] - logf[k + 1];
+            let rem = (kk - k) as f32;
+            let term = (logf[k] + suffix - logf[kk]) / rem;
+            if !adj.is_finite() || !term.is_finite() {
+                return Err(Error::NonFinite("sub-trajectory balance discrepancy"));
+            }
+            sum_sq += (adj as f64) * (adj as f64) + (term as f64) * (term as f64);
+            // gradients wrt inner log F: d_k has +logF_k and −logF_{k+1}; d'_k has +logF_k/(K−k)
+            if k >= 1 {
+                // log F_k was copied to `logf`, so its slot now receives ∂L/∂log F_k; the
+                // −adj_{k−1} part arrives at iteration k − 1 (later in this descending loop)
+                ws.boundary_log_f[(k - 1) * b + i] = 2.0 * scale * (adj + term / rem);
+            }
+            if k + 1 < kk {
+                // −logF_{k+1} in d_k; slot (k+1) was initialised at iteration k+1 (visited first)
+                ws.boundary_log_f[k * b + i] -= 2.0 * scale * adj;
+            }
+        }
+        total += sum_sq / (2.0 * kk as f64);
+    }
+    // backward: network and β logits
+    let np = flows.net.param_count();
+    let beta_total: f64 = params[np..].iter().map(|&v| math::softplus(v as f64)).sum();
+    for k in 1..kk {
+        let n = k * l;
+        let x = traj.state(n);
+        let var = process.marginal_var(n, flows.steps);
+        let gk = &ws.boundary_log_f[(k - 1) * b..k * b];
+        ws.dout.copy_from_slice(gk);
+        // ∂L/∂β_n = Σ_i g_i (log R − log p_ref)
+        let mut gb = 0.0f64;
+        for ((&g, row), &lr) in gk
+            .iter()
+            .zip(x.chunks_exact(d))
+            .zip(&ws.boundary_log_r[(k - 1) * b..k * b])
+        {
+            gb += g as f64 * (lr as f64 - gaussian_log_pdf(row, var) as f64);
+        }
+        // β_n = S_n / S_T: ∂β_n/∂b_j = σ(b_j)(1[j<n] S_T − S_n)/S_T²
+        let s_n: f64 = params[np..np + n]
+            .iter()
+            .map(|&v| math::softplus(v as f64))
+            .sum();
+        for j in 0..flows.steps {
+            let sig = math::sigmoid(params[np + j] as f64);
+            let ind = if j < n { beta_total } else { 0.0 };
+            grads[np + j] += (gb * sig * (ind - s_n) / (beta_total * beta_total)) as f32;
+        }
+        let (gnet, _) = grads.split_at_mut(np);
+        flows.net.backward(
+            &params[..np],
+            x,
+            b,
+            &ws.cache[(k - 1) * cl..k * cl],
+            ws.dout,
+            gnet,
+            None,
+            ws.net_scratch,
+        )?;
+    }
+    Ok(SubTbInfo {
+        loss: (total / b as f64) as f32,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use crate::rng::{self, fill_standard_normal};
+    use crate::samplers::diffusion::policy::{PolicyConfig, Workspace, sample_backward, score};
+    use crate::targets::{LogDensity, Target};
+    use std::vec;
+    use std::vec::Vec;
+
+    #[test]
+    fn betas_start_linear_and_end_at_one() {
+        let net = PisNet::new(2, 4, 2, 1).unwrap();
+        let flows = Flows::new(net, 8, 2).unwrap();
+        let mut p = vec![0.0f32; flows.param_count()];
+        flows.init(&mut p, &mut rng::seeded(0)).unwrap();
+        let mut betas = vec![0.0f32; 9];
+        flows.betas(&p, &mut betas).unwrap();
+        for (n, &b) in betas.iter().enumerate() {
+            assert!((b - n as f32 / 8.0).abs() < 1e-6, "{n}: {b}");
+        }
+        assert!(Flows::new(net, 9, 2).is_err());
+        assert!(Flows::new(PisNet::new(2, 4, 2, 2).unwrap(), 8, 2).is_err());
+    }
+
+    /// Loss as a plain function of the flow parameters (f64 accumulation), for finite
+    /// differences.
+    fn subtb_loss(
+        flows: &Flows,
+        p: &[f32],
+        sched: &Schedule<'_>,
+        traj: &Trajectories<'_>,
+        log_r: &[f32],
+        blr: &[f32],
+        log_z: f32,
+    ) -> f64 {
+        let (b, d) = (traj.batch, traj.dim);
+        let kk = flows.chunks();
+        let l = flows.chunk();
+        let mut betas = vec![0.0f32; traj.steps + 1];
+        flows.betas(p, &mut betas).unwrap();
+        let mut cache = vec![0.0; flows.net().cache_len(b)];
+        let mut scratch = vec![0.0; flows.net().scratch_len(b)];
+        let mut lf = vec![vec![0.0f32; b]; kk + 1];
+        for k in 1..kk {
+            flows
+                .log_flow(
+                    p,
+                    &sched.process(),
+                    &betas,
+                    k * l,
+                    traj.state(k * l),
+                    &blr[(k - 1) * b..k * b],
+                    &mut cache,
+                    &mut scratch,
+                    &mut lf[k],
+                )
+                .unwrap();
+        }
+        let mut total = 0.0f64;
+        for i in 0..b {
+            let mut f: Vec<f64> = (0..=kk).map(|k| lf[k][i] as f64).collect();
+            f[0] = log_z as f64 + sched.log_p0(&traj.state(0)[i * d..(i + 1) * d]) as f64;
+            f[kk] = log_r[i] as f64;
+            let delta: Vec<f64> = (0..kk)
+                .map(|k| {
+                    (k * l..(k + 1) * l)
+                        .map(|n| (traj.log_pf[n * b + i] - traj.log_pb[n * b + i]) as f64)
+                        .sum()
+                })
+                .collect();
+            let mut s = 0.0;
+            for k in 0..kk {
+                let adj = f[k] + delta[k] - f[k + 1];
+                let suffix: f64 = delta[k..].iter().sum();
+                let term = (f[k] + suffix - f[kk]) / (kk - k) as f64;
+                s += adj * adj + term * term;
+            }
+            total += s / (2 * kk) as f64;
+        }
+        total / b as f64
+    }
+
+    #[test]
+    fn subtb_gradcheck() {
+        let (d, b, t, l) = (2usize, 3usize, 6usize, 2usize);
+        let target = Target::from_name("9gmm", None).unwrap();
+        let process = Process::PinnedBrownian { t_scale: 2.0 };
+        let mut table = vec![0.0f32; Schedule::table_len(t)];
+        let sched = Schedule::new(process, t, &mut table).unwrap();
+        let pcfg = PolicyConfig::default();
+        let pnet = PisNet::new(d, 4, 2, d).unwrap();
+        let mut r = rng::seeded(5);
+        let mut pp = vec![0.0f32; pnet.param_count()];
+        pnet.init(&mut pp, LastLayerInit::Default, &mut r).unwrap();
+        let fnet = PisNet::new(d, 5, 3, 1).unwrap();
+        let flows = Flows::new(fnet, t, l).unwrap();
+        let mut fp = vec![0.0f32; flows.param_count()];
+        flows.init(&mut fp, &mut r).unwrap();
+        // make the flow net and the β logits non-trivial so every gradient path is exercised
+        fnet.init(
+            &mut fp[..fnet.param_count()],
+            LastLayerInit::Default,
+            &mut r,
+        )
+        .unwrap();
+        let np = fnet.param_count();
+        for (j, v) in fp[np..].iter_mut().enumerate() {
+            *v = 0.5 + 0.3 * j as f32;
+        }
+        // trajectories backward from x_T, scored by the policy
+        let (s, lpl, o, _) = Trajectories::lens(&pnet, b, t, false);
+        let (mut states, mut lpf, mut lpb, mut outs, mut nocache) = (
+            vec![0.0; s],
+            vec![0.0; lpl],
+            vec![0.0; lpl],
+            vec![0.0; o],
+            vec![],
+        );
+        let mut x_t = vec![0.0f32; b * d];
+        fill_standard_normal(&mut r, &mut x_t);
+        let (a1, a2, a3) = Workspace::lens(&pnet, b);
+        let (mut ns, mut sc, mut noise) = (vec![0.0; a1], vec![0.0; a2], vec![0.0; a3]);
+        let mut traj = Trajectories {
+            batch: b,
+            dim: d,
+            steps: t,
+            states: &mut states,
+            log_pf: &mut lpf,
+            log_pb: &mut lpb,
+            outputs: &mut outs,
+            cache: &mut nocache,
+        };
+        sample_backward(&sched, &x_t, &mut traj, &mut noise, &mut r).unwrap();
+        let mut ws = Workspace {
+            net_scratch: &mut ns,
+            step_cache: &mut sc,
+            noise: &mut noise,
+        };
+        score(&pcfg, &sched, &pnet, &pp, &mut traj, &mut ws, false).unwrap();
+        let log_r: Vec<f32> = traj
+            .terminal()
+            .chunks_exact(d)
+            .map(|x| target.log_density(x))
+            .collect();
+        let lens = SubTbWorkspace::lens(&flows, b);
+        let mut bufs: Vec<Vec<f32>> = lens.iter().map(|&n| vec![0.0f32; n]).collect();
+        fill_boundary_log_r(&flows, &traj, &target, &mut bufs[0]).unwrap();
+        let blr = bufs[0].clone();
+        let log_z = 0.7f32;
+        let mut g = vec![0.0f32; flows.param_count()];
+        let info = {
+            let [b0, b1, b2, b3, b4, b5, b6] = &mut bufs[..] else {
+                unreachable!()
+            };
+            let mut sws = SubTbWorkspace {
+                boundary_log_r: b0,
+                boundary_log_f: b1,
+                cache: b2,
+                betas: b3,
+                dout: b4,
+                per_traj: b5,
+                net_scratch: b6,
+            };
+            subtb_backward(
+                &flows, &fp, &sched, &traj, &log_r, log_z, 1.0, &mut g, &mut sws,
+            )
+            .unwrap()
+        };
+        let base = subtb_loss(&flows, &fp, &sched, &traj, &log_r, &blr, log_z);
+        assert!(
+            (info.loss as f64 - base).abs() < 1e-3 * (1.0 + base),
+            "{} vs {base}",
+            info.loss
+        );
+        let h = 1e-2f32;
+        for i in 0..fp.len() {
+            let mut q = fp.clone();
+            q[i] += h;
+            let lp = subtb_loss(&flows, &q, &sched, &traj, &log_r, &blr, log_z);
+            q[i] -= 2.0 * h;
+            let lm = subtb_loss(&flows, &q, &sched, &traj, &log_r, &blr, log_z);
+            let fd = (lp - lm) / (2.0 * h as f64);
+            let tol = 3e-2 * (1e-1 + fd.abs().max(g[i].abs() as f64));
+            assert!(
+                (fd - g[i] as f64).abs() < tol,
+                "flow param {i} (beta logits from {np}): fd {fd} vs {}",
+                g[i]
+            );
+        }
+    }
+}
