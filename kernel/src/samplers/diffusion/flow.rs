@@ -56,7 +56,7 @@ impl Flows {
                 "the flow network must have exactly one output",
             ));
         }
-        if chunk == 0 || steps == 0 || steps % chunk != 0 {
+        if chunk == 0 || steps == 0 || !steps.is_multiple_of(chunk) {
             return Err(Error::InvalidConfig(
                 "steps must be a positive multiple of the chunk length",
             ));
