@@ -7,4 +7,5 @@ pub mod flow;
 pub mod net;
 pub mod policy;
 pub mod reference;
+pub mod smc;
 pub mod tb;
