@@ -110,6 +110,36 @@ impl<'a> ReplayBuffer<'a> {
         })
     }
 
+    /// Re-opens a buffer over storage that already holds entries, with the cursor returned
+    /// by [`ReplayBuffer::cursor`] (for owners that keep the storage between calls).
+    ///
+    /// # Errors
+    /// As [`ReplayBuffer::new`], and [`Error::InvalidConfig`] if `len > capacity` or
+    /// `head >= capacity`.
+    pub fn from_parts(
+        dim: usize,
+        states: &'a mut [f32],
+        log_w: &'a mut [f32],
+        log_r: &'a mut [f32],
+        len: usize,
+        head: usize,
+        inserted: u64,
+    ) -> Result<Self, Error> {
+        let mut b = Self::new(dim, states, log_w, log_r)?;
+        if len > b.capacity || head >= b.capacity {
+            return Err(Error::InvalidConfig("replay buffer cursor out of range"));
+        }
+        b.len = len;
+        b.head = head;
+        b.inserted = inserted;
+        Ok(b)
+    }
+
+    /// The cursor `(len, head, inserted)` to pass to [`ReplayBuffer::from_parts`].
+    pub fn cursor(&self) -> (usize, usize, u64) {
+        (self.len, self.head, self.inserted)
+    }
+
     /// State dimension.
     pub fn dim(&self) -> usize {
         self.dim

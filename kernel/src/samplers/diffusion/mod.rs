@@ -9,3 +9,4 @@ pub mod policy;
 pub mod reference;
 pub mod smc;
 pub mod tb;
+pub mod train;

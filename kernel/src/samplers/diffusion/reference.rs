@@ -80,7 +80,7 @@ impl Process {
 pub struct Schedule<'a> {
     steps: usize,
     process: Process,
-    table: &'a mut [f32],
+    table: &'a [f32],
 }
 
 /// Offsets of the four coefficient blocks in the table.
@@ -142,6 +142,26 @@ impl<'a> Schedule<'a> {
                 }
             }
         }
+        Ok(Schedule {
+            steps,
+            process,
+            table,
+        })
+    }
+
+    /// A view over a table already filled by [`Schedule::new`] for the same `process` and
+    /// `steps` (no recomputation).
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] if `table.len() != 4·steps`; [`Error::InvalidConfig`] for
+    /// `steps == 0`.
+    pub fn view(process: Process, steps: usize, table: &'a [f32]) -> Result<Self, Error> {
+        if steps == 0 {
+            return Err(Error::InvalidConfig(
+                "number of diffusion steps must be >= 1",
+            ));
+        }
+        check_len("schedule table", Self::table_len(steps), table.len())?;
         Ok(Schedule {
             steps,
             process,
