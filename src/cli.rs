@@ -53,6 +53,24 @@ pub enum Command {
         #[arg(long)]
         out: String,
     },
+    /// Train a sampler (tb, tb-buffer, rsmc) or run the annealed SMC baseline (smc), evaluate
+    /// it and write metrics.jsonl, summary.json, samples.csv, samples.svg and a checkpoint.
+    Train(Box<TrainArgs>),
+    /// Draw samples from a trained checkpoint.
+    Sample {
+        /// The checkpoint file, or the output folder of `amortise train`.
+        #[arg(long)]
+        checkpoint: String,
+        /// Number of samples.
+        #[arg(long)]
+        n: usize,
+        /// Random seed.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Output CSV file.
+        #[arg(long)]
+        out: String,
+    },
     /// Compare two sample files with a divergence.
     Metric {
         /// Which divergence.
@@ -80,4 +98,75 @@ pub enum MetricKind {
     Sinkhorn,
     /// Maximum mean discrepancy, Gaussian kernel with the median-distance bandwidth.
     Mmd,
+}
+
+/// Arguments of `amortise train`.
+#[derive(Debug, clap::Args)]
+pub struct TrainArgs {
+    /// Target name (see `amortise targets`).
+    #[arg(long)]
+    pub target: String,
+    /// Dimension, for targets that take one.
+    #[arg(long)]
+    pub dim: Option<usize>,
+    /// Method: tb, tb-buffer, rsmc (trained) or smc (annealed SMC baseline, no training).
+    #[arg(long, default_value = "rsmc")]
+    pub method: String,
+    /// Training iterations.
+    #[arg(long, default_value_t = 2000)]
+    pub iters: u32,
+    /// Training batch size.
+    #[arg(long, default_value_t = 300)]
+    pub batch: usize,
+    /// SMC particles (default 300 for rsmc, 2000 for smc).
+    #[arg(long)]
+    pub particles: Option<usize>,
+    /// Diffusion steps T.
+    #[arg(long, default_value_t = 64)]
+    pub steps: usize,
+    /// Random seed.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Output folder (default out/TARGET-METHOD-sSEED).
+    #[arg(long)]
+    pub out: Option<String>,
+    /// Evaluate every this many iterations (default iters/10).
+    #[arg(long)]
+    pub eval_every: Option<u32>,
+    /// Samples per evaluation (model and ground truth).
+    #[arg(long, default_value_t = 2000)]
+    pub eval_samples: usize,
+    /// Reference process: ou (RSMC) or pinned (gfn-diffusion's pinned Brownian motion).
+    #[arg(long, default_value = "ou")]
+    pub reference: String,
+    /// Scale of the reference: OU sigma, or sqrt(t_scale) for pinned (default per target).
+    #[arg(long)]
+    pub sigma: Option<f32>,
+    /// Policy hidden width.
+    #[arg(long, default_value_t = 64)]
+    pub hidden: usize,
+    /// Flow network hidden width (rsmc).
+    #[arg(long, default_value_t = 64)]
+    pub flow_hidden: usize,
+    /// Fourier harmonics of the time embedding.
+    #[arg(long, default_value_t = 64)]
+    pub harmonics: usize,
+    /// Learn a per-coordinate variance correction.
+    #[arg(long)]
+    pub learned_variance: bool,
+    /// Exploration standard deviation added when sampling on-policy trajectories.
+    #[arg(long, default_value_t = 0.0)]
+    pub exploration: f32,
+    /// Policy (and flow) learning rate.
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f32,
+    /// Replay buffer capacity (tb-buffer, rsmc).
+    #[arg(long, default_value_t = 30_000)]
+    pub buffer: usize,
+    /// SMC runs that prefill the buffer before training (rsmc).
+    #[arg(long, default_value_t = 20)]
+    pub prefill: u32,
+    /// Chunk length L: SMC reweighting interval and SubTB chunk (rsmc).
+    #[arg(long, default_value_t = 4)]
+    pub chunk: usize,
 }

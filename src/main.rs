@@ -5,10 +5,14 @@
 //! clear line on stderr naming the flag or file at fault (exit code 1 for bad input, 2 for
 //! malformed command lines), never a panic.
 
+mod checkpoint;
 mod cli;
 mod commands;
 mod csv;
 mod error;
+mod eval;
+mod plot;
+mod run_config;
 
 use std::process::ExitCode;
 

@@ -220,3 +220,210 @@ fn sample_target_is_reproducible_and_metrics_read_it() {
     ]);
     assert_fails(&o, 1, "columns");
 }
+
+fn small_train(method: &str, out: &std::path::Path, seed: &str) -> Output {
+    amortise(&[
+        "train",
+        "--target",
+        "9gmm",
+        "--method",
+        method,
+        "--iters",
+        "12",
+        "--batch",
+        "32",
+        "--steps",
+        "16",
+        "--hidden",
+        "16",
+        "--flow-hidden",
+        "16",
+        "--harmonics",
+        "8",
+        "--eval-samples",
+        "200",
+        "--particles",
+        "32",
+        "--prefill",
+        "2",
+        "--buffer",
+        "500",
+        "--eval-every",
+        "6",
+        "--seed",
+        seed,
+        "--out",
+        out.to_str().unwrap(),
+    ])
+}
+
+#[test]
+fn train_writes_every_output_and_sample_reads_the_checkpoint() {
+    for method in ["tb", "tb-buffer", "rsmc", "smc"] {
+        let dir = tmp(&format!("train-{method}"));
+        let o = small_train(method, &dir, "3");
+        assert!(o.status.success(), "{method}: {}", stderr(&o));
+        let summary: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap())
+                .unwrap();
+        for key in [
+            "target",
+            "dim",
+            "method",
+            "seed",
+            "iters",
+            "seconds",
+            "log_z_estimate",
+            "log_z_true",
+            "elbo",
+            "eubo",
+            "sinkhorn",
+            "mmd",
+            "ess",
+            "emc",
+        ] {
+            assert!(
+                summary.get(key).is_some(),
+                "{method}: summary lacks {key}: {summary}"
+            );
+        }
+        assert_eq!(summary["log_z_true"].as_f64(), Some(0.0));
+        assert!(summary["log_z_estimate"].as_f64().unwrap().is_finite());
+        assert!(summary["sinkhorn"].as_f64().unwrap() >= 0.0);
+        let emc = summary["emc"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&emc));
+        let samples = std::fs::read_to_string(dir.join("samples.csv")).unwrap();
+        assert_eq!(samples.lines().count(), 201);
+        assert!(
+            std::fs::read_to_string(dir.join("samples.svg"))
+                .unwrap()
+                .contains("<svg")
+        );
+        assert!(
+            !std::fs::read_to_string(dir.join("metrics.jsonl"))
+                .unwrap()
+                .is_empty()
+        );
+        if method != "smc" {
+            assert_eq!(summary["elbo"].as_f64().map(f64::is_finite), Some(true));
+            let lines = std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap();
+            assert_eq!(lines.lines().count(), 2, "evaluations at 6 and 12");
+            let out = tmp(&format!("sampled-{method}.csv"));
+            let s = amortise(&[
+                "sample",
+                "--checkpoint",
+                dir.to_str().unwrap(),
+                "--n",
+                "50",
+                "--out",
+                out.to_str().unwrap(),
+            ]);
+            assert!(s.status.success(), "{}", stderr(&s));
+            assert_eq!(std::fs::read_to_string(&out).unwrap().lines().count(), 51);
+        }
+    }
+}
+
+#[test]
+fn training_is_reproducible_for_a_seed() {
+    let a = tmp("repro-a");
+    let b = tmp("repro-b");
+    assert!(small_train("rsmc", &a, "11").status.success());
+    assert!(small_train("rsmc", &b, "11").status.success());
+    assert_eq!(
+        std::fs::read_to_string(a.join("samples.csv")).unwrap(),
+        std::fs::read_to_string(b.join("samples.csv")).unwrap()
+    );
+    let ca: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(a.join("checkpoint.json")).unwrap()).unwrap();
+    let cb: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(b.join("checkpoint.json")).unwrap()).unwrap();
+    assert_eq!(ca["checksum"], cb["checksum"]);
+}
+
+#[test]
+fn train_and_sample_reject_bad_input() {
+    let d = tmp("bad");
+    let ds = d.to_str().unwrap();
+    assert_fails(
+        &amortise(&["train", "--target", "nope", "--out", ds]),
+        2,
+        "--target",
+    );
+    assert_fails(
+        &amortise(&[
+            "train", "--target", "9gmm", "--method", "magic", "--out", ds,
+        ]),
+        2,
+        "--method",
+    );
+    assert_fails(
+        &amortise(&["train", "--target", "9gmm", "--batch", "0", "--out", ds]),
+        2,
+        "--batch",
+    );
+    assert_fails(
+        &amortise(&["train", "--target", "9gmm", "--lr", "NaN", "--out", ds]),
+        2,
+        "--lr",
+    );
+    assert_fails(
+        &amortise(&["train", "--target", "9gmm", "--steps", "8", "--out", ds]),
+        2,
+        "--steps",
+    );
+    assert_fails(
+        &amortise(&["train", "--target", "9gmm", "--steps", "18", "--out", ds]),
+        2,
+        "--chunk",
+    );
+    assert_fails(
+        &amortise(&["train", "--target", "manywell", "--dim", "3", "--out", ds]),
+        2,
+        "--dim",
+    );
+    // corrupt checkpoints
+    let good = tmp("ck-good");
+    assert!(small_train("tb", &good, "1").status.success());
+    let text = std::fs::read_to_string(good.join("checkpoint.json")).unwrap();
+    let bad = tmp("ck-bad");
+    std::fs::create_dir_all(&bad).unwrap();
+    std::fs::write(
+        bad.join("checkpoint.json"),
+        text.replacen("\"params\":[", "\"params\":[1.5,", 1),
+    )
+    .unwrap();
+    let out = tmp("never.csv");
+    let o = amortise(&[
+        "sample",
+        "--checkpoint",
+        bad.to_str().unwrap(),
+        "--n",
+        "5",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_fails(&o, 1, "corrupt");
+    std::fs::write(bad.join("checkpoint.json"), &text[..text.len() / 2]).unwrap();
+    let o = amortise(&[
+        "sample",
+        "--checkpoint",
+        bad.to_str().unwrap(),
+        "--n",
+        "5",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_fails(&o, 1, "not a valid checkpoint");
+    let o = amortise(&[
+        "sample",
+        "--checkpoint",
+        "/nonexistent/dir",
+        "--n",
+        "5",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_fails(&o, 1, "cannot read");
+    assert!(!out.exists());
+}

@@ -2,8 +2,10 @@
 
 mod logp;
 mod metric;
+mod sample;
 mod sample_target;
 mod targets;
+pub mod train;
 
 use crate::cli::{Cli, Command};
 use crate::error::{CliError, CliResult};
@@ -25,6 +27,13 @@ pub fn run(cli: Cli) -> CliResult<()> {
             seed,
             out,
         } => sample_target::run(&target, dim, n, seed, &out),
+        Command::Train(args) => train::run(&args),
+        Command::Sample {
+            checkpoint,
+            n,
+            seed,
+            out,
+        } => sample::run(&checkpoint, n, seed, &out),
         Command::Metric {
             kind,
             a,
@@ -52,5 +61,11 @@ pub fn build_target(name: &str, dim: Option<usize>) -> CliResult<amortise_kernel
 pub fn json_num(x: f64) -> serde_json::Value {
     serde_json::Number::from_f64(x)
         .map(serde_json::Value::Number)
-        .unwrap_or_else(|| serde_json::Value::String(format!("{x}")))
+        .unwrap_or_else(|| {
+            if x.is_nan() {
+                serde_json::Value::Null
+            } else {
+                serde_json::Value::String(format!("{x}"))
+            }
+        })
 }

@@ -1,0 +1,436 @@
+//! `amortise train`: trains a sampler (or runs the SMC baseline), evaluates it and writes
+//! `metrics.jsonl`, `summary.json`, `samples.csv`, `checkpoint.json` and `samples.svg` into
+//! the output folder.
+
+use std::io::{IsTerminal, Write};
+use std::time::Instant;
+
+use amortise_kernel::rng::{self, uniform_f64};
+use amortise_kernel::samplers::diffusion::train::{Layout, Trainer};
+use amortise_kernel::smc::annealed;
+use amortise_kernel::smc::resample::{Scheme, resample};
+use amortise_kernel::targets::{LogDensity, Target};
+use serde_json::json;
+
+use super::{build_target, json_num};
+use crate::checkpoint::Checkpoint;
+use crate::cli::TrainArgs;
+use crate::csv::{self, write_atomic};
+use crate::error::{CliError, CliResult};
+use crate::eval::{self, EvalSet, Evaluation};
+use crate::plot;
+use crate::run_config::{METHODS, RunConfig, default_sigma};
+
+/// Largest accepted batch, particle count or buffer (memory guard against typos).
+pub const MAX_BATCH: usize = 100_000;
+/// Largest accepted replay buffer.
+pub const MAX_BUFFER: usize = 5_000_000;
+
+/// Resolves the arguments into a [`RunConfig`], validating each flag.
+pub fn resolve(a: &TrainArgs, dim: usize) -> CliResult<RunConfig> {
+    if !METHODS.contains(&a.method.as_str()) {
+        return Err(CliError::flag(
+            "--method",
+            format!(
+                "unknown method `{}` (known: {})",
+                a.method,
+                METHODS.join(", ")
+            ),
+        ));
+    }
+    let smc = a.method == "smc";
+    let check = |v: usize, flag: &'static str, max: usize| -> CliResult<usize> {
+        if v == 0 {
+            Err(CliError::flag(flag, "must be at least 1"))
+        } else if v > max {
+            Err(CliError::flag(flag, format!("at most {max}")))
+        } else {
+            Ok(v)
+        }
+    };
+    let batch = check(a.batch, "--batch", MAX_BATCH)?;
+    let particles = check(
+        a.particles.unwrap_or(if smc { 2000 } else { 300 }),
+        "--particles",
+        MAX_BATCH,
+    )?;
+    let steps = check(a.steps, "--steps", 10_000)?;
+    let eval_samples = check(a.eval_samples, "--eval-samples", MAX_BATCH)?;
+    let buffer = check(a.buffer, "--buffer", MAX_BUFFER)?;
+    let sigma = a.sigma.unwrap_or_else(|| default_sigma(&a.target));
+    if !(sigma.is_finite() && sigma > 0.0) {
+        return Err(CliError::flag("--sigma", "must be a finite number > 0"));
+    }
+    if !(a.lr.is_finite() && a.lr > 0.0) {
+        return Err(CliError::flag("--lr", "must be a finite number > 0"));
+    }
+    if !(a.exploration.is_finite() && a.exploration >= 0.0) {
+        return Err(CliError::flag(
+            "--exploration",
+            "must be a finite number >= 0",
+        ));
+    }
+    if a.reference != "ou" && a.reference != "pinned" {
+        return Err(CliError::flag(
+            "--reference",
+            format!("unknown reference `{}` (ou or pinned)", a.reference),
+        ));
+    }
+    if a.reference == "ou" && steps < 15 {
+        return Err(CliError::flag(
+            "--steps",
+            "the OU reference needs at least 15 steps",
+        ));
+    }
+    if a.method == "rsmc" && (a.chunk == 0 || steps % a.chunk != 0 || steps / a.chunk < 2) {
+        return Err(CliError::flag(
+            "--chunk",
+            format!("must divide --steps ({steps}) into at least two chunks"),
+        ));
+    }
+    Ok(RunConfig {
+        target: a.target.clone(),
+        dim,
+        method: a.method.clone(),
+        seed: a.seed,
+        iters: a.iters,
+        batch,
+        particles,
+        steps,
+        reference: a.reference.clone(),
+        sigma,
+        hidden: check(a.hidden, "--hidden", 4096)?,
+        flow_hidden: check(a.flow_hidden, "--flow-hidden", 4096)?,
+        harmonics: check(a.harmonics, "--harmonics", 1024)?,
+        learned_variance: a.learned_variance,
+        exploration: a.exploration,
+        lr: a.lr,
+        buffer,
+        prefill: a.prefill,
+        chunk: a.chunk,
+        eval_samples,
+    })
+}
+
+/// Runs the command.
+pub fn run(a: &TrainArgs) -> CliResult<()> {
+    let target = build_target(&a.target, a.dim)?;
+    let rc = resolve(a, target.dim())?;
+    let out = a
+        .out
+        .clone()
+        .unwrap_or_else(|| format!("out/{}-{}-s{}", rc.target, rc.method, rc.seed));
+    std::fs::create_dir_all(&out)
+        .map_err(|e| CliError::file(&out, format!("cannot create output folder: {e}")))?;
+    let result = if rc.method == "smc" {
+        run_smc(&rc, &target, &out)
+    } else {
+        run_trained(&rc, a, &target, &out)
+    }?;
+    eprintln!(
+        "wrote {out}/summary.json, metrics.jsonl, samples.csv, samples.svg{}",
+        if rc.method == "smc" {
+            ""
+        } else {
+            ", checkpoint.json"
+        }
+    );
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&result).unwrap_or_default()
+    );
+    Ok(())
+}
+
+fn summary(
+    rc: &RunConfig,
+    target: &Target,
+    seconds: f64,
+    ev: &Evaluation,
+    extra: serde_json::Value,
+) -> serde_json::Value {
+    let mut v = json!({
+        "target": rc.target,
+        "dim": rc.dim,
+        "method": rc.method,
+        "seed": rc.seed,
+        "iters": if rc.method == "smc" { 0 } else { rc.iters },
+        "seconds": seconds,
+        "log_z_estimate": json_num(ev.log_z_is),
+        "log_z_true": target.log_z().map(json_num),
+        "elbo": json_num(ev.elbo),
+        "eubo": ev.eubo.map(json_num),
+        "sinkhorn": ev.sinkhorn.map(json_num),
+        "sinkhorn_converged": ev.sinkhorn_converged,
+        "mmd": ev.mmd.map(json_num),
+        "ess": json_num(ev.ess),
+        "emc": ev.emc.map(json_num),
+        "config": rc,
+    });
+    if let (Some(obj), Some(more)) = (v.as_object_mut(), extra.as_object()) {
+        for (k, val) in more {
+            obj.insert(k.clone(), val.clone());
+        }
+    }
+    v
+}
+
+fn write_outputs(
+    out: &str,
+    rc: &RunConfig,
+    target: &Target,
+    summary: &serde_json::Value,
+    samples: &[f32],
+) -> CliResult<()> {
+    let path = format!("{out}/summary.json");
+    write_atomic(
+        &path,
+        serde_json::to_string_pretty(summary)
+            .unwrap_or_default()
+            .as_bytes(),
+    )?;
+    csv::write(&format!("{out}/samples.csv"), samples, rc.dim)?;
+    plot::samples_svg(
+        &format!("{out}/samples.svg"),
+        target,
+        samples,
+        &format!("{} on {} (seed {})", rc.method, rc.target, rc.seed),
+    )
+}
+
+struct Progress {
+    tty: bool,
+    last: Instant,
+}
+
+impl Progress {
+    fn show(&mut self, line: &str, force: bool) {
+        if !force && self.last.elapsed().as_secs_f64() < if self.tty { 0.2 } else { 5.0 } {
+            return;
+        }
+        self.last = Instant::now();
+        let mut e = std::io::stderr();
+        if self.tty {
+            let _ = write!(e, "\r\x1b[2K{line}");
+        } else {
+            let _ = writeln!(e, "{line}");
+        }
+        let _ = e.flush();
+    }
+    fn done(&self) {
+        if self.tty {
+            eprintln!();
+        }
+    }
+}
+
+fn run_trained(
+    rc: &RunConfig,
+    a: &TrainArgs,
+    target: &Target,
+    out: &str,
+) -> CliResult<serde_json::Value> {
+    let cfg = rc.train_config()?;
+    let d = target.dim();
+    let layout = Layout::new(&cfg, d).map_err(|e| CliError::kernel("training configuration", e))?;
+    let mut fa = vec![0.0f32; layout.f32_len];
+    let mut ua = vec![0u32; layout.u32_len];
+    let mut r = rng::seeded(rc.seed);
+    let mut trainer = Trainer::new(&cfg, d, &mut fa, &mut ua, &mut r)
+        .map_err(|e| CliError::kernel("building the trainer", e))?;
+    let set = EvalSet::new(target, rc.eval_samples)?;
+    let eval_every = a.eval_every.unwrap_or((rc.iters / 10).max(1));
+    let mut eval_rng = rng::seeded(rc.seed ^ 0x5eed_e7a1);
+    let metrics_path = format!("{out}/metrics.jsonl");
+    let mut metrics = String::new();
+    let t0 = Instant::now();
+    let mut progress = Progress {
+        tty: std::io::stderr().is_terminal(),
+        last: Instant::now(),
+    };
+    trainer
+        .prefill(target, &mut r)
+        .map_err(|e| CliError::kernel("prefilling the buffer", e))?;
+    let mut last_smc = (f64::NAN, f64::NAN);
+    let mut last_loss = f32::NAN;
+    let mut last_ess = f64::NAN;
+    for it in 0..rc.iters {
+        let info = trainer
+            .step(target, &mut r)
+            .map_err(|e| CliError::kernel(format!("training step {it}"), e))?;
+        last_loss = info.tb_loss;
+        if info.smc_log_z.is_finite() {
+            last_smc = (info.smc_log_z, info.smc_ess);
+        }
+        let done = it + 1 == rc.iters;
+        if (it + 1) % eval_every == 0 || done {
+            let ev = eval::evaluate(
+                &cfg.policy,
+                cfg.process,
+                cfg.steps,
+                trainer.net(),
+                trainer.policy_params(),
+                target,
+                &set,
+                false,
+                &mut eval_rng,
+            )?;
+            last_ess = ev.ess;
+            let line = json!({
+                "iteration": it + 1,
+                "seconds": t0.elapsed().as_secs_f64(),
+                "tb_loss": json_num(info.tb_loss as f64),
+                "subtb_loss": json_num(info.subtb_loss as f64),
+                "log_z_learnt": json_num(trainer.log_z() as f64),
+                "log_z_is": json_num(ev.log_z_is),
+                "elbo": json_num(ev.elbo),
+                "eubo": ev.eubo.map(json_num),
+                "ess": json_num(ev.ess),
+                "mmd": ev.mmd.map(json_num),
+                "emc": ev.emc.map(json_num),
+                "smc_log_z": json_num(last_smc.0),
+                "smc_ess": json_num(last_smc.1),
+                "buffer": info.buffer_len,
+            });
+            metrics.push_str(&line.to_string());
+            metrics.push('\n');
+            write_atomic(&metrics_path, metrics.as_bytes())?;
+        }
+        let rate = (it + 1) as f64 / t0.elapsed().as_secs_f64().max(1e-9);
+        progress.show(
+            &format!(
+                "[{:>5.1}%] it {}/{}  loss {:.4}  log Z {:.3}  ess {:.3}  {:.1} it/s",
+                100.0 * (it + 1) as f64 / rc.iters as f64,
+                it + 1,
+                rc.iters,
+                last_loss,
+                trainer.log_z(),
+                last_ess,
+                rate
+            ),
+            done,
+        );
+    }
+    progress.done();
+    let train_seconds = t0.elapsed().as_secs_f64();
+    let ev = eval::evaluate(
+        &cfg.policy,
+        cfg.process,
+        cfg.steps,
+        trainer.net(),
+        trainer.policy_params(),
+        target,
+        &set,
+        true,
+        &mut eval_rng,
+    )?;
+    let ck = Checkpoint::new(
+        rc.clone(),
+        trainer.state().iteration,
+        trainer.policy_params().len(),
+        trainer.flow_params().len(),
+        trainer.params(),
+    );
+    ck.save(&format!("{out}/checkpoint.json"))?;
+    let s = summary(
+        rc,
+        target,
+        train_seconds,
+        &ev,
+        json!({
+            "log_z_learnt": json_num(trainer.log_z() as f64),
+            "log_z_smc": json_num(last_smc.0),
+            "final_tb_loss": json_num(last_loss as f64),
+        }),
+    );
+    write_outputs(out, rc, target, &s, &ev.samples)?;
+    Ok(s)
+}
+
+fn run_smc(rc: &RunConfig, target: &Target, out: &str) -> CliResult<serde_json::Value> {
+    let d = target.dim();
+    let n = rc.particles;
+    let cfg = annealed::Config {
+        base_std: rc.sigma,
+        ..annealed::Config::default()
+    };
+    let (mut x, mut lw, mut lr) = (vec![0.0f32; n * d], vec![0.0f32; n], vec![0.0f32; n]);
+    let (mut xt, mut w, mut anc, mut lrt, mut vecs) = (
+        vec![0.0f32; n * d],
+        vec![0.0f32; n],
+        vec![0u32; n],
+        vec![0.0f32; n],
+        vec![0.0f32; annealed::Workspace::vec_len(d)],
+    );
+    let mut ps = annealed::Particles {
+        x: &mut x,
+        log_w: &mut lw,
+        log_r: &mut lr,
+    };
+    let mut ws = annealed::Workspace {
+        x_tmp: &mut xt,
+        w: &mut w,
+        ancestors: &mut anc,
+        log_r_tmp: &mut lrt,
+        vec: &mut vecs,
+    };
+    let mut r = rng::seeded(rc.seed);
+    let t0 = Instant::now();
+    let k = |e| CliError::kernel("annealed SMC", e);
+    let mut state = annealed::init(&cfg, &mut ps, &mut ws, target, &mut r).map_err(k)?;
+    let mut metrics = String::new();
+    while !state.done() {
+        let info = annealed::step(&cfg, &mut state, &mut ps, &mut ws, target, &mut r).map_err(k)?;
+        let line = json!({
+            "temperature": state.temperatures, "beta": info.beta, "log_z": json_num(state.log_z),
+            "ess": json_num(info.ess_fraction), "resampled": info.resampled, "acceptance": json_num(info.acceptance),
+            "step_size": json_num(state.step_size as f64),
+        });
+        metrics.push_str(&line.to_string());
+        metrics.push('\n');
+    }
+    let seconds = t0.elapsed().as_secs_f64();
+    write_atomic(&format!("{out}/metrics.jsonl"), metrics.as_bytes())?;
+    // equally weighted samples by systematic resampling of the final weighted particles
+    let ess = amortise_kernel::metrics::weights::ess_fraction(ps.log_w).unwrap_or(0.0);
+    let mut weights = vec![0.0f32; n];
+    amortise_kernel::metrics::weights::normalize_log_weights(ps.log_w, &mut weights).map_err(k)?;
+    let m = rc.eval_samples;
+    let mut idx = vec![0u32; m];
+    resample(
+        Scheme::Systematic,
+        &weights,
+        &[uniform_f64(&mut r)],
+        &mut idx,
+    )
+    .map_err(k)?;
+    let mut samples = Vec::with_capacity(m * d);
+    for &i in &idx {
+        samples.extend_from_slice(&ps.x[i as usize * d..(i as usize + 1) * d]);
+    }
+    let set = EvalSet::new(target, m)?;
+    let m = eval::sample_metrics(&set, &samples, d, true)?;
+    let ev = Evaluation {
+        elbo: f64::NAN,
+        eubo: None,
+        log_z_is: state.log_z,
+        ess,
+        mmd: m.mmd,
+        sinkhorn: m.sinkhorn,
+        sinkhorn_converged: m.sinkhorn_converged,
+        emc: m.emc,
+        samples,
+    };
+    let mut s = summary(
+        rc,
+        target,
+        seconds,
+        &ev,
+        json!({ "temperatures": state.temperatures, "resamples": state.resamples }),
+    );
+    if let Some(obj) = s.as_object_mut() {
+        obj.insert("elbo".into(), serde_json::Value::Null);
+    }
+    write_outputs(out, rc, target, &s, &ev.samples)?;
+    Ok(s)
+}

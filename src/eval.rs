@@ -1,0 +1,304 @@
+//! Evaluation of a trained sampler, following `rsmc.md` §5: 2000 model samples from forward
+//! trajectories (ELBO, importance-sampling log Z, ESS), 2000 exact target samples drawn once
+//! with seed 0 run backward through `p_B` (EUBO), sample divergences between the two sets
+//! (debiased Sinkhorn with ε = 1e-3 and median-heuristic MMD), and the entropic mode
+//! coverage where the target is a mixture with known centres.
+
+use amortise_kernel::metrics::{bounds, coverage, mmd, sinkhorn, weights};
+use amortise_kernel::rng::{self, Xoshiro256PlusPlus};
+use amortise_kernel::samplers::diffusion::net::PisNet;
+use amortise_kernel::samplers::diffusion::policy::{self, PolicyConfig, Trajectories};
+use amortise_kernel::samplers::diffusion::reference::{Process, Schedule};
+use amortise_kernel::targets::{LogDensity, Target};
+use serde::Serialize;
+
+use crate::error::{CliError, CliResult};
+
+/// Seed of the ground-truth samples (the reference code uses `PRNGKey(0)`).
+pub const GROUND_TRUTH_SEED: u64 = 0;
+
+/// What stays fixed across evaluations of one run.
+pub struct EvalSet {
+    /// Exact target samples `[n, d]`, if the target has a sampler.
+    pub ground_truth: Option<Vec<f32>>,
+    /// Mode centres `[k, d]` for the entropic mode coverage, if defined.
+    pub modes: Option<Vec<f32>>,
+    /// Samples per evaluation.
+    pub n: usize,
+}
+
+impl EvalSet {
+    /// Draws the ground truth (seed [`GROUND_TRUTH_SEED`]) and collects mode centres.
+    pub fn new(target: &Target, n: usize) -> CliResult<Self> {
+        let d = target.dim();
+        let ground_truth = if target.has_sampler() {
+            let mut gt = vec![0.0f32; n * d];
+            let mut r = rng::seeded(GROUND_TRUTH_SEED);
+            for row in gt.chunks_exact_mut(d) {
+                target
+                    .sample(&mut r, row)
+                    .map_err(|e| CliError::kernel("ground-truth samples", e))?;
+            }
+            Some(gt)
+        } else {
+            None
+        };
+        Ok(EvalSet {
+            ground_truth,
+            modes: mode_centres(target),
+            n,
+        })
+    }
+}
+
+/// Mode centres of mixture targets (GMM40, 9GMM, 25GMM), row-major.
+pub fn mode_centres(target: &Target) -> Option<Vec<f32>> {
+    match target {
+        Target::Gmm40(g) => {
+            let mut out = Vec::new();
+            for k in 0.. {
+                match g.mean(k) {
+                    Some(m) => out.extend_from_slice(m),
+                    None => break,
+                }
+            }
+            Some(out)
+        }
+        Target::GridGmm(g) => {
+            let mut out = Vec::new();
+            for k in 0..g.n_components() {
+                let m = g.mean(k)?;
+                out.push(m[0] as f32);
+                out.push(m[1] as f32);
+            }
+            Some(out)
+        }
+        _ => None,
+    }
+}
+
+/// One evaluation's numbers (JSON field names as in `summary.json`).
+#[derive(Clone, Debug, Serialize)]
+pub struct Evaluation {
+    /// Mean log importance weight of forward trajectories (lower bound on log Z).
+    pub elbo: f64,
+    /// Mean log weight of backward trajectories from exact samples (upper bound).
+    pub eubo: Option<f64>,
+    /// log-mean-exp of forward log weights: the importance-sampling estimate of log Z.
+    pub log_z_is: f64,
+    /// ESS / n of the forward importance weights.
+    pub ess: f64,
+    /// MMD (median-heuristic Gaussian kernel) to the exact samples.
+    pub mmd: Option<f64>,
+    /// Debiased Sinkhorn divergence (ε = 1e-3) to the exact samples.
+    pub sinkhorn: Option<f64>,
+    /// Whether Sinkhorn reached its tolerance.
+    pub sinkhorn_converged: Option<bool>,
+    /// Entropic mode coverage in [0, 1].
+    pub emc: Option<f64>,
+    /// Model samples `[n, d]` (not serialised).
+    #[serde(skip)]
+    pub samples: Vec<f32>,
+}
+
+/// Buffers for forward/backward trajectories of `n` chains.
+struct TrajBufs {
+    states: Vec<f32>,
+    lpf: Vec<f32>,
+    lpb: Vec<f32>,
+    out: Vec<f32>,
+    ns: Vec<f32>,
+    sc: Vec<f32>,
+    noise: Vec<f32>,
+}
+
+impl TrajBufs {
+    fn new(net: &PisNet, n: usize, steps: usize) -> Self {
+        let (s, l, o, _) = Trajectories::lens(net, n, steps, false);
+        let (a, b, c) = policy::Workspace::lens(net, n);
+        TrajBufs {
+            states: vec![0.0; s],
+            lpf: vec![0.0; l],
+            lpb: vec![0.0; l],
+            out: vec![0.0; o],
+            ns: vec![0.0; a],
+            sc: vec![0.0; b],
+            noise: vec![0.0; c],
+        }
+    }
+}
+
+/// Samples `n` forward trajectories of the policy and returns `(x_T, log w)`.
+pub fn sample_policy(
+    pcfg: &PolicyConfig,
+    process: Process,
+    steps: usize,
+    net: &PisNet,
+    params: &[f32],
+    target: &Target,
+    n: usize,
+    rng: &mut Xoshiro256PlusPlus,
+) -> CliResult<(Vec<f32>, Vec<f32>)> {
+    let kernel = |e| CliError::kernel("sampling the policy", e);
+    let mut table = vec![0.0f32; Schedule::table_len(steps)];
+    let sched = Schedule::new(process, steps, &mut table).map_err(kernel)?;
+    let d = net.dim();
+    let mut b = TrajBufs::new(net, n, steps);
+    let mut traj = Trajectories {
+        batch: n,
+        dim: d,
+        steps,
+        states: &mut b.states,
+        log_pf: &mut b.lpf,
+        log_pb: &mut b.lpb,
+        outputs: &mut b.out,
+        cache: &mut [],
+    };
+    let mut ws = policy::Workspace {
+        net_scratch: &mut b.ns,
+        step_cache: &mut b.sc,
+        noise: &mut b.noise,
+    };
+    policy::sample_forward(pcfg, &sched, net, params, &mut traj, &mut ws, false, rng)
+        .map_err(kernel)?;
+    let xt = traj.terminal().to_vec();
+    let log_r: Vec<f32> = xt.chunks_exact(d).map(|x| target.log_density(x)).collect();
+    let mut lw = vec![0.0f32; n];
+    policy::log_weights(&sched, &traj, &log_r, &mut lw).map_err(kernel)?;
+    Ok((xt, lw))
+}
+
+/// Log weights of backward trajectories from `x_t` under the policy (EUBO terms).
+pub fn backward_log_weights(
+    pcfg: &PolicyConfig,
+    process: Process,
+    steps: usize,
+    net: &PisNet,
+    params: &[f32],
+    target: &Target,
+    x_t: &[f32],
+    rng: &mut Xoshiro256PlusPlus,
+) -> CliResult<Vec<f32>> {
+    let kernel = |e| CliError::kernel("scoring backward trajectories", e);
+    let mut table = vec![0.0f32; Schedule::table_len(steps)];
+    let sched = Schedule::new(process, steps, &mut table).map_err(kernel)?;
+    let d = net.dim();
+    let n = x_t.len() / d;
+    let mut b = TrajBufs::new(net, n, steps);
+    let mut traj = Trajectories {
+        batch: n,
+        dim: d,
+        steps,
+        states: &mut b.states,
+        log_pf: &mut b.lpf,
+        log_pb: &mut b.lpb,
+        outputs: &mut b.out,
+        cache: &mut [],
+    };
+    policy::sample_backward(&sched, x_t, &mut traj, &mut b.noise, rng).map_err(kernel)?;
+    let mut ws = policy::Workspace {
+        net_scratch: &mut b.ns,
+        step_cache: &mut b.sc,
+        noise: &mut b.noise,
+    };
+    policy::score(pcfg, &sched, net, params, &mut traj, &mut ws, false).map_err(kernel)?;
+    let log_r: Vec<f32> = x_t.chunks_exact(d).map(|x| target.log_density(x)).collect();
+    let mut lw = vec![0.0f32; n];
+    policy::log_weights(&sched, &traj, &log_r, &mut lw).map_err(kernel)?;
+    Ok(lw)
+}
+
+/// Divergences of a sample set from the ground truth, and its mode coverage.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SampleMetrics {
+    /// MMD to the exact samples.
+    pub mmd: Option<f64>,
+    /// Sinkhorn divergence to the exact samples.
+    pub sinkhorn: Option<f64>,
+    /// Whether Sinkhorn converged.
+    pub sinkhorn_converged: Option<bool>,
+    /// Entropic mode coverage.
+    pub emc: Option<f64>,
+}
+
+/// Sample-set metrics of `samples` against the evaluation set.
+pub fn sample_metrics(
+    set: &EvalSet,
+    samples: &[f32],
+    d: usize,
+    with_sinkhorn: bool,
+) -> CliResult<SampleMetrics> {
+    let (mut mmd_v, mut sk, mut skc, mut emc) = (None, None, None, None);
+    if let Some(gt) = &set.ground_truth {
+        let mut work = vec![0.0f32; mmd::mmd_workspace_len(samples.len() / d, gt.len() / d)];
+        mmd_v = Some(
+            mmd::mmd_median(samples, gt, d, &mut work)
+                .map_err(|e| CliError::kernel("mmd", e))?
+                .mmd,
+        );
+        if with_sinkhorn {
+            let cfg = sinkhorn::SinkhornConfig::default();
+            let mut ws =
+                vec![0.0f64; sinkhorn::sinkhorn_workspace_len(samples.len() / d, gt.len() / d)];
+            let info = sinkhorn::sinkhorn_divergence(samples, gt, d, &cfg, &mut ws)
+                .map_err(|e| CliError::kernel("sinkhorn", e))?;
+            sk = Some(info.divergence);
+            skc = Some(info.converged);
+        }
+    }
+    if let Some(modes) = &set.modes {
+        let mut counts = vec![0u32; modes.len() / d];
+        emc = Some(
+            coverage::entropic_mode_coverage(samples, d, modes, &mut counts)
+                .map_err(|e| CliError::kernel("emc", e))?,
+        );
+    }
+    Ok(SampleMetrics {
+        mmd: mmd_v,
+        sinkhorn: sk,
+        sinkhorn_converged: skc,
+        emc,
+    })
+}
+
+/// Evaluates a policy (see the module doc). `with_sinkhorn` is set for the final
+/// evaluation only: Sinkhorn at ε = 1e-3 on 2000 × 2000 points is the slowest metric.
+#[allow(clippy::too_many_arguments)]
+pub fn evaluate(
+    pcfg: &PolicyConfig,
+    process: Process,
+    steps: usize,
+    net: &PisNet,
+    params: &[f32],
+    target: &Target,
+    set: &EvalSet,
+    with_sinkhorn: bool,
+    rng: &mut Xoshiro256PlusPlus,
+) -> CliResult<Evaluation> {
+    let d = target.dim();
+    let (samples, lw) = sample_policy(pcfg, process, steps, net, params, target, set.n, rng)?;
+    let k = |e| CliError::kernel("evaluation", e);
+    let elbo = bounds::elbo(&lw).map_err(k)?;
+    let log_z_is = bounds::log_z_is(&lw).map_err(k)?;
+    let ess = weights::ess_fraction(&lw).unwrap_or(0.0);
+    let eubo = match &set.ground_truth {
+        Some(gt) => {
+            let mut r = rng::seeded(GROUND_TRUTH_SEED);
+            let lwb = backward_log_weights(pcfg, process, steps, net, params, target, gt, &mut r)?;
+            Some(bounds::eubo(&lwb).map_err(k)?)
+        }
+        None => None,
+    };
+    let m = sample_metrics(set, &samples, d, with_sinkhorn)?;
+    Ok(Evaluation {
+        elbo,
+        eubo,
+        log_z_is,
+        ess,
+        mmd: m.mmd,
+        sinkhorn: m.sinkhorn,
+        sinkhorn_converged: m.sinkhorn_converged,
+        emc: m.emc,
+        samples,
+    })
+}
