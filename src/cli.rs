@@ -71,6 +71,30 @@ pub enum Command {
         #[arg(long)]
         out: String,
     },
+    /// Run a whole experiment and write its markdown table.
+    Experiment {
+        /// Which experiment.
+        #[arg(value_enum)]
+        name: ExperimentName,
+        /// Seeds per cell.
+        #[arg(long, default_value_t = 3)]
+        seeds: u64,
+        /// Training iterations per run (--quick: 200).
+        #[arg(long)]
+        iters: Option<u32>,
+        /// A short smoke-test budget (200 iterations, 1 seed unless --seeds is given).
+        #[arg(long)]
+        quick: bool,
+        /// Runs in parallel (default: the number of cores).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Output folder.
+        #[arg(long, default_value = "out/experiments")]
+        out: String,
+        /// Extra flags for every `amortise train` run, after `--`.
+        #[arg(last = true)]
+        extra: Vec<String>,
+    },
     /// Compare two sample files with a divergence.
     Metric {
         /// Which divergence.
@@ -169,4 +193,11 @@ pub struct TrainArgs {
     /// Chunk length L: SMC reweighting interval and SubTB chunk (rsmc).
     #[arg(long, default_value_t = 4)]
     pub chunk: usize,
+}
+
+/// Experiments.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ExperimentName {
+    /// tb, tb-buffer, rsmc and smc on GMM40-2d, GMM40-5d, Funnel-10 and ManyWell-32.
+    RsmcTable,
 }

@@ -1,5 +1,6 @@
 //! One file per subcommand; `run` dispatches.
 
+mod experiment;
 mod logp;
 mod metric;
 mod sample;
@@ -34,6 +35,27 @@ pub fn run(cli: Cli) -> CliResult<()> {
             seed,
             out,
         } => sample::run(&checkpoint, n, seed, &out),
+        Command::Experiment {
+            name,
+            seeds,
+            iters,
+            quick,
+            jobs,
+            out,
+            extra,
+        } => match name {
+            crate::cli::ExperimentName::RsmcTable => {
+                experiment::rsmc_table(&experiment::Settings {
+                    seeds,
+                    iters: iters.unwrap_or(if quick { 200 } else { 2000 }),
+                    jobs: jobs.unwrap_or_else(|| {
+                        std::thread::available_parallelism().map_or(1, |n| n.get())
+                    }),
+                    out,
+                    extra,
+                })
+            }
+        },
         Command::Metric {
             kind,
             a,

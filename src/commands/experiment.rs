@@ -1,0 +1,244 @@
+//! `amortise experiment rsmc-table`: the main comparison of the RSMC paper at a CPU budget.
+//!
+//! Trains `tb`, `tb-buffer` and `rsmc` and runs the `smc` baseline on GMM40-2d, GMM40-5d,
+//! Funnel-10 and ManyWell-32, for several seeds, each run a child process of this binary
+//! (`amortise train ...`, so every run is reproducible on its own from the command recorded
+//! in the table), `--jobs` at a time. Then it writes a markdown table of mean ± std over
+//! seeds next to the published numbers of Choi et al. 2025 (`rsmc.md` §6.1).
+
+use std::fmt::Write as _;
+use std::process::Command;
+use std::time::Instant;
+
+use serde_json::Value;
+
+use crate::csv::write_atomic;
+use crate::error::{CliError, CliResult};
+
+/// One target of the table: name, dimension, and extra `train` flags.
+struct Task {
+    label: &'static str,
+    target: &'static str,
+    dim: usize,
+}
+
+const TASKS: [Task; 4] = [
+    Task {
+        label: "GMM40-2d",
+        target: "gmm40",
+        dim: 2,
+    },
+    Task {
+        label: "GMM40-5d",
+        target: "gmm40",
+        dim: 5,
+    },
+    Task {
+        label: "Funnel-10",
+        target: "funnel",
+        dim: 10,
+    },
+    Task {
+        label: "ManyWell-32",
+        target: "manywell",
+        dim: 32,
+    },
+];
+
+const METHODS: [&str; 4] = ["tb", "tb-buffer", "rsmc", "smc"];
+
+/// Published (ELBO, EUBO, Sinkhorn) from `rsmc.md` §6.1 (mean over 5 seeds, 20k iterations,
+/// batch 2000). `None` where the paper's table has no such row.
+fn published(label: &str, method: &str) -> Option<(f64, f64, f64)> {
+    Some(match (label, method) {
+        ("GMM40-2d", "tb") => (-2.29, 273.10, 607.31),
+        ("GMM40-2d", "tb-buffer") => (-2.37, 0.88, 6.50),
+        ("GMM40-2d", "rsmc") => (-2.44, 0.89, 6.46),
+        ("GMM40-5d", "tb") => (-5.19, 3156.69, 3110.16),
+        ("GMM40-5d", "tb-buffer") => (-4.48, 1183.34, 2813.90),
+        ("GMM40-5d", "rsmc") => (-11.46, 2.34, 83.31),
+        ("Funnel-10", "tb") => (-0.50, 8.33, 137.35),
+        ("Funnel-10", "tb-buffer") => (-0.70, 1.53, 115.28),
+        ("Funnel-10", "rsmc") => (-0.69, 3.64, 116.23),
+        ("ManyWell-32", "tb") => (160.69, 252.37, 29.57),
+        ("ManyWell-32", "tb-buffer") => (162.84, 166.30, 22.97),
+        ("ManyWell-32", "rsmc") => (162.81, 166.30, 22.97),
+        _ => return None,
+    })
+}
+
+/// Settings of one invocation.
+pub struct Settings {
+    /// Seeds per cell.
+    pub seeds: u64,
+    /// Training iterations.
+    pub iters: u32,
+    /// Parallel child processes.
+    pub jobs: usize,
+    /// Output folder.
+    pub out: String,
+    /// Extra flags passed to every `train`.
+    pub extra: Vec<String>,
+}
+
+fn mean_std(v: &[f64]) -> Option<(f64, f64)> {
+    let v: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
+    if v.is_empty() {
+        return None;
+    }
+    let m = v.iter().sum::<f64>() / v.len() as f64;
+    let s = if v.len() > 1 {
+        (v.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (v.len() - 1) as f64).sqrt()
+    } else {
+        0.0
+    };
+    Some((m, s))
+}
+
+fn fmt_ms(v: Option<(f64, f64)>) -> String {
+    match v {
+        Some((m, s)) if m.abs() >= 1000.0 => format!("{m:.0} ± {s:.0}"),
+        Some((m, s)) => format!("{m:.2} ± {s:.2}"),
+        None => "–".into(),
+    }
+}
+
+fn field(v: &Value, k: &str) -> f64 {
+    v.get(k).and_then(Value::as_f64).unwrap_or(f64::NAN)
+}
+
+/// Runs the experiment and writes `OUT/rsmc-table.md`.
+pub fn rsmc_table(s: &Settings) -> CliResult<()> {
+    if s.seeds == 0 {
+        return Err(CliError::flag("--seeds", "must be at least 1"));
+    }
+    if s.jobs == 0 {
+        return Err(CliError::flag("--jobs", "must be at least 1"));
+    }
+    std::fs::create_dir_all(&s.out)
+        .map_err(|e| CliError::file(&s.out, format!("cannot create: {e}")))?;
+    let exe = std::env::current_exe()
+        .map_err(|e| CliError::file("amortise", format!("cannot find own executable: {e}")))?;
+    let mut runs = Vec::new();
+    for t in &TASKS {
+        for m in METHODS {
+            for seed in 0..s.seeds {
+                let dir = format!("{}/{}-{}-s{}", s.out, t.label, m, seed);
+                let mut args: Vec<String> = vec![
+                    "train".into(),
+                    "--target".into(),
+                    t.target.into(),
+                    "--dim".into(),
+                    t.dim.to_string(),
+                    "--method".into(),
+                    m.into(),
+                    "--iters".into(),
+                    s.iters.to_string(),
+                    "--seed".into(),
+                    seed.to_string(),
+                    "--out".into(),
+                    dir.clone(),
+                ];
+                args.extend(s.extra.iter().cloned());
+                runs.push((t.label, m, seed, dir, args));
+            }
+        }
+    }
+    let t0 = Instant::now();
+    let total = runs.len();
+    let mut done = 0usize;
+    let mut failures = Vec::new();
+    for batch in runs.chunks(s.jobs) {
+        let children: Vec<_> = batch
+            .iter()
+            .map(|(_, _, _, dir, args)| {
+                let log = std::fs::File::create(format!("{dir}.log")).ok();
+                let mut c = Command::new(&exe);
+                c.args(args).stdout(std::process::Stdio::null());
+                if let Some(f) = log {
+                    c.stderr(f);
+                }
+                let _ = std::fs::create_dir_all(dir);
+                c.spawn()
+            })
+            .collect();
+        for ((label, m, seed, dir, _), child) in batch.iter().zip(children) {
+            let ok = child
+                .and_then(|mut c| c.wait())
+                .map(|st| st.success())
+                .unwrap_or(false);
+            done += 1;
+            eprintln!(
+                "[{done}/{total}] {label} {m} seed {seed}: {} ({:.0} s elapsed)",
+                if ok { "ok" } else { "FAILED" },
+                t0.elapsed().as_secs_f64()
+            );
+            if !ok {
+                failures.push(format!("{label} {m} seed {seed} (log: {dir}.log)"));
+            }
+        }
+    }
+    // aggregate
+    let mut md = String::new();
+    let _ = writeln!(
+        md,
+        "| target | method | ELBO | EUBO | log Ẑ (true) | Sinkhorn | MMD | EMC | s/run | paper ELBO / EUBO / Sinkhorn |"
+    );
+    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|");
+    for t in &TASKS {
+        for m in METHODS {
+            let sums: Vec<Value> = (0..s.seeds)
+                .filter_map(|seed| {
+                    std::fs::read_to_string(format!(
+                        "{}/{}-{}-s{}/summary.json",
+                        s.out, t.label, m, seed
+                    ))
+                    .ok()
+                })
+                .filter_map(|text| serde_json::from_str(&text).ok())
+                .collect();
+            let col = |k: &str| mean_std(&sums.iter().map(|v| field(v, k)).collect::<Vec<_>>());
+            let log_z_true = sums
+                .first()
+                .map(|v| field(v, "log_z_true"))
+                .unwrap_or(f64::NAN);
+            let paper = published(t.label, m)
+                .map_or("–".to_string(), |(a, b, c)| format!("{a} / {b} / {c}"));
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} | {} ({:.3}) | {} | {} | {} | {} | {} |",
+                t.label,
+                m,
+                fmt_ms(col("elbo")),
+                fmt_ms(col("eubo")),
+                fmt_ms(col("log_z_estimate")),
+                log_z_true,
+                fmt_ms(col("sinkhorn")),
+                fmt_ms(col("mmd")),
+                fmt_ms(col("emc")),
+                col("seconds").map_or("–".into(), |(mm, _)| format!("{mm:.0}")),
+                paper
+            );
+        }
+    }
+    let header = format!(
+        "Measured by `amortise experiment rsmc-table --seeds {} --iters {}{}{}` ({} runs, {:.0} s wall with {} jobs). Mean ± std over seeds; log Ẑ is the importance-sampling estimate from 2000 policy samples (SMC's own estimate for `smc`); Sinkhorn is the debiased divergence with ε = 1e-3 between 2000 model and 2000 exact samples.\n\n",
+        s.seeds,
+        s.iters,
+        if s.extra.is_empty() { "" } else { " " },
+        s.extra.join(" "),
+        total,
+        t0.elapsed().as_secs_f64(),
+        s.jobs
+    );
+    let text = format!("{header}{md}");
+    write_atomic(&format!("{}/rsmc-table.md", s.out), text.as_bytes())?;
+    println!("{text}");
+    if !failures.is_empty() {
+        return Err(CliError::file(
+            &s.out,
+            format!("{} runs failed: {}", failures.len(), failures.join("; ")),
+        ));
+    }
+    Ok(())
+}
