@@ -76,9 +76,9 @@ pub enum Command {
         /// Which experiment.
         #[arg(value_enum)]
         name: ExperimentName,
-        /// Seeds per cell.
-        #[arg(long, default_value_t = 3)]
-        seeds: u64,
+        /// Seeds per cell (default 3, or 1 with --quick).
+        #[arg(long)]
+        seeds: Option<u64>,
         /// Training iterations per run (--quick: 200).
         #[arg(long)]
         iters: Option<u32>,
@@ -187,6 +187,10 @@ pub struct TrainArgs {
     /// Replay buffer capacity (tb-buffer, rsmc).
     #[arg(long, default_value_t = 30_000)]
     pub buffer: usize,
+    /// How the buffer is sampled: iw (importance weights, tempered; RSMC), reward (rank-based
+    /// reward priority, gfn-diffusion) or uniform.
+    #[arg(long, default_value = "iw")]
+    pub buffer_priority: String,
     /// SMC runs that prefill the buffer before training (rsmc).
     #[arg(long, default_value_t = 20)]
     pub prefill: u32,

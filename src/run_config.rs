@@ -2,6 +2,7 @@
 //! default resolved. It is written into checkpoints and summaries so a run can be rebuilt
 //! and reproduced exactly (`amortise sample`, `amortise train --seed`).
 
+use amortise_kernel::buffer::Priority;
 use amortise_kernel::samplers::diffusion::policy::PolicyConfig;
 use amortise_kernel::samplers::diffusion::reference::Process;
 use amortise_kernel::samplers::diffusion::smc::SmcConfig;
@@ -56,6 +57,13 @@ pub struct RunConfig {
     pub chunk: usize,
     /// Samples per evaluation.
     pub eval_samples: usize,
+    /// Buffer priority: `iw` (importance weights, RSMC), `reward` (rank-based), `uniform`.
+    #[serde(default = "default_priority")]
+    pub buffer_priority: String,
+}
+
+fn default_priority() -> String {
+    "iw".into()
 }
 
 /// Default sigma of the reference process per target (RSMC's `init_std` where the paper
@@ -131,6 +139,17 @@ impl RunConfig {
             },
             particles: self.particles,
             buffer_capacity: self.buffer,
+            buffer_priority: match self.buffer_priority.as_str() {
+                "iw" => Priority::ImportanceWeight { target_ess: 0.05 },
+                "reward" => Priority::RewardRank { rank_weight: 0.01 },
+                "uniform" => Priority::Uniform,
+                other => {
+                    return Err(CliError::flag(
+                        "--buffer-priority",
+                        format!("unknown priority `{other}` (iw, reward or uniform)"),
+                    ));
+                }
+            },
             prefill: self.prefill,
             lr_policy: self.lr,
             lr_flow: self.lr,

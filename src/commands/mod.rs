@@ -46,7 +46,7 @@ pub fn run(cli: Cli) -> CliResult<()> {
         } => match name {
             crate::cli::ExperimentName::RsmcTable => {
                 experiment::rsmc_table(&experiment::Settings {
-                    seeds,
+                    seeds: seeds.unwrap_or(if quick { 1 } else { 3 }),
                     iters: iters.unwrap_or(if quick { 200 } else { 2000 }),
                     jobs: jobs.unwrap_or_else(|| {
                         std::thread::available_parallelism().map_or(1, |n| n.get())

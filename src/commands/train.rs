@@ -109,6 +109,7 @@ pub fn resolve(a: &TrainArgs, dim: usize) -> CliResult<RunConfig> {
         prefill: a.prefill,
         chunk: a.chunk,
         eval_samples,
+        buffer_priority: a.buffer_priority.clone(),
     })
 }
 

@@ -89,8 +89,11 @@ pub struct TrainConfig {
     pub particles: usize,
     /// Replay buffer capacity. Defaults to `30_000` [200,000 = 100 batches].
     pub buffer_capacity: usize,
-    /// Target ESS of the buffer's global tempering. Defaults to `0.05`.
-    pub buffer_target_ess: f64,
+    /// How buffer entries are drawn. Defaults to the RSMC rule, importance weights tempered
+    /// globally to ESS fraction `0.05` ("IW-Buffer"); [`Priority::RewardRank`] gives the
+    /// reward-prioritised buffer of gfn-diffusion (`rank_weight = 0.01`), and
+    /// [`Priority::Uniform`] the uniform buffer.
+    pub buffer_priority: Priority,
     /// Off-policy steps per on-policy step `r`. Defaults to `2` [2].
     pub replay_ratio: u32,
     /// SMC runs that prefill the buffer before training (RSMC). Defaults to `20` [100].
@@ -127,7 +130,7 @@ impl Default for TrainConfig {
             smc: SmcConfig::default(),
             particles: 300,
             buffer_capacity: 30_000,
-            buffer_target_ess: 0.05,
+            buffer_priority: Priority::ImportanceWeight { target_ess: 0.05 },
             replay_ratio: 2,
             prefill: 20,
             subtb_weight: 1.0,
@@ -186,8 +189,20 @@ impl TrainConfig {
         if self.replay_ratio > 1000 {
             return Err(Error::InvalidConfig("replay ratio must be at most 1000"));
         }
-        if !(self.buffer_target_ess > 0.0 && self.buffer_target_ess <= 1.0) {
-            return Err(Error::InvalidConfig("buffer target ESS must be in (0, 1]"));
+        match self.buffer_priority {
+            Priority::ImportanceWeight { target_ess }
+                if !(target_ess > 0.0 && target_ess <= 1.0) =>
+            {
+                return Err(Error::InvalidConfig("buffer target ESS must be in (0, 1]"));
+            }
+            Priority::RewardRank { rank_weight }
+                if !(rank_weight.is_finite() && rank_weight > 0.0) =>
+            {
+                return Err(Error::InvalidConfig(
+                    "buffer rank weight must be finite and > 0",
+                ));
+            }
+            _ => {}
         }
         if !(self.subtb_weight.is_finite() && self.subtb_weight >= 0.0) {
             return Err(Error::InvalidConfig("subtb weight must be finite and >= 0"));
@@ -825,17 +840,22 @@ impl<'a> Trainer<'a> {
                 self.buf_head,
                 self.buf_inserted,
             )?;
-            let prio = Priority::ImportanceWeight {
-                target_ess: self.cfg.buffer_target_ess,
-            };
-            let si = buf.sample(
-                prio,
-                &[uniform_f64(rng)],
-                self.buf_weights,
-                self.buf_order,
-                self.draw,
-            )?;
-            info.buffer_lambda = si.lambda;
+            if self.cfg.buffer_priority == Priority::Uniform {
+                // independent uniform slots (the buffer's own uniform rule would need B uniforms)
+                let len = buf.len();
+                for slot in self.draw.iter_mut() {
+                    *slot = ((uniform_f64(rng) * len as f64) as usize).min(len - 1) as u32;
+                }
+            } else {
+                let si = buf.sample(
+                    self.cfg.buffer_priority,
+                    &[uniform_f64(rng)],
+                    self.buf_weights,
+                    self.buf_order,
+                    self.draw,
+                )?;
+                info.buffer_lambda = si.lambda;
+            }
             for (row, &slot) in self.x_t.chunks_exact_mut(d).zip(self.draw.iter()) {
                 if let Some(s) = buf.state(slot as usize) {
                     row.copy_from_slice(s);
