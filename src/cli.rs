@@ -178,6 +178,10 @@ pub struct TrainArgs {
     /// Learn a per-coordinate variance correction.
     #[arg(long)]
     pub learned_variance: bool,
+    /// Langevin-preconditioned drift (LP): add s(t) * clip(grad log R(x), +-100) with a
+    /// learnt time-only scale network.
+    #[arg(long)]
+    pub langevin: bool,
     /// Exploration standard deviation added when sampling on-policy trajectories.
     #[arg(long, default_value_t = 0.0)]
     pub exploration: f32,

@@ -110,6 +110,7 @@ struct TrajBufs {
     ns: Vec<f32>,
     sc: Vec<f32>,
     noise: Vec<f32>,
+    lgrad: Vec<f32>,
 }
 
 impl TrajBufs {
@@ -124,6 +125,7 @@ impl TrajBufs {
             ns: vec![0.0; a],
             sc: vec![0.0; b],
             noise: vec![0.0; c],
+            lgrad: vec![0.0; policy::Workspace::lgrad_len(net, n)],
         }
     }
 }
@@ -158,9 +160,12 @@ pub fn sample_policy(
         net_scratch: &mut b.ns,
         step_cache: &mut b.sc,
         noise: &mut b.noise,
+        lgrad: &mut b.lgrad,
     };
-    policy::sample_forward(pcfg, &sched, net, params, &mut traj, &mut ws, false, rng)
-        .map_err(kernel)?;
+    policy::sample_forward(
+        pcfg, &sched, net, params, target, &mut traj, &mut ws, false, rng,
+    )
+    .map_err(kernel)?;
     let xt = traj.terminal().to_vec();
     let log_r: Vec<f32> = xt.chunks_exact(d).map(|x| target.log_density(x)).collect();
     let mut lw = vec![0.0f32; n];
@@ -200,8 +205,9 @@ pub fn backward_log_weights(
         net_scratch: &mut b.ns,
         step_cache: &mut b.sc,
         noise: &mut b.noise,
+        lgrad: &mut b.lgrad,
     };
-    policy::score(pcfg, &sched, net, params, &mut traj, &mut ws, false).map_err(kernel)?;
+    policy::score(pcfg, &sched, net, params, target, &mut traj, &mut ws, false).map_err(kernel)?;
     let log_r: Vec<f32> = x_t.chunks_exact(d).map(|x| target.log_density(x)).collect();
     let mut lw = vec![0.0f32; n];
     policy::log_weights(&sched, &traj, &log_r, &mut lw).map_err(kernel)?;

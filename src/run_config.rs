@@ -45,6 +45,9 @@ pub struct RunConfig {
     pub harmonics: usize,
     /// Learnt variance.
     pub learned_variance: bool,
+    /// Langevin-preconditioned drift.
+    #[serde(default)]
+    pub langevin: bool,
     /// Exploration standard deviation.
     pub exploration: f32,
     /// Policy learning rate.
@@ -133,6 +136,7 @@ impl RunConfig {
             harmonics: self.harmonics,
             flow_hidden: self.flow_hidden,
             policy: self.policy(),
+            langevin: self.langevin,
             smc: SmcConfig {
                 chunk: self.chunk,
                 ..SmcConfig::default()

@@ -103,6 +103,7 @@ pub fn resolve(a: &TrainArgs, dim: usize) -> CliResult<RunConfig> {
         flow_hidden: check(a.flow_hidden, "--flow-hidden", 4096)?,
         harmonics: check(a.harmonics, "--harmonics", 1024)?,
         learned_variance: a.learned_variance,
+        langevin: a.langevin,
         exploration: a.exploration,
         lr: a.lr,
         buffer,

@@ -521,8 +521,12 @@ mod tests {
             net_scratch: &mut ns,
             step_cache: &mut sc,
             noise: &mut noise,
+            lgrad: &mut [],
         };
-        score(&pcfg, &sched, &pnet, &pp, &mut traj, &mut ws, false).unwrap();
+        score(
+            &pcfg, &sched, &pnet, &pp, &target, &mut traj, &mut ws, false,
+        )
+        .unwrap();
         let log_r: Vec<f32> = traj
             .terminal()
             .chunks_exact(d)

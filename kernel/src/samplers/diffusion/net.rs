@@ -38,6 +38,7 @@ pub struct PisNet {
     time_mlp: Mlp,
     state: Linear,
     head: Mlp,
+    langevin: Option<Mlp>,
 }
 
 impl PisNet {
@@ -79,7 +80,65 @@ impl PisNet {
             time_mlp,
             state,
             head,
+            langevin: None,
         })
+    }
+
+    /// Adds the Langevin-preconditioning branch (gfn-diffusion `--langevin`, RSMC `use_lp`):
+    /// the first `dim` outputs become `NN(x, t) + s(t) ⊙ clip(∇log R(x))` with a time-only
+    /// scale network `s(t) = Linear(2H_t, H) → [GELU → Linear(H, H)] × 2 → GELU →
+    /// Linear(H, d)` on its own Fourier embedding. The clipped target gradient is supplied
+    /// by the caller ([`PisNet::forward_lp`]) and carries no gradient.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] if `out < dim` (the drift must be among the outputs).
+    pub const fn with_langevin(mut self) -> Result<Self, Error> {
+        if self.out < self.dim {
+            return Err(Error::InvalidConfig(
+                "the Langevin branch needs at least `dim` outputs",
+            ));
+        }
+        let h = self.hidden;
+        match Mlp::new(
+            &[2 * self.embed.harmonics(), h, h, h, self.dim],
+            Activation::Gelu,
+        ) {
+            Ok(m) => {
+                self.langevin = Some(m);
+                Ok(self)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Whether the Langevin branch is present.
+    pub const fn has_langevin(&self) -> bool {
+        self.langevin.is_some()
+    }
+
+    const fn lp_params(&self) -> usize {
+        match &self.langevin {
+            Some(m) => self.embed.param_count() + m.param_count(),
+            None => 0,
+        }
+    }
+
+    const fn lp_cache(&self, batch: usize) -> usize {
+        match &self.langevin {
+            Some(m) => self.embed.out_len() + m.cache_len(1) + self.dim + batch * self.dim,
+            None => 0,
+        }
+    }
+
+    const fn base_params(&self) -> usize {
+        self.n_phase()
+            + self.time_mlp.param_count()
+            + self.state.param_count()
+            + self.head.param_count()
+    }
+
+    const fn base_cache(&self, batch: usize) -> usize {
+        self.embed.out_len() + self.time_mlp.cache_len(1) + self.hidden + self.head.cache_len(batch)
     }
 
     /// State dimension `d`.
@@ -101,23 +160,26 @@ impl PisNet {
 
     /// Total number of parameters.
     pub const fn param_count(&self) -> usize {
-        self.n_phase()
-            + self.time_mlp.param_count()
-            + self.state.param_count()
-            + self.head.param_count()
+        self.base_params() + self.lp_params()
     }
 
     /// Per-step cache length for a batch of `batch` rows.
     pub const fn cache_len(&self, batch: usize) -> usize {
-        self.embed.out_len() + self.time_mlp.cache_len(1) + self.hidden + self.head.cache_len(batch)
+        self.base_cache(batch) + self.lp_cache(batch)
     }
 
     /// Scratch length for [`PisNet::forward`] and [`PisNet::backward`] at `batch` rows.
     pub const fn scratch_len(&self, batch: usize) -> usize {
         let a = self.head.scratch_len(batch);
         let b = self.time_mlp.scratch_len(1);
+        let c = match &self.langevin {
+            Some(m) => m.scratch_len(1),
+            None => 0,
+        };
         let inner = if a > b { a } else { b };
-        batch * self.hidden + self.hidden + self.embed.out_len() + inner
+        let inner = if inner > c { inner } else { c };
+        let ds = if self.langevin.is_some() { self.dim } else { 0 };
+        batch * self.hidden + self.hidden + self.embed.out_len() + ds + inner
     }
 
     /// FLOPs of the matrix products of one forward pass on `batch` rows (`2mnk` per
@@ -133,7 +195,8 @@ impl PisNet {
     fn split<'p>(&self, p: &'p [f32]) -> (&'p [f32], &'p [f32], &'p [f32], &'p [f32]) {
         let (phase, r) = p.split_at(self.n_phase());
         let (time, r) = r.split_at(self.time_mlp.param_count());
-        let (state, head) = r.split_at(self.state.param_count());
+        let (state, r) = r.split_at(self.state.param_count());
+        let (head, _) = r.split_at(self.head.param_count());
         (phase, time, state, head)
     }
 
@@ -143,7 +206,8 @@ impl PisNet {
     ) -> (&'p mut [f32], &'p mut [f32], &'p mut [f32], &'p mut [f32]) {
         let (phase, r) = p.split_at_mut(self.n_phase());
         let (time, r) = r.split_at_mut(self.time_mlp.param_count());
-        let (state, head) = r.split_at_mut(self.state.param_count());
+        let (state, r) = r.split_at_mut(self.state.param_count());
+        let (head, _) = r.split_at_mut(self.head.param_count());
         (phase, time, state, head)
     }
 
@@ -163,14 +227,31 @@ impl PisNet {
         self.embed.init_zero(phase)?;
         self.time_mlp.init(time, LastLayerInit::Default, rng)?;
         init_linear(&self.state, state, rng)?;
-        self.head.init(head, last, rng)
+        self.head.init(head, last, rng)?;
+        if let Some(m) = &self.langevin {
+            let lp = &mut params[self.base_params()..];
+            let (phase, mlp) = lp.split_at_mut(self.n_phase());
+            self.embed.init_zero(phase)?;
+            // RSMC's LP scale net: last kernel 1e-8, bias 0.1 (`rsmc.md` §2.2)
+            m.init(
+                mlp,
+                LastLayerInit::Constant {
+                    weight: 1e-8,
+                    bias: 0.1,
+                },
+                rng,
+            )?;
+        }
+        Ok(())
     }
 
     /// Forward pass at time `t` on `batch` rows of `x` (`B × d`), writing `out` (`B × out`)
     /// and the step cache. `scratch` needs [`PisNet::scratch_len`]`(batch)` values.
+    /// For a network with the Langevin branch use [`PisNet::forward_lp`].
     ///
     /// # Errors
-    /// [`Error::ShapeMismatch`] for any buffer of the wrong length.
+    /// [`Error::ShapeMismatch`] for any buffer of the wrong length;
+    /// [`Error::InvalidConfig`] if the network has a Langevin branch.
     pub fn forward(
         &self,
         params: &[f32],
@@ -181,6 +262,32 @@ impl PisNet {
         scratch: &mut [f32],
         out: &mut [f32],
     ) -> Result<(), Error> {
+        self.forward_lp(params, x, batch, t, None, cache, scratch, out)
+    }
+
+    /// As [`PisNet::forward`], with `lgrad` (`B × d`) the clipped target gradient
+    /// `clip(∇log R(x), ±c)` for the Langevin branch (required if and only if the network
+    /// has one). `lgrad` is copied into the cache.
+    ///
+    /// # Errors
+    /// As [`PisNet::forward`], and [`Error::InvalidConfig`] if `lgrad` is given to a network
+    /// without a Langevin branch or missing for one with it.
+    pub fn forward_lp(
+        &self,
+        params: &[f32],
+        x: &[f32],
+        batch: usize,
+        t: f32,
+        lgrad: Option<&[f32]>,
+        cache: &mut [f32],
+        scratch: &mut [f32],
+        out: &mut [f32],
+    ) -> Result<(), Error> {
+        if lgrad.is_some() != self.langevin.is_some() {
+            return Err(Error::InvalidConfig(
+                "the target gradient is needed exactly when the network has a Langevin branch",
+            ));
+        }
         check_len("pis params", self.param_count(), params.len())?;
         check_len("pis x", batch * self.dim, x.len())?;
         check_len("pis out", batch * self.out, out.len())?;
@@ -188,7 +295,8 @@ impl PisNet {
         check_min_len("pis scratch", self.scratch_len(batch), scratch.len())?;
         let (phase, time, state, head) = self.split(params);
         let h = self.hidden;
-        let (emb, rest) = cache.split_at_mut(self.embed.out_len());
+        let (base_cache, lp_cache) = cache.split_at_mut(self.base_cache(batch));
+        let (emb, rest) = base_cache.split_at_mut(self.embed.out_len());
         let (time_cache, rest) = rest.split_at_mut(self.time_mlp.cache_len(1));
         let (tau, head_cache) = rest.split_at_mut(h);
         self.embed.forward(phase, t, emb)?;
@@ -200,7 +308,24 @@ impl PisNet {
                 *v += tv;
             }
         }
-        self.head.forward(head, z, batch, head_cache, out)
+        self.head.forward(head, z, batch, head_cache, out)?;
+        if let (Some(m), Some(g)) = (&self.langevin, lgrad) {
+            check_len("pis lgrad", batch * self.dim, g.len())?;
+            let lp = &params[self.base_params()..];
+            let (lphase, lmlp) = lp.split_at(self.n_phase());
+            let (lemb, rest) = lp_cache.split_at_mut(self.embed.out_len());
+            let (lmc, rest) = rest.split_at_mut(m.cache_len(1));
+            let (sv, gcopy) = rest.split_at_mut(self.dim);
+            self.embed.forward(lphase, t, lemb)?;
+            m.forward(lmlp, lemb, 1, lmc, sv)?;
+            gcopy[..batch * self.dim].copy_from_slice(g);
+            for (orow, grow) in out.chunks_exact_mut(self.out).zip(g.chunks_exact(self.dim)) {
+                for ((o, &gv), &s) in orow.iter_mut().zip(grow).zip(sv.iter()) {
+                    *o += s * gv;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Backward pass for the forward pass whose cache is `cache` (same `x`, `batch`):
@@ -229,12 +354,14 @@ impl PisNet {
         let (_, time, state, head) = self.split(params);
         let (g_phase, g_time, g_state, g_head) = self.split_mut(grads);
         let h = self.hidden;
-        let (emb, rest) = cache.split_at(self.embed.out_len());
+        let (base_cache, lp_cache) = cache.split_at(self.base_cache(batch));
+        let (emb, rest) = base_cache.split_at(self.embed.out_len());
         let (time_cache, rest) = rest.split_at(self.time_mlp.cache_len(1));
         let head_cache = &rest[h..];
         let (dz, rest) = scratch.split_at_mut(batch * h);
         let (dtau, rest) = rest.split_at_mut(h);
-        let (demb, inner) = rest.split_at_mut(self.embed.out_len());
+        let (demb, rest) = rest.split_at_mut(self.embed.out_len());
+        let (ds, inner) = rest.split_at_mut(if self.langevin.is_some() { self.dim } else { 0 });
         self.head
             .backward(head, head_cache, batch, dout, g_head, Some(dz), inner)?;
         self.state.backward(state, x, batch, dz, g_state, dx)?;
@@ -247,6 +374,26 @@ impl PisNet {
         self.time_mlp
             .backward(time, time_cache, 1, dtau, g_time, Some(demb), inner)?;
         self.embed.backward(emb, demb, g_phase)?;
+        if let Some(m) = &self.langevin {
+            // ∂L/∂s_j = Σ_b dout[b, j] · lgrad[b, j]; then through the time-only network
+            let base = self.base_params();
+            let (_, lmlp) = params[base..].split_at(self.n_phase());
+            let (glphase, glmlp) = grads[base..].split_at_mut(self.n_phase());
+            let (lemb, rest) = lp_cache.split_at(self.embed.out_len());
+            let (lmc, rest) = rest.split_at(m.cache_len(1));
+            let gcopy = &rest[self.dim..self.dim + batch * self.dim];
+            ds.iter_mut().for_each(|v| *v = 0.0);
+            for (drow, grow) in dout
+                .chunks_exact(self.out)
+                .zip(gcopy.chunks_exact(self.dim))
+            {
+                for ((d, &dv), &gv) in ds.iter_mut().zip(drow).zip(grow) {
+                    *d += dv * gv;
+                }
+            }
+            m.backward(lmlp, lmc, 1, ds, glmlp, Some(demb), inner)?;
+            self.embed.backward(lemb, demb, glphase)?;
+        }
         Ok(())
     }
 }
@@ -273,11 +420,19 @@ mod tests {
         assert!(PisNet::new(0, 64, 64, 4).is_err());
     }
 
-    fn loss(net: &PisNet, p: &[f32], x: &[f32], b: usize, t: f32, c: &[f32]) -> f64 {
+    fn loss(
+        net: &PisNet,
+        p: &[f32],
+        x: &[f32],
+        b: usize,
+        t: f32,
+        g: Option<&[f32]>,
+        c: &[f32],
+    ) -> f64 {
         let mut cache = vec![0.0; net.cache_len(b)];
         let mut scratch = vec![0.0; net.scratch_len(b)];
         let mut out = vec![0.0; b * net.out()];
-        net.forward(p, x, b, t, &mut cache, &mut scratch, &mut out)
+        net.forward_lp(p, x, b, t, g, &mut cache, &mut scratch, &mut out)
             .unwrap();
         out.iter()
             .zip(c)
@@ -285,50 +440,77 @@ mod tests {
             .sum()
     }
 
-    #[test]
-    fn gradcheck_parameters_and_input() {
-        let net = PisNet::new(3, 5, 4, 2).unwrap();
+    fn gradcheck(langevin: bool, dim: usize, hidden: usize) {
+        let mut net = PisNet::new(dim, hidden, 4, 2 * dim).unwrap();
+        if langevin {
+            net = net.with_langevin().unwrap();
+        }
         let b = 3;
         let mut r = rng::seeded(17);
         let mut p = vec![0.0f32; net.param_count()];
         net.init(&mut p, LastLayerInit::Default, &mut r).unwrap();
-        // non-zero phase so its gradient is exercised away from the symmetric point
+        // non-zero phases and a non-trivial Langevin head so every path is exercised
         for v in p[..4].iter_mut() {
             *v = 0.3;
         }
-        let mut x = vec![0.0f32; b * 3];
+        if langevin {
+            let base = net.base_params();
+            let mut tail = vec![0.0f32; p.len() - base - 4];
+            fill_standard_normal(&mut r, &mut tail);
+            for (v, &n) in p[base + 4..].iter_mut().zip(&tail) {
+                *v = 0.3 * n;
+            }
+            for v in p[base..base + 4].iter_mut() {
+                *v = -0.2;
+            }
+        }
+        let mut x = vec![0.0f32; b * dim];
         fill_standard_normal(&mut r, &mut x);
-        let mut c = vec![0.0f32; b * 2];
+        let mut lg = vec![0.0f32; b * dim];
+        fill_standard_normal(&mut r, &mut lg);
+        let g = langevin.then_some(&lg[..]);
+        let mut c = vec![0.0f32; b * net.out()];
         fill_standard_normal(&mut r, &mut c);
         let t = 0.37;
         let mut cache = vec![0.0; net.cache_len(b)];
         let mut scratch = vec![0.0; net.scratch_len(b)];
-        let mut out = vec![0.0; b * 2];
-        net.forward(&p, &x, b, t, &mut cache, &mut scratch, &mut out)
+        let mut out = vec![0.0; b * net.out()];
+        net.forward_lp(&p, &x, b, t, g, &mut cache, &mut scratch, &mut out)
             .unwrap();
-        let mut g = vec![0.0f32; net.param_count()];
-        let mut dx = vec![0.0f32; b * 3];
-        net.backward(&p, &x, b, &cache, &c, &mut g, Some(&mut dx), &mut scratch)
-            .unwrap();
+        let mut grads = vec![0.0f32; net.param_count()];
+        let mut dx = vec![0.0f32; b * dim];
+        net.backward(
+            &p,
+            &x,
+            b,
+            &cache,
+            &c,
+            &mut grads,
+            Some(&mut dx),
+            &mut scratch,
+        )
+        .unwrap();
         let h = 1e-2f32;
-        let mut worst = 0.0f64;
         for i in 0..p.len() {
             let mut pp = p.clone();
             pp[i] += h;
-            let lp = loss(&net, &pp, &x, b, t, &c);
+            let lp = loss(&net, &pp, &x, b, t, g, &c);
             pp[i] -= 2.0 * h;
-            let lm = loss(&net, &pp, &x, b, t, &c);
+            let lm = loss(&net, &pp, &x, b, t, g, &c);
             let fd = (lp - lm) / (2.0 * h as f64);
-            let err = (fd - g[i] as f64).abs() / (1e-2 + fd.abs().max(g[i].abs() as f64));
-            worst = worst.max(err);
-            assert!(err < 2e-2, "param {i}: fd {fd} vs {}", g[i]);
+            let err = (fd - grads[i] as f64).abs() / (1e-2 + fd.abs().max(grads[i].abs() as f64));
+            assert!(
+                err < 2e-2,
+                "langevin {langevin} param {i}: fd {fd} vs {}",
+                grads[i]
+            );
         }
         for i in 0..x.len() {
             let mut xx = x.clone();
             xx[i] += h;
-            let lp = loss(&net, &p, &xx, b, t, &c);
+            let lp = loss(&net, &p, &xx, b, t, g, &c);
             xx[i] -= 2.0 * h;
-            let lm = loss(&net, &p, &xx, b, t, &c);
+            let lm = loss(&net, &p, &xx, b, t, g, &c);
             let fd = (lp - lm) / (2.0 * h as f64);
             assert!(
                 (fd - dx[i] as f64).abs() < 2e-2 * (1e-2 + fd.abs()),
@@ -336,7 +518,45 @@ mod tests {
                 dx[i]
             );
         }
-        assert!(worst < 2e-2);
+    }
+
+    #[test]
+    fn gradcheck_parameters_and_input() {
+        gradcheck(false, 3, 5);
+    }
+
+    #[test]
+    fn gradcheck_with_langevin_branch() {
+        gradcheck(true, 3, 5);
+        gradcheck(true, 7, 2); // dim > hidden
+        let net = PisNet::new(2, 4, 3, 2).unwrap().with_langevin().unwrap();
+        let mut p = vec![0.0f32; net.param_count()];
+        net.init(&mut p, LastLayerInit::Zero, &mut rng::seeded(0))
+            .unwrap();
+        let mut cache = vec![0.0; net.cache_len(1)];
+        let mut scratch = vec![0.0; net.scratch_len(1)];
+        let mut out = vec![0.0; 2];
+        // the untrained scale is ~0.1, so the output is 0.1 * the clipped gradient
+        net.forward_lp(
+            &p,
+            &[0.0, 0.0],
+            1,
+            0.5,
+            Some(&[3.0, -2.0]),
+            &mut cache,
+            &mut scratch,
+            &mut out,
+        )
+        .unwrap();
+        assert!(
+            (out[0] - 0.3).abs() < 1e-5 && (out[1] + 0.2).abs() < 1e-5,
+            "{out:?}"
+        );
+        assert!(
+            net.forward(&p, &[0.0, 0.0], 1, 0.5, &mut cache, &mut scratch, &mut out)
+                .is_err()
+        );
+        assert!(PisNet::new(3, 4, 3, 2).unwrap().with_langevin().is_err());
     }
 
     #[test]

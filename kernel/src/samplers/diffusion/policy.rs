@@ -30,6 +30,7 @@ use super::reference::Schedule;
 use crate::error::{Error, check_len, check_min_len};
 use crate::math;
 use crate::rng::{Rng, fill_standard_normal};
+use crate::targets::LogDensity;
 
 /// Policy settings beyond the network shape.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -46,6 +47,9 @@ pub struct PolicyConfig {
     pub noise_clip: f32,
     /// Extra exploration standard deviation when sampling (0 = none). Defaults to `0`.
     pub exploration_std: f32,
+    /// Clip of the target gradient fed to the Langevin branch of the network (if it has
+    /// one). Defaults to `100` (gfn-diffusion and RSMC `clip(∇log R, ±100)`).
+    pub langevin_clip: f32,
 }
 
 impl Default for PolicyConfig {
@@ -56,6 +60,7 @@ impl Default for PolicyConfig {
             output_clip: 1e4,
             noise_clip: 0.0,
             exploration_std: 0.0,
+            langevin_clip: 100.0,
         }
     }
 }
@@ -81,6 +86,9 @@ impl PolicyConfig {
         }
         if !(self.noise_clip.is_finite() && self.noise_clip >= 0.0) {
             return Err(Error::InvalidConfig("noise_clip must be finite and >= 0"));
+        }
+        if !(self.langevin_clip > 0.0) {
+            return Err(Error::InvalidConfig("langevin_clip must be > 0"));
         }
         if !(self.exploration_std.is_finite() && self.exploration_std >= 0.0) {
             return Err(Error::InvalidConfig(
@@ -178,6 +186,9 @@ pub struct Workspace<'a> {
     pub step_cache: &'a mut [f32],
     /// `[B·d]`: noise.
     pub noise: &'a mut [f32],
+    /// `[B·d]`: clipped target gradients for a network with a Langevin branch (may be empty
+    /// otherwise).
+    pub lgrad: &'a mut [f32],
 }
 
 impl Workspace<'_> {
@@ -190,11 +201,25 @@ impl Workspace<'_> {
         )
     }
 
+    /// Length of [`Workspace::lgrad`] (0 without a Langevin branch).
+    pub const fn lgrad_len(net: &PisNet, batch: usize) -> usize {
+        if net.has_langevin() {
+            batch * net.dim()
+        } else {
+            0
+        }
+    }
+
     fn validate(&self, net: &PisNet, batch: usize) -> Result<(), Error> {
         let (a, b, c) = Self::lens(net, batch);
         check_min_len("policy net_scratch", a, self.net_scratch.len())?;
         check_min_len("policy step_cache", b, self.step_cache.len())?;
         check_min_len("policy noise", c, self.noise.len())?;
+        check_min_len(
+            "policy lgrad",
+            Self::lgrad_len(net, batch),
+            self.lgrad.len(),
+        )?;
         Ok(())
     }
 }
@@ -254,6 +279,29 @@ fn step_log_pf(
     }
 }
 
+/// Fills `lgrad` with `clip(∇log R(x), ±c)` for every row when the network has a
+/// Langevin branch; returns the slice to pass to [`PisNet::forward_lp`].
+fn langevin_input<'w, T: LogDensity + ?Sized>(
+    cfg: &PolicyConfig,
+    net: &PisNet,
+    target: &T,
+    x: &[f32],
+    lgrad: &'w mut [f32],
+) -> Option<&'w [f32]> {
+    if !net.has_langevin() {
+        return None;
+    }
+    let d = net.dim();
+    let g = &mut lgrad[..x.len()];
+    for (row, grow) in x.chunks_exact(d).zip(g.chunks_exact_mut(d)) {
+        target.log_density_grad(row, grow);
+        for v in grow.iter_mut() {
+            *v = v.clamp(-cfg.langevin_clip, cfg.langevin_clip);
+        }
+    }
+    Some(g)
+}
+
 /// Draws `x₀` into `states[0]` from the initial law (0 for the pinned process, `N(0, σ²I)`
 /// for OU).
 fn draw_initial<R: Rng + ?Sized>(sched: &Schedule<'_>, x0: &mut [f32], rng: &mut R) {
@@ -271,18 +319,20 @@ fn draw_initial<R: Rng + ?Sized>(sched: &Schedule<'_>, x0: &mut [f32], rng: &mut
 ///
 /// # Errors
 /// [`Error::ShapeMismatch`]/[`Error::InvalidConfig`] for inconsistent buffers or settings.
-pub fn sample_forward<R: Rng + ?Sized>(
+pub fn sample_forward<T: LogDensity + ?Sized, R: Rng + ?Sized>(
     cfg: &PolicyConfig,
     sched: &Schedule<'_>,
     net: &PisNet,
     params: &[f32],
+    target: &T,
     traj: &mut Trajectories<'_>,
     ws: &mut Workspace<'_>,
     keep_cache: bool,
     rng: &mut R,
 ) -> Result<(), Error> {
+    let steps = traj.steps;
     sample_forward_range(
-        cfg, sched, net, params, traj, ws, keep_cache, 0, traj.steps, rng,
+        cfg, sched, net, params, target, traj, ws, keep_cache, 0, steps, rng,
     )
 }
 
@@ -291,11 +341,12 @@ pub fn sample_forward<R: Rng + ?Sized>(
 ///
 /// # Errors
 /// As [`sample_forward`], and [`Error::InvalidConfig`] for an empty or out-of-range interval.
-pub fn sample_forward_range<R: Rng + ?Sized>(
+pub fn sample_forward_range<T: LogDensity + ?Sized, R: Rng + ?Sized>(
     cfg: &PolicyConfig,
     sched: &Schedule<'_>,
     net: &PisNet,
     params: &[f32],
+    target: &T,
     traj: &mut Trajectories<'_>,
     ws: &mut Workspace<'_>,
     keep_cache: bool,
@@ -343,11 +394,13 @@ pub fn sample_forward_range<R: Rng + ?Sized>(
         } else {
             &mut ws.step_cache[..cl]
         };
-        net.forward(
+        let lgrad = langevin_input(cfg, net, target, x, ws.lgrad);
+        net.forward_lp(
             params,
             x,
             b,
             n as f32 / t as f32,
+            lgrad,
             cache,
             ws.net_scratch,
             out,
@@ -449,11 +502,12 @@ pub fn sample_backward<R: Rng + ?Sized>(
 ///
 /// # Errors
 /// As [`sample_forward`].
-pub fn score(
+pub fn score<T: LogDensity + ?Sized>(
     cfg: &PolicyConfig,
     sched: &Schedule<'_>,
     net: &PisNet,
     params: &[f32],
+    target: &T,
     traj: &mut Trajectories<'_>,
     ws: &mut Workspace<'_>,
     keep_cache: bool,
@@ -474,11 +528,13 @@ pub fn score(
         } else {
             &mut ws.step_cache[..cl]
         };
-        net.forward(
+        let lgrad = langevin_input(cfg, net, target, x, ws.lgrad);
+        net.forward_lp(
             params,
             x,
             b,
             n as f32 / t as f32,
+            lgrad,
             cache,
             ws.net_scratch,
             out,

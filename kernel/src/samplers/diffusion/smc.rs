@@ -175,7 +175,9 @@ pub fn run<T: LogDensity + ?Sized, R: Rng + ?Sized>(
     let w = n * d;
     for k in 0..chunks {
         let (s, e) = (k * cfg.chunk, (k + 1) * cfg.chunk);
-        policy::sample_forward_range(pcfg, sched, net, params, traj, pws, false, s, e, rng)?;
+        policy::sample_forward_range(
+            pcfg, sched, net, params, target, traj, pws, false, s, e, rng,
+        )?;
         if k == 0 {
             let x0 = &traj.states[..w];
             for (lf, row) in ws.log_f.iter_mut().zip(x0.chunks_exact(d)) {
@@ -341,6 +343,7 @@ mod tests {
             net_scratch: &mut ns,
             step_cache: &mut sc,
             noise: &mut noise,
+            lgrad: &mut [],
         };
         let lens = SmcWorkspace::lens(n, d, t, flows.then_some(&fl));
         let mut f: Vec<Vec<f32>> = lens.iter().map(|&k| vec![0.0f32; k]).collect();

@@ -232,8 +232,19 @@ mod tests {
                 net_scratch: &mut bf.ns,
                 step_cache: &mut bf.sc,
                 noise: &mut bf.noise,
+                lgrad: &mut [],
             };
-            score(&cfg, &sched, &net, p, &mut traj, &mut ws, true).unwrap();
+            score(
+                &cfg,
+                &sched,
+                &net,
+                p,
+                &crate::targets::Gaussian::new(2, 0.0, 1.0).unwrap(),
+                &mut traj,
+                &mut ws,
+                true,
+            )
+            .unwrap();
             let mut delta = vec![0.0f32; b];
             // f64 recomputation of the loss for a clean finite difference
             residuals(&sched, &traj, &log_r, log_z, &mut delta).unwrap();

@@ -83,6 +83,10 @@ pub struct TrainConfig {
     pub flow_hidden: usize,
     /// Policy details (learnt variance, clipping, exploration).
     pub policy: PolicyConfig,
+    /// Langevin-preconditioned drift (LP): the policy network gets the time-only scale
+    /// branch fed with `clip(∇log R)` ([`PisNet::with_langevin`]). Defaults to `false` (the
+    /// gradient-free setting of the RSMC tables).
+    pub langevin: bool,
     /// SMC settings (chunk length `L` = SubTB chunk length) [L = 4].
     pub smc: SmcConfig,
     /// SMC particles `N` per run. Defaults to `300` [2000].
@@ -127,6 +131,7 @@ impl Default for TrainConfig {
             harmonics: 64,
             flow_hidden: 64,
             policy: PolicyConfig::default(),
+            langevin: false,
             smc: SmcConfig::default(),
             particles: 300,
             buffer_capacity: 30_000,
@@ -227,7 +232,12 @@ impl TrainConfig {
     /// # Errors
     /// As [`PisNet::new`].
     pub fn policy_net(&self, dim: usize) -> Result<PisNet, Error> {
-        PisNet::new(dim, self.hidden, self.harmonics, self.policy.net_out(dim))
+        let net = PisNet::new(dim, self.hidden, self.harmonics, self.policy.net_out(dim))?;
+        if self.langevin {
+            net.with_langevin()
+        } else {
+            Ok(net)
+        }
     }
 
     /// The flow model (RSMC) for state dimension `dim`.
@@ -262,7 +272,7 @@ pub struct Layout {
 struct Sizes {
     traj: (usize, usize, usize, usize),
     smc_traj: (usize, usize, usize, usize),
-    pws: (usize, usize, usize),
+    pws: (usize, usize, usize, usize),
     smc_ws: [usize; 10],
     subtb: [usize; 7],
     buffer: usize,
@@ -304,7 +314,8 @@ impl Layout {
         } else {
             (0, 0, 0, 0)
         };
-        let pws = policy::Workspace::lens(&net, b.max(n));
+        let (p0, p1, p2) = policy::Workspace::lens(&net, b.max(n));
+        let pws = (p0, p1, p2, policy::Workspace::lgrad_len(&net, b.max(n)));
         let smc_ws = if n > 0 {
             SmcWorkspace::lens(n, dim, cfg.steps, flows.as_ref())
         } else {
@@ -333,7 +344,7 @@ impl Layout {
         let mut f = 4usize.checked_mul(n_params);
         f = f.and_then(|v| v.checked_add(Schedule::table_len(cfg.steps)));
         f = f.and_then(|v| v.checked_add(sum4(traj) + sum4(smc_traj)));
-        f = f.and_then(|v| v.checked_add(pws.0 + pws.1 + pws.2));
+        f = f.and_then(|v| v.checked_add(pws.0 + pws.1 + pws.2 + pws.3));
         f = f.and_then(|v| v.checked_add(smc_ws.iter().sum::<usize>() - smc_ws[5]));
         f = f.and_then(|v| v.checked_add(subtb.iter().sum::<usize>()));
         // tb workspace: delta, coef, dout; log_r, log_w, x_t gather
@@ -437,6 +448,7 @@ pub struct Trainer<'a> {
     p_scratch: &'a mut [f32],
     p_cache: &'a mut [f32],
     p_noise: &'a mut [f32],
+    p_lgrad: &'a mut [f32],
     // SMC workspace
     smc_f: [&'a mut [f32]; 9],
     smc_anc: &'a mut [u32],
@@ -506,6 +518,7 @@ impl<'a> Trainer<'a> {
         let p_scratch = c.take(s.pws.0)?;
         let p_cache = c.take(s.pws.1)?;
         let p_noise = c.take(s.pws.2)?;
+        let p_lgrad = c.take(s.pws.3)?;
         let w = &s.smc_ws;
         let smc_f = [
             c.take(w[0])?,
@@ -566,6 +579,7 @@ impl<'a> Trainer<'a> {
             p_scratch,
             p_cache,
             p_noise,
+            p_lgrad,
             smc_f,
             smc_anc,
             sub,
@@ -712,6 +726,7 @@ impl<'a> Trainer<'a> {
             net_scratch: self.p_scratch,
             step_cache: self.p_cache,
             noise: self.p_noise,
+            lgrad: self.p_lgrad,
         };
         let [lw, lf, lfn, lr, tmp, perm, betas, fc, fs] = &mut self.smc_f;
         let mut ws = SmcWorkspace {
@@ -818,6 +833,7 @@ impl<'a> Trainer<'a> {
             net_scratch: self.p_scratch,
             step_cache: self.p_cache,
             noise: self.p_noise,
+            lgrad: self.p_lgrad,
         };
         if on_policy {
             policy::sample_forward(
@@ -825,6 +841,7 @@ impl<'a> Trainer<'a> {
                 &sched,
                 &self.net,
                 &self.params[..pp_len],
+                target,
                 &mut traj,
                 &mut pws,
                 true,
@@ -867,6 +884,7 @@ impl<'a> Trainer<'a> {
                 &sched,
                 &self.net,
                 &self.params[..pp_len],
+                target,
                 &mut traj,
                 &mut pws,
                 true,
