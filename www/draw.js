@@ -60,23 +60,32 @@ export function drawScene(canvas, heat, view, frame, flash) {
   if (frame) {
     const { xy, weights } = frame;
     const n = weights.length;
-    let wmax = 0;
-    for (let i = 0; i < n; i++) if (weights[i] > wmax) wmax = weights[i];
     const sx = W / (view.xmax - view.xmin);
     const sy = H / (view.ymax - view.ymin);
     const size = n > 20000 ? 1.5 : n > 3000 ? 2.5 : 3.5;
-    // 8 weight classes, light to heavy, drawn in that order so heavy particles are on top
-    const classes = 8;
+    const outline = n <= 20000;
+    // Weight classes on a log scale relative to the uniform weight 1/N: class 0 is
+    // w·N ≤ 0.1 (negligible), the middle class w·N ≈ 1, the top class w·N ≥ 10. Light
+    // classes are drawn first so heavy particles stay on top.
+    const classes = 9;
+    const cls = new Uint8Array(n);
+    for (let i = 0; i < n; i++) {
+      const t = (Math.log10(Math.max(weights[i] * n, 1e-12)) + 1) / 2;
+      cls[i] = Math.max(0, Math.min(classes - 1, Math.round(t * (classes - 1))));
+    }
     for (let c = 0; c < classes; c++) {
-      const a = (c + 1) / classes;
-      ctx.fillStyle = `rgba(${Math.round(200 + 55 * a)},${Math.round(200 - 90 * a)},${Math.round(210 - 190 * a)},${0.25 + 0.7 * a})`;
+      ctx.fillStyle = weightColour(c / (classes - 1));
       for (let i = 0; i < n; i++) {
-        const rel = wmax > 0 ? weights[i] / wmax : 0;
-        const k = Math.min(classes - 1, Math.floor(rel * classes));
-        if (k !== c) continue;
+        if (cls[i] !== c) continue;
         const px = (xy[2 * i] - view.xmin) * sx;
         const py = (view.ymax - xy[2 * i + 1]) * sy;
         if (px < -4 || py < -4 || px > W + 4 || py > H + 4) continue;
+        if (outline) {
+          const f = ctx.fillStyle;
+          ctx.fillStyle = 'rgba(0,0,0,0.55)';
+          ctx.fillRect(px - size / 2 - 0.75, py - size / 2 - 0.75, size + 1.5, size + 1.5);
+          ctx.fillStyle = f;
+        }
         ctx.fillRect(px - size / 2, py - size / 2, size, size);
       }
     }
@@ -100,6 +109,15 @@ export function drawScene(canvas, heat, view, frame, flash) {
   ctx.restore();
 }
 
+/** Particle colour for a weight class t ∈ [0, 1]: pale (negligible) → orange (≈ 1/N) → red (heavy). */
+export function weightColour(t) {
+  const lerp = (a, b, u) => Math.round(a + (b - a) * u);
+  const [c0, c1, c2] = [[225, 228, 240], [255, 150, 40], [235, 30, 30]];
+  const [a, b, u] = t < 0.5 ? [c0, c1, t / 0.5] : [c1, c2, (t - 0.5) / 0.5];
+  const alpha = 0.55 + 0.45 * Math.min(1, t / 0.5);
+  return `rgba(${lerp(a[0], b[0], u)},${lerp(a[1], b[1], u)},${lerp(a[2], b[2], u)},${alpha})`;
+}
+
 /**
  * A small line chart. `series`: [{values, colour, label}]; `hline`: {y, colour, label};
  * `markers`: indices drawn as vertical ticks; `yRange`: [lo, hi] or null for automatic.
@@ -117,7 +135,7 @@ export function lineChart(canvas, { title, series, hline = null, markers = [], y
   const n = Math.max(0, ...series.map((s) => s.values.length));
   if (n === 0 || empty) {
     ctx.fillStyle = '#888';
-    ctx.fillText(empty || 'no data yet', pad.l, H / 2);
+    ctx.fillText(empty || 'no data yet', 8, H / 2);
     return;
   }
   let lo = Infinity;
@@ -160,7 +178,8 @@ export function lineChart(canvas, { title, series, hline = null, markers = [], y
     ctx.stroke();
     ctx.setLineDash([]);
     ctx.fillStyle = hline.colour;
-    ctx.fillText(hline.label, W - pad.r - 90, Y(hline.y) - 3);
+    const tw = ctx.measureText(hline.label).width;
+    ctx.fillText(hline.label, W - pad.r - tw - 4, Y(hline.y) - 3);
   }
   for (const s of series) {
     ctx.strokeStyle = s.colour;

@@ -261,7 +261,7 @@ function render() {
   });
   lineChart(ui.chartLoss, {
     title: 'training loss', series: [],
-    empty: 'annealed SMC does not train: no loss (the learnt samplers will plot theirs here)',
+    empty: 'none: annealed SMC does not train (learnt samplers will)',
   });
   const state = s.done ? 'done' : app.running ? 'running' : 'paused';
   ui.status.dataset.state = state;
@@ -306,7 +306,7 @@ Its exponential Ẑ is an unbiased estimate of <i>Z</i>: the top chart compares 
 <p>The picture is the target's log density over coordinates <i>x0</i> and <i>x1</i>, bright = likely. For targets of higher dimension
 (manywell, funnel, gmm40 with dim &gt; 2) it is the 2-D slice with every other coordinate at 0, and the particles are
 projected onto <i>(x0, x1)</i>, so they need not sit exactly on the bright regions of the slice.
-Particles are coloured by their normalised weight: pale = negligible, orange = heaviest.</p>
+Particles are coloured by their normalised weight <i>w</i> relative to the uniform 1/N: pale = negligible (w·N ≤ 0.1), orange = average (w·N ≈ 1), red = heavy (w·N ≥ 10).</p>
 ${targetLine}
 <h3>The controls</h3>
 <dl>

@@ -207,8 +207,8 @@ fn ensure_chromium() -> Result<(), String> {
 
 /// The web steps of `cargo xtask test`.
 pub fn test() -> Result<(), String> {
-    ensure_rust_wasm_runner()?;
     build()?;
+    ensure_test_runner()?;
     run(
         "wasm-bindgen tests under Node",
         "cargo",
@@ -247,9 +247,8 @@ pub fn test() -> Result<(), String> {
     r
 }
 
-/// The runner binary comes with wasm-bindgen-cli.
-fn ensure_rust_wasm_runner() -> Result<(), String> {
-    ensure_wasm_bindgen()?;
+/// The runner binary comes with wasm-bindgen-cli (installed by [`build`]).
+fn ensure_test_runner() -> Result<(), String> {
     if output_of("wasm-bindgen-test-runner", &["--version"]).is_none() {
         return Err(
             "wasm-bindgen-test-runner is not on PATH after installing wasm-bindgen-cli".into(),
