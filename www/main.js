@@ -119,7 +119,7 @@ function readUrl() {
 
 function showFatal(message) {
   ui.fatal.hidden = false;
-  ui.fatal.textContent = `Something went wrong inside the sampler: ${message}\nThe worker was restarted; press Reset to continue.`;
+  ui.fatal.textContent = `Something went wrong inside the sampler: ${message}\nA fresh worker was started with the same settings; changing a setting, Start or Reset hides this message.`;
   ui.status.dataset.state = 'error';
   setRunning(false);
   startWorker(); // a trapped module is not trusted: start a fresh one
@@ -176,7 +176,7 @@ function onMessage(m) {
     case 'error':
       if (CONTROL_OF[m.field] || m.field === 'run') setMsg(m.field, m.message);
       else setMsg('run', `${m.field}: ${m.message}`);
-      if (m.field !== 'run') { app.configured = false; setButtons(); }
+      if (m.field !== 'run') { app.configured = false; setButtons(); markStale(); }
       ui.status.dataset.state = 'error';
       break;
     case 'fatal':
@@ -193,15 +193,23 @@ function configure() {
   app.configured = false;
   setButtons();
   if (!s) {
+    markStale();
     ui.status.dataset.state = 'invalid';
     return;
   }
+  ui.scene.classList.remove('stale');
   writeUrl(s);
   const half = PRESETS[s.target].half;
   const view = { xmin: -half, xmax: half, ymin: -half, ymax: half, nx: GRID, ny: GRID };
   app.lastResampledAt = -1;
   app.worker.postMessage({ type: 'config', settings: s, view });
   renderExplain();
+}
+
+/** Greys out the views: they show the last valid run, not the current settings. */
+function markStale() {
+  ui.scene.classList.add('stale');
+  ui.status.textContent = 'The settings need fixing: see the message next to the highlighted control.\nThe picture shows the last valid run.';
 }
 
 function setRunning(r) {
@@ -342,12 +350,13 @@ for (const name of Object.keys(PRESETS)) {
 readUrl();
 
 ui.target.addEventListener('change', () => {
+  ui.fatal.hidden = true;
   ui.baseStd.value = String(PRESETS[ui.target.value]?.baseStd ?? 1);
   ui.dim.value = '';
   configure();
 });
 for (const el of [ui.method, ui.n, ui.dim, ui.baseStd, ui.cess, ui.mala, ui.seed]) {
-  el.addEventListener('change', configure);
+  el.addEventListener('change', () => { ui.fatal.hidden = true; configure(); });
 }
 ui.speed.addEventListener('change', () => {
   app.worker.postMessage({ type: 'speed', speed: ui.speed.value });
@@ -355,6 +364,7 @@ ui.speed.addEventListener('change', () => {
   if (s) writeUrl(s);
 });
 ui.start.addEventListener('click', () => {
+  ui.fatal.hidden = true;
   if (app.running) app.worker.postMessage({ type: 'pause' });
   else app.worker.postMessage({ type: 'start', speed: ui.speed.value });
 });
