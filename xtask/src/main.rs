@@ -2,6 +2,9 @@
 //!
 //! - `cargo xtask test`: everything CI checks, installing what is missing first (Rust
 //!   targets). This is the README's test command and what `.ci/run` calls.
+//! - `cargo xtask serve [--port P] [--no-build]`: builds the browser playground into `www/pkg/`
+//!   (installing `wasm-bindgen-cli` and the npm tools if missing) and serves `www/` on
+//!   127.0.0.1, printing the URL.
 //! - `cargo xtask check-kernel`: only the `no_std` proofs (builds for the bare-metal and wasm
 //!   targets, and the source rules that keep the kernel portable).
 //!
@@ -12,6 +15,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Instant;
 
+mod serve;
+mod web;
+
 /// Cross targets the kernel must build for (the `no_std` proof).
 const KERNEL_TARGETS: [&str; 2] = ["thumbv7em-none-eabihf", "wasm32-unknown-unknown"];
 
@@ -20,6 +26,7 @@ fn main() -> ExitCode {
     let cmd = args.first().map(String::as_str).unwrap_or("help");
     let result = match cmd {
         "test" => test(),
+        "serve" => web::serve_cmd(&args[1..]),
         "check-kernel" => check_kernel(),
         "help" | "--help" | "-h" => {
             print_help();
@@ -42,26 +49,45 @@ fn print_help() {
     println!(
         "cargo xtask <command>\n\n\
          commands:\n  \
-         test          install missing Rust targets, then fmt, clippy, host tests, no_std builds, docs\n  \
+         test          install missing tools, then fmt, clippy, host tests, no_std builds, docs,\n                \
+         the web bundle, wasm-bindgen tests under Node and the browser end-to-end test\n  \
+         serve         build the playground and serve www/ on 127.0.0.1 [--port P] [--no-build]\n  \
          check-kernel  only the kernel's no_std builds and source rules\n"
     );
 }
 
-fn root() -> PathBuf {
+pub(crate) fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."))
 }
 
-/// Runs one step, echoing it and its wall time; fails on a non-zero exit.
-fn run(name: &str, program: &str, args: &[&str], envs: &[(&str, &str)]) -> Result<(), String> {
+/// Runs one step in the repository root, echoing it and its wall time; fails on a non-zero
+/// exit.
+pub(crate) fn run(
+    name: &str,
+    program: &str,
+    args: &[&str],
+    envs: &[(&str, &str)],
+) -> Result<(), String> {
+    run_in(name, &root(), program, args, envs)
+}
+
+/// [`run`] in the folder `dir`.
+pub(crate) fn run_in(
+    name: &str,
+    dir: &Path,
+    program: &str,
+    args: &[&str],
+    envs: &[(&str, &str)],
+) -> Result<(), String> {
     println!("==> {name}: {program} {}", args.join(" "));
     let t0 = Instant::now();
     let status = Command::new(program)
         .args(args)
         .envs(envs.iter().copied())
-        .current_dir(root())
+        .current_dir(dir)
         .status()
         .map_err(|e| format!("{name}: could not start `{program}`: {e}"))?;
     let secs = t0.elapsed().as_secs_f64();
@@ -73,7 +99,7 @@ fn run(name: &str, program: &str, args: &[&str], envs: &[(&str, &str)]) -> Resul
     }
 }
 
-fn output_of(program: &str, args: &[&str]) -> Option<String> {
+pub(crate) fn output_of(program: &str, args: &[&str]) -> Option<String> {
     let out = Command::new(program).args(args).output().ok()?;
     out.status
         .success()
@@ -195,6 +221,7 @@ fn test() -> Result<(), String> {
         &["doc", "--workspace", "--no-deps"],
         &[("RUSTDOCFLAGS", "-D warnings")],
     )?;
+    web::test()?;
     println!(
         "==> all checks passed in {:.0} s",
         t0.elapsed().as_secs_f64()

@@ -1,0 +1,142 @@
+// End-to-end test of the playground in Debian's Chromium, driven by playwright-core.
+// Run by `cargo xtask test`, which builds www/pkg, serves www/ on 127.0.0.1 and sets
+// PLAYGROUND_URL, SCREENSHOT_DIR and CHROMIUM.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const URL_BASE = process.env.PLAYGROUND_URL || 'http://127.0.0.1:8000/';
+const SHOTS = process.env.SCREENSHOT_DIR || 'screenshots';
+const EXE = process.env.CHROMIUM || '/usr/bin/chromium';
+const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+let browser;
+before(async () => {
+  mkdirSync(SHOTS, { recursive: true });
+  browser = await chromium.launch({ executablePath: EXE, args: ARGS });
+});
+after(async () => {
+  if (browser) await browser.close();
+});
+
+/** A page that records console errors and uncaught exceptions. */
+async function open(query) {
+  const page = await browser.newPage({ viewport: { width: 1320, height: 1000 } });
+  const problems = [];
+  page.on('console', (m) => { if (m.type() === 'error') problems.push(m.text()); });
+  page.on('pageerror', (e) => problems.push(String(e)));
+  await page.goto(URL_BASE + query);
+  await page.waitForFunction(() => window.playground && window.playground.configured, null, { timeout: 20000 });
+  return { page, problems };
+}
+
+/** Counts distinct colours on a coarse grid of the scene canvas, and orange-ish particle pixels. */
+function canvasStats(page) {
+  return page.evaluate(() => {
+    const c = document.getElementById('scene');
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    const colours = new Set();
+    let hot = 0;
+    for (let i = 0; i < d.length; i += 4) {
+      const [r, g, b] = [d[i], d[i + 1], d[i + 2]];
+      if (i % 64 === 0) colours.add(`${r >> 3},${g >> 3},${b >> 3}`);
+      if (r > 200 && b < 120 && g < 200) hot += 1; // the particle colours for heavy weights
+    }
+    return { colours: colours.size, hot };
+  });
+}
+
+test('annealed SMC runs to β = 1 with a finite log Z and particles on the canvas', async () => {
+  const { page, problems } = await open('?target=9gmm&method=smc&n=1500&seed=3&speed=slow');
+  assert.equal(await page.inputValue('#target'), '9gmm');
+  const blank = await canvasStats(page);
+  await page.click('#start');
+  await page.waitForFunction(() => {
+    const s = document.getElementById('status').dataset;
+    return (s.state === 'running' && Number(s.beta) > 0) || s.state === 'done';
+  }, null, { timeout: 10000 });
+  await page.screenshot({ path: join(SHOTS, 'smc-running.png') });
+  await page.waitForFunction(() => document.getElementById('status').dataset.state === 'done', null, { timeout: 60000 });
+  const beta = Number(await page.getAttribute('#status', 'data-beta'));
+  const logZ = Number(await page.getAttribute('#status', 'data-logz'));
+  assert.equal(beta, 1);
+  assert.ok(Number.isFinite(logZ), `log Z ${logZ}`);
+  assert.ok(Math.abs(logZ) < 1, `9gmm has log Z = 0, estimate ${logZ}`);
+  const after = await canvasStats(page);
+  assert.ok(after.colours > 20, `canvas looks blank: ${after.colours} colours`);
+  assert.ok(after.hot > 200, `no particles drawn: ${after.hot} particle pixels (before start ${blank.hot})`);
+  // the URL carries the configuration
+  const url = new URL(page.url());
+  assert.equal(url.searchParams.get('target'), '9gmm');
+  assert.equal(url.searchParams.get('n'), '1500');
+  assert.equal(url.searchParams.get('seed'), '3');
+  await page.screenshot({ path: join(SHOTS, 'smc-done.png') });
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test('bad input shows a message next to the control, and the page keeps working', async () => {
+  const { page, problems } = await open('?target=gmm40&n=2000&seed=1');
+  for (const [value, pattern] of [['abc', /whole number/], ['', /required/], ['0', /between 1 and 200000/]]) {
+    await page.fill('#n', value);
+    await page.press('#n', 'Tab');
+    await page.waitForFunction(() => document.getElementById('msg-particles').textContent !== '');
+    assert.match(await page.textContent('#msg-particles'), pattern);
+    assert.ok(await page.isDisabled('#start'));
+  }
+  // too many particles for memory: caught before any allocation
+  await page.fill('#dim', '64');
+  await page.fill('#n', '100000');
+  await page.press('#n', 'Tab');
+  assert.match(await page.textContent('#msg-particles'), /memory/);
+  // the wasm side rejects a dimension the target does not accept, next to its control
+  await page.fill('#n', '500');
+  await page.selectOption('#target', '9gmm');
+  await page.fill('#dim', '3');
+  await page.press('#dim', 'Tab');
+  await page.waitForFunction(() => document.getElementById('msg-dim').textContent !== '');
+  assert.match(await page.textContent('#msg-dim'), /9gmm: dim must be 2/);
+  await page.screenshot({ path: join(SHOTS, 'bad-input.png') });
+  // fixing it clears the message and re-enables start
+  await page.fill('#dim', '');
+  await page.press('#dim', 'Tab');
+  await page.waitForFunction(() => window.playground.configured);
+  assert.equal(await page.textContent('#msg-dim'), '');
+  assert.ok(!(await page.isDisabled('#start')));
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test('random seed, step and CSV download work', async () => {
+  const { page } = await open('?target=manywell&n=300&seed=1');
+  await page.click('#random-seed');
+  await page.waitForFunction(() => document.getElementById('seed').value !== '1');
+  assert.match(await page.inputValue('#seed'), /^\d+$/);
+  await page.waitForFunction(() => window.playground.configured);
+  await page.click('#step');
+  await page.waitForFunction(() => Number(document.getElementById('status').dataset.beta) > 0);
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#csv')]);
+  const path = join(SHOTS, 'particles.csv');
+  await download.saveAs(path);
+  const { readFileSync } = await import('node:fs');
+  const lines = readFileSync(path, 'utf8').trim().split('\n');
+  assert.equal(lines.length, 301);
+  assert.equal(lines[0].split(',').length, 33); // x0..x31, weight
+  await page.close();
+});
+
+test('a wasm trap is caught and shown, not a blank page', async () => {
+  const { page } = await open('?target=gaussian&n=100');
+  await page.evaluate(() => window.playground.debugTrap());
+  await page.waitForSelector('#fatal:not([hidden])');
+  assert.match(await page.textContent('#fatal'), /deliberate trap/);
+  await page.screenshot({ path: join(SHOTS, 'trap.png') });
+  // the worker was restarted: the page can run again
+  await page.waitForFunction(() => window.playground.configured, null, { timeout: 20000 });
+  await page.click('#start');
+  await page.waitForFunction(() => Number(document.getElementById('status').dataset.beta) > 0);
+  await page.close();
+});

@@ -1,0 +1,322 @@
+//! # amortise-wasm
+//!
+//! The in-browser playground of amortise: one `#[wasm_bindgen]` handle per playground,
+//! owning its buffers, state and RNG (the rustwasm book's game-of-life pattern).
+//!
+//! - [`SmcPlayground`]: annealed SMC with adaptive tempering and MALA moves
+//!   ([`amortise_kernel::smc::annealed`]), the no-learning baseline.
+//! - [`random_seed`]: a seed from `crypto.getRandomValues` (getrandom's `wasm_js` backend).
+//! - [`target_list`]: the kernel's target registry as JSON, for the page's target menu.
+//!
+//! ## The JavaScript side
+//! `step(k)` runs `k` temperatures per call; scalar getters (`beta`, `log_z`, `ess`, …) read
+//! the state; `*_ptr()` / `*_len()` pairs give zero-copy views into wasm memory:
+//! `new Float32Array(wasm.memory.buffer, h.particles_ptr(), h.particles_len())`. Re-create
+//! the views after every call that may allocate (a step or a grid fill), since a memory
+//! growth detaches the old `ArrayBuffer`.
+//!
+//! Every input is validated; an invalid one is a thrown `Error` whose message is
+//! `"{control}: {reason}"` (see [`PlaygroundError`]). No call panics on user input; should a
+//! bug trap anyway, [`last_panic`] returns the panic message so the page can show it.
+//!
+//! The logic lives in plain Rust ([`SmcCore`], [`DensityGrid`]) so host tests cover it;
+//! this file is only the binding layer.
+
+pub mod error;
+pub mod grid;
+pub mod smc;
+
+use std::sync::Mutex;
+
+use wasm_bindgen::prelude::*;
+
+pub use error::PlaygroundError;
+pub use grid::{DensityGrid, GridSpec};
+pub use smc::{SmcCore, SmcSettings};
+
+static LAST_PANIC: Mutex<Option<String>> = Mutex::new(None);
+
+fn js_err(e: PlaygroundError) -> JsError {
+    JsError::new(&e.to_string())
+}
+
+/// Installs a panic hook that records the message for [`last_panic`]; runs at module start.
+#[wasm_bindgen(start)]
+pub fn start() {
+    std::panic::set_hook(Box::new(|info| {
+        if let Ok(mut slot) = LAST_PANIC.lock() {
+            *slot = Some(info.to_string());
+        }
+    }));
+}
+
+/// The message of the last panic (a wasm trap), or an empty string.
+#[wasm_bindgen]
+pub fn last_panic() -> String {
+    LAST_PANIC
+        .lock()
+        .ok()
+        .and_then(|s| s.clone())
+        .unwrap_or_default()
+}
+
+/// Panics on purpose, so tests can check that the page catches and shows a trap.
+#[wasm_bindgen]
+pub fn trap_for_tests() {
+    panic!("deliberate trap from trap_for_tests()");
+}
+
+/// A random `u32` seed from the platform (`crypto.getRandomValues` in browsers and Node).
+///
+/// # Errors
+/// When the platform has no random source.
+#[wasm_bindgen]
+pub fn random_seed() -> Result<u32, JsError> {
+    getrandom::u32().map_err(|e| JsError::new(&format!("seed: no random source ({e})")))
+}
+
+/// The kernel's target registry as a JSON array of
+/// `{name, description, default_dim, dims, log_z_known}`.
+#[wasm_bindgen]
+pub fn target_list() -> String {
+    let mut s = String::from("[");
+    for (i, t) in amortise_kernel::targets::TARGETS.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push_str(&format!(
+            "{{\"name\":{},\"description\":{},\"default_dim\":{},\"dims\":{},\"log_z_known\":{}}}",
+            json_str(t.name),
+            json_str(t.description),
+            t.default_dim,
+            json_str(t.dims),
+            t.log_z_known
+        ));
+    }
+    s.push(']');
+    s
+}
+
+/// A JSON string literal (quotes, backslashes and control characters escaped).
+fn json_str(v: &str) -> String {
+    let mut out = String::with_capacity(v.len() + 2);
+    out.push('"');
+    for c in v.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Annealed SMC (adaptive tempering + MALA) over buffers owned by this handle.
+#[wasm_bindgen]
+pub struct SmcPlayground {
+    core: SmcCore,
+}
+
+#[wasm_bindgen]
+impl SmcPlayground {
+    /// A new run: `dim = 0` takes the target's default dimension.
+    ///
+    /// # Errors
+    /// `"{control}: {reason}"` for any invalid setting, with the kernel's text where the
+    /// kernel rejected it.
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        target: &str,
+        dim: u32,
+        n_particles: u32,
+        seed: u32,
+        base_std: f32,
+        target_cess: f64,
+        mala_steps: u32,
+    ) -> Result<SmcPlayground, JsError> {
+        let s = SmcSettings {
+            dim: dim as usize,
+            n_particles: n_particles as usize,
+            seed,
+            base_std,
+            target_cess,
+            mala_steps,
+        };
+        SmcCore::new(target, &s)
+            .map(|core| SmcPlayground { core })
+            .map_err(js_err)
+    }
+
+    /// Runs up to `k` temperatures; returns how many ran (0 once `β = 1`).
+    ///
+    /// # Errors
+    /// `k` above the per-call cap, or the kernel's error ending the run.
+    pub fn step(&mut self, k: u32) -> Result<u32, JsError> {
+        self.core.step(k).map_err(js_err)
+    }
+
+    /// Fills the owned heat-map buffer with `log p̃` over coordinates 0 and 1 (other
+    /// coordinates 0); returns `nx · ny`. Read it with `grid_ptr` / `grid_len`.
+    ///
+    /// # Errors
+    /// Non-finite or empty bounds, sides outside `1..=1024`.
+    pub fn density_grid(
+        &mut self,
+        xmin: f64,
+        xmax: f64,
+        ymin: f64,
+        ymax: f64,
+        nx: u32,
+        ny: u32,
+    ) -> Result<u32, JsError> {
+        let spec = GridSpec {
+            xmin,
+            xmax,
+            ymin,
+            ymax,
+            nx: nx as usize,
+            ny: ny as usize,
+        };
+        self.core
+            .density_grid(&spec)
+            .map(|n| n as u32)
+            .map_err(js_err)
+    }
+
+    /// Current inverse temperature `β`.
+    #[wasm_bindgen(getter)]
+    pub fn beta(&self) -> f64 {
+        self.core.beta()
+    }
+    /// Running `log Ẑ` (the estimate of `log Z` once `β = 1`).
+    #[wasm_bindgen(getter)]
+    pub fn log_z(&self) -> f64 {
+        self.core.log_z()
+    }
+    /// The target's known `log Z`, or `NaN` when unknown.
+    #[wasm_bindgen(getter)]
+    pub fn log_z_true(&self) -> f64 {
+        self.core.log_z_true()
+    }
+    /// ESS after reweighting at the last temperature (before any resampling).
+    #[wasm_bindgen(getter)]
+    pub fn ess(&self) -> f64 {
+        self.core.ess_fraction() * self.core.n_particles() as f64
+    }
+    /// `ESS / N` after reweighting at the last temperature.
+    #[wasm_bindgen(getter)]
+    pub fn ess_fraction(&self) -> f64 {
+        self.core.ess_fraction()
+    }
+    /// Mean MALA acceptance at the last temperature.
+    #[wasm_bindgen(getter)]
+    pub fn acceptance(&self) -> f64 {
+        self.core.acceptance()
+    }
+    /// Current (adapted) MALA step size.
+    #[wasm_bindgen(getter)]
+    pub fn step_size(&self) -> f32 {
+        self.core.step_size()
+    }
+    /// Temperatures done.
+    #[wasm_bindgen(getter)]
+    pub fn temperatures(&self) -> u32 {
+        self.core.temperatures()
+    }
+    /// Resampling events so far.
+    #[wasm_bindgen(getter)]
+    pub fn resamples(&self) -> u32 {
+        self.core.resamples()
+    }
+    /// `true` once `β = 1`.
+    #[wasm_bindgen(getter)]
+    pub fn done(&self) -> bool {
+        self.core.done()
+    }
+    /// Number of particles.
+    #[wasm_bindgen(getter)]
+    pub fn n_particles(&self) -> u32 {
+        self.core.n_particles() as u32
+    }
+    /// Dimension of the target.
+    #[wasm_bindgen(getter)]
+    pub fn dim(&self) -> u32 {
+        self.core.dim() as u32
+    }
+    /// Registry name of the target.
+    #[wasm_bindgen(getter)]
+    pub fn target(&self) -> String {
+        self.core.target_name().to_string()
+    }
+
+    /// Address of the positions `[n, dim]` (row-major `f32`) in wasm memory.
+    pub fn particles_ptr(&self) -> *const f32 {
+        self.core.particles().as_ptr()
+    }
+    /// Number of `f32` in the positions (`n · dim`).
+    pub fn particles_len(&self) -> u32 {
+        self.core.particles().len() as u32
+    }
+    /// Address of the normalised weights `[n]` (sum 1).
+    pub fn weights_ptr(&self) -> *const f32 {
+        self.core.weights().as_ptr()
+    }
+    /// Number of weights (`n`).
+    pub fn weights_len(&self) -> u32 {
+        self.core.weights().len() as u32
+    }
+    /// Address of the heat-map values (see `density_grid`).
+    pub fn grid_ptr(&self) -> *const f32 {
+        self.core.grid().as_ptr()
+    }
+    /// Number of heat-map values.
+    pub fn grid_len(&self) -> u32 {
+        self.core.grid().len() as u32
+    }
+    /// Address of the `β` trace (one entry per temperature, plus the start).
+    pub fn trace_beta_ptr(&self) -> *const f32 {
+        self.core.trace_beta().as_ptr()
+    }
+    /// Address of the running `log Ẑ` trace.
+    pub fn trace_log_z_ptr(&self) -> *const f32 {
+        self.core.trace_log_z().as_ptr()
+    }
+    /// Address of the `ESS / N` trace.
+    pub fn trace_ess_ptr(&self) -> *const f32 {
+        self.core.trace_ess().as_ptr()
+    }
+    /// Address of the resampling-event trace (`1` where that temperature resampled).
+    pub fn trace_resampled_ptr(&self) -> *const f32 {
+        self.core.trace_resampled().as_ptr()
+    }
+    /// Length of every trace.
+    pub fn trace_len(&self) -> u32 {
+        self.core.trace_beta().len() as u32
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn target_list_is_json_with_every_target() {
+        let s = target_list();
+        assert!(s.starts_with("[{\"name\":\"gaussian\""));
+        assert!(s.contains("\\\"grid\\\""), "quotes escaped: {s}");
+        assert_eq!(
+            s.matches("\"name\"").count(),
+            amortise_kernel::targets::TARGETS.len()
+        );
+        assert_eq!(json_str("a\"b\\c\n"), "\"a\\\"b\\\\c\\u000a\"");
+    }
+
+    #[test]
+    fn random_seeds_differ() {
+        let a: Vec<u32> = (0..4).filter_map(|_| getrandom::u32().ok()).collect();
+        assert_eq!(a.len(), 4);
+        assert!(a.windows(2).any(|w| w[0] != w[1]));
+    }
+}

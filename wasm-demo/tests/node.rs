@@ -1,0 +1,70 @@
+//! The wasm-bindgen layer, run inside wasm under Node by `wasm-bindgen-test-runner`
+//! (`cargo xtask test` sets it as the wasm32 runner). On the host this file is empty: the
+//! same logic is covered by the unit tests of `SmcCore` and `DensityGrid`.
+#![cfg(target_arch = "wasm32")]
+
+use amortise_wasm::{SmcPlayground, random_seed, target_list};
+use wasm_bindgen_test::wasm_bindgen_test;
+
+fn handle(target: &str, n: u32) -> SmcPlayground {
+    match SmcPlayground::new(target, 0, n, 1, 5.0, 0.5, 5) {
+        Ok(h) => h,
+        Err(_) => panic!("constructing {target} failed"),
+    }
+}
+
+#[wasm_bindgen_test]
+fn steps_to_beta_one_with_a_finite_log_z() {
+    let mut h = handle("9gmm", 1000);
+    assert_eq!(h.trace_len(), 1);
+    assert_eq!(h.beta(), 0.0);
+    let mut total = 0;
+    while !h.done() {
+        total += h.step(2).map_err(|_| "step failed").unwrap();
+    }
+    assert_eq!(h.beta(), 1.0);
+    assert_eq!(h.temperatures(), total);
+    assert!(h.log_z().is_finite());
+    assert!((h.log_z() - h.log_z_true()).abs() < 0.5, "{}", h.log_z());
+    assert!(h.ess() >= 1.0 && h.ess() <= 1000.0);
+    assert_eq!(h.particles_len(), 2000);
+    assert_eq!(h.weights_len(), 1000);
+    assert_eq!(h.trace_len(), total + 1);
+    assert!(!h.particles_ptr().is_null());
+}
+
+#[wasm_bindgen_test]
+fn density_grid_fills_the_owned_buffer() {
+    let mut h = handle("25gmm", 10);
+    let n = h
+        .density_grid(-12.0, 12.0, -12.0, 12.0, 64, 48)
+        .map_err(|_| "grid failed")
+        .unwrap();
+    assert_eq!(n, 64 * 48);
+    assert_eq!(h.grid_len(), n);
+    assert!(h.density_grid(1.0, 1.0, 0.0, 1.0, 4, 4).is_err());
+    assert!(h.density_grid(0.0, 1.0, 0.0, 1.0, 0, 4).is_err());
+}
+
+#[wasm_bindgen_test]
+fn bad_input_is_an_error_not_a_trap() {
+    assert!(SmcPlayground::new("nope", 0, 100, 1, 1.0, 0.5, 5).is_err());
+    assert!(SmcPlayground::new("gmm40", 0, 0, 1, 1.0, 0.5, 5).is_err());
+    assert!(SmcPlayground::new("gmm40", 0, 4_000_000_000, 1, 1.0, 0.5, 5).is_err());
+    assert!(SmcPlayground::new("gmm40", 64, 200_000, 1, 1.0, 0.5, 5).is_err());
+    assert!(SmcPlayground::new("gmm40", 0, 100, 1, f32::NAN, 0.5, 5).is_err());
+    assert!(SmcPlayground::new("gmm40", 0, 100, 1, 1.0, 1.5, 5).is_err());
+    assert!(SmcPlayground::new("9gmm", 3, 100, 1, 1.0, 0.5, 5).is_err());
+    let mut h = handle("gaussian", 10);
+    assert!(h.step(u32::MAX).is_err());
+}
+
+#[wasm_bindgen_test]
+fn seeds_and_targets_cross_the_boundary() {
+    let a = random_seed().map_err(|_| "no random source").unwrap();
+    let b = random_seed().map_err(|_| "no random source").unwrap();
+    let c = random_seed().map_err(|_| "no random source").unwrap();
+    assert!(a != b || b != c);
+    let list = target_list();
+    assert!(list.contains("\"gmm40\"") && list.contains("\"manywell\""));
+}

@@ -1,0 +1,207 @@
+// Canvas 2D drawing: the target heat-map, the particles and the small trace charts.
+
+/** A perceptual dark-to-bright colour map (approximately viridis), t in [0, 1]. */
+const STOPS = [
+  [0.0, [13, 8, 35]], [0.15, [40, 35, 95]], [0.35, [45, 90, 140]],
+  [0.55, [35, 140, 135]], [0.75, [95, 190, 95]], [0.9, [200, 220, 50]], [1.0, [250, 235, 120]],
+];
+
+function colour(t) {
+  if (!(t > 0)) return STOPS[0][1];
+  if (t >= 1) return STOPS[STOPS.length - 1][1];
+  for (let i = 1; i < STOPS.length; i++) {
+    if (t <= STOPS[i][0]) {
+      const [t0, c0] = STOPS[i - 1];
+      const [t1, c1] = STOPS[i];
+      const a = (t - t0) / (t1 - t0);
+      return [0, 1, 2].map((k) => Math.round(c0[k] + a * (c1[k] - c0[k])));
+    }
+  }
+  return STOPS[STOPS.length - 1][1];
+}
+
+/**
+ * Turns log-density values (row-major, top row first) into an offscreen canvas. The colour
+ * is the log density relative to its maximum over the grid, clipped `range` nats below it,
+ * so every mode is visible; `-inf` cells are the darkest colour.
+ */
+export function heatmapImage(values, nx, ny, range = 14) {
+  let max = -Infinity;
+  for (const v of values) if (v > max) max = v;
+  const img = new ImageData(nx, ny);
+  for (let i = 0; i < values.length; i++) {
+    const t = Number.isFinite(max) ? 1 + (values[i] - max) / range : 0;
+    const [r, g, b] = colour(t);
+    img.data[4 * i] = r;
+    img.data[4 * i + 1] = g;
+    img.data[4 * i + 2] = b;
+    img.data[4 * i + 3] = 255;
+  }
+  const c = document.createElement('canvas');
+  c.width = nx;
+  c.height = ny;
+  c.getContext('2d').putImageData(img, 0, 0);
+  return c;
+}
+
+/**
+ * Draws the heat-map and the particles. Particles are coloured by weight relative to the
+ * largest weight: pale and transparent for negligible weight, bright orange for the
+ * heaviest. `flash` outlines the plot when the last temperature resampled.
+ */
+export function drawScene(canvas, heat, view, frame, flash) {
+  const ctx = canvas.getContext('2d');
+  const W = canvas.width;
+  const H = canvas.height;
+  ctx.imageSmoothingEnabled = true;
+  ctx.fillStyle = '#0d0823';
+  ctx.fillRect(0, 0, W, H);
+  if (heat) ctx.drawImage(heat, 0, 0, W, H);
+  if (frame) {
+    const { xy, weights } = frame;
+    const n = weights.length;
+    const sx = W / (view.xmax - view.xmin);
+    const sy = H / (view.ymax - view.ymin);
+    const size = n > 20000 ? 1.5 : n > 3000 ? 2.5 : 3.5;
+    const outline = n <= 20000;
+    // Weight classes on a log scale relative to the uniform weight 1/N: class 0 is
+    // w·N ≤ 0.1 (negligible), the middle class w·N ≈ 1, the top class w·N ≥ 10. Light
+    // classes are drawn first so heavy particles stay on top.
+    const classes = 9;
+    const cls = new Uint8Array(n);
+    for (let i = 0; i < n; i++) {
+      const t = (Math.log10(Math.max(weights[i] * n, 1e-12)) + 1) / 2;
+      cls[i] = Math.max(0, Math.min(classes - 1, Math.round(t * (classes - 1))));
+    }
+    for (let c = 0; c < classes; c++) {
+      ctx.fillStyle = weightColour(c / (classes - 1));
+      for (let i = 0; i < n; i++) {
+        if (cls[i] !== c) continue;
+        const px = (xy[2 * i] - view.xmin) * sx;
+        const py = (view.ymax - xy[2 * i + 1]) * sy;
+        if (px < -4 || py < -4 || px > W + 4 || py > H + 4) continue;
+        if (outline) {
+          const f = ctx.fillStyle;
+          ctx.fillStyle = 'rgba(0,0,0,0.55)';
+          ctx.fillRect(px - size / 2 - 0.75, py - size / 2 - 0.75, size + 1.5, size + 1.5);
+          ctx.fillStyle = f;
+        }
+        ctx.fillRect(px - size / 2, py - size / 2, size, size);
+      }
+    }
+  }
+  if (flash) {
+    ctx.strokeStyle = '#ff5a5a';
+    ctx.lineWidth = 4;
+    ctx.strokeRect(2, 2, W - 4, H - 4);
+    ctx.fillStyle = '#ff5a5a';
+    ctx.font = '13px system-ui, sans-serif';
+    ctx.fillText('resampled', 10, 20);
+  }
+  // axes labels
+  ctx.fillStyle = 'rgba(255,255,255,0.8)';
+  ctx.font = '12px system-ui, sans-serif';
+  ctx.fillText(`x0 ∈ [${view.xmin}, ${view.xmax}]`, W - 130, H - 8);
+  ctx.save();
+  ctx.translate(12, H - 8);
+  ctx.rotate(-Math.PI / 2);
+  ctx.fillText(`x1 ∈ [${view.ymin}, ${view.ymax}]`, 0, 0);
+  ctx.restore();
+}
+
+/** Particle colour for a weight class t ∈ [0, 1]: pale (negligible) → orange (≈ 1/N) → red (heavy). */
+export function weightColour(t) {
+  const lerp = (a, b, u) => Math.round(a + (b - a) * u);
+  const [c0, c1, c2] = [[225, 228, 240], [255, 150, 40], [235, 30, 30]];
+  const [a, b, u] = t < 0.5 ? [c0, c1, t / 0.5] : [c1, c2, (t - 0.5) / 0.5];
+  const alpha = 0.55 + 0.45 * Math.min(1, t / 0.5);
+  return `rgba(${lerp(a[0], b[0], u)},${lerp(a[1], b[1], u)},${lerp(a[2], b[2], u)},${alpha})`;
+}
+
+/**
+ * A small line chart. `series`: [{values, colour, label}]; `hline`: {y, colour, label};
+ * `markers`: indices drawn as vertical ticks; `yRange`: [lo, hi] or null for automatic.
+ */
+export function lineChart(canvas, { title, series, hline = null, markers = [], yRange = null, empty = '' }) {
+  const ctx = canvas.getContext('2d');
+  const W = canvas.width;
+  const H = canvas.height;
+  const pad = { l: 44, r: 8, t: 20, b: 18 };
+  ctx.fillStyle = '#fbfbfd';
+  ctx.fillRect(0, 0, W, H);
+  ctx.fillStyle = '#222';
+  ctx.font = '12px system-ui, sans-serif';
+  ctx.fillText(title, pad.l, 13);
+  const n = Math.max(0, ...series.map((s) => s.values.length));
+  if (n === 0 || empty) {
+    ctx.fillStyle = '#888';
+    ctx.fillText(empty || 'no data yet', 8, H / 2);
+    return;
+  }
+  let lo = Infinity;
+  let hi = -Infinity;
+  if (yRange) {
+    [lo, hi] = yRange;
+  } else {
+    for (const s of series) for (const v of s.values) if (Number.isFinite(v)) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
+    if (hline && Number.isFinite(hline.y)) { lo = Math.min(lo, hline.y); hi = Math.max(hi, hline.y); }
+    if (!Number.isFinite(lo)) { lo = 0; hi = 1; }
+    if (hi - lo < 1e-9) { lo -= 0.5; hi += 0.5; }
+    const m = 0.08 * (hi - lo);
+    lo -= m;
+    hi += m;
+  }
+  const X = (i) => pad.l + (n <= 1 ? 0 : (i / (n - 1)) * (W - pad.l - pad.r));
+  const Y = (v) => pad.t + (1 - (v - lo) / (hi - lo)) * (H - pad.t - pad.b);
+  // frame and ticks
+  ctx.strokeStyle = '#ccc';
+  ctx.lineWidth = 1;
+  ctx.strokeRect(pad.l, pad.t, W - pad.l - pad.r, H - pad.t - pad.b);
+  ctx.fillStyle = '#555';
+  ctx.font = '10px system-ui, sans-serif';
+  for (const v of [lo, (lo + hi) / 2, hi]) ctx.fillText(fmt(v), 2, Y(v) + 3);
+  ctx.fillText(`${n - 1}`, W - pad.r - 14, H - 5);
+  ctx.fillText('0', pad.l, H - 5);
+  for (const i of markers) {
+    ctx.strokeStyle = 'rgba(220,60,60,0.55)';
+    ctx.beginPath();
+    ctx.moveTo(X(i), pad.t);
+    ctx.lineTo(X(i), H - pad.b);
+    ctx.stroke();
+  }
+  if (hline && Number.isFinite(hline.y)) {
+    ctx.strokeStyle = hline.colour;
+    ctx.setLineDash([5, 4]);
+    ctx.beginPath();
+    ctx.moveTo(pad.l, Y(hline.y));
+    ctx.lineTo(W - pad.r, Y(hline.y));
+    ctx.stroke();
+    ctx.setLineDash([]);
+    ctx.fillStyle = hline.colour;
+    const tw = ctx.measureText(hline.label).width;
+    ctx.fillText(hline.label, W - pad.r - tw - 4, Y(hline.y) - 3);
+  }
+  for (const s of series) {
+    ctx.strokeStyle = s.colour;
+    ctx.lineWidth = 1.8;
+    ctx.beginPath();
+    let started = false;
+    s.values.forEach((v, i) => {
+      if (!Number.isFinite(v)) return;
+      if (started) ctx.lineTo(X(i), Y(v));
+      else { ctx.moveTo(X(i), Y(v)); started = true; }
+    });
+    ctx.stroke();
+    if (n === 1 && started) {
+      ctx.fillStyle = s.colour;
+      ctx.fillRect(X(0) - 2, Y(s.values[0]) - 2, 4, 4);
+    }
+  }
+}
+
+export function fmt(v) {
+  if (!Number.isFinite(v)) return String(v);
+  const a = Math.abs(v);
+  if (a !== 0 && (a < 0.01 || a >= 1e5)) return v.toExponential(2);
+  return v.toFixed(a < 10 ? 3 : 1);
+}

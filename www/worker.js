@@ -1,0 +1,201 @@
+// The training worker: owns the wasm module and one playground handle, runs steps in
+// batches between setTimeout(0) yields, and posts frames (scalars + copies of the arrays
+// as transferable Float32Arrays). The page never calls wasm itself, so it never freezes.
+//
+// Messages in:  {type: 'config', settings, view}  {type: 'start', speed}  {type: 'pause'}
+//               {type: 'step'}  {type: 'speed', speed}  {type: 'random-seed'}  {type: 'csv'}
+//               {type: 'trap'} (test hook: a deliberate wasm trap)
+// Messages out: {type: 'ready', targets}  {type: 'grid', ...}  {type: 'frame', ...}
+//               {type: 'seed', seed}  {type: 'csv', text}  {type: 'state', running}
+//               {type: 'error', field, message}  {type: 'fatal', message}
+
+import init, { SmcPlayground, random_seed, target_list, last_panic, trap_for_tests } from './pkg/amortise_wasm.js';
+
+let wasm = null;     // the module's exports (for `memory`)
+let handle = null;   // the current SmcPlayground
+let running = false;
+let speed = 'normal';
+let dead = false;    // after a trap the module is not trusted any more
+let timer = null;
+
+// Temperatures per second for each speed; `max` runs batches of ~25 ms back to back.
+const RATE = { slow: 2, normal: 8, fast: 30 };
+
+const post = (msg, transfer = []) => self.postMessage(msg, transfer);
+
+/** Splits a wasm-bindgen error "field: message" into its parts. */
+function splitError(e) {
+  const text = String(e && e.message !== undefined ? e.message : e);
+  const m = /^([a-z_]+): (.*)$/s.exec(text);
+  return m ? { field: m[1], message: m[2] } : { field: 'run', message: text };
+}
+
+/** Runs `f`; a thrown JsError becomes an `error` message, a trap a `fatal` one. */
+function guarded(f) {
+  if (dead) {
+    post({ type: 'fatal', message: 'the wasm module trapped earlier; reload the page' });
+    return undefined;
+  }
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof WebAssembly.RuntimeError) {
+      dead = true;
+      stop();
+      let panic = '';
+      try { panic = last_panic(); } catch (_) { /* the module may be unusable */ }
+      post({ type: 'fatal', message: `wasm trap: ${e.message}${panic ? ` (${panic})` : ''}` });
+    } else {
+      const { field, message } = splitError(e);
+      post({ type: 'error', field, message });
+      if (field === 'run') stop();
+    }
+    return undefined;
+  }
+}
+
+function view(ptr, len) {
+  return new Float32Array(wasm.memory.buffer, ptr, len);
+}
+
+/** Posts the current state: scalars, x0/x1 of every particle, weights, traces. */
+function postFrame() {
+  const h = handle;
+  const n = h.n_particles;
+  const d = h.dim;
+  const x = view(h.particles_ptr(), h.particles_len());
+  const xy = new Float32Array(2 * n);
+  for (let i = 0; i < n; i++) {
+    xy[2 * i] = x[i * d];
+    xy[2 * i + 1] = x[i * d + 1];
+  }
+  const weights = view(h.weights_ptr(), h.weights_len()).slice();
+  const tl = h.trace_len();
+  const traces = {
+    beta: view(h.trace_beta_ptr(), tl).slice(),
+    logZ: view(h.trace_log_z_ptr(), tl).slice(),
+    ess: view(h.trace_ess_ptr(), tl).slice(),
+    resampled: view(h.trace_resampled_ptr(), tl).slice(),
+  };
+  const stats = {
+    beta: h.beta, logZ: h.log_z, logZTrue: h.log_z_true, ess: h.ess,
+    essFraction: h.ess_fraction, acceptance: h.acceptance, stepSize: h.step_size,
+    temperatures: h.temperatures, resamples: h.resamples, done: h.done, n, dim: d,
+    target: h.target, running,
+  };
+  post({ type: 'frame', stats, xy, weights, traces },
+    [xy.buffer, weights.buffer, traces.beta.buffer, traces.logZ.buffer,
+      traces.ess.buffer, traces.resampled.buffer]);
+}
+
+function stop() {
+  running = false;
+  if (timer !== null) clearTimeout(timer);
+  timer = null;
+  post({ type: 'state', running: false });
+}
+
+function tick() {
+  timer = null;
+  if (!running || !handle) return;
+  const t0 = performance.now();
+  let ok = true;
+  if (speed === 'max') {
+    do {
+      ok = guarded(() => handle.step(1)) !== undefined;
+    } while (ok && !handle.done && performance.now() - t0 < 25);
+  } else {
+    ok = guarded(() => handle.step(1)) !== undefined;
+  }
+  if (!ok) return;
+  guarded(postFrame);
+  if (handle.done) {
+    stop();
+    return;
+  }
+  const delay = speed === 'max' ? 0 : Math.max(0, 1000 / (RATE[speed] || 8) - (performance.now() - t0));
+  timer = setTimeout(tick, delay);
+}
+
+function configure(s, v) {
+  stop();
+  if (handle) {
+    guarded(() => handle.free());
+    handle = null;
+  }
+  const h = guarded(() => new SmcPlayground(s.target, s.dim, s.n, s.seed, s.baseStd, s.cess, s.mala));
+  if (!h) return;
+  handle = h;
+  const cells = guarded(() => h.density_grid(v.xmin, v.xmax, v.ymin, v.ymax, v.nx, v.ny));
+  if (cells === undefined) return;
+  const values = view(h.grid_ptr(), h.grid_len()).slice();
+  post({ type: 'grid', nx: v.nx, ny: v.ny, view: v, values, target: s.target }, [values.buffer]);
+  guarded(postFrame);
+}
+
+function csv() {
+  const h = handle;
+  const n = h.n_particles;
+  const d = h.dim;
+  const x = view(h.particles_ptr(), h.particles_len());
+  const w = view(h.weights_ptr(), h.weights_len());
+  const head = [];
+  for (let j = 0; j < d; j++) head.push(`x${j}`);
+  head.push('weight');
+  const lines = [head.join(',')];
+  for (let i = 0; i < n; i++) {
+    const row = [];
+    for (let j = 0; j < d; j++) row.push(x[i * d + j]);
+    row.push(w[i]);
+    lines.push(row.join(','));
+  }
+  return lines.join('\n') + '\n';
+}
+
+self.onmessage = (ev) => {
+  const m = ev.data;
+  switch (m.type) {
+    case 'config': configure(m.settings, m.view); break;
+    case 'start':
+      speed = m.speed || speed;
+      if (handle && !running && !handle.done) {
+        running = true;
+        post({ type: 'state', running: true });
+        tick();
+      } else if (handle && handle.done) {
+        guarded(postFrame);
+      }
+      break;
+    case 'pause': stop(); break;
+    case 'step':
+      if (handle && !running) {
+        if (guarded(() => handle.step(1)) !== undefined) guarded(postFrame);
+      }
+      break;
+    case 'speed': speed = m.speed; break;
+    case 'random-seed': {
+      const seed = guarded(() => random_seed());
+      if (seed !== undefined) post({ type: 'seed', seed });
+      break;
+    }
+    case 'csv':
+      if (handle) {
+        const text = guarded(csv);
+        if (text !== undefined) post({ type: 'csv', text, target: handle.target });
+      }
+      break;
+    case 'trap': guarded(() => trap_for_tests()); break;
+    default: break;
+  }
+};
+
+self.addEventListener('unhandledrejection', (ev) => {
+  post({ type: 'fatal', message: `worker: ${ev.reason}` });
+});
+
+try {
+  wasm = await init();
+  post({ type: 'ready', targets: JSON.parse(target_list()) });
+} catch (e) {
+  post({ type: 'fatal', message: `could not load the wasm module: ${e}` });
+}

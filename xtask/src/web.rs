@@ -1,0 +1,258 @@
+//! The browser playground: build the wasm bundle into `www/pkg/`, serve `www/`, and test it
+//! (wasm-bindgen tests under Node, then an end-to-end run in Debian's Chromium).
+//!
+//! Tools are installed when missing: `wasm-bindgen-cli` at the exact version of the
+//! `wasm-bindgen` crate in `Cargo.lock`, the npm modules of `e2e/package.json`
+//! (`binaryen` for `wasm-opt`, `playwright-core`), and `chromium` + `chromium-driver` from
+//! apt. Nothing downloads a prebuilt binary.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::{output_of, root, run, run_in, serve};
+
+const WASM_TARGET: &str = "wasm32-unknown-unknown";
+const CRATE_FILE: &str = "amortise_wasm";
+/// Target-scoped flags: the host build (and build scripts) are untouched.
+const RUSTFLAGS_VAR: &str = "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS";
+const SIMD: &str = "-C target-feature=+simd128";
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .map(|p| if p.is_absolute() { p } else { root().join(p) })
+        .unwrap_or_else(|| root().join("target"))
+}
+
+/// The `wasm-bindgen` version pinned in `Cargo.lock`.
+fn locked_wasm_bindgen() -> Result<String, String> {
+    let lock = std::fs::read_to_string(root().join("Cargo.lock"))
+        .map_err(|e| format!("reading Cargo.lock: {e}"))?;
+    let mut lines = lock.lines();
+    while let Some(l) = lines.next() {
+        if l.trim() == "name = \"wasm-bindgen\""
+            && let Some(v) = lines
+                .next()
+                .and_then(|v| v.trim().strip_prefix("version = "))
+        {
+            return Ok(v.trim_matches('"').to_string());
+        }
+    }
+    Err("Cargo.lock has no wasm-bindgen package".into())
+}
+
+fn ensure_wasm_bindgen() -> Result<(), String> {
+    let v = locked_wasm_bindgen()?;
+    let have = output_of("wasm-bindgen", &["--version"]).unwrap_or_default();
+    if have.trim() == format!("wasm-bindgen {v}") {
+        println!("==> wasm-bindgen-cli {v}: already installed");
+        return Ok(());
+    }
+    let want = format!("={v}");
+    // `--locked` first; the registry mirror may lack a locked transitive version, then
+    // fall back to a fresh resolution (see shared/reference/toolchain.md).
+    run(
+        "install wasm-bindgen-cli (locked)",
+        "cargo",
+        &[
+            "install",
+            "wasm-bindgen-cli",
+            "--version",
+            &want,
+            "--locked",
+        ],
+        &[],
+    )
+    .or_else(|_| {
+        run(
+            "install wasm-bindgen-cli",
+            "cargo",
+            &["install", "wasm-bindgen-cli", "--version", &want],
+            &[],
+        )
+    })
+}
+
+/// `npm ci` in `e2e/` unless `node_modules` is already newer than the lockfile.
+fn ensure_npm_modules() -> Result<(), String> {
+    let dir = root().join("e2e");
+    let stamp = dir.join("node_modules/.package-lock.json");
+    let lock = dir.join("package-lock.json");
+    let fresh = match (modified(&stamp), modified(&lock)) {
+        (Some(s), Some(l)) => s >= l,
+        _ => false,
+    };
+    if fresh {
+        println!("==> npm modules (binaryen, playwright-core): up to date");
+        return Ok(());
+    }
+    run_in(
+        "npm ci (binaryen, playwright-core)",
+        &dir,
+        "npm",
+        &["ci", "--no-audit", "--no-fund"],
+        &[],
+    )
+}
+
+fn modified(p: &Path) -> Option<std::time::SystemTime> {
+    std::fs::metadata(p).and_then(|m| m.modified()).ok()
+}
+
+fn size(p: &Path) -> u64 {
+    std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)
+}
+
+/// Builds `www/pkg/`: cargo (wasm32, `wasm-release`, simd128), wasm-bindgen `--target web`,
+/// wasm-opt `-O3`; prints the sizes.
+pub fn build() -> Result<(), String> {
+    ensure_wasm_bindgen()?;
+    ensure_npm_modules()?;
+    run(
+        "build amortise-wasm (wasm32, wasm-release, simd128)",
+        "cargo",
+        &[
+            "build",
+            "-p",
+            "amortise-wasm",
+            "--lib",
+            "--target",
+            WASM_TARGET,
+            "--profile",
+            "wasm-release",
+        ],
+        &[(RUSTFLAGS_VAR, SIMD)],
+    )?;
+    let raw = target_dir()
+        .join(WASM_TARGET)
+        .join("wasm-release")
+        .join(format!("{CRATE_FILE}.wasm"));
+    let pkg = root().join("www/pkg");
+    let raw_s = raw.to_string_lossy().into_owned();
+    let pkg_s = pkg.to_string_lossy().into_owned();
+    run(
+        "wasm-bindgen --target web",
+        "wasm-bindgen",
+        &[
+            "--target",
+            "web",
+            "--no-typescript",
+            "--out-dir",
+            &pkg_s,
+            &raw_s,
+        ],
+        &[],
+    )?;
+    let bg = pkg.join(format!("{CRATE_FILE}_bg.wasm"));
+    let bg_s = bg.to_string_lossy().into_owned();
+    let before = size(&bg);
+    run_in(
+        "wasm-opt -O3 (npm binaryen)",
+        &root().join("e2e"),
+        "npx",
+        &["--no-install", "wasm-opt", "-O3", &bg_s, "-o", &bg_s],
+        &[],
+    )?;
+    let after = size(&bg);
+    println!(
+        "    wasm size: cargo {:.1} KB -> wasm-bindgen {:.1} KB -> wasm-opt {:.1} KB",
+        size(&raw) as f64 / 1024.0,
+        before as f64 / 1024.0,
+        after as f64 / 1024.0
+    );
+    Ok(())
+}
+
+/// `cargo xtask serve [--port P] [--no-build]`.
+pub fn serve_cmd(args: &[String]) -> Result<(), String> {
+    let mut port = 8000u16;
+    let mut do_build = true;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--port" => {
+                port = it
+                    .next()
+                    .and_then(|p| p.parse().ok())
+                    .ok_or("--port needs a number in 0..=65535")?;
+            }
+            "--no-build" => do_build = false,
+            other => return Err(format!("serve: unknown argument `{other}`")),
+        }
+    }
+    if do_build {
+        build()?;
+    }
+    let port = serve::spawn(root().join("www"), port)?;
+    println!("==> serving www/ at http://127.0.0.1:{port}/  (Ctrl-C to stop)");
+    loop {
+        std::thread::sleep(Duration::from_secs(3600));
+    }
+}
+
+fn ensure_chromium() -> Result<(), String> {
+    if Path::new(CHROMIUM).exists() {
+        println!("==> chromium: already installed");
+        return Ok(());
+    }
+    run("apt-get update", "apt-get", &["update"], &[])?;
+    run(
+        "apt-get install chromium chromium-driver",
+        "apt-get",
+        &["install", "-y", "chromium", "chromium-driver"],
+        &[("DEBIAN_FRONTEND", "noninteractive")],
+    )
+}
+
+/// The web steps of `cargo xtask test`.
+pub fn test() -> Result<(), String> {
+    build()?;
+    ensure_test_runner()?;
+    run(
+        "wasm-bindgen tests under Node",
+        "cargo",
+        &["test", "-p", "amortise-wasm", "--target", WASM_TARGET],
+        &[
+            (
+                "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER",
+                "wasm-bindgen-test-runner",
+            ),
+            (RUSTFLAGS_VAR, SIMD),
+        ],
+    )?;
+    ensure_chromium()?;
+    let shots = target_dir().join("e2e");
+    std::fs::create_dir_all(&shots).map_err(|e| format!("creating {}: {e}", shots.display()))?;
+    // In-process server: it stops when xtask exits, whatever the test does.
+    let port = serve::spawn(root().join("www"), 0)?;
+    let url = format!("http://127.0.0.1:{port}/");
+    let shots_s = shots.to_string_lossy().into_owned();
+    let t0 = Instant::now();
+    let r = run(
+        "end-to-end test (node --test, playwright-core, chromium)",
+        "node",
+        &["--test", "e2e/playground.test.mjs"],
+        &[
+            ("PLAYGROUND_URL", url.as_str()),
+            ("SCREENSHOT_DIR", shots_s.as_str()),
+            ("CHROMIUM", CHROMIUM),
+        ],
+    );
+    println!(
+        "    screenshots in {} ({:.1} s)",
+        shots.display(),
+        t0.elapsed().as_secs_f64()
+    );
+    r
+}
+
+/// The runner binary comes with wasm-bindgen-cli (installed by [`build`]).
+fn ensure_test_runner() -> Result<(), String> {
+    if output_of("wasm-bindgen-test-runner", &["--version"]).is_none() {
+        return Err(
+            "wasm-bindgen-test-runner is not on PATH after installing wasm-bindgen-cli".into(),
+        );
+    }
+    Ok(())
+}
