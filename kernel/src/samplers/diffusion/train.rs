@@ -64,22 +64,22 @@ impl Method {
 }
 
 /// Training settings. Defaults follow RSMC's gradient-free setting scaled to a CPU budget
-/// (documented per field; the paper's values in brackets).
+/// (documented per field, with the paper's value).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct TrainConfig {
     /// The loop. Defaults to [`Method::Rsmc`].
     pub method: Method,
     /// Reference process. Defaults to OU with `σ = 1` (per target: 20 for GMM40).
     pub process: Process,
-    /// Diffusion steps `T`. Defaults to `64` [64].
+    /// Diffusion steps `T`. Defaults to `64` (paper: 64).
     pub steps: usize,
-    /// Training batch `B`. Defaults to `300` [2000].
+    /// Training batch `B`. Defaults to `300` (paper: 2000).
     pub batch: usize,
-    /// Policy hidden width. Defaults to `64` [256].
+    /// Policy hidden width. Defaults to `64` (paper: 256).
     pub hidden: usize,
     /// Fourier harmonics of the time embedding. Defaults to `64`.
     pub harmonics: usize,
-    /// Flow hidden width. Defaults to `64` [64].
+    /// Flow hidden width. Defaults to `64` (paper: 64).
     pub flow_hidden: usize,
     /// Policy details (learnt variance, clipping, exploration).
     pub policy: PolicyConfig,
@@ -87,22 +87,22 @@ pub struct TrainConfig {
     /// branch fed with `clip(∇log R)` ([`PisNet::with_langevin`]). Defaults to `false` (the
     /// gradient-free setting of the RSMC tables).
     pub langevin: bool,
-    /// SMC settings (chunk length `L` = SubTB chunk length) [L = 4].
+    /// SMC settings (chunk length `L` = SubTB chunk length) (paper: L = 4).
     pub smc: SmcConfig,
-    /// SMC particles `N` per run. Defaults to `300` [2000].
+    /// SMC particles `N` per run. Defaults to `300` (paper: 2000).
     pub particles: usize,
-    /// Replay buffer capacity. Defaults to `30_000` [200,000 = 100 batches].
+    /// Replay buffer capacity. Defaults to `30_000` (paper: 200,000 = 100 batches).
     pub buffer_capacity: usize,
     /// How buffer entries are drawn. Defaults to the RSMC rule, importance weights tempered
     /// globally to ESS fraction `0.05` ("IW-Buffer"); [`Priority::RewardRank`] gives the
     /// reward-prioritised buffer of gfn-diffusion (`rank_weight = 0.01`), and
     /// [`Priority::Uniform`] the uniform buffer.
     pub buffer_priority: Priority,
-    /// Off-policy steps per on-policy step `r`. Defaults to `2` [2].
+    /// Off-policy steps per on-policy step `r`. Defaults to `2` (paper: 2).
     pub replay_ratio: u32,
-    /// SMC runs that prefill the buffer before training (RSMC). Defaults to `20` [100].
+    /// SMC runs that prefill the buffer before training (RSMC). Defaults to `20` (paper: 100).
     pub prefill: u32,
-    /// Weight of the SubTB loss. Defaults to `1.0` [1.0].
+    /// Weight of the SubTB loss. Defaults to `1.0` (paper: 1.0).
     pub subtb_weight: f32,
     /// Policy learning rate. Defaults to `1e-3`.
     pub lr_policy: f32,
@@ -114,7 +114,7 @@ pub struct TrainConfig {
     pub lr_log_z: f32,
     /// Per-group global-norm clip. Defaults to `1.0`.
     pub clip: f32,
-    /// Total iterations, for the learning-rate schedule. Defaults to `2000` [20,000].
+    /// Total iterations, for the learning-rate schedule. Defaults to `2000` (paper: 20,000).
     pub iterations: u32,
     /// Learning-rate multiplier at 50 % and 75 % of the iterations. Defaults to `0.3`.
     pub lr_gamma: f32,
