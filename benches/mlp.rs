@@ -101,8 +101,15 @@ fn adam_step(c: &mut Criterion) {
             if state.t > 1_000_000 {
                 state = AdamState::default();
             }
-            adam::step(&cfg, &mut state, &mut params, black_box(&grads), &mut m, &mut v)
-                .expect("adam");
+            adam::step(
+                &cfg,
+                &mut state,
+                &mut params,
+                black_box(&grads),
+                &mut m,
+                &mut v,
+            )
+            .expect("adam");
         })
     });
     g.finish();
