@@ -8,7 +8,7 @@
 
 use std::hint::black_box;
 
-use amortise_kernel::nn::{Activation, LastLayerInit};
+use amortise_kernel::nn::{Activation, LastLayerInit, Linear};
 use amortise_kernel::optim::adam::{self, AdamConfig, AdamState};
 use amortise_kernel::rng::{fill_standard_normal, seeded};
 use amortise_kernel::samplers::diffusion::net::PisNet;
@@ -77,6 +77,129 @@ fn pis_fwd_bwd(c: &mut Criterion) {
                 )
                 .expect("backward");
                 black_box(&grads);
+            })
+        });
+    }
+    g.finish();
+}
+
+/// The pre-blocking `Linear` forward (i-k-j axpy loops), kept here as the in-run baseline.
+fn old_forward(w: &[f32], bias: &[f32], x: &[f32], inp: usize, out: usize, y: &mut [f32]) {
+    for (xr, yr) in x.chunks_exact(inp).zip(y.chunks_exact_mut(out)) {
+        yr.copy_from_slice(bias);
+        for (&xk, wr) in xr.iter().zip(w.chunks_exact(out)) {
+            for (yj, &wkj) in yr.iter_mut().zip(wr) {
+                *yj += xk * wkj;
+            }
+        }
+    }
+}
+
+/// The pre-blocking `Linear` backward (axpy weight gradient, 8-lane dot input gradient).
+fn old_backward(
+    w: &[f32],
+    x: &[f32],
+    dy: &[f32],
+    inp: usize,
+    out: usize,
+    grads: &mut [f32],
+    dx: &mut [f32],
+) {
+    let (gw, gb) = grads.split_at_mut(inp * out);
+    for (xr, dyr) in x.chunks_exact(inp).zip(dy.chunks_exact(out)) {
+        for (gbj, &d) in gb.iter_mut().zip(dyr) {
+            *gbj += d;
+        }
+        for (&xk, gwr) in xr.iter().zip(gw.chunks_exact_mut(out)) {
+            for (g, &d) in gwr.iter_mut().zip(dyr) {
+                *g += xk * d;
+            }
+        }
+    }
+    for (dxr, dyr) in dx.chunks_exact_mut(inp).zip(dy.chunks_exact(out)) {
+        for (dxk, wr) in dxr.iter_mut().zip(w.chunks_exact(out)) {
+            *dxk = old_dot(wr, dyr);
+        }
+    }
+}
+
+fn old_dot(a: &[f32], b: &[f32]) -> f32 {
+    let ca = a.chunks_exact(8);
+    let cb = b.chunks_exact(8);
+    let tail: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    let mut acc = [0.0f32; 8];
+    for (x, y) in ca.zip(cb) {
+        for i in 0..8 {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
+}
+
+/// One hidden `64 → 64` layer on `B` rows: the matmul part alone (`2·B·64·64` FLOPs forward,
+/// twice that backward with the input gradient).
+fn linear_64(c: &mut Criterion) {
+    let l = Linear::new(64, 64).expect("valid sizes");
+    let mut g = c.benchmark_group("linear64");
+    for batch in [300usize, 2000] {
+        let mut rng = seeded(11);
+        let mut params = vec![0.0f32; l.param_count()];
+        fill_standard_normal(&mut rng, &mut params);
+        let mut x = vec![0.0f32; batch * 64];
+        fill_standard_normal(&mut rng, &mut x);
+        let mut dy = vec![0.0f32; batch * 64];
+        fill_standard_normal(&mut rng, &mut dy);
+        let mut y = vec![0.0f32; batch * 64];
+        let mut dx = vec![0.0f32; batch * 64];
+        let mut grads = vec![0.0f32; l.param_count()];
+        let flops = 2 * batch as u64 * 64 * 64;
+        g.throughput(Throughput::Elements(flops));
+        g.bench_function(format!("forward/{batch}"), |b| {
+            b.iter(|| {
+                l.forward(black_box(&params), black_box(&x), batch, &mut y)
+                    .expect("forward");
+                black_box(&y);
+            })
+        });
+        let (w, bias) = params.split_at(64 * 64);
+        g.bench_function(format!("forward_old/{batch}"), |b| {
+            b.iter(|| {
+                old_forward(black_box(w), bias, black_box(&x), 64, 64, &mut y);
+                black_box(&y);
+            })
+        });
+        g.throughput(Throughput::Elements(2 * flops));
+        g.bench_function(format!("backward_old/{batch}"), |b| {
+            b.iter(|| {
+                old_backward(
+                    w,
+                    black_box(&x),
+                    black_box(&dy),
+                    64,
+                    64,
+                    &mut grads,
+                    &mut dx,
+                );
+                black_box(&dx);
+            })
+        });
+        g.bench_function(format!("backward/{batch}"), |b| {
+            b.iter(|| {
+                l.backward(
+                    black_box(&params),
+                    black_box(&x),
+                    batch,
+                    black_box(&dy),
+                    &mut grads,
+                    Some(&mut dx),
+                )
+                .expect("backward");
+                black_box(&dx);
             })
         });
     }
@@ -162,5 +285,5 @@ fn gelu(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, pis_fwd_bwd, adam_step, gelu);
+criterion_group!(benches, pis_fwd_bwd, linear_64, adam_step, gelu);
 criterion_main!(benches);
