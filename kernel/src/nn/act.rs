@@ -14,6 +14,18 @@
 //! stable form of [`math::softplus`] (no linear threshold at 20 as in `torch.nn.Softplus`).
 //! Every transcendental goes through [`crate::math`], so the values are bit-identical on
 //! every target.
+//!
+//! **Two GELU evaluations.** The scalar [`Activation::eval`] and [`Activation::derivative`]
+//! use libm's `erff`/`expf` and are the reference. The slice forms ([`Activation::apply`],
+//! [`Activation::apply_in_place`], [`Activation::backward`],
+//! [`Activation::backward_in_place`], and so every [`Mlp`](super::Mlp) pass) use the
+//! branch-free [`math::erf_fast`] and [`math::exp_fast`], which autovectorise (about 20×
+//! faster than libm here) and are still the exact erf form to `f32` accuracy: against the
+//! scalar reference, `|f_fast(z) − f(z)| ≤ 1.2e-7·max(1, |z|)` (two ulps of 1) for the
+//! function and the derivative (measured 1.19e-7 on a dense grid over `[−12, 12]`; the test
+//! asserts 1.5e-7). Both are
+//! bit-reproducible across targets; the slice forms agree with each other bit for bit. The
+//! other activations use the same scalar code in both forms.
 
 use crate::error::{Error, check_len};
 use crate::math;
@@ -22,6 +34,20 @@ use crate::math;
 const FRAC_1_SQRT_2: f32 = core::f32::consts::FRAC_1_SQRT_2;
 /// `1/√(2π)`.
 const FRAC_1_SQRT_2PI: f32 = 0.398_942_3;
+
+/// GELU with the fast erf: `½z(1 + erf_fast(z/√2))`.
+#[inline]
+fn gelu_fast(z: f32) -> f32 {
+    0.5 * z * (1.0 + math::erf_fast(z * FRAC_1_SQRT_2))
+}
+
+/// GELU's derivative with the fast erf and exp: `Φ(z) + z·φ(z)`.
+#[inline]
+fn gelu_derivative_fast(z: f32) -> f32 {
+    let cdf = 0.5 * (1.0 + math::erf_fast(z * FRAC_1_SQRT_2));
+    let pdf = FRAC_1_SQRT_2PI * math::exp_fast(-0.5 * z * z);
+    cdf + z * pdf
+}
 
 /// An element-wise nonlinearity; see the [module table](self) for `f` and `f'`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -111,11 +137,18 @@ impl Activation {
 
     /// Forward in place: `x[i] ← f(x[i])`.
     pub fn apply_in_place(self, x: &mut [f32]) {
-        if self == Activation::Identity {
-            return;
-        }
-        for v in x.iter_mut() {
-            *v = self.eval(*v);
+        match self {
+            Activation::Identity => {}
+            Activation::Gelu => {
+                for v in x.iter_mut() {
+                    *v = gelu_fast(*v);
+                }
+            }
+            _ => {
+                for v in x.iter_mut() {
+                    *v = self.eval(*v);
+                }
+            }
         }
     }
 
@@ -128,8 +161,14 @@ impl Activation {
     pub fn backward(self, z: &[f32], dy: &[f32], dz: &mut [f32]) -> Result<(), Error> {
         check_len("activation dy", z.len(), dy.len())?;
         check_len("activation dz", z.len(), dz.len())?;
-        for ((d, &zi), &g) in dz.iter_mut().zip(z).zip(dy) {
-            *d = g * self.derivative(zi);
+        if self == Activation::Gelu {
+            for ((d, &zi), &g) in dz.iter_mut().zip(z).zip(dy) {
+                *d = g * gelu_derivative_fast(zi);
+            }
+        } else {
+            for ((d, &zi), &g) in dz.iter_mut().zip(z).zip(dy) {
+                *d = g * self.derivative(zi);
+            }
         }
         Ok(())
     }
@@ -149,14 +188,18 @@ impl Activation {
     #[inline]
     pub(crate) fn apply_raw(self, z: &[f32], out: &mut [f32]) {
         debug_assert_eq!(z.len(), out.len());
-        if self == Activation::Identity {
-            for (o, &zi) in out.iter_mut().zip(z) {
-                *o = zi;
+        match self {
+            Activation::Identity => out.copy_from_slice(z),
+            Activation::Gelu => {
+                for (o, &zi) in out.iter_mut().zip(z) {
+                    *o = gelu_fast(zi);
+                }
             }
-            return;
-        }
-        for (o, &zi) in out.iter_mut().zip(z) {
-            *o = self.eval(zi);
+            _ => {
+                for (o, &zi) in out.iter_mut().zip(z) {
+                    *o = self.eval(zi);
+                }
+            }
         }
     }
 
@@ -164,11 +207,18 @@ impl Activation {
     #[inline]
     pub(crate) fn backward_in_place_raw(self, z: &[f32], d: &mut [f32]) {
         debug_assert_eq!(z.len(), d.len());
-        if self == Activation::Identity {
-            return;
-        }
-        for (di, &zi) in d.iter_mut().zip(z) {
-            *di *= self.derivative(zi);
+        match self {
+            Activation::Identity => {}
+            Activation::Gelu => {
+                for (di, &zi) in d.iter_mut().zip(z) {
+                    *di *= gelu_derivative_fast(zi);
+                }
+            }
+            _ => {
+                for (di, &zi) in d.iter_mut().zip(z) {
+                    *di *= self.derivative(zi);
+                }
+            }
         }
     }
 }
@@ -282,9 +332,15 @@ mod tests {
             let mut d = dy;
             act.backward_in_place(&z, &mut d).unwrap();
             for i in 0..4 {
-                assert_eq!(out[i], act.eval(z[i]));
+                if act == Activation::Gelu {
+                    // the fast slice path: within f32 accuracy of the libm reference
+                    assert!((out[i] - act.eval(z[i])).abs() <= 3e-7);
+                    assert!((dz[i] - dy[i] * act.derivative(z[i])).abs() <= 3e-7);
+                } else {
+                    assert_eq!(out[i], act.eval(z[i]));
+                    assert_eq!(dz[i], dy[i] * act.derivative(z[i]));
+                }
                 assert_eq!(inplace[i], out[i]);
-                assert_eq!(dz[i], dy[i] * act.derivative(z[i]));
                 assert_eq!(d[i], dz[i]);
             }
         }
@@ -305,5 +361,42 @@ mod tests {
             Activation::Tanh.backward_in_place(&z, &mut short),
             Err(Error::ShapeMismatch { .. })
         ));
+    }
+
+    /// The fast GELU slice paths against the libm scalar reference on a dense grid.
+    #[test]
+    fn gelu_fast_matches_libm_reference() {
+        let n = 480_001;
+        let z: std::vec::Vec<f32> = (0..n)
+            .map(|i| -12.0 + 24.0 * i as f32 / (n - 1) as f32)
+            .collect();
+        let mut f = std::vec![0.0f32; n];
+        Activation::Gelu.apply(&z, &mut f).unwrap();
+        let mut df = std::vec![1.0f32; n];
+        Activation::Gelu.backward_in_place(&z, &mut df).unwrap();
+        let (mut wf, mut wd) = (0.0f64, 0.0f64);
+        for i in 0..n {
+            let scale = 1.0f64.max(z[i].abs() as f64);
+            let ef = (f[i] as f64 - Activation::Gelu.eval(z[i]) as f64).abs() / scale;
+            let ed = (df[i] as f64 - Activation::Gelu.derivative(z[i]) as f64).abs() / scale;
+            wf = wf.max(ef);
+            wd = wd.max(ed);
+        }
+        std::println!("GELU fast vs libm: f {wf:e}, f' {wd:e} (relative to max(1, |z|))");
+        assert!(wf <= 1.5e-7, "GELU forward error {wf:e}");
+        assert!(wd <= 1.5e-7, "GELU derivative error {wd:e}");
+        // special values
+        let sp = [0.0f32, -0.0, f32::INFINITY, f32::NEG_INFINITY, 50.0, -50.0];
+        let mut o = [0.0f32; 6];
+        Activation::Gelu.apply(&sp, &mut o).unwrap();
+        assert_eq!(o[..2], [0.0, 0.0]);
+        assert_eq!(o[2], f32::INFINITY);
+        assert!(
+            o[3].is_nan(),
+            "-inf·Φ(-inf) = -inf·0 is NaN, as the reference"
+        );
+        assert_eq!(o[4], 50.0);
+        assert_eq!(o[5], 0.0);
+        assert!(Activation::Gelu.eval(f32::NEG_INFINITY).is_nan());
     }
 }

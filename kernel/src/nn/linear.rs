@@ -14,7 +14,14 @@
 //!
 //! Forward: `Y = X·W + 1·bᵀ`. Backward, given `dY = ∂L/∂Y`:
 //! `dW += Xᵀ·dY`, `db += 1ᵀ·dY` (accumulated), and `dX = dY·Wᵀ` (written).
+//!
+//! The products are register-blocked (`R × C` tiles of accumulators that LLVM keeps in
+//! vector registers). Every output element is nevertheless a plain sequential sum in a
+//! fixed order (bias or old gradient or zero first, then increasing `k`, `b` or `j`), as in
+//! the naive triple loop, so results are deterministic, independent of how a batch is split
+//! and identical on every target.
 
+use super::gemm;
 use crate::error::{Error, check_len};
 
 /// Number of parameters of a dense layer: `inp·out + out` (saturating, so an absurd size
@@ -128,17 +135,7 @@ impl Linear {
         debug_assert_eq!(params.len(), self.param_count());
         debug_assert_eq!(x.len() / inp, y.len() / out);
         let (w, bias) = params.split_at(inp * out);
-        for (xr, yr) in x.chunks_exact(inp).zip(y.chunks_exact_mut(out)) {
-            for (yj, &bj) in yr.iter_mut().zip(bias) {
-                *yj = bj;
-            }
-            // i-k-j order: the inner loop is an axpy over a contiguous weight row.
-            for (&xk, wr) in xr.iter().zip(w.chunks_exact(out)) {
-                for (yj, &wkj) in yr.iter_mut().zip(wr) {
-                    *yj += xk * wkj;
-                }
-            }
-        }
+        gemm::forward(x, w, bias, inp, out, y);
     }
 
     /// Backward without length checks (see [`Linear::backward`] for the contract).
@@ -155,46 +152,16 @@ impl Linear {
         debug_assert_eq!(grads.len(), self.param_count());
         debug_assert_eq!(x.len() / inp, dy.len() / out);
         let (gw, gb) = grads.split_at_mut(inp * out);
-        for (xr, dyr) in x.chunks_exact(inp).zip(dy.chunks_exact(out)) {
+        for dyr in dy.chunks_exact(out) {
             for (gbj, &d) in gb.iter_mut().zip(dyr) {
                 *gbj += d;
             }
-            for (&xk, gwr) in xr.iter().zip(gw.chunks_exact_mut(out)) {
-                for (g, &d) in gwr.iter_mut().zip(dyr) {
-                    *g += xk * d;
-                }
-            }
         }
+        gemm::weight_grad(x, dy, inp, out, gw);
         if let Some(dx) = dx {
-            let w = &params[..inp * out];
-            for (dxr, dyr) in dx.chunks_exact_mut(inp).zip(dy.chunks_exact(out)) {
-                for (dxk, wr) in dxr.iter_mut().zip(w.chunks_exact(out)) {
-                    *dxk = dot(wr, dyr);
-                }
-            }
+            gemm::input_grad(dy, &params[..inp * out], inp, out, dx);
         }
     }
-}
-
-/// `Σᵢ aᵢbᵢ` over the common length, with eight independent partial sums (a fixed, portable
-/// summation order that the compiler can vectorise).
-#[inline]
-pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let ca = a.chunks_exact(8);
-    let cb = b.chunks_exact(8);
-    let tail: f32 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    let mut acc = [0.0f32; 8];
-    for (x, y) in ca.zip(cb) {
-        for i in 0..8 {
-            acc[i] += x[i] * y[i];
-        }
-    }
-    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
 }
 
 #[cfg(test)]
@@ -221,16 +188,6 @@ mod tests {
         assert_eq!(y, [-2.5, -4.0, -3.0, 9.0, 10.0, 13.5]);
         assert_eq!(param_count(2, 3), 9);
         assert_eq!(l.param_count(), 9);
-    }
-
-    #[test]
-    fn dot_matches_naive() {
-        for n in [0usize, 1, 7, 8, 9, 17, 64] {
-            let a = randn(n, 1);
-            let b = randn(n, 2);
-            let naive: f64 = a.iter().zip(&b).map(|(x, y)| *x as f64 * *y as f64).sum();
-            assert!((dot(&a, &b) as f64 - naive).abs() < 1e-4);
-        }
     }
 
     /// Loss `L = Σ c ⊙ Y` with random `c`: `∂L/∂Y = c`.

@@ -5,6 +5,7 @@
 //! |---|---|
 //! | [`act`] | element-wise activations `f` and `f'` (exact GELU, SiLU, ReLU, tanh, softplus, identity) |
 //! | [`linear`] | the dense layer `Y = X·W + b`, weights stored `[inp][out]` |
+//! | `gemm` (private) | the register-blocked products behind [`linear`] |
 //! | [`embed`] | the PIS Fourier time embedding `[sin(t·w + φ), cos(t·w + φ)]` |
 //! | [`mlp`] | multi-layer perceptrons: shape, forward with activation cache, backward |
 //! | [`init`] | PyTorch-default initialisation and last-layer options |
@@ -15,6 +16,7 @@
 
 pub mod act;
 pub mod embed;
+mod gemm;
 pub mod init;
 pub mod linear;
 pub mod mlp;

@@ -1,0 +1,370 @@
+//! Register-blocked dense matrix products behind [`Linear`](super::Linear).
+//!
+//! The three products of a dense layer (`inp → out`, weights `W` stored `[inp][out]`, batch
+//! rows contiguous):
+//!
+//! | function | product | per element |
+//! |---|---|---|
+//! | [`forward`] | `Y = X·W + 1·bᵀ` (written) | `y[b,j] = b[j] + Σ_k x[b,k]·W[k,j]` |
+//! | [`weight_grad`] | `dW += Xᵀ·dY` (accumulated) | `dW[k,j] += Σ_b x[b,k]·dy[b,j]` |
+//! | [`input_grad`] | `dX = dY·Wᵀ` (written) | `dx[b,k] = Σ_j dy[b,j]·W[k,j]` |
+//!
+//! Each output element is a tile of `R × C` accumulators held in a local array (so LLVM keeps
+//! them in vector registers) and is summed **sequentially** in a fixed order: the bias (or
+//! the old gradient, or zero) first, then the terms in increasing `k`, `b` or `j`. That is
+//! the order of the naive triple loop, so the tiling only decides which elements are
+//! computed together: the bits do not depend on the tile shape, on which rows fall into a
+//! full tile, on the batch size or on the target (IEEE add and mul only; rustc never fuses
+//! them into an FMA). The tile width may therefore follow the vector width
+//! (`C = 16` with AVX, 8 otherwise) without any change in the results.
+//!
+//! `dY·Wᵀ` reads `W` by columns; each block of `C` columns of `Wᵀ` is first packed into a
+//! stack panel of at most [`JB`] × `C` values, then used as a row-major operand.
+
+/// Rows per tile (batch rows, or input features for the weight gradient).
+const TR: usize = 4;
+/// Columns per tile: two vectors per row with AVX (256-bit), two with SSE/simd128 (128-bit).
+#[cfg(target_feature = "avx")]
+const TC: usize = 16;
+/// Columns per tile: two vectors per row with AVX (256-bit), two with SSE/simd128 (128-bit).
+#[cfg(not(target_feature = "avx"))]
+const TC: usize = 8;
+/// Depth (`j` values) of the packed `Wᵀ` panel of [`input_grad`] (`JB·TC` floats on the stack).
+const JB: usize = 64;
+
+/// `y[b, j] = bias[j] + Σ_k x[b, k]·w[k, j]` for every row of `x` (`B × inp`) into `y`
+/// (`B × out`), overwriting `y`.
+pub(crate) fn forward(x: &[f32], w: &[f32], bias: &[f32], inp: usize, out: usize, y: &mut [f32]) {
+    debug_assert_eq!(w.len(), inp * out);
+    debug_assert_eq!(bias.len(), out);
+    debug_assert_eq!(x.len() / inp, y.len() / out);
+    let xs = x.chunks_exact(TR * inp);
+    let x_tail = xs.remainder();
+    let mut ys = y.chunks_exact_mut(TR * out);
+    for (xb, yb) in xs.zip(&mut ys) {
+        forward_rows::<TR>(xb, w, bias, inp, out, yb);
+    }
+    let y_tail = ys.into_remainder();
+    for (xr, yr) in x_tail.chunks_exact(inp).zip(y_tail.chunks_exact_mut(out)) {
+        forward_rows::<1>(xr, w, bias, inp, out, yr);
+    }
+}
+
+/// [`forward`] on `R` rows: column tiles of `TC`, then 4, then 1.
+#[inline(always)]
+fn forward_rows<const R: usize>(
+    xb: &[f32],
+    w: &[f32],
+    bias: &[f32],
+    inp: usize,
+    out: usize,
+    yb: &mut [f32],
+) {
+    let j0 = forward_tiles::<R, TC>(xb, w, bias, inp, out, yb, 0);
+    let j0 = forward_tiles::<R, 4>(xb, w, bias, inp, out, yb, j0);
+    forward_tiles::<R, 1>(xb, w, bias, inp, out, yb, j0);
+}
+
+/// Every full `R × C` tile of [`forward`] from column `j0` on; returns the first column
+/// not done.
+#[inline(always)]
+fn forward_tiles<const R: usize, const C: usize>(
+    xb: &[f32],
+    w: &[f32],
+    bias: &[f32],
+    inp: usize,
+    out: usize,
+    yb: &mut [f32],
+    mut j0: usize,
+) -> usize {
+    let xr: [&[f32]; R] = core::array::from_fn(|r| &xb[r * inp..(r + 1) * inp]);
+    while j0 + C <= out {
+        let mut acc = [[0.0f32; C]; R];
+        for a in acc.iter_mut() {
+            a.copy_from_slice(&bias[j0..j0 + C]);
+        }
+        for k in 0..inp {
+            let wv = &w[k * out + j0..k * out + j0 + C];
+            for r in 0..R {
+                let xv = xr[r][k];
+                for c in 0..C {
+                    acc[r][c] += xv * wv[c];
+                }
+            }
+        }
+        for (r, a) in acc.iter().enumerate() {
+            yb[r * out + j0..r * out + j0 + C].copy_from_slice(a);
+        }
+        j0 += C;
+    }
+    j0
+}
+
+/// `gw[k, j] += Σ_b x[b, k]·dy[b, j]` (`gw` is `inp × out`, accumulated), summing over the
+/// batch in increasing `b`.
+pub(crate) fn weight_grad(x: &[f32], dy: &[f32], inp: usize, out: usize, gw: &mut [f32]) {
+    debug_assert_eq!(gw.len(), inp * out);
+    debug_assert_eq!(x.len() / inp, dy.len() / out);
+    let mut k0 = 0;
+    while k0 + TR <= inp {
+        weight_grad_rows::<TR>(x, dy, inp, out, gw, k0);
+        k0 += TR;
+    }
+    while k0 < inp {
+        weight_grad_rows::<1>(x, dy, inp, out, gw, k0);
+        k0 += 1;
+    }
+}
+
+/// [`weight_grad`] for gradient rows `k0 .. k0 + R`: column tiles of `TC`, then 4, then 1.
+#[inline(always)]
+fn weight_grad_rows<const R: usize>(
+    x: &[f32],
+    dy: &[f32],
+    inp: usize,
+    out: usize,
+    gw: &mut [f32],
+    k0: usize,
+) {
+    let j0 = weight_grad_tiles::<R, TC>(x, dy, inp, out, gw, k0, 0);
+    let j0 = weight_grad_tiles::<R, 4>(x, dy, inp, out, gw, k0, j0);
+    weight_grad_tiles::<R, 1>(x, dy, inp, out, gw, k0, j0);
+}
+
+/// Every full `R × C` tile of [`weight_grad`] in rows `k0 .. k0 + R` from column `j0` on;
+/// returns the first column not done.
+#[inline(always)]
+fn weight_grad_tiles<const R: usize, const C: usize>(
+    x: &[f32],
+    dy: &[f32],
+    inp: usize,
+    out: usize,
+    gw: &mut [f32],
+    k0: usize,
+    mut j0: usize,
+) -> usize {
+    while j0 + C <= out {
+        let mut acc = [[0.0f32; C]; R];
+        for (r, a) in acc.iter_mut().enumerate() {
+            let o = (k0 + r) * out + j0;
+            a.copy_from_slice(&gw[o..o + C]);
+        }
+        for (xr, dr) in x.chunks_exact(inp).zip(dy.chunks_exact(out)) {
+            let xv = &xr[k0..k0 + R];
+            let dv = &dr[j0..j0 + C];
+            for r in 0..R {
+                for c in 0..C {
+                    acc[r][c] += xv[r] * dv[c];
+                }
+            }
+        }
+        for (r, a) in acc.iter().enumerate() {
+            let o = (k0 + r) * out + j0;
+            gw[o..o + C].copy_from_slice(a);
+        }
+        j0 += C;
+    }
+    j0
+}
+
+/// `dx[b, k] = Σ_j dy[b, j]·w[k, j]` for every row (`dx` is `B × inp`, overwritten), summing
+/// in increasing `j`.
+pub(crate) fn input_grad(dy: &[f32], w: &[f32], inp: usize, out: usize, dx: &mut [f32]) {
+    debug_assert_eq!(w.len(), inp * out);
+    debug_assert_eq!(dx.len() / inp, dy.len() / out);
+    let k0 = input_grad_cols::<TC>(dy, w, inp, out, dx, 0);
+    let k0 = input_grad_cols::<4>(dy, w, inp, out, dx, k0);
+    input_grad_cols::<1>(dy, w, inp, out, dx, k0);
+}
+
+/// Every full block of `C` columns of [`input_grad`] from column `k0` on; returns the first
+/// column not done.
+#[inline(always)]
+fn input_grad_cols<const C: usize>(
+    dy: &[f32],
+    w: &[f32],
+    inp: usize,
+    out: usize,
+    dx: &mut [f32],
+    mut k0: usize,
+) -> usize {
+    let mut panel = [[0.0f32; C]; JB];
+    while k0 + C <= inp {
+        let mut j0 = 0;
+        while j0 < out {
+            let jl = JB.min(out - j0);
+            // panel[jj][c] = Wᵀ[j0 + jj][k0 + c] = w[k0 + c][j0 + jj]
+            for c in 0..C {
+                let o = (k0 + c) * out + j0;
+                for (p, &v) in panel.iter_mut().zip(&w[o..o + jl]) {
+                    p[c] = v;
+                }
+            }
+            let panel = &panel[..jl];
+            let dys = dy.chunks_exact(TR * out);
+            let dy_tail = dys.remainder();
+            let mut dxs = dx.chunks_exact_mut(TR * inp);
+            for (db, xb) in dys.zip(&mut dxs) {
+                input_grad_tile::<TR, C>(db, panel, inp, out, xb, k0, j0);
+            }
+            let dx_tail = dxs.into_remainder();
+            for (dr, xr) in dy_tail.chunks_exact(out).zip(dx_tail.chunks_exact_mut(inp)) {
+                input_grad_tile::<1, C>(dr, panel, inp, out, xr, k0, j0);
+            }
+            j0 += jl;
+        }
+        k0 += C;
+    }
+    k0
+}
+
+/// One `R × C` tile of [`input_grad`]: rows `db` (`R × out`), columns `k0 .. k0 + C` of
+/// `xb` (`R × inp`), terms `j0 .. j0 + panel.len()` (added to the partial sums of the
+/// earlier terms, or started from zero at `j0 = 0`).
+#[inline(always)]
+fn input_grad_tile<const R: usize, const C: usize>(
+    db: &[f32],
+    panel: &[[f32; C]],
+    inp: usize,
+    out: usize,
+    xb: &mut [f32],
+    k0: usize,
+    j0: usize,
+) {
+    let jl = panel.len();
+    let mut acc = [[0.0f32; C]; R];
+    if j0 > 0 {
+        for (r, a) in acc.iter_mut().enumerate() {
+            let o = r * inp + k0;
+            a.copy_from_slice(&xb[o..o + C]);
+        }
+    }
+    let dr: [&[f32]; R] = core::array::from_fn(|r| &db[r * out + j0..r * out + j0 + jl]);
+    for (jj, p) in panel.iter().enumerate() {
+        for r in 0..R {
+            let d = dr[r][jj];
+            for c in 0..C {
+                acc[r][c] += d * p[c];
+            }
+        }
+    }
+    for (r, a) in acc.iter().enumerate() {
+        let o = r * inp + k0;
+        xb[o..o + C].copy_from_slice(a);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use crate::rng::{seeded, standard_normal};
+    use std::vec;
+    use std::vec::Vec;
+
+    fn randn(n: usize, seed: u64) -> Vec<f32> {
+        let mut r = seeded(seed);
+        (0..n).map(|_| standard_normal(&mut r) as f32).collect()
+    }
+
+    /// The naive triple loops, in the same summation order: results must match bit for bit.
+    fn naive(
+        x: &[f32],
+        w: &[f32],
+        bias: &[f32],
+        dy: &[f32],
+        gw0: &[f32],
+        inp: usize,
+        out: usize,
+    ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+        let batch = x.len() / inp;
+        let mut y = vec![0.0f32; batch * out];
+        let mut gw = gw0.to_vec();
+        let mut dx = vec![0.0f32; batch * inp];
+        for b in 0..batch {
+            for j in 0..out {
+                let mut s = bias[j];
+                for k in 0..inp {
+                    s += x[b * inp + k] * w[k * out + j];
+                }
+                y[b * out + j] = s;
+            }
+            for k in 0..inp {
+                let mut s = 0.0f32;
+                for j in 0..out {
+                    s += dy[b * out + j] * w[k * out + j];
+                }
+                dx[b * inp + k] = s;
+            }
+        }
+        for k in 0..inp {
+            for j in 0..out {
+                let mut s = gw[k * out + j];
+                for b in 0..batch {
+                    s += x[b * inp + k] * dy[b * out + j];
+                }
+                gw[k * out + j] = s;
+            }
+        }
+        (y, gw, dx)
+    }
+
+    #[test]
+    fn blocked_products_match_naive_loops_bit_for_bit() {
+        let sizes = [1usize, 2, 3, 4, 5, 8, 17, 64, 65, 130];
+        let batches = [0usize, 1, 3, 4, 7, 17, 65];
+        let mut seed = 100;
+        for &inp in &sizes {
+            for &out in &sizes {
+                for &batch in &batches {
+                    if inp * out * batch > 200_000 {
+                        continue;
+                    }
+                    seed += 5;
+                    let x = randn(batch * inp, seed);
+                    let w = randn(inp * out, seed + 1);
+                    let bias = randn(out, seed + 2);
+                    let dy = randn(batch * out, seed + 3);
+                    let gw0 = randn(inp * out, seed + 4);
+                    let (y_ref, gw_ref, dx_ref) = naive(&x, &w, &bias, &dy, &gw0, inp, out);
+                    let mut y = vec![f32::NAN; batch * out];
+                    forward(&x, &w, &bias, inp, out, &mut y);
+                    let mut gw = gw0.clone();
+                    weight_grad(&x, &dy, inp, out, &mut gw);
+                    let mut dx = vec![f32::NAN; batch * inp];
+                    input_grad(&dy, &w, inp, out, &mut dx);
+                    let what = (inp, out, batch);
+                    assert!(bits_eq(&y, &y_ref), "forward {what:?}");
+                    assert!(bits_eq(&gw, &gw_ref), "weight grad {what:?}");
+                    assert!(bits_eq(&dx, &dx_ref), "input grad {what:?}");
+                }
+            }
+        }
+    }
+
+    fn bits_eq(a: &[f32], b: &[f32]) -> bool {
+        a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
+    }
+
+    #[test]
+    fn rows_do_not_depend_on_the_batch_split() {
+        // the same row computed in a batch of 9 (full tiles + tail) and alone
+        let (inp, out) = (17, 33);
+        let x = randn(9 * inp, 1);
+        let w = randn(inp * out, 2);
+        let bias = randn(out, 3);
+        let dy = randn(9 * out, 4);
+        let mut y = vec![0.0; 9 * out];
+        forward(&x, &w, &bias, inp, out, &mut y);
+        let mut dx = vec![0.0; 9 * inp];
+        input_grad(&dy, &w, inp, out, &mut dx);
+        for b in 0..9 {
+            let mut y1 = vec![0.0; out];
+            forward(&x[b * inp..(b + 1) * inp], &w, &bias, inp, out, &mut y1);
+            assert!(bits_eq(&y1, &y[b * out..(b + 1) * out]));
+            let mut dx1 = vec![0.0; inp];
+            input_grad(&dy[b * out..(b + 1) * out], &w, inp, out, &mut dx1);
+            assert!(bits_eq(&dx1, &dx[b * inp..(b + 1) * inp]));
+        }
+    }
+}
