@@ -76,3 +76,7 @@ pub fn count_legal(mask: &[bool]) -> usize {
 /// Largest [`DiscreteEnv::state_len`] of the environments of this crate (fixed-size scratch
 /// states in the enumeration and metric helpers).
 pub const MAX_STATE_LEN: usize = 32;
+
+/// Largest [`DiscreteEnv::n_actions`] / [`DiscreteEnv::n_back_actions`] supported by the
+/// policies (fixed-size masks on the stack).
+pub const MAX_ACTIONS: usize = 64;

@@ -11,6 +11,8 @@ pub mod env;
 pub mod exact;
 pub mod grid;
 pub mod ising;
+pub mod loss;
+pub mod policy;
 pub mod sequence;
 
 pub use env::DiscreteEnv;

@@ -70,14 +70,14 @@ impl SequenceEnv {
     /// Builds the environment and plants the modes from `cfg.seed` (distinct strings).
     ///
     /// # Errors
-    /// [`Error::InvalidConfig`] unless `1 ≤ len ≤ 20`, `2 ≤ alphabet`, `alphabet^len ≤ 2^20`,
+    /// [`Error::InvalidConfig`] unless `1 ≤ len ≤ 20`, `2 ≤ alphabet ≤ 26`, `alphabet^len ≤ 2^20`,
     /// `1 ≤ modes ≤ min(16, alphabet^len)`, `temperature > 0` and `floor > 0` (finite).
     pub fn new(cfg: SequenceConfig) -> Result<Self, Error> {
         if cfg.len == 0 || cfg.len > MAX_LEN {
             return Err(Error::InvalidConfig("sequence length must be in 1..=20"));
         }
-        if cfg.alphabet < 2 || cfg.alphabet > 255 {
-            return Err(Error::InvalidConfig("alphabet size must be in 2..=255"));
+        if cfg.alphabet < 2 || cfg.alphabet > 26 {
+            return Err(Error::InvalidConfig("alphabet size must be in 2..=26"));
         }
         let mut n = 1usize;
         for _ in 0..cfg.len {
