@@ -14,6 +14,7 @@ pub mod ising;
 pub mod loss;
 pub mod policy;
 pub mod sequence;
+pub mod train;
 
 pub use env::DiscreteEnv;
 
