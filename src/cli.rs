@@ -56,6 +56,10 @@ pub enum Command {
     /// Train a sampler (tb, tb-buffer, rsmc) or run the annealed SMC baseline (smc), evaluate
     /// it and write metrics.jsonl, summary.json, samples.csv, samples.svg and a checkpoint.
     Train(Box<TrainArgs>),
+    /// Train a GFlowNet on a discrete environment (grid, deceptive-grid, sequence, ising) with
+    /// tb, db or subtb; evaluate against the exact target and write metrics.jsonl,
+    /// summary.json and samples.csv.
+    TrainDiscrete(Box<TrainDiscreteArgs>),
     /// Draw samples from a trained checkpoint.
     Sample {
         /// The checkpoint file, or the output folder of `amortise train`.
@@ -201,6 +205,83 @@ pub struct TrainArgs {
     /// Chunk length L: SMC reweighting interval and SubTB chunk (rsmc).
     #[arg(long, default_value_t = 4)]
     pub chunk: usize,
+}
+
+/// Arguments of `amortise train-discrete`.
+#[derive(Debug, clap::Args)]
+pub struct TrainDiscreteArgs {
+    /// Environment: grid, deceptive-grid, sequence or ising.
+    #[arg(long, default_value = "sequence")]
+    pub env: String,
+    /// Method: tb, db or subtb (rsmc and teacher: not implemented yet).
+    #[arg(long, default_value = "tb")]
+    pub method: String,
+    /// Grid dimension d.
+    #[arg(long, default_value_t = 2)]
+    pub dim: usize,
+    /// Grid side H (default 16) or Ising lattice side (default 3).
+    #[arg(long)]
+    pub side: Option<usize>,
+    /// Sequence length.
+    #[arg(long, default_value_t = 8)]
+    pub len: usize,
+    /// Sequence alphabet size.
+    #[arg(long, default_value_t = 4)]
+    pub alphabet: usize,
+    /// Planted modes of the sequence reward.
+    #[arg(long, default_value_t = 4)]
+    pub modes: usize,
+    /// Temperature of the sequence reward.
+    #[arg(long, default_value_t = 0.5)]
+    pub temperature: f32,
+    /// Reward floor of the sequence reward.
+    #[arg(long, default_value_t = 1e-3)]
+    pub floor: f32,
+    /// Seed of the planted sequence modes.
+    #[arg(long, default_value_t = 0)]
+    pub env_seed: u64,
+    /// Ising coupling J.
+    #[arg(long, default_value_t = 0.2, allow_hyphen_values = true)]
+    pub coupling: f32,
+    /// Ising field h.
+    #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
+    pub field: f32,
+    /// Training iterations.
+    #[arg(long, default_value_t = 2000)]
+    pub iters: u32,
+    /// Trajectories per iteration.
+    #[arg(long, default_value_t = 16)]
+    pub batch: usize,
+    /// Hidden width of the policy network.
+    #[arg(long, default_value_t = 64)]
+    pub hidden: usize,
+    /// Learning rate of the network (log Z uses 1e-1).
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f32,
+    /// Epsilon-uniform exploration of the on-policy sampler.
+    #[arg(long, default_value_t = 0.0)]
+    pub epsilon: f32,
+    /// Learn the backward policy (default: uniform over parents).
+    #[arg(long)]
+    pub learn_pb: bool,
+    /// Replay buffer capacity (0 = no buffer; odd iterations replay from it).
+    #[arg(long, default_value_t = 0)]
+    pub buffer: usize,
+    /// Buffer priority: reward (rank-based, PRT), iw (importance weights) or uniform.
+    #[arg(long, default_value = "reward")]
+    pub buffer_priority: String,
+    /// Random seed.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Output folder (default out/ENV-METHOD-sSEED).
+    #[arg(long)]
+    pub out: Option<String>,
+    /// Evaluate every this many iterations (default iters/10).
+    #[arg(long)]
+    pub eval_every: Option<u32>,
+    /// Samples of the final evaluation (intermediate evaluations use at most 4096).
+    #[arg(long, default_value_t = 20_000)]
+    pub eval_samples: usize,
 }
 
 /// Experiments.

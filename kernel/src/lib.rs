@@ -20,6 +20,7 @@
 //! | 1 | [`metrics`] | log-weight normalisation, ESS, ELBO/EUBO/IS `log Z`, Sinkhorn, MMD, mode coverage, TV |
 //! | 2 | [`smc`] | resampling (systematic, stratified, multinomial) and adaptive weight tempering |
 //! | 2 | [`buffer`] | fixed-capacity replay buffers: importance-weighted (RSMC), reward-ranked, uniform |
+//! | 3 | [`samplers::gflownet`] | discrete environments (hypergrid, deceptive grid, prepend/append sequences, Ising), exact enumeration, masked-softmax policies, TB/DB/SubTB, discrete RSMC |
 //!
 //! ## Conventions
 //! - **The caller owns memory.** Kernels take `&mut [f32]` buffers, check their lengths once

@@ -1,5 +1,6 @@
 //! One file per subcommand; `run` dispatches.
 
+pub mod discrete;
 mod experiment;
 mod logp;
 mod metric;
@@ -29,6 +30,7 @@ pub fn run(cli: Cli) -> CliResult<()> {
             out,
         } => sample_target::run(&target, dim, n, seed, &out),
         Command::Train(args) => train::run(&args),
+        Command::TrainDiscrete(args) => discrete::run(&args),
         Command::Sample {
             checkpoint,
             n,

@@ -1,3 +1,4 @@
-//! Samplers: diffusion samplers (continuous targets).
+//! Samplers: diffusion samplers (continuous targets) and GFlowNets (discrete targets).
 
 pub mod diffusion;
+pub mod gflownet;

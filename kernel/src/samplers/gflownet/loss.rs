@@ -1,0 +1,272 @@
+//! Trajectory balance (TB), detailed balance (DB) and sub-trajectory balance (SubTB) on one
+//! scored trajectory, with hand-written gradients.
+//!
+//! A trajectory `s₀ → s₁ → … → s_n = x` (the last transition is stop) is scored as
+//! `lpf[t] = log P_F(s_{t+1}|s_t)`, `lpb[t] = log P_B(s_t|s_{t+1})` for `t < n`, and the log
+//! flows `lf[t] = log F(s_t)` for `t ≤ n`, with the boundary conventions
+//! `lf[0] = log Z` (the learnt scalar) and `lf[n] = log R(x)` (fixed). Each loss returns its
+//! value and **overwrites** `glpf`, `glpb` (length `n`) and `glf` (length `n + 1`; `glf[0]`
+//! is `∂L/∂log Z`, `glf[n]` is left `0`).
+//!
+//! - **TB** (Malkin et al. 2022, eq. 14): `δ = lf[0] + Σ lpf − Σ lpb − lf[n]`, `L = δ²`.
+//!   The adaptive-teacher code's residual is `−δ` (teachers A1.1: its `δ > 0` means the
+//!   student under-samples `x`); [`tb`] returns our `δ`.
+//! - **DB** (Bengio et al. 2023, "GFlowNet foundations", eq. 44; teachers A1.1 DB variant):
+//!   `d_t = lf[t] + lpf[t] − lf[t+1] − lpb[t]`, `L = (1/n) Σ_t d_t²`.
+//! - **SubTB(λ)** (Madan et al. 2023, eq. 8): for every pair `i < j`,
+//!   `d_ij = lf[i] + Σ_{t=i}^{j−1} (lpf[t] − lpb[t]) − lf[j]`,
+//!   `L = Σ_{i<j} λ^{j−i} d_ij² / Σ_{i<j} λ^{j−i}`.
+
+use crate::error::{Error, check_len};
+
+fn check(
+    lpf: &[f32],
+    lpb: &[f32],
+    lf: &[f32],
+    glpf: &[f32],
+    glpb: &[f32],
+    glf: &[f32],
+) -> Result<usize, Error> {
+    let n = lpf.len();
+    if n == 0 {
+        return Err(Error::Degenerate("trajectory has no transition"));
+    }
+    check_len("lpb", n, lpb.len())?;
+    check_len("lf", n + 1, lf.len())?;
+    check_len("glpf", n, glpf.len())?;
+    check_len("glpb", n, glpb.len())?;
+    check_len("glf", n + 1, glf.len())?;
+    Ok(n)
+}
+
+fn finite(loss: f64, what: &'static str) -> Result<f32, Error> {
+    if loss.is_finite() {
+        Ok(loss as f32)
+    } else {
+        Err(Error::NonFinite(what))
+    }
+}
+
+/// TB loss `δ²`; returns `(loss, δ)`. See the [module docs](self).
+///
+/// # Errors
+/// [`Error::ShapeMismatch`] for inconsistent lengths; [`Error::Degenerate`] for `n = 0`;
+/// [`Error::NonFinite`] if the residual is not finite.
+pub fn tb(
+    lpf: &[f32],
+    lpb: &[f32],
+    lf: &[f32],
+    glpf: &mut [f32],
+    glpb: &mut [f32],
+    glf: &mut [f32],
+) -> Result<(f32, f32), Error> {
+    let n = check(lpf, lpb, lf, glpf, glpb, glf)?;
+    let mut d = lf[0] as f64 - lf[n] as f64;
+    for t in 0..n {
+        d += lpf[t] as f64 - lpb[t] as f64;
+    }
+    let loss = finite(d * d, "trajectory-balance residual")?;
+    let g = (2.0 * d) as f32;
+    glpf.fill(g);
+    glpb.fill(-g);
+    glf.fill(0.0);
+    glf[0] = g;
+    Ok((loss, d as f32))
+}
+
+/// DB loss `(1/n) Σ d_t²`. See the [module docs](self).
+///
+/// # Errors
+/// As [`tb`].
+pub fn db(
+    lpf: &[f32],
+    lpb: &[f32],
+    lf: &[f32],
+    glpf: &mut [f32],
+    glpb: &mut [f32],
+    glf: &mut [f32],
+) -> Result<f32, Error> {
+    let n = check(lpf, lpb, lf, glpf, glpb, glf)?;
+    glf.fill(0.0);
+    let inv = 1.0 / n as f64;
+    let mut loss = 0.0f64;
+    for t in 0..n {
+        let d = lf[t] as f64 + lpf[t] as f64 - lf[t + 1] as f64 - lpb[t] as f64;
+        loss += d * d * inv;
+        let g = (2.0 * d * inv) as f32;
+        glpf[t] = g;
+        glpb[t] = -g;
+        glf[t] += g;
+        glf[t + 1] -= g;
+    }
+    glf[n] = 0.0;
+    finite(loss, "detailed-balance residual")
+}
+
+/// SubTB(λ) loss. See the [module docs](self). `O(n²)` time; `prefix` is scratch of length
+/// `n + 1` (reused for the prefix sums of `lpf − lpb` and then for the gradient's difference
+/// array).
+///
+/// # Errors
+/// As [`tb`]; [`Error::InvalidConfig`] unless `λ > 0` is finite;
+/// [`Error::ShapeMismatch`] if `prefix.len() != n + 1`.
+pub fn subtb(
+    lambda: f32,
+    lpf: &[f32],
+    lpb: &[f32],
+    lf: &[f32],
+    glpf: &mut [f32],
+    glpb: &mut [f32],
+    glf: &mut [f32],
+    prefix: &mut [f32],
+) -> Result<f32, Error> {
+    let n = check(lpf, lpb, lf, glpf, glpb, glf)?;
+    check_len("subtb prefix", n + 1, prefix.len())?;
+    if !(lambda.is_finite() && lambda > 0.0) {
+        return Err(Error::InvalidConfig("SubTB lambda must be finite and > 0"));
+    }
+    let lam = lambda as f64;
+    prefix[0] = 0.0;
+    for t in 0..n {
+        prefix[t + 1] = prefix[t] + (lpf[t] - lpb[t]);
+    }
+    let mut norm = 0.0f64;
+    for i in 0..n {
+        let mut w = 1.0f64;
+        for _ in i + 1..=n {
+            w *= lam;
+            norm += w;
+        }
+    }
+    glf.fill(0.0);
+    let mut loss = 0.0f64;
+    // diff[k] for k ≤ n: gradient coefficient of (lpf − lpb) at t is Σ_{k ≤ t} diff[k];
+    // written into glpf first, as glpf is free until the end.
+    glpf.fill(0.0);
+    for i in 0..n {
+        let mut w = 1.0f64;
+        for j in i + 1..=n {
+            w *= lam;
+            let d = lf[i] as f64 + prefix[j] as f64 - prefix[i] as f64 - lf[j] as f64;
+            loss += w * d * d / norm;
+            let g = 2.0 * w * d / norm;
+            glf[i] += g as f32;
+            glf[j] -= g as f32;
+            glpf[i] += g as f32;
+            if j < n {
+                glpf[j] -= g as f32;
+            }
+        }
+    }
+    let mut run = 0.0f32;
+    for t in 0..n {
+        run += glpf[t];
+        glpf[t] = run;
+        glpb[t] = -run;
+    }
+    glf[n] = 0.0;
+    finite(loss, "sub-trajectory-balance residual")
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use std::vec;
+    use std::vec::Vec;
+
+    type LossFn = fn(&[f32], &[f32], &[f32], &mut [f32], &mut [f32], &mut [f32]) -> f32;
+
+    fn gradcheck(f: LossFn) {
+        let n = 5;
+        let lpf: Vec<f32> = (0..n).map(|t| -0.3 - 0.2 * t as f32).collect();
+        let lpb: Vec<f32> = (0..n).map(|t| -0.7 + 0.1 * t as f32).collect();
+        let lf: Vec<f32> = (0..=n)
+            .map(|t| 1.5 - 0.4 * t as f32 + 0.05 * (t * t) as f32)
+            .collect();
+        let (mut a, mut b, mut c) = (vec![0.0; n], vec![0.0; n], vec![0.0; n + 1]);
+        f(&lpf, &lpb, &lf, &mut a, &mut b, &mut c);
+        let eval = |lpf: &[f32], lpb: &[f32], lf: &[f32]| -> f64 {
+            let (mut a, mut b, mut c) = (vec![0.0; n], vec![0.0; n], vec![0.0; n + 1]);
+            f(lpf, lpb, lf, &mut a, &mut b, &mut c) as f64
+        };
+        let h = 1e-2f32;
+        let close = |fd: f64, g: f32, what: &str| {
+            assert!(
+                (fd - g as f64).abs() < 2e-3 * (1.0 + fd.abs()),
+                "{what}: fd {fd} vs analytic {g}"
+            );
+        };
+        for t in 0..n {
+            let (mut p, mut m) = (lpf.clone(), lpf.clone());
+            p[t] += h;
+            m[t] -= h;
+            close(
+                (eval(&p, &lpb, &lf) - eval(&m, &lpb, &lf)) / (2.0 * h as f64),
+                a[t],
+                "lpf",
+            );
+            let (mut p, mut m) = (lpb.clone(), lpb.clone());
+            p[t] += h;
+            m[t] -= h;
+            close(
+                (eval(&lpf, &p, &lf) - eval(&lpf, &m, &lf)) / (2.0 * h as f64),
+                b[t],
+                "lpb",
+            );
+        }
+        for t in 0..n {
+            // lf[n] = log R is fixed: its gradient is reported as 0.
+            let (mut p, mut m) = (lf.clone(), lf.clone());
+            p[t] += h;
+            m[t] -= h;
+            close(
+                (eval(&lpf, &lpb, &p) - eval(&lpf, &lpb, &m)) / (2.0 * h as f64),
+                c[t],
+                "lf",
+            );
+        }
+        assert_eq!(c[n], 0.0);
+    }
+
+    #[test]
+    fn tb_gradcheck() {
+        gradcheck(|a, b, c, d, e, f| tb(a, b, c, d, e, f).unwrap().0);
+    }
+    #[test]
+    fn db_gradcheck() {
+        gradcheck(|a, b, c, d, e, f| db(a, b, c, d, e, f).unwrap());
+    }
+    #[test]
+    fn subtb_gradcheck() {
+        gradcheck(|a, b, c, d, e, f| {
+            let mut p = [0.0f32; 6];
+            subtb(0.9, a, b, c, d, e, f, &mut p).unwrap()
+        });
+    }
+
+    #[test]
+    fn known_values_and_consistency() {
+        // A balanced trajectory has zero loss for all three.
+        let lpf = [-1.0f32, -0.5];
+        let lpb = [0.0f32, -0.25];
+        // choose flows so that every DB residual is zero: lf[t+1] = lf[t] + lpf − lpb
+        let lf = [2.0f32, 1.0, 0.75];
+        let (mut a, mut b, mut c, mut p) = ([0.0; 2], [0.0; 2], [0.0; 3], [0.0; 3]);
+        assert_eq!(tb(&lpf, &lpb, &lf, &mut a, &mut b, &mut c).unwrap().0, 0.0);
+        assert_eq!(db(&lpf, &lpb, &lf, &mut a, &mut b, &mut c).unwrap(), 0.0);
+        assert!(subtb(0.9, &lpf, &lpb, &lf, &mut a, &mut b, &mut c, &mut p).unwrap() < 1e-12);
+        // TB: δ = 2 − 1.5 + 0.25 − 0 = 0.75 with log R = 0
+        let lf = [2.0f32, 7.0, 0.0];
+        let (l, d) = tb(&lpf, &lpb, &lf, &mut a, &mut b, &mut c).unwrap();
+        assert!((d - 0.75).abs() < 1e-6 && (l - 0.5625).abs() < 1e-6);
+        // SubTB with one transition equals DB equals TB
+        let (lpf, lpb, lf) = ([-0.3f32], [0.0f32], [0.4f32, -0.2]);
+        let (mut a, mut b, mut c, mut p) = ([0.0; 1], [0.0; 1], [0.0; 2], [0.0; 2]);
+        let t = tb(&lpf, &lpb, &lf, &mut a, &mut b, &mut c).unwrap().0;
+        let s = subtb(0.5, &lpf, &lpb, &lf, &mut a, &mut b, &mut c, &mut p).unwrap();
+        assert!((t - s).abs() < 1e-7);
+        assert!(subtb(0.0, &lpf, &lpb, &lf, &mut a, &mut b, &mut c, &mut p).is_err());
+        assert!(tb(&[], &[], &[0.0], &mut [], &mut [], &mut c[..1]).is_err());
+    }
+}

@@ -1,0 +1,420 @@
+//! `amortise train-discrete`: trains a GFlowNet on a discrete environment, evaluates it
+//! against the exact (enumerated) target and writes `metrics.jsonl`, `summary.json` and
+//! `samples.csv` into the output folder.
+
+use std::fmt::Write as _;
+use std::time::Instant;
+
+use amortise_kernel::buffer::Priority;
+use amortise_kernel::metrics::{bounds, histogram};
+use amortise_kernel::rng::{self, uniform_f64};
+use amortise_kernel::samplers::gflownet::env::DiscreteEnv;
+use amortise_kernel::samplers::gflownet::exact;
+use amortise_kernel::samplers::gflownet::grid::{GridReward, Hypergrid};
+use amortise_kernel::samplers::gflownet::ising::Ising;
+use amortise_kernel::samplers::gflownet::sequence::{SequenceConfig, SequenceEnv};
+use amortise_kernel::samplers::gflownet::train::{Layout, LossKind, TrainConfig, Trainer};
+use serde_json::json;
+
+use super::json_num;
+use crate::cli::TrainDiscreteArgs;
+use crate::csv::write_atomic;
+use crate::error::{CliError, CliResult};
+
+/// The environment names `--env` accepts.
+pub const ENVS: [&str; 4] = ["grid", "deceptive-grid", "sequence", "ising"];
+/// The methods `--method` accepts (rsmc and teacher are not implemented yet).
+pub const METHODS: [&str; 3] = ["tb", "db", "subtb"];
+
+/// One of the kernel's environments, chosen at run time.
+// Built once per run; the size difference (the planted-mode table) does not matter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Copy, Debug)]
+pub enum AnyEnv {
+    /// Hypergrid (standard or deceptive reward).
+    Grid(Hypergrid),
+    /// Prepend/append sequences.
+    Sequence(SequenceEnv),
+    /// Ising lattice.
+    Ising(Ising),
+}
+
+macro_rules! delegate {
+    ($self:ident, $e:ident => $body:expr) => {
+        match $self {
+            AnyEnv::Grid($e) => $body,
+            AnyEnv::Sequence($e) => $body,
+            AnyEnv::Ising($e) => $body,
+        }
+    };
+}
+
+impl DiscreteEnv for AnyEnv {
+    fn state_len(&self) -> usize {
+        delegate!(self, e => e.state_len())
+    }
+    fn feature_len(&self) -> usize {
+        delegate!(self, e => e.feature_len())
+    }
+    fn n_actions(&self) -> usize {
+        delegate!(self, e => e.n_actions())
+    }
+    fn n_back_actions(&self) -> usize {
+        delegate!(self, e => e.n_back_actions())
+    }
+    fn max_steps(&self) -> usize {
+        delegate!(self, e => e.max_steps())
+    }
+    fn n_terminal(&self) -> usize {
+        delegate!(self, e => e.n_terminal())
+    }
+    fn reset(&self, s: &mut [u32]) {
+        delegate!(self, e => e.reset(s))
+    }
+    fn features(&self, s: &[u32], out: &mut [f32]) {
+        delegate!(self, e => e.features(s, out))
+    }
+    fn forward_mask(&self, s: &[u32], mask: &mut [bool]) {
+        delegate!(self, e => e.forward_mask(s, mask))
+    }
+    fn step(&self, s: &mut [u32], a: usize) {
+        delegate!(self, e => e.step(s, a))
+    }
+    fn backward_mask(&self, s: &[u32], mask: &mut [bool]) {
+        delegate!(self, e => e.backward_mask(s, mask))
+    }
+    fn step_back(&self, s: &mut [u32], b: usize) {
+        delegate!(self, e => e.step_back(s, b))
+    }
+    fn back_action_of(&self, parent: &[u32], a: usize) -> usize {
+        delegate!(self, e => e.back_action_of(parent, a))
+    }
+    fn forward_action_of(&self, child: &[u32], b: usize) -> usize {
+        delegate!(self, e => e.forward_action_of(child, b))
+    }
+    fn log_reward(&self, s: &[u32]) -> f32 {
+        delegate!(self, e => e.log_reward(s))
+    }
+    fn is_mode(&self, s: &[u32]) -> bool {
+        delegate!(self, e => e.is_mode(s))
+    }
+    fn terminal_index(&self, s: &[u32]) -> usize {
+        delegate!(self, e => e.terminal_index(s))
+    }
+    fn terminal_from_index(&self, i: usize, s: &mut [u32]) {
+        delegate!(self, e => e.terminal_from_index(i, s))
+    }
+}
+
+/// Builds the environment from the flags.
+pub fn build_env(a: &TrainDiscreteArgs) -> CliResult<AnyEnv> {
+    let env = match a.env.as_str() {
+        "grid" | "deceptive-grid" => {
+            let reward = if a.env == "grid" {
+                GridReward::Standard
+            } else {
+                GridReward::Deceptive
+            };
+            Hypergrid::new(a.dim, a.side.unwrap_or(16), reward)
+                .map(AnyEnv::Grid)
+                .map_err(|e| CliError::flag("--dim/--side", e.to_string()))?
+        }
+        "sequence" => SequenceEnv::new(SequenceConfig {
+            len: a.len,
+            alphabet: a.alphabet,
+            modes: a.modes,
+            temperature: a.temperature,
+            floor: a.floor,
+            seed: a.env_seed,
+        })
+        .map(AnyEnv::Sequence)
+        .map_err(|e| {
+            CliError::flag(
+                "--len/--alphabet/--modes/--temperature/--floor",
+                e.to_string(),
+            )
+        })?,
+        "ising" => Ising::new(a.side.unwrap_or(3), a.coupling, a.field)
+            .map(AnyEnv::Ising)
+            .map_err(|e| CliError::flag("--side/--coupling/--field", e.to_string()))?,
+        other => {
+            return Err(CliError::flag(
+                "--env",
+                format!("unknown environment `{other}` (known: {})", ENVS.join(", ")),
+            ));
+        }
+    };
+    Ok(env)
+}
+
+fn resolve(a: &TrainDiscreteArgs) -> CliResult<TrainConfig> {
+    let loss = match a.method.as_str() {
+        "tb" => LossKind::Tb,
+        "db" => LossKind::Db,
+        "subtb" => LossKind::SubTb,
+        "rsmc" | "teacher" => {
+            return Err(CliError::flag(
+                "--method",
+                format!(
+                    "`{}` is not implemented yet (available: tb, db, subtb)",
+                    a.method
+                ),
+            ));
+        }
+        other => {
+            return Err(CliError::flag(
+                "--method",
+                format!("unknown method `{other}` (known: {})", METHODS.join(", ")),
+            ));
+        }
+    };
+    let buffer_priority = match a.buffer_priority.as_str() {
+        "reward" => Priority::RewardRank { rank_weight: 0.01 },
+        "iw" => Priority::ImportanceWeight { target_ess: 0.05 },
+        "uniform" => Priority::Uniform,
+        other => {
+            return Err(CliError::flag(
+                "--buffer-priority",
+                format!("unknown priority `{other}` (reward, iw or uniform)"),
+            ));
+        }
+    };
+    if a.eval_samples == 0 || a.eval_samples > 1_000_000 {
+        return Err(CliError::flag("--eval-samples", "must be in 1..=1000000"));
+    }
+    if a.buffer > 1_000_000 {
+        return Err(CliError::flag("--buffer", "at most 1000000"));
+    }
+    let cfg = TrainConfig {
+        loss,
+        batch: a.batch,
+        hidden: a.hidden,
+        lr: a.lr,
+        epsilon: a.epsilon,
+        learn_pb: a.learn_pb,
+        buffer_capacity: a.buffer,
+        buffer_priority,
+        ..TrainConfig::default()
+    };
+    cfg.validate().map_err(|e| {
+        let flag = match e {
+            amortise_kernel::Error::InvalidConfig(m) if m.contains("batch") => "--batch",
+            amortise_kernel::Error::InvalidConfig(m) if m.contains("hidden") => "--hidden",
+            amortise_kernel::Error::InvalidConfig(m) if m.contains("epsilon") => "--epsilon",
+            amortise_kernel::Error::InvalidConfig(m) if m.contains("learning") => "--lr",
+            _ => "--method",
+        };
+        CliError::flag(flag, e.to_string())
+    })?;
+    Ok(cfg)
+}
+
+/// Exact reference quantities of an environment.
+pub struct ExactTarget {
+    /// `π(x)` indexed by terminal index.
+    pub p: Vec<f32>,
+    /// `log Z`.
+    pub log_z: f64,
+    /// Number of modes.
+    pub modes: usize,
+    /// Mode flag per terminal index.
+    pub is_mode: Vec<bool>,
+}
+
+impl ExactTarget {
+    /// Enumerates `env`.
+    pub fn new(env: &AnyEnv) -> CliResult<Self> {
+        let mut p = vec![0.0f32; env.n_terminal()];
+        let log_z =
+            exact::distribution(env, &mut p).map_err(|e| CliError::kernel("enumeration", e))?;
+        let mut s = vec![0u32; env.state_len()];
+        let is_mode: Vec<bool> = (0..env.n_terminal())
+            .map(|i| {
+                env.terminal_from_index(i, &mut s);
+                env.is_mode(&s)
+            })
+            .collect();
+        let modes = is_mode.iter().filter(|&&m| m).count();
+        Ok(ExactTarget {
+            p,
+            log_z,
+            modes,
+            is_mode,
+        })
+    }
+}
+
+struct Eval {
+    tv: f64,
+    l1: f64,
+    jsd: f64,
+    log_z_is: f64,
+    elbo: f64,
+    eubo: f64,
+    sample_idx: Vec<usize>,
+}
+
+fn evaluate<R: amortise_kernel::rng::Rng>(
+    tr: &mut Trainer<'_, AnyEnv>,
+    ex: &ExactTarget,
+    n: usize,
+    r: &mut R,
+) -> CliResult<Eval> {
+    let kerr = |e| CliError::kernel("evaluation", e);
+    let env = *tr.env();
+    let b = tr.batch();
+    let rounds = n.div_ceil(b);
+    let mut counts = vec![0u32; env.n_terminal()];
+    let mut lw_all = Vec::with_capacity(rounds * b);
+    let mut lw = vec![0.0f32; b];
+    let mut sample_idx = Vec::with_capacity(rounds * b);
+    for _ in 0..rounds {
+        tr.sample_forward(0.0, r).map_err(kerr)?;
+        tr.log_weights(&mut lw).map_err(kerr)?;
+        for (k, &w) in lw.iter().enumerate() {
+            let i = env.terminal_index(tr.terminal(k));
+            counts[i] += 1;
+            sample_idx.push(i);
+            lw_all.push(w);
+        }
+    }
+    let mut q = vec![0.0f32; env.n_terminal()];
+    histogram::normalize_counts(&counts, &mut q).map_err(kerr)?;
+    let tv = histogram::total_variation(&ex.p, &q).map_err(kerr)?;
+    let l1 = histogram::l1_mean(&ex.p, &q).map_err(kerr)?;
+    let jsd = exact::jensen_shannon(&ex.p, &q).map_err(kerr)?;
+    let log_z_is = bounds::log_z_is(&lw_all).map_err(kerr)?;
+    let elbo = bounds::elbo(&lw_all).map_err(kerr)?;
+    // EUBO: backward trajectories from exact samples x ~ π
+    let s = env.state_len();
+    let mut cdf = Vec::with_capacity(ex.p.len());
+    let mut acc = 0.0f64;
+    for &p in &ex.p {
+        acc += p as f64;
+        cdf.push(acc);
+    }
+    let mut xs = vec![0u32; b * s];
+    let mut eubo_w = Vec::with_capacity(rounds * b);
+    for _ in 0..rounds.min(64) {
+        for k in 0..b {
+            let u = uniform_f64(r) * acc;
+            let i = cdf.partition_point(|&c| c <= u).min(ex.p.len() - 1);
+            env.terminal_from_index(i, &mut xs[k * s..(k + 1) * s]);
+        }
+        tr.load_backward(&xs, r).map_err(kerr)?;
+        tr.log_weights(&mut lw).map_err(kerr)?;
+        eubo_w.extend_from_slice(&lw);
+    }
+    let eubo = bounds::eubo(&eubo_w).map_err(kerr)?;
+    Ok(Eval {
+        tv,
+        l1,
+        jsd,
+        log_z_is,
+        elbo,
+        eubo,
+        sample_idx,
+    })
+}
+
+/// Runs `amortise train-discrete`.
+pub fn run(a: &TrainDiscreteArgs) -> CliResult<()> {
+    let env = build_env(a)?;
+    let cfg = resolve(a)?;
+    let out = a
+        .out
+        .clone()
+        .unwrap_or_else(|| format!("out/{}-{}-s{}", a.env, a.method, a.seed));
+    std::fs::create_dir_all(&out)
+        .map_err(|e| CliError::file(&out, format!("cannot create output folder: {e}")))?;
+    let ex = ExactTarget::new(&env)?;
+    let layout = Layout::new(&env, &cfg).map_err(|e| CliError::kernel("configuration", e))?;
+    let mut fa = vec![0.0f32; layout.f32_len];
+    let mut ua = vec![0u32; layout.u32_len];
+    let mut r = rng::seeded(a.seed);
+    let kerr = |e| CliError::kernel("training", e);
+    let mut tr = Trainer::new(&env, cfg, &mut fa, &mut ua, &mut r).map_err(kerr)?;
+    let eval_every = a.eval_every.unwrap_or((a.iters / 10).max(1)).max(1);
+    let mut visited = vec![false; env.n_terminal()];
+    let (mut n_visits, mut distinct, mut modes_found) = (0u64, 0usize, 0usize);
+    let mut visits_to_all_modes: Option<u64> = None;
+    let mut metrics = String::new();
+    let t0 = Instant::now();
+    let mut last_loss = f32::NAN;
+    for it in 1..=a.iters {
+        let info = tr.step(&mut r).map_err(kerr)?;
+        last_loss = info.loss;
+        if !info.from_buffer {
+            for k in 0..tr.batch() {
+                let i = env.terminal_index(tr.terminal(k));
+                n_visits += 1;
+                if !visited[i] {
+                    visited[i] = true;
+                    distinct += 1;
+                    if ex.is_mode[i] {
+                        modes_found += 1;
+                        if modes_found == ex.modes && visits_to_all_modes.is_none() {
+                            visits_to_all_modes = Some(n_visits);
+                        }
+                    }
+                }
+            }
+        }
+        if it % eval_every == 0 || it == a.iters {
+            let ev = evaluate(&mut tr, &ex, a.eval_samples.min(4096), &mut r)?;
+            let line = json!({
+                "iter": it, "loss": json_num(info.loss as f64), "log_z": json_num(info.log_z as f64),
+                "tv": json_num(ev.tv), "jsd": json_num(ev.jsd), "elbo": json_num(ev.elbo),
+                "log_z_estimate": json_num(ev.log_z_is), "modes_found": modes_found,
+                "visited": n_visits, "distinct_visited": distinct,
+            });
+            let _ = writeln!(metrics, "{line}");
+            eprintln!(
+                "iter {it}: loss {:.4} tv {:.4} modes {}/{} visited {}",
+                info.loss, ev.tv, modes_found, ex.modes, n_visits
+            );
+        }
+    }
+    let seconds = t0.elapsed().as_secs_f64();
+    let ev = evaluate(&mut tr, &ex, a.eval_samples, &mut r)?;
+    let summary = json!({
+        "env": a.env, "method": a.method, "seed": a.seed, "iters": a.iters, "batch": a.batch,
+        "seconds": seconds, "loss": json_num(last_loss as f64),
+        "tv": json_num(ev.tv), "l1_mean": json_num(ev.l1), "jsd": json_num(ev.jsd),
+        "modes_found": modes_found, "modes_total": ex.modes,
+        "visited": n_visits, "distinct_visited": distinct,
+        "visits_to_all_modes": visits_to_all_modes,
+        "log_z_estimate": json_num(ev.log_z_is), "log_z_learned": json_num(tr.log_z() as f64),
+        "log_z_true": json_num(ex.log_z), "elbo": json_num(ev.elbo), "eubo": json_num(ev.eubo),
+        "n_terminal": env.n_terminal(), "eval_samples": ev.sample_idx.len(),
+    });
+    write_atomic(&format!("{out}/metrics.jsonl"), metrics.as_bytes())?;
+    write_atomic(
+        &format!("{out}/summary.json"),
+        serde_json::to_string_pretty(&summary)
+            .unwrap_or_default()
+            .as_bytes(),
+    )?;
+    let s = env.state_len();
+    let mut csv = String::from("index");
+    for k in 0..s - 1 {
+        let _ = write!(csv, ",s{}", k + 1);
+    }
+    csv.push('\n');
+    let mut st = vec![0u32; s];
+    for &i in &ev.sample_idx {
+        env.terminal_from_index(i, &mut st);
+        let _ = write!(csv, "{i}");
+        for w in &st[..s - 1] {
+            let _ = write!(csv, ",{w}");
+        }
+        csv.push('\n');
+    }
+    write_atomic(&format!("{out}/samples.csv"), csv.as_bytes())?;
+    eprintln!("wrote {out}/summary.json, metrics.jsonl, samples.csv");
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&summary).unwrap_or_default()
+    );
+    Ok(())
+}
