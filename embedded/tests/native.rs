@@ -73,3 +73,23 @@ fn report_is_complete_deterministic_and_sane() {
     assert!(ess > 0.0 && ess <= 1.0, "ESS fraction {ess}");
     assert!(lines.iter().any(|l| l.starts_with("checksum: fnv1a64=")));
 }
+
+#[test]
+fn a_small_arena_is_a_clear_error_not_a_panic() {
+    let (f, u) = needs().expect("valid configuration");
+    let mut f32s = vec![0.0f32; f - 1];
+    let mut u32s = vec![0u32; u];
+    let mut out = String::new();
+    let e = amortise_embedded::diffusion::run(&mut f32s, &mut u32s, &mut out)
+        .expect_err("one value short");
+    assert_eq!(
+        e,
+        amortise_embedded::RunError::ArenaTooSmall {
+            what: "f32",
+            need: f,
+            have: f - 1
+        }
+    );
+    assert!(e.to_string().contains("raise the constant"), "{e}");
+    assert!(out.is_empty(), "nothing runs before the check: {out}");
+}
