@@ -5,6 +5,9 @@
 //! - `cargo xtask serve [--port P] [--no-build]`: builds the browser playground into `www/pkg/`
 //!   (installing `wasm-bindgen-cli` and the npm tools if missing) and serves `www/` on
 //!   127.0.0.1, printing the URL.
+//! - `cargo xtask embedded`: builds the firmware of `embedded/` for `thumbv7em-none-eabihf`,
+//!   reports its flash and RAM, runs it under `qemu-system-arm` (installed with apt if
+//!   missing) and requires its report to equal the native run's, bit for bit.
 //! - `cargo xtask check-kernel`: only the `no_std` proofs (builds for the bare-metal and wasm
 //!   targets, and the source rules that keep the kernel portable).
 //!
@@ -15,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Instant;
 
+mod embedded;
 mod serve;
 mod web;
 
@@ -28,6 +32,7 @@ fn main() -> ExitCode {
         "test" => test(),
         "serve" => web::serve_cmd(&args[1..]),
         "check-kernel" => check_kernel(),
+        "embedded" => embedded::embedded_cmd(&args[1..]),
         "help" | "--help" | "-h" => {
             print_help();
             Ok(())
@@ -52,6 +57,7 @@ fn print_help() {
          test          install missing tools, then fmt, clippy, host tests, no_std builds, docs,\n                \
          the web bundle, wasm-bindgen tests under Node and the browser end-to-end test\n  \
          serve         build the playground and serve www/ on 127.0.0.1 [--port P] [--no-build]\n  \
+         embedded      build the Cortex-M4F firmware, run it under qemu, compare with the native run\n  \
          check-kernel  only the kernel's no_std builds and source rules\n"
     );
 }
@@ -215,6 +221,7 @@ fn test() -> Result<(), String> {
             &[],
         )?;
     }
+    embedded::test()?;
     run(
         "rustdoc (warnings denied)",
         "cargo",
