@@ -99,6 +99,21 @@ pub enum Command {
         #[arg(last = true)]
         extra: Vec<String>,
     },
+    /// Benchmark the reference workload (the PyTorch CPU peer's TB training, eval, step).
+    Bench {
+        /// Which benchmark.
+        #[arg(value_enum)]
+        kind: BenchKind,
+        /// Batch (tb, step: 300) or samples (eval: 2000).
+        #[arg(long)]
+        batch: Option<usize>,
+        /// Euler–Maruyama steps T.
+        #[arg(long, default_value_t = 100)]
+        steps: usize,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Compare two sample files with a divergence.
     Metric {
         /// Which divergence.
@@ -289,4 +304,15 @@ pub struct TrainDiscreteArgs {
 pub enum ExperimentName {
     /// tb, tb-buffer, rsmc and smc on GMM40-2d, GMM40-5d, Funnel-10 and ManyWell-32.
     RsmcTable,
+}
+
+/// Benchmarks.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum BenchKind {
+    /// On-policy TB training iterations (T = 100, batch 300).
+    Tb,
+    /// A no-grad rollout of 2000 samples.
+    Eval,
+    /// One forward + backward + Adam step of the policy at batch 300.
+    Step,
 }

@@ -1,5 +1,6 @@
 //! One file per subcommand; `run` dispatches.
 
+mod bench;
 pub mod discrete;
 mod experiment;
 mod logp;
@@ -58,6 +59,12 @@ pub fn run(cli: Cli) -> CliResult<()> {
                 })
             }
         },
+        Command::Bench {
+            kind,
+            batch,
+            steps,
+            json,
+        } => bench::run(kind, batch, steps, json),
         Command::Metric {
             kind,
             a,

@@ -1,0 +1,255 @@
+//! `amortise bench tb|eval|step`: the PyTorch CPU reference workload
+//! (`shared/reference/pytorch-tb/README.md`), measured the same way.
+//!
+//! - `tb`: on-policy TB training iterations of the PIS policy (21,252 parameters: hidden 64,
+//!   64 harmonics, drift and log-variance outputs) on GMM40-2d, pinned Brownian reference
+//!   with `t_scale` 5, `T` = 100 Euler–Maruyama steps, batch 300, Adam.
+//! - `eval`: one no-grad rollout of 2000 samples.
+//! - `step`: one forward + backward + Adam step of the policy on a `[B, 2]` batch at one `t`.
+//!
+//! Timing: the median of 7 timed blocks after warm-up, as the reference scripts (tb: 1 + 3
+//! warm-up iterations, blocks of 5; eval: 1 warm-up, single passes; step: 100 warm-up steps,
+//! blocks of 200). FLOPs are the reference's analytic matmul count:
+//! `(51,200·B + 73,728)` per fwd+bwd step, `17,152·B + 24,576` per forward step.
+
+use std::time::Instant;
+
+use amortise_kernel::nn::LastLayerInit;
+use amortise_kernel::optim::adam::{self, AdamConfig, AdamState};
+use amortise_kernel::rng::{self, fill_standard_normal};
+use amortise_kernel::samplers::diffusion::policy::PolicyConfig;
+use amortise_kernel::samplers::diffusion::reference::Process;
+use amortise_kernel::samplers::diffusion::train::{Layout, Method, TrainConfig, Trainer};
+use amortise_kernel::targets::Target;
+use serde_json::json;
+
+use crate::cli::BenchKind;
+use crate::error::{CliError, CliResult};
+use crate::eval;
+
+/// Single-core FP32 peak of this machine kind (Ice Lake-SP, 2 × 512-bit FMA at 2.8 GHz), as
+/// stated by the reference README.
+pub const PEAK_GFLOPS_1CORE: f64 = 179.2;
+
+/// Matmul FLOPs of one fwd+bwd policy step on `b` rows (reference formula).
+pub const fn step_flops(b: u64) -> u64 {
+    51_200 * b + 73_728
+}
+
+/// Matmul FLOPs of one forward policy step on `b` rows (reference formula).
+pub const fn forward_flops(b: u64) -> u64 {
+    17_152 * b + 24_576
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn reference_config(batch: usize, steps: usize) -> TrainConfig {
+    TrainConfig {
+        method: Method::Tb,
+        process: Process::PinnedBrownian { t_scale: 5.0 },
+        steps,
+        batch,
+        hidden: 64,
+        harmonics: 64,
+        policy: PolicyConfig {
+            learned_variance: true,
+            ..PolicyConfig::default()
+        },
+        ..TrainConfig::default()
+    }
+}
+
+/// Runs a benchmark and prints `name value unit` lines (or JSON).
+pub fn run(kind: BenchKind, batch: Option<usize>, steps: usize, json_out: bool) -> CliResult<()> {
+    if steps == 0 || steps > 10_000 {
+        return Err(CliError::flag("--steps", "must be in 1..=10000"));
+    }
+    let target = Target::from_name("gmm40", Some(2)).map_err(|e| CliError::kernel("gmm40", e))?;
+    let kernel = |what: &'static str| move |e| CliError::kernel(what, e);
+    let (name, per_sec, unit, flops, extra) = match kind {
+        BenchKind::Tb => {
+            let b = batch.unwrap_or(300);
+            check_batch(b)?;
+            let cfg = reference_config(b, steps);
+            let layout = Layout::new(&cfg, 2).map_err(kernel("bench config"))?;
+            let mut fa = vec![0.0f32; layout.f32_len];
+            let mut ua = vec![0u32; layout.u32_len];
+            let mut r = rng::seeded(0);
+            let mut t =
+                Trainer::new(&cfg, 2, &mut fa, &mut ua, &mut r).map_err(kernel("trainer"))?;
+            if t.net().param_count() != 21_252 {
+                return Err(CliError::kernel(
+                    "bench",
+                    amortise_kernel::Error::InvalidConfig("PIS net size"),
+                ));
+            }
+            for _ in 0..4 {
+                t.step(&target, &mut r).map_err(kernel("tb step"))?;
+            }
+            let mut blocks = Vec::new();
+            for _ in 0..7 {
+                let t0 = Instant::now();
+                for _ in 0..5 {
+                    t.step(&target, &mut r).map_err(kernel("tb step"))?;
+                }
+                blocks.push(t0.elapsed().as_secs_f64() / 5.0);
+            }
+            let secs = median(blocks);
+            (
+                "tb_train",
+                1.0 / secs,
+                "iters/s",
+                step_flops(b as u64) * steps as u64,
+                json!({"batch": b, "steps": steps}),
+            )
+        }
+        BenchKind::Eval => {
+            let n = batch.unwrap_or(2000);
+            check_batch(n)?;
+            let cfg = reference_config(300, steps);
+            let net = cfg.policy_net(2).map_err(kernel("net"))?;
+            let mut p = vec![0.0f32; net.param_count()];
+            let mut r = rng::seeded(0);
+            net.init(&mut p, LastLayerInit::Default, &mut r)
+                .map_err(kernel("init"))?;
+            eval::sample_policy(
+                &cfg.policy,
+                cfg.process,
+                steps,
+                &net,
+                &p,
+                &target,
+                n,
+                &mut r,
+            )?;
+            let mut blocks = Vec::new();
+            for _ in 0..7 {
+                let t0 = Instant::now();
+                eval::sample_policy(
+                    &cfg.policy,
+                    cfg.process,
+                    steps,
+                    &net,
+                    &p,
+                    &target,
+                    n,
+                    &mut r,
+                )?;
+                blocks.push(t0.elapsed().as_secs_f64());
+            }
+            let secs = median(blocks);
+            (
+                "eval",
+                1.0 / secs,
+                "passes/s",
+                forward_flops(n as u64) * steps as u64,
+                json!({"samples": n, "steps": steps, "ms": secs * 1e3}),
+            )
+        }
+        BenchKind::Step => {
+            let b = batch.unwrap_or(300);
+            check_batch(b)?;
+            let cfg = reference_config(b, steps);
+            let net = cfg.policy_net(2).map_err(kernel("net"))?;
+            let np = net.param_count();
+            let mut r = rng::seeded(0);
+            let (mut p, mut g, mut m, mut v) = (
+                vec![0.0f32; np],
+                vec![0.0f32; np],
+                vec![0.0f32; np],
+                vec![0.0f32; np],
+            );
+            net.init(&mut p, LastLayerInit::Default, &mut r)
+                .map_err(kernel("init"))?;
+            let mut x = vec![0.0f32; b * 2];
+            fill_standard_normal(&mut r, &mut x);
+            let mut dout = vec![0.0f32; b * net.out()];
+            fill_standard_normal(&mut r, &mut dout);
+            let (mut cache, mut scratch, mut out) = (
+                vec![0.0f32; net.cache_len(b)],
+                vec![0.0f32; net.scratch_len(b)],
+                vec![0.0f32; b * net.out()],
+            );
+            let acfg = AdamConfig::default();
+            let mut st = AdamState::default();
+            let mut one =
+                |p: &mut [f32], g: &mut [f32], m: &mut [f32], v: &mut [f32]| -> CliResult<()> {
+                    net.forward(p, &x, b, 0.5, &mut cache, &mut scratch, &mut out)
+                        .map_err(kernel("forward"))?;
+                    g.iter_mut().for_each(|q| *q = 0.0);
+                    net.backward(p, &x, b, &cache, &dout, g, None, &mut scratch)
+                        .map_err(kernel("backward"))?;
+                    adam::step(&acfg, &mut st, p, g, m, v).map_err(kernel("adam"))?;
+                    Ok(())
+                };
+            for _ in 0..100 {
+                one(&mut p, &mut g, &mut m, &mut v)?;
+            }
+            let mut blocks = Vec::new();
+            for _ in 0..7 {
+                let t0 = Instant::now();
+                for _ in 0..200 {
+                    one(&mut p, &mut g, &mut m, &mut v)?;
+                }
+                blocks.push(t0.elapsed().as_secs_f64() / 200.0);
+            }
+            let secs = median(blocks);
+            (
+                "step",
+                1.0 / secs,
+                "steps/s",
+                step_flops(b as u64),
+                json!({"batch": b}),
+            )
+        }
+    };
+    let gflops = flops as f64 * per_sec / 1e9;
+    let frac = gflops / PEAK_GFLOPS_1CORE;
+    if json_out {
+        let mut v = json!({
+            "bench": name, "rate": per_sec, "unit": unit, "gflop_per_call": flops as f64 / 1e9,
+            "gflops": gflops, "peak_gflops": PEAK_GFLOPS_1CORE, "fraction_of_peak": frac, "threads": 1,
+        });
+        if let (Some(o), Some(e)) = (v.as_object_mut(), extra.as_object()) {
+            o.extend(e.clone());
+        }
+        println!("{v}");
+    } else {
+        println!("{name} {per_sec:.3} {unit}");
+        println!("{name}_gflop_per_call {:.4} GFLOP", flops as f64 / 1e9);
+        println!("{name}_gflops {gflops:.2} GFLOP/s");
+        println!(
+            "{name}_fraction_of_peak {:.2} % (of {PEAK_GFLOPS_1CORE} GFLOP/s, one core)",
+            100.0 * frac
+        );
+    }
+    Ok(())
+}
+
+fn check_batch(b: usize) -> CliResult<()> {
+    if b == 0 || b > 100_000 {
+        return Err(CliError::flag("--batch", "must be in 1..=100000"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flop_counts_match_the_reference() {
+        // pytorch-tb/README.md: 1,543,372,800 per training iteration (T = 100, B = 300),
+        // 15,433,728 per micro step, 3,432,857,600 per 2000-sample eval pass.
+        assert_eq!(step_flops(300) * 100, 1_543_372_800);
+        assert_eq!(step_flops(300), 15_433_728);
+        assert_eq!(forward_flops(2000) * 100, 3_432_857_600);
+        // and the network's own count agrees with the forward formula
+        let net = reference_config(300, 100).policy_net(2).unwrap();
+        assert_eq!(net.param_count(), 21_252);
+        assert_eq!(net.forward_matmul_flops(2000), forward_flops(2000));
+    }
+}
