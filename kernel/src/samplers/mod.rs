@@ -1,3 +1,4 @@
-//! Samplers: diffusion samplers (continuous targets).
+//! Samplers: diffusion samplers (continuous targets) and the Value Gradient Sampler.
 
 pub mod diffusion;
+pub mod vgs;
