@@ -232,7 +232,7 @@ pub struct TrainVgsArgs {
     /// Random seed.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Output folder (default out/TARGET-vgs-T<steps>-sSEED).
+    /// Output folder (default `out/TARGET-vgs-T{steps}-s{seed}`).
     #[arg(long)]
     pub out: Option<String>,
     /// Evaluate every this many iterations (default iters/10).
