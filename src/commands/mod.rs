@@ -9,6 +9,7 @@ mod sample;
 mod sample_target;
 mod targets;
 pub mod train;
+pub mod vgs;
 
 use crate::cli::{Cli, Command};
 use crate::error::{CliError, CliResult};
@@ -32,6 +33,8 @@ pub fn run(cli: Cli) -> CliResult<()> {
         } => sample_target::run(&target, dim, n, seed, &out),
         Command::Train(args) => train::run(&args),
         Command::TrainDiscrete(args) => discrete::run(&args),
+        Command::TrainVgs(args) => vgs::run_train(&args),
+        Command::VgsReference(args) => vgs::run_reference(&args),
         Command::Sample {
             checkpoint,
             n,
@@ -58,6 +61,13 @@ pub fn run(cli: Cli) -> CliResult<()> {
                     extra,
                 })
             }
+            crate::cli::ExperimentName::VgsTable => vgs::vgs_table(&experiment::Settings {
+                seeds: seeds.unwrap_or(1),
+                iters: iters.unwrap_or(if quick { 50 } else { 1500 }),
+                jobs: jobs.unwrap_or(1),
+                out,
+                extra,
+            }),
         },
         Command::Bench {
             kind,

@@ -9,6 +9,7 @@
 //! | [`mmd`] | MMD with a Gaussian kernel and the median-heuristic bandwidth |
 //! | [`coverage`] | entropic mode coverage (EMC) from nearest-mode histograms |
 //! | [`histogram`] | total variation, mean L1 over states, 1-D histograms |
+//! | [`w2`] | the exact 2-Wasserstein distance between equal-size clouds (Hungarian algorithm) |
 //!
 //! Inputs are `f32` (samples row-major `[n, dim]` flat slices); reductions accumulate in
 //! `f64`. Every work buffer comes from the caller, sized by the `*_workspace_len` helpers.
@@ -21,4 +22,5 @@ pub mod coverage;
 pub mod histogram;
 pub mod mmd;
 pub mod sinkhorn;
+pub mod w2;
 pub mod weights;

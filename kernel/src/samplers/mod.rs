@@ -1,4 +1,6 @@
-//! Samplers: diffusion samplers (continuous targets) and GFlowNets (discrete targets).
+//! Samplers: diffusion samplers (continuous targets), GFlowNets (discrete targets) and the
+//! Value Gradient Sampler.
 
 pub mod diffusion;
 pub mod gflownet;
+pub mod vgs;

@@ -1,0 +1,167 @@
+//! End-to-end tests of VGS: the `train-vgs` and `vgs-reference` commands (files, exit codes,
+//! clean errors) and, behind `#[ignore]`, the statistical 9-GMM check of issue #6.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use amortise_kernel::metrics::coverage::nearest_mode_counts;
+use amortise_kernel::rng::seeded;
+use amortise_kernel::samplers::vgs::{Config, Layout, Vgs};
+use amortise_kernel::targets::GridGmm;
+
+fn amortise(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_amortise"))
+        .args(args)
+        .output()
+        .expect("binary runs")
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("amortise-vgs-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+fn assert_fails(o: &Output, code: i32, needle: &str) {
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(code), "stderr: {e}");
+    assert!(!e.contains("panicked"), "panic: {e}");
+    assert!(e.contains(needle), "expected `{needle}` in: {e}");
+}
+
+#[test]
+fn train_vgs_writes_the_train_outputs() {
+    let out = tmp("9gmm");
+    let o = amortise(&[
+        "train-vgs",
+        "--target",
+        "9gmm",
+        "--iters",
+        "2",
+        "--steps",
+        "4",
+        "--batch",
+        "16",
+        "--hidden",
+        "8",
+        "--eval-samples",
+        "50",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for f in [
+        "metrics.jsonl",
+        "summary.json",
+        "samples.csv",
+        "samples.svg",
+        "checkpoint.json",
+    ] {
+        assert!(out.join(f).exists(), "missing {f}");
+    }
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(s["method"], "vgs");
+    assert_eq!(s["eval"]["mode_mass"].as_array().unwrap().len(), 9);
+    assert!(s["eval"]["elbo"].as_f64().unwrap().is_finite());
+}
+
+#[test]
+fn bad_settings_are_clean_errors() {
+    let o = amortise(&["train-vgs", "--target", "9gmm", "--steps", "0"]);
+    assert_fails(&o, 2, "--steps");
+    let o = amortise(&["train-vgs", "--target", "nope"]);
+    assert_fails(&o, 2, "--target");
+    let o = amortise(&["train-vgs", "--target", "9gmm", "--lr=-1"]);
+    assert_fails(&o, 2, "--lr");
+    let o = amortise(&["train-vgs", "--target", "9gmm", "--eval-noise=-1"]);
+    assert_fails(&o, 2, "--eval-noise");
+    let o = amortise(&["vgs-reference", "--target", "9gmm", "--out", "x.csv"]);
+    assert_fails(&o, 2, "--target");
+}
+
+#[test]
+fn particle_runs_never_produce_nan_samples() {
+    // LJ-13 with a tiny untrained budget: many near-coincident configurations; samples must
+    // stay finite, and a missing reference file only skips the sample metrics.
+    let out = tmp("lj13");
+    let o = amortise(&[
+        "train-vgs",
+        "--target",
+        "lj13",
+        "--iters",
+        "1",
+        "--steps",
+        "3",
+        "--batch",
+        "8",
+        "--hidden",
+        "8",
+        "--eval-samples",
+        "20",
+        "--reference",
+        "/nonexistent.csv",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = std::fs::read_to_string(out.join("samples.csv")).unwrap();
+    assert!(!text.contains("NaN") && !text.contains("inf"));
+}
+
+#[test]
+fn reference_generator_reports_diagnostics() {
+    let out = tmp("dw4-ref.csv");
+    let o = amortise(&[
+        "vgs-reference",
+        "--target",
+        "dw4",
+        "--chains",
+        "8",
+        "--steps",
+        "400",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["split_rhat_energy"].as_f64().unwrap().is_finite());
+    let text = std::fs::read_to_string(out).unwrap();
+    assert_eq!(text.lines().count(), 9);
+}
+
+/// Issue #6: on 9GMM all 9 modes are covered with per-mode mass within 0.03 of 1/9 using
+/// T ≤ 20 steps. A few minutes in release: `cargo test --release -- --ignored nine_gmm`.
+#[test]
+#[ignore]
+fn nine_gmm_modes_have_correct_weights() {
+    let cfg = Config {
+        hidden: 64,
+        ..Config::preset("9gmm").unwrap()
+    };
+    let l = Layout::new(&cfg, 2).unwrap();
+    let (mut fa, mut ua) = (vec![0.0f32; l.f32_len], vec![0u32; l.u32_len]);
+    let mut r = seeded(0);
+    let g = GridGmm::nine();
+    let mut vgs = Vgs::init(&cfg, 2, &mut fa, &mut ua, &mut r).unwrap();
+    for _ in 0..2000 {
+        vgs.step(&g, &mut r).unwrap();
+    }
+    let n = 20_000;
+    let (mut xs, mut lw) = (vec![0.0f32; 2 * n], vec![0.0f32; n]);
+    vgs.sample(&g, 1.0, true, &mut xs, &mut lw, &mut r).unwrap();
+    let mut centres = Vec::new();
+    for k in 0..9 {
+        let m = g.mean(k).unwrap();
+        centres.extend([m[0] as f32, m[1] as f32]);
+    }
+    let mut counts = [0u32; 9];
+    nearest_mode_counts(&xs, 2, &centres, &mut counts).unwrap();
+    for c in counts {
+        let mass = c as f64 / n as f64;
+        assert!(
+            (mass - 1.0 / 9.0).abs() < 0.03,
+            "mode mass {mass} ({counts:?})"
+        );
+    }
+}
