@@ -1,5 +1,6 @@
 //! Times the page's default run (RSMC on GMM40) natively and prints mode coverage:
 //! `cargo run -p amortise-wasm --release --example cover [query]`.
+use amortise_wasm::train::modes;
 use amortise_wasm::{TrainCore, TrainSettings};
 use std::time::Instant;
 
@@ -23,8 +24,22 @@ fn main() {
             return eprintln!("{e}");
         }
         let (hit, all) = c.modes_covered();
+        let bhit = match c.sample_buffer(500) {
+            Ok(_) => c.buffer_modes_covered().0,
+            Err(e) => return eprintln!("{e}"),
+        };
+        let (m, r) = modes(&s.target);
+        let xs = c.samples();
+        let near = xs
+            .chunks_exact(2)
+            .filter(|x| {
+                m.iter()
+                    .any(|c| (x[0] - c[0]).powi(2) + (x[1] - c[1]).powi(2) <= r * r)
+            })
+            .count() as f64
+            / (xs.len() / 2) as f64;
         println!(
-            "{:>6.1} s  it {:>5}  loss {:>9.3}  log Z {:>7.3}  smc {:>7.3}  is {:>7.3}  modes {hit}/{all}",
+            "{:>6.1} s  it {:>5}  loss {:>9.3}  log Z {:>7.3}  smc {:>7.3}  is {:>7.3}  modes {hit}/{all}  near {near:.2}  buffer modes {bhit}",
             t0.elapsed().as_secs_f64(),
             c.iteration(),
             c.loss(),

@@ -372,6 +372,31 @@ impl TrainPlayground {
             .map_err(js_err)
     }
 
+    /// Draws `n` replay-buffer states by importance weight into the buffer-sample view
+    /// (`buffer_samples_ptr` / `buffer_samples_len`); returns how many (0 if empty).
+    ///
+    /// # Errors
+    /// `n` outside `1..=20000`.
+    pub fn sample_buffer(&mut self, n: u32) -> Result<u32, JsError> {
+        self.core
+            .sample_buffer(n as usize)
+            .map(|n| n as u32)
+            .map_err(js_err)
+    }
+    /// Address of the buffer samples `[n, 2]`.
+    pub fn buffer_samples_ptr(&self) -> *const f32 {
+        self.core.buffer_samples().as_ptr()
+    }
+    /// Number of `f32` in the buffer samples.
+    pub fn buffer_samples_len(&self) -> u32 {
+        self.core.buffer_samples().len() as u32
+    }
+    /// Modes with a buffer sample within two standard deviations.
+    #[wasm_bindgen(getter)]
+    pub fn buffer_modes_hit(&self) -> u32 {
+        self.core.buffer_modes_covered().0 as u32
+    }
+
     /// Iterations done.
     #[wasm_bindgen(getter)]
     pub fn iteration(&self) -> u32 {

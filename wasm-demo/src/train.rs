@@ -20,7 +20,7 @@ use core::sync::atomic::{AtomicUsize, Ordering};
 
 use amortise_kernel::buffer::Priority;
 use amortise_kernel::math::log_sum_exp_f64;
-use amortise_kernel::rng::{Xoshiro256PlusPlus, seeded};
+use amortise_kernel::rng::{Xoshiro256PlusPlus, seeded, uniform_f64};
 use amortise_kernel::samplers::diffusion::policy::{self, PolicyConfig, Trajectories};
 use amortise_kernel::samplers::diffusion::reference::{Process, Schedule};
 use amortise_kernel::samplers::diffusion::smc::SmcConfig;
@@ -376,6 +376,8 @@ struct SampleBufs {
     log_r: Vec<f32>,
     log_w: Vec<f32>,
     xy: Vec<f32>,
+    buffer_xy: Vec<f32>,
+    cdf: Vec<f64>,
 }
 
 /// Per-iteration histories (one entry per iteration, `f32` for zero-copy views).
@@ -607,14 +609,68 @@ impl TrainCore {
         Ok(n)
     }
 
-    /// How many of the target's modes have at least one of the last drawn samples within
-    /// two standard deviations of their centre, and how many modes there are.
+    /// Draws `n` states from the replay buffer in proportion to their stored importance
+    /// weights (systematic resampling, untempered, with the sampling RNG) into the owned
+    /// buffer-sample view: what the buffer says the target looks like. Returns how many were
+    /// drawn (0 while the buffer is empty).
+    ///
+    /// # Errors
+    /// `n` outside `1..=MAX_SAMPLES` (`samples`).
+    pub fn sample_buffer(&mut self, n: usize) -> Result<usize, PlaygroundError> {
+        if n == 0 || n > MAX_SAMPLES {
+            return Err(bad(
+                "samples",
+                format!("draw between 1 and {MAX_SAMPLES} samples"),
+            ));
+        }
+        let (states, log_w) = self.trainer.buffer_contents();
+        let b = &mut self.bufs;
+        b.buffer_xy.clear();
+        let max = log_w.iter().fold(f32::NEG_INFINITY, |a, &x| a.max(x));
+        if log_w.is_empty() || !max.is_finite() {
+            return Ok(0);
+        }
+        b.cdf.clear();
+        let mut acc = 0.0f64;
+        for &lw in log_w {
+            acc += f64::from(lw - max).exp();
+            b.cdf.push(acc);
+        }
+        let u0 = uniform_f64(&mut self.sample_rng);
+        let d = self.target.dim();
+        let mut k = 0;
+        for i in 0..n {
+            let u = (u0 + i as f64) / n as f64 * acc;
+            while k + 1 < b.cdf.len() && b.cdf[k] < u {
+                k += 1;
+            }
+            b.buffer_xy.extend_from_slice(&states[k * d..k * d + 2]);
+        }
+        Ok(n)
+    }
+
+    /// The states of the last [`TrainCore::sample_buffer`] call, `[n, 2]`.
+    pub fn buffer_samples(&self) -> &[f32] {
+        &self.bufs.buffer_xy
+    }
+
+    /// How many of the target's modes have at least one of the last drawn policy samples
+    /// within two standard deviations of their centre, and how many modes there are.
     pub fn modes_covered(&self) -> (usize, usize) {
-        let (m, r) = modes(self.target.name());
+        Self::covered(self.target.name(), &self.bufs.xy)
+    }
+
+    /// As [`TrainCore::modes_covered`] for the last buffer draw.
+    pub fn buffer_modes_covered(&self) -> (usize, usize) {
+        Self::covered(self.target.name(), &self.bufs.buffer_xy)
+    }
+
+    fn covered(target: &str, xy: &[f32]) -> (usize, usize) {
+        let (m, r) = modes(target);
         let hit = m
             .iter()
             .filter(|c| {
-                self.bufs.xy.chunks_exact(2).any(|x| {
+                xy.chunks_exact(2).any(|x| {
                     let (a, b) = (x[0] - c[0], x[1] - c[1]);
                     a * a + b * b <= r * r
                 })
@@ -803,6 +859,13 @@ mod tests {
             let (hit, all) = c.modes_covered();
             assert_eq!(all, 9);
             assert!(hit <= all);
+            if m == "tb" {
+                assert_eq!(c.sample_buffer(100).unwrap(), 0);
+            } else {
+                assert_eq!(c.sample_buffer(100).unwrap(), 100);
+                assert_eq!(c.buffer_samples().len(), 200);
+                assert!(c.buffer_modes_covered().0 >= 1, "{m}");
+            }
             if m == "tb" {
                 assert_eq!(c.buffer_len(), 0);
             } else {
