@@ -1,6 +1,7 @@
 // End-to-end test of the playground in Debian's Chromium, driven by playwright-core.
 // Run by `cargo xtask test`, which builds www/pkg, serves www/ on 127.0.0.1 and sets
-// PLAYGROUND_URL, SCREENSHOT_DIR and CHROMIUM.
+// PLAYGROUND_URL, SCREENSHOT_DIR, CHROMIUM and NATIVE_RSMC_CHECKSUM (the native CLI's
+// checksum for the RSMC run below).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
@@ -108,6 +109,8 @@ test('RSMC trains on 9gmm: the loss falls and policy samples are drawn over the 
   assert.ok(r.buffer > 0);
   assert.ok(r.modes >= 7, `policy samples reach only ${r.modes} of the 9 modes`);
   assert.match(r.checksum, /^[0-9a-f]{16}$/);
+  // `cargo xtask test` trained the same settings with the native CLI: same parameters, bit for bit
+  if (process.env.NATIVE_RSMC_CHECKSUM) assert.equal(r.checksum, process.env.NATIVE_RSMC_CHECKSUM);
   const after = await canvasStats(page);
   assert.ok(after.colours > 20, `canvas looks blank: ${after.colours} colours`);
   assert.ok(after.hot > 50, `no samples drawn: ${after.hot} sample pixels`);
