@@ -1,6 +1,7 @@
 // End-to-end test of the playground in Debian's Chromium, driven by playwright-core.
 // Run by `cargo xtask test`, which builds www/pkg, serves www/ on 127.0.0.1 and sets
-// PLAYGROUND_URL, SCREENSHOT_DIR and CHROMIUM.
+// PLAYGROUND_URL, SCREENSHOT_DIR, CHROMIUM and NATIVE_RSMC_CHECKSUM (the native CLI's
+// checksum for the RSMC run below).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
@@ -74,6 +75,62 @@ test('annealed SMC runs to β = 1 with a finite log Z and particles on the canva
   assert.equal(url.searchParams.get('n'), '1500');
   assert.equal(url.searchParams.get('seed'), '3');
   await page.screenshot({ path: join(SHOTS, 'smc-done.png') });
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test('RSMC trains on 9gmm: the loss falls and policy samples are drawn over the heat-map', async () => {
+  const { page, problems } = await open('?target=9gmm&method=rsmc&seed=2&iters=400&speed=max');
+  assert.equal(await page.inputValue('#method'), 'rsmc');
+  assert.equal(await page.inputValue('#sigma'), '5');
+  assert.ok(await page.isHidden('#mala'), 'SMC-only controls are hidden for a trained method');
+  assert.ok(await page.isVisible('#prefill'));
+  await page.click('#start');
+  await page.waitForFunction(() => Number(document.getElementById('status').dataset.iteration) >= 20, null, { timeout: 30000 });
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await page.screenshot({ path: join(SHOTS, 'rsmc-9gmm-early.png') });
+  await page.waitForFunction(() => document.getElementById('status').dataset.state === 'done', null, { timeout: 120000 });
+  const r = await page.evaluate(() => {
+    const f = window.playground.tframe;
+    const median = (a) => { const b = Array.from(a).filter(Number.isFinite).sort((x, y) => x - y); return b[b.length >> 1]; };
+    const loss = f.hist.loss;
+    return {
+      n: f.stats.n, iteration: f.stats.iteration, logZ: f.stats.logZ, smc: f.stats.smcLogZ, is: f.stats.isLogZ,
+      first: median(loss.slice(0, 60)), last: median(loss.slice(-60)), buffer: f.stats.buffer,
+      modes: f.stats.modesHit, checksum: f.stats.checksum,
+    };
+  });
+  console.log(JSON.stringify(r));
+  assert.equal(r.iteration, 400);
+  assert.equal(r.n, 500);
+  assert.ok(r.last < 0.7 * r.first, `TB loss did not fall: median ${r.first} -> ${r.last}`);
+  assert.ok(Number.isFinite(r.logZ) && Number.isFinite(r.smc) && Number.isFinite(r.is));
+  assert.ok(Math.abs(r.smc) < 1.5, `SMC log Ẑ on 9gmm (log Z = 0): ${r.smc}`);
+  assert.ok(r.buffer > 0);
+  assert.ok(r.modes >= 7, `policy samples reach only ${r.modes} of the 9 modes`);
+  assert.match(r.checksum, /^[0-9a-f]{16}$/);
+  // `cargo xtask test` trained the same settings with the native CLI: same parameters, bit for bit
+  if (process.env.NATIVE_RSMC_CHECKSUM) assert.equal(r.checksum, process.env.NATIVE_RSMC_CHECKSUM);
+  const after = await canvasStats(page);
+  assert.ok(after.colours > 20, `canvas looks blank: ${after.colours} colours`);
+  assert.ok(after.hot > 50, `no samples drawn: ${after.hot} sample pixels`);
+  const url = new URL(page.url());
+  assert.equal(url.searchParams.get('method'), 'rsmc');
+  assert.equal(url.searchParams.get('iters'), '400');
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await page.screenshot({ path: join(SHOTS, 'rsmc-9gmm-done.png') });
+  // a trained method on a target it does not run on: a message next to the target
+  await page.selectOption('#target', 'funnel');
+  await page.waitForFunction(() => document.getElementById('msg-target').textContent !== '');
+  assert.match(await page.textContent('#msg-target'), /2-D targets/);
+  // a memory-hungry setting is refused by the wasm side, next to the batch control
+  await page.selectOption('#target', '9gmm');
+  await page.fill('#batch', '4096');
+  await page.fill('#steps', '256');
+  await page.fill('#hidden', '512');
+  await page.press('#hidden', 'Tab');
+  await page.waitForFunction(() => document.getElementById('msg-batch').textContent !== '', null, { timeout: 20000 });
+  assert.match(await page.textContent('#msg-batch'), /memory/);
   assert.deepEqual(problems, []);
   await page.close();
 });

@@ -57,6 +57,19 @@ export function drawScene(canvas, heat, view, frame, flash) {
   ctx.fillStyle = '#0d0823';
   ctx.fillRect(0, 0, W, H);
   if (heat) ctx.drawImage(heat, 0, 0, W, H);
+  if (frame && frame.bxy && frame.bxy.length) {
+    // replay-buffer states resampled by importance weight: small cyan dots under the samples
+    const sx = W / (view.xmax - view.xmin);
+    const sy = H / (view.ymax - view.ymin);
+    ctx.fillStyle = 'rgba(80,230,255,0.9)';
+    for (let i = 0; i < frame.bxy.length; i += 2) {
+      const px = (frame.bxy[i] - view.xmin) * sx;
+      const py = (view.ymax - frame.bxy[i + 1]) * sy;
+      ctx.beginPath();
+      ctx.arc(px, py, 2.2, 0, 2 * Math.PI);
+      ctx.fill();
+    }
+  }
   if (frame) {
     const { xy, weights } = frame;
     const n = weights.length;
@@ -120,9 +133,10 @@ export function weightColour(t) {
 
 /**
  * A small line chart. `series`: [{values, colour, label}]; `hline`: {y, colour, label};
- * `markers`: indices drawn as vertical ticks; `yRange`: [lo, hi] or null for automatic.
+ * `markers`: indices drawn as vertical ticks; `yRange`: [lo, hi] or null for automatic;
+ * `xMax`: the label of the right end (default: the last index).
  */
-export function lineChart(canvas, { title, series, hline = null, markers = [], yRange = null, empty = '' }) {
+export function lineChart(canvas, { title, series, hline = null, markers = [], yRange = null, empty = '', xMax = null }) {
   const ctx = canvas.getContext('2d');
   const W = canvas.width;
   const H = canvas.height;
@@ -160,7 +174,8 @@ export function lineChart(canvas, { title, series, hline = null, markers = [], y
   ctx.fillStyle = '#555';
   ctx.font = '10px system-ui, sans-serif';
   for (const v of [lo, (lo + hi) / 2, hi]) ctx.fillText(fmt(v), 2, Y(v) + 3);
-  ctx.fillText(`${n - 1}`, W - pad.r - 14, H - 5);
+  const xLabel = `${xMax === null ? n - 1 : xMax}`;
+  ctx.fillText(xLabel, W - pad.r - ctx.measureText(xLabel).width, H - 5);
   ctx.fillText('0', pad.l, H - 5);
   for (const i of markers) {
     ctx.strokeStyle = 'rgba(220,60,60,0.55)';

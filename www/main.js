@@ -13,15 +13,24 @@ const PRESETS = {
   'funnel': { half: 10, baseStd: 3 },
   'manywell': { half: 3.5, baseStd: 2 },
 };
+/** Trained methods: the 2-D targets they run on and the CLI's default reference σ. */
+const TRAIN_SIGMA = { 'gmm40': 20, '9gmm': 5, '25gmm': 10 };
+const TRAINED = ['tb', 'tb-buffer', 'rsmc'];
 const GRID = 160;           // heat-map cells per side
 const MAX_PARTICLES = 200000;
 const MAX_FLOATS = 4000000; // particles × dim, as in the wasm crate
-const CONTROL_OF = { target: 'target', method: 'method', particles: 'n', dim: 'dim', base_std: 'base_std', cess: 'cess', mala_steps: 'mala', seed: 'seed' };
+const CONTROL_OF = {
+  target: 'target', method: 'method', particles: 'n', dim: 'dim', base_std: 'base_std', cess: 'cess',
+  mala_steps: 'mala', seed: 'seed', iters: 'iters', batch: 'batch', steps: 'steps', reference: 'reference',
+  sigma: 'sigma', hidden: 'hidden', lr: 'lr', buffer: 'buffer', prefill: 'prefill', chunk: 'chunk',
+};
 
 const $ = (id) => document.getElementById(id);
 const ui = {
   target: $('target'), method: $('method'), n: $('n'), dim: $('dim'), baseStd: $('base_std'),
   cess: $('cess'), mala: $('mala'), seed: $('seed'), speed: $('speed'),
+  iters: $('iters'), batch: $('batch'), steps: $('steps'), reference: $('reference'), sigma: $('sigma'),
+  hidden: $('hidden'), lr: $('lr'), buffer: $('buffer'), prefill: $('prefill'), chunk: $('chunk'),
   start: $('start'), step: $('step'), reset: $('reset'), csv: $('csv'), randomSeed: $('random-seed'),
   scene: $('scene'), status: $('status'), fatal: $('fatal'), explain: $('explain'),
   chartLogZ: $('chart-logz'), chartEss: $('chart-ess'), chartBeta: $('chart-beta'), chartLoss: $('chart-loss'),
@@ -30,6 +39,7 @@ const ui = {
 const app = {
   worker: null, ready: false, running: false, targets: [], heat: null, view: null,
   frame: null, frames: 0, lastResampledAt: -1, configured: false,
+  tframe: null, trainedInWorker: false, kind: 'smc',
 };
 window.playground = app; // for the end-to-end test and curious learners
 
@@ -44,6 +54,44 @@ function setMsg(field, text) {
 
 function clearMsgs() {
   for (const f of [...Object.keys(CONTROL_OF), 'run']) setMsg(f, '');
+}
+
+/** The trained methods' settings; `query` is TrainPlayground's `key=value&…` string. */
+function readTrainSettings(target, method, check, okSoFar) {
+  let ok = okSoFar;
+  if (!TRAIN_SIGMA[target]) {
+    setMsg('target', `${method} trains on the 2-D targets: ${Object.keys(TRAIN_SIGMA).join(', ')}`);
+    ok = false;
+  }
+  const c = (field, r) => { const v = check(field, r); if (r[1]) ok = false; return v; };
+  const s = {
+    target, method,
+    seed: c('seed', int(ui.seed.value, 0, 4294967295, 'seed')),
+    iters: c('iters', int(ui.iters.value, 1, 100000, 'iterations')),
+    batch: c('batch', int(ui.batch.value, 1, 4096, 'batch')),
+    steps: c('steps', int(ui.steps.value, 2, 256, 'steps')),
+    reference: ui.reference.value,
+    sigma: c('sigma', num(ui.sigma.value, (v) => v > 0 && v <= 1e4, 'σ', 'in (0, 10000]')),
+    hidden: c('hidden', int(ui.hidden.value, 1, 512, 'hidden width')),
+    lr: c('lr', num(ui.lr.value, (v) => v > 0 && v <= 1, 'learning rate', 'in (0, 1]')),
+    buffer: method === 'tb' ? 30000 : c('buffer', int(ui.buffer.value, 1, 1000000, 'buffer capacity')),
+    n: method === 'rsmc' ? c('particles', int(ui.n.value, 1, 4096, 'particles')) : 128,
+    prefill: method === 'rsmc' ? c('prefill', int(ui.prefill.value, 0, 1000, 'prefill')) : 20,
+    chunk: method === 'rsmc' ? c('chunk', int(ui.chunk.value, 1, 256, 'chunk length')) : 4,
+  };
+  if (ok && s.reference === 'ou' && s.steps < 15) { setMsg('steps', 'the OU reference needs at least 15 steps'); ok = false; }
+  if (ok && method === 'rsmc' && (s.steps % s.chunk !== 0 || s.steps / s.chunk < 2)) {
+    setMsg('chunk', `must divide the steps (${s.steps}) into at least two chunks`);
+    ok = false;
+  }
+  if (!ok) return null;
+  const q = new URLSearchParams({
+    target, method, seed: s.seed, iters: s.iters, batch: s.batch, particles: s.n, steps: s.steps,
+    reference: s.reference, sigma: s.sigma, hidden: s.hidden, flow_hidden: s.hidden, harmonics: 16,
+    lr: s.lr, buffer: s.buffer, prefill: s.prefill, chunk: s.chunk, exploration: 0,
+  });
+  s.query = q.toString();
+  return s;
 }
 
 /** Parses an integer in [lo, hi]; returns [value, message]. */
@@ -72,7 +120,9 @@ function readSettings() {
   const check = (field, [v, msg]) => { if (msg) { setMsg(field, msg); ok = false; } return v; };
   const target = ui.target.value;
   if (!PRESETS[target]) { setMsg('target', 'choose a target from the list'); ok = false; }
-  if (ui.method.value !== 'smc') { setMsg('method', 'only annealed SMC is available so far'); ok = false; }
+  const method = ui.method.value;
+  if (TRAINED.includes(method)) return readTrainSettings(target, method, check, ok);
+  if (method !== 'smc') { setMsg('method', 'not available yet'); ok = false; }
   const n = check('particles', int(ui.n.value, 1, MAX_PARTICLES, 'particles'));
   let dim = 0;
   if (ui.dim.value.trim() !== '') dim = check('dim', int(ui.dim.value, 2, 4096, 'dimension'));
@@ -90,6 +140,15 @@ function readSettings() {
 }
 
 function writeUrl(s) {
+  if (s.query) {
+    const p = new URLSearchParams(s.query);
+    for (const k of ['flow_hidden', 'harmonics', 'exploration']) p.delete(k);
+    p.set('n', p.get('particles'));
+    p.delete('particles');
+    p.set('speed', ui.speed.value);
+    history.replaceState(null, '', `?${p}`);
+    return;
+  }
   const p = new URLSearchParams();
   p.set('target', s.target);
   p.set('method', s.method);
@@ -111,6 +170,10 @@ function readUrl() {
   ui.baseStd.value = String(PRESETS[ui.target.value].baseStd);
   set(ui.n, 'n'); set(ui.dim, 'dim'); set(ui.baseStd, 'base_std'); set(ui.cess, 'cess');
   set(ui.mala, 'mala'); set(ui.seed, 'seed');
+  if (TRAIN_SIGMA[ui.target.value]) ui.sigma.value = String(TRAIN_SIGMA[ui.target.value]);
+  for (const k of ['iters', 'batch', 'steps', 'sigma', 'hidden', 'lr', 'buffer', 'prefill', 'chunk']) set(ui[k], k);
+  if (p.has('reference') && ['ou', 'pinned'].includes(p.get('reference'))) ui.reference.value = p.get('reference');
+  if (TRAINED.includes(p.get('method')) && !p.has('n')) ui.n.value = '128';
   if (p.has('method') && [...ui.method.options].some((o) => o.value === p.get('method'))) ui.method.value = p.get('method');
   if (p.has('speed') && [...ui.speed.options].some((o) => o.value === p.get('speed'))) ui.speed.value = p.get('speed');
 }
@@ -127,6 +190,7 @@ function showFatal(message) {
 
 function startWorker() {
   if (app.worker) app.worker.terminate();
+  app.trainedInWorker = false;
   app.ready = false;
   app.configured = false;
   setButtons();
@@ -155,8 +219,14 @@ function onMessage(m) {
       app.heat = heatmapImage(m.values, m.nx, m.ny);
       app.view = m.view;
       app.frame = null;
+      app.tframe = null;
       app.configured = true;
       setButtons();
+      break;
+    case 'tframe':
+      app.tframe = m;
+      app.frames += 1;
+      renderTrain();
       break;
     case 'frame':
       app.frame = m;
@@ -197,6 +267,15 @@ function configure() {
     ui.status.dataset.state = 'invalid';
     return;
   }
+  if (app.trainedInWorker) {
+    // The trainer's arenas live as long as the wasm instance (see wasm-demo/src/train.rs):
+    // a fresh worker per training run gives the memory back.
+    startWorker();
+    return;
+  }
+  app.kind = s.query ? 'train' : 'smc';
+  document.body.dataset.kind = app.kind;
+  if (s.query) app.trainedInWorker = true;
   ui.scene.classList.remove('stale');
   writeUrl(s);
   const half = PRESETS[s.target].half;
@@ -220,7 +299,8 @@ function setRunning(r) {
 
 function setButtons() {
   const ok = app.ready && app.configured;
-  const done = app.frame && app.frame.stats.done;
+  const cur = app.kind === 'train' ? app.tframe : app.frame;
+  const done = cur && cur.stats.done;
   ui.start.disabled = !ok || (!app.running && done);
   ui.step.disabled = !ok || app.running || done;
   ui.reset.disabled = !app.ready;
@@ -284,6 +364,89 @@ function render() {
   setButtons();
 }
 
+/** Every k-th value, so long histories draw quickly. */
+function thin(values, max = 1500) {
+  const a = Array.from(values);
+  if (a.length <= max) return a;
+  const k = Math.ceil(a.length / max);
+  return a.filter((_, i) => i % k === 0 || i === a.length - 1);
+}
+
+/** Running median of log10(values) over a trailing window: the trend under the on-policy spikes. */
+function movingMedianLog10(values) {
+  const n = values.length;
+  const w = Math.max(9, Math.min(101, Math.floor(n / 20) | 1));
+  const out = new Array(n).fill(NaN);
+  const step = Math.max(1, Math.floor(n / 1500));
+  for (let i = w - 1; i < n; i += step) {
+    const win = [];
+    for (let j = i - w + 1; j <= i; j++) if (values[j] > 0) win.push(Math.log10(values[j]));
+    win.sort((a, b) => a - b);
+    if (win.length) out[i] = win[win.length >> 1];
+  }
+  return out;
+}
+
+function renderTrain() {
+  const f = app.tframe;
+  if (!f || !app.view) return;
+  const s = f.stats;
+  const h = f.hist;
+  drawScene(ui.scene, app.heat, app.view, f, false);
+  const len = h.loss.length;
+  const isSeries = new Float32Array(len).fill(NaN);
+  const isEss = new Float32Array(len).fill(NaN);
+  for (const [it, lz, ess] of f.isTrace) {
+    if (it >= 1 && it <= len) { isSeries[it - 1] = lz; isEss[it - 1] = ess; }
+  }
+  const method = ui.method.value;
+  const series = [{ values: thin(h.logZ), colour: '#1f6fb2' }];
+  if (method === 'rsmc') series.push({ values: thin(h.smcLogZ), colour: '#7b3fb5' });
+  series.push({ values: thin(isSeries), colour: '#d9641e' });
+  lineChart(ui.chartLogZ, {
+    title: method === 'rsmc' ? 'log Z: learnt (blue), SMC log Ẑ (purple), IS (orange)' : 'log Z: learnt (blue), importance sampling (orange)',
+    series, xMax: len,
+    hline: { y: s.logZTrue, colour: '#2a9d3a', label: `true ${fmt(s.logZTrue)}` },
+  });
+  const essSeries = [{ values: thin(isEss), colour: '#d9641e' }];
+  if (method === 'rsmc') essSeries.unshift({ values: thin(h.smcEss), colour: '#7b3fb5' });
+  lineChart(ui.chartEss, {
+    title: method === 'rsmc' ? 'ESS / N: SMC final (purple), policy IS (orange)' : 'ESS / n of the policy samples (IS)',
+    series: essSeries, yRange: [0, 1.05], xMax: len,
+  });
+  lineChart(ui.chartBeta, method === 'tb'
+    ? { title: 'replay buffer', series: [], empty: 'none: on-policy TB keeps no buffer' }
+    : { title: `replay buffer entries (capacity ${ui.buffer.value})`, series: [{ values: thin(h.buffer), colour: '#2a7d6f' }],
+      yRange: [0, 1.05 * Number(ui.buffer.value)], xMax: len });
+  const logLoss = (a) => thin(a).map((v) => (v > 0 ? Math.log10(v) : NaN));
+  const lossSeries = [{ values: logLoss(h.loss), colour: 'rgba(179,38,30,0.45)' }];
+  if (method === 'rsmc') lossSeries.unshift({ values: logLoss(h.subtb), colour: 'rgba(150,150,150,0.5)' });
+  lossSeries.push({ values: thin(movingMedianLog10(h.loss)), colour: '#1d1d28' });
+  lineChart(ui.chartLoss, {
+    title: method === 'rsmc' ? 'log10 loss: TB (red), median (black), SubTB (grey)' : 'log10 TB loss (red) and its median (black)',
+    series: lossSeries, xMax: len,
+  });
+  const state = s.done ? 'done' : app.running ? 'running' : 'paused';
+  const st = ui.status.dataset;
+  st.state = state;
+  st.iteration = String(s.iteration);
+  st.loss = String(s.loss);
+  st.logz = String(s.logZ);
+  st.modes = String(s.modesHit);
+  st.bufferModes = String(s.bufferModesHit);
+  st.checksum = s.checksum;
+  const rate = s.seconds > 0 && s.iteration > 0 ? ` · ${(s.iteration / s.seconds).toFixed(0)} it/s · ${s.seconds.toFixed(0)} s` : '';
+  ui.status.textContent =
+    `${state}: ${method} on ${ui.target.value}, iteration ${s.iteration}/${s.iters}${rate}\n` +
+    `TB loss ${fmt(s.loss)}${method === 'rsmc' ? `  SubTB ${fmt(s.subtb)}` : ''}   ` +
+    `${s.onPolicy ? 'on-policy' : 'off-policy (buffer)'} step\n` +
+    `log Z: learnt ${fmt(s.logZ)}${method === 'rsmc' ? `  SMC ${fmt(s.smcLogZ)}` : ''}  IS ${fmt(s.isLogZ)}  (true ${fmt(s.logZTrue)})\n` +
+    `${method !== 'tb' ? `buffer ${s.buffer}  λ ${fmt(s.lambda)}   ` : ''}` +
+    `modes reached (a sample within 2 std): policy ${s.modesHit}/${s.modesTotal}` +
+    `${s.bufferN ? `, buffer ${s.bufferModesHit}/${s.modesTotal}` : ''}   params ${s.checksum}`;
+  setButtons();
+}
+
 // ---------------------------------------------------------------- explanation
 
 function fillTargetDescriptions() {
@@ -293,11 +456,87 @@ function fillTargetDescriptions() {
   }
 }
 
+const TRAIN_TEXT = {
+  tb: `<h2>What you are looking at: a diffusion sampler trained by trajectory balance (TB)</h2>
+<p>A <b>diffusion sampler</b> turns noise into samples in <i>T</i> small steps. The <b>reference process</b> (here an
+Ornstein–Uhlenbeck process with scale σ, or pinned Brownian motion) is a simple process whose end point we know; a small
+neural network (the <b>policy</b>) learns a drift that bends the reference toward the target <i>p(x) = R(x)/Z</i>.
+Every step is Gaussian, so the probability <i>p<sub>F</sub>(τ)</i> of a whole trajectory τ = (x<sub>0</sub> … x<sub>T</sub>) is known,
+and so is the probability <i>p<sub>B</sub>(τ | x<sub>T</sub>)</i> of walking it backward under the reference.</p>
+<p><b>Trajectory balance</b> (Malkin et al. 2022) asks, for every trajectory, that
+<i>log Z + log p<sub>F</sub>(τ) = log R(x<sub>T</sub>) + log p<sub>B</sub>(τ | x<sub>T</sub>)</i>, with <i>log Z</i> a learnt scalar.
+The loss is the squared difference averaged over a batch of <i>B</i> trajectories drawn from the policy itself
+(<b>on-policy</b>). When it is zero everywhere the policy samples the target exactly and the learnt log Z is the true one.
+On-policy TB is <b>mode-seeking</b>: modes the policy never visits send no gradient, so it can settle on a few modes; watch the
+orange samples on multi-modal targets.</p>`,
+  'tb-buffer': `<h2>What you are looking at: TB with an importance-weighted replay buffer</h2>
+<p>The same diffusion sampler and TB loss as plain TB, but trained <b>off-policy</b> too. Every third iteration is
+on-policy: its terminal samples go into a <b>replay buffer</b> with their importance weights
+<i>w = R(x<sub>T</sub>) p<sub>B</sub>(τ|x<sub>T</sub>) / p<sub>F</sub>(τ)</i> (how much more the target likes the sample than the policy
+expected). The other two iterations draw <i>B</i> states from the buffer in proportion to <i>w<sup>λ</sup></i>, with the
+tempering exponent λ ∈ [0, 1] chosen so the draw keeps an effective sample size of 5 % (λ, shown in the status, is 1 when the weights are
+tame), walk backward from them with the reference, and take a TB step on those trajectories. Samples from under-covered
+modes carry big weights and are replayed often, which counters mode collapse (Sendera et al. 2024; Choi et al. 2025, "IW-Buffer").</p>`,
+  rsmc: `<h2>What you are looking at: Reinforced Sequential Monte Carlo (RSMC)</h2>
+<p>RSMC (Choi et al. 2025) trains the diffusion sampler with samples from <b>sequential Monte Carlo</b> that uses the sampler itself.
+An SMC run moves <i>N</i> particles through the <i>T</i> policy steps; every <i>L</i> steps (the <b>chunk</b>) it reweights the particles by how
+much better they look under a <b>twist</b>: a learnt <b>flow</b> <i>log F<sub>n</sub>(x)</i> that estimates, at step <i>n</i>, the log of the
+target mass reachable from <i>x</i>. The flows are <b>tempered</b> with learnt exponents β<sub>n</sub> (0 at the start, 1 at the end), so early twists are gentle.
+When the effective sample size drops below 20 % the particles are <b>resampled</b>. The product of the average weights is
+an unbiased estimate <i>Ẑ</i> of <i>Z</i> (purple curve), and the final particles, weighted, approximate the target even when the policy does not yet.</p>
+<p>Training: the buffer is first <b>prefilled</b> with SMC runs of the untrained model. Then every third iteration is on-policy TB
+(plus SubTB, which fits the flows chunk by chunk); the other two run SMC, store all its final particles in the
+<b>importance-weighted buffer</b> with Z-scaled weights, and take a TB + SubTB step on a tempered draw from the buffer.
+SMC is the behaviour policy: it finds modes the policy has not learnt yet, and the policy learns them from the buffer.</p>`,
+};
+
+function renderTrainExplain(method, targetLine) {
+  return `${TRAIN_TEXT[method]}
+<p>The picture is the target's log density (bright = likely) with <b>500 samples of the current policy</b> (squares), redrawn every few
+frames and coloured by their importance weight relative to the average (pale = the policy over-samples that place, red = under-samples it)${method === 'tb' ? '' : `,
+and <b>500 states of the replay buffer drawn in proportion to their importance weights</b> (cyan dots): what the buffer, and so the
+training signal, says the target looks like${method === 'rsmc' ? '. With RSMC the buffer holds SMC particles, which reach every mode long before the policy does' : ''}`}.
+The status line counts the modes with at least one sample within two standard deviations of their centre.
+Charts: learnt log Z${method === 'rsmc' ? ', the last SMC log Ẑ' : ''} and the importance-sampling estimate
+<i>log (1/n Σ w)</i> over the drawn samples against the truth (green); the ESS of those weights${method === 'rsmc' ? ' and of the last SMC run' : ''};
+the buffer size; the loss on a log scale (on-policy steps are the spikes: trajectories between modes have very negative log R).</p>
+${targetLine}
+<h3>The controls and the paper's notions</h3>
+<dl>
+<dt>Iterations</dt><dd>Training steps; also sets the learning-rate schedule (×0.3 at 50 % and 75 %).</dd>
+<dt>Batch B</dt><dd>Trajectories per TB step (paper: 2000, CLI default 300).</dd>
+<dt>Diffusion steps T</dt><dd>Policy steps from noise to sample (paper: 64). The OU reference needs at least 15.</dd>
+<dt>Reference process, σ</dt><dd>The process the policy corrects: OU with stationary std σ (RSMC's <code>init_std</code>; 20 for gmm40, 5 for 9gmm, 10 for 25gmm) or pinned Brownian motion with variance σ² at the end.</dd>
+<dt>Hidden width</dt><dd>Width of the policy${method === 'rsmc' ? ' and flow' : ''} networks (paper: 256 and 64). 16 Fourier harmonics embed the time.</dd>
+<dt>Learning rate</dt><dd>Adam step of the policy${method === 'rsmc' ? ' and flows' : ''} (log Z and β use 0.1), with gradient clipping at 1.</dd>
+${method !== 'tb' ? '<dt>Buffer capacity</dt><dd>Stored samples; the oldest are overwritten (paper: 200 000).</dd>' : ''}
+${method === 'rsmc' ? `<dt>Particles N</dt><dd>SMC particles per run (paper: 2000).</dd>
+<dt>Prefill</dt><dd>SMC runs of the untrained model filling the buffer before training (paper: 100).</dd>
+<dt>Chunk length L</dt><dd>Steps between SMC reweightings, and the SubTB chunk (paper: 4); must divide T into at least two chunks.</dd>` : ''}
+<dt>Seed</dt><dd>The same settings and seed give the same parameters, bit for bit, here and in the native CLI
+(<code>amortise train</code> with the flags of the URL; <code>cargo xtask test</code> checks it).</dd>
+</dl>
+<p><b>Defaults</b> (sized for a laptop browser; the CLI's are T = 64, B = N = 300, width 64, 64 harmonics): T = 32 OU steps,
+B = 128, N = 128, width 32, 16 harmonics, learning rate 10<sup>−3</sup>, buffer 30 000, 20 prefill runs, L = 4, 2000 iterations.
+With them RSMC on gmm40 reaches most of the 40 modes within about a minute.</p>
+<h3>Read more</h3>
+<ul>
+<li>Choi et al. (2025), <i>Reinforced Sequential Monte Carlo for amortised sampling</i>.</li>
+<li>Malkin et al. (2022), <i>Trajectory balance: improved credit assignment in GFlowNets</i>; Zhang et al. (2023), <i>Diffusion generative flow samplers</i> (SubTB for diffusion samplers).</li>
+<li>Sendera et al. (2024), <i>Improved off-policy training of diffusion samplers</i>.</li>
+<li>Del Moral, Doucet &amp; Jasra (2006), <i>Sequential Monte Carlo samplers</i>; Zhang &amp; Chen (2022), <i>Path integral sampler</i>.</li>
+</ul>`;
+}
+
 function renderExplain() {
   const info = app.targets.find((t) => t.name === ui.target.value);
   const targetLine = info
     ? `<p><b>${info.name}</b>: ${escapeHtml(info.description)} (default dimension ${info.default_dim}; accepted: ${escapeHtml(info.dims)}).</p>`
     : '';
+  if (TRAINED.includes(ui.method.value)) {
+    ui.explain.innerHTML = renderTrainExplain(ui.method.value, targetLine);
+    return;
+  }
   ui.explain.innerHTML = `
 <h2>What you are looking at: annealed SMC</h2>
 <p>We want samples from a density <i>p(x) = R(x) / Z</i> known only up to its normalising constant <i>Z</i>.
@@ -348,14 +587,29 @@ for (const name of Object.keys(PRESETS)) {
   ui.target.appendChild(o);
 }
 readUrl();
+syncKind();
 
+/** Shows the controls of the chosen method (CSS keys off these attributes). */
+function syncKind() {
+  document.body.dataset.kind = TRAINED.includes(ui.method.value) ? 'train' : 'smc';
+  document.body.dataset.method = ui.method.value;
+}
+
+ui.method.addEventListener('change', () => {
+  const trained = TRAINED.includes(ui.method.value);
+  if (trained && Number(ui.n.value) > 4096) ui.n.value = '128';
+  if (!trained && ui.n.value === '128') ui.n.value = '2000';
+  syncKind();
+});
 ui.target.addEventListener('change', () => {
   ui.fatal.hidden = true;
   ui.baseStd.value = String(PRESETS[ui.target.value]?.baseStd ?? 1);
+  if (TRAIN_SIGMA[ui.target.value]) ui.sigma.value = String(TRAIN_SIGMA[ui.target.value]);
   ui.dim.value = '';
   configure();
 });
-for (const el of [ui.method, ui.n, ui.dim, ui.baseStd, ui.cess, ui.mala, ui.seed]) {
+for (const el of [ui.method, ui.n, ui.dim, ui.baseStd, ui.cess, ui.mala, ui.seed, ui.iters, ui.batch,
+  ui.steps, ui.reference, ui.sigma, ui.hidden, ui.lr, ui.buffer, ui.prefill, ui.chunk]) {
   el.addEventListener('change', () => { ui.fatal.hidden = true; configure(); });
 }
 ui.speed.addEventListener('change', () => {

@@ -5,14 +5,18 @@
 // Messages in:  {type: 'config', settings, view}  {type: 'start', speed}  {type: 'pause'}
 //               {type: 'step'}  {type: 'speed', speed}  {type: 'random-seed'}  {type: 'csv'}
 //               {type: 'trap'} (test hook: a deliberate wasm trap)
-// Messages out: {type: 'ready', targets}  {type: 'grid', ...}  {type: 'frame', ...}
+// Messages out: {type: 'ready', targets}  {type: 'grid', ...}  {type: 'frame', ...} (SMC)
+//               {type: 'tframe', stats, xy, weights, hist, isTrace} (training)
 //               {type: 'seed', seed}  {type: 'csv', text}  {type: 'state', running}
 //               {type: 'error', field, message}  {type: 'fatal', message}
 
-import init, { SmcPlayground, random_seed, target_list, last_panic, trap_for_tests } from './pkg/amortise_wasm.js';
+import init, { SmcPlayground, TrainPlayground, random_seed, target_list, last_panic, trap_for_tests } from './pkg/amortise_wasm.js';
 
 let wasm = null;     // the module's exports (for `memory`)
-let handle = null;   // the current SmcPlayground
+let handle = null;   // the current SmcPlayground or TrainPlayground
+let kind = 'smc';    // 'smc' or 'train'
+let isTrace = [];    // [iteration, IS log Z, IS ESS/n] at every sample draw
+let framesSinceSample = 0;
 let running = false;
 let speed = 'normal';
 let dead = false;    // after a trap the module is not trusted any more
@@ -20,6 +24,10 @@ let timer = null;
 
 // Temperatures per second for each speed; `max` runs batches of ~25 ms back to back.
 const RATE = { slow: 2, normal: 8, fast: 30 };
+// Training: milliseconds of work per batch for each speed (the rest of 100 ms is idle).
+const TRAIN_BUDGET = { slow: 10, normal: 40, fast: 80, max: 100 };
+const SAMPLES = 500;          // policy samples drawn for the picture
+const SAMPLE_EVERY = 3;       // frames between draws
 
 const post = (msg, transfer = []) => self.postMessage(msg, transfer);
 
@@ -98,6 +106,7 @@ function stop() {
 function tick() {
   timer = null;
   if (!running || !handle) return;
+  if (kind === 'train') { trainTick(); return; }
   const t0 = performance.now();
   let ok = true;
   if (speed === 'max') {
@@ -117,12 +126,97 @@ function tick() {
   timer = setTimeout(tick, delay);
 }
 
+/** Draws policy samples and records the importance-sampling log Z. */
+function drawSamples() {
+  handle.sample(SAMPLES);
+  handle.sample_buffer(SAMPLES);
+  isTrace.push([handle.iteration, handle.is_log_z, handle.is_ess / SAMPLES]);
+  framesSinceSample = 0;
+}
+
+/** Posts the training state: scalars, samples with normalised IS weights, histories. */
+function postTrainFrame() {
+  const h = handle;
+  const xy = view(h.samples_ptr(), h.samples_len()).slice();
+  const bxy = view(h.buffer_samples_ptr(), h.buffer_samples_len()).slice();
+  const n = xy.length / 2;
+  const lw = view(h.sample_log_w_ptr(), n);
+  let max = -Infinity;
+  for (const v of lw) if (v > max) max = v;
+  const weights = new Float32Array(n);
+  let sum = 0;
+  for (let i = 0; i < n; i++) { weights[i] = Number.isFinite(max) ? Math.exp(lw[i] - max) : 1; sum += weights[i]; }
+  for (let i = 0; i < n; i++) weights[i] /= sum || 1;
+  const len = h.hist_len();
+  const hist = {
+    loss: view(h.hist_loss_ptr(), len).slice(),
+    subtb: view(h.hist_subtb_ptr(), len).slice(),
+    logZ: view(h.hist_log_z_ptr(), len).slice(),
+    smcLogZ: view(h.hist_smc_log_z_ptr(), len).slice(),
+    smcEss: view(h.hist_smc_ess_ptr(), len).slice(),
+    buffer: view(h.hist_buffer_ptr(), len).slice(),
+  };
+  const stats = {
+    iteration: h.iteration, iters: h.iters, done: h.done, loss: h.loss, subtb: h.subtb_loss,
+    logZ: h.log_z, smcLogZ: h.smc_log_z, smcEss: h.smc_ess, buffer: h.buffer_len,
+    lambda: h.buffer_lambda, isLogZ: h.is_log_z, isEss: h.is_ess, logZTrue: h.log_z_true,
+    onPolicy: h.on_policy, checksum: h.param_checksum(), n, running,
+    modesHit: h.modes_hit, modesTotal: h.modes_total, bufferModesHit: h.buffer_modes_hit, bufferN: bxy.length / 2,
+    seconds: (performance.now() - trainStart) / 1000,
+  };
+  post({ type: 'tframe', stats, xy, bxy, weights, hist, isTrace: isTrace.slice() },
+    [xy.buffer, bxy.buffer, weights.buffer, ...Object.values(hist).map((a) => a.buffer)]);
+}
+
+let trainStart = 0;
+
+/** One batch of training iterations within the speed's time budget, then a frame. */
+function trainTick() {
+  const t0 = performance.now();
+  const budget = TRAIN_BUDGET[speed] || 40;
+  let ok = true;
+  do {
+    ok = guarded(() => handle.step(1)) !== undefined;
+  } while (ok && !handle.done && performance.now() - t0 < budget);
+  if (!ok) return;
+  framesSinceSample += 1;
+  if (framesSinceSample >= SAMPLE_EVERY || handle.done) {
+    if (guarded(drawSamples) === undefined && dead) return;
+  }
+  guarded(postTrainFrame);
+  if (handle.done) {
+    stop();
+    return;
+  }
+  const delay = speed === 'max' ? 0 : Math.max(0, 100 - (performance.now() - t0));
+  timer = setTimeout(tick, delay);
+}
+
+function configureTrain(s, v) {
+  const h = guarded(() => new TrainPlayground(s.query));
+  if (!h) return;
+  handle = h;
+  kind = 'train';
+  isTrace = [];
+  const cells = guarded(() => h.density_grid(v.xmin, v.xmax, v.ymin, v.ymax, v.nx, v.ny));
+  if (cells === undefined) return;
+  const values = view(h.grid_ptr(), h.grid_len()).slice();
+  post({ type: 'grid', nx: v.nx, ny: v.ny, view: v, values, target: s.target }, [values.buffer]);
+  if (guarded(drawSamples) === undefined && dead) return;
+  guarded(postTrainFrame);
+}
+
 function configure(s, v) {
   stop();
   if (handle) {
     guarded(() => handle.free());
     handle = null;
   }
+  if (s.method !== 'smc') {
+    configureTrain(s, v);
+    return;
+  }
+  kind = 'smc';
   const h = guarded(() => new SmcPlayground(s.target, s.dim, s.n, s.seed, s.baseStd, s.cess, s.mala));
   if (!h) return;
   handle = h;
@@ -133,7 +227,17 @@ function configure(s, v) {
   guarded(postFrame);
 }
 
+function trainCsv() {
+  const h = handle;
+  const xy = view(h.samples_ptr(), h.samples_len());
+  const lw = view(h.sample_log_w_ptr(), xy.length / 2);
+  const lines = ['x0,x1,log_weight'];
+  for (let i = 0; i < lw.length; i++) lines.push(`${xy[2 * i]},${xy[2 * i + 1]},${lw[i]}`);
+  return lines.join('\n') + '\n';
+}
+
 function csv() {
+  if (kind === 'train') return trainCsv();
   const h = handle;
   const n = h.n_particles;
   const d = h.dim;
@@ -160,16 +264,24 @@ self.onmessage = (ev) => {
       speed = m.speed || speed;
       if (handle && !running && !handle.done) {
         running = true;
+        if (kind === 'train' && handle.iteration === 0) trainStart = performance.now();
         post({ type: 'state', running: true });
         tick();
       } else if (handle && handle.done) {
-        guarded(postFrame);
+        guarded(kind === 'train' ? postTrainFrame : postFrame);
       }
       break;
     case 'pause': stop(); break;
     case 'step':
       if (handle && !running) {
-        if (guarded(() => handle.step(1)) !== undefined) guarded(postFrame);
+        if (guarded(() => handle.step(1)) !== undefined) {
+          if (kind === 'train') {
+            if (guarded(drawSamples) === undefined && dead) break;
+            guarded(postTrainFrame);
+          } else {
+            guarded(postFrame);
+          }
+        }
       }
       break;
     case 'speed': speed = m.speed; break;

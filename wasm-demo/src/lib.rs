@@ -5,6 +5,9 @@
 //!
 //! - [`SmcPlayground`]: annealed SMC with adaptive tempering and MALA moves
 //!   ([`amortise_kernel::smc::annealed`]), the no-learning baseline.
+//! - [`TrainPlayground`]: the trained continuous samplers (on-policy TB, TB + IW buffer,
+//!   Reinforced SMC) of [`amortise_kernel::samplers::diffusion::train`], with policy samples
+//!   and histories as views and the parameter checksum of the CLI's checkpoints.
 //! - [`random_seed`]: a seed from `crypto.getRandomValues` (getrandom's `wasm_js` backend).
 //! - [`target_list`]: the kernel's target registry as JSON, for the page's target menu.
 //!
@@ -25,6 +28,7 @@
 pub mod error;
 pub mod grid;
 pub mod smc;
+pub mod train;
 
 use std::sync::Mutex;
 
@@ -33,6 +37,7 @@ use wasm_bindgen::prelude::*;
 pub use error::PlaygroundError;
 pub use grid::{DensityGrid, GridSpec};
 pub use smc::{SmcCore, SmcSettings};
+pub use train::{TrainCore, TrainSettings};
 
 static LAST_PANIC: Mutex<Option<String>> = Mutex::new(None);
 
@@ -294,6 +299,245 @@ impl SmcPlayground {
     /// Length of every trace.
     pub fn trace_len(&self) -> u32 {
         self.core.trace_beta().len() as u32
+    }
+}
+
+/// A training run (tb, tb-buffer, rsmc) over buffers owned by this handle.
+#[wasm_bindgen]
+pub struct TrainPlayground {
+    core: TrainCore,
+}
+
+#[wasm_bindgen]
+impl TrainPlayground {
+    /// A new run from `key=value&…` settings (the `amortise train` flag names with `_` for
+    /// `-`: `target`, `method`, `seed`, `iters`, `batch`, `particles`, `steps`, `reference`,
+    /// `sigma`, `hidden`, `flow_hidden`, `harmonics`, `lr`, `buffer`, `prefill`, `chunk`,
+    /// `exploration`); missing keys take the page defaults.
+    ///
+    /// # Errors
+    /// `"{control}: {reason}"` for any invalid setting.
+    #[wasm_bindgen(constructor)]
+    pub fn new(settings: &str) -> Result<TrainPlayground, JsError> {
+        TrainSettings::parse(settings)
+            .and_then(|s| TrainCore::new(&s))
+            .map(|core| TrainPlayground { core })
+            .map_err(js_err)
+    }
+
+    /// Runs up to `k` iterations (the RSMC prefill first); returns how many ran.
+    ///
+    /// # Errors
+    /// `k` above the per-call cap, or the kernel's error ending the run.
+    pub fn step(&mut self, k: u32) -> Result<u32, JsError> {
+        self.core.step(k).map_err(js_err)
+    }
+
+    /// Draws `n` samples from the current policy into the owned sample buffer
+    /// (`samples_ptr` / `samples_len`, `[n, 2]`), and updates `is_log_z` / `is_ess`.
+    ///
+    /// # Errors
+    /// `n` outside `1..=20000`, or a kernel error.
+    pub fn sample(&mut self, n: u32) -> Result<u32, JsError> {
+        self.core
+            .sample(n as usize)
+            .map(|n| n as u32)
+            .map_err(js_err)
+    }
+
+    /// Fills the owned heat-map buffer with `log p̃`; returns `nx · ny`.
+    ///
+    /// # Errors
+    /// Non-finite or empty bounds, sides outside `1..=1024`.
+    pub fn density_grid(
+        &mut self,
+        xmin: f64,
+        xmax: f64,
+        ymin: f64,
+        ymax: f64,
+        nx: u32,
+        ny: u32,
+    ) -> Result<u32, JsError> {
+        let spec = GridSpec {
+            xmin,
+            xmax,
+            ymin,
+            ymax,
+            nx: nx as usize,
+            ny: ny as usize,
+        };
+        self.core
+            .density_grid(&spec)
+            .map(|n| n as u32)
+            .map_err(js_err)
+    }
+
+    /// Draws `n` replay-buffer states by importance weight into the buffer-sample view
+    /// (`buffer_samples_ptr` / `buffer_samples_len`); returns how many (0 if empty).
+    ///
+    /// # Errors
+    /// `n` outside `1..=20000`.
+    pub fn sample_buffer(&mut self, n: u32) -> Result<u32, JsError> {
+        self.core
+            .sample_buffer(n as usize)
+            .map(|n| n as u32)
+            .map_err(js_err)
+    }
+    /// Address of the buffer samples `[n, 2]`.
+    pub fn buffer_samples_ptr(&self) -> *const f32 {
+        self.core.buffer_samples().as_ptr()
+    }
+    /// Number of `f32` in the buffer samples.
+    pub fn buffer_samples_len(&self) -> u32 {
+        self.core.buffer_samples().len() as u32
+    }
+    /// Modes with a buffer sample within two standard deviations.
+    #[wasm_bindgen(getter)]
+    pub fn buffer_modes_hit(&self) -> u32 {
+        self.core.buffer_modes_covered().0 as u32
+    }
+
+    /// Iterations done.
+    #[wasm_bindgen(getter)]
+    pub fn iteration(&self) -> u32 {
+        self.core.iteration()
+    }
+    /// Iterations of the whole run.
+    #[wasm_bindgen(getter)]
+    pub fn iters(&self) -> u32 {
+        self.core.settings().iters
+    }
+    /// `true` once every iteration ran.
+    #[wasm_bindgen(getter)]
+    pub fn done(&self) -> bool {
+        self.core.done()
+    }
+    /// TB loss of the last iteration.
+    #[wasm_bindgen(getter)]
+    pub fn loss(&self) -> f32 {
+        self.core.loss()
+    }
+    /// SubTB loss of the last iteration.
+    #[wasm_bindgen(getter)]
+    pub fn subtb_loss(&self) -> f32 {
+        self.core.subtb_loss()
+    }
+    /// Whether the last iteration was on-policy.
+    #[wasm_bindgen(getter)]
+    pub fn on_policy(&self) -> bool {
+        self.core.on_policy()
+    }
+    /// The learnt `log Z`.
+    #[wasm_bindgen(getter)]
+    pub fn log_z(&self) -> f32 {
+        self.core.log_z()
+    }
+    /// `log Ẑ` of the last SMC run (NaN if none).
+    #[wasm_bindgen(getter)]
+    pub fn smc_log_z(&self) -> f64 {
+        self.core.smc_log_z()
+    }
+    /// `ESS/N` of the last SMC run (NaN if none).
+    #[wasm_bindgen(getter)]
+    pub fn smc_ess(&self) -> f64 {
+        self.core.smc_ess()
+    }
+    /// Entries in the replay buffer.
+    #[wasm_bindgen(getter)]
+    pub fn buffer_len(&self) -> u32 {
+        self.core.buffer_len() as u32
+    }
+    /// Tempering exponent λ of the last buffer draw.
+    #[wasm_bindgen(getter)]
+    pub fn buffer_lambda(&self) -> f64 {
+        self.core.buffer_lambda()
+    }
+    /// Importance-sampling `log Z` of the last `sample` call.
+    #[wasm_bindgen(getter)]
+    pub fn is_log_z(&self) -> f64 {
+        self.core.is_log_z()
+    }
+    /// ESS of the last `sample` call's importance weights.
+    #[wasm_bindgen(getter)]
+    pub fn is_ess(&self) -> f64 {
+        self.core.is_ess()
+    }
+    /// The target's known `log Z`, or NaN.
+    #[wasm_bindgen(getter)]
+    pub fn log_z_true(&self) -> f64 {
+        self.core.log_z_true()
+    }
+    /// Modes of the target with a drawn sample within two standard deviations.
+    #[wasm_bindgen(getter)]
+    pub fn modes_hit(&self) -> u32 {
+        self.core.modes_covered().0 as u32
+    }
+    /// Number of modes of the target.
+    #[wasm_bindgen(getter)]
+    pub fn modes_total(&self) -> u32 {
+        self.core.modes_covered().1 as u32
+    }
+    /// Arena elements (`f32` + `u32`) of this run.
+    #[wasm_bindgen(getter)]
+    pub fn arena_len(&self) -> u32 {
+        self.core.arena_len() as u32
+    }
+    /// The equivalent `amortise train` flags.
+    pub fn cli_args(&self) -> String {
+        self.core.settings().cli_args()
+    }
+    /// FNV-1a 64 of all parameters as 16 hex digits (the CLI's `checkpoint.json` checksum).
+    pub fn param_checksum(&self) -> String {
+        self.core.param_checksum()
+    }
+
+    /// Address of the samples `[n, 2]`.
+    pub fn samples_ptr(&self) -> *const f32 {
+        self.core.samples().as_ptr()
+    }
+    /// Number of `f32` in the samples.
+    pub fn samples_len(&self) -> u32 {
+        self.core.samples().len() as u32
+    }
+    /// Address of the samples' log importance weights.
+    pub fn sample_log_w_ptr(&self) -> *const f32 {
+        self.core.sample_log_w().as_ptr()
+    }
+    /// Address of the heat-map values.
+    pub fn grid_ptr(&self) -> *const f32 {
+        self.core.grid().as_ptr()
+    }
+    /// Number of heat-map values.
+    pub fn grid_len(&self) -> u32 {
+        self.core.grid().len() as u32
+    }
+    /// Address of the TB-loss history.
+    pub fn hist_loss_ptr(&self) -> *const f32 {
+        self.core.hist_loss().as_ptr()
+    }
+    /// Address of the SubTB-loss history.
+    pub fn hist_subtb_ptr(&self) -> *const f32 {
+        self.core.hist_subtb().as_ptr()
+    }
+    /// Address of the learnt-`log Z` history.
+    pub fn hist_log_z_ptr(&self) -> *const f32 {
+        self.core.hist_log_z().as_ptr()
+    }
+    /// Address of the SMC `log Ẑ` history.
+    pub fn hist_smc_log_z_ptr(&self) -> *const f32 {
+        self.core.hist_smc_log_z().as_ptr()
+    }
+    /// Address of the SMC `ESS/N` history.
+    pub fn hist_smc_ess_ptr(&self) -> *const f32 {
+        self.core.hist_smc_ess().as_ptr()
+    }
+    /// Address of the buffer-size history.
+    pub fn hist_buffer_ptr(&self) -> *const f32 {
+        self.core.hist_buffer().as_ptr()
+    }
+    /// Length of every history (iterations done).
+    pub fn hist_len(&self) -> u32 {
+        self.core.hist_loss().len() as u32
     }
 }
 

@@ -3,7 +3,7 @@
 //! same logic is covered by the unit tests of `SmcCore` and `DensityGrid`.
 #![cfg(target_arch = "wasm32")]
 
-use amortise_wasm::{SmcPlayground, random_seed, target_list};
+use amortise_wasm::{SmcPlayground, TrainPlayground, random_seed, target_list};
 use wasm_bindgen_test::wasm_bindgen_test;
 
 fn handle(target: &str, n: u32) -> SmcPlayground {
@@ -67,4 +67,25 @@ fn seeds_and_targets_cross_the_boundary() {
     assert!(a != b || b != c);
     let list = target_list();
     assert!(list.contains("\"gmm40\"") && list.contains("\"manywell\""));
+}
+
+#[wasm_bindgen_test]
+fn train_playground_steps_samples_and_rejects_bad_settings() {
+    let q = "target=9gmm&method=rsmc&iters=4&batch=16&particles=16&steps=16&hidden=8&\
+             flow_hidden=8&harmonics=4&buffer=200&prefill=1";
+    let mut h = TrainPlayground::new(q).map_err(|_| "new").unwrap();
+    assert_eq!(h.step(10).map_err(|_| "step").unwrap(), 4);
+    assert!(h.done());
+    assert_eq!(h.hist_len(), 4);
+    assert!(h.loss().is_finite());
+    assert_eq!(h.sample(100).map_err(|_| "sample").unwrap(), 100);
+    assert_eq!(h.samples_len(), 200);
+    assert!(h.is_log_z().is_finite());
+    assert_eq!(h.param_checksum().len(), 16);
+    assert_eq!(h.modes_total(), 9);
+    assert!(TrainPlayground::new("target=funnel").is_err());
+    assert!(TrainPlayground::new("batch=0").is_err());
+    assert!(TrainPlayground::new("steps=10").is_err());
+    assert!(TrainPlayground::new("batch=4096&steps=256&hidden=512").is_err());
+    assert!(h.sample(0).is_err());
 }

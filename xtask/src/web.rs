@@ -1,5 +1,6 @@
 //! The browser playground: build the wasm bundle into `www/pkg/`, serve `www/`, and test it
-//! (wasm-bindgen tests under Node, then an end-to-end run in Debian's Chromium).
+//! (wasm-bindgen tests under Node, the wasm-vs-native reproducibility check of the trained
+//! samplers, then an end-to-end run in Debian's Chromium).
 //!
 //! Tools are installed when missing: `wasm-bindgen-cli` at the exact version of the
 //! `wasm-bindgen` crate in `Cargo.lock`, the npm modules of `e2e/package.json`
@@ -221,6 +222,7 @@ pub fn test() -> Result<(), String> {
             (RUSTFLAGS_VAR, SIMD),
         ],
     )?;
+    let native_checksum = repro()?;
     ensure_chromium()?;
     let shots = target_dir().join("e2e");
     std::fs::create_dir_all(&shots).map_err(|e| format!("creating {}: {e}", shots.display()))?;
@@ -237,6 +239,7 @@ pub fn test() -> Result<(), String> {
             ("PLAYGROUND_URL", url.as_str()),
             ("SCREENSHOT_DIR", shots_s.as_str()),
             ("CHROMIUM", CHROMIUM),
+            ("NATIVE_RSMC_CHECKSUM", native_checksum.as_str()),
         ],
     );
     println!(
@@ -245,6 +248,101 @@ pub fn test() -> Result<(), String> {
         t0.elapsed().as_secs_f64()
     );
     r
+}
+
+/// Training runs that must give the same numbers in the browser bundle as in the native CLI:
+/// `(name, TrainPlayground settings)`. Every `amortise train` flag is passed explicitly
+/// (the keys are the flag names with `_` for `-`).
+const REPRO_CASES: [(&str, &str); 3] = [
+    (
+        "9gmm-rsmc",
+        "target=9gmm&method=rsmc&seed=7&iters=5&batch=32&particles=32&steps=16&reference=ou&\
+         sigma=5&hidden=16&flow_hidden=16&harmonics=8&lr=0.001&buffer=1000&prefill=2&chunk=4&\
+         exploration=0",
+    ),
+    (
+        "gmm40-tb-buffer",
+        "target=gmm40&method=tb-buffer&seed=3&iters=60&batch=64&particles=64&steps=20&\
+         reference=pinned&sigma=20&hidden=24&flow_hidden=24&harmonics=8&lr=0.002&buffer=2000&\
+         prefill=0&chunk=4&exploration=0.5",
+    ),
+    // The page's defaults as the end-to-end test sets them (`?target=9gmm&method=rsmc&seed=2&
+    // iters=400`): its checksum is handed to the Chromium test, which must show the same.
+    (
+        E2E_CASE,
+        "target=9gmm&method=rsmc&seed=2&iters=400&batch=128&particles=128&steps=32&\
+         reference=ou&sigma=5&hidden=32&flow_hidden=32&harmonics=16&lr=0.001&buffer=30000&\
+         prefill=20&chunk=4&exploration=0",
+    ),
+];
+const E2E_CASE: &str = "9gmm-rsmc-page";
+
+/// The `checksum` field of a CLI `checkpoint.json`.
+fn checkpoint_checksum(dir: &Path) -> Result<String, String> {
+    let path = dir.join("checkpoint.json");
+    let text =
+        std::fs::read_to_string(&path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+    let key = "\"checksum\":\"";
+    let start = text
+        .rfind(key)
+        .map(|i| i + key.len())
+        .ok_or_else(|| format!("{} has no checksum", path.display()))?;
+    Ok(text[start..]
+        .chars()
+        .take_while(char::is_ascii_hexdigit)
+        .collect())
+}
+
+/// Builds the native CLI, trains each of [`REPRO_CASES`] with it, and has
+/// `e2e/repro.test.mjs` train the same settings with the built bundle (`www/pkg`) under
+/// Node and compare the parameter checksum, the last TB loss and the learnt `log Z`.
+/// Returns the native checksum of the end-to-end test's run.
+fn repro() -> Result<String, String> {
+    run(
+        "build the native CLI (release)",
+        "cargo",
+        &["build", "--release", "--bin", "amortise"],
+        &[],
+    )?;
+    let exe = target_dir().join("release").join("amortise");
+    let exe_s = exe.to_string_lossy().into_owned();
+    let mut cases = String::from("[");
+    for (i, (name, query)) in REPRO_CASES.iter().enumerate() {
+        let dir = target_dir().join("repro").join(name);
+        let dir_s = dir.to_string_lossy().into_owned();
+        let mut args: Vec<String> = vec!["train".into()];
+        for pair in query.split('&') {
+            let (k, v) = pair
+                .split_once('=')
+                .ok_or("repro case: key without value")?;
+            args.push(format!("--{}", k.replace('_', "-")));
+            args.push(v.to_string());
+        }
+        for extra in [
+            "--buffer-priority",
+            "iw",
+            "--eval-samples",
+            "200",
+            "--out",
+            &dir_s,
+        ] {
+            args.push(extra.to_string());
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        run(&format!("native run {name}"), &exe_s, &args, &[])?;
+        if i > 0 {
+            cases.push(',');
+        }
+        cases.push_str(&format!("{{\"dir\":{dir_s:?},\"query\":{query:?}}}"));
+    }
+    cases.push(']');
+    run(
+        "reproducibility: wasm bundle vs native CLI (node --test)",
+        "node",
+        &["--test", "e2e/repro.test.mjs"],
+        &[("REPRO_CASES", cases.as_str()), ("WASM_PKG", "www/pkg")],
+    )?;
+    checkpoint_checksum(&target_dir().join("repro").join(E2E_CASE))
 }
 
 /// The runner binary comes with wasm-bindgen-cli (installed by [`build`]).

@@ -1,0 +1,895 @@
+//! The trained-sampler playground as a plain Rust struct: the kernel's [`Trainer`] (on-policy
+//! TB, TB + IW buffer, Reinforced SMC), its arenas, the RNGs, the per-iteration histories and
+//! an owned buffer of samples from the current policy.
+//!
+//! [`TrainSettings`] mirrors the flags of `amortise train` one for one and resolves them
+//! exactly as the CLI's `RunConfig::train_config()` does, so the same settings and seed give
+//! the same parameters here, in the browser and in the native CLI (bit for bit: the
+//! reproducibility check of `cargo xtask test` compares `param_checksum()` with the CLI's
+//! `checkpoint.json`).
+//!
+//! ## Memory
+//! [`Trainer`] borrows its two arenas for its whole life, and the kernel has no way to hand
+//! them back or to rebuild a trainer from a saved state, so a struct cannot own both the
+//! `Vec`s and the trainer without `unsafe`. The arenas are therefore leaked
+//! ([`Box::leak`]): each [`TrainCore`] keeps `4 · (f32_len + u32_len)` bytes until the wasm
+//! instance ends. The page starts a fresh worker (a fresh wasm instance) for every training
+//! run, so nothing accumulates there; [`leaked_bytes`] reports the total.
+
+use core::sync::atomic::{AtomicUsize, Ordering};
+
+use amortise_kernel::buffer::Priority;
+use amortise_kernel::math::log_sum_exp_f64;
+use amortise_kernel::rng::{Xoshiro256PlusPlus, seeded, uniform_f64};
+use amortise_kernel::samplers::diffusion::policy::{self, PolicyConfig, Trajectories};
+use amortise_kernel::samplers::diffusion::reference::{Process, Schedule};
+use amortise_kernel::samplers::diffusion::smc::SmcConfig;
+use amortise_kernel::samplers::diffusion::train::{
+    Layout, Method, TrainConfig, TrainInfo, Trainer,
+};
+use amortise_kernel::targets::{Gmm40, GridGmm, LogDensity, Target};
+
+use crate::error::PlaygroundError;
+use crate::grid::{DensityGrid, GridSpec};
+
+/// Most `f32` + `u32` arena elements a run may use (64 Mi, 256 MB).
+pub const MAX_ARENA: usize = 64 << 20;
+/// Most policy samples per [`TrainCore::sample`] call.
+pub const MAX_SAMPLES: usize = 20_000;
+/// Most iterations per [`TrainCore::step`] call.
+pub const MAX_STEPS_PER_CALL: u32 = 10_000;
+/// The targets the training playground accepts: the 2-D ones, drawn as they are.
+pub const TRAIN_TARGETS: [&str; 3] = ["gmm40", "9gmm", "25gmm"];
+
+static LEAKED: AtomicUsize = AtomicUsize::new(0);
+
+/// Bytes of training arenas leaked so far by this instance (see the module doc).
+pub fn leaked_bytes() -> usize {
+    LEAKED.load(Ordering::Relaxed)
+}
+
+/// The settings of one run; field names are the `amortise train` flags (and the page's
+/// controls and URL keys).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainSettings {
+    /// `gmm40`, `9gmm` or `25gmm` (2-D).
+    pub target: String,
+    /// `tb`, `tb-buffer` or `rsmc`.
+    pub method: Method,
+    /// Seed of the training stream (`--seed`; the CLI seeds `seeded(seed as u64)`).
+    pub seed: u32,
+    /// `--iters`: iterations of the run (also sets the learning-rate schedule).
+    pub iters: u32,
+    /// `--batch`: training batch `B`.
+    pub batch: usize,
+    /// `--particles`: SMC particles `N` (rsmc).
+    pub particles: usize,
+    /// `--steps`: diffusion steps `T`.
+    pub steps: usize,
+    /// `--reference`: `true` for OU (`ou`), `false` for pinned Brownian motion (`pinned`).
+    pub ou: bool,
+    /// `--sigma`: OU σ, or √t_scale for pinned.
+    pub sigma: f32,
+    /// `--hidden`: policy width.
+    pub hidden: usize,
+    /// `--flow-hidden`: flow network width (rsmc).
+    pub flow_hidden: usize,
+    /// `--harmonics`: Fourier harmonics of the time embedding.
+    pub harmonics: usize,
+    /// `--lr`: policy and flow learning rate.
+    pub lr: f32,
+    /// `--buffer`: replay capacity.
+    pub buffer: usize,
+    /// `--prefill`: SMC runs filling the buffer first (rsmc).
+    pub prefill: u32,
+    /// `--chunk`: SMC/SubTB chunk length `L` (rsmc).
+    pub chunk: usize,
+    /// `--exploration`: extra standard deviation of on-policy sampling.
+    pub exploration: f32,
+}
+
+impl Default for TrainSettings {
+    /// The page's defaults: RSMC on GMM40 at a browser-sized budget (T = 32 with the OU
+    /// reference, B = N = 128, width 32, 16 harmonics).
+    fn default() -> Self {
+        TrainSettings {
+            target: "gmm40".into(),
+            method: Method::Rsmc,
+            seed: 1,
+            iters: 2000,
+            batch: 128,
+            particles: 128,
+            steps: 32,
+            ou: true,
+            sigma: 20.0,
+            hidden: 32,
+            flow_hidden: 32,
+            harmonics: 16,
+            lr: 1e-3,
+            buffer: 30_000,
+            prefill: 20,
+            chunk: 4,
+            exploration: 0.0,
+        }
+    }
+}
+
+/// The method's name as on the CLI.
+pub fn method_name(m: Method) -> &'static str {
+    match m {
+        Method::Tb => "tb",
+        Method::TbBuffer => "tb-buffer",
+        Method::Rsmc => "rsmc",
+    }
+}
+
+/// The CLI's default σ per target (`run_config::default_sigma`).
+pub fn default_sigma(target: &str) -> f32 {
+    match target {
+        "gmm40" => 20.0,
+        "25gmm" => 10.0,
+        "9gmm" => 5.0,
+        _ => 1.0,
+    }
+}
+
+fn bad(field: &'static str, msg: impl Into<String>) -> PlaygroundError {
+    PlaygroundError::new(field, msg)
+}
+
+fn int<T: core::str::FromStr + PartialOrd + core::fmt::Display + Copy>(
+    field: &'static str,
+    v: &str,
+    lo: T,
+    hi: T,
+) -> Result<T, PlaygroundError> {
+    match v.trim().parse::<T>() {
+        Ok(x) if x >= lo && x <= hi => Ok(x),
+        Ok(_) => Err(bad(field, format!("must be between {lo} and {hi}"))),
+        Err(_) => Err(bad(field, format!("must be a whole number, not “{v}”"))),
+    }
+}
+
+fn real(
+    field: &'static str,
+    v: &str,
+    ok: fn(f32) -> bool,
+    range: &str,
+) -> Result<f32, PlaygroundError> {
+    match v.trim().parse::<f32>() {
+        Ok(x) if x.is_finite() && ok(x) => Ok(x),
+        Ok(_) => Err(bad(field, format!("must be {range}"))),
+        Err(_) => Err(bad(field, format!("must be a number, not “{v}”"))),
+    }
+}
+
+impl TrainSettings {
+    /// Parses `key=value` pairs separated by `&` (the page's URL query), starting from the
+    /// defaults; `sigma` defaults per target when not given.
+    ///
+    /// # Errors
+    /// An unknown key, or a value out of range, naming the control.
+    pub fn parse(query: &str) -> Result<TrainSettings, PlaygroundError> {
+        let mut s = TrainSettings::default();
+        let mut sigma = None;
+        for pair in query.split('&').filter(|p| !p.trim().is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            match k.trim() {
+                "target" => s.target = v.trim().to_string(),
+                "method" => {
+                    s.method = match v.trim() {
+                        "tb" => Method::Tb,
+                        "tb-buffer" => Method::TbBuffer,
+                        "rsmc" => Method::Rsmc,
+                        other => {
+                            return Err(bad(
+                                "method",
+                                format!("unknown trained method “{other}” (tb, tb-buffer or rsmc)"),
+                            ));
+                        }
+                    }
+                }
+                "seed" => s.seed = int("seed", v, 0, u32::MAX)?,
+                "iters" => s.iters = int("iters", v, 1, 100_000)?,
+                "batch" => s.batch = int("batch", v, 1, 4096)?,
+                "particles" => s.particles = int("particles", v, 1, 4096)?,
+                "steps" => s.steps = int("steps", v, 2, 256)?,
+                "reference" => {
+                    s.ou = match v.trim() {
+                        "ou" => true,
+                        "pinned" => false,
+                        other => {
+                            return Err(bad(
+                                "reference",
+                                format!("unknown reference “{other}” (ou or pinned)"),
+                            ));
+                        }
+                    }
+                }
+                "sigma" => {
+                    sigma = Some(real("sigma", v, |x| x > 0.0 && x <= 1e4, "in (0, 10000]")?)
+                }
+                "hidden" => s.hidden = int("hidden", v, 1, 512)?,
+                "flow_hidden" => s.flow_hidden = int("flow_hidden", v, 1, 512)?,
+                "harmonics" => s.harmonics = int("harmonics", v, 1, 256)?,
+                "lr" => s.lr = real("lr", v, |x| x > 0.0 && x <= 1.0, "in (0, 1]")?,
+                "buffer" => s.buffer = int("buffer", v, 1, 1_000_000)?,
+                "prefill" => s.prefill = int("prefill", v, 0, 1000)?,
+                "chunk" => s.chunk = int("chunk", v, 1, 256)?,
+                "exploration" => {
+                    s.exploration = real(
+                        "exploration",
+                        v,
+                        |x| (0.0..=100.0).contains(&x),
+                        "in [0, 100]",
+                    )?
+                }
+                other => {
+                    return Err(bad(
+                        "run",
+                        format!(
+                            "unknown setting “{}”",
+                            other.chars().take(30).collect::<String>()
+                        ),
+                    ));
+                }
+            }
+        }
+        s.sigma = sigma.unwrap_or_else(|| default_sigma(&s.target));
+        Ok(s)
+    }
+
+    /// The kernel configuration, resolved as `RunConfig::train_config()` resolves the CLI
+    /// flags (`noise_clip` 4 for OU, `lr` for policy and flows, `iterations = iters`).
+    ///
+    /// # Errors
+    /// Cross-field rules (OU needs `steps ≥ 15`; the chunk must split `steps` into at least
+    /// two chunks), naming the control.
+    pub fn train_config(&self) -> Result<TrainConfig, PlaygroundError> {
+        if self.ou && self.steps < 15 {
+            return Err(bad("steps", "the OU reference needs at least 15 steps"));
+        }
+        if self.method == Method::Rsmc
+            && (self.chunk == 0
+                || !self.steps.is_multiple_of(self.chunk)
+                || self.steps / self.chunk < 2)
+        {
+            return Err(bad(
+                "chunk",
+                format!(
+                    "must divide the steps ({}) into at least two chunks",
+                    self.steps
+                ),
+            ));
+        }
+        Ok(TrainConfig {
+            method: self.method,
+            process: if self.ou {
+                Process::OrnsteinUhlenbeck {
+                    init_std: self.sigma,
+                }
+            } else {
+                Process::PinnedBrownian {
+                    t_scale: self.sigma * self.sigma,
+                }
+            },
+            steps: self.steps,
+            batch: self.batch,
+            hidden: self.hidden,
+            harmonics: self.harmonics,
+            flow_hidden: self.flow_hidden,
+            policy: PolicyConfig {
+                learned_variance: false,
+                exploration_std: self.exploration,
+                noise_clip: if self.ou { 4.0 } else { 0.0 },
+                ..PolicyConfig::default()
+            },
+            langevin: false,
+            smc: SmcConfig {
+                chunk: self.chunk,
+                ..SmcConfig::default()
+            },
+            particles: self.particles,
+            buffer_capacity: self.buffer,
+            buffer_priority: Priority::ImportanceWeight { target_ess: 0.05 },
+            prefill: self.prefill,
+            lr_policy: self.lr,
+            lr_flow: self.lr,
+            iterations: self.iters.max(1),
+            ..TrainConfig::default()
+        })
+    }
+
+    /// The equivalent `amortise train` command line (every flag explicit).
+    pub fn cli_args(&self) -> String {
+        format!(
+            "--target {} --method {} --seed {} --iters {} --batch {} --particles {} --steps {} \
+             --reference {} --sigma {} --hidden {} --flow-hidden {} --harmonics {} --lr {} \
+             --buffer {} --prefill {} --chunk {} --exploration {}",
+            self.target,
+            method_name(self.method),
+            self.seed,
+            self.iters,
+            self.batch,
+            self.particles,
+            self.steps,
+            if self.ou { "ou" } else { "pinned" },
+            self.sigma,
+            self.hidden,
+            self.flow_hidden,
+            self.harmonics,
+            self.lr,
+            self.buffer,
+            self.prefill,
+            self.chunk,
+            self.exploration
+        )
+    }
+}
+
+/// The mode centres of a training target and the radius (in units of the target) within
+/// which a sample counts as having found a mode (2 standard deviations).
+pub fn modes(target: &str) -> (Vec<[f32; 2]>, f32) {
+    match target {
+        "gmm40" => (Gmm40::MEANS_2D.to_vec(), 2.0),
+        "9gmm" | "25gmm" => {
+            let g = if target == "9gmm" {
+                GridGmm::nine()
+            } else {
+                GridGmm::twenty_five()
+            };
+            let m = (0..g.n_components())
+                .filter_map(|k| g.mean(k))
+                .map(|[a, b]| [a as f32, b as f32])
+                .collect();
+            (m, 2.0 * g.var().sqrt() as f32)
+        }
+        _ => (Vec::new(), 0.0),
+    }
+}
+
+/// FNV-1a 64 over the parameters' `to_bits()` little-endian bytes, as 16 hex digits (the
+/// CLI's `checkpoint::checksum`).
+pub fn checksum(params: &[f32]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for p in params {
+        for byte in p.to_bits().to_le_bytes() {
+            h ^= byte as u64;
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    format!("{h:016x}")
+}
+
+/// Owned buffers for drawing from the current policy.
+#[derive(Debug, Default)]
+struct SampleBufs {
+    table: Vec<f32>,
+    states: Vec<f32>,
+    lpf: Vec<f32>,
+    lpb: Vec<f32>,
+    out: Vec<f32>,
+    ns: Vec<f32>,
+    sc: Vec<f32>,
+    noise: Vec<f32>,
+    lgrad: Vec<f32>,
+    log_r: Vec<f32>,
+    log_w: Vec<f32>,
+    xy: Vec<f32>,
+    buffer_xy: Vec<f32>,
+    cdf: Vec<f64>,
+}
+
+/// Per-iteration histories (one entry per iteration, `f32` for zero-copy views).
+#[derive(Debug, Default)]
+struct History {
+    loss: Vec<f32>,
+    subtb: Vec<f32>,
+    log_z: Vec<f32>,
+    smc_log_z: Vec<f32>,
+    smc_ess: Vec<f32>,
+    buffer: Vec<f32>,
+}
+
+/// A training run over owned (leaked, see the module doc) arenas.
+#[derive(Debug)]
+pub struct TrainCore {
+    settings: TrainSettings,
+    cfg: TrainConfig,
+    target: Box<Target>,
+    trainer: Trainer<'static>,
+    rng: Xoshiro256PlusPlus,
+    sample_rng: Xoshiro256PlusPlus,
+    prefilled: bool,
+    last: Option<TrainInfo>,
+    last_smc: (f64, f64),
+    hist: History,
+    bufs: SampleBufs,
+    is_log_z: f64,
+    is_ess: f64,
+    failed: Option<String>,
+    grid: DensityGrid,
+    arena_len: usize,
+}
+
+impl TrainCore {
+    /// Validates the settings, carves the arenas and initialises the model (the buffer
+    /// prefill of RSMC runs at the first [`TrainCore::step`]).
+    ///
+    /// # Errors
+    /// A [`PlaygroundError`] naming the control.
+    pub fn new(s: &TrainSettings) -> Result<TrainCore, PlaygroundError> {
+        let name = s.target.trim();
+        if !TRAIN_TARGETS.contains(&name) {
+            return Err(bad(
+                "target",
+                format!(
+                    "training runs on the 2-D targets only ({}); “{name}” is not one",
+                    TRAIN_TARGETS.join(", ")
+                ),
+            ));
+        }
+        let target =
+            Target::from_name(name, Some(2)).map_err(|e| PlaygroundError::kernel("target", e))?;
+        let cfg = s.train_config()?;
+        let d = target.dim();
+        let layout = Layout::new(&cfg, d).map_err(|e| PlaygroundError::kernel("run", e))?;
+        let total = layout.f32_len.saturating_add(layout.u32_len);
+        if total > MAX_ARENA {
+            return Err(bad(
+                "batch",
+                format!(
+                    "these settings need {total} numbers of memory (limit {MAX_ARENA}); reduce \
+                     the batch, particles, steps, hidden width or buffer"
+                ),
+            ));
+        }
+        let fa: &'static mut [f32] = Box::leak(vec![0.0f32; layout.f32_len].into_boxed_slice());
+        let ua: &'static mut [u32] = Box::leak(vec![0u32; layout.u32_len].into_boxed_slice());
+        LEAKED.fetch_add(4 * total, Ordering::Relaxed);
+        let mut rng = seeded(u64::from(s.seed));
+        let trainer = Trainer::new(&cfg, d, fa, ua, &mut rng)
+            .map_err(|e| PlaygroundError::kernel("run", e))?;
+        Ok(TrainCore {
+            settings: s.clone(),
+            cfg,
+            target: Box::new(target),
+            trainer,
+            rng,
+            sample_rng: seeded(u64::from(s.seed) ^ 0x5a3d_91e5),
+            prefilled: false,
+            last: None,
+            last_smc: (f64::NAN, f64::NAN),
+            hist: History::default(),
+            bufs: SampleBufs::default(),
+            is_log_z: f64::NAN,
+            is_ess: f64::NAN,
+            failed: None,
+            grid: DensityGrid::default(),
+            arena_len: total,
+        })
+    }
+
+    /// Runs up to `k` iterations (the RSMC prefill first, at the first call); returns how
+    /// many ran (0 once the run is complete).
+    ///
+    /// # Errors
+    /// `k` above [`MAX_STEPS_PER_CALL`] (`steps`), or the kernel's error ending the run
+    /// (`run`; later calls repeat it).
+    pub fn step(&mut self, k: u32) -> Result<u32, PlaygroundError> {
+        if k > MAX_STEPS_PER_CALL {
+            return Err(bad(
+                "steps",
+                format!("at most {MAX_STEPS_PER_CALL} iterations per call"),
+            ));
+        }
+        if let Some(m) = &self.failed {
+            return Err(bad("run", m.clone()));
+        }
+        if !self.prefilled {
+            self.prefilled = true;
+            if let Err(e) = self.trainer.prefill(&*self.target, &mut self.rng) {
+                let m = format!("prefilling the buffer: {e}");
+                self.failed = Some(m.clone());
+                return Err(bad("run", m));
+            }
+        }
+        let mut ran = 0;
+        while ran < k && !self.done() {
+            match self.trainer.step(&*self.target, &mut self.rng) {
+                Ok(info) => {
+                    if info.smc_log_z.is_finite() {
+                        self.last_smc = (info.smc_log_z, info.smc_ess);
+                    }
+                    let h = &mut self.hist;
+                    h.loss.push(info.tb_loss);
+                    h.subtb.push(info.subtb_loss);
+                    h.log_z.push(info.log_z);
+                    h.smc_log_z.push(self.last_smc.0 as f32);
+                    h.smc_ess.push(self.last_smc.1 as f32);
+                    h.buffer.push(info.buffer_len as f32);
+                    self.last = Some(info);
+                    ran += 1;
+                }
+                Err(e) => {
+                    let m = format!("iteration {}: {e}", self.iteration() + 1);
+                    self.failed = Some(m.clone());
+                    return Err(bad("run", m));
+                }
+            }
+        }
+        Ok(ran)
+    }
+
+    /// Draws `n` samples from the current policy into the owned sample buffer (with a
+    /// separate RNG stream, so drawing never changes the training run), and computes the
+    /// importance-sampling `log Z` estimate `log (1/n Σ w)` and its ESS.
+    ///
+    /// # Errors
+    /// `n` outside `1..=MAX_SAMPLES` (`samples`), or a kernel error (`run`).
+    pub fn sample(&mut self, n: usize) -> Result<usize, PlaygroundError> {
+        if n == 0 || n > MAX_SAMPLES {
+            return Err(bad(
+                "samples",
+                format!("draw between 1 and {MAX_SAMPLES} samples"),
+            ));
+        }
+        let cfg = &self.cfg;
+        let net = self.trainer.net();
+        let d = net.dim();
+        let b = &mut self.bufs;
+        let kernel = |e| PlaygroundError::kernel("run", e);
+        b.table.resize(Schedule::table_len(cfg.steps), 0.0);
+        let sched = Schedule::new(cfg.process, cfg.steps, &mut b.table).map_err(kernel)?;
+        let (s, l, o, _) = Trajectories::lens(net, n, cfg.steps, false);
+        let (p0, p1, p2) = policy::Workspace::lens(net, n);
+        b.states.resize(s, 0.0);
+        b.lpf.resize(l, 0.0);
+        b.lpb.resize(l, 0.0);
+        b.out.resize(o, 0.0);
+        b.ns.resize(p0, 0.0);
+        b.sc.resize(p1, 0.0);
+        b.noise.resize(p2, 0.0);
+        b.lgrad.resize(policy::Workspace::lgrad_len(net, n), 0.0);
+        let mut traj = Trajectories {
+            batch: n,
+            dim: d,
+            steps: cfg.steps,
+            states: &mut b.states,
+            log_pf: &mut b.lpf,
+            log_pb: &mut b.lpb,
+            outputs: &mut b.out,
+            cache: &mut [],
+        };
+        let mut ws = policy::Workspace {
+            net_scratch: &mut b.ns,
+            step_cache: &mut b.sc,
+            noise: &mut b.noise,
+            lgrad: &mut b.lgrad,
+        };
+        policy::sample_forward(
+            &cfg.policy,
+            &sched,
+            net,
+            self.trainer.policy_params(),
+            &*self.target,
+            &mut traj,
+            &mut ws,
+            false,
+            &mut self.sample_rng,
+        )
+        .map_err(kernel)?;
+        b.xy.clear();
+        b.xy.extend_from_slice(traj.terminal());
+        b.log_r.clear();
+        b.log_r
+            .extend(b.xy.chunks_exact(d).map(|x| self.target.log_density(x)));
+        b.log_w.resize(n, 0.0);
+        policy::log_weights(&sched, &traj, &b.log_r, &mut b.log_w).map_err(kernel)?;
+        let lse = log_sum_exp_f64(&b.log_w);
+        self.is_log_z = lse - (n as f64).ln();
+        // ESS = (Σw)² / Σw² = exp(2 lse(lw) − lse(2 lw)).
+        let two: f64 = {
+            let m = b
+                .log_w
+                .iter()
+                .fold(f64::NEG_INFINITY, |a, &x| a.max(2.0 * x as f64));
+            if m.is_finite() {
+                m + b
+                    .log_w
+                    .iter()
+                    .map(|&x| (2.0 * x as f64 - m).exp())
+                    .sum::<f64>()
+                    .ln()
+            } else {
+                f64::NAN
+            }
+        };
+        self.is_ess = (2.0 * lse - two).exp();
+        Ok(n)
+    }
+
+    /// Draws `n` states from the replay buffer in proportion to their stored importance
+    /// weights (systematic resampling, untempered, with the sampling RNG) into the owned
+    /// buffer-sample view: what the buffer says the target looks like. Returns how many were
+    /// drawn (0 while the buffer is empty).
+    ///
+    /// # Errors
+    /// `n` outside `1..=MAX_SAMPLES` (`samples`).
+    pub fn sample_buffer(&mut self, n: usize) -> Result<usize, PlaygroundError> {
+        if n == 0 || n > MAX_SAMPLES {
+            return Err(bad(
+                "samples",
+                format!("draw between 1 and {MAX_SAMPLES} samples"),
+            ));
+        }
+        let (states, log_w) = self.trainer.buffer_contents();
+        let b = &mut self.bufs;
+        b.buffer_xy.clear();
+        let max = log_w.iter().fold(f32::NEG_INFINITY, |a, &x| a.max(x));
+        if log_w.is_empty() || !max.is_finite() {
+            return Ok(0);
+        }
+        b.cdf.clear();
+        let mut acc = 0.0f64;
+        for &lw in log_w {
+            acc += f64::from(lw - max).exp();
+            b.cdf.push(acc);
+        }
+        let u0 = uniform_f64(&mut self.sample_rng);
+        let d = self.target.dim();
+        let mut k = 0;
+        for i in 0..n {
+            let u = (u0 + i as f64) / n as f64 * acc;
+            while k + 1 < b.cdf.len() && b.cdf[k] < u {
+                k += 1;
+            }
+            b.buffer_xy.extend_from_slice(&states[k * d..k * d + 2]);
+        }
+        Ok(n)
+    }
+
+    /// The states of the last [`TrainCore::sample_buffer`] call, `[n, 2]`.
+    pub fn buffer_samples(&self) -> &[f32] {
+        &self.bufs.buffer_xy
+    }
+
+    /// How many of the target's modes have at least one of the last drawn policy samples
+    /// within two standard deviations of their centre, and how many modes there are.
+    pub fn modes_covered(&self) -> (usize, usize) {
+        Self::covered(self.target.name(), &self.bufs.xy)
+    }
+
+    /// As [`TrainCore::modes_covered`] for the last buffer draw.
+    pub fn buffer_modes_covered(&self) -> (usize, usize) {
+        Self::covered(self.target.name(), &self.bufs.buffer_xy)
+    }
+
+    fn covered(target: &str, xy: &[f32]) -> (usize, usize) {
+        let (m, r) = modes(target);
+        let hit = m
+            .iter()
+            .filter(|c| {
+                xy.chunks_exact(2).any(|x| {
+                    let (a, b) = (x[0] - c[0], x[1] - c[1]);
+                    a * a + b * b <= r * r
+                })
+            })
+            .count();
+        (hit, m.len())
+    }
+
+    /// Fills the heat-map buffer with the target's `log p̃` (see [`DensityGrid::fill`]).
+    ///
+    /// # Errors
+    /// As [`GridSpec::validate`].
+    pub fn density_grid(&mut self, spec: &GridSpec) -> Result<usize, PlaygroundError> {
+        self.grid.fill(&*self.target, spec)
+    }
+
+    /// The settings of the run.
+    pub fn settings(&self) -> &TrainSettings {
+        &self.settings
+    }
+    /// Arena elements (`f32` + `u32`) of the run.
+    pub fn arena_len(&self) -> usize {
+        self.arena_len
+    }
+    /// Iterations done.
+    pub fn iteration(&self) -> u32 {
+        self.trainer.state().iteration
+    }
+    /// Whether all `iters` iterations ran (or the run failed).
+    pub fn done(&self) -> bool {
+        self.failed.is_some() || self.iteration() >= self.settings.iters
+    }
+    /// TB loss of the last iteration (NaN before the first).
+    pub fn loss(&self) -> f32 {
+        self.last.map_or(f32::NAN, |i| i.tb_loss)
+    }
+    /// SubTB loss of the last iteration (0 without flows, NaN before the first).
+    pub fn subtb_loss(&self) -> f32 {
+        self.last.map_or(f32::NAN, |i| i.subtb_loss)
+    }
+    /// Whether the last iteration trained on on-policy samples.
+    pub fn on_policy(&self) -> bool {
+        self.last.is_some_and(|i| i.on_policy)
+    }
+    /// The learnt `log Z` parameter.
+    pub fn log_z(&self) -> f32 {
+        self.trainer.log_z()
+    }
+    /// `log Ẑ` of the last SMC run (NaN if none yet).
+    pub fn smc_log_z(&self) -> f64 {
+        self.last_smc.0
+    }
+    /// Final `ESS/N` of the last SMC run (NaN if none yet).
+    pub fn smc_ess(&self) -> f64 {
+        self.last_smc.1
+    }
+    /// Entries in the replay buffer.
+    pub fn buffer_len(&self) -> usize {
+        self.trainer.buffer_len()
+    }
+    /// Tempering exponent λ of the last buffer draw (NaN before the first iteration).
+    pub fn buffer_lambda(&self) -> f64 {
+        self.last.map_or(f64::NAN, |i| i.buffer_lambda)
+    }
+    /// The importance-sampling `log Z` of the last [`TrainCore::sample`] call.
+    pub fn is_log_z(&self) -> f64 {
+        self.is_log_z
+    }
+    /// ESS of the importance weights of the last [`TrainCore::sample`] call.
+    pub fn is_ess(&self) -> f64 {
+        self.is_ess
+    }
+    /// The target's known `log Z`, or NaN.
+    pub fn log_z_true(&self) -> f64 {
+        self.target.log_z().unwrap_or(f64::NAN)
+    }
+    /// FNV-1a 64 of all trainable parameters (the CLI's checkpoint checksum).
+    pub fn param_checksum(&self) -> String {
+        checksum(self.trainer.params())
+    }
+    /// The samples of the last [`TrainCore::sample`] call, `[n, 2]` row-major.
+    pub fn samples(&self) -> &[f32] {
+        &self.bufs.xy
+    }
+    /// Their log importance weights.
+    pub fn sample_log_w(&self) -> &[f32] {
+        &self.bufs.log_w
+    }
+    /// The heat-map values.
+    pub fn grid(&self) -> &[f32] {
+        self.grid.values()
+    }
+    /// TB loss per iteration.
+    pub fn hist_loss(&self) -> &[f32] {
+        &self.hist.loss
+    }
+    /// SubTB loss per iteration.
+    pub fn hist_subtb(&self) -> &[f32] {
+        &self.hist.subtb
+    }
+    /// Learnt `log Z` per iteration.
+    pub fn hist_log_z(&self) -> &[f32] {
+        &self.hist.log_z
+    }
+    /// Latest SMC `log Ẑ` per iteration (NaN before the first SMC run).
+    pub fn hist_smc_log_z(&self) -> &[f32] {
+        &self.hist.smc_log_z
+    }
+    /// Latest SMC `ESS/N` per iteration.
+    pub fn hist_smc_ess(&self) -> &[f32] {
+        &self.hist.smc_ess
+    }
+    /// Buffer size per iteration.
+    pub fn hist_buffer(&self) -> &[f32] {
+        &self.hist.buffer
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn small(method: &str) -> TrainSettings {
+        TrainSettings::parse(&format!(
+            "target=9gmm&method={method}&seed=3&iters=6&batch=16&particles=16&steps=16&hidden=8&\
+             flow_hidden=8&harmonics=4&buffer=500&prefill=2&chunk=4"
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn parse_reads_every_key_and_rejects_bad_values() {
+        let s = small("rsmc");
+        assert_eq!(s.sigma, 5.0);
+        assert_eq!(s.batch, 16);
+        assert_eq!(s.method, Method::Rsmc);
+        for (q, field) in [
+            ("batch=0", "batch"),
+            ("batch=x", "batch"),
+            ("particles=99999", "particles"),
+            ("steps=1", "steps"),
+            ("sigma=-1", "sigma"),
+            ("sigma=nan", "sigma"),
+            ("hidden=100000", "hidden"),
+            ("method=smc", "method"),
+            ("reference=bm", "reference"),
+            ("iters=0", "iters"),
+            ("bogus=1", "run"),
+        ] {
+            assert_eq!(TrainSettings::parse(q).unwrap_err().field, field, "{q}");
+        }
+    }
+
+    #[test]
+    fn cross_field_rules_and_memory_cap_name_the_control() {
+        let e = |q: &str| {
+            TrainCore::new(&TrainSettings::parse(q).unwrap())
+                .unwrap_err()
+                .field
+        };
+        assert_eq!(e("steps=10"), "steps");
+        assert_eq!(e("steps=30&chunk=4"), "chunk");
+        assert_eq!(e("target=funnel"), "target");
+        assert_eq!(e("batch=4096&steps=256&hidden=512"), "batch");
+    }
+
+    #[test]
+    fn every_method_trains_and_samples() {
+        for m in ["tb", "tb-buffer", "rsmc"] {
+            let mut c = TrainCore::new(&small(m)).unwrap();
+            assert_eq!(c.step(4).unwrap(), 4);
+            assert_eq!(c.step(100).unwrap(), 2);
+            assert!(c.done());
+            assert_eq!(c.step(1).unwrap(), 0);
+            assert_eq!(c.hist_loss().len(), 6);
+            assert!(c.loss().is_finite(), "{m}");
+            assert_eq!(c.sample(50).unwrap(), 50);
+            assert_eq!(c.samples().len(), 100);
+            assert!(c.is_log_z().is_finite(), "{m}");
+            assert!(
+                c.is_ess() >= 1.0 - 1e-9 && c.is_ess() <= 50.0 + 1e-9,
+                "{m} {}",
+                c.is_ess()
+            );
+            assert_eq!(c.param_checksum().len(), 16);
+            let (hit, all) = c.modes_covered();
+            assert_eq!(all, 9);
+            assert!(hit <= all);
+            if m == "tb" {
+                assert_eq!(c.sample_buffer(100).unwrap(), 0);
+            } else {
+                assert_eq!(c.sample_buffer(100).unwrap(), 100);
+                assert_eq!(c.buffer_samples().len(), 200);
+                assert!(c.buffer_modes_covered().0 >= 1, "{m}");
+            }
+            if m == "tb" {
+                assert_eq!(c.buffer_len(), 0);
+            } else {
+                assert!(c.buffer_len() > 0, "{m}");
+            }
+        }
+    }
+
+    #[test]
+    fn sampling_does_not_change_the_training_run() {
+        let mut a = TrainCore::new(&small("rsmc")).unwrap();
+        let mut b = TrainCore::new(&small("rsmc")).unwrap();
+        a.step(3).unwrap();
+        a.sample(200).unwrap();
+        a.step(3).unwrap();
+        b.step(6).unwrap();
+        assert_eq!(a.param_checksum(), b.param_checksum());
+        assert_eq!(a.loss().to_bits(), b.loss().to_bits());
+    }
+
+    #[test]
+    fn checksum_matches_a_literal() {
+        // FNV-1a 64 of the empty input is the offset basis.
+        assert_eq!(checksum(&[]), "cbf29ce484222325");
+        assert_ne!(checksum(&[0.0]), checksum(&[-0.0]));
+    }
+}
