@@ -244,14 +244,14 @@ pub struct TrainInfo {
 /// The GFlowNet trainer (see the [module docs](self)).
 #[derive(Debug)]
 pub struct Trainer<'a, E: DiscreteEnv> {
-    env: &'a E,
-    cfg: TrainConfig,
-    lay: Layout,
-    f: [&'a mut [f32]; F_NAMES],
-    states: &'a mut [u32],
-    actions: &'a mut [u32],
-    back: &'a mut [u32],
-    lens: &'a mut [u32],
+    pub(super) env: &'a E,
+    pub(super) cfg: TrainConfig,
+    pub(super) lay: Layout,
+    pub(super) f: [&'a mut [f32]; F_NAMES],
+    pub(super) states: &'a mut [u32],
+    pub(super) actions: &'a mut [u32],
+    pub(super) back: &'a mut [u32],
+    pub(super) lens: &'a mut [u32],
     order: &'a mut [u32],
     draws: &'a mut [u32],
     adam: AdamState,
@@ -326,6 +326,10 @@ impl<'a, E: DiscreteEnv> Trainer<'a, E> {
     pub fn params_mut(&mut self) -> &mut [f32] {
         &mut self.f[0][..]
     }
+    /// The gradient of the last [`Trainer::loss_and_grad`] (network, then `log Z`).
+    pub fn gradient(&self) -> &[f32] {
+        &self.f[1][..]
+    }
     /// The learnt `log Z`.
     pub fn log_z(&self) -> f32 {
         self.f[0][self.lay.n_params - 1]
@@ -355,7 +359,26 @@ impl<'a, E: DiscreteEnv> Trainer<'a, E> {
         &self.f[12][..]
     }
 
-    fn state_at(&self, b: usize, t: usize) -> &[u32] {
+    /// Copies the current batch of `other` (states, actions, lengths and `log R`) into this
+    /// trainer, so that two models can be trained on the same trajectories (the adaptive
+    /// teacher trains on the student's batch, Kim et al. 2025, teachers A1.1).
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] if the two trainers differ in batch size or environment
+    /// shape.
+    pub fn load_batch_from(&mut self, other: &Trainer<'_, E>) -> Result<(), Error> {
+        check_len("batch", self.cfg.batch, other.cfg.batch)?;
+        check_len("state words", self.states.len(), other.states.len())?;
+        check_len("actions", self.actions.len(), other.actions.len())?;
+        self.states.copy_from_slice(other.states);
+        self.actions.copy_from_slice(other.actions);
+        self.back.copy_from_slice(other.back);
+        self.lens.copy_from_slice(other.lens);
+        self.f[12].copy_from_slice(other.f[12]);
+        Ok(())
+    }
+
+    pub(super) fn state_at(&self, b: usize, t: usize) -> &[u32] {
         let s = self.env.state_len();
         let o = (b * (self.env.max_steps() + 1) + t) * s;
         &self.states[o..o + s]
@@ -363,7 +386,7 @@ impl<'a, E: DiscreteEnv> Trainer<'a, E> {
 
     /// Predicts the `A + B + 1` outputs of the states `rows` (given by `(b, t)`), into the
     /// outputs arena region (row-major), without a cache.
-    fn predict_current(&mut self, b_count: usize, t: usize) -> Result<(), Error> {
+    pub(super) fn predict_current(&mut self, b_count: usize, t: usize) -> Result<(), Error> {
         let fl = self.env.feature_len();
         let s = self.env.state_len();
         let tt = self.env.max_steps();
@@ -436,7 +459,7 @@ impl<'a, E: DiscreteEnv> Trainer<'a, E> {
         self.finish_batch()
     }
 
-    fn finish_batch(&mut self) -> Result<(), Error> {
+    pub(super) fn finish_batch(&mut self) -> Result<(), Error> {
         for b in 0..self.cfg.batch {
             let n = self.lens[b] as usize;
             let lr = self.env.log_reward(self.state_at(b, n));
