@@ -228,6 +228,15 @@ impl Layout {
     }
 }
 
+/// Where [`Trainer::load_backward_from`] reads the terminal states.
+#[derive(Clone, Copy)]
+enum Terminals<'t> {
+    /// `B × state_len` words from the caller.
+    Slice(&'t [u32]),
+    /// The buffer slots in `draws`.
+    Buffer,
+}
+
 /// What one training step did.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct TrainInfo {
@@ -480,20 +489,42 @@ impl<'a, E: DiscreteEnv> Trainer<'a, E> {
         terminals: &[u32],
         rng: &mut R,
     ) -> Result<(), Error> {
-        let (bn, s, tt) = (self.cfg.batch, self.env.state_len(), self.env.max_steps());
+        let (bn, s) = (self.cfg.batch, self.env.state_len());
         check_len("terminal states", bn * s, terminals.len())?;
+        self.load_backward_from(Terminals::Slice(terminals), rng)
+    }
+
+    /// [`Trainer::load_backward`] reading the terminal states either from a caller slice or
+    /// (for replay) directly from the buffer slots drawn into `draws`, so that no batch-sized
+    /// copy lives on the stack.
+    fn load_backward_from<R: Rng + ?Sized>(
+        &mut self,
+        src: Terminals<'_>,
+        rng: &mut R,
+    ) -> Result<(), Error> {
+        let (bn, s, tt) = (self.cfg.batch, self.env.state_len(), self.env.max_steps());
         let nb = self.env.n_back_actions();
         let mut mask = [false; MAX_ACTIONS];
         let mut tmp = [0u32; super::env::MAX_STATE_LEN];
         let mut rev = [0u32; super::env::MAX_STATE_LEN];
         for b in 0..bn {
-            let x = &terminals[b * s..(b + 1) * s];
-            if !self.env.is_done(x) {
+            let cur = &mut tmp[..s];
+            match src {
+                Terminals::Slice(t) => cur.copy_from_slice(&t[b * s..(b + 1) * s]),
+                Terminals::Buffer => {
+                    let slot = self.draws[b] as usize;
+                    let words = self.f[14]
+                        .get(slot * s..(slot + 1) * s)
+                        .ok_or(Error::InvalidConfig("replay slot out of range"))?;
+                    for (d, &v) in cur.iter_mut().zip(words) {
+                        *d = v as u32;
+                    }
+                }
+            }
+            if !self.env.is_done(cur) {
                 return Err(Error::InvalidConfig("replayed state is not terminal"));
             }
             // walk backwards into the slots from the end, then shift to start at 0
-            let cur = &mut tmp[..s];
-            cur.copy_from_slice(x);
             let mut k = 0usize; // transitions so far
             let base = b * (tt + 1) * s;
             // store reversed: slot k holds the state after k backward steps
@@ -848,26 +879,7 @@ impl<'a, E: DiscreteEnv> Trainer<'a, E> {
             let buf = ReplayBuffer::from_parts(s, states, lw, lr, len, head, ins)?;
             buf.sample(prio, &u[..bn], wscr, self.order, self.draws)?;
         }
-        let mut terms = [0u32; MAX_BATCH * 4];
-        let need = bn * s;
-        let terms_slice = if need <= terms.len() {
-            &mut terms[..need]
-        } else {
-            return Err(Error::CapacityExceeded {
-                what: "replay batch words",
-                capacity: MAX_BATCH * 4,
-            });
-        };
-        for b in 0..bn {
-            let slot = self.draws[b] as usize;
-            let src = &self.f[14][slot * s..(slot + 1) * s];
-            for (d, &v) in terms_slice[b * s..(b + 1) * s].iter_mut().zip(src) {
-                *d = v as u32;
-            }
-        }
-        let mut local = [0u32; MAX_BATCH * 4];
-        local[..need].copy_from_slice(terms_slice);
-        self.load_backward(&local[..need], rng)?;
+        self.load_backward_from(Terminals::Buffer, rng)?;
         Ok(true)
     }
 
