@@ -201,7 +201,7 @@ impl Layout {
             b * t,                    // 10 lpb
             b * (t + 1),              // 11 lf
             b,                        // 12 log_r
-            3 * (t + 1),              // 13 per-trajectory loss scratch
+            4 * (t + 1),              // 13 per-trajectory loss scratch
             cap * s + 2 * cap,        // 14 buffer states, log w, log R
             cap.max(b),               // 15 buffer weights scratch
         ];
@@ -727,7 +727,8 @@ impl<'a, E: DiscreteEnv> Trainer<'a, E> {
             let lpb = &lpb_a[b * tt..b * tt + n];
             let lf = &lf_a[b * (tt + 1)..b * (tt + 1) + n + 1];
             let (g, rest) = gscr.split_at_mut(tt + 1);
-            let (gb, gf) = rest.split_at_mut(tt + 1);
+            let (gb, rest) = rest.split_at_mut(tt + 1);
+            let (gf, pre_all) = rest.split_at_mut(tt + 1);
             let (glpf, glpb, glf) = (&mut g[..n], &mut gb[..n], &mut gf[..n + 1]);
             let (_, delta) = loss::tb(lpf, lpb, lf, glpf, glpb, glf)?;
             if let Some(d) = deltas.as_deref_mut() {
@@ -737,11 +738,7 @@ impl<'a, E: DiscreteEnv> Trainer<'a, E> {
                 LossKind::Tb => delta * delta,
                 LossKind::Db => loss::db(lpf, lpb, lf, glpf, glpb, glf)?,
                 LossKind::SubTb => {
-                    let mut pre = [0.0f32; 2048];
-                    let pre = pre.get_mut(..n + 1).ok_or(Error::CapacityExceeded {
-                        what: "SubTB trajectory length",
-                        capacity: 2047,
-                    })?;
+                    let pre = &mut pre_all[..n + 1];
                     loss::subtb(lambda, lpf, lpb, lf, glpf, glpb, glf, pre)?
                 }
             };
@@ -896,10 +893,14 @@ impl<'a, E: DiscreteEnv> Trainer<'a, E> {
         if !replay {
             self.sample_forward(self.cfg.epsilon, rng)?;
             if self.cfg.buffer_capacity > 0 {
-                let mut lw = [0.0f32; MAX_BATCH];
+                // the buffer-weight scratch (part 15, at least B long) is free here
                 let bn = self.cfg.batch;
-                self.log_weights(&mut lw[..bn])?;
-                self.insert_batch(&lw[..bn])?;
+                let lw = core::mem::take(&mut self.f[15]);
+                let r = self
+                    .log_weights(&mut lw[..bn])
+                    .and_then(|()| self.insert_batch(&lw[..bn]));
+                self.f[15] = lw;
+                r?;
             }
         }
         let l = self.loss_and_grad(None, None)?;
