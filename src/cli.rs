@@ -233,7 +233,8 @@ pub struct TrainDiscreteArgs {
     /// Environment: grid, deceptive-grid, sequence or ising.
     #[arg(long, default_value = "sequence")]
     pub env: String,
-    /// Method: tb, db or subtb (rsmc and teacher: not implemented yet).
+    /// Method: tb, db, subtb or teacher (adaptive teacher, Kim et al. 2025; rsmc: not
+    /// implemented yet).
     #[arg(long, default_value = "tb")]
     pub method: String,
     /// Grid dimension d.
@@ -299,6 +300,9 @@ pub struct TrainDiscreteArgs {
     /// Evaluate every this many iterations (default iters/10).
     #[arg(long)]
     pub eval_every: Option<u32>,
+    /// Teacher reward exponent alpha of R(x)^alpha (method teacher; grid default 0).
+    #[arg(long, default_value_t = 0.0)]
+    pub teacher_alpha: f32,
     /// Samples of the final evaluation (intermediate evaluations use at most 4096).
     #[arg(long, default_value_t = 20_000)]
     pub eval_samples: usize,
@@ -309,6 +313,9 @@ pub struct TrainDiscreteArgs {
 pub enum ExperimentName {
     /// tb, tb-buffer, rsmc and smc on GMM40-2d, GMM40-5d, Funnel-10 and ManyWell-32.
     RsmcTable,
+    /// tb vs the adaptive teacher on the deceptive 2-D grid (H = 16): modes found and
+    /// visited states until all modes are found.
+    TeacherGrid,
     /// VGS on 9gmm (T = 5, 10, 20) and dw4 (T = 10, 30): quality against the number of steps.
     VgsTable,
 }

@@ -24,6 +24,12 @@ fn train_discrete_writes_outputs_with_exact_metrics() {
         ("sequence", "tb", vec!["--len", "4", "--alphabet", "3"]),
         ("deceptive-grid", "db", vec!["--side", "6"]),
         ("ising", "subtb", vec!["--side", "2"]),
+        (
+            "deceptive-grid",
+            "teacher",
+            vec!["--side", "6", "--buffer", "64"],
+        ),
+        ("grid", "teacher", vec!["--side", "5"]),
     ] {
         let out = dir.join(format!("{env}-{method}"));
         let mut args = vec![

@@ -21,6 +21,7 @@
 //! | 2 | [`smc`] | resampling (systematic, stratified, multinomial) and adaptive weight tempering |
 //! | 2 | [`buffer`] | fixed-capacity replay buffers: importance-weighted (RSMC), reward-ranked, uniform |
 //! | 3 | [`samplers::gflownet`] | discrete environments (hypergrid, deceptive grid, prepend/append sequences, Ising), exact enumeration, masked-softmax policies, TB/DB/SubTB, discrete RSMC |
+//! | 4 | [`teacher`] | adaptive teachers (Kim et al., ICLR 2025): a teacher GFlowNet trained on the student's TB residuals, composing two GFlowNet trainers |
 //!
 //! ## Conventions
 //! - **The caller owns memory.** Kernels take `&mut [f32]` buffers, check their lengths once
@@ -46,5 +47,6 @@ pub mod rng;
 pub mod samplers;
 pub mod smc;
 pub mod targets;
+pub mod teacher;
 
 pub use error::Error;

@@ -14,6 +14,7 @@ use amortise_kernel::samplers::gflownet::grid::{GridReward, Hypergrid};
 use amortise_kernel::samplers::gflownet::ising::Ising;
 use amortise_kernel::samplers::gflownet::sequence::{SequenceConfig, SequenceEnv};
 use amortise_kernel::samplers::gflownet::train::{Layout, LossKind, TrainConfig, Trainer};
+use amortise_kernel::teacher;
 use serde_json::json;
 
 use super::json_num;
@@ -23,8 +24,8 @@ use crate::error::{CliError, CliResult};
 
 /// The environment names `--env` accepts.
 pub const ENVS: [&str; 4] = ["grid", "deceptive-grid", "sequence", "ising"];
-/// The methods `--method` accepts (rsmc and teacher are not implemented yet).
-pub const METHODS: [&str; 3] = ["tb", "db", "subtb"];
+/// The methods `--method` accepts (rsmc is not implemented yet).
+pub const METHODS: [&str; 4] = ["tb", "db", "subtb", "teacher"];
 
 /// One of the kernel's environments, chosen at run time.
 // Built once per run; the size difference (the planted-mode table) does not matter.
@@ -106,6 +107,24 @@ impl DiscreteEnv for AnyEnv {
     }
 }
 
+/// The training loop of a run: a plain trainer or the adaptive-teacher pair.
+// One per run; the teacher variant is boxed, the plain one is the size of one trainer.
+#[allow(clippy::large_enum_variant)]
+enum Learner<'a> {
+    Plain(Trainer<'a, AnyEnv>),
+    Teacher(Box<teacher::State<'a, AnyEnv>>),
+}
+
+impl<'a> Learner<'a> {
+    /// The trainer that is evaluated (the student).
+    fn student(&mut self) -> &mut Trainer<'a, AnyEnv> {
+        match self {
+            Learner::Plain(t) => t,
+            Learner::Teacher(s) => &mut s.student,
+        }
+    }
+}
+
 /// Builds the environment from the flags.
 pub fn build_env(a: &TrainDiscreteArgs) -> CliResult<AnyEnv> {
     let env = match a.env.as_str() {
@@ -149,14 +168,14 @@ pub fn build_env(a: &TrainDiscreteArgs) -> CliResult<AnyEnv> {
 
 fn resolve(a: &TrainDiscreteArgs) -> CliResult<TrainConfig> {
     let loss = match a.method.as_str() {
-        "tb" => LossKind::Tb,
+        "tb" | "teacher" => LossKind::Tb,
         "db" => LossKind::Db,
         "subtb" => LossKind::SubTb,
-        "rsmc" | "teacher" => {
+        "rsmc" => {
             return Err(CliError::flag(
                 "--method",
                 format!(
-                    "`{}` is not implemented yet (available: tb, db, subtb)",
+                    "`{}` is not implemented yet (available: tb, db, subtb, teacher)",
                     a.method
                 ),
             ));
@@ -333,7 +352,32 @@ pub fn run(a: &TrainDiscreteArgs) -> CliResult<()> {
     let mut ua = vec![0u32; layout.u32_len];
     let mut r = rng::seeded(a.seed);
     let kerr = |e| CliError::kernel("training", e);
-    let mut tr = Trainer::new(&env, cfg, &mut fa, &mut ua, &mut r).map_err(kerr)?;
+    let tr = Trainer::new(&env, cfg, &mut fa, &mut ua, &mut r).map_err(kerr)?;
+    // teacher: a second trainer (same network shape, no buffer) and the teacher loop
+    let tcfg = TrainConfig {
+        buffer_capacity: 0,
+        epsilon: 0.0,
+        ..cfg
+    };
+    let teacher_cfg = teacher::Config {
+        alpha: a.teacher_alpha,
+        ..teacher::Config::default()
+    };
+    let tlay = Layout::new(&env, &tcfg).map_err(|e| CliError::kernel("configuration", e))?;
+    let is_teacher = a.method == "teacher";
+    let (mut tfa, mut tua) = if is_teacher {
+        (vec![0.0f32; tlay.f32_len], vec![0u32; tlay.u32_len])
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    let mut learner = if is_teacher {
+        let te = Trainer::new(&env, tcfg, &mut tfa, &mut tua, &mut r).map_err(kerr)?;
+        Learner::Teacher(Box::new(teacher::init(&teacher_cfg, tr, te).map_err(kerr)?))
+    } else {
+        Learner::Plain(tr)
+    };
+    let bsz = cfg.batch;
+    let (mut w1, mut w2, mut w3) = (vec![0.0f32; bsz], vec![0.0f32; bsz], vec![0.0f32; bsz]);
     let eval_every = a.eval_every.unwrap_or((a.iters / 10).max(1)).max(1);
     let mut visited = vec![false; env.n_terminal()];
     let (mut n_visits, mut distinct, mut modes_found) = (0u64, 0usize, 0usize);
@@ -342,9 +386,28 @@ pub fn run(a: &TrainDiscreteArgs) -> CliResult<()> {
     let t0 = Instant::now();
     let mut last_loss = f32::NAN;
     for it in 1..=a.iters {
-        let info = tr.step(&mut r).map_err(kerr)?;
-        last_loss = info.loss;
-        if !info.from_buffer {
+        let (loss, log_z, from_buffer) = match &mut learner {
+            Learner::Plain(tr) => {
+                let i = tr.step(&mut r).map_err(kerr)?;
+                (i.loss, i.log_z, i.from_buffer)
+            }
+            Learner::Teacher(st) => {
+                let mut ws = teacher::Workspace {
+                    residuals: &mut w1,
+                    log_rt: &mut w2,
+                    log_w: &mut w3,
+                };
+                let i = teacher::step(&teacher_cfg, st, &mut ws, &mut r).map_err(kerr)?;
+                (
+                    i.student_loss,
+                    st.student.log_z(),
+                    i.source == teacher::Source::Buffer,
+                )
+            }
+        };
+        let tr = learner.student();
+        last_loss = loss;
+        if !from_buffer {
             for k in 0..tr.batch() {
                 let i = env.terminal_index(tr.terminal(k));
                 n_visits += 1;
@@ -361,9 +424,9 @@ pub fn run(a: &TrainDiscreteArgs) -> CliResult<()> {
             }
         }
         if it % eval_every == 0 || it == a.iters {
-            let ev = evaluate(&mut tr, &ex, a.eval_samples.min(4096), &mut r)?;
+            let ev = evaluate(tr, &ex, a.eval_samples.min(4096), &mut r)?;
             let line = json!({
-                "iter": it, "loss": json_num(info.loss as f64), "log_z": json_num(info.log_z as f64),
+                "iter": it, "loss": json_num(loss as f64), "log_z": json_num(log_z as f64),
                 "tv": json_num(ev.tv), "jsd": json_num(ev.jsd), "elbo": json_num(ev.elbo),
                 "log_z_estimate": json_num(ev.log_z_is), "modes_found": modes_found,
                 "visited": n_visits, "distinct_visited": distinct,
@@ -371,12 +434,13 @@ pub fn run(a: &TrainDiscreteArgs) -> CliResult<()> {
             let _ = writeln!(metrics, "{line}");
             eprintln!(
                 "iter {it}: loss {:.4} tv {:.4} modes {}/{} visited {}",
-                info.loss, ev.tv, modes_found, ex.modes, n_visits
+                loss, ev.tv, modes_found, ex.modes, n_visits
             );
         }
     }
     let seconds = t0.elapsed().as_secs_f64();
-    let ev = evaluate(&mut tr, &ex, a.eval_samples, &mut r)?;
+    let tr = learner.student();
+    let ev = evaluate(tr, &ex, a.eval_samples, &mut r)?;
     let summary = json!({
         "env": a.env, "method": a.method, "seed": a.seed, "iters": a.iters, "batch": a.batch,
         "seconds": seconds, "loss": json_num(last_loss as f64),

@@ -2,6 +2,7 @@
 
 mod bench;
 pub mod discrete;
+pub mod discrete_experiment;
 mod experiment;
 mod logp;
 mod metric;
@@ -50,6 +51,15 @@ pub fn run(cli: Cli) -> CliResult<()> {
             out,
             extra,
         } => match name {
+            crate::cli::ExperimentName::TeacherGrid => {
+                discrete_experiment::teacher_grid(&experiment::Settings {
+                    seeds: seeds.unwrap_or(if quick { 1 } else { 3 }),
+                    iters: iters.unwrap_or(if quick { 200 } else { 2000 }),
+                    jobs: 1,
+                    out,
+                    extra,
+                })
+            }
             crate::cli::ExperimentName::RsmcTable => {
                 experiment::rsmc_table(&experiment::Settings {
                     seeds: seeds.unwrap_or(if quick { 1 } else { 3 }),

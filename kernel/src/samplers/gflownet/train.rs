@@ -201,7 +201,7 @@ impl Layout {
             b * t,                    // 10 lpb
             b * (t + 1),              // 11 lf
             b,                        // 12 log_r
-            3 * (t + 1),              // 13 per-trajectory loss scratch
+            4 * (t + 1),              // 13 per-trajectory loss scratch
             cap * s + 2 * cap,        // 14 buffer states, log w, log R
             cap.max(b),               // 15 buffer weights scratch
         ];
@@ -228,6 +228,15 @@ impl Layout {
     }
 }
 
+/// Where [`Trainer::load_backward_from`] reads the terminal states.
+#[derive(Clone, Copy)]
+enum Terminals<'t> {
+    /// `B × state_len` words from the caller.
+    Slice(&'t [u32]),
+    /// The buffer slots in `draws`.
+    Buffer,
+}
+
 /// What one training step did.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct TrainInfo {
@@ -244,14 +253,14 @@ pub struct TrainInfo {
 /// The GFlowNet trainer (see the [module docs](self)).
 #[derive(Debug)]
 pub struct Trainer<'a, E: DiscreteEnv> {
-    env: &'a E,
-    cfg: TrainConfig,
-    lay: Layout,
-    f: [&'a mut [f32]; F_NAMES],
-    states: &'a mut [u32],
-    actions: &'a mut [u32],
-    back: &'a mut [u32],
-    lens: &'a mut [u32],
+    pub(super) env: &'a E,
+    pub(super) cfg: TrainConfig,
+    pub(super) lay: Layout,
+    pub(super) f: [&'a mut [f32]; F_NAMES],
+    pub(super) states: &'a mut [u32],
+    pub(super) actions: &'a mut [u32],
+    pub(super) back: &'a mut [u32],
+    pub(super) lens: &'a mut [u32],
     order: &'a mut [u32],
     draws: &'a mut [u32],
     adam: AdamState,
@@ -326,6 +335,10 @@ impl<'a, E: DiscreteEnv> Trainer<'a, E> {
     pub fn params_mut(&mut self) -> &mut [f32] {
         &mut self.f[0][..]
     }
+    /// The gradient of the last [`Trainer::loss_and_grad`] (network, then `log Z`).
+    pub fn gradient(&self) -> &[f32] {
+        &self.f[1][..]
+    }
     /// The learnt `log Z`.
     pub fn log_z(&self) -> f32 {
         self.f[0][self.lay.n_params - 1]
@@ -355,7 +368,26 @@ impl<'a, E: DiscreteEnv> Trainer<'a, E> {
         &self.f[12][..]
     }
 
-    fn state_at(&self, b: usize, t: usize) -> &[u32] {
+    /// Copies the current batch of `other` (states, actions, lengths and `log R`) into this
+    /// trainer, so that two models can be trained on the same trajectories (the adaptive
+    /// teacher trains on the student's batch, Kim et al. 2025, teachers A1.1).
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] if the two trainers differ in batch size or environment
+    /// shape.
+    pub fn load_batch_from(&mut self, other: &Trainer<'_, E>) -> Result<(), Error> {
+        check_len("batch", self.cfg.batch, other.cfg.batch)?;
+        check_len("state words", self.states.len(), other.states.len())?;
+        check_len("actions", self.actions.len(), other.actions.len())?;
+        self.states.copy_from_slice(other.states);
+        self.actions.copy_from_slice(other.actions);
+        self.back.copy_from_slice(other.back);
+        self.lens.copy_from_slice(other.lens);
+        self.f[12].copy_from_slice(other.f[12]);
+        Ok(())
+    }
+
+    pub(super) fn state_at(&self, b: usize, t: usize) -> &[u32] {
         let s = self.env.state_len();
         let o = (b * (self.env.max_steps() + 1) + t) * s;
         &self.states[o..o + s]
@@ -363,7 +395,7 @@ impl<'a, E: DiscreteEnv> Trainer<'a, E> {
 
     /// Predicts the `A + B + 1` outputs of the states `rows` (given by `(b, t)`), into the
     /// outputs arena region (row-major), without a cache.
-    fn predict_current(&mut self, b_count: usize, t: usize) -> Result<(), Error> {
+    pub(super) fn predict_current(&mut self, b_count: usize, t: usize) -> Result<(), Error> {
         let fl = self.env.feature_len();
         let s = self.env.state_len();
         let tt = self.env.max_steps();
@@ -436,7 +468,7 @@ impl<'a, E: DiscreteEnv> Trainer<'a, E> {
         self.finish_batch()
     }
 
-    fn finish_batch(&mut self) -> Result<(), Error> {
+    pub(super) fn finish_batch(&mut self) -> Result<(), Error> {
         for b in 0..self.cfg.batch {
             let n = self.lens[b] as usize;
             let lr = self.env.log_reward(self.state_at(b, n));
@@ -457,20 +489,42 @@ impl<'a, E: DiscreteEnv> Trainer<'a, E> {
         terminals: &[u32],
         rng: &mut R,
     ) -> Result<(), Error> {
-        let (bn, s, tt) = (self.cfg.batch, self.env.state_len(), self.env.max_steps());
+        let (bn, s) = (self.cfg.batch, self.env.state_len());
         check_len("terminal states", bn * s, terminals.len())?;
+        self.load_backward_from(Terminals::Slice(terminals), rng)
+    }
+
+    /// [`Trainer::load_backward`] reading the terminal states either from a caller slice or
+    /// (for replay) directly from the buffer slots drawn into `draws`, so that no batch-sized
+    /// copy lives on the stack.
+    fn load_backward_from<R: Rng + ?Sized>(
+        &mut self,
+        src: Terminals<'_>,
+        rng: &mut R,
+    ) -> Result<(), Error> {
+        let (bn, s, tt) = (self.cfg.batch, self.env.state_len(), self.env.max_steps());
         let nb = self.env.n_back_actions();
         let mut mask = [false; MAX_ACTIONS];
         let mut tmp = [0u32; super::env::MAX_STATE_LEN];
         let mut rev = [0u32; super::env::MAX_STATE_LEN];
         for b in 0..bn {
-            let x = &terminals[b * s..(b + 1) * s];
-            if !self.env.is_done(x) {
+            let cur = &mut tmp[..s];
+            match src {
+                Terminals::Slice(t) => cur.copy_from_slice(&t[b * s..(b + 1) * s]),
+                Terminals::Buffer => {
+                    let slot = self.draws[b] as usize;
+                    let words = self.f[14]
+                        .get(slot * s..(slot + 1) * s)
+                        .ok_or(Error::InvalidConfig("replay slot out of range"))?;
+                    for (d, &v) in cur.iter_mut().zip(words) {
+                        *d = v as u32;
+                    }
+                }
+            }
+            if !self.env.is_done(cur) {
                 return Err(Error::InvalidConfig("replayed state is not terminal"));
             }
             // walk backwards into the slots from the end, then shift to start at 0
-            let cur = &mut tmp[..s];
-            cur.copy_from_slice(x);
             let mut k = 0usize; // transitions so far
             let base = b * (tt + 1) * s;
             // store reversed: slot k holds the state after k backward steps
@@ -673,7 +727,8 @@ impl<'a, E: DiscreteEnv> Trainer<'a, E> {
             let lpb = &lpb_a[b * tt..b * tt + n];
             let lf = &lf_a[b * (tt + 1)..b * (tt + 1) + n + 1];
             let (g, rest) = gscr.split_at_mut(tt + 1);
-            let (gb, gf) = rest.split_at_mut(tt + 1);
+            let (gb, rest) = rest.split_at_mut(tt + 1);
+            let (gf, pre_all) = rest.split_at_mut(tt + 1);
             let (glpf, glpb, glf) = (&mut g[..n], &mut gb[..n], &mut gf[..n + 1]);
             let (_, delta) = loss::tb(lpf, lpb, lf, glpf, glpb, glf)?;
             if let Some(d) = deltas.as_deref_mut() {
@@ -683,11 +738,7 @@ impl<'a, E: DiscreteEnv> Trainer<'a, E> {
                 LossKind::Tb => delta * delta,
                 LossKind::Db => loss::db(lpf, lpb, lf, glpf, glpb, glf)?,
                 LossKind::SubTb => {
-                    let mut pre = [0.0f32; 2048];
-                    let pre = pre.get_mut(..n + 1).ok_or(Error::CapacityExceeded {
-                        what: "SubTB trajectory length",
-                        capacity: 2047,
-                    })?;
+                    let pre = &mut pre_all[..n + 1];
                     loss::subtb(lambda, lpf, lpb, lf, glpf, glpb, glf, pre)?
                 }
             };
@@ -825,26 +876,7 @@ impl<'a, E: DiscreteEnv> Trainer<'a, E> {
             let buf = ReplayBuffer::from_parts(s, states, lw, lr, len, head, ins)?;
             buf.sample(prio, &u[..bn], wscr, self.order, self.draws)?;
         }
-        let mut terms = [0u32; MAX_BATCH * 4];
-        let need = bn * s;
-        let terms_slice = if need <= terms.len() {
-            &mut terms[..need]
-        } else {
-            return Err(Error::CapacityExceeded {
-                what: "replay batch words",
-                capacity: MAX_BATCH * 4,
-            });
-        };
-        for b in 0..bn {
-            let slot = self.draws[b] as usize;
-            let src = &self.f[14][slot * s..(slot + 1) * s];
-            for (d, &v) in terms_slice[b * s..(b + 1) * s].iter_mut().zip(src) {
-                *d = v as u32;
-            }
-        }
-        let mut local = [0u32; MAX_BATCH * 4];
-        local[..need].copy_from_slice(terms_slice);
-        self.load_backward(&local[..need], rng)?;
+        self.load_backward_from(Terminals::Buffer, rng)?;
         Ok(true)
     }
 
@@ -861,10 +893,14 @@ impl<'a, E: DiscreteEnv> Trainer<'a, E> {
         if !replay {
             self.sample_forward(self.cfg.epsilon, rng)?;
             if self.cfg.buffer_capacity > 0 {
-                let mut lw = [0.0f32; MAX_BATCH];
+                // the buffer-weight scratch (part 15, at least B long) is free here
                 let bn = self.cfg.batch;
-                self.log_weights(&mut lw[..bn])?;
-                self.insert_batch(&lw[..bn])?;
+                let lw = core::mem::take(&mut self.f[15]);
+                let r = self
+                    .log_weights(&mut lw[..bn])
+                    .and_then(|()| self.insert_batch(&lw[..bn]));
+                self.f[15] = lw;
+                r?;
             }
         }
         let l = self.loss_and_grad(None, None)?;
