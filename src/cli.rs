@@ -53,7 +53,7 @@ pub enum Command {
         #[arg(long)]
         out: String,
     },
-    /// Train a sampler (tb, tb-buffer, rsmc) or run the annealed SMC baseline (smc), evaluate
+    /// Train a sampler (tb, tb-buffer, rsmc, vgs) or run the annealed SMC baseline (smc), evaluate
     /// it and write metrics.jsonl, summary.json, samples.csv, samples.svg and a checkpoint.
     Train(Box<TrainArgs>),
     /// Train a GFlowNet on a discrete environment (grid, deceptive-grid, sequence, ising) with
