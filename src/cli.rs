@@ -53,7 +53,7 @@ pub enum Command {
         #[arg(long)]
         out: String,
     },
-    /// Train a sampler (tb, tb-buffer, rsmc) or run the annealed SMC baseline (smc), evaluate
+    /// Train a sampler (tb, tb-buffer, rsmc, vgs) or run the annealed SMC baseline (smc), evaluate
     /// it and write metrics.jsonl, summary.json, samples.csv, samples.svg and a checkpoint.
     Train(Box<TrainArgs>),
     /// Train a GFlowNet on a discrete environment (grid, deceptive-grid, sequence, ising) with
@@ -117,6 +117,9 @@ pub enum Command {
     /// Train the Value Gradient Sampler (VGS) on a target (9gmm, funnel, dw4, lj13 presets)
     /// and write metrics.jsonl, summary.json, samples.csv, samples.svg and checkpoint.json.
     TrainVgs(Box<TrainVgsArgs>),
+    /// Train an energy-based model on 2-D synthetic data by contrastive divergence with VGS
+    /// negatives; writes density.svg, samples.svg, metrics.jsonl and summary.json.
+    Ebm(Box<EbmArgs>),
     /// Make reference samples for dw4 / lj13 with long independent MALA chains.
     VgsReference(Box<VgsReferenceArgs>),
     /// Compare two sample files with a divergence.
@@ -157,21 +160,23 @@ pub struct TrainArgs {
     /// Dimension, for targets that take one.
     #[arg(long)]
     pub dim: Option<usize>,
-    /// Method: tb, tb-buffer, rsmc (trained) or smc (annealed SMC baseline, no training).
+    /// Method: tb, tb-buffer, rsmc (trained), smc (annealed SMC baseline, no training) or vgs
+    /// (the Value Gradient Sampler; same trainer and outputs as `train-vgs`, using --iters,
+    /// --steps, --batch, --hidden, --lr, --seed, --out, --eval-every, --eval-samples).
     #[arg(long, default_value = "rsmc")]
     pub method: String,
     /// Training iterations.
     #[arg(long, default_value_t = 2000)]
     pub iters: u32,
-    /// Training batch size.
-    #[arg(long, default_value_t = 300)]
-    pub batch: usize,
+    /// Training batch size (default 300; vgs: per-target preset).
+    #[arg(long)]
+    pub batch: Option<usize>,
     /// SMC particles (default 300 for rsmc, 2000 for smc).
     #[arg(long)]
     pub particles: Option<usize>,
-    /// Diffusion steps T.
-    #[arg(long, default_value_t = 64)]
-    pub steps: usize,
+    /// Diffusion steps T (default 64; vgs: per-target preset 20, 30, 30, 100).
+    #[arg(long)]
+    pub steps: Option<usize>,
     /// Random seed.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -209,9 +214,9 @@ pub struct TrainArgs {
     /// Exploration standard deviation added when sampling on-policy trajectories.
     #[arg(long, default_value_t = 0.0)]
     pub exploration: f32,
-    /// Policy (and flow) learning rate.
-    #[arg(long, default_value_t = 1e-3)]
-    pub lr: f32,
+    /// Policy (and flow) learning rate (default 1e-3; vgs: per-target preset).
+    #[arg(long)]
+    pub lr: Option<f32>,
     /// Replay buffer capacity (tb-buffer, rsmc).
     #[arg(long, default_value_t = 30_000)]
     pub buffer: usize,
@@ -370,6 +375,54 @@ pub struct TrainVgsArgs {
     /// Reference sample CSV for targets without an exact sampler (default data/TARGET-ref.csv).
     #[arg(long)]
     pub reference: Option<String>,
+}
+
+/// Arguments of `amortise ebm`.
+#[derive(Debug, clap::Args)]
+pub struct EbmArgs {
+    /// Data set: moons, 8gaussians, checkerboard, rings (generated from the seed).
+    #[arg(long)]
+    pub data: String,
+    /// Output folder.
+    #[arg(long)]
+    pub out: String,
+    /// CD iterations (one VGS TD iteration, B negatives and one energy step each).
+    #[arg(long, default_value_t = 1000)]
+    pub iters: u32,
+    /// Random seed.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Batch B of data rows, negatives and VGS rollouts.
+    #[arg(long, default_value_t = 128)]
+    pub batch: usize,
+    /// Hidden width of the energy MLP (3 hidden layers).
+    #[arg(long, default_value_t = 64)]
+    pub hidden: usize,
+    /// Energy learning rate.
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f32,
+    /// Weight gamma of the squared-energy regulariser (paper: 1 at D = 272; with D = 2 that
+    /// caps the energy range near ±2, so the default here is 0.05).
+    #[arg(long, default_value_t = 0.05)]
+    pub gamma: f32,
+    /// Learning rate of the VGS initial scale sigma_init.
+    #[arg(long, default_value_t = 1e-2)]
+    pub init_lr: f32,
+    /// VGS steps T.
+    #[arg(long, default_value_t = 20)]
+    pub steps: usize,
+    /// Hidden width of the VGS value network.
+    #[arg(long, default_value_t = 64)]
+    pub vgs_hidden: usize,
+    /// VGS TD epochs per iteration (paper B1.4: 3).
+    #[arg(long, default_value_t = 3)]
+    pub n_update: u32,
+    /// Evaluate every this many iterations (default iters/10).
+    #[arg(long)]
+    pub eval_every: Option<u32>,
+    /// VGS samples and held-out data points per evaluation.
+    #[arg(long, default_value_t = 1000)]
+    pub eval_samples: usize,
 }
 
 /// Arguments of `amortise vgs-reference`.

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{CliError, CliResult};
 
 /// Method names accepted by `--method`.
-pub const METHODS: [&str; 4] = ["tb", "tb-buffer", "rsmc", "smc"];
+pub const METHODS: [&str; 5] = ["tb", "tb-buffer", "rsmc", "smc", "vgs"];
 
 /// A resolved run description.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

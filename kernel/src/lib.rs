@@ -38,6 +38,7 @@
 #![deny(missing_docs)]
 
 pub mod buffer;
+pub mod ebm;
 pub mod error;
 pub mod math;
 pub mod metrics;

@@ -3,6 +3,7 @@
 mod bench;
 pub mod discrete;
 pub mod discrete_experiment;
+mod ebm;
 mod experiment;
 mod logp;
 mod metric;
@@ -35,6 +36,7 @@ pub fn run(cli: Cli) -> CliResult<()> {
         Command::Train(args) => train::run(&args),
         Command::TrainDiscrete(args) => discrete::run(&args),
         Command::TrainVgs(args) => vgs::run_train(&args),
+        Command::Ebm(args) => ebm::run(&args),
         Command::VgsReference(args) => vgs::run_reference(&args),
         Command::Sample {
             checkpoint,

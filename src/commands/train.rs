@@ -48,20 +48,21 @@ pub fn resolve(a: &TrainArgs, dim: usize) -> CliResult<RunConfig> {
             Ok(v)
         }
     };
-    let batch = check(a.batch, "--batch", MAX_BATCH)?;
+    let batch = check(a.batch.unwrap_or(300), "--batch", MAX_BATCH)?;
     let particles = check(
         a.particles.unwrap_or(if smc { 2000 } else { 300 }),
         "--particles",
         MAX_BATCH,
     )?;
-    let steps = check(a.steps, "--steps", 10_000)?;
+    let steps = check(a.steps.unwrap_or(64), "--steps", 10_000)?;
     let eval_samples = check(a.eval_samples, "--eval-samples", MAX_BATCH)?;
     let buffer = check(a.buffer, "--buffer", MAX_BUFFER)?;
     let sigma = a.sigma.unwrap_or_else(|| default_sigma(&a.target));
     if !(sigma.is_finite() && sigma > 0.0) {
         return Err(CliError::flag("--sigma", "must be a finite number > 0"));
     }
-    if !(a.lr.is_finite() && a.lr > 0.0) {
+    let lr = a.lr.unwrap_or(1e-3);
+    if !(lr.is_finite() && lr > 0.0) {
         return Err(CliError::flag("--lr", "must be a finite number > 0"));
     }
     if !(a.exploration.is_finite() && a.exploration >= 0.0) {
@@ -105,7 +106,7 @@ pub fn resolve(a: &TrainArgs, dim: usize) -> CliResult<RunConfig> {
         learned_variance: a.learned_variance,
         langevin: a.langevin,
         exploration: a.exploration,
-        lr: a.lr,
+        lr,
         buffer,
         prefill: a.prefill,
         chunk: a.chunk,
@@ -116,6 +117,9 @@ pub fn resolve(a: &TrainArgs, dim: usize) -> CliResult<RunConfig> {
 
 /// Runs the command.
 pub fn run(a: &TrainArgs) -> CliResult<()> {
+    if a.method == "vgs" {
+        return run_vgs(a);
+    }
     let target = build_target(&a.target, a.dim)?;
     let rc = resolve(a, target.dim())?;
     let out = a
@@ -142,6 +146,27 @@ pub fn run(a: &TrainArgs) -> CliResult<()> {
         serde_json::to_string_pretty(&result).unwrap_or_default()
     );
     Ok(())
+}
+
+/// `--method vgs`: the VGS trainer of `train-vgs` (report B1), with the flags it shares.
+fn run_vgs(a: &TrainArgs) -> CliResult<()> {
+    if a.dim.is_some() {
+        return Err(CliError::flag("--dim", "not used by --method vgs"));
+    }
+    super::vgs::run_train(&crate::cli::TrainVgsArgs {
+        target: a.target.clone(),
+        iters: a.iters,
+        steps: a.steps,
+        batch: a.batch,
+        hidden: Some(a.hidden),
+        lr: a.lr,
+        seed: a.seed,
+        out: a.out.clone(),
+        eval_every: a.eval_every,
+        eval_samples: a.eval_samples,
+        eval_noise: None,
+        reference: None,
+    })
 }
 
 fn summary(

@@ -615,8 +615,9 @@ pub fn vgs_table(s: &super::experiment::Settings) -> CliResult<()> {
         }
     }
     let md = format!(
-        "Command: `amortise experiment vgs-table --iters {} --seeds {}{}`; value net hidden 128 \
-         (paper 1024/512), batch per preset, one CPU core. Published: Yoon et al. 2025 notebooks \
+        "Command: `amortise experiment vgs-table --iters {} --seeds {}{}`; train-vgs defaults (value \
+         net hidden 128, paper 1024/512; batch per preset) unless the flags after `--` say \
+         otherwise; one CPU core. Published: Yoon et al. 2025 notebooks \
          (DW-4 W2 1.610 ± 0.027, LJ-13 4.167 ± 0.005).\n\n\
          | target | T | seed | max \\|mass − 1/9\\| | EMC | Sinkhorn | ELBO | W2 | TVD-E | TVD-D | W2 (paper) | train s |\n\
          |---|---|---|---|---|---|---|---|---|---|---|---|\n{rows}",
