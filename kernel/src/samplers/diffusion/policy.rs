@@ -302,6 +302,17 @@ fn langevin_input<'w, T: LogDensity + ?Sized>(
     Some(g)
 }
 
+/// `log p_B(x_n | x_{n+1})` of one step for the whole batch (`x` at step `n`, `y` at `n+1`).
+fn step_log_pb(sched: &Schedule<'_>, n: usize, d: usize, x: &[f32], y: &[f32], log_pb: &mut [f32]) {
+    for ((xr, yr), lpb) in x
+        .chunks_exact(d)
+        .zip(y.chunks_exact(d))
+        .zip(log_pb.iter_mut())
+    {
+        *lpb = sched.log_pb(n, xr, yr);
+    }
+}
+
 /// Draws `x₀` into `states[0]` from the initial law (0 for the pinned process, `N(0, σ²I)`
 /// for OU).
 fn draw_initial<R: Rng + ?Sized>(sched: &Schedule<'_>, x0: &mut [f32], rng: &mut R) {
@@ -434,13 +445,7 @@ pub fn sample_forward_range<T: LogDensity + ?Sized, R: Rng + ?Sized>(
             out,
             &mut traj.log_pf[n * b..(n + 1) * b],
         );
-        for ((xr, yr), lpb) in x
-            .chunks_exact(d)
-            .zip(y.chunks_exact(d))
-            .zip(traj.log_pb[n * b..(n + 1) * b].iter_mut())
-        {
-            *lpb = sched.log_pb(n, xr, yr);
-        }
+        step_log_pb(sched, n, d, x, y, &mut traj.log_pb[n * b..(n + 1) * b]);
     }
     Ok(())
 }
@@ -486,13 +491,7 @@ pub fn sample_backward<R: Rng + ?Sized>(
                 *v = bn * p + sd * e;
             }
         }
-        for ((xr, yr), lpb) in xn
-            .chunks_exact(d)
-            .zip(xp.chunks_exact(d))
-            .zip(traj.log_pb[n * b..(n + 1) * b].iter_mut())
-        {
-            *lpb = sched.log_pb(n, xr, yr);
-        }
+        step_log_pb(sched, n, d, xn, xp, &mut traj.log_pb[n * b..(n + 1) * b]);
     }
     Ok(())
 }
