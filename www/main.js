@@ -23,6 +23,7 @@ const CONTROL_OF = {
   target: 'target', method: 'method', particles: 'n', dim: 'dim', base_std: 'base_std', cess: 'cess',
   mala_steps: 'mala', seed: 'seed', iters: 'iters', batch: 'batch', steps: 'steps', reference: 'reference',
   sigma: 'sigma', hidden: 'hidden', lr: 'lr', buffer: 'buffer', prefill: 'prefill', chunk: 'chunk',
+  langevin: 'lp',
 };
 
 const $ = (id) => document.getElementById(id);
@@ -31,7 +32,7 @@ const ui = {
   cess: $('cess'), mala: $('mala'), seed: $('seed'), speed: $('speed'),
   iters: $('iters'), batch: $('batch'), steps: $('steps'), reference: $('reference'), sigma: $('sigma'),
   hidden: $('hidden'), lr: $('lr'), buffer: $('buffer'), prefill: $('prefill'), chunk: $('chunk'),
-  start: $('start'), step: $('step'), reset: $('reset'), csv: $('csv'), randomSeed: $('random-seed'),
+  lp: $('lp'), start: $('start'), step: $('step'), reset: $('reset'), csv: $('csv'), randomSeed: $('random-seed'),
   scene: $('scene'), status: $('status'), fatal: $('fatal'), explain: $('explain'),
   chartLogZ: $('chart-logz'), chartEss: $('chart-ess'), chartBeta: $('chart-beta'), chartLoss: $('chart-loss'),
 };
@@ -78,6 +79,7 @@ function readTrainSettings(target, method, check, okSoFar) {
     n: method === 'rsmc' ? c('particles', int(ui.n.value, 1, 4096, 'particles')) : 128,
     prefill: method === 'rsmc' ? c('prefill', int(ui.prefill.value, 0, 1000, 'prefill')) : 20,
     chunk: method === 'rsmc' ? c('chunk', int(ui.chunk.value, 1, 256, 'chunk length')) : 4,
+    langevin: ui.lp.checked ? 1 : 0,
   };
   if (ok && s.reference === 'ou' && s.steps < 15) { setMsg('steps', 'the OU reference needs at least 15 steps'); ok = false; }
   if (ok && method === 'rsmc' && (s.steps % s.chunk !== 0 || s.steps / s.chunk < 2)) {
@@ -89,6 +91,7 @@ function readTrainSettings(target, method, check, okSoFar) {
     target, method, seed: s.seed, iters: s.iters, batch: s.batch, particles: s.n, steps: s.steps,
     reference: s.reference, sigma: s.sigma, hidden: s.hidden, flow_hidden: s.hidden, harmonics: 16,
     lr: s.lr, buffer: s.buffer, prefill: s.prefill, chunk: s.chunk, exploration: 0,
+    langevin: s.langevin,
   });
   s.query = q.toString();
   return s;
@@ -173,6 +176,7 @@ function readUrl() {
   if (TRAIN_SIGMA[ui.target.value]) ui.sigma.value = String(TRAIN_SIGMA[ui.target.value]);
   for (const k of ['iters', 'batch', 'steps', 'sigma', 'hidden', 'lr', 'buffer', 'prefill', 'chunk']) set(ui[k], k);
   if (p.has('reference') && ['ou', 'pinned'].includes(p.get('reference'))) ui.reference.value = p.get('reference');
+  if (p.has('langevin')) ui.lp.checked = p.get('langevin') !== '0';
   if (TRAINED.includes(p.get('method')) && !p.has('n')) ui.n.value = '128';
   if (p.has('method') && [...ui.method.options].some((o) => o.value === p.get('method'))) ui.method.value = p.get('method');
   if (p.has('speed') && [...ui.speed.options].some((o) => o.value === p.get('speed'))) ui.speed.value = p.get('speed');
@@ -509,6 +513,10 @@ ${targetLine}
 <dt>Reference process, σ</dt><dd>The process the policy corrects: OU with stationary std σ (RSMC's <code>init_std</code>; 20 for gmm40, 5 for 9gmm, 10 for 25gmm) or pinned Brownian motion with variance σ² at the end.</dd>
 <dt>Hidden width</dt><dd>Width of the policy${method === 'rsmc' ? ' and flow' : ''} networks (paper: 256 and 64). 16 Fourier harmonics embed the time.</dd>
 <dt>Learning rate</dt><dd>Adam step of the policy${method === 'rsmc' ? ' and flows' : ''} (log Z and β use 0.1), with gradient clipping at 1.</dd>
+<dt>Langevin drift (LP)</dt><dd>The paper's gradient-based setting (Choi et al. 2025, Table 2; Zhang and Chen 2022): the policy's drift is
+<i>f(x, t) + s(t) · clip(∇ log R(x), ±100)</i> with a learnt time-only scale <i>s</i>, so the target's gradient pulls samples onto the modes
+from the first iteration and the network learns a correction. Off, the policy has to discover the modes' shape from rewards alone
+(the gradient-free setting): on gmm40 at this budget its samples stay blurred between the modes.</dd>
 ${method !== 'tb' ? '<dt>Buffer capacity</dt><dd>Stored samples; the oldest are overwritten (paper: 200 000).</dd>' : ''}
 ${method === 'rsmc' ? `<dt>Particles N</dt><dd>SMC particles per run (paper: 2000).</dd>
 <dt>Prefill</dt><dd>SMC runs of the untrained model filling the buffer before training (paper: 100).</dd>
@@ -517,8 +525,9 @@ ${method === 'rsmc' ? `<dt>Particles N</dt><dd>SMC particles per run (paper: 200
 (<code>amortise train</code> with the flags of the URL; <code>cargo xtask test</code> checks it).</dd>
 </dl>
 <p><b>Defaults</b> (sized for a laptop browser; the CLI's are T = 64, B = N = 300, width 64, 64 harmonics): T = 32 OU steps,
-B = 128, N = 128, width 32, 16 harmonics, learning rate 10<sup>−3</sup>, buffer 30 000, 20 prefill runs, L = 4, 2000 iterations.
-With them RSMC on gmm40 reaches most of the 40 modes within about a minute.</p>
+B = 128, N = 128, width 32, 16 harmonics, learning rate 10<sup>−3</sup>, Langevin drift on, buffer 30 000, 20 prefill runs, L = 4,
+2000 iterations. With them RSMC's policy samples on gmm40 sit on all 40 modes within about a minute (natively, 2000 iterations:
+40/40 modes and 37 % of samples within two standard deviations of a centre, against 8 % without LP).</p>
 <h3>Read more</h3>
 <ul>
 <li>Choi et al. (2025), <i>Reinforced Sequential Monte Carlo for amortised sampling</i>.</li>
@@ -609,7 +618,7 @@ ui.target.addEventListener('change', () => {
   configure();
 });
 for (const el of [ui.method, ui.n, ui.dim, ui.baseStd, ui.cess, ui.mala, ui.seed, ui.iters, ui.batch,
-  ui.steps, ui.reference, ui.sigma, ui.hidden, ui.lr, ui.buffer, ui.prefill, ui.chunk]) {
+  ui.steps, ui.reference, ui.sigma, ui.hidden, ui.lr, ui.lp, ui.buffer, ui.prefill, ui.chunk]) {
   el.addEventListener('change', () => { ui.fatal.hidden = true; configure(); });
 }
 ui.speed.addEventListener('change', () => {

@@ -313,7 +313,8 @@ impl TrainPlayground {
     /// A new run from `key=value&…` settings (the `amortise train` flag names with `_` for
     /// `-`: `target`, `method`, `seed`, `iters`, `batch`, `particles`, `steps`, `reference`,
     /// `sigma`, `hidden`, `flow_hidden`, `harmonics`, `lr`, `buffer`, `prefill`, `chunk`,
-    /// `exploration`); missing keys take the page defaults.
+    /// `exploration`, and `langevin` = 1 or 0 for the `--langevin` switch); missing keys
+    /// take the page defaults.
     ///
     /// # Errors
     /// `"{control}: {reason}"` for any invalid setting.

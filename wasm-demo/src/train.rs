@@ -86,11 +86,17 @@ pub struct TrainSettings {
     pub chunk: usize,
     /// `--exploration`: extra standard deviation of on-policy sampling.
     pub exploration: f32,
+    /// `--langevin`: Langevin-preconditioned drift (the paper's gradient-based "LP" setting,
+    /// `rsmc.md` section 6.2). On by default in the page: at a browser budget (about 1500
+    /// iterations in a minute) it is what makes the policy's own samples sharpen onto the
+    /// modes (see the README's Playground section for the measurement).
+    pub langevin: bool,
 }
 
 impl Default for TrainSettings {
     /// The page's defaults: RSMC on GMM40 at a browser-sized budget (T = 32 with the OU
-    /// reference, B = N = 128, width 32, 16 harmonics).
+    /// reference, B = N = 128, width 32, 16 harmonics, learning rate 3·10⁻³ rather than the
+    /// CLI's 10⁻³, Langevin drift on): see the README's Playground section for why.
     fn default() -> Self {
         TrainSettings {
             target: "gmm40".into(),
@@ -105,11 +111,12 @@ impl Default for TrainSettings {
             hidden: 32,
             flow_hidden: 32,
             harmonics: 16,
-            lr: 1e-3,
+            lr: 3e-3,
             buffer: 30_000,
             prefill: 20,
             chunk: 4,
             exploration: 0.0,
+            langevin: true,
         }
     }
 }
@@ -224,6 +231,21 @@ impl TrainSettings {
                         "in [0, 100]",
                     )?
                 }
+                "langevin" => {
+                    s.langevin = match v.trim() {
+                        "1" | "true" | "on" => true,
+                        "0" | "false" | "off" => false,
+                        other => {
+                            return Err(bad(
+                                "langevin",
+                                format!(
+                                    "must be 1 or 0, not “{}”",
+                                    other.chars().take(20).collect::<String>()
+                                ),
+                            ));
+                        }
+                    }
+                }
                 other => {
                     return Err(bad(
                         "run",
@@ -284,7 +306,7 @@ impl TrainSettings {
                 noise_clip: if self.ou { 4.0 } else { 0.0 },
                 ..PolicyConfig::default()
             },
-            langevin: false,
+            langevin: self.langevin,
             smc: SmcConfig {
                 chunk: self.chunk,
                 ..SmcConfig::default()
@@ -302,10 +324,11 @@ impl TrainSettings {
 
     /// The equivalent `amortise train` command line (every flag explicit).
     pub fn cli_args(&self) -> String {
+        let lp = if self.langevin { " --langevin" } else { "" };
         format!(
             "--target {} --method {} --seed {} --iters {} --batch {} --particles {} --steps {} \
              --reference {} --sigma {} --hidden {} --flow-hidden {} --harmonics {} --lr {} \
-             --buffer {} --prefill {} --chunk {} --exploration {}",
+             --buffer {} --prefill {} --chunk {} --exploration {}{lp}",
             self.target,
             method_name(self.method),
             self.seed,
@@ -819,9 +842,15 @@ mod tests {
             ("reference=bm", "reference"),
             ("iters=0", "iters"),
             ("bogus=1", "run"),
+            ("langevin=yes", "langevin"),
         ] {
             assert_eq!(TrainSettings::parse(q).unwrap_err().field, field, "{q}");
         }
+        assert!(TrainSettings::parse("").unwrap().langevin);
+        let off = TrainSettings::parse("langevin=0").unwrap();
+        assert!(!off.langevin && !off.cli_args().contains("--langevin"));
+        let on = TrainSettings::parse("langevin=1").unwrap();
+        assert!(on.train_config().unwrap().langevin && on.cli_args().ends_with(" --langevin"));
     }
 
     #[test]

@@ -30,6 +30,7 @@ fn main() -> ExitCode {
     let cmd = args.first().map(String::as_str).unwrap_or("help");
     let result = match cmd {
         "test" => test(),
+        "test-web" => web::test(),
         "serve" => web::serve_cmd(&args[1..]),
         "check-kernel" => check_kernel(),
         "embedded" => embedded::embedded_cmd(&args[1..]),
@@ -56,6 +57,7 @@ fn print_help() {
          commands:\n  \
          test          install missing tools, then fmt, clippy, host tests, no_std builds, docs,\n                \
          the web bundle, wasm-bindgen tests under Node and the browser end-to-end test\n  \
+         test-web      only the web steps of `test` (bundle, Node tests, reproducibility, Chromium e2e)\n  \
          serve         build the playground and serve www/ on 127.0.0.1 [--port P] [--no-build]\n  \
          embedded      build the Cortex-M4F firmware, run it under qemu, compare with the native run\n  \
          check-kernel  only the kernel's no_std builds and source rules\n"

@@ -258,21 +258,21 @@ const REPRO_CASES: [(&str, &str); 3] = [
         "9gmm-rsmc",
         "target=9gmm&method=rsmc&seed=7&iters=5&batch=32&particles=32&steps=16&reference=ou&\
          sigma=5&hidden=16&flow_hidden=16&harmonics=8&lr=0.001&buffer=1000&prefill=2&chunk=4&\
-         exploration=0",
+         exploration=0&langevin=0",
     ),
     (
         "gmm40-tb-buffer",
         "target=gmm40&method=tb-buffer&seed=3&iters=60&batch=64&particles=64&steps=20&\
          reference=pinned&sigma=20&hidden=24&flow_hidden=24&harmonics=8&lr=0.002&buffer=2000&\
-         prefill=0&chunk=4&exploration=0.5",
+         prefill=0&chunk=4&exploration=0.5&langevin=1",
     ),
     // The page's defaults as the end-to-end test sets them (`?target=9gmm&method=rsmc&seed=2&
     // iters=400`): its checksum is handed to the Chromium test, which must show the same.
     (
         E2E_CASE,
         "target=9gmm&method=rsmc&seed=2&iters=400&batch=128&particles=128&steps=32&\
-         reference=ou&sigma=5&hidden=32&flow_hidden=32&harmonics=16&lr=0.001&buffer=30000&\
-         prefill=20&chunk=4&exploration=0",
+         reference=ou&sigma=5&hidden=32&flow_hidden=32&harmonics=16&lr=0.003&buffer=30000&\
+         prefill=20&chunk=4&exploration=0&langevin=1",
     ),
 ];
 const E2E_CASE: &str = "9gmm-rsmc-page";
@@ -315,8 +315,15 @@ fn repro() -> Result<String, String> {
             let (k, v) = pair
                 .split_once('=')
                 .ok_or("repro case: key without value")?;
-            args.push(format!("--{}", k.replace('_', "-")));
-            args.push(v.to_string());
+            // Switches (`langevin`) are `1`/`0` in the page and present/absent on the CLI.
+            match (k, v) {
+                ("langevin", "1") => args.push("--langevin".into()),
+                ("langevin", _) => {}
+                _ => {
+                    args.push(format!("--{}", k.replace('_', "-")));
+                    args.push(v.to_string());
+                }
+            }
         }
         for extra in [
             "--buffer-priority",
