@@ -30,8 +30,8 @@ pub const DIM: usize = 2;
 /// Side of the hypergrid (`8² = 64` terminal cells, 4 modes).
 pub const SIDE: usize = 8;
 /// Training iterations. The tiny model needs more than the diffusion stage's 300 (measured
-/// natively with this configuration, seeds 9–11, 1024 samples): TV to the target 0.53–0.54
-/// after 400 iterations, 0.11–0.36 after 1000, 0.07–0.08 after 2000.
+/// natively with this configuration, 1024 samples): TV to the target 0.53–0.54 after 400
+/// iterations (seeds 9, 10), 0.11–0.36 after 1000 and 0.07–0.08 after 2000 (seeds 9–11).
 pub const ITERATIONS: u32 = 2000;
 /// A progress line every this many iterations, with the window's mean loss.
 pub const LOG_EVERY: u32 = 250;
