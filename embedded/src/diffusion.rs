@@ -13,6 +13,7 @@
 
 use crate::checksum::fnv1a_f32;
 use crate::error::{RunError, check_arena};
+use crate::{f32_field, f64_field};
 use amortise_kernel::rng;
 use amortise_kernel::samplers::diffusion::policy::{self, Trajectories};
 use amortise_kernel::samplers::diffusion::reference::{Process, Schedule};
@@ -115,16 +116,6 @@ impl<'a> Carve<'a> {
         self.rest = b;
         Ok(a)
     }
-}
-
-/// Writes `name=value (0xbits)` for an `f32`.
-fn f32_field<W: Write>(out: &mut W, name: &str, x: f32) -> core::fmt::Result {
-    write!(out, " {name}={x} (0x{:08x})", x.to_bits())
-}
-
-/// Writes `name=value (0xbits)` for an `f64`.
-fn f64_field<W: Write>(out: &mut W, name: &str, x: f64) -> core::fmt::Result {
-    write!(out, " {name}={x} (0x{:016x})", x.to_bits())
 }
 
 /// Runs the stage over the caller's arenas, printing its report to `out`; returns the

@@ -217,34 +217,44 @@ impl Timed {
         self.lines.iter().map(|(_, l)| format!("{l}\n")).collect()
     }
 
-    fn at(&self, prefix: &str) -> Option<(Duration, &str)> {
-        self.lines
-            .iter()
-            .find(|(_, l)| l.starts_with(prefix))
-            .map(|(t, l)| (*t, l.as_str()))
-    }
-
-    /// Prints the wall time per training iteration under qemu (from the arrival times of
-    /// `train: start` and `train: done`).
+    /// Prints the wall time per training iteration under qemu of every stage (from the
+    /// arrival times of its `train: start` and `train: done` lines).
     fn timing(&self) {
-        let (Some((t0, _)), Some((t1, done))) = (self.at("train: start"), self.at("train: done"))
-        else {
-            return;
-        };
-        let iters: f64 = done
-            .split_whitespace()
-            .find_map(|w| w.strip_prefix("iterations="))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(f64::NAN);
-        let train = (t1 - t0).as_secs_f64();
         println!(
-            "    qemu wall time: {:.2} s in all, training {:.2} s = {:.2} ms per iteration \
-             ({iters} iterations)",
-            self.total.as_secs_f64(),
-            train,
-            1e3 * train / iters
+            "    qemu wall time: {:.2} s in all",
+            self.total.as_secs_f64()
         );
+        for (stage, iters, train) in stage_timings(&self.lines) {
+            println!(
+                "    qemu wall time, {stage}: training {train:.2} s = {:.2} ms per iteration \
+                 ({iters} iterations)",
+                1e3 * train / iters as f64
+            );
+        }
     }
+}
+
+/// `(stage, iterations, training seconds)` for every `train: start` … `train: done` pair;
+/// the stage is the name before the colon of the last header line (one with ` seed=`).
+fn stage_timings(lines: &[(Duration, String)]) -> Vec<(String, u64, f64)> {
+    let mut out = Vec::new();
+    let (mut stage, mut start) = (String::from("?"), None);
+    for (t, l) in lines {
+        if l.contains(" seed=") {
+            stage = l.split(':').next().unwrap_or("?").to_string();
+        } else if l.starts_with("train: start") {
+            start = Some(*t);
+        } else if l.starts_with("train: done") {
+            let iters = l
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix("iterations="))
+                .and_then(|v| v.parse().ok());
+            if let (Some(t0), Some(n)) = (start.take(), iters) {
+                out.push((stage.clone(), n, (*t - t0).as_secs_f64()));
+            }
+        }
+    }
+    out
 }
 
 fn run_qemu(elf: &Path) -> Result<Timed, String> {
@@ -367,6 +377,27 @@ mod tests {
         assert!(compare("a\ndone\n", "b\ndone\n").is_err());
         assert!(compare("a\ndone\n", "a\ndone\nx\n").is_err());
         assert!(compare("a\n", "a\n").is_err());
+    }
+
+    #[test]
+    fn timings_per_stage() {
+        let at = |ms: u64, l: &str| (Duration::from_millis(ms), l.to_string());
+        let lines = [
+            at(0, "amortise-embedded 0.1.0"),
+            at(1, "diffusion: target=9gmm dim=2 seed=9"),
+            at(2, "train: start prefill=2"),
+            at(602, "train: done iterations=300 skipped=0"),
+            at(700, "gflownet: env=hypergrid seed=9"),
+            at(800, "train: start buffer=0"),
+            at(2800, "train: done iterations=2000"),
+            at(2900, "done"),
+        ];
+        let t = stage_timings(&lines);
+        assert_eq!(t.len(), 2);
+        assert_eq!((t[0].0.as_str(), t[0].1), ("diffusion", 300));
+        assert!((t[0].2 - 0.6).abs() < 1e-9);
+        assert_eq!((t[1].0.as_str(), t[1].1), ("gflownet", 2000));
+        assert!((t[1].2 - 2.0).abs() < 1e-9);
     }
 
     #[test]

@@ -862,10 +862,6 @@ impl<'a, E: DiscreteEnv> Trainer<'a, E> {
         }
         let bn = self.cfg.batch;
         let s = self.env.state_len();
-        let mut u = [0.0f64; MAX_BATCH];
-        for x in u[..bn].iter_mut() {
-            *x = uniform_f64(rng);
-        }
         let prio = self.cfg.buffer_priority;
         let cap = self.cfg.buffer_capacity;
         let (len, head, ins) = self.cursor;
@@ -874,7 +870,18 @@ impl<'a, E: DiscreteEnv> Trainer<'a, E> {
             let (states, rest) = store.split_at_mut(cap * s);
             let (lw, lr) = rest.split_at_mut(cap);
             let buf = ReplayBuffer::from_parts(s, states, lw, lr, len, head, ins)?;
-            buf.sample(prio, &u[..bn], wscr, self.order, self.draws)?;
+            if prio == Priority::Uniform {
+                sample_stratified(&buf, bn, wscr, self.order, self.draws, rng)?;
+            } else {
+                // The systematic rules read one uniform. `B` are drawn all the same (the
+                // other `B − 1` dropped), so the stream is that of the stratified rule and
+                // of earlier versions, without a `B`-sized array on the stack.
+                let u0 = uniform_f64(rng);
+                for _ in 1..bn {
+                    uniform_f64(rng);
+                }
+                buf.sample(prio, &[u0], wscr, self.order, self.draws)?;
+            }
         }
         self.load_backward_from(Terminals::Buffer, rng)?;
         Ok(true)
@@ -914,6 +921,29 @@ impl<'a, E: DiscreteEnv> Trainer<'a, E> {
             mean_log_r: mean_log_r as f32,
         })
     }
+}
+
+/// The buffer's uniform (stratified) rule, which reads `B` uniforms: kept out of line so
+/// that its `MAX_BATCH`-long array (8 KiB) is on the stack only when
+/// [`Priority::Uniform`] is chosen.
+#[inline(never)]
+fn sample_stratified<R: Rng + ?Sized>(
+    buf: &ReplayBuffer<'_>,
+    bn: usize,
+    weights: &mut [f32],
+    order: &mut [u32],
+    out: &mut [u32],
+    rng: &mut R,
+) -> Result<(), Error> {
+    let mut u = [0.0f64; MAX_BATCH];
+    let u = u
+        .get_mut(..bn)
+        .ok_or(Error::InvalidConfig("batch must be in 1..=1024"))?;
+    for x in u.iter_mut() {
+        *x = uniform_f64(rng);
+    }
+    buf.sample(Priority::Uniform, u, weights, order, out)?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -1076,6 +1106,60 @@ mod tests {
             if loss == LossKind::Tb {
                 assert!(dz < 0.15, "{loss:?}: |log Z error| {dz}");
             }
+        }
+    }
+
+    /// Replay draws `B` uniforms under every rule; the systematic ones read only the first.
+    /// The drawn slots and the walks that follow equal those of sampling with all `B`
+    /// uniforms and then loading the same terminal states (the stream is unchanged).
+    #[test]
+    fn replay_draws_and_stream_match_sampling_with_all_uniforms() {
+        let env = Hypergrid::new(2, 4, GridReward::Standard).unwrap();
+        for prio in [
+            Priority::RewardRank { rank_weight: 0.01 },
+            Priority::ImportanceWeight { target_ess: 0.5 },
+            Priority::Uniform,
+        ] {
+            let cfg = TrainConfig {
+                batch: 5,
+                hidden: 8,
+                buffer_capacity: 12,
+                buffer_priority: prio,
+                ..TrainConfig::default()
+            };
+            let (mut fa, mut ua) = arenas(&env, &cfg);
+            let mut rng = seeded(5);
+            let mut tr = Trainer::new(&env, cfg, &mut fa, &mut ua, &mut rng).unwrap();
+            let mut lw = [0.0f32; 5];
+            for _ in 0..3 {
+                tr.sample_forward(0.5, &mut rng).unwrap();
+                tr.log_weights(&mut lw).unwrap();
+                tr.insert_batch(&lw).unwrap();
+            }
+            let mut r2 = rng.clone();
+            let u: std::vec::Vec<f64> = (0..5).map(|_| uniform_f64(&mut r2)).collect();
+            let mut want = [0u32; 5];
+            let s = env.state_len();
+            let mut xs = vec![0u32; 5 * s];
+            {
+                let buf = tr.buffer().unwrap().unwrap();
+                let (mut w, mut o) = (vec![0.0f32; 12], vec![0u32; 12]);
+                buf.sample(prio, &u, &mut w, &mut o, &mut want).unwrap();
+                for (b, &slot) in want.iter().enumerate() {
+                    for (d, &v) in xs[b * s..(b + 1) * s]
+                        .iter_mut()
+                        .zip(buf.state(slot as usize).unwrap())
+                    {
+                        *d = v as u32;
+                    }
+                }
+            }
+            assert!(tr.load_from_buffer(&mut rng).unwrap());
+            assert_eq!(&tr.draws[..], &want[..], "{prio:?}");
+            let (states, lens) = (tr.states.to_vec(), tr.lens.to_vec());
+            tr.load_backward(&xs, &mut r2).unwrap();
+            assert_eq!(&tr.states[..], &states[..], "{prio:?}");
+            assert_eq!(&tr.lens[..], &lens[..], "{prio:?}");
         }
     }
 
