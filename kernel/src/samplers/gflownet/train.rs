@@ -48,6 +48,10 @@ pub enum LossKind {
     Db,
     /// Sub-trajectory balance with weight `λ^{j−i}`.
     SubTb,
+    /// TB for the policy and `log Z` plus `w·SubTB(λ)` for the state flows, with RSMC's
+    /// stop-gradient routing ([`loss::tb_subtb`]); the loss of discrete RSMC, whose SMC
+    /// twists are the learnt flows.
+    TbSubTb,
 }
 
 /// Trainer settings (defaults: teachers A3, grid, with smaller networks for a CPU budget).
@@ -74,6 +78,9 @@ pub struct TrainConfig {
     pub learn_pb: bool,
     /// SubTB `λ`. Defaults to `0.9`.
     pub subtb_lambda: f32,
+    /// Weight `w` of the SubTB term of [`LossKind::TbSubTb`]. Defaults to `1.0`
+    /// (`subtb_weight`, RSMC).
+    pub subtb_weight: f32,
     /// Replay buffer capacity (`0` = no buffer). Defaults to `0`.
     pub buffer_capacity: usize,
     /// How the buffer is sampled. Defaults to reward rank with `k = 0.01` (PRT).
@@ -96,6 +103,7 @@ impl Default for TrainConfig {
             epsilon: 0.0,
             learn_pb: false,
             subtb_lambda: 0.9,
+            subtb_weight: 1.0,
             buffer_capacity: 0,
             buffer_priority: Priority::RewardRank { rank_weight: 0.01 },
             replay_every: 2,
@@ -127,6 +135,9 @@ impl TrainConfig {
             if !(v.is_finite() && v > 0.0) {
                 return Err(Error::InvalidConfig(what));
             }
+        }
+        if !(self.subtb_weight.is_finite() && self.subtb_weight >= 0.0) {
+            return Err(Error::InvalidConfig("SubTB weight must be finite and >= 0"));
         }
         if !(0.0..=1.0).contains(&self.epsilon) {
             return Err(Error::InvalidConfig("epsilon must be in [0, 1]"));
@@ -346,6 +357,11 @@ impl<'a, E: DiscreteEnv> Trainer<'a, E> {
     /// Iterations taken.
     pub fn iteration(&self) -> u32 {
         self.iteration
+    }
+    /// Counts one iteration taken by an outer loop (discrete RSMC) that drives the
+    /// trainer's parts itself.
+    pub(super) fn count_iteration(&mut self) {
+        self.iteration = self.iteration.saturating_add(1);
     }
     /// Entries in the replay buffer.
     pub fn buffer_len(&self) -> usize {
@@ -701,6 +717,7 @@ impl<'a, E: DiscreteEnv> Trainer<'a, E> {
         let states = &*self.states;
         let (actions, back, lens) = (&*self.actions, &*self.back, &*self.lens);
         let (learn_pb, kind, lambda) = (self.cfg.learn_pb, self.cfg.loss, self.cfg.subtb_lambda);
+        let sub_w = self.cfg.subtb_weight;
         let sl = env.state_len();
         let st = |b: usize, t: usize| &states[(b * (tt + 1) + t) * sl..(b * (tt + 1) + t + 1) * sl];
         let [
@@ -740,6 +757,10 @@ impl<'a, E: DiscreteEnv> Trainer<'a, E> {
                 LossKind::SubTb => {
                     let pre = &mut pre_all[..n + 1];
                     loss::subtb(lambda, lpf, lpb, lf, glpf, glpb, glf, pre)?
+                }
+                LossKind::TbSubTb => {
+                    let pre = &mut pre_all[..n + 1];
+                    loss::tb_subtb(lambda, sub_w, lpf, lpb, lf, glpf, glpb, glf, pre)?.0
                 }
             };
             total += l as f64;
