@@ -416,8 +416,14 @@ pub struct RsmcInfo {
     pub reward_calls: usize,
 }
 
+fn visit_batch<E: DiscreteEnv>(tr: &Trainer<'_, E>, visit: &mut impl FnMut(&[u32])) {
+    for b in 0..tr.cfg.batch {
+        visit(tr.terminal(b));
+    }
+}
+
 /// Fills the buffer with `cfg.prefill` SMC runs of the current model; returns the reward
-/// calls made.
+/// calls made. `visit` sees every new terminal object (for visit and mode counts).
 ///
 /// # Errors
 /// As [`RsmcConfig::validate`] and [`run`].
@@ -425,17 +431,20 @@ pub fn prefill<E: DiscreteEnv, R: Rng + ?Sized>(
     cfg: &RsmcConfig,
     tr: &mut Trainer<'_, E>,
     ws: &mut SmcWorkspace<'_>,
+    mut visit: impl FnMut(&[u32]),
     rng: &mut R,
 ) -> Result<usize, Error> {
     cfg.validate(tr)?;
     for _ in 0..cfg.prefill {
         run(&cfg.smc, tr, ws, rng)?;
+        visit_batch(tr, &mut visit);
         tr.insert_batch(ws.log_w)?;
     }
     Ok(cfg.prefill as usize * tr.cfg.batch)
 }
 
-/// One RSMC training iteration (see the [module docs](self)).
+/// One RSMC training iteration (see the [module docs](self)). `visit` sees every new
+/// terminal object (the on-policy batch or the SMC particles), not the replayed ones.
 ///
 /// # Errors
 /// As [`RsmcConfig::validate`], [`run`] and the trainer's parts.
@@ -443,6 +452,7 @@ pub fn step<E: DiscreteEnv, R: Rng + ?Sized>(
     cfg: &RsmcConfig,
     tr: &mut Trainer<'_, E>,
     ws: &mut SmcWorkspace<'_>,
+    mut visit: impl FnMut(&[u32]),
     rng: &mut R,
 ) -> Result<RsmcInfo, Error> {
     cfg.validate(tr)?;
@@ -451,10 +461,12 @@ pub fn step<E: DiscreteEnv, R: Rng + ?Sized>(
     let mut smc = None;
     if on_policy {
         tr.sample_forward(tr.cfg.epsilon, rng)?;
+        visit_batch(tr, &mut visit);
         tr.log_weights(ws.tmp)?;
         tr.insert_batch(ws.tmp)?;
     } else {
         smc = Some(run(&cfg.smc, tr, ws, rng)?);
+        visit_batch(tr, &mut visit);
         tr.insert_batch(ws.log_w)?;
         tr.load_from_buffer(rng)?;
     }
@@ -631,7 +643,7 @@ mod tests {
                 ..RsmcConfig::new()
             };
             assert!(matches!(
-                step(&rc, &mut tr, &mut ws, &mut r),
+                step(&rc, &mut tr, &mut ws, |_| {}, &mut r),
                 Err(Error::InvalidConfig(_))
             ));
         }
@@ -670,10 +682,10 @@ mod tests {
             prefill: 2,
             ..RsmcConfig::new()
         };
-        prefill(&rc, &mut tr, &mut ws, &mut r).unwrap();
+        prefill(&rc, &mut tr, &mut ws, |_| {}, &mut r).unwrap();
         let mut saw_smc = false;
         for _ in 0..400 {
-            let i = step(&rc, &mut tr, &mut ws, &mut r).unwrap();
+            let i = step(&rc, &mut tr, &mut ws, |_| {}, &mut r).unwrap();
             saw_smc |= i.smc.is_some();
         }
         assert!(saw_smc);
