@@ -201,7 +201,7 @@ pub struct TrainArgs {
     /// Policy hidden width.
     #[arg(long, default_value_t = 64)]
     pub hidden: usize,
-    /// Flow network hidden width (rsmc).
+    /// Flow network hidden width (rsmc; discrete rsmc: 0 = a head of the policy network).
     #[arg(long, default_value_t = 64)]
     pub flow_hidden: usize,
     /// Fourier harmonics of the time embedding.
@@ -275,6 +275,17 @@ pub struct TrainArgs {
     /// iteration (default 2).
     #[arg(long)]
     pub replay_ratio: Option<u32>,
+    /// Discrete targets, iw buffer priority: target ESS fraction of the buffer tempering
+    /// (default 0.05).
+    #[arg(long)]
+    pub buffer_ess: Option<f64>,
+    /// Discrete targets, method rsmc: resample when the SMC ESS fraction falls below this
+    /// (default 0.2).
+    #[arg(long)]
+    pub resample_threshold: Option<f64>,
+    /// Discrete targets, method rsmc: weight of the SubTB (flow) term of the loss (default 1).
+    #[arg(long)]
+    pub subtb_weight: Option<f32>,
 }
 
 /// Arguments of `amortise train-discrete`.
@@ -355,6 +366,20 @@ pub struct TrainDiscreteArgs {
     /// rsmc: off-policy (SMC + buffer) iterations per on-policy iteration.
     #[arg(long, default_value_t = 2)]
     pub replay_ratio: u32,
+    /// iw buffer priority: target ESS fraction of the global buffer tempering (RSMC
+    /// `buffer.target_ess`).
+    #[arg(long, default_value_t = 0.05)]
+    pub buffer_ess: f64,
+    /// rsmc: resample when the SMC ESS fraction falls below this (`smc.resample_threshold`).
+    #[arg(long, default_value_t = 0.2)]
+    pub resample_threshold: f64,
+    /// rsmc: weight of the SubTB (flow) term of the TB + SubTB loss (`subtb_weight`).
+    #[arg(long, default_value_t = 1.0)]
+    pub subtb_weight: f32,
+    /// rsmc: hidden width of the separate state-flow network (the SMC twist); 0 = a head
+    /// of the policy network (shared features). db and subtb always use the shared head.
+    #[arg(long, default_value_t = 64)]
+    pub flow_hidden: usize,
     /// Random seed.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,

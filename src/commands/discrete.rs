@@ -214,7 +214,14 @@ fn resolve(a: &TrainDiscreteArgs, env: &AnyEnv) -> CliResult<(TrainConfig, RsmcC
         .unwrap_or(if is_rsmc { "iw" } else { "reward" });
     let buffer_priority = match prio {
         "reward" => Priority::RewardRank { rank_weight: 0.01 },
-        "iw" => Priority::ImportanceWeight { target_ess: 0.05 },
+        "iw" => {
+            if !(a.buffer_ess > 0.0 && a.buffer_ess <= 1.0) {
+                return Err(CliError::flag("--buffer-ess", "must be in (0, 1]"));
+            }
+            Priority::ImportanceWeight {
+                target_ess: a.buffer_ess,
+            }
+        }
         "uniform" => Priority::Uniform,
         other => {
             return Err(CliError::flag(
@@ -254,7 +261,14 @@ fn resolve(a: &TrainDiscreteArgs, env: &AnyEnv) -> CliResult<(TrainConfig, RsmcC
     };
     if is_rsmc {
         smc.validate(depth)
-            .map_err(|e| CliError::flag("--chunk", format!("{e} (depth {depth})")))?;
+            .map_err(|e| {
+                let flag = if matches!(e, amortise_kernel::Error::InvalidConfig(m) if m.contains("chunk")) {
+                    "--chunk"
+                } else {
+                    "--resample-threshold"
+                };
+                CliError::flag(flag, format!("{e} (depth {depth})"))
+            })?;
         if a.replay_ratio > 1000 {
             return Err(CliError::flag("--replay-ratio", "at most 1000"));
         }
@@ -276,6 +290,8 @@ fn resolve(a: &TrainDiscreteArgs, env: &AnyEnv) -> CliResult<(TrainConfig, RsmcC
         learn_pb: a.learn_pb,
         buffer_capacity: buffer,
         buffer_priority,
+        subtb_weight: a.subtb_weight,
+        flow_hidden: if is_rsmc { a.flow_hidden } else { 0 },
         ..TrainConfig::default()
     };
     cfg.validate().map_err(|e| {
@@ -284,6 +300,12 @@ fn resolve(a: &TrainDiscreteArgs, env: &AnyEnv) -> CliResult<(TrainConfig, RsmcC
             amortise_kernel::Error::InvalidConfig(m) if m.contains("hidden") => "--hidden",
             amortise_kernel::Error::InvalidConfig(m) if m.contains("epsilon") => "--epsilon",
             amortise_kernel::Error::InvalidConfig(m) if m.contains("learning") => "--lr",
+            amortise_kernel::Error::InvalidConfig(m) if m.contains("flow hidden") => {
+                "--flow-hidden"
+            }
+            amortise_kernel::Error::InvalidConfig(m) if m.contains("SubTB weight") => {
+                "--subtb-weight"
+            }
             _ => "--method",
         };
         CliError::flag(flag, e.to_string())
@@ -358,8 +380,7 @@ pub fn policy_distribution(tr: &Trainer<'_, AnyEnv>) -> CliResult<Vec<f64>> {
     let kerr = |e| CliError::kernel("exact policy distribution", e);
     let env = *tr.env();
     let lay = Layout::new(&env, tr.config()).map_err(kerr)?;
-    let np = lay.n_params;
-    let params = &tr.params()[..np - 1];
+    let params = &tr.params()[..lay.policy_params];
     let (fl, na, ow) = (env.feature_len(), env.n_actions(), lay.out_width);
     const ROWS: usize = 1024;
     let mut feats = vec![0.0f32; ROWS * fl];

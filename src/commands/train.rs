@@ -58,6 +58,20 @@ pub fn resolve(a: &TrainArgs, dim: usize) -> CliResult<RunConfig> {
     let eval_samples = check(a.eval_samples.unwrap_or(2000), "--eval-samples", MAX_BATCH)?;
     let buffer = check(a.buffer.unwrap_or(30_000), "--buffer", MAX_BUFFER)?;
     let chunk = a.chunk.unwrap_or(4);
+    for (set, flag) in [
+        (a.side.is_some(), "--side"),
+        (a.replay_ratio.is_some(), "--replay-ratio"),
+        (a.buffer_ess.is_some(), "--buffer-ess"),
+        (a.resample_threshold.is_some(), "--resample-threshold"),
+        (a.subtb_weight.is_some(), "--subtb-weight"),
+    ] {
+        if set {
+            return Err(CliError::flag(
+                flag,
+                "only used by the discrete targets (sequence, grid, deceptive-grid, ising)",
+            ));
+        }
+    }
     let sigma = a.sigma.unwrap_or_else(|| default_sigma(&a.target));
     if !(sigma.is_finite() && sigma > 0.0) {
         return Err(CliError::flag("--sigma", "must be a finite number > 0"));
@@ -162,6 +176,10 @@ fn discrete_args(a: &TrainArgs) -> CliResult<TrainDiscreteArgs> {
         prefill: a.prefill.unwrap_or(4),
         chunk: a.chunk,
         replay_ratio: a.replay_ratio.unwrap_or(2),
+        buffer_ess: a.buffer_ess.unwrap_or(0.05),
+        resample_threshold: a.resample_threshold.unwrap_or(0.2),
+        subtb_weight: a.subtb_weight.unwrap_or(1.0),
+        flow_hidden: a.flow_hidden,
         seed: a.seed,
         out: a.out.clone(),
         eval_every: a.eval_every,
