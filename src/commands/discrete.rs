@@ -585,6 +585,7 @@ pub fn run(a: &TrainDiscreteArgs) -> CliResult<()> {
         Learner::Plain(tr)
     };
     let mut last_smc_log_z = None;
+    let (mut smc_runs, mut smc_resamples, mut smc_min_ess) = (0u64, 0u64, 1.0f64);
     let bsz = cfg.batch;
     let (mut w1, mut w2, mut w3) = (vec![0.0f32; bsz], vec![0.0f32; bsz], vec![0.0f32; bsz]);
     let eval_every = a.eval_every.unwrap_or((a.iters / 10).max(1)).max(1);
@@ -622,6 +623,9 @@ pub fn run(a: &TrainDiscreteArgs) -> CliResult<()> {
                 reward_calls += i.reward_calls as u64;
                 if let Some(s) = i.smc {
                     last_smc_log_z = Some(s.log_z);
+                    smc_runs += 1;
+                    smc_resamples += s.resamples as u64;
+                    smc_min_ess = smc_min_ess.min(s.min_ess_fraction);
                 }
                 // visits were counted by the callback
                 (i.loss, i.log_z, false)
@@ -666,6 +670,8 @@ pub fn run(a: &TrainDiscreteArgs) -> CliResult<()> {
         "visits_to_all_modes": visits.to_all_modes, "reward_calls": reward_calls,
         "log_z_error": json_num((ev.log_z_is - ex.log_z).abs()),
         "smc_log_z_last": last_smc_log_z.map(json_num),
+        "smc_runs": smc_runs, "smc_resamples": smc_resamples,
+        "smc_min_ess_fraction": json_num(smc_min_ess),
         "target": a.env,
         "log_z_estimate": json_num(ev.log_z_is), "log_z_learned": json_num(tr.log_z() as f64),
         "log_z_true": json_num(ex.log_z), "elbo": json_num(ev.elbo), "eubo": json_num(ev.eubo),
