@@ -178,6 +178,16 @@ fn invalid_settings_give_clear_errors() {
     assert_fails(&run(&["--method", "rsmc", "--chunk", "4"]), 2, "--chunk");
     assert_fails(&run(&["--method", "rsmc", "--chunk", "0"]), 2, "--chunk");
     assert_fails(
+        &run(&["--method", "rsmc", "--resample-threshold", "2"]),
+        2,
+        "--resample-threshold",
+    );
+    assert_fails(
+        &run(&["--method", "rsmc", "--buffer-ess", "0"]),
+        2,
+        "--buffer-ess",
+    );
+    assert_fails(
         &run(&["--method", "rsmc", "--buffer", "8", "--batch", "16"]),
         2,
         "at least one SMC batch",

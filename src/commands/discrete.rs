@@ -257,6 +257,7 @@ fn resolve(a: &TrainDiscreteArgs, env: &AnyEnv) -> CliResult<(TrainConfig, RsmcC
         chunk: a
             .chunk
             .unwrap_or(if depth.is_multiple_of(3) { 3 } else { 1 }),
+        resample_threshold: a.resample_threshold,
         ..SmcConfig::default()
     };
     if is_rsmc {

@@ -348,7 +348,7 @@ pub fn run<E: DiscreteEnv, R: Rng + ?Sized>(
 }
 
 /// Settings of the discrete RSMC training loop.
-#[derive(Clone, Copy, Debug, PartialEq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct RsmcConfig {
     /// The SMC sampler.
     pub smc: SmcConfig,
@@ -360,8 +360,14 @@ pub struct RsmcConfig {
     pub prefill: u32,
 }
 
+impl Default for RsmcConfig {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl RsmcConfig {
-    /// The defaults with `replay_ratio = 2`.
+    /// The documented defaults (`replay_ratio = 2`, no prefill).
     pub fn new() -> Self {
         RsmcConfig {
             smc: SmcConfig::default(),
