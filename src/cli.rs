@@ -54,11 +54,13 @@ pub enum Command {
         out: String,
     },
     /// Train a sampler (tb, tb-buffer, rsmc, vgs) or run the annealed SMC baseline (smc), evaluate
-    /// it and write metrics.jsonl, summary.json, samples.csv, samples.svg and a checkpoint.
+    /// it and write metrics.jsonl, summary.json, samples.csv, samples.svg and a checkpoint; on
+    /// a discrete environment (sequence, grid, deceptive-grid, ising) train tb, db, subtb, rsmc
+    /// or teacher as `train-discrete` does.
     Train(Box<TrainArgs>),
     /// Train a GFlowNet on a discrete environment (grid, deceptive-grid, sequence, ising) with
-    /// tb, db or subtb; evaluate against the exact target and write metrics.jsonl,
-    /// summary.json and samples.csv.
+    /// tb, db, subtb, rsmc or teacher; evaluate against the exact target and write
+    /// metrics.jsonl, summary.json and samples.csv (`train --target ENV` does the same).
     TrainDiscrete(Box<TrainDiscreteArgs>),
     /// Draw samples from a trained checkpoint.
     Sample {
@@ -154,10 +156,11 @@ pub enum MetricKind {
 /// Arguments of `amortise train`.
 #[derive(Debug, clap::Args)]
 pub struct TrainArgs {
-    /// Target name (see `amortise targets`).
+    /// Target name (see `amortise targets`), or a discrete environment: sequence, grid,
+    /// deceptive-grid, ising (methods tb, db, subtb, rsmc, teacher; same as `train-discrete`).
     #[arg(long)]
     pub target: String,
-    /// Dimension, for targets that take one.
+    /// Dimension, for targets that take one (discrete grid: d, default 2).
     #[arg(long)]
     pub dim: Option<usize>,
     /// Method: tb, tb-buffer, rsmc (trained), smc (annealed SMC baseline, no training) or vgs
@@ -186,9 +189,9 @@ pub struct TrainArgs {
     /// Evaluate every this many iterations (default iters/10).
     #[arg(long)]
     pub eval_every: Option<u32>,
-    /// Samples per evaluation (model and ground truth).
-    #[arg(long, default_value_t = 2000)]
-    pub eval_samples: usize,
+    /// Samples per evaluation (model and ground truth; default 2000, discrete 20000).
+    #[arg(long)]
+    pub eval_samples: Option<usize>,
     /// Reference process: ou (RSMC) or pinned (gfn-diffusion's pinned Brownian motion).
     #[arg(long, default_value = "ou")]
     pub reference: String,
@@ -198,7 +201,7 @@ pub struct TrainArgs {
     /// Policy hidden width.
     #[arg(long, default_value_t = 64)]
     pub hidden: usize,
-    /// Flow network hidden width (rsmc).
+    /// Flow network hidden width (rsmc; discrete rsmc: 0 = a head of the policy network).
     #[arg(long, default_value_t = 64)]
     pub flow_hidden: usize,
     /// Fourier harmonics of the time embedding.
@@ -217,19 +220,72 @@ pub struct TrainArgs {
     /// Policy (and flow) learning rate (default 1e-3; vgs: per-target preset).
     #[arg(long)]
     pub lr: Option<f32>,
-    /// Replay buffer capacity (tb-buffer, rsmc).
-    #[arg(long, default_value_t = 30_000)]
-    pub buffer: usize,
+    /// Replay buffer capacity (continuous tb-buffer, rsmc: default 30000; discrete: 0 = no
+    /// buffer, rsmc default 100 x batch).
+    #[arg(long)]
+    pub buffer: Option<usize>,
     /// How the buffer is sampled: iw (importance weights, tempered; RSMC), reward (rank-based
-    /// reward priority, gfn-diffusion) or uniform.
-    #[arg(long, default_value = "iw")]
-    pub buffer_priority: String,
-    /// SMC runs that prefill the buffer before training (rsmc).
-    #[arg(long, default_value_t = 20)]
-    pub prefill: u32,
-    /// Chunk length L: SMC reweighting interval and SubTB chunk (rsmc).
+    /// reward priority, gfn-diffusion / PRT) or uniform (default iw; discrete non-rsmc: reward).
+    #[arg(long)]
+    pub buffer_priority: Option<String>,
+    /// SMC runs that prefill the buffer before training (rsmc; default 20, discrete 4).
+    #[arg(long)]
+    pub prefill: Option<u32>,
+    /// Chunk length L: SMC reweighting interval and SubTB chunk (rsmc; default 4; discrete: 3,
+    /// must divide the trajectory depth).
+    #[arg(long)]
+    pub chunk: Option<usize>,
+    /// Discrete targets: grid side H (default 16) or Ising lattice side (default 3).
+    #[arg(long)]
+    pub side: Option<usize>,
+    /// Discrete sequence target: length.
+    #[arg(long, default_value_t = 8)]
+    pub len: usize,
+    /// Discrete sequence target: alphabet size.
     #[arg(long, default_value_t = 4)]
-    pub chunk: usize,
+    pub alphabet: usize,
+    /// Discrete sequence target: planted modes.
+    #[arg(long, default_value_t = 4)]
+    pub modes: usize,
+    /// Discrete sequence target: reward temperature.
+    #[arg(long, default_value_t = 0.5)]
+    pub temperature: f32,
+    /// Discrete sequence target: reward floor.
+    #[arg(long, default_value_t = 1e-3)]
+    pub floor: f32,
+    /// Discrete sequence target: seed of the planted modes.
+    #[arg(long, default_value_t = 0)]
+    pub env_seed: u64,
+    /// Discrete Ising target: coupling J.
+    #[arg(long, default_value_t = 0.2, allow_hyphen_values = true)]
+    pub coupling: f32,
+    /// Discrete Ising target: field h.
+    #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
+    pub field: f32,
+    /// Discrete targets: epsilon-uniform exploration of the on-policy sampler.
+    #[arg(long, default_value_t = 0.0)]
+    pub epsilon: f32,
+    /// Discrete targets: learn the backward policy (default: uniform over parents).
+    #[arg(long)]
+    pub learn_pb: bool,
+    /// Discrete targets, method teacher: exponent alpha of R(x)^alpha in the teacher reward.
+    #[arg(long, default_value_t = 0.0)]
+    pub teacher_alpha: f32,
+    /// Discrete targets, method rsmc: off-policy (SMC + buffer) iterations per on-policy
+    /// iteration (default 2).
+    #[arg(long)]
+    pub replay_ratio: Option<u32>,
+    /// Discrete targets, iw buffer priority: target ESS fraction of the buffer tempering
+    /// (default 0.05).
+    #[arg(long)]
+    pub buffer_ess: Option<f64>,
+    /// Discrete targets, method rsmc: resample when the SMC ESS fraction falls below this
+    /// (default 0.2).
+    #[arg(long)]
+    pub resample_threshold: Option<f64>,
+    /// Discrete targets, method rsmc: weight of the SubTB (flow) term of the loss (default 1).
+    #[arg(long)]
+    pub subtb_weight: Option<f32>,
 }
 
 /// Arguments of `amortise train-discrete`.
@@ -238,8 +294,9 @@ pub struct TrainDiscreteArgs {
     /// Environment: grid, deceptive-grid, sequence or ising.
     #[arg(long, default_value = "sequence")]
     pub env: String,
-    /// Method: tb, db, subtb or teacher (adaptive teacher, Kim et al. 2025; rsmc: not
-    /// implemented yet).
+    /// Method: tb, db, subtb, rsmc (discrete Reinforced SMC: TB + SubTB, SMC with learnt-flow
+    /// twists into an importance-weighted buffer) or teacher (adaptive teacher, Kim et al.
+    /// 2025).
     #[arg(long, default_value = "tb")]
     pub method: String,
     /// Grid dimension d.
@@ -290,12 +347,39 @@ pub struct TrainDiscreteArgs {
     /// Learn the backward policy (default: uniform over parents).
     #[arg(long)]
     pub learn_pb: bool,
-    /// Replay buffer capacity (0 = no buffer; odd iterations replay from it).
-    #[arg(long, default_value_t = 0)]
-    pub buffer: usize,
-    /// Buffer priority: reward (rank-based, PRT), iw (importance weights) or uniform.
-    #[arg(long, default_value = "reward")]
-    pub buffer_priority: String,
+    /// Replay buffer capacity (0 = no buffer; odd iterations replay from it). Default 0;
+    /// rsmc: 100 x batch (the paper's 100 batches), and at least one SMC batch.
+    #[arg(long)]
+    pub buffer: Option<usize>,
+    /// Buffer priority: reward (rank-based, PRT), iw (importance weights) or uniform
+    /// (default reward; rsmc: iw, the only one it accepts).
+    #[arg(long)]
+    pub buffer_priority: Option<String>,
+    /// rsmc: SMC runs of the untrained model that fill the buffer first (each costs one
+    /// batch of reward calls).
+    #[arg(long, default_value_t = 4)]
+    pub prefill: u32,
+    /// rsmc: chunk length L of the SMC reweighting; must divide the trajectory depth
+    /// (sequence: len + 1). Default 3 (sequence length 8: depth 9) or 1.
+    #[arg(long)]
+    pub chunk: Option<usize>,
+    /// rsmc: off-policy (SMC + buffer) iterations per on-policy iteration.
+    #[arg(long, default_value_t = 2)]
+    pub replay_ratio: u32,
+    /// iw buffer priority: target ESS fraction of the global buffer tempering (RSMC
+    /// `buffer.target_ess`).
+    #[arg(long, default_value_t = 0.05)]
+    pub buffer_ess: f64,
+    /// rsmc: resample when the SMC ESS fraction falls below this (`smc.resample_threshold`).
+    #[arg(long, default_value_t = 0.2)]
+    pub resample_threshold: f64,
+    /// rsmc: weight of the SubTB (flow) term of the TB + SubTB loss (`subtb_weight`).
+    #[arg(long, default_value_t = 1.0)]
+    pub subtb_weight: f32,
+    /// rsmc: hidden width of the separate state-flow network (the SMC twist); 0 = a head
+    /// of the policy network (shared features). db and subtb always use the shared head.
+    #[arg(long, default_value_t = 64)]
+    pub flow_hidden: usize,
     /// Random seed.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -323,6 +407,9 @@ pub enum ExperimentName {
     TeacherGrid,
     /// VGS on 9gmm (T = 5, 10, 20) and dw4 (T = 10, 30): quality against the number of steps.
     VgsTable,
+    /// tb, db, subtb, rsmc and teacher on the sequence target and the hypergrid at an equal
+    /// number of reward calls: TV, JSD, log Z error and modes found (mean ± std over seeds).
+    DiscreteTable,
 }
 
 /// Benchmarks.

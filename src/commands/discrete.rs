@@ -12,6 +12,7 @@ use amortise_kernel::samplers::gflownet::env::DiscreteEnv;
 use amortise_kernel::samplers::gflownet::exact;
 use amortise_kernel::samplers::gflownet::grid::{GridReward, Hypergrid};
 use amortise_kernel::samplers::gflownet::ising::Ising;
+use amortise_kernel::samplers::gflownet::rsmc::{self, RsmcConfig, SmcConfig, SmcWorkspace};
 use amortise_kernel::samplers::gflownet::sequence::{SequenceConfig, SequenceEnv};
 use amortise_kernel::samplers::gflownet::train::{Layout, LossKind, TrainConfig, Trainer};
 use amortise_kernel::teacher;
@@ -24,8 +25,8 @@ use crate::error::{CliError, CliResult};
 
 /// The environment names `--env` accepts.
 pub const ENVS: [&str; 4] = ["grid", "deceptive-grid", "sequence", "ising"];
-/// The methods `--method` accepts (rsmc is not implemented yet).
-pub const METHODS: [&str; 4] = ["tb", "db", "subtb", "teacher"];
+/// The methods `--method` accepts.
+pub const METHODS: [&str; 5] = ["tb", "db", "subtb", "rsmc", "teacher"];
 
 /// One of the kernel's environments, chosen at run time.
 // Built once per run; the size difference (the planted-mode table) does not matter.
@@ -107,20 +108,47 @@ impl DiscreteEnv for AnyEnv {
     }
 }
 
-/// The training loop of a run: a plain trainer or the adaptive-teacher pair.
+/// The training loop of a run: a plain trainer, the adaptive-teacher pair, or discrete
+/// RSMC (a trainer driven by SMC into its importance-weighted buffer).
 // One per run; the teacher variant is boxed, the plain one is the size of one trainer.
 #[allow(clippy::large_enum_variant)]
 enum Learner<'a> {
     Plain(Trainer<'a, AnyEnv>),
     Teacher(Box<teacher::State<'a, AnyEnv>>),
+    Rsmc(Trainer<'a, AnyEnv>, RsmcConfig, SmcWorkspace<'a>),
 }
 
 impl<'a> Learner<'a> {
     /// The trainer that is evaluated (the student).
     fn student(&mut self) -> &mut Trainer<'a, AnyEnv> {
         match self {
-            Learner::Plain(t) => t,
+            Learner::Plain(t) | Learner::Rsmc(t, ..) => t,
             Learner::Teacher(s) => &mut s.student,
+        }
+    }
+}
+
+/// Terminal objects whose reward was requested: visits, distinct objects, modes found.
+struct Visits {
+    visited: Vec<bool>,
+    n: u64,
+    distinct: usize,
+    modes_found: usize,
+    to_all_modes: Option<u64>,
+}
+
+impl Visits {
+    fn add(&mut self, i: usize, ex: &ExactTarget) {
+        self.n += 1;
+        if !self.visited[i] {
+            self.visited[i] = true;
+            self.distinct += 1;
+            if ex.is_mode[i] {
+                self.modes_found += 1;
+                if self.modes_found == ex.modes && self.to_all_modes.is_none() {
+                    self.to_all_modes = Some(self.n);
+                }
+            }
         }
     }
 }
@@ -166,20 +194,13 @@ pub fn build_env(a: &TrainDiscreteArgs) -> CliResult<AnyEnv> {
     Ok(env)
 }
 
-fn resolve(a: &TrainDiscreteArgs) -> CliResult<TrainConfig> {
+fn resolve(a: &TrainDiscreteArgs, env: &AnyEnv) -> CliResult<(TrainConfig, RsmcConfig)> {
+    let is_rsmc = a.method == "rsmc";
     let loss = match a.method.as_str() {
         "tb" | "teacher" => LossKind::Tb,
         "db" => LossKind::Db,
         "subtb" => LossKind::SubTb,
-        "rsmc" => {
-            return Err(CliError::flag(
-                "--method",
-                format!(
-                    "`{}` is not implemented yet (available: tb, db, subtb, teacher)",
-                    a.method
-                ),
-            ));
-        }
+        "rsmc" => LossKind::TbSubTb,
         other => {
             return Err(CliError::flag(
                 "--method",
@@ -187,9 +208,20 @@ fn resolve(a: &TrainDiscreteArgs) -> CliResult<TrainConfig> {
             ));
         }
     };
-    let buffer_priority = match a.buffer_priority.as_str() {
+    let prio = a
+        .buffer_priority
+        .as_deref()
+        .unwrap_or(if is_rsmc { "iw" } else { "reward" });
+    let buffer_priority = match prio {
         "reward" => Priority::RewardRank { rank_weight: 0.01 },
-        "iw" => Priority::ImportanceWeight { target_ess: 0.05 },
+        "iw" => {
+            if !(a.buffer_ess > 0.0 && a.buffer_ess <= 1.0) {
+                return Err(CliError::flag("--buffer-ess", "must be in (0, 1]"));
+            }
+            Priority::ImportanceWeight {
+                target_ess: a.buffer_ess,
+            }
+        }
         "uniform" => Priority::Uniform,
         other => {
             return Err(CliError::flag(
@@ -201,9 +233,55 @@ fn resolve(a: &TrainDiscreteArgs) -> CliResult<TrainConfig> {
     if a.eval_samples == 0 || a.eval_samples > 1_000_000 {
         return Err(CliError::flag("--eval-samples", "must be in 1..=1000000"));
     }
-    if a.buffer > 1_000_000 {
+    if is_rsmc && !matches!(buffer_priority, Priority::ImportanceWeight { .. }) {
+        return Err(CliError::flag(
+            "--buffer-priority",
+            "rsmc samples its buffer by importance weight (iw)",
+        ));
+    }
+    let buffer = a.buffer.unwrap_or(if is_rsmc { 100 * a.batch } else { 0 });
+    if buffer > 1_000_000 {
         return Err(CliError::flag("--buffer", "at most 1000000"));
     }
+    if is_rsmc && buffer < a.batch {
+        return Err(CliError::flag(
+            "--buffer",
+            format!(
+                "rsmc needs a buffer that holds at least one SMC batch (--buffer >= --batch = {})",
+                a.batch
+            ),
+        ));
+    }
+    let depth = env.max_steps();
+    let smc = SmcConfig {
+        chunk: a
+            .chunk
+            .unwrap_or(if depth.is_multiple_of(3) { 3 } else { 1 }),
+        resample_threshold: a.resample_threshold,
+        ..SmcConfig::default()
+    };
+    if is_rsmc {
+        smc.validate(depth)
+            .map_err(|e| {
+                let flag = if matches!(e, amortise_kernel::Error::InvalidConfig(m) if m.contains("chunk")) {
+                    "--chunk"
+                } else {
+                    "--resample-threshold"
+                };
+                CliError::flag(flag, format!("{e} (depth {depth})"))
+            })?;
+        if a.replay_ratio > 1000 {
+            return Err(CliError::flag("--replay-ratio", "at most 1000"));
+        }
+        if a.prefill > 10_000 {
+            return Err(CliError::flag("--prefill", "at most 10000"));
+        }
+    }
+    let rc = RsmcConfig {
+        smc,
+        replay_ratio: a.replay_ratio,
+        prefill: a.prefill,
+    };
     let cfg = TrainConfig {
         loss,
         batch: a.batch,
@@ -211,8 +289,10 @@ fn resolve(a: &TrainDiscreteArgs) -> CliResult<TrainConfig> {
         lr: a.lr,
         epsilon: a.epsilon,
         learn_pb: a.learn_pb,
-        buffer_capacity: a.buffer,
+        buffer_capacity: buffer,
         buffer_priority,
+        subtb_weight: a.subtb_weight,
+        flow_hidden: if is_rsmc { a.flow_hidden } else { 0 },
         ..TrainConfig::default()
     };
     cfg.validate().map_err(|e| {
@@ -221,11 +301,17 @@ fn resolve(a: &TrainDiscreteArgs) -> CliResult<TrainConfig> {
             amortise_kernel::Error::InvalidConfig(m) if m.contains("hidden") => "--hidden",
             amortise_kernel::Error::InvalidConfig(m) if m.contains("epsilon") => "--epsilon",
             amortise_kernel::Error::InvalidConfig(m) if m.contains("learning") => "--lr",
+            amortise_kernel::Error::InvalidConfig(m) if m.contains("flow hidden") => {
+                "--flow-hidden"
+            }
+            amortise_kernel::Error::InvalidConfig(m) if m.contains("SubTB weight") => {
+                "--subtb-weight"
+            }
             _ => "--method",
         };
         CliError::flag(flag, e.to_string())
     })?;
-    Ok(cfg)
+    Ok((cfg, rc))
 }
 
 /// Exact reference quantities of an environment.
@@ -241,6 +327,27 @@ pub struct ExactTarget {
 }
 
 impl ExactTarget {
+    /// TV between `π` and the empirical distribution of `n` exact samples from `π` (seeded):
+    /// the sampling-noise floor of the sample-based `tv` at `n` samples.
+    pub fn sample_floor(&self, n: usize, seed: u64) -> CliResult<f64> {
+        let mut r = rng::seeded(seed ^ 0x5eed_f100);
+        let mut cdf = Vec::with_capacity(self.p.len());
+        let mut acc = 0.0f64;
+        for &p in &self.p {
+            acc += p as f64;
+            cdf.push(acc);
+        }
+        let mut counts = vec![0u32; self.p.len()];
+        for _ in 0..n {
+            let u = uniform_f64(&mut r) * acc;
+            counts[cdf.partition_point(|&c| c <= u).min(self.p.len() - 1)] += 1;
+        }
+        let mut q = vec![0.0f32; self.p.len()];
+        let kerr = |e| CliError::kernel("sample floor", e);
+        histogram::normalize_counts(&counts, &mut q).map_err(kerr)?;
+        histogram::total_variation(&self.p, &q).map_err(kerr)
+    }
+
     /// Enumerates `env`.
     pub fn new(env: &AnyEnv) -> CliResult<Self> {
         let mut p = vec![0.0f32; env.n_terminal()];
@@ -263,7 +370,75 @@ impl ExactTarget {
     }
 }
 
+/// The exact terminal distribution of the trainer's forward policy (no ε), by dynamic
+/// programming over the DAG layer by layer: `P(s') = Σ_s P(s) P_F(s'|s)`, done states
+/// collected into `q` (indexed by terminal index). Every non-terminal state is evaluated
+/// once (87,381 for the default sequence target), so TV and JSD of the *sampler* to `π`
+/// carry no sampling noise. Ordered maps keep the summation order, hence the numbers,
+/// deterministic.
+pub fn policy_distribution(tr: &Trainer<'_, AnyEnv>) -> CliResult<Vec<f64>> {
+    use std::collections::BTreeMap;
+    let kerr = |e| CliError::kernel("exact policy distribution", e);
+    let env = *tr.env();
+    let lay = Layout::new(&env, tr.config()).map_err(kerr)?;
+    let params = &tr.params()[..lay.policy_params];
+    let (fl, na, ow) = (env.feature_len(), env.n_actions(), lay.out_width);
+    const ROWS: usize = 1024;
+    let mut feats = vec![0.0f32; ROWS * fl];
+    let mut out = vec![0.0f32; ROWS * ow];
+    let mut scratch = vec![0.0f32; lay.mlp.scratch_len(ROWS)];
+    let mut mask = vec![false; na];
+    let mut logp = vec![0.0f32; na];
+    let mut q = vec![0.0f64; env.n_terminal()];
+    let mut s0 = vec![0u32; env.state_len()];
+    env.reset(&mut s0);
+    let mut layer: BTreeMap<Vec<u32>, f64> = BTreeMap::from([(s0, 1.0)]);
+    for _ in 0..env.max_steps() {
+        if layer.is_empty() {
+            break;
+        }
+        let states: Vec<(Vec<u32>, f64)> = std::mem::take(&mut layer).into_iter().collect();
+        for chunk in states.chunks(ROWS) {
+            for (k, (st, _)) in chunk.iter().enumerate() {
+                env.features(st, &mut feats[k * fl..(k + 1) * fl]);
+            }
+            let n = chunk.len();
+            lay.mlp
+                .predict(
+                    params,
+                    &feats[..n * fl],
+                    n,
+                    &mut scratch,
+                    &mut out[..n * ow],
+                )
+                .map_err(kerr)?;
+            for (k, (st, p)) in chunk.iter().enumerate() {
+                env.forward_mask(st, &mut mask);
+                amortise_kernel::samplers::gflownet::policy::masked_log_softmax(
+                    &out[k * ow..k * ow + na],
+                    &mask,
+                    &mut logp,
+                )
+                .map_err(kerr)?;
+                for a in (0..na).filter(|&a| mask[a]) {
+                    let mut child = st.clone();
+                    env.step(&mut child, a);
+                    let pc = p * (logp[a] as f64).exp();
+                    if env.is_done(&child) {
+                        q[env.terminal_index(&child)] += pc;
+                    } else {
+                        *layer.entry(child).or_insert(0.0) += pc;
+                    }
+                }
+            }
+        }
+    }
+    Ok(q)
+}
+
 struct Eval {
+    tv_policy: f64,
+    jsd_policy: f64,
     tv: f64,
     l1: f64,
     jsd: f64,
@@ -325,7 +500,17 @@ fn evaluate<R: amortise_kernel::rng::Rng>(
         eubo_w.extend_from_slice(&lw);
     }
     let eubo = bounds::eubo(&eubo_w).map_err(kerr)?;
+    let qp = policy_distribution(tr)?;
+    let tv_policy = 0.5
+        * qp.iter()
+            .zip(&ex.p)
+            .map(|(&a, &b)| (a - b as f64).abs())
+            .sum::<f64>();
+    let q32: Vec<f32> = qp.iter().map(|&x| x as f32).collect();
+    let jsd_policy = exact::jensen_shannon(&ex.p, &q32).map_err(kerr)?;
     Ok(Eval {
+        tv_policy,
+        jsd_policy,
         tv,
         l1,
         jsd,
@@ -339,7 +524,7 @@ fn evaluate<R: amortise_kernel::rng::Rng>(
 /// Runs `amortise train-discrete`.
 pub fn run(a: &TrainDiscreteArgs) -> CliResult<()> {
     let env = build_env(a)?;
-    let cfg = resolve(a)?;
+    let (cfg, rsmc_cfg) = resolve(a, &env)?;
     let out = a
         .out
         .clone()
@@ -370,26 +555,49 @@ pub fn run(a: &TrainDiscreteArgs) -> CliResult<()> {
     } else {
         (Vec::new(), Vec::new())
     };
+    let sl = env.state_len();
+    let mut sfa = vec![0.0f32; SmcWorkspace::f32_len(cfg.batch)];
+    let mut sua = vec![0u32; SmcWorkspace::u32_len(cfg.batch, sl)];
+    let mut visits = Visits {
+        visited: vec![false; env.n_terminal()],
+        n: 0,
+        distinct: 0,
+        modes_found: 0,
+        to_all_modes: None,
+    };
+    let mut reward_calls = 0u64;
     let mut learner = if is_teacher {
         let te = Trainer::new(&env, tcfg, &mut tfa, &mut tua, &mut r).map_err(kerr)?;
         Learner::Teacher(Box::new(teacher::init(&teacher_cfg, tr, te).map_err(kerr)?))
+    } else if a.method == "rsmc" {
+        let mut tr = tr;
+        let mut ws = SmcWorkspace::new(cfg.batch, sl, &mut sfa, &mut sua).map_err(kerr)?;
+        let calls = rsmc::prefill(
+            &rsmc_cfg,
+            &mut tr,
+            &mut ws,
+            |x| visits.add(env.terminal_index(x), &ex),
+            &mut r,
+        )
+        .map_err(kerr)?;
+        reward_calls += calls as u64;
+        Learner::Rsmc(tr, rsmc_cfg, ws)
     } else {
         Learner::Plain(tr)
     };
+    let mut last_smc_log_z = None;
+    let (mut smc_runs, mut smc_resamples, mut smc_min_ess) = (0u64, 0u64, 1.0f64);
     let bsz = cfg.batch;
     let (mut w1, mut w2, mut w3) = (vec![0.0f32; bsz], vec![0.0f32; bsz], vec![0.0f32; bsz]);
     let eval_every = a.eval_every.unwrap_or((a.iters / 10).max(1)).max(1);
-    let mut visited = vec![false; env.n_terminal()];
-    let (mut n_visits, mut distinct, mut modes_found) = (0u64, 0usize, 0usize);
-    let mut visits_to_all_modes: Option<u64> = None;
     let mut metrics = String::new();
     let t0 = Instant::now();
     let mut last_loss = f32::NAN;
     for it in 1..=a.iters {
-        let (loss, log_z, from_buffer) = match &mut learner {
+        let (loss, log_z, fresh) = match &mut learner {
             Learner::Plain(tr) => {
                 let i = tr.step(&mut r).map_err(kerr)?;
-                (i.loss, i.log_z, i.from_buffer)
+                (i.loss, i.log_z, !i.from_buffer)
             }
             Learner::Teacher(st) => {
                 let mut ws = teacher::Workspace {
@@ -401,26 +609,35 @@ pub fn run(a: &TrainDiscreteArgs) -> CliResult<()> {
                 (
                     i.student_loss,
                     st.student.log_z(),
-                    i.source == teacher::Source::Buffer,
+                    i.source != teacher::Source::Buffer,
                 )
+            }
+            Learner::Rsmc(tr, rc, ws) => {
+                let i = rsmc::step(
+                    rc,
+                    tr,
+                    ws,
+                    |x| visits.add(env.terminal_index(x), &ex),
+                    &mut r,
+                )
+                .map_err(kerr)?;
+                reward_calls += i.reward_calls as u64;
+                if let Some(s) = i.smc {
+                    last_smc_log_z = Some(s.log_z);
+                    smc_runs += 1;
+                    smc_resamples += s.resamples as u64;
+                    smc_min_ess = smc_min_ess.min(s.min_ess_fraction);
+                }
+                // visits were counted by the callback
+                (i.loss, i.log_z, false)
             }
         };
         let tr = learner.student();
         last_loss = loss;
-        if !from_buffer {
+        if fresh {
+            reward_calls += tr.batch() as u64;
             for k in 0..tr.batch() {
-                let i = env.terminal_index(tr.terminal(k));
-                n_visits += 1;
-                if !visited[i] {
-                    visited[i] = true;
-                    distinct += 1;
-                    if ex.is_mode[i] {
-                        modes_found += 1;
-                        if modes_found == ex.modes && visits_to_all_modes.is_none() {
-                            visits_to_all_modes = Some(n_visits);
-                        }
-                    }
-                }
+                visits.add(env.terminal_index(tr.terminal(k)), &ex);
             }
         }
         if it % eval_every == 0 || it == a.iters {
@@ -428,13 +645,15 @@ pub fn run(a: &TrainDiscreteArgs) -> CliResult<()> {
             let line = json!({
                 "iter": it, "loss": json_num(loss as f64), "log_z": json_num(log_z as f64),
                 "tv": json_num(ev.tv), "jsd": json_num(ev.jsd), "elbo": json_num(ev.elbo),
-                "log_z_estimate": json_num(ev.log_z_is), "modes_found": modes_found,
-                "visited": n_visits, "distinct_visited": distinct,
+                "tv_policy": json_num(ev.tv_policy), "jsd_policy": json_num(ev.jsd_policy),
+                "log_z_estimate": json_num(ev.log_z_is), "modes_found": visits.modes_found,
+                "visited": visits.n, "distinct_visited": visits.distinct,
+                "reward_calls": reward_calls,
             });
             let _ = writeln!(metrics, "{line}");
             eprintln!(
-                "iter {it}: loss {:.4} tv {:.4} modes {}/{} visited {}",
-                loss, ev.tv, modes_found, ex.modes, n_visits
+                "iter {it}: loss {:.4} tv {:.4} (policy, exact {:.4}) modes {}/{} visited {}",
+                loss, ev.tv, ev.tv_policy, visits.modes_found, ex.modes, visits.n
             );
         }
     }
@@ -445,9 +664,16 @@ pub fn run(a: &TrainDiscreteArgs) -> CliResult<()> {
         "env": a.env, "method": a.method, "seed": a.seed, "iters": a.iters, "batch": a.batch,
         "seconds": seconds, "loss": json_num(last_loss as f64),
         "tv": json_num(ev.tv), "l1_mean": json_num(ev.l1), "jsd": json_num(ev.jsd),
-        "modes_found": modes_found, "modes_total": ex.modes,
-        "visited": n_visits, "distinct_visited": distinct,
-        "visits_to_all_modes": visits_to_all_modes,
+        "tv_policy": json_num(ev.tv_policy), "jsd_policy": json_num(ev.jsd_policy),
+        "tv_exact_sample_floor": json_num(ex.sample_floor(ev.sample_idx.len(), a.seed)?),
+        "modes_found": visits.modes_found, "modes_total": ex.modes,
+        "visited": visits.n, "distinct_visited": visits.distinct,
+        "visits_to_all_modes": visits.to_all_modes, "reward_calls": reward_calls,
+        "log_z_error": json_num((ev.log_z_is - ex.log_z).abs()),
+        "smc_log_z_last": last_smc_log_z.map(json_num),
+        "smc_runs": smc_runs, "smc_resamples": smc_resamples,
+        "smc_min_ess_fraction": json_num(smc_min_ess),
+        "target": a.env,
         "log_z_estimate": json_num(ev.log_z_is), "log_z_learned": json_num(tr.log_z() as f64),
         "log_z_true": json_num(ex.log_z), "elbo": json_num(ev.elbo), "eubo": json_num(ev.eubo),
         "n_terminal": env.n_terminal(), "eval_samples": ev.sample_idx.len(),

@@ -62,6 +62,15 @@ pub fn run(cli: Cli) -> CliResult<()> {
                     extra,
                 })
             }
+            crate::cli::ExperimentName::DiscreteTable => {
+                discrete_experiment::discrete_table(&experiment::Settings {
+                    seeds: seeds.unwrap_or(if quick { 1 } else { 3 }),
+                    iters: iters.unwrap_or(if quick { 200 } else { 2000 }),
+                    jobs: 1,
+                    out,
+                    extra,
+                })
+            }
             crate::cli::ExperimentName::RsmcTable => {
                 experiment::rsmc_table(&experiment::Settings {
                     seeds: seeds.unwrap_or(if quick { 1 } else { 3 }),

@@ -14,7 +14,7 @@ use serde_json::json;
 
 use super::{build_target, json_num};
 use crate::checkpoint::Checkpoint;
-use crate::cli::TrainArgs;
+use crate::cli::{TrainArgs, TrainDiscreteArgs};
 use crate::csv::{self, write_atomic};
 use crate::error::{CliError, CliResult};
 use crate::eval::{self, EvalSet, Evaluation};
@@ -55,8 +55,23 @@ pub fn resolve(a: &TrainArgs, dim: usize) -> CliResult<RunConfig> {
         MAX_BATCH,
     )?;
     let steps = check(a.steps.unwrap_or(64), "--steps", 10_000)?;
-    let eval_samples = check(a.eval_samples, "--eval-samples", MAX_BATCH)?;
-    let buffer = check(a.buffer, "--buffer", MAX_BUFFER)?;
+    let eval_samples = check(a.eval_samples.unwrap_or(2000), "--eval-samples", MAX_BATCH)?;
+    let buffer = check(a.buffer.unwrap_or(30_000), "--buffer", MAX_BUFFER)?;
+    let chunk = a.chunk.unwrap_or(4);
+    for (set, flag) in [
+        (a.side.is_some(), "--side"),
+        (a.replay_ratio.is_some(), "--replay-ratio"),
+        (a.buffer_ess.is_some(), "--buffer-ess"),
+        (a.resample_threshold.is_some(), "--resample-threshold"),
+        (a.subtb_weight.is_some(), "--subtb-weight"),
+    ] {
+        if set {
+            return Err(CliError::flag(
+                flag,
+                "only used by the discrete targets (sequence, grid, deceptive-grid, ising)",
+            ));
+        }
+    }
     let sigma = a.sigma.unwrap_or_else(|| default_sigma(&a.target));
     if !(sigma.is_finite() && sigma > 0.0) {
         return Err(CliError::flag("--sigma", "must be a finite number > 0"));
@@ -83,7 +98,7 @@ pub fn resolve(a: &TrainArgs, dim: usize) -> CliResult<RunConfig> {
             "the OU reference needs at least 15 steps",
         ));
     }
-    if a.method == "rsmc" && (a.chunk == 0 || steps % a.chunk != 0 || steps / a.chunk < 2) {
+    if a.method == "rsmc" && (chunk == 0 || steps % chunk != 0 || steps / chunk < 2) {
         return Err(CliError::flag(
             "--chunk",
             format!("must divide --steps ({steps}) into at least two chunks"),
@@ -108,15 +123,76 @@ pub fn resolve(a: &TrainArgs, dim: usize) -> CliResult<RunConfig> {
         exploration: a.exploration,
         lr,
         buffer,
-        prefill: a.prefill,
-        chunk: a.chunk,
+        prefill: a.prefill.unwrap_or(20),
+        chunk,
         eval_samples,
+        buffer_priority: a.buffer_priority.clone().unwrap_or_else(|| "iw".into()),
+    })
+}
+
+/// `train --target ENV` for a discrete environment: the `train-discrete` arguments, with
+/// the continuous-only flags rejected by name.
+fn discrete_args(a: &TrainArgs) -> CliResult<TrainDiscreteArgs> {
+    for (set, flag) in [
+        (a.steps.is_some(), "--steps"),
+        (a.particles.is_some(), "--particles"),
+        (a.sigma.is_some(), "--sigma"),
+        (a.langevin, "--langevin"),
+        (a.learned_variance, "--learned-variance"),
+        (a.exploration != 0.0, "--exploration"),
+    ] {
+        if set {
+            return Err(CliError::flag(
+                flag,
+                format!(
+                    "not used by the discrete target `{}` (discrete rsmc uses --batch particles; \
+                     exploration is --epsilon)",
+                    a.target
+                ),
+            ));
+        }
+    }
+    Ok(TrainDiscreteArgs {
+        env: a.target.clone(),
+        method: a.method.clone(),
+        dim: a.dim.unwrap_or(2),
+        side: a.side,
+        len: a.len,
+        alphabet: a.alphabet,
+        modes: a.modes,
+        temperature: a.temperature,
+        floor: a.floor,
+        env_seed: a.env_seed,
+        coupling: a.coupling,
+        field: a.field,
+        iters: a.iters,
+        batch: a.batch.unwrap_or(16),
+        hidden: a.hidden,
+        lr: a.lr.unwrap_or(1e-3),
+        epsilon: a.epsilon,
+        learn_pb: a.learn_pb,
+        buffer: a.buffer,
         buffer_priority: a.buffer_priority.clone(),
+        prefill: a.prefill.unwrap_or(4),
+        chunk: a.chunk,
+        replay_ratio: a.replay_ratio.unwrap_or(2),
+        buffer_ess: a.buffer_ess.unwrap_or(0.05),
+        resample_threshold: a.resample_threshold.unwrap_or(0.2),
+        subtb_weight: a.subtb_weight.unwrap_or(1.0),
+        flow_hidden: a.flow_hidden,
+        seed: a.seed,
+        out: a.out.clone(),
+        eval_every: a.eval_every,
+        teacher_alpha: a.teacher_alpha,
+        eval_samples: a.eval_samples.unwrap_or(20_000),
     })
 }
 
 /// Runs the command.
 pub fn run(a: &TrainArgs) -> CliResult<()> {
+    if super::discrete::ENVS.contains(&a.target.as_str()) {
+        return super::discrete::run(&discrete_args(a)?);
+    }
     if a.method == "vgs" {
         return run_vgs(a);
     }
@@ -163,7 +239,7 @@ fn run_vgs(a: &TrainArgs) -> CliResult<()> {
         seed: a.seed,
         out: a.out.clone(),
         eval_every: a.eval_every,
-        eval_samples: a.eval_samples,
+        eval_samples: a.eval_samples.unwrap_or(2000),
         eval_noise: None,
         reference: None,
     })

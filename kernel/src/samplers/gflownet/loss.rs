@@ -16,6 +16,11 @@
 //! - **SubTB(λ)** (Madan et al. 2023, eq. 8): for every pair `i < j`,
 //!   `d_ij = lf[i] + Σ_{t=i}^{j−1} (lpf[t] − lpb[t]) − lf[j]`,
 //!   `L = Σ_{i<j} λ^{j−i} d_ij² / Σ_{i<j} λ^{j−i}`.
+//! - **TB + SubTB** (RSMC, Choi et al. 2025; `rsmc.md` §1.3 "gradient routing"):
+//!   `L = δ² + w·L_SubTB(λ)` where the policy terms (`lpf`, `lpb`) and `log Z` receive only the
+//!   TB gradient and the intermediate flows `lf[1..n]` only the SubTB gradient (policy terms
+//!   and `log Z` are stop-gradient inside SubTB). This is a stop-gradient objective, so its
+//!   "gradient" is checked part by part against the two losses it routes.
 
 use crate::error::{Error, check_len};
 
@@ -168,6 +173,39 @@ pub fn subtb(
     finite(loss, "sub-trajectory-balance residual")
 }
 
+/// TB + SubTB(λ) with RSMC's gradient routing (see the [module docs](self)): returns
+/// `(δ² + w·L_SubTB, δ)`; `glpf`, `glpb` and `glf[0]` are TB's, `glf[1..n]` are `w` times
+/// SubTB's. `prefix` is scratch of length `n + 1`.
+///
+/// # Errors
+/// As [`subtb`]; [`Error::InvalidConfig`] unless `w ≥ 0` is finite.
+#[allow(clippy::too_many_arguments)]
+pub fn tb_subtb(
+    lambda: f32,
+    weight: f32,
+    lpf: &[f32],
+    lpb: &[f32],
+    lf: &[f32],
+    glpf: &mut [f32],
+    glpb: &mut [f32],
+    glf: &mut [f32],
+    prefix: &mut [f32],
+) -> Result<(f32, f32), Error> {
+    if !(weight.is_finite() && weight >= 0.0) {
+        return Err(Error::InvalidConfig("SubTB weight must be finite and >= 0"));
+    }
+    let sub = subtb(lambda, lpf, lpb, lf, glpf, glpb, glf, prefix)?;
+    // keep SubTB's flow gradient, then let TB overwrite the policy and log Z parts
+    prefix.copy_from_slice(glf);
+    let (t, d) = tb(lpf, lpb, lf, glpf, glpb, glf)?;
+    let n = lpf.len();
+    for (g, &s) in glf[1..n].iter_mut().zip(&prefix[1..n]) {
+        *g = weight * s;
+    }
+    let loss = finite(t as f64 + weight as f64 * sub as f64, "TB + SubTB loss")?;
+    Ok((loss, d))
+}
+
 #[cfg(test)]
 mod tests {
     extern crate std;
@@ -243,6 +281,69 @@ mod tests {
             let mut p = [0.0f32; 6];
             subtb(0.9, a, b, c, d, e, f, &mut p).unwrap()
         });
+    }
+
+    #[test]
+    fn tb_subtb_routes_each_gradient_to_its_loss() {
+        // policy terms and log Z: TB's gradient; intermediate flows: w × SubTB's gradient.
+        let n = 4;
+        let lpf = [-0.3f32, -0.9, -0.2, -1.1];
+        let lpb = [-0.7f32, 0.0, -0.4, -0.1];
+        let lf = [0.5f32, 1.2, -0.3, 0.8, 2.0];
+        let w = 0.7f32;
+        let (mut a, mut b, mut c, mut p) = ([0.0f32; 4], [0.0f32; 4], [0.0f32; 5], [0.0f32; 5]);
+        let (l, d) = tb_subtb(0.9, w, &lpf, &lpb, &lf, &mut a, &mut b, &mut c, &mut p).unwrap();
+        let tbl = |lpf: &[f32], lpb: &[f32], lf: &[f32]| -> f64 {
+            let (mut a, mut b, mut c) = ([0.0f32; 4], [0.0f32; 4], [0.0f32; 5]);
+            tb(lpf, lpb, lf, &mut a, &mut b, &mut c).unwrap().0 as f64
+        };
+        let sub = |lf: &[f32]| -> f64 {
+            let (mut a, mut b, mut c, mut p) = ([0.0f32; 4], [0.0f32; 4], [0.0f32; 5], [0.0f32; 5]);
+            w as f64 * subtb(0.9, &lpf, &lpb, lf, &mut a, &mut b, &mut c, &mut p).unwrap() as f64
+        };
+        assert!((l as f64 - tbl(&lpf, &lpb, &lf) - sub(&lf)).abs() < 1e-5);
+        assert!((d * d - tbl(&lpf, &lpb, &lf) as f32).abs() < 1e-5);
+        let h = 1e-2f32;
+        let close = |fd: f64, g: f32, what: &str| {
+            assert!(
+                (fd - g as f64).abs() < 2e-3 * (1.0 + fd.abs()),
+                "{what}: fd {fd} vs {g}"
+            );
+        };
+        for t in 0..n {
+            let (mut pp, mut mm) = (lpf, lpf);
+            pp[t] += h;
+            mm[t] -= h;
+            close(
+                (tbl(&pp, &lpb, &lf) - tbl(&mm, &lpb, &lf)) / (2.0 * h as f64),
+                a[t],
+                "lpf",
+            );
+            let (mut pp, mut mm) = (lpb, lpb);
+            pp[t] += h;
+            mm[t] -= h;
+            close(
+                (tbl(&lpf, &pp, &lf) - tbl(&lpf, &mm, &lf)) / (2.0 * h as f64),
+                b[t],
+                "lpb",
+            );
+        }
+        let (mut pp, mut mm) = (lf, lf);
+        pp[0] += h;
+        mm[0] -= h;
+        close(
+            (tbl(&lpf, &lpb, &pp) - tbl(&lpf, &lpb, &mm)) / (2.0 * h as f64),
+            c[0],
+            "log Z",
+        );
+        for t in 1..n {
+            let (mut pp, mut mm) = (lf, lf);
+            pp[t] += h;
+            mm[t] -= h;
+            close((sub(&pp) - sub(&mm)) / (2.0 * h as f64), c[t], "flow");
+        }
+        assert_eq!(c[n], 0.0);
+        assert!(tb_subtb(0.9, -1.0, &lpf, &lpb, &lf, &mut a, &mut b, &mut c, &mut p).is_err());
     }
 
     #[test]

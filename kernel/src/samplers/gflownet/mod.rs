@@ -13,6 +13,7 @@ pub mod grid;
 pub mod ising;
 pub mod loss;
 pub mod policy;
+pub mod rsmc;
 pub mod sequence;
 pub mod train;
 

@@ -48,6 +48,10 @@ pub enum LossKind {
     Db,
     /// Sub-trajectory balance with weight `λ^{j−i}`.
     SubTb,
+    /// TB for the policy and `log Z` plus `w·SubTB(λ)` for the state flows, with RSMC's
+    /// stop-gradient routing ([`loss::tb_subtb`]); the loss of discrete RSMC, whose SMC
+    /// twists are the learnt flows.
+    TbSubTb,
 }
 
 /// Trainer settings (defaults: teachers A3, grid, with smaller networks for a CPU budget).
@@ -74,6 +78,14 @@ pub struct TrainConfig {
     pub learn_pb: bool,
     /// SubTB `λ`. Defaults to `0.9`.
     pub subtb_lambda: f32,
+    /// Weight `w` of the SubTB term of [`LossKind::TbSubTb`]. Defaults to `1.0`
+    /// (`subtb_weight`, RSMC).
+    pub subtb_weight: f32,
+    /// Hidden width of a separate state-flow network (`0`: `log F` is the policy network's
+    /// last output). Defaults to `0`. RSMC uses a separate flow network
+    /// (`share_embeddings: False`, `H_f = 64`), so that the SubTB gradient of the flows does
+    /// not move the policy's features.
+    pub flow_hidden: usize,
     /// Replay buffer capacity (`0` = no buffer). Defaults to `0`.
     pub buffer_capacity: usize,
     /// How the buffer is sampled. Defaults to reward rank with `k = 0.01` (PRT).
@@ -96,6 +108,8 @@ impl Default for TrainConfig {
             epsilon: 0.0,
             learn_pb: false,
             subtb_lambda: 0.9,
+            subtb_weight: 1.0,
+            flow_hidden: 0,
             buffer_capacity: 0,
             buffer_priority: Priority::RewardRank { rank_weight: 0.01 },
             replay_every: 2,
@@ -111,6 +125,11 @@ impl TrainConfig {
     pub fn validate(&self) -> Result<(), Error> {
         if self.batch == 0 || self.batch > MAX_BATCH {
             return Err(Error::InvalidConfig("batch must be in 1..=1024"));
+        }
+        if self.flow_hidden > 4096 {
+            return Err(Error::InvalidConfig(
+                "flow hidden width must be in 0..=4096",
+            ));
         }
         if self.hidden == 0 || self.hidden > 4096 {
             return Err(Error::InvalidConfig("hidden width must be in 1..=4096"));
@@ -128,6 +147,9 @@ impl TrainConfig {
                 return Err(Error::InvalidConfig(what));
             }
         }
+        if !(self.subtb_weight.is_finite() && self.subtb_weight >= 0.0) {
+            return Err(Error::InvalidConfig("SubTB weight must be finite and >= 0"));
+        }
         if !(0.0..=1.0).contains(&self.epsilon) {
             return Err(Error::InvalidConfig("epsilon must be in [0, 1]"));
         }
@@ -141,9 +163,13 @@ impl TrainConfig {
 /// Arena lengths and the network of a trainer.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Layout {
-    /// The policy/flow network.
+    /// The policy network (and the flow head when there is no separate flow network).
     pub mlp: Mlp,
-    /// Network parameters plus one (`log Z`).
+    /// The separate state-flow network, if [`TrainConfig::flow_hidden`] `> 0`.
+    pub flow: Option<Mlp>,
+    /// Parameters of the policy network (they come first).
+    pub policy_params: usize,
+    /// Network parameters (policy, then flow) plus one (`log Z`).
     pub n_params: usize,
     /// Maximal rows of a batch (`B · max_steps`).
     pub rows: usize,
@@ -153,11 +179,11 @@ pub struct Layout {
     pub f32_len: usize,
     /// Length of the `u32` arena.
     pub u32_len: usize,
-    parts_f: [usize; 16],
+    parts_f: [usize; F_NAMES],
     parts_u: [usize; 8],
 }
 
-const F_NAMES: usize = 16;
+const F_NAMES: usize = 17;
 
 impl Layout {
     /// Sizes for `env` and `cfg`.
@@ -181,10 +207,26 @@ impl Layout {
         }
         widths[cfg.layers + 1] = out_width;
         let mlp = Mlp::new(&widths[..cfg.layers + 2], Activation::Relu)?;
+        let flow = if cfg.flow_hidden > 0 {
+            let mut fw = [0usize; 8];
+            fw[0] = env.feature_len();
+            for w in fw[1..=cfg.layers].iter_mut() {
+                *w = cfg.flow_hidden;
+            }
+            fw[cfg.layers + 1] = 1;
+            Some(Mlp::new(&fw[..cfg.layers + 2], Activation::Relu)?)
+        } else {
+            None
+        };
         let b = cfg.batch;
         let t = env.max_steps();
         let rows = b * t;
-        let np = mlp.param_count() + 1;
+        let nfp = flow.map_or(0, |f| f.param_count());
+        let np = mlp.param_count() + nfp + 1;
+        let flow_len = flow.map_or(0, |f| f.cache_len(rows) + 2 * rows);
+        let scratch = mlp
+            .scratch_len(rows)
+            .max(flow.map_or(0, |f| f.scratch_len(rows)));
         let cap = cfg.buffer_capacity;
         let s = env.state_len();
         let parts_f = [
@@ -196,7 +238,7 @@ impl Layout {
             mlp.cache_len(rows),      // 5 cache
             rows * out_width,         // 6 outputs
             rows * out_width,         // 7 dout
-            mlp.scratch_len(rows),    // 8 scratch
+            scratch,                  // 8 scratch (policy and flow networks)
             b * t,                    // 9 lpf
             b * t,                    // 10 lpb
             b * (t + 1),              // 11 lf
@@ -204,6 +246,7 @@ impl Layout {
             4 * (t + 1),              // 13 per-trajectory loss scratch
             cap * s + 2 * cap,        // 14 buffer states, log w, log R
             cap.max(b),               // 15 buffer weights scratch
+            flow_len,                 // 16 flow network: cache, outputs, dout
         ];
         let parts_u = [
             b * (t + 1) * s, // 0 states
@@ -217,6 +260,8 @@ impl Layout {
         ];
         Ok(Layout {
             mlp,
+            flow,
+            policy_params: mlp.param_count(),
             n_params: np,
             rows,
             out_width,
@@ -312,10 +357,14 @@ impl<'a, E: DiscreteEnv> Trainer<'a, E> {
             cursor: (0, 0, 0),
             iteration: 0,
         };
+        let npp = t.lay.policy_params;
         let np = t.lay.n_params;
         t.lay
             .mlp
-            .init(&mut t.f[0][..np - 1], LastLayerInit::Zero, rng)?;
+            .init(&mut t.f[0][..npp], LastLayerInit::Zero, rng)?;
+        if let Some(fm) = t.lay.flow {
+            fm.init(&mut t.f[0][npp..np - 1], LastLayerInit::Zero, rng)?;
+        }
         Ok(t)
     }
 
@@ -346,6 +395,11 @@ impl<'a, E: DiscreteEnv> Trainer<'a, E> {
     /// Iterations taken.
     pub fn iteration(&self) -> u32 {
         self.iteration
+    }
+    /// Counts one iteration taken by an outer loop (discrete RSMC) that drives the
+    /// trainer's parts itself.
+    pub(super) fn count_iteration(&mut self) {
+        self.iteration = self.iteration.saturating_add(1);
     }
     /// Entries in the replay buffer.
     pub fn buffer_len(&self) -> usize {
@@ -404,16 +458,30 @@ impl<'a, E: DiscreteEnv> Trainer<'a, E> {
             self.env
                 .features(&self.states[o..o + s], &mut self.f[4][b * fl..(b + 1) * fl]);
         }
-        let np = self.lay.n_params;
+        let (npp, np) = (self.lay.policy_params, self.lay.n_params);
         let ow = self.lay.out_width;
-        let [p, _, _, _, feats, _, out, _, scratch, ..] = &mut self.f;
+        let [p, _, _, _, feats, _, out, _, scratch, .., fbuf] = &mut self.f;
         self.lay.mlp.predict(
-            &p[..np - 1],
+            &p[..npp],
             &feats[..b_count * fl],
             b_count,
             scratch,
             &mut out[..b_count * ow],
-        )
+        )?;
+        if let Some(fm) = self.lay.flow {
+            let fout = &mut fbuf[fm.cache_len(self.lay.rows)..][..b_count];
+            fm.predict(
+                &p[npp..np - 1],
+                &feats[..b_count * fl],
+                b_count,
+                scratch,
+                fout,
+            )?;
+            for (row, &v) in out.chunks_exact_mut(ow).zip(fout.iter()) {
+                row[ow - 1] = v;
+            }
+        }
+        Ok(())
     }
 
     /// Samples a batch of `B` trajectories from the current forward policy mixed with
@@ -589,16 +657,30 @@ impl<'a, E: DiscreteEnv> Trainer<'a, E> {
             }
             rows += n;
         }
-        let np = self.lay.n_params;
+        let (npp, np) = (self.lay.policy_params, self.lay.n_params);
         {
-            let [p, _, _, _, feats, cache, out, ..] = &mut self.f;
+            let [p, _, _, _, feats, cache, out, .., fbuf] = &mut self.f;
             self.lay.mlp.forward(
-                &p[..np - 1],
+                &p[..npp],
                 &feats[..rows * fl],
                 rows,
                 cache,
                 &mut out[..rows * ow],
             )?;
+            if let Some(fm) = self.lay.flow {
+                let (fcache, rest) = fbuf.split_at_mut(fm.cache_len(self.lay.rows));
+                let fout = &mut rest[..rows];
+                fm.forward(
+                    &p[npp..np - 1],
+                    &feats[..rows * fl],
+                    rows,
+                    &mut fcache[..fm.cache_len(rows)],
+                    fout,
+                )?;
+                for (row, &v) in out.chunks_exact_mut(ow).zip(fout.iter()) {
+                    row[ow - 1] = v;
+                }
+            }
         }
         let log_z = self.log_z();
         let mut mask = [false; MAX_ACTIONS];
@@ -684,6 +766,7 @@ impl<'a, E: DiscreteEnv> Trainer<'a, E> {
             check_len("deltas", bn, d.len())?;
         }
         let rows = self.score()?;
+        let rows_max = self.lay.rows;
         let (na, nb, ow) = (
             self.env.n_actions(),
             self.env.n_back_actions(),
@@ -701,6 +784,7 @@ impl<'a, E: DiscreteEnv> Trainer<'a, E> {
         let states = &*self.states;
         let (actions, back, lens) = (&*self.actions, &*self.back, &*self.lens);
         let (learn_pb, kind, lambda) = (self.cfg.learn_pb, self.cfg.loss, self.cfg.subtb_lambda);
+        let sub_w = self.cfg.subtb_weight;
         let sl = env.state_len();
         let st = |b: usize, t: usize| &states[(b * (tt + 1) + t) * sl..(b * (tt + 1) + t + 1) * sl];
         let [
@@ -741,6 +825,10 @@ impl<'a, E: DiscreteEnv> Trainer<'a, E> {
                     let pre = &mut pre_all[..n + 1];
                     loss::subtb(lambda, lpf, lpb, lf, glpf, glpb, glf, pre)?
                 }
+                LossKind::TbSubTb => {
+                    let pre = &mut pre_all[..n + 1];
+                    loss::tb_subtb(lambda, sub_w, lpf, lpb, lf, glpf, glpb, glf, pre)?.0
+                }
             };
             total += l as f64;
             // back-propagate into the outputs of each row
@@ -777,13 +865,32 @@ impl<'a, E: DiscreteEnv> Trainer<'a, E> {
             grads[np - 1] += glf[0] * inv_b;
             row += n;
         }
-        let [p, grads, _, _, _, cache, _, dout, scratch, ..] = &mut self.f;
+        let npp = self.lay.policy_params;
+        let [p, grads, _, _, _, cache, _, dout, scratch, .., fbuf] = &mut self.f;
+        if let Some(fm) = self.lay.flow {
+            // the flow column goes to the flow network, not to the policy's last layer
+            let (fcache, rest) = fbuf.split_at_mut(fm.cache_len(self.lay.rows));
+            let fd = &mut rest[rows_max..rows_max + rows];
+            for (d, row) in fd.iter_mut().zip(dout.chunks_exact_mut(ow)) {
+                *d = row[ow - 1];
+                row[ow - 1] = 0.0;
+            }
+            fm.backward(
+                &p[npp..np - 1],
+                &fcache[..fm.cache_len(rows)],
+                rows,
+                fd,
+                &mut grads[npp..np - 1],
+                None,
+                scratch,
+            )?;
+        }
         self.lay.mlp.backward(
-            &p[..np - 1],
+            &p[..npp],
             cache,
             rows,
             &dout[..rows * ow],
-            &mut grads[..np - 1],
+            &mut grads[..npp],
             None,
             scratch,
         )?;
@@ -866,7 +973,7 @@ impl<'a, E: DiscreteEnv> Trainer<'a, E> {
         let cap = self.cfg.buffer_capacity;
         let (len, head, ins) = self.cursor;
         {
-            let [.., store, wscr] = &mut self.f;
+            let [.., store, wscr, _] = &mut self.f;
             let (states, rest) = store.split_at_mut(cap * s);
             let (lw, lr) = rest.split_at_mut(cap);
             let buf = ReplayBuffer::from_parts(s, states, lw, lr, len, head, ins)?;
@@ -965,12 +1072,17 @@ mod tests {
     }
 
     fn gradcheck_through_network(loss: LossKind, learn_pb: bool) {
+        gradcheck_with_flow(loss, learn_pb, 0);
+    }
+
+    fn gradcheck_with_flow(loss: LossKind, learn_pb: bool, flow_hidden: usize) {
         let env = Hypergrid::new(2, 4, GridReward::Standard).unwrap();
         let cfg = TrainConfig {
             loss,
             learn_pb,
             batch: 3,
             hidden: 8,
+            flow_hidden,
             ..TrainConfig::default()
         };
         let (mut fa, mut ua) = arenas(&env, &cfg);
@@ -1017,6 +1129,23 @@ mod tests {
     #[test]
     fn subtb_gradcheck_through_network() {
         gradcheck_through_network(LossKind::SubTb, false);
+    }
+    #[test]
+    fn separate_flow_network_gradcheck() {
+        // SubTB and DB are plain losses: the whole gradient (policy, flow network, log Z)
+        // is checked by finite differences.
+        gradcheck_with_flow(LossKind::SubTb, false, 6);
+        gradcheck_with_flow(LossKind::Db, true, 6);
+        let env = Hypergrid::new(2, 4, GridReward::Standard).unwrap();
+        let l = Layout::new(
+            &env,
+            &TrainConfig {
+                flow_hidden: 6,
+                ..TrainConfig::default()
+            },
+        )
+        .unwrap();
+        assert!(l.flow.is_some() && l.n_params > l.policy_params + 1);
     }
 
     #[test]
