@@ -166,7 +166,8 @@ pub fn build_env(a: &TrainDiscreteArgs) -> CliResult<AnyEnv> {
     Ok(env)
 }
 
-fn resolve(a: &TrainDiscreteArgs) -> CliResult<TrainConfig> {
+/// Resolves and validates the flags into the kernel configuration.
+pub fn resolve(a: &TrainDiscreteArgs) -> CliResult<TrainConfig> {
     let loss = match a.method.as_str() {
         "tb" | "teacher" => LossKind::Tb,
         "db" => LossKind::Db,

@@ -38,6 +38,9 @@ pub fn resolve(a: &TrainArgs, dim: usize) -> CliResult<RunConfig> {
             ),
         ));
     }
+    if a.eval_every == Some(0) {
+        return Err(CliError::flag("--eval-every", "must be at least 1"));
+    }
     let smc = a.method == "smc";
     let check = |v: usize, flag: &'static str, max: usize| -> CliResult<usize> {
         if v == 0 {
@@ -115,6 +118,46 @@ pub fn resolve(a: &TrainArgs, dim: usize) -> CliResult<RunConfig> {
     })
 }
 
+/// Checks a stored run configuration (from a checkpoint) by the same rules as the flags:
+/// the target must exist with this dimension, [`resolve`] must accept the settings and
+/// give back the same configuration, and the method must be a trained one.
+pub fn validate_config(rc: &RunConfig) -> CliResult<()> {
+    let target = build_target(&rc.target, Some(rc.dim))?;
+    let args = TrainArgs {
+        target: rc.target.clone(),
+        dim: Some(rc.dim),
+        method: rc.method.clone(),
+        iters: rc.iters,
+        batch: Some(rc.batch),
+        particles: Some(rc.particles),
+        steps: Some(rc.steps),
+        seed: rc.seed,
+        out: None,
+        eval_every: None,
+        eval_samples: rc.eval_samples,
+        reference: rc.reference.clone(),
+        sigma: Some(rc.sigma),
+        hidden: rc.hidden,
+        flow_hidden: rc.flow_hidden,
+        harmonics: rc.harmonics,
+        learned_variance: rc.learned_variance,
+        langevin: rc.langevin,
+        exploration: rc.exploration,
+        lr: Some(rc.lr),
+        buffer: rc.buffer,
+        buffer_priority: rc.buffer_priority.clone(),
+        prefill: rc.prefill,
+        chunk: rc.chunk,
+    };
+    let again = resolve(&args, target.dim())?;
+    if &again != rc {
+        return Err(CliError::flag("--dim", "does not match the target"));
+    }
+    let cfg = rc.train_config()?;
+    Layout::new(&cfg, target.dim()).map_err(|e| CliError::kernel("training configuration", e))?;
+    Ok(())
+}
+
 /// Runs the command.
 pub fn run(a: &TrainArgs) -> CliResult<()> {
     if a.method == "vgs" {
@@ -153,7 +196,12 @@ fn run_vgs(a: &TrainArgs) -> CliResult<()> {
     if a.dim.is_some() {
         return Err(CliError::flag("--dim", "not used by --method vgs"));
     }
-    super::vgs::run_train(&crate::cli::TrainVgsArgs {
+    super::vgs::run_train(&vgs_args(a))
+}
+
+/// The `train-vgs` arguments that `train --method vgs` stands for.
+pub fn vgs_args(a: &TrainArgs) -> crate::cli::TrainVgsArgs {
+    crate::cli::TrainVgsArgs {
         target: a.target.clone(),
         iters: a.iters,
         steps: a.steps,
@@ -166,7 +214,7 @@ fn run_vgs(a: &TrainArgs) -> CliResult<()> {
         eval_samples: a.eval_samples,
         eval_noise: None,
         reference: None,
-    })
+    }
 }
 
 fn summary(
@@ -281,6 +329,8 @@ fn run_trained(
     let mut last_smc = (f64::NAN, f64::NAN);
     let mut last_loss = f32::NAN;
     let mut last_ess = f64::NAN;
+    crate::signal::install();
+    let mut completed = 0u32;
     for it in 0..rc.iters {
         let info = trainer
             .step(target, &mut r)
@@ -289,7 +339,9 @@ fn run_trained(
         if info.smc_log_z.is_finite() {
             last_smc = (info.smc_log_z, info.smc_ess);
         }
-        let done = it + 1 == rc.iters;
+        completed = it + 1;
+        let interrupted = crate::signal::interrupted();
+        let done = it + 1 == rc.iters || interrupted;
         if (it + 1) % eval_every == 0 || done {
             let ev = eval::evaluate(
                 &cfg.policy,
@@ -337,9 +389,29 @@ fn run_trained(
             ),
             done,
         );
+        if interrupted {
+            break;
+        }
     }
     progress.done();
     let train_seconds = t0.elapsed().as_secs_f64();
+    // The checkpoint first: after Ctrl-C it is what must survive (a second Ctrl-C during
+    // the final evaluation below exits at once, leaving it complete).
+    let ck = Checkpoint::new(
+        rc.clone(),
+        trainer.state().iteration,
+        trainer.policy_params().len(),
+        trainer.flow_params().len(),
+        trainer.params(),
+    );
+    ck.save(&format!("{out}/checkpoint.json"))?;
+    let interrupted = completed < rc.iters;
+    if interrupted {
+        eprintln!(
+            "amortise: interrupted after {completed} of {} iterations: wrote {out}/checkpoint.json and metrics.jsonl; evaluating for summary.json",
+            rc.iters
+        );
+    }
     let ev = eval::evaluate(
         &cfg.policy,
         cfg.process,
@@ -351,14 +423,6 @@ fn run_trained(
         true,
         &mut eval_rng,
     )?;
-    let ck = Checkpoint::new(
-        rc.clone(),
-        trainer.state().iteration,
-        trainer.policy_params().len(),
-        trainer.flow_params().len(),
-        trainer.params(),
-    );
-    ck.save(&format!("{out}/checkpoint.json"))?;
     let s = summary(
         rc,
         target,
@@ -368,6 +432,8 @@ fn run_trained(
             "log_z_learnt": json_num(trainer.log_z() as f64),
             "log_z_smc": json_num(last_smc.0),
             "final_tb_loss": json_num(last_loss as f64),
+            "iterations_completed": completed,
+            "interrupted": interrupted,
         }),
     );
     write_outputs(out, rc, target, &s, &ev.samples)?;
