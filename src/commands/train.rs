@@ -331,11 +331,13 @@ fn run_trained(
     let mut last_ess = f64::NAN;
     crate::signal::install();
     let mut completed = 0u32;
+    let mut masked = 0u64;
     for it in 0..rc.iters {
         let info = trainer
             .step(target, &mut r)
             .map_err(|e| CliError::kernel(format!("training step {it}"), e))?;
         last_loss = info.tb_loss;
+        masked += info.masked as u64;
         if info.smc_log_z.is_finite() {
             last_smc = (info.smc_log_z, info.smc_ess);
         }
@@ -370,6 +372,8 @@ fn run_trained(
                 "smc_log_z": json_num(last_smc.0),
                 "smc_ess": json_num(last_smc.1),
                 "buffer": info.buffer_len,
+                "masked_samples": masked,
+                "skipped_steps": trainer.state().skipped_steps,
             });
             metrics.push_str(&line.to_string());
             metrics.push('\n');
@@ -433,6 +437,8 @@ fn run_trained(
             "log_z_smc": json_num(last_smc.0),
             "final_tb_loss": json_num(last_loss as f64),
             "iterations_completed": completed,
+            "masked_samples": masked,
+            "skipped_steps": trainer.state().skipped_steps,
             "interrupted": interrupted,
         }),
     );
