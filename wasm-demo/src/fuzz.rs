@@ -3,9 +3,16 @@
 //! `fuzz/fuzz_targets/wasm_settings.rs` (libFuzzer) and by the stable smoke run of the root
 //! package (`tests/robustness_fuzz.rs`). Not compiled for wasm32.
 
+use core::sync::atomic::{AtomicUsize, Ordering};
+
 use crate::grid::GridSpec;
 use crate::smc::{SmcCore, SmcSettings};
 use crate::train::{TrainCore, TrainSettings};
+
+/// Training cores one process builds at most (each leaks its arenas, see [`settings`]).
+pub const MAX_TRAIN_CORES: usize = 64;
+
+static BUILT: AtomicUsize = AtomicUsize::new(0);
 
 /// Targets the SMC playground is tried with (plus whatever name the input spells).
 const SMC_TARGETS: [&str; 6] = ["gmm40", "9gmm", "funnel", "many-well", "gaussian", "lj13"];
@@ -26,6 +33,9 @@ fn take<const N: usize>(data: &mut &[u8]) -> [u8; N] {
 /// the rest is `SmcPlayground::new`'s arguments (target index or name, dim, particles,
 /// seed, base std, target CESS, MALA steps) in little-endian bytes, and four grid bounds.
 ///
+/// Training cores leak their arenas by design, so at most [`MAX_TRAIN_CORES`] are built per
+/// process (libFuzzer runs with `-detect_leaks=0`).
+///
 /// # Panics
 /// Only on a bug: a panic inside a constructor or step, or an accepted run reporting a NaN.
 pub fn settings(data: &[u8]) {
@@ -37,6 +47,17 @@ pub fn settings(data: &[u8]) {
         let Ok(s) = TrainSettings::parse(&query) else {
             return;
         };
+        // `TrainCore::new` leaks its arenas by design (the page runs each training run in a
+        // fresh worker; see the `train` module docs), so in one fuzzing process only the
+        // first `MAX_TRAIN_CORES` accepted settings build a core; every later input runs the
+        // same validation (`train_config` and the arena layout) without building one.
+        let Ok(cfg) = s.train_config() else {
+            return;
+        };
+        let _ = amortise_kernel::samplers::diffusion::train::Layout::new(&cfg, 2);
+        if BUILT.fetch_add(1, Ordering::Relaxed) >= MAX_TRAIN_CORES {
+            return;
+        }
         let Ok(mut core) = TrainCore::new(&s) else {
             return;
         };

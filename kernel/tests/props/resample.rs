@@ -81,7 +81,7 @@ proptest! {
     }
 
     #[test]
-    fn stratified_counts_are_within_one_of_floor_or_ceil(
+    fn stratified_counts_are_within_two_of_m_w(
         w in prop::collection::vec(weight(), 1..30).prop_filter("some mass", |w| with_mass(w)),
         u in prop::collection::vec(uniform(), 100),
         m in 1usize..100,
