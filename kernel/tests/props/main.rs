@@ -3,6 +3,7 @@
 //! against the documented contract: a typed error or a well-defined result, never a panic,
 //! hang or NaN. Case counts are modest (`PROPTEST_CASES` overrides them) so the suite stays
 //! fast; a failing input is shrunk and printed by proptest, then kept as a regression test.
+//! The seed is fixed (reproducible CI); `PROPTEST_RNG_SEED=<n>` explores other inputs.
 
 mod buffer;
 mod mlp;
@@ -16,17 +17,25 @@ use proptest::prelude::*;
 /// Cases per property unless `PROPTEST_CASES` is set.
 pub const CASES: u32 = 256;
 
-/// The proptest settings of this suite: [`CASES`] cases, no failure persistence files (the
-/// regressions found are written out as ordinary tests instead).
+/// The proptest settings of this suite: [`CASES`] cases, a fixed seed so that CI runs are
+/// reproducible (set `PROPTEST_RNG_SEED` to explore other inputs), and no failure
+/// persistence files (the regressions found are written out as ordinary tests instead).
 pub fn config(cases: u32) -> ProptestConfig {
     let cases = std::env::var("PROPTEST_CASES")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(cases);
+    let default = ProptestConfig::default(); // reads PROPTEST_RNG_SEED
+    let rng_seed = if std::env::var_os("PROPTEST_RNG_SEED").is_some() {
+        default.rng_seed
+    } else {
+        proptest::test_runner::RngSeed::Fixed(0x616d_6f72_7469_7365)
+    };
     ProptestConfig {
         cases,
         failure_persistence: None,
-        ..ProptestConfig::default()
+        rng_seed,
+        ..default
     }
 }
 
