@@ -138,7 +138,8 @@ pub fn validate(cli: &Cli) -> CliResult<()> {
         Command::Sample { n, .. } => sample::check_n(*n),
         Command::Metric { epsilon, .. } => metric::check_epsilon(*epsilon),
         Command::Bench { batch, .. } => bench::check_batch(batch.unwrap_or(300)),
-        Command::Ebm(_) | Command::VgsReference(_) => Ok(()),
+        Command::Ebm(a) => commands::ebm::settings(a).map(|_| ()),
+        Command::VgsReference(_) => Ok(()),
     }
 }
 

@@ -87,6 +87,56 @@ fn eval_every_zero_is_a_flag_error() {
     assert_fails(&o, 2, "--eval-every");
 }
 
+/// Used to abort on allocation failure (the arenas were allocated before any size check).
+#[test]
+fn ebm_with_huge_sizes_is_a_flag_error() {
+    let out = tmp("ebm-never");
+    for args in [
+        ["--batch", "1000000000000"],
+        ["--batch", "100000000"],
+        ["--hidden", "100000000"],
+        ["--vgs-hidden", "100000000"],
+    ] {
+        let mut all = vec![
+            "ebm",
+            "--data",
+            "moons",
+            "--iters",
+            "1",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        all.extend(args);
+        let o = amortise(&all);
+        assert_fails(&o, 2, "--");
+        assert!(!stderr(&o).contains("memory allocation"), "{}", stderr(&o));
+    }
+    assert!(!out.exists());
+}
+
+/// Used to abort on allocation failure (1.5 TB): every flag within its bound, their product not.
+#[test]
+fn train_with_a_huge_arena_is_a_flag_error() {
+    let out = tmp("train-never");
+    let o = amortise(&[
+        "train",
+        "--target",
+        "gaussian",
+        "--method",
+        "tb",
+        "--batch",
+        "100000",
+        "--steps",
+        "10000",
+        "--iters",
+        "1",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_fails(&o, 2, "--batch");
+    assert!(!out.exists());
+}
+
 /// Far-apart points at the default ε used to give a NaN Sinkhorn divergence (the
 /// log-sum-exp skipped its own maximum once the scores passed 2^58).
 #[test]

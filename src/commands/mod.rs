@@ -3,7 +3,7 @@
 pub mod bench;
 pub mod discrete;
 pub mod discrete_experiment;
-mod ebm;
+pub mod ebm;
 mod experiment;
 pub mod logp;
 pub mod metric;

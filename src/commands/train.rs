@@ -25,6 +25,8 @@ use crate::run_config::{METHODS, RunConfig, default_sigma};
 pub const MAX_BATCH: usize = 100_000;
 /// Largest accepted replay buffer.
 pub const MAX_BUFFER: usize = 5_000_000;
+/// Largest training arena, in 4-byte numbers (2 GiB).
+pub const MAX_ARENA: usize = 1 << 29;
 
 /// Resolves the arguments into a [`RunConfig`], validating each flag.
 pub fn resolve(a: &TrainArgs, dim: usize) -> CliResult<RunConfig> {
@@ -154,7 +156,19 @@ pub fn validate_config(rc: &RunConfig) -> CliResult<()> {
         return Err(CliError::flag("--dim", "does not match the target"));
     }
     let cfg = rc.train_config()?;
-    Layout::new(&cfg, target.dim()).map_err(|e| CliError::kernel("training configuration", e))?;
+    let layout = Layout::new(&cfg, target.dim())
+        .map_err(|e| CliError::kernel("training configuration", e))?;
+    // each flag is bounded, but their product used to reach terabytes and abort on
+    // allocation failure (`--batch 100000 --steps 10000`; tests/robustness_cli.rs)
+    let total = layout.f32_len.saturating_add(layout.u32_len);
+    if total > MAX_ARENA {
+        return Err(CliError::flag(
+            "--batch",
+            format!(
+                "these settings need {total} numbers of training memory (limit {MAX_ARENA}); reduce --batch, --particles, --steps, --hidden or --buffer"
+            ),
+        ));
+    }
     Ok(())
 }
 
@@ -165,6 +179,9 @@ pub fn run(a: &TrainArgs) -> CliResult<()> {
     }
     let target = build_target(&a.target, a.dim)?;
     let rc = resolve(a, target.dim())?;
+    if rc.method != "smc" {
+        validate_config(&rc)?;
+    }
     let out = a
         .out
         .clone()
