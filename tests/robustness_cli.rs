@@ -137,6 +137,23 @@ fn train_with_a_huge_arena_is_a_flag_error() {
     assert!(!out.exists());
 }
 
+/// Used to abort on allocation failure (`chains × dim` floats allocated unchecked).
+#[test]
+fn vgs_reference_with_huge_chains_is_a_flag_error() {
+    let out = tmp("vgs-ref-never.csv");
+    let o = amortise(&[
+        "vgs-reference",
+        "--target",
+        "dw4",
+        "--chains",
+        "10000000000000",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_fails(&o, 2, "--chains");
+    assert!(!out.exists());
+}
+
 /// Far-apart points at the default ε used to give a NaN Sinkhorn divergence (the
 /// log-sum-exp skipped its own maximum once the scores passed 2^58).
 #[test]

@@ -49,6 +49,16 @@ pub fn run(checkpoint: &str, n: usize, seed: u64, out: &str) -> CliResult<()> {
 /// samples that are not finite (a model whose parameters overflow).
 pub fn sample_checkpoint(ck: &Checkpoint, path: &str, n: usize, seed: u64) -> CliResult<Vec<f32>> {
     let rc = &ck.config;
+    let max = super::sample_target::MAX_VALUES;
+    if n.checked_mul(rc.dim).is_none_or(|v| v > max) {
+        return Err(CliError::flag(
+            "--n",
+            format!(
+                "--n × dimension must be at most {max} values (dimension {})",
+                rc.dim
+            ),
+        ));
+    }
     let target = build_target(&rc.target, Some(rc.dim))?;
     let cfg = rc.train_config()?;
     let net = cfg
