@@ -75,11 +75,19 @@ impl Checkpoint {
         write_atomic(path, text.as_bytes())
     }
 
-    /// Loads and verifies a checkpoint file.
+    /// Loads and verifies a checkpoint file (see [`Checkpoint::parse`]).
     pub fn load(path: &str) -> CliResult<Self> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| CliError::file(path, format!("cannot read: {e}")))?;
-        let c: Checkpoint = serde_json::from_str(&text)
+        Self::parse(path, &text)
+    }
+
+    /// Parses and verifies checkpoint text (`path` only names the file in messages): format
+    /// and version, the parameter checksum, the parameter counts, finite parameters, and a
+    /// run configuration that `amortise train` itself would accept (the checksum covers
+    /// only the parameters, so the configuration is validated like flags).
+    pub fn parse(path: &str, text: &str) -> CliResult<Self> {
+        let c: Checkpoint = serde_json::from_str(text)
             .map_err(|e| CliError::file(path, format!("not a valid checkpoint ({e})")))?;
         if c.format != FORMAT || c.version != VERSION {
             return Err(CliError::file(
@@ -96,7 +104,11 @@ impl Checkpoint {
                 "checkpoint is corrupt (parameter checksum mismatch)",
             ));
         }
-        if c.policy_params + c.flow_params + 1 != c.params.len() {
+        if c.policy_params
+            .checked_add(c.flow_params)
+            .and_then(|n| n.checked_add(1))
+            != Some(c.params.len())
+        {
             return Err(CliError::file(
                 path,
                 "checkpoint is corrupt (parameter counts disagree)",
@@ -108,6 +120,9 @@ impl Checkpoint {
                 "checkpoint holds non-finite parameters",
             ));
         }
+        crate::commands::train::validate_config(&c.config).map_err(|e| {
+            CliError::file(path, format!("checkpoint configuration is invalid ({e})"))
+        })?;
         Ok(c)
     }
 }

@@ -229,7 +229,8 @@ pub fn run(kind: BenchKind, batch: Option<usize>, steps: usize, json_out: bool) 
     Ok(())
 }
 
-fn check_batch(b: usize) -> CliResult<()> {
+/// Checks `--batch`.
+pub fn check_batch(b: usize) -> CliResult<()> {
     if b == 0 || b > 100_000 {
         return Err(CliError::flag("--batch", "must be in 1..=100000"));
     }

@@ -194,7 +194,9 @@ pub fn build_env(a: &TrainDiscreteArgs) -> CliResult<AnyEnv> {
     Ok(env)
 }
 
-fn resolve(a: &TrainDiscreteArgs, env: &AnyEnv) -> CliResult<(TrainConfig, RsmcConfig)> {
+/// Resolves and validates the flags into the kernel configuration (and, for `rsmc`, the
+/// SMC configuration).
+pub fn resolve(a: &TrainDiscreteArgs, env: &AnyEnv) -> CliResult<(TrainConfig, RsmcConfig)> {
     let is_rsmc = a.method == "rsmc";
     let loss = match a.method.as_str() {
         "tb" | "teacher" => LossKind::Tb,

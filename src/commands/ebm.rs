@@ -28,6 +28,8 @@ use crate::error::{CliError, CliResult};
 pub const MMD_BANDWIDTH: f64 = 0.5;
 /// Training-set size.
 const N_TRAIN: usize = 20_000;
+/// Largest energy + VGS arena, in 4-byte numbers (1 GiB).
+pub const MAX_ARENA: usize = 1 << 28;
 /// Plot window `[−LIM, LIM]²`.
 const LIM: f64 = 4.5;
 
@@ -61,8 +63,23 @@ fn evaluate(
     Ok(Eval { mmd: m, samples: s })
 }
 
-/// Runs `amortise ebm`.
-pub fn run(a: &EbmArgs) -> CliResult<()> {
+/// The validated settings of `amortise ebm`: data set, energy and VGS configurations and
+/// their arena layouts.
+pub struct Settings {
+    /// The data set.
+    pub toy: Toy,
+    /// Energy model configuration.
+    pub ecfg: ebm::Config,
+    /// VGS configuration.
+    pub vcfg: vgs::Config,
+    /// Energy arena layout.
+    pub el: ebm::Layout,
+    /// VGS arena layout.
+    pub vl: vgs::Layout,
+}
+
+/// Checks the flags (everything `run` checks before working).
+pub fn settings(a: &EbmArgs) -> CliResult<Settings> {
     let toy = Toy::from_name(&a.data).map_err(|e| CliError::flag("--data", e.to_string()))?;
     if a.iters == 0 {
         return Err(CliError::flag("--iters", "must be >= 1"));
@@ -87,6 +104,38 @@ pub fn run(a: &EbmArgs) -> CliResult<()> {
     };
     let el = ebm::Layout::new(&ecfg, 2).map_err(|e| CliError::flag("--hidden", e.to_string()))?;
     let vl = vgs::Layout::new(&vcfg, 2).map_err(|e| CliError::flag("--steps", e.to_string()))?;
+    // `--batch 100000000` or `--hidden 100000000` used to abort on allocation failure
+    // (tests/robustness_cli.rs): bound the arenas before allocating them.
+    let total = el
+        .f32_len
+        .saturating_add(vl.f32_len)
+        .saturating_add(vl.u32_len);
+    if total > MAX_ARENA {
+        return Err(CliError::flag(
+            "--batch",
+            format!(
+                "these settings need {total} numbers of memory (limit {MAX_ARENA}); reduce --batch, --hidden, --vgs-hidden or --steps"
+            ),
+        ));
+    }
+    Ok(Settings {
+        toy,
+        ecfg,
+        vcfg,
+        el,
+        vl,
+    })
+}
+
+/// Runs `amortise ebm`.
+pub fn run(a: &EbmArgs) -> CliResult<()> {
+    let Settings {
+        toy,
+        ecfg,
+        vcfg,
+        el,
+        vl,
+    } = settings(a)?;
     std::fs::create_dir_all(&a.out).map_err(|e| CliError::file(&a.out, e.to_string()))?;
 
     let mut r = rng::seeded(a.seed);

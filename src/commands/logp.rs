@@ -1,6 +1,6 @@
 //! `amortise logp`: log density and gradient of a target at one point.
 
-use amortise_kernel::targets::LogDensity;
+use amortise_kernel::targets::{LogDensity, Target};
 
 use super::{build_target, json_num};
 use crate::error::{CliError, CliResult};
@@ -27,8 +27,8 @@ pub fn parse_point(text: &str) -> CliResult<Vec<f32>> {
     Ok(out)
 }
 
-/// Runs the command.
-pub fn run(name: &str, dim: Option<usize>, point: &str, json: bool) -> CliResult<()> {
+/// Parses the point and builds the target, checking that their dimensions agree.
+pub fn prepare(name: &str, dim: Option<usize>, point: &str) -> CliResult<(Target, Vec<f32>)> {
     let x = parse_point(point)?;
     let dim = dim.or(Some(x.len()));
     let target = build_target(name, dim)?;
@@ -42,6 +42,12 @@ pub fn run(name: &str, dim: Option<usize>, point: &str, json: bool) -> CliResult
             ),
         ));
     }
+    Ok((target, x))
+}
+
+/// Runs the command.
+pub fn run(name: &str, dim: Option<usize>, point: &str, json: bool) -> CliResult<()> {
+    let (target, x) = prepare(name, dim, point)?;
     let mut grad = vec![0.0f32; target.dim()];
     let logp = target.log_density_grad(&x, &mut grad);
     let log_z = target.log_z();

@@ -2,7 +2,7 @@
 
 use amortise_kernel::metrics::mmd::{mmd_median, mmd_workspace_len};
 use amortise_kernel::metrics::sinkhorn::{
-    SinkhornConfig, sinkhorn_divergence, sinkhorn_workspace_len,
+    MIN_EPSILON, SinkhornConfig, sinkhorn_divergence, sinkhorn_workspace_len,
 };
 
 use super::json_num;
@@ -13,6 +13,17 @@ use crate::error::{CliError, CliResult};
 /// Largest pooled sample count for MMD (its exact median needs (n+m)²/2 floats).
 pub const MAX_MMD_POINTS: usize = 20_000;
 
+/// Checks `--epsilon` (finite, at least the kernel's `MIN_EPSILON`).
+pub fn check_epsilon(epsilon: f64) -> CliResult<()> {
+    if !(epsilon.is_finite() && epsilon >= MIN_EPSILON) {
+        return Err(CliError::flag(
+            "--epsilon",
+            format!("must be a finite number >= {MIN_EPSILON:e}"),
+        ));
+    }
+    Ok(())
+}
+
 /// Runs the command.
 pub fn run(
     kind: MetricKind,
@@ -21,9 +32,7 @@ pub fn run(
     epsilon: f64,
     json: bool,
 ) -> CliResult<()> {
-    if !(epsilon.is_finite() && epsilon > 0.0) {
-        return Err(CliError::flag("--epsilon", "must be a finite number > 0"));
-    }
+    check_epsilon(epsilon)?;
     let a = csv::read(a_path)?;
     let b = csv::read(b_path)?;
     if a.dim != b.dim {

@@ -1,14 +1,14 @@
 //! One file per subcommand; `run` dispatches.
 
-mod bench;
+pub mod bench;
 pub mod discrete;
 pub mod discrete_experiment;
-mod ebm;
+pub mod ebm;
 mod experiment;
-mod logp;
-mod metric;
-mod sample;
-mod sample_target;
+pub mod logp;
+pub mod metric;
+pub mod sample;
+pub mod sample_target;
 mod targets;
 pub mod train;
 pub mod vgs;
@@ -106,8 +106,19 @@ pub fn run(cli: Cli) -> CliResult<()> {
     }
 }
 
+/// Largest `--dim` accepted: buffers are `n × dim`, and a larger dimension is a typo
+/// (`sample-target --dim 100000000000000` used to overflow `n × dim` and panic; found while
+/// writing the CLI fuzz target, regression test in `tests/robustness_cli.rs`).
+pub const MAX_DIM: usize = 100_000;
+
 /// Builds a target by name, mapping kernel errors to the flag that caused them.
 pub fn build_target(name: &str, dim: Option<usize>) -> CliResult<amortise_kernel::targets::Target> {
+    if let Some(d) = dim.filter(|&d| d > MAX_DIM) {
+        return Err(CliError::flag(
+            "--dim",
+            format!("{d} is above the largest supported dimension {MAX_DIM}"),
+        ));
+    }
     use amortise_kernel::targets::{TARGETS, Target};
     if !TARGETS.iter().any(|t| t.name == name) {
         let names: Vec<&str> = TARGETS.iter().map(|t| t.name).collect();

@@ -25,6 +25,8 @@ use crate::run_config::{METHODS, RunConfig, default_sigma};
 pub const MAX_BATCH: usize = 100_000;
 /// Largest accepted replay buffer.
 pub const MAX_BUFFER: usize = 5_000_000;
+/// Largest training arena, in 4-byte numbers (2 GiB).
+pub const MAX_ARENA: usize = 1 << 29;
 
 /// Resolves the arguments into a [`RunConfig`], validating each flag.
 pub fn resolve(a: &TrainArgs, dim: usize) -> CliResult<RunConfig> {
@@ -37,6 +39,9 @@ pub fn resolve(a: &TrainArgs, dim: usize) -> CliResult<RunConfig> {
                 METHODS.join(", ")
             ),
         ));
+    }
+    if a.eval_every == Some(0) {
+        return Err(CliError::flag("--eval-every", "must be at least 1"));
     }
     let smc = a.method == "smc";
     let check = |v: usize, flag: &'static str, max: usize| -> CliResult<usize> {
@@ -188,6 +193,63 @@ fn discrete_args(a: &TrainArgs) -> CliResult<TrainDiscreteArgs> {
     })
 }
 
+/// Checks a stored run configuration (from a checkpoint) by the same rules as the flags:
+/// the target must exist with this dimension, [`resolve`] must accept the settings and
+/// give back the same configuration, and the method must be a trained one.
+pub fn validate_config(rc: &RunConfig) -> CliResult<()> {
+    let target = build_target(&rc.target, Some(rc.dim))?;
+    // Start from the flags' own defaults (the discrete-only flags included), then set
+    // every flag the stored configuration records.
+    #[derive(clap::Parser)]
+    struct Flags {
+        #[command(flatten)]
+        args: TrainArgs,
+    }
+    let mut args = <Flags as clap::Parser>::try_parse_from(["train", "--target", &rc.target])
+        .map_err(|_| CliError::flag("--target", "cannot be parsed back"))?
+        .args;
+    args.dim = Some(rc.dim);
+    args.method = rc.method.clone();
+    args.iters = rc.iters;
+    args.batch = Some(rc.batch);
+    args.particles = Some(rc.particles);
+    args.steps = Some(rc.steps);
+    args.seed = rc.seed;
+    args.eval_samples = Some(rc.eval_samples);
+    args.reference = rc.reference.clone();
+    args.sigma = Some(rc.sigma);
+    args.hidden = rc.hidden;
+    args.flow_hidden = rc.flow_hidden;
+    args.harmonics = rc.harmonics;
+    args.learned_variance = rc.learned_variance;
+    args.langevin = rc.langevin;
+    args.exploration = rc.exploration;
+    args.lr = Some(rc.lr);
+    args.buffer = Some(rc.buffer);
+    args.buffer_priority = Some(rc.buffer_priority.clone());
+    args.prefill = Some(rc.prefill);
+    args.chunk = Some(rc.chunk);
+    let again = resolve(&args, target.dim())?;
+    if &again != rc {
+        return Err(CliError::flag("--dim", "does not match the target"));
+    }
+    let cfg = rc.train_config()?;
+    let layout = Layout::new(&cfg, target.dim())
+        .map_err(|e| CliError::kernel("training configuration", e))?;
+    // each flag is bounded, but their product used to reach terabytes and abort on
+    // allocation failure (`--batch 100000 --steps 10000`; tests/robustness_cli.rs)
+    let total = layout.f32_len.saturating_add(layout.u32_len);
+    if total > MAX_ARENA {
+        return Err(CliError::flag(
+            "--batch",
+            format!(
+                "these settings need {total} numbers of training memory (limit {MAX_ARENA}); reduce --batch, --particles, --steps, --hidden or --buffer"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Runs the command.
 pub fn run(a: &TrainArgs) -> CliResult<()> {
     if super::discrete::ENVS.contains(&a.target.as_str()) {
@@ -198,6 +260,9 @@ pub fn run(a: &TrainArgs) -> CliResult<()> {
     }
     let target = build_target(&a.target, a.dim)?;
     let rc = resolve(a, target.dim())?;
+    if rc.method != "smc" {
+        validate_config(&rc)?;
+    }
     let out = a
         .out
         .clone()
@@ -229,7 +294,12 @@ fn run_vgs(a: &TrainArgs) -> CliResult<()> {
     if a.dim.is_some() {
         return Err(CliError::flag("--dim", "not used by --method vgs"));
     }
-    super::vgs::run_train(&crate::cli::TrainVgsArgs {
+    super::vgs::run_train(&vgs_args(a))
+}
+
+/// The `train-vgs` arguments that `train --method vgs` stands for.
+pub fn vgs_args(a: &TrainArgs) -> crate::cli::TrainVgsArgs {
+    crate::cli::TrainVgsArgs {
         target: a.target.clone(),
         iters: a.iters,
         steps: a.steps,
@@ -242,7 +312,7 @@ fn run_vgs(a: &TrainArgs) -> CliResult<()> {
         eval_samples: a.eval_samples.unwrap_or(2000),
         eval_noise: None,
         reference: None,
-    })
+    }
 }
 
 fn summary(
@@ -357,15 +427,21 @@ fn run_trained(
     let mut last_smc = (f64::NAN, f64::NAN);
     let mut last_loss = f32::NAN;
     let mut last_ess = f64::NAN;
+    crate::signal::install();
+    let mut completed = 0u32;
+    let mut masked = 0u64;
     for it in 0..rc.iters {
         let info = trainer
             .step(target, &mut r)
             .map_err(|e| CliError::kernel(format!("training step {it}"), e))?;
         last_loss = info.tb_loss;
+        masked += info.masked as u64;
         if info.smc_log_z.is_finite() {
             last_smc = (info.smc_log_z, info.smc_ess);
         }
-        let done = it + 1 == rc.iters;
+        completed = it + 1;
+        let interrupted = crate::signal::interrupted();
+        let done = it + 1 == rc.iters || interrupted;
         if (it + 1) % eval_every == 0 || done {
             let ev = eval::evaluate(
                 &cfg.policy,
@@ -394,6 +470,8 @@ fn run_trained(
                 "smc_log_z": json_num(last_smc.0),
                 "smc_ess": json_num(last_smc.1),
                 "buffer": info.buffer_len,
+                "masked_samples": masked,
+                "skipped_steps": trainer.state().skipped_steps,
             });
             metrics.push_str(&line.to_string());
             metrics.push('\n');
@@ -413,9 +491,29 @@ fn run_trained(
             ),
             done,
         );
+        if interrupted {
+            break;
+        }
     }
     progress.done();
     let train_seconds = t0.elapsed().as_secs_f64();
+    // The checkpoint first: after Ctrl-C it is what must survive (a second Ctrl-C during
+    // the final evaluation below exits at once, leaving it complete).
+    let ck = Checkpoint::new(
+        rc.clone(),
+        trainer.state().iteration,
+        trainer.policy_params().len(),
+        trainer.flow_params().len(),
+        trainer.params(),
+    );
+    ck.save(&format!("{out}/checkpoint.json"))?;
+    let interrupted = completed < rc.iters;
+    if interrupted {
+        eprintln!(
+            "amortise: interrupted after {completed} of {} iterations: wrote {out}/checkpoint.json and metrics.jsonl; evaluating for summary.json",
+            rc.iters
+        );
+    }
     let ev = eval::evaluate(
         &cfg.policy,
         cfg.process,
@@ -427,14 +525,6 @@ fn run_trained(
         true,
         &mut eval_rng,
     )?;
-    let ck = Checkpoint::new(
-        rc.clone(),
-        trainer.state().iteration,
-        trainer.policy_params().len(),
-        trainer.flow_params().len(),
-        trainer.params(),
-    );
-    ck.save(&format!("{out}/checkpoint.json"))?;
     let s = summary(
         rc,
         target,
@@ -444,6 +534,10 @@ fn run_trained(
             "log_z_learnt": json_num(trainer.log_z() as f64),
             "log_z_smc": json_num(last_smc.0),
             "final_tb_loss": json_num(last_loss as f64),
+            "iterations_completed": completed,
+            "masked_samples": masked,
+            "skipped_steps": trainer.state().skipped_steps,
+            "interrupted": interrupted,
         }),
     );
     write_outputs(out, rc, target, &s, &ev.samples)?;

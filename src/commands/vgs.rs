@@ -418,6 +418,10 @@ pub fn run_reference(a: &VgsReferenceArgs) -> CliResult<()> {
             "need >= 2 chains and >= 100 steps",
         ));
     }
+    // `--chains 10000000000000` used to abort on allocation failure (tests/robustness_cli.rs)
+    if a.chains > 1_000_000 {
+        return Err(CliError::flag("--chains", "at most 1000000"));
+    }
     let d = target.dim();
     let mut r = rng::seeded(a.seed);
     let mut x = vec![0.0f32; a.chains * d];

@@ -26,6 +26,8 @@
 //! this file is only the binding layer.
 
 pub mod error;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod fuzz;
 pub mod grid;
 pub mod smc;
 pub mod train;

@@ -8,6 +8,9 @@
 //! - `cargo xtask embedded`: builds the firmware of `embedded/` for `thumbv7em-none-eabihf`,
 //!   reports its flash and RAM, runs it under `qemu-system-arm` (installed with apt if
 //!   missing) and requires its report to equal the native run's, bit for bit.
+//! - `cargo xtask fuzz [--seconds S] [--smoke] [TARGET...]`: libFuzzer on the checkpoint,
+//!   CSV, command-line and playground-settings targets for `S` seconds each (nightly +
+//!   cargo-fuzz), or the stable smoke run of the same functions without nightly.
 //! - `cargo xtask check-kernel`: only the `no_std` proofs (builds for the bare-metal and wasm
 //!   targets, and the source rules that keep the kernel portable).
 //!
@@ -19,6 +22,7 @@ use std::process::{Command, ExitCode};
 use std::time::Instant;
 
 mod embedded;
+mod fuzz;
 mod serve;
 mod web;
 
@@ -34,6 +38,7 @@ fn main() -> ExitCode {
         "serve" => web::serve_cmd(&args[1..]),
         "check-kernel" => check_kernel(),
         "embedded" => embedded::embedded_cmd(&args[1..]),
+        "fuzz" => fuzz::fuzz_cmd(&args[1..]),
         "help" | "--help" | "-h" => {
             print_help();
             Ok(())
@@ -60,6 +65,8 @@ fn print_help() {
          test-web      only the web steps of `test` (bundle, Node tests, reproducibility, Chromium e2e)\n  \
          serve         build the playground and serve www/ on 127.0.0.1 [--port P] [--no-build]\n  \
          embedded      build the Cortex-M4F firmware, run it under qemu, compare with the native run\n  \
+         fuzz          libFuzzer on checkpoint, csv, cli_args, wasm_settings [--seconds S] [--smoke]\n                \
+         (falls back to the stable smoke run without a nightly toolchain)\n  \
          check-kernel  only the kernel's no_std builds and source rules\n"
     );
 }
@@ -215,6 +222,7 @@ fn test() -> Result<(), String> {
         &[],
     )?;
     run("host tests", "cargo", &["test", "--workspace"], &[])?;
+    fuzz::smoke(fuzz::TEST_SMOKE_SECONDS)?;
     for t in KERNEL_TARGETS {
         run(
             &format!("kernel builds for {t} (no_std, no alloc)"),

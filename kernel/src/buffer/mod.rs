@@ -289,9 +289,13 @@ impl<'a> ReplayBuffer<'a> {
                 let lr = &self.log_r[..n];
                 // descending reward; NaN never stored (mapped to -inf on insert)
                 ord.sort_unstable_by(|&a, &b| lr[b as usize].total_cmp(&lr[a as usize]));
+                // 1/(k + rank) rescaled by k, i.e. 1/(1 + rank/k): the same distribution, but
+                // in (0, 1] for every positive finite k (the unscaled 1/(k + rank) overflowed
+                // f32 for k below ~3e-39 and made sampling fail with NonFinite; found by the
+                // property tests).
                 let k = rank_weight * n as f64;
                 for (rank, &slot) in ord.iter().enumerate() {
-                    w[slot as usize] = (1.0 / (k + rank as f64)) as f32;
+                    w[slot as usize] = (1.0 / (1.0 + rank as f64 / k)) as f32;
                 }
                 resample::resample(Scheme::Systematic, w, u, out)?;
             }
@@ -525,5 +529,34 @@ mod tests {
             c.iter().all(|&k| k == 10),
             "stratified uniform draws give exactly 10 each"
         );
+    }
+
+    /// Regression (property tests): a tiny positive `rank_weight` made the unscaled weight
+    /// `1/(k·n + rank)` overflow `f32` and sampling fail with `NonFinite`.
+    #[test]
+    fn tiny_and_huge_rank_weights_sample() {
+        let mut st = ReplayStorage::<3, 1>::new();
+        let mut b = st.buffer().unwrap();
+        b.insert(&[1.0, 2.0, 3.0], &[0.0; 3], &[-1.0, 5.0, 2.0])
+            .unwrap();
+        let (mut ws, mut ord, mut out) = ([0.0f32; 3], [0u32; 3], [9u32; 4]);
+        for k in [f64::MIN_POSITIVE, 1e-300, 1e-40, 1e300, f64::MAX] {
+            b.sample(
+                Priority::RewardRank { rank_weight: k },
+                &[0.5],
+                &mut ws,
+                &mut ord,
+                &mut out,
+            )
+            .unwrap();
+            assert!(ws.iter().all(|w| w.is_finite() && (0.0..=1.0).contains(w)));
+            if k < 1e-30 {
+                // all the mass on the highest reward (slot 1)
+                assert_eq!(out, [1; 4], "k = {k}");
+            } else {
+                // the uniform limit
+                assert_eq!(out, [0, 1, 1, 2], "k = {k}");
+            }
+        }
     }
 }

@@ -50,11 +50,18 @@ use crate::math;
 /// Log-sum-exp terms this far below the row maximum are skipped (`e^{-40} ≈ 4.2·10⁻¹⁸`).
 const LSE_CUTOFF: f64 = 40.0;
 
+/// Smallest accepted [`SinkhornConfig::epsilon`]. Below it the scores `(g − C)/ε` of far-apart
+/// points can overflow `f64` to `-inf` (found by the property tests: `ε = 2.2·10⁻³⁰⁸` on two
+/// points 1.95 apart gave a NaN divergence). With `ε ≥ 10⁻³⁰` every score stays finite for
+/// any `f32` cloud: `C ≤ dim·(2·f32::MAX)² ≈ dim·4.6·10⁷⁷`, so `C/ε ≤ dim·4.6·10¹⁰⁷`.
+pub const MIN_EPSILON: f64 = 1e-30;
+
 /// Settings of [`sinkhorn_divergence`]; `Copy + Default`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct SinkhornConfig {
     /// Target entropic regularisation `ε` (absolute, in cost units). Default `1e-3`
-    /// (Reinforced SMC §5, ott-jax `PointCloud(epsilon=1e-3)`).
+    /// (Reinforced SMC §5, ott-jax `PointCloud(epsilon=1e-3)`). Must be finite and at least
+    /// [`MIN_EPSILON`]; zero is an [`Error::InvalidConfig`].
     pub epsilon: f64,
     /// Stop when the L1 row-marginal error at the target ε is below this. Default `1e-3`
     /// (ott-jax's `Sinkhorn` `threshold` default with `norm_error = 1`).
@@ -165,11 +172,15 @@ fn dual_update(
             3 => scores::<3>(a, pts_b, pot_b, inv_eps, row),
             _ => scores_dyn(a, pts_b, pot_b, dim, inv_eps, row),
         };
-        let cut = mx - LSE_CUTOFF;
+        // The cutoff is tested on `r − mx`, not as `r > mx − 40`: once |mx| exceeds ~2⁵⁸,
+        // `mx − 40` rounds to `mx`, the maximum itself was skipped, the sum was 0 and the
+        // potentials became ±inf and then NaN (found by the property tests, e.g. two points
+        // 1.95 apart at ε = 1e-20, or 1e9 apart at ε = 1e-3).
         let mut s = 0.0f64;
         for &r in row.iter() {
-            if r > cut {
-                s += math::exp(r - mx);
+            let d = r - mx;
+            if d > -LSE_CUTOFF {
+                s += math::exp(d);
             }
         }
         let new = -eps * (mx + math::ln(s) - ln_nb);
@@ -362,15 +373,17 @@ pub(crate) fn cloud_len(what: &'static str, pts: &[f32], dim: usize) -> Result<u
         return Err(Error::InvalidConfig("dim must be at least 1"));
     }
     let n = pts.len() / dim;
-    if n == 0 {
-        return Err(Error::Degenerate("empty point cloud"));
-    }
+    // a ragged cloud is a shape error even when it holds less than one point (found by the
+    // property tests: one value with `dim = 2` used to be reported as an empty cloud)
     if n * dim != pts.len() {
         return Err(Error::ShapeMismatch {
             what,
             expected: n * dim,
             got: pts.len(),
         });
+    }
+    if n == 0 {
+        return Err(Error::Degenerate("empty point cloud"));
     }
     if pts.iter().any(|v| !v.is_finite()) {
         return Err(Error::NonFinite("point coordinate"));
@@ -390,8 +403,9 @@ pub(crate) fn cloud_len(what: &'static str, pts: &[f32], dim: usize) -> Result<u
 /// up to the tolerance.
 ///
 /// # Errors
-/// - [`Error::InvalidConfig`] if `dim == 0`, `epsilon`, `tolerance` or `level_tolerance` is
-///   not finite and positive, `epsilon_decay` is not in `(0, 1)`, or `max_iterations == 0`;
+/// - [`Error::InvalidConfig`] if `dim == 0`, `epsilon` is not finite or below
+///   [`MIN_EPSILON`] (zero included), `tolerance` or `level_tolerance` is not finite and
+///   positive, `epsilon_decay` is not in `(0, 1)`, or `max_iterations == 0`;
 /// - [`Error::ShapeMismatch`] if a cloud's length is not a multiple of `dim`, or `workspace`
 ///   is too short;
 /// - [`Error::Degenerate`] if a cloud is empty;
@@ -404,8 +418,10 @@ pub fn sinkhorn_divergence(
     workspace: &mut [f64],
 ) -> Result<SinkhornInfo, Error> {
     let c = config;
-    if !(c.epsilon.is_finite() && c.epsilon > 0.0) {
-        return Err(Error::InvalidConfig("epsilon must be finite and > 0"));
+    if !(c.epsilon.is_finite() && c.epsilon >= MIN_EPSILON) {
+        return Err(Error::InvalidConfig(
+            "epsilon must be finite and >= 1e-30 (sinkhorn::MIN_EPSILON)",
+        ));
     }
     if !(c.tolerance.is_finite() && c.tolerance > 0.0) {
         return Err(Error::InvalidConfig("tolerance must be finite and > 0"));
@@ -674,6 +690,40 @@ mod tests {
             Err(Error::NonFinite(_))
         ));
         assert_eq!(sinkhorn_workspace_len(3, 5), 26);
+    }
+
+    /// Regressions (property tests): huge scores `(g − C)/ε` (tiny ε or far-apart points)
+    /// gave a NaN divergence; a ragged cloud shorter than one point was called empty.
+    #[test]
+    fn tiny_epsilon_is_rejected_and_ragged_clouds_are_shape_errors() {
+        let (x, y) = ([0.0f32], [-1.953_856_8f32]);
+        let mut ws = vec![0.0f64; sinkhorn_workspace_len(1, 1)];
+        for eps in [f64::MIN_POSITIVE, 1e-300, 9.9e-31] {
+            let c = SinkhornConfig {
+                epsilon: eps,
+                ..SinkhornConfig::default()
+            };
+            assert!(matches!(
+                sinkhorn_divergence(&x, &y, 1, &c, &mut ws),
+                Err(Error::InvalidConfig(_))
+            ));
+        }
+        let c = SinkhornConfig {
+            epsilon: MIN_EPSILON,
+            max_iterations: 200,
+            ..SinkhornConfig::default()
+        };
+        let info = sinkhorn_divergence(&x, &y, 1, &c, &mut ws).unwrap();
+        assert!(info.divergence.is_finite(), "{info:?}");
+        // scores beyond 2^58 at the default ε: the log-sum-exp used to skip its own maximum
+        let far = [1e9f32];
+        let info = sinkhorn_divergence(&x, &far, 1, &SinkhornConfig::default(), &mut ws).unwrap();
+        assert!(info.divergence.is_finite(), "{info:?}");
+        assert!((info.divergence - 1e18).abs() < 1e18 * 1e-6, "{info:?}");
+        assert!(matches!(
+            sinkhorn_divergence(&[0.0], &[0.0, 1.0], 2, &c, &mut ws),
+            Err(Error::ShapeMismatch { .. })
+        ));
     }
 
     /// Timing: `cargo test --release -p amortise-kernel sinkhorn_timing -- --ignored --nocapture`.

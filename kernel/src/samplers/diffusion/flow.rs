@@ -242,8 +242,10 @@ pub struct SubTbInfo {
 /// boundaries; `log_z` is the current (stop-gradient) `log Z`.
 ///
 /// # Errors
-/// [`Error::ShapeMismatch`] for wrong buffers; [`Error::NonFinite`] if a discrepancy is
-/// not finite.
+/// [`Error::ShapeMismatch`] for wrong buffers; [`Error::Degenerate`] if no trajectory has
+/// finite discrepancies. A trajectory with a non-finite `log R` (terminal or at a boundary)
+/// or a non-finite discrepancy is masked, as in TB ([`super::tb`]): no loss term and no
+/// gradient, and the mean runs over the other trajectories.
 pub fn subtb_backward(
     flows: &Flows,
     params: &[f32],
@@ -297,10 +299,33 @@ pub fn subtb_backward(
     // per trajectory: discrepancies, loss, and ∂L/∂log F_k, written over `boundary_log_f`
     let (logf, delta) = ws.per_traj.split_at_mut(kk + 1);
     let delta = &mut delta[..kk];
-    let scale = weight / (b as f32 * 2.0 * kk as f32);
-    let mut total = 0.0f64;
     let x0 = traj.state(0);
+    // masking: a trajectory with a non-finite log R, log F or Δ contributes nothing
+    let usable = |i: usize, blf: &[f32]| -> bool {
+        let mut ok = log_r[i].is_finite();
+        for k in 1..kk {
+            ok &= blf[(k - 1) * b + i].is_finite();
+        }
+        for n in 0..t {
+            ok &= (traj.log_pf[n * b + i] - traj.log_pb[n * b + i]).is_finite();
+        }
+        ok
+    };
+    let kept = (0..b).filter(|&i| usable(i, ws.boundary_log_f)).count();
+    if kept == 0 {
+        return Err(Error::Degenerate(
+            "sub-trajectory balance: no trajectory has finite log R and flows",
+        ));
+    }
+    let scale = weight / (kept as f32 * 2.0 * kk as f32);
+    let mut total = 0.0f64;
     for i in 0..b {
+        if !usable(i, ws.boundary_log_f) {
+            for k in 1..kk {
+                ws.boundary_log_f[(k - 1) * b + i] = 0.0;
+            }
+            continue;
+        }
         logf[0] = log_z + sched.log_p0(&x0[i * d..(i + 1) * d]);
         for k in 1..kk {
             logf[k] = ws.boundary_log_f[(k - 1) * b + i];
@@ -322,6 +347,7 @@ pub fn subtb_backward(
             let rem = (kk - k) as f32;
             let term = (logf[k] + suffix - logf[kk]) / rem;
             if !adj.is_finite() || !term.is_finite() {
+                // finite inputs whose differences overflow: a real failure, not a mask
                 return Err(Error::NonFinite("sub-trajectory balance discrepancy"));
             }
             sum_sq += (adj as f64) * (adj as f64) + (term as f64) * (term as f64);
@@ -354,7 +380,10 @@ pub fn subtb_backward(
             .zip(x.chunks_exact(d))
             .zip(&ws.boundary_log_r[(k - 1) * b..k * b])
         {
-            gb += g as f64 * (lr as f64 - gaussian_log_pdf(row, var) as f64);
+            if g != 0.0 {
+                // masked trajectories have g = 0 and may have log R = -inf (0·inf = NaN)
+                gb += g as f64 * (lr as f64 - gaussian_log_pdf(row, var) as f64);
+            }
         }
         // β_n = S_n / S_T: ∂β_n/∂b_j = σ(b_j)(1[j<n] S_T − S_n)/S_T²
         let s_n: f64 = params[np..np + n]
@@ -379,7 +408,7 @@ pub fn subtb_backward(
         )?;
     }
     Ok(SubTbInfo {
-        loss: (total / b as f64) as f32,
+        loss: (total / kept as f64) as f32,
     })
 }
 

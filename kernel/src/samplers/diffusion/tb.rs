@@ -12,6 +12,12 @@
 //! the network outputs through each step's cached forward pass; `∂L/∂log Z = (2/B) Σ_b δ_b`.
 //! (gfn-diffusion's `fwd_tb` halves this loss; Adam is invariant to that constant factor up
 //! to its ε.)
+//!
+//! **Non-finite residuals are masked**: a trajectory whose `δ` is not finite (a target that
+//! returns NaN, `±inf` or `-inf` somewhere, or a non-finite `log p_F`) gets `δ = 0`, hence no
+//! gradient, and the means run over the `B′` finite trajectories (`∂L/∂θ = (2/B′) Σ δ …`);
+//! the count is [`TbInfo::masked`]. A batch with no finite residual is
+//! [`Error::Degenerate`]. With every residual finite the result is unchanged (`B′ = B`).
 
 use super::net::PisNet;
 use super::policy::{PolicyConfig, Trajectories, log_pf_output_grad};
@@ -27,15 +33,20 @@ pub struct TbInfo {
     pub mean_delta: f32,
     /// `∂L/∂log Z = 2·mean δ`.
     pub log_z_grad: f32,
+    /// Trajectories whose residual was not finite, masked out of the loss (see the module
+    /// docs).
+    pub masked: u32,
 }
 
 /// TB residuals `δ_b` into `delta` (`B` values) for trajectories already scored under the
 /// current policy (`log p_F` filled), and the loss statistics. `scale_b` are optional
 /// per-trajectory loss weights (`None` = 1).
 ///
+/// Non-finite residuals are masked (set to 0, left out of the means; see the module docs).
+///
 /// # Errors
-/// [`Error::ShapeMismatch`] for inconsistent lengths; [`Error::NonFinite`] if a residual is
-/// not finite (for example `log R = -inf` at a terminal state).
+/// [`Error::ShapeMismatch`] for inconsistent lengths; [`Error::Degenerate`] if no residual
+/// is finite (for example `log R` is NaN or `-inf` at every terminal state).
 pub fn residuals(
     sched: &Schedule<'_>,
     traj: &Trajectories<'_>,
@@ -47,21 +58,29 @@ pub fn residuals(
     check_len("tb delta", b, delta.len())?;
     super::policy::log_weights(sched, traj, log_r, delta)?;
     let (mut s, mut s2) = (0.0f64, 0.0f64);
+    let mut masked = 0u32;
     for d in delta.iter_mut() {
         *d = log_z - *d;
         if !d.is_finite() {
-            return Err(Error::NonFinite(
-                "trajectory-balance residual (is log R finite at every sample?)",
-            ));
+            *d = 0.0;
+            masked += 1;
+            continue;
         }
         s += *d as f64;
         s2 += (*d as f64) * (*d as f64);
     }
-    let bf = b as f64;
+    let kept = b - masked as usize;
+    if kept == 0 {
+        return Err(Error::Degenerate(
+            "trajectory balance: no trajectory has a finite residual (is log R finite anywhere?)",
+        ));
+    }
+    let bf = kept as f64;
     Ok(TbInfo {
         loss: (s2 / bf) as f32,
         mean_delta: (s / bf) as f32,
         log_z_grad: (2.0 * s / bf) as f32,
+        masked,
     })
 }
 
@@ -101,7 +120,8 @@ pub fn backward(
     check_min_len("tb net_scratch", net.scratch_len(b), ws.net_scratch.len())?;
     check_len("tb cache", t * net.cache_len(b), traj.cache.len())?;
     let info = residuals(sched, traj, log_r, log_z, ws.delta)?;
-    let k = 2.0 / b as f32;
+    // masked trajectories have δ = 0: no gradient; the mean runs over the others
+    let k = 2.0 / (b - info.masked as usize) as f32;
     for (c, &dl) in ws.coef.iter_mut().zip(ws.delta.iter()) {
         *c = k * dl;
     }

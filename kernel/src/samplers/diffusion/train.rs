@@ -394,6 +394,9 @@ pub struct TrainState {
     pub adam: AdamState,
     /// SMC runs done (prefill included).
     pub smc_runs: u32,
+    /// Iterations whose gradient was not finite, so no parameter was updated (see
+    /// [`Trainer::step`]).
+    pub skipped_steps: u32,
 }
 
 /// Diagnostics of one training iteration.
@@ -419,6 +422,11 @@ pub struct TrainInfo {
     pub buffer_len: usize,
     /// Tempering exponent of the buffer draw (1 if none).
     pub buffer_lambda: f64,
+    /// Trajectories of the batch left out of the TB loss because their residual was not
+    /// finite (mostly a target returning NaN or `±inf`; see [`Trainer::step`]).
+    pub masked: u32,
+    /// Whether the update was skipped because the gradient was not finite.
+    pub skipped: bool,
 }
 
 /// A training run over caller-owned arenas.
@@ -602,6 +610,7 @@ impl<'a> Trainer<'a> {
                 iteration: 0,
                 adam: AdamState::default(),
                 smc_runs: 0,
+                skipped_steps: 0,
             },
         };
         t.init_params(rng)?;
@@ -784,10 +793,20 @@ impl<'a> Trainer<'a> {
 
     /// One training iteration (see the module doc for what each method does).
     ///
+    /// **Failure policy** (for targets that break the [`LogDensity`] contract on part of the
+    /// space, and for exploding gradients):
+    /// - a terminal state whose `log R` is NaN or `±inf` gets `log R = -inf` (zero reward):
+    ///   weight 0 in SMC and in the replay buffer, and its TB/SubTB term is masked out of the
+    ///   loss ([`tb`]); the count is [`TrainInfo::masked`];
+    /// - if a gradient group's norm is not finite, the update is skipped (parameters and Adam
+    ///   moments unchanged, the iteration still counts): [`TrainInfo::skipped`],
+    ///   [`TrainState::skipped_steps`];
+    /// - a batch without any finite residual is [`Error::Degenerate`] (the CLI names the
+    ///   iteration).
+    ///
     /// # Errors
-    /// [`Error::NonFinite`] if a loss or gradient is not finite (the step is skipped and the
-    /// parameters are unchanged); [`Error::Degenerate`] if SMC or the buffer has no usable
-    /// mass; shape errors.
+    /// [`Error::Degenerate`] if SMC, the buffer or the batch has no usable mass;
+    /// [`Error::NonFinite`] for a non-finite state entering the buffer; shape errors.
     pub fn step<T: LogDensity + ?Sized, R: Rng + ?Sized>(
         &mut self,
         target: &T,
@@ -808,6 +827,8 @@ impl<'a> Trainer<'a> {
             smc_ess: f64::NAN,
             buffer_len: self.buf_len,
             buffer_lambda: 1.0,
+            masked: 0,
+            skipped: false,
         };
         if !on_policy && self.cfg.method == Method::Rsmc {
             let si = self.smc_pass(target, rng)?;
@@ -891,7 +912,9 @@ impl<'a> Trainer<'a> {
             )?;
         }
         for (lr, row) in self.log_r.iter_mut().zip(traj.terminal().chunks_exact(d)) {
-            *lr = target.log_density(row);
+            // failure policy: a non-finite log R is zero reward (masked below, weight 0)
+            let v = target.log_density(row);
+            *lr = if v.is_finite() { v } else { f32::NEG_INFINITY };
         }
         if on_policy && self.cfg.method.has_buffer() {
             policy::log_weights(&sched, &traj, self.log_r, self.log_w)?;
@@ -918,6 +941,7 @@ impl<'a> Trainer<'a> {
             &mut tws,
         )?;
         info.tb_loss = ti.loss;
+        info.masked = ti.masked;
         let fl = self.layout.flow_params;
         let (gf, glz) = grest.split_at_mut(fl);
         glz[0] = ti.log_z_grad;
@@ -967,7 +991,14 @@ impl<'a> Trainer<'a> {
             }
             let norm = clip_global_norm(&mut self.grads[start..start + len], self.cfg.clip);
             if !norm.is_finite() {
-                return Err(Error::NonFinite("gradient norm (step skipped)"));
+                // failure policy: skip the update, count it, carry on
+                self.state.skipped_steps += 1;
+                self.state.iteration += 1;
+                info.skipped = true;
+                info.grad_norm = norm;
+                info.log_z = self.params[np - 1];
+                info.buffer_len = self.buf_len;
+                return Ok(info);
             }
             if start == 0 {
                 info.grad_norm = norm;
