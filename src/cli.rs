@@ -110,6 +110,14 @@ pub enum Command {
         /// Euler–Maruyama steps T.
         #[arg(long, default_value_t = 100)]
         steps: usize,
+        /// Threads for `tb` (more than 1 uses the chunked runner: results depend on
+        /// --grad-chunks, never on the thread count).
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+        /// Fixed gradient chunks of the batch for `tb` (default: the single-batch kernel step
+        /// with 1 thread, 8 chunks with more).
+        #[arg(long)]
+        grad_chunks: Option<usize>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -230,6 +238,14 @@ pub struct TrainArgs {
     /// Chunk length L: SMC reweighting interval and SubTB chunk (rsmc).
     #[arg(long, default_value_t = 4)]
     pub chunk: usize,
+    /// Threads for --method tb (more than 1 uses the chunked runner; other methods stay
+    /// single-threaded). Results depend on --grad-chunks, never on the thread count.
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+    /// Split each tb batch into this many fixed gradient chunks, each with its own random
+    /// stream (default: the single-batch kernel step with 1 thread, 8 chunks with more).
+    #[arg(long)]
+    pub grad_chunks: Option<usize>,
 }
 
 /// Arguments of `amortise train-discrete`.
@@ -326,7 +342,7 @@ pub enum ExperimentName {
 }
 
 /// Benchmarks.
-#[derive(Debug, Clone, Copy, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum BenchKind {
     /// On-policy TB training iterations (T = 100, batch 300).
     Tb,

@@ -11,6 +11,7 @@ mod commands;
 mod csv;
 mod error;
 mod eval;
+mod parallel;
 mod plot;
 mod run_config;
 

@@ -63,9 +63,23 @@ fn reference_config(batch: usize, steps: usize) -> TrainConfig {
 }
 
 /// Runs a benchmark and prints `name value unit` lines (or JSON).
-pub fn run(kind: BenchKind, batch: Option<usize>, steps: usize, json_out: bool) -> CliResult<()> {
+pub fn run(
+    kind: BenchKind,
+    batch: Option<usize>,
+    steps: usize,
+    threads: usize,
+    grad_chunks: Option<usize>,
+    json_out: bool,
+) -> CliResult<()> {
     if steps == 0 || steps > 10_000 {
         return Err(CliError::flag("--steps", "must be in 1..=10000"));
+    }
+    let plan = crate::parallel::chunk_plan(threads, grad_chunks)?;
+    if plan.is_some() && kind != BenchKind::Tb {
+        return Err(CliError::flag(
+            "--threads",
+            "more than one thread (and --grad-chunks) apply to `bench tb` only",
+        ));
     }
     let target = Target::from_name("gmm40", Some(2)).map_err(|e| CliError::kernel("gmm40", e))?;
     let kernel = |what: &'static str| move |e| CliError::kernel(what, e);
@@ -86,14 +100,25 @@ pub fn run(kind: BenchKind, batch: Option<usize>, steps: usize, json_out: bool) 
                     amortise_kernel::Error::InvalidConfig("PIS net size"),
                 ));
             }
+            let mut chunked = match plan {
+                Some(c) => Some(
+                    crate::parallel::ChunkedTb::new(&t, c, threads)
+                        .map_err(|e| CliError::kernel("--grad-chunks", e))?,
+                ),
+                None => None,
+            };
+            let mut one = |t: &mut Trainer, r: &mut _| match chunked.as_mut() {
+                Some(c) => c.step(t, &target, r),
+                None => t.step(&target, r),
+            };
             for _ in 0..4 {
-                t.step(&target, &mut r).map_err(kernel("tb step"))?;
+                one(&mut t, &mut r).map_err(kernel("tb step"))?;
             }
             let mut blocks = Vec::new();
             for _ in 0..7 {
                 let t0 = Instant::now();
                 for _ in 0..5 {
-                    t.step(&target, &mut r).map_err(kernel("tb step"))?;
+                    one(&mut t, &mut r).map_err(kernel("tb step"))?;
                 }
                 blocks.push(t0.elapsed().as_secs_f64() / 5.0);
             }
@@ -103,7 +128,7 @@ pub fn run(kind: BenchKind, batch: Option<usize>, steps: usize, json_out: bool) 
                 1.0 / secs,
                 "iters/s",
                 step_flops(b as u64) * steps as u64,
-                json!({"batch": b, "steps": steps}),
+                json!({"batch": b, "steps": steps, "grad_chunks": plan.unwrap_or(1)}),
             )
         }
         BenchKind::Eval => {
@@ -211,14 +236,18 @@ pub fn run(kind: BenchKind, batch: Option<usize>, steps: usize, json_out: bool) 
     if json_out {
         let mut v = json!({
             "bench": name, "rate": per_sec, "unit": unit, "gflop_per_call": flops as f64 / 1e9,
-            "gflops": gflops, "peak_gflops": PEAK_GFLOPS_1CORE, "fraction_of_peak": frac, "threads": 1,
+            "gflops": gflops, "peak_gflops": PEAK_GFLOPS_1CORE, "fraction_of_peak": frac, "threads": threads,
+            "cpu": cpu_model(), "simd": SIMD,
         });
         if let (Some(o), Some(e)) = (v.as_object_mut(), extra.as_object()) {
             o.extend(e.clone());
         }
         println!("{v}");
     } else {
-        println!("{name} {per_sec:.3} {unit}");
+        println!(
+            "{name} {per_sec:.3} {unit} ({threads} thread(s), {SIMD}, {})",
+            cpu_model()
+        );
         println!("{name}_gflop_per_call {:.4} GFLOP", flops as f64 / 1e9);
         println!("{name}_gflops {gflops:.2} GFLOP/s");
         println!(
@@ -227,6 +256,30 @@ pub fn run(kind: BenchKind, batch: Option<usize>, steps: usize, json_out: bool) 
         );
     }
     Ok(())
+}
+
+/// The vector extension this binary was compiled for (the products' tile width follows it).
+const SIMD: &str = if cfg!(target_feature = "avx512f") {
+    "avx512"
+} else if cfg!(target_feature = "avx2") {
+    "avx2"
+} else if cfg!(target_feature = "avx") {
+    "avx"
+} else {
+    "baseline"
+};
+
+/// The CPU model from `/proc/cpuinfo` (the peak printed is the reference machine's).
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into())
 }
 
 fn check_batch(b: usize) -> CliResult<()> {

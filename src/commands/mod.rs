@@ -85,8 +85,10 @@ pub fn run(cli: Cli) -> CliResult<()> {
             kind,
             batch,
             steps,
+            threads,
+            grad_chunks,
             json,
-        } => bench::run(kind, batch, steps, json),
+        } => bench::run(kind, batch, steps, threads, grad_chunks, json),
         Command::Metric {
             kind,
             a,

@@ -6,7 +6,7 @@ use std::io::{IsTerminal, Write};
 use std::time::Instant;
 
 use amortise_kernel::rng::{self, uniform_f64};
-use amortise_kernel::samplers::diffusion::train::{Layout, Trainer};
+use amortise_kernel::samplers::diffusion::train::{Layout, Method, Trainer};
 use amortise_kernel::smc::annealed;
 use amortise_kernel::smc::resample::{Scheme, resample};
 use amortise_kernel::targets::{LogDensity, Target};
@@ -281,10 +281,26 @@ fn run_trained(
     let mut last_smc = (f64::NAN, f64::NAN);
     let mut last_loss = f32::NAN;
     let mut last_ess = f64::NAN;
+    let mut chunked = match crate::parallel::chunk_plan(a.threads, a.grad_chunks)? {
+        Some(_) if cfg.method != Method::Tb => {
+            return Err(CliError::flag(
+                "--threads",
+                "more than one thread (and --grad-chunks) apply to --method tb only; \
+                 tb-buffer and rsmc stay single-threaded",
+            ));
+        }
+        Some(chunks) => Some(
+            crate::parallel::ChunkedTb::new(&trainer, chunks, a.threads)
+                .map_err(|e| CliError::kernel("--threads/--grad-chunks", e))?,
+        ),
+        None => None,
+    };
     for it in 0..rc.iters {
-        let info = trainer
-            .step(target, &mut r)
-            .map_err(|e| CliError::kernel(format!("training step {it}"), e))?;
+        let info = match chunked.as_mut() {
+            Some(c) => c.step(&mut trainer, target, &mut r),
+            None => trainer.step(target, &mut r),
+        }
+        .map_err(|e| CliError::kernel(format!("training step {it}"), e))?;
         last_loss = info.tb_loss;
         if info.smc_log_z.is_finite() {
             last_smc = (info.smc_log_z, info.smc_ess);
