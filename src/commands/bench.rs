@@ -83,7 +83,7 @@ pub fn run(
     }
     let target = Target::from_name("gmm40", Some(2)).map_err(|e| CliError::kernel("gmm40", e))?;
     let kernel = |what: &'static str| move |e| CliError::kernel(what, e);
-    let (name, per_sec, unit, flops, extra) = match kind {
+    let (name, per_sec, unit, flops, extra, cpu) = match kind {
         BenchKind::Tb => {
             let b = batch.unwrap_or(300);
             check_batch(b)?;
@@ -114,6 +114,7 @@ pub fn run(
             for _ in 0..4 {
                 one(&mut t, &mut r).map_err(kernel("tb step"))?;
             }
+            let cpu0 = process_cpu_seconds();
             let mut blocks = Vec::new();
             for _ in 0..7 {
                 let t0 = Instant::now();
@@ -123,12 +124,14 @@ pub fn run(
                 blocks.push(t0.elapsed().as_secs_f64() / 5.0);
             }
             let secs = median(blocks);
+            let cpu = cpu_per_call(cpu0, 35.0);
             (
                 "tb_train",
                 1.0 / secs,
                 "iters/s",
                 step_flops(b as u64) * steps as u64,
                 json!({"batch": b, "steps": steps, "grad_chunks": plan.unwrap_or(1)}),
+                cpu,
             )
         }
         BenchKind::Eval => {
@@ -150,6 +153,7 @@ pub fn run(
                 n,
                 &mut r,
             )?;
+            let cpu0 = process_cpu_seconds();
             let mut blocks = Vec::new();
             for _ in 0..7 {
                 let t0 = Instant::now();
@@ -166,12 +170,14 @@ pub fn run(
                 blocks.push(t0.elapsed().as_secs_f64());
             }
             let secs = median(blocks);
+            let cpu = cpu_per_call(cpu0, 7.0);
             (
                 "eval",
                 1.0 / secs,
                 "passes/s",
                 forward_flops(n as u64) * steps as u64,
                 json!({"samples": n, "steps": steps, "ms": secs * 1e3}),
+                cpu,
             )
         }
         BenchKind::Step => {
@@ -213,6 +219,7 @@ pub fn run(
             for _ in 0..100 {
                 one(&mut p, &mut g, &mut m, &mut v)?;
             }
+            let cpu0 = process_cpu_seconds();
             let mut blocks = Vec::new();
             for _ in 0..7 {
                 let t0 = Instant::now();
@@ -222,12 +229,14 @@ pub fn run(
                 blocks.push(t0.elapsed().as_secs_f64() / 200.0);
             }
             let secs = median(blocks);
+            let cpu = cpu_per_call(cpu0, 1400.0);
             (
                 "step",
                 1.0 / secs,
                 "steps/s",
                 step_flops(b as u64),
                 json!({"batch": b}),
+                cpu,
             )
         }
     };
@@ -241,6 +250,8 @@ pub fn run(
         });
         if let (Some(o), Some(e)) = (v.as_object_mut(), extra.as_object()) {
             o.extend(e.clone());
+            o.insert("cpu_seconds_per_call".into(), json!(cpu));
+            o.insert("rate_per_cpu_second".into(), json!(cpu.map(|c| 1.0 / c)));
         }
         println!("{v}");
     } else {
@@ -248,6 +259,13 @@ pub fn run(
             "{name} {per_sec:.3} {unit} ({threads} thread(s), {SIMD}, {})",
             cpu_model()
         );
+        if let Some(c) = cpu {
+            println!(
+                "{name}_per_cpu_second {:.3} {unit} (process CPU time, all threads: {:.3} ms per call)",
+                1.0 / c,
+                c * 1e3
+            );
+        }
         println!("{name}_gflop_per_call {:.4} GFLOP", flops as f64 / 1e9);
         println!("{name}_gflops {gflops:.2} GFLOP/s");
         println!(
@@ -256,6 +274,26 @@ pub fn run(
         );
     }
     Ok(())
+}
+
+/// CPU time (user + system, all threads) this process has used so far, from `/proc/self/stat`
+/// (clock ticks of 1/100 s, Linux's `USER_HZ`); `None` where unavailable.
+fn process_cpu_seconds() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // fields after the parenthesised command name: state is field 3, utime 14, stime 15
+    let rest = s.rsplit_once(')')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = f.get(11)?.parse().ok()?;
+    let stime: f64 = f.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
+}
+
+/// CPU seconds per call over the timed blocks (`calls` calls since `cpu0`). Unlike the
+/// wall-clock median it does not count time the process waited for a core, so it is the
+/// better measure on a loaded machine (it still includes cache and memory contention).
+fn cpu_per_call(cpu0: Option<f64>, calls: f64) -> Option<f64> {
+    let c = process_cpu_seconds()? - cpu0?;
+    (c > 0.0).then_some(c / calls)
 }
 
 /// The vector extension this binary was compiled for (the products' tile width follows it).

@@ -35,9 +35,6 @@ const FRAC_1_SQRT_2: f32 = core::f32::consts::FRAC_1_SQRT_2;
 /// `1/√(2π)`.
 const FRAC_1_SQRT_2PI: f32 = 0.398_942_3;
 
-/// Block length of the fused GELU forward (several vectors per loop body).
-const ACT_BLOCK: usize = 64;
-
 /// GELU with the fast erf: `½z(1 + erf_fast(z/√2))`.
 #[inline]
 fn gelu_fast(z: f32) -> f32 {
@@ -229,18 +226,7 @@ impl Activation {
         match self {
             Activation::Identity => d.iter_mut().for_each(|v| *v = 1.0),
             Activation::Gelu => {
-                // blocks of a fixed length, so the vectorised body handles several vectors
-                // at once (independent polynomial chains instead of one latency-bound one)
-                let mut ab = a.chunks_exact_mut(ACT_BLOCK);
-                let mut db = d.chunks_exact_mut(ACT_BLOCK);
-                for (ak, dk) in (&mut ab).zip(&mut db) {
-                    for i in 0..ACT_BLOCK {
-                        let (f, fp) = gelu_and_derivative_fast(ak[i]);
-                        ak[i] = f;
-                        dk[i] = fp;
-                    }
-                }
-                for (ai, di) in ab.into_remainder().iter_mut().zip(db.into_remainder()) {
+                for (ai, di) in a.iter_mut().zip(d.iter_mut()) {
                     let (f, fp) = gelu_and_derivative_fast(*ai);
                     *ai = f;
                     *di = fp;
