@@ -118,6 +118,10 @@ pub enum Command {
         /// with 1 thread, 8 chunks with more).
         #[arg(long)]
         grad_chunks: Option<usize>,
+        /// Fixed policy variance (network output 2 instead of 4): the policy the browser
+        /// playground trains, for comparing with `benches/wasm_tb.mjs`.
+        #[arg(long)]
+        fixed_variance: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,

@@ -47,6 +47,10 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn reference_config(batch: usize, steps: usize) -> TrainConfig {
+    reference_config_lv(batch, steps, true)
+}
+
+fn reference_config_lv(batch: usize, steps: usize, learned_variance: bool) -> TrainConfig {
     TrainConfig {
         method: Method::Tb,
         process: Process::PinnedBrownian { t_scale: 5.0 },
@@ -55,7 +59,7 @@ fn reference_config(batch: usize, steps: usize) -> TrainConfig {
         hidden: 64,
         harmonics: 64,
         policy: PolicyConfig {
-            learned_variance: true,
+            learned_variance,
             ..PolicyConfig::default()
         },
         ..TrainConfig::default()
@@ -69,12 +73,19 @@ pub fn run(
     steps: usize,
     threads: usize,
     grad_chunks: Option<usize>,
+    fixed_variance: bool,
     json_out: bool,
 ) -> CliResult<()> {
     if steps == 0 || steps > 10_000 {
         return Err(CliError::flag("--steps", "must be in 1..=10000"));
     }
     let plan = crate::parallel::chunk_plan(threads, grad_chunks)?;
+    if fixed_variance && kind != BenchKind::Tb {
+        return Err(CliError::flag(
+            "--fixed-variance",
+            "applies to `bench tb` only",
+        ));
+    }
     if plan.is_some() && kind != BenchKind::Tb {
         return Err(CliError::flag(
             "--threads",
@@ -87,14 +98,14 @@ pub fn run(
         BenchKind::Tb => {
             let b = batch.unwrap_or(300);
             check_batch(b)?;
-            let cfg = reference_config(b, steps);
+            let cfg = reference_config_lv(b, steps, !fixed_variance);
             let layout = Layout::new(&cfg, 2).map_err(kernel("bench config"))?;
             let mut fa = vec![0.0f32; layout.f32_len];
             let mut ua = vec![0u32; layout.u32_len];
             let mut r = rng::seeded(0);
             let mut t =
                 Trainer::new(&cfg, 2, &mut fa, &mut ua, &mut r).map_err(kernel("trainer"))?;
-            if t.net().param_count() != 21_252 {
+            if t.net().param_count() != if fixed_variance { 21_122 } else { 21_252 } {
                 return Err(CliError::kernel(
                     "bench",
                     amortise_kernel::Error::InvalidConfig("PIS net size"),
@@ -130,7 +141,8 @@ pub fn run(
                 1.0 / secs,
                 "iters/s",
                 step_flops(b as u64) * steps as u64,
-                json!({"batch": b, "steps": steps, "grad_chunks": plan.unwrap_or(1)}),
+                json!({"batch": b, "steps": steps, "grad_chunks": plan.unwrap_or(1),
+                    "learned_variance": !fixed_variance}),
                 cpu,
             )
         }

@@ -87,8 +87,17 @@ pub fn run(cli: Cli) -> CliResult<()> {
             steps,
             threads,
             grad_chunks,
+            fixed_variance,
             json,
-        } => bench::run(kind, batch, steps, threads, grad_chunks, json),
+        } => bench::run(
+            kind,
+            batch,
+            steps,
+            threads,
+            grad_chunks,
+            fixed_variance,
+            json,
+        ),
         Command::Metric {
             kind,
             a,
