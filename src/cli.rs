@@ -112,6 +112,18 @@ pub enum Command {
         /// Euler–Maruyama steps T.
         #[arg(long, default_value_t = 100)]
         steps: usize,
+        /// Threads for `tb` (more than 1 uses the chunked runner: results depend on
+        /// --grad-chunks, never on the thread count).
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+        /// Fixed gradient chunks of the batch for `tb` (default: the single-batch kernel step
+        /// with 1 thread, 8 chunks with more).
+        #[arg(long)]
+        grad_chunks: Option<usize>,
+        /// Fixed policy variance (network output 2 instead of 4): the policy the browser
+        /// playground trains, for comparing with `benches/wasm_tb.mjs`.
+        #[arg(long)]
+        fixed_variance: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -286,6 +298,14 @@ pub struct TrainArgs {
     /// Discrete targets, method rsmc: weight of the SubTB (flow) term of the loss (default 1).
     #[arg(long)]
     pub subtb_weight: Option<f32>,
+    /// Threads for --method tb (more than 1 uses the chunked runner; other methods stay
+    /// single-threaded). Results depend on --grad-chunks, never on the thread count.
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+    /// Split each tb batch into this many fixed gradient chunks, each with its own random
+    /// stream (default: the single-batch kernel step with 1 thread, 8 chunks with more).
+    #[arg(long)]
+    pub grad_chunks: Option<usize>,
 }
 
 /// Arguments of `amortise train-discrete`.
@@ -413,7 +433,7 @@ pub enum ExperimentName {
 }
 
 /// Benchmarks.
-#[derive(Debug, Clone, Copy, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum BenchKind {
     /// On-policy TB training iterations (T = 100, batch 300).
     Tb,

@@ -13,6 +13,7 @@ pub mod csv;
 pub mod error;
 pub mod eval;
 pub mod fuzz_targets;
+pub mod parallel;
 pub mod plot;
 pub mod run_config;
 pub mod signal;

@@ -427,3 +427,62 @@ fn train_and_sample_reject_bad_input() {
     assert_fails(&o, 1, "cannot read");
     assert!(!out.exists());
 }
+
+/// `train --method tb --threads K --grad-chunks C`: the parameters depend on C, not on K;
+/// bad thread settings are flag errors.
+#[test]
+fn threaded_tb_training_does_not_depend_on_the_thread_count() {
+    let run = |threads: &str, dir: &str| {
+        let out = tmp(dir);
+        let o = amortise(&[
+            "train",
+            "--target",
+            "gmm40",
+            "--method",
+            "tb",
+            "--iters",
+            "4",
+            "--batch",
+            "30",
+            "--steps",
+            "16",
+            "--hidden",
+            "16",
+            "--harmonics",
+            "8",
+            "--eval-samples",
+            "100",
+            "--threads",
+            threads,
+            "--grad-chunks",
+            "3",
+            "--seed",
+            "3",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let c: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("checkpoint.json")).unwrap())
+                .unwrap();
+        c["checksum"].as_str().unwrap().to_string()
+    };
+    assert_eq!(run("1", "threads-1"), run("2", "threads-2"));
+    let out = tmp("threads-bad");
+    let o = amortise(&[
+        "train",
+        "--target",
+        "9gmm",
+        "--method",
+        "rsmc",
+        "--threads",
+        "2",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_fails(&o, 2, "--threads");
+    let o = amortise(&["bench", "tb", "--threads", "0"]);
+    assert_fails(&o, 2, "--threads");
+    let o = amortise(&["bench", "eval", "--grad-chunks", "2"]);
+    assert_fails(&o, 2, "--threads");
+}

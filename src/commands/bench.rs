@@ -47,6 +47,10 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn reference_config(batch: usize, steps: usize) -> TrainConfig {
+    reference_config_lv(batch, steps, true)
+}
+
+fn reference_config_lv(batch: usize, steps: usize, learned_variance: bool) -> TrainConfig {
     TrainConfig {
         method: Method::Tb,
         process: Process::PinnedBrownian { t_scale: 5.0 },
@@ -55,7 +59,7 @@ fn reference_config(batch: usize, steps: usize) -> TrainConfig {
         hidden: 64,
         harmonics: 64,
         policy: PolicyConfig {
-            learned_variance: true,
+            learned_variance,
             ..PolicyConfig::default()
         },
         ..TrainConfig::default()
@@ -63,47 +67,83 @@ fn reference_config(batch: usize, steps: usize) -> TrainConfig {
 }
 
 /// Runs a benchmark and prints `name value unit` lines (or JSON).
-pub fn run(kind: BenchKind, batch: Option<usize>, steps: usize, json_out: bool) -> CliResult<()> {
+pub fn run(
+    kind: BenchKind,
+    batch: Option<usize>,
+    steps: usize,
+    threads: usize,
+    grad_chunks: Option<usize>,
+    fixed_variance: bool,
+    json_out: bool,
+) -> CliResult<()> {
     if steps == 0 || steps > 10_000 {
         return Err(CliError::flag("--steps", "must be in 1..=10000"));
     }
+    let plan = crate::parallel::chunk_plan(threads, grad_chunks)?;
+    if fixed_variance && kind != BenchKind::Tb {
+        return Err(CliError::flag(
+            "--fixed-variance",
+            "applies to `bench tb` only",
+        ));
+    }
+    if plan.is_some() && kind != BenchKind::Tb {
+        return Err(CliError::flag(
+            "--threads",
+            "more than one thread (and --grad-chunks) apply to `bench tb` only",
+        ));
+    }
     let target = Target::from_name("gmm40", Some(2)).map_err(|e| CliError::kernel("gmm40", e))?;
     let kernel = |what: &'static str| move |e| CliError::kernel(what, e);
-    let (name, per_sec, unit, flops, extra) = match kind {
+    let (name, per_sec, unit, flops, extra, cpu) = match kind {
         BenchKind::Tb => {
             let b = batch.unwrap_or(300);
             check_batch(b)?;
-            let cfg = reference_config(b, steps);
+            let cfg = reference_config_lv(b, steps, !fixed_variance);
             let layout = Layout::new(&cfg, 2).map_err(kernel("bench config"))?;
             let mut fa = vec![0.0f32; layout.f32_len];
             let mut ua = vec![0u32; layout.u32_len];
             let mut r = rng::seeded(0);
             let mut t =
                 Trainer::new(&cfg, 2, &mut fa, &mut ua, &mut r).map_err(kernel("trainer"))?;
-            if t.net().param_count() != 21_252 {
+            if t.net().param_count() != if fixed_variance { 21_122 } else { 21_252 } {
                 return Err(CliError::kernel(
                     "bench",
                     amortise_kernel::Error::InvalidConfig("PIS net size"),
                 ));
             }
+            let mut chunked = match plan {
+                Some(c) => Some(
+                    crate::parallel::ChunkedTb::new(&t, c, threads)
+                        .map_err(|e| CliError::kernel("--grad-chunks", e))?,
+                ),
+                None => None,
+            };
+            let mut one = |t: &mut Trainer, r: &mut _| match chunked.as_mut() {
+                Some(c) => c.step(t, &target, r),
+                None => t.step(&target, r),
+            };
             for _ in 0..4 {
-                t.step(&target, &mut r).map_err(kernel("tb step"))?;
+                one(&mut t, &mut r).map_err(kernel("tb step"))?;
             }
+            let cpu0 = process_cpu_seconds();
             let mut blocks = Vec::new();
             for _ in 0..7 {
                 let t0 = Instant::now();
                 for _ in 0..5 {
-                    t.step(&target, &mut r).map_err(kernel("tb step"))?;
+                    one(&mut t, &mut r).map_err(kernel("tb step"))?;
                 }
                 blocks.push(t0.elapsed().as_secs_f64() / 5.0);
             }
             let secs = median(blocks);
+            let cpu = cpu_per_call(cpu0, 35.0);
             (
                 "tb_train",
                 1.0 / secs,
                 "iters/s",
                 step_flops(b as u64) * steps as u64,
-                json!({"batch": b, "steps": steps}),
+                json!({"batch": b, "steps": steps, "grad_chunks": plan.unwrap_or(1),
+                    "learned_variance": !fixed_variance}),
+                cpu,
             )
         }
         BenchKind::Eval => {
@@ -125,6 +165,7 @@ pub fn run(kind: BenchKind, batch: Option<usize>, steps: usize, json_out: bool) 
                 n,
                 &mut r,
             )?;
+            let cpu0 = process_cpu_seconds();
             let mut blocks = Vec::new();
             for _ in 0..7 {
                 let t0 = Instant::now();
@@ -141,12 +182,14 @@ pub fn run(kind: BenchKind, batch: Option<usize>, steps: usize, json_out: bool) 
                 blocks.push(t0.elapsed().as_secs_f64());
             }
             let secs = median(blocks);
+            let cpu = cpu_per_call(cpu0, 7.0);
             (
                 "eval",
                 1.0 / secs,
                 "passes/s",
                 forward_flops(n as u64) * steps as u64,
                 json!({"samples": n, "steps": steps, "ms": secs * 1e3}),
+                cpu,
             )
         }
         BenchKind::Step => {
@@ -188,6 +231,7 @@ pub fn run(kind: BenchKind, batch: Option<usize>, steps: usize, json_out: bool) 
             for _ in 0..100 {
                 one(&mut p, &mut g, &mut m, &mut v)?;
             }
+            let cpu0 = process_cpu_seconds();
             let mut blocks = Vec::new();
             for _ in 0..7 {
                 let t0 = Instant::now();
@@ -197,12 +241,14 @@ pub fn run(kind: BenchKind, batch: Option<usize>, steps: usize, json_out: bool) 
                 blocks.push(t0.elapsed().as_secs_f64() / 200.0);
             }
             let secs = median(blocks);
+            let cpu = cpu_per_call(cpu0, 1400.0);
             (
                 "step",
                 1.0 / secs,
                 "steps/s",
                 step_flops(b as u64),
                 json!({"batch": b}),
+                cpu,
             )
         }
     };
@@ -211,14 +257,27 @@ pub fn run(kind: BenchKind, batch: Option<usize>, steps: usize, json_out: bool) 
     if json_out {
         let mut v = json!({
             "bench": name, "rate": per_sec, "unit": unit, "gflop_per_call": flops as f64 / 1e9,
-            "gflops": gflops, "peak_gflops": PEAK_GFLOPS_1CORE, "fraction_of_peak": frac, "threads": 1,
+            "gflops": gflops, "peak_gflops": PEAK_GFLOPS_1CORE, "fraction_of_peak": frac, "threads": threads,
+            "cpu": cpu_model(), "simd": SIMD,
         });
         if let (Some(o), Some(e)) = (v.as_object_mut(), extra.as_object()) {
             o.extend(e.clone());
+            o.insert("cpu_seconds_per_call".into(), json!(cpu));
+            o.insert("rate_per_cpu_second".into(), json!(cpu.map(|c| 1.0 / c)));
         }
         println!("{v}");
     } else {
-        println!("{name} {per_sec:.3} {unit}");
+        println!(
+            "{name} {per_sec:.3} {unit} ({threads} thread(s), {SIMD}, {})",
+            cpu_model()
+        );
+        if let Some(c) = cpu {
+            println!(
+                "{name}_per_cpu_second {:.3} {unit} (process CPU time, all threads: {:.3} ms per call)",
+                1.0 / c,
+                c * 1e3
+            );
+        }
         println!("{name}_gflop_per_call {:.4} GFLOP", flops as f64 / 1e9);
         println!("{name}_gflops {gflops:.2} GFLOP/s");
         println!(
@@ -227,6 +286,50 @@ pub fn run(kind: BenchKind, batch: Option<usize>, steps: usize, json_out: bool) 
         );
     }
     Ok(())
+}
+
+/// CPU time (user + system, all threads) this process has used so far, from `/proc/self/stat`
+/// (clock ticks of 1/100 s, Linux's `USER_HZ`); `None` where unavailable.
+fn process_cpu_seconds() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // fields after the parenthesised command name: state is field 3, utime 14, stime 15
+    let rest = s.rsplit_once(')')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = f.get(11)?.parse().ok()?;
+    let stime: f64 = f.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
+}
+
+/// CPU seconds per call over the timed blocks (`calls` calls since `cpu0`). Unlike the
+/// wall-clock median it does not count time the process waited for a core, so it is the
+/// better measure on a loaded machine (it still includes cache and memory contention).
+fn cpu_per_call(cpu0: Option<f64>, calls: f64) -> Option<f64> {
+    let c = process_cpu_seconds()? - cpu0?;
+    (c > 0.0).then_some(c / calls)
+}
+
+/// The vector extension this binary was compiled for (the products' tile width follows it).
+const SIMD: &str = if cfg!(target_feature = "avx512f") {
+    "avx512"
+} else if cfg!(target_feature = "avx2") {
+    "avx2"
+} else if cfg!(target_feature = "avx") {
+    "avx"
+} else {
+    "baseline"
+};
+
+/// The CPU model from `/proc/cpuinfo` (the peak printed is the reference machine's).
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into())
 }
 
 /// Checks `--batch`.

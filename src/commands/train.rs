@@ -6,7 +6,7 @@ use std::io::{IsTerminal, Write};
 use std::time::Instant;
 
 use amortise_kernel::rng::{self, uniform_f64};
-use amortise_kernel::samplers::diffusion::train::{Layout, Trainer};
+use amortise_kernel::samplers::diffusion::train::{Layout, Method, Trainer};
 use amortise_kernel::smc::annealed;
 use amortise_kernel::smc::resample::{Scheme, resample};
 use amortise_kernel::targets::{LogDensity, Target};
@@ -430,10 +430,26 @@ fn run_trained(
     crate::signal::install();
     let mut completed = 0u32;
     let mut masked = 0u64;
+    let mut chunked = match crate::parallel::chunk_plan(a.threads, a.grad_chunks)? {
+        Some(_) if cfg.method != Method::Tb => {
+            return Err(CliError::flag(
+                "--threads",
+                "more than one thread (and --grad-chunks) apply to --method tb only; \
+                 tb-buffer and rsmc stay single-threaded",
+            ));
+        }
+        Some(chunks) => Some(
+            crate::parallel::ChunkedTb::new(&trainer, chunks, a.threads)
+                .map_err(|e| CliError::kernel("--threads/--grad-chunks", e))?,
+        ),
+        None => None,
+    };
     for it in 0..rc.iters {
-        let info = trainer
-            .step(target, &mut r)
-            .map_err(|e| CliError::kernel(format!("training step {it}"), e))?;
+        let info = match chunked.as_mut() {
+            Some(c) => c.step(&mut trainer, target, &mut r),
+            None => trainer.step(target, &mut r),
+        }
+        .map_err(|e| CliError::kernel(format!("training step {it}"), e))?;
         last_loss = info.tb_loss;
         masked += info.masked as u64;
         if info.smc_log_z.is_finite() {

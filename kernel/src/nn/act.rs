@@ -49,6 +49,18 @@ fn gelu_derivative_fast(z: f32) -> f32 {
     cdf + z * pdf
 }
 
+/// `(gelu_fast(z), gelu_derivative_fast(z))` with one shared erf: bit-identical to the two
+/// separate calls (`½z·e = (½z)·e` and `½e` are the same roundings as there, since scaling
+/// by ½ is exact).
+#[inline(always)]
+fn gelu_and_derivative_fast(z: f32) -> (f32, f32) {
+    let e1 = 1.0 + math::erf_fast(z * FRAC_1_SQRT_2);
+    let f = 0.5 * z * e1;
+    let cdf = 0.5 * e1;
+    let pdf = FRAC_1_SQRT_2PI * math::exp_fast(-0.5 * z * z);
+    (f, cdf + z * pdf)
+}
+
 /// An element-wise nonlinearity; see the [module table](self) for `f` and `f'`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Activation {
@@ -201,6 +213,42 @@ impl Activation {
                 }
             }
         }
+    }
+
+    /// Forward that also records the derivative, in place: on entry `a` holds `z`, on exit
+    /// `a[i] = f(z[i])` and `d[i] = f'(z[i])` (the fused form the [`Mlp`](super::Mlp) cache
+    /// uses, so the backward pass only multiplies). Bit-identical to
+    /// [`apply_in_place`](Self::apply_in_place) followed by the slice derivative; GELU shares
+    /// one erf between `f` and `f'`.
+    #[inline]
+    pub(crate) fn forward_with_derivative_raw(self, a: &mut [f32], d: &mut [f32]) {
+        debug_assert_eq!(a.len(), d.len());
+        match self {
+            Activation::Identity => d.iter_mut().for_each(|v| *v = 1.0),
+            Activation::Gelu => {
+                for (ai, di) in a.iter_mut().zip(d.iter_mut()) {
+                    let (f, fp) = gelu_and_derivative_fast(*ai);
+                    *ai = f;
+                    *di = fp;
+                }
+            }
+            _ => {
+                for (ai, di) in a.iter_mut().zip(d.iter_mut()) {
+                    let z = *ai;
+                    *ai = self.eval(z);
+                    *di = self.derivative(z);
+                }
+            }
+        }
+    }
+
+    /// As [`forward_with_derivative_raw`](Self::forward_with_derivative_raw) from a separate
+    /// input: `a[i] = f(z[i])`, `d[i] = f'(z[i])`.
+    #[inline]
+    pub(crate) fn forward_with_derivative_from_raw(self, z: &[f32], a: &mut [f32], d: &mut [f32]) {
+        debug_assert_eq!(a.len(), z.len());
+        a.copy_from_slice(z);
+        self.forward_with_derivative_raw(a, d);
     }
 
     /// [`backward_in_place`](Self::backward_in_place) without the length check.
@@ -361,6 +409,28 @@ mod tests {
             Activation::Tanh.backward_in_place(&z, &mut short),
             Err(Error::ShapeMismatch { .. })
         ));
+    }
+
+    /// The fused forward-with-derivative equals the separate slice passes bit for bit.
+    #[test]
+    fn fused_forward_and_derivative_match_the_separate_passes() {
+        let z: std::vec::Vec<f32> = (0..4001)
+            .map(|i| -20.0 + 40.0 * i as f32 / 4000.0)
+            .chain([0.0, -0.0, 1e-30, -1e-30, 88.0, -88.0])
+            .collect();
+        for act in Activation::ALL {
+            let mut f = std::vec![0.0f32; z.len()];
+            act.apply(&z, &mut f).unwrap();
+            let mut fp = std::vec![1.0f32; z.len()];
+            act.backward_in_place(&z, &mut fp).unwrap();
+            let mut a = std::vec![0.0f32; z.len()];
+            let mut d = std::vec![f32::NAN; z.len()];
+            act.forward_with_derivative_from_raw(&z, &mut a, &mut d);
+            for i in 0..z.len() {
+                assert_eq!(a[i].to_bits(), f[i].to_bits(), "{act:?} f at {}", z[i]);
+                assert_eq!(d[i].to_bits(), fp[i].to_bits(), "{act:?} f' at {}", z[i]);
+            }
+        }
     }
 
     /// The fast GELU slice paths against the libm scalar reference on a dense grid.

@@ -283,6 +283,41 @@ impl PisNet {
         scratch: &mut [f32],
         out: &mut [f32],
     ) -> Result<(), Error> {
+        self.forward_impl(params, x, batch, t, lgrad, cache, scratch, out, true)
+    }
+
+    /// As [`PisNet::forward_lp`] for sampling only: the same output bits, but the head's
+    /// activation cache (and the activations' derivatives) are not written, so the result
+    /// cannot be back-propagated. `cache` still needs [`PisNet::cache_len`] values.
+    ///
+    /// # Errors
+    /// As [`PisNet::forward_lp`].
+    pub fn forward_no_grad_lp(
+        &self,
+        params: &[f32],
+        x: &[f32],
+        batch: usize,
+        t: f32,
+        lgrad: Option<&[f32]>,
+        cache: &mut [f32],
+        scratch: &mut [f32],
+        out: &mut [f32],
+    ) -> Result<(), Error> {
+        self.forward_impl(params, x, batch, t, lgrad, cache, scratch, out, false)
+    }
+
+    fn forward_impl(
+        &self,
+        params: &[f32],
+        x: &[f32],
+        batch: usize,
+        t: f32,
+        lgrad: Option<&[f32]>,
+        cache: &mut [f32],
+        scratch: &mut [f32],
+        out: &mut [f32],
+        grad: bool,
+    ) -> Result<(), Error> {
         if lgrad.is_some() != self.langevin.is_some() {
             return Err(Error::InvalidConfig(
                 "the target gradient is needed exactly when the network has a Langevin branch",
@@ -301,14 +336,18 @@ impl PisNet {
         let (tau, head_cache) = rest.split_at_mut(h);
         self.embed.forward(phase, t, emb)?;
         self.time_mlp.forward(time, emb, 1, time_cache, tau)?;
-        let z = &mut scratch[..batch * h];
+        let (z, inner) = scratch.split_at_mut(batch * h);
         self.state.forward(state, x, batch, z)?;
         for row in z.chunks_exact_mut(h) {
             for (v, &tv) in row.iter_mut().zip(tau.iter()) {
                 *v += tv;
             }
         }
-        self.head.forward(head, z, batch, head_cache, out)?;
+        if grad {
+            self.head.forward(head, z, batch, head_cache, out)?;
+        } else {
+            self.head.predict(head, z, batch, inner, out)?;
+        }
         if let (Some(m), Some(g)) = (&self.langevin, lgrad) {
             check_len("pis lgrad", batch * self.dim, g.len())?;
             let lp = &params[self.base_params()..];
@@ -557,6 +596,33 @@ mod tests {
                 .is_err()
         );
         assert!(PisNet::new(3, 4, 3, 2).unwrap().with_langevin().is_err());
+    }
+
+    #[test]
+    fn no_grad_forward_gives_the_same_bits() {
+        for langevin in [false, true] {
+            let mut net = PisNet::new(2, 16, 4, 4).unwrap();
+            if langevin {
+                net = net.with_langevin().unwrap();
+            }
+            let mut r = rng::seeded(4);
+            let mut p = vec![0.0f32; net.param_count()];
+            net.init(&mut p, LastLayerInit::Default, &mut r).unwrap();
+            let b = 7;
+            let mut x = vec![0.0f32; b * 2];
+            fill_standard_normal(&mut r, &mut x);
+            let g = vec![0.5f32; b * 2];
+            let lg = langevin.then_some(&g[..]);
+            let mut cache = vec![0.0; net.cache_len(b)];
+            let mut scratch = vec![0.0; net.scratch_len(b)];
+            let (mut o1, mut o2) = (vec![0.0; b * 4], vec![1.0; b * 4]);
+            net.forward_lp(&p, &x, b, 0.3, lg, &mut cache, &mut scratch, &mut o1)
+                .unwrap();
+            net.forward_no_grad_lp(&p, &x, b, 0.3, lg, &mut cache, &mut scratch, &mut o2)
+                .unwrap();
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&o1), bits(&o2));
+        }
     }
 
     #[test]

@@ -406,7 +406,14 @@ pub fn sample_forward_range<T: LogDensity + ?Sized, R: Rng + ?Sized>(
             &mut ws.step_cache[..cl]
         };
         let lgrad = langevin_input(cfg, net, target, x, ws.lgrad);
-        net.forward_lp(
+        // without kept caches nothing is back-propagated: skip the activation derivatives
+        let forward = if keep_cache {
+            PisNet::forward_lp
+        } else {
+            PisNet::forward_no_grad_lp
+        };
+        forward(
+            net,
             params,
             x,
             b,
@@ -528,7 +535,14 @@ pub fn score<T: LogDensity + ?Sized>(
             &mut ws.step_cache[..cl]
         };
         let lgrad = langevin_input(cfg, net, target, x, ws.lgrad);
-        net.forward_lp(
+        // without kept caches nothing is back-propagated: skip the activation derivatives
+        let forward = if keep_cache {
+            PisNet::forward_lp
+        } else {
+            PisNet::forward_no_grad_lp
+        };
+        forward(
+            net,
             params,
             x,
             b,

@@ -20,9 +20,11 @@
 //! [`Error::Degenerate`]. With every residual finite the result is unchanged (`B′ = B`).
 
 use super::net::PisNet;
-use super::policy::{PolicyConfig, Trajectories, log_pf_output_grad};
+use super::policy::{PolicyConfig, Trajectories, Workspace, log_pf_output_grad, sample_forward};
 use super::reference::Schedule;
 use crate::error::{Error, check_len, check_min_len};
+use crate::rng::Rng;
+use crate::targets::LogDensity;
 
 /// Result of one TB loss evaluation.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -180,13 +182,108 @@ pub fn backprop_log_pf(
     Ok(())
 }
 
+/// Sums over the rows of one chunk of an on-policy TB batch ([`on_policy_chunk`]); chunks
+/// are combined by adding these in a fixed chunk order.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TbChunkSums {
+    /// `Σ_b δ_b` over the chunk's rows.
+    pub sum_delta: f64,
+    /// `Σ_b δ_b²` over the chunk's rows.
+    pub sum_delta2: f64,
+    /// Rows whose residual was not finite: masked (`δ = 0`, no gradient), as in
+    /// [`residuals`]. The runner divides by the finite rows of the whole batch.
+    pub masked: u32,
+}
+
+/// One chunk of an on-policy TB iteration, for a runner that splits a batch of
+/// `total_batch` rows into fixed chunks (possibly on several threads): rolls out
+/// `traj.batch` trajectories of `p_F` with `rng` (keeping the caches), writes `log R(x_T)`
+/// into `log_r` and the residuals into `delta`, and **accumulates** into `grads` this
+/// chunk's share of `∂L_TB/∂θ` for the whole batch,
+/// `(2/total_batch) Σ_{b ∈ chunk} δ_b Σ_n ∂ log p_F/∂θ`.
+///
+/// The chunk's result depends only on its inputs (parameters, `log Z`, `rng`), never on the
+/// other chunks, so the chunks may be computed in any order or concurrently; adding the
+/// gradients and [`TbChunkSums`] in chunk order then gives the same bits however they were
+/// scheduled. `∂L/∂log Z = (2/total_batch)·Σ sum_delta` and `L = Σ sum_delta2 / total_batch`
+/// when no row is masked; with `B′` finite rows in the batch the runner rescales the summed
+/// gradient by `total_batch / B′` and divides the sums by `B′` (the failure policy of
+/// [`residuals`]).
+///
+/// # Errors
+/// As [`super::policy::sample_forward`] and [`residuals`]; [`Error::InvalidConfig`] if
+/// `total_batch < traj.batch`.
+pub fn on_policy_chunk<T: LogDensity + ?Sized, R: Rng + ?Sized>(
+    cfg: &PolicyConfig,
+    sched: &Schedule<'_>,
+    net: &PisNet,
+    params: &[f32],
+    log_z: f32,
+    target: &T,
+    total_batch: usize,
+    traj: &mut Trajectories<'_>,
+    ws: &mut Workspace<'_>,
+    log_r: &mut [f32],
+    delta: &mut [f32],
+    coef: &mut [f32],
+    dout: &mut [f32],
+    grads: &mut [f32],
+    rng: &mut R,
+) -> Result<TbChunkSums, Error> {
+    let b = traj.batch;
+    if total_batch < b {
+        return Err(Error::InvalidConfig(
+            "the total TB batch must be at least the chunk's batch",
+        ));
+    }
+    check_len("tb chunk log_r", b, log_r.len())?;
+    check_len("tb coef", b, coef.len())?;
+    check_len("tb dout", b * net.out(), dout.len())?;
+    sample_forward(cfg, sched, net, params, target, traj, ws, true, rng)?;
+    for (lr, row) in log_r.iter_mut().zip(traj.terminal().chunks_exact(traj.dim)) {
+        *lr = target.log_density(row);
+    }
+    // Non-finite residuals are masked (δ = 0) by `residuals`; a chunk with none finite is
+    // not an error on its own (the runner checks the whole batch).
+    let masked = match residuals(sched, traj, log_r, log_z, delta) {
+        Ok(info) => info.masked,
+        Err(Error::Degenerate(_)) => b as u32,
+        Err(e) => return Err(e),
+    };
+    let (mut s, mut s2) = (0.0f64, 0.0f64);
+    for &d in delta.iter() {
+        s += d as f64;
+        s2 += (d as f64) * (d as f64);
+    }
+    let k = 2.0 / total_batch as f32;
+    for (c, &dl) in coef.iter_mut().zip(delta.iter()) {
+        *c = k * dl;
+    }
+    backprop_log_pf(
+        cfg,
+        sched,
+        net,
+        params,
+        traj,
+        coef,
+        grads,
+        dout,
+        ws.net_scratch,
+    )?;
+    Ok(TbChunkSums {
+        sum_delta: s,
+        sum_delta2: s2,
+        masked,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     extern crate std;
     use super::*;
     use crate::nn::LastLayerInit;
     use crate::rng::{self, fill_standard_normal};
-    use crate::samplers::diffusion::policy::{Workspace, sample_backward, score};
+    use crate::samplers::diffusion::policy::{sample_backward, score};
     use crate::samplers::diffusion::reference::Process;
     use std::vec;
     use std::vec::Vec;

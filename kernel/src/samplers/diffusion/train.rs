@@ -974,7 +974,60 @@ impl<'a> Trainer<'a> {
         if on_policy && self.cfg.method.has_buffer() {
             self.insert(false)?;
         }
-        // optimiser: per-group clipping, then Adam with per-group learning rates
+        self.optimise(info)
+    }
+
+    /// An on-policy TB iteration whose gradient was computed outside the trainer (by a
+    /// runner that splits the batch into chunks, [`super::tb::on_policy_chunk`], possibly on
+    /// several threads): takes `policy_grads` (`∂L/∂θ` of the policy) and `∂L/∂log Z`,
+    /// then clips and steps exactly as [`Trainer::step`] does. [`Method::Tb`] only. `masked`
+    /// is the number of rows the runner left out of the loss (reported in
+    /// [`TrainInfo::masked`]).
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] for another method; [`Error::ShapeMismatch`] if
+    /// `policy_grads` is not the policy's length; [`Error::NonFinite`] as [`Trainer::step`].
+    pub fn apply_gradient(
+        &mut self,
+        policy_grads: &[f32],
+        log_z_grad: f32,
+        tb_loss: f32,
+        masked: u32,
+    ) -> Result<TrainInfo, Error> {
+        if self.cfg.method != Method::Tb {
+            return Err(Error::InvalidConfig(
+                "external (chunked) gradients are supported for on-policy TB only",
+            ));
+        }
+        let pp_len = self.layout.policy_params;
+        crate::error::check_len("policy gradient", pp_len, policy_grads.len())?;
+        self.grads.iter_mut().for_each(|g| *g = 0.0);
+        self.grads[..pp_len].copy_from_slice(policy_grads);
+        let np = self.layout.n_params;
+        self.grads[np - 1] = log_z_grad;
+        let info = TrainInfo {
+            iteration: self.state.iteration,
+            on_policy: true,
+            tb_loss,
+            subtb_loss: 0.0,
+            log_z: 0.0,
+            grad_norm: 0.0,
+            smc_log_z: f64::NAN,
+            smc_ess: f64::NAN,
+            buffer_len: self.buf_len,
+            buffer_lambda: 1.0,
+            masked,
+            skipped: false,
+        };
+        self.optimise(info)
+    }
+
+    /// The optimiser part of an iteration, on the gradients in `self.grads`: per-group
+    /// clipping, then Adam with per-group learning rates and the step schedule.
+    fn optimise(&mut self, mut info: TrainInfo) -> Result<TrainInfo, Error> {
+        let it = self.state.iteration;
+        let pp_len = self.layout.policy_params;
+        let fl = self.layout.flow_params;
         let np = self.layout.n_params;
         let fnet = self.flows.map_or(0, |f| f.beta_offset());
         let groups_spec = [
