@@ -26,6 +26,9 @@ const DCONTROL = {
   eval_every: 'd_eval_every', eval_samples: 'd_eval_samples',
 };
 const isDiscreteTarget = (t) => DISCRETE_TARGETS.includes(t);
+/** VGS: the targets it runs on here, and its settings (wasm field → control id; messages in `msg-v-<field>`). */
+const VGS_TARGETS = ['9gmm', '25gmm', 'gmm40'];
+const VCONTROL = { iters: 'v_iters', steps: 'v_steps', batch: 'v_batch', hidden: 'v_hidden', lr: 'v_lr' };
 const GRID = 160;           // heat-map cells per side
 const MAX_PARTICLES = 200000;
 const MAX_FLOATS = 4000000; // particles × dim, as in the wasm crate
@@ -50,7 +53,7 @@ const ui = {
 const app = {
   worker: null, ready: false, running: false, targets: [], heat: null, view: null,
   frame: null, frames: 0, lastResampledAt: -1, configured: false,
-  tframe: null, trainedInWorker: false, kind: 'smc', dgrid: null, dframe: null,
+  tframe: null, trainedInWorker: false, kind: 'smc', dgrid: null, dframe: null, vframe: null,
 };
 window.playground = app; // for the end-to-end test and curious learners
 
@@ -58,9 +61,10 @@ window.playground = app; // for the end-to-end test and curious learners
 
 function setMsg(field, text) {
   const discrete = isDiscreteTarget(ui.target.value) && DCONTROL[field];
-  const el = $(discrete ? `msg-d-${field}` : `msg-${field}`);
+  const vgs = !discrete && ui.method.value === 'vgs' && VCONTROL[field];
+  const el = $(discrete ? `msg-d-${field}` : vgs ? `msg-v-${field}` : `msg-${field}`);
   if (el) el.textContent = text;
-  const control = $((discrete ? DCONTROL[field] : CONTROL_OF[field]) || '');
+  const control = $((discrete ? DCONTROL[field] : vgs ? VCONTROL[field] : CONTROL_OF[field]) || '');
   if (control) control.setAttribute('aria-invalid', text ? 'true' : 'false');
 }
 
@@ -75,6 +79,33 @@ function clearMsgs() {
     $(`msg-d-${f}`).textContent = '';
     $(id).setAttribute('aria-invalid', 'false');
   }
+  for (const [f, id] of Object.entries(VCONTROL)) {
+    $(`msg-v-${f}`).textContent = '';
+    $(id).setAttribute('aria-invalid', 'false');
+  }
+}
+
+/** The VGS settings; `query` is VgsPlayground's `key=value&…` string. */
+function readVgsSettings(target, check, okSoFar) {
+  let ok = okSoFar;
+  if (!VGS_TARGETS.includes(target)) {
+    setMsg('target', `vgs runs on the 2-D mixtures here: ${VGS_TARGETS.join(', ')}`);
+    ok = false;
+  }
+  const c = (field, r) => { const v = check(field, r); if (r[1]) ok = false; return v; };
+  const s = {
+    kind: 'vgs', target, method: 'vgs',
+    seed: c('seed', int(ui.seed.value, 0, 4294967295, 'seed')),
+    steps: c('steps', int($('v_steps').value, 1, 200, 'steps')),
+    iters: c('iters', int($('v_iters').value, 1, 100000, 'iterations')),
+    batch: c('batch', int($('v_batch').value, 1, 4096, 'batch')),
+    hidden: c('hidden', int($('v_hidden').value, 1, 512, 'hidden width')),
+    lr: c('lr', num($('v_lr').value, (v) => v > 0 && v <= 1, 'learning rate', 'in (0, 1]')),
+  };
+  if (!ok) return null;
+  s.query = new URLSearchParams({ target, method: 'vgs', seed: s.seed, iters: s.iters, steps: s.steps,
+    batch: s.batch, hidden: s.hidden, lr: s.lr }).toString();
+  return s;
 }
 
 /** The discrete settings; `query` is DiscretePlayground's `key=value&…` string. */
@@ -188,6 +219,7 @@ function readSettings() {
   const method = ui.method.value;
   if (isDiscreteTarget(target)) return readDiscreteSettings(target, method, check, ok);
   if (!PRESETS[target]) { setMsg('target', 'choose a target from the list'); ok = false; }
+  if (method === 'vgs') return readVgsSettings(target, check, ok);
   if (DISCRETE_METHODS.includes(method) && !TRAINED.includes(method)) {
     setMsg('method', `${method} trains GFlowNets on the discrete targets: ${DISCRETE_TARGETS.join(', ')}`);
     return null;
@@ -211,7 +243,7 @@ function readSettings() {
 }
 
 function writeUrl(s) {
-  if (s.kind === 'discrete') {
+  if (s.kind === 'discrete' || s.kind === 'vgs') {
     const p = new URLSearchParams(s.query);
     p.set('speed', ui.speed.value);
     history.replaceState(null, '', `?${p}`);
@@ -253,6 +285,7 @@ function readUrl() {
     return;
   }
   ui.baseStd.value = String(PRESETS[ui.target.value].baseStd);
+  if (p.get('method') === 'vgs') for (const [k, id] of Object.entries(VCONTROL)) if (p.has(k)) $(id).value = p.get(k);
   set(ui.n, 'n'); set(ui.dim, 'dim'); set(ui.baseStd, 'base_std'); set(ui.cess, 'cess');
   set(ui.mala, 'mala'); set(ui.seed, 'seed');
   if (TRAIN_SIGMA[ui.target.value]) ui.sigma.value = String(TRAIN_SIGMA[ui.target.value]);
@@ -309,6 +342,11 @@ function onMessage(m) {
       app.configured = true;
       setButtons();
       break;
+    case 'vframe':
+      app.vframe = m;
+      app.frames += 1;
+      renderVgs();
+      break;
     case 'dgrid':
       app.dgrid = m;
       app.dframe = null;
@@ -341,7 +379,7 @@ function onMessage(m) {
       download(`${m.target}-particles.csv`, m.text);
       break;
     case 'error':
-      if (CONTROL_OF[m.field] || DCONTROL[m.field] || m.field === 'run') setMsg(m.field, m.message);
+      if (CONTROL_OF[m.field] || DCONTROL[m.field] || VCONTROL[m.field] || m.field === 'run') setMsg(m.field, m.message);
       else setMsg('run', `${m.field}: ${m.message}`);
       if (m.field !== 'run') { app.configured = false; setButtons(); markStale(); }
       ui.status.dataset.state = 'error';
@@ -370,7 +408,7 @@ function configure() {
     startWorker();
     return;
   }
-  app.kind = s.kind === 'discrete' ? 'discrete' : s.query ? 'train' : 'smc';
+  app.kind = s.kind === 'discrete' || s.kind === 'vgs' ? s.kind : s.query ? 'train' : 'smc';
   syncKind();
   if (s.query) app.trainedInWorker = true;
   ui.scene.classList.remove('stale');
@@ -401,7 +439,7 @@ function setRunning(r) {
 
 function setButtons() {
   const ok = app.ready && app.configured;
-  const cur = app.kind === 'train' ? app.tframe : app.kind === 'discrete' ? app.dframe : app.frame;
+  const cur = { train: app.tframe, discrete: app.dframe, vgs: app.vframe }[app.kind] || app.frame;
   const done = cur && cur.stats.done;
   ui.start.disabled = !ok || (!app.running && done);
   ui.step.disabled = !ok || app.running || done;
@@ -630,6 +668,68 @@ function renderDiscrete() {
   setButtons();
 }
 
+function renderVgs() {
+  const f = app.vframe;
+  if (!f || !app.view) return;
+  const s = f.stats;
+  const h = f.hist;
+  drawScene(ui.scene, app.heat, app.view, f, false);
+  const len = h.loss.length;
+  const logLoss = (a) => thin(a).map((v) => (v > 0 ? Math.log10(v) : NaN));
+  lineChart(ui.chartLoss, {
+    title: 'log10 TD loss (red) and its median (black)',
+    series: [{ values: logLoss(h.loss), colour: 'rgba(179,38,30,0.45)' }, { values: thin(movingMedianLog10(h.loss)), colour: '#1d1d28' }],
+    xMax: len,
+  });
+  lineChart(ui.chartLogZ, {
+    title: 'learnt initial scale σ_init', series: [{ values: thin(h.sigma), colour: '#1f6fb2' }], xMax: len,
+  });
+  const modes = new Float32Array(len).fill(NaN);
+  let lastM = NaN;
+  const at = new Map(f.modesTrace.map(([it, m]) => [it, m]));
+  for (let i = 0; i < len; i++) { if (at.has(i + 1)) lastM = at.get(i + 1); modes[i] = lastM; }
+  lineChart(ui.chartEss, {
+    title: `modes reached by 500 samples (of ${s.modesTotal})`, series: [{ values: thin(modes), colour: '#2a7d6f' }],
+    yRange: [0, 1.05 * s.modesTotal], xMax: len, hline: { y: s.modesTotal, colour: '#2a9d3a', label: 'all modes' },
+  });
+  lineChart(ui.chartBeta, { title: 'replay buffer / temperature', series: [], empty: 'none: VGS trains on its own fresh rollouts' });
+  const state = s.done ? 'done' : app.running ? 'running' : 'paused';
+  const st = ui.status.dataset;
+  st.state = state;
+  st.iteration = String(s.iteration);
+  st.loss = String(s.loss);
+  st.modes = String(s.modesHit);
+  st.checksum = s.checksum;
+  const rate = s.seconds > 0 && s.iteration > 0 ? ` · ${(s.iteration / s.seconds).toFixed(0)} it/s · ${s.seconds.toFixed(0)} s` : '';
+  ui.status.textContent =
+    `${state}: vgs on ${ui.target.value}, T = ${s.steps} steps, iteration ${s.iteration}/${s.iters}${rate}\n` +
+    `TD loss ${fmt(s.loss)}   σ_init ${fmt(s.sigma)}${s.nonFinite ? `   ${s.nonFinite} non-finite coordinates reset` : ''}\n` +
+    `modes reached (a sample within 2 std): ${s.modesHit}/${s.modesTotal}   params ${s.checksum}`;
+  setButtons();
+}
+
+function renderVgsExplain(targetLine) {
+  return `<h2>What you are looking at: the Value Gradient Sampler (VGS)</h2>
+<p>VGS (Yoon et al. 2025) treats sampling as <b>control</b>: a sampler moves x in only <i>T</i> steps (here 20 by default; try 5), and each step follows
+the <b>gradient of a learnt value function</b> V(x, t) — the expected remaining cost of reaching the target from x at step t — plus Gaussian noise:
+<i>x<sub>t+1</sub> = α<sub>t</sub>x<sub>t</sub> − (s<sub>t</sub>²α<sub>t</sub>²/τ) ∇V̄(α<sub>t</sub>x<sub>t</sub>, t+1) + α<sub>t</sub>s<sub>t</sub> ε</i>; the last step uses the energy E = −log p̃ itself.
+The value network is trained by <b>temporal differences</b>, as in reinforcement learning: V(x<sub>t</sub>, t) should equal the cost of one step (a
+kinetic term ‖μ‖²/(2s²α²) and a volume term) plus V̄ at the next state, or the energy at the end. V̄ is a slowly moving copy (EMA) of V, the
+<b>target network</b>. The start x<sub>0</sub> ~ N(0, σ<sub>init</sub>²) and σ<sub>init</sub> is learnt too (top chart).</p>
+<p>The picture: the target's log density with 500 samples of the current sampler, redrawn every few frames. The charts: the TD loss (falls as the value
+function becomes consistent), σ<sub>init</sub>, and how many modes the samples reach.</p>
+${targetLine}
+<h3>The controls</h3>
+<dl>
+<dt>Sampling steps T</dt><dd>Few steps is VGS's point (paper: 20 on 9-GMM). Fewer steps: cheaper samples, larger moves per step.</dd>
+<dt>Iterations, batch B, hidden width, learning rate</dt><dd>One behaviour rollout of B samples and one TD update per iteration; the kernel's 9-GMM preset
+(width 128, Adam 10<sup>−3</sup>; paper: 1024 and 10<sup>−4</sup>) is used for every mixture, as in <code>amortise train-vgs</code>.</dd>
+<dt>Seed</dt><dd>The same settings and seed train the same network as <code>amortise train-vgs</code> with the flags of the URL.</dd>
+</dl>
+<h3>Read more</h3>
+<ul><li>Yoon et al. (2025), <i>Value Gradient Sampler: sampling as sequential decision making</i>.</li></ul>`;
+}
+
 // ---------------------------------------------------------------- explanation
 
 function fillTargetDescriptions() {
@@ -790,6 +890,10 @@ function renderExplain() {
     ui.explain.innerHTML = renderDiscreteExplain(ui.method.value, ui.target.value);
     return;
   }
+  if (ui.method.value === 'vgs') {
+    ui.explain.innerHTML = renderVgsExplain(targetLine);
+    return;
+  }
   if (TRAINED.includes(ui.method.value)) {
     ui.explain.innerHTML = renderTrainExplain(ui.method.value, targetLine);
     return;
@@ -854,7 +958,8 @@ syncKind();
 /** Shows the controls of the chosen method (CSS keys off these attributes). */
 function syncKind() {
   const discrete = isDiscreteTarget(ui.target.value);
-  document.body.dataset.kind = discrete ? 'discrete' : TRAINED.includes(ui.method.value) ? 'train' : 'smc';
+  document.body.dataset.kind = discrete ? 'discrete' : ui.method.value === 'vgs' ? 'vgs'
+    : TRAINED.includes(ui.method.value) ? 'train' : 'smc';
   document.body.dataset.method = ui.method.value;
   document.body.dataset.dtarget = discrete ? ui.target.value : '';
 }
@@ -878,7 +983,7 @@ ui.target.addEventListener('change', () => {
 });
 for (const el of [ui.method, ui.n, ui.dim, ui.baseStd, ui.cess, ui.mala, ui.seed, ui.iters, ui.batch,
   ui.steps, ui.reference, ui.sigma, ui.hidden, ui.lr, ui.lp, ui.buffer, ui.prefill, ui.chunk,
-  ...Object.values(DCONTROL).map($)]) {
+  ...Object.values(DCONTROL).map($), ...Object.values(VCONTROL).map($)]) {
   el.addEventListener('change', () => { ui.fatal.hidden = true; configure(); });
 }
 ui.speed.addEventListener('change', () => {

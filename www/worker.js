@@ -12,7 +12,7 @@
 //               {type: 'seed', seed}  {type: 'csv', text}  {type: 'state', running}
 //               {type: 'error', field, message}  {type: 'fatal', message}
 
-import init, { SmcPlayground, TrainPlayground, DiscretePlayground, random_seed, target_list, last_panic, trap_for_tests } from './pkg/amortise_wasm.js';
+import init, { SmcPlayground, TrainPlayground, DiscretePlayground, VgsPlayground, random_seed, target_list, last_panic, trap_for_tests } from './pkg/amortise_wasm.js';
 
 let wasm = null;     // the module's exports (for `memory`)
 let handle = null;   // the current SmcPlayground or TrainPlayground
@@ -110,6 +110,7 @@ function tick() {
   if (!running || !handle) return;
   if (kind === 'train') { trainTick(); return; }
   if (kind === 'discrete') { discreteTick(); return; }
+  if (kind === 'vgs') { vgsTick(); return; }
   const t0 = performance.now();
   let ok = true;
   if (speed === 'max') {
@@ -255,6 +256,67 @@ function discreteTick() {
   timer = setTimeout(tick, delay);
 }
 
+let vgsModes = [];   // [iteration, modes reached] at every sample draw
+
+/** Draws VGS samples and records the modes they reach. */
+function drawVgsSamples() {
+  handle.sample(SAMPLES);
+  vgsModes.push([handle.iteration, handle.modes_hit]);
+  framesSinceSample = 0;
+}
+
+/** Posts the VGS state: scalars, samples (uniform weights), histories. */
+function postVgsFrame() {
+  const h = handle;
+  const xy = view(h.samples_ptr(), h.samples_len()).slice();
+  const n = xy.length / 2;
+  const weights = new Float32Array(n).fill(n ? 1 / n : 0);
+  const len = h.hist_len();
+  const hist = { loss: view(h.hist_loss_ptr(), len).slice(), sigma: view(h.hist_sigma_ptr(), len).slice() };
+  const stats = {
+    iteration: h.iteration, iters: h.iters, done: h.done, loss: h.loss, sigma: h.init_sigma, steps: h.steps,
+    modesHit: h.modes_hit, modesTotal: h.modes_total, nonFinite: h.non_finite, n, running,
+    checksum: h.param_checksum(), seconds: (performance.now() - trainStart) / 1000,
+  };
+  post({ type: 'vframe', stats, xy, weights, hist, modesTrace: vgsModes.slice() },
+    [xy.buffer, weights.buffer, hist.loss.buffer, hist.sigma.buffer]);
+}
+
+function vgsTick() {
+  const t0 = performance.now();
+  const budget = TRAIN_BUDGET[speed] || 40;
+  let ok = true;
+  do {
+    ok = guarded(() => handle.step(1)) !== undefined;
+  } while (ok && !handle.done && performance.now() - t0 < budget);
+  if (!ok) return;
+  framesSinceSample += 1;
+  if (framesSinceSample >= SAMPLE_EVERY || handle.done) {
+    if (guarded(drawVgsSamples) === undefined && dead) return;
+  }
+  guarded(postVgsFrame);
+  if (handle.done) {
+    stop();
+    return;
+  }
+  const delay = speed === 'max' ? 0 : Math.max(0, 100 - (performance.now() - t0));
+  timer = setTimeout(tick, delay);
+}
+
+function configureVgs(s, v) {
+  const h = guarded(() => new VgsPlayground(s.query));
+  if (!h) return;
+  handle = h;
+  kind = 'vgs';
+  vgsModes = [];
+  const cells = guarded(() => h.density_grid(v.xmin, v.xmax, v.ymin, v.ymax, v.nx, v.ny));
+  if (cells === undefined) return;
+  const values = view(h.grid_ptr(), h.grid_len()).slice();
+  post({ type: 'grid', nx: v.nx, ny: v.ny, view: v, values, target: s.target }, [values.buffer]);
+  if (guarded(drawVgsSamples) === undefined && dead) return;
+  guarded(postVgsFrame);
+}
+
 function configureDiscrete(s) {
   const h = guarded(() => new DiscretePlayground(s.query));
   if (!h) return;
@@ -280,6 +342,10 @@ function configure(s, v) {
     configureDiscrete(s);
     return;
   }
+  if (s.kind === 'vgs') {
+    configureVgs(s, v);
+    return;
+  }
   if (s.method !== 'smc') {
     configureTrain(s, v);
     return;
@@ -295,9 +361,14 @@ function configure(s, v) {
   guarded(postFrame);
 }
 
-function trainCsv() {
+function vgsOrTrainCsv() {
   const h = handle;
   const xy = view(h.samples_ptr(), h.samples_len());
+  if (kind === 'vgs') {
+    const lines = ['x0,x1'];
+    for (let i = 0; i < xy.length / 2; i++) lines.push(`${xy[2 * i]},${xy[2 * i + 1]}`);
+    return lines.join('\n') + '\n';
+  }
   const lw = view(h.sample_log_w_ptr(), xy.length / 2);
   const lines = ['x0,x1,log_weight'];
   for (let i = 0; i < lw.length; i++) lines.push(`${xy[2 * i]},${xy[2 * i + 1]},${lw[i]}`);
@@ -318,7 +389,7 @@ function discreteCsv() {
 }
 
 function csv() {
-  if (kind === 'train') return trainCsv();
+  if (kind === 'train' || kind === 'vgs') return vgsOrTrainCsv();
   if (kind === 'discrete') return discreteCsv();
   const h = handle;
   const n = h.n_particles;
@@ -350,7 +421,7 @@ self.onmessage = (ev) => {
         post({ type: 'state', running: true });
         tick();
       } else if (handle && handle.done) {
-        guarded(kind === 'train' ? postTrainFrame : kind === 'discrete' ? postDiscreteFrame : postFrame);
+        guarded(kind === 'train' ? postTrainFrame : kind === 'discrete' ? postDiscreteFrame : kind === 'vgs' ? postVgsFrame : postFrame);
       }
       break;
     case 'pause': stop(); break;
@@ -362,6 +433,9 @@ self.onmessage = (ev) => {
             guarded(postTrainFrame);
           } else if (kind === 'discrete') {
             guarded(postDiscreteFrame);
+          } else if (kind === 'vgs') {
+            if (guarded(drawVgsSamples) === undefined && dead) break;
+            guarded(postVgsFrame);
           } else {
             guarded(postFrame);
           }
@@ -377,7 +451,7 @@ self.onmessage = (ev) => {
     case 'csv':
       if (handle) {
         const text = guarded(csv);
-        if (text !== undefined) post({ type: 'csv', text, target: kind === 'discrete' ? 'discrete' : handle.target });
+        if (text !== undefined) post({ type: 'csv', text, target: kind === 'discrete' ? 'discrete' : kind === 'vgs' ? 'vgs' : handle.target });
       }
       break;
     case 'trap': guarded(() => trap_for_tests()); break;

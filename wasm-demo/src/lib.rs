@@ -12,6 +12,8 @@
 //!   hypergrid, the deceptive grid and the sequence target
 //!   ([`amortise_kernel::samplers::gflownet`], [`amortise_kernel::teacher`]), with the exact
 //!   and empirical distributions as views.
+//! - [`VgsPlayground`]: the Value Gradient Sampler ([`amortise_kernel::samplers::vgs`]) on
+//!   the 2-D mixtures, with its TD-loss history and samples as views.
 //! - [`random_seed`]: a seed from `crypto.getRandomValues` (getrandom's `wasm_js` backend).
 //! - [`target_list`]: the kernel's target registry as JSON, for the page's target menu.
 //!
@@ -34,6 +36,7 @@ pub mod error;
 pub mod grid;
 pub mod smc;
 pub mod train;
+pub mod vgs;
 
 use std::sync::Mutex;
 
@@ -44,6 +47,7 @@ pub use error::PlaygroundError;
 pub use grid::{DensityGrid, GridSpec};
 pub use smc::{SmcCore, SmcSettings};
 pub use train::{TrainCore, TrainSettings};
+pub use vgs::{VgsCore, VgsSettings};
 
 static LAST_PANIC: Mutex<Option<String>> = Mutex::new(None);
 
@@ -739,6 +743,152 @@ impl DiscretePlayground {
     /// FNV-1a 64 of the student's parameters.
     pub fn param_checksum(&self) -> String {
         self.core.param_checksum()
+    }
+}
+
+/// A Value Gradient Sampler run (9gmm, 25gmm, gmm40) over buffers owned by this handle.
+#[wasm_bindgen]
+pub struct VgsPlayground {
+    core: VgsCore,
+}
+
+#[wasm_bindgen]
+impl VgsPlayground {
+    /// A new run from `key=value&…` settings (`target`, `seed`, `iters`, `steps`, `batch`,
+    /// `hidden`, `lr`: the `amortise train-vgs` flags; absent = the target's preset).
+    ///
+    /// # Errors
+    /// `"{control}: {reason}"` for any invalid setting.
+    #[wasm_bindgen(constructor)]
+    pub fn new(settings: &str) -> Result<VgsPlayground, JsError> {
+        VgsSettings::parse(settings)
+            .and_then(|s| VgsCore::new(&s))
+            .map(|core| VgsPlayground { core })
+            .map_err(js_err)
+    }
+    /// Runs up to `k` TD iterations; returns how many ran.
+    ///
+    /// # Errors
+    /// `k` above the per-call cap, or the kernel's error ending the run.
+    pub fn step(&mut self, k: u32) -> Result<u32, JsError> {
+        self.core.step(k).map_err(js_err)
+    }
+    /// Draws `n` samples into the owned buffer (`samples_ptr` / `samples_len`).
+    ///
+    /// # Errors
+    /// `n` outside `1..=20000`, or a kernel error.
+    pub fn sample(&mut self, n: u32) -> Result<u32, JsError> {
+        self.core
+            .sample(n as usize)
+            .map(|n| n as u32)
+            .map_err(js_err)
+    }
+    /// Fills the owned heat-map buffer with `log p̃`; returns `nx · ny`.
+    ///
+    /// # Errors
+    /// Non-finite or empty bounds, sides outside `1..=1024`.
+    pub fn density_grid(
+        &mut self,
+        xmin: f64,
+        xmax: f64,
+        ymin: f64,
+        ymax: f64,
+        nx: u32,
+        ny: u32,
+    ) -> Result<u32, JsError> {
+        let spec = GridSpec {
+            xmin,
+            xmax,
+            ymin,
+            ymax,
+            nx: nx as usize,
+            ny: ny as usize,
+        };
+        self.core
+            .density_grid(&spec)
+            .map(|n| n as u32)
+            .map_err(js_err)
+    }
+    /// Iterations done.
+    #[wasm_bindgen(getter)]
+    pub fn iteration(&self) -> u32 {
+        self.core.iteration()
+    }
+    /// Iterations of the run.
+    #[wasm_bindgen(getter)]
+    pub fn iters(&self) -> u32 {
+        self.core.settings().iters
+    }
+    /// `true` once every iteration ran.
+    #[wasm_bindgen(getter)]
+    pub fn done(&self) -> bool {
+        self.core.done()
+    }
+    /// TD loss of the last iteration.
+    #[wasm_bindgen(getter)]
+    pub fn loss(&self) -> f32 {
+        self.core.loss()
+    }
+    /// The learnt initial scale `σ_init`.
+    #[wasm_bindgen(getter)]
+    pub fn init_sigma(&self) -> f32 {
+        self.core.init_sigma()
+    }
+    /// Sampling steps `T` of the run.
+    #[wasm_bindgen(getter)]
+    pub fn steps(&self) -> u32 {
+        self.core.config().steps as u32
+    }
+    /// Modes with a drawn sample within two standard deviations.
+    #[wasm_bindgen(getter)]
+    pub fn modes_hit(&self) -> u32 {
+        self.core.modes_covered().0 as u32
+    }
+    /// Number of modes.
+    #[wasm_bindgen(getter)]
+    pub fn modes_total(&self) -> u32 {
+        self.core.modes_covered().1 as u32
+    }
+    /// Non-finite coordinates reset in the last draw.
+    #[wasm_bindgen(getter)]
+    pub fn non_finite(&self) -> u32 {
+        self.core.non_finite()
+    }
+    /// The equivalent `amortise train-vgs` flags.
+    pub fn cli_args(&self) -> String {
+        self.core.settings().cli_args()
+    }
+    /// FNV-1a 64 of the value network's parameters.
+    pub fn param_checksum(&self) -> String {
+        self.core.param_checksum()
+    }
+    /// Address of the samples `[n, 2]`.
+    pub fn samples_ptr(&self) -> *const f32 {
+        self.core.samples().as_ptr()
+    }
+    /// Number of `f32` in the samples.
+    pub fn samples_len(&self) -> u32 {
+        self.core.samples().len() as u32
+    }
+    /// Address of the heat-map values.
+    pub fn grid_ptr(&self) -> *const f32 {
+        self.core.grid().as_ptr()
+    }
+    /// Number of heat-map values.
+    pub fn grid_len(&self) -> u32 {
+        self.core.grid().len() as u32
+    }
+    /// Address of the TD-loss history.
+    pub fn hist_loss_ptr(&self) -> *const f32 {
+        self.core.hist_loss().as_ptr()
+    }
+    /// Address of the `σ_init` history.
+    pub fn hist_sigma_ptr(&self) -> *const f32 {
+        self.core.hist_sigma().as_ptr()
+    }
+    /// Length of both histories.
+    pub fn hist_len(&self) -> u32 {
+        self.core.hist_loss().len() as u32
     }
 }
 

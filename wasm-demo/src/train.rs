@@ -387,6 +387,12 @@ pub fn modes(target: &str) -> (Vec<[f32; 2]>, f32) {
     }
 }
 
+/// How many of `target`'s modes (see [`modes`]) have a point of `xy` (`[n, 2]`) within the
+/// radius, and how many modes there are.
+pub fn covered(target: &str, xy: &[f32]) -> (usize, usize) {
+    TrainCore::covered(target, xy)
+}
+
 /// FNV-1a 64 over the parameters' `to_bits()` little-endian bytes, as 16 hex digits (the
 /// CLI's `checkpoint::checksum`).
 pub fn checksum(params: &[f32]) -> String {

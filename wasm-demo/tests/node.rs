@@ -3,7 +3,9 @@
 //! same logic is covered by the unit tests of `SmcCore` and `DensityGrid`.
 #![cfg(target_arch = "wasm32")]
 
-use amortise_wasm::{DiscretePlayground, SmcPlayground, TrainPlayground, random_seed, target_list};
+use amortise_wasm::{
+    DiscretePlayground, SmcPlayground, TrainPlayground, VgsPlayground, random_seed, target_list,
+};
 use wasm_bindgen_test::wasm_bindgen_test;
 
 fn handle(target: &str, n: u32) -> SmcPlayground {
@@ -107,4 +109,20 @@ fn discrete_playground_trains_evaluates_and_rejects_bad_settings() {
     assert!(DiscretePlayground::new("target=grid&side=1").is_err());
     assert!(DiscretePlayground::new("target=sequence&method=rsmc").is_err());
     assert!(DiscretePlayground::new("target=sequence&len=10").is_err());
+}
+
+#[wasm_bindgen_test]
+fn vgs_playground_trains_samples_and_rejects_bad_settings() {
+    let q = "target=9gmm&iters=3&steps=4&batch=16&hidden=8";
+    let mut h = VgsPlayground::new(q).map_err(|_| "new").unwrap();
+    assert_eq!(h.step(10).map_err(|_| "step").unwrap(), 3);
+    assert!(h.done());
+    assert_eq!(h.hist_len(), 3);
+    assert_eq!(h.steps(), 4);
+    assert!(h.loss().is_finite());
+    assert_eq!(h.sample(100).map_err(|_| "sample").unwrap(), 100);
+    assert_eq!(h.samples_len(), 200);
+    assert_eq!(h.modes_total(), 9);
+    assert!(VgsPlayground::new("target=funnel").is_err());
+    assert!(VgsPlayground::new("steps=0").is_err());
 }
