@@ -120,7 +120,7 @@ test('RSMC trains on 9gmm: the loss falls and policy samples are drawn over the 
   await page.evaluate(() => window.scrollTo(0, 0));
   await page.screenshot({ path: join(SHOTS, 'rsmc-9gmm-done.png') });
   // a trained method on a target it does not run on: a message next to the target
-  await page.selectOption('#target', 'funnel');
+  await page.selectOption('#target', 'gaussian');
   await page.waitForFunction(() => document.getElementById('msg-target').textContent !== '');
   assert.match(await page.textContent('#msg-target'), /2-D targets/);
   // a memory-hungry setting is refused by the wasm side, next to the batch control
@@ -131,6 +131,167 @@ test('RSMC trains on 9gmm: the loss falls and policy samples are drawn over the 
   await page.press('#hidden', 'Tab');
   await page.waitForFunction(() => document.getElementById('msg-batch').textContent !== '', null, { timeout: 20000 });
   assert.match(await page.textContent('#msg-batch'), /memory/);
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test('RSMC on the 2-D ManyWell and funnel: the loss falls, both wells found, funnel coverage n/a', async () => {
+  const { page, problems } = await open('?target=manywell&method=rsmc&seed=1&iters=150&speed=max');
+  assert.equal(await page.inputValue('#sigma'), '1'); // the CLI's default σ for manywell
+  await page.click('#start');
+  await page.waitForFunction(() => document.getElementById('status').dataset.state === 'done', null, { timeout: 120000 });
+  const summary = () => page.evaluate(() => {
+    const f = window.playground.tframe;
+    const median = (a) => { const b = Array.from(a).filter(Number.isFinite).sort((x, y) => x - y); return b[b.length >> 1]; };
+    return {
+      first: median(f.hist.loss.slice(0, 30)), last: median(f.hist.loss.slice(-30)), isLogZ: f.stats.isLogZ,
+      logZTrue: f.stats.logZTrue, modes: document.getElementById('status').dataset.modes, total: f.stats.modesTotal,
+      text: document.getElementById('status').textContent,
+    };
+  });
+  const mw = await summary();
+  console.log(JSON.stringify({ manywell: mw }));
+  assert.ok(mw.last < 0.7 * mw.first, `manywell TB loss did not fall: median ${mw.first} -> ${mw.last}`);
+  assert.equal(mw.total, 2);
+  assert.equal(mw.modes, '2', 'policy samples in both wells');
+  assert.ok(Math.abs(mw.isLogZ - mw.logZTrue) < 0.5, `IS log Z ${mw.isLogZ} vs ${mw.logZTrue}`);
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await page.screenshot({ path: join(SHOTS, 'rsmc-manywell-done.png') });
+  await page.selectOption('#target', 'funnel');
+  await page.waitForFunction(() => window.playground.configured, null, { timeout: 20000 });
+  assert.equal(await page.inputValue('#sigma'), '1');
+  assert.equal(await page.textContent('#msg-target'), '');
+  await page.fill('#iters', '150');
+  await page.press('#iters', 'Tab');
+  await page.waitForFunction(() => window.playground.configured, null, { timeout: 20000 });
+  await page.click('#start');
+  await page.waitForFunction(() => document.getElementById('status').dataset.state === 'done', null, { timeout: 120000 });
+  const fu = await summary();
+  console.log(JSON.stringify({ funnel: { ...fu, text: undefined } }));
+  assert.equal(fu.total, 0);
+  assert.equal(fu.modes, 'n/a');
+  assert.match(fu.text, /modes reached: n\/a/);
+  assert.ok(fu.last < 0.7 * fu.first, `funnel TB loss did not fall: median ${fu.first} -> ${fu.last}`);
+  assert.ok(Math.abs(fu.isLogZ) < 0.5, `funnel IS log Z (true 0): ${fu.isLogZ}`);
+  assert.equal(new URL(page.url()).searchParams.get('target'), 'funnel');
+  await page.screenshot({ path: join(SHOTS, 'rsmc-funnel-done.png') });
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test('discrete targets: GFlowNets on the grid and the sequence target, TV falls and modes are found', async () => {
+  const { page, problems } = await open('?target=grid&method=tb&seed=1&iters=600&side=8&eval_every=100&eval_samples=2048&speed=max');
+  assert.equal(await page.inputValue('#target'), 'grid');
+  assert.equal(await page.inputValue('#d_side'), '8');
+  assert.ok(await page.isHidden('#sigma'), 'continuous controls are hidden for a discrete target');
+  assert.ok(await page.isVisible('#d_side'));
+  assert.ok(await page.isHidden('#d_len'), 'sequence controls are hidden on the grid');
+  await page.click('#start');
+  await page.waitForFunction(() => document.getElementById('status').dataset.state === 'done', null, { timeout: 120000 });
+  const summary = () => page.evaluate(() => {
+    const f = window.playground.dframe;
+    const median = (a) => { const b = Array.from(a).filter(Number.isFinite).sort((x, y) => x - y); return b[b.length >> 1]; };
+    return {
+      iteration: f.stats.iteration, tv: Array.from(f.hist.tv), jsd: Array.from(f.hist.jsd),
+      first: median(f.hist.loss.slice(0, 50)), last: median(f.hist.loss.slice(-50)),
+      modes: f.stats.modesFound, total: f.stats.modesTotal, logZ: f.stats.logZ, logZTrue: f.stats.logZTrue,
+      status: document.getElementById('status').dataset.modes,
+    };
+  });
+  const grid = await summary();
+  console.log(JSON.stringify({ grid }));
+  assert.equal(grid.iteration, 600);
+  assert.equal(grid.tv.length, 6);
+  assert.ok(grid.tv[5] < grid.tv[0], `grid TV did not decrease: ${grid.tv}`);
+  assert.ok(grid.last < 0.7 * grid.first, `grid TB loss did not fall: median ${grid.first} -> ${grid.last}`);
+  assert.ok(grid.modes > 0 && grid.modes <= grid.total, `modes found ${grid.modes}/${grid.total}`);
+  assert.equal(grid.status, String(grid.modes));
+  // the scene shows two heat-maps: many distinct colours
+  const c = await canvasStats(page);
+  assert.ok(c.colours > 10, `grid view looks blank: ${c.colours} colours`);
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await page.screenshot({ path: join(SHOTS, 'gfn-grid-done.png') });
+  const url = new URL(page.url());
+  assert.equal(url.searchParams.get('target'), 'grid');
+  assert.equal(url.searchParams.get('side'), '8');
+  // bad input next to the discrete control
+  await page.fill('#d_side', '1');
+  await page.press('#d_side', 'Tab');
+  await page.waitForFunction(() => document.getElementById('msg-d-side').textContent !== '');
+  assert.match(await page.textContent('#msg-d-side'), /between 2 and 64/);
+  assert.ok(await page.isDisabled('#start'));
+  // a continuous-only method is refused next to the method control
+  await page.fill('#d_side', '8');
+  await page.selectOption('#method', 'rsmc');
+  await page.waitForFunction(() => document.getElementById('msg-method').textContent !== '');
+  assert.match(await page.textContent('#msg-method'), /tb, db, subtb or teacher/);
+  // the sequence target with the adaptive teacher
+  await page.selectOption('#method', 'teacher');
+  await page.selectOption('#target', 'sequence');
+  await page.waitForFunction(() => window.playground.configured && window.playground.dgrid && window.playground.dgrid.side === 0, null, { timeout: 20000 });
+  assert.ok(await page.isVisible('#d_len'));
+  assert.ok(await page.isVisible('#d_alpha'), 'the teacher control shows for the teacher');
+  await page.fill('#d_len', '6');
+  await page.fill('#d_iters', '800');
+  await page.press('#d_iters', 'Tab');
+  await page.waitForFunction(() => window.playground.configured && window.playground.dgrid.nTerminal === 4096, null, { timeout: 20000 });
+  await page.click('#start');
+  await page.waitForFunction(() => document.getElementById('status').dataset.state === 'done', null, { timeout: 120000 });
+  const seq = await summary();
+  console.log(JSON.stringify({ sequence: seq }));
+  assert.equal(seq.iteration, 800);
+  assert.ok(seq.tv[seq.tv.length - 1] < seq.tv[0], `sequence TV did not decrease: ${seq.tv}`);
+  assert.ok(seq.modes > 0, 'the teacher-student pair found no planted mode');
+  const bars = await page.evaluate(() => ({ labels: window.playground.dgrid.labels, top: Array.from(window.playground.dframe.topEmpirical) }));
+  assert.equal(bars.labels.length, 16);
+  assert.match(bars.labels[0], /^[A-D]{6}$/);
+  assert.ok(bars.top.some((v) => v > 0), 'the sampler drew none of the 16 most likely sequences');
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await page.screenshot({ path: join(SHOTS, 'gfn-sequence-teacher-done.png') });
+  assert.equal(new URL(page.url()).searchParams.get('len'), '6');
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test('VGS on 9gmm with a few-step sampler: the TD loss falls and samples reach the modes', async () => {
+  const { page, problems } = await open('?target=9gmm&method=vgs&seed=1&iters=300&steps=5&batch=64&hidden=64&speed=max');
+  assert.equal(await page.inputValue('#method'), 'vgs');
+  assert.equal(await page.inputValue('#v_steps'), '5');
+  assert.ok(await page.isVisible('#v_steps'));
+  assert.ok(await page.isHidden('#sigma'), 'diffusion controls are hidden for VGS');
+  await page.waitForFunction(() => window.playground.vframe !== null);
+  // the untrained sampler (V = 0: the reference plus a last energy-gradient step) already reaches a few modes
+  const untrained = await page.evaluate(() => window.playground.vframe.stats.modesHit);
+  await page.click('#start');
+  await page.waitForFunction(() => document.getElementById('status').dataset.state === 'done', null, { timeout: 180000 });
+  const r = await page.evaluate(() => {
+    const f = window.playground.vframe;
+    const median = (a) => { const b = Array.from(a).filter(Number.isFinite).sort((x, y) => x - y); return b[b.length >> 1]; };
+    return {
+      iteration: f.stats.iteration, first: median(f.hist.loss.slice(0, 20)), last: median(f.hist.loss.slice(-20)),
+      modes: f.stats.modesHit, total: f.stats.modesTotal, steps: f.stats.steps, n: f.stats.n, checksum: f.stats.checksum,
+    };
+  });
+  console.log(JSON.stringify({ vgs: r, untrained }));
+  assert.equal(r.iteration, 300);
+  assert.equal(r.steps, 5);
+  assert.equal(r.n, 500);
+  assert.ok(r.last < 0.5 * r.first, `TD loss did not fall: median ${r.first} -> ${r.last}`);
+  assert.ok(r.modes >= 7 && r.modes > untrained, `VGS samples reach only ${r.modes} of the ${r.total} modes (untrained: ${untrained})`);
+  const after = await canvasStats(page);
+  assert.ok(after.hot > 50, `no samples drawn: ${after.hot} sample pixels`);
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await page.screenshot({ path: join(SHOTS, 'vgs-9gmm-done.png') });
+  assert.equal(new URL(page.url()).searchParams.get('steps'), '5');
+  // bad input next to the VGS control; a target VGS does not run on, next to the target
+  await page.fill('#v_steps', '0');
+  await page.press('#v_steps', 'Tab');
+  await page.waitForFunction(() => document.getElementById('msg-v-steps').textContent !== '');
+  assert.match(await page.textContent('#msg-v-steps'), /between 1 and 200/);
+  await page.fill('#v_steps', '5');
+  await page.selectOption('#target', 'funnel');
+  await page.waitForFunction(() => document.getElementById('msg-target').textContent !== '');
+  assert.match(await page.textContent('#msg-target'), /2-D mixtures/);
   assert.deepEqual(problems, []);
   await page.close();
 });

@@ -1,7 +1,9 @@
 // Reproducibility: the browser bundle (www/pkg, simd128 + wasm-opt -O3) trains exactly as
 // the native CLI. Run by `cargo xtask test`, which runs `amortise train` for each case and
-// passes REPRO_CASES = [{dir, query}]: the CLI's output folder and the same settings as
-// TrainPlayground's `key=value&…` string.
+// passes REPRO_CASES = [{dir, query, kind}]: the CLI's output folder and the same settings as
+// the playground handle's `key=value&…` string; `kind` is absent for `amortise train`
+// (TrainPlayground), `discrete` for `amortise train-discrete` (DiscretePlayground) and `vgs`
+// for `amortise train-vgs` (VgsPlayground).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
@@ -26,7 +28,52 @@ test('the cases are given', () => {
   assert.ok(CASES.length > 0, 'REPRO_CASES is empty: run this through `cargo xtask test`');
 });
 
-for (const { dir, query } of CASES) {
+/** FNV-1a 64 over the little-endian bytes of the f32 parameters (the CLI's checksum). */
+function checksum(params) {
+  const bytes = new Uint8Array(Float32Array.from(params).buffer);
+  let h = 0xcbf29ce484222325n;
+  for (const b of bytes) {
+    h ^= BigInt(b);
+    h = (h * 0x100000001b3n) & 0xffffffffffffffffn;
+  }
+  return h.toString(16).padStart(16, '0');
+}
+
+for (const { dir, query, kind } of CASES.filter((c) => c.kind === 'discrete')) {
+  test(`wasm reproduces amortise train-discrete: ${query.slice(0, 40)}…`, async () => {
+    const { DiscretePlayground } = await load();
+    const sm = JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8'));
+    // evaluate only at the end, as the CLI does with --eval-every = iters
+    const h = new DiscretePlayground(`${query}&eval_every=100000`);
+    let ran = 0;
+    while (!h.done) ran += h.step(7);
+    assert.equal(ran, sm.iters);
+    const got = { loss: h.loss, log_z_learned: h.log_z, log_z_true: h.log_z_true, modes_total: h.modes_total };
+    const want = { loss: sm.loss, log_z_learned: sm.log_z_learned, log_z_true: sm.log_z_true, modes_total: sm.modes_total };
+    console.log(`wasm   ${JSON.stringify(got)}\nnative ${JSON.stringify(want)}\nflags  ${h.cli_args()} (${kind})`);
+    assert.deepEqual(got, want);
+    h.free();
+  });
+}
+
+for (const { dir, query } of CASES.filter((c) => c.kind === 'vgs')) {
+  test(`wasm reproduces amortise train-vgs: ${query.slice(0, 40)}…`, async () => {
+    const { VgsPlayground } = await load();
+    const sm = JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8'));
+    const ck = JSON.parse(readFileSync(join(dir, 'checkpoint.json'), 'utf8'));
+    const h = new VgsPlayground(query);
+    let ran = 0;
+    while (!h.done) ran += h.step(3);
+    assert.equal(ran, sm.iters);
+    const got = { checksum: h.param_checksum(), init_sigma: h.init_sigma, td_loss: h.loss };
+    const want = { checksum: checksum(ck.params), init_sigma: sm.init_sigma, td_loss: Math.fround(sm.final_td_loss) };
+    console.log(`wasm   ${JSON.stringify(got)}\nnative ${JSON.stringify(want)}\nflags  ${h.cli_args()}`);
+    assert.deepEqual(got, want);
+    h.free();
+  });
+}
+
+for (const { dir, query } of CASES.filter((c) => !c.kind)) {
   test(`wasm reproduces the native CLI bit for bit: ${query.slice(0, 40)}…`, async () => {
     const { TrainPlayground } = await load();
     const ck = JSON.parse(readFileSync(join(dir, 'checkpoint.json'), 'utf8'));

@@ -220,3 +220,105 @@ export function fmt(v) {
   if (a !== 0 && (a < 0.01 || a >= 1e5)) return v.toExponential(2);
   return v.toFixed(a < 10 ? 3 : 1);
 }
+
+/**
+ * The 2-D hypergrid view: the exact target π (left) and the learner's empirical distribution
+ * (right) as two heat-maps on the same colour scale (log probability, `range` nats below the
+ * largest cell of π), with the modes outlined in white. Cells with no sample are the darkest
+ * colour. `p`, `q`: probabilities by index `x0 + side · x1`; `mask`: 1 at modes.
+ */
+export function gridPair(canvas, { p, q, side, mask, samples, range = 9 }) {
+  const ctx = canvas.getContext('2d');
+  const W = canvas.width;
+  const H = canvas.height;
+  ctx.fillStyle = '#0d0823';
+  ctx.fillRect(0, 0, W, H);
+  const gap = 16;
+  const size = Math.floor((W - 3 * gap) / 2);
+  const top = 40;
+  let max = 0;
+  for (const v of p) if (v > max) max = v;
+  const lmax = Math.log(max);
+  const cell = size / side;
+  const panels = [[p, 'target π (exact, by enumeration)'], [q, `learnt: ${samples} samples of the sampler`]];
+  panels.forEach(([vals, title], k) => {
+    const x0 = gap + k * (size + gap);
+    ctx.fillStyle = 'rgba(255,255,255,0.9)';
+    ctx.font = '13px system-ui, sans-serif';
+    ctx.fillText(title, x0, top - 10);
+    for (let j = 0; j < side; j++) {
+      for (let i = 0; i < side; i++) {
+        const v = vals[i + side * j];
+        const t = v > 0 ? 1 + (Math.log(v) - lmax) / range : 0;
+        const [r, g, b] = colour(t);
+        ctx.fillStyle = `rgb(${r},${g},${b})`;
+        // x0 to the right, x1 upward
+        ctx.fillRect(x0 + i * cell, top + (side - 1 - j) * cell, Math.ceil(cell), Math.ceil(cell));
+      }
+    }
+    ctx.strokeStyle = 'rgba(255,255,255,0.85)';
+    ctx.lineWidth = 1.2;
+    for (let idx = 0; idx < mask.length; idx++) {
+      if (!mask[idx]) continue;
+      const i = idx % side;
+      const j = Math.floor(idx / side);
+      ctx.strokeRect(x0 + i * cell + 0.6, top + (side - 1 - j) * cell + 0.6, cell - 1.2, cell - 1.2);
+    }
+  });
+  ctx.fillStyle = 'rgba(255,255,255,0.8)';
+  ctx.font = '12px system-ui, sans-serif';
+  ctx.fillText(`x0 → (0 … ${side - 1}), x1 ↑; colour: log probability (${range} nats below the largest); white squares: modes`, gap, top + size + 22);
+}
+
+/**
+ * The sequence view: bars of the exact probability (green) and the empirical frequency
+ * (orange) of the `labels.length` most likely sequences.
+ */
+export function barChart(canvas, { labels, exact, empirical, title }) {
+  const ctx = canvas.getContext('2d');
+  const W = canvas.width;
+  const H = canvas.height;
+  ctx.fillStyle = '#fbfbfd';
+  ctx.fillRect(0, 0, W, H);
+  const pad = { l: 50, r: 10, t: 44, b: 90 };
+  ctx.fillStyle = '#222';
+  ctx.font = '13px system-ui, sans-serif';
+  ctx.fillText(title, pad.l, 18);
+  ctx.fillStyle = '#2a9d3a';
+  ctx.fillRect(pad.l, 26, 10, 10);
+  ctx.fillStyle = '#222';
+  ctx.fillText('exact π(x)', pad.l + 14, 35);
+  ctx.fillStyle = '#d9641e';
+  ctx.fillRect(pad.l + 100, 26, 10, 10);
+  ctx.fillStyle = '#222';
+  ctx.fillText('empirical frequency of the sampler', pad.l + 114, 35);
+  const n = labels.length;
+  if (n === 0) return;
+  let hi = 0;
+  for (let i = 0; i < n; i++) hi = Math.max(hi, exact[i], empirical[i] || 0);
+  hi = hi > 0 ? hi * 1.1 : 1;
+  const ph = H - pad.t - pad.b;
+  const slot = (W - pad.l - pad.r) / n;
+  const bw = Math.max(2, slot * 0.38);
+  const Y = (v) => pad.t + (1 - v / hi) * ph;
+  ctx.strokeStyle = '#ccc';
+  ctx.strokeRect(pad.l, pad.t, W - pad.l - pad.r, ph);
+  ctx.fillStyle = '#555';
+  ctx.font = '10px system-ui, sans-serif';
+  for (const v of [0, hi / 2, hi]) ctx.fillText(fmt(v), 4, Y(v) + 3);
+  for (let i = 0; i < n; i++) {
+    const x = pad.l + i * slot + slot * 0.1;
+    ctx.fillStyle = '#2a9d3a';
+    ctx.fillRect(x, Y(exact[i]), bw, pad.t + ph - Y(exact[i]));
+    ctx.fillStyle = '#d9641e';
+    const e = empirical[i] || 0;
+    ctx.fillRect(x + bw, Y(e), bw, pad.t + ph - Y(e));
+    ctx.save();
+    ctx.translate(x + bw, pad.t + ph + 8);
+    ctx.rotate(Math.PI / 3);
+    ctx.fillStyle = '#222';
+    ctx.font = '11px ui-monospace, monospace';
+    ctx.fillText(labels[i], 0, 0);
+    ctx.restore();
+  }
+}

@@ -1,7 +1,7 @@
 // The playground page: controls (validated, mirrored in the URL), the worker that owns the
 // wasm module, and drawing of the frames it posts. No framework, no bundler.
 
-import { heatmapImage, drawScene, lineChart, fmt } from './draw.js';
+import { heatmapImage, drawScene, lineChart, fmt, gridPair, barChart } from './draw.js';
 
 /** Per-target view box (coordinates 0 and 1) and suggested base std σ. */
 const PRESETS = {
@@ -14,8 +14,21 @@ const PRESETS = {
   'manywell': { half: 3.5, baseStd: 2 },
 };
 /** Trained methods: the 2-D targets they run on and the CLI's default reference σ. */
-const TRAIN_SIGMA = { 'gmm40': 20, '9gmm': 5, '25gmm': 10 };
+const TRAIN_SIGMA = { 'gmm40': 20, '9gmm': 5, '25gmm': 10, 'manywell': 1, 'funnel': 1 };
 const TRAINED = ['tb', 'tb-buffer', 'rsmc'];
+/** Discrete targets (GFlowNets) and the methods that train them. */
+const DISCRETE_TARGETS = ['grid', 'deceptive-grid', 'sequence'];
+const DISCRETE_METHODS = ['tb', 'db', 'subtb', 'teacher'];
+/** Discrete settings: wasm field name → control id (messages go to `msg-d-<field>`). */
+const DCONTROL = {
+  iters: 'd_iters', batch: 'd_batch', hidden: 'd_hidden', lr: 'd_lr', epsilon: 'd_epsilon', buffer: 'd_buffer',
+  side: 'd_side', len: 'd_len', alphabet: 'd_alphabet', modes: 'd_modes', teacher_alpha: 'd_alpha',
+  eval_every: 'd_eval_every', eval_samples: 'd_eval_samples',
+};
+const isDiscreteTarget = (t) => DISCRETE_TARGETS.includes(t);
+/** VGS: the targets it runs on here, and its settings (wasm field → control id; messages in `msg-v-<field>`). */
+const VGS_TARGETS = ['9gmm', '25gmm', 'gmm40'];
+const VCONTROL = { iters: 'v_iters', steps: 'v_steps', batch: 'v_batch', hidden: 'v_hidden', lr: 'v_lr' };
 const GRID = 160;           // heat-map cells per side
 const MAX_PARTICLES = 200000;
 const MAX_FLOATS = 4000000; // particles × dim, as in the wasm crate
@@ -40,21 +53,102 @@ const ui = {
 const app = {
   worker: null, ready: false, running: false, targets: [], heat: null, view: null,
   frame: null, frames: 0, lastResampledAt: -1, configured: false,
-  tframe: null, trainedInWorker: false, kind: 'smc',
+  tframe: null, trainedInWorker: false, kind: 'smc', dgrid: null, dframe: null, vframe: null,
 };
 window.playground = app; // for the end-to-end test and curious learners
 
 // ---------------------------------------------------------------- validation and URL
 
 function setMsg(field, text) {
-  const el = $(`msg-${field}`);
+  const discrete = isDiscreteTarget(ui.target.value) && DCONTROL[field];
+  const vgs = !discrete && ui.method.value === 'vgs' && VCONTROL[field];
+  const el = $(discrete ? `msg-d-${field}` : vgs ? `msg-v-${field}` : `msg-${field}`);
   if (el) el.textContent = text;
-  const control = $(CONTROL_OF[field] || '');
+  const control = $((discrete ? DCONTROL[field] : vgs ? VCONTROL[field] : CONTROL_OF[field]) || '');
   if (control) control.setAttribute('aria-invalid', text ? 'true' : 'false');
 }
 
 function clearMsgs() {
-  for (const f of [...Object.keys(CONTROL_OF), 'run']) setMsg(f, '');
+  for (const f of [...Object.keys(CONTROL_OF), 'run']) {
+    const el = $(`msg-${f}`);
+    if (el) el.textContent = '';
+    const c = $(CONTROL_OF[f] || '');
+    if (c) c.setAttribute('aria-invalid', 'false');
+  }
+  for (const [f, id] of Object.entries(DCONTROL)) {
+    $(`msg-d-${f}`).textContent = '';
+    $(id).setAttribute('aria-invalid', 'false');
+  }
+  for (const [f, id] of Object.entries(VCONTROL)) {
+    $(`msg-v-${f}`).textContent = '';
+    $(id).setAttribute('aria-invalid', 'false');
+  }
+}
+
+/** The VGS settings; `query` is VgsPlayground's `key=value&…` string. */
+function readVgsSettings(target, check, okSoFar) {
+  let ok = okSoFar;
+  if (!VGS_TARGETS.includes(target)) {
+    setMsg('target', `vgs runs on the 2-D mixtures here: ${VGS_TARGETS.join(', ')}`);
+    ok = false;
+  }
+  const c = (field, r) => { const v = check(field, r); if (r[1]) ok = false; return v; };
+  const s = {
+    kind: 'vgs', target, method: 'vgs',
+    seed: c('seed', int(ui.seed.value, 0, 4294967295, 'seed')),
+    steps: c('steps', int($('v_steps').value, 1, 200, 'steps')),
+    iters: c('iters', int($('v_iters').value, 1, 100000, 'iterations')),
+    batch: c('batch', int($('v_batch').value, 1, 4096, 'batch')),
+    hidden: c('hidden', int($('v_hidden').value, 1, 512, 'hidden width')),
+    lr: c('lr', num($('v_lr').value, (v) => v > 0 && v <= 1, 'learning rate', 'in (0, 1]')),
+  };
+  if (!ok) return null;
+  s.query = new URLSearchParams({ target, method: 'vgs', seed: s.seed, iters: s.iters, steps: s.steps,
+    batch: s.batch, hidden: s.hidden, lr: s.lr }).toString();
+  return s;
+}
+
+/** The discrete settings; `query` is DiscretePlayground's `key=value&…` string. */
+function readDiscreteSettings(target, method, check, okSoFar) {
+  let ok = okSoFar;
+  if (!DISCRETE_METHODS.includes(method)) {
+    setMsg('method', `the discrete targets train GFlowNets: tb, db, subtb or teacher (not ${method})`);
+    ok = false;
+  }
+  const c = (field, r) => { const v = check(field, r); if (r[1]) ok = false; return v; };
+  const d = (id) => $(id).value;
+  const s = {
+    kind: 'discrete', target, method,
+    seed: c('seed', int(ui.seed.value, 0, 4294967295, 'seed')),
+    iters: c('iters', int(d('d_iters'), 1, 100000, 'iterations')),
+    batch: c('batch', int(d('d_batch'), 1, 1024, 'batch')),
+    hidden: c('hidden', int(d('d_hidden'), 1, 512, 'hidden width')),
+    lr: c('lr', num(d('d_lr'), (v) => v >= 1e-7 && v <= 1, 'learning rate', 'in [1e-7, 1]')),
+    epsilon: c('epsilon', num(d('d_epsilon'), (v) => v >= 0 && v <= 1, 'ε', 'in [0, 1]')),
+    buffer: c('buffer', int(d('d_buffer'), 0, 1000000, 'buffer capacity')),
+    teacher_alpha: method === 'teacher' ? c('teacher_alpha', num(d('d_alpha'), (v) => v >= 0 && v <= 10, 'α', 'in [0, 10]')) : 0,
+    eval_every: c('eval_every', int(d('d_eval_every'), 1, 100000, 'evaluation interval')),
+    eval_samples: c('eval_samples', int(d('d_eval_samples'), 16, 100000, 'samples per evaluation')),
+  };
+  if (target === 'sequence') {
+    s.len = c('len', int(d('d_len'), 1, 20, 'length'));
+    s.alphabet = c('alphabet', int(d('d_alphabet'), 2, 26, 'alphabet size'));
+    s.modes = c('modes', int(d('d_modes'), 1, 16, 'modes'));
+    if (ok && s.alphabet ** s.len > 65536) {
+      setMsg('len', `${s.alphabet}^${s.len} sequences are too many to enumerate and draw here (at most 65536)`);
+      ok = false;
+    }
+  } else {
+    s.side = c('side', int(d('d_side'), 2, 64, 'side'));
+  }
+  if (!ok) return null;
+  const q = { target, method, seed: s.seed, iters: s.iters, batch: s.batch, hidden: s.hidden, lr: s.lr,
+    epsilon: s.epsilon, buffer: s.buffer, eval_every: s.eval_every, eval_samples: s.eval_samples };
+  if (method === 'teacher') q.teacher_alpha = s.teacher_alpha;
+  if (target === 'sequence') Object.assign(q, { len: s.len, alphabet: s.alphabet, modes: s.modes });
+  else q.side = s.side;
+  s.query = new URLSearchParams(q).toString();
+  return s;
 }
 
 /** The trained methods' settings; `query` is TrainPlayground's `key=value&…` string. */
@@ -122,8 +216,14 @@ function readSettings() {
   let ok = true;
   const check = (field, [v, msg]) => { if (msg) { setMsg(field, msg); ok = false; } return v; };
   const target = ui.target.value;
-  if (!PRESETS[target]) { setMsg('target', 'choose a target from the list'); ok = false; }
   const method = ui.method.value;
+  if (isDiscreteTarget(target)) return readDiscreteSettings(target, method, check, ok);
+  if (!PRESETS[target]) { setMsg('target', 'choose a target from the list'); ok = false; }
+  if (method === 'vgs') return readVgsSettings(target, check, ok);
+  if (DISCRETE_METHODS.includes(method) && !TRAINED.includes(method)) {
+    setMsg('method', `${method} trains GFlowNets on the discrete targets: ${DISCRETE_TARGETS.join(', ')}`);
+    return null;
+  }
   if (TRAINED.includes(method)) return readTrainSettings(target, method, check, ok);
   if (method !== 'smc') { setMsg('method', 'not available yet'); ok = false; }
   const n = check('particles', int(ui.n.value, 1, MAX_PARTICLES, 'particles'));
@@ -143,6 +243,12 @@ function readSettings() {
 }
 
 function writeUrl(s) {
+  if (s.kind === 'discrete' || s.kind === 'vgs') {
+    const p = new URLSearchParams(s.query);
+    p.set('speed', ui.speed.value);
+    history.replaceState(null, '', `?${p}`);
+    return;
+  }
   if (s.query) {
     const p = new URLSearchParams(s.query);
     for (const k of ['flow_hidden', 'harmonics', 'exploration']) p.delete(k);
@@ -169,8 +275,17 @@ function readUrl() {
   const p = new URLSearchParams(location.search);
   const set = (el, key) => { if (p.has(key)) el.value = p.get(key); };
   if (p.has('target')) ui.target.value = p.get('target');
-  if (!PRESETS[ui.target.value]) ui.target.value = 'gmm40';
+  if (!PRESETS[ui.target.value] && !isDiscreteTarget(ui.target.value)) ui.target.value = 'gmm40';
+  if (isDiscreteTarget(ui.target.value)) {
+    for (const [k, id] of Object.entries(DCONTROL)) if (p.has(k)) $(id).value = p.get(k);
+    set(ui.seed, 'seed');
+    if (p.has('method') && DISCRETE_METHODS.includes(p.get('method'))) ui.method.value = p.get('method');
+    else ui.method.value = 'tb';
+    if (p.has('speed') && [...ui.speed.options].some((o) => o.value === p.get('speed'))) ui.speed.value = p.get('speed');
+    return;
+  }
   ui.baseStd.value = String(PRESETS[ui.target.value].baseStd);
+  if (p.get('method') === 'vgs') for (const [k, id] of Object.entries(VCONTROL)) if (p.has(k)) $(id).value = p.get(k);
   set(ui.n, 'n'); set(ui.dim, 'dim'); set(ui.baseStd, 'base_std'); set(ui.cess, 'cess');
   set(ui.mala, 'mala'); set(ui.seed, 'seed');
   if (TRAIN_SIGMA[ui.target.value]) ui.sigma.value = String(TRAIN_SIGMA[ui.target.value]);
@@ -227,6 +342,22 @@ function onMessage(m) {
       app.configured = true;
       setButtons();
       break;
+    case 'vframe':
+      app.vframe = m;
+      app.frames += 1;
+      renderVgs();
+      break;
+    case 'dgrid':
+      app.dgrid = m;
+      app.dframe = null;
+      app.configured = true;
+      setButtons();
+      break;
+    case 'dframe':
+      app.dframe = m;
+      app.frames += 1;
+      renderDiscrete();
+      break;
     case 'tframe':
       app.tframe = m;
       app.frames += 1;
@@ -248,7 +379,7 @@ function onMessage(m) {
       download(`${m.target}-particles.csv`, m.text);
       break;
     case 'error':
-      if (CONTROL_OF[m.field] || m.field === 'run') setMsg(m.field, m.message);
+      if (CONTROL_OF[m.field] || DCONTROL[m.field] || VCONTROL[m.field] || m.field === 'run') setMsg(m.field, m.message);
       else setMsg('run', `${m.field}: ${m.message}`);
       if (m.field !== 'run') { app.configured = false; setButtons(); markStale(); }
       ui.status.dataset.state = 'error';
@@ -277,11 +408,16 @@ function configure() {
     startWorker();
     return;
   }
-  app.kind = s.query ? 'train' : 'smc';
-  document.body.dataset.kind = app.kind;
+  app.kind = s.kind === 'discrete' || s.kind === 'vgs' ? s.kind : s.query ? 'train' : 'smc';
+  syncKind();
   if (s.query) app.trainedInWorker = true;
   ui.scene.classList.remove('stale');
   writeUrl(s);
+  if (app.kind === 'discrete') {
+    app.worker.postMessage({ type: 'config', settings: s, view: null });
+    renderExplain();
+    return;
+  }
   const half = PRESETS[s.target].half;
   const view = { xmin: -half, xmax: half, ymin: -half, ymax: half, nx: GRID, ny: GRID };
   app.lastResampledAt = -1;
@@ -303,7 +439,7 @@ function setRunning(r) {
 
 function setButtons() {
   const ok = app.ready && app.configured;
-  const cur = app.kind === 'train' ? app.tframe : app.frame;
+  const cur = { train: app.tframe, discrete: app.dframe, vgs: app.vframe }[app.kind] || app.frame;
   const done = cur && cur.stats.done;
   ui.start.disabled = !ok || (!app.running && done);
   ui.step.disabled = !ok || app.running || done;
@@ -436,7 +572,7 @@ function renderTrain() {
   st.iteration = String(s.iteration);
   st.loss = String(s.loss);
   st.logz = String(s.logZ);
-  st.modes = String(s.modesHit);
+  st.modes = s.modesTotal > 0 ? String(s.modesHit) : 'n/a';
   st.bufferModes = String(s.bufferModesHit);
   st.checksum = s.checksum;
   const rate = s.seconds > 0 && s.iteration > 0 ? ` · ${(s.iteration / s.seconds).toFixed(0)} it/s · ${s.seconds.toFixed(0)} s` : '';
@@ -446,9 +582,152 @@ function renderTrain() {
     `${s.onPolicy ? 'on-policy' : 'off-policy (buffer)'} step\n` +
     `log Z: learnt ${fmt(s.logZ)}${method === 'rsmc' ? `  SMC ${fmt(s.smcLogZ)}` : ''}  IS ${fmt(s.isLogZ)}  (true ${fmt(s.logZTrue)})\n` +
     `${method !== 'tb' ? `buffer ${s.buffer}  λ ${fmt(s.lambda)}   ` : ''}` +
-    `modes reached (a sample within 2 std): policy ${s.modesHit}/${s.modesTotal}` +
-    `${s.bufferN ? `, buffer ${s.bufferModesHit}/${s.modesTotal}` : ''}   params ${s.checksum}`;
+    (s.modesTotal > 0
+      ? `modes reached (a sample within 2 std): policy ${s.modesHit}/${s.modesTotal}` +
+        `${s.bufferN ? `, buffer ${s.bufferModesHit}/${s.modesTotal}` : ''}`
+      : 'modes reached: n/a (the funnel has one connected mode, no separated ones)') +
+    `   params ${s.checksum}`;
   setButtons();
+}
+
+/** `values[i]` sampled at x = `xs[i]` (non-decreasing), as a step function on `n` even points of [0, max x]. */
+function resampleOn(xs, values, n = 400) {
+  const out = [];
+  const top = xs.length ? xs[xs.length - 1] : 0;
+  let j = 0;
+  for (let k = 0; k < n; k++) {
+    const x = (k / (n - 1)) * top;
+    while (j + 1 < xs.length && xs[j + 1] <= x) j++;
+    out.push(xs.length && xs[0] <= x ? values[j] : 0);
+  }
+  return out;
+}
+
+function renderDiscrete() {
+  const f = app.dframe;
+  const g = app.dgrid;
+  if (!f || !g) return;
+  const s = f.stats;
+  const h = f.hist;
+  const samples = Number($('d_eval_samples').value) || 0;
+  if (g.side > 0) {
+    gridPair(ui.scene, { p: g.exact, q: f.empirical, side: g.side, mask: g.mask, samples: h.evalIter.length ? samples : 0 });
+  } else {
+    barChart(ui.scene, {
+      labels: g.labels, exact: g.topExact, empirical: f.topEmpirical,
+      title: `the ${g.labels.length} most likely of ${g.nTerminal} sequences${h.evalIter.length ? `, after ${s.iteration} iterations` : ' (no evaluation yet)'}`,
+    });
+  }
+  const len = h.loss.length;
+  const isSeries = new Float32Array(len).fill(NaN);
+  h.evalIter.forEach((it, k) => { if (it >= 1 && it <= len) isSeries[it - 1] = h.isLogZ[k]; });
+  // carry the IS estimate forward so it reads as a line
+  let lastIs = NaN;
+  for (let i = 0; i < len; i++) { if (Number.isFinite(isSeries[i])) lastIs = isSeries[i]; else isSeries[i] = lastIs; }
+  lineChart(ui.chartLogZ, {
+    title: 'log Z: learnt (blue), importance sampling (orange) vs exact',
+    series: [{ values: thin(h.logZ), colour: '#1f6fb2' }, { values: thin(isSeries), colour: '#d9641e' }],
+    xMax: len, hline: { y: s.logZTrue, colour: '#2a9d3a', label: `exact ${fmt(s.logZTrue)}` },
+  });
+  lineChart(ui.chartEss, {
+    title: `TV (red) and JSD (purple) to the exact target, every ${$('d_eval_every').value} iterations`,
+    series: [{ values: Array.from(h.tv), colour: '#b3261e' }, { values: Array.from(h.jsd), colour: '#7b3fb5' }],
+    yRange: [0, 1.05], xMax: h.evalIter.length ? h.evalIter[h.evalIter.length - 1] : 0,
+    empty: h.tv.length ? '' : 'no evaluation yet',
+  });
+  lineChart(ui.chartBeta, {
+    title: `modes found (of ${s.modesTotal}) vs training trajectories sampled`,
+    series: [{ values: resampleOn(Array.from(h.visited), Array.from(h.modes)), colour: '#2a7d6f' }],
+    yRange: [0, Math.max(1, s.modesTotal) * 1.05], xMax: s.visits,
+    hline: { y: s.modesTotal, colour: '#2a9d3a', label: 'all modes' },
+  });
+  const logLoss = (a) => thin(a).map((v) => (v > 0 ? Math.log10(v) : NaN));
+  const lossSeries = [{ values: logLoss(h.loss), colour: 'rgba(179,38,30,0.45)' }];
+  if (ui.method.value === 'teacher') lossSeries.unshift({ values: logLoss(h.teacherLoss), colour: 'rgba(150,150,150,0.5)' });
+  lossSeries.push({ values: thin(movingMedianLog10(h.loss)), colour: '#1d1d28' });
+  const lossName = { tb: 'TB', db: 'DB', subtb: 'SubTB', teacher: 'student TB' }[ui.method.value] || 'loss';
+  lineChart(ui.chartLoss, {
+    title: `log10 ${lossName} loss (red), median (black)${ui.method.value === 'teacher' ? ', teacher (grey)' : ''}`,
+    series: lossSeries, xMax: len,
+  });
+  const state = s.done ? 'done' : app.running ? 'running' : 'paused';
+  const st = ui.status.dataset;
+  st.state = state;
+  st.iteration = String(s.iteration);
+  st.loss = String(s.loss);
+  st.logz = String(s.logZ);
+  st.tv = String(s.tv);
+  st.modes = String(s.modesFound);
+  st.checksum = s.checksum;
+  const rate = s.seconds > 0 && s.iteration > 0 ? ` · ${(s.iteration / s.seconds).toFixed(0)} it/s · ${s.seconds.toFixed(0)} s` : '';
+  ui.status.textContent =
+    `${state}: ${ui.method.value} on ${ui.target.value} (${s.nTerminal} objects), iteration ${s.iteration}/${s.iters}${rate}\n` +
+    `${lossName} loss ${fmt(s.loss)}   ${s.fromBuffer ? 'replayed (buffer)' : 'freshly sampled'} batch${s.buffer ? `   buffer ${s.buffer}` : ''}\n` +
+    `log Z: learnt ${fmt(s.logZ)}  IS ${fmt(s.isLogZ)}  (exact ${fmt(s.logZTrue)})   TV ${fmt(s.tv)}  JSD ${fmt(s.jsd)}\n` +
+    `modes found ${s.modesFound}/${s.modesTotal}   distinct objects visited ${s.distinct} of ${s.nTerminal} in ${s.visits} trajectories   params ${s.checksum}`;
+  setButtons();
+}
+
+function renderVgs() {
+  const f = app.vframe;
+  if (!f || !app.view) return;
+  const s = f.stats;
+  const h = f.hist;
+  drawScene(ui.scene, app.heat, app.view, f, false);
+  const len = h.loss.length;
+  const logLoss = (a) => thin(a).map((v) => (v > 0 ? Math.log10(v) : NaN));
+  lineChart(ui.chartLoss, {
+    title: 'log10 TD loss (red) and its median (black)',
+    series: [{ values: logLoss(h.loss), colour: 'rgba(179,38,30,0.45)' }, { values: thin(movingMedianLog10(h.loss)), colour: '#1d1d28' }],
+    xMax: len,
+  });
+  lineChart(ui.chartLogZ, {
+    title: 'learnt initial scale σ_init', series: [{ values: thin(h.sigma), colour: '#1f6fb2' }], xMax: len,
+  });
+  const modes = new Float32Array(len).fill(NaN);
+  let lastM = NaN;
+  const at = new Map(f.modesTrace.map(([it, m]) => [it, m]));
+  for (let i = 0; i < len; i++) { if (at.has(i + 1)) lastM = at.get(i + 1); modes[i] = lastM; }
+  lineChart(ui.chartEss, {
+    title: `modes reached by 500 samples (of ${s.modesTotal})`, series: [{ values: thin(modes), colour: '#2a7d6f' }],
+    yRange: [0, 1.05 * s.modesTotal], xMax: len, hline: { y: s.modesTotal, colour: '#2a9d3a', label: 'all modes' },
+  });
+  lineChart(ui.chartBeta, { title: 'replay buffer / temperature', series: [], empty: 'none: VGS trains on its own fresh rollouts' });
+  const state = s.done ? 'done' : app.running ? 'running' : 'paused';
+  const st = ui.status.dataset;
+  st.state = state;
+  st.iteration = String(s.iteration);
+  st.loss = String(s.loss);
+  st.modes = String(s.modesHit);
+  st.checksum = s.checksum;
+  const rate = s.seconds > 0 && s.iteration > 0 ? ` · ${(s.iteration / s.seconds).toFixed(0)} it/s · ${s.seconds.toFixed(0)} s` : '';
+  ui.status.textContent =
+    `${state}: vgs on ${ui.target.value}, T = ${s.steps} steps, iteration ${s.iteration}/${s.iters}${rate}\n` +
+    `TD loss ${fmt(s.loss)}   σ_init ${fmt(s.sigma)}${s.nonFinite ? `   ${s.nonFinite} non-finite coordinates reset` : ''}\n` +
+    `modes reached (a sample within 2 std): ${s.modesHit}/${s.modesTotal}   params ${s.checksum}`;
+  setButtons();
+}
+
+function renderVgsExplain(targetLine) {
+  return `<h2>What you are looking at: the Value Gradient Sampler (VGS)</h2>
+<p>VGS (Yoon et al. 2025) treats sampling as <b>control</b>: a sampler moves x in only <i>T</i> steps (here 20 by default; try 5), and each step follows
+the <b>gradient of a learnt value function</b> V(x, t) — the expected remaining cost of reaching the target from x at step t — plus Gaussian noise:
+<i>x<sub>t+1</sub> = α<sub>t</sub>x<sub>t</sub> − (s<sub>t</sub>²α<sub>t</sub>²/τ) ∇V̄(α<sub>t</sub>x<sub>t</sub>, t+1) + α<sub>t</sub>s<sub>t</sub> ε</i>; the last step uses the energy E = −log p̃ itself.
+The value network is trained by <b>temporal differences</b>, as in reinforcement learning: V(x<sub>t</sub>, t) should equal the cost of one step (a
+kinetic term ‖μ‖²/(2s²α²) and a volume term) plus V̄ at the next state, or the energy at the end. V̄ is a slowly moving copy (EMA) of V, the
+<b>target network</b>. The start x<sub>0</sub> ~ N(0, σ<sub>init</sub>²) and σ<sub>init</sub> is learnt too (top chart).</p>
+<p>The picture: the target's log density with 500 samples of the current sampler, redrawn every few frames. The charts: the TD loss (falls as the value
+function becomes consistent), σ<sub>init</sub>, and how many modes the samples reach.</p>
+${targetLine}
+<h3>The controls</h3>
+<dl>
+<dt>Sampling steps T</dt><dd>Few steps is VGS's point (paper: 20 on 9-GMM). Fewer steps: cheaper samples, larger moves per step.</dd>
+<dt>Iterations, batch B, hidden width, learning rate</dt><dd>One behaviour rollout of B samples and one TD update per iteration; the kernel's 9-GMM preset
+(width 128, Adam 10<sup>−3</sup>; paper: 1024 and 10<sup>−4</sup>) is used for every mixture, as in <code>amortise train-vgs</code>.</dd>
+<dt>Seed</dt><dd>The same settings and seed train the same network as <code>amortise train-vgs</code> with the flags of the URL.</dd>
+</dl>
+<h3>Read more</h3>
+<ul><li>Yoon et al. (2025), <i>Value Gradient Sampler: sampling as sequential decision making</i>.</li></ul>`;
 }
 
 // ---------------------------------------------------------------- explanation
@@ -494,6 +773,71 @@ an unbiased estimate <i>Ẑ</i> of <i>Z</i> (purple curve), and the final partic
 SMC is the behaviour policy: it finds modes the policy has not learnt yet, and the policy learns them from the buffer.</p>`,
 };
 
+const DISCRETE_TEXT = {
+  tb: `<p><b>Trajectory balance (TB)</b> (Malkin et al. 2022): for every complete trajectory τ = (s<sub>0</sub> → … → x),
+<i>log Z + Σ log P<sub>F</sub>(s′|s) = log R(x) + Σ log P<sub>B</sub>(s|s′)</i>, with a learnt scalar log Z. The loss is the squared
+difference, averaged over a batch of <i>B</i> trajectories. When it is zero for every trajectory the sampler draws x with probability R(x)/Z.</p>`,
+  db: `<p><b>Detailed balance (DB)</b> (Bengio et al. 2021/2023): one constraint per transition,
+<i>F(s) P<sub>F</sub>(s′|s) = F(s′) P<sub>B</sub>(s|s′)</i>, with a learnt state flow F (the network's extra output) and
+F(x) = R(x) at the end. Credit travels one step per update, so it is slower than TB on long trajectories but has lower variance.
+The log Z shown is the flow of the start state, F(s<sub>0</sub>).</p>`,
+  subtb: `<p><b>Sub-trajectory balance (SubTB)</b> (Madan et al. 2023): the balance condition on every sub-trajectory
+s<sub>i</sub> → … → s<sub>j</sub>, with the learnt flows F at both ends, weighted by λ<sup>j−i</sup> (λ = 0.9). It interpolates between DB (single steps)
+and TB (the whole trajectory).</p>`,
+  teacher: `<p><b>Adaptive teacher</b> (Kim et al., ICLR 2025): the student is trained with TB, but half of its batches are drawn by a
+second GFlowNet, the <b>teacher</b>, whose reward is the student's error: <i>log R<sub>T</sub>(τ) = log log(1 + ε + (1 + C·[δ > 0]) δ²) + α log R(x)</i>,
+with δ the student's TB residual on τ and C = 19. Trajectories the student <b>under-samples</b> (δ > 0) weigh 20 times more, so the teacher learns to
+go where the student is wrong, and the student gets training data from the modes it has missed. α mixes the target reward back in.
+Without a buffer the iterations go student, student, teacher, teacher; with one, student, buffer, teacher, buffer.
+The grey curve is the teacher's own TB loss.</p>`,
+};
+
+const DISCRETE_TARGET_TEXT = {
+  grid: `<p><b>Hypergrid</b> (Bengio et al. 2021), here 2-D with side H: start at the corner (0, 0); each action adds 1 to one coordinate or stops.
+The reward is R(x) = R<sub>0</sub> + R<sub>1</sub>·[all |x<sub>i</sub>/(H−1) − ½| ∈ (0.25, 0.5]] + R<sub>2</sub>·[all ∈ (0.3, 0.4)] with R<sub>0</sub> = 10<sup>−3</sup>, R<sub>1</sub> = 0.5, R<sub>2</sub> = 2:
+a faint floor, four plateaus toward the corners and a small bright box of modes inside each (white squares). The plateaus are separated by
+the floor, and three of them lie far from the start: a sampler that has found one has little signal pulling it to the others.</p>`,
+  'deceptive-grid': `<p><b>Deceptive hypergrid</b> (Kim et al. 2025, the adaptive-teachers code): the same grid and moves, but with x<sub>i</sub> = 2 s<sub>i</sub>/(H−1) − 1 the reward is
+R = 10<sup>−5</sup> + 0.1·[some |x<sub>i</sub>| ≤ 0.2] + 2·[all 0.6 &lt; |x<sub>i</sub>| &lt; 0.8]: a broad <b>cross</b> of reward 0.1 through the middle,
+a floor of 10<sup>−5</sup> elsewhere, and the modes (white squares) as small boxes inside that floor. The cross holds much of the reward mass and is easy to find,
+so a sampler is drawn to it; the modes are reached only by crossing near-zero reward. (With H = 16 the kernel reproduces the reference code's
+floating-point boundary, which gives 9 mode cells rather than 4.)</p>`,
+  sequence: `<p><b>Sequence target</b> (synthetic, ours): strings of length L over A letters, grown from the empty string by prepending or appending one letter,
+so most strings have two parents and P<sub>B</sub> matters. The reward is <i>R(x) = ε + Σ<sub>k</sub> w<sub>k</sub> exp(−d<sub>H</sub>(x, m<sub>k</sub>)/τ)</i>, with K planted mode
+strings m<sub>k</sub> and Hamming distance d<sub>H</sub> (τ = 0.5, ε = 10<sup>−3</sup>). All A<sup>L</sup> strings are enumerated, so the bar chart compares the
+exact probability of the most likely strings with how often the sampler draws them.</p>`,
+};
+
+function renderDiscreteExplain(method, target) {
+  return `<h2>What you are looking at: a GFlowNet on a discrete target</h2>
+<p>A <b>GFlowNet</b> builds an object x step by step (here: a grid cell or a string) with a learnt forward policy P<sub>F</sub>(s′|s), so that
+x is drawn with probability proportional to a reward R(x). P<sub>B</sub>, the backward policy, is uniform over each state's parents.
+The targets here are small enough to <b>enumerate</b>: the exact distribution π(x) = R(x)/Z and the exact log Z are known, so we can
+measure how far the sampler is from them.</p>
+${DISCRETE_TEXT[method] || ''}
+${DISCRETE_TARGET_TEXT[target] || ''}
+<p><b>The views.</b> ${target === 'sequence' ? 'The bar chart: exact probability (green) and empirical frequency among the evaluation samples (orange) of the 16 most likely strings.' : 'Left, the exact target π; right, the empirical distribution of the sampler\'s evaluation samples, on the same log colour scale (dark = never drawn).'}
+Every <i>evaluate every</i> iterations the sampler draws <i>samples per evaluation</i> objects (its own random stream: evaluating never changes the training run);
+from them come the <b>TV</b> distance ½ Σ |π − q| and the <b>Jensen–Shannon divergence</b> to the exact target (both 0 for a perfect sampler; TV of a
+finite sample stays above 0 even then, more so the more objects there are), and the importance-sampling estimate of log Z.
+<b>Modes found</b> counts the distinct modes among all freshly sampled training trajectories, against how many trajectories it took.</p>
+<h3>The controls</h3>
+<dl>
+<dt>Grid side H / length L, alphabet A, modes K</dt><dd>The size of the target (the page enumerates at most 65 536 objects).</dd>
+<dt>Iterations, batch B, hidden width, learning rate</dt><dd>One gradient step per iteration on B trajectories; a 2-layer MLP policy (CLI defaults: B = 16, width 64, Adam 10<sup>−3</sup>, log Z at 0.1).</dd>
+<dt>Exploration ε</dt><dd>On-policy trajectories take a uniformly random legal action with probability ε (TB+ε of the teachers paper uses 0.01).</dd>
+<dt>Replay buffer</dt><dd>Capacity of a reward-prioritised buffer; every other iteration replays B stored objects, walked back to the start with P<sub>B</sub>.</dd>
+${method === 'teacher' ? '<dt>Teacher α</dt><dd>Exponent of R(x) mixed into the teacher\'s reward (0 on the grid in the paper).</dd>' : ''}
+<dt>Seed</dt><dd>The same settings and seed train the same parameters as <code>amortise train-discrete</code> with the flags of the URL and <code>--eval-every</code> equal to the iterations.</dd>
+</dl>
+<h3>Read more</h3>
+<ul>
+<li>Bengio et al. (2021), <i>Flow network based generative models for non-iterative diverse candidate generation</i>; Bengio et al. (2023), <i>GFlowNet foundations</i>.</li>
+<li>Malkin et al. (2022), <i>Trajectory balance</i>; Madan et al. (2023), <i>Learning GFlowNets from partial episodes</i> (SubTB).</li>
+<li>Kim et al. (ICLR 2025), <i>Adaptive teachers for amortized samplers</i>.</li>
+</ul>`;
+}
+
 function renderTrainExplain(method, targetLine) {
   return `${TRAIN_TEXT[method]}
 <p>The picture is the target's log density (bright = likely) with <b>500 samples of the current policy</b> (squares), redrawn every few
@@ -510,7 +854,7 @@ ${targetLine}
 <dt>Iterations</dt><dd>Training steps; also sets the learning-rate schedule (×0.3 at 50 % and 75 %).</dd>
 <dt>Batch B</dt><dd>Trajectories per TB step (paper: 2000, CLI default 300).</dd>
 <dt>Diffusion steps T</dt><dd>Policy steps from noise to sample (paper: 64). The OU reference needs at least 15.</dd>
-<dt>Reference process, σ</dt><dd>The process the policy corrects: OU with stationary std σ (RSMC's <code>init_std</code>; 20 for gmm40, 5 for 9gmm, 10 for 25gmm) or pinned Brownian motion with variance σ² at the end.</dd>
+<dt>Reference process, σ</dt><dd>The process the policy corrects: OU with stationary std σ (RSMC's <code>init_std</code>; 20 for gmm40, 5 for 9gmm, 10 for 25gmm, 1 for the 2-D manywell and funnel, the CLI's defaults) or pinned Brownian motion with variance σ² at the end.</dd>
 <dt>Hidden width</dt><dd>Width of the policy${method === 'rsmc' ? ' and flow' : ''} networks (paper: 256 and 64). 16 Fourier harmonics embed the time.</dd>
 <dt>Learning rate</dt><dd>Adam step of the policy${method === 'rsmc' ? ' and flows' : ''} (log Z and β use 0.1), with gradient clipping at 1.</dd>
 <dt>Langevin drift (LP)</dt><dd>The paper's gradient-based setting (Choi et al. 2025, Table 2; Zhang and Chen 2022): the policy's drift is
@@ -542,6 +886,14 @@ function renderExplain() {
   const targetLine = info
     ? `<p><b>${info.name}</b>: ${escapeHtml(info.description)} (default dimension ${info.default_dim}; accepted: ${escapeHtml(info.dims)}).</p>`
     : '';
+  if (isDiscreteTarget(ui.target.value)) {
+    ui.explain.innerHTML = renderDiscreteExplain(ui.method.value, ui.target.value);
+    return;
+  }
+  if (ui.method.value === 'vgs') {
+    ui.explain.innerHTML = renderVgsExplain(targetLine);
+    return;
+  }
   if (TRAINED.includes(ui.method.value)) {
     ui.explain.innerHTML = renderTrainExplain(ui.method.value, targetLine);
     return;
@@ -589,19 +941,27 @@ function escapeHtml(s) {
 
 // ---------------------------------------------------------------- wiring
 
-for (const name of Object.keys(PRESETS)) {
-  const o = document.createElement('option');
-  o.value = name;
-  o.textContent = name;
-  ui.target.appendChild(o);
+for (const [label, names] of [['continuous', Object.keys(PRESETS)], ['discrete (GFlowNets)', DISCRETE_TARGETS]]) {
+  const g = document.createElement('optgroup');
+  g.label = label;
+  for (const name of names) {
+    const o = document.createElement('option');
+    o.value = name;
+    o.textContent = name;
+    g.appendChild(o);
+  }
+  ui.target.appendChild(g);
 }
 readUrl();
 syncKind();
 
 /** Shows the controls of the chosen method (CSS keys off these attributes). */
 function syncKind() {
-  document.body.dataset.kind = TRAINED.includes(ui.method.value) ? 'train' : 'smc';
+  const discrete = isDiscreteTarget(ui.target.value);
+  document.body.dataset.kind = discrete ? 'discrete' : ui.method.value === 'vgs' ? 'vgs'
+    : TRAINED.includes(ui.method.value) ? 'train' : 'smc';
   document.body.dataset.method = ui.method.value;
+  document.body.dataset.dtarget = discrete ? ui.target.value : '';
 }
 
 ui.method.addEventListener('change', () => {
@@ -612,13 +972,18 @@ ui.method.addEventListener('change', () => {
 });
 ui.target.addEventListener('change', () => {
   ui.fatal.hidden = true;
+  // a method the new kind of target cannot use switches to its nearest counterpart
+  if (isDiscreteTarget(ui.target.value) && !DISCRETE_METHODS.includes(ui.method.value)) ui.method.value = 'tb';
+  if (!isDiscreteTarget(ui.target.value) && ['db', 'subtb', 'teacher'].includes(ui.method.value)) ui.method.value = 'smc';
+  syncKind();
   ui.baseStd.value = String(PRESETS[ui.target.value]?.baseStd ?? 1);
   if (TRAIN_SIGMA[ui.target.value]) ui.sigma.value = String(TRAIN_SIGMA[ui.target.value]);
   ui.dim.value = '';
   configure();
 });
 for (const el of [ui.method, ui.n, ui.dim, ui.baseStd, ui.cess, ui.mala, ui.seed, ui.iters, ui.batch,
-  ui.steps, ui.reference, ui.sigma, ui.hidden, ui.lr, ui.lp, ui.buffer, ui.prefill, ui.chunk]) {
+  ui.steps, ui.reference, ui.sigma, ui.hidden, ui.lr, ui.lp, ui.buffer, ui.prefill, ui.chunk,
+  ...Object.values(DCONTROL).map($), ...Object.values(VCONTROL).map($)]) {
   el.addEventListener('change', () => { ui.fatal.hidden = true; configure(); });
 }
 ui.speed.addEventListener('change', () => {

@@ -7,14 +7,16 @@
 //               {type: 'trap'} (test hook: a deliberate wasm trap)
 // Messages out: {type: 'ready', targets}  {type: 'grid', ...}  {type: 'frame', ...} (SMC)
 //               {type: 'tframe', stats, xy, weights, hist, isTrace} (training)
+//               {type: 'dgrid', exact, topExact, mask, labels, side, ...} and
+//               {type: 'dframe', stats, hist, empirical, topEmpirical} (discrete)
 //               {type: 'seed', seed}  {type: 'csv', text}  {type: 'state', running}
 //               {type: 'error', field, message}  {type: 'fatal', message}
 
-import init, { SmcPlayground, TrainPlayground, random_seed, target_list, last_panic, trap_for_tests } from './pkg/amortise_wasm.js';
+import init, { SmcPlayground, TrainPlayground, DiscretePlayground, VgsPlayground, random_seed, target_list, last_panic, trap_for_tests } from './pkg/amortise_wasm.js';
 
 let wasm = null;     // the module's exports (for `memory`)
 let handle = null;   // the current SmcPlayground or TrainPlayground
-let kind = 'smc';    // 'smc' or 'train'
+let kind = 'smc';    // 'smc', 'train' or 'discrete'
 let isTrace = [];    // [iteration, IS log Z, IS ESS/n] at every sample draw
 let framesSinceSample = 0;
 let running = false;
@@ -107,6 +109,8 @@ function tick() {
   timer = null;
   if (!running || !handle) return;
   if (kind === 'train') { trainTick(); return; }
+  if (kind === 'discrete') { discreteTick(); return; }
+  if (kind === 'vgs') { vgsTick(); return; }
   const t0 = performance.now();
   let ok = true;
   if (speed === 'max') {
@@ -206,11 +210,141 @@ function configureTrain(s, v) {
   guarded(postTrainFrame);
 }
 
+/** Posts the discrete state: scalars, exact and empirical distributions, histories. */
+function postDiscreteFrame() {
+  const h = handle;
+  const v = (p, l) => view(p, l).slice();
+  const hist = {
+    loss: v(h.hist_loss_ptr(), h.hist_len()),
+    teacherLoss: v(h.hist_teacher_loss_ptr(), h.hist_teacher_loss_len()),
+    logZ: v(h.hist_log_z_ptr(), h.hist_log_z_len()),
+    modes: v(h.hist_modes_ptr(), h.hist_modes_len()),
+    visited: v(h.hist_visited_ptr(), h.hist_visited_len()),
+    evalIter: v(h.eval_iter_ptr(), h.eval_len()),
+    tv: v(h.eval_tv_ptr(), h.eval_tv_len()),
+    jsd: v(h.eval_jsd_ptr(), h.eval_jsd_len()),
+    isLogZ: v(h.eval_log_z_ptr(), h.eval_log_z_len()),
+  };
+  const empirical = v(h.empirical_ptr(), h.empirical_len());
+  const topEmpirical = v(h.top_empirical_ptr(), h.top_empirical_len());
+  const stats = {
+    iteration: h.iteration, iters: h.iters, done: h.done, loss: h.loss, logZ: h.log_z,
+    logZTrue: h.log_z_true, tv: h.tv, jsd: h.jsd, isLogZ: h.is_log_z, modesFound: h.modes_found,
+    modesTotal: h.modes_total, visits: h.visits, distinct: h.distinct, buffer: h.buffer_len,
+    fromBuffer: h.from_buffer, nTerminal: h.n_terminal, side: h.grid_side, running,
+    checksum: h.param_checksum(), seconds: (performance.now() - trainStart) / 1000,
+  };
+  post({ type: 'dframe', stats, hist, empirical, topEmpirical },
+    [empirical.buffer, topEmpirical.buffer, ...Object.values(hist).map((a) => a.buffer)]);
+}
+
+/** One batch of discrete iterations within the speed's time budget, then a frame. */
+function discreteTick() {
+  const t0 = performance.now();
+  const budget = TRAIN_BUDGET[speed] || 40;
+  let ok = true;
+  do {
+    ok = guarded(() => handle.step(1)) !== undefined;
+  } while (ok && !handle.done && performance.now() - t0 < budget);
+  if (!ok) return;
+  guarded(postDiscreteFrame);
+  if (handle.done) {
+    stop();
+    return;
+  }
+  const delay = speed === 'max' ? 0 : Math.max(0, 100 - (performance.now() - t0));
+  timer = setTimeout(tick, delay);
+}
+
+let vgsModes = [];   // [iteration, modes reached] at every sample draw
+
+/** Draws VGS samples and records the modes they reach. */
+function drawVgsSamples() {
+  handle.sample(SAMPLES);
+  vgsModes.push([handle.iteration, handle.modes_hit]);
+  framesSinceSample = 0;
+}
+
+/** Posts the VGS state: scalars, samples (uniform weights), histories. */
+function postVgsFrame() {
+  const h = handle;
+  const xy = view(h.samples_ptr(), h.samples_len()).slice();
+  const n = xy.length / 2;
+  const weights = new Float32Array(n).fill(n ? 1 / n : 0);
+  const len = h.hist_len();
+  const hist = { loss: view(h.hist_loss_ptr(), len).slice(), sigma: view(h.hist_sigma_ptr(), len).slice() };
+  const stats = {
+    iteration: h.iteration, iters: h.iters, done: h.done, loss: h.loss, sigma: h.init_sigma, steps: h.steps,
+    modesHit: h.modes_hit, modesTotal: h.modes_total, nonFinite: h.non_finite, n, running,
+    checksum: h.param_checksum(), seconds: (performance.now() - trainStart) / 1000,
+  };
+  post({ type: 'vframe', stats, xy, weights, hist, modesTrace: vgsModes.slice() },
+    [xy.buffer, weights.buffer, hist.loss.buffer, hist.sigma.buffer]);
+}
+
+function vgsTick() {
+  const t0 = performance.now();
+  const budget = TRAIN_BUDGET[speed] || 40;
+  let ok = true;
+  do {
+    ok = guarded(() => handle.step(1)) !== undefined;
+  } while (ok && !handle.done && performance.now() - t0 < budget);
+  if (!ok) return;
+  framesSinceSample += 1;
+  if (framesSinceSample >= SAMPLE_EVERY || handle.done) {
+    if (guarded(drawVgsSamples) === undefined && dead) return;
+  }
+  guarded(postVgsFrame);
+  if (handle.done) {
+    stop();
+    return;
+  }
+  const delay = speed === 'max' ? 0 : Math.max(0, 100 - (performance.now() - t0));
+  timer = setTimeout(tick, delay);
+}
+
+function configureVgs(s, v) {
+  const h = guarded(() => new VgsPlayground(s.query));
+  if (!h) return;
+  handle = h;
+  kind = 'vgs';
+  vgsModes = [];
+  const cells = guarded(() => h.density_grid(v.xmin, v.xmax, v.ymin, v.ymax, v.nx, v.ny));
+  if (cells === undefined) return;
+  const values = view(h.grid_ptr(), h.grid_len()).slice();
+  post({ type: 'grid', nx: v.nx, ny: v.ny, view: v, values, target: s.target }, [values.buffer]);
+  if (guarded(drawVgsSamples) === undefined && dead) return;
+  guarded(postVgsFrame);
+}
+
+function configureDiscrete(s) {
+  const h = guarded(() => new DiscretePlayground(s.query));
+  if (!h) return;
+  handle = h;
+  kind = 'discrete';
+  const exact = view(h.exact_ptr(), h.exact_len()).slice();
+  const topExact = view(h.top_exact_ptr(), h.top_len()).slice();
+  const mask = Float32Array.from(h.mode_mask());
+  post({
+    type: 'dgrid', target: s.target, exact, topExact, mask, labels: h.top_labels().split(','),
+    side: h.grid_side, nTerminal: h.n_terminal, cli: h.cli_args(),
+  }, [exact.buffer, topExact.buffer, mask.buffer]);
+  guarded(postDiscreteFrame);
+}
+
 function configure(s, v) {
   stop();
   if (handle) {
     guarded(() => handle.free());
     handle = null;
+  }
+  if (s.kind === 'discrete') {
+    configureDiscrete(s);
+    return;
+  }
+  if (s.kind === 'vgs') {
+    configureVgs(s, v);
+    return;
   }
   if (s.method !== 'smc') {
     configureTrain(s, v);
@@ -227,17 +361,36 @@ function configure(s, v) {
   guarded(postFrame);
 }
 
-function trainCsv() {
+function vgsOrTrainCsv() {
   const h = handle;
   const xy = view(h.samples_ptr(), h.samples_len());
+  if (kind === 'vgs') {
+    const lines = ['x0,x1'];
+    for (let i = 0; i < xy.length / 2; i++) lines.push(`${xy[2 * i]},${xy[2 * i + 1]}`);
+    return lines.join('\n') + '\n';
+  }
   const lw = view(h.sample_log_w_ptr(), xy.length / 2);
   const lines = ['x0,x1,log_weight'];
   for (let i = 0; i < lw.length; i++) lines.push(`${xy[2 * i]},${xy[2 * i + 1]},${lw[i]}`);
   return lines.join('\n') + '\n';
 }
 
+/** The discrete CSV: every object's index, label-free coordinates, exact and empirical probability. */
+function discreteCsv() {
+  const h = handle;
+  const p = view(h.exact_ptr(), h.exact_len());
+  const q = view(h.empirical_ptr(), h.empirical_len());
+  const side = h.grid_side;
+  const lines = [side ? 'index,x0,x1,exact,empirical' : 'index,exact,empirical'];
+  for (let i = 0; i < p.length; i++) {
+    lines.push(side ? `${i},${i % side},${Math.floor(i / side)},${p[i]},${q[i]}` : `${i},${p[i]},${q[i]}`);
+  }
+  return lines.join('\n') + '\n';
+}
+
 function csv() {
-  if (kind === 'train') return trainCsv();
+  if (kind === 'train' || kind === 'vgs') return vgsOrTrainCsv();
+  if (kind === 'discrete') return discreteCsv();
   const h = handle;
   const n = h.n_particles;
   const d = h.dim;
@@ -264,11 +417,11 @@ self.onmessage = (ev) => {
       speed = m.speed || speed;
       if (handle && !running && !handle.done) {
         running = true;
-        if (kind === 'train' && handle.iteration === 0) trainStart = performance.now();
+        if (kind !== 'smc' && handle.iteration === 0) trainStart = performance.now();
         post({ type: 'state', running: true });
         tick();
       } else if (handle && handle.done) {
-        guarded(kind === 'train' ? postTrainFrame : postFrame);
+        guarded(kind === 'train' ? postTrainFrame : kind === 'discrete' ? postDiscreteFrame : kind === 'vgs' ? postVgsFrame : postFrame);
       }
       break;
     case 'pause': stop(); break;
@@ -278,6 +431,11 @@ self.onmessage = (ev) => {
           if (kind === 'train') {
             if (guarded(drawSamples) === undefined && dead) break;
             guarded(postTrainFrame);
+          } else if (kind === 'discrete') {
+            guarded(postDiscreteFrame);
+          } else if (kind === 'vgs') {
+            if (guarded(drawVgsSamples) === undefined && dead) break;
+            guarded(postVgsFrame);
           } else {
             guarded(postFrame);
           }
@@ -293,7 +451,7 @@ self.onmessage = (ev) => {
     case 'csv':
       if (handle) {
         const text = guarded(csv);
-        if (text !== undefined) post({ type: 'csv', text, target: handle.target });
+        if (text !== undefined) post({ type: 'csv', text, target: kind === 'discrete' ? 'discrete' : kind === 'vgs' ? 'vgs' : handle.target });
       }
       break;
     case 'trap': guarded(() => trap_for_tests()); break;

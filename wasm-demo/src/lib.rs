@@ -8,6 +8,12 @@
 //! - [`TrainPlayground`]: the trained continuous samplers (on-policy TB, TB + IW buffer,
 //!   Reinforced SMC) of [`amortise_kernel::samplers::diffusion::train`], with policy samples
 //!   and histories as views and the parameter checksum of the CLI's checkpoints.
+//! - [`DiscretePlayground`]: GFlowNets (TB, DB, SubTB, adaptive teacher) on the 2-D
+//!   hypergrid, the deceptive grid and the sequence target
+//!   ([`amortise_kernel::samplers::gflownet`], [`amortise_kernel::teacher`]), with the exact
+//!   and empirical distributions as views.
+//! - [`VgsPlayground`]: the Value Gradient Sampler ([`amortise_kernel::samplers::vgs`]) on
+//!   the 2-D mixtures, with its TD-loss history and samples as views.
 //! - [`random_seed`]: a seed from `crypto.getRandomValues` (getrandom's `wasm_js` backend).
 //! - [`target_list`]: the kernel's target registry as JSON, for the page's target menu.
 //!
@@ -25,21 +31,25 @@
 //! The logic lives in plain Rust ([`SmcCore`], [`DensityGrid`]) so host tests cover it;
 //! this file is only the binding layer.
 
+pub mod discrete;
 pub mod error;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod fuzz;
 pub mod grid;
 pub mod smc;
 pub mod train;
+pub mod vgs;
 
 use std::sync::Mutex;
 
 use wasm_bindgen::prelude::*;
 
+pub use discrete::{DiscreteCore, DiscreteSettings};
 pub use error::PlaygroundError;
 pub use grid::{DensityGrid, GridSpec};
 pub use smc::{SmcCore, SmcSettings};
 pub use train::{TrainCore, TrainSettings};
+pub use vgs::{VgsCore, VgsSettings};
 
 static LAST_PANIC: Mutex<Option<String>> = Mutex::new(None);
 
@@ -539,6 +549,346 @@ impl TrainPlayground {
         self.core.hist_buffer().as_ptr()
     }
     /// Length of every history (iterations done).
+    pub fn hist_len(&self) -> u32 {
+        self.core.hist_loss().len() as u32
+    }
+}
+
+/// A discrete GFlowNet run (tb, db, subtb, teacher on the 2-D hypergrid, the deceptive
+/// grid or the sequence target) over buffers owned by this handle.
+#[wasm_bindgen]
+pub struct DiscretePlayground {
+    core: DiscreteCore,
+}
+
+macro_rules! views {
+    ($($(#[$m:meta])* $ptr:ident, $len:ident => $get:ident;)*) => {
+        #[wasm_bindgen]
+        impl DiscretePlayground {
+            $(
+                $(#[$m])*
+                pub fn $ptr(&self) -> *const f32 {
+                    self.core.$get().as_ptr()
+                }
+                /// Number of `f32` in that view.
+                pub fn $len(&self) -> u32 {
+                    self.core.$get().len() as u32
+                }
+            )*
+        }
+    };
+}
+
+views! {
+    /// Address of the exact target `π` by object index (grid: `x0 + side · x1`).
+    exact_ptr, exact_len => exact_p;
+    /// Address of the last evaluation's empirical distribution.
+    empirical_ptr, empirical_len => empirical;
+    /// Address of the top objects' exact probabilities.
+    top_exact_ptr, top_len => top_exact;
+    /// Address of the top objects' empirical frequencies.
+    top_empirical_ptr, top_empirical_len => top_empirical;
+    /// Address of the student-loss history.
+    hist_loss_ptr, hist_len => hist_loss;
+    /// Address of the teacher-loss history (NaN without a teacher).
+    hist_teacher_loss_ptr, hist_teacher_loss_len => hist_teacher_loss;
+    /// Address of the learnt-`log Z` history.
+    hist_log_z_ptr, hist_log_z_len => hist_log_z;
+    /// Address of the modes-found history.
+    hist_modes_ptr, hist_modes_len => hist_modes;
+    /// Address of the sampled-trajectories history.
+    hist_visited_ptr, hist_visited_len => hist_visited;
+    /// Address of the distinct-objects history.
+    hist_distinct_ptr, hist_distinct_len => hist_distinct;
+    /// Address of the evaluation iterations.
+    eval_iter_ptr, eval_len => eval_iter;
+    /// Address of the evaluations' TV.
+    eval_tv_ptr, eval_tv_len => eval_tv;
+    /// Address of the evaluations' JSD.
+    eval_jsd_ptr, eval_jsd_len => eval_jsd;
+    /// Address of the evaluations' importance-sampling `log Z`.
+    eval_log_z_ptr, eval_log_z_len => eval_log_z;
+}
+
+#[wasm_bindgen]
+impl DiscretePlayground {
+    /// A new run from `key=value&…` settings (the `amortise train-discrete` flag names with
+    /// `_` for `-`: `target` (= `--env`), `method`, `seed`, `iters`, `batch`, `hidden`,
+    /// `lr`, `epsilon`, `buffer`, `side`, `len`, `alphabet`, `modes`, `temperature`,
+    /// `env_seed`, `teacher_alpha`; and `eval_every`, `eval_samples`).
+    ///
+    /// # Errors
+    /// `"{control}: {reason}"` for any invalid setting.
+    #[wasm_bindgen(constructor)]
+    pub fn new(settings: &str) -> Result<DiscretePlayground, JsError> {
+        DiscreteSettings::parse(settings)
+            .and_then(|s| DiscreteCore::new(&s))
+            .map(|core| DiscretePlayground { core })
+            .map_err(js_err)
+    }
+    /// Runs up to `k` iterations (evaluating on schedule); returns how many ran.
+    ///
+    /// # Errors
+    /// `k` above the per-call cap, or the kernel's error ending the run.
+    pub fn step(&mut self, k: u32) -> Result<u32, JsError> {
+        self.core.step(k).map_err(js_err)
+    }
+    /// Evaluates now (empirical distribution, TV, JSD, IS `log Z`).
+    ///
+    /// # Errors
+    /// A kernel error.
+    pub fn evaluate(&mut self) -> Result<(), JsError> {
+        self.core.evaluate().map_err(js_err)
+    }
+    /// Iterations done.
+    #[wasm_bindgen(getter)]
+    pub fn iteration(&self) -> u32 {
+        self.core.iteration()
+    }
+    /// Iterations of the run.
+    #[wasm_bindgen(getter)]
+    pub fn iters(&self) -> u32 {
+        self.core.settings().iters
+    }
+    /// `true` once every iteration ran.
+    #[wasm_bindgen(getter)]
+    pub fn done(&self) -> bool {
+        self.core.done()
+    }
+    /// Student loss of the last iteration.
+    #[wasm_bindgen(getter)]
+    pub fn loss(&self) -> f32 {
+        self.core.loss()
+    }
+    /// Whether the last iteration replayed buffer objects.
+    #[wasm_bindgen(getter)]
+    pub fn from_buffer(&self) -> bool {
+        self.core.from_buffer()
+    }
+    /// The learnt `log Z`.
+    #[wasm_bindgen(getter)]
+    pub fn log_z(&self) -> f32 {
+        self.core.log_z()
+    }
+    /// The exact `log Z`.
+    #[wasm_bindgen(getter)]
+    pub fn log_z_true(&self) -> f64 {
+        self.core.log_z_true()
+    }
+    /// Last evaluation's total variation distance.
+    #[wasm_bindgen(getter)]
+    pub fn tv(&self) -> f32 {
+        self.core.tv()
+    }
+    /// Last evaluation's Jensen–Shannon divergence.
+    #[wasm_bindgen(getter)]
+    pub fn jsd(&self) -> f32 {
+        self.core.jsd()
+    }
+    /// Last evaluation's importance-sampling `log Z`.
+    #[wasm_bindgen(getter)]
+    pub fn is_log_z(&self) -> f32 {
+        self.core.is_log_z()
+    }
+    /// Modes found by training samples.
+    #[wasm_bindgen(getter)]
+    pub fn modes_found(&self) -> u32 {
+        self.core.modes_found() as u32
+    }
+    /// Modes of the target.
+    #[wasm_bindgen(getter)]
+    pub fn modes_total(&self) -> u32 {
+        self.core.n_modes() as u32
+    }
+    /// Training trajectories sampled so far.
+    #[wasm_bindgen(getter)]
+    pub fn visits(&self) -> f64 {
+        self.core.visits() as f64
+    }
+    /// Distinct objects visited so far.
+    #[wasm_bindgen(getter)]
+    pub fn distinct(&self) -> u32 {
+        self.core.distinct() as u32
+    }
+    /// Entries of the replay buffer.
+    #[wasm_bindgen(getter)]
+    pub fn buffer_len(&self) -> u32 {
+        self.core.buffer_len() as u32
+    }
+    /// Number of objects.
+    #[wasm_bindgen(getter)]
+    pub fn n_terminal(&self) -> u32 {
+        self.core.n_terminal() as u32
+    }
+    /// Side of the 2-D grid (0 for sequences).
+    #[wasm_bindgen(getter)]
+    pub fn grid_side(&self) -> u32 {
+        self.core.grid_side() as u32
+    }
+    /// Arena elements of this run.
+    #[wasm_bindgen(getter)]
+    pub fn arena_len(&self) -> u32 {
+        self.core.arena_len() as u32
+    }
+    /// Labels of the top objects, comma-separated.
+    pub fn top_labels(&self) -> String {
+        self.core.top_labels()
+    }
+    /// `1` where an object is a mode (a fresh array).
+    pub fn mode_mask(&self) -> Vec<f32> {
+        self.core.mode_mask()
+    }
+    /// The equivalent `amortise train-discrete` flags.
+    pub fn cli_args(&self) -> String {
+        self.core.settings().cli_args()
+    }
+    /// FNV-1a 64 of the student's parameters.
+    pub fn param_checksum(&self) -> String {
+        self.core.param_checksum()
+    }
+}
+
+/// A Value Gradient Sampler run (9gmm, 25gmm, gmm40) over buffers owned by this handle.
+#[wasm_bindgen]
+pub struct VgsPlayground {
+    core: VgsCore,
+}
+
+#[wasm_bindgen]
+impl VgsPlayground {
+    /// A new run from `key=value&…` settings (`target`, `seed`, `iters`, `steps`, `batch`,
+    /// `hidden`, `lr`: the `amortise train-vgs` flags; absent = the target's preset).
+    ///
+    /// # Errors
+    /// `"{control}: {reason}"` for any invalid setting.
+    #[wasm_bindgen(constructor)]
+    pub fn new(settings: &str) -> Result<VgsPlayground, JsError> {
+        VgsSettings::parse(settings)
+            .and_then(|s| VgsCore::new(&s))
+            .map(|core| VgsPlayground { core })
+            .map_err(js_err)
+    }
+    /// Runs up to `k` TD iterations; returns how many ran.
+    ///
+    /// # Errors
+    /// `k` above the per-call cap, or the kernel's error ending the run.
+    pub fn step(&mut self, k: u32) -> Result<u32, JsError> {
+        self.core.step(k).map_err(js_err)
+    }
+    /// Draws `n` samples into the owned buffer (`samples_ptr` / `samples_len`).
+    ///
+    /// # Errors
+    /// `n` outside `1..=20000`, or a kernel error.
+    pub fn sample(&mut self, n: u32) -> Result<u32, JsError> {
+        self.core
+            .sample(n as usize)
+            .map(|n| n as u32)
+            .map_err(js_err)
+    }
+    /// Fills the owned heat-map buffer with `log p̃`; returns `nx · ny`.
+    ///
+    /// # Errors
+    /// Non-finite or empty bounds, sides outside `1..=1024`.
+    pub fn density_grid(
+        &mut self,
+        xmin: f64,
+        xmax: f64,
+        ymin: f64,
+        ymax: f64,
+        nx: u32,
+        ny: u32,
+    ) -> Result<u32, JsError> {
+        let spec = GridSpec {
+            xmin,
+            xmax,
+            ymin,
+            ymax,
+            nx: nx as usize,
+            ny: ny as usize,
+        };
+        self.core
+            .density_grid(&spec)
+            .map(|n| n as u32)
+            .map_err(js_err)
+    }
+    /// Iterations done.
+    #[wasm_bindgen(getter)]
+    pub fn iteration(&self) -> u32 {
+        self.core.iteration()
+    }
+    /// Iterations of the run.
+    #[wasm_bindgen(getter)]
+    pub fn iters(&self) -> u32 {
+        self.core.settings().iters
+    }
+    /// `true` once every iteration ran.
+    #[wasm_bindgen(getter)]
+    pub fn done(&self) -> bool {
+        self.core.done()
+    }
+    /// TD loss of the last iteration.
+    #[wasm_bindgen(getter)]
+    pub fn loss(&self) -> f32 {
+        self.core.loss()
+    }
+    /// The learnt initial scale `σ_init`.
+    #[wasm_bindgen(getter)]
+    pub fn init_sigma(&self) -> f32 {
+        self.core.init_sigma()
+    }
+    /// Sampling steps `T` of the run.
+    #[wasm_bindgen(getter)]
+    pub fn steps(&self) -> u32 {
+        self.core.config().steps as u32
+    }
+    /// Modes with a drawn sample within two standard deviations.
+    #[wasm_bindgen(getter)]
+    pub fn modes_hit(&self) -> u32 {
+        self.core.modes_covered().0 as u32
+    }
+    /// Number of modes.
+    #[wasm_bindgen(getter)]
+    pub fn modes_total(&self) -> u32 {
+        self.core.modes_covered().1 as u32
+    }
+    /// Non-finite coordinates reset in the last draw.
+    #[wasm_bindgen(getter)]
+    pub fn non_finite(&self) -> u32 {
+        self.core.non_finite()
+    }
+    /// The equivalent `amortise train-vgs` flags.
+    pub fn cli_args(&self) -> String {
+        self.core.settings().cli_args()
+    }
+    /// FNV-1a 64 of the value network's parameters.
+    pub fn param_checksum(&self) -> String {
+        self.core.param_checksum()
+    }
+    /// Address of the samples `[n, 2]`.
+    pub fn samples_ptr(&self) -> *const f32 {
+        self.core.samples().as_ptr()
+    }
+    /// Number of `f32` in the samples.
+    pub fn samples_len(&self) -> u32 {
+        self.core.samples().len() as u32
+    }
+    /// Address of the heat-map values.
+    pub fn grid_ptr(&self) -> *const f32 {
+        self.core.grid().as_ptr()
+    }
+    /// Number of heat-map values.
+    pub fn grid_len(&self) -> u32 {
+        self.core.grid().len() as u32
+    }
+    /// Address of the TD-loss history.
+    pub fn hist_loss_ptr(&self) -> *const f32 {
+        self.core.hist_loss().as_ptr()
+    }
+    /// Address of the `σ_init` history.
+    pub fn hist_sigma_ptr(&self) -> *const f32 {
+        self.core.hist_sigma().as_ptr()
+    }
+    /// Length of both histories.
     pub fn hist_len(&self) -> u32 {
         self.core.hist_loss().len() as u32
     }

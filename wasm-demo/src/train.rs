@@ -38,8 +38,9 @@ pub const MAX_ARENA: usize = 64 << 20;
 pub const MAX_SAMPLES: usize = 20_000;
 /// Most iterations per [`TrainCore::step`] call.
 pub const MAX_STEPS_PER_CALL: u32 = 10_000;
-/// The targets the training playground accepts: the 2-D ones, drawn as they are.
-pub const TRAIN_TARGETS: [&str; 3] = ["gmm40", "9gmm", "25gmm"];
+/// The targets the training playground accepts, all at `d = 2` (drawn as they are): the
+/// three 2-D mixtures, the 2-D ManyWell (one double well, two modes) and the 2-D funnel.
+pub const TRAIN_TARGETS: [&str; 5] = ["gmm40", "9gmm", "25gmm", "manywell", "funnel"];
 
 static LEAKED: AtomicUsize = AtomicUsize::new(0);
 
@@ -48,11 +49,17 @@ pub fn leaked_bytes() -> usize {
     LEAKED.load(Ordering::Relaxed)
 }
 
+/// Adds `bytes` to the [`leaked_bytes`] count (the discrete and VGS playgrounds leak their
+/// arenas the same way).
+pub fn note_leak(bytes: usize) {
+    LEAKED.fetch_add(bytes, Ordering::Relaxed);
+}
+
 /// The settings of one run; field names are the `amortise train` flags (and the page's
 /// controls and URL keys).
 #[derive(Clone, Debug, PartialEq)]
 pub struct TrainSettings {
-    /// `gmm40`, `9gmm` or `25gmm` (2-D).
+    /// `gmm40`, `9gmm`, `25gmm`, `manywell` or `funnel` (all at `d = 2`).
     pub target: String,
     /// `tb`, `tb-buffer` or `rsmc`.
     pub method: Method,
@@ -130,12 +137,14 @@ pub fn method_name(m: Method) -> &'static str {
     }
 }
 
-/// The CLI's default σ per target (`run_config::default_sigma`).
+/// The CLI's default σ per target (`run_config::default_sigma`: 1 for `manywell` and
+/// `funnel`).
 pub fn default_sigma(target: &str) -> f32 {
     match target {
         "gmm40" => 20.0,
         "25gmm" => 10.0,
         "9gmm" => 5.0,
+        "corr-gaussian" | "dw4" => 2.0,
         _ => 1.0,
     }
 }
@@ -351,9 +360,16 @@ impl TrainSettings {
 }
 
 /// The mode centres of a training target and the radius (in units of the target) within
-/// which a sample counts as having found a mode (2 standard deviations).
+/// which a sample counts as having found a mode (2 standard deviations). The funnel has no
+/// separated modes: an empty list, which the page shows as "n/a".
+///
+/// ManyWell-2: `log p̃ = −a⁴ + 6a² + 0.5a − b²/2` has its two modes where
+/// `−4a³ + 12a + 0.5 = 0` and `b = 0`, at `a ≈ −1.711` and `a ≈ 1.753`; `b` has unit
+/// standard deviation, so the radius is 2 (the wells are 3.46 apart, so the two disks
+/// overlap only at their rims, far out in `a` where the well has almost no mass).
 pub fn modes(target: &str) -> (Vec<[f32; 2]>, f32) {
     match target {
+        "manywell" => (vec![[-1.711, 0.0], [1.753, 0.0]], 2.0),
         "gmm40" => (Gmm40::MEANS_2D.to_vec(), 2.0),
         "9gmm" | "25gmm" => {
             let g = if target == "9gmm" {
@@ -369,6 +385,12 @@ pub fn modes(target: &str) -> (Vec<[f32; 2]>, f32) {
         }
         _ => (Vec::new(), 0.0),
     }
+}
+
+/// How many of `target`'s modes (see [`modes`]) have a point of `xy` (`[n, 2]`) within the
+/// radius, and how many modes there are.
+pub fn covered(target: &str, xy: &[f32]) -> (usize, usize) {
+    TrainCore::covered(target, xy)
 }
 
 /// FNV-1a 64 over the parameters' `to_bits()` little-endian bytes, as 16 hex digits (the
@@ -862,7 +884,8 @@ mod tests {
         };
         assert_eq!(e("steps=10"), "steps");
         assert_eq!(e("steps=30&chunk=4"), "chunk");
-        assert_eq!(e("target=funnel"), "target");
+        assert_eq!(e("target=gaussian"), "target");
+        assert_eq!(e("target=lj13"), "target");
         assert_eq!(e("batch=4096&steps=256&hidden=512"), "batch");
     }
 
@@ -901,6 +924,32 @@ mod tests {
                 assert!(c.buffer_len() > 0, "{m}");
             }
         }
+    }
+
+    #[test]
+    fn manywell_and_funnel_train_at_dim_two() {
+        for (t, modes_total) in [("manywell", 2), ("funnel", 0)] {
+            let s = TrainSettings::parse(&format!(
+                "target={t}&method=rsmc&seed=2&iters=4&batch=16&particles=16&steps=16&hidden=8&\
+                 flow_hidden=8&harmonics=4&buffer=500&prefill=2&chunk=4"
+            ))
+            .unwrap();
+            assert_eq!(s.sigma, 1.0, "{t}: the CLI's default σ");
+            let mut c = TrainCore::new(&s).unwrap();
+            assert_eq!(c.step(4).unwrap(), 4);
+            assert!(c.loss().is_finite(), "{t}");
+            c.sample(200).unwrap();
+            assert!(c.samples().iter().all(|v| v.is_finite()), "{t}");
+            assert_eq!(c.modes_covered().1, modes_total, "{t}");
+        }
+        assert_eq!(
+            TrainCore::covered("manywell", &[1.7, 0.3, 1.6, -0.5]),
+            (1, 2)
+        );
+        assert_eq!(
+            TrainCore::covered("manywell", &[1.7, 0.3, -1.8, 1.0]),
+            (2, 2)
+        );
     }
 
     #[test]

@@ -3,7 +3,9 @@
 //! same logic is covered by the unit tests of `SmcCore` and `DensityGrid`.
 #![cfg(target_arch = "wasm32")]
 
-use amortise_wasm::{SmcPlayground, TrainPlayground, random_seed, target_list};
+use amortise_wasm::{
+    DiscretePlayground, SmcPlayground, TrainPlayground, VgsPlayground, random_seed, target_list,
+};
 use wasm_bindgen_test::wasm_bindgen_test;
 
 fn handle(target: &str, n: u32) -> SmcPlayground {
@@ -83,9 +85,44 @@ fn train_playground_steps_samples_and_rejects_bad_settings() {
     assert!(h.is_log_z().is_finite());
     assert_eq!(h.param_checksum().len(), 16);
     assert_eq!(h.modes_total(), 9);
-    assert!(TrainPlayground::new("target=funnel").is_err());
+    assert!(TrainPlayground::new("target=gaussian").is_err());
     assert!(TrainPlayground::new("batch=0").is_err());
     assert!(TrainPlayground::new("steps=10").is_err());
     assert!(TrainPlayground::new("batch=4096&steps=256&hidden=512").is_err());
     assert!(h.sample(0).is_err());
+}
+
+#[wasm_bindgen_test]
+fn discrete_playground_trains_evaluates_and_rejects_bad_settings() {
+    let q = "target=grid&method=teacher&side=6&iters=10&eval_every=5&eval_samples=64&hidden=8";
+    let mut h = DiscretePlayground::new(q).map_err(|_| "new").unwrap();
+    assert_eq!(h.step(100).map_err(|_| "step").unwrap(), 10);
+    assert!(h.done());
+    assert_eq!(h.hist_len(), 10);
+    assert_eq!(h.eval_len(), 2);
+    assert_eq!(h.exact_len(), 36);
+    assert_eq!(h.empirical_len(), 36);
+    assert_eq!(h.grid_side(), 6);
+    assert!(h.loss().is_finite() && h.tv() >= 0.0 && h.tv() <= 1.0);
+    assert!(h.modes_total() > 0);
+    assert_eq!(h.top_labels().split(',').count(), 16);
+    assert!(DiscretePlayground::new("target=grid&side=1").is_err());
+    assert!(DiscretePlayground::new("target=sequence&method=rsmc").is_err());
+    assert!(DiscretePlayground::new("target=sequence&len=10").is_err());
+}
+
+#[wasm_bindgen_test]
+fn vgs_playground_trains_samples_and_rejects_bad_settings() {
+    let q = "target=9gmm&iters=3&steps=4&batch=16&hidden=8";
+    let mut h = VgsPlayground::new(q).map_err(|_| "new").unwrap();
+    assert_eq!(h.step(10).map_err(|_| "step").unwrap(), 3);
+    assert!(h.done());
+    assert_eq!(h.hist_len(), 3);
+    assert_eq!(h.steps(), 4);
+    assert!(h.loss().is_finite());
+    assert_eq!(h.sample(100).map_err(|_| "sample").unwrap(), 100);
+    assert_eq!(h.samples_len(), 200);
+    assert_eq!(h.modes_total(), 9);
+    assert!(VgsPlayground::new("target=funnel").is_err());
+    assert!(VgsPlayground::new("steps=0").is_err());
 }

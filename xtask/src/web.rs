@@ -277,6 +277,32 @@ const REPRO_CASES: [(&str, &str); 3] = [
 ];
 const E2E_CASE: &str = "9gmm-rsmc-page";
 
+/// Discrete (`amortise train-discrete`) and VGS (`amortise train-vgs`) runs that must train
+/// the same parameters in the bundle as natively: `(name, subcommand, DiscretePlayground /
+/// VgsPlayground settings)`. The keys are the flag names with `_` for `-` (`target` is
+/// `--env` for `train-discrete`). `train-discrete` evaluates once, at the end (its
+/// evaluations share the training stream; the page's do not).
+const OTHER_REPRO_CASES: [(&str, &str, &str); 3] = [
+    (
+        "grid-tb",
+        "train-discrete",
+        "target=grid&method=tb&seed=3&iters=50&side=8&batch=16&hidden=16&lr=0.001&epsilon=0&\
+         buffer=0",
+    ),
+    (
+        "sequence-teacher",
+        "train-discrete",
+        "target=sequence&method=teacher&seed=5&iters=40&len=5&alphabet=4&modes=4&\
+         temperature=0.5&env_seed=2&batch=16&hidden=16&lr=0.002&epsilon=0.01&buffer=200&\
+         teacher_alpha=0.5",
+    ),
+    (
+        "9gmm-vgs",
+        "train-vgs",
+        "target=9gmm&seed=4&iters=20&steps=5&batch=32&hidden=16&lr=0.001",
+    ),
+];
+
 /// The `checksum` field of a CLI `checkpoint.json`.
 fn checkpoint_checksum(dir: &Path) -> Result<String, String> {
     let path = dir.join("checkpoint.json");
@@ -341,6 +367,46 @@ fn repro() -> Result<String, String> {
             cases.push(',');
         }
         cases.push_str(&format!("{{\"dir\":{dir_s:?},\"query\":{query:?}}}"));
+    }
+    for (name, sub, query) in OTHER_REPRO_CASES {
+        let dir = target_dir().join("repro").join(name);
+        let dir_s = dir.to_string_lossy().into_owned();
+        let mut args: Vec<String> = vec![sub.into()];
+        let mut iters = "1";
+        for pair in query.split('&') {
+            let (k, v) = pair
+                .split_once('=')
+                .ok_or("repro case: key without value")?;
+            if k == "iters" {
+                iters = v;
+            }
+            let flag = match (sub, k) {
+                ("train-discrete", "target") => "env".to_string(),
+                _ => k.replace('_', "-"),
+            };
+            args.push(format!("--{flag}"));
+            args.push(v.to_string());
+        }
+        for extra in [
+            "--eval-every",
+            iters,
+            "--eval-samples",
+            "64",
+            "--out",
+            &dir_s,
+        ] {
+            args.push(extra.to_string());
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        run(&format!("native run {name}"), &exe_s, &args, &[])?;
+        let kind = if sub == "train-vgs" {
+            "vgs"
+        } else {
+            "discrete"
+        };
+        cases.push_str(&format!(
+            ",{{\"dir\":{dir_s:?},\"query\":{query:?},\"kind\":{kind:?}}}"
+        ));
     }
     cases.push(']');
     run(

@@ -1,0 +1,1012 @@
+//! The discrete (GFlowNet) playground as a plain Rust struct: the kernel's GFlowNet
+//! [`Trainer`] (TB, DB, SubTB) or the adaptive-teacher pair ([`teacher`]) on the 2-D
+//! hypergrid (standard or deceptive reward) or the prepend/append sequence target, the exact
+//! target distribution by enumeration, the learner's empirical distribution, and the
+//! per-iteration and per-evaluation histories.
+//!
+//! [`DiscreteSettings`] mirrors the flags of `amortise train-discrete` and resolves them as
+//! the CLI does (`src/commands/discrete.rs`): the same settings and seed give the same
+//! training run as `amortise train-discrete … --eval-every <iters>` (the CLI's evaluations
+//! share the training RNG, so only a run that evaluates once, at the end, is comparable;
+//! here evaluations use their own RNG stream and never change the training run).
+//!
+//! Memory: as in [`crate::train`], the trainers borrow their arenas (and the environment)
+//! for their whole life, so those are leaked; the page starts a fresh worker per run.
+
+use amortise_kernel::buffer::Priority;
+use amortise_kernel::metrics::{bounds, histogram};
+use amortise_kernel::rng::{Xoshiro256PlusPlus, seeded};
+use amortise_kernel::samplers::gflownet::env::DiscreteEnv;
+use amortise_kernel::samplers::gflownet::exact;
+use amortise_kernel::samplers::gflownet::grid::{GridReward, Hypergrid};
+use amortise_kernel::samplers::gflownet::sequence::{SequenceConfig, SequenceEnv};
+use amortise_kernel::samplers::gflownet::train::{Layout, LossKind, TrainConfig, Trainer};
+use amortise_kernel::teacher;
+
+use crate::error::PlaygroundError;
+use crate::train::MAX_ARENA;
+
+/// Most iterations per [`DiscreteCore::step`] call.
+pub const MAX_STEPS_PER_CALL: u32 = 10_000;
+/// How many of the most likely sequences the sequence view compares.
+pub const TOP_K: usize = 16;
+/// Most terminal objects the page enumerates (the exact and empirical distributions are
+/// copied to the page at every frame).
+pub const MAX_TERMINAL_PAGE: usize = 1 << 16;
+
+/// Which environment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EnvKind {
+    /// 2-D hypergrid, standard reward (`grid`).
+    Grid,
+    /// 2-D hypergrid, deceptive reward (`deceptive-grid`).
+    DeceptiveGrid,
+    /// Prepend/append sequences (`sequence`).
+    Sequence,
+}
+
+/// Which learner.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Learn {
+    /// Trajectory balance.
+    Tb,
+    /// Detailed balance.
+    Db,
+    /// Sub-trajectory balance.
+    SubTb,
+    /// TB student with an adaptive teacher (Kim et al. 2025).
+    Teacher,
+}
+
+/// The settings of one run; the keys are the `amortise train-discrete` flags with `_` for
+/// `-` (and the page's URL keys), plus `eval_every` / `eval_samples` for the page's
+/// evaluations.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DiscreteSettings {
+    /// `--env`.
+    pub env: EnvKind,
+    /// `--method`.
+    pub method: Learn,
+    /// `--seed`.
+    pub seed: u32,
+    /// `--iters`.
+    pub iters: u32,
+    /// `--batch`.
+    pub batch: usize,
+    /// `--hidden`.
+    pub hidden: usize,
+    /// `--lr`.
+    pub lr: f32,
+    /// `--epsilon`: ε-uniform exploration of on-policy sampling.
+    pub epsilon: f32,
+    /// `--buffer`: replay capacity (0 = none; reward-rank priority, the CLI default).
+    pub buffer: usize,
+    /// `--side` of the 2-D grid.
+    pub side: usize,
+    /// `--len` of the sequences.
+    pub len: usize,
+    /// `--alphabet` size.
+    pub alphabet: usize,
+    /// `--modes`: planted sequence modes.
+    pub modes: usize,
+    /// `--temperature` of the sequence reward.
+    pub temperature: f32,
+    /// `--env-seed`: seed of the planted sequence modes.
+    pub env_seed: u32,
+    /// `--teacher-alpha`: exponent of `R(x)` mixed into the teacher's reward.
+    pub teacher_alpha: f32,
+    /// Iterations between evaluations (the page's TV/JSD trace).
+    pub eval_every: u32,
+    /// Samples per evaluation.
+    pub eval_samples: usize,
+}
+
+impl Default for DiscreteSettings {
+    /// The CLI's defaults (`grid` with side 16 as the page's first view), evaluated every
+    /// 100 iterations with 2048 samples.
+    fn default() -> Self {
+        DiscreteSettings {
+            env: EnvKind::Grid,
+            method: Learn::Tb,
+            seed: 1,
+            iters: 2000,
+            batch: 16,
+            hidden: 64,
+            lr: 1e-3,
+            epsilon: 0.0,
+            buffer: 0,
+            side: 16,
+            len: 8,
+            alphabet: 4,
+            modes: 4,
+            temperature: 0.5,
+            env_seed: 0,
+            teacher_alpha: 0.0,
+            eval_every: 100,
+            eval_samples: 2048,
+        }
+    }
+}
+
+fn bad(field: &'static str, msg: impl Into<String>) -> PlaygroundError {
+    PlaygroundError::new(field, msg)
+}
+
+fn int<T: core::str::FromStr + PartialOrd + core::fmt::Display + Copy>(
+    field: &'static str,
+    v: &str,
+    lo: T,
+    hi: T,
+) -> Result<T, PlaygroundError> {
+    match v.trim().parse::<T>() {
+        Ok(x) if x >= lo && x <= hi => Ok(x),
+        Ok(_) => Err(bad(field, format!("must be between {lo} and {hi}"))),
+        Err(_) => Err(bad(
+            field,
+            format!(
+                "must be a whole number, not “{}”",
+                v.chars().take(20).collect::<String>()
+            ),
+        )),
+    }
+}
+
+fn real(field: &'static str, v: &str, lo: f32, hi: f32) -> Result<f32, PlaygroundError> {
+    match v.trim().parse::<f32>() {
+        Ok(x) if x.is_finite() && x >= lo && x <= hi => Ok(x),
+        Ok(_) => Err(bad(field, format!("must be in [{lo}, {hi}]"))),
+        Err(_) => Err(bad(
+            field,
+            format!(
+                "must be a number, not “{}”",
+                v.chars().take(20).collect::<String>()
+            ),
+        )),
+    }
+}
+
+impl DiscreteSettings {
+    /// Parses `key=value` pairs separated by `&`, starting from the defaults.
+    ///
+    /// # Errors
+    /// An unknown key, or a value out of range, naming the control.
+    pub fn parse(query: &str) -> Result<DiscreteSettings, PlaygroundError> {
+        let mut s = DiscreteSettings::default();
+        for pair in query.split('&').filter(|p| !p.trim().is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            match k.trim() {
+                "env" | "target" => {
+                    s.env = match v.trim() {
+                        "grid" => EnvKind::Grid,
+                        "deceptive-grid" => EnvKind::DeceptiveGrid,
+                        "sequence" => EnvKind::Sequence,
+                        other => {
+                            return Err(bad(
+                                "target",
+                                format!(
+                                    "unknown discrete target “{}” (grid, deceptive-grid or sequence)",
+                                    other.chars().take(30).collect::<String>()
+                                ),
+                            ));
+                        }
+                    }
+                }
+                "method" => {
+                    s.method = match v.trim() {
+                        "tb" => Learn::Tb,
+                        "db" => Learn::Db,
+                        "subtb" => Learn::SubTb,
+                        "teacher" => Learn::Teacher,
+                        other => {
+                            return Err(bad(
+                                "method",
+                                format!(
+                                    "“{}” does not train discrete targets (tb, db, subtb or teacher)",
+                                    other.chars().take(30).collect::<String>()
+                                ),
+                            ));
+                        }
+                    }
+                }
+                "seed" => s.seed = int("seed", v, 0, u32::MAX)?,
+                "iters" => s.iters = int("iters", v, 1, 100_000)?,
+                "batch" => s.batch = int("batch", v, 1, 1024)?,
+                "hidden" => s.hidden = int("hidden", v, 1, 512)?,
+                "lr" => {
+                    s.lr = real("lr", v, 1e-7, 1.0)?;
+                }
+                "epsilon" => s.epsilon = real("epsilon", v, 0.0, 1.0)?,
+                "buffer" => s.buffer = int("buffer", v, 0, 1_000_000)?,
+                "side" => s.side = int("side", v, 2, 64)?,
+                "len" => s.len = int("len", v, 1, 20)?,
+                "alphabet" => s.alphabet = int("alphabet", v, 2, 26)?,
+                "modes" => s.modes = int("modes", v, 1, 16)?,
+                "temperature" => s.temperature = real("temperature", v, 1e-3, 100.0)?,
+                "env_seed" => s.env_seed = int("env_seed", v, 0, u32::MAX)?,
+                "teacher_alpha" => s.teacher_alpha = real("teacher_alpha", v, 0.0, 10.0)?,
+                "eval_every" => s.eval_every = int("eval_every", v, 1, 100_000)?,
+                "eval_samples" => s.eval_samples = int("eval_samples", v, 16, 100_000)?,
+                other => {
+                    return Err(bad(
+                        "run",
+                        format!(
+                            "unknown setting “{}”",
+                            other.chars().take(30).collect::<String>()
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(s)
+    }
+
+    /// The environment's CLI name.
+    pub fn env_name(&self) -> &'static str {
+        match self.env {
+            EnvKind::Grid => "grid",
+            EnvKind::DeceptiveGrid => "deceptive-grid",
+            EnvKind::Sequence => "sequence",
+        }
+    }
+
+    /// The method's CLI name.
+    pub fn method_name(&self) -> &'static str {
+        match self.method {
+            Learn::Tb => "tb",
+            Learn::Db => "db",
+            Learn::SubTb => "subtb",
+            Learn::Teacher => "teacher",
+        }
+    }
+
+    /// The trainer configuration, resolved as the CLI's `train-discrete` resolves its flags
+    /// (reward-rank buffer priority, every other field the kernel default).
+    ///
+    /// # Errors
+    /// The kernel's validation, naming the control.
+    pub fn train_config(&self) -> Result<TrainConfig, PlaygroundError> {
+        let cfg = TrainConfig {
+            loss: match self.method {
+                Learn::Tb | Learn::Teacher => LossKind::Tb,
+                Learn::Db => LossKind::Db,
+                Learn::SubTb => LossKind::SubTb,
+            },
+            batch: self.batch,
+            hidden: self.hidden,
+            lr: self.lr,
+            epsilon: self.epsilon,
+            learn_pb: false,
+            buffer_capacity: self.buffer,
+            buffer_priority: Priority::RewardRank { rank_weight: 0.01 },
+            ..TrainConfig::default()
+        };
+        cfg.validate()
+            .map_err(|e| PlaygroundError::kernel("run", e))?;
+        Ok(cfg)
+    }
+
+    /// The equivalent `amortise train-discrete` flags (every flag that matters explicit).
+    pub fn cli_args(&self) -> String {
+        let env = match self.env {
+            EnvKind::Grid | EnvKind::DeceptiveGrid => format!("--dim 2 --side {}", self.side),
+            EnvKind::Sequence => format!(
+                "--len {} --alphabet {} --modes {} --temperature {} --env-seed {}",
+                self.len, self.alphabet, self.modes, self.temperature, self.env_seed
+            ),
+        };
+        format!(
+            "--env {} {env} --method {} --seed {} --iters {} --batch {} --hidden {} --lr {} \
+             --epsilon {} --buffer {} --teacher-alpha {}",
+            self.env_name(),
+            self.method_name(),
+            self.seed,
+            self.iters,
+            self.batch,
+            self.hidden,
+            self.lr,
+            self.epsilon,
+            self.buffer,
+            self.teacher_alpha
+        )
+    }
+}
+
+/// The training loop of a run: a plain trainer or the adaptive-teacher pair.
+// One per run; the teacher variant is boxed, the plain one is the size of one trainer (as in
+// the CLI).
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+enum Learner<E: DiscreteEnv + 'static> {
+    Plain(Trainer<'static, E>),
+    Teacher(Box<teacher::State<'static, E>>),
+}
+
+impl<E: DiscreteEnv + 'static> Learner<E> {
+    fn student(&mut self) -> &mut Trainer<'static, E> {
+        match self {
+            Learner::Plain(t) => t,
+            Learner::Teacher(s) => &mut s.student,
+        }
+    }
+    fn student_ref(&self) -> &Trainer<'static, E> {
+        match self {
+            Learner::Plain(t) => t,
+            Learner::Teacher(s) => &s.student,
+        }
+    }
+}
+
+/// One iteration's outcome.
+struct StepOut {
+    loss: f32,
+    teacher_loss: f32,
+    log_z: f32,
+    from_buffer: bool,
+}
+
+/// Exact reference quantities of an environment.
+#[derive(Debug)]
+struct Exact {
+    p: Vec<f32>,
+    log_z: f64,
+    is_mode: Vec<bool>,
+}
+
+fn leak<T>(v: Vec<T>) -> &'static mut [T] {
+    Box::leak(v.into_boxed_slice())
+}
+
+/// A run on one environment type.
+#[derive(Debug)]
+struct Run<E: DiscreteEnv + 'static> {
+    env: &'static E,
+    learner: Learner<E>,
+    tcfg: teacher::Config,
+}
+
+impl<E: DiscreteEnv + Copy + core::fmt::Debug + 'static> Run<E> {
+    fn new(
+        env: E,
+        cfg: TrainConfig,
+        s: &DiscreteSettings,
+        rng: &mut Xoshiro256PlusPlus,
+    ) -> Result<(Run<E>, Exact, usize), PlaygroundError> {
+        let kerr = |e| PlaygroundError::kernel("run", e);
+        let n = env.n_terminal();
+        if n > MAX_TERMINAL_PAGE {
+            return Err(bad(
+                "target",
+                format!(
+                    "{n} objects are too many to enumerate and draw here (limit \
+                     {MAX_TERMINAL_PAGE}); choose a smaller target"
+                ),
+            ));
+        }
+        let env: &'static E = Box::leak(Box::new(env));
+        let is_teacher = s.method == Learn::Teacher;
+        let lay = Layout::new(env, &cfg).map_err(kerr)?;
+        let tcfg_train = TrainConfig {
+            buffer_capacity: 0,
+            epsilon: 0.0,
+            ..cfg
+        };
+        let tlay = Layout::new(env, &tcfg_train).map_err(kerr)?;
+        let mut total = lay.f32_len.saturating_add(lay.u32_len);
+        if is_teacher {
+            total = total.saturating_add(tlay.f32_len.saturating_add(tlay.u32_len));
+        }
+        if total > MAX_ARENA {
+            return Err(bad(
+                "batch",
+                format!(
+                    "these settings need {total} numbers of memory (limit {MAX_ARENA}); reduce \
+                     the batch, hidden width or buffer"
+                ),
+            ));
+        }
+        // Enumerate before allocating the arenas (both are bounded above).
+        let mut p = vec![0.0f32; n];
+        let log_z = exact::distribution(env, &mut p).map_err(kerr)?;
+        let mut st = vec![0u32; env.state_len()];
+        let is_mode = (0..n)
+            .map(|i| {
+                env.terminal_from_index(i, &mut st);
+                env.is_mode(&st)
+            })
+            .collect();
+        crate::train::note_leak(4 * total);
+        let tr = Trainer::new(
+            env,
+            cfg,
+            leak(vec![0.0f32; lay.f32_len]),
+            leak(vec![0u32; lay.u32_len]),
+            rng,
+        )
+        .map_err(kerr)?;
+        let tcfg = teacher::Config {
+            alpha: s.teacher_alpha,
+            ..teacher::Config::default()
+        };
+        let learner = if is_teacher {
+            let te = Trainer::new(
+                env,
+                tcfg_train,
+                leak(vec![0.0f32; tlay.f32_len]),
+                leak(vec![0u32; tlay.u32_len]),
+                rng,
+            )
+            .map_err(kerr)?;
+            Learner::Teacher(Box::new(teacher::init(&tcfg, tr, te).map_err(kerr)?))
+        } else {
+            Learner::Plain(tr)
+        };
+        Ok((
+            Run { env, learner, tcfg },
+            Exact { p, log_z, is_mode },
+            total,
+        ))
+    }
+
+    /// One training iteration; pushes the terminal indices of freshly sampled trajectories.
+    fn step(
+        &mut self,
+        ws: &mut [Vec<f32>; 3],
+        rng: &mut Xoshiro256PlusPlus,
+        fresh: &mut Vec<usize>,
+    ) -> Result<StepOut, amortise_kernel::Error> {
+        let out = match &mut self.learner {
+            Learner::Plain(tr) => {
+                let i = tr.step(rng)?;
+                StepOut {
+                    loss: i.loss,
+                    teacher_loss: f32::NAN,
+                    log_z: i.log_z,
+                    from_buffer: i.from_buffer,
+                }
+            }
+            Learner::Teacher(st) => {
+                let [a, b, c] = ws;
+                let mut w = teacher::Workspace {
+                    residuals: a,
+                    log_rt: b,
+                    log_w: c,
+                };
+                let i = teacher::step(&self.tcfg, st, &mut w, rng)?;
+                StepOut {
+                    loss: i.student_loss,
+                    teacher_loss: i.teacher_loss,
+                    log_z: st.student.log_z(),
+                    from_buffer: i.source == teacher::Source::Buffer,
+                }
+            }
+        };
+        fresh.clear();
+        if !out.from_buffer {
+            let tr = self.learner.student_ref();
+            for k in 0..tr.batch() {
+                fresh.push(self.env.terminal_index(tr.terminal(k)));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Draws one on-policy batch from the student (no exploration): terminal indices into
+    /// `idx`, log importance weights appended to `lw_all`.
+    fn sample_batch(
+        &mut self,
+        rng: &mut Xoshiro256PlusPlus,
+        lw: &mut [f32],
+        idx: &mut Vec<usize>,
+        lw_all: &mut Vec<f32>,
+    ) -> Result<(), amortise_kernel::Error> {
+        let env = self.env;
+        let tr = self.learner.student();
+        tr.sample_forward(0.0, rng)?;
+        tr.log_weights(lw)?;
+        for (k, &w) in lw.iter().enumerate() {
+            idx.push(env.terminal_index(tr.terminal(k)));
+            lw_all.push(w);
+        }
+        Ok(())
+    }
+
+    fn params(&self) -> &[f32] {
+        self.learner.student_ref().params()
+    }
+    fn buffer_len(&self) -> usize {
+        self.learner.student_ref().buffer_len()
+    }
+}
+
+/// The two environment types of the page.
+#[derive(Debug)]
+enum AnyRun {
+    Grid(Run<Hypergrid>),
+    Seq(Run<SequenceEnv>),
+}
+
+macro_rules! with_run {
+    ($self:expr, $r:ident => $body:expr) => {
+        match $self {
+            AnyRun::Grid($r) => $body,
+            AnyRun::Seq($r) => $body,
+        }
+    };
+}
+
+/// Per-iteration and per-evaluation histories (`f32` for zero-copy views).
+#[derive(Debug, Default)]
+struct History {
+    loss: Vec<f32>,
+    teacher_loss: Vec<f32>,
+    log_z: Vec<f32>,
+    modes: Vec<f32>,
+    visited: Vec<f32>,
+    distinct: Vec<f32>,
+    eval_iter: Vec<f32>,
+    eval_tv: Vec<f32>,
+    eval_jsd: Vec<f32>,
+    eval_log_z: Vec<f32>,
+}
+
+/// A discrete training run over owned (leaked) arenas.
+#[derive(Debug)]
+pub struct DiscreteCore {
+    settings: DiscreteSettings,
+    run: AnyRun,
+    exact: Exact,
+    n_modes: usize,
+    rng: Xoshiro256PlusPlus,
+    eval_rng: Xoshiro256PlusPlus,
+    ws: [Vec<f32>; 3],
+    fresh: Vec<usize>,
+    visited: Vec<bool>,
+    n_visits: u64,
+    distinct: usize,
+    modes_found: usize,
+    last: Option<(f32, f32, bool)>,
+    hist: History,
+    counts: Vec<u32>,
+    q: Vec<f32>,
+    eval_idx: Vec<usize>,
+    eval_lw: Vec<f32>,
+    lw: Vec<f32>,
+    top: Vec<usize>,
+    top_p: Vec<f32>,
+    top_q: Vec<f32>,
+    failed: Option<String>,
+    arena_len: usize,
+}
+
+impl DiscreteCore {
+    /// Validates the settings, builds the environment, enumerates the exact target and
+    /// initialises the learner(s) exactly as `amortise train-discrete` does.
+    ///
+    /// # Errors
+    /// A [`PlaygroundError`] naming the control.
+    pub fn new(s: &DiscreteSettings) -> Result<DiscreteCore, PlaygroundError> {
+        let cfg = s.train_config()?;
+        let mut rng = seeded(u64::from(s.seed));
+        let (run, exact, total) = match s.env {
+            EnvKind::Grid | EnvKind::DeceptiveGrid => {
+                let reward = if s.env == EnvKind::Grid {
+                    GridReward::Standard
+                } else {
+                    GridReward::Deceptive
+                };
+                let env = Hypergrid::new(2, s.side, reward)
+                    .map_err(|e| PlaygroundError::kernel("side", e))?;
+                let (r, e, t) = Run::new(env, cfg, s, &mut rng)?;
+                (AnyRun::Grid(r), e, t)
+            }
+            EnvKind::Sequence => {
+                let env = SequenceEnv::new(SequenceConfig {
+                    len: s.len,
+                    alphabet: s.alphabet,
+                    modes: s.modes,
+                    temperature: s.temperature,
+                    floor: 1e-3,
+                    seed: u64::from(s.env_seed),
+                })
+                .map_err(|e| PlaygroundError::kernel("len", e))?;
+                let (r, e, t) = Run::new(env, cfg, s, &mut rng)?;
+                (AnyRun::Seq(r), e, t)
+            }
+        };
+        let n = exact.p.len();
+        let n_modes = exact.is_mode.iter().filter(|&&m| m).count();
+        // the most likely objects, for the sequence view (ties by index)
+        let mut order: Vec<usize> = (0..n).collect();
+        order.sort_by(|&a, &b| exact.p[b].total_cmp(&exact.p[a]).then(a.cmp(&b)));
+        order.truncate(TOP_K);
+        let top_p = order.iter().map(|&i| exact.p[i]).collect();
+        Ok(DiscreteCore {
+            settings: s.clone(),
+            run,
+            n_modes,
+            rng,
+            eval_rng: seeded(u64::from(s.seed) ^ 0x6a09_e667),
+            ws: [vec![0.0; s.batch], vec![0.0; s.batch], vec![0.0; s.batch]],
+            fresh: Vec::with_capacity(s.batch),
+            visited: vec![false; n],
+            n_visits: 0,
+            distinct: 0,
+            modes_found: 0,
+            last: None,
+            hist: History::default(),
+            counts: vec![0; n],
+            q: vec![0.0; n],
+            eval_idx: Vec::new(),
+            eval_lw: Vec::new(),
+            lw: vec![0.0; s.batch],
+            top_q: vec![0.0; order.len()],
+            top: order,
+            top_p,
+            exact,
+            failed: None,
+            arena_len: total,
+        })
+    }
+
+    /// Runs up to `k` iterations, evaluating every `eval_every` iterations and at the end;
+    /// returns how many ran (0 once done).
+    ///
+    /// # Errors
+    /// `k` above [`MAX_STEPS_PER_CALL`] (`run`), or the kernel's error ending the run.
+    pub fn step(&mut self, k: u32) -> Result<u32, PlaygroundError> {
+        if k > MAX_STEPS_PER_CALL {
+            return Err(bad(
+                "run",
+                format!("at most {MAX_STEPS_PER_CALL} iterations per call"),
+            ));
+        }
+        if let Some(m) = &self.failed {
+            return Err(bad("run", m.clone()));
+        }
+        let mut ran = 0;
+        while ran < k && !self.done() {
+            let r =
+                with_run!(&mut self.run, r => r.step(&mut self.ws, &mut self.rng, &mut self.fresh));
+            let out = match r {
+                Ok(o) => o,
+                Err(e) => {
+                    let m = format!("iteration {}: {e}", self.iteration() + 1);
+                    self.failed = Some(m.clone());
+                    return Err(bad("run", m));
+                }
+            };
+            for &i in &self.fresh {
+                self.n_visits += 1;
+                if let Some(v) = self.visited.get_mut(i)
+                    && !*v
+                {
+                    *v = true;
+                    self.distinct += 1;
+                    if self.exact.is_mode.get(i).copied().unwrap_or(false) {
+                        self.modes_found += 1;
+                    }
+                }
+            }
+            let h = &mut self.hist;
+            h.loss.push(out.loss);
+            h.teacher_loss.push(out.teacher_loss);
+            h.log_z.push(out.log_z);
+            h.modes.push(self.modes_found as f32);
+            h.visited.push(self.n_visits as f32);
+            h.distinct.push(self.distinct as f32);
+            self.last = Some((out.loss, out.log_z, out.from_buffer));
+            ran += 1;
+            let it = self.iteration();
+            if it.is_multiple_of(self.settings.eval_every) || it == self.settings.iters {
+                self.evaluate()?;
+            }
+        }
+        Ok(ran)
+    }
+
+    /// Draws `eval_samples` objects from the student (own RNG stream: the training run is
+    /// unchanged), and records the empirical distribution, TV, JSD and the importance-sampling
+    /// `log Z`.
+    ///
+    /// # Errors
+    /// A kernel error (`run`).
+    pub fn evaluate(&mut self) -> Result<(), PlaygroundError> {
+        let kerr = |e| PlaygroundError::kernel("run", e);
+        let b = self.settings.batch;
+        let rounds = self.settings.eval_samples.div_ceil(b);
+        self.eval_idx.clear();
+        self.eval_lw.clear();
+        for _ in 0..rounds {
+            with_run!(&mut self.run, r => r.sample_batch(
+                &mut self.eval_rng, &mut self.lw, &mut self.eval_idx, &mut self.eval_lw))
+            .map_err(kerr)?;
+        }
+        self.counts.fill(0);
+        for &i in &self.eval_idx {
+            if let Some(c) = self.counts.get_mut(i) {
+                *c += 1;
+            }
+        }
+        histogram::normalize_counts(&self.counts, &mut self.q).map_err(kerr)?;
+        let tv = histogram::total_variation(&self.exact.p, &self.q).map_err(kerr)?;
+        let jsd = exact::jensen_shannon(&self.exact.p, &self.q).map_err(kerr)?;
+        let lz = bounds::log_z_is(&self.eval_lw).unwrap_or(f64::NAN);
+        for (t, &i) in self.top_q.iter_mut().zip(&self.top) {
+            *t = self.q.get(i).copied().unwrap_or(0.0);
+        }
+        let it = self.iteration() as f32;
+        let h = &mut self.hist;
+        h.eval_iter.push(it);
+        h.eval_tv.push(tv as f32);
+        h.eval_jsd.push(jsd as f32);
+        h.eval_log_z.push(lz as f32);
+        Ok(())
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &DiscreteSettings {
+        &self.settings
+    }
+    /// Iterations done.
+    pub fn iteration(&self) -> u32 {
+        self.hist.loss.len() as u32
+    }
+    /// Whether every iteration ran (or the run failed).
+    pub fn done(&self) -> bool {
+        self.failed.is_some() || self.iteration() >= self.settings.iters
+    }
+    /// Student loss of the last iteration (NaN before the first).
+    pub fn loss(&self) -> f32 {
+        self.last.map_or(f32::NAN, |l| l.0)
+    }
+    /// Whether the last iteration trained on replayed objects.
+    pub fn from_buffer(&self) -> bool {
+        self.last.is_some_and(|l| l.2)
+    }
+    /// The student's learnt `log Z`.
+    pub fn log_z(&self) -> f32 {
+        with_run!(&self.run, r => r.learner.student_ref().log_z())
+    }
+    /// The exact `log Z` (enumeration).
+    pub fn log_z_true(&self) -> f64 {
+        self.exact.log_z
+    }
+    /// Distinct objects that are modes, found by the training samples so far.
+    pub fn modes_found(&self) -> usize {
+        self.modes_found
+    }
+    /// Modes of the target.
+    pub fn n_modes(&self) -> usize {
+        self.n_modes
+    }
+    /// Trajectories sampled for training (not replayed) so far.
+    pub fn visits(&self) -> u64 {
+        self.n_visits
+    }
+    /// Distinct objects visited so far.
+    pub fn distinct(&self) -> usize {
+        self.distinct
+    }
+    /// Entries of the student's replay buffer.
+    pub fn buffer_len(&self) -> usize {
+        with_run!(&self.run, r => r.buffer_len())
+    }
+    /// Number of terminal objects.
+    pub fn n_terminal(&self) -> usize {
+        self.exact.p.len()
+    }
+    /// Side of the 2-D grid (0 for the sequence target).
+    pub fn grid_side(&self) -> usize {
+        match self.settings.env {
+            EnvKind::Sequence => 0,
+            _ => self.settings.side,
+        }
+    }
+    /// Arena elements of the run.
+    pub fn arena_len(&self) -> usize {
+        self.arena_len
+    }
+    /// FNV-1a 64 of the student's parameters (network, then `log Z`).
+    pub fn param_checksum(&self) -> String {
+        crate::train::checksum(with_run!(&self.run, r => r.params()))
+    }
+    /// Last evaluation's TV (NaN before the first).
+    pub fn tv(&self) -> f32 {
+        self.hist.eval_tv.last().copied().unwrap_or(f32::NAN)
+    }
+    /// Last evaluation's JSD.
+    pub fn jsd(&self) -> f32 {
+        self.hist.eval_jsd.last().copied().unwrap_or(f32::NAN)
+    }
+    /// Last evaluation's importance-sampling `log Z`.
+    pub fn is_log_z(&self) -> f32 {
+        self.hist.eval_log_z.last().copied().unwrap_or(f32::NAN)
+    }
+    /// The exact target `π(x)` by terminal index (grid: `x0 + side · x1`).
+    pub fn exact_p(&self) -> &[f32] {
+        &self.exact.p
+    }
+    /// The last evaluation's empirical distribution (zeros before the first).
+    pub fn empirical(&self) -> &[f32] {
+        &self.q
+    }
+    /// `1` where the object is a mode, else `0`.
+    pub fn mode_mask(&self) -> Vec<f32> {
+        self.exact
+            .is_mode
+            .iter()
+            .map(|&m| if m { 1.0 } else { 0.0 })
+            .collect()
+    }
+    /// The [`TOP_K`] most likely objects' exact probabilities.
+    pub fn top_exact(&self) -> &[f32] {
+        &self.top_p
+    }
+    /// Their empirical frequencies at the last evaluation.
+    pub fn top_empirical(&self) -> &[f32] {
+        &self.top_q
+    }
+    /// Their labels, comma-separated: the sequence in letters `A, B, …`, or the grid cell
+    /// as `(x0 x1)`.
+    pub fn top_labels(&self) -> String {
+        let labels: Vec<String> = self.top.iter().map(|&i| self.label(i)).collect();
+        labels.join(",")
+    }
+    fn label(&self, i: usize) -> String {
+        let s = &self.settings;
+        match s.env {
+            EnvKind::Sequence => {
+                let mut letters = vec![b'A'; s.len];
+                let mut r = i;
+                for c in letters.iter_mut().rev() {
+                    *c = b'A' + (r % s.alphabet) as u8;
+                    r /= s.alphabet;
+                }
+                String::from_utf8_lossy(&letters).into_owned()
+            }
+            _ => format!("({} {})", i % s.side, i / s.side),
+        }
+    }
+    /// Student loss per iteration.
+    pub fn hist_loss(&self) -> &[f32] {
+        &self.hist.loss
+    }
+    /// Teacher loss per iteration (NaN without a teacher).
+    pub fn hist_teacher_loss(&self) -> &[f32] {
+        &self.hist.teacher_loss
+    }
+    /// Learnt `log Z` per iteration.
+    pub fn hist_log_z(&self) -> &[f32] {
+        &self.hist.log_z
+    }
+    /// Modes found per iteration.
+    pub fn hist_modes(&self) -> &[f32] {
+        &self.hist.modes
+    }
+    /// Training trajectories sampled, per iteration.
+    pub fn hist_visited(&self) -> &[f32] {
+        &self.hist.visited
+    }
+    /// Distinct objects visited, per iteration.
+    pub fn hist_distinct(&self) -> &[f32] {
+        &self.hist.distinct
+    }
+    /// Iteration of each evaluation.
+    pub fn eval_iter(&self) -> &[f32] {
+        &self.hist.eval_iter
+    }
+    /// TV of each evaluation.
+    pub fn eval_tv(&self) -> &[f32] {
+        &self.hist.eval_tv
+    }
+    /// JSD of each evaluation.
+    pub fn eval_jsd(&self) -> &[f32] {
+        &self.hist.eval_jsd
+    }
+    /// Importance-sampling `log Z` of each evaluation.
+    pub fn eval_log_z(&self) -> &[f32] {
+        &self.hist.eval_log_z
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn q(s: &str) -> DiscreteSettings {
+        DiscreteSettings::parse(s).unwrap()
+    }
+
+    #[test]
+    fn parse_rejects_bad_values_naming_the_control() {
+        for (s, field) in [
+            ("batch=0", "batch"),
+            ("batch=2000", "batch"),
+            ("side=1", "side"),
+            ("side=x", "side"),
+            ("method=rsmc", "method"),
+            ("target=gmm40", "target"),
+            ("lr=-1", "lr"),
+            ("epsilon=2", "epsilon"),
+            ("eval_samples=3", "eval_samples"),
+            ("nope=1", "run"),
+        ] {
+            assert_eq!(DiscreteSettings::parse(s).unwrap_err().field, field, "{s}");
+        }
+        let s = q("target=sequence&method=teacher&len=6");
+        assert_eq!(
+            (s.env, s.method, s.len),
+            (EnvKind::Sequence, Learn::Teacher, 6)
+        );
+        assert!(s.cli_args().contains("--env sequence --len 6"));
+        // too many sequences to enumerate and draw: next to the target control
+        let e = DiscreteCore::new(&q("target=sequence&len=10")).unwrap_err();
+        assert_eq!(e.field, "target");
+        // the kernel rejects 26^5 > 2^20 sequences
+        assert_eq!(
+            DiscreteCore::new(&q("target=sequence&len=5&alphabet=26"))
+                .unwrap_err()
+                .field,
+            "len"
+        );
+    }
+
+    #[test]
+    fn every_learner_trains_on_every_target() {
+        for t in ["grid", "deceptive-grid", "sequence"] {
+            for m in ["tb", "db", "subtb", "teacher"] {
+                let s = q(&format!(
+                    "target={t}&method={m}&side=8&len=4&iters=6&eval_every=3&eval_samples=64&hidden=16&buffer=100"
+                ));
+                let mut c = DiscreteCore::new(&s).unwrap();
+                assert_eq!(c.step(4).unwrap(), 4);
+                assert_eq!(c.step(100).unwrap(), 2);
+                assert!(c.done());
+                assert_eq!(c.step(1).unwrap(), 0);
+                assert_eq!(c.hist_loss().len(), 6);
+                assert!(c.loss().is_finite(), "{t} {m}");
+                assert_eq!(c.eval_tv().len(), 2, "evaluations at 3 and 6");
+                assert!((0.0..=1.0).contains(&c.tv()), "{t} {m}");
+                let sum: f32 = c.empirical().iter().sum();
+                assert!((sum - 1.0).abs() < 1e-4);
+                let psum: f64 = c.exact_p().iter().map(|&x| f64::from(x)).sum();
+                assert!((psum - 1.0).abs() < 1e-4);
+                assert!(c.visits() > 0 && c.distinct() > 0);
+                assert!(c.n_modes() > 0, "{t}");
+                assert_eq!(c.top_exact().len(), TOP_K);
+                assert_eq!(c.top_labels().split(',').count(), TOP_K);
+                assert!(c.top_exact().windows(2).all(|w| w[0] >= w[1]));
+                if m == "teacher" {
+                    assert!(c.hist_teacher_loss().iter().any(|v| v.is_finite()));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn evaluation_does_not_change_the_training_run() {
+        let s = q("target=grid&side=8&iters=20&eval_every=5&eval_samples=64&hidden=16");
+        let mut a = DiscreteCore::new(&s).unwrap();
+        let mut b = DiscreteCore::new(&DiscreteSettings {
+            eval_every: 20,
+            ..s.clone()
+        })
+        .unwrap();
+        a.step(20).unwrap();
+        b.step(20).unwrap();
+        assert_eq!(a.param_checksum(), b.param_checksum());
+        assert_eq!(a.eval_tv().len(), 4);
+    }
+
+    #[test]
+    fn grid_labels_and_sequence_labels() {
+        let c = DiscreteCore::new(&q("target=grid&side=8&hidden=8")).unwrap();
+        assert_eq!(c.label(8 * 3 + 2), "(2 3)");
+        assert_eq!(c.grid_side(), 8);
+        assert_eq!(c.n_terminal(), 64);
+        let c = DiscreteCore::new(&q("target=sequence&len=3&alphabet=4&hidden=8")).unwrap();
+        assert_eq!(c.label(0), "AAA");
+        assert_eq!(c.label(4 * 4 * 3 + 4 + 2), "DBC");
+        assert_eq!(c.grid_side(), 0);
+    }
+}

@@ -1,0 +1,421 @@
+//! The Value Gradient Sampler playground as a plain Rust struct: the kernel's [`Vgs`]
+//! (a value network trained by temporal differences, whose input gradient is the drift of a
+//! few-step sampler; Yoon et al. 2025) on the 2-D mixtures, with the TD-loss history and an
+//! owned buffer of samples.
+//!
+//! [`VgsSettings`] resolves as `amortise train-vgs` does (`src/commands/vgs.rs`:
+//! [`Config::preset`] of the target, else the default, with `--steps`, `--batch`,
+//! `--hidden`, `--lr` overriding), and the training stream is seeded the same way, so the
+//! same settings and seed train the same network as the CLI. Samples are drawn with noise
+//! scale `ν = 1` from a stream seeded by the seed and the iteration (see [`VgsCore::sample`]).
+//!
+//! Memory: as in [`crate::train`], the arenas are leaked (the sampler borrows them).
+
+use amortise_kernel::rng::{Xoshiro256PlusPlus, seeded};
+use amortise_kernel::samplers::vgs::train::{Config, Layout, Vgs};
+use amortise_kernel::targets::{LogDensity, Target};
+
+use crate::error::PlaygroundError;
+use crate::grid::{DensityGrid, GridSpec};
+use crate::train::{MAX_ARENA, MAX_SAMPLES, covered, note_leak};
+
+/// The targets the VGS playground accepts (2-D).
+pub const VGS_TARGETS: [&str; 3] = ["9gmm", "25gmm", "gmm40"];
+/// Most iterations per [`VgsCore::step`] call.
+pub const MAX_STEPS_PER_CALL: u32 = 10_000;
+
+/// The settings of one run (keys: the `amortise train-vgs` flags).
+#[derive(Clone, Debug, PartialEq)]
+pub struct VgsSettings {
+    /// `--target`: `9gmm`, `25gmm` or `gmm40`.
+    pub target: String,
+    /// `--seed`.
+    pub seed: u32,
+    /// `--iters`.
+    pub iters: u32,
+    /// `--steps`: sampling steps `T` (0 = the preset's).
+    pub steps: usize,
+    /// `--batch` (0 = the preset's).
+    pub batch: usize,
+    /// `--hidden` (0 = the preset's).
+    pub hidden: usize,
+    /// `--lr` (0 = the preset's).
+    pub lr: f32,
+}
+
+impl Default for VgsSettings {
+    /// 9gmm with the preset (`T = 20`, `B = 128`, width 128, `lr = 10⁻³`) for 1000
+    /// iterations.
+    fn default() -> Self {
+        VgsSettings {
+            target: "9gmm".into(),
+            seed: 1,
+            iters: 1000,
+            steps: 0,
+            batch: 0,
+            hidden: 0,
+            lr: 0.0,
+        }
+    }
+}
+
+fn bad(field: &'static str, msg: impl Into<String>) -> PlaygroundError {
+    PlaygroundError::new(field, msg)
+}
+
+fn int<T: core::str::FromStr + PartialOrd + core::fmt::Display + Copy>(
+    field: &'static str,
+    v: &str,
+    lo: T,
+    hi: T,
+) -> Result<T, PlaygroundError> {
+    match v.trim().parse::<T>() {
+        Ok(x) if x >= lo && x <= hi => Ok(x),
+        Ok(_) => Err(bad(field, format!("must be between {lo} and {hi}"))),
+        Err(_) => Err(bad(
+            field,
+            format!(
+                "must be a whole number, not “{}”",
+                v.chars().take(20).collect::<String>()
+            ),
+        )),
+    }
+}
+
+impl VgsSettings {
+    /// Parses `key=value` pairs separated by `&`, starting from the defaults.
+    ///
+    /// # Errors
+    /// An unknown key or a value out of range, naming the control.
+    pub fn parse(query: &str) -> Result<VgsSettings, PlaygroundError> {
+        let mut s = VgsSettings::default();
+        for pair in query.split('&').filter(|p| !p.trim().is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            match k.trim() {
+                "target" => s.target = v.trim().chars().take(30).collect(),
+                "method" if v.trim() == "vgs" => {}
+                "method" => return Err(bad("method", "this playground runs vgs")),
+                "seed" => s.seed = int("seed", v, 0, u32::MAX)?,
+                "iters" => s.iters = int("iters", v, 1, 100_000)?,
+                "steps" => s.steps = int("steps", v, 1, 200)?,
+                "batch" => s.batch = int("batch", v, 1, 4096)?,
+                "hidden" => s.hidden = int("hidden", v, 1, 512)?,
+                "lr" => {
+                    s.lr = match v.trim().parse::<f32>() {
+                        Ok(x) if x.is_finite() && x > 0.0 && x <= 1.0 => x,
+                        _ => return Err(bad("lr", "must be a number in (0, 1]")),
+                    }
+                }
+                other => {
+                    return Err(bad(
+                        "run",
+                        format!(
+                            "unknown setting “{}”",
+                            other.chars().take(30).collect::<String>()
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(s)
+    }
+
+    /// The kernel configuration, resolved as the CLI's `train-vgs` resolves its flags.
+    pub fn config(&self) -> Config {
+        let mut c = Config::preset(&self.target).unwrap_or_default();
+        if self.steps > 0 {
+            c.steps = self.steps;
+        }
+        if self.batch > 0 {
+            c.batch = self.batch;
+        }
+        if self.hidden > 0 {
+            c.hidden = self.hidden;
+        }
+        if self.lr > 0.0 {
+            c.lr = self.lr;
+        }
+        c
+    }
+
+    /// The equivalent `amortise train-vgs` flags.
+    pub fn cli_args(&self) -> String {
+        let c = self.config();
+        format!(
+            "--target {} --seed {} --iters {} --steps {} --batch {} --hidden {} --lr {}",
+            self.target, self.seed, self.iters, c.steps, c.batch, c.hidden, c.lr
+        )
+    }
+}
+
+/// A VGS run over owned (leaked) arenas.
+#[derive(Debug)]
+pub struct VgsCore {
+    settings: VgsSettings,
+    cfg: Config,
+    target: Box<Target>,
+    vgs: Vgs<'static>,
+    rng: Xoshiro256PlusPlus,
+    loss: Vec<f32>,
+    sigma: Vec<f32>,
+    xy: Vec<f32>,
+    log_w: Vec<f32>,
+    non_finite: u32,
+    failed: Option<String>,
+    grid: DensityGrid,
+    arena_len: usize,
+}
+
+impl VgsCore {
+    /// Validates the settings, carves the arenas and initialises the value network.
+    ///
+    /// # Errors
+    /// A [`PlaygroundError`] naming the control.
+    pub fn new(s: &VgsSettings) -> Result<VgsCore, PlaygroundError> {
+        let name = s.target.as_str();
+        if !VGS_TARGETS.contains(&name) {
+            return Err(bad(
+                "target",
+                format!(
+                    "vgs runs on the 2-D mixtures here ({}); “{name}” is not one",
+                    VGS_TARGETS.join(", ")
+                ),
+            ));
+        }
+        let target =
+            Target::from_name(name, Some(2)).map_err(|e| PlaygroundError::kernel("target", e))?;
+        let cfg = s.config();
+        let d = target.dim();
+        let layout = Layout::new(&cfg, d).map_err(|e| PlaygroundError::kernel("run", e))?;
+        let total = layout.f32_len.saturating_add(layout.u32_len);
+        if total > MAX_ARENA {
+            return Err(bad(
+                "batch",
+                format!(
+                    "these settings need {total} numbers of memory (limit {MAX_ARENA}); reduce \
+                     the batch, steps or hidden width"
+                ),
+            ));
+        }
+        let fa: &'static mut [f32] = Box::leak(vec![0.0f32; layout.f32_len].into_boxed_slice());
+        let ua: &'static mut [u32] = Box::leak(vec![0u32; layout.u32_len].into_boxed_slice());
+        note_leak(4 * total);
+        let mut rng = seeded(u64::from(s.seed));
+        let vgs =
+            Vgs::init(&cfg, d, fa, ua, &mut rng).map_err(|e| PlaygroundError::kernel("run", e))?;
+        Ok(VgsCore {
+            settings: s.clone(),
+            cfg,
+            target: Box::new(target),
+            vgs,
+            rng,
+            loss: Vec::new(),
+            sigma: Vec::new(),
+            xy: Vec::new(),
+            log_w: Vec::new(),
+            non_finite: 0,
+            failed: None,
+            grid: DensityGrid::default(),
+            arena_len: total,
+        })
+    }
+
+    /// Runs up to `k` TD iterations; returns how many ran.
+    ///
+    /// # Errors
+    /// `k` above the per-call cap (`run`), or the kernel's error ending the run.
+    pub fn step(&mut self, k: u32) -> Result<u32, PlaygroundError> {
+        if k > MAX_STEPS_PER_CALL {
+            return Err(bad(
+                "run",
+                format!("at most {MAX_STEPS_PER_CALL} iterations per call"),
+            ));
+        }
+        if let Some(m) = &self.failed {
+            return Err(bad("run", m.clone()));
+        }
+        let mut ran = 0;
+        while ran < k && !self.done() {
+            match self.vgs.step(&*self.target, &mut self.rng) {
+                Ok(info) => {
+                    self.loss.push(info.td_loss as f32);
+                    self.sigma.push(info.init_sigma);
+                    ran += 1;
+                }
+                Err(e) => {
+                    let m = format!("iteration {}: {e}", self.iteration() + 1);
+                    self.failed = Some(m.clone());
+                    return Err(bad("run", m));
+                }
+            }
+        }
+        Ok(ran)
+    }
+
+    /// Draws `n` samples (`ν = 1`, the preset's final-noise rule) into the owned buffer. The
+    /// sampling stream is seeded from the seed and the iteration (`(seed ^ 0x5eed_e7a1) +
+    /// iteration · 2³²`), so a draw at a given iteration is the same however often the page
+    /// drew before, and drawing never changes the training run.
+    ///
+    /// # Errors
+    /// `n` outside `1..=MAX_SAMPLES` (`samples`), or a kernel error (`run`).
+    pub fn sample(&mut self, n: usize) -> Result<usize, PlaygroundError> {
+        if n == 0 || n > MAX_SAMPLES {
+            return Err(bad(
+                "samples",
+                format!("draw between 1 and {MAX_SAMPLES} samples"),
+            ));
+        }
+        self.xy.resize(2 * n, 0.0);
+        self.log_w.resize(n, 0.0);
+        let mut rng = seeded(
+            (u64::from(self.settings.seed) ^ 0x5eed_e7a1)
+                .wrapping_add(u64::from(self.iteration()) << 32),
+        );
+        let info = self
+            .vgs
+            .sample(
+                &*self.target,
+                1.0,
+                self.cfg.final_noise,
+                &mut self.xy,
+                &mut self.log_w,
+                &mut rng,
+            )
+            .map_err(|e| PlaygroundError::kernel("run", e))?;
+        self.non_finite = info.non_finite;
+        Ok(n)
+    }
+
+    /// Fills the heat-map buffer with the target's `log p̃`.
+    ///
+    /// # Errors
+    /// As [`GridSpec::validate`].
+    pub fn density_grid(&mut self, spec: &GridSpec) -> Result<usize, PlaygroundError> {
+        self.grid.fill(&*self.target, spec)
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &VgsSettings {
+        &self.settings
+    }
+    /// The resolved kernel configuration.
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+    /// Iterations done.
+    pub fn iteration(&self) -> u32 {
+        self.loss.len() as u32
+    }
+    /// Whether every iteration ran (or the run failed).
+    pub fn done(&self) -> bool {
+        self.failed.is_some() || self.iteration() >= self.settings.iters
+    }
+    /// TD loss of the last iteration (NaN before the first).
+    pub fn loss(&self) -> f32 {
+        self.loss.last().copied().unwrap_or(f32::NAN)
+    }
+    /// The learnt initial scale `σ_init`.
+    pub fn init_sigma(&self) -> f32 {
+        self.vgs.init_sigma()
+    }
+    /// TD loss per iteration.
+    pub fn hist_loss(&self) -> &[f32] {
+        &self.loss
+    }
+    /// `σ_init` per iteration.
+    pub fn hist_sigma(&self) -> &[f32] {
+        &self.sigma
+    }
+    /// The last samples, `[n, 2]`.
+    pub fn samples(&self) -> &[f32] {
+        &self.xy
+    }
+    /// Their log importance weights (NaN without final noise).
+    pub fn sample_log_w(&self) -> &[f32] {
+        &self.log_w
+    }
+    /// Non-finite coordinates reset to 0 in the last draw.
+    pub fn non_finite(&self) -> u32 {
+        self.non_finite
+    }
+    /// Modes with a drawn sample within two standard deviations, and how many modes.
+    pub fn modes_covered(&self) -> (usize, usize) {
+        covered(self.target.name(), &self.xy)
+    }
+    /// The target's known `log Z`, or NaN.
+    pub fn log_z_true(&self) -> f64 {
+        self.target.log_z().unwrap_or(f64::NAN)
+    }
+    /// The heat-map values.
+    pub fn grid(&self) -> &[f32] {
+        self.grid.values()
+    }
+    /// Arena elements of the run.
+    pub fn arena_len(&self) -> usize {
+        self.arena_len
+    }
+    /// FNV-1a 64 of the value network's parameters.
+    pub fn param_checksum(&self) -> String {
+        crate::train::checksum(self.vgs.params())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_and_targets_name_the_control() {
+        for (q, field) in [
+            ("steps=0", "steps"),
+            ("steps=x", "steps"),
+            ("batch=0", "batch"),
+            ("lr=0", "lr"),
+            ("method=rsmc", "method"),
+            ("foo=1", "run"),
+        ] {
+            assert_eq!(VgsSettings::parse(q).unwrap_err().field, field, "{q}");
+        }
+        let e = VgsCore::new(&VgsSettings::parse("target=funnel").unwrap()).unwrap_err();
+        assert_eq!(e.field, "target");
+        let s = VgsSettings::parse("target=25gmm&steps=5&hidden=16").unwrap();
+        assert_eq!(s.config().steps, 5);
+        assert!(s.cli_args().contains("--steps 5 --batch 128 --hidden 16"));
+    }
+
+    #[test]
+    fn trains_and_samples_on_every_target() {
+        for t in VGS_TARGETS {
+            let s = VgsSettings::parse(&format!("target={t}&iters=4&steps=5&batch=16&hidden=16"))
+                .unwrap();
+            let mut c = VgsCore::new(&s).unwrap();
+            assert_eq!(c.step(3).unwrap(), 3);
+            assert_eq!(c.step(10).unwrap(), 1);
+            assert!(c.done());
+            assert!(c.loss().is_finite(), "{t}");
+            assert_eq!(c.sample(100).unwrap(), 100);
+            assert_eq!(c.samples().len(), 200);
+            assert!(c.samples().iter().all(|v| v.is_finite()));
+            assert!(c.modes_covered().1 > 0);
+            assert!(c.init_sigma() > 0.0);
+        }
+    }
+
+    #[test]
+    fn sampling_does_not_change_training() {
+        let s = VgsSettings::parse("iters=6&steps=5&batch=16&hidden=16").unwrap();
+        let mut a = VgsCore::new(&s).unwrap();
+        let mut b = VgsCore::new(&s).unwrap();
+        a.step(3).unwrap();
+        a.sample(50).unwrap();
+        a.sample(50).unwrap();
+        a.step(3).unwrap();
+        b.step(6).unwrap();
+        assert_eq!(a.param_checksum(), b.param_checksum());
+        // a draw depends on the iteration only, not on earlier draws
+        a.sample(50).unwrap();
+        b.sample(50).unwrap();
+        assert_eq!(a.samples(), b.samples());
+    }
+}
