@@ -226,6 +226,10 @@ pub struct TrainArgs {
     /// learnt time-only scale network.
     #[arg(long)]
     pub langevin: bool,
+    /// rsmc: start the learnt log Z at the mean log Z-hat of the prefill SMC runs (as the
+    /// PyTorch RSMC code does) instead of 0 (the JAX code).
+    #[arg(long)]
+    pub init_log_z_smc: bool,
     /// Exploration standard deviation added when sampling on-policy trajectories.
     #[arg(long, default_value_t = 0.0)]
     pub exploration: f32,

@@ -48,6 +48,9 @@ pub struct RunConfig {
     /// Langevin-preconditioned drift.
     #[serde(default)]
     pub langevin: bool,
+    /// rsmc: learnt `log Z` starts at the prefill SMC estimate.
+    #[serde(default)]
+    pub init_log_z_smc: bool,
     /// Exploration standard deviation.
     pub exploration: f32,
     /// Policy learning rate.
@@ -137,6 +140,7 @@ impl RunConfig {
             flow_hidden: self.flow_hidden,
             policy: self.policy(),
             langevin: self.langevin,
+            init_log_z_from_smc: self.init_log_z_smc,
             smc: SmcConfig {
                 chunk: self.chunk,
                 ..SmcConfig::default()

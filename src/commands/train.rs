@@ -103,6 +103,12 @@ pub fn resolve(a: &TrainArgs, dim: usize) -> CliResult<RunConfig> {
             "the OU reference needs at least 15 steps",
         ));
     }
+    if a.init_log_z_smc && (a.method != "rsmc" || a.prefill == Some(0)) {
+        return Err(CliError::flag(
+            "--init-log-z-smc",
+            "needs --method rsmc with at least one --prefill SMC run",
+        ));
+    }
     if a.method == "rsmc" && (chunk == 0 || steps % chunk != 0 || steps / chunk < 2) {
         return Err(CliError::flag(
             "--chunk",
@@ -125,6 +131,7 @@ pub fn resolve(a: &TrainArgs, dim: usize) -> CliResult<RunConfig> {
         harmonics: check(a.harmonics, "--harmonics", 1024)?,
         learned_variance: a.learned_variance,
         langevin: a.langevin,
+        init_log_z_smc: a.init_log_z_smc,
         exploration: a.exploration,
         lr,
         buffer,
@@ -143,6 +150,7 @@ fn discrete_args(a: &TrainArgs) -> CliResult<TrainDiscreteArgs> {
         (a.particles.is_some(), "--particles"),
         (a.sigma.is_some(), "--sigma"),
         (a.langevin, "--langevin"),
+        (a.init_log_z_smc, "--init-log-z-smc"),
         (a.learned_variance, "--learned-variance"),
         (a.exploration != 0.0, "--exploration"),
     ] {
@@ -223,6 +231,7 @@ pub fn validate_config(rc: &RunConfig) -> CliResult<()> {
     args.harmonics = rc.harmonics;
     args.learned_variance = rc.learned_variance;
     args.langevin = rc.langevin;
+    args.init_log_z_smc = rc.init_log_z_smc;
     args.exploration = rc.exploration;
     args.lr = Some(rc.lr);
     args.buffer = Some(rc.buffer);
