@@ -32,6 +32,8 @@
 //! Memory: the two [`Trainer`]s own their caller-provided arenas; the step needs three
 //! `B`-long caller-owned slices ([`Workspace`]).
 
+pub mod continuous;
+
 use crate::error::{Error, check_len};
 use crate::math;
 use crate::rng::Rng;
