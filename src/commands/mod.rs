@@ -10,6 +10,7 @@ mod metric;
 mod sample;
 mod sample_target;
 mod targets;
+mod teacher_continuous;
 pub mod train;
 pub mod vgs;
 

@@ -196,6 +196,9 @@ pub fn run(a: &TrainArgs) -> CliResult<()> {
     if a.method == "vgs" {
         return run_vgs(a);
     }
+    if a.method == "teacher" {
+        return super::teacher_continuous::run(a);
+    }
     let target = build_target(&a.target, a.dim)?;
     let rc = resolve(a, target.dim())?;
     let out = a
@@ -245,7 +248,7 @@ fn run_vgs(a: &TrainArgs) -> CliResult<()> {
     })
 }
 
-fn summary(
+pub(super) fn summary(
     rc: &RunConfig,
     target: &Target,
     seconds: f64,
@@ -278,7 +281,7 @@ fn summary(
     v
 }
 
-fn write_outputs(
+pub(super) fn write_outputs(
     out: &str,
     rc: &RunConfig,
     target: &Target,
@@ -301,13 +304,13 @@ fn write_outputs(
     )
 }
 
-struct Progress {
-    tty: bool,
-    last: Instant,
+pub(super) struct Progress {
+    pub(super) tty: bool,
+    pub(super) last: Instant,
 }
 
 impl Progress {
-    fn show(&mut self, line: &str, force: bool) {
+    pub(super) fn show(&mut self, line: &str, force: bool) {
         if !force && self.last.elapsed().as_secs_f64() < if self.tty { 0.2 } else { 5.0 } {
             return;
         }
@@ -320,7 +323,7 @@ impl Progress {
         }
         let _ = e.flush();
     }
-    fn done(&self) {
+    pub(super) fn done(&self) {
         if self.tty {
             eprintln!();
         }
