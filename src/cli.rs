@@ -175,9 +175,12 @@ pub struct TrainArgs {
     /// Dimension, for targets that take one (discrete grid: d, default 2).
     #[arg(long)]
     pub dim: Option<usize>,
-    /// Method: tb, tb-buffer, rsmc (trained), smc (annealed SMC baseline, no training) or vgs
-    /// (the Value Gradient Sampler; same trainer and outputs as `train-vgs`, using --iters,
-    /// --steps, --batch, --hidden, --lr, --seed, --out, --eval-every, --eval-samples).
+    /// Method: tb, tb-buffer, rsmc (trained), teacher (adaptive teacher: a student diffusion
+    /// sampler trained on its own, teacher and buffer samples, and a teacher diffusion sampler
+    /// trained towards the student's TB loss; Kim et al. 2025), smc (annealed SMC baseline, no
+    /// training) or vgs (the Value Gradient Sampler; same trainer and outputs as `train-vgs`,
+    /// using --iters, --steps, --batch, --hidden, --lr, --seed, --out, --eval-every,
+    /// --eval-samples).
     #[arg(long, default_value = "rsmc")]
     pub method: String,
     /// Training iterations.

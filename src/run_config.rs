@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{CliError, CliResult};
 
 /// Method names accepted by `--method`.
-pub const METHODS: [&str; 5] = ["tb", "tb-buffer", "rsmc", "smc", "vgs"];
+pub const METHODS: [&str; 6] = ["tb", "tb-buffer", "rsmc", "smc", "vgs", "teacher"];
 
 /// A resolved run description.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -21,7 +21,7 @@ pub struct RunConfig {
     pub target: String,
     /// Target dimension.
     pub dim: usize,
-    /// `tb`, `tb-buffer`, `rsmc` or `smc`.
+    /// `tb`, `tb-buffer`, `rsmc`, `smc` or `teacher`.
     pub method: String,
     /// Seed of the run.
     pub seed: u64,
@@ -92,6 +92,9 @@ impl RunConfig {
             "tb" => Some(Method::Tb),
             "tb-buffer" => Some(Method::TbBuffer),
             "rsmc" => Some(Method::Rsmc),
+            // the continuous teacher's student is a TB policy with the same parameter layout
+            // `[policy | log Z]` (checkpoints load with `amortise sample`)
+            "teacher" => Some(Method::Tb),
             _ => None,
         }
     }

@@ -10,6 +10,7 @@ pub mod metric;
 pub mod sample;
 pub mod sample_target;
 mod targets;
+mod teacher_continuous;
 pub mod train;
 pub mod vgs;
 

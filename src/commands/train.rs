@@ -267,6 +267,9 @@ pub fn run(a: &TrainArgs) -> CliResult<()> {
     if a.method == "vgs" {
         return run_vgs(a);
     }
+    if a.method == "teacher" {
+        return super::teacher_continuous::run(a);
+    }
     let target = build_target(&a.target, a.dim)?;
     let rc = resolve(a, target.dim())?;
     if rc.method != "smc" {
@@ -324,7 +327,7 @@ pub fn vgs_args(a: &TrainArgs) -> crate::cli::TrainVgsArgs {
     }
 }
 
-fn summary(
+pub(super) fn summary(
     rc: &RunConfig,
     target: &Target,
     seconds: f64,
@@ -357,7 +360,7 @@ fn summary(
     v
 }
 
-fn write_outputs(
+pub(super) fn write_outputs(
     out: &str,
     rc: &RunConfig,
     target: &Target,
@@ -380,13 +383,13 @@ fn write_outputs(
     )
 }
 
-struct Progress {
-    tty: bool,
-    last: Instant,
+pub(super) struct Progress {
+    pub(super) tty: bool,
+    pub(super) last: Instant,
 }
 
 impl Progress {
-    fn show(&mut self, line: &str, force: bool) {
+    pub(super) fn show(&mut self, line: &str, force: bool) {
         if !force && self.last.elapsed().as_secs_f64() < if self.tty { 0.2 } else { 5.0 } {
             return;
         }
@@ -399,7 +402,7 @@ impl Progress {
         }
         let _ = e.flush();
     }
-    fn done(&self) {
+    pub(super) fn done(&self) {
         if self.tty {
             eprintln!();
         }

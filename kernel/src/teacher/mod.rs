@@ -1,6 +1,9 @@
 //! Adaptive teachers for amortised samplers (Kim et al., ICLR 2025, arXiv 2410.01432;
 //! `teachers-and-vgs.md` part A), discrete (GFlowNet) version.
 //!
+//! The continuous version (diffusion sampler, 25GMM / ManyWell) is [`continuous`]; it shares
+//! [`Config`] and [`teacher_log_reward`].
+//!
 //! Two GFlowNets share the environment and the fixed uniform backward policy:
 //! - the **student** `P_F^S` (with `log Z^S`) targets the reward `R(x)`;
 //! - the **teacher** `P_F^T` (with `log Z^T`) is a behaviour policy trained with TB on the
@@ -31,6 +34,8 @@
 //!
 //! Memory: the two [`Trainer`]s own their caller-provided arenas; the step needs three
 //! `B`-long caller-owned slices ([`Workspace`]).
+
+pub mod continuous;
 
 use crate::error::{Error, check_len};
 use crate::math;
