@@ -432,7 +432,8 @@ pub enum ExperimentName {
     /// tb vs the adaptive teacher on the deceptive 2-D grid (H = 16): modes found and
     /// visited states until all modes are found.
     TeacherGrid,
-    /// VGS on 9gmm (T = 5, 10, 20) and dw4 (T = 10, 30): quality against the number of steps.
+    /// VGS on 9gmm (T = 5, 10, 20), funnel (T = 10, 30), dw4 (T = 10, 30) and lj13 (T = 10, 30,
+    /// 100): quality against the number of steps.
     VgsTable,
     /// tb, db, subtb, rsmc and teacher on the sequence target and the hypergrid at an equal
     /// number of reward calls: TV, JSD, log Z error and modes found (mean ± std over seeds).
@@ -557,10 +558,21 @@ pub struct VgsReferenceArgs {
     /// Standard deviation of the random starts.
     #[arg(long, default_value_t = 2.0)]
     pub init_scale: f32,
+    /// Samples kept per chain, evenly spaced over the second (non-adapting) half, the last at
+    /// the final step (thinning interval = half the steps / this). Rows are written
+    /// sample-major (every chain's first kept state, then every chain's second, ...), so any
+    /// prefix of the file spreads over all chains.
+    #[arg(long, default_value_t = 1)]
+    pub per_chain: usize,
+    /// Smallest pair distance of a start: each particle is redrawn until it is at least this
+    /// far from the ones before it (default: lj13 0.8, dw4 0 = plain Gaussian starts).
+    #[arg(long)]
+    pub min_start_distance: Option<f32>,
     /// Random seed.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Output CSV.
+    /// Output CSV; a name ending in `.gz` is written gzip-compressed (and read back
+    /// transparently by `train-vgs --reference`).
     #[arg(long)]
     pub out: String,
 }

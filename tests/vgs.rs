@@ -219,6 +219,138 @@ fn reference_generator_reports_diagnostics() {
     assert_eq!(text.lines().count(), 9);
 }
 
+#[test]
+fn reference_flags_are_checked_by_name() {
+    let out = tmp("bad-ref.csv");
+    let o = out.to_str().unwrap();
+    let base = ["vgs-reference", "--target", "lj13", "--out", o];
+    for (extra, flag) in [
+        (&["--chains", "1"][..], "--chains"),
+        (&["--steps", "99"][..], "--steps"),
+        (&["--step-size", "0"][..], "--step-size"),
+        (&["--step-size", "NaN"][..], "--step-size"),
+        (&["--init-scale=-2"][..], "--init-scale"),
+        (&["--steps", "200", "--per-chain", "0"][..], "--per-chain"),
+        (&["--steps", "200", "--per-chain", "101"][..], "--per-chain"),
+        (&["--min-start-distance", "inf"][..], "--min-start-distance"),
+        (
+            &["--min-start-distance", "1.9", "--init-scale", "0.3"][..],
+            "--min-start-distance",
+        ),
+    ] {
+        let mut args = base.to_vec();
+        args.extend_from_slice(extra);
+        assert_fails(&amortise(&args), 2, flag);
+    }
+    assert!(!out.exists(), "no file is written for bad flags");
+}
+
+#[test]
+fn train_vgs_bad_values_name_the_flag() {
+    for (extra, flag) in [
+        (&["--batch", "0"][..], "--batch"),
+        (&["--hidden", "0"][..], "--hidden"),
+        (&["--lr", "NaN"][..], "--lr"),
+        (&["--lr", "inf"][..], "--lr"),
+        (&["--steps", "1001"][..], "--steps"),
+        (&["--eval-samples", "0"][..], "--eval-samples"),
+        (&["--eval-noise", "NaN"][..], "--eval-noise"),
+    ] {
+        let mut args = vec!["train-vgs", "--target", "lj13"];
+        args.extend_from_slice(extra);
+        assert_fails(&amortise(&args), 2, flag);
+        let mut args = vec!["train", "--method", "vgs", "--target", "funnel"];
+        args.extend_from_slice(extra);
+        if flag != "--eval-noise" {
+            assert_fails(&amortise(&args), 2, flag);
+        }
+    }
+    // a reference file with the wrong number of columns is a file error naming the file
+    let bad = tmp("bad-cols.csv");
+    std::fs::write(&bad, "x1,x2\n0,1\n").unwrap();
+    let o = amortise(&[
+        "train-vgs",
+        "--target",
+        "dw4",
+        "--iters",
+        "1",
+        "--reference",
+        bad.to_str().unwrap(),
+        "--out",
+        tmp("bad-cols-out").to_str().unwrap(),
+    ]);
+    assert_fails(&o, 1, "bad-cols.csv");
+}
+
+/// An LJ-13 reference written gzip-compressed is read back transparently: the particle
+/// metrics (W2, TVD-E, TVD-D) are computed against it, and the samples are finite.
+#[test]
+fn gzip_reference_round_trip_and_lj13_metrics() {
+    let gz = tmp("lj13-ref.csv.gz");
+    let o = amortise(&[
+        "vgs-reference",
+        "--target",
+        "lj13",
+        "--chains",
+        "6",
+        "--steps",
+        "400",
+        "--per-chain",
+        "2",
+        "--out",
+        gz.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["samples"], 12);
+    assert_eq!(v["thinning_interval"], 100);
+    assert!(v["kept_min_pair_distance"].as_f64().unwrap() > 0.5);
+    let bytes = std::fs::read(&gz).unwrap();
+    assert_eq!(&bytes[..2], &[0x1f, 0x8b], "gzip magic");
+    let out = tmp("lj13-gz-run");
+    let o = amortise(&[
+        "train-vgs",
+        "--target",
+        "lj13",
+        "--iters",
+        "1",
+        "--steps",
+        "3",
+        "--batch",
+        "8",
+        "--hidden",
+        "8",
+        "--eval-samples",
+        "12",
+        "--reference",
+        gz.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let w2 = s["eval"]["w2"].as_f64().unwrap();
+    assert!(w2.is_finite() && w2 > 0.0, "{w2}");
+    let text = std::fs::read_to_string(out.join("samples.csv")).unwrap();
+    assert!(!text.contains("NaN") && !text.contains("inf"));
+    // a corrupt .gz is a file error, not a panic
+    let bad = tmp("corrupt.csv.gz");
+    std::fs::write(&bad, b"not gzip at all").unwrap();
+    let o = amortise(&[
+        "train-vgs",
+        "--target",
+        "lj13",
+        "--iters",
+        "1",
+        "--reference",
+        bad.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_fails(&o, 1, "corrupt.csv.gz");
+}
+
 /// Issue #6: on 9GMM all 9 modes are covered with per-mode mass within 0.03 of 1/9 using
 /// T ≤ 20 steps. A few minutes in release: `cargo test --release -- --ignored nine_gmm`.
 #[test]

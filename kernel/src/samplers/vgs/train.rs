@@ -1318,6 +1318,129 @@ mod tests {
         assert!(vgs.params().iter().all(|v| v.is_finite()));
     }
 
+    /// A target that breaks the `LogDensity` contract on purpose: NaN, `+inf` and `−inf`
+    /// log densities and NaN / ±inf / huge gradient entries, depending on the region.
+    struct Hostile;
+
+    impl LogDensity for Hostile {
+        fn dim(&self) -> usize {
+            2
+        }
+        fn log_density(&self, x: &[f32]) -> f32 {
+            match (x[0] > 0.0, x[1] > 0.0) {
+                (true, true) => f32::NAN,
+                (true, false) => f32::INFINITY,
+                (false, true) => f32::NEG_INFINITY,
+                (false, false) => -0.5 * (x[0] * x[0] + x[1] * x[1]),
+            }
+        }
+        fn log_density_grad(&self, x: &[f32], grad: &mut [f32]) -> f32 {
+            match (x[0] > 0.0, x[1] > 0.0) {
+                (true, true) => grad.copy_from_slice(&[f32::NAN, f32::NAN]),
+                (true, false) => grad.copy_from_slice(&[f32::INFINITY, f32::NEG_INFINITY]),
+                (false, true) => grad.copy_from_slice(&[f32::MAX, -f32::MAX]),
+                (false, false) => grad.copy_from_slice(&[-x[0], -x[1]]),
+            }
+            self.log_density(x)
+        }
+        fn log_z(&self) -> Option<f64> {
+            None
+        }
+        fn sample<R: Rng + ?Sized>(&self, _rng: &mut R, _out: &mut [f32]) -> Result<(), Error> {
+            Err(Error::Unsupported("hostile"))
+        }
+    }
+
+    #[test]
+    fn non_finite_energies_and_gradients_never_give_nan() {
+        // NaN and ±inf energies count as E_clip in TD targets; NaN/inf gradient entries are
+        // clamped to ±grad_clip (NaN: dropped to 0 and counted); samples, log weights of
+        // finite paths, the TD loss and the parameters stay finite.
+        for loss in [TdLoss::L2, TdLoss::SmoothL1] {
+            let cfg = Config {
+                batch: 32,
+                hidden: 16,
+                steps: 4,
+                loss,
+                energy_clip: 100.0,
+                ..Config::default()
+            };
+            let (mut fa, mut ua) = arenas(&cfg, 2);
+            let mut r = seeded(7);
+            let mut vgs = Vgs::init(&cfg, 2, &mut fa, &mut ua, &mut r).unwrap();
+            let mut replaced = 0u32;
+            for _ in 0..5 {
+                let info = vgs.step(&Hostile, &mut r).unwrap();
+                assert!(info.td_loss.is_finite(), "{info:?}");
+                assert!(info.grad_norm.is_finite() && info.init_sigma.is_finite());
+                replaced += info.non_finite;
+            }
+            assert!(vgs.params().iter().all(|v| v.is_finite()));
+            assert!(vgs.target_params().iter().all(|v| v.is_finite()));
+            let (mut out, mut lw) = (vec![0.0f32; 2 * 200], vec![0.0f32; 200]);
+            let si = vgs
+                .sample(&Hostile, 1.0, true, &mut out, &mut lw, &mut r)
+                .unwrap();
+            assert!(out.iter().all(|v| v.is_finite()));
+            // NaN gradients on the first quadrant are replaced (and counted)
+            assert!(si.non_finite + replaced > 0);
+            // every region is visited, so the hostile branches really ran
+            for q in [(true, true), (true, false), (false, true), (false, false)] {
+                assert!(
+                    out.chunks_exact(2).any(|x| (x[0] > 0.0, x[1] > 0.0) == q),
+                    "quadrant {q:?} never visited"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn coincident_lj13_particles_through_a_sampling_step() {
+        // σ_init = e^−104 underflows to 0 in f32: every start has all 13 particles exactly on
+        // top of each other (r_ij = 0 for all 78 pairs). T = 1: the only step is the energy
+        // gradient step at the coincident configuration; T = 3: value-gradient steps first.
+        for steps in [1usize, 3] {
+            let cfg = Config {
+                batch: 4,
+                hidden: 8,
+                steps,
+                init_lr: 0.0,
+                ..Config::preset("lj13").unwrap()
+            };
+            let (mut fa, mut ua) = arenas(&cfg, 39);
+            let mut r = seeded(3);
+            let mut vgs = Vgs::init(&cfg, 39, &mut fa, &mut ua, &mut r).unwrap();
+            let net = *vgs.net();
+            let mut p = vec![0.0f32; net.param_count()];
+            net.init(&mut p, LastLayerInit::Default, &mut r).unwrap();
+            vgs.restore(&p, &p, -104.0).unwrap();
+            assert_eq!(vgs.init_sigma(), 0.0);
+            // the value gradient at the coincident configuration is finite (and zero: all
+            // pair differences vanish)
+            let x0 = [0.25f32; 39];
+            let mut g = [1.0f32; 39];
+            vgs.value_grad(&x0, 0, &mut g).unwrap();
+            assert!(g.iter().all(|&v| v == 0.0), "{g:?}");
+            let info = vgs.step(&Lj13, &mut r).unwrap();
+            assert!(info.td_loss.is_finite(), "{info:?}");
+            assert!(vgs.params().iter().all(|v| v.is_finite()));
+            let (mut out, mut lw) = (vec![0.0f32; 39 * 6], vec![0.0f32; 6]);
+            vgs.sample(&Lj13, 0.9, false, &mut out, &mut lw, &mut r)
+                .unwrap();
+            assert!(out.iter().all(|v| v.is_finite()), "{out:?}");
+            for row in out.chunks_exact(39) {
+                let lp = Lj13.log_density(row);
+                assert!(!lp.is_nan());
+                if steps == 1 {
+                    // no noise on the last (only) step and a zero energy gradient below the
+                    // distance floor: the particles stay coincident, at a huge finite energy
+                    assert!(row.iter().all(|&v| v == 0.0));
+                    assert!(lp.is_finite() && lp < -1e25, "{lp}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn bad_settings_are_errors() {
         let d = Config::default();
