@@ -150,9 +150,9 @@ fn mean_std_f(v: &[f64], digits: usize) -> String {
     format!("{m:.digits$} ± {sd:.digits$}")
 }
 
-/// Runs the discrete-table experiment: every method of [`DISCRETE_METHODS`] on the sequence
+/// Runs the discrete-table experiment: every method of `DISCRETE_METHODS` on the sequence
 /// target and the hypergrid, `s.seeds` seeds each, at an equal number of reward calls
-/// (`iters × 16`; rsmc spends [`PREFILL`] of its iterations' worth on the SMC prefill).
+/// (`iters × 16`; rsmc spends `PREFILL` of its iterations' worth on the SMC prefill).
 /// Each run is a child `amortise train --target ENV` process; `extra` flags go to every run.
 pub fn discrete_table(s: &Settings) -> CliResult<()> {
     let exe = std::env::current_exe()
