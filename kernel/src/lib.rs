@@ -40,6 +40,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod arena;
 pub mod buffer;
 pub mod ebm;
 pub mod error;

@@ -51,6 +51,7 @@
 //! [`crate::samplers::diffusion::train::Trainer`].
 
 use super::{Config as RewardConfig, teacher_log_reward};
+use crate::arena::Carve;
 use crate::buffer::{Priority, ReplayBuffer};
 use crate::error::{Error, check_len};
 use crate::nn::LastLayerInit;
@@ -217,25 +218,6 @@ impl Layout {
     }
 }
 
-struct Carve<'a, T> {
-    rest: &'a mut [T],
-}
-
-impl<'a, T> Carve<'a, T> {
-    fn take(&mut self, n: usize) -> Result<&'a mut [T], Error> {
-        if n > self.rest.len() {
-            return Err(Error::ShapeMismatch {
-                what: "teacher arena",
-                expected: n,
-                got: self.rest.len(),
-            });
-        }
-        let (a, b) = core::mem::take(&mut self.rest).split_at_mut(n);
-        self.rest = b;
-        Ok(a)
-    }
-}
-
 /// One sampler's parameters `[policy | log Z]`, gradients and Adam moments.
 #[derive(Debug)]
 struct Model<'a> {
@@ -365,7 +347,7 @@ pub fn init<'a, R: Rng + ?Sized>(
     let np = layout.n_params;
     let b = cfg.train.batch;
     let cap = cfg.train.buffer_capacity;
-    let mut c = Carve { rest: f32_arena };
+    let mut c = Carve::new("teacher arena", f32_arena);
     let model = |c: &mut Carve<'a, f32>| -> Result<Model<'a>, Error> {
         Ok(Model {
             params: c.take(np)?,
@@ -401,7 +383,7 @@ pub fn init<'a, R: Rng + ?Sized>(
     let buf_log_w = c.take(cap)?;
     let buf_log_r = c.take(cap)?;
     let buf_weights = c.take(cap)?;
-    let mut cu = Carve { rest: u32_arena };
+    let mut cu = Carve::new("teacher arena", u32_arena);
     let buf_order = cu.take(cap)?;
     let draw = cu.take(b)?;
     Schedule::new(cfg.train.process, cfg.train.steps, table)?;

@@ -32,6 +32,7 @@ use super::policy::{self, PolicyConfig, Trajectories};
 use super::reference::{Process, Schedule};
 use super::smc::{self, SmcConfig, SmcWorkspace};
 use super::tb::{self, TbWorkspace};
+use crate::arena::Carve;
 use crate::buffer::{Priority, ReplayBuffer};
 use crate::error::Error;
 use crate::nn::LastLayerInit;
@@ -375,26 +376,6 @@ impl Layout {
     }
 }
 
-/// Carves consecutive slices out of an arena.
-struct Carve<'a, T> {
-    rest: &'a mut [T],
-}
-
-impl<'a, T> Carve<'a, T> {
-    fn take(&mut self, n: usize) -> Result<&'a mut [T], Error> {
-        if n > self.rest.len() {
-            return Err(Error::ShapeMismatch {
-                what: "training arena",
-                expected: n,
-                got: self.rest.len(),
-            });
-        }
-        let (a, b) = core::mem::take(&mut self.rest).split_at_mut(n);
-        self.rest = b;
-        Ok(a)
-    }
-}
-
 /// Training state carried between steps.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct TrainState {
@@ -516,7 +497,7 @@ impl<'a> Trainer<'a> {
             None
         };
         let s = layout.sizes;
-        let mut c = Carve { rest: f32_arena };
+        let mut c = Carve::new("training arena", f32_arena);
         let np = layout.n_params;
         let params = c.take(np)?;
         let grads = c.take(np)?;
@@ -570,7 +551,7 @@ impl<'a> Trainer<'a> {
         let buf_log_w = c.take(s.buffer)?;
         let buf_log_r = c.take(s.buffer)?;
         let buf_weights = c.take(s.buffer)?;
-        let mut cu = Carve { rest: u32_arena };
+        let mut cu = Carve::new("training arena", u32_arena);
         let smc_anc = cu.take(w[5])?;
         let buf_order = cu.take(s.buffer)?;
         let draw = cu.take(b)?;

@@ -40,6 +40,7 @@ use super::features::Features;
 use super::loss::{TdBatch, TdLoss, td_minibatch};
 use super::net::ValueNet;
 use super::schedule::{AlphaKind, NoiseKind, Schedule};
+use crate::arena::Carve;
 use crate::error::{Error, check_len};
 use crate::math;
 use crate::nn::{Activation, LastLayerInit};
@@ -341,25 +342,6 @@ pub struct Info {
 pub struct SampleInfo {
     /// Non-finite values replaced (states set to 0, drift entries set to 0).
     pub non_finite: u32,
-}
-
-struct Carve<'a, T> {
-    rest: &'a mut [T],
-}
-
-impl<'a, T> Carve<'a, T> {
-    fn take(&mut self, n: usize) -> Result<&'a mut [T], Error> {
-        if n > self.rest.len() {
-            return Err(Error::ShapeMismatch {
-                what: "vgs arena",
-                expected: n,
-                got: self.rest.len(),
-            });
-        }
-        let (a, b) = core::mem::take(&mut self.rest).split_at_mut(n);
-        self.rest = b;
-        Ok(a)
-    }
 }
 
 /// Work buffers shared by rollouts and TD updates.
@@ -677,7 +659,7 @@ impl<'a> Vgs<'a> {
             cfg.features.out_dim(dim),
             layout.n_params,
         );
-        let mut c = Carve { rest: f32_arena };
+        let mut c = Carve::new("vgs arena", f32_arena);
         let params = c.take(np)?;
         let target = c.take(np)?;
         let grads = c.take(np)?;
@@ -699,7 +681,7 @@ impl<'a> Vgs<'a> {
         let cache = c.take(net.cache_len(b))?;
         let scratch = c.take(net.scratch_len(b))?;
         let egrad = c.take(dim)?;
-        let mut cu = Carve { rest: u32_arena };
+        let mut cu = Carve::new("vgs arena", u32_arena);
         let perm = cu.take(b * t)?;
         let tidx = cu.take(b)?;
         let tnext = cu.take(b)?;
