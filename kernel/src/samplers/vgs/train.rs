@@ -7,6 +7,8 @@
 //! ```text
 //! μ_t = (s_t² α_t² / τ) · ∇_y V̄(y, t+1)     (t < T−1; the target network's input gradient)
 //! μ_t = (s_t² α_t² / τ) · ∇_y E(y)           (t = T−1; E = −log p̃, each entry clamped)
+//! μ_t = (s_t² α_t² / τ) · ∇_y min(E(y), E_clip)   (t = T−1 with `drift_energy_clip`)
+//! μ_t ← μ_t · min(1, κ σ_t √D / ‖μ_t‖)     (each row, with `drift_clip` κ < ∞)
 //! x_{t+1} = y − μ_t + ν σ_t ε_t,  σ_t = α_t s_t
 //! ```
 //!
@@ -94,6 +96,22 @@ pub struct Config {
     pub energy_clip: f32,
     /// Entry-wise clamp of the last-step energy gradient. Default `1e3`.
     pub grad_clip: f32,
+    /// Whether the last-step drift follows `∇ min(E, E_clip)` instead of `∇E`: zero where
+    /// `E(y) > E_clip` (or is not finite), as the paper's `sample()` does whenever
+    /// `clip_energy` is set and `clip_grad` is not (its Funnel config). Default `false`, also
+    /// in the Funnel preset: at our budget it strands chains on the flat region above the clip
+    /// (README, VGS section, issue 6: Funnel T = 30 ELBO −72 with it and `drift_clip` 3,
+    /// −7.0 with `drift_clip` alone).
+    pub drift_energy_clip: bool,
+    /// Drift clip `κ`: each row's drift is rescaled (direction kept) so that
+    /// `‖μ_t‖ ≤ κ σ_t √D`, which caps the per-step control cost `‖μ_t‖²/(2 s_t² α_t²)` (the
+    /// KL between the policy step and the reference step) at `κ² D / 2`. This breaks the
+    /// feedback loop in which a steep value gives a large drift whose control cost makes the
+    /// next TD target steeper still. The TD update uses the stored (clipped) drift, so its
+    /// targets are the Bellman backup of the clipped policy; a well-trained Funnel sampler
+    /// needs `‖μ_t‖ ≲ σ_t √D` (one step's noise), so `κ = 3` only cuts runaway drifts.
+    /// `+∞` = off. Default off (the paper has none; Funnel preset: 3, issue 6).
+    pub drift_clip: f32,
     /// Global-norm clip of the value gradient (`+∞` = off). Default off (paper: LJ-13: 1).
     pub max_grad_norm: f32,
     /// `V = D · net` (`scale_with_D`). Default `false` (paper: Funnel: true).
@@ -123,6 +141,8 @@ impl Default for Config {
             loss: TdLoss::L2,
             energy_clip: 1e4,
             grad_clip: 1e3,
+            drift_energy_clip: false,
+            drift_clip: f32::INFINITY,
             max_grad_norm: f32::INFINITY,
             scale_with_d: false,
         }
@@ -148,6 +168,8 @@ impl Config {
                 lr: 3e-4,
                 init_lr: 1e-2,
                 energy_clip: 100.0,
+                drift_energy_clip: false,
+                drift_clip: 3.0,
                 scale_with_d: true,
                 ..d
             }),
@@ -243,6 +265,9 @@ impl Config {
         }
         if !(self.max_grad_norm > 0.0) {
             return Err(Error::InvalidConfig("vgs max_grad_norm must be > 0"));
+        }
+        if !(self.drift_clip > 0.0) {
+            return Err(Error::InvalidConfig("vgs drift_clip must be > 0"));
         }
         Ok(())
     }
@@ -455,7 +480,12 @@ impl Ctx {
             let g = &mut *w.egrad;
             let c = self.cfg.grad_clip;
             for (yr, mr) in y.chunks_exact(self.dim).zip(mu.chunks_exact_mut(self.dim)) {
-                target.log_density_grad(yr, g);
+                let lp = target.log_density_grad(yr, g);
+                if self.cfg.drift_energy_clip && !(-lp <= self.cfg.energy_clip) {
+                    // ∇ min(E, E_clip) = 0 where the clip is active (E > E_clip, or not finite)
+                    mr.fill(0.0);
+                    continue;
+                }
                 for (m, &gv) in mr.iter_mut().zip(g.iter()) {
                     // ∇E = −∇ log p̃
                     *m = (-gv).clamp(-c, c);
@@ -467,6 +497,17 @@ impl Ctx {
             if !m.is_finite() {
                 *m = 0.0;
                 bad += 1;
+            }
+        }
+        if self.cfg.drift_clip.is_finite() {
+            let cap =
+                (self.cfg.drift_clip * self.sched.sigma(t)) as f64 * math::sqrt(self.deff as f64);
+            for mr in mu.chunks_exact_mut(self.dim) {
+                let n = math::sqrt(mr.iter().map(|&v| v as f64 * v as f64).sum::<f64>());
+                if n > cap {
+                    let k = (cap / n) as f32;
+                    mr.iter_mut().for_each(|v| *v *= k);
+                }
             }
         }
         Ok(bad)
@@ -1424,6 +1465,137 @@ mod tests {
     }
 
     #[test]
+    fn funnel_last_step_drift_follows_the_clipped_energy() {
+        // With `drift_energy_clip` (the paper's `sample()` on Funnel), the last-step drift is `s²·∇min(E, E_clip)`: zero up the funnel's neck where
+        // E ≫ E_clip, the plain (clamped) energy gradient below the clip. Without it the
+        // neck state gets a drift of `s²·grad_clip` per entry and a control cost of
+        // thousands in every TD target of the last step.
+        let f = crate::targets::Funnel::new(10).unwrap();
+        let mut y = vec![0.5f32; 20];
+        y[0] = -8.0; // E ≈ 9·e^8·0.125 ≈ 3.4e3 > 100
+        y[10] = 0.0; // E ≈ 9·0.125 + 9.2 (normaliser-free part) < 100
+        let e = |r: &[f32]| -f.log_density(r);
+        assert!(e(&y[..10]) > 1e3 && e(&y[10..]) < 100.0);
+        let drift = |clip: bool| {
+            let cfg = Config {
+                batch: 2,
+                hidden: 8,
+                steps: 1,
+                drift_energy_clip: clip,
+                drift_clip: f32::INFINITY,
+                ..Config::preset("funnel").unwrap()
+            };
+            let (mut fa, mut ua) = arenas(&cfg, 10);
+            let mut r = seeded(3);
+            let mut vgs = Vgs::init(&cfg, 10, &mut fa, &mut ua, &mut r).unwrap();
+            let ctx = vgs.ctx;
+            let mut mu = vec![0.0f32; 20];
+            let bad = ctx
+                .drift(vgs.target, &f, 0, &y, &mut vgs.w, &mut mu)
+                .unwrap();
+            assert_eq!(bad, 0);
+            (mu, ctx.sched.s2(0))
+        };
+        let (on, s2) = drift(true);
+        let (off, _) = drift(false);
+        assert!(on[..10].iter().all(|&m| m == 0.0), "{on:?}");
+        assert!(off[..10].iter().any(|&m| m.abs() > 0.1), "{off:?}");
+        // below the clip both agree with s²·∇E
+        let mut g = vec![0.0f32; 10];
+        f.log_density_grad(&y[10..], &mut g);
+        for ((&a, &b), &gv) in on[10..].iter().zip(&off[10..]).zip(&g) {
+            assert_eq!(a, b);
+            assert!(
+                (a + s2 * gv).abs() <= 1e-6 * (1.0 + gv.abs()),
+                "{a} vs {}",
+                -s2 * gv
+            );
+        }
+        assert!(on[10..].iter().any(|&m| m != 0.0));
+    }
+
+    #[test]
+    fn funnel_drift_is_clipped_to_kappa_sigma_sqrt_d() {
+        // Issue 6: the funnel preset caps each drift row at κ σ_t √D (κ = 3), so the
+        // per-step control cost in the TD targets is at most κ² D / 2 = 45. Up the neck
+        // (x₀ = −8) the raw last-step drift is s²·grad_clip = 0.5 per entry (cost ≈ 2250);
+        // below the cap the drift is untouched. Without the clip, T = 30 at lr 1e-4 ran
+        // the TD loss to 10²² (README, VGS section).
+        let f = crate::targets::Funnel::new(10).unwrap();
+        let mut y = vec![0.5f32; 20];
+        y[0] = -8.0;
+        y[10] = 0.0;
+        let preset = Config::preset("funnel").unwrap();
+        assert_eq!(preset.drift_clip, 3.0);
+        let drift = |kappa: f32| {
+            let cfg = Config {
+                batch: 2,
+                hidden: 8,
+                steps: 30,
+                drift_clip: kappa,
+                ..preset
+            };
+            let (mut fa, mut ua) = arenas(&cfg, 10);
+            let mut r = seeded(3);
+            let mut vgs = Vgs::init(&cfg, 10, &mut fa, &mut ua, &mut r).unwrap();
+            let ctx = vgs.ctx;
+            let mut mu = vec![0.0f32; 20];
+            ctx.drift(vgs.target, &f, 29, &y, &mut vgs.w, &mut mu)
+                .unwrap();
+            (mu, ctx.sched.sigma(29))
+        };
+        let norm = |v: &[f32]| v.iter().map(|&x| x * x).sum::<f32>().sqrt();
+        let (raw, sigma) = drift(f32::INFINITY);
+        let (clipped, _) = drift(preset.drift_clip);
+        let cap = 3.0 * sigma * 10f32.sqrt();
+        assert!(norm(&raw[..10]) > 2.0 * cap, "{raw:?}");
+        assert!((norm(&clipped[..10]) - cap).abs() <= 1e-4 * cap);
+        // same direction
+        let k = norm(&clipped[..10]) / norm(&raw[..10]);
+        for (&c, &r) in clipped[..10].iter().zip(&raw[..10]) {
+            assert!((c - k * r).abs() <= 1e-5 * (1.0 + r.abs()));
+        }
+        // control cost ‖μ‖²/(2 s²) ≤ κ² D / 2
+        let s2 = sigma * sigma;
+        assert!(norm(&clipped[..10]).powi(2) / (2.0 * s2) <= 45.0 * (1.0 + 1e-4));
+        assert!(norm(&raw[..10]).powi(2) / (2.0 * s2) > 1000.0);
+        // below the cap: unchanged
+        assert!(norm(&raw[10..]) < cap);
+        assert_eq!(&raw[10..], &clipped[10..]);
+    }
+
+    #[test]
+    fn funnel_training_stores_clipped_drifts() {
+        // Every drift the TD update sees (stored from the behaviour rollout) obeys the cap.
+        let cfg = Config {
+            batch: 16,
+            hidden: 8,
+            steps: 30,
+            ..Config::preset("funnel").unwrap()
+        };
+        let f = crate::targets::Funnel::new(10).unwrap();
+        let (mut fa, mut ua) = arenas(&cfg, 10);
+        let mut r = seeded(5);
+        let mut vgs = Vgs::init(&cfg, 10, &mut fa, &mut ua, &mut r).unwrap();
+        for _ in 0..2 {
+            let info = vgs.step(&f, &mut r).unwrap();
+            assert!(info.td_loss.is_finite());
+        }
+        let mut clipped = 0;
+        for (i, row) in vgs.drifts.chunks_exact(10).enumerate() {
+            let t = i / cfg.batch;
+            let cap = 3.0 * vgs.ctx.sched.sigma(t) * 10f32.sqrt();
+            let n = row.iter().map(|&x| x * x).sum::<f32>().sqrt();
+            assert!(n <= cap * (1.0 + 1e-5), "step {t}: {n} > {cap}");
+            if n >= cap * (1.0 - 1e-5) {
+                clipped += 1;
+            }
+        }
+        // the untrained sampler's last step pushes hard up the neck: the clip is active
+        assert!(clipped > 0);
+    }
+
+    #[test]
     fn bad_settings_are_errors() {
         let d = Config::default();
         for bad in [
@@ -1440,6 +1612,14 @@ mod tests {
             },
             Config {
                 energy_clip: f32::INFINITY,
+                ..d
+            },
+            Config {
+                drift_clip: 0.0,
+                ..d
+            },
+            Config {
+                drift_clip: f32::NAN,
                 ..d
             },
             Config {
