@@ -142,7 +142,8 @@ pub fn run(
                 "iters/s",
                 step_flops(b as u64) * steps as u64,
                 json!({"batch": b, "steps": steps, "grad_chunks": plan.unwrap_or(1),
-                    "learned_variance": !fixed_variance}),
+                    "learned_variance": !fixed_variance,
+                    "arena_bytes": 4 * (layout.f32_len + layout.u32_len)}),
                 cpu,
             )
         }
@@ -276,6 +277,13 @@ pub fn run(
                 "{name}_per_cpu_second {:.3} {unit} (process CPU time, all threads: {:.3} ms per call)",
                 1.0 / c,
                 c * 1e3
+            );
+        }
+        if let Some(bytes) = extra.get("arena_bytes") {
+            println!(
+                "{name}_kernel_working_set {bytes} bytes (the trainer's two caller-owned arenas: \
+                 parameters, gradients, Adam moments, trajectories and caches; the kernel itself \
+                 allocates nothing)"
             );
         }
         println!("{name}_gflop_per_call {:.4} GFLOP", flops as f64 / 1e9);
