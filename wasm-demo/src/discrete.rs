@@ -13,6 +13,7 @@
 //! Memory: as in [`crate::train`], the trainers borrow their arenas (and the environment)
 //! for their whole life, so those are leaked; the page starts a fresh worker per run.
 
+use crate::error::{bad, int};
 use amortise_kernel::buffer::Priority;
 use amortise_kernel::metrics::{bounds, histogram};
 use amortise_kernel::rng::{Xoshiro256PlusPlus, seeded};
@@ -125,29 +126,6 @@ impl Default for DiscreteSettings {
             eval_every: 100,
             eval_samples: 2048,
         }
-    }
-}
-
-fn bad(field: &'static str, msg: impl Into<String>) -> PlaygroundError {
-    PlaygroundError::new(field, msg)
-}
-
-fn int<T: core::str::FromStr + PartialOrd + core::fmt::Display + Copy>(
-    field: &'static str,
-    v: &str,
-    lo: T,
-    hi: T,
-) -> Result<T, PlaygroundError> {
-    match v.trim().parse::<T>() {
-        Ok(x) if x >= lo && x <= hi => Ok(x),
-        Ok(_) => Err(bad(field, format!("must be between {lo} and {hi}"))),
-        Err(_) => Err(bad(
-            field,
-            format!(
-                "must be a whole number, not “{}”",
-                v.chars().take(20).collect::<String>()
-            ),
-        )),
     }
 }
 

@@ -37,3 +37,29 @@ impl fmt::Display for PlaygroundError {
 }
 
 impl std::error::Error for PlaygroundError {}
+
+/// An error about `field` (shorthand for the settings parsers).
+pub(crate) fn bad(field: &'static str, msg: impl Into<String>) -> PlaygroundError {
+    PlaygroundError::new(field, msg)
+}
+
+/// Parses a whole number in `lo..=hi` for `field`; the message quotes at most 20 characters
+/// of a bad value.
+pub(crate) fn int<T: core::str::FromStr + PartialOrd + core::fmt::Display + Copy>(
+    field: &'static str,
+    v: &str,
+    lo: T,
+    hi: T,
+) -> Result<T, PlaygroundError> {
+    match v.trim().parse::<T>() {
+        Ok(x) if x >= lo && x <= hi => Ok(x),
+        Ok(_) => Err(bad(field, format!("must be between {lo} and {hi}"))),
+        Err(_) => Err(bad(
+            field,
+            format!(
+                "must be a whole number, not “{}”",
+                v.chars().take(20).collect::<String>()
+            ),
+        )),
+    }
+}

@@ -16,6 +16,7 @@
 //! instance ends. The page starts a fresh worker (a fresh wasm instance) for every training
 //! run, so nothing accumulates there; [`leaked_bytes`] reports the total.
 
+use crate::error::{bad, int};
 use core::sync::atomic::{AtomicUsize, Ordering};
 
 use amortise_kernel::buffer::Priority;
@@ -146,23 +147,6 @@ pub fn default_sigma(target: &str) -> f32 {
         "9gmm" => 5.0,
         "corr-gaussian" | "dw4" => 2.0,
         _ => 1.0,
-    }
-}
-
-fn bad(field: &'static str, msg: impl Into<String>) -> PlaygroundError {
-    PlaygroundError::new(field, msg)
-}
-
-fn int<T: core::str::FromStr + PartialOrd + core::fmt::Display + Copy>(
-    field: &'static str,
-    v: &str,
-    lo: T,
-    hi: T,
-) -> Result<T, PlaygroundError> {
-    match v.trim().parse::<T>() {
-        Ok(x) if x >= lo && x <= hi => Ok(x),
-        Ok(_) => Err(bad(field, format!("must be between {lo} and {hi}"))),
-        Err(_) => Err(bad(field, format!("must be a whole number, not “{v}”"))),
     }
 }
 

@@ -11,6 +11,7 @@
 //!
 //! Memory: as in [`crate::train`], the arenas are leaked (the sampler borrows them).
 
+use crate::error::{bad, int};
 use amortise_kernel::rng::{Xoshiro256PlusPlus, seeded};
 use amortise_kernel::samplers::vgs::train::{Config, Layout, Vgs};
 use amortise_kernel::targets::{LogDensity, Target};
@@ -56,29 +57,6 @@ impl Default for VgsSettings {
             hidden: 0,
             lr: 0.0,
         }
-    }
-}
-
-fn bad(field: &'static str, msg: impl Into<String>) -> PlaygroundError {
-    PlaygroundError::new(field, msg)
-}
-
-fn int<T: core::str::FromStr + PartialOrd + core::fmt::Display + Copy>(
-    field: &'static str,
-    v: &str,
-    lo: T,
-    hi: T,
-) -> Result<T, PlaygroundError> {
-    match v.trim().parse::<T>() {
-        Ok(x) if x >= lo && x <= hi => Ok(x),
-        Ok(_) => Err(bad(field, format!("must be between {lo} and {hi}"))),
-        Err(_) => Err(bad(
-            field,
-            format!(
-                "must be a whole number, not “{}”",
-                v.chars().take(20).collect::<String>()
-            ),
-        )),
     }
 }
 
