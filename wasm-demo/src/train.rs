@@ -37,6 +37,17 @@ use crate::grid::{DensityGrid, GridSpec};
 pub const MAX_ARENA: usize = 64 << 20;
 /// Most policy samples per [`TrainCore::sample`] call.
 pub const MAX_SAMPLES: usize = 20_000;
+
+/// Checks a sample count against `1..=MAX_SAMPLES` (error on `samples`).
+pub(crate) fn check_samples(n: usize) -> Result<(), PlaygroundError> {
+    if n == 0 || n > MAX_SAMPLES {
+        return Err(bad(
+            "samples",
+            format!("draw between 1 and {MAX_SAMPLES} samples"),
+        ));
+    }
+    Ok(())
+}
 /// Most iterations per [`TrainCore::step`] call.
 pub const MAX_STEPS_PER_CALL: u32 = 10_000;
 /// The targets the training playground accepts, all at `d = 2` (drawn as they are): the
@@ -557,12 +568,7 @@ impl TrainCore {
     /// # Errors
     /// `n` outside `1..=MAX_SAMPLES` (`samples`), or a kernel error (`run`).
     pub fn sample(&mut self, n: usize) -> Result<usize, PlaygroundError> {
-        if n == 0 || n > MAX_SAMPLES {
-            return Err(bad(
-                "samples",
-                format!("draw between 1 and {MAX_SAMPLES} samples"),
-            ));
-        }
+        check_samples(n)?;
         let cfg = &self.cfg;
         let net = self.trainer.net();
         let d = net.dim();
@@ -646,12 +652,7 @@ impl TrainCore {
     /// # Errors
     /// `n` outside `1..=MAX_SAMPLES` (`samples`).
     pub fn sample_buffer(&mut self, n: usize) -> Result<usize, PlaygroundError> {
-        if n == 0 || n > MAX_SAMPLES {
-            return Err(bad(
-                "samples",
-                format!("draw between 1 and {MAX_SAMPLES} samples"),
-            ));
-        }
+        check_samples(n)?;
         let (states, log_w) = self.trainer.buffer_contents();
         let b = &mut self.bufs;
         b.buffer_xy.clear();

@@ -18,7 +18,7 @@ use amortise_kernel::targets::{LogDensity, Target};
 
 use crate::error::PlaygroundError;
 use crate::grid::{DensityGrid, GridSpec};
-use crate::train::{MAX_ARENA, MAX_SAMPLES, covered, note_leak};
+use crate::train::{MAX_ARENA, check_samples, covered, note_leak};
 
 /// The targets the VGS playground accepts (2-D).
 pub const VGS_TARGETS: [&str; 3] = ["9gmm", "25gmm", "gmm40"];
@@ -238,12 +238,7 @@ impl VgsCore {
     /// # Errors
     /// `n` outside `1..=MAX_SAMPLES` (`samples`), or a kernel error (`run`).
     pub fn sample(&mut self, n: usize) -> Result<usize, PlaygroundError> {
-        if n == 0 || n > MAX_SAMPLES {
-            return Err(bad(
-                "samples",
-                format!("draw between 1 and {MAX_SAMPLES} samples"),
-            ));
-        }
+        check_samples(n)?;
         self.xy.resize(2 * n, 0.0);
         self.log_w.resize(n, 0.0);
         let mut rng = seeded(
