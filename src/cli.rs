@@ -97,6 +97,10 @@ pub enum Command {
         /// Output folder.
         #[arg(long, default_value = "out/experiments")]
         out: String,
+        /// rsmc-table only: run just these row groups, comma-separated (GMM40-2d, GMM40-5d,
+        /// Funnel-10, ManyWell-32, ManyWell-32-LP).
+        #[arg(long, value_delimiter = ',')]
+        rows: Option<Vec<String>>,
         /// Extra flags for every `amortise train` run, after `--`.
         #[arg(last = true)]
         extra: Vec<String>,
@@ -425,7 +429,7 @@ pub struct TrainDiscreteArgs {
 }
 
 /// Experiments.
-#[derive(Debug, Clone, Copy, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ExperimentName {
     /// tb, tb-buffer, rsmc and smc on GMM40-2d, GMM40-5d, Funnel-10 and ManyWell-32.
     RsmcTable,

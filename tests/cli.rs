@@ -486,3 +486,67 @@ fn threaded_tb_training_does_not_depend_on_the_thread_count() {
     let o = amortise(&["bench", "eval", "--grad-chunks", "2"]);
     assert_fails(&o, 2, "--threads");
 }
+
+#[test]
+fn rsmc_table_runs_the_picked_row_groups_with_their_flags() {
+    let out = tmp("rsmc-table-rows");
+    let _ = std::fs::remove_dir_all(&out);
+    let o = out.to_str().unwrap();
+    assert_fails(
+        &amortise(&["experiment", "rsmc-table", "--rows", "Nope", "--out", o]),
+        2,
+        "--rows: unknown row group 'Nope' (known: GMM40-2d",
+    );
+    assert!(!out.exists(), "a bad --rows must fail before any output");
+    assert_fails(
+        &amortise(&["experiment", "vgs-table", "--rows", "GMM40-2d", "--out", o]),
+        2,
+        "--rows: only rsmc-table",
+    );
+    let r = amortise(&[
+        "experiment",
+        "rsmc-table",
+        "--rows",
+        "ManyWell-32-LP",
+        "--seeds",
+        "1",
+        "--iters",
+        "2",
+        "--jobs",
+        "2",
+        "--out",
+        o,
+        "--",
+        "--batch",
+        "4",
+        "--particles",
+        "4",
+        "--steps",
+        "16",
+        "--prefill",
+        "1",
+        "--buffer",
+        "64",
+        "--eval-samples",
+        "16",
+    ]);
+    assert!(r.status.success(), "{}", stderr(&r));
+    let table = std::fs::read_to_string(out.join("rsmc-table.md")).unwrap();
+    assert!(table.contains("--rows ManyWell-32-LP"), "{table}");
+    let rows: Vec<&str> = table
+        .lines()
+        .filter(|l| l.starts_with("| ManyWell-32-LP"))
+        .collect();
+    assert_eq!(rows.len(), 3, "{table}");
+    assert!(rows[0].contains("| tb --langevin |"), "{table}");
+    assert!(
+        rows[2].contains("| rsmc --langevin --init-log-z-smc |"),
+        "{table}"
+    );
+    assert!(!table.contains("GMM40"), "{table}");
+    for m in ["tb", "tb-buffer", "rsmc"] {
+        let s = std::fs::read_to_string(out.join(format!("ManyWell-32-LP-{m}-s0/summary.json")))
+            .unwrap();
+        assert!(s.contains("\"manywell\""), "{s}");
+    }
+}

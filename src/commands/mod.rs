@@ -52,45 +52,58 @@ pub fn run(cli: Cli) -> CliResult<()> {
             quick,
             jobs,
             out,
+            rows,
             extra,
-        } => match name {
-            crate::cli::ExperimentName::TeacherGrid => {
-                discrete_experiment::teacher_grid(&experiment::Settings {
-                    seeds: seeds.unwrap_or(if quick { 1 } else { 3 }),
-                    iters: iters.unwrap_or(if quick { 200 } else { 2000 }),
-                    jobs: 1,
+        } => {
+            if rows.is_some() && name != crate::cli::ExperimentName::RsmcTable {
+                return Err(CliError::flag(
+                    "--rows",
+                    "only rsmc-table has row groups to pick from",
+                ));
+            }
+            match name {
+                crate::cli::ExperimentName::TeacherGrid => {
+                    discrete_experiment::teacher_grid(&experiment::Settings {
+                        seeds: seeds.unwrap_or(if quick { 1 } else { 3 }),
+                        iters: iters.unwrap_or(if quick { 200 } else { 2000 }),
+                        jobs: 1,
+                        out,
+                        extra,
+                        rows: None,
+                    })
+                }
+                crate::cli::ExperimentName::DiscreteTable => {
+                    discrete_experiment::discrete_table(&experiment::Settings {
+                        seeds: seeds.unwrap_or(if quick { 1 } else { 3 }),
+                        iters: iters.unwrap_or(if quick { 200 } else { 2000 }),
+                        jobs: 1,
+                        out,
+                        extra,
+                        rows: None,
+                    })
+                }
+                crate::cli::ExperimentName::RsmcTable => {
+                    experiment::rsmc_table(&experiment::Settings {
+                        seeds: seeds.unwrap_or(if quick { 1 } else { 3 }),
+                        iters: iters.unwrap_or(if quick { 200 } else { 2000 }),
+                        jobs: jobs.unwrap_or_else(|| {
+                            std::thread::available_parallelism().map_or(1, |n| n.get())
+                        }),
+                        out,
+                        extra,
+                        rows,
+                    })
+                }
+                crate::cli::ExperimentName::VgsTable => vgs::vgs_table(&experiment::Settings {
+                    seeds: seeds.unwrap_or(1),
+                    iters: iters.unwrap_or(if quick { 50 } else { 1500 }),
+                    jobs: jobs.unwrap_or(1),
                     out,
                     extra,
-                })
+                    rows: None,
+                }),
             }
-            crate::cli::ExperimentName::DiscreteTable => {
-                discrete_experiment::discrete_table(&experiment::Settings {
-                    seeds: seeds.unwrap_or(if quick { 1 } else { 3 }),
-                    iters: iters.unwrap_or(if quick { 200 } else { 2000 }),
-                    jobs: 1,
-                    out,
-                    extra,
-                })
-            }
-            crate::cli::ExperimentName::RsmcTable => {
-                experiment::rsmc_table(&experiment::Settings {
-                    seeds: seeds.unwrap_or(if quick { 1 } else { 3 }),
-                    iters: iters.unwrap_or(if quick { 200 } else { 2000 }),
-                    jobs: jobs.unwrap_or_else(|| {
-                        std::thread::available_parallelism().map_or(1, |n| n.get())
-                    }),
-                    out,
-                    extra,
-                })
-            }
-            crate::cli::ExperimentName::VgsTable => vgs::vgs_table(&experiment::Settings {
-                seeds: seeds.unwrap_or(1),
-                iters: iters.unwrap_or(if quick { 50 } else { 1500 }),
-                jobs: jobs.unwrap_or(1),
-                out,
-                extra,
-            }),
-        },
+        }
         Command::Bench {
             kind,
             batch,

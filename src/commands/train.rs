@@ -506,15 +506,32 @@ fn run_trained(
             write_atomic(&metrics_path, metrics.as_bytes())?;
         }
         let rate = (it + 1) as f64 / t0.elapsed().as_secs_f64().max(1e-9);
+        // ESS: of the last evaluation ("–" before the first); rsmc adds its last SMC pass.
+        let opt = |v: f64, prec: usize| {
+            if v.is_finite() {
+                format!("{v:.prec$}")
+            } else {
+                "–".to_string()
+            }
+        };
+        let smc = if last_smc.0.is_finite() {
+            format!(
+                "  smc log Ẑ {} ess {}",
+                opt(last_smc.0, 2),
+                opt(last_smc.1, 3)
+            )
+        } else {
+            String::new()
+        };
         progress.show(
             &format!(
-                "[{:>5.1}%] it {}/{}  loss {:.4}  log Z {:.3}  ess {:.3}  {:.1} it/s",
+                "[{:>5.1}%] it {}/{}  loss {:.4}  log Z {:.3}  ess {}{smc}  {:.1} it/s",
                 100.0 * (it + 1) as f64 / rc.iters as f64,
                 it + 1,
                 rc.iters,
                 last_loss,
                 trainer.log_z(),
-                last_ess,
+                opt(last_ess, 3),
                 rate
             ),
             done,
