@@ -237,6 +237,10 @@ pub struct TrainArgs {
     /// PyTorch RSMC code does) instead of 0 (the JAX code).
     #[arg(long)]
     pub init_log_z_smc: bool,
+    /// tb, tb-buffer, rsmc: start the learnt log Z at the mean log importance weight of one
+    /// on-policy batch (the log Z minimising that batch's TB loss) instead of 0.
+    #[arg(long)]
+    pub init_log_z_batch: bool,
     /// Exploration standard deviation added when sampling on-policy trajectories.
     #[arg(long, default_value_t = 0.0)]
     pub exploration: f32,

@@ -51,6 +51,9 @@ pub struct RunConfig {
     /// rsmc: learnt `log Z` starts at the prefill SMC estimate.
     #[serde(default)]
     pub init_log_z_smc: bool,
+    /// Learnt `log Z` starts at the mean log weight of one on-policy batch.
+    #[serde(default)]
+    pub init_log_z_batch: bool,
     /// Exploration standard deviation.
     pub exploration: f32,
     /// Policy learning rate.
@@ -144,6 +147,7 @@ impl RunConfig {
             policy: self.policy(),
             langevin: self.langevin,
             init_log_z_from_smc: self.init_log_z_smc,
+            init_log_z_from_batch: self.init_log_z_batch,
             smc: SmcConfig {
                 chunk: self.chunk,
                 ..SmcConfig::default()

@@ -373,6 +373,33 @@ fn train_and_sample_reject_bad_input() {
         "--steps",
     );
     assert_fails(
+        &amortise(&[
+            "train",
+            "--target",
+            "9gmm",
+            "--method",
+            "smc",
+            "--init-log-z-batch",
+            "--out",
+            ds,
+        ]),
+        2,
+        "--init-log-z-batch: needs a trained diffusion method",
+    );
+    assert_fails(
+        &amortise(&[
+            "train",
+            "--target",
+            "9gmm",
+            "--init-log-z-batch",
+            "--init-log-z-smc",
+            "--out",
+            ds,
+        ]),
+        2,
+        "--init-log-z-batch: choose one",
+    );
+    assert_fails(
         &amortise(&["train", "--target", "9gmm", "--steps", "18", "--out", ds]),
         2,
         "--chunk",
@@ -538,7 +565,10 @@ fn rsmc_table_runs_the_picked_row_groups_with_their_flags() {
         .filter(|l| l.starts_with("| ManyWell-32-LP"))
         .collect();
     assert_eq!(rows.len(), 3, "{table}");
-    assert!(rows[0].contains("| tb --langevin |"), "{table}");
+    assert!(
+        rows[0].contains("| tb --langevin --init-log-z-batch |"),
+        "{table}"
+    );
     assert!(
         rows[2].contains("| rsmc --langevin --init-log-z-smc |"),
         "{table}"

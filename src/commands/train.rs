@@ -109,6 +109,18 @@ pub fn resolve(a: &TrainArgs, dim: usize) -> CliResult<RunConfig> {
             "needs --method rsmc with at least one --prefill SMC run",
         ));
     }
+    if a.init_log_z_batch && !matches!(a.method.as_str(), "tb" | "tb-buffer" | "rsmc") {
+        return Err(CliError::flag(
+            "--init-log-z-batch",
+            "needs a trained diffusion method: tb, tb-buffer or rsmc",
+        ));
+    }
+    if a.init_log_z_batch && a.init_log_z_smc {
+        return Err(CliError::flag(
+            "--init-log-z-batch",
+            "choose one of --init-log-z-batch and --init-log-z-smc",
+        ));
+    }
     if a.method == "rsmc" && (chunk == 0 || steps % chunk != 0 || steps / chunk < 2) {
         return Err(CliError::flag(
             "--chunk",
@@ -132,6 +144,7 @@ pub fn resolve(a: &TrainArgs, dim: usize) -> CliResult<RunConfig> {
         learned_variance: a.learned_variance,
         langevin: a.langevin,
         init_log_z_smc: a.init_log_z_smc,
+        init_log_z_batch: a.init_log_z_batch,
         exploration: a.exploration,
         lr,
         buffer,
@@ -151,6 +164,7 @@ fn discrete_args(a: &TrainArgs) -> CliResult<TrainDiscreteArgs> {
         (a.sigma.is_some(), "--sigma"),
         (a.langevin, "--langevin"),
         (a.init_log_z_smc, "--init-log-z-smc"),
+        (a.init_log_z_batch, "--init-log-z-batch"),
         (a.learned_variance, "--learned-variance"),
         (a.exploration != 0.0, "--exploration"),
     ] {
@@ -232,6 +246,7 @@ pub fn validate_config(rc: &RunConfig) -> CliResult<()> {
     args.learned_variance = rc.learned_variance;
     args.langevin = rc.langevin;
     args.init_log_z_smc = rc.init_log_z_smc;
+    args.init_log_z_batch = rc.init_log_z_batch;
     args.exploration = rc.exploration;
     args.lr = Some(rc.lr);
     args.buffer = Some(rc.buffer);

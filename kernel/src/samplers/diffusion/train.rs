@@ -128,6 +128,15 @@ pub struct TrainConfig {
     /// 164.7 from 0 alone takes over 1600 iterations, during which every TB residual carries
     /// the offset.
     pub init_log_z_from_smc: bool,
+    /// tb and tb-buffer: in [`Trainer::prefill`], draw one on-policy batch and set the
+    /// learnt `log Z` to the mean of its log importance weights
+    /// `log R(x_T) + Σ log p_B − log p₀ − Σ log p_F` (an ELBO estimate: the `log Z` that
+    /// minimises that batch's TB loss), instead of 0. Defaults to `false`. Same reason as
+    /// [`TrainConfig::init_log_z_from_smc`]: from 0 the residual of every on-policy batch
+    /// carries the offset `log Z − ELBO` (about 86 for an untrained policy on ManyWell-32),
+    /// and TB's policy gradient `mean(r_i ∇log p_F(τ_i))` is then dominated by the
+    /// zero-mean noise term `offset · mean(∇log p_F)` until `log Z` catches up.
+    pub init_log_z_from_batch: bool,
 }
 
 impl Default for TrainConfig {
@@ -157,6 +166,7 @@ impl Default for TrainConfig {
             iterations: 2000,
             lr_gamma: 0.3,
             init_log_z_from_smc: false,
+            init_log_z_from_batch: false,
         }
     }
 }
@@ -232,6 +242,11 @@ impl TrainConfig {
         positive(self.lr_log_z, "log Z learning rate must be finite and > 0")?;
         positive(self.clip, "clip must be finite and > 0")?;
         positive(self.lr_gamma, "lr gamma must be finite and > 0")?;
+        if self.init_log_z_from_smc && self.init_log_z_from_batch {
+            return Err(Error::InvalidConfig(
+                "choose one log Z initialisation: from the prefill SMC runs or from a batch",
+            ));
+        }
         if self.iterations == 0 {
             return Err(Error::InvalidConfig("iterations must be >= 1"));
         }
@@ -763,17 +778,22 @@ impl<'a> Trainer<'a> {
         Ok(info)
     }
 
-    /// Fills the buffer with `prefill` SMC runs of the untrained model (RSMC only; a no-op
-    /// otherwise) and, with [`TrainConfig::init_log_z_from_smc`], sets the learnt `log Z` to
-    /// their mean `log Ẑ`. Call once before the first [`Trainer::step`].
+    /// Fills the buffer with `prefill` SMC runs of the untrained model (RSMC only) and
+    /// initialises the learnt `log Z` if asked: with [`TrainConfig::init_log_z_from_smc`]
+    /// to the prefill runs' mean `log Ẑ`, with [`TrainConfig::init_log_z_from_batch`] to the
+    /// mean log importance weight of one on-policy batch (any trained method). A no-op
+    /// otherwise. Call once before the first [`Trainer::step`].
     ///
     /// # Errors
-    /// As [`Trainer::step`].
+    /// As [`Trainer::step`]; [`Error::NonFinite`] if the chosen estimate is not finite.
     pub fn prefill<T: LogDensity + ?Sized, R: Rng + ?Sized>(
         &mut self,
         target: &T,
         rng: &mut R,
     ) -> Result<u32, Error> {
+        if self.cfg.init_log_z_from_batch {
+            self.init_log_z_from_batch(target, rng)?;
+        }
         if self.cfg.method != Method::Rsmc {
             return Ok(0);
         }
@@ -790,6 +810,68 @@ impl<'a> Trainer<'a> {
             self.params[np - 1] = mean as f32;
         }
         Ok(self.cfg.prefill)
+    }
+
+    /// [`TrainConfig::init_log_z_from_batch`]: one on-policy batch (no gradient caches),
+    /// `log Z ←` the mean of its finite log weights.
+    fn init_log_z_from_batch<T: LogDensity + ?Sized, R: Rng + ?Sized>(
+        &mut self,
+        target: &T,
+        rng: &mut R,
+    ) -> Result<(), Error> {
+        let d = self.layout.dim;
+        let steps = self.cfg.steps;
+        let sched = Schedule::view(self.cfg.process, steps, &*self.table)?;
+        let pp_len = self.layout.policy_params;
+        let mut traj = Trajectories {
+            batch: self.cfg.batch,
+            dim: d,
+            steps,
+            states: self.t_states,
+            log_pf: self.t_lpf,
+            log_pb: self.t_lpb,
+            outputs: self.t_out,
+            cache: self.t_cache,
+        };
+        let mut pws = policy::Workspace {
+            net_scratch: self.p_scratch,
+            step_cache: self.p_cache,
+            noise: self.p_noise,
+            lgrad: self.p_lgrad,
+        };
+        policy::sample_forward(
+            &self.cfg.policy,
+            &sched,
+            &self.net,
+            &self.params[..pp_len],
+            target,
+            &mut traj,
+            &mut pws,
+            false,
+            rng,
+        )?;
+        for (lr, row) in self.log_r.iter_mut().zip(traj.terminal().chunks_exact(d)) {
+            let v = target.log_density(row);
+            *lr = if v.is_finite() { v } else { f32::NEG_INFINITY };
+        }
+        policy::log_weights(&sched, &traj, self.log_r, self.log_w)?;
+        let (mut sum, mut n) = (0.0f64, 0u32);
+        for &w in self.log_w.iter().filter(|w| w.is_finite()) {
+            sum += f64::from(w);
+            n += 1;
+        }
+        if n == 0 {
+            return Err(Error::NonFinite(
+                "log Z initialisation batch (no finite log weight)",
+            ));
+        }
+        let mean = sum / f64::from(n);
+        if !mean.is_finite() {
+            return Err(Error::NonFinite("log Z initialisation batch"));
+        }
+        let np = self.layout.n_params;
+        self.params[np - 1] = mean as f32;
+        Ok(())
     }
 
     /// One training iteration (see the module doc for what each method does).
@@ -1177,6 +1259,39 @@ mod tests {
         );
         // the same SMC runs: only the starting log Z differs
         assert_eq!(buf0, buf1);
+    }
+
+    /// With a zero-drift policy the OU chain from `N(0, σ²I)` is the reference itself, so
+    /// the mean log weight is `E_{N(0,σ²I)}[log N(x; 0, I) − log N(x; 0, σ²I)]
+    /// = d·(ln σ − (σ² − 1)/2)`, which is where the batch initialisation must put `log Z`.
+    #[test]
+    fn log_z_can_start_at_the_mean_log_weight_of_a_batch() {
+        let target = Target::from_name("gaussian", Some(2)).unwrap();
+        let sigma = 3.0f32;
+        let expect = 2.0 * (f64::from(sigma).ln() - (f64::from(sigma * sigma) - 1.0) / 2.0);
+        for method in [Method::Tb, Method::TbBuffer, Method::Rsmc] {
+            let cfg = TrainConfig {
+                init_log_z_from_batch: true,
+                batch: 4000,
+                ..small(method)
+            };
+            let layout = Layout::new(&cfg, 2).unwrap();
+            let mut fa = vec![0.0f32; layout.f32_len];
+            let mut ua = vec![0u32; layout.u32_len];
+            let mut r = rng::seeded(11);
+            let mut t = Trainer::new(&cfg, 2, &mut fa, &mut ua, &mut r).unwrap();
+            assert_eq!(t.log_z(), 0.0);
+            t.prefill(&target, &mut r).unwrap();
+            // the per-sample log weight has std 8 here (standard error 0.13 at batch 4000)
+            let got = f64::from(t.log_z());
+            assert!((got - expect).abs() < 0.5, "{method:?}: {got} vs {expect}");
+        }
+        let both = TrainConfig {
+            init_log_z_from_batch: true,
+            init_log_z_from_smc: true,
+            ..small(Method::Rsmc)
+        };
+        assert!(matches!(both.validate(), Err(Error::InvalidConfig(_))));
     }
 
     #[test]
