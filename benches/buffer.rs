@@ -1,15 +1,15 @@
 //! Criterion benches of the replay buffer (`kernel::buffer::ReplayBuffer`) at the paper's
-//! capacity of 200,000 states of GMM40-2d (`rsmc.md` §2.1: 100 batches of 2000), filled
-//! before timing: inserting one batch of 300 (the CLI's batch and SMC particle count; the
-//! ring overwrites the oldest entries) and drawing one batch of 300 slot indices by each
-//! priority rule — the RSMC importance-weight rule (tempering all 200,000 stored
-//! log-weights to ESS 0.05, then systematic resampling; what `tb-buffer` and `rsmc` draw
-//! with), the reward-ranked rule of gfn-diffusion (a sort of the 200,000 rewards) and
-//! uniform.
+//! capacity of 200,000 two-dimensional states (`rsmc.md` §2.1: 100 batches of 2000), filled
+//! before timing: drawing one batch of 300 slot indices (the CLI's batch) by each priority
+//! rule, and inserting one batch of 300 (the CLI's SMC particle count; the ring overwrites
+//! the oldest entries). The rules: the RSMC importance-weight rule (temper all 200,000
+//! stored log-weights to ESS 0.05, then systematic resampling; `λ < 1` here, checked), what
+//! `tb-buffer` and `rsmc` draw with; the reward-ranked rule of gfn-diffusion (a sort of the
+//! 200,000 rewards); uniform.
 //!
-//! The stored states are `N(0, 20²)` points (seed 1), log-rewards and log-weights
-//! `3·N(0, 1)` (seeds 2, 3); the inserted batch and the uniforms are fixed (seeds 4, 5).
-//! Throughput is in batch entries (`elem/s`).
+//! Stored: states `20·N(0, 1)` (seed 1), log-weights and log-rewards `3·N(0, 1)` (seeds 3,
+//! 2). Inserted: seeds 4 (states), 5 and 6; uniforms seed 7. Throughput is in batch entries
+//! (`elem/s`).
 //!
 //! `cargo bench --bench buffer` (add `-- --quick` for a fast pass).
 
@@ -50,6 +50,18 @@ fn buffer(c: &mut Criterion) {
     let mut weights = vec![0.0f32; ReplayBuffer::scratch_len(CAPACITY)];
     let mut order = vec![0u32; ReplayBuffer::scratch_len(CAPACITY)];
     let mut out = vec![0u32; BATCH];
+
+    // The importance-weight draw tempers (λ < 1), as the RSMC buffer does with real weights.
+    let info = buf
+        .sample(
+            Priority::ImportanceWeight { target_ess: 0.05 },
+            &u,
+            &mut weights,
+            &mut order,
+            &mut out,
+        )
+        .expect("sample");
+    assert!(info.lambda < 1.0, "{info:?}");
 
     let mut g = c.benchmark_group("buffer");
     g.throughput(Throughput::Elements(BATCH as u64));
