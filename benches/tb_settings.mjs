@@ -7,9 +7,15 @@
 // `amortise bench tb --fixed-variance`. Timing as the native bench: 1 + 3 warm-up
 // iterations, then the median of 7 blocks of 5.
 
-/** TrainPlayground settings (a query string, the page's URL parameters). */
+/**
+ * TrainPlayground settings (a query string, the page's URL parameters). Every key that
+ * matters for `method=tb` is explicit: the page's defaults change (since the playground
+ * turned the Langevin drift on by default, leaving `langevin` out timed a network with the
+ * Langevin branch, 22 % slower, against a native bench without it).
+ */
 export const TB_SETTINGS = 'target=gmm40&method=tb&seed=0&iters=1000&batch=300&steps=100&' +
-  `reference=pinned&sigma=${Math.sqrt(5)}&hidden=64&harmonics=64&lr=0.001&exploration=0`;
+  `reference=pinned&sigma=${Math.sqrt(5)}&hidden=64&harmonics=64&lr=0.001&exploration=0&` +
+  'langevin=0';
 /** Untimed iterations before the first block. */
 export const WARMUP = 4;
 /** Timed blocks; the rate is the median block's. */
