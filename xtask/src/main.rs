@@ -5,6 +5,10 @@
 //! - `cargo xtask serve [--port P] [--no-build]`: builds the browser playground into `www/pkg/`
 //!   (installing `wasm-bindgen-cli` and the npm tools if missing) and serves `www/` on
 //!   127.0.0.1, printing the URL.
+//! - `cargo xtask bench-web [--no-build] [--smoke]`: builds `www/pkg/` and times the TB
+//!   training iteration of `benches/wasm_tb.mjs` in Chromium, in a Web Worker of
+//!   `www/bench.html`; prints one JSON line (not part of `test`, which runs only its
+//!   one-iteration smoke).
 //! - `cargo xtask embedded`: builds the firmware of `embedded/` for `thumbv7em-none-eabihf`,
 //!   reports its flash and RAM, runs it under `qemu-system-arm` (installed with apt if
 //!   missing) and requires its report to equal the native run's, bit for bit.
@@ -36,6 +40,7 @@ fn main() -> ExitCode {
         "test" => test(),
         "test-web" => web::test(),
         "serve" => web::serve_cmd(&args[1..]),
+        "bench-web" => web::bench_cmd(&args[1..]),
         "check-kernel" => check_kernel(),
         "embedded" => embedded::embedded_cmd(&args[1..]),
         "fuzz" => fuzz::fuzz_cmd(&args[1..]),
@@ -62,8 +67,9 @@ fn print_help() {
          commands:\n  \
          test          install missing tools, then fmt, clippy, host tests, no_std builds, docs,\n                \
          the web bundle, wasm-bindgen tests under Node and the browser end-to-end test\n  \
-         test-web      only the web steps of `test` (bundle, Node tests, reproducibility, Chromium e2e)\n  \
+         test-web      only the web steps of `test` (bundle, Node tests, reproducibility, Chromium e2e,\n                one-iteration bench-web smoke)\n  \
          serve         build the playground and serve www/ on 127.0.0.1 [--port P] [--no-build]\n  \
+         bench-web     the wasm TB iteration in Chromium (in a Worker), one JSON line [--no-build] [--smoke]\n  \
          embedded      build the Cortex-M4F firmware, run it under qemu, compare with the native run\n  \
          fuzz          libFuzzer on checkpoint, csv, cli_args, wasm_settings [--seconds S] [--smoke]\n                \
          (falls back to the stable smoke run without a nightly toolchain)\n  \
@@ -222,6 +228,13 @@ fn test() -> Result<(), String> {
         &[],
     )?;
     run("host tests", "cargo", &["test", "--workspace"], &[])?;
+    // Criterion in test mode: every bench function runs once (no timing); a few seconds.
+    run(
+        "benches compile and run once (criterion test mode)",
+        "cargo",
+        &["test", "-p", "amortise", "--bench", "*"],
+        &[],
+    )?;
     fuzz::smoke(fuzz::TEST_SMOKE_SECONDS)?;
     for t in KERNEL_TARGETS {
         run(

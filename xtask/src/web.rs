@@ -1,6 +1,7 @@
 //! The browser playground: build the wasm bundle into `www/pkg/`, serve `www/`, and test it
 //! (wasm-bindgen tests under Node, the wasm-vs-native reproducibility check of the trained
-//! samplers, then an end-to-end run in Debian's Chromium).
+//! samplers, then an end-to-end run in Debian's Chromium), and benchmark the bundle's TB
+//! iteration in Chromium (`cargo xtask bench-web`).
 //!
 //! Tools are installed when missing: `wasm-bindgen-cli` at the exact version of the
 //! `wasm-bindgen` crate in `Cargo.lock`, the npm modules of `e2e/package.json`
@@ -247,7 +248,52 @@ pub fn test() -> Result<(), String> {
         shots.display(),
         t0.elapsed().as_secs_f64()
     );
-    r
+    r?;
+    bench_in_chromium(&url, true)
+}
+
+/// `cargo xtask bench-web [--no-build] [--smoke]`: the TB iteration of
+/// `benches/wasm_tb.mjs` in Chromium, in a Worker of `www/bench.html`
+/// (`e2e/bench-wasm.mjs`); prints its JSON line.
+pub fn bench_cmd(args: &[String]) -> Result<(), String> {
+    let mut do_build = true;
+    let mut smoke = false;
+    for a in args {
+        match a.as_str() {
+            "--no-build" => do_build = false,
+            "--smoke" => smoke = true,
+            other => return Err(format!("bench-web: unknown argument `{other}`")),
+        }
+    }
+    if do_build {
+        build()?;
+    } else {
+        ensure_npm_modules()?;
+    }
+    ensure_chromium()?;
+    let port = serve::spawn(root().join("www"), 0)?;
+    bench_in_chromium(&format!("http://127.0.0.1:{port}/"), smoke)
+}
+
+/// Runs `e2e/bench-wasm.mjs` against `www/` served at `url`; `smoke` is one iteration.
+fn bench_in_chromium(url: &str, smoke: bool) -> Result<(), String> {
+    let (name, args): (&str, &[&str]) = if smoke {
+        (
+            "wasm TB benchmark smoke in Chromium (one iteration, worker)",
+            &["e2e/bench-wasm.mjs", "--smoke"],
+        )
+    } else {
+        (
+            "wasm TB benchmark in Chromium (worker, simd128)",
+            &["e2e/bench-wasm.mjs"],
+        )
+    };
+    run(
+        name,
+        "node",
+        args,
+        &[("BENCH_URL", url), ("CHROMIUM", CHROMIUM)],
+    )
 }
 
 /// Training runs that must give the same numbers in the browser bundle as in the native CLI:

@@ -1,0 +1,108 @@
+// The TB training iteration of benches/wasm_tb.mjs in Chromium: www/bench.html runs the
+// playground bundle (simd128) in a module Worker, as the playground does, with the settings
+// and timing scheme of benches/tb_settings.mjs, and this script prints the same JSON line as
+// wasm_tb.mjs (with `browser` and `thread` instead of `node`).
+//
+// CPU time: the user + system time of Chromium's renderer processes (the page's process,
+// whose worker thread runs the wasm; /proc/<pid>/stat of the descendants of this process
+// started with --type=renderer) over the timed blocks, as process.cpuUsage() covers the
+// whole Node process in wasm_tb.mjs. Linux only.
+//
+// Run by `cargo xtask bench-web` (which builds www/pkg, serves www/ and sets BENCH_URL and
+// CHROMIUM); `--smoke` runs one iteration without warm-up (a check that it works, no
+// timing worth reading; `cargo xtask test-web` runs it).
+import { readFileSync, readdirSync } from 'node:fs';
+import { chromium } from 'playwright-core';
+import { TB_SETTINGS, WARMUP, BLOCKS, PER_BLOCK, WORKLOAD, median } from '../benches/tb_settings.mjs';
+
+const BASE = process.env.BENCH_URL || 'http://127.0.0.1:8000/';
+const EXE = process.env.CHROMIUM || '/usr/bin/chromium';
+const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const smoke = process.argv.includes('--smoke');
+const [warmup, blocks, per] = smoke ? [0, 1, 1] : [WARMUP, BLOCKS, PER_BLOCK];
+const TICK = 100; // clock ticks per second of /proc/<pid>/stat (USER_HZ on Linux)
+
+/** `[pid, ppid, user + system ticks]` of every process in /proc. */
+function processes() {
+  const out = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      // fields after the command name, which is in parentheses and may hold spaces
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out.push([Number(name), Number(f[1]), Number(f[11]) + Number(f[12])]);
+    } catch { /* the process ended meanwhile */ }
+  }
+  return out;
+}
+
+/** CPU seconds of the renderer processes among this process's descendants. */
+function rendererCpuSeconds() {
+  const procs = processes();
+  const children = new Map();
+  for (const [pid, ppid] of procs) {
+    if (!children.has(ppid)) children.set(ppid, []);
+    children.get(ppid).push(pid);
+  }
+  const mine = new Set();
+  const todo = [process.pid];
+  while (todo.length) {
+    for (const c of children.get(todo.pop()) || []) {
+      mine.add(c);
+      todo.push(c);
+    }
+  }
+  let ticks = 0;
+  let renderers = 0;
+  for (const [pid, , t] of procs) {
+    if (!mine.has(pid)) continue;
+    let cmd = '';
+    try { cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8'); } catch { continue; }
+    if (cmd.includes('--type=renderer')) {
+      ticks += t;
+      renderers += 1;
+    }
+  }
+  if (renderers === 0) throw new Error('no Chromium renderer process found under this process');
+  return ticks / TICK;
+}
+
+const browser = await chromium.launch({ executablePath: EXE, args: ARGS });
+let code = 0;
+try {
+  const page = await browser.newPage();
+  const problems = [];
+  page.on('console', (m) => { if (m.type() === 'error') problems.push(m.text()); });
+  page.on('pageerror', (e) => problems.push(String(e)));
+  const q = new URLSearchParams({ settings: TB_SETTINGS, warmup: String(warmup) });
+  await page.goto(`${BASE}bench.html?${q}`);
+  const state = () => page.waitForFunction(
+    () => ['warm', 'done', 'error'].includes(window.bench && window.bench.state) && window.bench.state,
+    null, { timeout: 600_000, polling: 100 }).then((h) => h.jsonValue());
+  let s = await state();
+  if (s !== 'warm') throw new Error(`bench page: ${await page.evaluate(() => window.bench.error)}`);
+  const cpu0 = rendererCpuSeconds();
+  await page.evaluate(([b, p]) => window.bench.go(b, p), [blocks, per]);
+  s = await state();
+  const cpu1 = rendererCpuSeconds();
+  if (s !== 'done') throw new Error(`bench page: ${await page.evaluate(() => window.bench.error)}`);
+  const r = await page.evaluate(() => window.bench.result);
+  if (problems.length) throw new Error(`console errors: ${problems.join(' | ')}`);
+  if (!Number.isFinite(r.loss)) throw new Error(`non-finite loss ${r.loss}`);
+  const secs = median(r.blocks);
+  const cpuPerIter = (cpu1 - cpu0) / (blocks * per);
+  console.log(JSON.stringify({
+    bench: 'wasm_tb_train', rate: 1 / secs, unit: 'iters/s',
+    rate_per_cpu_second: cpuPerIter > 0 ? 1 / cpuPerIter : null, cpu_seconds_per_call: cpuPerIter,
+    ...WORKLOAD, loss: r.loss, browser: `Chromium ${browser.version()}`, thread: 'worker',
+    ...(smoke ? { smoke: true } : {}),
+  }));
+} catch (e) {
+  console.error(`bench-wasm: ${e.message || e}`);
+  code = 1;
+} finally {
+  await browser.close();
+}
+process.exitCode = code;
