@@ -1,9 +1,7 @@
 //! `amortise metric sinkhorn|mmd`: divergences between two sample files.
 
 use amortise_kernel::metrics::mmd::{mmd_median, mmd_workspace_len};
-use amortise_kernel::metrics::sinkhorn::{
-    MIN_EPSILON, SinkhornConfig, sinkhorn_divergence, sinkhorn_workspace_len,
-};
+use amortise_kernel::metrics::sinkhorn::{MIN_EPSILON, SinkhornConfig};
 
 use super::json_num;
 use crate::cli::MetricKind;
@@ -47,9 +45,7 @@ pub fn run(
                 epsilon,
                 ..SinkhornConfig::default()
             };
-            let mut ws = vec![0.0f64; sinkhorn_workspace_len(a.n(), b.n())];
-            let info = sinkhorn_divergence(&a.data, &b.data, a.dim, &cfg, &mut ws)
-                .map_err(|e| CliError::kernel("sinkhorn", e))?;
+            let info = crate::eval::sinkhorn_divergence(&a.data, &b.data, a.dim, &cfg)?;
             if json {
                 let v = serde_json::json!({
                     "metric": "sinkhorn",

@@ -259,13 +259,8 @@ pub fn evaluate(
         // on 39-D clouds of 2000 points takes many minutes and is not a published metric
         if full && particle_shape(name).is_none() {
             let cfg = sinkhorn::SinkhornConfig::default();
-            let (n, m) = (samples.len() / d, refc.len() / d);
-            let mut ws = vec![0.0f64; sinkhorn::sinkhorn_workspace_len(n, m)];
-            ev.sinkhorn = Some(
-                sinkhorn::sinkhorn_divergence(samples, &refc, d, &cfg, &mut ws)
-                    .map_err(k)?
-                    .divergence,
-            );
+            ev.sinkhorn =
+                Some(crate::eval::sinkhorn_divergence(samples, &refc, d, &cfg)?.divergence);
         }
     }
     Ok(ev)
