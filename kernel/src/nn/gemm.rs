@@ -16,15 +16,21 @@
 //! computed together: the bits do not depend on the tile shape, on which rows fall into a
 //! full tile, on the batch size or on the target (IEEE add and mul only; rustc never fuses
 //! them into an FMA). The tile width may therefore follow the vector width
-//! (`C = 16` with AVX, 8 otherwise) without any change in the results.
+//! (`C = 64`, four 512-bit vectors, with AVX-512; 16 with AVX; 8 otherwise) without any
+//! change in the results. `4 × 64` uses 16 of the 32 AVX-512 registers for accumulators and
+//! needs one load per 4 multiply-adds (a `4 × 16` tile needs 5 per 4, so it waits on loads);
+//! taller tiles (8 rows) made LLVM keep the accumulators of the weight gradient in memory.
 //!
 //! `dY·Wᵀ` reads `W` by columns; each block of `C` columns of `Wᵀ` is first packed into a
 //! stack panel of at most [`JB`] × `C` values, then used as a row-major operand.
 
 /// Rows per tile (batch rows, or input features for the weight gradient).
 const TR: usize = 4;
+/// Columns per tile: four vectors per row with AVX-512 (16 accumulator registers of 32).
+#[cfg(target_feature = "avx512f")]
+const TC: usize = 64;
 /// Columns per tile: two vectors per row with AVX (256-bit), two with SSE/simd128 (128-bit).
-#[cfg(target_feature = "avx")]
+#[cfg(all(target_feature = "avx", not(target_feature = "avx512f")))]
 const TC: usize = 16;
 /// Columns per tile: two vectors per row with AVX (256-bit), two with SSE/simd128 (128-bit).
 #[cfg(not(target_feature = "avx"))]
