@@ -1,7 +1,9 @@
 // The TB training iteration of `amortise bench tb --fixed-variance` in wasm under Node: the
 // browser bundle's TrainPlayground (simd128 build) on GMM40-2d, pinned Brownian reference
 // (t_scale 5), T = 100, batch 300, hidden 64, 64 harmonics, fixed variance (the playground's
-// policy). Timing as the native bench: 1 + 3 warm-up iterations, then the median of 7
+// policy). `langevin=0`: the playground turns the Langevin branch on by default, which
+// the native bench does not run (a per-row target gradient and a second time network every
+// step: about 20 % more work). Timing as the native bench: 1 + 3 warm-up iterations, then the median of 7
 // blocks of 5; the CPU-time rate uses process.cpuUsage() over the timed blocks.
 //
 //   node benches/wasm_tb.mjs [path/to/pkg]      (pkg = wasm-bindgen --target web output)
@@ -18,7 +20,7 @@ const m = await import(pathToFileURL(js).href);
 m.initSync({ module: readFileSync(join(PKG, 'amortise_wasm_bg.wasm')) });
 
 const query = 'target=gmm40&method=tb&seed=0&iters=1000&batch=300&steps=100&reference=pinned&' +
-  `sigma=${Math.sqrt(5)}&hidden=64&harmonics=64&lr=0.001&exploration=0`;
+  `sigma=${Math.sqrt(5)}&hidden=64&harmonics=64&lr=0.001&exploration=0&langevin=0`;
 const h = new m.TrainPlayground(query);
 for (let i = 0; i < 4; i++) h.step(1);
 const blocks = [];
