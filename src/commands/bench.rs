@@ -4,7 +4,8 @@
 //! - `tb`: on-policy TB training iterations of the PIS policy (21,252 parameters: hidden 64,
 //!   64 harmonics, drift and log-variance outputs) on GMM40-2d, pinned Brownian reference
 //!   with `t_scale` 5, `T` = 100 Euler–Maruyama steps, batch 300, Adam.
-//! - `eval`: one no-grad rollout of 2000 samples.
+//! - `eval`: one no-grad rollout of 2000 samples; then its matrix products and its GELUs
+//!   timed alone (`eval_parts`), the floor of the pass with these kernels.
 //! - `step`: one forward + backward + Adam step of the policy on a `[B, 2]` batch at one `t`.
 //!
 //! Timing: the median of 7 timed blocks after warm-up, as the reference scripts (tb: 1 + 3
@@ -184,12 +185,22 @@ pub fn run(
             }
             let secs = median(blocks);
             let cpu = cpu_per_call(cpu0, 7.0);
+            let (prod, gelu) = eval_parts(n, steps);
+            if !json_out {
+                println!(
+                    "eval_parts products_only {:.3} ms, gelu_only {:.3} ms per pass (fastest \
+                     of 7; their sum is a floor for the pass with these kernels)",
+                    prod * 1e3,
+                    gelu * 1e3
+                );
+            }
             (
                 "eval",
                 1.0 / secs,
                 "passes/s",
                 forward_flops(n as u64) * steps as u64,
-                json!({"samples": n, "steps": steps, "ms": secs * 1e3}),
+                json!({"samples": n, "steps": steps, "ms": secs * 1e3,
+                       "products_only_ms": prod * 1e3, "gelu_only_ms": gelu * 1e3}),
                 cpu,
             )
         }
@@ -296,6 +307,60 @@ pub fn run(
     Ok(())
 }
 
+/// The two big parts of an eval pass timed alone, in seconds per pass (the fastest of 7
+/// blocks, so a busy machine inflates them least): the policy's matrix products (per step
+/// `2 → 64`, `64 → 64` twice and `64 → 4` on `n` rows, with bias) and its three GELUs over
+/// `n × 64` values. Everything else of the pass (time branch, noise, the step, `log p_F`,
+/// `log p_B`) is the difference to the full pass.
+fn eval_parts(n: usize, steps: usize) -> (f64, f64) {
+    use amortise_kernel::nn::{Activation, Linear};
+    let shapes = [(2usize, 64usize), (64, 64), (64, 64), (64, 4)];
+    let mut r = rng::seeded(1);
+    let layers: Vec<(Linear, Vec<f32>)> = shapes
+        .iter()
+        .filter_map(|&(i, o)| {
+            let l = Linear::new(i, o).ok()?;
+            let mut p = vec![0.0f32; l.param_count()];
+            fill_standard_normal(&mut r, &mut p);
+            p.iter_mut().for_each(|v| *v *= 0.125);
+            Some((l, p))
+        })
+        .collect();
+    let mut a = vec![0.0f32; n * 64];
+    fill_standard_normal(&mut r, &mut a);
+    let mut b = vec![0.0f32; n * 64];
+    let fastest = |f: &mut dyn FnMut()| {
+        f();
+        (0..7)
+            .map(|_| {
+                let t0 = Instant::now();
+                f();
+                t0.elapsed().as_secs_f64()
+            })
+            .fold(f64::INFINITY, f64::min)
+    };
+    let prod = fastest(&mut || {
+        for _ in 0..steps {
+            for (l, p) in &layers {
+                let (i, o) = (l.inp(), l.out());
+                // shapes and lengths are right by construction
+                let _ = l.forward(p, &a[..n * i], n, &mut b[..n * o]);
+            }
+        }
+    });
+    let gelu = fastest(&mut || {
+        for _ in 0..steps {
+            for _ in 0..3 {
+                // from the same input each time (repeated in place, values would drift into
+                // subnormals); lengths are equal by construction
+                let _ = Activation::Gelu.apply(&a, &mut b);
+            }
+            std::hint::black_box(&b);
+        }
+    });
+    (prod, gelu)
+}
+
 /// CPU time (user + system, all threads) this process has used so far, from `/proc/self/stat`
 /// (clock ticks of 1/100 s, Linux's `USER_HZ`); `None` where unavailable.
 fn process_cpu_seconds() -> Option<f64> {
@@ -351,6 +416,13 @@ pub fn check_batch(b: usize) -> CliResult<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn eval_parts_time_something() {
+        let (prod, gelu) = eval_parts(16, 2);
+        assert!(prod.is_finite() && prod > 0.0, "{prod}");
+        assert!(gelu.is_finite() && gelu > 0.0, "{gelu}");
+    }
 
     #[test]
     fn flop_counts_match_the_reference() {

@@ -61,6 +61,60 @@ fn gelu_and_derivative_fast(z: f32) -> (f32, f32) {
     (f, cdf + z * pdf)
 }
 
+/// [`gelu_fast`] over a block of [`math::BLOCK`] values (bit-identical; in stages so that
+/// independent vectors overlap, see [`math::exp_fast_block`]).
+#[inline(always)]
+fn gelu_fast_block<const N: usize>(z: &[f32; N]) -> [f32; N] {
+    let x: [f32; N] = core::array::from_fn(|i| z[i] * FRAC_1_SQRT_2);
+    let e = math::erf_fast_block(&x);
+    core::array::from_fn(|i| 0.5 * z[i] * (1.0 + e[i]))
+}
+
+/// [`gelu_and_derivative_fast`] over a block (bit-identical, in stages).
+#[inline(always)]
+fn gelu_and_derivative_fast_block<const N: usize>(
+    z: &[f32; N],
+    f: &mut [f32; N],
+    d: &mut [f32; N],
+) {
+    let x: [f32; N] = core::array::from_fn(|i| z[i] * FRAC_1_SQRT_2);
+    let e = math::erf_fast_block(&x);
+    let m: [f32; N] = core::array::from_fn(|i| -0.5 * z[i] * z[i]);
+    let g = math::exp_fast_block(&m);
+    for i in 0..N {
+        let e1 = 1.0 + e[i];
+        f[i] = 0.5 * z[i] * e1;
+        let cdf = 0.5 * e1;
+        let pdf = FRAC_1_SQRT_2PI * g[i];
+        d[i] = cdf + z[i] * pdf;
+    }
+}
+
+/// `out[i] = gelu_fast(z[i])` by blocks (bit-identical to the element loop).
+#[inline]
+fn gelu_slice(z: &[f32], out: &mut [f32]) {
+    let (zb, zt) = z.as_chunks::<{ math::BLOCK }>();
+    let (ob, ot) = out.as_chunks_mut::<{ math::BLOCK }>();
+    for (o, z) in ob.iter_mut().zip(zb) {
+        *o = gelu_fast_block(z);
+    }
+    for (o, &zi) in ot.iter_mut().zip(zt) {
+        *o = gelu_fast(zi);
+    }
+}
+
+/// `x[i] = gelu_fast(x[i])` by blocks (bit-identical to the element loop).
+#[inline]
+fn gelu_slice_in_place(x: &mut [f32]) {
+    let (xb, xt) = x.as_chunks_mut::<{ math::BLOCK }>();
+    for v in xb.iter_mut() {
+        *v = gelu_fast_block(v);
+    }
+    for v in xt.iter_mut() {
+        *v = gelu_fast(*v);
+    }
+}
+
 /// An element-wise nonlinearity; see the [module table](self) for `f` and `f'`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Activation {
@@ -151,11 +205,7 @@ impl Activation {
     pub fn apply_in_place(self, x: &mut [f32]) {
         match self {
             Activation::Identity => {}
-            Activation::Gelu => {
-                for v in x.iter_mut() {
-                    *v = gelu_fast(*v);
-                }
-            }
+            Activation::Gelu => gelu_slice_in_place(x),
             _ => {
                 for v in x.iter_mut() {
                     *v = self.eval(*v);
@@ -202,11 +252,7 @@ impl Activation {
         debug_assert_eq!(z.len(), out.len());
         match self {
             Activation::Identity => out.copy_from_slice(z),
-            Activation::Gelu => {
-                for (o, &zi) in out.iter_mut().zip(z) {
-                    *o = gelu_fast(zi);
-                }
-            }
+            Activation::Gelu => gelu_slice(z, out),
             _ => {
                 for (o, &zi) in out.iter_mut().zip(z) {
                     *o = self.eval(zi);
@@ -226,7 +272,13 @@ impl Activation {
         match self {
             Activation::Identity => d.iter_mut().for_each(|v| *v = 1.0),
             Activation::Gelu => {
-                for (ai, di) in a.iter_mut().zip(d.iter_mut()) {
+                let (ab, at) = a.as_chunks_mut::<{ math::BLOCK }>();
+                let (db, dt) = d.as_chunks_mut::<{ math::BLOCK }>();
+                for (ai, di) in ab.iter_mut().zip(db.iter_mut()) {
+                    let z = *ai;
+                    gelu_and_derivative_fast_block(&z, ai, di);
+                }
+                for (ai, di) in at.iter_mut().zip(dt.iter_mut()) {
                     let (f, fp) = gelu_and_derivative_fast(*ai);
                     *ai = f;
                     *di = fp;
@@ -429,6 +481,49 @@ mod tests {
             for i in 0..z.len() {
                 assert_eq!(a[i].to_bits(), f[i].to_bits(), "{act:?} f at {}", z[i]);
                 assert_eq!(d[i].to_bits(), fp[i].to_bits(), "{act:?} f' at {}", z[i]);
+            }
+        }
+    }
+
+    /// The block (staged) GELU slice paths give the element functions' bits, for every
+    /// slice length around the block size (full blocks and tails) and special values.
+    #[test]
+    fn gelu_blocks_match_the_element_functions() {
+        let vals: std::vec::Vec<f32> = (0..3 * math::BLOCK + 7)
+            .map(|i| -9.0 + 0.173 * i as f32)
+            .chain([
+                f32::NAN,
+                f32::INFINITY,
+                f32::NEG_INFINITY,
+                0.0,
+                -0.0,
+                1e-30,
+                1.311,
+            ])
+            .collect();
+        for len in [
+            0,
+            1,
+            math::BLOCK - 1,
+            math::BLOCK,
+            math::BLOCK + 3,
+            vals.len(),
+        ] {
+            let z = &vals[vals.len() - len..];
+            let mut f = std::vec![0.0f32; len];
+            Activation::Gelu.apply(z, &mut f).unwrap();
+            let mut g = z.to_vec();
+            Activation::Gelu.apply_in_place(&mut g);
+            let mut a = std::vec![0.0f32; len];
+            let mut d = std::vec![0.0f32; len];
+            Activation::Gelu.forward_with_derivative_from_raw(z, &mut a, &mut d);
+            for i in 0..len {
+                let (fe, de) = gelu_and_derivative_fast(z[i]);
+                assert_eq!(fe.to_bits(), gelu_fast(z[i]).to_bits());
+                assert_eq!(f[i].to_bits(), fe.to_bits(), "apply at {}", z[i]);
+                assert_eq!(g[i].to_bits(), fe.to_bits(), "in place at {}", z[i]);
+                assert_eq!(a[i].to_bits(), fe.to_bits(), "fused f at {}", z[i]);
+                assert_eq!(d[i].to_bits(), de.to_bits(), "fused f' at {}", z[i]);
             }
         }
     }

@@ -16,15 +16,21 @@
 //! computed together: the bits do not depend on the tile shape, on which rows fall into a
 //! full tile, on the batch size or on the target (IEEE add and mul only; rustc never fuses
 //! them into an FMA). The tile width may therefore follow the vector width
-//! (`C = 16` with AVX, 8 otherwise) without any change in the results.
+//! (`C = 64`, four 512-bit vectors, with AVX-512; 16 with AVX; 8 otherwise) without any
+//! change in the results. `4 × 64` uses 16 of the 32 AVX-512 registers for accumulators and
+//! needs one load per 4 multiply-adds (a `4 × 16` tile needs 5 per 4, so it waits on loads);
+//! taller tiles (8 rows) made LLVM keep the accumulators of the weight gradient in memory.
 //!
 //! `dY·Wᵀ` reads `W` by columns; each block of `C` columns of `Wᵀ` is first packed into a
 //! stack panel of at most [`JB`] × `C` values, then used as a row-major operand.
 
 /// Rows per tile (batch rows, or input features for the weight gradient).
 const TR: usize = 4;
+/// Columns per tile: four vectors per row with AVX-512 (16 accumulator registers of 32).
+#[cfg(target_feature = "avx512f")]
+const TC: usize = 64;
 /// Columns per tile: two vectors per row with AVX (256-bit), two with SSE/simd128 (128-bit).
-#[cfg(target_feature = "avx")]
+#[cfg(all(target_feature = "avx", not(target_feature = "avx512f")))]
 const TC: usize = 16;
 /// Columns per tile: two vectors per row with AVX (256-bit), two with SSE/simd128 (128-bit).
 #[cfg(not(target_feature = "avx"))]
@@ -38,6 +44,10 @@ pub(crate) fn forward(x: &[f32], w: &[f32], bias: &[f32], inp: usize, out: usize
     debug_assert_eq!(w.len(), inp * out);
     debug_assert_eq!(bias.len(), out);
     debug_assert_eq!(x.len() / inp, y.len() / out);
+    if out < NARROW {
+        forward_narrow(x, w, bias, inp, out, y);
+        return;
+    }
     let xs = x.chunks_exact(TR * inp);
     let x_tail = xs.remainder();
     let mut ys = y.chunks_exact_mut(TR * out);
@@ -48,6 +58,39 @@ pub(crate) fn forward(x: &[f32], w: &[f32], bias: &[f32], inp: usize, out: usize
     for (xr, yr) in x_tail.chunks_exact(inp).zip(y_tail.chunks_exact_mut(out)) {
         forward_rows::<1>(xr, w, bias, inp, out, yr);
     }
+}
+
+/// Rows per tile of [`forward_narrow`].
+const NR: usize = 8;
+
+/// [`forward`] for a narrow layer (`out < NARROW`): taller tiles (`NR` rows) of 4, 2 or 1
+/// columns, so that enough independent sums are in flight when a row holds few outputs.
+fn forward_narrow(x: &[f32], w: &[f32], bias: &[f32], inp: usize, out: usize, y: &mut [f32]) {
+    let xs = x.chunks_exact(NR * inp);
+    let x_tail = xs.remainder();
+    let mut ys = y.chunks_exact_mut(NR * out);
+    for (xb, yb) in xs.zip(&mut ys) {
+        forward_narrow_rows::<NR>(xb, w, bias, inp, out, yb);
+    }
+    let y_tail = ys.into_remainder();
+    for (xr, yr) in x_tail.chunks_exact(inp).zip(y_tail.chunks_exact_mut(out)) {
+        forward_narrow_rows::<1>(xr, w, bias, inp, out, yr);
+    }
+}
+
+/// [`forward_narrow`] on `R` rows: column tiles of 4, 2, then 1.
+#[inline(always)]
+fn forward_narrow_rows<const R: usize>(
+    xb: &[f32],
+    w: &[f32],
+    bias: &[f32],
+    inp: usize,
+    out: usize,
+    yb: &mut [f32],
+) {
+    let j0 = forward_tiles::<R, 4>(xb, w, bias, inp, out, yb, 0);
+    let j0 = forward_tiles::<R, 2>(xb, w, bias, inp, out, yb, j0);
+    forward_tiles::<R, 1>(xb, w, bias, inp, out, yb, j0);
 }
 
 /// [`forward`] on `R` rows: column tiles of `TC`, then 4, then 1.
@@ -105,6 +148,10 @@ fn forward_tiles<const R: usize, const C: usize>(
 pub(crate) fn weight_grad(x: &[f32], dy: &[f32], inp: usize, out: usize, gw: &mut [f32]) {
     debug_assert_eq!(gw.len(), inp * out);
     debug_assert_eq!(x.len() / inp, dy.len() / out);
+    if out < NARROW {
+        weight_grad_narrow(x, dy, inp, out, gw);
+        return;
+    }
     let mut k0 = 0;
     while k0 + TR <= inp {
         weight_grad_rows::<TR>(x, dy, inp, out, gw, k0);
@@ -114,6 +161,83 @@ pub(crate) fn weight_grad(x: &[f32], dy: &[f32], inp: usize, out: usize, gw: &mu
         weight_grad_rows::<1>(x, dy, inp, out, gw, k0);
         k0 += 1;
     }
+}
+
+/// Outputs below this use [`weight_grad_narrow`].
+const NARROW: usize = 8;
+
+/// [`weight_grad`] for a narrow layer (`out < NARROW`, e.g. the policy's `64 → 4` output
+/// layer): the vectors run along `k` (a row of `x` is contiguous) and the few output
+/// columns are broadcast, instead of tiles along `j` that would be one column wide. Each
+/// element is the same sequential sum over `b` (and `x·dy = dy·x` exactly).
+fn weight_grad_narrow(x: &[f32], dy: &[f32], inp: usize, out: usize, gw: &mut [f32]) {
+    let mut j0 = 0;
+    while j0 + 4 <= out {
+        weight_grad_narrow_cols::<4>(x, dy, inp, out, gw, j0);
+        j0 += 4;
+    }
+    while j0 + 2 <= out {
+        weight_grad_narrow_cols::<2>(x, dy, inp, out, gw, j0);
+        j0 += 2;
+    }
+    while j0 < out {
+        weight_grad_narrow_cols::<1>(x, dy, inp, out, gw, j0);
+        j0 += 1;
+    }
+}
+
+/// [`weight_grad_narrow`] for output columns `j0 .. j0 + J`: blocks of `TC` inputs, then 4,
+/// then 1.
+#[inline(always)]
+fn weight_grad_narrow_cols<const J: usize>(
+    x: &[f32],
+    dy: &[f32],
+    inp: usize,
+    out: usize,
+    gw: &mut [f32],
+    j0: usize,
+) {
+    let k0 = weight_grad_narrow_tiles::<J, TC>(x, dy, inp, out, gw, j0, 0);
+    let k0 = weight_grad_narrow_tiles::<J, 4>(x, dy, inp, out, gw, j0, k0);
+    weight_grad_narrow_tiles::<J, 1>(x, dy, inp, out, gw, j0, k0);
+}
+
+/// Every full block of `C` inputs from `k0` on for output columns `j0 .. j0 + J`
+/// (accumulators `J × C`, stored transposed into `gw`); returns the first input not done.
+#[inline(always)]
+fn weight_grad_narrow_tiles<const J: usize, const C: usize>(
+    x: &[f32],
+    dy: &[f32],
+    inp: usize,
+    out: usize,
+    gw: &mut [f32],
+    j0: usize,
+    mut k0: usize,
+) -> usize {
+    while k0 + C <= inp {
+        let mut acc = [[0.0f32; C]; J];
+        for (jj, a) in acc.iter_mut().enumerate() {
+            for (c, v) in a.iter_mut().enumerate() {
+                *v = gw[(k0 + c) * out + j0 + jj];
+            }
+        }
+        for (xr, dr) in x.chunks_exact(inp).zip(dy.chunks_exact(out)) {
+            let xv = &xr[k0..k0 + C];
+            let dv = &dr[j0..j0 + J];
+            for jj in 0..J {
+                for c in 0..C {
+                    acc[jj][c] += xv[c] * dv[jj];
+                }
+            }
+        }
+        for (jj, a) in acc.iter().enumerate() {
+            for (c, &v) in a.iter().enumerate() {
+                gw[(k0 + c) * out + j0 + jj] = v;
+            }
+        }
+        k0 += C;
+    }
+    k0
 }
 
 /// [`weight_grad`] for gradient rows `k0 .. k0 + R`: column tiles of `TC`, then 4, then 1.

@@ -242,12 +242,30 @@ fn kernel_params(
     (a * x + c * g, s)
 }
 
-/// `log N(y; μ, v e^s)` for one coordinate.
+/// `e^s`, the variance factor of `p_F`: `1` without a learnt variance (`s = 0`, and libm's
+/// `e^0` is exactly 1, so skipping the call keeps the bits).
 #[inline]
-fn log_normal(y: f32, mean: f32, v: f32, s: f32) -> f32 {
-    let var = v * math::exp(s);
+fn var_factor(cfg: &PolicyConfig, s: f32) -> f32 {
+    if cfg.learned_variance {
+        math::exp(s)
+    } else {
+        1.0
+    }
+}
+
+/// `ln(2π) + ln v`, the per-step constant of [`log_normal`] (hoisted out of the batch loop;
+/// the sum is rounded as it was inside the expression).
+#[inline]
+fn log_normal_const(v: f32) -> f32 {
+    math::LN_2PI as f32 + math::ln(v)
+}
+
+/// `log N(y; μ, var)` for one coordinate with `var = v e^s` and `k = ln(2π) + ln v`
+/// ([`log_normal_const`]).
+#[inline]
+fn log_normal(y: f32, mean: f32, var: f32, s: f32, k: f32) -> f32 {
     let d = y - mean;
-    -0.5 * (math::LN_2PI as f32 + math::ln(v) + s + d * d / var)
+    -0.5 * (k + s + d * d / var)
 }
 
 /// Computes `log p_F` of one step for the whole batch from stored outputs.
@@ -262,6 +280,7 @@ fn step_log_pf(
     log_pf: &mut [f32],
 ) {
     let (a, c, v) = (sched.a(n), sched.c(n), sched.v(n));
+    let k = log_normal_const(v);
     let ow = cfg.net_out(dim);
     for (((xr, yr), orow), lp) in x
         .chunks_exact(dim)
@@ -273,7 +292,7 @@ fn step_log_pf(
         for j in 0..dim {
             let r = cfg.learned_variance.then(|| orow[dim + j]);
             let (mean, s) = kernel_params(cfg, a, c, xr[j], orow[j], r);
-            acc += log_normal(yr[j], mean, v, s);
+            acc += log_normal(yr[j], mean, v * var_factor(cfg, s), s, k);
         }
         *lp = acc;
     }
@@ -425,12 +444,17 @@ pub fn sample_forward_range<T: LogDensity + ?Sized, R: Rng + ?Sized>(
         )?;
         fill_standard_normal(rng, &mut ws.noise[..w]);
         let (a, c, v) = (sched.a(n), sched.c(n), sched.v(n));
-        for (((xr, yr), orow), er) in x
+        let k = log_normal_const(v);
+        // the step and its `log p_F` in one pass (the same operations as `step_log_pf`,
+        // without evaluating tanh and exp twice)
+        for ((((xr, yr), orow), er), lp) in x
             .chunks_exact(d)
             .zip(y.chunks_exact_mut(d))
             .zip(out.chunks_exact(ow))
             .zip(ws.noise.chunks_exact(d))
+            .zip(traj.log_pf[n * b..(n + 1) * b].iter_mut())
         {
+            let mut acc = 0.0f32;
             for j in 0..d {
                 let r = cfg.learned_variance.then(|| orow[d + j]);
                 let (mean, s) = kernel_params(cfg, a, c, xr[j], orow[j], r);
@@ -438,20 +462,14 @@ pub fn sample_forward_range<T: LogDensity + ?Sized, R: Rng + ?Sized>(
                 if cfg.noise_clip > 0.0 {
                     e = e.clamp(-cfg.noise_clip, cfg.noise_clip);
                 }
-                let sd = math::sqrt(v * math::exp(s) + explore2);
-                yr[j] = mean + sd * e;
+                let var = v * var_factor(cfg, s);
+                let sd = math::sqrt(var + explore2);
+                let yj = mean + sd * e;
+                yr[j] = yj;
+                acc += log_normal(yj, mean, var, s, k);
             }
+            *lp = acc;
         }
-        step_log_pf(
-            cfg,
-            sched,
-            n,
-            d,
-            x,
-            y,
-            out,
-            &mut traj.log_pf[n * b..(n + 1) * b],
-        );
         step_log_pb(sched, n, d, x, y, &mut traj.log_pb[n * b..(n + 1) * b]);
     }
     Ok(())
@@ -618,8 +636,15 @@ pub(crate) fn log_pf_output_grad(
     {
         for j in 0..dim {
             let r = cfg.learned_variance.then(|| orow[dim + j]);
-            let (mean, s) = kernel_params(cfg, a, c, xr[j], orow[j], r);
-            let var = v * math::exp(s);
+            // tanh of the clipped r, once: where r is clipped its gradient is 0 anyway
+            let th = r.map(|r| math::tanh(r.clamp(-clip, clip)));
+            let g = orow[j].clamp(-clip, clip);
+            let s = match th {
+                Some(th) => cfg.log_var_range * th,
+                None => 0.0,
+            };
+            let mean = a * xr[j] + c * g;
+            let var = v * var_factor(cfg, s);
             let resid = yr[j] - mean;
             // ∂/∂g: c (y − μ)/var
             drow[j] = if orow[j].abs() > clip {
@@ -627,9 +652,8 @@ pub(crate) fn log_pf_output_grad(
             } else {
                 k * c * resid / var
             };
-            if let Some(r) = r {
+            if let (Some(r), Some(th)) = (r, th) {
                 // ∂/∂s = ½((y − μ)²/var − 1), ∂s/∂r = L (1 − tanh²(r))
-                let th = math::tanh(r);
                 let ds = 0.5 * (resid * resid / var - 1.0);
                 drow[dim + j] = if r.abs() > clip {
                     0.0
