@@ -488,6 +488,41 @@ pub struct Trainer<'a> {
     state: TrainState,
 }
 
+/// `log R` of each terminal row, with the trainer's failure policy: a non-finite value
+/// becomes `-inf` (zero reward).
+fn fill_log_r<T: LogDensity + ?Sized>(target: &T, terminal: &[f32], d: usize, log_r: &mut [f32]) {
+    for (lr, row) in log_r.iter_mut().zip(terminal.chunks_exact(d)) {
+        let v = target.log_density(row);
+        *lr = if v.is_finite() { v } else { f32::NEG_INFINITY };
+    }
+}
+
+/// The training batch's trajectory and policy-workspace views over the trainer's fields (a
+/// macro, not a method, so that the borrows stay per field and `self.params` etc. remain
+/// usable beside them).
+macro_rules! batch_views {
+    ($t:ident, $batch:expr, $dim:expr, $steps:expr) => {
+        (
+            Trajectories {
+                batch: $batch,
+                dim: $dim,
+                steps: $steps,
+                states: $t.t_states,
+                log_pf: $t.t_lpf,
+                log_pb: $t.t_lpb,
+                outputs: $t.t_out,
+                cache: $t.t_cache,
+            },
+            policy::Workspace {
+                net_scratch: $t.p_scratch,
+                step_cache: $t.p_cache,
+                noise: $t.p_noise,
+                lgrad: $t.p_lgrad,
+            },
+        )
+    };
+}
+
 impl<'a> Trainer<'a> {
     /// Builds a trainer over the arenas (lengths from [`Layout::new`]) and initialises the
     /// model: policy last layer zero (`g ≈ 0`: the untrained policy is the reference
@@ -823,22 +858,7 @@ impl<'a> Trainer<'a> {
         let steps = self.cfg.steps;
         let sched = Schedule::view(self.cfg.process, steps, &*self.table)?;
         let pp_len = self.layout.policy_params;
-        let mut traj = Trajectories {
-            batch: self.cfg.batch,
-            dim: d,
-            steps,
-            states: self.t_states,
-            log_pf: self.t_lpf,
-            log_pb: self.t_lpb,
-            outputs: self.t_out,
-            cache: self.t_cache,
-        };
-        let mut pws = policy::Workspace {
-            net_scratch: self.p_scratch,
-            step_cache: self.p_cache,
-            noise: self.p_noise,
-            lgrad: self.p_lgrad,
-        };
+        let (mut traj, mut pws) = batch_views!(self, self.cfg.batch, d, steps);
         policy::sample_forward(
             &self.cfg.policy,
             &sched,
@@ -850,10 +870,7 @@ impl<'a> Trainer<'a> {
             false,
             rng,
         )?;
-        for (lr, row) in self.log_r.iter_mut().zip(traj.terminal().chunks_exact(d)) {
-            let v = target.log_density(row);
-            *lr = if v.is_finite() { v } else { f32::NEG_INFINITY };
-        }
+        fill_log_r(target, traj.terminal(), d, self.log_r);
         policy::log_weights(&sched, &traj, self.log_r, self.log_w)?;
         let (mut sum, mut n) = (0.0f64, 0u32);
         for &w in self.log_w.iter().filter(|w| w.is_finite()) {
@@ -923,22 +940,7 @@ impl<'a> Trainer<'a> {
         let steps = self.cfg.steps;
         let sched = Schedule::view(self.cfg.process, steps, &*self.table)?;
         let pp_len = self.layout.policy_params;
-        let mut traj = Trajectories {
-            batch: b,
-            dim: d,
-            steps,
-            states: self.t_states,
-            log_pf: self.t_lpf,
-            log_pb: self.t_lpb,
-            outputs: self.t_out,
-            cache: self.t_cache,
-        };
-        let mut pws = policy::Workspace {
-            net_scratch: self.p_scratch,
-            step_cache: self.p_cache,
-            noise: self.p_noise,
-            lgrad: self.p_lgrad,
-        };
+        let (mut traj, mut pws) = batch_views!(self, b, d, steps);
         if on_policy {
             policy::sample_forward(
                 &self.cfg.policy,
@@ -994,11 +996,8 @@ impl<'a> Trainer<'a> {
                 true,
             )?;
         }
-        for (lr, row) in self.log_r.iter_mut().zip(traj.terminal().chunks_exact(d)) {
-            // failure policy: a non-finite log R is zero reward (masked below, weight 0)
-            let v = target.log_density(row);
-            *lr = if v.is_finite() { v } else { f32::NEG_INFINITY };
-        }
+        // failure policy: a non-finite log R is zero reward (masked below, weight 0)
+        fill_log_r(target, traj.terminal(), d, self.log_r);
         if on_policy && self.cfg.method.has_buffer() {
             policy::log_weights(&sched, &traj, self.log_r, self.log_w)?;
         }
