@@ -12,6 +12,7 @@ use amortise::{cli, commands, signal};
 use clap::Parser;
 
 fn main() -> ExitCode {
+    quiet_on_broken_pipe();
     let cli = cli::Cli::parse();
     match commands::run(cli) {
         Ok(()) if signal::interrupted() => ExitCode::from(signal::EXIT_INTERRUPTED),
@@ -21,4 +22,24 @@ fn main() -> ExitCode {
             ExitCode::from(e.exit_code())
         }
     }
+}
+
+/// A reader that closes our stdout early (`amortise bench eval | head -1`) makes `println!`
+/// panic with "failed printing to stdout: Broken pipe". That is not an error of ours or of
+/// the input: end quietly with 141 (128 + SIGPIPE, what a shell reports for a process killed
+/// by the signal), as a C tool would. Every other panic keeps the default report.
+fn quiet_on_broken_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if msg.starts_with("failed printing to stdout") && msg.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
 }
