@@ -62,25 +62,21 @@ pub fn run(cli: Cli) -> CliResult<()> {
                 ));
             }
             match name {
-                crate::cli::ExperimentName::TeacherGrid => {
-                    discrete_experiment::teacher_grid(&experiment::Settings {
+                crate::cli::ExperimentName::TeacherGrid
+                | crate::cli::ExperimentName::DiscreteTable => {
+                    let s = experiment::Settings {
                         seeds: seeds.unwrap_or(if quick { 1 } else { 3 }),
                         iters: iters.unwrap_or(if quick { 200 } else { 2000 }),
                         jobs: 1,
                         out,
                         extra,
                         rows: None,
-                    })
-                }
-                crate::cli::ExperimentName::DiscreteTable => {
-                    discrete_experiment::discrete_table(&experiment::Settings {
-                        seeds: seeds.unwrap_or(if quick { 1 } else { 3 }),
-                        iters: iters.unwrap_or(if quick { 200 } else { 2000 }),
-                        jobs: 1,
-                        out,
-                        extra,
-                        rows: None,
-                    })
+                    };
+                    if name == crate::cli::ExperimentName::TeacherGrid {
+                        discrete_experiment::teacher_grid(&s)
+                    } else {
+                        discrete_experiment::discrete_table(&s)
+                    }
                 }
                 crate::cli::ExperimentName::RsmcTable => {
                     experiment::rsmc_table(&experiment::Settings {
