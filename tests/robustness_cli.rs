@@ -371,24 +371,20 @@ fn sigint_leaves_a_usable_checkpoint_and_intact_metrics() {
 }
 
 /// A reader that closes the pipe early (`amortise bench eval | head -1`) ends the run
-/// quietly with 141 (128 + SIGPIPE), not with a "failed printing to stdout" panic.
+/// quietly with 141 (128 + SIGPIPE), not with a "failed printing to stdout" panic. The read
+/// end is closed before the child writes anything, so its first line meets a closed pipe
+/// whatever the timing.
 #[test]
 fn a_closed_stdout_is_not_a_panic() {
-    use std::io::{BufRead, BufReader};
     let mut child = Command::new(env!("CARGO_BIN_EXE_amortise"))
-        .args(["bench", "eval", "--batch", "400", "--steps", "40"])
+        .args(["targets"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    // the reader is dropped here: the bench's later lines meet a closed pipe
+    drop(child.stdout.take());
     let out = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(first.starts_with("eval_parts"), "{first}");
     assert!(!err.contains("panicked"), "{err}");
     assert_eq!(out.status.code(), Some(141), "{err}");
 }
