@@ -369,22 +369,3 @@ fn sigint_leaves_a_usable_checkpoint_and_intact_metrics() {
         6
     );
 }
-
-/// A reader that closes the pipe early (`amortise bench eval | head -1`) ends the run
-/// quietly with 141 (128 + SIGPIPE), not with a "failed printing to stdout" panic. The read
-/// end is closed before the child writes anything, so its first line meets a closed pipe
-/// whatever the timing.
-#[test]
-fn a_closed_stdout_is_not_a_panic() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_amortise"))
-        .args(["targets"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    drop(child.stdout.take());
-    let out = child.wait_with_output().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!err.contains("panicked"), "{err}");
-    assert_eq!(out.status.code(), Some(141), "{err}");
-}
