@@ -26,6 +26,18 @@ struct Task {
     method_extra: &'static [(&'static str, &'static str)],
 }
 
+impl Task {
+    /// The `train` flags this row group adds for `method`: its own, then the method's.
+    fn flags<'a>(&'a self, method: &'a str) -> impl Iterator<Item = &'static str> + 'a {
+        self.extra.iter().copied().chain(
+            self.method_extra
+                .iter()
+                .filter(move |(m, _)| *m == method)
+                .map(|(_, f)| *f),
+        )
+    }
+}
+
 const ALL_METHODS: &[&str] = &["tb", "tb-buffer", "rsmc", "smc"];
 
 /// The paper's four gradient-free tasks (`rsmc.md` §2.3), then ManyWell-32 again with the
@@ -204,13 +216,7 @@ pub fn rsmc_table(s: &Settings) -> CliResult<()> {
                     "--out".into(),
                     dir.clone(),
                 ];
-                args.extend(t.extra.iter().map(|f| (*f).to_string()));
-                args.extend(
-                    t.method_extra
-                        .iter()
-                        .filter(|(mm, _)| *mm == m)
-                        .map(|(_, f)| (*f).to_string()),
-                );
+                args.extend(t.flags(m).map(str::to_string));
                 args.extend(s.extra.iter().cloned());
                 runs.push((t.label, m, seed, dir, args));
             }
@@ -280,19 +286,10 @@ pub fn rsmc_table(s: &Settings) -> CliResult<()> {
                 md,
                 "| {} | {} | {} | {} | {} ({:.3}) | {} | {} | {} | {} | {} |",
                 t.label,
-                {
-                    let mut name = m.to_string();
-                    for f in t.extra.iter().chain(
-                        t.method_extra
-                            .iter()
-                            .filter(|(mm, _)| *mm == m)
-                            .map(|(_, f)| f),
-                    ) {
-                        name.push(' ');
-                        name.push_str(f);
-                    }
-                    name
-                },
+                core::iter::once(m)
+                    .chain(t.flags(m))
+                    .collect::<Vec<_>>()
+                    .join(" "),
                 fmt_ms(col("elbo")),
                 fmt_ms(col("eubo")),
                 fmt_ms(col("log_z_estimate")),

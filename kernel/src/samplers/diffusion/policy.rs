@@ -344,6 +344,21 @@ fn draw_initial<R: Rng + ?Sized>(sched: &Schedule<'_>, x0: &mut [f32], rng: &mut
     }
 }
 
+/// `log R` of each `d`-dimensional row of `states` into `log_r`, with the samplers' failure
+/// policy: a non-finite value (a target breaking the [`LogDensity`] contract) becomes `-inf`,
+/// zero reward, so it gets weight 0 in SMC and in the buffer and is masked out of TB/SubTB.
+pub(crate) fn fill_log_r<T: LogDensity + ?Sized>(
+    target: &T,
+    states: &[f32],
+    d: usize,
+    log_r: &mut [f32],
+) {
+    for (lr, row) in log_r.iter_mut().zip(states.chunks_exact(d)) {
+        let v = target.log_density(row);
+        *lr = if v.is_finite() { v } else { f32::NEG_INFINITY };
+    }
+}
+
 /// On-policy rollout: draws `x₀`, then `T` steps of `p_F`, filling states, outputs,
 /// `log p_F`, `log p_B` and (if `keep_cache`) the per-step network caches.
 ///

@@ -186,11 +186,8 @@ pub fn run<T: LogDensity + ?Sized, R: Rng + ?Sized>(
         }
         // log F_e and log R at the chunk end
         let xe = &traj.states[e * w..(e + 1) * w];
-        for (lr, row) in ws.log_r.iter_mut().zip(xe.chunks_exact(d)) {
-            // a non-finite log R (a target breaking its contract) is zero reward: weight 0
-            let v = target.log_density(row);
-            *lr = if v.is_finite() { v } else { f32::NEG_INFINITY };
-        }
+        // a non-finite log R (a target breaking its contract) is zero reward: weight 0
+        policy::fill_log_r(target, xe, d, ws.log_r);
         if e == t {
             ws.log_f_new.copy_from_slice(ws.log_r);
         } else {

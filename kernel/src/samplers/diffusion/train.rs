@@ -488,15 +488,6 @@ pub struct Trainer<'a> {
     state: TrainState,
 }
 
-/// `log R` of each terminal row, with the trainer's failure policy: a non-finite value
-/// becomes `-inf` (zero reward).
-fn fill_log_r<T: LogDensity + ?Sized>(target: &T, terminal: &[f32], d: usize, log_r: &mut [f32]) {
-    for (lr, row) in log_r.iter_mut().zip(terminal.chunks_exact(d)) {
-        let v = target.log_density(row);
-        *lr = if v.is_finite() { v } else { f32::NEG_INFINITY };
-    }
-}
-
 /// The training batch's trajectory and policy-workspace views over the trainer's fields (a
 /// macro, not a method, so that the borrows stay per field and `self.params` etc. remain
 /// usable beside them).
@@ -870,7 +861,7 @@ impl<'a> Trainer<'a> {
             false,
             rng,
         )?;
-        fill_log_r(target, traj.terminal(), d, self.log_r);
+        policy::fill_log_r(target, traj.terminal(), d, self.log_r);
         policy::log_weights(&sched, &traj, self.log_r, self.log_w)?;
         let (mut sum, mut n) = (0.0f64, 0u32);
         for &w in self.log_w.iter().filter(|w| w.is_finite()) {
@@ -882,10 +873,8 @@ impl<'a> Trainer<'a> {
                 "log Z initialisation batch (no finite log weight)",
             ));
         }
+        // a mean of finite f32 values in f64 is finite
         let mean = sum / f64::from(n);
-        if !mean.is_finite() {
-            return Err(Error::NonFinite("log Z initialisation batch"));
-        }
         let np = self.layout.n_params;
         self.params[np - 1] = mean as f32;
         Ok(())
@@ -997,7 +986,7 @@ impl<'a> Trainer<'a> {
             )?;
         }
         // failure policy: a non-finite log R is zero reward (masked below, weight 0)
-        fill_log_r(target, traj.terminal(), d, self.log_r);
+        policy::fill_log_r(target, traj.terminal(), d, self.log_r);
         if on_policy && self.cfg.method.has_buffer() {
             policy::log_weights(&sched, &traj, self.log_r, self.log_w)?;
         }
