@@ -60,7 +60,7 @@ use crate::optim::clip::clip_global_norm;
 use crate::optim::schedule::LrSchedule;
 use crate::rng::{Rng, uniform_f64};
 use crate::samplers::diffusion::net::PisNet;
-use crate::samplers::diffusion::policy::{self, Trajectories};
+use crate::samplers::diffusion::policy::{self, Trajectories, batch_views};
 use crate::samplers::diffusion::reference::Schedule;
 use crate::samplers::diffusion::tb::{self, TbWorkspace};
 use crate::samplers::diffusion::train::TrainConfig;
@@ -546,22 +546,7 @@ fn student_residuals_at<T: LogDensity + ?Sized, R: Rng + ?Sized>(
     let steps = st.cfg.train.steps;
     let pp = st.layout.policy_params;
     let sched = Schedule::view(st.cfg.train.process, steps, &*st.table)?;
-    let mut traj = Trajectories {
-        batch: st.cfg.train.batch,
-        dim: d,
-        steps,
-        states: st.t_states,
-        log_pf: st.t_lpf,
-        log_pb: st.t_lpb,
-        outputs: st.t_out,
-        cache: st.t_cache,
-    };
-    let mut pws = policy::Workspace {
-        net_scratch: st.p_scratch,
-        step_cache: st.p_cache,
-        noise: st.p_noise,
-        lgrad: st.p_lgrad,
-    };
+    let (mut traj, mut pws) = batch_views!(st, st.cfg.train.batch, d, steps);
     fill_log_r(target, st.x_t, d, st.log_r);
     policy::sample_backward(&sched, st.x_t, &mut traj, pws.noise, rng)?;
     policy::score(
@@ -629,22 +614,7 @@ pub fn step<T: LogDensity + ?Sized, R: Rng + ?Sized>(
     if ph == Phase::TeacherRefresh {
         {
             let sched = Schedule::view(st.cfg.train.process, steps, &*st.table)?;
-            let mut traj = Trajectories {
-                batch: b,
-                dim: d,
-                steps,
-                states: st.t_states,
-                log_pf: st.t_lpf,
-                log_pb: st.t_lpb,
-                outputs: st.t_out,
-                cache: st.t_cache,
-            };
-            let mut pws = policy::Workspace {
-                net_scratch: st.p_scratch,
-                step_cache: st.p_cache,
-                noise: st.p_noise,
-                lgrad: st.p_lgrad,
-            };
+            let (mut traj, mut pws) = batch_views!(st, b, d, steps);
             policy::sample_forward(
                 &pcfg,
                 &sched,
@@ -674,22 +644,7 @@ pub fn step<T: LogDensity + ?Sized, R: Rng + ?Sized>(
     }
 
     let sched = Schedule::view(st.cfg.train.process, steps, &*st.table)?;
-    let mut traj = Trajectories {
-        batch: b,
-        dim: d,
-        steps,
-        states: st.t_states,
-        log_pf: st.t_lpf,
-        log_pb: st.t_lpb,
-        outputs: st.t_out,
-        cache: st.t_cache,
-    };
-    let mut pws = policy::Workspace {
-        net_scratch: st.p_scratch,
-        step_cache: st.p_cache,
-        noise: st.p_noise,
-        lgrad: st.p_lgrad,
-    };
+    let (mut traj, mut pws) = batch_views!(st, b, d, steps);
     if ph == Phase::Student {
         policy::sample_forward(
             &pcfg,

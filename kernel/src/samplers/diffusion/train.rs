@@ -28,7 +28,7 @@
 
 use super::flow::{self, Flows, SubTbWorkspace};
 use super::net::PisNet;
-use super::policy::{self, PolicyConfig, Trajectories};
+use super::policy::{self, PolicyConfig, Trajectories, batch_views};
 use super::reference::{Process, Schedule};
 use super::smc::{self, SmcConfig, SmcWorkspace};
 use super::tb::{self, TbWorkspace};
@@ -486,32 +486,6 @@ pub struct Trainer<'a> {
     buf_inserted: u64,
     draw: &'a mut [u32],
     state: TrainState,
-}
-
-/// The training batch's trajectory and policy-workspace views over the trainer's fields (a
-/// macro, not a method, so that the borrows stay per field and `self.params` etc. remain
-/// usable beside them).
-macro_rules! batch_views {
-    ($t:ident, $batch:expr, $dim:expr, $steps:expr) => {
-        (
-            Trajectories {
-                batch: $batch,
-                dim: $dim,
-                steps: $steps,
-                states: $t.t_states,
-                log_pf: $t.t_lpf,
-                log_pb: $t.t_lpb,
-                outputs: $t.t_out,
-                cache: $t.t_cache,
-            },
-            policy::Workspace {
-                net_scratch: $t.p_scratch,
-                step_cache: $t.p_cache,
-                noise: $t.p_noise,
-                lgrad: $t.p_lgrad,
-            },
-        )
-    };
 }
 
 impl<'a> Trainer<'a> {
