@@ -2,37 +2,10 @@
 //! messages. A panic would exit with code 101; every bad input here must exit 1 or 2 with a
 //! one-line message naming the flag or file.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Output;
 
-fn amortise(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_amortise"))
-        .args(args)
-        .output()
-        .expect("binary runs")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("amortise-cli-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
-}
-
-/// Asserts a clean failure: the expected exit code, no panic, and stderr mentioning `needle`.
-fn assert_fails(o: &Output, code: i32, needle: &str) {
-    assert_eq!(o.status.code(), Some(code), "stderr: {}", stderr(o));
-    let e = stderr(o);
-    assert!(!e.contains("panicked"), "panic: {e}");
-    assert!(e.contains(needle), "expected `{needle}` in: {e}");
-}
+mod common;
+use common::{amortise, assert_fails, stderr, stdout, tmp};
 
 #[test]
 fn targets_lists_every_target() {

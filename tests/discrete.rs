@@ -1,21 +1,8 @@
 //! End-to-end tests of `amortise train-discrete`: output files, summary fields, and clean
 //! errors (exit code 2, the flag named, no panic) for invalid environment settings.
 
-use std::process::{Command, Output};
-
-fn amortise(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_amortise"))
-        .args(args)
-        .output()
-        .expect("binary runs")
-}
-
-fn assert_fails(o: &Output, code: i32, needle: &str) {
-    let e = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(code), "stderr: {e}");
-    assert!(!e.contains("panicked"), "panic: {e}");
-    assert!(e.contains(needle), "expected `{needle}` in: {e}");
-}
+mod common;
+use common::{amortise, assert_fails};
 
 #[test]
 fn train_discrete_writes_outputs_with_exact_metrics() {

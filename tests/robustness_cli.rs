@@ -3,33 +3,12 @@
 //! the parameters), and Ctrl-C during training. Every row of `docs/robustness.md` that
 //! concerns the CLI names a test here, in `tests/cli.rs` or in `tests/robustness_fuzz.rs`.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn amortise(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_amortise"))
-        .args(args)
-        .output()
-        .expect("binary runs")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("amortise-robust-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
-}
-
-fn assert_fails(o: &Output, code: i32, needle: &str) {
-    let e = stderr(o);
-    assert_eq!(o.status.code(), Some(code), "stderr: {e}");
-    assert!(!e.contains("panicked"), "panic: {e}");
-    assert!(e.contains(needle), "expected `{needle}` in: {e}");
-}
+mod common;
+use common::{amortise, assert_fails, stderr, tmp};
 
 /// Used to panic with "attempt to multiply with overflow" (`n × dim`).
 #[test]

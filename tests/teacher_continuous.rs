@@ -2,14 +2,15 @@
 //! `amortise train --method teacher`): a short run must improve the student, the outputs
 //! must be complete and bad flags must be clean errors.
 
-use std::process::{Command, Output};
-
 use amortise_kernel::rng::{self, Rng};
 use amortise_kernel::samplers::diffusion::policy::{self, Trajectories, Workspace};
 use amortise_kernel::samplers::diffusion::reference::{Process, Schedule};
 use amortise_kernel::samplers::diffusion::train::TrainConfig;
 use amortise_kernel::targets::{LogDensity, Target};
 use amortise_kernel::teacher::continuous::{self, Config, Layout, State};
+
+mod common;
+use common::amortise;
 
 /// ELBO (mean log importance weight) and the fraction of samples within 3 standard
 /// deviations (0.3 variance) of a 9GMM centre, from `n` forward samples of the student, and
@@ -141,13 +142,6 @@ fn a_short_teacher_run_improves_the_student_on_9gmm() {
     // settings goes 3.65 -> 3.70, and its ELBO rises while the teacher's falls.)
     assert!(eubo1 < eubo0 - 0.2, "EUBO {eubo0} -> {eubo1}");
     assert!(elbo1.is_finite() && near1 > 0.0 && near0 > 0.0);
-}
-
-fn amortise(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_amortise"))
-        .args(args)
-        .output()
-        .expect("binary runs")
 }
 
 #[test]

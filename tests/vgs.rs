@@ -2,33 +2,13 @@
 //! `vgs-reference` commands (files, exit codes, clean errors, a short EBM run) and, behind
 //! `#[ignore]`, the statistical 9-GMM check of issue #6.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
-
 use amortise_kernel::metrics::coverage::nearest_mode_counts;
 use amortise_kernel::rng::seeded;
 use amortise_kernel::samplers::vgs::{Config, Layout, Vgs};
 use amortise_kernel::targets::GridGmm;
 
-fn amortise(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_amortise"))
-        .args(args)
-        .output()
-        .expect("binary runs")
-}
-
-fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("amortise-vgs-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
-}
-
-fn assert_fails(o: &Output, code: i32, needle: &str) {
-    let e = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(code), "stderr: {e}");
-    assert!(!e.contains("panicked"), "panic: {e}");
-    assert!(e.contains(needle), "expected `{needle}` in: {e}");
-}
+mod common;
+use common::{amortise, assert_fails, tmp};
 
 #[test]
 fn train_vgs_writes_the_train_outputs() {
