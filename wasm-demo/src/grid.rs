@@ -31,6 +31,19 @@ pub struct GridSpec {
 }
 
 impl GridSpec {
+    /// The grid a page handle's `density_grid(xmin, xmax, ymin, ymax, nx, ny)` asks for
+    /// (not yet validated: the cores call [`GridSpec::validate`]).
+    pub fn from_js(xmin: f64, xmax: f64, ymin: f64, ymax: f64, nx: u32, ny: u32) -> GridSpec {
+        GridSpec {
+            xmin,
+            xmax,
+            ymin,
+            ymax,
+            nx: nx as usize,
+            ny: ny as usize,
+        }
+    }
+
     /// Checks bounds and sizes.
     ///
     /// # Errors

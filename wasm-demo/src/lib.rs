@@ -188,16 +188,8 @@ impl SmcPlayground {
         nx: u32,
         ny: u32,
     ) -> Result<u32, JsError> {
-        let spec = GridSpec {
-            xmin,
-            xmax,
-            ymin,
-            ymax,
-            nx: nx as usize,
-            ny: ny as usize,
-        };
         self.core
-            .density_grid(&spec)
+            .density_grid(&GridSpec::from_js(xmin, xmax, ymin, ymax, nx, ny))
             .map(|n| n as u32)
             .map_err(js_err)
     }
@@ -371,16 +363,8 @@ impl TrainPlayground {
         nx: u32,
         ny: u32,
     ) -> Result<u32, JsError> {
-        let spec = GridSpec {
-            xmin,
-            xmax,
-            ymin,
-            ymax,
-            nx: nx as usize,
-            ny: ny as usize,
-        };
         self.core
-            .density_grid(&spec)
+            .density_grid(&GridSpec::from_js(xmin, xmax, ymin, ymax, nx, ny))
             .map(|n| n as u32)
             .map_err(js_err)
     }
@@ -798,16 +782,8 @@ impl VgsPlayground {
         nx: u32,
         ny: u32,
     ) -> Result<u32, JsError> {
-        let spec = GridSpec {
-            xmin,
-            xmax,
-            ymin,
-            ymax,
-            nx: nx as usize,
-            ny: ny as usize,
-        };
         self.core
-            .density_grid(&spec)
+            .density_grid(&GridSpec::from_js(xmin, xmax, ymin, ymax, nx, ny))
             .map(|n| n as u32)
             .map_err(js_err)
     }
