@@ -25,7 +25,7 @@ use amortise_kernel::samplers::gflownet::train::{Layout, LossKind, TrainConfig, 
 use amortise_kernel::teacher;
 
 use crate::error::PlaygroundError;
-use crate::train::MAX_ARENA;
+use crate::train::check_arena;
 
 /// Most iterations per [`DiscreteCore::step`] call.
 pub const MAX_STEPS_PER_CALL: u32 = 10_000;
@@ -373,15 +373,7 @@ impl<E: DiscreteEnv + Copy + core::fmt::Debug + 'static> Run<E> {
         if is_teacher {
             total = total.saturating_add(tlay.f32_len.saturating_add(tlay.u32_len));
         }
-        if total > MAX_ARENA {
-            return Err(bad(
-                "batch",
-                format!(
-                    "these settings need {total} numbers of memory (limit {MAX_ARENA}); reduce \
-                     the batch, hidden width or buffer"
-                ),
-            ));
-        }
+        check_arena(total, "the batch, hidden width or buffer")?;
         // Enumerate before allocating the arenas (both are bounded above).
         let mut p = vec![0.0f32; n];
         let log_z = exact::distribution(env, &mut p).map_err(kerr)?;

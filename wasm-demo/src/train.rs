@@ -67,6 +67,33 @@ pub fn note_leak(bytes: usize) {
     LEAKED.fetch_add(bytes, Ordering::Relaxed);
 }
 
+/// The page's memory check for one run: fails on the `batch` control unless `total` numbers
+/// fit in [`MAX_ARENA`]; `reduce` names the controls that shrink the run.
+///
+/// # Errors
+/// A [`PlaygroundError`] when `total > MAX_ARENA`.
+pub fn check_arena(total: usize, reduce: &str) -> Result<(), PlaygroundError> {
+    if total > MAX_ARENA {
+        return Err(bad(
+            "batch",
+            format!(
+                "these settings need {total} numbers of memory (limit {MAX_ARENA}); reduce {reduce}"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A run's two arenas, leaked for the life of the worker and counted by [`note_leak`] (see
+/// the module doc).
+pub fn leak_arenas(f32_len: usize, u32_len: usize) -> (&'static mut [f32], &'static mut [u32]) {
+    note_leak(4 * f32_len.saturating_add(u32_len));
+    (
+        Box::leak(vec![0.0f32; f32_len].into_boxed_slice()),
+        Box::leak(vec![0u32; u32_len].into_boxed_slice()),
+    )
+}
+
 /// The settings of one run; field names are the `amortise train` flags (and the page's
 /// controls and URL keys).
 #[derive(Clone, Debug, PartialEq)]
@@ -475,18 +502,8 @@ impl TrainCore {
         let d = target.dim();
         let layout = Layout::new(&cfg, d).map_err(|e| PlaygroundError::kernel("run", e))?;
         let total = layout.f32_len.saturating_add(layout.u32_len);
-        if total > MAX_ARENA {
-            return Err(bad(
-                "batch",
-                format!(
-                    "these settings need {total} numbers of memory (limit {MAX_ARENA}); reduce \
-                     the batch, particles, steps, hidden width or buffer"
-                ),
-            ));
-        }
-        let fa: &'static mut [f32] = Box::leak(vec![0.0f32; layout.f32_len].into_boxed_slice());
-        let ua: &'static mut [u32] = Box::leak(vec![0u32; layout.u32_len].into_boxed_slice());
-        LEAKED.fetch_add(4 * total, Ordering::Relaxed);
+        check_arena(total, "the batch, particles, steps, hidden width or buffer")?;
+        let (fa, ua) = leak_arenas(layout.f32_len, layout.u32_len);
         let mut rng = seeded(u64::from(s.seed));
         let trainer = Trainer::new(&cfg, d, fa, ua, &mut rng)
             .map_err(|e| PlaygroundError::kernel("run", e))?;
@@ -872,6 +889,15 @@ mod tests {
         assert_eq!(e("target=gaussian"), "target");
         assert_eq!(e("target=lj13"), "target");
         assert_eq!(e("batch=4096&steps=256&hidden=512"), "batch");
+        let msg = TrainCore::new(&TrainSettings::parse("batch=4096&steps=256&hidden=512").unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("numbers of memory (limit 67108864); reduce the batch, particles"),
+            "{msg}"
+        );
+        assert!(check_arena(MAX_ARENA, "x").is_ok());
+        assert!(check_arena(MAX_ARENA + 1, "x").is_err());
     }
 
     #[test]

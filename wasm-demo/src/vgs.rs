@@ -18,7 +18,7 @@ use amortise_kernel::targets::{LogDensity, Target};
 
 use crate::error::PlaygroundError;
 use crate::grid::{DensityGrid, GridSpec};
-use crate::train::{MAX_ARENA, check_samples, covered, note_leak};
+use crate::train::{check_arena, check_samples, covered, leak_arenas};
 
 /// The targets the VGS playground accepts (2-D).
 pub const VGS_TARGETS: [&str; 3] = ["9gmm", "25gmm", "gmm40"];
@@ -166,18 +166,8 @@ impl VgsCore {
         let d = target.dim();
         let layout = Layout::new(&cfg, d).map_err(|e| PlaygroundError::kernel("run", e))?;
         let total = layout.f32_len.saturating_add(layout.u32_len);
-        if total > MAX_ARENA {
-            return Err(bad(
-                "batch",
-                format!(
-                    "these settings need {total} numbers of memory (limit {MAX_ARENA}); reduce \
-                     the batch, steps or hidden width"
-                ),
-            ));
-        }
-        let fa: &'static mut [f32] = Box::leak(vec![0.0f32; layout.f32_len].into_boxed_slice());
-        let ua: &'static mut [u32] = Box::leak(vec![0u32; layout.u32_len].into_boxed_slice());
-        note_leak(4 * total);
+        check_arena(total, "the batch, steps or hidden width")?;
+        let (fa, ua) = leak_arenas(layout.f32_len, layout.u32_len);
         let mut rng = seeded(u64::from(s.seed));
         let vgs =
             Vgs::init(&cfg, d, fa, ua, &mut rng).map_err(|e| PlaygroundError::kernel("run", e))?;
