@@ -6,3 +6,19 @@
 pub mod annealed;
 pub mod resample;
 pub mod temper;
+
+/// Diagnostics of one twisted-SMC run, shared by the diffusion sampler's SMC
+/// (`samplers::diffusion::smc`) and the discrete RSMC (`samplers::gflownet::rsmc`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SmcInfo {
+    /// `log Ẑ`.
+    pub log_z: f64,
+    /// Resampling events.
+    pub resamples: u32,
+    /// Smallest `ESS/N` seen at a chunk boundary (before resampling).
+    pub min_ess_fraction: f64,
+    /// `ESS/N` of the final weights.
+    pub final_ess_fraction: f64,
+    /// Smallest tempering exponent used (1 if never tempered).
+    pub min_lambda: f64,
+}

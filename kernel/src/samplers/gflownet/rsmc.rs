@@ -97,20 +97,7 @@ impl SmcConfig {
     }
 }
 
-/// Diagnostics of one SMC run.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct SmcInfo {
-    /// `log Ẑ`.
-    pub log_z: f64,
-    /// Resampling events.
-    pub resamples: u32,
-    /// Smallest `ESS/N` seen at a chunk boundary (before resampling).
-    pub min_ess_fraction: f64,
-    /// `ESS/N` of the final weights.
-    pub final_ess_fraction: f64,
-    /// Smallest tempering exponent used (1 if never tempered).
-    pub min_lambda: f64,
-}
+pub use crate::smc::SmcInfo;
 
 /// Caller-owned scratch of [`run`] for `N` particles.
 #[derive(Debug)]
