@@ -25,10 +25,10 @@ use amortise_kernel::samplers::gflownet::train::{Layout, LossKind, TrainConfig, 
 use amortise_kernel::teacher;
 
 use crate::error::PlaygroundError;
-use crate::train::check_arena;
+use crate::train::{check_arena, check_step};
 
-/// Most iterations per [`DiscreteCore::step`] call.
-pub const MAX_STEPS_PER_CALL: u32 = 10_000;
+/// Most iterations per `step` call (the same cap as training runs).
+pub use crate::train::MAX_STEPS_PER_CALL;
 /// How many of the most likely sequences the sequence view compares.
 pub const TOP_K: usize = 16;
 /// Most terminal objects the page enumerates (the exact and empirical distributions are
@@ -624,15 +624,7 @@ impl DiscreteCore {
     /// # Errors
     /// `k` above [`MAX_STEPS_PER_CALL`] (`run`), or the kernel's error ending the run.
     pub fn step(&mut self, k: u32) -> Result<u32, PlaygroundError> {
-        if k > MAX_STEPS_PER_CALL {
-            return Err(bad(
-                "run",
-                format!("at most {MAX_STEPS_PER_CALL} iterations per call"),
-            ));
-        }
-        if let Some(m) = &self.failed {
-            return Err(bad("run", m.clone()));
-        }
+        check_step(k, &self.failed, "run")?;
         let mut ran = 0;
         while ran < k && !self.done() {
             let r =

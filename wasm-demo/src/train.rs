@@ -84,6 +84,28 @@ pub fn check_arena(total: usize, reduce: &str) -> Result<(), PlaygroundError> {
     Ok(())
 }
 
+/// What every core's `step(k)` checks first: `k` within [`MAX_STEPS_PER_CALL`] (else an
+/// error on `field`), and no earlier kernel error (repeated on `run`).
+///
+/// # Errors
+/// A [`PlaygroundError`] for either.
+pub fn check_step(
+    k: u32,
+    failed: &Option<String>,
+    field: &'static str,
+) -> Result<(), PlaygroundError> {
+    if k > MAX_STEPS_PER_CALL {
+        return Err(bad(
+            field,
+            format!("at most {MAX_STEPS_PER_CALL} iterations per call"),
+        ));
+    }
+    if let Some(m) = failed {
+        return Err(bad("run", m.clone()));
+    }
+    Ok(())
+}
+
 /// A run's two arenas, leaked for the life of the worker and counted by [`note_leak`] (see
 /// the module doc).
 pub fn leak_arenas(f32_len: usize, u32_len: usize) -> (&'static mut [f32], &'static mut [u32]) {
@@ -534,15 +556,7 @@ impl TrainCore {
     /// `k` above [`MAX_STEPS_PER_CALL`] (`steps`), or the kernel's error ending the run
     /// (`run`; later calls repeat it).
     pub fn step(&mut self, k: u32) -> Result<u32, PlaygroundError> {
-        if k > MAX_STEPS_PER_CALL {
-            return Err(bad(
-                "steps",
-                format!("at most {MAX_STEPS_PER_CALL} iterations per call"),
-            ));
-        }
-        if let Some(m) = &self.failed {
-            return Err(bad("run", m.clone()));
-        }
+        check_step(k, &self.failed, "steps")?;
         if !self.prefilled {
             self.prefilled = true;
             if let Err(e) = self.trainer.prefill(&*self.target, &mut self.rng) {
@@ -896,6 +910,8 @@ mod tests {
             msg.contains("numbers of memory (limit 67108864); reduce the batch, particles"),
             "{msg}"
         );
+        let mut c = TrainCore::new(&small("tb")).unwrap();
+        assert_eq!(c.step(MAX_STEPS_PER_CALL + 1).unwrap_err().field, "steps");
         assert!(check_arena(MAX_ARENA, "x").is_ok());
         assert!(check_arena(MAX_ARENA + 1, "x").is_err());
     }

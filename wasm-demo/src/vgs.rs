@@ -18,12 +18,12 @@ use amortise_kernel::targets::{LogDensity, Target};
 
 use crate::error::PlaygroundError;
 use crate::grid::{DensityGrid, GridSpec};
-use crate::train::{check_arena, check_samples, covered, leak_arenas};
+use crate::train::{check_arena, check_samples, check_step, covered, leak_arenas};
 
 /// The targets the VGS playground accepts (2-D).
 pub const VGS_TARGETS: [&str; 3] = ["9gmm", "25gmm", "gmm40"];
-/// Most iterations per [`VgsCore::step`] call.
-pub const MAX_STEPS_PER_CALL: u32 = 10_000;
+/// Most iterations per `step` call (the same cap as training runs).
+pub use crate::train::MAX_STEPS_PER_CALL;
 
 /// The settings of one run (keys: the `amortise train-vgs` flags).
 #[derive(Clone, Debug, PartialEq)]
@@ -193,15 +193,7 @@ impl VgsCore {
     /// # Errors
     /// `k` above the per-call cap (`run`), or the kernel's error ending the run.
     pub fn step(&mut self, k: u32) -> Result<u32, PlaygroundError> {
-        if k > MAX_STEPS_PER_CALL {
-            return Err(bad(
-                "run",
-                format!("at most {MAX_STEPS_PER_CALL} iterations per call"),
-            ));
-        }
-        if let Some(m) = &self.failed {
-            return Err(bad("run", m.clone()));
-        }
+        check_step(k, &self.failed, "run")?;
         let mut ran = 0;
         while ran < k && !self.done() {
             match self.vgs.step(&*self.target, &mut self.rng) {
@@ -345,6 +337,13 @@ mod tests {
         let s = VgsSettings::parse("target=25gmm&steps=5&hidden=16").unwrap();
         assert_eq!(s.config().steps, 5);
         assert!(s.cli_args().contains("--steps 5 --batch 128 --hidden 16"));
+        let mut c = VgsCore::new(&s).unwrap();
+        let e = c.step(MAX_STEPS_PER_CALL + 1).unwrap_err();
+        assert_eq!(e.field, "run");
+        assert!(
+            e.to_string().contains("at most 10000 iterations per call"),
+            "{e}"
+        );
     }
 
     #[test]
