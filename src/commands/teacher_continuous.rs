@@ -4,7 +4,6 @@
 //! (`metrics.jsonl`, `summary.json`, `samples.csv`, `samples.svg`, `checkpoint.json` of the
 //! student, loadable by `amortise sample`), plus `teacher_samples.csv`.
 
-use std::io::IsTerminal;
 use std::time::Instant;
 
 use amortise_kernel::metrics::coverage;
@@ -110,10 +109,7 @@ pub fn run(a: &TrainArgs) -> CliResult<()> {
     let metrics_path = format!("{out}/metrics.jsonl");
     let mut metrics = String::new();
     let t0 = Instant::now();
-    let mut progress = Progress {
-        tty: std::io::stderr().is_terminal(),
-        last: Instant::now(),
-    };
+    let mut progress = Progress::new();
     let pcfg = cfg.train.policy;
     let (process, steps) = (cfg.train.process, cfg.train.steps);
     let mut last_loss = f32::NAN;

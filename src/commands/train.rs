@@ -399,11 +399,18 @@ pub(super) fn write_outputs(
 }
 
 pub(super) struct Progress {
-    pub(super) tty: bool,
-    pub(super) last: Instant,
+    tty: bool,
+    last: Instant,
 }
 
 impl Progress {
+    /// A progress line on stderr: redrawn in place on a terminal, a line every 5 s otherwise.
+    pub(super) fn new() -> Progress {
+        Progress {
+            tty: std::io::stderr().is_terminal(),
+            last: Instant::now(),
+        }
+    }
     pub(super) fn show(&mut self, line: &str, force: bool) {
         if !force && self.last.elapsed().as_secs_f64() < if self.tty { 0.2 } else { 5.0 } {
             return;
@@ -444,10 +451,7 @@ fn run_trained(
     let metrics_path = format!("{out}/metrics.jsonl");
     let mut metrics = String::new();
     let t0 = Instant::now();
-    let mut progress = Progress {
-        tty: std::io::stderr().is_terminal(),
-        last: Instant::now(),
-    };
+    let mut progress = Progress::new();
     trainer
         .prefill(target, &mut r)
         .map_err(|e| CliError::kernel("prefilling the buffer", e))?;
