@@ -61,20 +61,7 @@ pub fn teacher_grid(s: &Settings) -> CliResult<()> {
                 &out,
             ];
             args.extend(s.extra.iter().map(String::as_str));
-            let o = Command::new(&exe)
-                .args(&args)
-                .output()
-                .map_err(|e| CliError::file("amortise", format!("cannot run: {e}")))?;
-            if !o.status.success() {
-                return Err(CliError::file(
-                    &out,
-                    format!("run failed: {}", String::from_utf8_lossy(&o.stderr)),
-                ));
-            }
-            let txt = std::fs::read_to_string(format!("{out}/summary.json"))
-                .map_err(|e| CliError::file(&out, e.to_string()))?;
-            let v: serde_json::Value =
-                serde_json::from_str(&txt).map_err(|e| CliError::file(&out, e.to_string()))?;
+            let v = run_summary(&exe, &args, &out)?;
             found.push(v["modes_found"].as_f64().unwrap_or(f64::NAN));
             total = v["modes_total"].as_u64().unwrap_or(0);
             if let Some(x) = v["visits_to_all_modes"].as_f64() {
@@ -221,20 +208,7 @@ pub fn discrete_table(s: &Settings) -> CliResult<()> {
                     args.extend(["--prefill", &prefill]);
                 }
                 args.extend(s.extra.iter().map(String::as_str));
-                let o = Command::new(&exe)
-                    .args(&args)
-                    .output()
-                    .map_err(|e| CliError::file("amortise", format!("cannot run: {e}")))?;
-                if !o.status.success() {
-                    return Err(CliError::file(
-                        &out,
-                        format!("run failed: {}", String::from_utf8_lossy(&o.stderr)),
-                    ));
-                }
-                let txt = std::fs::read_to_string(format!("{out}/summary.json"))
-                    .map_err(|e| CliError::file(&out, e.to_string()))?;
-                let v: serde_json::Value =
-                    serde_json::from_str(&txt).map_err(|e| CliError::file(&out, e.to_string()))?;
+                let v = run_summary(&exe, &args, &out)?;
                 let f = |k: &str| v[k].as_f64().unwrap_or(f64::NAN);
                 tv.push(f("tv_policy"));
                 jsd.push(f("jsd_policy"));
@@ -269,4 +243,24 @@ pub fn discrete_table(s: &Settings) -> CliResult<()> {
     println!("{table}");
     eprintln!("wrote {path}");
     Ok(())
+}
+
+/// Runs one `amortise` child with `args` and reads the `summary.json` it wrote into `out`.
+///
+/// # Errors
+/// The child cannot start or fails (its stderr is quoted), or the summary is unreadable.
+fn run_summary(exe: &std::path::Path, args: &[&str], out: &str) -> CliResult<serde_json::Value> {
+    let o = Command::new(exe)
+        .args(args)
+        .output()
+        .map_err(|e| CliError::file("amortise", format!("cannot run: {e}")))?;
+    if !o.status.success() {
+        return Err(CliError::file(
+            out,
+            format!("run failed: {}", String::from_utf8_lossy(&o.stderr)),
+        ));
+    }
+    let txt = std::fs::read_to_string(format!("{out}/summary.json"))
+        .map_err(|e| CliError::file(out, e.to_string()))?;
+    serde_json::from_str(&txt).map_err(|e| CliError::file(out, e.to_string()))
 }
