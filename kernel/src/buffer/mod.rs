@@ -61,6 +61,19 @@ pub struct SampleInfo {
     pub len: usize,
 }
 
+/// Where a ring buffer stands: entries held, the next slot to write, and entries ever
+/// inserted. The one `Copy` value an owner keeps between calls to re-open its storage with
+/// [`ReplayBuffer::from_parts`] (every trainer's `State` carries one).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Cursor {
+    /// Entries currently stored (`≤ capacity`).
+    pub len: usize,
+    /// Slot the next insertion writes (`< capacity`).
+    pub head: usize,
+    /// Entries inserted since the buffer was created.
+    pub inserted: u64,
+}
+
 /// A ring buffer of `(x, log w, log R)` over caller-owned slices.
 ///
 /// Invariants (established by [`ReplayBuffer::new`]): `states.len() == capacity·dim`,
@@ -110,34 +123,36 @@ impl<'a> ReplayBuffer<'a> {
         })
     }
 
-    /// Re-opens a buffer over storage that already holds entries, with the cursor returned
-    /// by [`ReplayBuffer::cursor`] (for owners that keep the storage between calls).
+    /// Re-opens a buffer over storage that already holds entries, with the [`Cursor`]
+    /// returned by [`ReplayBuffer::cursor`] (for owners that keep the storage between calls).
     ///
     /// # Errors
-    /// As [`ReplayBuffer::new`], and [`Error::InvalidConfig`] if `len > capacity` or
-    /// `head >= capacity`.
+    /// As [`ReplayBuffer::new`], and [`Error::InvalidConfig`] if `cursor.len > capacity` or
+    /// `cursor.head >= capacity`.
     pub fn from_parts(
         dim: usize,
         states: &'a mut [f32],
         log_w: &'a mut [f32],
         log_r: &'a mut [f32],
-        len: usize,
-        head: usize,
-        inserted: u64,
+        cursor: Cursor,
     ) -> Result<Self, Error> {
         let mut b = Self::new(dim, states, log_w, log_r)?;
-        if len > b.capacity || head >= b.capacity {
+        if cursor.len > b.capacity || cursor.head >= b.capacity {
             return Err(Error::InvalidConfig("replay buffer cursor out of range"));
         }
-        b.len = len;
-        b.head = head;
-        b.inserted = inserted;
+        b.len = cursor.len;
+        b.head = cursor.head;
+        b.inserted = cursor.inserted;
         Ok(b)
     }
 
-    /// The cursor `(len, head, inserted)` to pass to [`ReplayBuffer::from_parts`].
-    pub fn cursor(&self) -> (usize, usize, u64) {
-        (self.len, self.head, self.inserted)
+    /// The cursor to pass to [`ReplayBuffer::from_parts`].
+    pub fn cursor(&self) -> Cursor {
+        Cursor {
+            len: self.len,
+            head: self.head,
+            inserted: self.inserted,
+        }
     }
 
     /// State dimension.

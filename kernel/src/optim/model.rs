@@ -265,7 +265,10 @@ mod tests {
                 lr: 1e-3 * sched.factor(it),
                 ..AdamConfig::default()
             };
-            let ag = [ParamGroup::new(0, 3, 1.0), ParamGroup::new(3, 2, 1e-1 / 1e-3)];
+            let ag = [
+                ParamGroup::new(0, 3, 1.0),
+                ParamGroup::new(3, 2, 1e-1 / 1e-3),
+            ];
             adam::step_groups(&acfg, &mut ast, &ag, &mut p2, &g2, &mut m2, &mut v2).unwrap();
             assert_eq!(info.norms[0], n0);
             assert_eq!(info.norms[1], 0.0);

@@ -52,7 +52,7 @@
 
 use super::{Config as RewardConfig, teacher_log_reward};
 use crate::arena::Carve;
-use crate::buffer::{Priority, ReplayBuffer};
+use crate::buffer::{Cursor, Priority, ReplayBuffer};
 use crate::error::{Error, check_len};
 use crate::nn::LastLayerInit;
 use crate::optim::adam::{self, AdamConfig, AdamState, ParamGroup};
@@ -293,7 +293,7 @@ pub struct State<'a> {
     buf_weights: &'a mut [f32],
     buf_order: &'a mut [u32],
     draw: &'a mut [u32],
-    buf_cursor: (usize, usize, u64),
+    buf_cursor: Cursor,
     threshold: Option<f32>,
     iteration: u32,
 }
@@ -417,7 +417,7 @@ pub fn init<'a, R: Rng + ?Sized>(
         buf_weights,
         buf_order,
         draw,
-        buf_cursor: (0, 0, 0),
+        buf_cursor: Cursor::default(),
         threshold: None,
         iteration: 0,
     };
@@ -482,11 +482,11 @@ impl State<'_> {
     }
     /// Entries in the buffer.
     pub fn buffer_len(&self) -> usize {
-        self.buf_cursor.0
+        self.buf_cursor.len
     }
     /// Buffer states `[len, d]` (slot order) and their stored `log R_T` priorities.
     pub fn buffer_contents(&self) -> (&[f32], &[f32]) {
-        let n = self.buf_cursor.0;
+        let n = self.buf_cursor.len;
         (
             &self.buf_states[..n * self.layout.dim],
             &self.buf_log_r[..n],
@@ -511,15 +511,12 @@ impl State<'_> {
         if k == 0 {
             return Ok(0);
         }
-        let (len, head, ins) = self.buf_cursor;
         let mut buf = ReplayBuffer::from_parts(
             d,
             self.buf_states,
             self.buf_log_w,
             self.buf_log_r,
-            len,
-            head,
-            ins,
+            self.buf_cursor,
         )?;
         // stored: log w slot = log R(x), priority slot = log R_T
         buf.insert(&self.x_t[..k * d], &self.log_r[..k], &self.log_rt[..k])?;
@@ -601,7 +598,7 @@ pub fn step<T: LogDensity + ?Sized, R: Rng + ?Sized>(
 ) -> Result<Info, Error> {
     let it = st.iteration;
     let mut ph = phase(it);
-    if ph == Phase::Buffer && st.buf_cursor.0 == 0 {
+    if ph == Phase::Buffer && st.buf_cursor.len == 0 {
         ph = Phase::Student;
     }
     let d = st.layout.dim;
@@ -638,7 +635,7 @@ pub fn step<T: LogDensity + ?Sized, R: Rng + ?Sized>(
             st.sort,
         );
         refreshed = st.insert_kept()?;
-        if st.buf_cursor.0 == 0 {
+        if st.buf_cursor.len == 0 {
             ph = Phase::Student;
         }
     }
@@ -659,9 +656,8 @@ pub fn step<T: LogDensity + ?Sized, R: Rng + ?Sized>(
         )?;
         st.x_t.copy_from_slice(traj.terminal());
     } else {
-        let (len, head, ins) = st.buf_cursor;
         let buf =
-            ReplayBuffer::from_parts(d, st.buf_states, st.buf_log_w, st.buf_log_r, len, head, ins)?;
+            ReplayBuffer::from_parts(d, st.buf_states, st.buf_log_w, st.buf_log_r, st.buf_cursor)?;
         buf.sample(
             Priority::RewardRank {
                 rank_weight: st.cfg.rank_weight,
@@ -801,7 +797,7 @@ pub fn step<T: LogDensity + ?Sized, R: Rng + ?Sized>(
         mean_log_rt,
         under_sampled: under as f32 / b as f32,
         refreshed,
-        buffer_len: st.buf_cursor.0,
+        buffer_len: st.buf_cursor.len,
         log_z: st.student.params[pp],
         teacher_log_z: st.teacher.params[pp],
         grad_norm,

@@ -33,7 +33,7 @@ use super::reference::{Process, Schedule};
 use super::smc::{self, SmcConfig, SmcWorkspace};
 use super::tb::{self, TbWorkspace};
 use crate::arena::Carve;
-use crate::buffer::{Priority, ReplayBuffer};
+use crate::buffer::{Cursor, Priority, ReplayBuffer};
 use crate::error::Error;
 use crate::nn::LastLayerInit;
 use crate::optim::adam::{self, AdamConfig, AdamState, ParamGroup};
@@ -481,9 +481,7 @@ pub struct Trainer<'a> {
     buf_log_r: &'a mut [f32],
     buf_weights: &'a mut [f32],
     buf_order: &'a mut [u32],
-    buf_len: usize,
-    buf_head: usize,
-    buf_inserted: u64,
+    buf_cursor: Cursor,
     draw: &'a mut [u32],
     state: TrainState,
 }
@@ -608,9 +606,7 @@ impl<'a> Trainer<'a> {
             buf_log_r,
             buf_weights,
             buf_order,
-            buf_len: 0,
-            buf_head: 0,
-            buf_inserted: 0,
+            buf_cursor: Cursor::default(),
             draw,
             state: TrainState {
                 iteration: 0,
@@ -678,13 +674,13 @@ impl<'a> Trainer<'a> {
     }
     /// Entries in the replay buffer.
     pub fn buffer_len(&self) -> usize {
-        self.buf_len
+        self.buf_cursor.len
     }
     /// Stored buffer states `[len, d]` (slot order) and their log-weights.
     pub fn buffer_contents(&self) -> (&[f32], &[f32]) {
         (
-            &self.buf_states[..self.buf_len * self.layout.dim],
-            &self.buf_log_w[..self.buf_len],
+            &self.buf_states[..self.buf_cursor.len * self.layout.dim],
+            &self.buf_log_w[..self.buf_cursor.len],
         )
     }
 
@@ -707,15 +703,10 @@ impl<'a> Trainer<'a> {
             self.buf_states,
             self.buf_log_w,
             self.buf_log_r,
-            self.buf_len,
-            self.buf_head,
-            self.buf_inserted,
+            self.buf_cursor,
         )?;
         buf.insert(states, log_w, log_r)?;
-        let (len, head, ins) = buf.cursor();
-        self.buf_len = len;
-        self.buf_head = head;
-        self.buf_inserted = ins;
+        self.buf_cursor = buf.cursor();
         Ok(())
     }
 
@@ -878,7 +869,7 @@ impl<'a> Trainer<'a> {
         let it = self.state.iteration;
         let on_policy = !self.cfg.method.has_buffer()
             || it.is_multiple_of(self.cfg.replay_ratio + 1)
-            || self.buf_len == 0;
+            || self.buf_cursor.len == 0;
         let mut info = TrainInfo {
             iteration: it,
             on_policy,
@@ -888,7 +879,7 @@ impl<'a> Trainer<'a> {
             grad_norm: 0.0,
             smc_log_z: f64::NAN,
             smc_ess: f64::NAN,
-            buffer_len: self.buf_len,
+            buffer_len: self.buf_cursor.len,
             buffer_lambda: 1.0,
             masked: 0,
             skipped: false,
@@ -922,9 +913,7 @@ impl<'a> Trainer<'a> {
                 self.buf_states,
                 self.buf_log_w,
                 self.buf_log_r,
-                self.buf_len,
-                self.buf_head,
-                self.buf_inserted,
+                self.buf_cursor,
             )?;
             if self.cfg.buffer_priority == Priority::Uniform {
                 // independent uniform slots (the buffer's own uniform rule would need B uniforms)
@@ -1059,7 +1048,7 @@ impl<'a> Trainer<'a> {
             grad_norm: 0.0,
             smc_log_z: f64::NAN,
             smc_ess: f64::NAN,
-            buffer_len: self.buf_len,
+            buffer_len: self.buf_cursor.len,
             buffer_lambda: 1.0,
             masked,
             skipped: false,
@@ -1095,7 +1084,7 @@ impl<'a> Trainer<'a> {
                 info.skipped = true;
                 info.grad_norm = norm;
                 info.log_z = self.params[np - 1];
-                info.buffer_len = self.buf_len;
+                info.buffer_len = self.buf_cursor.len;
                 return Ok(info);
             }
             if start == 0 {
@@ -1124,7 +1113,7 @@ impl<'a> Trainer<'a> {
         )?;
         self.state.iteration += 1;
         info.log_z = self.params[np - 1];
-        info.buffer_len = self.buf_len;
+        info.buffer_len = self.buf_cursor.len;
         Ok(info)
     }
 }

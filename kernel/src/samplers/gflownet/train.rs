@@ -27,7 +27,7 @@
 use super::env::{DiscreteEnv, MAX_ACTIONS, count_legal};
 use super::loss;
 use super::policy::{masked_log_softmax, masked_log_softmax_backward, sample_action};
-use crate::buffer::{Priority, ReplayBuffer};
+use crate::buffer::{Cursor, Priority, ReplayBuffer};
 use crate::error::{Error, check_len};
 use crate::math;
 use crate::nn::{Activation, LastLayerInit, Mlp};
@@ -309,7 +309,7 @@ pub struct Trainer<'a, E: DiscreteEnv> {
     order: &'a mut [u32],
     draws: &'a mut [u32],
     adam: AdamState,
-    cursor: (usize, usize, u64),
+    cursor: Cursor,
     iteration: u32,
 }
 
@@ -354,7 +354,7 @@ impl<'a, E: DiscreteEnv> Trainer<'a, E> {
             order,
             draws,
             adam: AdamState::default(),
-            cursor: (0, 0, 0),
+            cursor: Cursor::default(),
             iteration: 0,
         };
         let npp = t.lay.policy_params;
@@ -403,7 +403,7 @@ impl<'a, E: DiscreteEnv> Trainer<'a, E> {
     }
     /// Entries in the replay buffer.
     pub fn buffer_len(&self) -> usize {
-        self.cursor.0
+        self.cursor.len
     }
     /// Number of trajectories in the current batch.
     pub fn batch(&self) -> usize {
@@ -926,8 +926,7 @@ impl<'a, E: DiscreteEnv> Trainer<'a, E> {
         let s = self.env.state_len();
         let (states, rest) = self.f[14].split_at_mut(cap * s);
         let (lw, lr) = rest.split_at_mut(cap);
-        let (len, head, ins) = self.cursor;
-        ReplayBuffer::from_parts(s, states, lw, lr, len, head, ins).map(Some)
+        ReplayBuffer::from_parts(s, states, lw, lr, self.cursor).map(Some)
     }
 
     /// Inserts the terminal states of the current batch into the buffer with their log
@@ -964,19 +963,19 @@ impl<'a, E: DiscreteEnv> Trainer<'a, E> {
     /// # Errors
     /// Buffer and shape errors.
     pub fn load_from_buffer<R: Rng + ?Sized>(&mut self, rng: &mut R) -> Result<bool, Error> {
-        if self.cursor.0 == 0 {
+        if self.cursor.len == 0 {
             return Ok(false);
         }
         let bn = self.cfg.batch;
         let s = self.env.state_len();
         let prio = self.cfg.buffer_priority;
         let cap = self.cfg.buffer_capacity;
-        let (len, head, ins) = self.cursor;
+        let cursor = self.cursor;
         {
             let [.., store, wscr, _] = &mut self.f;
             let (states, rest) = store.split_at_mut(cap * s);
             let (lw, lr) = rest.split_at_mut(cap);
-            let buf = ReplayBuffer::from_parts(s, states, lw, lr, len, head, ins)?;
+            let buf = ReplayBuffer::from_parts(s, states, lw, lr, cursor)?;
             if prio == Priority::Uniform {
                 sample_stratified(&buf, bn, wscr, self.order, self.draws, rng)?;
             } else {
