@@ -1,5 +1,5 @@
 //! Criterion bench of one SMC pass of the diffusion sampler as the RSMC trainer runs it
-//! (`samplers::diffusion::smc::run`, called by `Trainer::prefill` and by every off-policy
+//! (`samplers::diffusion::smc::run`, called by `train::prefill` and by every off-policy
 //! RSMC iteration): `N = 300` particles on GMM40-2d, `T = 64` Euler–Maruyama steps of the
 //! OU reference with `σ = 20` (the CLI's defaults for `--target gmm40 --method rsmc`),
 //! the PIS policy (hidden 64, 64 harmonics, fixed variance) as proposal, the learnt flows
@@ -21,7 +21,7 @@ use amortise_kernel::rng::seeded;
 use amortise_kernel::samplers::diffusion::policy::{self, Trajectories};
 use amortise_kernel::samplers::diffusion::reference::{Process, Schedule};
 use amortise_kernel::samplers::diffusion::smc::{self, SmcWorkspace};
-use amortise_kernel::samplers::diffusion::train::{Method, TrainConfig};
+use amortise_kernel::samplers::diffusion::train::{Config as TrainConfig, Method};
 use amortise_kernel::targets::Gmm40;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 

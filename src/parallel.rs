@@ -9,7 +9,7 @@
 //! chunks from a shared counter, so which thread computes a chunk varies, but a chunk's
 //! result depends only on the parameters and its seed. The chunk gradients and residual sums
 //! are then added in chunk order and the trainer takes one clipped Adam step
-//! ([`Trainer::apply_gradient`]). So 1 thread and K threads give bit-identical parameters for
+//! ([`train::apply_gradient`]). So 1 thread and K threads give bit-identical parameters for
 //! the same `C` and seed; a different `C` is a different (equally valid) random stream and
 //! summation order.
 //!
@@ -24,7 +24,9 @@ use amortise_kernel::rng::{self, Rng, Xoshiro256PlusPlus};
 use amortise_kernel::samplers::diffusion::policy::{Trajectories, Workspace};
 use amortise_kernel::samplers::diffusion::reference::Schedule;
 use amortise_kernel::samplers::diffusion::tb::{self, TbChunkSums};
-use amortise_kernel::samplers::diffusion::train::{Method, TrainInfo, Trainer};
+use amortise_kernel::samplers::diffusion::train::{
+    self, Config, ExternalGradient, Info, Layout, Method, State, Views,
+};
 use amortise_kernel::targets::LogDensity;
 
 use crate::error::{CliError, CliResult};
@@ -81,13 +83,18 @@ pub struct ChunkedTb {
 }
 
 impl ChunkedTb {
-    /// Buffers for `n_chunks` chunks of `trainer`'s batch, run on `threads` threads.
+    /// Buffers for `n_chunks` chunks of the batch of a trainer (`cfg`, `layout`), run on
+    /// `threads` threads.
     ///
     /// # Errors
     /// [`Error::InvalidConfig`] if the method is not TB, `n_chunks` is 0 or larger than the
     /// batch, or `threads` is 0.
-    pub fn new(trainer: &Trainer, n_chunks: usize, threads: usize) -> Result<Self, Error> {
-        let cfg = trainer.config();
+    pub fn new(
+        cfg: &Config,
+        layout: &Layout,
+        n_chunks: usize,
+        threads: usize,
+    ) -> Result<Self, Error> {
         if cfg.method != Method::Tb {
             return Err(Error::InvalidConfig(
                 "the chunked multi-threaded runner supports --method tb only",
@@ -100,7 +107,7 @@ impl ChunkedTb {
         if threads == 0 {
             return Err(Error::InvalidConfig("threads must be >= 1"));
         }
-        let net = trainer.net();
+        let net = &layout.net;
         let np = net.param_count();
         let steps = cfg.steps;
         let chunks = (0..n_chunks)
@@ -145,27 +152,28 @@ impl ChunkedTb {
     ///
     /// # Errors
     /// The first chunk error in chunk order (the parameters are then unchanged), or the
-    /// optimiser's ([`Trainer::apply_gradient`]).
+    /// optimiser's ([`train::apply_gradient`]).
     pub fn step<T: LogDensity + Sync + ?Sized>(
         &mut self,
-        trainer: &mut Trainer,
+        cfg: &Config,
+        state: &mut State,
+        views: &mut Views<'_>,
         target: &T,
         rng: &mut Xoshiro256PlusPlus,
-    ) -> Result<TrainInfo, Error> {
+    ) -> Result<Info, Error> {
         for ch in &mut self.chunks {
             ch.seed = rng.next_u64();
             ch.result = None;
         }
         {
-            let t: &Trainer = trainer;
-            let cfg = t.config();
+            let lay = &views.layout;
             let sched = Schedule::view(cfg.process, cfg.steps, &self.table)?;
             let job = Job {
                 cfg: &cfg.policy,
                 sched: &sched,
-                net: t.net(),
-                params: t.policy_params(),
-                log_z: t.log_z(),
+                net: &lay.net,
+                params: lay.policy(views.model.params),
+                log_z: views.log_z(),
                 target,
                 total: self.batch,
                 steps: cfg.steps,
@@ -224,7 +232,13 @@ impl ChunkedTb {
             self.grads.iter_mut().for_each(|g| *g *= scale);
         }
         let bf = kept as f64;
-        trainer.apply_gradient(&self.grads, (2.0 * s / bf) as f32, (s2 / bf) as f32, masked)
+        let grad = ExternalGradient {
+            policy: &self.grads,
+            log_z: (2.0 * s / bf) as f32,
+            tb_loss: (s2 / bf) as f32,
+            masked,
+        };
+        train::apply_gradient(cfg, state, views, &grad)
     }
 }
 
@@ -284,11 +298,10 @@ impl<T: LogDensity + ?Sized> Job<'_, T> {
 mod tests {
     use super::*;
     use amortise_kernel::samplers::diffusion::reference::Process;
-    use amortise_kernel::samplers::diffusion::train::{Layout, TrainConfig};
     use amortise_kernel::targets::Target;
 
-    fn cfg() -> TrainConfig {
-        TrainConfig {
+    fn cfg() -> Config {
+        Config {
             method: Method::Tb,
             process: Process::PinnedBrownian { t_scale: 5.0 },
             steps: 12,
@@ -296,7 +309,7 @@ mod tests {
             hidden: 16,
             harmonics: 8,
             iterations: 100,
-            ..TrainConfig::default()
+            ..Config::default()
         }
     }
 
@@ -308,15 +321,16 @@ mod tests {
         let mut fa = vec![0.0f32; layout.f32_len];
         let mut ua = vec![0u32; layout.u32_len];
         let mut r = rng::seeded(11);
-        let mut t = Trainer::new(&cfg, 2, &mut fa, &mut ua, &mut r).unwrap();
-        let mut runner = ChunkedTb::new(&t, chunks, threads).unwrap();
+        let mut v = Views::new(&layout, &mut fa, &mut ua).unwrap();
+        let mut st = train::init(&cfg, &layout, &mut v, &mut r).unwrap();
+        let mut runner = ChunkedTb::new(&cfg, &layout, chunks, threads).unwrap();
         let mut losses = Vec::new();
         for _ in 0..iters {
-            let info = runner.step(&mut t, &target, &mut r).unwrap();
+            let info = runner.step(&cfg, &mut st, &mut v, &target, &mut r).unwrap();
             losses.push(info.tb_loss);
         }
-        assert_eq!(t.state().iteration as usize, iters);
-        (t.params().to_vec(), losses)
+        assert_eq!(st.iteration as usize, iters);
+        (v.model.params.to_vec(), losses)
     }
 
     fn bits(v: &[f32]) -> Vec<u32> {
@@ -350,35 +364,31 @@ mod tests {
         let mut fa = vec![0.0f32; layout.f32_len];
         let mut ua = vec![0u32; layout.u32_len];
         let mut r = rng::seeded(11);
-        let mut t = Trainer::new(&cfg, 2, &mut fa, &mut ua, &mut r).unwrap();
+        let mut v = Views::new(&layout, &mut fa, &mut ua).unwrap();
+        let mut st = train::init(&cfg, &layout, &mut v, &mut r).unwrap();
         let mut losses = Vec::new();
         for _ in 0..iters {
             let mut chunk_rng = rng::seeded(r.next_u64());
-            losses.push(t.step(&target, &mut chunk_rng).unwrap().tb_loss);
+            let info = train::step(&cfg, &mut st, &mut v, &target, &mut chunk_rng).unwrap();
+            losses.push(info.tb_loss);
         }
         assert_eq!(bits(&losses), bits(&l_chunked));
-        assert_eq!(bits(t.params()), bits(&p_chunked));
+        assert_eq!(bits(v.model.params), bits(&p_chunked));
     }
 
     #[test]
     fn bad_settings_are_errors() {
         let cfg = cfg();
         let layout = Layout::new(&cfg, 2).unwrap();
-        let mut fa = vec![0.0f32; layout.f32_len];
-        let mut ua = vec![0u32; layout.u32_len];
-        let t = Trainer::new(&cfg, 2, &mut fa, &mut ua, &mut rng::seeded(0)).unwrap();
-        assert!(ChunkedTb::new(&t, 0, 1).is_err());
-        assert!(ChunkedTb::new(&t, 38, 1).is_err());
-        assert!(ChunkedTb::new(&t, 4, 0).is_err());
-        let rs = TrainConfig {
+        assert!(ChunkedTb::new(&cfg, &layout, 0, 1).is_err());
+        assert!(ChunkedTb::new(&cfg, &layout, 38, 1).is_err());
+        assert!(ChunkedTb::new(&cfg, &layout, 4, 0).is_err());
+        let rs = Config {
             method: Method::TbBuffer,
             buffer_capacity: 100,
             ..cfg
         };
         let layout = Layout::new(&rs, 2).unwrap();
-        let mut fa = vec![0.0f32; layout.f32_len];
-        let mut ua = vec![0u32; layout.u32_len];
-        let t = Trainer::new(&rs, 2, &mut fa, &mut ua, &mut rng::seeded(0)).unwrap();
-        assert!(ChunkedTb::new(&t, 4, 2).is_err());
+        assert!(ChunkedTb::new(&rs, &layout, 4, 2).is_err());
     }
 }

@@ -6,7 +6,7 @@ use amortise_kernel::buffer::Priority;
 use amortise_kernel::samplers::diffusion::policy::PolicyConfig;
 use amortise_kernel::samplers::diffusion::reference::Process;
 use amortise_kernel::samplers::diffusion::smc::SmcConfig;
-use amortise_kernel::samplers::diffusion::train::{Method, TrainConfig};
+use amortise_kernel::samplers::diffusion::train::{Config as TrainConfig, Method};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{CliError, CliResult};

@@ -3,14 +3,16 @@
 //! densities so large that the gradient overflows. The policy (module docs of
 //! `amortise_kernel::samplers::diffusion::train`, and `docs/robustness.md`):
 //! - a sample whose `log R` is not finite gets `log R = -inf`: zero weight in SMC and in the
-//!   replay buffer, and no term in the TB/SubTB losses; counted in `TrainInfo::masked`;
+//!   replay buffer, and no term in the TB/SubTB losses; counted in `Info::masked`;
 //! - a step whose gradient is not finite is skipped (parameters and Adam moments unchanged)
-//!   and counted in `TrainInfo::skipped` / `TrainState::skipped_steps`;
+//!   and counted in `Info::skipped` / `OptimState::skipped`;
 //! - a batch with no finite `log R` at all is `Error::Degenerate` (the CLI names the step).
 
 use amortise_kernel::Error;
 use amortise_kernel::rng::{self, Rng};
-use amortise_kernel::samplers::diffusion::train::{Layout, Method, TrainConfig, Trainer};
+use amortise_kernel::samplers::diffusion::train::{
+    self, Config as TrainConfig, Layout, Method, Views,
+};
 use amortise_kernel::targets::LogDensity;
 
 /// A standard 2-D Gaussian, except on `x₀ > edge`, where it returns `bad`.
@@ -73,7 +75,8 @@ fn train(method: Method, target: &Broken, iters: u32) -> Outcome {
     let mut fa = vec![0.0f32; layout.f32_len];
     let mut ua = vec![0u32; layout.u32_len];
     let mut r = rng::seeded(7);
-    let mut t = Trainer::new(&cfg, 2, &mut fa, &mut ua, &mut r).unwrap();
+    let mut v = Views::new(&layout, &mut fa, &mut ua).unwrap();
+    let mut st = train::init(&cfg, &layout, &mut v, &mut r).unwrap();
     let mut out = Outcome {
         masked: 0,
         skipped: 0,
@@ -81,12 +84,12 @@ fn train(method: Method, target: &Broken, iters: u32) -> Outcome {
         params_finite: true,
         log_z: f32::NAN,
     };
-    if let Err(e) = t.prefill(target, &mut r) {
+    if let Err(e) = train::prefill(&cfg, &mut st, &mut v, target, &mut r) {
         out.error = Some((0, e));
         return out;
     }
     for it in 0..iters {
-        match t.step(target, &mut r) {
+        match train::step(&cfg, &mut st, &mut v, target, &mut r) {
             Ok(info) => {
                 out.masked += info.masked as u64;
                 out.skipped += info.skipped as u32;
@@ -97,9 +100,9 @@ fn train(method: Method, target: &Broken, iters: u32) -> Outcome {
             }
         }
     }
-    assert_eq!(t.state().skipped_steps, out.skipped);
-    out.params_finite = t.params().iter().all(|p| p.is_finite());
-    out.log_z = t.log_z();
+    assert_eq!(st.optim.skipped, out.skipped);
+    out.params_finite = v.model.params.iter().all(|p| p.is_finite());
+    out.log_z = v.log_z();
     out
 }
 

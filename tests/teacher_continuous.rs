@@ -5,7 +5,7 @@
 use amortise_kernel::rng::{self, Rng};
 use amortise_kernel::samplers::diffusion::policy::{self, Trajectories, Workspace};
 use amortise_kernel::samplers::diffusion::reference::{Process, Schedule};
-use amortise_kernel::samplers::diffusion::train::TrainConfig;
+use amortise_kernel::samplers::diffusion::train::Config as TrainConfig;
 use amortise_kernel::targets::{LogDensity, Target};
 use amortise_kernel::teacher::continuous::{self, Config, Layout, State};
 

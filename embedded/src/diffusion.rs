@@ -18,7 +18,9 @@ use amortise_kernel::rng;
 use amortise_kernel::samplers::diffusion::policy::{self, Trajectories};
 use amortise_kernel::samplers::diffusion::reference::{Process, Schedule};
 use amortise_kernel::samplers::diffusion::smc::{self, SmcConfig, SmcWorkspace};
-use amortise_kernel::samplers::diffusion::train::{Layout, Method, TrainConfig, Trainer};
+use amortise_kernel::samplers::diffusion::train::{
+    self, Config as TrainConfig, Layout, Method, Views,
+};
 use amortise_kernel::targets::{GridGmm, LogDensity};
 use amortise_kernel::{Error, buffer::Priority};
 use core::fmt::Write;
@@ -150,21 +152,20 @@ pub fn run<W: Write>(f32s: &mut [f32], u32s: &mut [u32], out: &mut W) -> Result<
     let mut last = None;
     let (mut tb_sum, mut subtb_sum, mut window) = (0.0f32, 0.0f32, 0u32);
     {
-        let mut trainer = Trainer::new(
-            &cfg,
-            DIM,
+        let mut views = Views::new(
+            &layout,
             &mut work[..layout.f32_len],
             &mut u32s[..layout.u32_len],
-            &mut rng,
         )?;
-        let prefilled = trainer.prefill(&target, &mut rng)?;
+        let mut st = train::init(&cfg, &layout, &mut views, &mut rng)?;
+        let prefilled = train::prefill(&cfg, &mut st, &mut views, &target, &mut rng)?;
         writeln!(
             out,
             "train: start prefill={prefilled} buffer={}",
-            trainer.buffer_len()
+            st.buffer.len
         )?;
         for i in 0..ITERATIONS {
-            match trainer.step(&target, &mut rng) {
+            match train::step(&cfg, &mut st, &mut views, &target, &mut rng) {
                 Ok(info) => {
                     tb_sum += info.tb_loss;
                     subtb_sum += info.subtb_loss;
@@ -179,12 +180,12 @@ pub fn run<W: Write>(f32s: &mut [f32], u32s: &mut [u32], out: &mut W) -> Result<
                 write!(out, "train: iter={}", i + 1)?;
                 f32_field(out, "mean_tb_loss", tb_sum / k)?;
                 f32_field(out, "mean_subtb_loss", subtb_sum / k)?;
-                f32_field(out, "log_z", trainer.log_z())?;
+                f32_field(out, "log_z", views.log_z())?;
                 writeln!(out)?;
                 (tb_sum, subtb_sum, window) = (0.0, 0.0, 0);
             }
         }
-        params.copy_from_slice(trainer.params());
+        params.copy_from_slice(views.model.params);
     }
     let info = last.ok_or(RunError::Kernel(Error::Degenerate(
         "every step was skipped",

@@ -20,7 +20,9 @@ use amortise_kernel::optim::adam::{self, AdamConfig, AdamState};
 use amortise_kernel::rng::{self, fill_standard_normal};
 use amortise_kernel::samplers::diffusion::policy::PolicyConfig;
 use amortise_kernel::samplers::diffusion::reference::Process;
-use amortise_kernel::samplers::diffusion::train::{Layout, Method, TrainConfig, Trainer};
+use amortise_kernel::samplers::diffusion::train::{
+    self, Config as TrainConfig, Layout, Method, Views,
+};
 use amortise_kernel::targets::Target;
 use serde_json::json;
 
@@ -104,9 +106,9 @@ pub fn run(
             let mut fa = vec![0.0f32; layout.f32_len];
             let mut ua = vec![0u32; layout.u32_len];
             let mut r = rng::seeded(0);
-            let mut t =
-                Trainer::new(&cfg, 2, &mut fa, &mut ua, &mut r).map_err(kernel("trainer"))?;
-            if t.net().param_count() != if fixed_variance { 21_122 } else { 21_252 } {
+            let mut v = Views::new(&layout, &mut fa, &mut ua).map_err(kernel("trainer"))?;
+            let mut st = train::init(&cfg, &layout, &mut v, &mut r).map_err(kernel("trainer"))?;
+            if layout.net.param_count() != if fixed_variance { 21_122 } else { 21_252 } {
                 return Err(CliError::kernel(
                     "bench",
                     amortise_kernel::Error::InvalidConfig("PIS net size"),
@@ -114,24 +116,25 @@ pub fn run(
             }
             let mut chunked = match plan {
                 Some(c) => Some(
-                    crate::parallel::ChunkedTb::new(&t, c, threads)
+                    crate::parallel::ChunkedTb::new(&cfg, &layout, c, threads)
                         .map_err(|e| CliError::kernel("--grad-chunks", e))?,
                 ),
                 None => None,
             };
-            let mut one = |t: &mut Trainer, r: &mut _| match chunked.as_mut() {
-                Some(c) => c.step(t, &target, r),
-                None => t.step(&target, r),
+            // the views stay carved across the timed iterations (carving is not the workload)
+            let mut one = |r: &mut _| match chunked.as_mut() {
+                Some(c) => c.step(&cfg, &mut st, &mut v, &target, r),
+                None => train::step(&cfg, &mut st, &mut v, &target, r),
             };
             for _ in 0..4 {
-                one(&mut t, &mut r).map_err(kernel("tb step"))?;
+                one(&mut r).map_err(kernel("tb step"))?;
             }
             let cpu0 = process_cpu_seconds();
             let mut blocks = Vec::new();
             for _ in 0..7 {
                 let t0 = Instant::now();
                 for _ in 0..5 {
-                    one(&mut t, &mut r).map_err(kernel("tb step"))?;
+                    one(&mut r).map_err(kernel("tb step"))?;
                 }
                 blocks.push(t0.elapsed().as_secs_f64() / 5.0);
             }

@@ -6,7 +6,7 @@ use std::io::{IsTerminal, Write};
 use std::time::Instant;
 
 use amortise_kernel::rng::{self, uniform_f64};
-use amortise_kernel::samplers::diffusion::train::{Layout, Method, Trainer};
+use amortise_kernel::samplers::diffusion::train::{self, Layout, Method, Views};
 use amortise_kernel::smc::annealed;
 use amortise_kernel::smc::resample::{Scheme, resample};
 use amortise_kernel::targets::{LogDensity, Target};
@@ -443,8 +443,12 @@ fn run_trained(
     let mut fa = vec![0.0f32; layout.f32_len];
     let mut ua = vec![0u32; layout.u32_len];
     let mut r = rng::seeded(rc.seed);
-    let mut trainer = Trainer::new(&cfg, d, &mut fa, &mut ua, &mut r)
-        .map_err(|e| CliError::kernel("building the trainer", e))?;
+    let mut st = {
+        let mut v = Views::new(&layout, &mut fa, &mut ua)
+            .map_err(|e| CliError::kernel("building the trainer", e))?;
+        train::init(&cfg, &layout, &mut v, &mut r)
+            .map_err(|e| CliError::kernel("building the trainer", e))?
+    };
     let set = EvalSet::new(target, rc.eval_samples)?;
     let eval_every = a.eval_every.unwrap_or((rc.iters / 10).max(1));
     let mut eval_rng = rng::seeded(rc.seed ^ 0x5eed_e7a1);
@@ -452,9 +456,14 @@ fn run_trained(
     let mut metrics = String::new();
     let t0 = Instant::now();
     let mut progress = Progress::new();
-    trainer
-        .prefill(target, &mut r)
-        .map_err(|e| CliError::kernel("prefilling the buffer", e))?;
+    train::prefill(
+        &cfg,
+        &mut st,
+        &mut Views::new(&layout, &mut fa, &mut ua).map_err(|e| CliError::kernel("views", e))?,
+        target,
+        &mut r,
+    )
+    .map_err(|e| CliError::kernel("prefilling the buffer", e))?;
     let mut last_smc = (f64::NAN, f64::NAN);
     let mut last_loss = f32::NAN;
     let mut last_ess = f64::NAN;
@@ -470,15 +479,17 @@ fn run_trained(
             ));
         }
         Some(chunks) => Some(
-            crate::parallel::ChunkedTb::new(&trainer, chunks, a.threads)
+            crate::parallel::ChunkedTb::new(&cfg, &layout, chunks, a.threads)
                 .map_err(|e| CliError::kernel("--threads/--grad-chunks", e))?,
         ),
         None => None,
     };
     for it in 0..rc.iters {
+        let mut v =
+            Views::new(&layout, &mut fa, &mut ua).map_err(|e| CliError::kernel("views", e))?;
         let info = match chunked.as_mut() {
-            Some(c) => c.step(&mut trainer, target, &mut r),
-            None => trainer.step(target, &mut r),
+            Some(c) => c.step(&cfg, &mut st, &mut v, target, &mut r),
+            None => train::step(&cfg, &mut st, &mut v, target, &mut r),
         }
         .map_err(|e| CliError::kernel(format!("training step {it}"), e))?;
         last_loss = info.tb_loss;
@@ -494,8 +505,8 @@ fn run_trained(
                 &cfg.policy,
                 cfg.process,
                 cfg.steps,
-                trainer.net(),
-                trainer.policy_params(),
+                &layout.net,
+                layout.policy(layout.params(&fa)),
                 target,
                 &set,
                 false,
@@ -507,7 +518,7 @@ fn run_trained(
                 "seconds": t0.elapsed().as_secs_f64(),
                 "tb_loss": json_num(info.tb_loss as f64),
                 "subtb_loss": json_num(info.subtb_loss as f64),
-                "log_z_learnt": json_num(trainer.log_z() as f64),
+                "log_z_learnt": json_num(layout.log_z(layout.params(&fa)) as f64),
                 "log_z_is": json_num(ev.log_z_is),
                 "elbo": json_num(ev.elbo),
                 "eubo": ev.eubo.map(json_num),
@@ -518,7 +529,7 @@ fn run_trained(
                 "smc_ess": json_num(last_smc.1),
                 "buffer": info.buffer_len,
                 "masked_samples": masked,
-                "skipped_steps": trainer.state().skipped_steps,
+                "skipped_steps": st.optim.skipped,
             });
             metrics.push_str(&line.to_string());
             metrics.push('\n');
@@ -549,7 +560,7 @@ fn run_trained(
                 it + 1,
                 rc.iters,
                 last_loss,
-                trainer.log_z(),
+                layout.log_z(layout.params(&fa)),
                 opt(last_ess, 3),
                 rate
             ),
@@ -565,10 +576,10 @@ fn run_trained(
     // the final evaluation below exits at once, leaving it complete).
     let ck = Checkpoint::new(
         rc.clone(),
-        trainer.state().iteration,
-        trainer.policy_params().len(),
-        trainer.flow_params().len(),
-        trainer.params(),
+        st.iteration,
+        layout.policy_params,
+        layout.flow_params,
+        layout.params(&fa),
     );
     ck.save(&format!("{out}/checkpoint.json"))?;
     let interrupted = completed < rc.iters;
@@ -582,8 +593,8 @@ fn run_trained(
         &cfg.policy,
         cfg.process,
         cfg.steps,
-        trainer.net(),
-        trainer.policy_params(),
+        &layout.net,
+        layout.policy(layout.params(&fa)),
         target,
         &set,
         true,
@@ -595,12 +606,12 @@ fn run_trained(
         train_seconds,
         &ev,
         json!({
-            "log_z_learnt": json_num(trainer.log_z() as f64),
+            "log_z_learnt": json_num(layout.log_z(layout.params(&fa)) as f64),
             "log_z_smc": json_num(last_smc.0),
             "final_tb_loss": json_num(last_loss as f64),
             "iterations_completed": completed,
             "masked_samples": masked,
-            "skipped_steps": trainer.state().skipped_steps,
+            "skipped_steps": st.optim.skipped,
             "interrupted": interrupted,
         }),
     );

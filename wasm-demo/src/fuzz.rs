@@ -47,10 +47,10 @@ pub fn settings(data: &[u8]) {
         let Ok(s) = TrainSettings::parse(&query) else {
             return;
         };
-        // `TrainCore::new` leaks its arenas by design (the page runs each training run in a
-        // fresh worker; see the `train` module docs), so in one fuzzing process only the
-        // first `MAX_TRAIN_CORES` accepted settings build a core; every later input runs the
-        // same validation (`train_config` and the arena layout) without building one.
+        // Building and stepping a core is the slow part of an input, so in one fuzzing
+        // process only the first `MAX_TRAIN_CORES` accepted settings build a core; every
+        // later input runs the same validation (`train_config` and the arena layout)
+        // without building one.
         let Ok(cfg) = s.train_config() else {
             return;
         };

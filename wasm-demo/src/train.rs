@@ -1,6 +1,6 @@
-//! The trained-sampler playground as a plain Rust struct: the kernel's [`Trainer`] (on-policy
-//! TB, TB + IW buffer, Reinforced SMC), its arenas, the RNGs, the per-iteration histories and
-//! an owned buffer of samples from the current policy.
+//! The trained-sampler playground as a plain Rust struct: the kernel's diffusion trainer
+//! ([`train`]: on-policy TB, TB + IW buffer, Reinforced SMC) over owned arenas, the RNGs, the
+//! per-iteration histories and an owned buffer of samples from the current policy.
 //!
 //! [`TrainSettings`] mirrors the flags of `amortise train` one for one and resolves them
 //! exactly as the CLI's `RunConfig::train_config()` does, so the same settings and seed give
@@ -9,12 +9,10 @@
 //! `checkpoint.json`).
 //!
 //! ## Memory
-//! [`Trainer`] borrows its two arenas for its whole life, and the kernel has no way to hand
-//! them back or to rebuild a trainer from a saved state, so a struct cannot own both the
-//! `Vec`s and the trainer without `unsafe`. The arenas are therefore leaked
-//! ([`Box::leak`]): each [`TrainCore`] keeps `4 · (f32_len + u32_len)` bytes until the wasm
-//! instance ends. The page starts a fresh worker (a fresh wasm instance) for every training
-//! run, so nothing accumulates there; [`leaked_bytes`] reports the total.
+//! A [`TrainCore`] owns its two arenas (`Box<[f32]>`, `Box<[u32]>`, sized by the kernel's
+//! [`Layout`]) and the trainer's small `Copy` [`State`]; it carves the kernel's [`Views`]
+//! from them on each call, so dropping a core frees everything (a page can start any number
+//! of runs in one worker without growing memory).
 
 use crate::error::{bad, int};
 use core::sync::atomic::{AtomicUsize, Ordering};
@@ -26,7 +24,7 @@ use amortise_kernel::samplers::diffusion::policy::{self, PolicyConfig, Trajector
 use amortise_kernel::samplers::diffusion::reference::{Process, Schedule};
 use amortise_kernel::samplers::diffusion::smc::SmcConfig;
 use amortise_kernel::samplers::diffusion::train::{
-    Layout, Method, TrainConfig, TrainInfo, Trainer,
+    self, Config as TrainConfig, Info as TrainInfo, Layout, Method, State, Views,
 };
 use amortise_kernel::targets::{Gmm40, GridGmm, LogDensity, Target};
 
@@ -480,13 +478,16 @@ struct History {
     buffer: Vec<f32>,
 }
 
-/// A training run over owned (leaked, see the module doc) arenas.
+/// A training run over owned arenas (see the module doc).
 #[derive(Debug)]
 pub struct TrainCore {
     settings: TrainSettings,
     cfg: TrainConfig,
     target: Box<Target>,
-    trainer: Trainer<'static>,
+    layout: Layout,
+    f32_arena: Box<[f32]>,
+    u32_arena: Box<[u32]>,
+    state: State,
     rng: Xoshiro256PlusPlus,
     sample_rng: Xoshiro256PlusPlus,
     prefilled: bool,
@@ -525,15 +526,20 @@ impl TrainCore {
         let layout = Layout::new(&cfg, d).map_err(|e| PlaygroundError::kernel("run", e))?;
         let total = layout.f32_len.saturating_add(layout.u32_len);
         check_arena(total, "the batch, particles, steps, hidden width or buffer")?;
-        let (fa, ua) = leak_arenas(layout.f32_len, layout.u32_len);
+        let mut f32_arena = vec![0.0f32; layout.f32_len].into_boxed_slice();
+        let mut u32_arena = vec![0u32; layout.u32_len].into_boxed_slice();
         let mut rng = seeded(u64::from(s.seed));
-        let trainer = Trainer::new(&cfg, d, fa, ua, &mut rng)
-            .map_err(|e| PlaygroundError::kernel("run", e))?;
+        let kernel = |e| PlaygroundError::kernel("run", e);
+        let mut views = Views::new(&layout, &mut f32_arena, &mut u32_arena).map_err(kernel)?;
+        let state = train::init(&cfg, &layout, &mut views, &mut rng).map_err(kernel)?;
         Ok(TrainCore {
             settings: s.clone(),
             cfg,
             target: Box::new(target),
-            trainer,
+            layout,
+            f32_arena,
+            u32_arena,
+            state,
             rng,
             sample_rng: seeded(u64::from(s.seed) ^ 0x5a3d_91e5),
             prefilled: false,
@@ -557,17 +563,21 @@ impl TrainCore {
     /// (`run`; later calls repeat it).
     pub fn step(&mut self, k: u32) -> Result<u32, PlaygroundError> {
         check_step(k, &self.failed, "steps")?;
+        let mut views = Views::new(&self.layout, &mut self.f32_arena, &mut self.u32_arena)
+            .map_err(|e| PlaygroundError::kernel("run", e))?;
         if !self.prefilled {
             self.prefilled = true;
-            if let Err(e) = self.trainer.prefill(&*self.target, &mut self.rng) {
+            let (cfg, st) = (&self.cfg, &mut self.state);
+            if let Err(e) = train::prefill(cfg, st, &mut views, &*self.target, &mut self.rng) {
                 let m = format!("prefilling the buffer: {e}");
                 self.failed = Some(m.clone());
                 return Err(bad("run", m));
             }
         }
         let mut ran = 0;
-        while ran < k && !self.done() {
-            match self.trainer.step(&*self.target, &mut self.rng) {
+        while ran < k && !(self.failed.is_some() || self.state.iteration >= self.settings.iters) {
+            let (cfg, st) = (&self.cfg, &mut self.state);
+            match train::step(cfg, st, &mut views, &*self.target, &mut self.rng) {
                 Ok(info) => {
                     if info.smc_log_z.is_finite() {
                         self.last_smc = (info.smc_log_z, info.smc_ess);
@@ -583,7 +593,7 @@ impl TrainCore {
                     ran += 1;
                 }
                 Err(e) => {
-                    let m = format!("iteration {}: {e}", self.iteration() + 1);
+                    let m = format!("iteration {}: {e}", self.state.iteration + 1);
                     self.failed = Some(m.clone());
                     return Err(bad("run", m));
                 }
@@ -601,7 +611,7 @@ impl TrainCore {
     pub fn sample(&mut self, n: usize) -> Result<usize, PlaygroundError> {
         check_samples(n)?;
         let cfg = &self.cfg;
-        let net = self.trainer.net();
+        let net = &self.layout.net;
         let d = net.dim();
         let b = &mut self.bufs;
         let kernel = |e| PlaygroundError::kernel("run", e);
@@ -637,7 +647,7 @@ impl TrainCore {
             &cfg.policy,
             &sched,
             net,
-            self.trainer.policy_params(),
+            self.layout.policy(self.layout.params(&self.f32_arena)),
             &*self.target,
             &mut traj,
             &mut ws,
@@ -684,7 +694,9 @@ impl TrainCore {
     /// `n` outside `1..=MAX_SAMPLES` (`samples`).
     pub fn sample_buffer(&mut self, n: usize) -> Result<usize, PlaygroundError> {
         check_samples(n)?;
-        let (states, log_w) = self.trainer.buffer_contents();
+        let views = Views::new(&self.layout, &mut self.f32_arena, &mut self.u32_arena)
+            .map_err(|e| PlaygroundError::kernel("run", e))?;
+        let (states, log_w) = train::buffer_contents(&self.state, &views);
         let b = &mut self.bufs;
         b.buffer_xy.clear();
         let max = log_w.iter().fold(f32::NEG_INFINITY, |a, &x| a.max(x));
@@ -758,7 +770,7 @@ impl TrainCore {
     }
     /// Iterations done.
     pub fn iteration(&self) -> u32 {
-        self.trainer.state().iteration
+        self.state.iteration
     }
     /// Whether all `iters` iterations ran (or the run failed).
     pub fn done(&self) -> bool {
@@ -778,7 +790,7 @@ impl TrainCore {
     }
     /// The learnt `log Z` parameter.
     pub fn log_z(&self) -> f32 {
-        self.trainer.log_z()
+        self.layout.log_z(self.layout.params(&self.f32_arena))
     }
     /// `log Ẑ` of the last SMC run (NaN if none yet).
     pub fn smc_log_z(&self) -> f64 {
@@ -790,7 +802,7 @@ impl TrainCore {
     }
     /// Entries in the replay buffer.
     pub fn buffer_len(&self) -> usize {
-        self.trainer.buffer_len()
+        self.state.buffer.len
     }
     /// Tempering exponent λ of the last buffer draw (NaN before the first iteration).
     pub fn buffer_lambda(&self) -> f64 {
@@ -810,7 +822,7 @@ impl TrainCore {
     }
     /// FNV-1a 64 of all trainable parameters (the CLI's checkpoint checksum).
     pub fn param_checksum(&self) -> String {
-        checksum(self.trainer.params())
+        checksum(self.layout.params(&self.f32_arena))
     }
     /// The samples of the last [`TrainCore::sample`] call, `[n, 2]` row-major.
     pub fn samples(&self) -> &[f32] {

@@ -92,6 +92,31 @@ fn train_playground_steps_samples_and_rejects_bad_settings() {
     assert!(h.sample(0).is_err());
 }
 
+/// A training handle owns its arenas: a hundred runs started and dropped one after another in
+/// one instance leave the wasm memory where the first few left it.
+#[wasm_bindgen_test]
+fn a_hundred_training_runs_do_not_grow_memory() {
+    let q = "target=25gmm&method=rsmc&iters=2&batch=64&particles=64&steps=16&hidden=32&\
+             flow_hidden=16&harmonics=8&buffer=20000&prefill=1";
+    let run = || {
+        let mut h = TrainPlayground::new(q).map_err(|_| "new").unwrap();
+        assert_eq!(h.step(2).map_err(|_| "step").unwrap(), 2);
+        assert_eq!(h.sample(100).map_err(|_| "sample").unwrap(), 100);
+    };
+    for _ in 0..3 {
+        run();
+    }
+    let pages = core::arch::wasm32::memory_size::<0>();
+    for _ in 0..100 {
+        run();
+    }
+    assert_eq!(
+        core::arch::wasm32::memory_size::<0>(),
+        pages,
+        "wasm pages grew"
+    );
+}
+
 #[wasm_bindgen_test]
 fn discrete_playground_trains_evaluates_and_rejects_bad_settings() {
     let q = "target=grid&method=teacher&side=6&iters=10&eval_every=5&eval_samples=64&hidden=8";

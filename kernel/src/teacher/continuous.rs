@@ -46,24 +46,21 @@
 //! Not implemented from the reference: the `--ls` (MALA local search) variant.
 //!
 //! Memory: two caller-owned arenas (`f32`, `u32`) whose sizes [`Layout::new`] computes; no
-//! allocation. The optimiser logic (per-group clipping, Adam with per-group learning rates,
-//! ×`lr_gamma` at 50 % and 75 % of the iterations) mirrors the private step of
-//! [`crate::samplers::diffusion::train::Trainer`].
+//! allocation. Both samplers step through the shared optimiser ([`crate::optim::model`]),
+//! with the diffusion trainer's schedule ([`TrainConfig::optimiser`]).
 
 use super::{Config as RewardConfig, teacher_log_reward};
 use crate::arena::Carve;
 use crate::buffer::{Cursor, Priority, ReplayBuffer};
 use crate::error::{Error, check_len};
 use crate::nn::LastLayerInit;
-use crate::optim::adam::{self, AdamConfig, AdamState, ParamGroup};
-use crate::optim::clip::clip_global_norm;
-use crate::optim::schedule::LrSchedule;
+use crate::optim::{Group, Model, OptimState};
 use crate::rng::{Rng, uniform_f64};
 use crate::samplers::diffusion::net::PisNet;
 use crate::samplers::diffusion::policy::{self, Trajectories, batch_views};
 use crate::samplers::diffusion::reference::Schedule;
 use crate::samplers::diffusion::tb::{self, TbWorkspace};
-use crate::samplers::diffusion::train::TrainConfig;
+use crate::samplers::diffusion::train::Config as TrainConfig;
 use crate::targets::LogDensity;
 
 /// `ℓ` given to samples below the reward threshold (the reference's `1e-12`), as a residual.
@@ -218,46 +215,36 @@ impl Layout {
     }
 }
 
-/// One sampler's parameters `[policy | log Z]`, gradients and Adam moments.
+/// One sampler's model `[policy | log Z]` and its optimiser state.
 #[derive(Debug)]
-struct Model<'a> {
-    params: &'a mut [f32],
-    grads: &'a mut [f32],
-    m: &'a mut [f32],
-    v: &'a mut [f32],
-    adam: AdamState,
+struct Sampler<'a> {
+    model: Model<'a>,
+    optim: OptimState,
 }
 
-impl Model<'_> {
-    /// Per-group clipping, then Adam (policy at `lr`, `log Z` at `lr_log_z`). Returns the
-    /// pre-clip policy gradient norm. Nothing changes if a gradient is not finite.
+impl Sampler<'_> {
+    /// The shared optimiser step ([`crate::optim::model`]): policy at `lr_policy`, `log Z`
+    /// at `lr_log_z`, both groups clipped at `clip`, ×`lr_gamma` at 50 % and 75 % of the
+    /// iterations, the step skipped on a non-finite gradient. Returns the pre-clip policy
+    /// gradient norm (not finite when the step was skipped).
     fn apply(&mut self, t: &TrainConfig, clip: f32, it: u32) -> Result<f32, Error> {
-        let np = self.params.len();
-        let pp = np - 1;
-        let norm = clip_global_norm(&mut self.grads[..pp], clip);
-        let nz = clip_global_norm(&mut self.grads[pp..], clip);
-        if !(norm.is_finite() && nz.is_finite()) {
-            return Err(Error::NonFinite("gradient norm (step skipped)"));
-        }
+        let pp = self.model.params.len() - 1;
         let groups = [
-            ParamGroup::new(0, pp, 1.0),
-            ParamGroup::new(pp, 1, t.lr_log_z / t.lr_policy),
+            Group::new(pp, t.lr_policy, Some(clip)),
+            Group::new(1, t.lr_log_z, Some(clip)),
         ];
-        let sched = LrSchedule::multi_step_at_fractions(t.iterations, &[0.5, 0.75], t.lr_gamma)?;
-        let acfg = AdamConfig {
-            lr: t.lr_policy * sched.factor(it),
-            ..AdamConfig::default()
-        };
-        adam::step_groups(
-            &acfg,
-            &mut self.adam,
-            &groups,
-            self.params,
-            self.grads,
-            self.m,
-            self.v,
-        )?;
-        Ok(norm)
+        let info = t
+            .optimiser()?
+            .step(&groups, &mut self.model, &mut self.optim, it)?;
+        Ok(if info.skipped {
+            info.norms
+                .iter()
+                .copied()
+                .find(|n| !n.is_finite())
+                .unwrap_or(f32::NAN)
+        } else {
+            info.norms[0]
+        })
     }
 }
 
@@ -267,8 +254,8 @@ pub struct State<'a> {
     cfg: Config,
     layout: Layout,
     net: PisNet,
-    student: Model<'a>,
-    teacher: Model<'a>,
+    student: Sampler<'a>,
+    teacher: Sampler<'a>,
     table: &'a mut [f32],
     t_states: &'a mut [f32],
     t_lpf: &'a mut [f32],
@@ -348,13 +335,10 @@ pub fn init<'a, R: Rng + ?Sized>(
     let b = cfg.train.batch;
     let cap = cfg.train.buffer_capacity;
     let mut c = Carve::new("teacher arena", f32_arena);
-    let model = |c: &mut Carve<'a, f32>| -> Result<Model<'a>, Error> {
-        Ok(Model {
-            params: c.take(np)?,
-            grads: c.take(np)?,
-            m: c.take(np)?,
-            v: c.take(np)?,
-            adam: AdamState::default(),
+    let model = |c: &mut Carve<'a, f32>| -> Result<Sampler<'a>, Error> {
+        Ok(Sampler {
+            model: Model::carve(np, c)?,
+            optim: OptimState::default(),
         })
     };
     let student = model(&mut c)?;
@@ -422,11 +406,10 @@ pub fn init<'a, R: Rng + ?Sized>(
         iteration: 0,
     };
     for m in [&mut st.student, &mut st.teacher] {
-        let (pp, lz) = m.params.split_at_mut(layout.policy_params);
+        let (pp, lz) = m.model.params.split_at_mut(layout.policy_params);
         st.net.init(pp, LastLayerInit::Zero, rng)?;
         lz.iter_mut().for_each(|x| *x = 0.0);
-        m.m.iter_mut().for_each(|x| *x = 0.0);
-        m.v.iter_mut().for_each(|x| *x = 0.0);
+        m.model.reset_moments();
     }
     Ok(st)
 }
@@ -450,31 +433,31 @@ impl State<'_> {
     }
     /// Student parameters `[policy | log Z]` (the layout of a TB trainer's parameters).
     pub fn student_params(&self) -> &[f32] {
-        self.student.params
+        self.student.model.params
     }
     /// Mutable student parameters (to restore a checkpoint).
     pub fn student_params_mut(&mut self) -> &mut [f32] {
-        self.student.params
+        self.student.model.params
     }
     /// Student policy parameters.
     pub fn student_policy_params(&self) -> &[f32] {
-        &self.student.params[..self.layout.policy_params]
+        &self.student.model.params[..self.layout.policy_params]
     }
     /// Teacher parameters `[policy | log Z]`.
     pub fn teacher_params(&self) -> &[f32] {
-        self.teacher.params
+        self.teacher.model.params
     }
     /// Teacher policy parameters.
     pub fn teacher_policy_params(&self) -> &[f32] {
-        &self.teacher.params[..self.layout.policy_params]
+        &self.teacher.model.params[..self.layout.policy_params]
     }
     /// Student `log Z`.
     pub fn log_z(&self) -> f32 {
-        self.student.params[self.layout.n_params - 1]
+        self.student.model.params[self.layout.n_params - 1]
     }
     /// Teacher `log Z`.
     pub fn teacher_log_z(&self) -> f32 {
-        self.teacher.params[self.layout.n_params - 1]
+        self.teacher.model.params[self.layout.n_params - 1]
     }
     /// The reward threshold (after the first iteration; `None` before or when disabled).
     pub fn threshold(&self) -> Option<f32> {
@@ -550,14 +533,14 @@ fn student_residuals_at<T: LogDensity + ?Sized, R: Rng + ?Sized>(
         &st.cfg.train.policy,
         &sched,
         &st.net,
-        &st.student.params[..pp],
+        &st.student.model.params[..pp],
         target,
         &mut traj,
         &mut pws,
         false,
     )?;
     policy::log_weights(&sched, &traj, st.log_r, st.resid)?;
-    let lz = st.student.params[pp];
+    let lz = st.student.model.params[pp];
     st.resid.iter_mut().for_each(|r| *r = lz - *r);
     Ok(())
 }
@@ -616,7 +599,7 @@ pub fn step<T: LogDensity + ?Sized, R: Rng + ?Sized>(
                 &pcfg,
                 &sched,
                 &st.net,
-                &st.teacher.params[..pp],
+                &st.teacher.model.params[..pp],
                 target,
                 &mut traj,
                 &mut pws,
@@ -647,7 +630,7 @@ pub fn step<T: LogDensity + ?Sized, R: Rng + ?Sized>(
             &pcfg,
             &sched,
             &st.net,
-            &st.student.params[..pp],
+            &st.student.model.params[..pp],
             target,
             &mut traj,
             &mut pws,
@@ -678,7 +661,7 @@ pub fn step<T: LogDensity + ?Sized, R: Rng + ?Sized>(
             &pcfg,
             &sched,
             &st.net,
-            &st.student.params[..pp],
+            &st.student.model.params[..pp],
             target,
             &mut traj,
             &mut pws,
@@ -688,8 +671,8 @@ pub fn step<T: LogDensity + ?Sized, R: Rng + ?Sized>(
     fill_log_r(target, st.x_t, d, st.log_r);
 
     // student TB step; residuals kept from before the step
-    st.student.grads.iter_mut().for_each(|g| *g = 0.0);
-    let (sg, sgz) = st.student.grads.split_at_mut(pp);
+    st.student.model.grads.iter_mut().for_each(|g| *g = 0.0);
+    let (sg, sgz) = st.student.model.grads.split_at_mut(pp);
     let ti = {
         let mut tws = TbWorkspace {
             delta: st.delta,
@@ -701,10 +684,10 @@ pub fn step<T: LogDensity + ?Sized, R: Rng + ?Sized>(
             &pcfg,
             &sched,
             &st.net,
-            &st.student.params[..pp],
+            &st.student.model.params[..pp],
             &traj,
             st.log_r,
-            st.student.params[pp],
+            st.student.model.params[pp],
             sg,
             &mut tws,
         )?
@@ -739,13 +722,13 @@ pub fn step<T: LogDensity + ?Sized, R: Rng + ?Sized>(
             &pcfg,
             &sched,
             &st.net,
-            &st.teacher.params[..pp],
+            &st.teacher.model.params[..pp],
             target,
             &mut traj,
             &mut pws,
             true,
         )?;
-        let lzt = st.teacher.params[pp];
+        let lzt = st.teacher.model.params[pp];
         tb::residuals(&sched, &traj, st.log_rt, lzt, st.delta)?;
         let k2 = 2.0 / kept as f32;
         let (mut loss, mut gz, mut srt) = (0.0f64, 0.0f64, 0.0f64);
@@ -767,13 +750,13 @@ pub fn step<T: LogDensity + ?Sized, R: Rng + ?Sized>(
         }
         teacher_loss = (loss / kept as f64) as f32;
         mean_log_rt = (srt / kept as f64) as f32;
-        st.teacher.grads.iter_mut().for_each(|g| *g = 0.0);
-        let (tg, tgz) = st.teacher.grads.split_at_mut(pp);
+        st.teacher.model.grads.iter_mut().for_each(|g| *g = 0.0);
+        let (tg, tgz) = st.teacher.model.grads.split_at_mut(pp);
         tb::backprop_log_pf(
             &pcfg,
             &sched,
             &st.net,
-            &st.teacher.params[..pp],
+            &st.teacher.model.params[..pp],
             &traj,
             st.coef,
             tg,
@@ -798,8 +781,8 @@ pub fn step<T: LogDensity + ?Sized, R: Rng + ?Sized>(
         under_sampled: under as f32 / b as f32,
         refreshed,
         buffer_len: st.buf_cursor.len,
-        log_z: st.student.params[pp],
-        teacher_log_z: st.teacher.params[pp],
+        log_z: st.student.model.params[pp],
+        teacher_log_z: st.teacher.model.params[pp],
         grad_norm,
     })
 }

@@ -1,0 +1,275 @@
+//! The diffusion trainer's settings: [`Method`], [`Config`] and its optimiser groups.
+
+use super::super::flow::Flows;
+use super::super::net::PisNet;
+use super::super::policy::PolicyConfig;
+use super::super::reference::Process;
+use super::super::smc::SmcConfig;
+use crate::buffer::Priority;
+use crate::error::Error;
+use crate::optim::{Group, LrSchedule, Optimiser};
+
+/// Which training loop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    /// On-policy trajectory balance.
+    Tb,
+    /// TB with the importance-weighted replay buffer of on-policy samples.
+    TbBuffer,
+    /// Reinforced SMC: TB + SubTB-trained flows, SMC behaviour policy, IW buffer.
+    Rsmc,
+}
+
+impl Method {
+    /// Whether the method learns flows.
+    pub const fn has_flows(self) -> bool {
+        matches!(self, Method::Rsmc)
+    }
+    /// Whether the method uses the replay buffer.
+    pub const fn has_buffer(self) -> bool {
+        !matches!(self, Method::Tb)
+    }
+}
+
+/// Training settings. Defaults follow RSMC's gradient-free setting scaled to a CPU budget
+/// (documented per field, with the paper's value).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Config {
+    /// The loop. Defaults to [`Method::Rsmc`].
+    pub method: Method,
+    /// Reference process. Defaults to OU with `σ = 1` (per target: 20 for GMM40).
+    pub process: Process,
+    /// Diffusion steps `T`. Defaults to `64` (paper: 64).
+    pub steps: usize,
+    /// Training batch `B`. Defaults to `300` (paper: 2000).
+    pub batch: usize,
+    /// Policy hidden width. Defaults to `64` (paper: 256).
+    pub hidden: usize,
+    /// Fourier harmonics of the time embedding. Defaults to `64`.
+    pub harmonics: usize,
+    /// Flow hidden width. Defaults to `64` (paper: 64).
+    pub flow_hidden: usize,
+    /// Policy details (learnt variance, clipping, exploration).
+    pub policy: PolicyConfig,
+    /// Langevin-preconditioned drift (LP): the policy network gets the time-only scale
+    /// branch fed with `clip(∇log R)` ([`PisNet::with_langevin`]). Defaults to `false` (the
+    /// gradient-free setting of the RSMC tables).
+    pub langevin: bool,
+    /// SMC settings (chunk length `L` = SubTB chunk length) (paper: L = 4).
+    pub smc: SmcConfig,
+    /// SMC particles `N` per run. Defaults to `300` (paper: 2000).
+    pub particles: usize,
+    /// Replay buffer capacity. Defaults to `30_000` (paper: 200,000 = 100 batches).
+    pub buffer_capacity: usize,
+    /// How buffer entries are drawn. Defaults to the RSMC rule, importance weights tempered
+    /// globally to ESS fraction `0.05` ("IW-Buffer"); [`Priority::RewardRank`] gives the
+    /// reward-prioritised buffer of gfn-diffusion (`rank_weight = 0.01`), and
+    /// [`Priority::Uniform`] the uniform buffer.
+    pub buffer_priority: Priority,
+    /// Off-policy steps per on-policy step `r`. Defaults to `2` (paper: 2).
+    pub replay_ratio: u32,
+    /// SMC runs that prefill the buffer before training (RSMC). Defaults to `20` (paper: 100).
+    pub prefill: u32,
+    /// Weight of the SubTB loss. Defaults to `1.0` (paper: 1.0).
+    pub subtb_weight: f32,
+    /// Policy learning rate. Defaults to `1e-3`.
+    pub lr_policy: f32,
+    /// Flow-network learning rate. Defaults to `1e-3`.
+    pub lr_flow: f32,
+    /// β-logit learning rate. Defaults to `1e-1`.
+    pub lr_beta: f32,
+    /// `log Z` learning rate. Defaults to `1e-1`.
+    pub lr_log_z: f32,
+    /// Per-group global-norm clip. Defaults to `1.0`.
+    pub clip: f32,
+    /// Total iterations, for the learning-rate schedule. Defaults to `2000` (paper: 20,000).
+    pub iterations: u32,
+    /// Learning-rate multiplier at 50 % and 75 % of the iterations. Defaults to `0.3`.
+    pub lr_gamma: f32,
+    /// RSMC only: after [`super::prefill`], set the learnt `log Z` to the mean of the
+    /// prefill SMC runs' `log Ẑ` instead of leaving it at 0. Defaults to `false` (the JAX
+    /// code of the paper starts at 0, with this initialisation commented out; the PyTorch
+    /// version starts from an estimate, `--init_log_Z iw_elbo`, `rsmc.md` section 1.5). It
+    /// matters when `log Z` is far from 0 and the budget is short: with `lr_log_z = 0.1`
+    /// Adam moves `log Z` by at most about 0.1 per iteration, so reaching ManyWell-32's
+    /// 164.7 from 0 alone takes over 1600 iterations, during which every TB residual carries
+    /// the offset.
+    pub init_log_z_from_smc: bool,
+    /// tb and tb-buffer: in [`super::prefill`], draw one on-policy batch and set the
+    /// learnt `log Z` to the mean of its log importance weights
+    /// `log R(x_T) + Σ log p_B − log p₀ − Σ log p_F` (an ELBO estimate: the `log Z` that
+    /// minimises that batch's TB loss), instead of 0. Defaults to `false`. Same reason as
+    /// [`Config::init_log_z_from_smc`]: from 0 the residual of every on-policy batch
+    /// carries the offset `log Z − ELBO` (about 86 for an untrained policy on ManyWell-32),
+    /// and TB's policy gradient `mean(r_i ∇log p_F(τ_i))` is then dominated by the
+    /// zero-mean noise term `offset · mean(∇log p_F)` until `log Z` catches up.
+    pub init_log_z_from_batch: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            method: Method::Rsmc,
+            process: Process::OrnsteinUhlenbeck { init_std: 1.0 },
+            steps: 64,
+            batch: 300,
+            hidden: 64,
+            harmonics: 64,
+            flow_hidden: 64,
+            policy: PolicyConfig::default(),
+            langevin: false,
+            smc: SmcConfig::default(),
+            particles: 300,
+            buffer_capacity: 30_000,
+            buffer_priority: Priority::ImportanceWeight { target_ess: 0.05 },
+            replay_ratio: 2,
+            prefill: 20,
+            subtb_weight: 1.0,
+            lr_policy: 1e-3,
+            lr_flow: 1e-3,
+            lr_beta: 1e-1,
+            lr_log_z: 1e-1,
+            clip: 1.0,
+            iterations: 2000,
+            lr_gamma: 0.3,
+            init_log_z_from_smc: false,
+            init_log_z_from_batch: false,
+        }
+    }
+}
+
+fn positive(x: f32, what: &'static str) -> Result<(), Error> {
+    if x.is_finite() && x > 0.0 {
+        Ok(())
+    } else {
+        Err(Error::InvalidConfig(what))
+    }
+}
+
+impl Config {
+    /// Checks every field.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] naming the bad field.
+    pub fn validate(&self) -> Result<(), Error> {
+        self.process.validate()?;
+        self.policy.validate()?;
+        if self.steps == 0 {
+            return Err(Error::InvalidConfig("steps must be >= 1"));
+        }
+        if self.batch == 0 {
+            return Err(Error::InvalidConfig("batch must be >= 1"));
+        }
+        if self.hidden == 0 || self.harmonics == 0 || self.flow_hidden == 0 {
+            return Err(Error::InvalidConfig("network widths must be >= 1"));
+        }
+        if self.method == Method::Rsmc {
+            if self.smc.chunk == 0
+                || !self.steps.is_multiple_of(self.smc.chunk)
+                || self.steps / self.smc.chunk < 2
+            {
+                return Err(Error::InvalidConfig(
+                    "the chunk length must divide steps into at least two chunks",
+                ));
+            }
+            if self.particles == 0 {
+                return Err(Error::InvalidConfig("particles must be >= 1"));
+            }
+        }
+        if self.method.has_buffer() && self.buffer_capacity == 0 {
+            return Err(Error::InvalidConfig("buffer capacity must be >= 1"));
+        }
+        if self.replay_ratio > 1000 {
+            return Err(Error::InvalidConfig("replay ratio must be at most 1000"));
+        }
+        match self.buffer_priority {
+            Priority::ImportanceWeight { target_ess }
+                if !(target_ess > 0.0 && target_ess <= 1.0) =>
+            {
+                return Err(Error::InvalidConfig("buffer target ESS must be in (0, 1]"));
+            }
+            Priority::RewardRank { rank_weight }
+                if !(rank_weight.is_finite() && rank_weight > 0.0) =>
+            {
+                return Err(Error::InvalidConfig(
+                    "buffer rank weight must be finite and > 0",
+                ));
+            }
+            _ => {}
+        }
+        if !(self.subtb_weight.is_finite() && self.subtb_weight >= 0.0) {
+            return Err(Error::InvalidConfig("subtb weight must be finite and >= 0"));
+        }
+        positive(
+            self.lr_policy,
+            "policy learning rate must be finite and > 0",
+        )?;
+        positive(self.lr_flow, "flow learning rate must be finite and > 0")?;
+        positive(self.lr_beta, "beta learning rate must be finite and > 0")?;
+        positive(self.lr_log_z, "log Z learning rate must be finite and > 0")?;
+        positive(self.clip, "clip must be finite and > 0")?;
+        positive(self.lr_gamma, "lr gamma must be finite and > 0")?;
+        if self.init_log_z_from_smc && self.init_log_z_from_batch {
+            return Err(Error::InvalidConfig(
+                "choose one log Z initialisation: from the prefill SMC runs or from a batch",
+            ));
+        }
+        if self.iterations == 0 {
+            return Err(Error::InvalidConfig("iterations must be >= 1"));
+        }
+        Ok(())
+    }
+
+    /// The policy network for state dimension `dim`.
+    ///
+    /// # Errors
+    /// As [`PisNet::new`].
+    pub fn policy_net(&self, dim: usize) -> Result<PisNet, Error> {
+        let net = PisNet::new(dim, self.hidden, self.harmonics, self.policy.net_out(dim))?;
+        if self.langevin {
+            net.with_langevin()
+        } else {
+            Ok(net)
+        }
+    }
+
+    /// The flow model (RSMC) for state dimension `dim`.
+    ///
+    /// # Errors
+    /// As [`PisNet::new`] and [`Flows::new`].
+    pub fn flows(&self, dim: usize) -> Result<Flows, Error> {
+        Flows::new(
+            PisNet::new(dim, self.flow_hidden, self.harmonics, 1)?,
+            self.steps,
+            self.smc.chunk,
+        )
+    }
+}
+
+impl Config {
+    /// The optimiser: torch's Adam under ×`lr_gamma` at 50 % and 75 % of
+    /// [`Config::iterations`] (`rsmc.md` §2.3).
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] for a bad `lr_gamma`.
+    pub fn optimiser(&self) -> Result<Optimiser, Error> {
+        let s = LrSchedule::multi_step_at_fractions(self.iterations, &[0.5, 0.75], self.lr_gamma)?;
+        Ok(Optimiser::with_schedule(s))
+    }
+
+    /// The parameter groups `[policy | flow net | β logits | log Z]`, each clipped at
+    /// [`Config::clip`] (`rsmc.md` §2.3); `flows` gives the flow and β lengths (`None`:
+    /// both empty).
+    pub fn groups(&self, policy_params: usize, flows: Option<&Flows>) -> [Group; 4] {
+        let (fnet, fbeta) = flows.map_or((0, 0), |f| {
+            (f.beta_offset(), f.param_count() - f.beta_offset())
+        });
+        let c = Some(self.clip);
+        [
+            Group::new(policy_params, self.lr_policy, c),
+            Group::new(fnet, self.lr_flow, c),
+            Group::new(fbeta, self.lr_beta, c),
+            Group::new(1, self.lr_log_z, c),
+        ]
+    }
+}

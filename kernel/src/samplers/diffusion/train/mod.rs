@@ -1,0 +1,330 @@
+//! Training loops of the continuous amortised samplers: on-policy TB, TB with the
+//! importance-weighted replay buffer, and Reinforced SMC.
+//!
+//! All three share one model (a [`PisNet`](super::net::PisNet) policy, a learnt scalar `log Z` and, for RSMC,
+//! learnt [`Flows`](super::flow::Flows)) and one Adam optimiser with per-group learning rates and per-group
+//! global-norm clipping (`rsmc.md` §2.3: policy and flow `1e-3`, `log Z` and β logits `1e-1`,
+//! clipping at 1.0, ×0.3 at 50 % and 75 % of the iterations).
+//!
+//! - [`Method::Tb`]: every iteration draws `B` on-policy trajectories and takes a TB step
+//!   (the on-policy baseline; mode-seeking).
+//! - [`Method::TbBuffer`]: "TB + IW-Buffer". Iterations with `it mod (r+1) = 0` are on-policy
+//!   and store their terminal states with their importance weights; the other `r` draw `B`
+//!   states from the buffer by global adaptive tempering and systematic resampling, build
+//!   backward trajectories with `p_B`, and take a TB step on them.
+//! - [`Method::Rsmc`]: the full method (`rsmc.md` §1.5): the buffer is prefilled with
+//!   `prefill` SMC runs of the untrained model; on-policy iterations as above (loss TB +
+//!   SubTB); off-policy iterations first run SMC (learnt policy proposals, learnt flow
+//!   twists) and store all final particles with their Z-scaled weights, then train on a
+//!   buffer draw. SMC samples reach training only through the buffer.
+//!
+//! Stored weights always include `− log p₀(x₀)` for on-policy samples, which the authors'
+//! RSMC trainer omits (`rsmc.md` §1.4, code issue 1): with it, SMC and on-policy weights are
+//! on the same `Z` scale, as the paper's derivation requires.
+//!
+//! The shape (STYLE habit 2): [`Config`] → [`Layout::new`] sizes two caller-owned arenas
+//! (`f32`, `u32`) → [`Views::new`] carves them into named buffers **on each call** →
+//! [`init`] returns the small `Copy` [`State`] → [`step`] (which runs [`prefill`] first if
+//! it has not run) returns an [`Info`]. The owner keeps plain buffers plus `State`; a
+//! checkpoint is the parameter slice plus `State`. No allocation, so the same loop runs
+//! natively, in wasm and on a microcontroller.
+//!
+//! | file | concept |
+//! |---|---|
+//! | [`config`] | [`Method`], [`Config`], the optimiser and its parameter groups |
+//! | [`layout`] | [`Layout`] and the per-call [`Views`] |
+//! | `parts` | the pieces of an iteration: SMC pass, buffer insert and draw, gradients |
+
+pub mod config;
+pub mod layout;
+mod parts;
+#[cfg(test)]
+mod tests;
+
+pub use config::{Config, Method};
+pub use layout::{BatchScratch, BufferViews, Layout, TbScratch, Views};
+
+use super::reference::Schedule;
+use crate::buffer::Cursor;
+use crate::error::{Error, check_len};
+use crate::nn::LastLayerInit;
+use crate::optim::OptimState;
+use crate::rng::Rng;
+use crate::targets::LogDensity;
+
+/// Training state carried between steps (with the parameters, all a checkpoint needs).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct State {
+    /// Iterations done.
+    pub iteration: u32,
+    /// The optimiser's step counter and skipped steps (a non-finite gradient, see [`step`]).
+    pub optim: OptimState,
+    /// SMC runs done (prefill included).
+    pub smc_runs: u32,
+    /// The replay buffer's cursor.
+    pub buffer: Cursor,
+    /// Whether [`prefill`] has run.
+    pub prefilled: bool,
+}
+
+/// Diagnostics of one training iteration.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Info {
+    /// The iteration just done (0-based).
+    pub iteration: u32,
+    /// Whether it trained on on-policy samples.
+    pub on_policy: bool,
+    /// TB loss of the batch.
+    pub tb_loss: f32,
+    /// SubTB loss (0 without flows).
+    pub subtb_loss: f32,
+    /// The learnt `log Z` after the step.
+    pub log_z: f32,
+    /// Pre-clip gradient norm of the policy group.
+    pub grad_norm: f32,
+    /// `log Ẑ` of the SMC run of this iteration (NaN if none).
+    pub smc_log_z: f64,
+    /// Final `ESS/N` of that SMC run (NaN if none).
+    pub smc_ess: f64,
+    /// Entries in the replay buffer.
+    pub buffer_len: usize,
+    /// Tempering exponent of the buffer draw (1 if none).
+    pub buffer_lambda: f64,
+    /// Trajectories of the batch left out of the TB loss because their residual was not
+    /// finite (mostly a target returning NaN or `±inf`; see [`step`]).
+    pub masked: u32,
+    /// Whether the update was skipped because the gradient was not finite.
+    pub skipped: bool,
+}
+
+impl Info {
+    fn new(iteration: u32, on_policy: bool, buffer_len: usize) -> Self {
+        Info {
+            iteration,
+            on_policy,
+            tb_loss: 0.0,
+            subtb_loss: 0.0,
+            log_z: 0.0,
+            grad_norm: 0.0,
+            smc_log_z: f64::NAN,
+            smc_ess: f64::NAN,
+            buffer_len,
+            buffer_lambda: 1.0,
+            masked: 0,
+            skipped: false,
+        }
+    }
+}
+
+/// Checks that `layout` is the one `cfg` gives and that `views` were carved by it.
+fn check_layout(cfg: &Config, layout: &Layout) -> Result<(), Error> {
+    if Layout::new(cfg, layout.dim)? != *layout {
+        return Err(Error::InvalidConfig(
+            "the layout was computed for another configuration",
+        ));
+    }
+    Ok(())
+}
+
+/// Initialises the model in `views`: the schedule table, the policy with a zero last layer
+/// (`g ≈ 0`: the untrained policy is the reference process), flows with a `1e-8` last layer
+/// and linear β, `log Z = 0`, zero Adam moments. Returns the state of a run that has done
+/// nothing yet.
+///
+/// # Errors
+/// [`Error::InvalidConfig`] if `layout` or `views` do not belong to `cfg`; shape errors.
+pub fn init<R: Rng + ?Sized>(
+    cfg: &Config,
+    layout: &Layout,
+    views: &mut Views<'_>,
+    rng: &mut R,
+) -> Result<State, Error> {
+    check_layout(cfg, layout)?;
+    if views.layout != *layout {
+        return Err(Error::InvalidConfig(
+            "the views were carved for another layout",
+        ));
+    }
+    Schedule::new(cfg.process, cfg.steps, views.table)?;
+    let (pp, rest) = views.model.params.split_at_mut(layout.policy_params);
+    layout.net.init(pp, LastLayerInit::Zero, rng)?;
+    let (fp, lz) = rest.split_at_mut(layout.flow_params);
+    if let Some(f) = &layout.flows {
+        f.init(fp, rng)?;
+    }
+    lz.fill(0.0);
+    views.model.reset_moments();
+    Ok(State::default())
+}
+
+/// The first phase of a run, which needs the target: fills the buffer with `prefill` SMC
+/// runs of the untrained model (RSMC only) and initialises the learnt `log Z` if asked
+/// (with [`Config::init_log_z_from_smc`] to the prefill runs' mean `log Ẑ`, with
+/// [`Config::init_log_z_from_batch`] to the mean log importance weight of one on-policy
+/// batch). [`step`] calls it when it has not run; runners that compute gradients outside
+/// [`step`] ([`apply_gradient`]) call it themselves. Returns the SMC runs done (0 once
+/// prefilled).
+///
+/// # Errors
+/// As [`step`]; [`Error::NonFinite`] if the chosen estimate is not finite.
+pub fn prefill<T: LogDensity + ?Sized, R: Rng + ?Sized>(
+    cfg: &Config,
+    state: &mut State,
+    views: &mut Views<'_>,
+    target: &T,
+    rng: &mut R,
+) -> Result<u32, Error> {
+    if state.prefilled {
+        return Ok(0);
+    }
+    if cfg.init_log_z_from_batch {
+        parts::init_log_z_from_batch(cfg, views, target, rng)?;
+    }
+    state.prefilled = true;
+    if cfg.method != Method::Rsmc {
+        return Ok(0);
+    }
+    let mut sum = 0.0f64;
+    for _ in 0..cfg.prefill {
+        sum += parts::smc_pass(cfg, state, views, target, rng)?.log_z;
+    }
+    if cfg.init_log_z_from_smc && cfg.prefill > 0 {
+        let mean = sum / f64::from(cfg.prefill);
+        if !mean.is_finite() {
+            return Err(Error::NonFinite("prefill SMC log Z estimate"));
+        }
+        if let Some(lz) = views.model.params.last_mut() {
+            *lz = mean as f32;
+        }
+    }
+    Ok(cfg.prefill)
+}
+
+/// One training iteration (see the module doc for what each method does).
+///
+/// **Failure policy** (for targets that break the [`LogDensity`] contract on part of the
+/// space, and for exploding gradients):
+/// - a terminal state whose `log R` is NaN or `±inf` gets `log R = -inf` (zero reward):
+///   weight 0 in SMC and in the replay buffer, and its TB/SubTB term is masked out of the
+///   loss ([`super::tb`]); the count is [`Info::masked`];
+/// - if a gradient group's norm is not finite, the update is skipped (parameters and Adam
+///   moments unchanged, the iteration still counts): [`Info::skipped`],
+///   [`OptimState::skipped`] ([`crate::optim::model`]);
+/// - a batch without any finite residual is [`Error::Degenerate`] (the CLI names the
+///   iteration).
+///
+/// # Errors
+/// [`Error::Degenerate`] if SMC, the buffer or the batch has no usable mass;
+/// [`Error::NonFinite`] for a non-finite state entering the buffer; shape errors.
+pub fn step<T: LogDensity + ?Sized, R: Rng + ?Sized>(
+    cfg: &Config,
+    state: &mut State,
+    views: &mut Views<'_>,
+    target: &T,
+    rng: &mut R,
+) -> Result<Info, Error> {
+    prefill(cfg, state, views, target, rng)?;
+    let it = state.iteration;
+    let on_policy = !cfg.method.has_buffer()
+        || it.is_multiple_of(cfg.replay_ratio + 1)
+        || state.buffer.len == 0;
+    let mut info = Info::new(it, on_policy, state.buffer.len);
+    if !on_policy && cfg.method == Method::Rsmc {
+        let si = parts::smc_pass(cfg, state, views, target, rng)?;
+        info.smc_log_z = si.log_z;
+        info.smc_ess = si.final_ess_fraction;
+    }
+    if on_policy {
+        parts::on_policy_batch(cfg, views, target, rng)?;
+    } else {
+        info.buffer_lambda = parts::buffer_batch(cfg, state.buffer, views, target, rng)?;
+    }
+    parts::gradients(cfg, views, target, &mut info)?;
+    if on_policy && cfg.method.has_buffer() {
+        parts::insert(&mut state.buffer, views, false)?;
+    }
+    optimise(cfg, state, views, info)
+}
+
+/// A gradient computed outside [`step`], by a runner that splits the batch into chunks
+/// ([`super::tb::on_policy_chunk`]), possibly on several threads.
+#[derive(Clone, Copy, Debug)]
+pub struct ExternalGradient<'g> {
+    /// `∂L/∂θ` of the policy.
+    pub policy: &'g [f32],
+    /// `∂L/∂log Z`.
+    pub log_z: f32,
+    /// The batch's TB loss.
+    pub tb_loss: f32,
+    /// Rows the runner left out of the loss (reported in [`Info::masked`]).
+    pub masked: u32,
+}
+
+/// An on-policy TB iteration with a gradient computed outside the trainer: clips and steps
+/// exactly as [`step`] does. [`Method::Tb`] only; call [`prefill`] first.
+///
+/// # Errors
+/// [`Error::InvalidConfig`] for another method; [`Error::ShapeMismatch`] if the policy
+/// gradient is not the policy's length.
+pub fn apply_gradient(
+    cfg: &Config,
+    state: &mut State,
+    views: &mut Views<'_>,
+    grad: &ExternalGradient<'_>,
+) -> Result<Info, Error> {
+    if cfg.method != Method::Tb {
+        return Err(Error::InvalidConfig(
+            "external (chunked) gradients are supported for on-policy TB only",
+        ));
+    }
+    let pp_len = views.layout.policy_params;
+    check_len("policy gradient", pp_len, grad.policy.len())?;
+    let g = &mut views.model.grads;
+    g.fill(0.0);
+    g[..pp_len].copy_from_slice(grad.policy);
+    if let Some(lz) = g.last_mut() {
+        *lz = grad.log_z;
+    }
+    let mut info = Info::new(state.iteration, true, state.buffer.len);
+    info.tb_loss = grad.tb_loss;
+    info.masked = grad.masked;
+    optimise(cfg, state, views, info)
+}
+
+/// The optimiser part of an iteration, on the gradients in the views: per-group clipping,
+/// the non-finite policy, then Adam with per-group learning rates and the step schedule.
+fn optimise(
+    cfg: &Config,
+    state: &mut State,
+    views: &mut Views<'_>,
+    mut info: Info,
+) -> Result<Info, Error> {
+    let lay = views.layout;
+    let groups = cfg.groups(lay.policy_params, lay.flows.as_ref());
+    let oi = cfg
+        .optimiser()?
+        .step(&groups, &mut views.model, &mut state.optim, state.iteration)?;
+    info.skipped = oi.skipped;
+    info.grad_norm = if oi.skipped {
+        oi.norms
+            .iter()
+            .copied()
+            .find(|n| !n.is_finite())
+            .unwrap_or(f32::NAN)
+    } else {
+        oi.norms[0]
+    };
+    state.iteration += 1;
+    info.log_z = views.log_z();
+    info.buffer_len = state.buffer.len;
+    Ok(info)
+}
+
+/// The stored buffer states `[len, d]` (slot order) and their log-weights.
+pub fn buffer_contents<'v>(state: &State, views: &'v Views<'_>) -> (&'v [f32], &'v [f32]) {
+    let (len, d) = (state.buffer.len, views.layout.dim);
+    (
+        &views.buffer.states[..(len * d).min(views.buffer.states.len())],
+        &views.buffer.log_w[..len.min(views.buffer.log_w.len())],
+    )
+}

@@ -1,0 +1,242 @@
+//! The pieces of one training iteration, over the per-call [`Views`]: an SMC pass into the
+//! buffer, the on-policy and buffer batches, the TB/SubTB gradients, the buffer insert and
+//! the batch initialisation of `log Z`.
+
+use super::super::flow::{self, SubTbWorkspace};
+use super::super::policy;
+use super::super::reference::Schedule;
+use super::super::smc::{self, SmcInfo};
+use super::super::tb::{self, TbWorkspace};
+use super::{Config, Info, State, Views};
+use crate::buffer::{Cursor, Priority, ReplayBuffer};
+use crate::error::Error;
+use crate::rng::{Rng, uniform_f64};
+use crate::targets::LogDensity;
+
+/// Stores the SMC particles (`from_smc`) or the on-policy batch in the buffer.
+pub(super) fn insert(cursor: &mut Cursor, v: &mut Views<'_>, from_smc: bool) -> Result<(), Error> {
+    let d = v.layout.dim;
+    let (states, log_w, log_r): (&[f32], &[f32], &[f32]) = if from_smc {
+        (v.smc_traj.terminal(), &*v.smc.log_w, &*v.smc.log_r)
+    } else {
+        (v.traj.terminal(), &*v.batch.log_w, &*v.batch.log_r)
+    };
+    let b = &mut v.buffer;
+    let mut buf = ReplayBuffer::from_parts(d, b.states, b.log_w, b.log_r, *cursor)?;
+    buf.insert(states, log_w, log_r)?;
+    *cursor = buf.cursor();
+    Ok(())
+}
+
+/// Runs one SMC pass with the current model and stores its particles in the buffer.
+pub(super) fn smc_pass<T: LogDensity + ?Sized, R: Rng + ?Sized>(
+    cfg: &Config,
+    state: &mut State,
+    v: &mut Views<'_>,
+    target: &T,
+    rng: &mut R,
+) -> Result<SmcInfo, Error> {
+    let lay = v.layout;
+    let sched = Schedule::view(cfg.process, cfg.steps, &*v.table)?;
+    let params = &*v.model.params;
+    let flows = lay.flows.as_ref().map(|f| (f, lay.flow(params)));
+    let info = smc::run(
+        &cfg.smc,
+        &cfg.policy,
+        &sched,
+        &lay.net,
+        lay.policy(params),
+        flows,
+        target,
+        &mut v.smc_traj,
+        &mut v.pws,
+        &mut v.smc,
+        rng,
+    )?;
+    state.smc_runs += 1;
+    insert(&mut state.buffer, v, true)?;
+    Ok(info)
+}
+
+/// Draws the training batch on-policy, keeping the gradient caches.
+pub(super) fn on_policy_batch<T: LogDensity + ?Sized, R: Rng + ?Sized>(
+    cfg: &Config,
+    v: &mut Views<'_>,
+    target: &T,
+    rng: &mut R,
+) -> Result<(), Error> {
+    forward(cfg, v, target, true, rng)
+}
+
+fn forward<T: LogDensity + ?Sized, R: Rng + ?Sized>(
+    cfg: &Config,
+    v: &mut Views<'_>,
+    target: &T,
+    keep_cache: bool,
+    rng: &mut R,
+) -> Result<(), Error> {
+    let lay = v.layout;
+    let sched = Schedule::view(cfg.process, cfg.steps, &*v.table)?;
+    policy::sample_forward(
+        &cfg.policy,
+        &sched,
+        &lay.net,
+        lay.policy(v.model.params),
+        target,
+        &mut v.traj,
+        &mut v.pws,
+        keep_cache,
+        rng,
+    )
+}
+
+/// Draws `B` terminal states from the buffer, builds backward trajectories with `p_B` and
+/// scores them under the policy. Returns the buffer draw's tempering exponent.
+pub(super) fn buffer_batch<T: LogDensity + ?Sized, R: Rng + ?Sized>(
+    cfg: &Config,
+    cursor: Cursor,
+    v: &mut Views<'_>,
+    target: &T,
+    rng: &mut R,
+) -> Result<f64, Error> {
+    let lay = v.layout;
+    let d = lay.dim;
+    let sched = Schedule::view(cfg.process, cfg.steps, &*v.table)?;
+    let b = &mut v.buffer;
+    let buf = ReplayBuffer::from_parts(d, b.states, b.log_w, b.log_r, cursor)?;
+    let mut lambda = 1.0;
+    if cfg.buffer_priority == Priority::Uniform {
+        // independent uniform slots (the buffer's own uniform rule would need B uniforms)
+        let len = buf.len();
+        for slot in v.batch.draw.iter_mut() {
+            *slot = ((uniform_f64(rng) * len as f64) as usize).min(len - 1) as u32;
+        }
+    } else {
+        let si = buf.sample(
+            cfg.buffer_priority,
+            &[uniform_f64(rng)],
+            b.weights,
+            b.order,
+            v.batch.draw,
+        )?;
+        lambda = si.lambda;
+    }
+    for (row, &slot) in v.batch.x_t.chunks_exact_mut(d).zip(v.batch.draw.iter()) {
+        if let Some(s) = buf.state(slot as usize) {
+            row.copy_from_slice(s);
+        }
+    }
+    policy::sample_backward(&sched, v.batch.x_t, &mut v.traj, v.pws.noise, rng)?;
+    policy::score(
+        &cfg.policy,
+        &sched,
+        &lay.net,
+        lay.policy(v.model.params),
+        target,
+        &mut v.traj,
+        &mut v.pws,
+        true,
+    )?;
+    Ok(lambda)
+}
+
+/// `log R` of the batch (failure policy: non-finite is zero reward), the on-policy log
+/// weights for the buffer, and the TB (+ SubTB) gradients into the model's zeroed
+/// gradients; fills the losses and the masked count of `info`.
+pub(super) fn gradients<T: LogDensity + ?Sized>(
+    cfg: &Config,
+    v: &mut Views<'_>,
+    target: &T,
+    info: &mut Info,
+) -> Result<(), Error> {
+    let lay = v.layout;
+    let d = lay.dim;
+    let sched = Schedule::view(cfg.process, cfg.steps, &*v.table)?;
+    policy::fill_log_r(target, v.traj.terminal(), d, v.batch.log_r);
+    if info.on_policy && cfg.method.has_buffer() {
+        policy::log_weights(&sched, &v.traj, v.batch.log_r, v.batch.log_w)?;
+    }
+    v.model.zero_grads();
+    let params = &*v.model.params;
+    let log_z = lay.log_z(params);
+    let (gp, grest) = v.model.grads.split_at_mut(lay.policy_params);
+    let mut tws = TbWorkspace {
+        delta: v.tb.delta,
+        coef: v.tb.coef,
+        dout: v.tb.dout,
+        net_scratch: v.pws.net_scratch,
+    };
+    let ti = tb::backward(
+        &cfg.policy,
+        &sched,
+        &lay.net,
+        lay.policy(params),
+        &v.traj,
+        v.batch.log_r,
+        log_z,
+        gp,
+        &mut tws,
+    )?;
+    info.tb_loss = ti.loss;
+    info.masked = ti.masked;
+    let (gf, glz) = grest.split_at_mut(lay.flow_params);
+    if let Some(g) = glz.first_mut() {
+        *g = ti.log_z_grad;
+    }
+    if let Some(f) = &lay.flows {
+        let s = &mut v.subtb;
+        flow::fill_boundary_log_r(f, &v.traj, target, s.boundary_log_r)?;
+        let mut sws = SubTbWorkspace {
+            boundary_log_r: s.boundary_log_r,
+            boundary_log_f: s.boundary_log_f,
+            cache: s.cache,
+            betas: s.betas,
+            dout: s.dout,
+            per_traj: s.per_traj,
+            net_scratch: s.net_scratch,
+        };
+        let si = flow::subtb_backward(
+            f,
+            lay.flow(params),
+            &sched,
+            &v.traj,
+            v.batch.log_r,
+            log_z,
+            cfg.subtb_weight,
+            gf,
+            &mut sws,
+        )?;
+        info.subtb_loss = si.loss;
+    }
+    Ok(())
+}
+
+/// [`Config::init_log_z_from_batch`]: one on-policy batch (no gradient caches),
+/// `log Z ←` the mean of its finite log weights.
+pub(super) fn init_log_z_from_batch<T: LogDensity + ?Sized, R: Rng + ?Sized>(
+    cfg: &Config,
+    v: &mut Views<'_>,
+    target: &T,
+    rng: &mut R,
+) -> Result<(), Error> {
+    forward(cfg, v, target, false, rng)?;
+    let d = v.layout.dim;
+    let sched = Schedule::view(cfg.process, cfg.steps, &*v.table)?;
+    policy::fill_log_r(target, v.traj.terminal(), d, v.batch.log_r);
+    policy::log_weights(&sched, &v.traj, v.batch.log_r, v.batch.log_w)?;
+    let (mut sum, mut n) = (0.0f64, 0u32);
+    for &w in v.batch.log_w.iter().filter(|w| w.is_finite()) {
+        sum += f64::from(w);
+        n += 1;
+    }
+    if n == 0 {
+        return Err(Error::NonFinite(
+            "log Z initialisation batch (no finite log weight)",
+        ));
+    }
+    // a mean of finite f32 values in f64 is finite
+    if let Some(lz) = v.model.params.last_mut() {
+        *lz = (sum / f64::from(n)) as f32;
+    }
+    Ok(())
+}

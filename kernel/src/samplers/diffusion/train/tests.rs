@@ -1,0 +1,181 @@
+//! Unit tests of the diffusion trainer.
+
+extern crate std;
+use super::super::reference::Process;
+use super::*;
+use crate::rng;
+use crate::targets::Target;
+use std::vec;
+
+fn small(method: Method) -> Config {
+    Config {
+        method,
+        process: Process::OrnsteinUhlenbeck { init_std: 3.0 },
+        steps: 16,
+        batch: 64,
+        hidden: 16,
+        harmonics: 8,
+        flow_hidden: 16,
+        particles: 64,
+        buffer_capacity: 2000,
+        prefill: 4,
+        iterations: 300,
+        ..Config::default()
+    }
+}
+
+fn views<'a>(layout: &Layout, fa: &'a mut [f32], ua: &'a mut [u32]) -> Views<'a> {
+    Views::new(layout, fa, ua).unwrap()
+}
+
+fn train(method: Method, iters: u32, seed: u64) -> (f32, f32, f32) {
+    let target = Target::from_name("9gmm", None).unwrap();
+    let cfg = small(method);
+    let layout = Layout::new(&cfg, 2).unwrap();
+    let mut fa = vec![0.0f32; layout.f32_len];
+    let mut ua = vec![0u32; layout.u32_len];
+    let mut r = rng::seeded(seed);
+    let mut st = init(&cfg, &layout, &mut views(&layout, &mut fa, &mut ua), &mut r).unwrap();
+    let mut last = step(
+        &cfg,
+        &mut st,
+        &mut views(&layout, &mut fa, &mut ua),
+        &target,
+        &mut r,
+    )
+    .unwrap();
+    let mut early = 0.0;
+    for i in 1..iters {
+        // views carved anew on every call, as owners do
+        let mut v = views(&layout, &mut fa, &mut ua);
+        last = step(&cfg, &mut st, &mut v, &target, &mut r).unwrap();
+        if i < 20 {
+            early += last.tb_loss / 19.0;
+        }
+    }
+    assert_eq!(st.iteration, iters);
+    (early, last.tb_loss, last.log_z)
+}
+
+#[test]
+fn every_method_trains_and_is_reproducible() {
+    for method in [Method::Tb, Method::TbBuffer, Method::Rsmc] {
+        let (early, late, log_z) = train(method, 60, 1);
+        assert!(late.is_finite() && log_z.is_finite(), "{method:?}");
+        assert!(
+            late < early,
+            "{method:?}: TB loss should fall: {early} -> {late}"
+        );
+        assert_eq!(
+            train(method, 10, 7),
+            train(method, 10, 7),
+            "{method:?}: same seed, same numbers"
+        );
+    }
+}
+
+#[test]
+fn log_z_can_start_at_the_prefill_smc_estimate() {
+    // ManyWell-2 has log Z = 10.29…: far from the default start at 0.
+    let target = Target::from_name("manywell", Some(2)).unwrap();
+    let true_log_z = target.log_z().unwrap() as f32;
+    let run = |from_smc: bool| {
+        let cfg = Config {
+            init_log_z_from_smc: from_smc,
+            particles: 256,
+            ..small(Method::Rsmc)
+        };
+        let layout = Layout::new(&cfg, 2).unwrap();
+        let mut fa = vec![0.0f32; layout.f32_len];
+        let mut ua = vec![0u32; layout.u32_len];
+        let mut r = rng::seeded(3);
+        let mut v = views(&layout, &mut fa, &mut ua);
+        let mut st = init(&cfg, &layout, &mut v, &mut r).unwrap();
+        assert_eq!(prefill(&cfg, &mut st, &mut v, &target, &mut r).unwrap(), 4);
+        assert_eq!(
+            prefill(&cfg, &mut st, &mut v, &target, &mut r).unwrap(),
+            0,
+            "once"
+        );
+        (v.log_z(), buffer_contents(&st, &v).1.to_vec())
+    };
+    let (zero, buf0) = run(false);
+    let (est, buf1) = run(true);
+    assert_eq!(zero, 0.0);
+    assert!(
+        (est - true_log_z).abs() < 1.0,
+        "prefill SMC estimate {est} vs log Z {true_log_z}"
+    );
+    // the same SMC runs: only the starting log Z differs
+    assert_eq!(buf0, buf1);
+}
+
+/// With a zero-drift policy the OU chain from `N(0, σ²I)` is the reference itself, so
+/// the mean log weight is `E_{N(0,σ²I)}[log N(x; 0, I) − log N(x; 0, σ²I)]
+/// = d·(ln σ − (σ² − 1)/2)`, which is where the batch initialisation must put `log Z`.
+#[test]
+fn log_z_can_start_at_the_mean_log_weight_of_a_batch() {
+    let target = Target::from_name("gaussian", Some(2)).unwrap();
+    let sigma = 3.0f32;
+    let expect = 2.0 * (f64::from(sigma).ln() - (f64::from(sigma * sigma) - 1.0) / 2.0);
+    for method in [Method::Tb, Method::TbBuffer, Method::Rsmc] {
+        let cfg = Config {
+            init_log_z_from_batch: true,
+            batch: 4000,
+            ..small(method)
+        };
+        let layout = Layout::new(&cfg, 2).unwrap();
+        let mut fa = vec![0.0f32; layout.f32_len];
+        let mut ua = vec![0u32; layout.u32_len];
+        let mut r = rng::seeded(11);
+        let mut v = views(&layout, &mut fa, &mut ua);
+        let mut st = init(&cfg, &layout, &mut v, &mut r).unwrap();
+        assert_eq!(v.log_z(), 0.0);
+        prefill(&cfg, &mut st, &mut v, &target, &mut r).unwrap();
+        // the per-sample log weight has std 8 here (standard error 0.13 at batch 4000)
+        let got = f64::from(v.log_z());
+        assert!((got - expect).abs() < 0.5, "{method:?}: {got} vs {expect}");
+    }
+    let both = Config {
+        init_log_z_from_batch: true,
+        init_log_z_from_smc: true,
+        ..small(Method::Rsmc)
+    };
+    assert!(matches!(both.validate(), Err(Error::InvalidConfig(_))));
+}
+
+#[test]
+fn bad_configs_are_rejected() {
+    let bad = Config {
+        batch: 0,
+        ..small(Method::Tb)
+    };
+    assert!(matches!(Layout::new(&bad, 2), Err(Error::InvalidConfig(_))));
+    let bad = Config {
+        lr_policy: f32::NAN,
+        ..small(Method::Tb)
+    };
+    assert!(Layout::new(&bad, 2).is_err());
+    let bad = Config {
+        steps: 18,
+        ..small(Method::Rsmc)
+    };
+    assert!(Layout::new(&bad, 2).is_err(), "chunk 4 does not divide 18");
+    let cfg = small(Method::Tb);
+    let layout = Layout::new(&cfg, 2).unwrap();
+    let mut fa = vec![0.0f32; layout.f32_len - 1];
+    let mut ua = vec![0u32; layout.u32_len];
+    assert!(matches!(
+        Views::new(&layout, &mut fa, &mut ua),
+        Err(Error::ShapeMismatch { .. })
+    ));
+    // a layout of another configuration is refused by init
+    let other = Layout::new(&small(Method::TbBuffer), 2).unwrap();
+    let mut fa = vec![0.0f32; other.f32_len];
+    let mut ua = vec![0u32; other.u32_len];
+    let mut v = views(&other, &mut fa, &mut ua);
+    assert!(matches!(
+        init(&cfg, &other, &mut v, &mut rng::seeded(0)),
+        Err(Error::InvalidConfig(_))
+    ));
+}
