@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Mode coverage of GMM40-2d samples, as in the README's Playground table.
+"""Mode coverage of GMM40-2d samples, as in the defaults table of docs/playground.md.
 
 usage: python3 results/playground/coverage.py DIR/samples.csv [...]
 

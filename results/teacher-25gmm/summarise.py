@@ -1,4 +1,4 @@
-"""Table of the README "Adaptive teacher (continuous)" subsection from the run folders.
+"""Table of the "Adaptive teacher, continuous (25GMM)" section of docs/results.md from the run folders.
 
 Usage: python3 results/teacher-25gmm/summarise.py results/teacher-25gmm
 Modes: a 25GMM centre counts as covered when it is the nearest centre of at least 10 % of
