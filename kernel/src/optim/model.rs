@@ -116,6 +116,19 @@ pub struct OptimInfo {
     pub skipped: bool,
 }
 
+impl OptimInfo {
+    /// The norm a trainer reports: the first group's, or, for a skipped step, the norm that
+    /// was not finite.
+    pub fn reported_norm(&self) -> f32 {
+        if self.skipped {
+            let bad = self.norms.iter().copied().find(|n| !n.is_finite());
+            bad.unwrap_or(f32::NAN)
+        } else {
+            self.norms[0]
+        }
+    }
+}
+
 /// Adam's constants and the learning-rate schedule of one model.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Optimiser {
@@ -299,6 +312,7 @@ mod tests {
         model.grads.copy_from_slice(&[0.1, 0.2, f32::NAN]);
         let info = opt.step(&groups, &mut model, &mut st, 1).unwrap();
         assert!(info.skipped && info.norms[1].is_nan());
+        assert!(info.reported_norm().is_nan());
         assert_eq!(st.skipped, 1);
         assert_eq!(st.adam.t, 1);
         let after = (model.params.to_vec(), model.m.to_vec(), model.v.to_vec());

@@ -236,15 +236,7 @@ impl Sampler<'_> {
         let info = t
             .optimiser()?
             .step(&groups, &mut self.model, &mut self.optim, it)?;
-        Ok(if info.skipped {
-            info.norms
-                .iter()
-                .copied()
-                .find(|n| !n.is_finite())
-                .unwrap_or(f32::NAN)
-        } else {
-            info.norms[0]
-        })
+        Ok(info.reported_norm())
     }
 }
 

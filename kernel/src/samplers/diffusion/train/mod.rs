@@ -305,15 +305,7 @@ fn optimise(
         .optimiser()?
         .step(&groups, &mut views.model, &mut state.optim, state.iteration)?;
     info.skipped = oi.skipped;
-    info.grad_norm = if oi.skipped {
-        oi.norms
-            .iter()
-            .copied()
-            .find(|n| !n.is_finite())
-            .unwrap_or(f32::NAN)
-    } else {
-        oi.norms[0]
-    };
+    info.grad_norm = oi.reported_norm();
     state.iteration += 1;
     info.log_z = views.log_z();
     info.buffer_len = state.buffer.len;
