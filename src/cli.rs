@@ -14,7 +14,10 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// List the built-in targets: name, dimensions, whether log Z and an exact sampler are known.
+    /// List the built-in targets, continuous and discrete (the environments of
+    /// `train-discrete`): name, kind, dimensions, whether log Z is known (analytic, or exact by
+    /// enumeration for the discrete ones) and `sample-target` has an exact sampler, and the
+    /// `train --method` values each accepts.
     Targets {
         /// Print JSON instead of a table.
         #[arg(long)]

@@ -26,6 +26,57 @@ fn targets_lists_every_target() {
 }
 
 #[test]
+fn targets_lists_the_discrete_targets_with_their_methods() {
+    use amortise::commands::discrete::{ENVS, METHODS as DISCRETE_METHODS};
+    use amortise::run_config::METHODS;
+    let o = amortise(&["targets"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = stdout(&o);
+    let header = s.lines().next().unwrap();
+    assert!(
+        header.contains("kind") && header.contains("methods"),
+        "{header}"
+    );
+    let row = |name: &str| {
+        s.lines()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .unwrap_or_else(|| panic!("{name} missing from:\n{s}"))
+            .split_whitespace()
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    for env in ENVS {
+        let cells = row(env);
+        assert_eq!(cells[1], "discrete", "{cells:?}");
+        assert!(cells.contains(&DISCRETE_METHODS.join(",")), "{cells:?}");
+    }
+    for target in ["gmm40", "funnel", "dw4"] {
+        let cells = row(target);
+        assert_eq!(cells[1], "continuous", "{cells:?}");
+        assert!(cells.contains(&METHODS.join(",")), "{cells:?}");
+    }
+
+    let o = amortise(&["targets", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let rows = v.as_array().unwrap();
+    let discrete: Vec<&serde_json::Value> =
+        rows.iter().filter(|r| r["kind"] == "discrete").collect();
+    let names: Vec<&str> = discrete
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ENVS);
+    for r in &discrete {
+        assert_eq!(r["methods"], serde_json::json!(DISCRETE_METHODS), "{r}");
+        assert_eq!(r["log_z_known"], true, "{r}");
+    }
+    let gmm = rows.iter().find(|r| r["name"] == "gmm40").unwrap();
+    assert_eq!(gmm["kind"], "continuous");
+    assert_eq!(gmm["methods"], serde_json::json!(METHODS));
+    assert_eq!(gmm["default_dim"], 2);
+}
+
+#[test]
 fn logp_gmm40_matches_reference_check_values() {
     // check values from the PyTorch reference README: log p(0, 0) = -35.2681, log p(10, -5) = -76.2748
     let o = amortise(&["logp", "--target", "gmm40", "--point", "0,0", "--json"]);

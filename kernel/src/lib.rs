@@ -26,6 +26,10 @@
 //! | 4 | [`teacher`] | adaptive teachers (Kim et al., ICLR 2025): a teacher trained on the student's TB residuals, for GFlowNets (composing two GFlowNet trainers) and for diffusion samplers on continuous targets ([`teacher::continuous`]) |
 //! | 4 | [`ebm`] | energy-based model training by contrastive divergence with VGS negatives |
 //!
+//! `cargo xtask check-kernel` (and `cargo xtask test`) checks every `crate::` path of the
+//! kernel against this map, kept in `xtask/src/layers.rs` (which also places the private
+//! `arena` in layer 0): a new module needs a row in both.
+//!
 //! ## Conventions
 //! - **The caller owns memory.** Kernels take `&mut [f32]` buffers, check their lengths once
 //!   (returning [`Error::ShapeMismatch`]) and never allocate. Sizes come from `const fn`

@@ -304,6 +304,16 @@ pub fn normal_log_pdf(x: f64, mean: f64, var: f64) -> f64 {
     -0.5 * (LN_2PI + ln(var) + d * d / var)
 }
 
+/// Log-density of the isotropic Gaussian `N(x; 0, var·I)` for one row `x`, in `f32`:
+/// `−½ (d (log 2π + log var) + ‖x‖² / var)` with `d = x.len()`.
+///
+/// The base law of annealed SMC and the OU reference process of the diffusion samplers
+/// (`samplers::diffusion::reference` re-exports it under its old path).
+pub fn gaussian_log_pdf(x: &[f32], var: f32) -> f32 {
+    let ss: f32 = x.iter().map(|v| v * v).sum();
+    -0.5 * (x.len() as f32 * (LN_2PI as f32 + ln(var)) + ss / var)
+}
+
 /// Largest `x` with a finite `e^x` in `f32` (`ln f32::MAX`); [`exp_fast`] is `+inf` above.
 const EXP_FAST_HI: f32 = 88.722_84;
 /// Below this `e^x` rounds to zero in `f32` (`ln` of half the smallest subnormal);
@@ -567,6 +577,14 @@ mod tests {
         assert!(
             (normal_log_pdf(1.0, 0.0, 4.0) - (-0.5 * LN_2PI - ln(2.0f64) - 0.125)).abs() < 1e-15
         );
+    }
+
+    #[test]
+    fn gaussian_log_pdf_value() {
+        // d = 2, var = 4, x = (1, 1): -(log 2π + log 4) - 2/8.
+        let want = -(LN_2PI + ln(4.0f64)) - 0.25;
+        assert!((gaussian_log_pdf(&[1.0, 1.0], 4.0) as f64 - want).abs() < 1e-6);
+        assert_eq!(gaussian_log_pdf(&[], 2.0), 0.0);
     }
 
     /// Calls `f` on every `step`-th `f32` bit pattern of magnitude below `limit`, both signs.

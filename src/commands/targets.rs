@@ -1,40 +1,128 @@
-//! `amortise targets`: the table of built-in targets.
+//! `amortise targets`: the table of built-in targets, continuous and discrete, with the
+//! `train --method` values each accepts.
 
 use amortise_kernel::targets::TARGETS;
 
+use super::discrete;
 use crate::error::CliResult;
+use crate::run_config;
+
+/// One discrete environment as `amortise train --target` (or `train-discrete --env`) names it.
+struct DiscreteTarget {
+    name: &'static str,
+    description: &'static str,
+    /// `--dim` default, for the environments that take it.
+    default_dim: Option<usize>,
+    dims: &'static str,
+}
+
+/// The rows of [`discrete::ENVS`], in that order (`tests/cli.rs` checks every one is listed).
+const DISCRETE: [DiscreteTarget; 4] = [
+    DiscreteTarget {
+        name: "grid",
+        description: "hypergrid {0..H-1}^d, --side H (16), standard reward (Bengio et al. 2021)",
+        default_dim: Some(2),
+        dims: "1..=8",
+    },
+    DiscreteTarget {
+        name: "deceptive-grid",
+        description: "hypergrid, deceptive reward (adaptive teachers, Kim et al. 2025)",
+        default_dim: Some(2),
+        dims: "1..=8",
+    },
+    DiscreteTarget {
+        name: "sequence",
+        description: "prepend/append sequences, --len 8, --alphabet 4, --modes 4 planted modes",
+        default_dim: None,
+        dims: "-",
+    },
+    DiscreteTarget {
+        name: "ising",
+        description: "Ising spins on a periodic n x n lattice, --side n (2..=4, 3), site by site",
+        default_dim: None,
+        dims: "-",
+    },
+];
+
+/// One printed row.
+struct Row {
+    name: &'static str,
+    kind: &'static str,
+    default_dim: Option<usize>,
+    dims: &'static str,
+    /// Continuous: analytic `log Z`; discrete: exact by enumeration.
+    log_z_known: bool,
+    /// `amortise sample-target` draws exact samples.
+    exact_sampler: bool,
+    methods: &'static [&'static str],
+    description: &'static str,
+}
+
+fn rows() -> Vec<Row> {
+    let continuous = TARGETS.iter().map(|t| Row {
+        name: t.name,
+        kind: "continuous",
+        default_dim: Some(t.default_dim),
+        dims: t.dims,
+        log_z_known: t.log_z_known,
+        exact_sampler: t.has_sampler,
+        methods: &run_config::METHODS,
+        description: t.description,
+    });
+    let discrete = DISCRETE.iter().map(|t| Row {
+        name: t.name,
+        kind: "discrete",
+        default_dim: t.default_dim,
+        dims: t.dims,
+        log_z_known: true,
+        exact_sampler: false,
+        methods: &discrete::METHODS,
+        description: t.description,
+    });
+    continuous.chain(discrete).collect()
+}
 
 /// Prints the table (or JSON).
 pub fn run(json: bool) -> CliResult<()> {
+    let rows = rows();
     if json {
-        let rows: Vec<serde_json::Value> = TARGETS
+        let rows: Vec<serde_json::Value> = rows
             .iter()
             .map(|t| {
                 serde_json::json!({
                     "name": t.name,
+                    "kind": t.kind,
                     "description": t.description,
                     "default_dim": t.default_dim,
                     "dims": t.dims,
                     "log_z_known": t.log_z_known,
-                    "exact_sampler": t.has_sampler,
+                    "exact_sampler": t.exact_sampler,
+                    "methods": t.methods,
                 })
             })
             .collect();
         println!("{}", serde_json::Value::Array(rows));
         return Ok(());
     }
+    let methods_width = rows
+        .iter()
+        .map(|t| t.methods.join(",").len())
+        .max()
+        .unwrap_or(0);
     println!(
-        "{:<10} {:>7}  {:<14} {:<7} {:<7} description",
-        "name", "dim", "dims", "log Z", "sampler"
+        "{:<14} {:<10} {:>3}  {:<9} {:<5} {:<7} {:<methods_width$}  description",
+        "name", "kind", "dim", "dims", "log Z", "sampler", "methods (train --method)"
     );
-    for t in TARGETS {
+    for t in &rows {
         println!(
-            "{:<14} {:>4}  {:<12} {:<6} {:<7} {}",
+            "{:<14} {:<10} {:>3}  {:<9} {:<5} {:<7} {:<methods_width$}  {}",
             t.name,
-            t.default_dim,
+            t.kind,
+            t.default_dim.map_or("-".to_string(), |d| d.to_string()),
             t.dims,
             if t.log_z_known { "known" } else { "-" },
-            if t.has_sampler { "exact" } else { "-" },
+            if t.exact_sampler { "exact" } else { "-" },
+            t.methods.join(","),
             t.description
         );
     }

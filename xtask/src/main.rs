@@ -16,7 +16,8 @@
 //!   CSV, command-line and playground-settings targets for `S` seconds each (nightly +
 //!   cargo-fuzz), or the stable smoke run of the same functions without nightly.
 //! - `cargo xtask check-kernel`: only the `no_std` proofs (builds for the bare-metal and wasm
-//!   targets, and the source rules that keep the kernel portable).
+//!   targets, and the source rules that keep the kernel portable) and the layer rule (lower
+//!   layers of the kernel never use higher ones, see `layers.rs`).
 //!
 //! Every step prints its name, the command and how long it took; the first failure stops the
 //! run with a non-zero exit code.
@@ -27,6 +28,7 @@ use std::time::Instant;
 
 mod embedded;
 mod fuzz;
+mod layers;
 mod serve;
 mod web;
 
@@ -73,7 +75,7 @@ fn print_help() {
          embedded      build the Cortex-M4F firmware, run it under qemu, compare with the native run\n  \
          fuzz          libFuzzer on checkpoint, csv, cli_args, wasm_settings [--seconds S] [--smoke]\n                \
          (falls back to the stable smoke run without a nightly toolchain)\n  \
-         check-kernel  only the kernel's no_std builds and source rules\n"
+         check-kernel  only the kernel's no_std builds, source rules and layer rules\n"
     );
 }
 
@@ -198,6 +200,7 @@ fn collect_rs(dir: &Path, out: &mut Vec<PathBuf>) {
 fn check_kernel() -> Result<(), String> {
     ensure_rust_targets()?;
     kernel_source_rules()?;
+    layers::layer_rules()?;
     for t in KERNEL_TARGETS {
         run(
             &format!("kernel builds for {t} (no_std, no alloc)"),
@@ -214,6 +217,7 @@ fn test() -> Result<(), String> {
     ensure_rust_targets()?;
     run("format", "cargo", &["fmt", "--all", "--check"], &[])?;
     kernel_source_rules()?;
+    layers::layer_rules()?;
     run(
         "clippy (warnings denied)",
         "cargo",

@@ -183,7 +183,7 @@ fn check_shapes(dim: usize, ps: &Particles<'_>, ws: &Workspace<'_>) -> Result<us
 }
 
 fn log_p0(x: &[f32], var: f32) -> f32 {
-    crate::samplers::diffusion::reference::gaussian_log_pdf(x, var)
+    math::gaussian_log_pdf(x, var)
 }
 
 /// Draws the particles from the base, evaluates `log R`, sets uniform weights.

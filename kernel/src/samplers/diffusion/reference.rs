@@ -234,11 +234,9 @@ impl<'a> Schedule<'a> {
     }
 }
 
-/// `log N(x; 0, var·I)` for one row.
-pub fn gaussian_log_pdf(x: &[f32], var: f32) -> f32 {
-    let ss: f32 = x.iter().map(|v| v * v).sum();
-    -0.5 * (x.len() as f32 * (math::LN_2PI as f32 + math::ln(var)) + ss / var)
-}
+/// `log N(x; 0, var·I)` for one row; lives in [`crate::math`] (layer 0) so that
+/// `smc::annealed` can use it without reaching up into the samplers.
+pub use crate::math::gaussian_log_pdf;
 
 #[cfg(test)]
 mod tests {
