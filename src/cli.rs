@@ -1,5 +1,6 @@
 //! Command-line grammar (clap derive). Every command and flag has `--help` text.
 
+use amortise_settings::defaults;
 use clap::{Parser, Subcommand, ValueEnum};
 
 /// Amortised samplers: train, sample, evaluate and benchmark from the command line.
@@ -191,7 +192,7 @@ pub struct TrainArgs {
     #[arg(long, default_value = "rsmc")]
     pub method: String,
     /// Training iterations.
-    #[arg(long, default_value_t = 2000)]
+    #[arg(long, default_value_t = defaults::ITERS)]
     pub iters: u32,
     /// Training batch size (default 300; vgs: per-target preset).
     #[arg(long)]
@@ -221,13 +222,13 @@ pub struct TrainArgs {
     #[arg(long)]
     pub sigma: Option<f32>,
     /// Policy hidden width.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = defaults::WIDTH)]
     pub hidden: usize,
     /// Flow network hidden width (rsmc; discrete rsmc: 0 = a head of the policy network).
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = defaults::WIDTH)]
     pub flow_hidden: usize,
     /// Fourier harmonics of the time embedding.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = defaults::WIDTH)]
     pub harmonics: usize,
     /// Learn a per-coordinate variance correction.
     #[arg(long)]

@@ -7,7 +7,7 @@ use std::fmt;
 #[derive(Debug)]
 pub enum CliError {
     /// A flag's value is invalid (exit code 2, like a usage error).
-    Flag { flag: &'static str, msg: String },
+    Flag { flag: String, msg: String },
     /// A file could not be read, written or parsed (exit code 1).
     File { path: String, msg: String },
     /// The kernel refused the input or failed (exit code 1).
@@ -19,9 +19,9 @@ pub enum CliError {
 
 impl CliError {
     /// Shorthand for a bad flag value.
-    pub fn flag(flag: &'static str, msg: impl Into<String>) -> Self {
+    pub fn flag(flag: impl Into<String>, msg: impl Into<String>) -> Self {
         CliError::Flag {
-            flag,
+            flag: flag.into(),
             msg: msg.into(),
         }
     }
@@ -45,6 +45,13 @@ impl CliError {
             CliError::Flag { .. } => 2,
             CliError::File { .. } | CliError::Kernel { .. } => 1,
         }
+    }
+}
+
+impl From<amortise_settings::SettingError> for CliError {
+    /// A rejected setting is a bad value of its flag.
+    fn from(e: amortise_settings::SettingError) -> Self {
+        CliError::flag(e.flag(), e.message)
     }
 }
 

@@ -19,50 +19,22 @@ use crate::csv::{self, write_atomic};
 use crate::error::{CliError, CliResult};
 use crate::eval::{self, EvalSet, Evaluation};
 use crate::plot;
-use crate::run_config::{METHODS, RunConfig, default_sigma};
+use crate::run_config::{Limits, RunConfig};
 
-/// Largest accepted batch, particle count or buffer (memory guard against typos).
-pub const MAX_BATCH: usize = 100_000;
-/// Largest accepted replay buffer.
-pub const MAX_BUFFER: usize = 5_000_000;
+/// Largest accepted batch, particle count or evaluation sample count (memory guard against
+/// typos; [`Limits::CLI`]).
+pub const MAX_BATCH: usize = Limits::CLI.max_batch;
 /// Largest training arena, in 4-byte numbers (2 GiB).
 pub const MAX_ARENA: usize = 1 << 29;
 
-/// Resolves the arguments into a [`RunConfig`], validating each flag.
+/// Resolves the arguments into a [`RunConfig`]: the settings layer's defaults
+/// ([`RunConfig::new`]) overridden by the flags given, then its rules
+/// ([`RunConfig::validate`] with [`Limits::CLI`]); the flags of other target kinds are
+/// rejected by name.
 pub fn resolve(a: &TrainArgs, dim: usize) -> CliResult<RunConfig> {
-    if !METHODS.contains(&a.method.as_str()) {
-        return Err(CliError::flag(
-            "--method",
-            format!(
-                "unknown method `{}` (known: {})",
-                a.method,
-                METHODS.join(", ")
-            ),
-        ));
-    }
     if a.eval_every == Some(0) {
         return Err(CliError::flag("--eval-every", "must be at least 1"));
     }
-    let smc = a.method == "smc";
-    let check = |v: usize, flag: &'static str, max: usize| -> CliResult<usize> {
-        if v == 0 {
-            Err(CliError::flag(flag, "must be at least 1"))
-        } else if v > max {
-            Err(CliError::flag(flag, format!("at most {max}")))
-        } else {
-            Ok(v)
-        }
-    };
-    let batch = check(a.batch.unwrap_or(300), "--batch", MAX_BATCH)?;
-    let particles = check(
-        a.particles.unwrap_or(if smc { 2000 } else { 300 }),
-        "--particles",
-        MAX_BATCH,
-    )?;
-    let steps = check(a.steps.unwrap_or(64), "--steps", 10_000)?;
-    let eval_samples = check(a.eval_samples.unwrap_or(2000), "--eval-samples", MAX_BATCH)?;
-    let buffer = check(a.buffer.unwrap_or(30_000), "--buffer", MAX_BUFFER)?;
-    let chunk = a.chunk.unwrap_or(4);
     for (set, flag) in [
         (a.side.is_some(), "--side"),
         (a.replay_ratio.is_some(), "--replay-ratio"),
@@ -77,82 +49,36 @@ pub fn resolve(a: &TrainArgs, dim: usize) -> CliResult<RunConfig> {
             ));
         }
     }
-    let sigma = a.sigma.unwrap_or_else(|| default_sigma(&a.target));
-    if !(sigma.is_finite() && sigma > 0.0) {
-        return Err(CliError::flag("--sigma", "must be a finite number > 0"));
-    }
-    let lr = a.lr.unwrap_or(1e-3);
-    if !(lr.is_finite() && lr > 0.0) {
-        return Err(CliError::flag("--lr", "must be a finite number > 0"));
-    }
-    if !(a.exploration.is_finite() && a.exploration >= 0.0) {
-        return Err(CliError::flag(
-            "--exploration",
-            "must be a finite number >= 0",
-        ));
-    }
-    if a.reference != "ou" && a.reference != "pinned" {
-        return Err(CliError::flag(
-            "--reference",
-            format!("unknown reference `{}` (ou or pinned)", a.reference),
-        ));
-    }
-    if a.reference == "ou" && steps < 15 {
-        return Err(CliError::flag(
-            "--steps",
-            "the OU reference needs at least 15 steps",
-        ));
-    }
-    if a.init_log_z_smc && (a.method != "rsmc" || a.prefill == Some(0)) {
-        return Err(CliError::flag(
-            "--init-log-z-smc",
-            "needs --method rsmc with at least one --prefill SMC run",
-        ));
-    }
-    if a.init_log_z_batch && !matches!(a.method.as_str(), "tb" | "tb-buffer" | "rsmc") {
-        return Err(CliError::flag(
-            "--init-log-z-batch",
-            "needs a trained diffusion method: tb, tb-buffer or rsmc",
-        ));
-    }
-    if a.init_log_z_batch && a.init_log_z_smc {
-        return Err(CliError::flag(
-            "--init-log-z-batch",
-            "choose one of --init-log-z-batch and --init-log-z-smc",
-        ));
-    }
-    if a.method == "rsmc" && (chunk == 0 || steps % chunk != 0 || steps / chunk < 2) {
-        return Err(CliError::flag(
-            "--chunk",
-            format!("must divide --steps ({steps}) into at least two chunks"),
-        ));
-    }
-    Ok(RunConfig {
-        target: a.target.clone(),
-        dim,
-        method: a.method.clone(),
+    let d = RunConfig::new(&a.target, dim, &a.method);
+    let rc = RunConfig {
         seed: a.seed,
         iters: a.iters,
-        batch,
-        particles,
-        steps,
+        batch: a.batch.unwrap_or(d.batch),
+        particles: a.particles.unwrap_or(d.particles),
+        steps: a.steps.unwrap_or(d.steps),
         reference: a.reference.clone(),
-        sigma,
-        hidden: check(a.hidden, "--hidden", 4096)?,
-        flow_hidden: check(a.flow_hidden, "--flow-hidden", 4096)?,
-        harmonics: check(a.harmonics, "--harmonics", 1024)?,
+        sigma: a.sigma.unwrap_or(d.sigma),
+        hidden: a.hidden,
+        flow_hidden: a.flow_hidden,
+        harmonics: a.harmonics,
         learned_variance: a.learned_variance,
         langevin: a.langevin,
         init_log_z_smc: a.init_log_z_smc,
         init_log_z_batch: a.init_log_z_batch,
         exploration: a.exploration,
-        lr,
-        buffer,
-        prefill: a.prefill.unwrap_or(20),
-        chunk,
-        eval_samples,
-        buffer_priority: a.buffer_priority.clone().unwrap_or_else(|| "iw".into()),
-    })
+        lr: a.lr.unwrap_or(d.lr),
+        buffer: a.buffer.unwrap_or(d.buffer),
+        prefill: a.prefill.unwrap_or(d.prefill),
+        chunk: a.chunk.unwrap_or(d.chunk),
+        eval_samples: a.eval_samples.unwrap_or(d.eval_samples),
+        buffer_priority: a
+            .buffer_priority
+            .clone()
+            .unwrap_or(d.buffer_priority.clone()),
+        ..d
+    };
+    rc.validate(&Limits::CLI)?;
+    Ok(rc)
 }
 
 /// `train --target ENV` for a discrete environment: the `train-discrete` arguments, with

@@ -1,12 +1,12 @@
 //! Times the page's default run (RSMC on GMM40) natively and prints mode coverage:
 //! `cargo run -p amortise-wasm --release --example cover [query]`.
-use amortise_wasm::train::modes;
-use amortise_wasm::{TrainCore, TrainSettings};
+use amortise_wasm::TrainCore;
+use amortise_wasm::train::{modes, parse_settings};
 use std::time::Instant;
 
 fn main() {
     let q = std::env::args().nth(1).unwrap_or_default();
-    let s = match TrainSettings::parse(&q) {
+    let s = match parse_settings(&q) {
         Ok(s) => s,
         Err(e) => return eprintln!("{e}"),
     };

@@ -30,6 +30,13 @@ impl PlaygroundError {
     }
 }
 
+impl From<amortise_settings::SettingError> for PlaygroundError {
+    /// A rejected setting belongs next to its control (the setting's key).
+    fn from(e: amortise_settings::SettingError) -> Self {
+        PlaygroundError::new(e.key, e.message)
+    }
+}
+
 impl fmt::Display for PlaygroundError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", self.field, self.message)

@@ -7,7 +7,7 @@ use core::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::grid::GridSpec;
 use crate::smc::{SmcCore, SmcSettings};
-use crate::train::{TrainCore, TrainSettings};
+use crate::train::{TrainCore, parse_settings};
 
 /// Training cores one process builds at most (each leaks its arenas, see [`settings`]).
 pub const MAX_TRAIN_CORES: usize = 64;
@@ -29,7 +29,7 @@ fn take<const N: usize>(data: &mut &[u8]) -> [u8; N] {
 /// step and a density grid.
 ///
 /// Byte 0 chooses the playground. Even: the rest is the `TrainPlayground` settings query
-/// (`key=value&…`, lossy UTF-8) given to `TrainSettings::parse` and `TrainCore::new`. Odd:
+/// (`key=value&…`, lossy UTF-8) given to `train::parse_settings` and `TrainCore::new`. Odd:
 /// the rest is `SmcPlayground::new`'s arguments (target index or name, dim, particles,
 /// seed, base std, target CESS, MALA steps) in little-endian bytes, and four grid bounds.
 ///
@@ -44,7 +44,7 @@ pub fn settings(data: &[u8]) {
     };
     if which % 2 == 0 {
         let query = String::from_utf8_lossy(rest);
-        let Ok(s) = TrainSettings::parse(&query) else {
+        let Ok(s) = parse_settings(&query) else {
             return;
         };
         // Building and stepping a core is the slow part of an input, so in one fuzzing

@@ -324,7 +324,7 @@ impl TrainPlayground {
     /// `"{control}: {reason}"` for any invalid setting.
     #[wasm_bindgen(constructor)]
     pub fn new(settings: &str) -> Result<TrainPlayground, JsError> {
-        TrainSettings::parse(settings)
+        train::parse_settings(settings)
             .and_then(|s| TrainCore::new(&s))
             .map(|core| TrainPlayground { core })
             .map_err(js_err)

@@ -2,9 +2,9 @@
 //! ([`train`]: on-policy TB, TB + IW buffer, Reinforced SMC) over owned arenas, the RNGs, the
 //! per-iteration histories and an owned buffer of samples from the current policy.
 //!
-//! [`TrainSettings`] mirrors the flags of `amortise train` one for one and resolves them
-//! exactly as the CLI's `RunConfig::train_config()` does, so the same settings and seed give
-//! the same parameters here, in the browser and in the native CLI (bit for bit: the
+//! [`TrainSettings`] is the settings layer's `RunConfig`, the CLI's own run description:
+//! the same defaults, rules and kernel configuration, so the same settings and seed give the
+//! same parameters here, in the browser and in the native CLI (bit for bit: the
 //! reproducibility check of `cargo xtask test` compares `param_checksum()` with the CLI's
 //! `checkpoint.json`).
 //!
@@ -14,19 +14,18 @@
 //! from them on each call, so dropping a core frees everything (a page can start any number
 //! of runs in one worker without growing memory).
 
-use crate::error::{bad, int};
+use crate::error::bad;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
-use amortise_kernel::buffer::Priority;
 use amortise_kernel::math::log_sum_exp_f64;
 use amortise_kernel::rng::{Xoshiro256PlusPlus, seeded, uniform_f64};
-use amortise_kernel::samplers::diffusion::policy::{self, PolicyConfig, Trajectories};
-use amortise_kernel::samplers::diffusion::reference::{Process, Schedule};
-use amortise_kernel::samplers::diffusion::smc::SmcConfig;
+use amortise_kernel::samplers::diffusion::policy::{self, Trajectories};
+use amortise_kernel::samplers::diffusion::reference::Schedule;
 use amortise_kernel::samplers::diffusion::train::{
-    self, Config as TrainConfig, Info as TrainInfo, Layout, Method, State, Views,
+    self, Config as TrainConfig, Info as TrainInfo, Layout, State, Views,
 };
 use amortise_kernel::targets::{Gmm40, GridGmm, LogDensity, Target};
+use amortise_settings::{Limits, RunConfig};
 
 use crate::error::PlaygroundError;
 use crate::grid::{DensityGrid, GridSpec};
@@ -114,291 +113,22 @@ pub fn leak_arenas(f32_len: usize, u32_len: usize) -> (&'static mut [f32], &'sta
     )
 }
 
-/// The settings of one run; field names are the `amortise train` flags (and the page's
-/// controls and URL keys).
-#[derive(Clone, Debug, PartialEq)]
-pub struct TrainSettings {
-    /// `gmm40`, `9gmm`, `25gmm`, `manywell` or `funnel` (all at `d = 2`).
-    pub target: String,
-    /// `tb`, `tb-buffer` or `rsmc`.
-    pub method: Method,
-    /// Seed of the training stream (`--seed`; the CLI seeds `seeded(seed as u64)`).
-    pub seed: u32,
-    /// `--iters`: iterations of the run (also sets the learning-rate schedule).
-    pub iters: u32,
-    /// `--batch`: training batch `B`.
-    pub batch: usize,
-    /// `--particles`: SMC particles `N` (rsmc).
-    pub particles: usize,
-    /// `--steps`: diffusion steps `T`.
-    pub steps: usize,
-    /// `--reference`: `true` for OU (`ou`), `false` for pinned Brownian motion (`pinned`).
-    pub ou: bool,
-    /// `--sigma`: OU σ, or √t_scale for pinned.
-    pub sigma: f32,
-    /// `--hidden`: policy width.
-    pub hidden: usize,
-    /// `--flow-hidden`: flow network width (rsmc).
-    pub flow_hidden: usize,
-    /// `--harmonics`: Fourier harmonics of the time embedding.
-    pub harmonics: usize,
-    /// `--lr`: policy and flow learning rate.
-    pub lr: f32,
-    /// `--buffer`: replay capacity.
-    pub buffer: usize,
-    /// `--prefill`: SMC runs filling the buffer first (rsmc).
-    pub prefill: u32,
-    /// `--chunk`: SMC/SubTB chunk length `L` (rsmc).
-    pub chunk: usize,
-    /// `--exploration`: extra standard deviation of on-policy sampling.
-    pub exploration: f32,
-    /// `--langevin`: Langevin-preconditioned drift (the paper's gradient-based "LP" setting,
-    /// `rsmc.md` section 6.2). On by default in the page: at a browser budget (about 1500
-    /// iterations in a minute) it is what makes the policy's own samples sharpen onto the
-    /// modes (see the README's Playground section for the measurement).
-    pub langevin: bool,
-}
+/// The settings of one run: the settings layer's [`RunConfig`] (field names are the
+/// `amortise train` flags), so its defaults, rules and kernel configuration are the CLI's.
+pub use amortise_settings::RunConfig as TrainSettings;
 
-impl Default for TrainSettings {
-    /// The page's defaults: RSMC on GMM40 at a browser-sized budget (T = 32 with the OU
-    /// reference, B = N = 128, width 32, 16 harmonics, learning rate 3·10⁻³ rather than the
-    /// CLI's 10⁻³, Langevin drift on): see the README's Playground section for why.
-    fn default() -> Self {
-        TrainSettings {
-            target: "gmm40".into(),
-            method: Method::Rsmc,
-            seed: 1,
-            iters: 2000,
-            batch: 128,
-            particles: 128,
-            steps: 32,
-            ou: true,
-            sigma: 20.0,
-            hidden: 32,
-            flow_hidden: 32,
-            harmonics: 16,
-            lr: 3e-3,
-            buffer: 30_000,
-            prefill: 20,
-            chunk: 4,
-            exploration: 0.0,
-            langevin: true,
-        }
-    }
-}
-
-/// The method's name as on the CLI.
-pub fn method_name(m: Method) -> &'static str {
-    match m {
-        Method::Tb => "tb",
-        Method::TbBuffer => "tb-buffer",
-        Method::Rsmc => "rsmc",
-    }
-}
-
-/// The CLI's default σ per target (`run_config::default_sigma`: 1 for `manywell` and
-/// `funnel`).
-pub fn default_sigma(target: &str) -> f32 {
-    match target {
-        "gmm40" => 20.0,
-        "25gmm" => 10.0,
-        "9gmm" => 5.0,
-        "corr-gaussian" | "dw4" => 2.0,
-        _ => 1.0,
-    }
-}
-
-fn real(
-    field: &'static str,
-    v: &str,
-    ok: fn(f32) -> bool,
-    range: &str,
-) -> Result<f32, PlaygroundError> {
-    match v.trim().parse::<f32>() {
-        Ok(x) if x.is_finite() && ok(x) => Ok(x),
-        Ok(_) => Err(bad(field, format!("must be {range}"))),
-        Err(_) => Err(bad(field, format!("must be a number, not “{v}”"))),
-    }
-}
-
-impl TrainSettings {
-    /// Parses `key=value` pairs separated by `&` (the page's URL query), starting from the
-    /// defaults; `sigma` defaults per target when not given.
-    ///
-    /// # Errors
-    /// An unknown key, or a value out of range, naming the control.
-    pub fn parse(query: &str) -> Result<TrainSettings, PlaygroundError> {
-        let mut s = TrainSettings::default();
-        let mut sigma = None;
-        for pair in query.split('&').filter(|p| !p.trim().is_empty()) {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            match k.trim() {
-                "target" => s.target = v.trim().to_string(),
-                "method" => {
-                    s.method = match v.trim() {
-                        "tb" => Method::Tb,
-                        "tb-buffer" => Method::TbBuffer,
-                        "rsmc" => Method::Rsmc,
-                        other => {
-                            return Err(bad(
-                                "method",
-                                format!("unknown trained method “{other}” (tb, tb-buffer or rsmc)"),
-                            ));
-                        }
-                    }
-                }
-                "seed" => s.seed = int("seed", v, 0, u32::MAX)?,
-                "iters" => s.iters = int("iters", v, 1, 100_000)?,
-                "batch" => s.batch = int("batch", v, 1, 4096)?,
-                "particles" => s.particles = int("particles", v, 1, 4096)?,
-                "steps" => s.steps = int("steps", v, 2, 256)?,
-                "reference" => {
-                    s.ou = match v.trim() {
-                        "ou" => true,
-                        "pinned" => false,
-                        other => {
-                            return Err(bad(
-                                "reference",
-                                format!("unknown reference “{other}” (ou or pinned)"),
-                            ));
-                        }
-                    }
-                }
-                "sigma" => {
-                    sigma = Some(real("sigma", v, |x| x > 0.0 && x <= 1e4, "in (0, 10000]")?)
-                }
-                "hidden" => s.hidden = int("hidden", v, 1, 512)?,
-                "flow_hidden" => s.flow_hidden = int("flow_hidden", v, 1, 512)?,
-                "harmonics" => s.harmonics = int("harmonics", v, 1, 256)?,
-                "lr" => s.lr = real("lr", v, |x| x > 0.0 && x <= 1.0, "in (0, 1]")?,
-                "buffer" => s.buffer = int("buffer", v, 1, 1_000_000)?,
-                "prefill" => s.prefill = int("prefill", v, 0, 1000)?,
-                "chunk" => s.chunk = int("chunk", v, 1, 256)?,
-                "exploration" => {
-                    s.exploration = real(
-                        "exploration",
-                        v,
-                        |x| (0.0..=100.0).contains(&x),
-                        "in [0, 100]",
-                    )?
-                }
-                "langevin" => {
-                    s.langevin = match v.trim() {
-                        "1" | "true" | "on" => true,
-                        "0" | "false" | "off" => false,
-                        other => {
-                            return Err(bad(
-                                "langevin",
-                                format!(
-                                    "must be 1 or 0, not “{}”",
-                                    other.chars().take(20).collect::<String>()
-                                ),
-                            ));
-                        }
-                    }
-                }
-                other => {
-                    return Err(bad(
-                        "run",
-                        format!(
-                            "unknown setting “{}”",
-                            other.chars().take(30).collect::<String>()
-                        ),
-                    ));
-                }
-            }
-        }
-        s.sigma = sigma.unwrap_or_else(|| default_sigma(&s.target));
-        Ok(s)
-    }
-
-    /// The kernel configuration, resolved as `RunConfig::train_config()` resolves the CLI
-    /// flags (`noise_clip` 4 for OU, `lr` for policy and flows, `iterations = iters`).
-    ///
-    /// # Errors
-    /// Cross-field rules (OU needs `steps ≥ 15`; the chunk must split `steps` into at least
-    /// two chunks), naming the control.
-    pub fn train_config(&self) -> Result<TrainConfig, PlaygroundError> {
-        if self.ou && self.steps < 15 {
-            return Err(bad("steps", "the OU reference needs at least 15 steps"));
-        }
-        if self.method == Method::Rsmc
-            && (self.chunk == 0
-                || !self.steps.is_multiple_of(self.chunk)
-                || self.steps / self.chunk < 2)
-        {
-            return Err(bad(
-                "chunk",
-                format!(
-                    "must divide the steps ({}) into at least two chunks",
-                    self.steps
-                ),
-            ));
-        }
-        Ok(TrainConfig {
-            method: self.method,
-            process: if self.ou {
-                Process::OrnsteinUhlenbeck {
-                    init_std: self.sigma,
-                }
-            } else {
-                Process::PinnedBrownian {
-                    t_scale: self.sigma * self.sigma,
-                }
-            },
-            steps: self.steps,
-            batch: self.batch,
-            hidden: self.hidden,
-            harmonics: self.harmonics,
-            flow_hidden: self.flow_hidden,
-            policy: PolicyConfig {
-                learned_variance: false,
-                exploration_std: self.exploration,
-                noise_clip: if self.ou { 4.0 } else { 0.0 },
-                ..PolicyConfig::default()
-            },
-            langevin: self.langevin,
-            smc: SmcConfig {
-                chunk: self.chunk,
-                ..SmcConfig::default()
-            },
-            particles: self.particles,
-            buffer_capacity: self.buffer,
-            buffer_priority: Priority::ImportanceWeight { target_ess: 0.05 },
-            prefill: self.prefill,
-            lr_policy: self.lr,
-            lr_flow: self.lr,
-            iterations: self.iters.max(1),
-            ..TrainConfig::default()
-        })
-    }
-
-    /// The equivalent `amortise train` command line (every flag explicit).
-    pub fn cli_args(&self) -> String {
-        let lp = if self.langevin { " --langevin" } else { "" };
-        format!(
-            "--target {} --method {} --seed {} --iters {} --batch {} --particles {} --steps {} \
-             --reference {} --sigma {} --hidden {} --flow-hidden {} --harmonics {} --lr {} \
-             --buffer {} --prefill {} --chunk {} --exploration {}{lp}",
-            self.target,
-            method_name(self.method),
-            self.seed,
-            self.iters,
-            self.batch,
-            self.particles,
-            self.steps,
-            if self.ou { "ou" } else { "pinned" },
-            self.sigma,
-            self.hidden,
-            self.flow_hidden,
-            self.harmonics,
-            self.lr,
-            self.buffer,
-            self.prefill,
-            self.chunk,
-            self.exploration
-        )
-    }
+/// Parses the page's `key=value&…` query over the playground's defaults
+/// ([`RunConfig::playground`]) with the page's limits ([`Limits::PAGE`]); `sigma` defaults
+/// per target.
+///
+/// # Errors
+/// An unknown key, a value that does not parse or a rejected setting, naming the control.
+pub fn parse_settings(query: &str) -> Result<TrainSettings, PlaygroundError> {
+    Ok(RunConfig::from_query(
+        query,
+        &RunConfig::playground(),
+        &Limits::PAGE,
+    )?)
 }
 
 /// The mode centres of a training target and the radius (in units of the target) within
@@ -528,7 +258,7 @@ impl TrainCore {
         check_arena(total, "the batch, particles, steps, hidden width or buffer")?;
         let mut f32_arena = vec![0.0f32; layout.f32_len].into_boxed_slice();
         let mut u32_arena = vec![0u32; layout.u32_len].into_boxed_slice();
-        let mut rng = seeded(u64::from(s.seed));
+        let mut rng = seeded(s.seed);
         let kernel = |e| PlaygroundError::kernel("run", e);
         let mut views = Views::new(&layout, &mut f32_arena, &mut u32_arena).map_err(kernel)?;
         let state = train::init(&cfg, &layout, &mut views, &mut rng).map_err(kernel)?;
@@ -541,7 +271,7 @@ impl TrainCore {
             u32_arena,
             state,
             rng,
-            sample_rng: seeded(u64::from(s.seed) ^ 0x5a3d_91e5),
+            sample_rng: seeded(s.seed ^ 0x5a3d_91e5),
             prefilled: false,
             last: None,
             last_smc: (f64::NAN, f64::NAN),
@@ -867,7 +597,7 @@ mod tests {
     use super::*;
 
     fn small(method: &str) -> TrainSettings {
-        TrainSettings::parse(&format!(
+        parse_settings(&format!(
             "target=9gmm&method={method}&seed=3&iters=6&batch=16&particles=16&steps=16&hidden=8&\
              flow_hidden=8&harmonics=4&buffer=500&prefill=2&chunk=4"
         ))
@@ -879,7 +609,7 @@ mod tests {
         let s = small("rsmc");
         assert_eq!(s.sigma, 5.0);
         assert_eq!(s.batch, 16);
-        assert_eq!(s.method, Method::Rsmc);
+        assert_eq!(s.method, "rsmc");
         for (q, field) in [
             ("batch=0", "batch"),
             ("batch=x", "batch"),
@@ -893,29 +623,30 @@ mod tests {
             ("iters=0", "iters"),
             ("bogus=1", "run"),
             ("langevin=yes", "langevin"),
+            // the cross-field rules of the settings layer
+            ("steps=10", "steps"),
+            ("steps=30&chunk=4", "chunk"),
         ] {
-            assert_eq!(TrainSettings::parse(q).unwrap_err().field, field, "{q}");
+            assert_eq!(parse_settings(q).unwrap_err().field, field, "{q}");
         }
-        assert!(TrainSettings::parse("").unwrap().langevin);
-        let off = TrainSettings::parse("langevin=0").unwrap();
+        assert!(parse_settings("").unwrap().langevin);
+        let off = parse_settings("langevin=0").unwrap();
         assert!(!off.langevin && !off.cli_args().contains("--langevin"));
-        let on = TrainSettings::parse("langevin=1").unwrap();
+        let on = parse_settings("langevin=1").unwrap();
         assert!(on.train_config().unwrap().langevin && on.cli_args().ends_with(" --langevin"));
     }
 
     #[test]
-    fn cross_field_rules_and_memory_cap_name_the_control() {
+    fn targets_and_memory_cap_name_the_control() {
         let e = |q: &str| {
-            TrainCore::new(&TrainSettings::parse(q).unwrap())
+            TrainCore::new(&parse_settings(q).unwrap())
                 .unwrap_err()
                 .field
         };
-        assert_eq!(e("steps=10"), "steps");
-        assert_eq!(e("steps=30&chunk=4"), "chunk");
         assert_eq!(e("target=gaussian"), "target");
         assert_eq!(e("target=lj13"), "target");
         assert_eq!(e("batch=4096&steps=256&hidden=512"), "batch");
-        let msg = TrainCore::new(&TrainSettings::parse("batch=4096&steps=256&hidden=512").unwrap())
+        let msg = TrainCore::new(&parse_settings("batch=4096&steps=256&hidden=512").unwrap())
             .unwrap_err()
             .to_string();
         assert!(
@@ -968,7 +699,7 @@ mod tests {
     #[test]
     fn manywell_and_funnel_train_at_dim_two() {
         for (t, modes_total) in [("manywell", 2), ("funnel", 0)] {
-            let s = TrainSettings::parse(&format!(
+            let s = parse_settings(&format!(
                 "target={t}&method=rsmc&seed=2&iters=4&batch=16&particles=16&steps=16&hidden=8&\
                  flow_hidden=8&harmonics=4&buffer=500&prefill=2&chunk=4"
             ))

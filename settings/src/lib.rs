@@ -1,0 +1,28 @@
+//! # amortise-settings
+//!
+//! One layer between the people-facing names of a run (the CLI's `--flags`, the
+//! playground's `key=value` query string) and the kernel's configurations. Every default,
+//! every per-target choice and every rule that crosses fields is stated here once; the CLI
+//! (`amortise train`) and the playground (`amortise-wasm`) both call it, so the same
+//! settings give the same kernel configuration, and so the same bits, in both.
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | [`error`] | [`SettingError`]: the setting (query key) that is wrong and why |
+//! | [`defaults`] | the defaults of a continuous run and the per-target choices |
+//! | [`run`] | [`RunConfig`]: a continuous run with every default resolved, and its kernel configurations |
+//! | [`rules`] | [`Limits`] and [`RunConfig::validate`]: ranges and cross-field rules |
+//! | [`query`] | the page's `key=value&…` form of a [`RunConfig`], and the equivalent command line |
+//!
+//! Names: a setting's key is the page's query key (`flow_hidden`); the CLI's flag is the
+//! same word with dashes (`--flow-hidden`, [`SettingError::flag`]).
+
+pub mod defaults;
+pub mod error;
+pub mod query;
+pub mod rules;
+pub mod run;
+
+pub use error::SettingError;
+pub use rules::Limits;
+pub use run::RunConfig;

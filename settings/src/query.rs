@@ -1,0 +1,185 @@
+//! The playground's form of a [`RunConfig`]: `key=value` pairs joined by `&` (the page's
+//! URL query), and the `amortise train` command line of the same run.
+
+use crate::defaults;
+use crate::error::SettingError;
+use crate::rules::Limits;
+use crate::run::RunConfig;
+
+/// At most this many characters of a bad value are quoted back.
+const QUOTE: usize = 20;
+
+fn quote(v: &str) -> String {
+    v.chars().take(QUOTE).collect()
+}
+
+fn whole<T: core::str::FromStr>(key: &'static str, v: &str) -> Result<T, SettingError> {
+    v.trim()
+        .parse::<T>()
+        .map_err(|_| SettingError::new(key, format!("must be a whole number, not “{}”", quote(v))))
+}
+
+fn real(key: &'static str, v: &str) -> Result<f32, SettingError> {
+    match v.trim().parse::<f32>() {
+        Ok(x) if x.is_finite() => Ok(x),
+        _ => Err(SettingError::new(
+            key,
+            format!("must be a number, not “{}”", quote(v)),
+        )),
+    }
+}
+
+fn flag(key: &'static str, v: &str) -> Result<bool, SettingError> {
+    match v.trim() {
+        "1" | "true" | "on" => Ok(true),
+        "0" | "false" | "off" => Ok(false),
+        other => Err(SettingError::new(
+            key,
+            format!("must be 1 or 0, not “{}”", quote(other)),
+        )),
+    }
+}
+
+/// Sets one `key` of `r` from its text `v`.
+fn set(r: &mut RunConfig, key: &str, v: &str) -> Result<(), SettingError> {
+    match key {
+        "target" => r.target = v.trim().to_string(),
+        "method" => r.method = v.trim().to_string(),
+        "reference" => r.reference = v.trim().to_string(),
+        "buffer_priority" => r.buffer_priority = v.trim().to_string(),
+        "seed" => r.seed = u64::from(whole::<u32>("seed", v)?),
+        "iters" => r.iters = whole("iters", v)?,
+        "batch" => r.batch = whole("batch", v)?,
+        "particles" => r.particles = whole("particles", v)?,
+        "steps" => r.steps = whole("steps", v)?,
+        "hidden" => r.hidden = whole("hidden", v)?,
+        "flow_hidden" => r.flow_hidden = whole("flow_hidden", v)?,
+        "harmonics" => r.harmonics = whole("harmonics", v)?,
+        "buffer" => r.buffer = whole("buffer", v)?,
+        "prefill" => r.prefill = whole("prefill", v)?,
+        "chunk" => r.chunk = whole("chunk", v)?,
+        "eval_samples" => r.eval_samples = whole("eval_samples", v)?,
+        "sigma" => r.sigma = real("sigma", v)?,
+        "lr" => r.lr = real("lr", v)?,
+        "exploration" => r.exploration = real("exploration", v)?,
+        "langevin" => r.langevin = flag("langevin", v)?,
+        "learned_variance" => r.learned_variance = flag("learned_variance", v)?,
+        other => {
+            return Err(SettingError::new(
+                "run",
+                format!("unknown setting “{}”", quote(other)),
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl RunConfig {
+    /// Parses `key=value` pairs separated by `&` over `base`; `sigma` defaults per target
+    /// ([`defaults::sigma`]) when the query does not give it; then [`RunConfig::validate`]
+    /// with `limits`. The seed is a `u32` (what crosses the JS boundary as a number).
+    ///
+    /// # Errors
+    /// An unknown key (`run`), a value that does not parse, or a rejected setting.
+    pub fn from_query(
+        query: &str,
+        base: &RunConfig,
+        limits: &Limits,
+    ) -> Result<Self, SettingError> {
+        let mut r = base.clone();
+        let mut sigma_given = false;
+        for pair in query.split('&').filter(|p| !p.trim().is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let k = k.trim();
+            sigma_given |= k == "sigma";
+            set(&mut r, k, v)?;
+        }
+        if !sigma_given {
+            r.sigma = defaults::sigma(&r.target);
+        }
+        r.validate(limits)?;
+        Ok(r)
+    }
+
+    /// The `amortise train` arguments of this run, every setting explicit (the CLI's
+    /// defaults for evaluation).
+    pub fn cli_args(&self) -> String {
+        let mut s = format!(
+            "--target {} --method {} --seed {} --iters {} --batch {} --particles {} --steps {} \
+             --reference {} --sigma {} --hidden {} --flow-hidden {} --harmonics {} --lr {} \
+             --buffer {} --prefill {} --chunk {} --exploration {}",
+            self.target,
+            self.method,
+            self.seed,
+            self.iters,
+            self.batch,
+            self.particles,
+            self.steps,
+            self.reference,
+            self.sigma,
+            self.hidden,
+            self.flow_hidden,
+            self.harmonics,
+            self.lr,
+            self.buffer,
+            self.prefill,
+            self.chunk,
+            self.exploration
+        );
+        for (on, f) in [
+            (self.langevin, " --langevin"),
+            (self.learned_variance, " --learned-variance"),
+            (self.init_log_z_smc, " --init-log-z-smc"),
+            (self.init_log_z_batch, " --init-log-z-batch"),
+        ] {
+            if on {
+                s.push_str(f);
+            }
+        }
+        if self.buffer_priority != "iw" {
+            s.push_str(&format!(" --buffer-priority {}", self.buffer_priority));
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_query_sets_keys_over_the_base_and_defaults_sigma_by_target() {
+        let base = RunConfig::playground();
+        let r =
+            RunConfig::from_query("target=9gmm&method=tb&batch=64", &base, &Limits::PAGE).unwrap();
+        assert_eq!((r.method.as_str(), r.batch, r.sigma), ("tb", 64, 5.0));
+        let r = RunConfig::from_query("target=9gmm&sigma=2", &base, &Limits::PAGE).unwrap();
+        assert_eq!(r.sigma, 2.0);
+        assert_eq!(
+            RunConfig::from_query("", &base, &Limits::PAGE).unwrap(),
+            base
+        );
+    }
+
+    #[test]
+    fn bad_queries_name_the_setting() {
+        let base = RunConfig::playground();
+        let err = |q: &str| RunConfig::from_query(q, &base, &Limits::PAGE).unwrap_err();
+        assert_eq!(err("batch=abc").key, "batch");
+        assert!(err("batch=abc").message.contains("whole number"));
+        assert_eq!(err("batch=0").key, "batch");
+        assert_eq!(err("steps=10").key, "steps");
+        assert_eq!(err("steps=30&chunk=4").key, "chunk");
+        assert_eq!(err("langevin=maybe").key, "langevin");
+        assert_eq!(err("colour=red").key, "run");
+        assert_eq!(err("seed=-1").key, "seed");
+        assert_eq!(err("method=smc").key, "method");
+    }
+
+    #[test]
+    fn the_command_line_names_every_setting() {
+        let a = RunConfig::playground().cli_args();
+        assert!(a.starts_with("--target gmm40 --method rsmc --seed 1 --iters 2000"));
+        assert!(a.ends_with("--exploration 0 --langevin"));
+    }
+}

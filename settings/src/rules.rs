@@ -1,0 +1,251 @@
+//! The ranges and cross-field rules of a [`RunConfig`], checked by [`RunConfig::validate`]
+//! for both front ends. [`Limits`] holds the ranges, which differ only in size: the CLI
+//! guards against typos, the page against a browser tab's memory.
+
+use crate::defaults::{self, OU_MIN_STEPS};
+use crate::error::SettingError;
+use crate::run::RunConfig;
+
+/// Upper bounds (and a few lower ones) of the settings.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Limits {
+    /// Methods accepted.
+    pub methods: &'static [&'static str],
+    /// Fewest iterations.
+    pub min_iters: u32,
+    /// Most iterations.
+    pub max_iters: u32,
+    /// Most batch rows, particles or evaluation samples.
+    pub max_batch: usize,
+    /// Most diffusion steps.
+    pub max_steps: usize,
+    /// Most hidden units of the policy or flow network.
+    pub max_width: usize,
+    /// Most Fourier harmonics.
+    pub max_harmonics: usize,
+    /// Most replay buffer entries.
+    pub max_buffer: usize,
+    /// Most prefill SMC runs.
+    pub max_prefill: u32,
+    /// Largest σ.
+    pub max_sigma: f32,
+    /// Largest learning rate.
+    pub max_lr: f32,
+    /// Largest exploration standard deviation.
+    pub max_exploration: f32,
+}
+
+impl Limits {
+    /// `amortise train`: bounds against typos (a batch of 100,000, 10,000 steps, a buffer of
+    /// five million); the product of the sizes is bounded separately by the arena check.
+    pub const CLI: Limits = Limits {
+        methods: &defaults::METHODS,
+        min_iters: 0,
+        max_iters: u32::MAX,
+        max_batch: 100_000,
+        max_steps: 10_000,
+        max_width: 4096,
+        max_harmonics: 1024,
+        max_buffer: 5_000_000,
+        max_prefill: u32::MAX,
+        max_sigma: f32::MAX,
+        max_lr: f32::MAX,
+        max_exploration: f32::MAX,
+    };
+
+    /// The playground: sizes a browser tab trains at interactively.
+    pub const PAGE: Limits = Limits {
+        methods: &defaults::TRAINED,
+        min_iters: 1,
+        max_iters: 100_000,
+        max_batch: 4096,
+        max_steps: 256,
+        max_width: 512,
+        max_harmonics: 256,
+        max_buffer: 1_000_000,
+        max_prefill: 1000,
+        max_sigma: 1e4,
+        max_lr: 1.0,
+        max_exploration: 100.0,
+    };
+}
+
+fn count(key: &'static str, v: usize, max: usize) -> Result<(), SettingError> {
+    if v == 0 {
+        Err(SettingError::new(key, "must be at least 1"))
+    } else if v > max {
+        Err(SettingError::new(key, format!("at most {max}")))
+    } else {
+        Ok(())
+    }
+}
+
+fn positive(key: &'static str, v: f32, max: f32) -> Result<(), SettingError> {
+    if !(v.is_finite() && v > 0.0) {
+        Err(SettingError::new(key, "must be a finite number > 0"))
+    } else if v > max {
+        Err(SettingError::new(key, format!("at most {max}")))
+    } else {
+        Ok(())
+    }
+}
+
+impl RunConfig {
+    /// Checks every setting against `limits` and the rules that cross settings: the OU
+    /// reference needs at least [`OU_MIN_STEPS`] steps; rsmc's chunk length must divide
+    /// the steps into at least two chunks; one `log Z` initialisation at most, each with
+    /// the methods it serves.
+    ///
+    /// # Errors
+    /// The first rejected setting, by key.
+    pub fn validate(&self, limits: &Limits) -> Result<(), SettingError> {
+        if !limits.methods.contains(&self.method.as_str()) {
+            return Err(SettingError::new(
+                "method",
+                format!(
+                    "unknown method `{}` (known: {})",
+                    self.method,
+                    limits.methods.join(", ")
+                ),
+            ));
+        }
+        if self.iters < limits.min_iters || self.iters > limits.max_iters {
+            return Err(SettingError::new(
+                "iters",
+                format!("must be in {}..={}", limits.min_iters, limits.max_iters),
+            ));
+        }
+        count("batch", self.batch, limits.max_batch)?;
+        count("particles", self.particles, limits.max_batch)?;
+        count("steps", self.steps, limits.max_steps)?;
+        count("eval_samples", self.eval_samples, limits.max_batch)?;
+        count("buffer", self.buffer, limits.max_buffer)?;
+        count("hidden", self.hidden, limits.max_width)?;
+        count("flow_hidden", self.flow_hidden, limits.max_width)?;
+        count("harmonics", self.harmonics, limits.max_harmonics)?;
+        if self.prefill > limits.max_prefill {
+            return Err(SettingError::new(
+                "prefill",
+                format!("at most {}", limits.max_prefill),
+            ));
+        }
+        positive("sigma", self.sigma, limits.max_sigma)?;
+        positive("lr", self.lr, limits.max_lr)?;
+        if !(self.exploration.is_finite() && self.exploration >= 0.0) {
+            return Err(SettingError::new(
+                "exploration",
+                "must be a finite number >= 0",
+            ));
+        }
+        if self.exploration > limits.max_exploration {
+            return Err(SettingError::new(
+                "exploration",
+                format!("at most {}", limits.max_exploration),
+            ));
+        }
+        self.process()?;
+        self.priority()?;
+        self.cross_rules()
+    }
+
+    fn cross_rules(&self) -> Result<(), SettingError> {
+        let (steps, chunk) = (self.steps, self.chunk);
+        if self.reference == "ou" && steps < OU_MIN_STEPS {
+            return Err(SettingError::new(
+                "steps",
+                format!("the OU reference needs at least {OU_MIN_STEPS} steps"),
+            ));
+        }
+        if self.init_log_z_smc && (self.method != "rsmc" || self.prefill == 0) {
+            return Err(SettingError::new(
+                "init_log_z_smc",
+                "needs --method rsmc with at least one --prefill SMC run",
+            ));
+        }
+        let trained = defaults::TRAINED.contains(&self.method.as_str());
+        if self.init_log_z_batch && !trained {
+            return Err(SettingError::new(
+                "init_log_z_batch",
+                "needs a trained diffusion method: tb, tb-buffer or rsmc",
+            ));
+        }
+        if self.init_log_z_batch && self.init_log_z_smc {
+            return Err(SettingError::new(
+                "init_log_z_batch",
+                "choose one of --init-log-z-batch and --init-log-z-smc",
+            ));
+        }
+        if self.method == "rsmc" && (chunk == 0 || steps % chunk != 0 || steps / chunk < 2) {
+            return Err(SettingError::new(
+                "chunk",
+                format!("must divide the steps ({steps}) into at least two chunks"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(r: &RunConfig, l: &Limits) -> &'static str {
+        r.validate(l).unwrap_err().key
+    }
+
+    #[test]
+    fn defaults_pass_both_limits() {
+        RunConfig::new("gmm40", 2, "rsmc")
+            .validate(&Limits::CLI)
+            .unwrap();
+        RunConfig::playground().validate(&Limits::PAGE).unwrap();
+    }
+
+    #[test]
+    fn each_rule_names_its_setting() {
+        let base = RunConfig::new("gmm40", 2, "rsmc");
+        let l = Limits::CLI;
+        let with = |f: &dyn Fn(&mut RunConfig)| {
+            let mut r = base.clone();
+            f(&mut r);
+            r
+        };
+        assert_eq!(key(&with(&|r| r.steps = 10), &l), "steps");
+        assert_eq!(key(&with(&|r| r.steps = 18), &l), "chunk");
+        assert_eq!(key(&with(&|r| r.batch = 0), &l), "batch");
+        assert_eq!(key(&with(&|r| r.batch = 100_001), &l), "batch");
+        assert_eq!(key(&with(&|r| r.sigma = f32::NAN), &l), "sigma");
+        assert_eq!(key(&with(&|r| r.lr = 0.0), &l), "lr");
+        assert_eq!(key(&with(&|r| r.exploration = -1.0), &l), "exploration");
+        assert_eq!(key(&with(&|r| r.reference = "vp".into()), &l), "reference");
+        assert_eq!(key(&with(&|r| r.method = "mcmc".into()), &l), "method");
+        assert_eq!(
+            key(&with(&|r| r.buffer_priority = "x".into()), &l),
+            "buffer_priority"
+        );
+        let both = with(&|r| {
+            r.init_log_z_batch = true;
+            r.init_log_z_smc = true;
+        });
+        assert_eq!(key(&both, &l), "init_log_z_batch");
+        let smc_init = with(&|r| {
+            r.method = "tb".into();
+            r.init_log_z_smc = true;
+        });
+        assert_eq!(key(&smc_init, &l), "init_log_z_smc");
+        // pinned Brownian motion has no step minimum
+        with(&|r| {
+            r.reference = "pinned".into();
+            r.steps = 8;
+            r.chunk = 4;
+        })
+        .validate(&l)
+        .unwrap();
+        // the page is smaller
+        assert_eq!(key(&with(&|r| r.hidden = 1000), &Limits::PAGE), "hidden");
+        assert_eq!(
+            key(&with(&|r| r.method = "smc".into()), &Limits::PAGE),
+            "method"
+        );
+    }
+}

@@ -1,0 +1,256 @@
+//! [`RunConfig`]: a continuous run with every default resolved, and the kernel
+//! configurations it stands for.
+
+use amortise_kernel::buffer::Priority;
+use amortise_kernel::samplers::diffusion::policy::PolicyConfig;
+use amortise_kernel::samplers::diffusion::reference::Process;
+use amortise_kernel::samplers::diffusion::smc::SmcConfig;
+use amortise_kernel::samplers::diffusion::train::{Config as TrainConfig, Method};
+
+use crate::defaults;
+use crate::error::SettingError;
+
+/// A continuous run with every default resolved: what the CLI writes into checkpoints and
+/// summaries (field names are its flags), and what the playground runs.
+#[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct RunConfig {
+    /// Target name.
+    pub target: String,
+    /// Target dimension.
+    pub dim: usize,
+    /// `tb`, `tb-buffer`, `rsmc`, `smc` or `teacher`.
+    pub method: String,
+    /// Seed of the run.
+    pub seed: u64,
+    /// Training iterations.
+    pub iters: u32,
+    /// Training batch.
+    pub batch: usize,
+    /// SMC particles.
+    pub particles: usize,
+    /// Diffusion steps T.
+    pub steps: usize,
+    /// `ou` or `pinned`.
+    pub reference: String,
+    /// OU sigma, or sqrt(t_scale) for the pinned process.
+    pub sigma: f32,
+    /// Policy hidden width.
+    pub hidden: usize,
+    /// Flow hidden width.
+    pub flow_hidden: usize,
+    /// Fourier harmonics.
+    pub harmonics: usize,
+    /// Learnt variance.
+    pub learned_variance: bool,
+    /// Langevin-preconditioned drift.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub langevin: bool,
+    /// rsmc: learnt `log Z` starts at the prefill SMC estimate.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub init_log_z_smc: bool,
+    /// Learnt `log Z` starts at the mean log weight of one on-policy batch.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub init_log_z_batch: bool,
+    /// Exploration standard deviation.
+    pub exploration: f32,
+    /// Policy learning rate.
+    pub lr: f32,
+    /// Replay buffer capacity.
+    pub buffer: usize,
+    /// SMC runs that prefill the buffer (rsmc).
+    pub prefill: u32,
+    /// SMC chunk length L.
+    pub chunk: usize,
+    /// Samples per evaluation.
+    pub eval_samples: usize,
+    /// Buffer priority: `iw` (importance weights, RSMC), `reward` (rank-based), `uniform`.
+    #[cfg_attr(feature = "serde", serde(default = "default_priority"))]
+    pub buffer_priority: String,
+}
+
+#[cfg(feature = "serde")]
+fn default_priority() -> String {
+    "iw".into()
+}
+
+impl RunConfig {
+    /// The defaults of [`crate::defaults`] for `method` on `target` of dimension `dim`.
+    pub fn new(target: &str, dim: usize, method: &str) -> Self {
+        RunConfig {
+            target: target.into(),
+            dim,
+            method: method.into(),
+            seed: 0,
+            iters: defaults::ITERS,
+            batch: defaults::BATCH,
+            particles: defaults::particles(method),
+            steps: defaults::STEPS,
+            reference: "ou".into(),
+            sigma: defaults::sigma(target),
+            hidden: defaults::WIDTH,
+            flow_hidden: defaults::WIDTH,
+            harmonics: defaults::WIDTH,
+            learned_variance: false,
+            langevin: false,
+            init_log_z_smc: false,
+            init_log_z_batch: false,
+            exploration: 0.0,
+            lr: defaults::LR,
+            buffer: defaults::BUFFER,
+            prefill: defaults::PREFILL,
+            chunk: defaults::CHUNK,
+            eval_samples: defaults::EVAL_SAMPLES,
+            buffer_priority: "iw".into(),
+        }
+    }
+
+    /// The playground's defaults: RSMC on GMM40 at a browser-sized budget (T = 32 with the
+    /// OU reference, B = N = 128, width 32, 16 harmonics, learning rate 3·10⁻³ rather than
+    /// 10⁻³, Langevin drift on, seed 1; `docs/playground.md` gives the measurements behind
+    /// them).
+    pub fn playground() -> Self {
+        RunConfig {
+            seed: 1,
+            batch: 128,
+            particles: 128,
+            steps: 32,
+            hidden: 32,
+            flow_hidden: 32,
+            harmonics: 16,
+            lr: 3e-3,
+            langevin: true,
+            ..RunConfig::new("gmm40", 2, "rsmc")
+        }
+    }
+
+    /// The kernel method (`teacher` trains a TB student: its checkpoints have the same
+    /// parameter layout `[policy | log Z]`); `None` for `smc` and `vgs`.
+    pub fn kernel_method(&self) -> Option<Method> {
+        match self.method.as_str() {
+            "tb" | "teacher" => Some(Method::Tb),
+            "tb-buffer" => Some(Method::TbBuffer),
+            "rsmc" => Some(Method::Rsmc),
+            _ => None,
+        }
+    }
+
+    /// The reference process: OU with `σ = sigma`, or pinned Brownian motion with
+    /// `t_scale = sigma²`.
+    ///
+    /// # Errors
+    /// An unknown `reference`.
+    pub fn process(&self) -> Result<Process, SettingError> {
+        match self.reference.as_str() {
+            "ou" => Ok(Process::OrnsteinUhlenbeck {
+                init_std: self.sigma,
+            }),
+            "pinned" => Ok(Process::PinnedBrownian {
+                t_scale: self.sigma * self.sigma,
+            }),
+            other => Err(SettingError::new(
+                "reference",
+                format!("unknown reference `{other}` (ou or pinned)"),
+            )),
+        }
+    }
+
+    /// The policy settings (noise clipped at 4 standard deviations with the OU reference,
+    /// as RSMC does).
+    pub fn policy(&self) -> PolicyConfig {
+        PolicyConfig {
+            learned_variance: self.learned_variance,
+            exploration_std: self.exploration,
+            noise_clip: if self.reference == "ou" { 4.0 } else { 0.0 },
+            ..PolicyConfig::default()
+        }
+    }
+
+    /// The replay buffer's rule: `iw` (importance weights tempered to ESS 0.05, RSMC),
+    /// `reward` (rank weight 0.01, gfn-diffusion) or `uniform`.
+    ///
+    /// # Errors
+    /// An unknown priority.
+    pub fn priority(&self) -> Result<Priority, SettingError> {
+        match self.buffer_priority.as_str() {
+            "iw" => Ok(Priority::ImportanceWeight { target_ess: 0.05 }),
+            "reward" => Ok(Priority::RewardRank { rank_weight: 0.01 }),
+            "uniform" => Ok(Priority::Uniform),
+            other => Err(SettingError::new(
+                "buffer_priority",
+                format!("unknown priority `{other}` (iw, reward or uniform)"),
+            )),
+        }
+    }
+
+    /// The kernel's training configuration (for the trained methods): `lr` for policy and
+    /// flows, the schedule over `iters`.
+    ///
+    /// # Errors
+    /// A method that is not trained, an unknown reference or priority.
+    pub fn train_config(&self) -> Result<TrainConfig, SettingError> {
+        let method = self.kernel_method().ok_or_else(|| {
+            SettingError::new(
+                "method",
+                format!("`{}` is not a trained method", self.method),
+            )
+        })?;
+        Ok(TrainConfig {
+            method,
+            process: self.process()?,
+            steps: self.steps,
+            batch: self.batch,
+            hidden: self.hidden,
+            harmonics: self.harmonics,
+            flow_hidden: self.flow_hidden,
+            policy: self.policy(),
+            langevin: self.langevin,
+            init_log_z_from_smc: self.init_log_z_smc,
+            init_log_z_from_batch: self.init_log_z_batch,
+            smc: SmcConfig {
+                chunk: self.chunk,
+                ..SmcConfig::default()
+            },
+            particles: self.particles,
+            buffer_capacity: self.buffer,
+            buffer_priority: self.priority()?,
+            prefill: self.prefill,
+            lr_policy: self.lr,
+            lr_flow: self.lr,
+            iterations: self.iters.max(1),
+            ..TrainConfig::default()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_follow_the_target_and_method() {
+        let r = RunConfig::new("gmm40", 2, "smc");
+        assert_eq!(r.sigma, 20.0);
+        assert_eq!(r.particles, defaults::SMC_PARTICLES);
+        let r = RunConfig::new("manywell", 32, "rsmc");
+        assert_eq!((r.sigma, r.particles), (1.0, defaults::PARTICLES));
+        assert!(RunConfig::new("gmm40", 2, "smc").train_config().is_err());
+    }
+
+    #[test]
+    fn the_kernel_configuration_follows_the_settings() {
+        let mut r = RunConfig::playground();
+        let c = r.train_config().unwrap();
+        assert_eq!(c.method, Method::Rsmc);
+        assert_eq!(c.process, Process::OrnsteinUhlenbeck { init_std: 20.0 });
+        assert_eq!((c.lr_policy, c.lr_flow, c.iterations), (3e-3, 3e-3, 2000));
+        assert_eq!(c.policy.noise_clip, 4.0);
+        r.reference = "pinned".into();
+        r.sigma = 2.0;
+        let c = r.train_config().unwrap();
+        assert_eq!(c.process, Process::PinnedBrownian { t_scale: 4.0 });
+        assert_eq!(c.policy.noise_clip, 0.0);
+        r.buffer_priority = "best".into();
+        assert_eq!(r.train_config().unwrap_err().key, "buffer_priority");
+    }
+}
