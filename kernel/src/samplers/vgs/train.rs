@@ -366,7 +366,7 @@ mod tests {
 
     /// A test owner, as the CLI keeps one: plain buffers and a [`State`], [`Views`] carved
     /// on each call.
-    struct Vgs {
+    struct Owner {
         cfg: Config,
         layout: Layout,
         fa: Vec<f32>,
@@ -374,10 +374,10 @@ mod tests {
         state: State,
     }
 
-    impl Vgs {
-        fn init<R: Rng + ?Sized>(cfg: &Config, dim: usize, rng: &mut R) -> Result<Vgs, Error> {
+    impl Owner {
+        fn init<R: Rng + ?Sized>(cfg: &Config, dim: usize, rng: &mut R) -> Result<Owner, Error> {
             let layout = Layout::new(cfg, dim)?;
-            let mut o = Vgs {
+            let mut o = Owner {
                 cfg: *cfg,
                 layout,
                 fa: vec![0.0; layout.f32_len],
@@ -465,7 +465,7 @@ mod tests {
 
     fn check_invariance(cfg: Config, dim: usize, k: usize, rot: &[f64], perm: &[usize]) {
         let mut r = seeded(5);
-        let mut vgs = Vgs::init(&cfg, dim, &mut r).unwrap();
+        let mut vgs = Owner::init(&cfg, dim, &mut r).unwrap();
         let net = vgs.net();
         let mut p = vec![0.0f32; net.param_count()];
         net.init(&mut p, LastLayerInit::Default, &mut r).unwrap();
@@ -554,7 +554,7 @@ mod tests {
         let run = || {
             let mut r = seeded(1);
             let g = GridGmm::nine();
-            let mut vgs = Vgs::init(&cfg, 2, &mut r).unwrap();
+            let mut vgs = Owner::init(&cfg, 2, &mut r).unwrap();
             let mut last = None;
             for _ in 0..3 {
                 let info = vgs.step(&g, &mut r).unwrap();
@@ -584,7 +584,7 @@ mod tests {
             ..Config::preset("lj13").unwrap()
         };
         let mut r = seeded(2);
-        let mut vgs = Vgs::init(&cfg, 39, &mut r).unwrap();
+        let mut vgs = Owner::init(&cfg, 39, &mut r).unwrap();
         let p = vgs.params();
         vgs.restore(&p, &p, -30.0).unwrap();
         let info = vgs.step(&Lj13, &mut r).unwrap();
@@ -649,7 +649,7 @@ mod tests {
                 ..Config::default()
             };
             let mut r = seeded(7);
-            let mut vgs = Vgs::init(&cfg, 2, &mut r).unwrap();
+            let mut vgs = Owner::init(&cfg, 2, &mut r).unwrap();
             let mut replaced = 0u32;
             for _ in 0..5 {
                 let info = vgs.step(&Hostile, &mut r).unwrap();
@@ -690,7 +690,7 @@ mod tests {
                 ..Config::preset("lj13").unwrap()
             };
             let mut r = seeded(3);
-            let mut vgs = Vgs::init(&cfg, 39, &mut r).unwrap();
+            let mut vgs = Owner::init(&cfg, 39, &mut r).unwrap();
             let net = vgs.net();
             let mut p = vec![0.0f32; net.param_count()];
             net.init(&mut p, LastLayerInit::Default, &mut r).unwrap();
@@ -744,7 +744,7 @@ mod tests {
                 ..Config::preset("funnel").unwrap()
             };
             let mut r = seeded(3);
-            let mut vgs = Vgs::init(&cfg, 10, &mut r).unwrap();
+            let mut vgs = Owner::init(&cfg, 10, &mut r).unwrap();
             let ctx = vgs.ctx();
             let mut mu = vec![0.0f32; 20];
             let v = vgs.views();
@@ -794,7 +794,7 @@ mod tests {
                 ..preset
             };
             let mut r = seeded(3);
-            let mut vgs = Vgs::init(&cfg, 10, &mut r).unwrap();
+            let mut vgs = Owner::init(&cfg, 10, &mut r).unwrap();
             let ctx = vgs.ctx();
             let mut mu = vec![0.0f32; 20];
             let v = vgs.views();
@@ -834,7 +834,7 @@ mod tests {
         };
         let f = crate::targets::Funnel::new(10).unwrap();
         let mut r = seeded(5);
-        let mut vgs = Vgs::init(&cfg, 10, &mut r).unwrap();
+        let mut vgs = Owner::init(&cfg, 10, &mut r).unwrap();
         for _ in 0..2 {
             let info = vgs.step(&f, &mut r).unwrap();
             assert!(info.td_loss.is_finite());
@@ -904,7 +904,7 @@ mod tests {
             step(&other, &mut st, &mut v, &GridGmm::nine(), &mut r),
             Err(Error::InvalidConfig(_))
         ));
-        let mut vgs = Vgs::init(&d, 2, &mut r).unwrap();
+        let mut vgs = Owner::init(&d, 2, &mut r).unwrap();
         let mut out = [0.0f32; 3];
         let mut lw = [0.0f32; 1];
         let g = GridGmm::nine();
