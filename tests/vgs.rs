@@ -4,7 +4,7 @@
 
 use amortise_kernel::metrics::coverage::nearest_mode_counts;
 use amortise_kernel::rng::seeded;
-use amortise_kernel::samplers::vgs::{Config, Layout, Vgs};
+use amortise_kernel::samplers::vgs::{self, Config, Draw, Layout, Views};
 use amortise_kernel::targets::GridGmm;
 
 mod common;
@@ -344,13 +344,20 @@ fn nine_gmm_modes_have_correct_weights() {
     let (mut fa, mut ua) = (vec![0.0f32; l.f32_len], vec![0u32; l.u32_len]);
     let mut r = seeded(0);
     let g = GridGmm::nine();
-    let mut vgs = Vgs::init(&cfg, 2, &mut fa, &mut ua, &mut r).unwrap();
+    let mut v = Views::new(&l, &mut fa, &mut ua).unwrap();
+    let mut state = vgs::init(&cfg, &l, &mut v, &mut r).unwrap();
     for _ in 0..2000 {
-        vgs.step(&g, &mut r).unwrap();
+        vgs::step(&cfg, &mut state, &mut v, &g, &mut r).unwrap();
     }
     let n = 20_000;
     let (mut xs, mut lw) = (vec![0.0f32; 2 * n], vec![0.0f32; n]);
-    vgs.sample(&g, 1.0, true, &mut xs, &mut lw, &mut r).unwrap();
+    let draw = Draw {
+        nu: 1.0,
+        final_noise: true,
+        out: &mut xs,
+        log_w: &mut lw,
+    };
+    vgs::sample(&cfg, &mut v, &g, draw, &mut r).unwrap();
     let mut centres = Vec::new();
     for k in 0..9 {
         let m = g.mean(k).unwrap();

@@ -12,10 +12,10 @@
 
 use std::time::Instant;
 
-use amortise_kernel::ebm::{self, Ebm, Toy};
+use amortise_kernel::ebm::{self, EnergyFn, Toy, Views};
 use amortise_kernel::metrics::mmd;
-use amortise_kernel::rng::{self, uniform_f64};
-use amortise_kernel::samplers::vgs::{self, Vgs};
+use amortise_kernel::rng;
+use amortise_kernel::samplers::vgs::{self, Draw};
 use plotters::prelude::*;
 use serde_json::json;
 
@@ -38,44 +38,65 @@ struct Eval {
     samples: Vec<f32>,
 }
 
+/// The run's arenas, carved into the trainer's views on each call.
+struct Arenas {
+    layout: ebm::Layout,
+    f32: Vec<f32>,
+    u32: Vec<u32>,
+}
+
+impl Arenas {
+    fn views(&mut self) -> CliResult<Views<'_>> {
+        Views::new(&self.layout, &mut self.f32, &mut self.u32)
+            .map_err(|k| CliError::kernel("ebm arenas", k))
+    }
+}
+
+/// `n` VGS samples (`ν = 1`, final noise) against the current energy.
 fn sample(
-    v: &mut Vgs<'_>,
-    e: &Ebm<'_>,
+    cfg: &ebm::Config,
+    a: &mut Arenas,
     n: usize,
     r: &mut rng::Xoshiro256PlusPlus,
 ) -> CliResult<Vec<f32>> {
     let mut out = vec![0.0f32; 2 * n];
     let mut lw = vec![0.0f32; n];
-    v.sample(&e.energy(), 1.0, true, &mut out, &mut lw, r)
+    let layout = a.layout;
+    let v = a.views()?;
+    let ef = ebm::energy_fn(&layout, v.model.params).map_err(|k| CliError::kernel("ebm", k))?;
+    let draw = Draw {
+        nu: 1.0,
+        final_noise: true,
+        out: &mut out,
+        log_w: &mut lw,
+    };
+    let mut vv = v.vgs;
+    vgs::sample(&cfg.vgs, &mut vv, &ef, draw, r)
         .map_err(|k| CliError::kernel("vgs sampling", k))?;
     Ok(out)
 }
 
 fn evaluate(
-    v: &mut Vgs<'_>,
-    e: &Ebm<'_>,
+    cfg: &ebm::Config,
+    a: &mut Arenas,
     held: &[f32],
     r: &mut rng::Xoshiro256PlusPlus,
 ) -> CliResult<Eval> {
-    let s = sample(v, e, held.len() / 2, r)?;
+    let s = sample(cfg, a, held.len() / 2, r)?;
     let (m, _) = mmd::mmd_with_bandwidth(&s, held, 2, MMD_BANDWIDTH)
         .map_err(|k| CliError::kernel("mmd", k))?;
     Ok(Eval { mmd: m, samples: s })
 }
 
-/// The validated settings of `amortise ebm`: data set, energy and VGS configurations and
-/// their arena layouts.
+/// The validated settings of `amortise ebm`: data set, trainer configuration (the VGS
+/// negative sampler's inside) and its arena layout.
 pub struct Settings {
     /// The data set.
     pub toy: Toy,
-    /// Energy model configuration.
-    pub ecfg: ebm::Config,
-    /// VGS configuration.
-    pub vcfg: vgs::Config,
-    /// Energy arena layout.
-    pub el: ebm::Layout,
-    /// VGS arena layout.
-    pub vl: vgs::Layout,
+    /// Trainer configuration.
+    pub cfg: ebm::Config,
+    /// Arena layout.
+    pub layout: ebm::Layout,
 }
 
 /// Checks the flags (everything `run` checks before working).
@@ -87,13 +108,6 @@ pub fn settings(a: &EbmArgs) -> CliResult<Settings> {
     if a.eval_samples < 2 || a.eval_samples > 20_000 {
         return Err(CliError::flag("--eval-samples", "must be in 2..=20000"));
     }
-    let ecfg = ebm::Config {
-        hidden: a.hidden,
-        batch: a.batch,
-        lr: a.lr,
-        gamma: a.gamma,
-        ..ebm::Config::default()
-    };
     let vcfg = vgs::Config {
         steps: a.steps,
         batch: a.batch,
@@ -102,14 +116,20 @@ pub fn settings(a: &EbmArgs) -> CliResult<Settings> {
         init_lr: a.init_lr,
         ..vgs::Config::default()
     };
-    let el = ebm::Layout::new(&ecfg, 2).map_err(|e| CliError::flag("--hidden", e.to_string()))?;
-    let vl = vgs::Layout::new(&vcfg, 2).map_err(|e| CliError::flag("--steps", e.to_string()))?;
+    let cfg = ebm::Config {
+        hidden: a.hidden,
+        batch: a.batch,
+        lr: a.lr,
+        gamma: a.gamma,
+        vgs: vcfg,
+        ..ebm::Config::default()
+    };
+    vgs::Layout::new(&vcfg, 2).map_err(|e| CliError::flag("--steps", e.to_string()))?;
+    let layout =
+        ebm::Layout::new(&cfg, 2).map_err(|e| CliError::flag("--hidden", e.to_string()))?;
     // `--batch 100000000` or `--hidden 100000000` used to abort on allocation failure
     // (tests/robustness_cli.rs): bound the arenas before allocating them.
-    let total = el
-        .f32_len
-        .saturating_add(vl.f32_len)
-        .saturating_add(vl.u32_len);
+    let total = layout.f32_len.saturating_add(layout.u32_len);
     if total > MAX_ARENA {
         return Err(CliError::flag(
             "--batch",
@@ -118,24 +138,13 @@ pub fn settings(a: &EbmArgs) -> CliResult<Settings> {
             ),
         ));
     }
-    Ok(Settings {
-        toy,
-        ecfg,
-        vcfg,
-        el,
-        vl,
-    })
+    Ok(Settings { toy, cfg, layout })
 }
 
 /// Runs `amortise ebm`.
 pub fn run(a: &EbmArgs) -> CliResult<()> {
-    let Settings {
-        toy,
-        ecfg,
-        vcfg,
-        el,
-        vl,
-    } = settings(a)?;
+    let Settings { toy, cfg, layout } = settings(a)?;
+    let (ecfg, vcfg) = (cfg, cfg.vgs);
     std::fs::create_dir_all(&a.out).map_err(|e| CliError::file(&a.out, e.to_string()))?;
 
     let mut r = rng::seeded(a.seed);
@@ -152,37 +161,28 @@ pub fn run(a: &EbmArgs) -> CliResult<()> {
     let (floor, _) = mmd::mmd_with_bandwidth(&held2, &held, 2, MMD_BANDWIDTH)
         .map_err(|k| CliError::kernel("mmd", k))?;
 
-    let mut earena = vec![0.0f32; el.f32_len];
-    let mut vf = vec![0.0f32; vl.f32_len];
-    let mut vu = vec![0u32; vl.u32_len];
-    let mut e = Ebm::init(&ecfg, 2, &mut earena, &mut r).map_err(|k| CliError::kernel("ebm", k))?;
-    let mut v =
-        Vgs::init(&vcfg, 2, &mut vf, &mut vu, &mut r).map_err(|k| CliError::kernel("vgs", k))?;
+    let mut ar = Arenas {
+        layout,
+        f32: vec![0.0f32; layout.f32_len],
+        u32: vec![0u32; layout.u32_len],
+    };
+    let mut state = ebm::init(&cfg, &layout, &mut ar.views()?, &mut r)
+        .map_err(|k| CliError::kernel("ebm", k))?;
     let mut er = rng::seeded(a.seed ^ 0x9e37_79b9_7f4a_7c15);
-    let first = evaluate(&mut v, &e, &held, &mut er)?;
+    let first = evaluate(&cfg, &mut ar, &held, &mut er)?;
     let mmd_initial = first.mmd;
 
     let every = a.eval_every.unwrap_or((a.iters / 10).max(1)).max(1);
     let mut lines = String::new();
-    let b = a.batch;
-    let mut pos = vec![0.0f32; 2 * b];
     let start = Instant::now();
     let mut last = None;
     let mut best = f64::INFINITY;
     for it in 0..a.iters {
-        let vi = v
-            .step(&e.energy(), &mut r)
-            .map_err(|k| CliError::kernel("vgs step", k))?;
-        let neg = sample(&mut v, &e, b, &mut r)?;
-        for row in pos.chunks_exact_mut(2) {
-            let i = ((uniform_f64(&mut r) * N_TRAIN as f64) as usize).min(N_TRAIN - 1);
-            row.copy_from_slice(&train[2 * i..2 * i + 2]);
-        }
-        let info = e
-            .step(&pos, &neg)
+        let info = ebm::step(&cfg, &mut state, &mut ar.views()?, &train, &mut r)
             .map_err(|k| CliError::kernel("ebm step", k))?;
+        let vi = info.vgs;
         if (it + 1) % every == 0 || it + 1 == a.iters {
-            let ev = evaluate(&mut v, &e, &held, &mut er)?;
+            let ev = evaluate(&cfg, &mut ar, &held, &mut er)?;
             best = best.min(ev.mmd);
             let line = json!({
                 "iter": it + 1,
@@ -207,7 +207,11 @@ pub fn run(a: &EbmArgs) -> CliResult<()> {
     };
     let p = |f: &str| format!("{}/{f}", a.out);
     write_atomic(&p("metrics.jsonl"), lines.as_bytes())?;
-    density_svg(&p("density.svg"), &e, toy.name())?;
+    {
+        let v = ar.views()?;
+        let ef = ebm::energy_fn(&layout, v.model.params).map_err(|k| CliError::kernel("ebm", k))?;
+        density_svg(&p("density.svg"), &ef, toy.name())?;
+    }
     samples_svg(&p("samples.svg"), &ev.samples, &held, toy.name())?;
     let summary = json!({
         "command": "ebm",
@@ -240,11 +244,11 @@ pub fn run(a: &EbmArgs) -> CliResult<()> {
 
 type DrawResult = Result<(), Box<dyn std::error::Error>>;
 
-fn density_svg(path: &str, e: &Ebm<'_>, name: &str) -> CliResult<()> {
+fn density_svg(path: &str, e: &EnergyFn<'_>, name: &str) -> CliResult<()> {
     draw_density(path, e, name).map_err(|x| CliError::file(path, format!("cannot draw: {x}")))
 }
 
-fn draw_density(path: &str, e: &Ebm<'_>, name: &str) -> DrawResult {
+fn draw_density(path: &str, ef: &EnergyFn<'_>, name: &str) -> DrawResult {
     let root = SVGBackend::new(path, (560, 560)).into_drawing_area();
     root.fill(&WHITE)?;
     let mut chart = ChartBuilder::on(&root)
@@ -256,7 +260,6 @@ fn draw_density(path: &str, e: &Ebm<'_>, name: &str) -> DrawResult {
     chart.configure_mesh().disable_mesh().draw()?;
     let n = 100usize;
     let dx = 2.0 * LIM / n as f64;
-    let ef = e.energy();
     let mut grid = vec![0.0f32; n * n];
     for i in 0..n {
         for j in 0..n {

@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use amortise_kernel::metrics::{bounds, coverage, histogram, sinkhorn, w2};
 use amortise_kernel::rng::{self, fill_standard_normal, uniform_f64};
-use amortise_kernel::samplers::vgs::{Config, Layout, Vgs};
+use amortise_kernel::samplers::vgs::{self, Config, Draw, Layout, Views};
 use amortise_kernel::targets::{LogDensity, Target};
 use serde_json::json;
 
@@ -266,6 +266,11 @@ pub fn evaluate(
     Ok(ev)
 }
 
+/// The trainer's views over the run's arenas (carved on each call).
+fn views<'a>(layout: &Layout, fa: &'a mut [f32], ua: &'a mut [u32]) -> CliResult<Views<'a>> {
+    Views::new(layout, fa, ua).map_err(|e| CliError::kernel("vgs arenas", e))
+}
+
 /// Runs `amortise train-vgs`.
 pub fn run_train(a: &TrainVgsArgs) -> CliResult<()> {
     let target = build_target(&a.target, None)?;
@@ -295,8 +300,13 @@ pub fn run_train(a: &TrainVgsArgs) -> CliResult<()> {
     let mut fa = vec![0.0f32; layout.f32_len];
     let mut ua = vec![0u32; layout.u32_len];
     let mut r = rng::seeded(a.seed);
-    let mut vgs = Vgs::init(&cfg, d, &mut fa, &mut ua, &mut r)
-        .map_err(|e| CliError::kernel("building the sampler", e))?;
+    let mut state = vgs::init(
+        &cfg,
+        &layout,
+        &mut views(&layout, &mut fa, &mut ua)?,
+        &mut r,
+    )
+    .map_err(|e| CliError::kernel("building the sampler", e))?;
     let mut eval_rng = rng::seeded(a.seed ^ 0x5eed_e7a1);
     let eval_every = a.eval_every.unwrap_or((a.iters / 10).max(1)).max(1);
     let final_noise = cfg.final_noise;
@@ -305,14 +315,25 @@ pub fn run_train(a: &TrainVgsArgs) -> CliResult<()> {
     let t0 = Instant::now();
     let mut last_loss = f64::NAN;
     for it in 0..a.iters {
-        let info = vgs
-            .step(&target, &mut r)
-            .map_err(|e| CliError::kernel(format!("training step {it}"), e))?;
+        let info = vgs::step(
+            &cfg,
+            &mut state,
+            &mut views(&layout, &mut fa, &mut ua)?,
+            &target,
+            &mut r,
+        )
+        .map_err(|e| CliError::kernel(format!("training step {it}"), e))?;
         last_loss = info.td_loss;
         if (it + 1) % eval_every == 0 && it + 1 != a.iters {
             let (mut xs, mut lw) = (vec![0.0f32; n * d], vec![0.0f32; n]);
-            let si = vgs
-                .sample(&target, nu, final_noise, &mut xs, &mut lw, &mut eval_rng)
+            let draw = Draw {
+                nu,
+                final_noise,
+                out: &mut xs,
+                log_w: &mut lw,
+            };
+            let mut v = views(&layout, &mut fa, &mut ua)?;
+            let si = vgs::sample(&cfg, &mut v, &target, draw, &mut eval_rng)
                 .map_err(|e| CliError::kernel("sampling", e))?;
             let mut ev = evaluate(name, &target, &mut xs, &lw, reference.as_deref(), false)?;
             ev.non_finite = si.non_finite;
@@ -344,9 +365,20 @@ pub fn run_train(a: &TrainVgsArgs) -> CliResult<()> {
     let seconds = t0.elapsed().as_secs_f64();
     let (mut xs, mut lw) = (vec![0.0f32; n * d], vec![0.0f32; n]);
     let ts = Instant::now();
-    let si = vgs
-        .sample(&target, nu, final_noise, &mut xs, &mut lw, &mut eval_rng)
-        .map_err(|e| CliError::kernel("sampling", e))?;
+    let draw = Draw {
+        nu,
+        final_noise,
+        out: &mut xs,
+        log_w: &mut lw,
+    };
+    let si = vgs::sample(
+        &cfg,
+        &mut views(&layout, &mut fa, &mut ua)?,
+        &target,
+        draw,
+        &mut eval_rng,
+    )
+    .map_err(|e| CliError::kernel("sampling", e))?;
     let sample_seconds = ts.elapsed().as_secs_f64();
     let mut ev = evaluate(name, &target, &mut xs, &lw, reference.as_deref(), true)?;
     ev.non_finite = si.non_finite;
@@ -369,7 +401,7 @@ pub fn run_train(a: &TrainVgsArgs) -> CliResult<()> {
         "seconds": seconds,
         "sample_seconds": sample_seconds,
         "eval_samples": n,
-        "init_sigma": vgs.init_sigma(),
+        "init_sigma": views(&layout, &mut fa, &mut ua)?.init_sigma(),
         "final_td_loss": json_num(last_loss),
         "log_z_true": target.log_z().map(json_num),
         "eval": ev,
@@ -381,13 +413,14 @@ pub fn run_train(a: &TrainVgsArgs) -> CliResult<()> {
             .unwrap_or_default()
             .as_bytes(),
     )?;
+    let v = views(&layout, &mut fa, &mut ua)?;
     let ck = json!({
         "format": "amortise-vgs-checkpoint-1",
         "target": name,
         "config": format!("{cfg:?}"),
-        "log_sigma": vgs.state().log_sigma,
-        "params": vgs.params(),
-        "target_params": vgs.target_params(),
+        "log_sigma": v.log_sigma(),
+        "params": &*v.model.params,
+        "target_params": &*v.target,
     });
     write_atomic(&format!("{out}/checkpoint.json"), ck.to_string().as_bytes())?;
     csv::write(&format!("{out}/samples.csv"), &xs, d)?;

@@ -1,5 +1,5 @@
-//! The Value Gradient Sampler playground as a plain Rust struct: the kernel's [`Vgs`]
-//! (a value network trained by temporal differences, whose input gradient is the drift of a
+//! The Value Gradient Sampler playground as a plain Rust struct: the kernel's VGS trainer
+//! ([`amortise_kernel::samplers::vgs`]: a value network trained by temporal differences, whose input gradient is the drift of a
 //! few-step sampler; Yoon et al. 2025) on the 2-D mixtures, with the TD-loss history and an
 //! owned buffer of samples.
 //!
@@ -9,16 +9,17 @@
 //! same settings and seed train the same network as the CLI. Samples are drawn with noise
 //! scale `ν = 1` from a stream seeded by the seed and the iteration (see [`VgsCore::sample`]).
 //!
-//! Memory: as in [`crate::train`], the arenas are leaked (the sampler borrows them).
+//! Memory: the handle owns its two arenas (`Box<[f32]>`, `Box<[u32]>`) and the trainer's
+//! [`State`]; the kernel's [`Views`] are carved from them on each call.
 
 use crate::error::{bad, int};
 use amortise_kernel::rng::{Xoshiro256PlusPlus, seeded};
-use amortise_kernel::samplers::vgs::train::{Config, Layout, Vgs};
+use amortise_kernel::samplers::vgs::{self, Config, Draw, Layout, State, Views};
 use amortise_kernel::targets::{LogDensity, Target};
 
 use crate::error::PlaygroundError;
 use crate::grid::{DensityGrid, GridSpec};
-use crate::train::{check_arena, check_samples, check_step, covered, leak_arenas};
+use crate::train::{check_arena, check_samples, check_step, covered};
 
 /// The targets the VGS playground accepts (2-D).
 pub const VGS_TARGETS: [&str; 3] = ["9gmm", "25gmm", "gmm40"];
@@ -126,13 +127,17 @@ impl VgsSettings {
     }
 }
 
-/// A VGS run over owned (leaked) arenas.
+/// A VGS run over owned arenas.
 #[derive(Debug)]
 pub struct VgsCore {
     settings: VgsSettings,
     cfg: Config,
     target: Box<Target>,
-    vgs: Vgs<'static>,
+    layout: Layout,
+    f32_arena: Box<[f32]>,
+    u32_arena: Box<[u32]>,
+    state: State,
+    init_sigma: f32,
     rng: Xoshiro256PlusPlus,
     loss: Vec<f32>,
     sigma: Vec<f32>,
@@ -167,15 +172,22 @@ impl VgsCore {
         let layout = Layout::new(&cfg, d).map_err(|e| PlaygroundError::kernel("run", e))?;
         let total = layout.f32_len.saturating_add(layout.u32_len);
         check_arena(total, "the batch, steps or hidden width")?;
-        let (fa, ua) = leak_arenas(layout.f32_len, layout.u32_len);
+        let mut f32_arena = vec![0.0f32; layout.f32_len].into_boxed_slice();
+        let mut u32_arena = vec![0u32; layout.u32_len].into_boxed_slice();
         let mut rng = seeded(u64::from(s.seed));
-        let vgs =
-            Vgs::init(&cfg, d, fa, ua, &mut rng).map_err(|e| PlaygroundError::kernel("run", e))?;
+        let kernel = |e| PlaygroundError::kernel("run", e);
+        let mut views = Views::new(&layout, &mut f32_arena, &mut u32_arena).map_err(kernel)?;
+        let state = vgs::init(&cfg, &layout, &mut views, &mut rng).map_err(kernel)?;
+        let init_sigma = views.init_sigma();
         Ok(VgsCore {
             settings: s.clone(),
             cfg,
             target: Box::new(target),
-            vgs,
+            layout,
+            f32_arena,
+            u32_arena,
+            init_sigma,
+            state,
             rng,
             loss: Vec::new(),
             sigma: Vec::new(),
@@ -196,10 +208,22 @@ impl VgsCore {
         check_step(k, &self.failed, "run")?;
         let mut ran = 0;
         while ran < k && !self.done() {
-            match self.vgs.step(&*self.target, &mut self.rng) {
+            let r = Views::new(&self.layout, &mut self.f32_arena, &mut self.u32_arena).and_then(
+                |mut v| {
+                    vgs::step(
+                        &self.cfg,
+                        &mut self.state,
+                        &mut v,
+                        &*self.target,
+                        &mut self.rng,
+                    )
+                },
+            );
+            match r {
                 Ok(info) => {
                     self.loss.push(info.td_loss as f32);
                     self.sigma.push(info.init_sigma);
+                    self.init_sigma = info.init_sigma;
                     ran += 1;
                 }
                 Err(e) => {
@@ -227,16 +251,14 @@ impl VgsCore {
             (u64::from(self.settings.seed) ^ 0x5eed_e7a1)
                 .wrapping_add(u64::from(self.iteration()) << 32),
         );
-        let info = self
-            .vgs
-            .sample(
-                &*self.target,
-                1.0,
-                self.cfg.final_noise,
-                &mut self.xy,
-                &mut self.log_w,
-                &mut rng,
-            )
+        let draw = Draw {
+            nu: 1.0,
+            final_noise: self.cfg.final_noise,
+            out: &mut self.xy,
+            log_w: &mut self.log_w,
+        };
+        let info = Views::new(&self.layout, &mut self.f32_arena, &mut self.u32_arena)
+            .and_then(|mut v| vgs::sample(&self.cfg, &mut v, &*self.target, draw, &mut rng))
             .map_err(|e| PlaygroundError::kernel("run", e))?;
         self.non_finite = info.non_finite;
         Ok(n)
@@ -272,7 +294,7 @@ impl VgsCore {
     }
     /// The learnt initial scale `σ_init`.
     pub fn init_sigma(&self) -> f32 {
-        self.vgs.init_sigma()
+        self.init_sigma
     }
     /// TD loss per iteration.
     pub fn hist_loss(&self) -> &[f32] {
@@ -312,7 +334,12 @@ impl VgsCore {
     }
     /// FNV-1a 64 of the value network's parameters.
     pub fn param_checksum(&self) -> String {
-        crate::train::checksum(self.vgs.params())
+        // the value network's parameters open the f32 arena (vgs::views)
+        crate::train::checksum(
+            self.f32_arena
+                .get(..self.layout.n_params)
+                .unwrap_or_default(),
+        )
     }
 }
 

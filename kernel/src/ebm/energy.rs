@@ -30,6 +30,17 @@ impl<'a> EnergyFn<'a> {
     /// activation; [`Error::CapacityExceeded`] if a width exceeds [`MAX_WIDTH`];
     /// [`Error::ShapeMismatch`] if `params` is not `net.param_count()` long.
     pub fn new(net: Mlp, params: &'a [f32]) -> Result<Self, Error> {
+        Self::check_net(&net)?;
+        crate::error::check_len("energy params", net.param_count(), params.len())?;
+        Ok(EnergyFn { net, params })
+    }
+
+    /// Checks that `net` can be an energy: one output, no input activation, widths at most
+    /// [`MAX_WIDTH`].
+    ///
+    /// # Errors
+    /// As [`EnergyFn::new`], except the parameter length.
+    pub fn check_net(net: &Mlp) -> Result<(), Error> {
         if net.output_dim() != 1 || net.has_input_activation() {
             return Err(Error::InvalidConfig(
                 "an energy MLP has one output and no input activation",
@@ -41,14 +52,7 @@ impl<'a> EnergyFn<'a> {
                 capacity: MAX_WIDTH,
             });
         }
-        crate::error::check_len("energy params", net.param_count(), params.len())?;
-        Ok(EnergyFn { net, params })
-    }
-
-    /// As [`EnergyFn::new`] for arguments already validated by it.
-    pub(crate) fn new_unchecked(net: Mlp, params: &'a [f32]) -> Self {
-        debug_assert!(EnergyFn::new(net, params).is_ok());
-        EnergyFn { net, params }
+        Ok(())
     }
 
     /// `E_θ(x)`, and `∇ₓE_θ(x)` into `grad` if given. `x` (and `grad`) have length `d`,

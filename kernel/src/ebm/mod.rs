@@ -5,18 +5,18 @@
 //!   concentric rings);
 //! - [`energy`]: an MLP energy `E_θ(x)` as a [`LogDensity`](crate::targets::LogDensity)
 //!   (`log p̃ = −E`) so a VGS sampler can be trained against it;
-//! - [`cd`]: the energy loss `E⁺/D − E⁻/D + γ((E⁺/D)² + (E⁻/D)²)`, its gradient through
-//!   [`Mlp::backward`](crate::nn::Mlp::backward), and the `Config`/`State`/`Info`/`init`/`step`
-//!   training kernel.
-//!
-//! One CD iteration (driven by the caller, who owns both samplers): `Vgs::step` against the
-//! current energy (`n_update` TD epochs), `Vgs::sample` for `B` negatives, [`cd::Ebm::step`]
-//! on a data batch and the negatives.
+//! - [`cd`]: the energy loss `E⁺/D − E⁻/D + γ((E⁺/D)² + (E⁻/D)²)` and its gradient through
+//!   [`Mlp::backward`](crate::nn::Mlp::backward);
+//! - [`train`]: the `Config`/`Layout`/`Views`/`State`/`Info`/`init`/`step` trainer, which
+//!   composes a VGS trainer: each [`step`] runs one VGS iteration against the current
+//!   energy, draws `B` negatives from it and takes one CD step on `B` data rows.
 
 pub mod cd;
 pub mod data;
 pub mod energy;
+pub mod train;
 
-pub use cd::{Config, Ebm, Info, Layout, State, cd_loss};
+pub use cd::{Batch, CdWork, Terms, cd_loss};
 pub use data::Toy;
 pub use energy::EnergyFn;
+pub use train::{Config, Info, Layout, State, Views, energy_fn, init, step};

@@ -50,10 +50,32 @@ pub struct TdBatch<'a> {
     pub dout: &'a mut [f32],
 }
 
+/// The inputs of one TD minibatch of `B` rows.
+#[derive(Clone, Copy, Debug)]
+pub struct TdInputs<'a> {
+    /// Features, `B × F`.
+    pub feat: &'a [f32],
+    /// Step index of each row, `B`.
+    pub t: &'a [u32],
+    /// Fixed TD targets `y`, `B`.
+    pub y: &'a [f32],
+}
+
+/// The loss settings of a TD minibatch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TdSpec {
+    /// The regression loss `ℓ`.
+    pub loss: TdLoss,
+    /// Effective dimension `D ≥ 1`.
+    pub d_eff: usize,
+    /// Whether `V = D·net` (else `V = net`).
+    pub scale_with_d: bool,
+}
+
 /// One TD minibatch: the loss `L = (1/B) Σ_b ℓ(V(x_b, t_b)/D − y_b/D)` of the value network
-/// on features `feat` (`B × F`) and steps `t` against fixed targets `y` (`B`), with
-/// `V = D·net` when `scale_with_d` and `V = net` otherwise. **Accumulates** `∂L/∂φ` into
-/// `grads` and returns `L` (in `f64`).
+/// on features `inputs.feat` (`B × F`) and steps `inputs.t` against fixed targets
+/// `inputs.y` (`B`), with `V = D·net` when `spec.scale_with_d` and `V = net` otherwise.
+/// **Accumulates** `∂L/∂φ` into `grads` and returns `L` (in `f64`).
 ///
 /// # Errors
 /// Shape errors from the network; [`Error::ShapeMismatch`] if `y` is not `B` long;
@@ -61,15 +83,17 @@ pub struct TdBatch<'a> {
 pub fn td_minibatch(
     net: &ValueNet,
     params: &[f32],
-    feat: &[f32],
-    t: &[u32],
-    y: &[f32],
-    loss: TdLoss,
-    d_eff: usize,
-    scale_with_d: bool,
+    inputs: &TdInputs<'_>,
+    spec: TdSpec,
     grads: &mut [f32],
     ws: &mut TdBatch<'_>,
 ) -> Result<f64, Error> {
+    let TdInputs { feat, t, y } = *inputs;
+    let TdSpec {
+        loss,
+        d_eff,
+        scale_with_d,
+    } = spec;
     let b = t.len();
     check_len("td targets", b, y.len())?;
     check_len("td out", b, ws.out.len())?;
@@ -136,7 +160,17 @@ mod tests {
                     out: &mut o,
                     dout: &mut d,
                 };
-                td_minibatch(&net, p, &x, &t, &y, loss, 3, scale, g, &mut ws).unwrap()
+                let inputs = TdInputs {
+                    feat: &x,
+                    t: &t,
+                    y: &y,
+                };
+                let spec = TdSpec {
+                    loss,
+                    d_eff: 3,
+                    scale_with_d: scale,
+                };
+                td_minibatch(&net, p, &inputs, spec, g, &mut ws).unwrap()
             };
             let mut g = vec![0.0f32; p.len()];
             run(&p, &mut g);
