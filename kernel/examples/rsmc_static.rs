@@ -357,7 +357,10 @@ pub fn train_and_sample<T: LogDensity>(
 ) -> Result<Report, RunError> {
     let cfg = config(iterations);
     let layout = checked_layout(&cfg)?;
-    let (fa, ua) = (&mut arenas.train_f32[..], &mut arenas.train_u32[..]);
+    // `Views::new` takes arenas of exactly the layout's lengths (`checked_layout` made sure
+    // the statics are long enough).
+    let fa = &mut arenas.train_f32[..layout.f32_len];
+    let ua = &mut arenas.train_u32[..layout.u32_len];
     let mut r = rng::seeded(seed);
 
     // The algorithm shape: views carved on every call, a small `Copy` state in between.
