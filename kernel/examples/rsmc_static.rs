@@ -558,6 +558,27 @@ mod tests {
         );
     }
 
+    /// A configuration that outgrows the statics is refused before anything runs, with a
+    /// message naming the constant and the length it needs.
+    #[test]
+    fn a_too_small_arena_is_a_clear_error() {
+        let bigger = Config {
+            batch: 128,
+            ..config(ITERATIONS)
+        };
+        let need = Layout::new(&bigger, DIM).unwrap().f32_len;
+        let err = checked_layout(&bigger).unwrap_err();
+        assert_eq!(
+            err,
+            RunError::ArenaTooSmall {
+                constant: "F32_ARENA",
+                need,
+                have: F32_ARENA
+            }
+        );
+        assert!(err.to_string().contains(&format!("set F32_ARENA = {need}")));
+    }
+
     /// A short run of the example's own code: it trains in the static arenas and the
     /// learnt sampler is already a fair importance sampler of the banana.
     #[test]
