@@ -20,11 +20,12 @@
 //!
 //! The sizes are small on purpose (hidden width 32, `T = 16`, batch 64, 64 SMC particles, a
 //! 1024-entry buffer, 500 iterations; about 1.9 MB of arenas in all, printed at start-up),
-//! so it trains in a few seconds in release. Scaled to the CLI's defaults the training arena is tens of MB: keep it in a
-//! `static` (as here) or on the heap, never in a stack array (a thread's stack is 2 to 8 MB).
+//! so it trains in a few seconds in release. At the trainer's default sizes
+//! (`Config::default()`) the training arena is about 40 MB: keep it in a `static` (as here) or
+//! on the heap, never in a stack array (a thread's stack is 2 to 8 MB).
 //!
-//! `cargo test` runs the test at the bottom of this file (a short training run), because
-//! `kernel/Cargo.toml` declares this example with `test = true`.
+//! `cargo test` runs the tests at the bottom of this file (among them a 150-iteration run),
+//! because `kernel/Cargo.toml` declares this example with `test = true`.
 
 use std::fmt;
 use std::sync::{Mutex, PoisonError};
@@ -347,7 +348,8 @@ fn take<'a>(rest: &mut &'a mut [f32], n: usize) -> Result<&'a mut [f32], RunErro
 /// `progress` sees every iteration's [`Info`].
 ///
 /// # Errors
-/// [`RunError::ArenaTooSmall`]; kernel errors other than a skipped non-finite update.
+/// [`RunError::ArenaTooSmall`]; kernel errors. A non-finite gradient is not one: that
+/// update is skipped and counted in [`Report::skipped`].
 pub fn train_and_sample<T: LogDensity>(
     arenas: &mut Arenas,
     target: &T,
