@@ -59,3 +59,8 @@ pub mod targets;
 pub mod teacher;
 
 pub use error::Error;
+
+/// The code sample of `kernel/README.md`, run as a doc test so that it cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -113,6 +113,19 @@ pub fn log_normalize_in_place(log_w: &mut [f32]) -> Result<f64, Error> {
 /// Computed from `e^{ℓᵢ − max}` in `f64`; the result is clamped to `[1, N]` against rounding.
 /// NaN entries count as zero weight (the [module policy](self)).
 ///
+/// # Example
+///
+/// Weights `(1, 1, 2)`, any common scale: `ESS = 4² / (1 + 1 + 4) = 8/3`.
+///
+/// ```
+/// use amortise_kernel::metrics::weights::ess;
+///
+/// let log_w = [10.0, 10.0, 10.0 + 2f32.ln()];
+/// assert!((ess(&log_w)? - 8.0 / 3.0).abs() < 1e-6);
+/// assert_eq!(ess(&[0.0, f32::NEG_INFINITY, f32::NAN])?, 1.0); // one particle carries it all
+/// # Ok::<(), amortise_kernel::Error>(())
+/// ```
+///
 /// # Errors
 /// - [`Error::Degenerate`] if `log_w` is empty or all `-inf`/NaN;
 /// - [`Error::NonFinite`] if any entry is `+inf`.

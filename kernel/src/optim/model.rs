@@ -159,6 +159,31 @@ impl Optimiser {
 
     /// One clipped Adam step at iteration `it` (see the [module docs](self)).
     ///
+    /// # Example
+    ///
+    /// Two parameters in one group clipped at norm 1: the gradient `(3, 4)` has norm 5
+    /// (reported before clipping), and Adam's first step moves each parameter by about the
+    /// learning rate against its gradient's sign (`m̂ / √v̂ = ±1`).
+    ///
+    /// ```
+    /// use amortise_kernel::optim::{Group, Model, OptimState, Optimiser};
+    ///
+    /// let mut arena = [0.0f32; Model::arena_len(2)]; // params, grads, m, v
+    /// let mut model = Model::from_arena(2, &mut arena)?;
+    /// model.params.copy_from_slice(&[1.0, 1.0]);
+    /// model.grads.copy_from_slice(&[3.0, 4.0]); // a backward pass would accumulate here
+    /// let groups = [Group::new(2, 1e-2, Some(1.0))];
+    /// let mut state = OptimState::default();
+    /// let info = Optimiser::default().step(&groups, &mut model, &mut state, 0)?;
+    /// assert_eq!(info.norms[0], 5.0);
+    /// assert!(!info.skipped);
+    /// for p in model.params.iter() {
+    ///     assert!((p - 0.99).abs() < 1e-6);
+    /// }
+    /// assert_eq!(state.adam.t, 1);
+    /// # Ok::<(), amortise_kernel::Error>(())
+    /// ```
+    ///
     /// # Errors
     /// [`Error::InvalidConfig`] for more than [`MAX_GROUPS`] groups, a bad learning rate or
     /// schedule; [`Error::ShapeMismatch`] if the groups are longer than the model or the

@@ -98,6 +98,20 @@ fn check_uniforms(u: &[f64], needed: usize) -> Result<(), Error> {
 /// negative, NaN or infinite weight; [`Error::ShapeMismatch`] if `u` is too short;
 /// [`Error::InvalidConfig`] for a uniform outside `[0, 1)`; [`Error::CapacityExceeded`] if
 /// `w.len()` does not fit in `u32`.
+///
+/// # Example
+///
+/// Systematic resampling of weights `(1/4, 3/4)` into 4 draws with `u = 1/2`: the points
+/// `(k + u)/4 = 1/8, 3/8, 5/8, 7/8` fall once below the first cumulative weight `1/4`.
+///
+/// ```
+/// use amortise_kernel::smc::resample::{Scheme, resample};
+///
+/// let mut ancestors = [0u32; 4];
+/// resample(Scheme::Systematic, &[0.25, 0.75], &[0.5], &mut ancestors)?;
+/// assert_eq!(ancestors, [0, 1, 1, 1]);
+/// # Ok::<(), amortise_kernel::Error>(())
+/// ```
 pub fn resample(scheme: Scheme, w: &[f32], u: &[f64], ancestors: &mut [u32]) -> Result<(), Error> {
     if w.len() > u32::MAX as usize {
         return Err(Error::CapacityExceeded {

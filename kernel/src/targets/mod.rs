@@ -64,6 +64,63 @@ pub use registry::{TARGETS, Target, TargetInfo};
 ///
 /// See the [module documentation](self) for the length contract, the non-finite-input
 /// policy and the never-NaN guarantee every implementation follows.
+///
+/// # Example
+///
+/// A target of your own, the standard normal on `ℝ`: the trainers, SMC and the metrics take
+/// any `T: LogDensity + ?Sized` (`kernel/examples/rsmc_static.rs` trains on a 2-D one).
+///
+/// ```
+/// use amortise_kernel::rng::{self, Rng};
+/// use amortise_kernel::targets::{LogDensity, grad_checked};
+/// use amortise_kernel::{Error, math};
+///
+/// struct StdNormal;
+///
+/// impl LogDensity for StdNormal {
+///     fn dim(&self) -> usize {
+///         1
+///     }
+///     fn log_density(&self, x: &[f32]) -> f32 {
+///         match x {
+///             [v] if v.is_finite() => -0.5 * *v * *v,
+///             _ => f32::NEG_INFINITY, // off the support (or a wrong length)
+///         }
+///     }
+///     fn log_density_grad(&self, x: &[f32], grad: &mut [f32]) -> f32 {
+///         match (x, grad) {
+///             ([v], [g]) if v.is_finite() => {
+///                 *g = -*v;
+///                 -0.5 * *v * *v
+///             }
+///             (_, grad) => {
+///                 grad.fill(0.0); // no direction to move
+///                 f32::NEG_INFINITY
+///             }
+///         }
+///     }
+///     fn log_z(&self) -> Option<f64> {
+///         Some(0.5 * math::ln(2.0 * core::f64::consts::PI))
+///     }
+///     fn has_sampler(&self) -> bool {
+///         true
+///     }
+///     fn sample<R: Rng + ?Sized>(&self, rng: &mut R, out: &mut [f32]) -> Result<(), Error> {
+///         let [o] = out else {
+///             return Err(Error::ShapeMismatch { what: "out", expected: 1, got: out.len() });
+///         };
+///         *o = rng::standard_normal(rng) as f32;
+///         Ok(())
+///     }
+/// }
+///
+/// let mut g = [0.0];
+/// assert_eq!(grad_checked(&StdNormal, &[2.0], &mut g)?, -2.0);
+/// assert_eq!(g, [-2.0]);
+/// assert_eq!(StdNormal.log_density(&[f32::NAN]), f32::NEG_INFINITY);
+/// assert!(grad_checked(&StdNormal, &[1.0, 2.0], &mut g).is_err()); // checked lengths
+/// # Ok::<(), Error>(())
+/// ```
 pub trait LogDensity {
     /// The dimension `d` of the space (`x.len()` must equal it).
     fn dim(&self) -> usize;

@@ -253,10 +253,11 @@ fn trajectories<'a>(
 }
 
 impl<'a> Views<'a> {
-    /// Carves the arenas (at least [`Layout::f32_len`] and [`Layout::u32_len`] long).
+    /// Carves the arenas, of exactly [`Layout::f32_len`] and [`Layout::u32_len`] elements
+    /// (slice a longer static arena to those lengths first).
     ///
     /// # Errors
-    /// [`Error::ShapeMismatch`] if an arena is too short.
+    /// [`Error::ShapeMismatch`] if an arena's length differs from the layout's.
     pub fn new(
         layout: &Layout,
         f32_arena: &'a mut [f32],

@@ -34,6 +34,61 @@
 //! | [`config`] | [`Method`], [`Config`], the optimiser and its parameter groups |
 //! | [`layout`] | [`Layout`] and the per-call [`Views`] |
 //! | `parts` | the pieces of an iteration: SMC pass, buffer insert and draw, gradients |
+//!
+//! # Example
+//!
+//! A complete (tiny) RSMC run on the built-in 9-component grid mixture, with the sizes of
+//! the Cortex-M firmware: 600 parameters, 44 KB of arenas.
+//! `kernel/examples/rsmc_static.rs` does the same on a target of its own, in `static`
+//! memory, and samples from the trained policy.
+//!
+//! ```
+//! use amortise_kernel::rng;
+//! use amortise_kernel::samplers::diffusion::reference::Process;
+//! use amortise_kernel::samplers::diffusion::train::{self, Config, Layout, Method, Views};
+//! use amortise_kernel::targets::GridGmm;
+//!
+//! let cfg = Config {
+//!     method: Method::Rsmc,
+//!     process: Process::PinnedBrownian { t_scale: 5.0 },
+//!     steps: 8, // two SMC chunks of the default length 4
+//!     batch: 8,
+//!     hidden: 8,
+//!     harmonics: 2,
+//!     flow_hidden: 8,
+//!     particles: 16,
+//!     buffer_capacity: 128,
+//!     prefill: 2,
+//!     iterations: 20,
+//!     ..Config::default()
+//! };
+//! let target = GridGmm::nine();
+//! let layout = Layout::new(&cfg, 2)?;
+//! // The caller owns the memory: two arenas of exactly the layout's lengths, here on the
+//! // stack (a `static` on a microcontroller, a `Box<[f32]>` in a wasm handle).
+//! let mut f32s = [0.0f32; 10_867];
+//! let mut u32s = [0u32; 152];
+//! assert_eq!((layout.f32_len, layout.u32_len), (f32s.len(), u32s.len()));
+//! let mut rng = rng::seeded(0);
+//!
+//! // Views are carved from the arenas on every call; between calls there is only the
+//! // small `Copy` state.
+//! let mut views = Views::new(&layout, &mut f32s, &mut u32s)?;
+//! let mut state = train::init(&cfg, &layout, &mut views, &mut rng)?;
+//! for _ in 0..cfg.iterations {
+//!     let mut views = Views::new(&layout, &mut f32s, &mut u32s)?;
+//!     let info = train::step(&cfg, &mut state, &mut views, &target, &mut rng)?;
+//!     assert!(info.tb_loss.is_finite());
+//! }
+//! assert_eq!(state.iteration, 20);
+//! assert!(state.prefilled && state.smc_runs >= 2);
+//!
+//! // A checkpoint is the parameters (the front of the f32 arena) plus `state`.
+//! let params = layout.params(&f32s);
+//! assert_eq!(params.len(), layout.n_params);
+//! assert!(layout.log_z(params).is_finite());
+//! # Ok::<(), amortise_kernel::Error>(())
+//! ```
 
 pub mod config;
 pub mod layout;
