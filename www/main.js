@@ -13,8 +13,6 @@ const PRESETS = {
   'funnel': { half: 10, baseStd: 3 },
   'manywell': { half: 3.5, baseStd: 2 },
 };
-/** Trained methods: the 2-D targets they run on and the CLI's default reference σ. */
-const TRAIN_SIGMA = { 'gmm40': 20, '9gmm': 5, '25gmm': 10, 'manywell': 1, 'funnel': 1 };
 const TRAINED = ['tb', 'tb-buffer', 'rsmc'];
 /** Discrete targets (GFlowNets) and the methods that train them. */
 const DISCRETE_TARGETS = ['grid', 'deceptive-grid', 'sequence'];
@@ -151,44 +149,39 @@ function readDiscreteSettings(target, method, check, okSoFar) {
   return s;
 }
 
-/** The trained methods' settings; `query` is TrainPlayground's `key=value&…` string. */
+/** The targets the trained methods run on here (from wasm's target list). */
+function trainTargets() {
+  return (app.targets || []).filter((t) => t.trainable).map((t) => t.name);
+}
+
+/** The settings layer's default reference σ of a trained target, or null. */
+function defaultSigma(target) {
+  const t = (app.targets || []).find((x) => x.name === target && x.trainable);
+  return t ? t.sigma : null;
+}
+
+/**
+ * The trained methods' settings: the controls' text as TrainPlayground's `key=value&…`
+ * query. The page repeats none of the settings' rules: wasm checks every value (ranges,
+ * the OU step minimum, the chunk rule, memory) and its message comes back for the control.
+ */
 function readTrainSettings(target, method, check, okSoFar) {
-  let ok = okSoFar;
-  if (!TRAIN_SIGMA[target]) {
-    setMsg('target', `${method} trains on the 2-D targets: ${Object.keys(TRAIN_SIGMA).join(', ')}`);
-    ok = false;
+  if (!trainTargets().includes(target)) {
+    setMsg('target', `${method} trains on the 2-D targets: ${trainTargets().join(', ')}`);
+    return null;
   }
-  const c = (field, r) => { const v = check(field, r); if (r[1]) ok = false; return v; };
-  const s = {
-    target, method,
-    seed: c('seed', int(ui.seed.value, 0, 4294967295, 'seed')),
-    iters: c('iters', int(ui.iters.value, 1, 100000, 'iterations')),
-    batch: c('batch', int(ui.batch.value, 1, 4096, 'batch')),
-    steps: c('steps', int(ui.steps.value, 2, 256, 'steps')),
-    reference: ui.reference.value,
-    sigma: c('sigma', num(ui.sigma.value, (v) => v > 0 && v <= 1e4, 'σ', 'in (0, 10000]')),
-    hidden: c('hidden', int(ui.hidden.value, 1, 512, 'hidden width')),
-    lr: c('lr', num(ui.lr.value, (v) => v > 0 && v <= 1, 'learning rate', 'in (0, 1]')),
-    buffer: method === 'tb' ? 30000 : c('buffer', int(ui.buffer.value, 1, 1000000, 'buffer capacity')),
-    n: method === 'rsmc' ? c('particles', int(ui.n.value, 1, 4096, 'particles')) : 128,
-    prefill: method === 'rsmc' ? c('prefill', int(ui.prefill.value, 0, 1000, 'prefill')) : 20,
-    chunk: method === 'rsmc' ? c('chunk', int(ui.chunk.value, 1, 256, 'chunk length')) : 4,
-    langevin: ui.lp.checked ? 1 : 0,
+  if (!okSoFar) return null;
+  const v = (el) => el.value.trim();
+  const q = {
+    target, method, seed: v(ui.seed), iters: v(ui.iters), batch: v(ui.batch), steps: v(ui.steps),
+    reference: ui.reference.value, sigma: v(ui.sigma), hidden: v(ui.hidden), flow_hidden: v(ui.hidden),
+    harmonics: 16, lr: v(ui.lr), exploration: 0, langevin: ui.lp.checked ? 1 : 0,
   };
-  if (ok && s.reference === 'ou' && s.steps < 15) { setMsg('steps', 'the OU reference needs at least 15 steps'); ok = false; }
-  if (ok && method === 'rsmc' && (s.steps % s.chunk !== 0 || s.steps / s.chunk < 2)) {
-    setMsg('chunk', `must divide the steps (${s.steps}) into at least two chunks`);
-    ok = false;
-  }
-  if (!ok) return null;
-  const q = new URLSearchParams({
-    target, method, seed: s.seed, iters: s.iters, batch: s.batch, particles: s.n, steps: s.steps,
-    reference: s.reference, sigma: s.sigma, hidden: s.hidden, flow_hidden: s.hidden, harmonics: 16,
-    lr: s.lr, buffer: s.buffer, prefill: s.prefill, chunk: s.chunk, exploration: 0,
-    langevin: s.langevin,
-  });
-  s.query = q.toString();
-  return s;
+  if (q.sigma === '') delete q.sigma; // blank: the target's default
+  // controls a method does not show keep the playground's defaults
+  if (method !== 'tb') q.buffer = v(ui.buffer);
+  if (method === 'rsmc') Object.assign(q, { particles: v(ui.n), prefill: v(ui.prefill), chunk: v(ui.chunk) });
+  return { target, method, query: new URLSearchParams(q).toString() };
 }
 
 /** Parses an integer in [lo, hi]; returns [value, message]. */
@@ -252,7 +245,7 @@ function writeUrl(s) {
   if (s.query) {
     const p = new URLSearchParams(s.query);
     for (const k of ['flow_hidden', 'harmonics', 'exploration']) p.delete(k);
-    p.set('n', p.get('particles'));
+    if (p.has('particles')) p.set('n', p.get('particles'));
     p.delete('particles');
     p.set('speed', ui.speed.value);
     history.replaceState(null, '', `?${p}`);
@@ -288,7 +281,7 @@ function readUrl() {
   if (p.get('method') === 'vgs') for (const [k, id] of Object.entries(VCONTROL)) if (p.has(k)) $(id).value = p.get(k);
   set(ui.n, 'n'); set(ui.dim, 'dim'); set(ui.baseStd, 'base_std'); set(ui.cess, 'cess');
   set(ui.mala, 'mala'); set(ui.seed, 'seed');
-  if (TRAIN_SIGMA[ui.target.value]) ui.sigma.value = String(TRAIN_SIGMA[ui.target.value]);
+  app.urlSigma = p.has('sigma');
   for (const k of ['iters', 'batch', 'steps', 'sigma', 'hidden', 'lr', 'buffer', 'prefill', 'chunk']) set(ui[k], k);
   if (p.has('reference') && ['ou', 'pinned'].includes(p.get('reference'))) ui.reference.value = p.get('reference');
   if (p.has('langevin')) ui.lp.checked = p.get('langevin') !== '0';
@@ -331,6 +324,8 @@ function onMessage(m) {
     case 'ready':
       app.ready = true;
       app.targets = m.targets;
+      // the σ control shows the settings layer's default unless the URL gave one
+      if (!app.urlSigma && defaultSigma(ui.target.value) !== null) ui.sigma.value = String(defaultSigma(ui.target.value));
       fillTargetDescriptions();
       configure();
       break;
@@ -977,7 +972,7 @@ ui.target.addEventListener('change', () => {
   if (!isDiscreteTarget(ui.target.value) && ['db', 'subtb', 'teacher'].includes(ui.method.value)) ui.method.value = 'smc';
   syncKind();
   ui.baseStd.value = String(PRESETS[ui.target.value]?.baseStd ?? 1);
-  if (TRAIN_SIGMA[ui.target.value]) ui.sigma.value = String(TRAIN_SIGMA[ui.target.value]);
+  if (defaultSigma(ui.target.value) !== null) ui.sigma.value = String(defaultSigma(ui.target.value));
   ui.dim.value = '';
   configure();
 });

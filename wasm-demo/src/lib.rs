@@ -93,7 +93,9 @@ pub fn random_seed() -> Result<u32, JsError> {
 }
 
 /// The kernel's target registry as a JSON array of
-/// `{name, description, default_dim, dims, log_z_known}`.
+/// `{name, description, default_dim, dims, log_z_known, trainable, sigma}`: `trainable` for
+/// the targets the trained methods run on here, `sigma` the default reference σ of the
+/// settings layer (the CLI's).
 #[wasm_bindgen]
 pub fn target_list() -> String {
     let mut s = String::from("[");
@@ -101,13 +103,15 @@ pub fn target_list() -> String {
         if i > 0 {
             s.push(',');
         }
+        let trainable = train::TRAIN_TARGETS.contains(&t.name);
         s.push_str(&format!(
-            "{{\"name\":{},\"description\":{},\"default_dim\":{},\"dims\":{},\"log_z_known\":{}}}",
+            "{{\"name\":{},\"description\":{},\"default_dim\":{},\"dims\":{},\"log_z_known\":{},\"trainable\":{trainable},\"sigma\":{}}}",
             json_str(t.name),
             json_str(t.description),
             t.default_dim,
             json_str(t.dims),
-            t.log_z_known
+            t.log_z_known,
+            amortise_settings::defaults::sigma(t.name)
         ));
     }
     s.push(']');
@@ -878,6 +882,8 @@ mod tests {
     fn target_list_is_json_with_every_target() {
         let s = target_list();
         assert!(s.starts_with("[{\"name\":\"gaussian\""));
+        // the trained methods' targets and their default σ come from the settings layer
+        assert!(s.contains("\"name\":\"gmm40\"") && s.contains("\"trainable\":true,\"sigma\":20}"));
         assert!(s.contains("\\\"grid\\\""), "quotes escaped: {s}");
         assert_eq!(
             s.matches("\"name\"").count(),
