@@ -64,6 +64,22 @@ pub fn note_leak(bytes: usize) {
     LEAKED.fetch_add(bytes, Ordering::Relaxed);
 }
 
+/// The 2-D target `name` of a playground that runs on `allowed` only; `what` starts the
+/// message naming them.
+///
+/// # Errors
+/// A target outside `allowed` (`target`).
+pub fn target_2d(name: &str, allowed: &[&str], what: &str) -> Result<Target, PlaygroundError> {
+    let name = name.trim();
+    if !allowed.contains(&name) {
+        return Err(bad(
+            "target",
+            format!("{what} ({}); “{name}” is not one", allowed.join(", ")),
+        ));
+    }
+    Target::from_name(name, Some(2)).map_err(|e| PlaygroundError::kernel("target", e))
+}
+
 /// The page's memory check for one run: fails on the `batch` control unless `total` numbers
 /// fit in [`MAX_ARENA`]; `reduce` names the controls that shrink the run.
 ///
@@ -239,18 +255,11 @@ impl TrainCore {
     /// # Errors
     /// A [`PlaygroundError`] naming the control.
     pub fn new(s: &TrainSettings) -> Result<TrainCore, PlaygroundError> {
-        let name = s.target.trim();
-        if !TRAIN_TARGETS.contains(&name) {
-            return Err(bad(
-                "target",
-                format!(
-                    "training runs on the 2-D targets only ({}); “{name}” is not one",
-                    TRAIN_TARGETS.join(", ")
-                ),
-            ));
-        }
-        let target =
-            Target::from_name(name, Some(2)).map_err(|e| PlaygroundError::kernel("target", e))?;
+        let target = target_2d(
+            &s.target,
+            &TRAIN_TARGETS,
+            "training runs on the 2-D targets only",
+        )?;
         let cfg = s.train_config()?;
         let d = target.dim();
         let layout = Layout::new(&cfg, d).map_err(|e| PlaygroundError::kernel("run", e))?;

@@ -19,7 +19,7 @@ use amortise_kernel::targets::{LogDensity, Target};
 
 use crate::error::PlaygroundError;
 use crate::grid::{DensityGrid, GridSpec};
-use crate::train::{check_arena, check_samples, check_step, covered};
+use crate::train::{check_arena, check_samples, check_step, covered, target_2d};
 
 /// The targets the VGS playground accepts (2-D).
 pub const VGS_TARGETS: [&str; 3] = ["9gmm", "25gmm", "gmm40"];
@@ -155,18 +155,7 @@ impl VgsCore {
     /// # Errors
     /// A [`PlaygroundError`] naming the control.
     pub fn new(s: &VgsSettings) -> Result<VgsCore, PlaygroundError> {
-        let name = s.target.as_str();
-        if !VGS_TARGETS.contains(&name) {
-            return Err(bad(
-                "target",
-                format!(
-                    "vgs runs on the 2-D mixtures here ({}); “{name}” is not one",
-                    VGS_TARGETS.join(", ")
-                ),
-            ));
-        }
-        let target =
-            Target::from_name(name, Some(2)).map_err(|e| PlaygroundError::kernel("target", e))?;
+        let target = target_2d(&s.target, &VGS_TARGETS, "vgs runs on the 2-D mixtures here")?;
         let cfg = s.config();
         let d = target.dim();
         let layout = Layout::new(&cfg, d).map_err(|e| PlaygroundError::kernel("run", e))?;
