@@ -174,8 +174,12 @@ function postTrainFrame() {
 
 let trainStart = 0;
 
-/** One batch of training iterations within the speed's time budget, then a frame. */
-function trainTick() {
+/**
+ * One batch of a trained handle's iterations within the speed's time budget, then a frame:
+ * `draw` (if any) refreshes the samples every SAMPLE_EVERY frames, `frame` posts the state
+ * (the training, VGS and discrete playgrounds differ only in these two).
+ */
+function sampledTick(draw, frame) {
   const t0 = performance.now();
   const budget = TRAIN_BUDGET[speed] || 40;
   let ok = true;
@@ -184,10 +188,10 @@ function trainTick() {
   } while (ok && !handle.done && performance.now() - t0 < budget);
   if (!ok) return;
   framesSinceSample += 1;
-  if (framesSinceSample >= SAMPLE_EVERY || handle.done) {
-    if (guarded(drawSamples) === undefined && dead) return;
+  if (draw && (framesSinceSample >= SAMPLE_EVERY || handle.done)) {
+    if (guarded(draw) === undefined && dead) return;
   }
-  guarded(postTrainFrame);
+  guarded(frame);
   if (handle.done) {
     stop();
     return;
@@ -196,18 +200,27 @@ function trainTick() {
   timer = setTimeout(tick, delay);
 }
 
+function trainTick() {
+  sampledTick(drawSamples, postTrainFrame);
+}
+
+/** Posts the heat map of a new 2-D handle `h`, then its first samples and frame. */
+function startSampled(h, s, v, draw, frame) {
+  const cells = guarded(() => h.density_grid(v.xmin, v.xmax, v.ymin, v.ymax, v.nx, v.ny));
+  if (cells === undefined) return;
+  const values = view(h.grid_ptr(), h.grid_len()).slice();
+  post({ type: 'grid', nx: v.nx, ny: v.ny, view: v, values, target: s.target }, [values.buffer]);
+  if (guarded(draw) === undefined && dead) return;
+  guarded(frame);
+}
+
 function configureTrain(s, v) {
   const h = guarded(() => new TrainPlayground(s.query));
   if (!h) return;
   handle = h;
   kind = 'train';
   isTrace = [];
-  const cells = guarded(() => h.density_grid(v.xmin, v.xmax, v.ymin, v.ymax, v.nx, v.ny));
-  if (cells === undefined) return;
-  const values = view(h.grid_ptr(), h.grid_len()).slice();
-  post({ type: 'grid', nx: v.nx, ny: v.ny, view: v, values, target: s.target }, [values.buffer]);
-  if (guarded(drawSamples) === undefined && dead) return;
-  guarded(postTrainFrame);
+  startSampled(h, s, v, drawSamples, postTrainFrame);
 }
 
 /** Posts the discrete state: scalars, exact and empirical distributions, histories. */
@@ -240,20 +253,7 @@ function postDiscreteFrame() {
 
 /** One batch of discrete iterations within the speed's time budget, then a frame. */
 function discreteTick() {
-  const t0 = performance.now();
-  const budget = TRAIN_BUDGET[speed] || 40;
-  let ok = true;
-  do {
-    ok = guarded(() => handle.step(1)) !== undefined;
-  } while (ok && !handle.done && performance.now() - t0 < budget);
-  if (!ok) return;
-  guarded(postDiscreteFrame);
-  if (handle.done) {
-    stop();
-    return;
-  }
-  const delay = speed === 'max' ? 0 : Math.max(0, 100 - (performance.now() - t0));
-  timer = setTimeout(tick, delay);
+  sampledTick(null, postDiscreteFrame);
 }
 
 let vgsModes = [];   // [iteration, modes reached] at every sample draw
@@ -283,24 +283,7 @@ function postVgsFrame() {
 }
 
 function vgsTick() {
-  const t0 = performance.now();
-  const budget = TRAIN_BUDGET[speed] || 40;
-  let ok = true;
-  do {
-    ok = guarded(() => handle.step(1)) !== undefined;
-  } while (ok && !handle.done && performance.now() - t0 < budget);
-  if (!ok) return;
-  framesSinceSample += 1;
-  if (framesSinceSample >= SAMPLE_EVERY || handle.done) {
-    if (guarded(drawVgsSamples) === undefined && dead) return;
-  }
-  guarded(postVgsFrame);
-  if (handle.done) {
-    stop();
-    return;
-  }
-  const delay = speed === 'max' ? 0 : Math.max(0, 100 - (performance.now() - t0));
-  timer = setTimeout(tick, delay);
+  sampledTick(drawVgsSamples, postVgsFrame);
 }
 
 function configureVgs(s, v) {
@@ -309,12 +292,7 @@ function configureVgs(s, v) {
   handle = h;
   kind = 'vgs';
   vgsModes = [];
-  const cells = guarded(() => h.density_grid(v.xmin, v.xmax, v.ymin, v.ymax, v.nx, v.ny));
-  if (cells === undefined) return;
-  const values = view(h.grid_ptr(), h.grid_len()).slice();
-  post({ type: 'grid', nx: v.nx, ny: v.ny, view: v, values, target: s.target }, [values.buffer]);
-  if (guarded(drawVgsSamples) === undefined && dead) return;
-  guarded(postVgsFrame);
+  startSampled(h, s, v, drawVgsSamples, postVgsFrame);
 }
 
 function configureDiscrete(s) {
