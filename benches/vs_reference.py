@@ -9,7 +9,7 @@ performance issue asks for. Alternating the two keeps slow drifts of the machine
 of the ratios; `uptime` is printed before every round so a reader can see the load.
 
     python3 benches/vs_reference.py --python /path/to/venv/bin/python \
-        --ref-dir ../shared/reference/pytorch-tb --amortise target/native/release/amortise \
+        --ref-dir ../shared/reference/pytorch-tb --amortise target/release/amortise \
         --rounds 3 [--json out.json]
 
 Only the standard library is needed here; the reference needs torch in the given Python.

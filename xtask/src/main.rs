@@ -32,6 +32,14 @@ mod layers;
 mod serve;
 mod web;
 
+/// `RUSTFLAGS` of a portable host build (replacing `.cargo/config.toml`'s
+/// `-C target-cpu=native`).
+const PORTABLE_RUSTFLAGS: &str = if cfg!(target_arch = "x86_64") {
+    "-C target-cpu=x86-64"
+} else {
+    "-C target-cpu=generic"
+};
+
 /// Cross targets the kernel must build for (the `no_std` proof).
 const KERNEL_TARGETS: [&str; 2] = ["thumbv7em-none-eabihf", "wasm32-unknown-unknown"];
 
@@ -232,6 +240,20 @@ fn test() -> Result<(), String> {
         &[],
     )?;
     run("host tests", "cargo", &["test", "--workspace"], &[])?;
+    // Host builds use this CPU's vector width (.cargo/config.toml); the same recorded bits
+    // must come out of the x86-64 baseline build that a portable binary is made with.
+    run(
+        "bit identity of the portable (x86-64 baseline) build",
+        "cargo",
+        &[
+            "test",
+            "--test",
+            "bit_identity",
+            "--target-dir",
+            "target/portable",
+        ],
+        &[("RUSTFLAGS", PORTABLE_RUSTFLAGS)],
+    )?;
     // Criterion in test mode: every bench function runs once (no timing); a few seconds.
     run(
         "benches compile and run once (criterion test mode)",
