@@ -1,11 +1,13 @@
 //! Sequential Monte Carlo building blocks: resampling and adaptive weight tempering.
 //!
-//! [`annealed`] is the no-learning baseline (adaptive tempering + MALA). The SMC samplers themselves (twisted SMC with learnt flows, annealed SMC baselines)
+//! [`annealed`] is the no-learning baseline (adaptive tempering + MALA); [`twist`] is the
+//! chunk boundary of twisted SMC, one for the diffusion and the discrete samplers. The SMC samplers themselves (twisted SMC with learnt flows, annealed SMC baselines)
 //! compose these kernels; see Choi et al. 2025 (arXiv 2510.11711) §3 and `rsmc.md` §1.2.
 
 pub mod annealed;
 pub mod resample;
 pub mod temper;
+pub mod twist;
 
 /// Diagnostics of one twisted-SMC run, shared by the diffusion sampler's SMC
 /// (`samplers::diffusion::smc`) and the discrete RSMC (`samplers::gflownet::rsmc`).

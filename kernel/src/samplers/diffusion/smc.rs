@@ -27,9 +27,8 @@ use super::policy::{self, PolicyConfig, Trajectories};
 use super::reference::{Schedule, gaussian_log_pdf};
 use crate::error::{Error, check_len, check_min_len};
 use crate::math;
-use crate::rng::{Rng, uniform_f64};
-use crate::smc::resample::{Scheme, resample};
-use crate::smc::temper;
+use crate::rng::Rng;
+use crate::smc::{temper, twist};
 use crate::targets::LogDensity;
 
 /// SMC settings.
@@ -210,59 +209,36 @@ pub fn run<T: LogDensity + ?Sized, R: Rng + ?Sized>(
             for step in s..e {
                 inc += traj.log_pb[step * n + i] as f64 - traj.log_pf[step * n + i] as f64;
             }
-            let l = ws.log_w[i] as f64 + inc;
-            ws.log_w[i] = if l.is_nan() {
-                f32::NEG_INFINITY
-            } else {
-                l as f32
-            };
+            ws.log_w[i] = twist::stored_log_weight(ws.log_w[i] as f64 + inc);
         }
-        let lse = math::log_sum_exp_f64(ws.log_w);
-        if !lse.is_finite() {
-            return Err(Error::Degenerate("SMC: every particle has zero weight"));
-        }
-        info.log_z += lse;
-        core::mem::swap(&mut ws.log_f, &mut ws.log_f_new);
-        let ess = temper::ess_fraction_tempered(ws.log_w, 1.0)?;
-        info.min_ess_fraction = info.min_ess_fraction.min(ess);
-        if e < t && ess < cfg.resample_threshold {
-            let ti = temper::tempering_exponent(&tcfg, ws.log_w)?;
-            let lambda = ti.lambda;
-            info.min_lambda = info.min_lambda.min(lambda);
-            let m = ws.log_w.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
-            for (wt, &l) in ws.tmp.iter_mut().zip(ws.log_w.iter()) {
-                *wt = if l > f32::NEG_INFINITY {
-                    math::exp(lambda * (l as f64 - m)) as f32
-                } else {
-                    0.0
-                };
-            }
-            resample(
-                Scheme::Systematic,
-                ws.tmp,
-                &[uniform_f64(rng)],
-                ws.ancestors,
-            )?;
-            // permute the boundary states and the per-particle scalars
-            let xe = &mut traj.states[e * w..(e + 1) * w];
-            for (i, &a) in ws.ancestors.iter().enumerate() {
+        let rule = twist::Rule {
+            resample_threshold: cfg.resample_threshold,
+            temper: tcfg,
+            last: e == t,
+        };
+        let mut weights = twist::Weights {
+            log_w: ws.log_w,
+            log_f: ws.log_f,
+            log_f_new: ws.log_f_new,
+            tmp: ws.tmp,
+            ancestors: ws.ancestors,
+        };
+        // a particle's row: its boundary state and its log R
+        let (xe, perm, log_r) = (
+            &mut traj.states[e * w..(e + 1) * w],
+            &mut *ws.perm,
+            &mut *ws.log_r,
+        );
+        let rows = |anc: &[u32], scratch: &mut [f32]| {
+            for (i, &a) in anc.iter().enumerate() {
                 let a = a as usize;
-                ws.perm[i * d..(i + 1) * d].copy_from_slice(&xe[a * d..(a + 1) * d]);
+                perm[i * d..(i + 1) * d].copy_from_slice(&xe[a * d..(a + 1) * d]);
             }
-            xe.copy_from_slice(ws.perm);
-            permute(ws.log_w, ws.ancestors, ws.tmp);
-            for l in ws.log_w.iter_mut() {
-                *l = ((1.0 - lambda) * *l as f64) as f32;
-            }
-            permute(ws.log_f, ws.ancestors, ws.tmp);
-            permute(ws.log_r, ws.ancestors, ws.tmp);
-            info.resamples += 1;
-        }
-        // log W̄ = log_softmax(ℓ)
-        let lse = math::log_sum_exp_f64(ws.log_w);
-        for l in ws.log_w.iter_mut() {
-            *l = (*l as f64 - lse) as f32;
-        }
+            xe.copy_from_slice(perm);
+            twist::permute(log_r, anc, scratch);
+            Ok(())
+        };
+        twist::boundary(&rule, &mut weights, &mut info, rows, rng)?;
     }
     info.final_ess_fraction = temper::ess_fraction_tempered(ws.log_w, 1.0)?;
     let shift = (info.log_z - inv_n as f64) as f32;
@@ -270,13 +246,6 @@ pub fn run<T: LogDensity + ?Sized, R: Rng + ?Sized>(
         *l += shift;
     }
     Ok(info)
-}
-
-fn permute(v: &mut [f32], ancestors: &[u32], tmp: &mut [f32]) {
-    for (t, &a) in tmp.iter_mut().zip(ancestors) {
-        *t = v[a as usize];
-    }
-    v.copy_from_slice(tmp);
 }
 
 #[cfg(test)]
