@@ -106,11 +106,13 @@ impl RunSettings {
         }
     }
 
-    fn to_json(&self) -> serde_json::Result<serde_json::Value> {
+    /// The settings to serialise as they are (not through `serde_json::Value`, which would
+    /// widen every `f32` to its `f64` digits).
+    fn as_config(&self) -> ConfigRef<'_> {
         match self {
-            RunSettings::Diffusion(c) | RunSettings::Teacher(c) => serde_json::to_value(c),
-            RunSettings::Vgs(c) => serde_json::to_value(c),
-            RunSettings::Ebm(c) => serde_json::to_value(c),
+            RunSettings::Diffusion(c) | RunSettings::Teacher(c) => ConfigRef::Run(c),
+            RunSettings::Vgs(c) => ConfigRef::Vgs(c),
+            RunSettings::Ebm(c) => ConfigRef::Ebm(c),
         }
     }
 
@@ -145,14 +147,24 @@ pub struct Checkpoint {
     pub params: Vec<f32>,
 }
 
-/// What the file holds (either version; fields of the other version absent).
+/// A borrowed [`RunSettings`] payload, serialised without a tag.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum ConfigRef<'a> {
+    Run(&'a RunConfig),
+    Vgs(&'a VgsSettings),
+    Ebm(&'a EbmSettings),
+}
+
+/// What the file holds (either version; fields of the other version absent). `C` is the
+/// settings' type: a [`ConfigRef`] when writing, a JSON value when reading (parsed by kind).
 #[derive(Serialize, Deserialize)]
-struct File {
+struct File<C> {
     format: String,
     version: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     kind: Option<String>,
-    config: serde_json::Value,
+    config: C,
     iteration: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     state: Option<TrainerState>,
@@ -234,7 +246,7 @@ impl Checkpoint {
             format: FORMAT.into(),
             version: VERSION,
             kind: Some(self.kind().into()),
-            config: self.settings.to_json()?,
+            config: self.settings.as_config(),
             iteration: self.iteration,
             state: self.state.clone(),
             groups: Some(self.groups.clone()),
@@ -267,7 +279,7 @@ impl Checkpoint {
     /// the model those settings build.
     pub fn parse(path: &str, text: &str) -> CliResult<Self> {
         let bad = |msg: String| CliError::file(path, msg);
-        let f: File = match serde_json::from_str(text) {
+        let f: File<serde_json::Value> = match serde_json::from_str(text) {
             Ok(f) => f,
             Err(e) => {
                 if let Ok(h) = serde_json::from_str::<Head>(text)
