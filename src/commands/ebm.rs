@@ -7,9 +7,11 @@
 //! Writes `metrics.jsonl` (one line per evaluation), `summary.json`, `density.svg` (the
 //! learnt `exp(−E)` on a grid, normalised by its maximum), `samples.svg` (VGS samples
 //! over held-out data) and `checkpoint.json` (the energy and its VGS sampler; `amortise
-//! sample` draws from the sampler). The loop, Ctrl-C included, is [`crate::run_loop`]. Quality: the MMD (Gaussian kernel, fixed bandwidth
-//! [`MMD_BANDWIDTH`]) between VGS samples and held-out data, next to the same MMD between
-//! two independent held-out sets (the noise floor).
+//! sample` draws from the sampler). The loop, Ctrl-C included, is [`crate::run_loop`].
+//!
+//! Quality: the MMD (Gaussian kernel, fixed bandwidth [`MMD_BANDWIDTH`]) between VGS
+//! samples and held-out data, next to the same MMD between two independent held-out sets
+//! (the noise floor).
 
 use amortise_kernel::ebm::{self, EnergyFn, Toy, Views};
 use amortise_kernel::metrics::mmd;

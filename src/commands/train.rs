@@ -1,6 +1,8 @@
 //! `amortise train`: trains a sampler (or runs the SMC baseline), evaluates it and writes
 //! `metrics.jsonl`, `summary.json`, `samples.csv`, `checkpoint.json` and `samples.svg` into
-//! the output folder.
+//! the output folder. The trained diffusion methods (tb, tb-buffer, rsmc) are a
+//! [`Run`] of [`crate::run_loop`]; `--method teacher` and `--method vgs` hand over to their
+//! own command files, which use the same loop.
 
 use std::time::Instant;
 
