@@ -1,6 +1,6 @@
 //! The shared run loop (`src/run_loop.rs`) and the one checkpoint format
 //! (`src/checkpoint.rs`), through real processes: for every trained method (train tb,
-//! tb-buffer, rsmc, teacher, vgs; train-vgs; ebm) a short run writes a checkpoint of its
+//! with and without threads, tb-buffer, rsmc, teacher, vgs; train-vgs; ebm) a short run writes a checkpoint of its
 //! kind that `amortise sample --checkpoint` loads (finite samples of the right
 //! dimension), and Ctrl-C (SIGINT after the first metrics line) ends the run with exit
 //! code 130, a summary that says so and a loadable checkpoint. Version-1 checkpoints
@@ -22,6 +22,12 @@ const METHODS: &[(&str, &str, usize, &str)] = &[
         "diffusion",
         2,
         "train --target gaussian --method tb --batch 8 --steps 16 --hidden 8 --harmonics 4 --eval-samples 20",
+    ),
+    (
+        "tb-threads",
+        "diffusion",
+        2,
+        "train --target gaussian --method tb --threads 2 --grad-chunks 2 --batch 8 --steps 16 --hidden 8 --harmonics 4 --eval-samples 20",
     ),
     (
         "tb-buffer",
@@ -225,8 +231,9 @@ fn bad_checkpoints_of_every_kind_are_file_errors() {
         assert!(o.status.success(), "{name}: {}", stderr(&o));
         read_json(&dir.join("checkpoint.json"))
     };
-    let vgs = run("vgs", METHODS[4].3);
-    let ebm = run("ebm", METHODS[6].3);
+    let method = |name: &str| METHODS.iter().find(|m| m.0 == name).unwrap().3;
+    let vgs = run("vgs", method("train-vgs"));
+    let ebm = run("ebm", method("ebm"));
     let cases: Vec<(serde_json::Value, &str, serde_json::Value, &str)> = vec![
         (
             vgs.clone(),
