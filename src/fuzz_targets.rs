@@ -16,7 +16,7 @@
 use amortise_kernel::targets::LogDensity;
 use clap::Parser;
 
-use crate::checkpoint::Checkpoint;
+use crate::checkpoint::{Checkpoint, RunSettings};
 use crate::cli::{Cli, Command, TrainArgs};
 use crate::commands::{self, build_target};
 use crate::error::{CliError, CliResult};
@@ -36,8 +36,8 @@ pub fn run(target: &str, data: &[u8]) -> bool {
 }
 
 /// Checkpoint loading: parse and verify the bytes as `checkpoint.json` (what
-/// `amortise sample --checkpoint` reads); for an accepted checkpoint of a small model, draw
-/// two samples from it, which must be finite.
+/// `amortise sample --checkpoint` reads, any kind and either version); for an accepted
+/// checkpoint of a small model, draw two samples from it, which must be finite.
 ///
 /// # Panics
 /// Only on a bug: an accepted checkpoint whose samples are not finite.
@@ -48,13 +48,21 @@ pub fn checkpoint(data: &[u8]) {
     let Ok(ck) = Checkpoint::parse("fuzz/checkpoint.json", text) else {
         return;
     };
-    let rc = &ck.config;
-    let small = rc.dim <= 16 && rc.steps <= 64 && rc.hidden <= 64 && rc.harmonics <= 64;
+    let small = match &ck.settings {
+        RunSettings::Diffusion(rc) | RunSettings::Teacher(rc) => {
+            rc.dim <= 16 && rc.steps <= 64 && rc.hidden <= 64 && rc.harmonics <= 64
+        }
+        RunSettings::Vgs(s) => s.steps <= 64 && s.hidden <= 64 && s.batch <= 256,
+        RunSettings::Ebm(s) => {
+            s.steps <= 64 && s.hidden <= 64 && s.vgs_hidden <= 64 && s.batch <= 256
+        }
+    };
     if !small {
         return;
     }
-    if let Ok(x) = commands::sample::sample_checkpoint(&ck, "fuzz/checkpoint.json", 2, rc.seed) {
-        assert_eq!(x.len(), 2 * rc.dim, "sample count");
+    if let Ok((x, dim)) = commands::sample::sample_checkpoint(&ck, "fuzz/checkpoint.json", 2, 7) {
+        assert!(dim <= 64, "dimension {dim}");
+        assert_eq!(x.len(), 2 * dim, "sample count");
         assert!(x.iter().all(|v| v.is_finite()), "non-finite samples: {x:?}");
     }
 }

@@ -16,4 +16,5 @@ pub mod fuzz_targets;
 pub mod parallel;
 pub mod plot;
 pub mod run_config;
+pub mod run_loop;
 pub mod signal;

@@ -5,8 +5,9 @@
 //! convention for SIGINT). A second Ctrl-C exits at once with 130: every file is either
 //! its previous complete version or the new complete one, never a truncated mix.
 //!
-//! Only commands that call [`install`] (the trainers) catch the signal; every other command
-//! keeps the default behaviour (terminate immediately).
+//! Only commands that call [`install`] (every trainer, through [`crate::run_loop::run`])
+//! catch the signal; every other command keeps the default behaviour (terminate
+//! immediately).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 

@@ -230,11 +230,15 @@ fn tampered_checkpoint_configurations_are_file_errors() {
         ("/config/method", "smc".into(), "configuration is invalid"),
         ("/config/target", "nope".into(), "configuration is invalid"),
         (
-            "/policy_params",
+            "/groups/0/len",
             u64::MAX.into(),
             "parameter counts disagree",
         ),
-        ("/flow_params", u64::MAX.into(), "parameter counts disagree"),
+        (
+            "/groups/1/len",
+            u64::MAX.into(),
+            "parameter counts disagree",
+        ),
     ];
     for (i, (ptr, value, needle)) in cases.into_iter().enumerate() {
         let mut bad = ck.clone();

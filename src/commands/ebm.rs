@@ -5,12 +5,13 @@
 //! the negatives.
 //!
 //! Writes `metrics.jsonl` (one line per evaluation), `summary.json`, `density.svg` (the
-//! learnt `exp(−E)` on a grid, normalised by its maximum) and `samples.svg` (VGS samples
-//! over held-out data). Quality: the MMD (Gaussian kernel, fixed bandwidth
-//! [`MMD_BANDWIDTH`]) between VGS samples and held-out data, next to the same MMD between
-//! two independent held-out sets (the noise floor).
-
-use std::time::Instant;
+//! learnt `exp(−E)` on a grid, normalised by its maximum), `samples.svg` (VGS samples
+//! over held-out data) and `checkpoint.json` (the energy and its VGS sampler; `amortise
+//! sample` draws from the sampler). The loop, Ctrl-C included, is [`crate::run_loop`].
+//!
+//! Quality: the MMD (Gaussian kernel, fixed bandwidth [`MMD_BANDWIDTH`]) between VGS
+//! samples and held-out data, next to the same MMD between two independent held-out sets
+//! (the noise floor).
 
 use amortise_kernel::ebm::{self, EnergyFn, Toy, Views};
 use amortise_kernel::metrics::mmd;
@@ -20,9 +21,10 @@ use plotters::prelude::*;
 use serde_json::json;
 
 use super::json_num;
+use crate::checkpoint::{Checkpoint, Group, RunSettings, TrainerState};
 use crate::cli::EbmArgs;
-use crate::csv::write_atomic;
 use crate::error::{CliError, CliResult};
+use crate::run_loop::{self, At, Metrics, Outcome, Run, opt};
 
 /// Bandwidth `h` of the evaluation MMD kernel `exp(−‖x − y‖²/(2h²))`.
 pub const MMD_BANDWIDTH: f64 = 0.5;
@@ -141,10 +143,266 @@ pub fn settings(a: &EbmArgs) -> CliResult<Settings> {
     Ok(Settings { toy, cfg, layout })
 }
 
-/// Runs `amortise ebm`.
+/// The settings of an `amortise ebm` run, as a checkpoint stores them.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct EbmSettings {
+    /// Data set.
+    pub data: String,
+    /// CD iterations.
+    pub iters: u32,
+    /// Random seed.
+    pub seed: u64,
+    /// Batch `B`.
+    pub batch: usize,
+    /// Hidden width of the energy MLP.
+    pub hidden: usize,
+    /// Energy learning rate.
+    pub lr: f32,
+    /// Weight of the squared-energy regulariser.
+    pub gamma: f32,
+    /// Learning rate of the VGS `σ_init`.
+    pub init_lr: f32,
+    /// VGS steps `T`.
+    pub steps: usize,
+    /// Hidden width of the VGS value network.
+    pub vgs_hidden: usize,
+    /// VGS TD epochs per iteration.
+    pub n_update: u32,
+    /// VGS samples and held-out points per evaluation.
+    pub eval_samples: usize,
+}
+
+impl EbmSettings {
+    /// The settings of these arguments.
+    pub fn of(a: &EbmArgs) -> Self {
+        EbmSettings {
+            data: a.data.clone(),
+            iters: a.iters,
+            seed: a.seed,
+            batch: a.batch,
+            hidden: a.hidden,
+            lr: a.lr,
+            gamma: a.gamma,
+            init_lr: a.init_lr,
+            steps: a.steps,
+            vgs_hidden: a.vgs_hidden,
+            n_update: a.n_update,
+            eval_samples: a.eval_samples,
+        }
+    }
+
+    /// The `amortise ebm` arguments these settings stand for (no output folder).
+    pub fn args(&self) -> EbmArgs {
+        EbmArgs {
+            data: self.data.clone(),
+            out: String::new(),
+            iters: self.iters,
+            seed: self.seed,
+            batch: self.batch,
+            hidden: self.hidden,
+            lr: self.lr,
+            gamma: self.gamma,
+            init_lr: self.init_lr,
+            steps: self.steps,
+            vgs_hidden: self.vgs_hidden,
+            n_update: self.n_update,
+            eval_every: None,
+            eval_samples: self.eval_samples,
+        }
+    }
+}
+
+/// The checkpoint groups of an EBM run with these settings (`energy`, and the negative
+/// sampler's `value`, `value_target`, `log_sigma`), after checking the settings by the
+/// flags' rules ([`settings`]).
+///
+/// # Errors
+/// The flag error `amortise ebm` would give.
+pub fn checkpoint_groups(s: &EbmSettings) -> CliResult<Vec<(&'static str, usize)>> {
+    let Settings { layout, .. } = settings(&s.args())?;
+    let n = layout.vgs.n_params;
+    Ok(vec![
+        ("energy", layout.n_params),
+        ("value", n),
+        ("value_target", n),
+        ("log_sigma", 1),
+    ])
+}
+
+/// Draws `n` samples from an EBM checkpoint's negative sampler (VGS against the learnt
+/// energy, `ν = 1`, final noise, as during training); returns them and the dimension (2).
+///
+/// # Errors
+/// Settings or groups that do not rebuild the model (checked when loading), kernel errors.
+pub fn sample_checkpoint(
+    s: &EbmSettings,
+    ck: &Checkpoint,
+    n: usize,
+    seed: u64,
+) -> CliResult<(Vec<f32>, usize)> {
+    super::sample::check_values(n, 2)?;
+    let Settings { cfg, layout, .. } = settings(&s.args())?;
+    let mut ar = Arenas {
+        layout,
+        f32: vec![0.0f32; layout.f32_len],
+        u32: vec![0u32; layout.u32_len],
+    };
+    {
+        let mut v = ar.views()?;
+        let energy = ck
+            .group("energy")
+            .ok_or_else(|| CliError::file("checkpoint", "no `energy` parameter group"))?;
+        if energy.len() != v.model.params.len() {
+            return Err(CliError::file(
+                "checkpoint",
+                "energy size does not match its configuration",
+            ));
+        }
+        v.model.params.copy_from_slice(energy);
+        super::vgs::restore(&mut v.vgs, ck, "value", "value_target")?;
+    }
+    let mut r = rng::seeded(seed);
+    Ok((sample(&cfg, &mut ar, n, &mut r)?, 2))
+}
+
+/// The EBM trainer, driven by [`crate::run_loop`].
+struct EbmRun {
+    settings: EbmSettings,
+    toy: Toy,
+    cfg: ebm::Config,
+    ar: Arenas,
+    state: ebm::State,
+    r: rng::Xoshiro256PlusPlus,
+    er: rng::Xoshiro256PlusPlus,
+    train: Vec<f32>,
+    held: Vec<f32>,
+    floor: f64,
+    mmd_initial: f64,
+    best: f64,
+    out: String,
+    info: Option<ebm::Info>,
+    last: Option<(ebm::Info, Eval)>,
+}
+
+impl Run for EbmRun {
+    fn step(&mut self, _it: u32) -> CliResult<()> {
+        let info = ebm::step(
+            &self.cfg,
+            &mut self.state,
+            &mut self.ar.views()?,
+            &self.train,
+            &mut self.r,
+        )
+        .map_err(|k| CliError::kernel("ebm step", k))?;
+        self.info = Some(info);
+        Ok(())
+    }
+
+    fn status(&self) -> String {
+        let loss = self.info.map_or(f64::NAN, |i| i.loss);
+        let mmd = self.last.as_ref().map_or(f64::NAN, |l| l.1.mmd);
+        format!(
+            "loss {}  mmd {} (data vs data {})",
+            opt(loss, 4),
+            opt(mmd, 4),
+            opt(self.floor, 4)
+        )
+    }
+
+    fn evaluate(&mut self, at: At) -> CliResult<serde_json::Value> {
+        let Some(info) = self.info else {
+            return Err(CliError::flag("--iters", "must be >= 1"));
+        };
+        let ev = evaluate(&self.cfg, &mut self.ar, &self.held, &mut self.er)?;
+        self.best = self.best.min(ev.mmd);
+        let vi = info.vgs;
+        let line = json!({
+            "iter": at.iteration,
+            "loss": json_num(info.loss),
+            "e_pos": json_num(info.e_pos),
+            "e_neg": json_num(info.e_neg),
+            "grad_norm": json_num(info.grad_norm as f64),
+            "td_loss": json_num(vi.td_loss),
+            "init_sigma": json_num(vi.init_sigma as f64),
+            "mmd": json_num(ev.mmd),
+            "seconds": at.seconds,
+        });
+        self.last = Some((info, ev));
+        Ok(line)
+    }
+
+    fn checkpoint(&mut self) -> CliResult<Checkpoint> {
+        let v = self.ar.views()?;
+        let (vg, vp) = super::vgs::groups(&v.vgs, "value", "value_target");
+        let mut groups = vec![Group::new("energy", v.model.params.len())];
+        groups.extend(vg);
+        let mut params = v.model.params.to_vec();
+        params.extend(vp);
+        let st = self.state;
+        let mut counters = std::collections::BTreeMap::new();
+        counters.insert("vgs_iteration".to_string(), st.vgs.iteration as u64);
+        counters.insert("vgs_optim_steps".to_string(), st.vgs.optim.adam.t as u64);
+        counters.insert(
+            "sigma_optim_steps".to_string(),
+            st.vgs.sigma_optim.adam.t as u64,
+        );
+        Ok(Checkpoint::new(
+            RunSettings::Ebm(self.settings.clone()),
+            TrainerState {
+                iteration: st.iteration,
+                optim_steps: st.optim.adam.t,
+                skipped_steps: st.optim.skipped,
+                counters,
+            },
+            groups,
+            params,
+        ))
+    }
+
+    fn finish(&mut self, o: &Outcome, _: &mut Metrics) -> CliResult<serde_json::Value> {
+        let Some((info, ev)) = self.last.take() else {
+            return Err(CliError::flag("--iters", "must be >= 1"));
+        };
+        let vi = info.vgs;
+        let p = |f: &str| format!("{}/{f}", self.out);
+        let layout = self.ar.layout;
+        {
+            let v = self.ar.views()?;
+            let ef =
+                ebm::energy_fn(&layout, v.model.params).map_err(|k| CliError::kernel("ebm", k))?;
+            density_svg(&p("density.svg"), &ef, self.toy.name())?;
+        }
+        samples_svg(&p("samples.svg"), &ev.samples, &self.held, self.toy.name())?;
+        let (ecfg, vcfg) = (self.cfg, self.cfg.vgs);
+        let s = &self.settings;
+        Ok(json!({
+            "command": "ebm",
+            "data": self.toy.name(),
+            "iters": s.iters,
+            "seed": s.seed,
+            "seconds": o.seconds,
+            "ebm": { "hidden": ecfg.hidden, "depth": ecfg.depth, "gamma": ecfg.gamma,
+                     "lr": ecfg.lr, "batch": ecfg.batch },
+            "vgs": { "steps": vcfg.steps, "hidden": vcfg.hidden, "n_update": vcfg.n_update, "init_lr": vcfg.init_lr,
+                     "s2_start": vcfg.s2_start, "s2_end": vcfg.s2_end, "alpha": "vp" },
+            "mmd_bandwidth": MMD_BANDWIDTH,
+            "eval_samples": s.eval_samples,
+            "mmd_initial": json_num(self.mmd_initial),
+            "mmd_final": json_num(ev.mmd),
+            "mmd_best": json_num(self.best),
+            "mmd_data_vs_data": json_num(self.floor),
+            "final_loss": json_num(info.loss),
+            "final_e_pos": json_num(info.e_pos),
+            "final_e_neg": json_num(info.e_neg),
+            "final_td_loss": json_num(vi.td_loss),
+            "init_sigma": json_num(vi.init_sigma as f64),
+        }))
+    }
+}
+
+/// Runs `amortise ebm` through [`crate::run_loop`].
 pub fn run(a: &EbmArgs) -> CliResult<()> {
     let Settings { toy, cfg, layout } = settings(a)?;
-    let (ecfg, vcfg) = (cfg, cfg.vgs);
     std::fs::create_dir_all(&a.out).map_err(|e| CliError::file(&a.out, e.to_string()))?;
 
     let mut r = rng::seeded(a.seed);
@@ -166,80 +424,37 @@ pub fn run(a: &EbmArgs) -> CliResult<()> {
         f32: vec![0.0f32; layout.f32_len],
         u32: vec![0u32; layout.u32_len],
     };
-    let mut state = ebm::init(&cfg, &layout, &mut ar.views()?, &mut r)
+    let state = ebm::init(&cfg, &layout, &mut ar.views()?, &mut r)
         .map_err(|k| CliError::kernel("ebm", k))?;
     let mut er = rng::seeded(a.seed ^ 0x9e37_79b9_7f4a_7c15);
     let first = evaluate(&cfg, &mut ar, &held, &mut er)?;
-    let mmd_initial = first.mmd;
-
-    let every = a.eval_every.unwrap_or((a.iters / 10).max(1)).max(1);
-    let mut lines = String::new();
-    let start = Instant::now();
-    let mut last = None;
-    let mut best = f64::INFINITY;
-    for it in 0..a.iters {
-        let info = ebm::step(&cfg, &mut state, &mut ar.views()?, &train, &mut r)
-            .map_err(|k| CliError::kernel("ebm step", k))?;
-        let vi = info.vgs;
-        if (it + 1) % every == 0 || it + 1 == a.iters {
-            let ev = evaluate(&cfg, &mut ar, &held, &mut er)?;
-            best = best.min(ev.mmd);
-            let line = json!({
-                "iter": it + 1,
-                "loss": json_num(info.loss),
-                "e_pos": json_num(info.e_pos),
-                "e_neg": json_num(info.e_neg),
-                "grad_norm": json_num(info.grad_norm as f64),
-                "td_loss": json_num(vi.td_loss),
-                "init_sigma": json_num(vi.init_sigma as f64),
-                "mmd": json_num(ev.mmd),
-                "seconds": start.elapsed().as_secs_f64(),
-            });
-            eprintln!("{line}");
-            lines.push_str(&line.to_string());
-            lines.push('\n');
-            last = Some((info, vi, ev));
-        }
-    }
-    let secs = start.elapsed().as_secs_f64();
-    let Some((info, vi, ev)) = last else {
-        return Err(CliError::flag("--iters", "must be >= 1"));
+    let mut run = EbmRun {
+        settings: EbmSettings::of(a),
+        toy,
+        cfg,
+        ar,
+        state,
+        r,
+        er,
+        train,
+        held,
+        floor,
+        mmd_initial: first.mmd,
+        best: f64::INFINITY,
+        out: a.out.clone(),
+        info: None,
+        last: None,
     };
-    let p = |f: &str| format!("{}/{f}", a.out);
-    write_atomic(&p("metrics.jsonl"), lines.as_bytes())?;
-    {
-        let v = ar.views()?;
-        let ef = ebm::energy_fn(&layout, v.model.params).map_err(|k| CliError::kernel("ebm", k))?;
-        density_svg(&p("density.svg"), &ef, toy.name())?;
-    }
-    samples_svg(&p("samples.svg"), &ev.samples, &held, toy.name())?;
-    let summary = json!({
-        "command": "ebm",
-        "data": toy.name(),
-        "iters": a.iters,
-        "seed": a.seed,
-        "seconds": secs,
-        "ebm": { "hidden": ecfg.hidden, "depth": ecfg.depth, "gamma": ecfg.gamma,
-                 "lr": ecfg.lr, "batch": ecfg.batch },
-        "vgs": { "steps": vcfg.steps, "hidden": vcfg.hidden, "n_update": vcfg.n_update, "init_lr": vcfg.init_lr,
-                 "s2_start": vcfg.s2_start, "s2_end": vcfg.s2_end, "alpha": "vp" },
-        "mmd_bandwidth": MMD_BANDWIDTH,
-        "eval_samples": n_eval,
-        "mmd_initial": json_num(mmd_initial),
-        "mmd_final": json_num(ev.mmd),
-        "mmd_best": json_num(best),
-        "mmd_data_vs_data": json_num(floor),
-        "final_loss": json_num(info.loss),
-        "final_e_pos": json_num(info.e_pos),
-        "final_e_neg": json_num(info.e_neg),
-        "final_td_loss": json_num(vi.td_loss),
-        "init_sigma": json_num(vi.init_sigma as f64),
-    });
-    let text = serde_json::to_string_pretty(&summary)
-        .map_err(|e| CliError::file(p("summary.json"), e.to_string()))?;
-    write_atomic(&p("summary.json"), text.as_bytes())?;
-    println!("{text}");
-    Ok(())
+    run_loop::run(
+        &mut run,
+        &run_loop::Settings {
+            out: &a.out,
+            iters: a.iters,
+            eval_every: run_loop::eval_every(a.eval_every, a.iters),
+            files: "density.svg, samples.svg",
+        },
+    )
+    .map(|_| ())
 }
 
 type DrawResult = Result<(), Box<dyn std::error::Error>>;

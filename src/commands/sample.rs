@@ -1,11 +1,15 @@
-//! `amortise sample`: draws samples from a trained checkpoint.
+//! `amortise sample`: draws samples from a trained checkpoint of any kind that has a
+//! sampler: `diffusion` and `teacher` (the policy, as `train` evaluates it), `vgs` (the
+//! Value Gradient Sampler, as `train-vgs` draws its final samples) and `ebm` (the VGS
+//! negative sampler against the learnt energy).
 
 use amortise_kernel::rng;
 
-use crate::checkpoint::Checkpoint;
+use crate::checkpoint::{Checkpoint, RunSettings};
 use crate::csv;
 use crate::error::{CliError, CliResult};
 use crate::eval;
+use crate::run_config::RunConfig;
 
 use super::build_target;
 
@@ -23,6 +27,18 @@ pub fn check_n(n: usize) -> CliResult<()> {
     Ok(())
 }
 
+/// Checks that `n` samples of dimension `dim` fit the memory bound.
+pub fn check_values(n: usize, dim: usize) -> CliResult<()> {
+    let max = super::sample_target::MAX_VALUES;
+    if n.checked_mul(dim).is_none_or(|v| v > max) {
+        return Err(CliError::flag(
+            "--n",
+            format!("--n × dimension must be at most {max} values (dimension {dim})"),
+        ));
+    }
+    Ok(())
+}
+
 /// Runs the command.
 pub fn run(checkpoint: &str, n: usize, seed: u64, out: &str) -> CliResult<()> {
     check_n(n)?;
@@ -32,39 +48,64 @@ pub fn run(checkpoint: &str, n: usize, seed: u64, out: &str) -> CliResult<()> {
         checkpoint.to_string()
     };
     let ck = Checkpoint::load(&path)?;
-    let all = sample_checkpoint(&ck, &path, n, seed)?;
-    let rc = &ck.config;
-    csv::write(out, &all, rc.dim)?;
+    let (all, dim) = sample_checkpoint(&ck, &path, n, seed)?;
+    csv::write(out, &all, dim)?;
+    let (what, on) = match &ck.settings {
+        RunSettings::Diffusion(rc) | RunSettings::Teacher(rc) => (rc.method.clone(), &rc.target),
+        RunSettings::Vgs(s) => ("vgs".to_string(), &s.target),
+        RunSettings::Ebm(s) => ("ebm".to_string(), &s.data),
+    };
     eprintln!(
-        "wrote {n} samples of the `{}` model on `{}` to {out}",
-        rc.method, rc.target
+        "wrote {n} samples of the `{what}` model ({} checkpoint) on `{on}` to {out}",
+        ck.kind()
     );
     Ok(())
 }
 
-/// Draws `n` samples from a loaded checkpoint (`path` names it in messages).
+/// Draws `n` samples from a loaded checkpoint (`path` names it in messages); returns them
+/// and their dimension.
 ///
 /// # Errors
-/// A configuration that does not rebuild the checkpoint's network, a kernel error, or
+/// A configuration that does not rebuild the checkpoint's model, a kernel error, or
 /// samples that are not finite (a model whose parameters overflow).
-pub fn sample_checkpoint(ck: &Checkpoint, path: &str, n: usize, seed: u64) -> CliResult<Vec<f32>> {
-    let rc = &ck.config;
-    let max = super::sample_target::MAX_VALUES;
-    if n.checked_mul(rc.dim).is_none_or(|v| v > max) {
-        return Err(CliError::flag(
-            "--n",
-            format!(
-                "--n × dimension must be at most {max} values (dimension {})",
-                rc.dim
-            ),
+pub fn sample_checkpoint(
+    ck: &Checkpoint,
+    path: &str,
+    n: usize,
+    seed: u64,
+) -> CliResult<(Vec<f32>, usize)> {
+    let (all, dim) = match &ck.settings {
+        RunSettings::Diffusion(rc) | RunSettings::Teacher(rc) => {
+            (sample_policy(ck, rc, path, n, seed)?, rc.dim)
+        }
+        RunSettings::Vgs(s) => super::vgs::sample_checkpoint(s, ck, n, seed)?,
+        RunSettings::Ebm(s) => super::ebm::sample_checkpoint(s, ck, n, seed)?,
+    };
+    if all.iter().any(|v| !v.is_finite()) {
+        return Err(CliError::file(
+            path,
+            "the checkpoint's model produced non-finite samples",
         ));
     }
+    Ok((all, dim))
+}
+
+/// The diffusion policy of a `diffusion` or `teacher` checkpoint.
+fn sample_policy(
+    ck: &Checkpoint,
+    rc: &RunConfig,
+    path: &str,
+    n: usize,
+    seed: u64,
+) -> CliResult<Vec<f32>> {
+    check_values(n, rc.dim)?;
     let target = build_target(&rc.target, Some(rc.dim))?;
     let cfg = rc.train_config()?;
     let net = cfg
         .policy_net(rc.dim)
         .map_err(|e| CliError::kernel("checkpoint network", e))?;
-    if net.param_count() != ck.policy_params {
+    let policy = ck.group("policy").unwrap_or_default();
+    if net.param_count() != policy.len() {
         return Err(CliError::file(
             path,
             "checkpoint is corrupt (policy size does not match its configuration)",
@@ -82,19 +123,13 @@ pub fn sample_checkpoint(ck: &Checkpoint, path: &str, n: usize, seed: u64) -> Cl
             cfg.process,
             cfg.steps,
             &net,
-            &ck.params[..ck.policy_params],
+            policy,
             &target,
             m,
             &mut r,
         )?;
         all.extend_from_slice(&x);
         left -= m;
-    }
-    if all.iter().any(|v| !v.is_finite()) {
-        return Err(CliError::file(
-            path,
-            "the checkpoint's model produced non-finite samples",
-        ));
     }
     Ok(all)
 }

@@ -4,21 +4,21 @@
 //! (`metrics.jsonl`, `summary.json`, `samples.csv`, `samples.svg`, `checkpoint.json` of the
 //! student, loadable by `amortise sample`), plus `teacher_samples.csv`.
 
-use std::time::Instant;
-
 use amortise_kernel::metrics::coverage;
 use amortise_kernel::rng;
-use amortise_kernel::targets::LogDensity;
+use amortise_kernel::targets::{LogDensity, Target};
 use amortise_kernel::teacher::continuous::{self, Config, Layout, Phase};
 use serde_json::json;
 
-use super::train::{Progress, resolve, summary, write_outputs};
+use super::train::{resolve, summary, write_samples};
 use super::{build_target, json_num};
-use crate::checkpoint::Checkpoint;
+use crate::checkpoint::{Checkpoint, Group, RunSettings, TrainerState};
 use crate::cli::TrainArgs;
 use crate::csv;
 use crate::error::{CliError, CliResult};
-use crate::eval::{self, EvalSet};
+use crate::eval::{self, EvalSet, Evaluation};
+use crate::run_config::RunConfig;
+use crate::run_loop::{self, At, Metrics, Outcome, Run};
 
 /// Modes "covered" by `samples`: mode centres that are the nearest centre of at least 10 %
 /// of their fair share `n/K` of the samples. `None` for targets without mode centres.
@@ -101,141 +101,180 @@ pub fn run(a: &TrainArgs) -> CliResult<()> {
     let mut fa = vec![0.0f32; layout.f32_len];
     let mut ua = vec![0u32; layout.u32_len];
     let mut r = rng::seeded(rc.seed);
-    let mut st = continuous::init(&cfg, d, &mut fa, &mut ua, &mut r)
+    let st = continuous::init(&cfg, d, &mut fa, &mut ua, &mut r)
         .map_err(|e| CliError::kernel("building the teacher loop", e))?;
     let set = EvalSet::new(&target, rc.eval_samples)?;
-    let eval_every = a.eval_every.unwrap_or((rc.iters / 10).max(1));
-    let mut eval_rng = rng::seeded(rc.seed ^ 0x5eed_e7a1);
-    let metrics_path = format!("{out}/metrics.jsonl");
-    let mut metrics = String::new();
-    let t0 = Instant::now();
-    let mut progress = Progress::new();
-    let pcfg = cfg.train.policy;
-    let (process, steps) = (cfg.train.process, cfg.train.steps);
-    let mut last_loss = f32::NAN;
-    let mut last_ess = f64::NAN;
-    for it in 0..rc.iters {
-        let info = continuous::step(&mut st, &target, &mut r)
+    let mut run = TeacherRun {
+        rc: rc.clone(),
+        st,
+        r,
+        eval_rng: rng::seeded(rc.seed ^ 0x5eed_e7a1),
+        set,
+        target: &target,
+        out: out.clone(),
+        last: None,
+        last_ess: f64::NAN,
+    };
+    run_loop::run(
+        &mut run,
+        &run_loop::Settings {
+            out: &out,
+            iters: rc.iters,
+            eval_every: run_loop::eval_every(a.eval_every, rc.iters),
+            files: "samples.csv, samples.svg, teacher_samples.csv",
+        },
+    )
+    .map(|_| ())
+}
+
+/// The teacher loop, driven by [`crate::run_loop`]: the kernel's state over the arenas of
+/// [`run`], the evaluation set and the random streams.
+struct TeacherRun<'a> {
+    rc: RunConfig,
+    st: continuous::State<'a>,
+    r: rng::Xoshiro256PlusPlus,
+    eval_rng: rng::Xoshiro256PlusPlus,
+    set: EvalSet,
+    target: &'a Target,
+    out: String,
+    last: Option<continuous::Info>,
+    last_ess: f64,
+}
+
+impl TeacherRun<'_> {
+    fn eval(&mut self, full: bool) -> CliResult<Evaluation> {
+        let t = &self.st.config().train;
+        eval::evaluate(
+            &t.policy,
+            t.process,
+            t.steps,
+            self.st.net(),
+            self.st.student_policy_params(),
+            self.target,
+            &self.set,
+            full,
+            &mut self.eval_rng,
+        )
+    }
+
+    fn last_loss(&self) -> f32 {
+        self.last.map_or(f32::NAN, |i| i.student_loss)
+    }
+}
+
+impl Run for TeacherRun<'_> {
+    fn step(&mut self, it: u32) -> CliResult<()> {
+        let info = continuous::step(&mut self.st, self.target, &mut self.r)
             .map_err(|e| CliError::kernel(format!("training step {it}"), e))?;
-        last_loss = info.student_loss;
-        let done = it + 1 == rc.iters;
-        if (it + 1) % eval_every == 0 || done {
-            let ev = eval::evaluate(
-                &pcfg,
-                process,
-                steps,
-                st.net(),
-                st.student_policy_params(),
-                &target,
-                &set,
-                false,
-                &mut eval_rng,
-            )?;
-            last_ess = ev.ess;
-            let modes = modes_covered(&set, &ev.samples, d)?;
-            let line = json!({
-                "iteration": it + 1,
-                "seconds": t0.elapsed().as_secs_f64(),
-                "phase": phase_name(info.phase),
-                "tb_loss": json_num(info.student_loss as f64),
-                "teacher_loss": json_num(info.teacher_loss as f64),
-                "teacher_kept": info.teacher_kept,
-                "mean_log_rt": json_num(info.mean_log_rt as f64),
-                "under_sampled": json_num(info.under_sampled as f64),
+        self.last = Some(info);
+        Ok(())
+    }
+
+    fn status(&self) -> String {
+        format!(
+            "loss {:.4}  log Z {:.3}  ess {:.3}",
+            self.last_loss(),
+            self.st.log_z(),
+            self.last_ess
+        )
+    }
+
+    fn evaluate(&mut self, at: At) -> CliResult<serde_json::Value> {
+        let ev = self.eval(false)?;
+        self.last_ess = ev.ess;
+        let d = self.target.dim();
+        let modes = modes_covered(&self.set, &ev.samples, d)?;
+        let Some(info) = self.last else {
+            return Err(CliError::flag("--iters", "must be at least 1"));
+        };
+        Ok(json!({
+            "iteration": at.iteration,
+            "seconds": at.seconds,
+            "phase": phase_name(info.phase),
+            "tb_loss": json_num(info.student_loss as f64),
+            "teacher_loss": json_num(info.teacher_loss as f64),
+            "teacher_kept": info.teacher_kept,
+            "mean_log_rt": json_num(info.mean_log_rt as f64),
+            "under_sampled": json_num(info.under_sampled as f64),
+            "log_z_learnt": json_num(self.st.log_z() as f64),
+            "teacher_log_z": json_num(self.st.teacher_log_z() as f64),
+            "log_z_is": json_num(ev.log_z_is),
+            "elbo": json_num(ev.elbo),
+            "eubo": ev.eubo.map(json_num),
+            "ess": json_num(ev.ess),
+            "mmd": ev.mmd.map(json_num),
+            "emc": ev.emc.map(json_num),
+            "modes_covered": modes.map(|m| m.0),
+            "buffer": info.buffer_len,
+        }))
+    }
+
+    fn checkpoint(&mut self) -> CliResult<Checkpoint> {
+        let st = &self.st;
+        let mut counters = std::collections::BTreeMap::new();
+        counters.insert("buffer_len".to_string(), st.buffer_len() as u64);
+        let np = st.student_policy_params().len();
+        let params = st.student_params();
+        Ok(Checkpoint::new(
+            RunSettings::Teacher(self.rc.clone()),
+            TrainerState {
+                iteration: st.iteration(),
+                optim_steps: st.student_optim().adam.t,
+                skipped_steps: st.student_optim().skipped,
+                counters,
+            },
+            vec![
+                Group::new("policy", np),
+                Group::new("log_z", params.len() - np),
+            ],
+            params.to_vec(),
+        ))
+    }
+
+    fn finish(&mut self, o: &Outcome, _: &mut Metrics) -> CliResult<serde_json::Value> {
+        let d = self.target.dim();
+        let ev = self.eval(true)?;
+        let modes = modes_covered(&self.set, &ev.samples, d)?;
+        let t = self.st.config().train;
+        let (teacher_x, _) = eval::sample_policy(
+            &t.policy,
+            t.process,
+            t.steps,
+            self.st.net(),
+            self.st.teacher_policy_params(),
+            self.target,
+            self.rc.eval_samples,
+            &mut self.eval_rng,
+        )?;
+        let teacher_modes = modes_covered(&self.set, &teacher_x, d)?;
+        csv::write(&format!("{}/teacher_samples.csv", self.out), &teacher_x, d)?;
+        let st = &self.st;
+        let c = st.config();
+        let s = summary(
+            &self.rc,
+            self.target,
+            o.seconds,
+            &ev,
+            json!({
                 "log_z_learnt": json_num(st.log_z() as f64),
                 "teacher_log_z": json_num(st.teacher_log_z() as f64),
-                "log_z_is": json_num(ev.log_z_is),
-                "elbo": json_num(ev.elbo),
-                "eubo": ev.eubo.map(json_num),
-                "ess": json_num(ev.ess),
-                "mmd": ev.mmd.map(json_num),
-                "emc": ev.emc.map(json_num),
+                "final_tb_loss": json_num(self.last_loss() as f64),
                 "modes_covered": modes.map(|m| m.0),
-                "buffer": info.buffer_len,
-            });
-            metrics.push_str(&line.to_string());
-            metrics.push('\n');
-            csv::write_atomic(&metrics_path, metrics.as_bytes())?;
-        }
-        let rate = (it + 1) as f64 / t0.elapsed().as_secs_f64().max(1e-9);
-        progress.show(
-            &format!(
-                "[{:>5.1}%] it {}/{}  loss {:.4}  log Z {:.3}  ess {:.3}  {:.1} it/s",
-                100.0 * (it + 1) as f64 / rc.iters as f64,
-                it + 1,
-                rc.iters,
-                last_loss,
-                st.log_z(),
-                last_ess,
-                rate
-            ),
-            done,
+                "modes_total": modes.map(|m| m.1),
+                "teacher_modes_covered": teacher_modes.map(|m| m.0),
+                "teacher": {
+                    "c": c.reward.c,
+                    "epsilon": c.reward.epsilon,
+                    "alpha": c.reward.alpha,
+                    "teacher_clip": c.teacher_clip,
+                    "reward_quantile": c.reward_quantile,
+                    "reward_threshold": st.threshold().map(|t| json_num(t as f64)),
+                    "rank_weight": c.rank_weight,
+                    "buffer_len": st.buffer_len(),
+                },
+            }),
         );
+        write_samples(&self.out, &self.rc, self.target, &ev.samples)?;
+        Ok(s)
     }
-    progress.done();
-    let train_seconds = t0.elapsed().as_secs_f64();
-    let ev = eval::evaluate(
-        &pcfg,
-        process,
-        steps,
-        st.net(),
-        st.student_policy_params(),
-        &target,
-        &set,
-        true,
-        &mut eval_rng,
-    )?;
-    let modes = modes_covered(&set, &ev.samples, d)?;
-    let (teacher_x, _) = eval::sample_policy(
-        &pcfg,
-        process,
-        steps,
-        st.net(),
-        st.teacher_policy_params(),
-        &target,
-        rc.eval_samples,
-        &mut eval_rng,
-    )?;
-    let teacher_modes = modes_covered(&set, &teacher_x, d)?;
-    csv::write(&format!("{out}/teacher_samples.csv"), &teacher_x, d)?;
-    let ck = Checkpoint::new(
-        rc.clone(),
-        st.iteration(),
-        st.student_policy_params().len(),
-        0,
-        st.student_params(),
-    );
-    ck.save(&format!("{out}/checkpoint.json"))?;
-    let c = st.config();
-    let s = summary(
-        &rc,
-        &target,
-        train_seconds,
-        &ev,
-        json!({
-            "log_z_learnt": json_num(st.log_z() as f64),
-            "teacher_log_z": json_num(st.teacher_log_z() as f64),
-            "final_tb_loss": json_num(last_loss as f64),
-            "modes_covered": modes.map(|m| m.0),
-            "modes_total": modes.map(|m| m.1),
-            "teacher_modes_covered": teacher_modes.map(|m| m.0),
-            "teacher": {
-                "c": c.reward.c,
-                "epsilon": c.reward.epsilon,
-                "alpha": c.reward.alpha,
-                "teacher_clip": c.teacher_clip,
-                "reward_quantile": c.reward_quantile,
-                "reward_threshold": st.threshold().map(|t| json_num(t as f64)),
-                "rank_weight": c.rank_weight,
-                "buffer_len": st.buffer_len(),
-            },
-        }),
-    );
-    write_outputs(&out, &rc, &target, &s, &ev.samples)?;
-    eprintln!(
-        "wrote {out}/summary.json, metrics.jsonl, samples.csv, samples.svg, teacher_samples.csv, \
-         checkpoint.json"
-    );
-    println!("{}", serde_json::to_string_pretty(&s).unwrap_or_default());
-    Ok(())
 }

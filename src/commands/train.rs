@@ -1,8 +1,9 @@
 //! `amortise train`: trains a sampler (or runs the SMC baseline), evaluates it and writes
 //! `metrics.jsonl`, `summary.json`, `samples.csv`, `checkpoint.json` and `samples.svg` into
-//! the output folder.
+//! the output folder. The trained diffusion methods (tb, tb-buffer, rsmc) are a
+//! [`Run`] of [`crate::run_loop`]; `--method teacher` and `--method vgs` hand over to their
+//! own command files, which use the same loop.
 
-use std::io::{IsTerminal, Write};
 use std::time::Instant;
 
 use amortise_kernel::rng::{self, uniform_f64};
@@ -13,13 +14,14 @@ use amortise_kernel::targets::{LogDensity, Target};
 use serde_json::json;
 
 use super::{build_target, json_num};
-use crate::checkpoint::Checkpoint;
+use crate::checkpoint::{Checkpoint, Group, RunSettings, TrainerState};
 use crate::cli::{TrainArgs, TrainDiscreteArgs};
 use crate::csv::{self, write_atomic};
 use crate::error::{CliError, CliResult};
 use crate::eval::{self, EvalSet, Evaluation};
 use crate::plot;
 use crate::run_config::{Limits, RunConfig};
+use crate::run_loop::{self, At, Metrics, Outcome, Run, opt};
 
 /// Largest accepted batch, particle count or evaluation sample count (memory guard against
 /// typos; [`Limits::CLI`]).
@@ -222,19 +224,11 @@ pub fn run(a: &TrainArgs) -> CliResult<()> {
         .unwrap_or_else(|| format!("out/{}-{}-s{}", rc.target, rc.method, rc.seed));
     std::fs::create_dir_all(&out)
         .map_err(|e| CliError::file(&out, format!("cannot create output folder: {e}")))?;
-    let result = if rc.method == "smc" {
-        run_smc(&rc, &target, &out)
-    } else {
-        run_trained(&rc, a, &target, &out)
-    }?;
-    eprintln!(
-        "wrote {out}/summary.json, metrics.jsonl, samples.csv, samples.svg{}",
-        if rc.method == "smc" {
-            ""
-        } else {
-            ", checkpoint.json"
-        }
-    );
+    if rc.method != "smc" {
+        return run_trained(&rc, a, &target, &out).map(|_| ());
+    }
+    let result = run_smc(&rc, &target, &out)?;
+    eprintln!("wrote {out}/summary.json, metrics.jsonl, samples.csv, samples.svg");
     println!(
         "{}",
         serde_json::to_string_pretty(&result).unwrap_or_default()
@@ -315,6 +309,16 @@ pub(super) fn write_outputs(
             .unwrap_or_default()
             .as_bytes(),
     )?;
+    write_samples(out, rc, target, samples)
+}
+
+/// `samples.csv` and `samples.svg` of a run.
+pub(super) fn write_samples(
+    out: &str,
+    rc: &RunConfig,
+    target: &Target,
+    samples: &[f32],
+) -> CliResult<()> {
     csv::write(&format!("{out}/samples.csv"), samples, rc.dim)?;
     plot::samples_svg(
         &format!("{out}/samples.svg"),
@@ -324,36 +328,217 @@ pub(super) fn write_outputs(
     )
 }
 
-pub(super) struct Progress {
-    tty: bool,
-    last: Instant,
+/// `train --method tb | tb-buffer | rsmc`: the diffusion trainer, driven by
+/// [`crate::run_loop`]. Owns the arenas and the kernel's `State`; the views are carved
+/// on each call.
+struct DiffusionRun<'t> {
+    rc: RunConfig,
+    cfg: train::Config,
+    layout: Layout,
+    fa: Vec<f32>,
+    ua: Vec<u32>,
+    st: train::State,
+    r: rng::Xoshiro256PlusPlus,
+    eval_rng: rng::Xoshiro256PlusPlus,
+    set: EvalSet,
+    target: &'t Target,
+    chunked: Option<crate::parallel::ChunkedTb>,
+    out: String,
+    last: Option<train::Info>,
+    last_smc: (f64, f64),
+    last_ess: f64,
+    masked: u64,
 }
 
-impl Progress {
-    /// A progress line on stderr: redrawn in place on a terminal, a line every 5 s otherwise.
-    pub(super) fn new() -> Progress {
-        Progress {
-            tty: std::io::stderr().is_terminal(),
-            last: Instant::now(),
-        }
+impl<'t> DiffusionRun<'t> {
+    /// Builds the trainer, its evaluation set and (for `--threads`) the chunked runner, and
+    /// prefills the buffer.
+    fn new(rc: &RunConfig, a: &TrainArgs, target: &'t Target, out: &str) -> CliResult<Self> {
+        let cfg = rc.train_config()?;
+        let d = target.dim();
+        let layout =
+            Layout::new(&cfg, d).map_err(|e| CliError::kernel("training configuration", e))?;
+        let mut fa = vec![0.0f32; layout.f32_len];
+        let mut ua = vec![0u32; layout.u32_len];
+        let mut r = rng::seeded(rc.seed);
+        let mut st = {
+            let mut v = Views::new(&layout, &mut fa, &mut ua)
+                .map_err(|e| CliError::kernel("building the trainer", e))?;
+            train::init(&cfg, &layout, &mut v, &mut r)
+                .map_err(|e| CliError::kernel("building the trainer", e))?
+        };
+        let set = EvalSet::new(target, rc.eval_samples)?;
+        let eval_rng = rng::seeded(rc.seed ^ 0x5eed_e7a1);
+        train::prefill(
+            &cfg,
+            &mut st,
+            &mut Views::new(&layout, &mut fa, &mut ua).map_err(|e| CliError::kernel("views", e))?,
+            target,
+            &mut r,
+        )
+        .map_err(|e| CliError::kernel("prefilling the buffer", e))?;
+        let chunked = match crate::parallel::chunk_plan(a.threads, a.grad_chunks)? {
+            Some(_) if cfg.method != Method::Tb => {
+                return Err(CliError::flag(
+                    "--threads",
+                    "more than one thread (and --grad-chunks) apply to --method tb only; \
+                     tb-buffer and rsmc stay single-threaded",
+                ));
+            }
+            Some(chunks) => Some(
+                crate::parallel::ChunkedTb::new(&cfg, &layout, chunks, a.threads)
+                    .map_err(|e| CliError::kernel("--threads/--grad-chunks", e))?,
+            ),
+            None => None,
+        };
+        Ok(DiffusionRun {
+            rc: rc.clone(),
+            cfg,
+            layout,
+            fa,
+            ua,
+            st,
+            r,
+            eval_rng,
+            set,
+            target,
+            chunked,
+            out: out.to_string(),
+            last: None,
+            last_smc: (f64::NAN, f64::NAN),
+            last_ess: f64::NAN,
+            masked: 0,
+        })
     }
-    pub(super) fn show(&mut self, line: &str, force: bool) {
-        if !force && self.last.elapsed().as_secs_f64() < if self.tty { 0.2 } else { 5.0 } {
-            return;
+
+    fn log_z(&self) -> f32 {
+        self.layout.log_z(self.layout.params(&self.fa))
+    }
+
+    fn last_loss(&self) -> f32 {
+        self.last.map_or(f32::NAN, |i| i.tb_loss)
+    }
+
+    fn eval(&mut self, full: bool) -> CliResult<Evaluation> {
+        eval::evaluate(
+            &self.cfg.policy,
+            self.cfg.process,
+            self.cfg.steps,
+            &self.layout.net,
+            self.layout.policy(self.layout.params(&self.fa)),
+            self.target,
+            &self.set,
+            full,
+            &mut self.eval_rng,
+        )
+    }
+}
+
+impl Run for DiffusionRun<'_> {
+    fn step(&mut self, it: u32) -> CliResult<()> {
+        let mut v = Views::new(&self.layout, &mut self.fa, &mut self.ua)
+            .map_err(|e| CliError::kernel("views", e))?;
+        let (cfg, st, r) = (&self.cfg, &mut self.st, &mut self.r);
+        let info = match self.chunked.as_mut() {
+            Some(c) => c.step(cfg, st, &mut v, self.target, r),
+            None => train::step(cfg, st, &mut v, self.target, r),
         }
-        self.last = Instant::now();
-        let mut e = std::io::stderr();
-        if self.tty {
-            let _ = write!(e, "\r\x1b[2K{line}");
+        .map_err(|e| CliError::kernel(format!("training step {it}"), e))?;
+        self.masked += info.masked as u64;
+        if info.smc_log_z.is_finite() {
+            self.last_smc = (info.smc_log_z, info.smc_ess);
+        }
+        self.last = Some(info);
+        Ok(())
+    }
+
+    fn status(&self) -> String {
+        // ESS: of the last evaluation ("–" before the first); rsmc adds its last SMC pass.
+        let smc = if self.last_smc.0.is_finite() {
+            format!(
+                "  smc log Ẑ {} ess {}",
+                opt(self.last_smc.0, 2),
+                opt(self.last_smc.1, 3)
+            )
         } else {
-            let _ = writeln!(e, "{line}");
-        }
-        let _ = e.flush();
+            String::new()
+        };
+        format!(
+            "loss {:.4}  log Z {:.3}  ess {}{smc}",
+            self.last_loss(),
+            self.log_z(),
+            opt(self.last_ess, 3)
+        )
     }
-    pub(super) fn done(&self) {
-        if self.tty {
-            eprintln!();
-        }
+
+    fn evaluate(&mut self, at: At) -> CliResult<serde_json::Value> {
+        let ev = self.eval(false)?;
+        self.last_ess = ev.ess;
+        let (tb, subtb, buffer) = self.last.map_or((f32::NAN, f32::NAN, 0), |i| {
+            (i.tb_loss, i.subtb_loss, i.buffer_len)
+        });
+        Ok(json!({
+            "iteration": at.iteration,
+            "seconds": at.seconds,
+            "tb_loss": json_num(tb as f64),
+            "subtb_loss": json_num(subtb as f64),
+            "log_z_learnt": json_num(self.log_z() as f64),
+            "log_z_is": json_num(ev.log_z_is),
+            "elbo": json_num(ev.elbo),
+            "eubo": ev.eubo.map(json_num),
+            "ess": json_num(ev.ess),
+            "mmd": ev.mmd.map(json_num),
+            "emc": ev.emc.map(json_num),
+            "smc_log_z": json_num(self.last_smc.0),
+            "smc_ess": json_num(self.last_smc.1),
+            "buffer": buffer,
+            "masked_samples": self.masked,
+            "skipped_steps": self.st.optim.skipped,
+        }))
+    }
+
+    fn checkpoint(&mut self) -> CliResult<Checkpoint> {
+        let l = &self.layout;
+        let st = &self.st;
+        let mut counters = std::collections::BTreeMap::new();
+        counters.insert("smc_runs".to_string(), st.smc_runs as u64);
+        counters.insert("buffer_len".to_string(), st.buffer.len as u64);
+        Ok(Checkpoint::new(
+            RunSettings::Diffusion(self.rc.clone()),
+            TrainerState {
+                iteration: st.iteration,
+                optim_steps: st.optim.adam.t,
+                skipped_steps: st.optim.skipped,
+                counters,
+            },
+            vec![
+                Group::new("policy", l.policy_params),
+                Group::new("flows", l.flow_params),
+                Group::new("log_z", 1),
+            ],
+            l.params(&self.fa).to_vec(),
+        ))
+    }
+
+    fn finish(&mut self, o: &Outcome, _: &mut Metrics) -> CliResult<serde_json::Value> {
+        let ev = self.eval(true)?;
+        let s = summary(
+            &self.rc,
+            self.target,
+            o.seconds,
+            &ev,
+            json!({
+                "log_z_learnt": json_num(self.log_z() as f64),
+                "log_z_smc": json_num(self.last_smc.0),
+                "final_tb_loss": json_num(self.last_loss() as f64),
+                "iterations_completed": o.completed,
+                "masked_samples": self.masked,
+                "skipped_steps": self.st.optim.skipped,
+                "interrupted": o.interrupted,
+            }),
+        );
+        write_samples(&self.out, &self.rc, self.target, &ev.samples)?;
+        Ok(s)
     }
 }
 
@@ -363,186 +548,16 @@ fn run_trained(
     target: &Target,
     out: &str,
 ) -> CliResult<serde_json::Value> {
-    let cfg = rc.train_config()?;
-    let d = target.dim();
-    let layout = Layout::new(&cfg, d).map_err(|e| CliError::kernel("training configuration", e))?;
-    let mut fa = vec![0.0f32; layout.f32_len];
-    let mut ua = vec![0u32; layout.u32_len];
-    let mut r = rng::seeded(rc.seed);
-    let mut st = {
-        let mut v = Views::new(&layout, &mut fa, &mut ua)
-            .map_err(|e| CliError::kernel("building the trainer", e))?;
-        train::init(&cfg, &layout, &mut v, &mut r)
-            .map_err(|e| CliError::kernel("building the trainer", e))?
-    };
-    let set = EvalSet::new(target, rc.eval_samples)?;
-    let eval_every = a.eval_every.unwrap_or((rc.iters / 10).max(1));
-    let mut eval_rng = rng::seeded(rc.seed ^ 0x5eed_e7a1);
-    let metrics_path = format!("{out}/metrics.jsonl");
-    let mut metrics = String::new();
-    let t0 = Instant::now();
-    let mut progress = Progress::new();
-    train::prefill(
-        &cfg,
-        &mut st,
-        &mut Views::new(&layout, &mut fa, &mut ua).map_err(|e| CliError::kernel("views", e))?,
-        target,
+    let mut r = DiffusionRun::new(rc, a, target, out)?;
+    run_loop::run(
         &mut r,
+        &run_loop::Settings {
+            out,
+            iters: rc.iters,
+            eval_every: run_loop::eval_every(a.eval_every, rc.iters),
+            files: "samples.csv, samples.svg",
+        },
     )
-    .map_err(|e| CliError::kernel("prefilling the buffer", e))?;
-    let mut last_smc = (f64::NAN, f64::NAN);
-    let mut last_loss = f32::NAN;
-    let mut last_ess = f64::NAN;
-    crate::signal::install();
-    let mut completed = 0u32;
-    let mut masked = 0u64;
-    let mut chunked = match crate::parallel::chunk_plan(a.threads, a.grad_chunks)? {
-        Some(_) if cfg.method != Method::Tb => {
-            return Err(CliError::flag(
-                "--threads",
-                "more than one thread (and --grad-chunks) apply to --method tb only; \
-                 tb-buffer and rsmc stay single-threaded",
-            ));
-        }
-        Some(chunks) => Some(
-            crate::parallel::ChunkedTb::new(&cfg, &layout, chunks, a.threads)
-                .map_err(|e| CliError::kernel("--threads/--grad-chunks", e))?,
-        ),
-        None => None,
-    };
-    for it in 0..rc.iters {
-        let mut v =
-            Views::new(&layout, &mut fa, &mut ua).map_err(|e| CliError::kernel("views", e))?;
-        let info = match chunked.as_mut() {
-            Some(c) => c.step(&cfg, &mut st, &mut v, target, &mut r),
-            None => train::step(&cfg, &mut st, &mut v, target, &mut r),
-        }
-        .map_err(|e| CliError::kernel(format!("training step {it}"), e))?;
-        last_loss = info.tb_loss;
-        masked += info.masked as u64;
-        if info.smc_log_z.is_finite() {
-            last_smc = (info.smc_log_z, info.smc_ess);
-        }
-        completed = it + 1;
-        let interrupted = crate::signal::interrupted();
-        let done = it + 1 == rc.iters || interrupted;
-        if (it + 1) % eval_every == 0 || done {
-            let ev = eval::evaluate(
-                &cfg.policy,
-                cfg.process,
-                cfg.steps,
-                &layout.net,
-                layout.policy(layout.params(&fa)),
-                target,
-                &set,
-                false,
-                &mut eval_rng,
-            )?;
-            last_ess = ev.ess;
-            let line = json!({
-                "iteration": it + 1,
-                "seconds": t0.elapsed().as_secs_f64(),
-                "tb_loss": json_num(info.tb_loss as f64),
-                "subtb_loss": json_num(info.subtb_loss as f64),
-                "log_z_learnt": json_num(layout.log_z(layout.params(&fa)) as f64),
-                "log_z_is": json_num(ev.log_z_is),
-                "elbo": json_num(ev.elbo),
-                "eubo": ev.eubo.map(json_num),
-                "ess": json_num(ev.ess),
-                "mmd": ev.mmd.map(json_num),
-                "emc": ev.emc.map(json_num),
-                "smc_log_z": json_num(last_smc.0),
-                "smc_ess": json_num(last_smc.1),
-                "buffer": info.buffer_len,
-                "masked_samples": masked,
-                "skipped_steps": st.optim.skipped,
-            });
-            metrics.push_str(&line.to_string());
-            metrics.push('\n');
-            write_atomic(&metrics_path, metrics.as_bytes())?;
-        }
-        let rate = (it + 1) as f64 / t0.elapsed().as_secs_f64().max(1e-9);
-        // ESS: of the last evaluation ("–" before the first); rsmc adds its last SMC pass.
-        let opt = |v: f64, prec: usize| {
-            if v.is_finite() {
-                format!("{v:.prec$}")
-            } else {
-                "–".to_string()
-            }
-        };
-        let smc = if last_smc.0.is_finite() {
-            format!(
-                "  smc log Ẑ {} ess {}",
-                opt(last_smc.0, 2),
-                opt(last_smc.1, 3)
-            )
-        } else {
-            String::new()
-        };
-        progress.show(
-            &format!(
-                "[{:>5.1}%] it {}/{}  loss {:.4}  log Z {:.3}  ess {}{smc}  {:.1} it/s",
-                100.0 * (it + 1) as f64 / rc.iters as f64,
-                it + 1,
-                rc.iters,
-                last_loss,
-                layout.log_z(layout.params(&fa)),
-                opt(last_ess, 3),
-                rate
-            ),
-            done,
-        );
-        if interrupted {
-            break;
-        }
-    }
-    progress.done();
-    let train_seconds = t0.elapsed().as_secs_f64();
-    // The checkpoint first: after Ctrl-C it is what must survive (a second Ctrl-C during
-    // the final evaluation below exits at once, leaving it complete).
-    let ck = Checkpoint::new(
-        rc.clone(),
-        st.iteration,
-        layout.policy_params,
-        layout.flow_params,
-        layout.params(&fa),
-    );
-    ck.save(&format!("{out}/checkpoint.json"))?;
-    let interrupted = completed < rc.iters;
-    if interrupted {
-        eprintln!(
-            "amortise: interrupted after {completed} of {} iterations: wrote {out}/checkpoint.json and metrics.jsonl; evaluating for summary.json",
-            rc.iters
-        );
-    }
-    let ev = eval::evaluate(
-        &cfg.policy,
-        cfg.process,
-        cfg.steps,
-        &layout.net,
-        layout.policy(layout.params(&fa)),
-        target,
-        &set,
-        true,
-        &mut eval_rng,
-    )?;
-    let s = summary(
-        rc,
-        target,
-        train_seconds,
-        &ev,
-        json!({
-            "log_z_learnt": json_num(layout.log_z(layout.params(&fa)) as f64),
-            "log_z_smc": json_num(last_smc.0),
-            "final_tb_loss": json_num(last_loss as f64),
-            "iterations_completed": completed,
-            "masked_samples": masked,
-            "skipped_steps": st.optim.skipped,
-            "interrupted": interrupted,
-        }),
-    );
-    write_outputs(out, rc, target, &s, &ev.samples)?;
-    Ok(s)
 }
 
 fn run_smc(rc: &RunConfig, target: &Target, out: &str) -> CliResult<serde_json::Value> {

@@ -21,11 +21,13 @@ use amortise_kernel::targets::{LogDensity, Target};
 use serde_json::json;
 
 use super::{build_target, json_num};
+use crate::checkpoint::{Checkpoint, Group, RunSettings, TrainerState};
 use crate::cli::{TrainVgsArgs, VgsReferenceArgs};
 use crate::csv::{self, write_atomic};
 use crate::error::{CliError, CliResult};
 use crate::eval::mode_centres;
 use crate::plot;
+use crate::run_loop::{self, At, Metrics, Outcome, Run, opt};
 
 /// The default reference-sample file of a particle target: `data/TARGET-ref.csv.gz` if it
 /// exists, else `data/TARGET-ref.csv`.
@@ -271,25 +273,339 @@ fn views<'a>(layout: &Layout, fa: &'a mut [f32], ua: &'a mut [u32]) -> CliResult
     Views::new(layout, fa, ua).map_err(|e| CliError::kernel("vgs arenas", e))
 }
 
-/// Runs `amortise train-vgs`.
-pub fn run_train(a: &TrainVgsArgs) -> CliResult<()> {
+/// Largest VGS arena a checkpoint may ask for, in 4-byte numbers (2 GiB).
+pub const MAX_ARENA: usize = 1 << 29;
+
+/// The resolved settings of a `train-vgs` run, as a checkpoint stores them.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct VgsSettings {
+    /// Target name.
+    pub target: String,
+    /// Training iterations.
+    pub iters: u32,
+    /// Random seed.
+    pub seed: u64,
+    /// Steps `T`.
+    pub steps: usize,
+    /// Batch `B`.
+    pub batch: usize,
+    /// Hidden width of the value network.
+    pub hidden: usize,
+    /// Value learning rate.
+    pub lr: f32,
+    /// Noise scale `ν` of the evaluation samples (and of `amortise sample`).
+    pub eval_noise: f32,
+    /// Samples per evaluation.
+    pub eval_samples: usize,
+}
+
+impl VgsSettings {
+    /// The `train-vgs` arguments these settings stand for.
+    pub fn args(&self) -> TrainVgsArgs {
+        TrainVgsArgs {
+            target: self.target.clone(),
+            iters: self.iters,
+            steps: Some(self.steps),
+            batch: Some(self.batch),
+            hidden: Some(self.hidden),
+            lr: Some(self.lr),
+            seed: self.seed,
+            out: None,
+            eval_every: None,
+            eval_samples: self.eval_samples,
+            eval_noise: Some(self.eval_noise),
+            reference: None,
+        }
+    }
+}
+
+/// Everything `run_train` checks before working: the target, the kernel configuration,
+/// `--eval-samples` and the evaluation noise `ν`.
+fn check(a: &TrainVgsArgs) -> CliResult<(Target, Config, Layout, f32)> {
     let target = build_target(&a.target, None)?;
-    let name = target.name();
     let cfg = config(a)?;
-    let d = target.dim();
-    let layout = Layout::new(&cfg, d).map_err(|e| CliError::kernel("vgs configuration", e))?;
+    let layout =
+        Layout::new(&cfg, target.dim()).map_err(|e| CliError::kernel("vgs configuration", e))?;
     if a.eval_samples == 0 || a.eval_samples > 100_000 {
         return Err(CliError::flag("--eval-samples", "must be in 1..=100000"));
     }
     let nu = a
         .eval_noise
-        .unwrap_or(if name == "lj13" { 0.9 } else { 1.0 });
+        .unwrap_or(if target.name() == "lj13" { 0.9 } else { 1.0 });
     if !(nu.is_finite() && nu > 0.0) {
         return Err(CliError::flag(
             "--eval-noise",
             "must be a finite number > 0",
         ));
     }
+    Ok((target, cfg, layout, nu))
+}
+
+/// The checkpoint groups of a VGS run with these settings (`value`, `value_target`,
+/// `log_sigma`), after checking the settings by the flags' rules.
+///
+/// # Errors
+/// The flag error `train-vgs` would give, or settings whose arena is too large.
+pub fn checkpoint_groups(s: &VgsSettings) -> CliResult<Vec<(&'static str, usize)>> {
+    let (_, cfg, layout, _) = check(&s.args())?;
+    if (cfg.steps, cfg.batch, cfg.hidden, cfg.lr.to_bits())
+        != (s.steps, s.batch, s.hidden, s.lr.to_bits())
+    {
+        return Err(CliError::flag("--steps", "settings do not round-trip"));
+    }
+    let total = layout.f32_len.saturating_add(layout.u32_len);
+    if total > MAX_ARENA {
+        return Err(CliError::flag(
+            "--batch",
+            format!("these settings need {total} numbers of memory (limit {MAX_ARENA})"),
+        ));
+    }
+    let n = layout.n_params;
+    Ok(vec![("value", n), ("value_target", n), ("log_sigma", 1)])
+}
+
+/// Draws `n` samples (`ν` = the run's evaluation noise, the configuration's final noise, as
+/// `train-vgs` draws its final samples) from a VGS checkpoint; returns them and the
+/// dimension.
+///
+/// # Errors
+/// Settings or groups that do not rebuild the sampler (checked when loading), kernel errors.
+pub fn sample_checkpoint(
+    s: &VgsSettings,
+    ck: &Checkpoint,
+    n: usize,
+    seed: u64,
+) -> CliResult<(Vec<f32>, usize)> {
+    let (target, cfg, layout, nu) = check(&s.args())?;
+    let d = target.dim();
+    super::sample::check_values(n, d)?;
+    let (mut fa, mut ua) = (vec![0.0f32; layout.f32_len], vec![0u32; layout.u32_len]);
+    let mut v = views(&layout, &mut fa, &mut ua)?;
+    restore(&mut v, ck, "value", "value_target")?;
+    let (mut xs, mut lw) = (vec![0.0f32; n * d], vec![0.0f32; n]);
+    let draw = Draw {
+        nu,
+        final_noise: cfg.final_noise,
+        out: &mut xs,
+        log_w: &mut lw,
+    };
+    let mut r = rng::seeded(seed);
+    vgs::sample(&cfg, &mut v, &target, draw, &mut r)
+        .map_err(|e| CliError::kernel("sampling", e))?;
+    Ok((xs, d))
+}
+
+/// Restores the value network, its EMA target and `log σ_init` from the checkpoint groups
+/// `value`, `target` and `log_sigma`.
+pub fn restore(v: &mut Views<'_>, ck: &Checkpoint, value: &str, target: &str) -> CliResult<()> {
+    let missing = |g: &str| CliError::file("checkpoint", format!("no `{g}` parameter group"));
+    let p = ck.group(value).ok_or_else(|| missing(value))?;
+    let t = ck.group(target).ok_or_else(|| missing(target))?;
+    let ls = ck
+        .group("log_sigma")
+        .and_then(|g| g.first().copied())
+        .ok_or_else(|| missing("log_sigma"))?;
+    vgs::restore(v, p, t, ls).map_err(|e| CliError::kernel("restoring the checkpoint", e))
+}
+
+/// The value network, its EMA target and `log σ_init`, as checkpoint groups and parameters.
+pub fn groups(v: &Views<'_>, value: &str, target: &str) -> (Vec<Group>, Vec<f32>) {
+    let mut params = v.model.params.to_vec();
+    params.extend_from_slice(v.target);
+    params.push(v.log_sigma());
+    let n = v.model.params.len();
+    (
+        vec![
+            Group::new(value, n),
+            Group::new(target, v.target.len()),
+            Group::new("log_sigma", 1),
+        ],
+        params,
+    )
+}
+
+/// The VGS trainer, driven by [`crate::run_loop`]: arenas, kernel state, the reference
+/// samples and the random streams.
+struct VgsRun<'a> {
+    settings: VgsSettings,
+    cfg: Config,
+    layout: Layout,
+    fa: Vec<f32>,
+    ua: Vec<u32>,
+    state: vgs::State,
+    r: rng::Xoshiro256PlusPlus,
+    eval_rng: rng::Xoshiro256PlusPlus,
+    target: &'a Target,
+    reference: Option<Vec<f32>>,
+    out: String,
+    last: Option<vgs::Info>,
+    last_eval: Option<VgsEval>,
+}
+
+impl VgsRun<'_> {
+    /// `n` = `eval_samples` samples at `ν` with the configuration's final noise.
+    fn draw(&mut self) -> CliResult<(Vec<f32>, Vec<f32>, u32)> {
+        let (n, d) = (self.settings.eval_samples, self.target.dim());
+        let (mut xs, mut lw) = (vec![0.0f32; n * d], vec![0.0f32; n]);
+        let draw = Draw {
+            nu: self.settings.eval_noise,
+            final_noise: self.cfg.final_noise,
+            out: &mut xs,
+            log_w: &mut lw,
+        };
+        let mut v = views(&self.layout, &mut self.fa, &mut self.ua)?;
+        let si = vgs::sample(&self.cfg, &mut v, self.target, draw, &mut self.eval_rng)
+            .map_err(|e| CliError::kernel("sampling", e))?;
+        Ok((xs, lw, si.non_finite))
+    }
+
+    fn last_loss(&self) -> f64 {
+        self.last.map_or(f64::NAN, |i| i.td_loss)
+    }
+}
+
+impl Run for VgsRun<'_> {
+    fn step(&mut self, it: u32) -> CliResult<()> {
+        let info = vgs::step(
+            &self.cfg,
+            &mut self.state,
+            &mut views(&self.layout, &mut self.fa, &mut self.ua)?,
+            self.target,
+            &mut self.r,
+        )
+        .map_err(|e| CliError::kernel(format!("training step {it}"), e))?;
+        self.last = Some(info);
+        Ok(())
+    }
+
+    fn status(&self) -> String {
+        let (sigma, energy) = self
+            .last
+            .map_or((f32::NAN, f64::NAN), |i| (i.init_sigma, i.energy));
+        let ev = self.last_eval.as_ref();
+        format!(
+            "td {}  sigma0 {}  E {}  eval E {}  dev {}",
+            opt(self.last_loss(), 4),
+            opt(sigma as f64, 3),
+            opt(energy, 3),
+            opt(ev.map_or(f64::NAN, |e| e.energy_mean), 3),
+            opt(ev.and_then(|e| e.mode_mass_max_dev).unwrap_or(f64::NAN), 3),
+        )
+    }
+
+    fn evaluates_last(&self) -> bool {
+        false // `finish` draws the final samples and writes the last line
+    }
+
+    fn evaluate(&mut self, at: At) -> CliResult<serde_json::Value> {
+        let (mut xs, lw, non_finite) = self.draw()?;
+        let name = self.target.name();
+        let mut ev = evaluate(
+            name,
+            self.target,
+            &mut xs,
+            &lw,
+            self.reference.as_deref(),
+            false,
+        )?;
+        ev.non_finite = non_finite;
+        let Some(info) = self.last else {
+            return Err(CliError::flag("--iters", "must be at least 1"));
+        };
+        let line = json!({
+            "iteration": at.iteration,
+            "seconds": at.seconds,
+            "td_loss": json_num(info.td_loss),
+            "grad_norm": json_num(info.grad_norm as f64),
+            "init_sigma": json_num(info.init_sigma as f64),
+            "behaviour_energy": json_num(info.energy),
+            "eval": ev,
+        });
+        self.last_eval = Some(ev);
+        Ok(line)
+    }
+
+    fn checkpoint(&mut self) -> CliResult<Checkpoint> {
+        let v = views(&self.layout, &mut self.fa, &mut self.ua)?;
+        let (groups, params) = groups(&v, "value", "value_target");
+        let st = self.state;
+        let mut counters = std::collections::BTreeMap::new();
+        counters.insert(
+            "sigma_optim_steps".to_string(),
+            st.sigma_optim.adam.t as u64,
+        );
+        Ok(Checkpoint::new(
+            RunSettings::Vgs(self.settings.clone()),
+            TrainerState {
+                iteration: st.iteration,
+                optim_steps: st.optim.adam.t,
+                skipped_steps: st.optim.skipped,
+                counters,
+            },
+            groups,
+            params,
+        ))
+    }
+
+    fn finish(&mut self, o: &Outcome, metrics: &mut Metrics) -> CliResult<serde_json::Value> {
+        let ts = Instant::now();
+        let (mut xs, lw, non_finite) = self.draw()?;
+        let sample_seconds = ts.elapsed().as_secs_f64();
+        let name = self.target.name();
+        let mut ev = evaluate(
+            name,
+            self.target,
+            &mut xs,
+            &lw,
+            self.reference.as_deref(),
+            true,
+        )?;
+        ev.non_finite = non_finite;
+        let last_loss = self.last_loss();
+        metrics.append(&json!({
+            "iteration": o.completed,
+            "seconds": o.seconds,
+            "td_loss": json_num(last_loss),
+            "eval": ev,
+        }))?;
+        let s = &self.settings;
+        let init_sigma = views(&self.layout, &mut self.fa, &mut self.ua)?.init_sigma();
+        let summary = json!({
+            "target": name,
+            "dim": self.target.dim(),
+            "method": "vgs",
+            "seed": s.seed,
+            "iters": s.iters,
+            "steps": self.cfg.steps,
+            "batch": self.cfg.batch,
+            "hidden": self.cfg.hidden,
+            "lr": self.cfg.lr,
+            "eval_noise": s.eval_noise,
+            "final_noise": self.cfg.final_noise,
+            "seconds": o.seconds,
+            "sample_seconds": sample_seconds,
+            "eval_samples": s.eval_samples,
+            "init_sigma": init_sigma,
+            "final_td_loss": json_num(last_loss),
+            "log_z_true": self.target.log_z().map(json_num),
+            "eval": ev,
+            "command": std::env::args().collect::<Vec<_>>().join(" "),
+        });
+        csv::write(&format!("{}/samples.csv", self.out), &xs, self.target.dim())?;
+        plot::samples_svg(
+            &format!("{}/samples.svg", self.out),
+            self.target,
+            &xs,
+            &format!("vgs on {name}, T = {} (seed {})", self.cfg.steps, s.seed),
+        )?;
+        Ok(summary)
+    }
+}
+
+/// Runs `amortise train-vgs` (and `train --method vgs`) through [`crate::run_loop`].
+pub fn run_train(a: &TrainVgsArgs) -> CliResult<()> {
+    let (target, cfg, layout, nu) = check(a)?;
+    let name = target.name();
     let out = a
         .out
         .clone()
@@ -300,142 +616,49 @@ pub fn run_train(a: &TrainVgsArgs) -> CliResult<()> {
     let mut fa = vec![0.0f32; layout.f32_len];
     let mut ua = vec![0u32; layout.u32_len];
     let mut r = rng::seeded(a.seed);
-    let mut state = vgs::init(
+    let state = vgs::init(
         &cfg,
         &layout,
         &mut views(&layout, &mut fa, &mut ua)?,
         &mut r,
     )
     .map_err(|e| CliError::kernel("building the sampler", e))?;
-    let mut eval_rng = rng::seeded(a.seed ^ 0x5eed_e7a1);
-    let eval_every = a.eval_every.unwrap_or((a.iters / 10).max(1)).max(1);
-    let final_noise = cfg.final_noise;
-    let n = a.eval_samples;
-    let mut metrics = String::new();
-    let t0 = Instant::now();
-    let mut last_loss = f64::NAN;
-    for it in 0..a.iters {
-        let info = vgs::step(
-            &cfg,
-            &mut state,
-            &mut views(&layout, &mut fa, &mut ua)?,
-            &target,
-            &mut r,
-        )
-        .map_err(|e| CliError::kernel(format!("training step {it}"), e))?;
-        last_loss = info.td_loss;
-        if (it + 1) % eval_every == 0 && it + 1 != a.iters {
-            let (mut xs, mut lw) = (vec![0.0f32; n * d], vec![0.0f32; n]);
-            let draw = Draw {
-                nu,
-                final_noise,
-                out: &mut xs,
-                log_w: &mut lw,
-            };
-            let mut v = views(&layout, &mut fa, &mut ua)?;
-            let si = vgs::sample(&cfg, &mut v, &target, draw, &mut eval_rng)
-                .map_err(|e| CliError::kernel("sampling", e))?;
-            let mut ev = evaluate(name, &target, &mut xs, &lw, reference.as_deref(), false)?;
-            ev.non_finite = si.non_finite;
-            let line = json!({
-                "iteration": it + 1,
-                "seconds": t0.elapsed().as_secs_f64(),
-                "td_loss": json_num(info.td_loss),
-                "grad_norm": json_num(info.grad_norm as f64),
-                "init_sigma": json_num(info.init_sigma as f64),
-                "behaviour_energy": json_num(info.energy),
-                "eval": ev,
-            });
-            metrics.push_str(&line.to_string());
-            metrics.push('\n');
-            write_atomic(&format!("{out}/metrics.jsonl"), metrics.as_bytes())?;
-            eprintln!(
-                "it {}/{}  td {:.4}  sigma0 {:.3}  E {:.3}  dev {:?} tvd_e {:?}  {:.1}s",
-                it + 1,
-                a.iters,
-                info.td_loss,
-                info.init_sigma,
-                ev.energy_mean,
-                ev.mode_mass_max_dev,
-                ev.tvd_e,
-                t0.elapsed().as_secs_f64()
-            );
-        }
-    }
-    let seconds = t0.elapsed().as_secs_f64();
-    let (mut xs, mut lw) = (vec![0.0f32; n * d], vec![0.0f32; n]);
-    let ts = Instant::now();
-    let draw = Draw {
-        nu,
-        final_noise,
-        out: &mut xs,
-        log_w: &mut lw,
+    let settings = VgsSettings {
+        target: name.to_string(),
+        iters: a.iters,
+        seed: a.seed,
+        steps: cfg.steps,
+        batch: cfg.batch,
+        hidden: cfg.hidden,
+        lr: cfg.lr,
+        eval_noise: nu,
+        eval_samples: a.eval_samples,
     };
-    let si = vgs::sample(
-        &cfg,
-        &mut views(&layout, &mut fa, &mut ua)?,
-        &target,
-        draw,
-        &mut eval_rng,
+    let mut run = VgsRun {
+        settings,
+        cfg,
+        layout,
+        fa,
+        ua,
+        state,
+        r,
+        eval_rng: rng::seeded(a.seed ^ 0x5eed_e7a1),
+        target: &target,
+        reference,
+        out: out.clone(),
+        last: None,
+        last_eval: None,
+    };
+    run_loop::run(
+        &mut run,
+        &run_loop::Settings {
+            out: &out,
+            iters: a.iters,
+            eval_every: run_loop::eval_every(a.eval_every, a.iters),
+            files: "samples.csv, samples.svg",
+        },
     )
-    .map_err(|e| CliError::kernel("sampling", e))?;
-    let sample_seconds = ts.elapsed().as_secs_f64();
-    let mut ev = evaluate(name, &target, &mut xs, &lw, reference.as_deref(), true)?;
-    ev.non_finite = si.non_finite;
-    let line = json!({"iteration": a.iters, "seconds": seconds, "td_loss": json_num(last_loss), "eval": ev});
-    metrics.push_str(&line.to_string());
-    metrics.push('\n');
-    write_atomic(&format!("{out}/metrics.jsonl"), metrics.as_bytes())?;
-    let summary = json!({
-        "target": name,
-        "dim": d,
-        "method": "vgs",
-        "seed": a.seed,
-        "iters": a.iters,
-        "steps": cfg.steps,
-        "batch": cfg.batch,
-        "hidden": cfg.hidden,
-        "lr": cfg.lr,
-        "eval_noise": nu,
-        "final_noise": final_noise,
-        "seconds": seconds,
-        "sample_seconds": sample_seconds,
-        "eval_samples": n,
-        "init_sigma": views(&layout, &mut fa, &mut ua)?.init_sigma(),
-        "final_td_loss": json_num(last_loss),
-        "log_z_true": target.log_z().map(json_num),
-        "eval": ev,
-        "command": std::env::args().collect::<Vec<_>>().join(" "),
-    });
-    write_atomic(
-        &format!("{out}/summary.json"),
-        serde_json::to_string_pretty(&summary)
-            .unwrap_or_default()
-            .as_bytes(),
-    )?;
-    let v = views(&layout, &mut fa, &mut ua)?;
-    let ck = json!({
-        "format": "amortise-vgs-checkpoint-1",
-        "target": name,
-        "config": format!("{cfg:?}"),
-        "log_sigma": v.log_sigma(),
-        "params": &*v.model.params,
-        "target_params": &*v.target,
-    });
-    write_atomic(&format!("{out}/checkpoint.json"), ck.to_string().as_bytes())?;
-    csv::write(&format!("{out}/samples.csv"), &xs, d)?;
-    plot::samples_svg(
-        &format!("{out}/samples.svg"),
-        &target,
-        &xs,
-        &format!("vgs on {name}, T = {} (seed {})", cfg.steps, a.seed),
-    )?;
-    eprintln!("wrote {out}/summary.json, metrics.jsonl, samples.csv, samples.svg, checkpoint.json");
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&summary).unwrap_or_default()
-    );
-    Ok(())
+    .map(|_| ())
 }
 
 /// Runs `amortise vgs-reference`: `chains` independent MALA chains of `steps` steps from

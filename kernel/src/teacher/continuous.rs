@@ -419,6 +419,10 @@ impl State<'_> {
     pub fn iteration(&self) -> u32 {
         self.iteration
     }
+    /// The student's optimiser state (steps taken and skipped), for checkpoints.
+    pub fn student_optim(&self) -> OptimState {
+        self.student.optim
+    }
     /// The (shared) policy network shape.
     pub fn net(&self) -> &PisNet {
         &self.net

@@ -1,0 +1,268 @@
+//! The one training loop of the CLI, shared by every trained method (`train --method tb |
+//! tb-buffer | rsmc | teacher | vgs`, `train-vgs`, `ebm`).
+//!
+//! A method is a struct that owns its plain buffers and the kernel's small `State` (carving
+//! the kernel's `Views` from the buffers on each call) and implements [`Run`]; [`run`] then
+//! does the rest the same way for all of them:
+//!
+//! - the progress line on stderr ([`Progress`]: redrawn in place on a terminal, a line
+//!   every 5 s otherwise, the first one at once);
+//! - the evaluation cadence: [`Run::evaluate`] after every `eval_every`-th iteration and
+//!   after the last (or interrupted) one; each evaluation is a line of `metrics.jsonl`,
+//!   rewritten atomically (temporary file, then rename) after each line;
+//! - Ctrl-C ([`crate::signal`]): the loop finishes the current iteration, evaluates it,
+//!   then writes the checkpoint, the final outputs and `summary.json` (with
+//!   `"interrupted": true` and `iterations_completed`), and the process exits with 130;
+//! - `checkpoint.json` ([`crate::checkpoint`], one format for every kind), written before
+//!   the final evaluation, so that a second Ctrl-C during it (which exits at once) still
+//!   leaves a complete checkpoint;
+//! - `summary.json`: the method's summary ([`Run::finish`]) plus `iterations_completed`
+//!   and `interrupted`, printed on stdout as well.
+//!
+//! Plugging in another method (the discrete trainers of `src/commands/discrete.rs`): write
+//! a struct holding its arenas, kernel state and evaluation set, implement [`Run`] (`step`
+//! = one kernel step; `evaluate` = today's metrics line; `checkpoint` = a
+//! [`Checkpoint`] with a new [`crate::checkpoint::RunSettings`] variant, its groups and a
+//! validation arm in `Checkpoint::validate`; `finish` = the final evaluation and the
+//! method's extra files), and call [`run`] from the command with the output folder and
+//! the cadence. `amortise sample` then needs an arm for the new kind (or reports that the
+//! kind cannot be sampled).
+
+use std::io::{IsTerminal, Write};
+use std::time::Instant;
+
+use crate::checkpoint::Checkpoint;
+use crate::csv::write_atomic;
+use crate::error::CliResult;
+
+/// Where an evaluation happens.
+#[derive(Clone, Copy, Debug)]
+pub struct At {
+    /// Iterations done (1-based: the evaluation after iteration `it - 1`).
+    pub iteration: u32,
+    /// Seconds since the loop started.
+    pub seconds: f64,
+    /// Whether this is the last iteration of the loop (the run's last, or interrupted).
+    pub done: bool,
+}
+
+/// How a loop ended.
+#[derive(Clone, Copy, Debug)]
+pub struct Outcome {
+    /// Iterations completed.
+    pub completed: u32,
+    /// Whether Ctrl-C stopped the loop early.
+    pub interrupted: bool,
+    /// Seconds the training loop took (without the final evaluation).
+    pub seconds: f64,
+}
+
+/// One trained method, as the loop drives it.
+pub trait Run {
+    /// One training iteration (`it` is 0-based).
+    ///
+    /// # Errors
+    /// The kernel's error, with context.
+    fn step(&mut self, it: u32) -> CliResult<()>;
+
+    /// The method's part of the progress line (loss, log Z, …) after the last step.
+    fn status(&self) -> String;
+
+    /// One evaluation: the `metrics.jsonl` line.
+    ///
+    /// # Errors
+    /// A kernel or evaluation error.
+    fn evaluate(&mut self, at: At) -> CliResult<serde_json::Value>;
+
+    /// Whether the loop evaluates after its last iteration too (`false` when
+    /// [`Run::finish`] writes the last metrics line itself).
+    fn evaluates_last(&self) -> bool {
+        true
+    }
+
+    /// The checkpoint of the current parameters and state.
+    ///
+    /// # Errors
+    /// A kernel error carving the views.
+    fn checkpoint(&mut self) -> CliResult<Checkpoint>;
+
+    /// The final evaluation and the method's own output files (samples, plots); returns
+    /// the summary. May append a last line to `metrics`.
+    ///
+    /// # Errors
+    /// A kernel, evaluation or file error.
+    fn finish(&mut self, outcome: &Outcome, metrics: &mut Metrics) -> CliResult<serde_json::Value>;
+}
+
+/// `metrics.jsonl`: the lines so far, rewritten atomically after each new line.
+pub struct Metrics {
+    path: String,
+    text: String,
+}
+
+impl Metrics {
+    /// An empty `metrics.jsonl` in `out` (nothing written until the first line).
+    pub fn new(out: &str) -> Self {
+        Metrics {
+            path: format!("{out}/metrics.jsonl"),
+            text: String::new(),
+        }
+    }
+
+    /// Appends a line and rewrites the file.
+    ///
+    /// # Errors
+    /// The file cannot be written.
+    pub fn append(&mut self, line: &serde_json::Value) -> CliResult<()> {
+        self.text.push_str(&line.to_string());
+        self.text.push('\n');
+        write_atomic(&self.path, self.text.as_bytes())
+    }
+}
+
+/// The loop's settings.
+#[derive(Clone, Copy, Debug)]
+pub struct Settings<'a> {
+    /// Output folder (exists).
+    pub out: &'a str,
+    /// Iterations to run.
+    pub iters: u32,
+    /// Evaluate every this many iterations (≥ 1).
+    pub eval_every: u32,
+    /// The method's files besides summary.json, metrics.jsonl and checkpoint.json, for the
+    /// closing message (e.g. `"samples.csv, samples.svg"`).
+    pub files: &'a str,
+}
+
+/// The default cadence: `--eval-every`, else a tenth of the run (at least 1).
+pub fn eval_every(flag: Option<u32>, iters: u32) -> u32 {
+    flag.unwrap_or((iters / 10).max(1)).max(1)
+}
+
+/// Runs `run` for `s.iters` iterations and writes every output (see the module docs);
+/// returns the summary (also printed on stdout).
+///
+/// # Errors
+/// The first error of the method or of a file; files written before it stay complete.
+pub fn run<R: Run + ?Sized>(r: &mut R, s: &Settings<'_>) -> CliResult<serde_json::Value> {
+    crate::signal::install();
+    let mut metrics = Metrics::new(s.out);
+    let mut progress = Progress::new();
+    let t0 = Instant::now();
+    let mut completed = 0u32;
+    let mut interrupted = false;
+    for it in 0..s.iters {
+        r.step(it)?;
+        completed = it + 1;
+        interrupted = crate::signal::interrupted();
+        let done = completed == s.iters || interrupted;
+        let due = completed.is_multiple_of(s.eval_every) || done;
+        if due && (!done || r.evaluates_last()) {
+            let at = At {
+                iteration: completed,
+                seconds: t0.elapsed().as_secs_f64(),
+                done,
+            };
+            let line = r.evaluate(at)?;
+            metrics.append(&line)?;
+        }
+        let rate = completed as f64 / t0.elapsed().as_secs_f64().max(1e-9);
+        progress.show(
+            &format!(
+                "[{:>5.1}%] it {completed}/{}  {}  {rate:.1} it/s",
+                100.0 * completed as f64 / s.iters as f64,
+                s.iters,
+                r.status(),
+            ),
+            done,
+        );
+        if interrupted {
+            break;
+        }
+    }
+    progress.done();
+    let outcome = Outcome {
+        completed,
+        interrupted,
+        seconds: t0.elapsed().as_secs_f64(),
+    };
+    // The checkpoint first: after Ctrl-C it is what must survive (a second Ctrl-C during
+    // the final evaluation exits at once, leaving it complete).
+    let ck_path = format!("{}/checkpoint.json", s.out);
+    r.checkpoint()?.save(&ck_path)?;
+    if interrupted {
+        eprintln!(
+            "amortise: interrupted after {completed} of {} iterations: wrote {ck_path} and metrics.jsonl; evaluating for summary.json",
+            s.iters
+        );
+    }
+    let mut summary = r.finish(&outcome, &mut metrics)?;
+    if let Some(obj) = summary.as_object_mut() {
+        obj.insert("iterations_completed".into(), completed.into());
+        obj.insert("interrupted".into(), interrupted.into());
+    }
+    let text = serde_json::to_string_pretty(&summary).unwrap_or_default();
+    write_atomic(&format!("{}/summary.json", s.out), text.as_bytes())?;
+    let sep = if s.files.is_empty() { "" } else { ", " };
+    eprintln!(
+        "wrote {}/summary.json, metrics.jsonl, {}{sep}checkpoint.json",
+        s.out, s.files
+    );
+    println!("{text}");
+    Ok(summary)
+}
+
+/// The progress line on stderr.
+pub struct Progress {
+    tty: bool,
+    last: Option<Instant>,
+}
+
+impl Progress {
+    /// A progress line on stderr: redrawn in place on a terminal (at most every 0.2 s), a
+    /// line every 5 s otherwise; the first line is shown at once.
+    pub fn new() -> Progress {
+        Progress {
+            tty: std::io::stderr().is_terminal(),
+            last: None,
+        }
+    }
+
+    /// Shows `line` if the interval has passed (or `force`).
+    pub fn show(&mut self, line: &str, force: bool) {
+        let every = if self.tty { 0.2 } else { 5.0 };
+        if !force && self.last.is_some_and(|t| t.elapsed().as_secs_f64() < every) {
+            return;
+        }
+        self.last = Some(Instant::now());
+        let mut e = std::io::stderr();
+        if self.tty {
+            let _ = write!(e, "\r\x1b[2K{line}");
+        } else {
+            let _ = writeln!(e, "{line}");
+        }
+        let _ = e.flush();
+    }
+
+    /// Ends the line on a terminal.
+    pub fn done(&self) {
+        if self.tty {
+            eprintln!();
+        }
+    }
+}
+
+impl Default for Progress {
+    fn default() -> Self {
+        Progress::new()
+    }
+}
+
+/// A number for the progress line: `prec` decimals, or `–` when not finite.
+pub fn opt(v: f64, prec: usize) -> String {
+    if v.is_finite() {
+        format!("{v:.prec$}")
+    } else {
+        "–".to_string()
+    }
+}
