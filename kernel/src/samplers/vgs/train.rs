@@ -936,8 +936,10 @@ impl<'a> Vgs<'a> {
                     &groups,
                     self.params,
                     self.grads,
-                    self.m,
-                    self.v,
+                    adam::Moments {
+                        m: self.m,
+                        v: self.v,
+                    },
                 )?;
                 start += m;
             }
