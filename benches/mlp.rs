@@ -11,7 +11,7 @@ use std::hint::black_box;
 use amortise_kernel::nn::{Activation, LastLayerInit, Linear};
 use amortise_kernel::optim::adam::{self, AdamConfig, AdamState};
 use amortise_kernel::rng::{fill_standard_normal, seeded};
-use amortise_kernel::samplers::diffusion::net::PisNet;
+use amortise_kernel::samplers::diffusion::net::{NetGrads, NetInput, PisNet};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 /// Reference matmul FLOPs of one forward + backward step of the PIS policy on `b` rows.
@@ -39,11 +39,10 @@ fn pis_fwd_bwd(c: &mut Criterion) {
         g.throughput(Throughput::Elements(net.forward_matmul_flops(batch)));
         g.bench_function(format!("forward/{batch}"), |bch| {
             bch.iter(|| {
+                let input = NetInput::new(black_box(&x), batch, 0.37);
                 net.forward(
                     black_box(&params),
-                    black_box(&x),
-                    batch,
-                    0.37,
+                    input,
                     &mut cache,
                     &mut scratch,
                     &mut out,
@@ -55,27 +54,22 @@ fn pis_fwd_bwd(c: &mut Criterion) {
         g.throughput(Throughput::Elements(step_flops(batch)));
         g.bench_function(format!("fwd_bwd/{batch}"), |bch| {
             bch.iter(|| {
+                let input = NetInput::new(black_box(&x), batch, 0.37);
                 net.forward(
                     black_box(&params),
-                    black_box(&x),
-                    batch,
-                    0.37,
+                    input,
                     &mut cache,
                     &mut scratch,
                     &mut out,
                 )
                 .expect("forward");
-                net.backward(
-                    &params,
-                    &x,
-                    batch,
-                    &cache,
-                    black_box(&dout),
-                    &mut grads,
-                    None,
-                    &mut scratch,
-                )
-                .expect("backward");
+                let g = NetGrads {
+                    dout: black_box(&dout),
+                    params: &mut grads,
+                    dx: None,
+                };
+                net.backward(&params, input, &cache, g, &mut scratch)
+                    .expect("backward");
                 black_box(&grads);
             })
         });

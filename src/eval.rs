@@ -7,7 +7,7 @@
 use amortise_kernel::metrics::{bounds, coverage, mmd, sinkhorn, weights};
 use amortise_kernel::rng::{self, Xoshiro256PlusPlus};
 use amortise_kernel::samplers::diffusion::net::PisNet;
-use amortise_kernel::samplers::diffusion::policy::{self, PolicyConfig, Trajectories};
+use amortise_kernel::samplers::diffusion::policy::{self, Policy, PolicyConfig, Trajectories};
 use amortise_kernel::samplers::diffusion::reference::{Process, Schedule};
 use amortise_kernel::targets::{LogDensity, Target};
 use serde::Serialize;
@@ -162,10 +162,13 @@ pub fn sample_policy(
         noise: &mut b.noise,
         lgrad: &mut b.lgrad,
     };
-    policy::sample_forward(
-        pcfg, &sched, net, params, target, &mut traj, &mut ws, false, rng,
-    )
-    .map_err(kernel)?;
+    let pol = Policy {
+        cfg: pcfg,
+        sched: &sched,
+        net,
+        params,
+    };
+    policy::sample_forward(pol, target, &mut traj, &mut ws, false, rng).map_err(kernel)?;
     let xt = traj.terminal().to_vec();
     let log_r: Vec<f32> = xt.chunks_exact(d).map(|x| target.log_density(x)).collect();
     let mut lw = vec![0.0f32; n];
@@ -207,7 +210,13 @@ pub fn backward_log_weights(
         noise: &mut b.noise,
         lgrad: &mut b.lgrad,
     };
-    policy::score(pcfg, &sched, net, params, target, &mut traj, &mut ws, false).map_err(kernel)?;
+    let pol = Policy {
+        cfg: pcfg,
+        sched: &sched,
+        net,
+        params,
+    };
+    policy::score(pol, target, &mut traj, &mut ws, false).map_err(kernel)?;
     let log_r: Vec<f32> = x_t.chunks_exact(d).map(|x| target.log_density(x)).collect();
     let mut lw = vec![0.0f32; n];
     policy::log_weights(&sched, &traj, &log_r, &mut lw).map_err(kernel)?;

@@ -18,6 +18,7 @@ use std::time::Instant;
 use amortise_kernel::nn::LastLayerInit;
 use amortise_kernel::optim::adam::{self, AdamConfig, AdamState};
 use amortise_kernel::rng::{self, fill_standard_normal};
+use amortise_kernel::samplers::diffusion::net::{NetGrads, NetInput};
 use amortise_kernel::samplers::diffusion::policy::PolicyConfig;
 use amortise_kernel::samplers::diffusion::reference::Process;
 use amortise_kernel::samplers::diffusion::train::{
@@ -235,10 +236,16 @@ pub fn run(
             let mut st = AdamState::default();
             let mut one =
                 |p: &mut [f32], g: &mut [f32], m: &mut [f32], v: &mut [f32]| -> CliResult<()> {
-                    net.forward(p, &x, b, 0.5, &mut cache, &mut scratch, &mut out)
+                    let input = NetInput::new(&x, b, 0.5);
+                    net.forward(p, input, &mut cache, &mut scratch, &mut out)
                         .map_err(kernel("forward"))?;
                     g.iter_mut().for_each(|q| *q = 0.0);
-                    net.backward(p, &x, b, &cache, &dout, g, None, &mut scratch)
+                    let grads = NetGrads {
+                        dout: &dout,
+                        params: g,
+                        dx: None,
+                    };
+                    net.backward(p, input, &cache, grads, &mut scratch)
                         .map_err(kernel("backward"))?;
                     adam::step(&acfg, &mut st, p, g, m, v).map_err(kernel("adam"))?;
                     Ok(())
