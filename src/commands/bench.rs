@@ -70,16 +70,31 @@ fn reference_config_lv(batch: usize, steps: usize, learned_variance: bool) -> Tr
     }
 }
 
+/// The workload of `amortise bench` (its command-line flags): size, steps and how the TB
+/// iteration is run.
+#[derive(Clone, Copy, Debug)]
+pub struct Workload {
+    /// Batch (tb, step: 300) or samples (eval: 2000).
+    pub batch: Option<usize>,
+    /// Euler–Maruyama steps `T`.
+    pub steps: usize,
+    /// Threads for `tb`.
+    pub threads: usize,
+    /// Fixed gradient chunks of the batch for `tb`.
+    pub grad_chunks: Option<usize>,
+    /// Fixed policy variance (`tb` only).
+    pub fixed_variance: bool,
+}
+
 /// Runs a benchmark and prints `name value unit` lines (or JSON).
-pub fn run(
-    kind: BenchKind,
-    batch: Option<usize>,
-    steps: usize,
-    threads: usize,
-    grad_chunks: Option<usize>,
-    fixed_variance: bool,
-    json_out: bool,
-) -> CliResult<()> {
+pub fn run(kind: BenchKind, work: Workload, json_out: bool) -> CliResult<()> {
+    let Workload {
+        batch,
+        steps,
+        threads,
+        grad_chunks,
+        fixed_variance,
+    } = work;
     if steps == 0 || steps > 10_000 {
         return Err(CliError::flag("--steps", "must be in 1..=10000"));
     }
@@ -161,30 +176,19 @@ pub fn run(
             let mut r = rng::seeded(0);
             net.init(&mut p, LastLayerInit::Default, &mut r)
                 .map_err(kernel("init"))?;
-            eval::sample_policy(
-                &cfg.policy,
-                cfg.process,
+            let policy = eval::TrainedPolicy {
+                cfg: &cfg.policy,
+                process: cfg.process,
                 steps,
-                &net,
-                &p,
-                &target,
-                n,
-                &mut r,
-            )?;
+                net: &net,
+                params: &p,
+            };
+            eval::sample_policy(policy, &target, n, &mut r)?;
             let cpu0 = process_cpu_seconds();
             let mut blocks = Vec::new();
             for _ in 0..7 {
                 let t0 = Instant::now();
-                eval::sample_policy(
-                    &cfg.policy,
-                    cfg.process,
-                    steps,
-                    &net,
-                    &p,
-                    &target,
-                    n,
-                    &mut r,
-                )?;
+                eval::sample_policy(policy, &target, n, &mut r)?;
                 blocks.push(t0.elapsed().as_secs_f64());
             }
             let secs = median(blocks);

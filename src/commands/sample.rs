@@ -78,11 +78,13 @@ pub fn sample_checkpoint(ck: &Checkpoint, path: &str, n: usize, seed: u64) -> Cl
     while left > 0 {
         let m = left.min(chunk);
         let (x, _) = eval::sample_policy(
-            &cfg.policy,
-            cfg.process,
-            cfg.steps,
-            &net,
-            &ck.params[..ck.policy_params],
+            eval::TrainedPolicy {
+                cfg: &cfg.policy,
+                process: cfg.process,
+                steps: cfg.steps,
+                net: &net,
+                params: &ck.params[..ck.policy_params],
+            },
             &target,
             m,
             &mut r,

@@ -120,17 +120,14 @@ pub fn run(a: &TrainArgs) -> CliResult<()> {
         last_loss = info.student_loss;
         let done = it + 1 == rc.iters;
         if (it + 1) % eval_every == 0 || done {
-            let ev = eval::evaluate(
-                &pcfg,
+            let student = eval::TrainedPolicy {
+                cfg: &pcfg,
                 process,
                 steps,
-                st.net(),
-                st.student_policy_params(),
-                &target,
-                &set,
-                false,
-                &mut eval_rng,
-            )?;
+                net: st.net(),
+                params: st.student_policy_params(),
+            };
+            let ev = eval::evaluate(student, &target, &set, false, &mut eval_rng)?;
             last_ess = ev.ess;
             let modes = modes_covered(&set, &ev.samples, d)?;
             let line = json!({
@@ -174,24 +171,20 @@ pub fn run(a: &TrainArgs) -> CliResult<()> {
     }
     progress.done();
     let train_seconds = t0.elapsed().as_secs_f64();
-    let ev = eval::evaluate(
-        &pcfg,
+    let student = eval::TrainedPolicy {
+        cfg: &pcfg,
         process,
         steps,
-        st.net(),
-        st.student_policy_params(),
-        &target,
-        &set,
-        true,
-        &mut eval_rng,
-    )?;
+        net: st.net(),
+        params: st.student_policy_params(),
+    };
+    let ev = eval::evaluate(student, &target, &set, true, &mut eval_rng)?;
     let modes = modes_covered(&set, &ev.samples, d)?;
     let (teacher_x, _) = eval::sample_policy(
-        &pcfg,
-        process,
-        steps,
-        st.net(),
-        st.teacher_policy_params(),
+        eval::TrainedPolicy {
+            params: st.teacher_policy_params(),
+            ..student
+        },
         &target,
         rc.eval_samples,
         &mut eval_rng,

@@ -502,11 +502,13 @@ fn run_trained(
         let done = it + 1 == rc.iters || interrupted;
         if (it + 1) % eval_every == 0 || done {
             let ev = eval::evaluate(
-                &cfg.policy,
-                cfg.process,
-                cfg.steps,
-                &layout.net,
-                layout.policy(layout.params(&fa)),
+                eval::TrainedPolicy {
+                    cfg: &cfg.policy,
+                    process: cfg.process,
+                    steps: cfg.steps,
+                    net: &layout.net,
+                    params: layout.policy(layout.params(&fa)),
+                },
                 target,
                 &set,
                 false,
@@ -590,11 +592,13 @@ fn run_trained(
         );
     }
     let ev = eval::evaluate(
-        &cfg.policy,
-        cfg.process,
-        cfg.steps,
-        &layout.net,
-        layout.policy(layout.params(&fa)),
+        eval::TrainedPolicy {
+            cfg: &cfg.policy,
+            process: cfg.process,
+            steps: cfg.steps,
+            net: &layout.net,
+            params: layout.policy(layout.params(&fa)),
+        },
         target,
         &set,
         true,
