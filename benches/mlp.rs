@@ -11,7 +11,7 @@ use std::hint::black_box;
 use amortise_kernel::nn::{Activation, LastLayerInit, Linear};
 use amortise_kernel::optim::adam::{self, AdamConfig, AdamState};
 use amortise_kernel::rng::{fill_standard_normal, seeded};
-use amortise_kernel::samplers::diffusion::net::PisNet;
+use amortise_kernel::samplers::diffusion::net::{NetGrads, NetInput, PisNet};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 /// Reference matmul FLOPs of one forward + backward step of the PIS policy on `b` rows.
@@ -39,11 +39,10 @@ fn pis_fwd_bwd(c: &mut Criterion) {
         g.throughput(Throughput::Elements(net.forward_matmul_flops(batch)));
         g.bench_function(format!("forward/{batch}"), |bch| {
             bch.iter(|| {
+                let input = NetInput::new(black_box(&x), batch, 0.37);
                 net.forward(
                     black_box(&params),
-                    black_box(&x),
-                    batch,
-                    0.37,
+                    input,
                     &mut cache,
                     &mut scratch,
                     &mut out,
@@ -55,27 +54,22 @@ fn pis_fwd_bwd(c: &mut Criterion) {
         g.throughput(Throughput::Elements(step_flops(batch)));
         g.bench_function(format!("fwd_bwd/{batch}"), |bch| {
             bch.iter(|| {
+                let input = NetInput::new(black_box(&x), batch, 0.37);
                 net.forward(
                     black_box(&params),
-                    black_box(&x),
-                    batch,
-                    0.37,
+                    input,
                     &mut cache,
                     &mut scratch,
                     &mut out,
                 )
                 .expect("forward");
-                net.backward(
-                    &params,
-                    &x,
-                    batch,
-                    &cache,
-                    black_box(&dout),
-                    &mut grads,
-                    None,
-                    &mut scratch,
-                )
-                .expect("backward");
+                let g = NetGrads {
+                    dout: black_box(&dout),
+                    params: &mut grads,
+                    dx: None,
+                };
+                net.backward(&params, input, &cache, g, &mut scratch)
+                    .expect("backward");
                 black_box(&grads);
             })
         });
@@ -83,8 +77,17 @@ fn pis_fwd_bwd(c: &mut Criterion) {
     g.finish();
 }
 
+/// The weights `W` (`inp × out`) of a dense layer with its shape, for the old loops.
+#[derive(Clone, Copy)]
+struct Dense<'a> {
+    w: &'a [f32],
+    inp: usize,
+    out: usize,
+}
+
 /// The pre-blocking `Linear` forward (i-k-j axpy loops), kept here as the in-run baseline.
-fn old_forward(w: &[f32], bias: &[f32], x: &[f32], inp: usize, out: usize, y: &mut [f32]) {
+fn old_forward(layer: Dense<'_>, bias: &[f32], x: &[f32], y: &mut [f32]) {
+    let Dense { w, inp, out } = layer;
     for (xr, yr) in x.chunks_exact(inp).zip(y.chunks_exact_mut(out)) {
         yr.copy_from_slice(bias);
         for (&xk, wr) in xr.iter().zip(w.chunks_exact(out)) {
@@ -96,15 +99,8 @@ fn old_forward(w: &[f32], bias: &[f32], x: &[f32], inp: usize, out: usize, y: &m
 }
 
 /// The pre-blocking `Linear` backward (axpy weight gradient, 8-lane dot input gradient).
-fn old_backward(
-    w: &[f32],
-    x: &[f32],
-    dy: &[f32],
-    inp: usize,
-    out: usize,
-    grads: &mut [f32],
-    dx: &mut [f32],
-) {
+fn old_backward(layer: Dense<'_>, x: &[f32], dy: &[f32], grads: &mut [f32], dx: &mut [f32]) {
+    let Dense { w, inp, out } = layer;
     let (gw, gb) = grads.split_at_mut(inp * out);
     for (xr, dyr) in x.chunks_exact(inp).zip(dy.chunks_exact(out)) {
         for (gbj, &d) in gb.iter_mut().zip(dyr) {
@@ -167,24 +163,25 @@ fn linear_64(c: &mut Criterion) {
             })
         });
         let (w, bias) = params.split_at(64 * 64);
+        let dense = Dense {
+            w,
+            inp: 64,
+            out: 64,
+        };
         g.bench_function(format!("forward_old/{batch}"), |b| {
             b.iter(|| {
-                old_forward(black_box(w), bias, black_box(&x), 64, 64, &mut y);
+                let layer = Dense {
+                    w: black_box(w),
+                    ..dense
+                };
+                old_forward(layer, bias, black_box(&x), &mut y);
                 black_box(&y);
             })
         });
         g.throughput(Throughput::Elements(2 * flops));
         g.bench_function(format!("backward_old/{batch}"), |b| {
             b.iter(|| {
-                old_backward(
-                    w,
-                    black_box(&x),
-                    black_box(&dy),
-                    64,
-                    64,
-                    &mut grads,
-                    &mut dx,
-                );
+                old_backward(dense, black_box(&x), black_box(&dy), &mut grads, &mut dx);
                 black_box(&dx);
             })
         });

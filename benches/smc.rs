@@ -18,7 +18,8 @@ use std::hint::black_box;
 
 use amortise_kernel::nn::LastLayerInit;
 use amortise_kernel::rng::seeded;
-use amortise_kernel::samplers::diffusion::policy::{self, Trajectories};
+use amortise_kernel::samplers::diffusion::flow::Twist;
+use amortise_kernel::samplers::diffusion::policy::{self, Policy, Trajectories};
 use amortise_kernel::samplers::diffusion::reference::{Process, Schedule};
 use amortise_kernel::samplers::diffusion::smc::{self, SmcWorkspace};
 use amortise_kernel::samplers::diffusion::train::{Config as TrainConfig, Method};
@@ -98,20 +99,20 @@ fn smc_pass(c: &mut Criterion) {
     };
     let mut pass = || {
         let mut rng = seeded(9);
-        smc::run(
-            &cfg.smc,
-            &cfg.policy,
-            &sched,
-            &net,
-            black_box(&params),
-            Some((&flows, &flow_params)),
-            &target,
-            &mut traj,
-            &mut pws,
-            &mut ws,
-            &mut rng,
-        )
-        .expect("SMC pass")
+        let sampler = smc::Sampler {
+            cfg: &cfg.smc,
+            proposal: Policy {
+                cfg: &cfg.policy,
+                sched: &sched,
+                net: &net,
+                params: black_box(&params),
+            },
+            twist: Some(Twist {
+                flows: &flows,
+                params: &flow_params,
+            }),
+        };
+        smc::run(sampler, &target, &mut traj, &mut pws, &mut ws, &mut rng).expect("SMC pass")
     };
     // The pass must do the work this bench is about: resampling at least once.
     let info = pass();

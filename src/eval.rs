@@ -7,7 +7,7 @@
 use amortise_kernel::metrics::{bounds, coverage, mmd, sinkhorn, weights};
 use amortise_kernel::rng::{self, Xoshiro256PlusPlus};
 use amortise_kernel::samplers::diffusion::net::PisNet;
-use amortise_kernel::samplers::diffusion::policy::{self, PolicyConfig, Trajectories};
+use amortise_kernel::samplers::diffusion::policy::{self, Policy, PolicyConfig, Trajectories};
 use amortise_kernel::samplers::diffusion::reference::{Process, Schedule};
 use amortise_kernel::targets::{LogDensity, Target};
 use serde::Serialize;
@@ -130,18 +130,37 @@ impl TrajBufs {
     }
 }
 
+/// A trained policy as the CLI evaluates it: its settings, the reference process and number
+/// of steps (the schedule is built from them on each call), the network and its parameters.
+#[derive(Clone, Copy, Debug)]
+pub struct TrainedPolicy<'a> {
+    /// Policy settings.
+    pub cfg: &'a PolicyConfig,
+    /// The reference process.
+    pub process: Process,
+    /// Euler steps `T`.
+    pub steps: usize,
+    /// The network's shape.
+    pub net: &'a PisNet,
+    /// The network's parameters.
+    pub params: &'a [f32],
+}
+
 /// Samples `n` forward trajectories of the policy and returns `(x_T, log w)`.
 pub fn sample_policy(
-    pcfg: &PolicyConfig,
-    process: Process,
-    steps: usize,
-    net: &PisNet,
-    params: &[f32],
+    tp: TrainedPolicy<'_>,
     target: &Target,
     n: usize,
     rng: &mut Xoshiro256PlusPlus,
 ) -> CliResult<(Vec<f32>, Vec<f32>)> {
     let kernel = |e| CliError::kernel("sampling the policy", e);
+    let TrainedPolicy {
+        cfg,
+        process,
+        steps,
+        net,
+        params,
+    } = tp;
     let mut table = vec![0.0f32; Schedule::table_len(steps)];
     let sched = Schedule::new(process, steps, &mut table).map_err(kernel)?;
     let d = net.dim();
@@ -162,10 +181,13 @@ pub fn sample_policy(
         noise: &mut b.noise,
         lgrad: &mut b.lgrad,
     };
-    policy::sample_forward(
-        pcfg, &sched, net, params, target, &mut traj, &mut ws, false, rng,
-    )
-    .map_err(kernel)?;
+    let pol = Policy {
+        cfg,
+        sched: &sched,
+        net,
+        params,
+    };
+    policy::sample_forward(pol, target, &mut traj, &mut ws, false, rng).map_err(kernel)?;
     let xt = traj.terminal().to_vec();
     let log_r: Vec<f32> = xt.chunks_exact(d).map(|x| target.log_density(x)).collect();
     let mut lw = vec![0.0f32; n];
@@ -175,16 +197,19 @@ pub fn sample_policy(
 
 /// Log weights of backward trajectories from `x_t` under the policy (EUBO terms).
 pub fn backward_log_weights(
-    pcfg: &PolicyConfig,
-    process: Process,
-    steps: usize,
-    net: &PisNet,
-    params: &[f32],
+    tp: TrainedPolicy<'_>,
     target: &Target,
     x_t: &[f32],
     rng: &mut Xoshiro256PlusPlus,
 ) -> CliResult<Vec<f32>> {
     let kernel = |e| CliError::kernel("scoring backward trajectories", e);
+    let TrainedPolicy {
+        cfg,
+        process,
+        steps,
+        net,
+        params,
+    } = tp;
     let mut table = vec![0.0f32; Schedule::table_len(steps)];
     let sched = Schedule::new(process, steps, &mut table).map_err(kernel)?;
     let d = net.dim();
@@ -207,7 +232,13 @@ pub fn backward_log_weights(
         noise: &mut b.noise,
         lgrad: &mut b.lgrad,
     };
-    policy::score(pcfg, &sched, net, params, target, &mut traj, &mut ws, false).map_err(kernel)?;
+    let pol = Policy {
+        cfg,
+        sched: &sched,
+        net,
+        params,
+    };
+    policy::score(pol, target, &mut traj, &mut ws, false).map_err(kernel)?;
     let log_r: Vec<f32> = x_t.chunks_exact(d).map(|x| target.log_density(x)).collect();
     let mut lw = vec![0.0f32; n];
     policy::log_weights(&sched, &traj, &log_r, &mut lw).map_err(kernel)?;
@@ -293,20 +324,15 @@ pub fn sinkhorn_divergence(
 
 /// Evaluates a policy (see the module doc). `with_sinkhorn` is set for the final
 /// evaluation only: Sinkhorn at ε = 1e-3 on 2000 × 2000 points is the slowest metric.
-#[allow(clippy::too_many_arguments)]
 pub fn evaluate(
-    pcfg: &PolicyConfig,
-    process: Process,
-    steps: usize,
-    net: &PisNet,
-    params: &[f32],
+    tp: TrainedPolicy<'_>,
     target: &Target,
     set: &EvalSet,
     with_sinkhorn: bool,
     rng: &mut Xoshiro256PlusPlus,
 ) -> CliResult<Evaluation> {
     let d = target.dim();
-    let (samples, lw) = sample_policy(pcfg, process, steps, net, params, target, set.n, rng)?;
+    let (samples, lw) = sample_policy(tp, target, set.n, rng)?;
     let k = |e| CliError::kernel("evaluation", e);
     let elbo = bounds::elbo(&lw).map_err(k)?;
     let log_z_is = bounds::log_z_is(&lw).map_err(k)?;
@@ -314,7 +340,7 @@ pub fn evaluate(
     let eubo = match &set.ground_truth {
         Some(gt) => {
             let mut r = rng::seeded(GROUND_TRUTH_SEED);
-            let lwb = backward_log_weights(pcfg, process, steps, net, params, target, gt, &mut r)?;
+            let lwb = backward_log_weights(tp, target, gt, &mut r)?;
             Some(bounds::eubo(&lwb).map_err(k)?)
         }
         None => None,

@@ -21,9 +21,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use amortise_kernel::Error;
 use amortise_kernel::rng::{self, Rng, Xoshiro256PlusPlus};
-use amortise_kernel::samplers::diffusion::policy::{Trajectories, Workspace};
+use amortise_kernel::samplers::diffusion::policy::{Policy, Trajectories, Workspace};
 use amortise_kernel::samplers::diffusion::reference::Schedule;
-use amortise_kernel::samplers::diffusion::tb::{self, TbChunkSums};
+use amortise_kernel::samplers::diffusion::tb::{self, ChunkViews, TbChunkSums};
 use amortise_kernel::samplers::diffusion::train::{
     self, Config, ExternalGradient, Info, Layout, Method, State, Views,
 };
@@ -169,10 +169,12 @@ impl ChunkedTb {
             let lay = &views.layout;
             let sched = Schedule::view(cfg.process, cfg.steps, &self.table)?;
             let job = Job {
-                cfg: &cfg.policy,
-                sched: &sched,
-                net: &lay.net,
-                params: lay.policy(views.model.params),
+                policy: Policy {
+                    cfg: &cfg.policy,
+                    sched: &sched,
+                    net: &lay.net,
+                    params: lay.policy(views.model.params),
+                },
                 log_z: views.log_z(),
                 target,
                 total: self.batch,
@@ -244,10 +246,7 @@ impl ChunkedTb {
 
 /// What every chunk of one iteration shares.
 struct Job<'a, T: ?Sized> {
-    cfg: &'a amortise_kernel::samplers::diffusion::policy::PolicyConfig,
-    sched: &'a Schedule<'a>,
-    net: &'a amortise_kernel::samplers::diffusion::net::PisNet,
-    params: &'a [f32],
+    policy: Policy<'a>,
     log_z: f32,
     target: &'a T,
     total: usize,
@@ -257,40 +256,33 @@ struct Job<'a, T: ?Sized> {
 impl<T: LogDensity + ?Sized> Job<'_, T> {
     fn run(&self, ch: &mut Chunk) {
         ch.grads.iter_mut().for_each(|g| *g = 0.0);
-        let mut traj = Trajectories {
-            batch: ch.rows,
-            dim: self.net.dim(),
-            steps: self.steps,
-            states: &mut ch.states,
-            log_pf: &mut ch.log_pf,
-            log_pb: &mut ch.log_pb,
-            outputs: &mut ch.outputs,
-            cache: &mut ch.cache,
-        };
-        let mut ws = Workspace {
-            net_scratch: &mut ch.net_scratch,
-            step_cache: &mut ch.step_cache,
-            noise: &mut ch.noise,
-            lgrad: &mut ch.lgrad,
+        let mut views = ChunkViews {
+            traj: Trajectories {
+                batch: ch.rows,
+                dim: self.policy.net.dim(),
+                steps: self.steps,
+                states: &mut ch.states,
+                log_pf: &mut ch.log_pf,
+                log_pb: &mut ch.log_pb,
+                outputs: &mut ch.outputs,
+                cache: &mut ch.cache,
+            },
+            ws: Workspace {
+                net_scratch: &mut ch.net_scratch,
+                step_cache: &mut ch.step_cache,
+                noise: &mut ch.noise,
+                lgrad: &mut ch.lgrad,
+            },
+            log_r: &mut ch.log_r,
+            delta: &mut ch.delta,
+            coef: &mut ch.coef,
+            dout: &mut ch.dout,
+            grads: &mut ch.grads,
         };
         let mut r = rng::seeded(ch.seed);
-        ch.result = Some(tb::on_policy_chunk(
-            self.cfg,
-            self.sched,
-            self.net,
-            self.params,
-            self.log_z,
-            self.target,
-            self.total,
-            &mut traj,
-            &mut ws,
-            &mut ch.log_r,
-            &mut ch.delta,
-            &mut ch.coef,
-            &mut ch.dout,
-            &mut ch.grads,
-            &mut r,
-        ));
+        let (policy, log_z, total) = (self.policy, self.log_z, self.total);
+        let chunk = tb::on_policy_chunk(policy, log_z, self.target, total, &mut views, &mut r);
+        ch.result = Some(chunk);
     }
 }
 

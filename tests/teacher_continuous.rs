@@ -47,18 +47,13 @@ fn student_quality<R: Rng>(
         noise: &mut sc,
         lgrad: &mut lg,
     };
-    policy::sample_forward(
-        &cfg.policy,
-        &sched,
+    let student = policy::Policy {
+        cfg: &cfg.policy,
+        sched: &sched,
         net,
-        st.student_policy_params(),
-        target,
-        &mut traj,
-        &mut ws,
-        false,
-        rng,
-    )
-    .unwrap();
+        params: st.student_policy_params(),
+    };
+    policy::sample_forward(student, target, &mut traj, &mut ws, false, rng).unwrap();
     let log_r: Vec<f32> = traj
         .terminal()
         .chunks_exact(2)
@@ -83,17 +78,7 @@ fn student_quality<R: Rng>(
     }
     let log_r: Vec<f32> = gt.chunks_exact(2).map(|x| target.log_density(x)).collect();
     policy::sample_backward(&sched, &gt, &mut traj, ws.noise, rng).unwrap();
-    policy::score(
-        &cfg.policy,
-        &sched,
-        net,
-        st.student_policy_params(),
-        target,
-        &mut traj,
-        &mut ws,
-        false,
-    )
-    .unwrap();
+    policy::score(student, target, &mut traj, &mut ws, false).unwrap();
     policy::log_weights(&sched, &traj, &log_r, &mut lw).unwrap();
     let eubo = lw.iter().map(|&v| v as f64).sum::<f64>() / n as f64;
     (elbo, near as f64 / n as f64, eubo)

@@ -15,7 +15,8 @@ use crate::checksum::fnv1a_f32;
 use crate::error::{RunError, check_arena};
 use crate::{f32_field, f64_field};
 use amortise_kernel::rng;
-use amortise_kernel::samplers::diffusion::policy::{self, Trajectories};
+use amortise_kernel::samplers::diffusion::flow::Twist;
+use amortise_kernel::samplers::diffusion::policy::{self, Policy, Trajectories};
 use amortise_kernel::samplers::diffusion::reference::{Process, Schedule};
 use amortise_kernel::samplers::diffusion::smc::{self, SmcConfig, SmcWorkspace};
 use amortise_kernel::samplers::diffusion::train::{
@@ -239,19 +240,20 @@ pub fn run<W: Write>(f32s: &mut [f32], u32s: &mut [u32], out: &mut W) -> Result<
     };
     let pp = net.param_count();
     let fp = &params[pp..pp + flows.param_count()];
-    let si = smc::run(
-        &cfg.smc,
-        &cfg.policy,
-        &sched,
-        &net,
-        &params[..pp],
-        Some((&flows, fp)),
-        &target,
-        &mut traj,
-        &mut pws,
-        &mut ws,
-        &mut rng,
-    )?;
+    let sampler = smc::Sampler {
+        cfg: &cfg.smc,
+        proposal: Policy {
+            cfg: &cfg.policy,
+            sched: &sched,
+            net: &net,
+            params: &params[..pp],
+        },
+        twist: Some(Twist {
+            flows: &flows,
+            params: fp,
+        }),
+    };
+    let si = smc::run(sampler, &target, &mut traj, &mut pws, &mut ws, &mut rng)?;
     write!(out, "smc: particles={n} resamples={}", si.resamples)?;
     f64_field(out, "log_z", si.log_z)?;
     f64_field(out, "ess", si.final_ess_fraction)?;

@@ -402,17 +402,13 @@ pub fn train_and_sample<T: LogDensity>(
     };
     let log_r = take(&mut rest, SAMPLES)?;
     let log_w = take(&mut rest, SAMPLES)?;
-    policy::sample_forward(
-        &cfg.policy,
-        &sched,
-        &layout.net,
-        layout.policy(params),
-        target,
-        &mut traj,
-        &mut ws,
-        false,
-        &mut r,
-    )?;
+    let pol = policy::Policy {
+        cfg: &cfg.policy,
+        sched: &sched,
+        net: &layout.net,
+        params: layout.policy(params),
+    };
+    policy::sample_forward(pol, target, &mut traj, &mut ws, false, &mut r)?;
     let x_t = traj.terminal();
     for (lr, x) in log_r.iter_mut().zip(x_t.chunks_exact(DIM)) {
         *lr = target.log_density(x);

@@ -18,6 +18,7 @@ use std::time::Instant;
 use amortise_kernel::nn::LastLayerInit;
 use amortise_kernel::optim::adam::{self, AdamConfig, AdamState};
 use amortise_kernel::rng::{self, fill_standard_normal};
+use amortise_kernel::samplers::diffusion::net::{NetGrads, NetInput};
 use amortise_kernel::samplers::diffusion::policy::PolicyConfig;
 use amortise_kernel::samplers::diffusion::reference::Process;
 use amortise_kernel::samplers::diffusion::train::{
@@ -69,16 +70,31 @@ fn reference_config_lv(batch: usize, steps: usize, learned_variance: bool) -> Tr
     }
 }
 
+/// The workload of `amortise bench` (its command-line flags): size, steps and how the TB
+/// iteration is run.
+#[derive(Clone, Copy, Debug)]
+pub struct Workload {
+    /// Batch (tb, step: 300) or samples (eval: 2000).
+    pub batch: Option<usize>,
+    /// Euler–Maruyama steps `T`.
+    pub steps: usize,
+    /// Threads for `tb`.
+    pub threads: usize,
+    /// Fixed gradient chunks of the batch for `tb`.
+    pub grad_chunks: Option<usize>,
+    /// Fixed policy variance (`tb` only).
+    pub fixed_variance: bool,
+}
+
 /// Runs a benchmark and prints `name value unit` lines (or JSON).
-pub fn run(
-    kind: BenchKind,
-    batch: Option<usize>,
-    steps: usize,
-    threads: usize,
-    grad_chunks: Option<usize>,
-    fixed_variance: bool,
-    json_out: bool,
-) -> CliResult<()> {
+pub fn run(kind: BenchKind, work: Workload, json_out: bool) -> CliResult<()> {
+    let Workload {
+        batch,
+        steps,
+        threads,
+        grad_chunks,
+        fixed_variance,
+    } = work;
     if steps == 0 || steps > 10_000 {
         return Err(CliError::flag("--steps", "must be in 1..=10000"));
     }
@@ -160,30 +176,19 @@ pub fn run(
             let mut r = rng::seeded(0);
             net.init(&mut p, LastLayerInit::Default, &mut r)
                 .map_err(kernel("init"))?;
-            eval::sample_policy(
-                &cfg.policy,
-                cfg.process,
+            let policy = eval::TrainedPolicy {
+                cfg: &cfg.policy,
+                process: cfg.process,
                 steps,
-                &net,
-                &p,
-                &target,
-                n,
-                &mut r,
-            )?;
+                net: &net,
+                params: &p,
+            };
+            eval::sample_policy(policy, &target, n, &mut r)?;
             let cpu0 = process_cpu_seconds();
             let mut blocks = Vec::new();
             for _ in 0..7 {
                 let t0 = Instant::now();
-                eval::sample_policy(
-                    &cfg.policy,
-                    cfg.process,
-                    steps,
-                    &net,
-                    &p,
-                    &target,
-                    n,
-                    &mut r,
-                )?;
+                eval::sample_policy(policy, &target, n, &mut r)?;
                 blocks.push(t0.elapsed().as_secs_f64());
             }
             let secs = median(blocks);
@@ -235,10 +240,16 @@ pub fn run(
             let mut st = AdamState::default();
             let mut one =
                 |p: &mut [f32], g: &mut [f32], m: &mut [f32], v: &mut [f32]| -> CliResult<()> {
-                    net.forward(p, &x, b, 0.5, &mut cache, &mut scratch, &mut out)
+                    let input = NetInput::new(&x, b, 0.5);
+                    net.forward(p, input, &mut cache, &mut scratch, &mut out)
                         .map_err(kernel("forward"))?;
                     g.iter_mut().for_each(|q| *q = 0.0);
-                    net.backward(p, &x, b, &cache, &dout, g, None, &mut scratch)
+                    let grads = NetGrads {
+                        dout: &dout,
+                        params: g,
+                        dx: None,
+                    };
+                    net.backward(p, input, &cache, grads, &mut scratch)
                         .map_err(kernel("backward"))?;
                     adam::step(&acfg, &mut st, p, g, m, v).map_err(kernel("adam"))?;
                     Ok(())

@@ -108,15 +108,16 @@ pub fn run(cli: Cli) -> CliResult<()> {
             grad_chunks,
             fixed_variance,
             json,
-        } => bench::run(
-            kind,
-            batch,
-            steps,
-            threads,
-            grad_chunks,
-            fixed_variance,
-            json,
-        ),
+        } => {
+            let work = bench::Workload {
+                batch,
+                steps,
+                threads,
+                grad_chunks,
+                fixed_variance,
+            };
+            bench::run(kind, work, json)
+        }
         Command::Metric {
             kind,
             a,

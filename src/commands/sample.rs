@@ -119,11 +119,13 @@ fn sample_policy(
     while left > 0 {
         let m = left.min(chunk);
         let (x, _) = eval::sample_policy(
-            &cfg.policy,
-            cfg.process,
-            cfg.steps,
-            &net,
-            policy,
+            eval::TrainedPolicy {
+                cfg: &cfg.policy,
+                process: cfg.process,
+                steps: cfg.steps,
+                net: &net,
+                params: policy,
+            },
             &target,
             m,
             &mut r,

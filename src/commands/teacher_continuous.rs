@@ -144,17 +144,14 @@ struct TeacherRun<'a> {
 impl TeacherRun<'_> {
     fn eval(&mut self, full: bool) -> CliResult<Evaluation> {
         let t = &self.st.config().train;
-        eval::evaluate(
-            &t.policy,
-            t.process,
-            t.steps,
-            self.st.net(),
-            self.st.student_policy_params(),
-            self.target,
-            &self.set,
-            full,
-            &mut self.eval_rng,
-        )
+        let tp = eval::TrainedPolicy {
+            cfg: &t.policy,
+            process: t.process,
+            steps: t.steps,
+            net: self.st.net(),
+            params: self.st.student_policy_params(),
+        };
+        eval::evaluate(tp, self.target, &self.set, full, &mut self.eval_rng)
     }
 
     fn last_loss(&self) -> f32 {
@@ -236,16 +233,15 @@ impl Run for TeacherRun<'_> {
         let ev = self.eval(true)?;
         let modes = modes_covered(&self.set, &ev.samples, d)?;
         let t = self.st.config().train;
-        let (teacher_x, _) = eval::sample_policy(
-            &t.policy,
-            t.process,
-            t.steps,
-            self.st.net(),
-            self.st.teacher_policy_params(),
-            self.target,
-            self.rc.eval_samples,
-            &mut self.eval_rng,
-        )?;
+        let tp = eval::TrainedPolicy {
+            cfg: &t.policy,
+            process: t.process,
+            steps: t.steps,
+            net: self.st.net(),
+            params: self.st.teacher_policy_params(),
+        };
+        let (teacher_x, _) =
+            eval::sample_policy(tp, self.target, self.rc.eval_samples, &mut self.eval_rng)?;
         let teacher_modes = modes_covered(&self.set, &teacher_x, d)?;
         csv::write(&format!("{}/teacher_samples.csv", self.out), &teacher_x, d)?;
         let st = &self.st;

@@ -420,17 +420,14 @@ impl<'t> DiffusionRun<'t> {
     }
 
     fn eval(&mut self, full: bool) -> CliResult<Evaluation> {
-        eval::evaluate(
-            &self.cfg.policy,
-            self.cfg.process,
-            self.cfg.steps,
-            &self.layout.net,
-            self.layout.policy(self.layout.params(&self.fa)),
-            self.target,
-            &self.set,
-            full,
-            &mut self.eval_rng,
-        )
+        let tp = eval::TrainedPolicy {
+            cfg: &self.cfg.policy,
+            process: self.cfg.process,
+            steps: self.cfg.steps,
+            net: &self.layout.net,
+            params: self.layout.policy(self.layout.params(&self.fa)),
+        };
+        eval::evaluate(tp, self.target, &self.set, full, &mut self.eval_rng)
     }
 }
 

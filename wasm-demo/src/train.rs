@@ -382,18 +382,15 @@ impl TrainCore {
             noise: &mut b.noise,
             lgrad: &mut b.lgrad,
         };
-        policy::sample_forward(
-            &cfg.policy,
-            &sched,
+        let pol = policy::Policy {
+            cfg: &cfg.policy,
+            sched: &sched,
             net,
-            self.layout.policy(self.layout.params(&self.f32_arena)),
-            &*self.target,
-            &mut traj,
-            &mut ws,
-            false,
-            &mut self.sample_rng,
-        )
-        .map_err(kernel)?;
+            params: self.layout.policy(self.layout.params(&self.f32_arena)),
+        };
+        let target = &*self.target;
+        policy::sample_forward(pol, target, &mut traj, &mut ws, false, &mut self.sample_rng)
+            .map_err(kernel)?;
         b.xy.clear();
         b.xy.extend_from_slice(traj.terminal());
         b.log_r.clear();

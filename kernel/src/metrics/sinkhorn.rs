@@ -146,20 +146,54 @@ struct Solve {
     error: f64,
 }
 
-/// `out_i = −ε (LSEⱼ((pⱼ − C(aᵢ, bⱼ))/ε) − ln m_b)` for every row `aᵢ`; returns
-/// `Σᵢ (1/n_a) |e^{(old_i − out_i)/ε} − 1|`, the L1 marginal error of the plan before the
-/// update (`old` is `out`'s previous content, or `prev` when given).
+/// The geometry of one direction of a transport problem: the cloud `a` whose potential is
+/// updated (`[n_a, dim]`), the cloud `b` it is paired with (`[n_b, dim]`) and, when cached,
+/// their costs `C(aᵢ, bⱼ)` (`[n_a, n_b]`, filled by [`fill_costs`]).
+#[derive(Clone, Copy)]
+struct Geometry<'a> {
+    /// Points whose potential is updated.
+    a: &'a [f32],
+    /// Points on the other side.
+    b: &'a [f32],
+    /// Point dimension.
+    dim: usize,
+    /// Cached `‖aᵢ − bⱼ‖²` row by row, or `None` to recompute them.
+    costs: Option<&'a [f64]>,
+}
+
+impl<'a> Geometry<'a> {
+    const fn new(a: &'a [f32], b: &'a [f32], dim: usize, costs: Option<&'a [f64]>) -> Self {
+        Geometry { a, b, dim, costs }
+    }
+}
+
+/// The ε-annealing schedule of one solve: the settings and the starting `ε₀`.
+#[derive(Clone, Copy)]
+struct Annealing<'a> {
+    /// Target ε, tolerances, decay and iteration cap.
+    cfg: &'a SinkhornConfig,
+    /// First level's ε (the squared bounding-box diameter, at least the target).
+    eps0: f64,
+}
+
+/// `out_i = −ε (LSEⱼ((pⱼ − C(aᵢ, bⱼ))/ε) − ln m_b)` for every row `aᵢ` of `geom.a`, with
+/// `pot_b` the potential on `geom.b`; returns `Σᵢ (1/n_a) |e^{(old_i − out_i)/ε} − 1|`, the
+/// L1 marginal error of the plan before the update (`old` is `out`'s previous content, or
+/// `prev` when given).
 fn dual_update(
     out: &mut [f64],
     prev: Option<&[f64]>,
-    pts_a: &[f32],
-    pts_b: &[f32],
+    geom: Geometry<'_>,
     pot_b: &[f64],
-    dim: usize,
     eps: f64,
     row: &mut [f64],
-    costs: Option<&[f64]>,
 ) -> f64 {
+    let Geometry {
+        a: pts_a,
+        b: pts_b,
+        dim,
+        costs,
+    } = geom;
     let inv_eps = 1.0 / eps;
     let n_b = pot_b.len();
     let ln_nb = math::ln(n_b as f64);
@@ -280,28 +314,27 @@ fn mean(xs: &[f64]) -> f64 {
     xs.iter().sum::<f64>() / xs.len() as f64
 }
 
-/// `OT_ε(a, b)` by alternating log-domain updates with ε-annealing.
+/// `OT_ε(a, b)` by alternating log-domain updates with ε-annealing: `xy` updates `f` on
+/// `x` against `y`, `yx` (the same clouds swapped) updates `g` on `y`.
 fn solve_pair(
-    x: &[f32],
-    y: &[f32],
-    dim: usize,
-    cfg: &SinkhornConfig,
-    eps0: f64,
+    xy: Geometry<'_>,
+    yx: Geometry<'_>,
+    anneal: Annealing<'_>,
     f: &mut [f64],
     g: &mut [f64],
     row: &mut [f64],
-    costs: Option<(&[f64], &[f64])>,
 ) -> Solve {
+    let cfg = anneal.cfg;
     f.fill(0.0);
     g.fill(0.0);
-    let mut eps = eps0;
+    let mut eps = anneal.eps0;
     let mut it = 0u32;
     let mut converged = false;
     let mut error = f64::INFINITY;
     while it < cfg.max_iterations {
         it += 1;
-        let err = dual_update(f, None, x, y, g, dim, eps, row, costs.map(|c| c.0));
-        dual_update(g, None, y, x, f, dim, eps, row, costs.map(|c| c.1));
+        let err = dual_update(f, None, xy, g, eps, row);
+        dual_update(g, None, yx, f, eps, row);
         if eps > cfg.epsilon {
             if err < cfg.level_tolerance || it >= cfg.max_iterations / 2 {
                 // Level solved, or half the budget spent: move on (straight to the target
@@ -332,26 +365,24 @@ fn solve_pair(
 }
 
 /// `OT_ε(a, a)` by the symmetric averaged update `p ← ½ (p + T(p))` with the same ε-annealing
-/// as [`solve_pair`].
+/// as [`solve_pair`]; `xx` pairs the cloud with itself.
 fn solve_sym(
-    x: &[f32],
-    dim: usize,
-    cfg: &SinkhornConfig,
-    eps0: f64,
+    xx: Geometry<'_>,
+    anneal: Annealing<'_>,
     p: &mut [f64],
     tmp: &mut [f64],
     row: &mut [f64],
-    costs: Option<&[f64]>,
 ) -> Solve {
+    let cfg = anneal.cfg;
     p.fill(0.0);
     let tmp = &mut tmp[..p.len()];
-    let mut eps = eps0;
+    let mut eps = anneal.eps0;
     let mut it = 0u32;
     let mut error = f64::INFINITY;
     let mut converged = false;
     while it < cfg.max_iterations {
         it += 1;
-        let err = dual_update(tmp, Some(p), x, x, p, dim, eps, row, costs);
+        let err = dual_update(tmp, Some(p), xx, p, eps, row);
         for (pi, &ti) in p.iter_mut().zip(tmp.iter()) {
             *pi = 0.5 * (*pi + ti);
         }
@@ -527,11 +558,19 @@ fn divergence(
 
     let d2 = bbox_diameter_sq(x, y, dim);
     let eps0 = if d2 > c.epsilon { d2 } else { c.epsilon };
+    let anneal = Annealing { cfg: c, eps0 };
     let (xy, xx, yy) = match cost_cache {
         None => (
-            solve_pair(x, y, dim, c, eps0, f, g, row, None),
-            solve_sym(x, dim, c, eps0, px, tmp, row, None),
-            solve_sym(y, dim, c, eps0, py, tmp, row, None),
+            solve_pair(
+                Geometry::new(x, y, dim, None),
+                Geometry::new(y, x, dim, None),
+                anneal,
+                f,
+                g,
+                row,
+            ),
+            solve_sym(Geometry::new(x, x, dim, None), anneal, px, tmp, row),
+            solve_sym(Geometry::new(y, y, dim, None), anneal, py, tmp, row),
         ),
         Some(cache) => {
             check_min_len("cost cache", sinkhorn_cost_cache_len(n, m), cache.len())?;
@@ -539,13 +578,17 @@ fn divergence(
             let cyx = &mut rest[..n * m];
             fill_costs(x, y, dim, cxy);
             fill_costs(y, x, dim, cyx);
-            let xy = solve_pair(x, y, dim, c, eps0, f, g, row, Some((&*cxy, &*cyx)));
+            let (gxy, gyx) = (
+                Geometry::new(x, y, dim, Some(&*cxy)),
+                Geometry::new(y, x, dim, Some(&*cyx)),
+            );
+            let xy = solve_pair(gxy, gyx, anneal, f, g, row);
             let cxx = &mut cache[..n * n];
             fill_costs(x, x, dim, cxx);
-            let xx = solve_sym(x, dim, c, eps0, px, tmp, row, Some(&*cxx));
+            let xx = solve_sym(Geometry::new(x, x, dim, Some(&*cxx)), anneal, px, tmp, row);
             let cyy = &mut cache[..m * m];
             fill_costs(y, y, dim, cyy);
-            let yy = solve_sym(y, dim, c, eps0, py, tmp, row, Some(&*cyy));
+            let yy = solve_sym(Geometry::new(y, y, dim, Some(&*cyy)), anneal, py, tmp, row);
             (xy, xx, yy)
         }
     };

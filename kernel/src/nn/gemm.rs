@@ -38,25 +38,36 @@ const TC: usize = 8;
 /// Depth (`j` values) of the packed `Wᵀ` panel of [`input_grad`] (`JB·TC` floats on the stack).
 const JB: usize = 64;
 
+/// Shape of a layer's weight matrix `W` (`inp × out`): the inner dimension `k` of `X·W` and
+/// the output width. Passed whole to the tile loops (a `Copy` pair, free once inlined).
+#[derive(Clone, Copy, Debug)]
+struct Dims {
+    /// Input features: the length of a row of `X` and of `dX`.
+    inp: usize,
+    /// Outputs: the length of a row of `Y`, `dY` and `W`.
+    out: usize,
+}
+
 /// `y[b, j] = bias[j] + Σ_k x[b, k]·w[k, j]` for every row of `x` (`B × inp`) into `y`
 /// (`B × out`), overwriting `y`.
 pub(crate) fn forward(x: &[f32], w: &[f32], bias: &[f32], inp: usize, out: usize, y: &mut [f32]) {
     debug_assert_eq!(w.len(), inp * out);
     debug_assert_eq!(bias.len(), out);
     debug_assert_eq!(x.len() / inp, y.len() / out);
+    let dims = Dims { inp, out };
     if out < NARROW {
-        forward_narrow(x, w, bias, inp, out, y);
+        forward_narrow(x, w, bias, dims, y);
         return;
     }
     let xs = x.chunks_exact(TR * inp);
     let x_tail = xs.remainder();
     let mut ys = y.chunks_exact_mut(TR * out);
     for (xb, yb) in xs.zip(&mut ys) {
-        forward_rows::<TR>(xb, w, bias, inp, out, yb);
+        forward_rows::<TR>(xb, w, bias, dims, yb);
     }
     let y_tail = ys.into_remainder();
     for (xr, yr) in x_tail.chunks_exact(inp).zip(y_tail.chunks_exact_mut(out)) {
-        forward_rows::<1>(xr, w, bias, inp, out, yr);
+        forward_rows::<1>(xr, w, bias, dims, yr);
     }
 }
 
@@ -65,16 +76,17 @@ const NR: usize = 8;
 
 /// [`forward`] for a narrow layer (`out < NARROW`): taller tiles (`NR` rows) of 4, 2 or 1
 /// columns, so that enough independent sums are in flight when a row holds few outputs.
-fn forward_narrow(x: &[f32], w: &[f32], bias: &[f32], inp: usize, out: usize, y: &mut [f32]) {
+fn forward_narrow(x: &[f32], w: &[f32], bias: &[f32], dims: Dims, y: &mut [f32]) {
+    let Dims { inp, out } = dims;
     let xs = x.chunks_exact(NR * inp);
     let x_tail = xs.remainder();
     let mut ys = y.chunks_exact_mut(NR * out);
     for (xb, yb) in xs.zip(&mut ys) {
-        forward_narrow_rows::<NR>(xb, w, bias, inp, out, yb);
+        forward_narrow_rows::<NR>(xb, w, bias, dims, yb);
     }
     let y_tail = ys.into_remainder();
     for (xr, yr) in x_tail.chunks_exact(inp).zip(y_tail.chunks_exact_mut(out)) {
-        forward_narrow_rows::<1>(xr, w, bias, inp, out, yr);
+        forward_narrow_rows::<1>(xr, w, bias, dims, yr);
     }
 }
 
@@ -84,28 +96,20 @@ fn forward_narrow_rows<const R: usize>(
     xb: &[f32],
     w: &[f32],
     bias: &[f32],
-    inp: usize,
-    out: usize,
+    dims: Dims,
     yb: &mut [f32],
 ) {
-    let j0 = forward_tiles::<R, 4>(xb, w, bias, inp, out, yb, 0);
-    let j0 = forward_tiles::<R, 2>(xb, w, bias, inp, out, yb, j0);
-    forward_tiles::<R, 1>(xb, w, bias, inp, out, yb, j0);
+    let j0 = forward_tiles::<R, 4>(xb, w, bias, dims, yb, 0);
+    let j0 = forward_tiles::<R, 2>(xb, w, bias, dims, yb, j0);
+    forward_tiles::<R, 1>(xb, w, bias, dims, yb, j0);
 }
 
 /// [`forward`] on `R` rows: column tiles of `TC`, then 4, then 1.
 #[inline(always)]
-fn forward_rows<const R: usize>(
-    xb: &[f32],
-    w: &[f32],
-    bias: &[f32],
-    inp: usize,
-    out: usize,
-    yb: &mut [f32],
-) {
-    let j0 = forward_tiles::<R, TC>(xb, w, bias, inp, out, yb, 0);
-    let j0 = forward_tiles::<R, 4>(xb, w, bias, inp, out, yb, j0);
-    forward_tiles::<R, 1>(xb, w, bias, inp, out, yb, j0);
+fn forward_rows<const R: usize>(xb: &[f32], w: &[f32], bias: &[f32], dims: Dims, yb: &mut [f32]) {
+    let j0 = forward_tiles::<R, TC>(xb, w, bias, dims, yb, 0);
+    let j0 = forward_tiles::<R, 4>(xb, w, bias, dims, yb, j0);
+    forward_tiles::<R, 1>(xb, w, bias, dims, yb, j0);
 }
 
 /// Every full `R × C` tile of [`forward`] from column `j0` on; returns the first column
@@ -115,11 +119,11 @@ fn forward_tiles<const R: usize, const C: usize>(
     xb: &[f32],
     w: &[f32],
     bias: &[f32],
-    inp: usize,
-    out: usize,
+    dims: Dims,
     yb: &mut [f32],
     mut j0: usize,
 ) -> usize {
+    let Dims { inp, out } = dims;
     let xr: [&[f32]; R] = core::array::from_fn(|r| &xb[r * inp..(r + 1) * inp]);
     while j0 + C <= out {
         let mut acc = [[0.0f32; C]; R];
@@ -148,17 +152,18 @@ fn forward_tiles<const R: usize, const C: usize>(
 pub(crate) fn weight_grad(x: &[f32], dy: &[f32], inp: usize, out: usize, gw: &mut [f32]) {
     debug_assert_eq!(gw.len(), inp * out);
     debug_assert_eq!(x.len() / inp, dy.len() / out);
+    let dims = Dims { inp, out };
     if out < NARROW {
-        weight_grad_narrow(x, dy, inp, out, gw);
+        weight_grad_narrow(x, dy, dims, gw);
         return;
     }
     let mut k0 = 0;
     while k0 + TR <= inp {
-        weight_grad_rows::<TR>(x, dy, inp, out, gw, k0);
+        weight_grad_rows::<TR>(x, dy, dims, gw, k0);
         k0 += TR;
     }
     while k0 < inp {
-        weight_grad_rows::<1>(x, dy, inp, out, gw, k0);
+        weight_grad_rows::<1>(x, dy, dims, gw, k0);
         k0 += 1;
     }
 }
@@ -170,18 +175,19 @@ const NARROW: usize = 8;
 /// layer): the vectors run along `k` (a row of `x` is contiguous) and the few output
 /// columns are broadcast, instead of tiles along `j` that would be one column wide. Each
 /// element is the same sequential sum over `b` (and `x·dy = dy·x` exactly).
-fn weight_grad_narrow(x: &[f32], dy: &[f32], inp: usize, out: usize, gw: &mut [f32]) {
+fn weight_grad_narrow(x: &[f32], dy: &[f32], dims: Dims, gw: &mut [f32]) {
+    let out = dims.out;
     let mut j0 = 0;
     while j0 + 4 <= out {
-        weight_grad_narrow_cols::<4>(x, dy, inp, out, gw, j0);
+        weight_grad_narrow_cols::<4>(x, dy, dims, gw, j0);
         j0 += 4;
     }
     while j0 + 2 <= out {
-        weight_grad_narrow_cols::<2>(x, dy, inp, out, gw, j0);
+        weight_grad_narrow_cols::<2>(x, dy, dims, gw, j0);
         j0 += 2;
     }
     while j0 < out {
-        weight_grad_narrow_cols::<1>(x, dy, inp, out, gw, j0);
+        weight_grad_narrow_cols::<1>(x, dy, dims, gw, j0);
         j0 += 1;
     }
 }
@@ -192,14 +198,13 @@ fn weight_grad_narrow(x: &[f32], dy: &[f32], inp: usize, out: usize, gw: &mut [f
 fn weight_grad_narrow_cols<const J: usize>(
     x: &[f32],
     dy: &[f32],
-    inp: usize,
-    out: usize,
+    dims: Dims,
     gw: &mut [f32],
     j0: usize,
 ) {
-    let k0 = weight_grad_narrow_tiles::<J, TC>(x, dy, inp, out, gw, j0, 0);
-    let k0 = weight_grad_narrow_tiles::<J, 4>(x, dy, inp, out, gw, j0, k0);
-    weight_grad_narrow_tiles::<J, 1>(x, dy, inp, out, gw, j0, k0);
+    let k0 = weight_grad_narrow_tiles::<J, TC>(x, dy, dims, gw, j0, 0);
+    let k0 = weight_grad_narrow_tiles::<J, 4>(x, dy, dims, gw, j0, k0);
+    weight_grad_narrow_tiles::<J, 1>(x, dy, dims, gw, j0, k0);
 }
 
 /// Every full block of `C` inputs from `k0` on for output columns `j0 .. j0 + J`
@@ -208,12 +213,12 @@ fn weight_grad_narrow_cols<const J: usize>(
 fn weight_grad_narrow_tiles<const J: usize, const C: usize>(
     x: &[f32],
     dy: &[f32],
-    inp: usize,
-    out: usize,
+    dims: Dims,
     gw: &mut [f32],
     j0: usize,
     mut k0: usize,
 ) -> usize {
+    let Dims { inp, out } = dims;
     while k0 + C <= inp {
         let mut acc = [[0.0f32; C]; J];
         for (jj, a) in acc.iter_mut().enumerate() {
@@ -242,17 +247,10 @@ fn weight_grad_narrow_tiles<const J: usize, const C: usize>(
 
 /// [`weight_grad`] for gradient rows `k0 .. k0 + R`: column tiles of `TC`, then 4, then 1.
 #[inline(always)]
-fn weight_grad_rows<const R: usize>(
-    x: &[f32],
-    dy: &[f32],
-    inp: usize,
-    out: usize,
-    gw: &mut [f32],
-    k0: usize,
-) {
-    let j0 = weight_grad_tiles::<R, TC>(x, dy, inp, out, gw, k0, 0);
-    let j0 = weight_grad_tiles::<R, 4>(x, dy, inp, out, gw, k0, j0);
-    weight_grad_tiles::<R, 1>(x, dy, inp, out, gw, k0, j0);
+fn weight_grad_rows<const R: usize>(x: &[f32], dy: &[f32], dims: Dims, gw: &mut [f32], k0: usize) {
+    let j0 = weight_grad_tiles::<R, TC>(x, dy, dims, gw, k0, 0);
+    let j0 = weight_grad_tiles::<R, 4>(x, dy, dims, gw, k0, j0);
+    weight_grad_tiles::<R, 1>(x, dy, dims, gw, k0, j0);
 }
 
 /// Every full `R × C` tile of [`weight_grad`] in rows `k0 .. k0 + R` from column `j0` on;
@@ -261,12 +259,12 @@ fn weight_grad_rows<const R: usize>(
 fn weight_grad_tiles<const R: usize, const C: usize>(
     x: &[f32],
     dy: &[f32],
-    inp: usize,
-    out: usize,
+    dims: Dims,
     gw: &mut [f32],
     k0: usize,
     mut j0: usize,
 ) -> usize {
+    let Dims { inp, out } = dims;
     while j0 + C <= out {
         let mut acc = [[0.0f32; C]; R];
         for (r, a) in acc.iter_mut().enumerate() {
@@ -296,9 +294,10 @@ fn weight_grad_tiles<const R: usize, const C: usize>(
 pub(crate) fn input_grad(dy: &[f32], w: &[f32], inp: usize, out: usize, dx: &mut [f32]) {
     debug_assert_eq!(w.len(), inp * out);
     debug_assert_eq!(dx.len() / inp, dy.len() / out);
-    let k0 = input_grad_cols::<TC>(dy, w, inp, out, dx, 0);
-    let k0 = input_grad_cols::<4>(dy, w, inp, out, dx, k0);
-    input_grad_cols::<1>(dy, w, inp, out, dx, k0);
+    let dims = Dims { inp, out };
+    let k0 = input_grad_cols::<TC>(dy, w, dims, dx, 0);
+    let k0 = input_grad_cols::<4>(dy, w, dims, dx, k0);
+    input_grad_cols::<1>(dy, w, dims, dx, k0);
 }
 
 /// Every full block of `C` columns of [`input_grad`] from column `k0` on; returns the first
@@ -307,11 +306,11 @@ pub(crate) fn input_grad(dy: &[f32], w: &[f32], inp: usize, out: usize, dx: &mut
 fn input_grad_cols<const C: usize>(
     dy: &[f32],
     w: &[f32],
-    inp: usize,
-    out: usize,
+    dims: Dims,
     dx: &mut [f32],
     mut k0: usize,
 ) -> usize {
+    let Dims { inp, out } = dims;
     let mut panel = [[0.0f32; C]; JB];
     while k0 + C <= inp {
         let mut j0 = 0;
@@ -329,11 +328,11 @@ fn input_grad_cols<const C: usize>(
             let dy_tail = dys.remainder();
             let mut dxs = dx.chunks_exact_mut(TR * inp);
             for (db, xb) in dys.zip(&mut dxs) {
-                input_grad_tile::<TR, C>(db, panel, inp, out, xb, k0, j0);
+                input_grad_tile::<TR, C>(db, panel, dims, xb, k0, j0);
             }
             let dx_tail = dxs.into_remainder();
             for (dr, xr) in dy_tail.chunks_exact(out).zip(dx_tail.chunks_exact_mut(inp)) {
-                input_grad_tile::<1, C>(dr, panel, inp, out, xr, k0, j0);
+                input_grad_tile::<1, C>(dr, panel, dims, xr, k0, j0);
             }
             j0 += jl;
         }
@@ -349,12 +348,12 @@ fn input_grad_cols<const C: usize>(
 fn input_grad_tile<const R: usize, const C: usize>(
     db: &[f32],
     panel: &[[f32; C]],
-    inp: usize,
-    out: usize,
+    dims: Dims,
     xb: &mut [f32],
     k0: usize,
     j0: usize,
 ) {
+    let Dims { inp, out } = dims;
     let jl = panel.len();
     let mut acc = [[0.0f32; C]; R];
     if j0 > 0 {
@@ -398,9 +397,9 @@ mod tests {
         bias: &[f32],
         dy: &[f32],
         gw0: &[f32],
-        inp: usize,
-        out: usize,
+        dims: Dims,
     ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+        let Dims { inp, out } = dims;
         let batch = x.len() / inp;
         let mut y = vec![0.0f32; batch * out];
         let mut gw = gw0.to_vec();
@@ -450,7 +449,8 @@ mod tests {
                     let bias = randn(out, seed + 2);
                     let dy = randn(batch * out, seed + 3);
                     let gw0 = randn(inp * out, seed + 4);
-                    let (y_ref, gw_ref, dx_ref) = naive(&x, &w, &bias, &dy, &gw0, inp, out);
+                    let (y_ref, gw_ref, dx_ref) =
+                        naive(&x, &w, &bias, &dy, &gw0, Dims { inp, out });
                     let mut y = vec![f32::NAN; batch * out];
                     forward(&x, &w, &bias, inp, out, &mut y);
                     let mut gw = gw0.clone();

@@ -86,6 +86,16 @@ pub struct AdamState {
     pub t: u32,
 }
 
+/// Adam's moment buffers, each as long as the parameters: the first moments `m` (the
+/// gradients' running mean) and the second moments `v` (their running uncentred variance).
+#[derive(Debug)]
+pub struct Moments<'a> {
+    /// First moments `m`.
+    pub m: &'a mut [f32],
+    /// Second moments `v`.
+    pub v: &'a mut [f32],
+}
+
 /// What one Adam step did.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct AdamInfo {
@@ -135,7 +145,7 @@ pub fn step(
     v: &mut [f32],
 ) -> Result<AdamInfo, Error> {
     let all = [ParamGroup::new(0, params.len(), 1.0)];
-    step_groups(cfg, state, &all, params, grads, m, v)
+    step_groups(cfg, state, &all, params, grads, Moments { m, v })
 }
 
 /// One Adam step on each of `groups`, group `k` with learning rate `cfg.lr ×
@@ -147,17 +157,17 @@ pub fn step(
 /// # Errors
 /// [`Error::InvalidConfig`] for a bad `cfg`, a non-finite or non-positive `lr_scale`,
 /// overlapping or unsorted groups, or when `state.t` would overflow;
-/// [`Error::ShapeMismatch`] if `grads`, `m` or `v` is not as long as `params`, or a group
-/// ends beyond `params`. Nothing is modified on error.
+/// [`Error::ShapeMismatch`] if `grads`, `moments.m` or `moments.v` is not as long as
+/// `params`, or a group ends beyond `params`. Nothing is modified on error.
 pub fn step_groups(
     cfg: &AdamConfig,
     state: &mut AdamState,
     groups: &[ParamGroup],
     params: &mut [f32],
     grads: &[f32],
-    m: &mut [f32],
-    v: &mut [f32],
+    moments: Moments<'_>,
 ) -> Result<AdamInfo, Error> {
+    let Moments { m, v } = moments;
     cfg.validate()?;
     let n = params.len();
     check_len("adam grads", n, grads.len())?;
@@ -297,7 +307,18 @@ mod tests {
         let (mut m, mut v) = ([0.0f32; 4], [0.0f32; 4]);
         let mut st = AdamState::default();
         let groups = [ParamGroup::new(0, 2, 1.0), ParamGroup::new(3, 1, 100.0)];
-        step_groups(&cfg, &mut st, &groups, &mut p, &grads, &mut m, &mut v).unwrap();
+        step_groups(
+            &cfg,
+            &mut st,
+            &groups,
+            &mut p,
+            &grads,
+            Moments {
+                m: &mut m,
+                v: &mut v,
+            },
+        )
+        .unwrap();
         assert_eq!(st.t, 1);
         // first step moves each parameter by lr_group·g/(|g| + eps) ≈ lr_group
         assert!((p[0] + 0.01).abs() < 1e-7 && (p[1] + 0.01).abs() < 1e-7);
@@ -306,16 +327,49 @@ mod tests {
 
         let bad = [ParamGroup::new(0, 3, 1.0), ParamGroup::new(2, 1, 1.0)];
         assert!(matches!(
-            step_groups(&cfg, &mut st, &bad, &mut p, &grads, &mut m, &mut v),
+            step_groups(
+                &cfg,
+                &mut st,
+                &bad,
+                &mut p,
+                &grads,
+                Moments {
+                    m: &mut m,
+                    v: &mut v
+                }
+            ),
             Err(Error::InvalidConfig(_))
         ));
         let beyond = [ParamGroup::new(2, 3, 1.0)];
         assert!(matches!(
-            step_groups(&cfg, &mut st, &beyond, &mut p, &grads, &mut m, &mut v),
+            step_groups(
+                &cfg,
+                &mut st,
+                &beyond,
+                &mut p,
+                &grads,
+                Moments {
+                    m: &mut m,
+                    v: &mut v
+                }
+            ),
             Err(Error::ShapeMismatch { .. })
         ));
         let zero = [ParamGroup::new(0, 1, 0.0)];
-        assert!(step_groups(&cfg, &mut st, &zero, &mut p, &grads, &mut m, &mut v).is_err());
+        assert!(
+            step_groups(
+                &cfg,
+                &mut st,
+                &zero,
+                &mut p,
+                &grads,
+                Moments {
+                    m: &mut m,
+                    v: &mut v
+                }
+            )
+            .is_err()
+        );
         assert_eq!(st.t, 1); // untouched on error
     }
 

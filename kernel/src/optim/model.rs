@@ -254,8 +254,10 @@ impl Optimiser {
             &adam_groups[..ng],
             model.params,
             model.grads,
-            model.m,
-            model.v,
+            adam::Moments {
+                m: model.m,
+                v: model.v,
+            },
         )?;
         Ok(info)
     }
@@ -307,7 +309,11 @@ mod tests {
                 ParamGroup::new(0, 3, 1.0),
                 ParamGroup::new(3, 2, 1e-1 / 1e-3),
             ];
-            adam::step_groups(&acfg, &mut ast, &ag, &mut p2, &g2, &mut m2, &mut v2).unwrap();
+            let mv = adam::Moments {
+                m: &mut m2,
+                v: &mut v2,
+            };
+            adam::step_groups(&acfg, &mut ast, &ag, &mut p2, &g2, mv).unwrap();
             assert_eq!(info.norms[0], n0);
             assert_eq!(info.norms[1], 0.0);
             assert!(!info.skipped);

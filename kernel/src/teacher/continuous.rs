@@ -57,7 +57,7 @@ use crate::nn::LastLayerInit;
 use crate::optim::{Group, Model, OptimState};
 use crate::rng::{Rng, uniform_f64};
 use crate::samplers::diffusion::net::PisNet;
-use crate::samplers::diffusion::policy::{self, Trajectories, batch_views};
+use crate::samplers::diffusion::policy::{self, Policy, Trajectories, batch_views};
 use crate::samplers::diffusion::reference::Schedule;
 use crate::samplers::diffusion::tb::{self, TbWorkspace};
 use crate::samplers::diffusion::train::Config as TrainConfig;
@@ -525,16 +525,13 @@ fn student_residuals_at<T: LogDensity + ?Sized, R: Rng + ?Sized>(
     let (mut traj, mut pws) = batch_views!(st, st.cfg.train.batch, d, steps);
     fill_log_r(target, st.x_t, d, st.log_r);
     policy::sample_backward(&sched, st.x_t, &mut traj, pws.noise, rng)?;
-    policy::score(
-        &st.cfg.train.policy,
-        &sched,
-        &st.net,
-        &st.student.model.params[..pp],
-        target,
-        &mut traj,
-        &mut pws,
-        false,
-    )?;
+    let student = Policy {
+        cfg: &st.cfg.train.policy,
+        sched: &sched,
+        net: &st.net,
+        params: &st.student.model.params[..pp],
+    };
+    policy::score(student, target, &mut traj, &mut pws, false)?;
     policy::log_weights(&sched, &traj, st.log_r, st.resid)?;
     let lz = st.student.model.params[pp];
     st.resid.iter_mut().for_each(|r| *r = lz - *r);
@@ -591,17 +588,13 @@ pub fn step<T: LogDensity + ?Sized, R: Rng + ?Sized>(
         {
             let sched = Schedule::view(st.cfg.train.process, steps, &*st.table)?;
             let (mut traj, mut pws) = batch_views!(st, b, d, steps);
-            policy::sample_forward(
-                &pcfg,
-                &sched,
-                &st.net,
-                &st.teacher.model.params[..pp],
-                target,
-                &mut traj,
-                &mut pws,
-                false,
-                rng,
-            )?;
+            let teacher = Policy {
+                cfg: &pcfg,
+                sched: &sched,
+                net: &st.net,
+                params: &st.teacher.model.params[..pp],
+            };
+            policy::sample_forward(teacher, target, &mut traj, &mut pws, false, rng)?;
             st.x_t.copy_from_slice(traj.terminal());
         }
         student_residuals_at(st, target, rng)?;
@@ -621,18 +614,14 @@ pub fn step<T: LogDensity + ?Sized, R: Rng + ?Sized>(
 
     let sched = Schedule::view(st.cfg.train.process, steps, &*st.table)?;
     let (mut traj, mut pws) = batch_views!(st, b, d, steps);
+    let student = Policy {
+        cfg: &pcfg,
+        sched: &sched,
+        net: &st.net,
+        params: &st.student.model.params[..pp],
+    };
     if ph == Phase::Student {
-        policy::sample_forward(
-            &pcfg,
-            &sched,
-            &st.net,
-            &st.student.model.params[..pp],
-            target,
-            &mut traj,
-            &mut pws,
-            true,
-            rng,
-        )?;
+        policy::sample_forward(student, target, &mut traj, &mut pws, true, rng)?;
         st.x_t.copy_from_slice(traj.terminal());
     } else {
         let buf =
@@ -653,16 +642,7 @@ pub fn step<T: LogDensity + ?Sized, R: Rng + ?Sized>(
             row.copy_from_slice(s);
         }
         policy::sample_backward(&sched, st.x_t, &mut traj, pws.noise, rng)?;
-        policy::score(
-            &pcfg,
-            &sched,
-            &st.net,
-            &st.student.model.params[..pp],
-            target,
-            &mut traj,
-            &mut pws,
-            true,
-        )?;
+        policy::score(student, target, &mut traj, &mut pws, true)?;
     }
     fill_log_r(target, st.x_t, d, st.log_r);
 
@@ -676,17 +656,8 @@ pub fn step<T: LogDensity + ?Sized, R: Rng + ?Sized>(
             dout: st.dout,
             net_scratch: pws.net_scratch,
         };
-        tb::backward(
-            &pcfg,
-            &sched,
-            &st.net,
-            &st.student.model.params[..pp],
-            &traj,
-            st.log_r,
-            st.student.model.params[pp],
-            sg,
-            &mut tws,
-        )?
+        let log_z = st.student.model.params[pp];
+        tb::backward(student, &traj, st.log_r, log_z, sg, &mut tws)?
     };
     sgz[0] = ti.log_z_grad;
     st.resid.copy_from_slice(st.delta);
@@ -714,16 +685,13 @@ pub fn step<T: LogDensity + ?Sized, R: Rng + ?Sized>(
     let mut teacher_loss = 0.0f32;
     let mut mean_log_rt = f32::NAN;
     if kept > 0 {
-        policy::score(
-            &pcfg,
-            &sched,
-            &st.net,
-            &st.teacher.model.params[..pp],
-            target,
-            &mut traj,
-            &mut pws,
-            true,
-        )?;
+        let teacher = Policy {
+            cfg: &pcfg,
+            sched: &sched,
+            net: &st.net,
+            params: &st.teacher.model.params[..pp],
+        };
+        policy::score(teacher, target, &mut traj, &mut pws, true)?;
         let lzt = st.teacher.model.params[pp];
         tb::residuals(&sched, &traj, st.log_rt, lzt, st.delta)?;
         let k2 = 2.0 / kept as f32;
@@ -748,17 +716,7 @@ pub fn step<T: LogDensity + ?Sized, R: Rng + ?Sized>(
         mean_log_rt = (srt / kept as f64) as f32;
         st.teacher.model.grads.iter_mut().for_each(|g| *g = 0.0);
         let (tg, tgz) = st.teacher.model.grads.split_at_mut(pp);
-        tb::backprop_log_pf(
-            &pcfg,
-            &sched,
-            &st.net,
-            &st.teacher.model.params[..pp],
-            &traj,
-            st.coef,
-            tg,
-            st.dout,
-            pws.net_scratch,
-        )?;
+        tb::backprop_log_pf(teacher, &traj, st.coef, tg, st.dout, pws.net_scratch)?;
         tgz[0] = gz as f32;
         st.teacher.apply(&st.cfg.train, st.cfg.teacher_clip, it)?;
     }

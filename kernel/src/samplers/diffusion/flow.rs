@@ -11,7 +11,8 @@
 //! ```
 //!
 //! so `β₀ = 0`, `β_T = 1`, `β` is monotone and starts linear; `p_ref,n` is the reference
-//! marginal at step `n` ([`super::reference::Process::marginal_var`]). `h_φ` is a
+//! marginal at step `n` ([`super::reference::Process::marginal_var`]; the bias is an
+//! [`AnnealingPath`]). `h_φ` is a
 //! [`PisNet`] with one output whose last layer starts at the constant `1e-8`.
 //!
 //! **SubTB over chunks.** With boundaries `s_k = kL` (`K = T/L`), stop-gradient policy terms
@@ -25,7 +26,7 @@
 //!
 //! and trains only `φ` and `b` (the policy and `log Z` are trained by TB alone).
 
-use super::net::PisNet;
+use super::net::{NetGrads, NetInput, PisNet};
 use super::policy::Trajectories;
 use super::reference::{Process, Schedule, gaussian_log_pdf};
 use crate::error::{Error, check_len, check_min_len};
@@ -125,45 +126,71 @@ impl Flows {
         }
         Ok(())
     }
+}
 
-    /// `log F_n` at an inner step `0 < n < T` for a batch: writes `out` (`B`) and the
-    /// network cache. `log_r` holds `log R` at the same states, `betas` the schedule.
+/// The partial-energy bias of the flows, a geometric annealing path between the reference
+/// marginals and the target: `(1 − β_n) log p_ref,n(x) + β_n log R(x)`. Without learnt
+/// flows it is the whole twist of SMC (with `β_n = n/T`).
+#[derive(Clone, Copy, Debug)]
+pub struct AnnealingPath<'a> {
+    /// The reference process (`p_ref,n` is its marginal at step `n`).
+    pub process: Process,
+    /// `β_n` for `n = 0..=T` ([`Flows::betas`], or `n/T`).
+    pub betas: &'a [f32],
+}
+
+/// A batch of states at a chunk boundary: the step `n`, the states `x` (`B × d`) and their
+/// `log R` (`B`).
+#[derive(Clone, Copy, Debug)]
+pub struct Boundary<'a> {
+    /// Step `n`.
+    pub n: usize,
+    /// States `x_n`.
+    pub x: &'a [f32],
+    /// `log R(x_n)` per row.
+    pub log_r: &'a [f32],
+}
+
+/// The learnt twist: the flow model and its parameters (the network's, then the β logits).
+#[derive(Clone, Copy, Debug)]
+pub struct Twist<'a> {
+    /// The flow model.
+    pub flows: &'a Flows,
+    /// Its [`Flows::param_count`] parameters.
+    pub params: &'a [f32],
+}
+
+impl Twist<'_> {
+    /// `log F_n` at an inner step `0 < n < T` for the batch `at`: writes `out` (`B`) and the
+    /// network cache. `path` holds the process and the β schedule.
     ///
     /// # Errors
     /// [`Error::InvalidConfig`] if `n` is not an inner step; shape errors otherwise.
     pub fn log_flow(
         &self,
-        params: &[f32],
-        process: &Process,
-        betas: &[f32],
-        n: usize,
-        x: &[f32],
-        log_r: &[f32],
+        path: AnnealingPath<'_>,
+        at: Boundary<'_>,
         cache: &mut [f32],
         scratch: &mut [f32],
         out: &mut [f32],
     ) -> Result<(), Error> {
-        if n == 0 || n >= self.steps {
+        let (flows, params) = (self.flows, self.params);
+        let (process, betas) = (path.process, path.betas);
+        let Boundary { n, x, log_r } = at;
+        if n == 0 || n >= flows.steps {
             return Err(Error::InvalidConfig(
                 "log_flow is for inner steps 0 < n < T",
             ));
         }
-        check_len("betas", self.steps + 1, betas.len())?;
+        check_len("betas", flows.steps + 1, betas.len())?;
         let batch = out.len();
         check_len("flow log_r", batch, log_r.len())?;
-        let np = &params[..self.net.param_count()];
-        self.net.forward(
-            np,
-            x,
-            batch,
-            n as f32 / self.steps as f32,
-            cache,
-            scratch,
-            out,
-        )?;
+        let np = &params[..flows.net.param_count()];
+        let input = NetInput::new(x, batch, n as f32 / flows.steps as f32);
+        flows.net.forward(np, input, cache, scratch, out)?;
         let beta = betas[n];
-        let var = process.marginal_var(n, self.steps);
-        let d = self.net.dim();
+        let var = process.marginal_var(n, flows.steps);
+        let d = flows.net.dim();
         for ((o, row), &lr) in out.iter_mut().zip(x.chunks_exact(d)).zip(log_r) {
             let lref = gaussian_log_pdf(row, var);
             *o += (1.0 - beta) * lref + beta * lr;
@@ -236,10 +263,22 @@ pub struct SubTbInfo {
     pub loss: f32,
 }
 
+/// The fixed terms of the SubTB loss: the ends of the flows, which it does not train, and
+/// the loss weight.
+#[derive(Clone, Copy, Debug)]
+pub struct SubTbTerms<'a> {
+    /// `log R(x_T)` per trajectory (`log F_T`).
+    pub log_r: &'a [f32],
+    /// The current `log Z` (stop-gradient, inside `log F_0`).
+    pub log_z: f32,
+    /// The loss weight `w`.
+    pub weight: f32,
+}
+
 /// Computes the chunked SubTB loss of scored trajectories (`log p_F`, `log p_B` filled) and
-/// **accumulates** `w·∂L/∂(φ, b)` into `grads` (the flow parameter vector). `log_r` is
-/// `log R(x_T)` per trajectory; `ws.boundary_log_r` must hold `log R` at the inner
-/// boundaries; `log_z` is the current (stop-gradient) `log Z`.
+/// **accumulates** `w·∂L/∂(φ, b)` into `grads` (the flow parameter vector, as `twist.params`).
+/// `terms` holds `log R(x_T)`, `log Z` and `w`; `ws.boundary_log_r` must hold `log R` at the
+/// inner boundaries.
 ///
 /// # Errors
 /// [`Error::ShapeMismatch`] for wrong buffers; [`Error::Degenerate`] if no trajectory has
@@ -247,16 +286,19 @@ pub struct SubTbInfo {
 /// or a non-finite discrepancy is masked, as in TB ([`super::tb`]): no loss term and no
 /// gradient, and the mean runs over the other trajectories.
 pub fn subtb_backward(
-    flows: &Flows,
-    params: &[f32],
+    twist: Twist<'_>,
     sched: &Schedule<'_>,
     traj: &Trajectories<'_>,
-    log_r: &[f32],
-    log_z: f32,
-    weight: f32,
+    terms: SubTbTerms<'_>,
     grads: &mut [f32],
     ws: &mut SubTbWorkspace<'_>,
 ) -> Result<SubTbInfo, Error> {
+    let Twist { flows, params } = twist;
+    let SubTbTerms {
+        log_r,
+        log_z,
+        weight,
+    } = terms;
     let (b, d, t) = (traj.batch, traj.dim, traj.steps);
     if t != flows.steps || d != flows.net.dim() {
         return Err(Error::ShapeMismatch {
@@ -284,13 +326,18 @@ pub fn subtb_backward(
     // forward: log F at the inner boundaries
     for k in 1..kk {
         let n = k * l;
-        flows.log_flow(
-            params,
-            &process,
-            ws.betas,
+        let path = AnnealingPath {
+            process,
+            betas: ws.betas,
+        };
+        let at = Boundary {
             n,
-            traj.state(n),
-            &ws.boundary_log_r[(k - 1) * b..k * b],
+            x: traj.state(n),
+            log_r: &ws.boundary_log_r[(k - 1) * b..k * b],
+        };
+        twist.log_flow(
+            path,
+            at,
             &mut ws.cache[(k - 1) * cl..k * cl],
             ws.net_scratch,
             &mut ws.boundary_log_f[(k - 1) * b..k * b],
@@ -396,16 +443,16 @@ pub fn subtb_backward(
             grads[np + j] += (gb * sig * (ind - s_n) / (beta_total * beta_total)) as f32;
         }
         let (gnet, _) = grads.split_at_mut(np);
-        flows.net.backward(
-            &params[..np],
-            x,
-            b,
-            &ws.cache[(k - 1) * cl..k * cl],
-            ws.dout,
-            gnet,
-            None,
-            ws.net_scratch,
-        )?;
+        let input = NetInput::new(x, b, n as f32 / flows.steps as f32);
+        let g = NetGrads {
+            dout: ws.dout,
+            params: gnet,
+            dx: None,
+        };
+        let cache = &ws.cache[(k - 1) * cl..k * cl];
+        flows
+            .net
+            .backward(&params[..np], input, cache, g, ws.net_scratch)?;
     }
     Ok(SubTbInfo {
         loss: (total / kept as f64) as f32,
@@ -417,7 +464,9 @@ mod tests {
     extern crate std;
     use super::*;
     use crate::rng::{self, fill_standard_normal};
-    use crate::samplers::diffusion::policy::{PolicyConfig, Workspace, sample_backward, score};
+    use crate::samplers::diffusion::policy::{
+        Policy, PolicyConfig, Workspace, sample_backward, score,
+    };
     use crate::targets::{LogDensity, Target};
     use std::vec;
     use std::vec::Vec;
@@ -440,14 +489,14 @@ mod tests {
     /// Loss as a plain function of the flow parameters (f64 accumulation), for finite
     /// differences.
     fn subtb_loss(
-        flows: &Flows,
-        p: &[f32],
+        twist: Twist<'_>,
         sched: &Schedule<'_>,
         traj: &Trajectories<'_>,
         log_r: &[f32],
         blr: &[f32],
         log_z: f32,
     ) -> f64 {
+        let Twist { flows, params: p } = twist;
         let (b, d) = (traj.batch, traj.dim);
         let kk = flows.chunks();
         let l = flows.chunk();
@@ -457,18 +506,17 @@ mod tests {
         let mut scratch = vec![0.0; flows.net().scratch_len(b)];
         let mut lf = vec![vec![0.0f32; b]; kk + 1];
         for k in 1..kk {
-            flows
-                .log_flow(
-                    p,
-                    &sched.process(),
-                    &betas,
-                    k * l,
-                    traj.state(k * l),
-                    &blr[(k - 1) * b..k * b],
-                    &mut cache,
-                    &mut scratch,
-                    &mut lf[k],
-                )
+            let path = AnnealingPath {
+                process: sched.process(),
+                betas: &betas,
+            };
+            let at = Boundary {
+                n: k * l,
+                x: traj.state(k * l),
+                log_r: &blr[(k - 1) * b..k * b],
+            };
+            twist
+                .log_flow(path, at, &mut cache, &mut scratch, &mut lf[k])
                 .unwrap();
         }
         let mut total = 0.0f64;
@@ -552,10 +600,13 @@ mod tests {
             noise: &mut noise,
             lgrad: &mut [],
         };
-        score(
-            &pcfg, &sched, &pnet, &pp, &target, &mut traj, &mut ws, false,
-        )
-        .unwrap();
+        let policy = Policy {
+            cfg: &pcfg,
+            sched: &sched,
+            net: &pnet,
+            params: &pp,
+        };
+        score(policy, &target, &mut traj, &mut ws, false).unwrap();
         let log_r: Vec<f32> = traj
             .terminal()
             .chunks_exact(d)
@@ -567,6 +618,10 @@ mod tests {
         let blr = bufs[0].clone();
         let log_z = 0.7f32;
         let mut g = vec![0.0f32; flows.param_count()];
+        let twist = Twist {
+            flows: &flows,
+            params: &fp,
+        };
         let info = {
             let [b0, b1, b2, b3, b4, b5, b6] = &mut bufs[..] else {
                 unreachable!()
@@ -580,12 +635,14 @@ mod tests {
                 per_traj: b5,
                 net_scratch: b6,
             };
-            subtb_backward(
-                &flows, &fp, &sched, &traj, &log_r, log_z, 1.0, &mut g, &mut sws,
-            )
-            .unwrap()
+            let terms = SubTbTerms {
+                log_r: &log_r,
+                log_z,
+                weight: 1.0,
+            };
+            subtb_backward(twist, &sched, &traj, terms, &mut g, &mut sws).unwrap()
         };
-        let base = subtb_loss(&flows, &fp, &sched, &traj, &log_r, &blr, log_z);
+        let base = subtb_loss(twist, &sched, &traj, &log_r, &blr, log_z);
         assert!(
             (info.loss as f64 - base).abs() < 1e-3 * (1.0 + base),
             "{} vs {base}",
@@ -595,9 +652,29 @@ mod tests {
         for i in 0..fp.len() {
             let mut q = fp.clone();
             q[i] += h;
-            let lp = subtb_loss(&flows, &q, &sched, &traj, &log_r, &blr, log_z);
+            let lp = subtb_loss(
+                Twist {
+                    flows: &flows,
+                    params: &q,
+                },
+                &sched,
+                &traj,
+                &log_r,
+                &blr,
+                log_z,
+            );
             q[i] -= 2.0 * h;
-            let lm = subtb_loss(&flows, &q, &sched, &traj, &log_r, &blr, log_z);
+            let lm = subtb_loss(
+                Twist {
+                    flows: &flows,
+                    params: &q,
+                },
+                &sched,
+                &traj,
+                &log_r,
+                &blr,
+                log_z,
+            );
             let fd = (lp - lm) / (2.0 * h as f64);
             let tol = 3e-2 * (1e-1 + fd.abs().max(g[i].abs() as f64));
             assert!(

@@ -28,6 +28,56 @@ use crate::nn::init::init_linear;
 use crate::nn::{Activation, FourierEmbedding, LastLayerInit, Linear, Mlp};
 use crate::rng::Rng;
 
+/// The input of one forward pass: `batch` rows of states at one time.
+#[derive(Clone, Copy, Debug)]
+pub struct NetInput<'a> {
+    /// States `x` (`B × d`).
+    pub x: &'a [f32],
+    /// Rows `B`.
+    pub batch: usize,
+    /// Time `t ∈ [0, 1]` (`n/T` at Euler step `n`), shared by the rows.
+    pub t: f32,
+    /// The clipped target gradient `clip(∇log R(x), ±c)` (`B × d`) for a network with a
+    /// Langevin branch ([`PisNet::with_langevin`]); `None` for one without.
+    pub lgrad: Option<&'a [f32]>,
+}
+
+impl<'a> NetInput<'a> {
+    /// `batch` rows of `x` at time `t`, without a target gradient.
+    pub const fn new(x: &'a [f32], batch: usize, t: f32) -> Self {
+        NetInput {
+            x,
+            batch,
+            t,
+            lgrad: None,
+        }
+    }
+
+    /// The same input with the target gradient `lgrad` for the Langevin branch.
+    pub const fn with_lgrad(self, lgrad: Option<&'a [f32]>) -> Self {
+        NetInput { lgrad, ..self }
+    }
+}
+
+/// The gradients of one backward pass ([`PisNet::backward`]): the upstream gradient in, the
+/// parameter and (optionally) input gradients out.
+#[derive(Debug)]
+pub struct NetGrads<'a> {
+    /// `∂L/∂out` (`B × out`).
+    pub dout: &'a [f32],
+    /// Parameter gradients (`param_count()` values), **accumulated**.
+    pub params: &'a mut [f32],
+    /// Input gradient `∂L/∂x` (`B × d`), **written** when given.
+    pub dx: Option<&'a mut [f32]>,
+}
+
+/// The caller's buffers of one forward pass: the step cache, the scratch and the output.
+struct PassBuffers<'b> {
+    cache: &'b mut [f32],
+    scratch: &'b mut [f32],
+    out: &'b mut [f32],
+}
+
 /// Shape of a PIS network.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct PisNet {
@@ -88,7 +138,7 @@ impl PisNet {
     /// the first `dim` outputs become `NN(x, t) + s(t) ⊙ clip(∇log R(x))` with a time-only
     /// scale network `s(t) = Linear(2H_t, H) → [GELU → Linear(H, H)] × 2 → GELU →
     /// Linear(H, d)` on its own Fourier embedding. The clipped target gradient is supplied
-    /// by the caller ([`PisNet::forward_lp`]) and carries no gradient.
+    /// by the caller ([`NetInput::lgrad`]) and carries no gradient.
     ///
     /// # Errors
     /// [`Error::InvalidConfig`] if `out < dim` (the drift must be among the outputs).
@@ -245,79 +295,69 @@ impl PisNet {
         Ok(())
     }
 
-    /// Forward pass at time `t` on `batch` rows of `x` (`B × d`), writing `out` (`B × out`)
-    /// and the step cache. `scratch` needs [`PisNet::scratch_len`]`(batch)` values.
-    /// For a network with the Langevin branch use [`PisNet::forward_lp`].
+    /// Forward pass on `input` (`batch` rows of `x` (`B × d`) at time `t`, and the clipped
+    /// target gradient `lgrad` for the Langevin branch), writing `out` (`B × out`) and the
+    /// step cache. `scratch` needs [`PisNet::scratch_len`]`(batch)` values. `lgrad` (`B × d`,
+    /// `clip(∇log R(x), ±c)`) is required if and only if the network has a Langevin branch;
+    /// it is copied into the cache.
     ///
     /// # Errors
-    /// [`Error::ShapeMismatch`] for any buffer of the wrong length;
-    /// [`Error::InvalidConfig`] if the network has a Langevin branch.
+    /// [`Error::ShapeMismatch`] for any buffer of the wrong length; [`Error::InvalidConfig`]
+    /// if `lgrad` is given to a network without a Langevin branch or missing for one with it.
     pub fn forward(
         &self,
         params: &[f32],
-        x: &[f32],
-        batch: usize,
-        t: f32,
+        input: NetInput<'_>,
         cache: &mut [f32],
         scratch: &mut [f32],
         out: &mut [f32],
     ) -> Result<(), Error> {
-        self.forward_lp(params, x, batch, t, None, cache, scratch, out)
+        let bufs = PassBuffers {
+            cache,
+            scratch,
+            out,
+        };
+        self.forward_impl(params, input, bufs, true)
     }
 
-    /// As [`PisNet::forward`], with `lgrad` (`B × d`) the clipped target gradient
-    /// `clip(∇log R(x), ±c)` for the Langevin branch (required if and only if the network
-    /// has one). `lgrad` is copied into the cache.
-    ///
-    /// # Errors
-    /// As [`PisNet::forward`], and [`Error::InvalidConfig`] if `lgrad` is given to a network
-    /// without a Langevin branch or missing for one with it.
-    pub fn forward_lp(
-        &self,
-        params: &[f32],
-        x: &[f32],
-        batch: usize,
-        t: f32,
-        lgrad: Option<&[f32]>,
-        cache: &mut [f32],
-        scratch: &mut [f32],
-        out: &mut [f32],
-    ) -> Result<(), Error> {
-        self.forward_impl(params, x, batch, t, lgrad, cache, scratch, out, true)
-    }
-
-    /// As [`PisNet::forward_lp`] for sampling only: the same output bits, but the head's
+    /// As [`PisNet::forward`] for sampling only: the same output bits, but the head's
     /// activation cache (and the activations' derivatives) are not written, so the result
     /// cannot be back-propagated. `cache` still needs [`PisNet::cache_len`] values.
     ///
     /// # Errors
-    /// As [`PisNet::forward_lp`].
-    pub fn forward_no_grad_lp(
+    /// As [`PisNet::forward`].
+    pub fn forward_no_grad(
         &self,
         params: &[f32],
-        x: &[f32],
-        batch: usize,
-        t: f32,
-        lgrad: Option<&[f32]>,
+        input: NetInput<'_>,
         cache: &mut [f32],
         scratch: &mut [f32],
         out: &mut [f32],
     ) -> Result<(), Error> {
-        self.forward_impl(params, x, batch, t, lgrad, cache, scratch, out, false)
+        let bufs = PassBuffers {
+            cache,
+            scratch,
+            out,
+        };
+        self.forward_impl(params, input, bufs, false)
     }
 
+    /// The forward pass; `grad` says whether the head keeps its activation cache for
+    /// [`PisNet::backward`] (one function for both, not two copies: the firmware's flash is
+    /// tight).
     fn forward_impl(
         &self,
         params: &[f32],
-        x: &[f32],
-        batch: usize,
-        t: f32,
-        lgrad: Option<&[f32]>,
-        cache: &mut [f32],
-        scratch: &mut [f32],
-        out: &mut [f32],
+        input: NetInput<'_>,
+        bufs: PassBuffers<'_>,
         grad: bool,
     ) -> Result<(), Error> {
+        let NetInput { x, batch, t, lgrad } = input;
+        let PassBuffers {
+            cache,
+            scratch,
+            out,
+        } = bufs;
         if lgrad.is_some() != self.langevin.is_some() {
             return Err(Error::InvalidConfig(
                 "the target gradient is needed exactly when the network has a Langevin branch",
@@ -367,23 +407,27 @@ impl PisNet {
         Ok(())
     }
 
-    /// Backward pass for the forward pass whose cache is `cache` (same `x`, `batch`):
-    /// **accumulates** parameter gradients into `grads` and, if `dx` is given, **writes**
-    /// the input gradient `∂L/∂x` (`B × d`). `dout` is `∂L/∂out`.
+    /// Backward pass for the forward pass on `input` whose cache is `cache` (only `input.x`
+    /// and `input.batch` are read: `t` and `lgrad` live in the cache): with `grads.dout =
+    /// ∂L/∂out`, **accumulates** parameter gradients into `grads.params` and, if `grads.dx`
+    /// is given, **writes** the input gradient `∂L/∂x` (`B × d`) into it.
     ///
     /// # Errors
     /// [`Error::ShapeMismatch`] for any buffer of the wrong length.
     pub fn backward(
         &self,
         params: &[f32],
-        x: &[f32],
-        batch: usize,
+        input: NetInput<'_>,
         cache: &[f32],
-        dout: &[f32],
-        grads: &mut [f32],
-        dx: Option<&mut [f32]>,
+        grads: NetGrads<'_>,
         scratch: &mut [f32],
     ) -> Result<(), Error> {
+        let NetInput { x, batch, .. } = input;
+        let NetGrads {
+            dout,
+            params: grads,
+            dx,
+        } = grads;
         check_len("pis params", self.param_count(), params.len())?;
         check_len("pis grads", self.param_count(), grads.len())?;
         check_len("pis x", batch * self.dim, x.len())?;
@@ -459,19 +503,12 @@ mod tests {
         assert!(PisNet::new(0, 64, 64, 4).is_err());
     }
 
-    fn loss(
-        net: &PisNet,
-        p: &[f32],
-        x: &[f32],
-        b: usize,
-        t: f32,
-        g: Option<&[f32]>,
-        c: &[f32],
-    ) -> f64 {
+    fn loss(net: &PisNet, p: &[f32], input: NetInput<'_>, c: &[f32]) -> f64 {
+        let b = input.batch;
         let mut cache = vec![0.0; net.cache_len(b)];
         let mut scratch = vec![0.0; net.scratch_len(b)];
         let mut out = vec![0.0; b * net.out()];
-        net.forward_lp(p, x, b, t, g, &mut cache, &mut scratch, &mut out)
+        net.forward(p, input, &mut cache, &mut scratch, &mut out)
             .unwrap();
         out.iter()
             .zip(c)
@@ -514,28 +551,24 @@ mod tests {
         let mut cache = vec![0.0; net.cache_len(b)];
         let mut scratch = vec![0.0; net.scratch_len(b)];
         let mut out = vec![0.0; b * net.out()];
-        net.forward_lp(&p, &x, b, t, g, &mut cache, &mut scratch, &mut out)
+        let input = NetInput::new(&x, b, t).with_lgrad(g);
+        net.forward(&p, input, &mut cache, &mut scratch, &mut out)
             .unwrap();
         let mut grads = vec![0.0f32; net.param_count()];
         let mut dx = vec![0.0f32; b * dim];
-        net.backward(
-            &p,
-            &x,
-            b,
-            &cache,
-            &c,
-            &mut grads,
-            Some(&mut dx),
-            &mut scratch,
-        )
-        .unwrap();
+        let ng = NetGrads {
+            dout: &c,
+            params: &mut grads,
+            dx: Some(&mut dx),
+        };
+        net.backward(&p, input, &cache, ng, &mut scratch).unwrap();
         let h = 1e-2f32;
         for i in 0..p.len() {
             let mut pp = p.clone();
             pp[i] += h;
-            let lp = loss(&net, &pp, &x, b, t, g, &c);
+            let lp = loss(&net, &pp, input, &c);
             pp[i] -= 2.0 * h;
-            let lm = loss(&net, &pp, &x, b, t, g, &c);
+            let lm = loss(&net, &pp, input, &c);
             let fd = (lp - lm) / (2.0 * h as f64);
             let err = (fd - grads[i] as f64).abs() / (1e-2 + fd.abs().max(grads[i].abs() as f64));
             assert!(
@@ -547,9 +580,9 @@ mod tests {
         for i in 0..x.len() {
             let mut xx = x.clone();
             xx[i] += h;
-            let lp = loss(&net, &p, &xx, b, t, g, &c);
+            let lp = loss(&net, &p, NetInput { x: &xx, ..input }, &c);
             xx[i] -= 2.0 * h;
-            let lm = loss(&net, &p, &xx, b, t, g, &c);
+            let lm = loss(&net, &p, NetInput { x: &xx, ..input }, &c);
             let fd = (lp - lm) / (2.0 * h as f64);
             assert!(
                 (fd - dx[i] as f64).abs() < 2e-2 * (1e-2 + fd.abs()),
@@ -576,12 +609,10 @@ mod tests {
         let mut scratch = vec![0.0; net.scratch_len(1)];
         let mut out = vec![0.0; 2];
         // the untrained scale is ~0.1, so the output is 0.1 * the clipped gradient
-        net.forward_lp(
+        let input = NetInput::new(&[0.0, 0.0], 1, 0.5);
+        net.forward(
             &p,
-            &[0.0, 0.0],
-            1,
-            0.5,
-            Some(&[3.0, -2.0]),
+            input.with_lgrad(Some(&[3.0, -2.0])),
             &mut cache,
             &mut scratch,
             &mut out,
@@ -592,7 +623,7 @@ mod tests {
             "{out:?}"
         );
         assert!(
-            net.forward(&p, &[0.0, 0.0], 1, 0.5, &mut cache, &mut scratch, &mut out)
+            net.forward(&p, input, &mut cache, &mut scratch, &mut out)
                 .is_err()
         );
         assert!(PisNet::new(3, 4, 3, 2).unwrap().with_langevin().is_err());
@@ -616,9 +647,10 @@ mod tests {
             let mut cache = vec![0.0; net.cache_len(b)];
             let mut scratch = vec![0.0; net.scratch_len(b)];
             let (mut o1, mut o2) = (vec![0.0; b * 4], vec![1.0; b * 4]);
-            net.forward_lp(&p, &x, b, 0.3, lg, &mut cache, &mut scratch, &mut o1)
+            let input = NetInput::new(&x, b, 0.3).with_lgrad(lg);
+            net.forward(&p, input, &mut cache, &mut scratch, &mut o1)
                 .unwrap();
-            net.forward_no_grad_lp(&p, &x, b, 0.3, lg, &mut cache, &mut scratch, &mut o2)
+            net.forward_no_grad(&p, input, &mut cache, &mut scratch, &mut o2)
                 .unwrap();
             let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(&o1), bits(&o2));
@@ -635,19 +667,20 @@ mod tests {
         let mut cache = vec![0.0; net.cache_len(2)];
         let mut scratch = vec![0.0; net.scratch_len(2)];
         let mut out = vec![1.0; 6];
-        net.forward(&p, &x, 2, 0.3, &mut cache, &mut scratch, &mut out)
+        let (at3, at9) = (NetInput::new(&x, 2, 0.3), NetInput::new(&x, 2, 0.9));
+        net.forward(&p, at3, &mut cache, &mut scratch, &mut out)
             .unwrap();
         assert!(out.iter().all(|&o| o == 0.0));
         net.init(&mut p, LastLayerInit::Default, &mut r).unwrap();
         let mut out2 = vec![0.0; 6];
-        net.forward(&p, &x, 2, 0.3, &mut cache, &mut scratch, &mut out)
+        net.forward(&p, at3, &mut cache, &mut scratch, &mut out)
             .unwrap();
-        net.forward(&p, &x, 2, 0.9, &mut cache, &mut scratch, &mut out2)
+        net.forward(&p, at9, &mut cache, &mut scratch, &mut out2)
             .unwrap();
         assert_ne!(out, out2);
         let mut short = vec![0.0; 3];
         assert!(
-            net.forward(&p, &x, 2, 0.3, &mut cache, &mut scratch, &mut short)
+            net.forward(&p, at3, &mut cache, &mut scratch, &mut short)
                 .is_err()
         );
     }

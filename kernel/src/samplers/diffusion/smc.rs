@@ -17,14 +17,13 @@
 //! so that `(1/N) Σ wᵢ = Ẑ`; these are on the same scale as on-policy importance weights
 //! and can share one replay buffer ([`crate::buffer`]).
 //!
-//! Twists: with learnt flows, `log F_n` is [`super::flow::Flows::log_flow`]; without, the
-//! twist is the geometric annealing path `(1 − n/T) log p_ref,n + (n/T) log R` (the learnt
+//! Twists: with learnt flows, `log F_n` is [`super::flow::Twist::log_flow`]; without, the
+//! twist is the geometric annealing path ([`super::flow::AnnealingPath`]) `(1 − n/T) log p_ref,n + (n/T) log R` (the learnt
 //! flows at initialisation), so the same code is annealed SMC with the policy as proposal.
 
-use super::flow::Flows;
-use super::net::PisNet;
-use super::policy::{self, PolicyConfig, Trajectories};
-use super::reference::{Schedule, gaussian_log_pdf};
+use super::flow::{AnnealingPath, Boundary, Flows, Twist};
+use super::policy::{self, Policy, Trajectories};
+use super::reference::gaussian_log_pdf;
 use crate::error::{Error, check_len, check_min_len};
 use crate::math;
 use crate::rng::Rng;
@@ -87,26 +86,39 @@ impl SmcWorkspace<'_> {
     }
 }
 
-/// Runs one full SMC pass over `traj` (batch `N`, no caches needed). `flows` is `None` for
-/// the annealing twist. On return `traj.terminal()` holds the particles, `ws.log_w` their
-/// Z-scaled log-weights and `ws.log_r` their `log R`.
+/// A twisted SMC sampler: its settings, the proposal (the learnt policy) and the twist (the
+/// learnt flows, or `None` for the annealing path).
+#[derive(Clone, Copy, Debug)]
+pub struct Sampler<'a> {
+    /// SMC settings.
+    pub cfg: &'a SmcConfig,
+    /// The proposal `p_F`.
+    pub proposal: Policy<'a>,
+    /// Learnt flows as twists, or `None` for the annealing twist.
+    pub twist: Option<Twist<'a>>,
+}
+
+/// Runs one full SMC pass of `smc` over `traj` (batch `N`, no caches needed). On return
+/// `traj.terminal()` holds the particles, `ws.log_w` their Z-scaled log-weights and
+/// `ws.log_r` their `log R`.
 ///
 /// # Errors
 /// [`Error::InvalidConfig`] for a chunk length that does not divide `T` or bad thresholds;
 /// [`Error::Degenerate`] if every particle gets zero weight; shape errors otherwise.
 pub fn run<T: LogDensity + ?Sized, R: Rng + ?Sized>(
-    cfg: &SmcConfig,
-    pcfg: &PolicyConfig,
-    sched: &Schedule<'_>,
-    net: &PisNet,
-    params: &[f32],
-    flows: Option<(&Flows, &[f32])>,
+    smc: Sampler<'_>,
     target: &T,
     traj: &mut Trajectories<'_>,
     pws: &mut policy::Workspace<'_>,
     ws: &mut SmcWorkspace<'_>,
     rng: &mut R,
 ) -> Result<SmcInfo, Error> {
+    let Sampler {
+        cfg,
+        proposal,
+        twist,
+    } = smc;
+    let sched = proposal.sched;
     let (n, d, t) = (traj.batch, traj.dim, traj.steps);
     if cfg.chunk == 0 || !t.is_multiple_of(cfg.chunk) {
         return Err(Error::InvalidConfig(
@@ -116,15 +128,15 @@ pub fn run<T: LogDensity + ?Sized, R: Rng + ?Sized>(
     if !(0.0..=1.0).contains(&cfg.resample_threshold) {
         return Err(Error::InvalidConfig("resample_threshold must be in [0, 1]"));
     }
-    if let Some((f, fp)) = flows {
-        if f.chunk() != cfg.chunk {
+    if let Some(tw) = twist {
+        if tw.flows.chunk() != cfg.chunk {
             return Err(Error::InvalidConfig(
                 "flow chunk length differs from the SMC chunk length",
             ));
         }
-        check_len("flow params", f.param_count(), fp.len())?;
+        check_len("flow params", tw.flows.param_count(), tw.params.len())?;
     }
-    let lens = SmcWorkspace::lens(n, d, t, flows.map(|f| f.0));
+    let lens = SmcWorkspace::lens(n, d, t, twist.map(|tw| tw.flows));
     check_len("smc log_w", lens[0], ws.log_w.len())?;
     check_len("smc log_f", lens[1], ws.log_f.len())?;
     check_len("smc log_f_new", lens[2], ws.log_f_new.len())?;
@@ -135,8 +147,8 @@ pub fn run<T: LogDensity + ?Sized, R: Rng + ?Sized>(
     check_len("smc betas", lens[7], ws.betas.len())?;
     check_min_len("smc flow_cache", lens[8], ws.flow_cache.len())?;
     check_min_len("smc flow_scratch", lens[9], ws.flow_scratch.len())?;
-    match flows {
-        Some((f, fp)) => f.betas(fp, ws.betas)?,
+    match twist {
+        Some(tw) => tw.flows.betas(tw.params, ws.betas)?,
         None => {
             for (i, b) in ws.betas.iter_mut().enumerate() {
                 *b = i as f32 / t as f32;
@@ -161,9 +173,7 @@ pub fn run<T: LogDensity + ?Sized, R: Rng + ?Sized>(
     let w = n * d;
     for k in 0..chunks {
         let (s, e) = (k * cfg.chunk, (k + 1) * cfg.chunk);
-        policy::sample_forward_range(
-            pcfg, sched, net, params, target, traj, pws, false, s, e, rng,
-        )?;
+        policy::sample_forward_range(proposal, target, traj, pws, s..e, rng)?;
         if k == 0 {
             let x0 = &traj.states[..w];
             for (lf, row) in ws.log_f.iter_mut().zip(x0.chunks_exact(d)) {
@@ -177,18 +187,19 @@ pub fn run<T: LogDensity + ?Sized, R: Rng + ?Sized>(
         if e == t {
             ws.log_f_new.copy_from_slice(ws.log_r);
         } else {
-            match flows {
-                Some((f, fp)) => f.log_flow(
-                    fp,
-                    &process,
-                    ws.betas,
-                    e,
-                    xe,
-                    ws.log_r,
-                    ws.flow_cache,
-                    ws.flow_scratch,
-                    ws.log_f_new,
-                )?,
+            match twist {
+                Some(tw) => {
+                    let path = AnnealingPath {
+                        process,
+                        betas: ws.betas,
+                    };
+                    let at = Boundary {
+                        n: e,
+                        x: xe,
+                        log_r: ws.log_r,
+                    };
+                    tw.log_flow(path, at, ws.flow_cache, ws.flow_scratch, ws.log_f_new)?
+                }
                 None => {
                     let beta = ws.betas[e];
                     let var = process.marginal_var(e, t);
@@ -254,7 +265,9 @@ mod tests {
     use super::*;
     use crate::nn::LastLayerInit;
     use crate::rng;
-    use crate::samplers::diffusion::reference::Process;
+    use crate::samplers::diffusion::net::PisNet;
+    use crate::samplers::diffusion::policy::PolicyConfig;
+    use crate::samplers::diffusion::reference::{Process, Schedule};
     use crate::targets::Gaussian;
     use std::vec;
     use std::vec::Vec;
@@ -319,11 +332,20 @@ mod tests {
             flow_scratch: fs,
         };
         let cfg = SmcConfig::default();
-        let fl_arg = if flows { Some((&fl, &fp[..])) } else { None };
-        let info = run(
-            &cfg, &pcfg, &sched, &net, &p, fl_arg, target, &mut traj, &mut pws, &mut ws, &mut r,
-        )
-        .unwrap();
+        let smc = Sampler {
+            cfg: &cfg,
+            proposal: Policy {
+                cfg: &pcfg,
+                sched: &sched,
+                net: &net,
+                params: &p,
+            },
+            twist: flows.then_some(Twist {
+                flows: &fl,
+                params: &fp,
+            }),
+        };
+        let info = run(smc, target, &mut traj, &mut pws, &mut ws, &mut r).unwrap();
         (info, ws.log_w.to_vec())
     }
 

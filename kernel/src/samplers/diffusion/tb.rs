@@ -19,8 +19,10 @@
 //! the count is [`TbInfo::masked`]. A batch with no finite residual is
 //! [`Error::Degenerate`]. With every residual finite the result is unchanged (`B′ = B`).
 
-use super::net::PisNet;
-use super::policy::{PolicyConfig, Trajectories, Workspace, log_pf_output_grad, sample_forward};
+use super::net::{NetGrads, NetInput};
+use super::policy::{
+    Policy, Trajectories, Transition, Workspace, log_pf_output_grad, sample_forward,
+};
 use super::reference::Schedule;
 use crate::error::{Error, check_len, check_min_len};
 use crate::rng::Rng;
@@ -106,17 +108,15 @@ pub struct TbWorkspace<'a> {
 /// # Errors
 /// As [`residuals`], and [`Error::ShapeMismatch`] for wrong buffers.
 pub fn backward(
-    cfg: &PolicyConfig,
-    sched: &Schedule<'_>,
-    net: &PisNet,
-    params: &[f32],
+    policy: Policy<'_>,
     traj: &Trajectories<'_>,
     log_r: &[f32],
     log_z: f32,
     grads: &mut [f32],
     ws: &mut TbWorkspace<'_>,
 ) -> Result<TbInfo, Error> {
-    let (b, d, t) = (traj.batch, traj.dim, traj.steps);
+    let (b, t) = (traj.batch, traj.steps);
+    let (net, sched) = (policy.net, policy.sched);
     check_len("tb coef", b, ws.coef.len())?;
     check_len("tb dout", b * net.out(), ws.dout.len())?;
     check_min_len("tb net_scratch", net.scratch_len(b), ws.net_scratch.len())?;
@@ -127,18 +127,7 @@ pub fn backward(
     for (c, &dl) in ws.coef.iter_mut().zip(ws.delta.iter()) {
         *c = k * dl;
     }
-    backprop_log_pf(
-        cfg,
-        sched,
-        net,
-        params,
-        traj,
-        ws.coef,
-        grads,
-        ws.dout,
-        ws.net_scratch,
-    )?;
-    let _ = d;
+    backprop_log_pf(policy, traj, ws.coef, grads, ws.dout, ws.net_scratch)?;
     Ok(info)
 }
 
@@ -148,16 +137,19 @@ pub fn backward(
 /// # Errors
 /// [`Error::ShapeMismatch`] for wrong buffers.
 pub fn backprop_log_pf(
-    cfg: &PolicyConfig,
-    sched: &Schedule<'_>,
-    net: &PisNet,
-    params: &[f32],
+    policy: Policy<'_>,
     traj: &Trajectories<'_>,
     coef: &[f32],
     grads: &mut [f32],
     dout: &mut [f32],
     net_scratch: &mut [f32],
 ) -> Result<(), Error> {
+    let Policy {
+        cfg,
+        sched,
+        net,
+        params,
+    } = policy;
     let (b, d, t) = (traj.batch, traj.dim, traj.steps);
     let w = b * d;
     let ow = net.out();
@@ -167,15 +159,25 @@ pub fn backprop_log_pf(
         let x = &traj.states[n * w..(n + 1) * w];
         let y = &traj.states[(n + 1) * w..(n + 2) * w];
         let out = &traj.outputs[n * b * ow..(n + 1) * b * ow];
-        log_pf_output_grad(cfg, sched, n, d, x, y, out, coef, dout);
+        let step = Transition {
+            n,
+            dim: d,
+            x,
+            y,
+            out,
+        };
+        log_pf_output_grad(cfg, sched, step, coef, dout);
+        let input = NetInput::new(x, b, n as f32 / t as f32);
+        let g = NetGrads {
+            dout,
+            params: &mut *grads,
+            dx: None,
+        };
         net.backward(
             params,
-            x,
-            b,
+            input,
             &traj.cache[n * cl..(n + 1) * cl],
-            dout,
-            grads,
-            None,
+            g,
             net_scratch,
         )?;
     }
@@ -195,11 +197,32 @@ pub struct TbChunkSums {
     pub masked: u32,
 }
 
+/// The caller-owned views of one chunk of an on-policy TB batch ([`on_policy_chunk`]): its
+/// trajectory storage and rollout scratch, its per-row buffers and its own gradient
+/// accumulator.
+#[derive(Debug)]
+pub struct ChunkViews<'a> {
+    /// The chunk's trajectories (`traj.batch` rows, with caches).
+    pub traj: Trajectories<'a>,
+    /// Rollout scratch for `traj.batch` rows.
+    pub ws: Workspace<'a>,
+    /// `[B]`: `log R(x_T)` (output).
+    pub log_r: &'a mut [f32],
+    /// `[B]`: residuals `δ_b` (output).
+    pub delta: &'a mut [f32],
+    /// `[B]`: per-row upstream coefficients (scratch).
+    pub coef: &'a mut [f32],
+    /// `[B·out]`: upstream gradient of one step (scratch).
+    pub dout: &'a mut [f32],
+    /// Policy gradient (`param_count()` values), **accumulated**.
+    pub grads: &'a mut [f32],
+}
+
 /// One chunk of an on-policy TB iteration, for a runner that splits a batch of
 /// `total_batch` rows into fixed chunks (possibly on several threads): rolls out
-/// `traj.batch` trajectories of `p_F` with `rng` (keeping the caches), writes `log R(x_T)`
-/// into `log_r` and the residuals into `delta`, and **accumulates** into `grads` this
-/// chunk's share of `∂L_TB/∂θ` for the whole batch,
+/// `chunk.traj.batch` trajectories of `p_F` with `rng` (keeping the caches), writes
+/// `log R(x_T)` into `chunk.log_r` and the residuals into `chunk.delta`, and **accumulates**
+/// into `chunk.grads` this chunk's share of `∂L_TB/∂θ` for the whole batch,
 /// `(2/total_batch) Σ_{b ∈ chunk} δ_b Σ_n ∂ log p_F/∂θ`.
 ///
 /// The chunk's result depends only on its inputs (parameters, `log Z`, `rng`), never on the
@@ -212,24 +235,25 @@ pub struct TbChunkSums {
 ///
 /// # Errors
 /// As [`super::policy::sample_forward`] and [`residuals`]; [`Error::InvalidConfig`] if
-/// `total_batch < traj.batch`.
+/// `total_batch < chunk.traj.batch`.
 pub fn on_policy_chunk<T: LogDensity + ?Sized, R: Rng + ?Sized>(
-    cfg: &PolicyConfig,
-    sched: &Schedule<'_>,
-    net: &PisNet,
-    params: &[f32],
+    policy: Policy<'_>,
     log_z: f32,
     target: &T,
     total_batch: usize,
-    traj: &mut Trajectories<'_>,
-    ws: &mut Workspace<'_>,
-    log_r: &mut [f32],
-    delta: &mut [f32],
-    coef: &mut [f32],
-    dout: &mut [f32],
-    grads: &mut [f32],
+    chunk: &mut ChunkViews<'_>,
     rng: &mut R,
 ) -> Result<TbChunkSums, Error> {
+    let ChunkViews {
+        traj,
+        ws,
+        log_r,
+        delta,
+        coef,
+        dout,
+        grads,
+    } = chunk;
+    let (sched, net) = (policy.sched, policy.net);
     let b = traj.batch;
     if total_batch < b {
         return Err(Error::InvalidConfig(
@@ -239,7 +263,7 @@ pub fn on_policy_chunk<T: LogDensity + ?Sized, R: Rng + ?Sized>(
     check_len("tb chunk log_r", b, log_r.len())?;
     check_len("tb coef", b, coef.len())?;
     check_len("tb dout", b * net.out(), dout.len())?;
-    sample_forward(cfg, sched, net, params, target, traj, ws, true, rng)?;
+    sample_forward(policy, target, traj, ws, true, rng)?;
     for (lr, row) in log_r.iter_mut().zip(traj.terminal().chunks_exact(traj.dim)) {
         *lr = target.log_density(row);
     }
@@ -259,17 +283,7 @@ pub fn on_policy_chunk<T: LogDensity + ?Sized, R: Rng + ?Sized>(
     for (c, &dl) in coef.iter_mut().zip(delta.iter()) {
         *c = k * dl;
     }
-    backprop_log_pf(
-        cfg,
-        sched,
-        net,
-        params,
-        traj,
-        coef,
-        grads,
-        dout,
-        ws.net_scratch,
-    )?;
+    backprop_log_pf(policy, traj, coef, grads, dout, ws.net_scratch)?;
     Ok(TbChunkSums {
         sum_delta: s,
         sum_delta2: s2,
@@ -283,6 +297,8 @@ mod tests {
     use super::*;
     use crate::nn::LastLayerInit;
     use crate::rng::{self, fill_standard_normal};
+    use crate::samplers::diffusion::net::PisNet;
+    use crate::samplers::diffusion::policy::PolicyConfig;
     use crate::samplers::diffusion::policy::{sample_backward, score};
     use crate::samplers::diffusion::reference::Process;
     use std::vec;
@@ -351,17 +367,14 @@ mod tests {
                 noise: &mut bf.noise,
                 lgrad: &mut [],
             };
-            score(
-                &cfg,
-                &sched,
-                &net,
-                p,
-                &crate::targets::Gaussian::new(2, 0.0, 1.0).unwrap(),
-                &mut traj,
-                &mut ws,
-                true,
-            )
-            .unwrap();
+            let policy = Policy {
+                cfg: &cfg,
+                sched: &sched,
+                net: &net,
+                params: p,
+            };
+            let target = crate::targets::Gaussian::new(2, 0.0, 1.0).unwrap();
+            score(policy, &target, &mut traj, &mut ws, true).unwrap();
             let mut delta = vec![0.0f32; b];
             // f64 recomputation of the loss for a clean finite difference
             residuals(&sched, &traj, &log_r, log_z, &mut delta).unwrap();
@@ -406,10 +419,13 @@ mod tests {
                 dout: &mut dout,
                 net_scratch: &mut ns,
             };
-            backward(
-                &cfg, &sched, &net, &p, &traj, &log_r, log_z, &mut g, &mut tws,
-            )
-            .unwrap()
+            let policy = Policy {
+                cfg: &cfg,
+                sched: &sched,
+                net: &net,
+                params: &p,
+            };
+            backward(policy, &traj, &log_r, log_z, &mut g, &mut tws).unwrap()
         };
         assert!((info.loss as f64 - base).abs() < 1e-3 * (1.0 + base));
         let h = 1e-2f32;

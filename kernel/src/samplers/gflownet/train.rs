@@ -914,7 +914,7 @@ impl<'a, E: DiscreteEnv> Trainer<'a, E> {
             ParamGroup::new(np - 1, 1, self.cfg.lr_log_z / self.cfg.lr),
         ];
         let [p, g, m, v, ..] = &mut self.f;
-        adam::step_groups(&cfg, &mut self.adam, &groups, p, g, m, v)?;
+        adam::step_groups(&cfg, &mut self.adam, &groups, p, g, adam::Moments { m, v })?;
         Ok(())
     }
 

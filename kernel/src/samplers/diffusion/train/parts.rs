@@ -2,16 +2,31 @@
 //! buffer, the on-policy and buffer batches, the TB/SubTB gradients, the buffer insert and
 //! the batch initialisation of `log Z`.
 
-use super::super::flow::{self, SubTbWorkspace};
-use super::super::policy;
+use super::super::flow::{self, SubTbTerms, SubTbWorkspace, Twist};
+use super::super::policy::{self, Policy};
 use super::super::reference::Schedule;
 use super::super::smc::{self, SmcInfo};
 use super::super::tb::{self, TbWorkspace};
-use super::{Config, Info, State, Views};
+use super::{Config, Info, Layout, State, Views};
 use crate::buffer::{Cursor, Priority, ReplayBuffer};
 use crate::error::Error;
 use crate::rng::{Rng, uniform_f64};
 use crate::targets::LogDensity;
+
+/// The policy of `cfg` over `lay`'s network at the policy part of the model's `params`.
+fn policy_at<'a>(
+    cfg: &'a Config,
+    lay: &'a Layout,
+    sched: &'a Schedule<'a>,
+    params: &'a [f32],
+) -> Policy<'a> {
+    Policy {
+        cfg: &cfg.policy,
+        sched,
+        net: &lay.net,
+        params: lay.policy(params),
+    }
+}
 
 /// Stores the SMC particles (`from_smc`) or the on-policy batch in the buffer.
 pub(super) fn insert(cursor: &mut Cursor, v: &mut Views<'_>, from_smc: bool) -> Result<(), Error> {
@@ -39,20 +54,15 @@ pub(super) fn smc_pass<T: LogDensity + ?Sized, R: Rng + ?Sized>(
     let lay = v.layout;
     let sched = Schedule::view(cfg.process, cfg.steps, &*v.table)?;
     let params = &*v.model.params;
-    let flows = lay.flows.as_ref().map(|f| (f, lay.flow(params)));
-    let info = smc::run(
-        &cfg.smc,
-        &cfg.policy,
-        &sched,
-        &lay.net,
-        lay.policy(params),
-        flows,
-        target,
-        &mut v.smc_traj,
-        &mut v.pws,
-        &mut v.smc,
-        rng,
-    )?;
+    let smc = smc::Sampler {
+        cfg: &cfg.smc,
+        proposal: policy_at(cfg, &lay, &sched, params),
+        twist: lay.flows.as_ref().map(|flows| Twist {
+            flows,
+            params: lay.flow(params),
+        }),
+    };
+    let info = smc::run(smc, target, &mut v.smc_traj, &mut v.pws, &mut v.smc, rng)?;
     state.smc_runs += 1;
     insert(&mut state.buffer, v, true)?;
     Ok(info)
@@ -77,17 +87,8 @@ fn forward<T: LogDensity + ?Sized, R: Rng + ?Sized>(
 ) -> Result<(), Error> {
     let lay = v.layout;
     let sched = Schedule::view(cfg.process, cfg.steps, &*v.table)?;
-    policy::sample_forward(
-        &cfg.policy,
-        &sched,
-        &lay.net,
-        lay.policy(v.model.params),
-        target,
-        &mut v.traj,
-        &mut v.pws,
-        keep_cache,
-        rng,
-    )
+    let policy = policy_at(cfg, &lay, &sched, v.model.params);
+    policy::sample_forward(policy, target, &mut v.traj, &mut v.pws, keep_cache, rng)
 }
 
 /// Draws `B` terminal states from the buffer, builds backward trajectories with `p_B` and
@@ -127,16 +128,8 @@ pub(super) fn buffer_batch<T: LogDensity + ?Sized, R: Rng + ?Sized>(
         }
     }
     policy::sample_backward(&sched, v.batch.x_t, &mut v.traj, v.pws.noise, rng)?;
-    policy::score(
-        &cfg.policy,
-        &sched,
-        &lay.net,
-        lay.policy(v.model.params),
-        target,
-        &mut v.traj,
-        &mut v.pws,
-        true,
-    )?;
+    let policy = policy_at(cfg, &lay, &sched, v.model.params);
+    policy::score(policy, target, &mut v.traj, &mut v.pws, true)?;
     Ok(lambda)
 }
 
@@ -166,17 +159,8 @@ pub(super) fn gradients<T: LogDensity + ?Sized>(
         dout: v.tb.dout,
         net_scratch: v.pws.net_scratch,
     };
-    let ti = tb::backward(
-        &cfg.policy,
-        &sched,
-        &lay.net,
-        lay.policy(params),
-        &v.traj,
-        v.batch.log_r,
-        log_z,
-        gp,
-        &mut tws,
-    )?;
+    let policy = policy_at(cfg, &lay, &sched, params);
+    let ti = tb::backward(policy, &v.traj, v.batch.log_r, log_z, gp, &mut tws)?;
     info.tb_loss = ti.loss;
     info.masked = ti.masked;
     let (gf, glz) = grest.split_at_mut(lay.flow_params);
@@ -195,17 +179,16 @@ pub(super) fn gradients<T: LogDensity + ?Sized>(
             per_traj: s.per_traj,
             net_scratch: s.net_scratch,
         };
-        let si = flow::subtb_backward(
-            f,
-            lay.flow(params),
-            &sched,
-            &v.traj,
-            v.batch.log_r,
+        let twist = Twist {
+            flows: f,
+            params: lay.flow(params),
+        };
+        let terms = SubTbTerms {
+            log_r: v.batch.log_r,
             log_z,
-            cfg.subtb_weight,
-            gf,
-            &mut sws,
-        )?;
+            weight: cfg.subtb_weight,
+        };
+        let si = flow::subtb_backward(twist, &sched, &v.traj, terms, gf, &mut sws)?;
         info.subtb_loss = si.loss;
     }
     Ok(())
