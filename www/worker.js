@@ -206,7 +206,7 @@ function trainTick() {
 
 /** Posts the heat map of a new 2-D handle `h`, then its first samples and frame. */
 function startSampled(h, s, v, draw, frame) {
-  const cells = guarded(() => h.density_grid(v.xmin, v.xmax, v.ymin, v.ymax, v.nx, v.ny));
+  const cells = guarded(() => h.density_grid([v.xmin, v.xmax, v.ymin, v.ymax], v.nx, v.ny));
   if (cells === undefined) return;
   const values = view(h.grid_ptr(), h.grid_len()).slice();
   post({ type: 'grid', nx: v.nx, ny: v.ny, view: v, values, target: s.target }, [values.buffer]);
@@ -329,10 +329,13 @@ function configure(s, v) {
     return;
   }
   kind = 'smc';
-  const h = guarded(() => new SmcPlayground(s.target, s.dim, s.n, s.seed, s.baseStd, s.cess, s.mala));
+  const q = new URLSearchParams({
+    target: s.target, dim: s.dim, n: s.n, seed: s.seed, base_std: s.baseStd, cess: s.cess, mala: s.mala,
+  });
+  const h = guarded(() => new SmcPlayground(q.toString()));
   if (!h) return;
   handle = h;
-  const cells = guarded(() => h.density_grid(v.xmin, v.xmax, v.ymin, v.ymax, v.nx, v.ny));
+  const cells = guarded(() => h.density_grid([v.xmin, v.xmax, v.ymin, v.ymax], v.nx, v.ny));
   if (cells === undefined) return;
   const values = view(h.grid_ptr(), h.grid_len()).slice();
   post({ type: 'grid', nx: v.nx, ny: v.ny, view: v, values, target: s.target }, [values.buffer]);

@@ -31,17 +31,26 @@ pub struct GridSpec {
 }
 
 impl GridSpec {
-    /// The grid a page handle's `density_grid(xmin, xmax, ymin, ymax, nx, ny)` asks for
+    /// The grid a page handle's `density_grid([xmin, xmax, ymin, ymax], nx, ny)` asks for
     /// (not yet validated: the cores call [`GridSpec::validate`]).
-    pub fn from_js(xmin: f64, xmax: f64, ymin: f64, ymax: f64, nx: u32, ny: u32) -> GridSpec {
-        GridSpec {
+    ///
+    /// # Errors
+    /// `bounds` not four values (`grid`).
+    pub fn from_js(bounds: &[f64], nx: u32, ny: u32) -> Result<GridSpec, PlaygroundError> {
+        let &[xmin, xmax, ymin, ymax] = bounds else {
+            return Err(PlaygroundError::new(
+                "grid",
+                "bounds must be [xmin, xmax, ymin, ymax]",
+            ));
+        };
+        Ok(GridSpec {
             xmin,
             xmax,
             ymin,
             ymax,
             nx: nx as usize,
             ny: ny as usize,
-        }
+        })
     }
 
     /// Checks bounds and sizes.

@@ -142,30 +142,17 @@ pub struct SmcPlayground {
 
 #[wasm_bindgen]
 impl SmcPlayground {
-    /// A new run: `dim = 0` takes the target's default dimension.
+    /// A new run from `key=value&…` settings: `target`, `dim` (0 or absent: the target's
+    /// default dimension), `n` particles, `seed`, `base_std`, `cess` (the conditional-ESS
+    /// fraction kept per temperature) and `mala` steps; missing keys take the defaults.
     ///
     /// # Errors
     /// `"{control}: {reason}"` for any invalid setting, with the kernel's text where the
     /// kernel rejected it.
     #[wasm_bindgen(constructor)]
-    pub fn new(
-        target: &str,
-        dim: u32,
-        n_particles: u32,
-        seed: u32,
-        base_std: f32,
-        target_cess: f64,
-        mala_steps: u32,
-    ) -> Result<SmcPlayground, JsError> {
-        let s = SmcSettings {
-            dim: dim as usize,
-            n_particles: n_particles as usize,
-            seed,
-            base_std,
-            target_cess,
-            mala_steps,
-        };
-        SmcCore::new(target, &s)
+    pub fn new(settings: &str) -> Result<SmcPlayground, JsError> {
+        SmcSettings::parse(settings)
+            .and_then(|(target, s)| SmcCore::new(&target, &s))
             .map(|core| SmcPlayground { core })
             .map_err(js_err)
     }
@@ -179,21 +166,13 @@ impl SmcPlayground {
     }
 
     /// Fills the owned heat-map buffer with `log p̃` over coordinates 0 and 1 (other
-    /// coordinates 0); returns `nx · ny`. Read it with `grid_ptr` / `grid_len`.
+    /// coordinates 0) over `bounds = [xmin, xmax, ymin, ymax]`; returns `nx · ny`. Read it with `grid_ptr` / `grid_len`.
     ///
     /// # Errors
     /// Non-finite or empty bounds, sides outside `1..=1024`.
-    pub fn density_grid(
-        &mut self,
-        xmin: f64,
-        xmax: f64,
-        ymin: f64,
-        ymax: f64,
-        nx: u32,
-        ny: u32,
-    ) -> Result<u32, JsError> {
-        self.core
-            .density_grid(&GridSpec::from_js(xmin, xmax, ymin, ymax, nx, ny))
+    pub fn density_grid(&mut self, bounds: &[f64], nx: u32, ny: u32) -> Result<u32, JsError> {
+        GridSpec::from_js(bounds, nx, ny)
+            .and_then(|g| self.core.density_grid(&g))
             .map(|n| n as u32)
             .map_err(js_err)
     }
@@ -358,17 +337,9 @@ impl TrainPlayground {
     ///
     /// # Errors
     /// Non-finite or empty bounds, sides outside `1..=1024`.
-    pub fn density_grid(
-        &mut self,
-        xmin: f64,
-        xmax: f64,
-        ymin: f64,
-        ymax: f64,
-        nx: u32,
-        ny: u32,
-    ) -> Result<u32, JsError> {
-        self.core
-            .density_grid(&GridSpec::from_js(xmin, xmax, ymin, ymax, nx, ny))
+    pub fn density_grid(&mut self, bounds: &[f64], nx: u32, ny: u32) -> Result<u32, JsError> {
+        GridSpec::from_js(bounds, nx, ny)
+            .and_then(|g| self.core.density_grid(&g))
             .map(|n| n as u32)
             .map_err(js_err)
     }
@@ -777,17 +748,9 @@ impl VgsPlayground {
     ///
     /// # Errors
     /// Non-finite or empty bounds, sides outside `1..=1024`.
-    pub fn density_grid(
-        &mut self,
-        xmin: f64,
-        xmax: f64,
-        ymin: f64,
-        ymax: f64,
-        nx: u32,
-        ny: u32,
-    ) -> Result<u32, JsError> {
-        self.core
-            .density_grid(&GridSpec::from_js(xmin, xmax, ymin, ymax, nx, ny))
+    pub fn density_grid(&mut self, bounds: &[f64], nx: u32, ny: u32) -> Result<u32, JsError> {
+        GridSpec::from_js(bounds, nx, ny)
+            .and_then(|g| self.core.density_grid(&g))
             .map(|n| n as u32)
             .map_err(js_err)
     }

@@ -14,7 +14,7 @@ use amortise_kernel::rng::{Xoshiro256PlusPlus, seeded};
 use amortise_kernel::smc::annealed::{self, Config, Particles, State, Workspace};
 use amortise_kernel::targets::{LogDensity, Target};
 
-use crate::error::PlaygroundError;
+use crate::error::{PlaygroundError, bad, int};
 use crate::grid::{DensityGrid, GridSpec};
 
 /// Most particles a playground accepts (the page shows a message above this).
@@ -55,6 +55,53 @@ impl Default for SmcSettings {
             mala_steps: k.mala_steps,
         }
     }
+}
+
+impl SmcSettings {
+    /// Parses the page's `key=value&…` query (`target`, `dim`, `n`, `seed`, `base_std`,
+    /// `cess`, `mala`) over the defaults; returns the target's name and the settings. The
+    /// ranges are checked by [`SmcCore::new`].
+    ///
+    /// # Errors
+    /// An unknown key or a value that does not parse, naming the control.
+    pub fn parse(query: &str) -> Result<(String, SmcSettings), PlaygroundError> {
+        let mut s = SmcSettings::default();
+        let mut target = String::from("gmm40");
+        for pair in query.split('&').filter(|p| !p.trim().is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            match k.trim() {
+                "target" => target = v.trim().to_string(),
+                "dim" => s.dim = int("dim", v, 0, usize::MAX)?,
+                "n" => s.n_particles = int("particles", v, 0, usize::MAX)?,
+                "seed" => s.seed = int("seed", v, 0, u32::MAX)?,
+                "base_std" => s.base_std = number("base_std", v)? as f32,
+                "cess" => s.target_cess = number("cess", v)?,
+                "mala" => s.mala_steps = int("mala_steps", v, 0, u32::MAX)?,
+                other => {
+                    return Err(bad(
+                        "run",
+                        format!(
+                            "unknown setting “{}”",
+                            other.chars().take(30).collect::<String>()
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok((target, s))
+    }
+}
+
+fn number(field: &'static str, v: &str) -> Result<f64, PlaygroundError> {
+    v.trim().parse::<f64>().map_err(|_| {
+        bad(
+            field,
+            format!(
+                "must be a number, not “{}”",
+                v.chars().take(20).collect::<String>()
+            ),
+        )
+    })
 }
 
 /// The kernel's particle arrays and scratch, owned.

@@ -9,7 +9,9 @@ use amortise_wasm::{
 use wasm_bindgen_test::wasm_bindgen_test;
 
 fn handle(target: &str, n: u32) -> SmcPlayground {
-    match SmcPlayground::new(target, 0, n, 1, 5.0, 0.5, 5) {
+    match SmcPlayground::new(&format!(
+        "target={target}&n={n}&seed=1&base_std=5&cess=0.5&mala=5"
+    )) {
         Ok(h) => h,
         Err(_) => panic!("constructing {target} failed"),
     }
@@ -39,24 +41,35 @@ fn steps_to_beta_one_with_a_finite_log_z() {
 fn density_grid_fills_the_owned_buffer() {
     let mut h = handle("25gmm", 10);
     let n = h
-        .density_grid(-12.0, 12.0, -12.0, 12.0, 64, 48)
+        .density_grid(&[-12.0, 12.0, -12.0, 12.0], 64, 48)
         .map_err(|_| "grid failed")
         .unwrap();
     assert_eq!(n, 64 * 48);
     assert_eq!(h.grid_len(), n);
-    assert!(h.density_grid(1.0, 1.0, 0.0, 1.0, 4, 4).is_err());
-    assert!(h.density_grid(0.0, 1.0, 0.0, 1.0, 0, 4).is_err());
+    assert!(h.density_grid(&[1.0, 1.0, 0.0, 1.0], 4, 4).is_err());
+    assert!(h.density_grid(&[0.0, 1.0, 0.0, 1.0], 0, 4).is_err());
 }
 
 #[wasm_bindgen_test]
 fn bad_input_is_an_error_not_a_trap() {
-    assert!(SmcPlayground::new("nope", 0, 100, 1, 1.0, 0.5, 5).is_err());
-    assert!(SmcPlayground::new("gmm40", 0, 0, 1, 1.0, 0.5, 5).is_err());
-    assert!(SmcPlayground::new("gmm40", 0, 4_000_000_000, 1, 1.0, 0.5, 5).is_err());
-    assert!(SmcPlayground::new("gmm40", 64, 200_000, 1, 1.0, 0.5, 5).is_err());
-    assert!(SmcPlayground::new("gmm40", 0, 100, 1, f32::NAN, 0.5, 5).is_err());
-    assert!(SmcPlayground::new("gmm40", 0, 100, 1, 1.0, 1.5, 5).is_err());
-    assert!(SmcPlayground::new("9gmm", 3, 100, 1, 1.0, 0.5, 5).is_err());
+    for q in [
+        "target=nope&n=100",
+        "target=gmm40&n=0",
+        "target=gmm40&n=4000000000",
+        "target=gmm40&dim=64&n=200000",
+        "target=gmm40&n=100&base_std=NaN",
+        "target=gmm40&n=100&cess=1.5",
+        "target=9gmm&dim=3&n=100",
+        "target=gmm40&n=abc",
+        "target=gmm40&colour=red",
+    ] {
+        assert!(SmcPlayground::new(q).is_err(), "{q}");
+    }
+    let mut g = handle("9gmm", 10);
+    assert!(
+        g.density_grid(&[0.0, 1.0, 0.0], 4, 4).is_err(),
+        "three bounds"
+    );
     let mut h = handle("gaussian", 10);
     assert!(h.step(u32::MAX).is_err());
 }
