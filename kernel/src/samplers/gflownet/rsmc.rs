@@ -206,6 +206,21 @@ impl Layout {
     }
 }
 
+/// The arenas cut into the trainer's region and the SMC scratch.
+type Regions<'a> = ([&'a mut [f32]; 2], [&'a mut [u32]; 2]);
+
+fn regions<'a>(
+    lay: &Layout,
+    f32_arena: &'a mut [f32],
+    u32_arena: &'a mut [u32],
+) -> Result<Regions<'a>, Error> {
+    check_len("RSMC f32 arena", lay.f32_len, f32_arena.len())?;
+    check_len("RSMC u32 arena", lay.u32_len, u32_arena.len())?;
+    let (tf, sf) = f32_arena.split_at_mut(lay.train.f32_len);
+    let (tu, su) = u32_arena.split_at_mut(lay.train.u32_len);
+    Ok(([tf, sf], [tu, su]))
+}
+
 /// SMC scratch for `N` particles.
 #[derive(Debug)]
 struct Particles<'a> {
@@ -237,10 +252,7 @@ impl<'a> Views<'a> {
         f32_arena: &'a mut [f32],
         u32_arena: &'a mut [u32],
     ) -> Result<Self, Error> {
-        check_len("RSMC f32 arena", lay.f32_len, f32_arena.len())?;
-        check_len("RSMC u32 arena", lay.u32_len, u32_arena.len())?;
-        let (tf, sf) = f32_arena.split_at_mut(lay.train.f32_len);
-        let (tu, su) = u32_arena.split_at_mut(lay.train.u32_len);
+        let ([tf, sf], [tu, su]) = regions(lay, f32_arena, u32_arena)?;
         let n = lay.train.batch;
         let mut f = Carve::new("SMC f32 arena", sf);
         let mut u = Carve::new("SMC u32 arena", su);
@@ -264,11 +276,11 @@ impl<'a> Views<'a> {
     }
 }
 
-/// Checks `cfg` and that `v` was carved for `env` and `cfg`.
+/// Checks `cfg` and that `v` was carved for `env` and `cfg` (the SMC scratch was carved
+/// with the trainer's views, from the same layout).
 fn check_all<E: DiscreteEnv + ?Sized>(env: &E, cfg: &Config, v: &Views<'_>) -> Result<(), Error> {
     cfg.validate(env.max_steps())?;
-    check(env, &cfg.train, &v.train)?;
-    check_len("SMC particles", cfg.train.batch, v.smc.log_w.len())
+    check(env, &cfg.train, &v.train)
 }
 
 /// Zeroes the arenas and initialises the trainer ([`train::init`]).
@@ -284,10 +296,7 @@ pub fn init<E: DiscreteEnv + ?Sized, R: Rng + ?Sized>(
     rng: &mut R,
 ) -> Result<State, Error> {
     let lay = Layout::new(env, cfg)?;
-    check_len("RSMC f32 arena", lay.f32_len, f32_arena.len())?;
-    check_len("RSMC u32 arena", lay.u32_len, u32_arena.len())?;
-    let (tf, sf) = f32_arena.split_at_mut(lay.train.f32_len);
-    let (tu, su) = u32_arena.split_at_mut(lay.train.u32_len);
+    let ([tf, sf], [tu, su]) = regions(&lay, f32_arena, u32_arena)?;
     sf.fill(0.0);
     su.fill(0);
     train::init(env, &cfg.train, tf, tu, rng)
