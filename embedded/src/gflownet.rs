@@ -20,7 +20,7 @@ use amortise_kernel::rng;
 use amortise_kernel::samplers::gflownet::env::DiscreteEnv;
 use amortise_kernel::samplers::gflownet::exact;
 use amortise_kernel::samplers::gflownet::grid::{GridReward, Hypergrid};
-use amortise_kernel::samplers::gflownet::train::{Layout, LossKind, TrainConfig, Trainer};
+use amortise_kernel::samplers::gflownet::train::{self, Config, Layout, LossKind, Views};
 use core::fmt::Write;
 
 /// Seed of the pinned PRNG (`amortise_kernel::rng::seeded`), the diffusion stage's.
@@ -52,8 +52,8 @@ pub fn env() -> Result<Hypergrid, Error> {
 /// `10⁻²` (the kernel's default `10⁻³` is too slow for a budget of a few thousand
 /// iterations), ε = 0.1 exploration, no replay buffer. Everything else is the kernel's
 /// default (`log Z` learning rate `10⁻¹`, clip `1.0`, uniform `P_B`).
-pub fn config() -> TrainConfig {
-    TrainConfig {
+pub fn config() -> Config {
+    Config {
         loss: LossKind::Tb,
         batch: 4,
         hidden: 16,
@@ -61,7 +61,7 @@ pub fn config() -> TrainConfig {
         lr: 1e-2,
         epsilon: 0.1,
         buffer_capacity: 0,
-        ..TrainConfig::default()
+        ..Config::default()
     }
 }
 
@@ -82,7 +82,7 @@ pub fn needs() -> Result<(usize, usize), Error> {
 ///
 /// # Errors
 /// [`RunError::ArenaTooSmall`] if the arenas are shorter than [`needs`]; kernel errors
-/// (a non-finite step is an error here: nothing is skipped); output errors.
+/// (a step the optimiser skips for a non-finite gradient is an error here); output errors.
 pub fn run<W: Write>(f32s: &mut [f32], u32s: &mut [u32], out: &mut W) -> Result<u64, RunError> {
     let env = env()?;
     let cfg = config();
@@ -109,33 +109,38 @@ pub fn run<W: Write>(f32s: &mut [f32], u32s: &mut [u32], out: &mut W) -> Result<
         let (work, rest) = f32s.split_at_mut(layout.f32_len);
         let counts = &mut rest[..n_term];
         counts.fill(0.0);
-        let mut trainer = Trainer::new(&env, cfg, work, &mut u32s[..layout.u32_len], &mut rng)?;
-        writeln!(out, "train: start buffer={}", trainer.buffer_len())?;
+        let u32s = &mut u32s[..layout.u32_len];
+        let mut state = train::init(&env, &cfg, work, u32s, &mut rng)?;
+        let mut views = Views::new(&layout, work, u32s)?;
+        writeln!(out, "train: start buffer={}", state.cursor.len)?;
         let (mut loss_sum, mut window, mut last) = (0.0f32, 0u32, f32::NAN);
         for i in 0..ITERATIONS {
-            let info = trainer.step(&mut rng)?;
+            let info = train::step(&env, &cfg, &mut views, &mut state, &mut rng)?;
+            if info.skipped {
+                return Err(Error::NonFinite("GFlowNet gradient norm").into());
+            }
             loss_sum += info.loss;
             window += 1;
             last = info.loss;
             if (i + 1) % LOG_EVERY == 0 {
                 write!(out, "train: iter={}", i + 1)?;
                 f32_field(out, "mean_tb_loss", loss_sum / window as f32)?;
-                f32_field(out, "log_z", trainer.log_z())?;
+                f32_field(out, "log_z", views.log_z())?;
                 writeln!(out)?;
                 (loss_sum, window) = (0.0, 0);
             }
         }
         // The learnt policy's samples (ε = 0), counted per cell (exact in f32 up to 2²⁴).
         for _ in 0..EVAL_SAMPLES / cfg.batch {
-            trainer.sample_forward(0.0, &mut rng)?;
+            train::sample_forward(&env, &cfg, &mut views, 0.0, &mut rng)?;
             for b in 0..cfg.batch {
-                let i = env.terminal_index(trainer.terminal(b));
+                let i = env.terminal_index(views.terminal(b));
                 if let Some(c) = counts.get_mut(i) {
                     *c += 1.0;
                 }
             }
         }
-        (trainer.log_z(), last, fnv1a_f32(trainer.params()))
+        (views.log_z(), last, fnv1a_f32(views.params()))
     };
     write!(out, "train: done iterations={ITERATIONS}")?;
     f32_field(out, "tb_loss", last_loss)?;

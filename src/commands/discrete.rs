@@ -6,18 +6,17 @@ use std::fmt::Write as _;
 use std::time::Instant;
 
 use amortise_kernel::buffer::Priority;
-use amortise_kernel::metrics::{bounds, histogram};
-use amortise_kernel::rng::{self, uniform_f64};
+use amortise_kernel::rng;
 use amortise_kernel::samplers::gflownet::env::DiscreteEnv;
-use amortise_kernel::samplers::gflownet::exact;
 use amortise_kernel::samplers::gflownet::grid::{GridReward, Hypergrid};
 use amortise_kernel::samplers::gflownet::ising::Ising;
-use amortise_kernel::samplers::gflownet::rsmc::{self, RsmcConfig, SmcConfig, SmcWorkspace};
+use amortise_kernel::samplers::gflownet::rsmc::{self, SmcConfig};
 use amortise_kernel::samplers::gflownet::sequence::{SequenceConfig, SequenceEnv};
-use amortise_kernel::samplers::gflownet::train::{Layout, LossKind, TrainConfig, Trainer};
-use amortise_kernel::teacher;
+use amortise_kernel::samplers::gflownet::train::{self, Config as TrainConfig, LossKind};
+use amortise_kernel::teacher::{self, discrete as discrete_teacher};
 use serde_json::json;
 
+use super::discrete_eval::{ExactTarget, evaluate};
 use super::json_num;
 use crate::cli::TrainDiscreteArgs;
 use crate::csv::write_atomic;
@@ -109,22 +108,157 @@ impl DiscreteEnv for AnyEnv {
 }
 
 /// The training loop of a run: a plain trainer, the adaptive-teacher pair, or discrete
-/// RSMC (a trainer driven by SMC into its importance-weighted buffer).
-// One per run; the teacher variant is boxed, the plain one is the size of one trainer.
-#[allow(clippy::large_enum_variant)]
-enum Learner<'a> {
-    Plain(Trainer<'a, AnyEnv>),
-    Teacher(Box<teacher::State<'a, AnyEnv>>),
-    Rsmc(Trainer<'a, AnyEnv>, RsmcConfig, SmcWorkspace<'a>),
+/// RSMC (a trainer driven by SMC into its importance-weighted buffer), with its arenas.
+struct Learner {
+    kind: Kind,
+    f32s: Vec<f32>,
+    u32s: Vec<u32>,
 }
 
-impl<'a> Learner<'a> {
-    /// The trainer that is evaluated (the student).
-    fn student(&mut self) -> &mut Trainer<'a, AnyEnv> {
-        match self {
-            Learner::Plain(t) | Learner::Rsmc(t, ..) => t,
-            Learner::Teacher(s) => &mut s.student,
+// One per run: the size difference between the variants does not matter.
+#[allow(clippy::large_enum_variant)]
+enum Kind {
+    Plain(TrainConfig, train::Layout, train::State),
+    Teacher(
+        discrete_teacher::Config,
+        discrete_teacher::Layout,
+        discrete_teacher::State,
+    ),
+    Rsmc(rsmc::Config, rsmc::Layout, train::State),
+}
+
+/// What one iteration reports to the loop.
+struct Stepped {
+    loss: f32,
+    log_z: f32,
+    /// Whether the batch is fresh (sampled, not replayed) and not yet counted as visits.
+    fresh: bool,
+    /// Terminal objects whose reward was requested.
+    reward_calls: usize,
+    smc: Option<rsmc::SmcInfo>,
+}
+
+impl Learner {
+    /// Sizes the arenas of `method` and initialises its trainer(s) with `r`: the trainer
+    /// `rc.train` (the student of `teacher`, with the teacher reward `reward`), driven by
+    /// the rest of `rc` for `rsmc`.
+    fn new<R: rng::Rng>(
+        env: &AnyEnv,
+        method: &str,
+        rc: &rsmc::Config,
+        reward: teacher::Config,
+        r: &mut R,
+    ) -> Result<Self, amortise_kernel::Error> {
+        let cfg = rc.train;
+        let (kind, f32_len, u32_len) = match method {
+            "teacher" => {
+                let c = discrete_teacher::Config::new(reward, cfg);
+                let l = discrete_teacher::Layout::new(env, &c)?;
+                (
+                    Kind::Teacher(c, l, discrete_teacher::State::default()),
+                    l.f32_len,
+                    l.u32_len,
+                )
+            }
+            "rsmc" => {
+                let l = rsmc::Layout::new(env, rc)?;
+                (
+                    Kind::Rsmc(*rc, l, train::State::default()),
+                    l.f32_len,
+                    l.u32_len,
+                )
+            }
+            _ => {
+                let l = train::Layout::new(env, &cfg)?;
+                (
+                    Kind::Plain(cfg, l, train::State::default()),
+                    l.f32_len,
+                    l.u32_len,
+                )
+            }
+        };
+        let mut me = Learner {
+            kind,
+            f32s: vec![0.0; f32_len],
+            u32s: vec![0; u32_len],
+        };
+        let (fa, ua) = (&mut me.f32s[..], &mut me.u32s[..]);
+        match &mut me.kind {
+            Kind::Plain(c, _, st) => *st = train::init(env, c, fa, ua, r)?,
+            Kind::Teacher(c, _, st) => *st = discrete_teacher::init(env, c, fa, ua, r)?,
+            Kind::Rsmc(c, _, st) => *st = rsmc::init(env, c, fa, ua, r)?,
         }
+        Ok(me)
+    }
+
+    /// The RSMC prefill (no reward calls for the other methods).
+    fn prefill<R: rng::Rng>(
+        &mut self,
+        env: &AnyEnv,
+        visit: impl FnMut(&[u32]),
+        r: &mut R,
+    ) -> Result<usize, amortise_kernel::Error> {
+        let Kind::Rsmc(c, l, st) = &mut self.kind else {
+            return Ok(0);
+        };
+        let mut v = rsmc::Views::new(l, &mut self.f32s, &mut self.u32s)?;
+        rsmc::prefill(env, c, &mut v, st, visit, r)
+    }
+
+    /// One iteration; `visit` sees the new terminal objects of RSMC (the others report a
+    /// fresh batch instead).
+    fn step<R: rng::Rng>(
+        &mut self,
+        env: &AnyEnv,
+        visit: impl FnMut(&[u32]),
+        r: &mut R,
+    ) -> Result<Stepped, amortise_kernel::Error> {
+        let (fa, ua) = (&mut self.f32s[..], &mut self.u32s[..]);
+        Ok(match &mut self.kind {
+            Kind::Plain(c, l, st) => {
+                let i = train::step(env, c, &mut train::Views::new(l, fa, ua)?, st, r)?;
+                Stepped {
+                    loss: i.loss,
+                    log_z: i.log_z,
+                    fresh: !i.from_buffer,
+                    reward_calls: if i.from_buffer { 0 } else { c.batch },
+                    smc: None,
+                }
+            }
+            Kind::Teacher(c, l, st) => {
+                let mut v = discrete_teacher::Views::new(l, fa, ua)?;
+                let i = discrete_teacher::step(env, c, &mut v, st, r)?;
+                let fresh = i.source != discrete_teacher::Source::Buffer;
+                Stepped {
+                    loss: i.student_loss,
+                    log_z: v.student.log_z(),
+                    fresh,
+                    reward_calls: if fresh { c.student.batch } else { 0 },
+                    smc: None,
+                }
+            }
+            Kind::Rsmc(c, l, st) => {
+                let i = rsmc::step(env, c, &mut rsmc::Views::new(l, fa, ua)?, st, visit, r)?;
+                // visits were counted by the callback
+                Stepped {
+                    loss: i.loss,
+                    log_z: i.log_z,
+                    fresh: false,
+                    reward_calls: i.reward_calls,
+                    smc: i.smc,
+                }
+            }
+        })
+    }
+
+    /// The configuration and views of the trainer that is evaluated (the student).
+    fn student(&mut self) -> Result<(TrainConfig, train::Views<'_>), amortise_kernel::Error> {
+        let (fa, ua) = (&mut self.f32s[..], &mut self.u32s[..]);
+        Ok(match &self.kind {
+            Kind::Plain(c, l, _) => (*c, train::Views::new(l, fa, ua)?),
+            Kind::Teacher(c, l, _) => (c.student, discrete_teacher::Views::new(l, fa, ua)?.student),
+            Kind::Rsmc(c, l, _) => (c.train, rsmc::Views::new(l, fa, ua)?.train),
+        })
     }
 }
 
@@ -194,9 +328,9 @@ pub fn build_env(a: &TrainDiscreteArgs) -> CliResult<AnyEnv> {
     Ok(env)
 }
 
-/// Resolves and validates the flags into the kernel configuration (and, for `rsmc`, the
-/// SMC configuration).
-pub fn resolve(a: &TrainDiscreteArgs, env: &AnyEnv) -> CliResult<(TrainConfig, RsmcConfig)> {
+/// Resolves and validates the flags into the kernel configuration: the trainer (`.train`,
+/// for every method) and, for `rsmc`, the SMC loop around it.
+pub fn resolve(a: &TrainDiscreteArgs, env: &AnyEnv) -> CliResult<rsmc::Config> {
     let is_rsmc = a.method == "rsmc";
     let loss = match a.method.as_str() {
         "tb" | "teacher" => LossKind::Tb,
@@ -279,11 +413,6 @@ pub fn resolve(a: &TrainDiscreteArgs, env: &AnyEnv) -> CliResult<(TrainConfig, R
             return Err(CliError::flag("--prefill", "at most 10000"));
         }
     }
-    let rc = RsmcConfig {
-        smc,
-        replay_ratio: a.replay_ratio,
-        prefill: a.prefill,
-    };
     let cfg = TrainConfig {
         loss,
         batch: a.batch,
@@ -313,220 +442,18 @@ pub fn resolve(a: &TrainDiscreteArgs, env: &AnyEnv) -> CliResult<(TrainConfig, R
         };
         CliError::flag(flag, e.to_string())
     })?;
-    Ok((cfg, rc))
-}
-
-/// Exact reference quantities of an environment.
-pub struct ExactTarget {
-    /// `π(x)` indexed by terminal index.
-    pub p: Vec<f32>,
-    /// `log Z`.
-    pub log_z: f64,
-    /// Number of modes.
-    pub modes: usize,
-    /// Mode flag per terminal index.
-    pub is_mode: Vec<bool>,
-}
-
-impl ExactTarget {
-    /// TV between `π` and the empirical distribution of `n` exact samples from `π` (seeded):
-    /// the sampling-noise floor of the sample-based `tv` at `n` samples.
-    pub fn sample_floor(&self, n: usize, seed: u64) -> CliResult<f64> {
-        let mut r = rng::seeded(seed ^ 0x5eed_f100);
-        let mut cdf = Vec::with_capacity(self.p.len());
-        let mut acc = 0.0f64;
-        for &p in &self.p {
-            acc += p as f64;
-            cdf.push(acc);
-        }
-        let mut counts = vec![0u32; self.p.len()];
-        for _ in 0..n {
-            let u = uniform_f64(&mut r) * acc;
-            counts[cdf.partition_point(|&c| c <= u).min(self.p.len() - 1)] += 1;
-        }
-        let mut q = vec![0.0f32; self.p.len()];
-        let kerr = |e| CliError::kernel("sample floor", e);
-        histogram::normalize_counts(&counts, &mut q).map_err(kerr)?;
-        histogram::total_variation(&self.p, &q).map_err(kerr)
-    }
-
-    /// Enumerates `env`.
-    pub fn new(env: &AnyEnv) -> CliResult<Self> {
-        let mut p = vec![0.0f32; env.n_terminal()];
-        let log_z =
-            exact::distribution(env, &mut p).map_err(|e| CliError::kernel("enumeration", e))?;
-        let mut s = vec![0u32; env.state_len()];
-        let is_mode: Vec<bool> = (0..env.n_terminal())
-            .map(|i| {
-                env.terminal_from_index(i, &mut s);
-                env.is_mode(&s)
-            })
-            .collect();
-        let modes = is_mode.iter().filter(|&&m| m).count();
-        Ok(ExactTarget {
-            p,
-            log_z,
-            modes,
-            is_mode,
-        })
-    }
-}
-
-/// The exact terminal distribution of the trainer's forward policy (no ε), by dynamic
-/// programming over the DAG layer by layer: `P(s') = Σ_s P(s) P_F(s'|s)`, done states
-/// collected into `q` (indexed by terminal index). Every non-terminal state is evaluated
-/// once (87,381 for the default sequence target), so TV and JSD of the *sampler* to `π`
-/// carry no sampling noise. Ordered maps keep the summation order, hence the numbers,
-/// deterministic.
-pub fn policy_distribution(tr: &Trainer<'_, AnyEnv>) -> CliResult<Vec<f64>> {
-    use std::collections::BTreeMap;
-    let kerr = |e| CliError::kernel("exact policy distribution", e);
-    let env = *tr.env();
-    let lay = Layout::new(&env, tr.config()).map_err(kerr)?;
-    let params = &tr.params()[..lay.policy_params];
-    let (fl, na, ow) = (env.feature_len(), env.n_actions(), lay.out_width);
-    const ROWS: usize = 1024;
-    let mut feats = vec![0.0f32; ROWS * fl];
-    let mut out = vec![0.0f32; ROWS * ow];
-    let mut scratch = vec![0.0f32; lay.mlp.scratch_len(ROWS)];
-    let mut mask = vec![false; na];
-    let mut logp = vec![0.0f32; na];
-    let mut q = vec![0.0f64; env.n_terminal()];
-    let mut s0 = vec![0u32; env.state_len()];
-    env.reset(&mut s0);
-    let mut layer: BTreeMap<Vec<u32>, f64> = BTreeMap::from([(s0, 1.0)]);
-    for _ in 0..env.max_steps() {
-        if layer.is_empty() {
-            break;
-        }
-        let states: Vec<(Vec<u32>, f64)> = std::mem::take(&mut layer).into_iter().collect();
-        for chunk in states.chunks(ROWS) {
-            for (k, (st, _)) in chunk.iter().enumerate() {
-                env.features(st, &mut feats[k * fl..(k + 1) * fl]);
-            }
-            let n = chunk.len();
-            lay.mlp
-                .predict(
-                    params,
-                    &feats[..n * fl],
-                    n,
-                    &mut scratch,
-                    &mut out[..n * ow],
-                )
-                .map_err(kerr)?;
-            for (k, (st, p)) in chunk.iter().enumerate() {
-                env.forward_mask(st, &mut mask);
-                amortise_kernel::samplers::gflownet::policy::masked_log_softmax(
-                    &out[k * ow..k * ow + na],
-                    &mask,
-                    &mut logp,
-                )
-                .map_err(kerr)?;
-                for a in (0..na).filter(|&a| mask[a]) {
-                    let mut child = st.clone();
-                    env.step(&mut child, a);
-                    let pc = p * (logp[a] as f64).exp();
-                    if env.is_done(&child) {
-                        q[env.terminal_index(&child)] += pc;
-                    } else {
-                        *layer.entry(child).or_insert(0.0) += pc;
-                    }
-                }
-            }
-        }
-    }
-    Ok(q)
-}
-
-struct Eval {
-    tv_policy: f64,
-    jsd_policy: f64,
-    tv: f64,
-    l1: f64,
-    jsd: f64,
-    log_z_is: f64,
-    elbo: f64,
-    eubo: f64,
-    sample_idx: Vec<usize>,
-}
-
-fn evaluate<R: amortise_kernel::rng::Rng>(
-    tr: &mut Trainer<'_, AnyEnv>,
-    ex: &ExactTarget,
-    n: usize,
-    r: &mut R,
-) -> CliResult<Eval> {
-    let kerr = |e| CliError::kernel("evaluation", e);
-    let env = *tr.env();
-    let b = tr.batch();
-    let rounds = n.div_ceil(b);
-    let mut counts = vec![0u32; env.n_terminal()];
-    let mut lw_all = Vec::with_capacity(rounds * b);
-    let mut lw = vec![0.0f32; b];
-    let mut sample_idx = Vec::with_capacity(rounds * b);
-    for _ in 0..rounds {
-        tr.sample_forward(0.0, r).map_err(kerr)?;
-        tr.log_weights(&mut lw).map_err(kerr)?;
-        for (k, &w) in lw.iter().enumerate() {
-            let i = env.terminal_index(tr.terminal(k));
-            counts[i] += 1;
-            sample_idx.push(i);
-            lw_all.push(w);
-        }
-    }
-    let mut q = vec![0.0f32; env.n_terminal()];
-    histogram::normalize_counts(&counts, &mut q).map_err(kerr)?;
-    let tv = histogram::total_variation(&ex.p, &q).map_err(kerr)?;
-    let l1 = histogram::l1_mean(&ex.p, &q).map_err(kerr)?;
-    let jsd = exact::jensen_shannon(&ex.p, &q).map_err(kerr)?;
-    let log_z_is = bounds::log_z_is(&lw_all).map_err(kerr)?;
-    let elbo = bounds::elbo(&lw_all).map_err(kerr)?;
-    // EUBO: backward trajectories from exact samples x ~ π
-    let s = env.state_len();
-    let mut cdf = Vec::with_capacity(ex.p.len());
-    let mut acc = 0.0f64;
-    for &p in &ex.p {
-        acc += p as f64;
-        cdf.push(acc);
-    }
-    let mut xs = vec![0u32; b * s];
-    let mut eubo_w = Vec::with_capacity(rounds * b);
-    for _ in 0..rounds.min(64) {
-        for k in 0..b {
-            let u = uniform_f64(r) * acc;
-            let i = cdf.partition_point(|&c| c <= u).min(ex.p.len() - 1);
-            env.terminal_from_index(i, &mut xs[k * s..(k + 1) * s]);
-        }
-        tr.load_backward(&xs, r).map_err(kerr)?;
-        tr.log_weights(&mut lw).map_err(kerr)?;
-        eubo_w.extend_from_slice(&lw);
-    }
-    let eubo = bounds::eubo(&eubo_w).map_err(kerr)?;
-    let qp = policy_distribution(tr)?;
-    let tv_policy = 0.5
-        * qp.iter()
-            .zip(&ex.p)
-            .map(|(&a, &b)| (a - b as f64).abs())
-            .sum::<f64>();
-    let q32: Vec<f32> = qp.iter().map(|&x| x as f32).collect();
-    let jsd_policy = exact::jensen_shannon(&ex.p, &q32).map_err(kerr)?;
-    Ok(Eval {
-        tv_policy,
-        jsd_policy,
-        tv,
-        l1,
-        jsd,
-        log_z_is,
-        elbo,
-        eubo,
-        sample_idx,
+    Ok(rsmc::Config {
+        train: cfg,
+        smc,
+        replay_ratio: a.replay_ratio,
+        prefill: a.prefill,
     })
 }
 
 /// Runs `amortise train-discrete`.
 pub fn run(a: &TrainDiscreteArgs) -> CliResult<()> {
     let env = build_env(a)?;
-    let (cfg, rsmc_cfg) = resolve(a, &env)?;
+    let rc = resolve(a, &env)?;
     let out = a
         .out
         .clone()
@@ -534,32 +461,14 @@ pub fn run(a: &TrainDiscreteArgs) -> CliResult<()> {
     std::fs::create_dir_all(&out)
         .map_err(|e| CliError::file(&out, format!("cannot create output folder: {e}")))?;
     let ex = ExactTarget::new(&env)?;
-    let layout = Layout::new(&env, &cfg).map_err(|e| CliError::kernel("configuration", e))?;
-    let mut fa = vec![0.0f32; layout.f32_len];
-    let mut ua = vec![0u32; layout.u32_len];
     let mut r = rng::seeded(a.seed);
-    let kerr = |e| CliError::kernel("training", e);
-    let tr = Trainer::new(&env, cfg, &mut fa, &mut ua, &mut r).map_err(kerr)?;
-    // teacher: a second trainer (same network shape, no buffer) and the teacher loop
-    let tcfg = TrainConfig {
-        buffer_capacity: 0,
-        epsilon: 0.0,
-        ..cfg
-    };
-    let teacher_cfg = teacher::Config {
+    let reward = teacher::Config {
         alpha: a.teacher_alpha,
         ..teacher::Config::default()
     };
-    let tlay = Layout::new(&env, &tcfg).map_err(|e| CliError::kernel("configuration", e))?;
-    let is_teacher = a.method == "teacher";
-    let (mut tfa, mut tua) = if is_teacher {
-        (vec![0.0f32; tlay.f32_len], vec![0u32; tlay.u32_len])
-    } else {
-        (Vec::new(), Vec::new())
-    };
-    let sl = env.state_len();
-    let mut sfa = vec![0.0f32; SmcWorkspace::f32_len(cfg.batch)];
-    let mut sua = vec![0u32; SmcWorkspace::u32_len(cfg.batch, sl)];
+    let mut learner = Learner::new(&env, &a.method, &rc, reward, &mut r)
+        .map_err(|e| CliError::kernel("configuration", e))?;
+    let kerr = |e| CliError::kernel("training", e);
     let mut visits = Visits {
         visited: vec![false; env.n_terminal()],
         n: 0,
@@ -567,83 +476,37 @@ pub fn run(a: &TrainDiscreteArgs) -> CliResult<()> {
         modes_found: 0,
         to_all_modes: None,
     };
-    let mut reward_calls = 0u64;
-    let mut learner = if is_teacher {
-        let te = Trainer::new(&env, tcfg, &mut tfa, &mut tua, &mut r).map_err(kerr)?;
-        Learner::Teacher(Box::new(teacher::init(&teacher_cfg, tr, te).map_err(kerr)?))
-    } else if a.method == "rsmc" {
-        let mut tr = tr;
-        let mut ws = SmcWorkspace::new(cfg.batch, sl, &mut sfa, &mut sua).map_err(kerr)?;
-        let calls = rsmc::prefill(
-            &rsmc_cfg,
-            &mut tr,
-            &mut ws,
-            |x| visits.add(env.terminal_index(x), &ex),
-            &mut r,
-        )
+    let calls = learner
+        .prefill(&env, |x| visits.add(env.terminal_index(x), &ex), &mut r)
         .map_err(kerr)?;
-        reward_calls += calls as u64;
-        Learner::Rsmc(tr, rsmc_cfg, ws)
-    } else {
-        Learner::Plain(tr)
-    };
+    let mut reward_calls = calls as u64;
     let mut last_smc_log_z = None;
     let (mut smc_runs, mut smc_resamples, mut smc_min_ess) = (0u64, 0u64, 1.0f64);
-    let bsz = cfg.batch;
-    let (mut w1, mut w2, mut w3) = (vec![0.0f32; bsz], vec![0.0f32; bsz], vec![0.0f32; bsz]);
     let eval_every = a.eval_every.unwrap_or((a.iters / 10).max(1)).max(1);
     let mut metrics = String::new();
     let t0 = Instant::now();
     let mut last_loss = f32::NAN;
     for it in 1..=a.iters {
-        let (loss, log_z, fresh) = match &mut learner {
-            Learner::Plain(tr) => {
-                let i = tr.step(&mut r).map_err(kerr)?;
-                (i.loss, i.log_z, !i.from_buffer)
-            }
-            Learner::Teacher(st) => {
-                let mut ws = teacher::Workspace {
-                    residuals: &mut w1,
-                    log_rt: &mut w2,
-                    log_w: &mut w3,
-                };
-                let i = teacher::step(&teacher_cfg, st, &mut ws, &mut r).map_err(kerr)?;
-                (
-                    i.student_loss,
-                    st.student.log_z(),
-                    i.source != teacher::Source::Buffer,
-                )
-            }
-            Learner::Rsmc(tr, rc, ws) => {
-                let i = rsmc::step(
-                    rc,
-                    tr,
-                    ws,
-                    |x| visits.add(env.terminal_index(x), &ex),
-                    &mut r,
-                )
-                .map_err(kerr)?;
-                reward_calls += i.reward_calls as u64;
-                if let Some(s) = i.smc {
-                    last_smc_log_z = Some(s.log_z);
-                    smc_runs += 1;
-                    smc_resamples += s.resamples as u64;
-                    smc_min_ess = smc_min_ess.min(s.min_ess_fraction);
-                }
-                // visits were counted by the callback
-                (i.loss, i.log_z, false)
-            }
-        };
-        let tr = learner.student();
+        let i = learner
+            .step(&env, |x| visits.add(env.terminal_index(x), &ex), &mut r)
+            .map_err(kerr)?;
+        if let Some(s) = i.smc {
+            last_smc_log_z = Some(s.log_z);
+            smc_runs += 1;
+            smc_resamples += s.resamples as u64;
+            smc_min_ess = smc_min_ess.min(s.min_ess_fraction);
+        }
+        let (loss, log_z) = (i.loss, i.log_z);
         last_loss = loss;
-        if fresh {
-            reward_calls += tr.batch() as u64;
-            for k in 0..tr.batch() {
-                visits.add(env.terminal_index(tr.terminal(k)), &ex);
+        reward_calls += i.reward_calls as u64;
+        let (scfg, mut v) = learner.student().map_err(kerr)?;
+        if i.fresh {
+            for k in 0..scfg.batch {
+                visits.add(env.terminal_index(v.terminal(k)), &ex);
             }
         }
         if it % eval_every == 0 || it == a.iters {
-            let ev = evaluate(tr, &ex, a.eval_samples.min(4096), &mut r)?;
+            let ev = evaluate(&env, &scfg, &mut v, &ex, a.eval_samples.min(4096), &mut r)?;
             let line = json!({
                 "iter": it, "loss": json_num(loss as f64), "log_z": json_num(log_z as f64),
                 "tv": json_num(ev.tv), "jsd": json_num(ev.jsd), "elbo": json_num(ev.elbo),
@@ -660,8 +523,9 @@ pub fn run(a: &TrainDiscreteArgs) -> CliResult<()> {
         }
     }
     let seconds = t0.elapsed().as_secs_f64();
-    let tr = learner.student();
-    let ev = evaluate(tr, &ex, a.eval_samples, &mut r)?;
+    let (scfg, mut v) = learner.student().map_err(kerr)?;
+    let ev = evaluate(&env, &scfg, &mut v, &ex, a.eval_samples, &mut r)?;
+    let log_z_learned = v.log_z();
     let summary = json!({
         "env": a.env, "method": a.method, "seed": a.seed, "iters": a.iters, "batch": a.batch,
         "seconds": seconds, "loss": json_num(last_loss as f64),
@@ -676,7 +540,7 @@ pub fn run(a: &TrainDiscreteArgs) -> CliResult<()> {
         "smc_runs": smc_runs, "smc_resamples": smc_resamples,
         "smc_min_ess_fraction": json_num(smc_min_ess),
         "target": a.env,
-        "log_z_estimate": json_num(ev.log_z_is), "log_z_learned": json_num(tr.log_z() as f64),
+        "log_z_estimate": json_num(ev.log_z_is), "log_z_learned": json_num(log_z_learned as f64),
         "log_z_true": json_num(ex.log_z), "elbo": json_num(ev.elbo), "eubo": json_num(ev.eubo),
         "n_terminal": env.n_terminal(), "eval_samples": ev.sample_idx.len(),
     });

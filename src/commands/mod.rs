@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod discrete;
+pub mod discrete_eval;
 pub mod discrete_experiment;
 pub mod ebm;
 mod experiment;

@@ -7,13 +7,16 @@
 //! Madan et al. 2023 (SubTB); Kim et al. 2025 (adaptive teachers, `teachers-and-vgs.md`
 //! part A); Choi et al. 2025 (Reinforced SMC, `rsmc.md` §1.2–1.4 and §3).
 
+mod batch;
 pub mod env;
 pub mod exact;
 pub mod grid;
 pub mod ising;
 pub mod loss;
 pub mod policy;
+mod replay;
 pub mod rsmc;
+mod score;
 pub mod sequence;
 pub mod train;
 

@@ -39,12 +39,19 @@
 //! Budget: every iteration (and every prefill run) asks for the rewards of `B` new terminal
 //! objects, on-policy or SMC; replayed objects reuse their stored `log R`.
 //!
-//! Memory: the trainer's arenas hold the particles; [`SmcWorkspace`] (`5N` `f32`,
-//! `N(1 + state_len)` `u32`) holds weights and resampling scratch.
+//! Shape: [`Config`] (the trainer's settings, the SMC sampler, the replay ratio and the
+//! prefill) + [`Layout`] + [`Views`] + the trainer's [`State`] + [`Info`] + [`init`] +
+//! [`step`]. Memory: the trainer's arenas hold the particles; after them, `5N` `f32`
+//! (weights, twists, increments, scratch) and `N(1 + state_len)` `u32` (ancestors,
+//! resampling scratch).
 
+use super::batch::sample;
 use super::env::{DiscreteEnv, MAX_ACTIONS, count_legal};
 use super::policy::{masked_log_softmax, sample_action};
-use super::train::{LossKind, Trainer};
+use super::replay::{insert, insert_scored, load_from_buffer};
+use super::score::{loss_and_grad, predict};
+use super::train::{self, LossKind, State, check, optimise};
+use crate::arena::Carve;
 use crate::buffer::Priority;
 use crate::error::{Error, check_len};
 use crate::math;
@@ -99,11 +106,126 @@ impl SmcConfig {
 
 pub use crate::smc::SmcInfo;
 
-/// Caller-owned scratch of [`run`] for `N` particles.
+/// Settings of the discrete RSMC training loop.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Config {
+    /// The trainer. Defaults to the CLI's RSMC trainer: TB + SubTB, `B = 16`, a separate
+    /// flow network of width `64` (`H_f`, RSMC), an importance-weighted buffer of `100·B`
+    /// entries tempered to ESS `0.05` (`buffer.target_ess`); the rest as
+    /// [`train::Config::default`].
+    pub train: train::Config,
+    /// The SMC sampler.
+    pub smc: SmcConfig,
+    /// Off-policy (SMC + buffer) iterations per on-policy iteration `r`. Defaults to `2`
+    /// (`bwd_to_fwd_ratio`, RSMC).
+    pub replay_ratio: u32,
+    /// SMC runs that fill the buffer before training. Defaults to `0` here; the CLI uses
+    /// `4` (paper: 100 runs of 2000 particles).
+    pub prefill: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let batch = train::Config::default().batch;
+        Config {
+            train: train::Config {
+                loss: LossKind::TbSubTb,
+                flow_hidden: 64,
+                buffer_capacity: 100 * batch,
+                buffer_priority: Priority::ImportanceWeight { target_ess: 0.05 },
+                ..train::Config::default()
+            },
+            smc: SmcConfig::default(),
+            replay_ratio: 2,
+            prefill: 0,
+        }
+    }
+}
+
+impl Config {
+    /// Checks the settings against the environment's depth `T = max_steps`.
+    ///
+    /// # Errors
+    /// As [`train::Config::validate`]; [`Error::InvalidConfig`] if the chunk does not
+    /// divide the depth, the replay ratio is above 1000, the trainer has no
+    /// importance-weighted buffer, its buffer cannot hold one SMC batch (capacity below the
+    /// particle count), or its loss does not train the flows used as twists (TB alone).
+    pub fn validate(&self, depth: usize) -> Result<(), Error> {
+        self.train.validate()?;
+        self.smc.validate(depth)?;
+        if self.replay_ratio > 1000 {
+            return Err(Error::InvalidConfig("replay ratio must be at most 1000"));
+        }
+        if self.train.buffer_capacity < self.train.batch {
+            return Err(Error::InvalidConfig(
+                "RSMC buffer capacity must hold at least one SMC batch (capacity >= particles)",
+            ));
+        }
+        if !matches!(
+            self.train.buffer_priority,
+            Priority::ImportanceWeight { .. }
+        ) {
+            return Err(Error::InvalidConfig(
+                "RSMC needs the importance-weighted buffer priority",
+            ));
+        }
+        if self.train.loss == LossKind::Tb {
+            return Err(Error::InvalidConfig(
+                "RSMC twists are the learnt flows: use a loss that trains them (TB + SubTB, SubTB or DB)",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The trainer's arenas followed by the SMC scratch for `N = B` particles.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Layout {
+    /// The trainer (its arenas come first).
+    pub train: train::Layout,
+    /// Length of the `f32` arena: the trainer's plus `5N`.
+    pub f32_len: usize,
+    /// Length of the `u32` arena: the trainer's plus `N(1 + state_len)`.
+    pub u32_len: usize,
+}
+
+impl Layout {
+    /// Sizes for `env` and `cfg`.
+    ///
+    /// # Errors
+    /// As [`Config::validate`] and [`train::Layout::new`].
+    pub fn new<E: DiscreteEnv + ?Sized>(env: &E, cfg: &Config) -> Result<Self, Error> {
+        cfg.validate(env.max_steps())?;
+        let train = train::Layout::new(env, &cfg.train)?;
+        let n = cfg.train.batch;
+        Ok(Layout {
+            train,
+            f32_len: train.f32_len + 5 * n,
+            u32_len: train.u32_len + n + n * env.state_len(),
+        })
+    }
+}
+
+/// The arenas cut into the trainer's region and the SMC scratch.
+type Regions<'a> = ([&'a mut [f32]; 2], [&'a mut [u32]; 2]);
+
+fn regions<'a>(
+    lay: &Layout,
+    f32_arena: &'a mut [f32],
+    u32_arena: &'a mut [u32],
+) -> Result<Regions<'a>, Error> {
+    check_len("RSMC f32 arena", lay.f32_len, f32_arena.len())?;
+    check_len("RSMC u32 arena", lay.u32_len, u32_arena.len())?;
+    let (tf, sf) = f32_arena.split_at_mut(lay.train.f32_len);
+    let (tu, su) = u32_arena.split_at_mut(lay.train.u32_len);
+    Ok(([tf, sf], [tu, su]))
+}
+
+/// SMC scratch for `N` particles.
 #[derive(Debug)]
-pub struct SmcWorkspace<'a> {
+struct Particles<'a> {
     /// `[N]`: on return from [`run`], the Z-scaled final log-weights.
-    pub log_w: &'a mut [f32],
+    log_w: &'a mut [f32],
     log_f: &'a mut [f32],
     log_f_new: &'a mut [f32],
     acc: &'a mut [f32],
@@ -112,46 +234,72 @@ pub struct SmcWorkspace<'a> {
     perm: &'a mut [u32],
 }
 
-impl<'a> SmcWorkspace<'a> {
-    /// `f32` arena length for `n` particles.
-    pub const fn f32_len(n: usize) -> usize {
-        5 * n
-    }
-    /// `u32` arena length for `n` particles of `state_len` words.
-    pub const fn u32_len(n: usize, state_len: usize) -> usize {
-        n + n * state_len
-    }
-    /// Carves the workspace out of two arenas of the lengths above.
+/// The trainer's views and the SMC scratch, carved on each call ([`Views::new`]).
+#[derive(Debug)]
+pub struct Views<'a> {
+    /// The trainer (its batch holds the particles).
+    pub train: train::Views<'a>,
+    smc: Particles<'a>,
+}
+
+impl<'a> Views<'a> {
+    /// Carves the arenas (lengths from [`Layout::new`]); their contents are kept.
     ///
     /// # Errors
     /// [`Error::ShapeMismatch`] for arenas of the wrong length.
     pub fn new(
-        n: usize,
-        state_len: usize,
+        lay: &Layout,
         f32_arena: &'a mut [f32],
         u32_arena: &'a mut [u32],
     ) -> Result<Self, Error> {
-        check_len("SMC f32 arena", Self::f32_len(n), f32_arena.len())?;
-        check_len(
-            "SMC u32 arena",
-            Self::u32_len(n, state_len),
-            u32_arena.len(),
-        )?;
-        let (log_w, r) = f32_arena.split_at_mut(n);
-        let (log_f, r) = r.split_at_mut(n);
-        let (log_f_new, r) = r.split_at_mut(n);
-        let (acc, tmp) = r.split_at_mut(n);
-        let (ancestors, perm) = u32_arena.split_at_mut(n);
-        Ok(SmcWorkspace {
-            log_w,
-            log_f,
-            log_f_new,
-            acc,
-            tmp,
-            ancestors,
-            perm,
+        let ([tf, sf], [tu, su]) = regions(lay, f32_arena, u32_arena)?;
+        let n = lay.train.batch;
+        let mut f = Carve::new("SMC f32 arena", sf);
+        let mut u = Carve::new("SMC u32 arena", su);
+        Ok(Views {
+            train: train::Views::new(&lay.train, tf, tu)?,
+            smc: Particles {
+                log_w: f.take(n)?,
+                log_f: f.take(n)?,
+                log_f_new: f.take(n)?,
+                acc: f.take(n)?,
+                tmp: f.take(n)?,
+                ancestors: u.take(n)?,
+                perm: u.take(n * lay.train.state_len)?,
+            },
         })
     }
+
+    /// The Z-scaled log-weights of the last [`run`] (`N` values).
+    pub fn smc_log_weights(&self) -> &[f32] {
+        self.smc.log_w
+    }
+}
+
+/// Checks `cfg` and that `v` was carved for `env` and `cfg` (the SMC scratch was carved
+/// with the trainer's views, from the same layout).
+fn check_all<E: DiscreteEnv + ?Sized>(env: &E, cfg: &Config, v: &Views<'_>) -> Result<(), Error> {
+    cfg.validate(env.max_steps())?;
+    check(env, &cfg.train, &v.train)
+}
+
+/// Zeroes the arenas and initialises the trainer ([`train::init`]).
+///
+/// # Errors
+/// As [`Layout::new`]; [`Error::ShapeMismatch`] for arenas of the wrong length (nothing is
+/// written then).
+pub fn init<E: DiscreteEnv + ?Sized, R: Rng + ?Sized>(
+    env: &E,
+    cfg: &Config,
+    f32_arena: &mut [f32],
+    u32_arena: &mut [u32],
+    rng: &mut R,
+) -> Result<State, Error> {
+    let lay = Layout::new(env, cfg)?;
+    let ([tf, sf], [tu, su]) = regions(&lay, f32_arena, u32_arena)?;
+    sf.fill(0.0);
+    su.fill(0);
+    train::init(env, &cfg.train, tf, tu, rng)
 }
 
 fn permute(v: &mut [f32], ancestors: &[u32], tmp: &mut [f32]) {
@@ -162,37 +310,45 @@ fn permute(v: &mut [f32], ancestors: &[u32], tmp: &mut [f32]) {
 }
 
 /// Runs one SMC pass with the trainer's current model (see the [module docs](self)). On
-/// return `tr.terminal(i)` is particle `i`'s terminal object, `tr.log_rewards()` its
-/// `log R` and `ws.log_w[i]` its Z-scaled log-weight. Only the final states of the batch
-/// are meaningful afterwards (resampling copies boundary states, not histories): reload
-/// the batch before scoring it.
+/// return the trainer's batch holds particle `i`'s terminal object
+/// ([`train::Views::terminal`]) and its `log R`, and [`Views::smc_log_weights`] its
+/// Z-scaled log-weight. Only the final states of the batch are meaningful afterwards
+/// (resampling copies boundary states, not histories): reload the batch before scoring it.
 ///
 /// # Errors
-/// As [`SmcConfig::validate`] with the environment's depth; [`Error::ShapeMismatch`] for a
-/// workspace of another particle count; [`Error::Degenerate`] if every particle gets zero
-/// weight; [`Error::InvalidConfig`] if a particle is not done after `max_steps`; network
-/// errors.
-pub fn run<E: DiscreteEnv, R: Rng + ?Sized>(
-    cfg: &SmcConfig,
-    tr: &mut Trainer<'_, E>,
-    ws: &mut SmcWorkspace<'_>,
+/// As [`Config::validate`] with the environment's depth; [`Error::InvalidConfig`] if `v`
+/// was carved for another environment or configuration, or a particle is not done after
+/// `max_steps`; [`Error::Degenerate`] if every particle gets zero weight; network errors.
+pub fn run<E: DiscreteEnv + ?Sized, R: Rng + ?Sized>(
+    env: &E,
+    cfg: &Config,
+    v: &mut Views<'_>,
     rng: &mut R,
 ) -> Result<SmcInfo, Error> {
-    let env = tr.env;
-    let (n, sl, tt) = (tr.cfg.batch, env.state_len(), env.max_steps());
-    cfg.validate(tt)?;
-    check_len("SMC particles (workspace)", n, ws.log_w.len())?;
-    check_len("SMC state scratch", n * sl, ws.perm.len())?;
-    let (na, nb, ow) = (env.n_actions(), env.n_back_actions(), tr.lay.out_width);
-    let learn_pb = tr.cfg.learn_pb;
+    check_all(env, cfg, v)?;
+    smc(env, cfg, v, rng)
+}
+
+/// [`run`] for checked views.
+fn smc<E: DiscreteEnv + ?Sized, R: Rng + ?Sized>(
+    env: &E,
+    cfg: &Config,
+    v: &mut Views<'_>,
+    rng: &mut R,
+) -> Result<SmcInfo, Error> {
+    let (n, sl, tt) = (cfg.train.batch, env.state_len(), env.max_steps());
+    let (na, nb, ow) = (env.n_actions(), env.n_back_actions(), v.train.lay.out_width);
+    let (chunk, learn_pb) = (cfg.smc.chunk, cfg.train.learn_pb);
     let tcfg = temper::Config {
-        target_ess: cfg.target_ess,
+        target_ess: cfg.smc.target_ess,
         ..temper::Config::default()
     };
+    let tr = &mut v.train;
+    let ws = &mut v.smc;
     for b in 0..n {
-        let o = b * (tt + 1) * sl;
-        env.reset(&mut tr.states[o..o + sl]);
-        tr.lens[b] = 0;
+        let o = tr.batch.at(b, 0);
+        env.reset(&mut tr.batch.states[o..o + sl]);
+        tr.batch.lens[b] = 0;
     }
     let inv_n = -math::ln(n as f64) as f32;
     ws.log_w.fill(inv_n);
@@ -207,28 +363,27 @@ pub fn run<E: DiscreteEnv, R: Rng + ?Sized>(
     };
     let mut mask = [false; MAX_ACTIONS];
     let mut logp = [0.0f32; MAX_ACTIONS];
-    let slot = |b: usize, t: usize| (b * (tt + 1) + t) * sl;
     for t in 0..=tt {
         if t < tt {
-            tr.predict_current(n, t)?;
+            predict(env, tr, n, t)?;
             // learnt P_B of transition t − 1, evaluated at the (non-done) child s_t
             if learn_pb && t > 0 {
                 for b in 0..n {
-                    let st = &tr.states[slot(b, t)..slot(b, t) + sl];
-                    if tr.lens[b] as usize == t && !env.is_done(st) {
+                    let st = tr.batch.state(b, t);
+                    if tr.batch.lens[b] as usize == t && !env.is_done(st) {
                         env.backward_mask(st, &mut mask[..nb]);
                         let lo = b * ow + na;
-                        masked_log_softmax(&tr.f[6][lo..lo + nb], &mask[..nb], &mut logp[..nb])?;
-                        let ba = (tr.back[b * tt + t - 1] as usize).min(nb - 1);
+                        masked_log_softmax(&tr.net.out[lo..lo + nb], &mask[..nb], &mut logp[..nb])?;
+                        let ba = (tr.batch.back[b * tt + t - 1] as usize).min(nb - 1);
                         ws.acc[b] += logp[ba];
                     }
                 }
             }
         }
-        if t > 0 && t % cfg.chunk == 0 {
+        if t > 0 && t % chunk == 0 {
             // twist at the chunk end and the incremental weights
             for b in 0..n {
-                let st = &tr.states[slot(b, t)..slot(b, t) + sl];
+                let st = tr.batch.state(b, t);
                 ws.log_f_new[b] = if env.is_done(st) {
                     env.log_reward(st)
                 } else if t == tt {
@@ -236,7 +391,7 @@ pub fn run<E: DiscreteEnv, R: Rng + ?Sized>(
                         "SMC particle not done after max_steps transitions",
                     ));
                 } else {
-                    tr.f[6][b * ow + na + nb]
+                    tr.net.out[b * ow + na + nb]
                 };
                 let l = ws.log_w[b] as f64 + ws.log_f_new[b] as f64 - ws.log_f[b] as f64
                     + ws.acc[b] as f64;
@@ -255,43 +410,12 @@ pub fn run<E: DiscreteEnv, R: Rng + ?Sized>(
             core::mem::swap(&mut ws.log_f, &mut ws.log_f_new);
             let ess = temper::ess_fraction_tempered(ws.log_w, 1.0)?;
             info.min_ess_fraction = info.min_ess_fraction.min(ess);
-            if t < tt && ess < cfg.resample_threshold {
+            if t < tt && ess < cfg.smc.resample_threshold {
                 let lambda = temper::tempering_exponent(&tcfg, ws.log_w)?.lambda;
                 info.min_lambda = info.min_lambda.min(lambda);
-                let m = ws.log_w.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
-                for (wt, &l) in ws.tmp.iter_mut().zip(ws.log_w.iter()) {
-                    *wt = if l > f32::NEG_INFINITY {
-                        math::exp(lambda * (l as f64 - m)) as f32
-                    } else {
-                        0.0
-                    };
-                }
-                resample(
-                    Scheme::Systematic,
-                    ws.tmp,
-                    &[uniform_f64(rng)],
-                    ws.ancestors,
-                )?;
-                for (i, &a) in ws.ancestors.iter().enumerate() {
-                    let a = a as usize;
-                    ws.perm[i * sl..(i + 1) * sl]
-                        .copy_from_slice(&tr.states[slot(a, t)..slot(a, t) + sl]);
-                }
-                for i in 0..n {
-                    tr.states[slot(i, t)..slot(i, t) + sl]
-                        .copy_from_slice(&ws.perm[i * sl..(i + 1) * sl]);
-                }
-                for (i, &a) in ws.ancestors.iter().enumerate() {
-                    ws.perm[i] = tr.lens[a as usize];
-                }
-                tr.lens.copy_from_slice(&ws.perm[..n]);
-                permute(ws.log_w, ws.ancestors, ws.tmp);
-                for l in ws.log_w.iter_mut() {
-                    *l = ((1.0 - lambda) * *l as f64) as f32;
-                }
-                permute(ws.log_f, ws.ancestors, ws.tmp);
+                resample_particles(tr, ws, t, lambda, uniform_f64(rng))?;
                 info.resamples += 1;
-                tr.predict_current(n, t)?;
+                predict(env, tr, n, t)?;
             }
             let lse = math::log_sum_exp_f64(ws.log_w);
             for l in ws.log_w.iter_mut() {
@@ -303,20 +427,24 @@ pub fn run<E: DiscreteEnv, R: Rng + ?Sized>(
         }
         // move every particle one step with P_F
         for b in 0..n {
-            let o = slot(b, t);
-            let (cur, next) = tr.states[o..o + 2 * sl].split_at_mut(sl);
+            let o = tr.batch.at(b, t);
+            let (cur, next) = tr.batch.states[o..o + 2 * sl].split_at_mut(sl);
             next.copy_from_slice(cur);
             if env.is_done(cur) {
                 continue;
             }
             env.forward_mask(cur, &mut mask[..na]);
-            masked_log_softmax(&tr.f[6][b * ow..b * ow + na], &mask[..na], &mut logp[..na])?;
+            masked_log_softmax(
+                &tr.net.out[b * ow..b * ow + na],
+                &mask[..na],
+                &mut logp[..na],
+            )?;
             let a = sample_action(&logp[..na], &mask[..na], 0.0, 1.0, uniform_f64(rng))?;
             ws.acc[b] -= logp[a];
             env.step(next, a);
-            tr.actions[b * tt + t] = a as u32;
-            tr.back[b * tt + t] = env.back_action_of(cur, a) as u32;
-            tr.lens[b] = (t + 1) as u32;
+            tr.batch.actions[b * tt + t] = a as u32;
+            tr.batch.back[b * tt + t] = env.back_action_of(cur, a) as u32;
+            tr.batch.lens[b] = (t + 1) as u32;
             if !learn_pb {
                 env.backward_mask(next, &mut mask[..nb]);
                 ws.acc[b] -= math::ln(count_legal(&mask[..nb]).max(1) as f32);
@@ -329,74 +457,54 @@ pub fn run<E: DiscreteEnv, R: Rng + ?Sized>(
         *l += shift;
     }
     // the terminal objects sit in the last slot (stopped particles were padded)
-    tr.lens.fill(tt as u32);
-    tr.finish_batch()?;
+    tr.batch.lens.fill(tt as u32);
+    tr.batch.finish(env);
     Ok(info)
 }
 
-/// Settings of the discrete RSMC training loop.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct RsmcConfig {
-    /// The SMC sampler.
-    pub smc: SmcConfig,
-    /// Off-policy (SMC + buffer) iterations per on-policy iteration `r`. Defaults to `2`
-    /// (`bwd_to_fwd_ratio`, RSMC).
-    pub replay_ratio: u32,
-    /// SMC runs that fill the buffer before training. Defaults to `0` here; the CLI uses
-    /// `4` (paper: 100 runs of 2000 particles).
-    pub prefill: u32,
-}
-
-impl Default for RsmcConfig {
-    fn default() -> Self {
-        Self::new()
+/// Systematic resampling (one uniform `u`) of the particles at depth `t` from the tempered
+/// weights `w^λ`: states at `t`, lengths, the residual weights `(1 − λ) ℓ[aᵢ]` and the
+/// twists.
+fn resample_particles(
+    tr: &mut train::Views<'_>,
+    ws: &mut Particles<'_>,
+    t: usize,
+    lambda: f64,
+    u: f64,
+) -> Result<(), Error> {
+    let (n, sl) = (ws.log_w.len(), tr.lay.state_len);
+    let m = ws.log_w.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+    for (wt, &l) in ws.tmp.iter_mut().zip(ws.log_w.iter()) {
+        *wt = if l > f32::NEG_INFINITY {
+            math::exp(lambda * (l as f64 - m)) as f32
+        } else {
+            0.0
+        };
     }
-}
-
-impl RsmcConfig {
-    /// The documented defaults (`replay_ratio = 2`, no prefill).
-    pub fn new() -> Self {
-        RsmcConfig {
-            smc: SmcConfig::default(),
-            replay_ratio: 2,
-            prefill: 0,
-        }
+    resample(Scheme::Systematic, ws.tmp, &[u], ws.ancestors)?;
+    let batch = &mut tr.batch;
+    for (i, &a) in ws.ancestors.iter().enumerate() {
+        ws.perm[i * sl..(i + 1) * sl].copy_from_slice(batch.state(a as usize, t));
     }
-
-    /// Checks the settings and the trainer they will drive.
-    ///
-    /// # Errors
-    /// [`Error::InvalidConfig`] if the chunk does not divide the depth, the replay ratio is
-    /// above 1000, the trainer has no importance-weighted buffer, its buffer cannot hold one
-    /// SMC batch (capacity below the particle count), or its loss does not train the flows
-    /// used as twists (TB alone).
-    pub fn validate<E: DiscreteEnv>(&self, tr: &Trainer<'_, E>) -> Result<(), Error> {
-        self.smc.validate(tr.env.max_steps())?;
-        if self.replay_ratio > 1000 {
-            return Err(Error::InvalidConfig("replay ratio must be at most 1000"));
-        }
-        if tr.cfg.buffer_capacity < tr.cfg.batch {
-            return Err(Error::InvalidConfig(
-                "RSMC buffer capacity must hold at least one SMC batch (capacity >= particles)",
-            ));
-        }
-        if !matches!(tr.cfg.buffer_priority, Priority::ImportanceWeight { .. }) {
-            return Err(Error::InvalidConfig(
-                "RSMC needs the importance-weighted buffer priority",
-            ));
-        }
-        if tr.cfg.loss == LossKind::Tb {
-            return Err(Error::InvalidConfig(
-                "RSMC twists are the learnt flows: use a loss that trains them (TB + SubTB, SubTB or DB)",
-            ));
-        }
-        Ok(())
+    for i in 0..n {
+        let o = batch.at(i, t);
+        batch.states[o..o + sl].copy_from_slice(&ws.perm[i * sl..(i + 1) * sl]);
     }
+    for (i, &a) in ws.ancestors.iter().enumerate() {
+        ws.perm[i] = batch.lens[a as usize];
+    }
+    batch.lens.copy_from_slice(&ws.perm[..n]);
+    permute(ws.log_w, ws.ancestors, ws.tmp);
+    for l in ws.log_w.iter_mut() {
+        *l = ((1.0 - lambda) * *l as f64) as f32;
+    }
+    permute(ws.log_f, ws.ancestors, ws.tmp);
+    Ok(())
 }
 
 /// What one RSMC iteration did.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct RsmcInfo {
+pub struct Info {
     /// Mean loss of the gradient step.
     pub loss: f32,
     /// `log Z` after the step.
@@ -407,10 +515,12 @@ pub struct RsmcInfo {
     pub smc: Option<SmcInfo>,
     /// Terminal objects whose reward was requested this iteration (`B`).
     pub reward_calls: usize,
+    /// Whether the optimiser skipped the update (a non-finite gradient norm).
+    pub skipped: bool,
 }
 
-fn visit_batch<E: DiscreteEnv>(tr: &Trainer<'_, E>, visit: &mut impl FnMut(&[u32])) {
-    for b in 0..tr.cfg.batch {
+fn visit_batch(tr: &train::Views<'_>, visit: &mut impl FnMut(&[u32])) {
+    for b in 0..tr.batch.lens.len() {
         visit(tr.terminal(b));
     }
 }
@@ -419,59 +529,61 @@ fn visit_batch<E: DiscreteEnv>(tr: &Trainer<'_, E>, visit: &mut impl FnMut(&[u32
 /// calls made. `visit` sees every new terminal object (for visit and mode counts).
 ///
 /// # Errors
-/// As [`RsmcConfig::validate`] and [`run`].
-pub fn prefill<E: DiscreteEnv, R: Rng + ?Sized>(
-    cfg: &RsmcConfig,
-    tr: &mut Trainer<'_, E>,
-    ws: &mut SmcWorkspace<'_>,
+/// As [`run`].
+pub fn prefill<E: DiscreteEnv + ?Sized, R: Rng + ?Sized>(
+    env: &E,
+    cfg: &Config,
+    v: &mut Views<'_>,
+    state: &mut State,
     mut visit: impl FnMut(&[u32]),
     rng: &mut R,
 ) -> Result<usize, Error> {
-    cfg.validate(tr)?;
+    check_all(env, cfg, v)?;
     for _ in 0..cfg.prefill {
-        run(&cfg.smc, tr, ws, rng)?;
-        visit_batch(tr, &mut visit);
-        tr.insert_batch(ws.log_w)?;
+        smc(env, cfg, v, rng)?;
+        visit_batch(&v.train, &mut visit);
+        insert(env, &mut v.train, v.smc.log_w, &mut state.cursor)?;
     }
-    Ok(cfg.prefill as usize * tr.cfg.batch)
+    Ok(cfg.prefill as usize * cfg.train.batch)
 }
 
 /// One RSMC training iteration (see the [module docs](self)). `visit` sees every new
 /// terminal object (the on-policy batch or the SMC particles), not the replayed ones.
 ///
 /// # Errors
-/// As [`RsmcConfig::validate`], [`run`] and the trainer's parts.
-pub fn step<E: DiscreteEnv, R: Rng + ?Sized>(
-    cfg: &RsmcConfig,
-    tr: &mut Trainer<'_, E>,
-    ws: &mut SmcWorkspace<'_>,
+/// As [`run`] and the trainer's parts.
+pub fn step<E: DiscreteEnv + ?Sized, R: Rng + ?Sized>(
+    env: &E,
+    cfg: &Config,
+    v: &mut Views<'_>,
+    state: &mut State,
     mut visit: impl FnMut(&[u32]),
     rng: &mut R,
-) -> Result<RsmcInfo, Error> {
-    cfg.validate(tr)?;
-    let it = tr.iteration();
-    let on_policy = it.is_multiple_of(cfg.replay_ratio + 1);
-    let mut smc = None;
+) -> Result<Info, Error> {
+    check_all(env, cfg, v)?;
+    let tc = &cfg.train;
+    let on_policy = state.iteration.is_multiple_of(cfg.replay_ratio + 1);
+    let mut smc_info = None;
     if on_policy {
-        tr.sample_forward(tr.cfg.epsilon, rng)?;
-        visit_batch(tr, &mut visit);
-        tr.log_weights(ws.tmp)?;
-        tr.insert_batch(ws.tmp)?;
+        sample(env, tc, &mut v.train, tc.epsilon, rng)?;
+        visit_batch(&v.train, &mut visit);
+        insert_scored(env, tc, &mut v.train, &mut state.cursor)?;
     } else {
-        smc = Some(run(&cfg.smc, tr, ws, rng)?);
-        visit_batch(tr, &mut visit);
-        tr.insert_batch(ws.log_w)?;
-        tr.load_from_buffer(rng)?;
+        smc_info = Some(smc(env, cfg, v, rng)?);
+        visit_batch(&v.train, &mut visit);
+        insert(env, &mut v.train, v.smc.log_w, &mut state.cursor)?;
+        load_from_buffer(env, tc, &mut v.train, state.cursor, rng)?;
     }
-    let loss = tr.loss_and_grad(None, None)?;
-    tr.apply_gradient()?;
-    tr.count_iteration();
-    Ok(RsmcInfo {
+    let loss = loss_and_grad(env, tc, &mut v.train, None, None)?;
+    let opt = optimise(tc, &mut v.train, state)?;
+    state.iteration = state.iteration.saturating_add(1);
+    Ok(Info {
         loss,
-        log_z: tr.log_z(),
+        log_z: v.train.log_z(),
         on_policy,
-        smc,
-        reward_calls: tr.cfg.batch,
+        smc: smc_info,
+        reward_calls: tc.batch,
+        skipped: opt.skipped,
     })
 }
 
@@ -483,51 +595,55 @@ mod tests {
     use crate::samplers::gflownet::exact;
     use crate::samplers::gflownet::grid::{GridReward, Hypergrid};
     use crate::samplers::gflownet::sequence::{SequenceConfig, SequenceEnv};
-    use crate::samplers::gflownet::train::{Layout, TrainConfig};
+    use crate::samplers::gflownet::train::sample_forward;
     use std::vec;
     use std::vec::Vec;
 
-    fn cfg(batch: usize, learn_pb: bool) -> TrainConfig {
-        TrainConfig {
-            loss: LossKind::TbSubTb,
-            batch,
-            hidden: 16,
-            learn_pb,
-            buffer_capacity: 4 * batch,
-            buffer_priority: Priority::ImportanceWeight { target_ess: 0.05 },
-            ..TrainConfig::default()
+    fn cfg(batch: usize, learn_pb: bool, chunk: usize) -> Config {
+        Config {
+            train: train::Config {
+                loss: LossKind::TbSubTb,
+                batch,
+                hidden: 16,
+                learn_pb,
+                buffer_capacity: 4 * batch,
+                buffer_priority: Priority::ImportanceWeight { target_ess: 0.05 },
+                ..train::Config::default()
+            },
+            smc: SmcConfig {
+                chunk,
+                ..SmcConfig::default()
+            },
+            ..Config::default()
         }
+    }
+
+    fn arenas<E: DiscreteEnv>(env: &E, c: &Config) -> (Vec<f32>, Vec<u32>) {
+        let lay = Layout::new(env, c).unwrap();
+        (vec![0.0f32; lay.f32_len], vec![0u32; lay.u32_len])
     }
 
     /// Mean and standard error of `Ẑ/Z` over `reps` SMC runs with a randomly perturbed
     /// model (non-uniform policy, non-trivial twists).
     fn z_ratio<E: DiscreteEnv>(env: &E, learn_pb: bool, chunk: usize, reps: u64) -> (f64, f64) {
-        let tc = cfg(32, learn_pb);
-        let lay = Layout::new(env, &tc).unwrap();
-        let (mut fa, mut ua) = (vec![0.0f32; lay.f32_len], vec![0u32; lay.u32_len]);
+        let mut c = cfg(32, learn_pb, chunk);
+        c.smc.resample_threshold = 0.95;
+        let (mut fa, mut ua) = arenas(env, &c);
         let mut r = seeded(5);
-        let mut tr = Trainer::new(env, tc, &mut fa, &mut ua, &mut r).unwrap();
-        for (i, p) in tr.params_mut().iter_mut().enumerate() {
+        init(env, &c, &mut fa, &mut ua, &mut r).unwrap();
+        let lay = Layout::new(env, &c).unwrap();
+        let mut v = Views::new(&lay, &mut fa, &mut ua).unwrap();
+        for (i, p) in v.train.params_mut().iter_mut().enumerate() {
             *p += 0.8 * ((i * 7919 % 17) as f32 / 17.0 - 0.5);
         }
-        let (mut sf, mut su) = (
-            vec![0.0f32; SmcWorkspace::f32_len(32)],
-            vec![0u32; SmcWorkspace::u32_len(32, env.state_len())],
-        );
-        let mut ws = SmcWorkspace::new(32, env.state_len(), &mut sf, &mut su).unwrap();
-        let sc = SmcConfig {
-            chunk,
-            resample_threshold: 0.95,
-            ..SmcConfig::default()
-        };
         let lz = exact::log_z(env).unwrap();
         let mut resamples = 0;
         let z: Vec<f64> = (0..reps)
             .map(|_| {
-                let i = run(&sc, &mut tr, &mut ws, &mut r).unwrap();
+                let i = run(env, &c, &mut v, &mut r).unwrap();
                 resamples += i.resamples;
                 // Z-scaled weights average to Ẑ
-                let lme = math::log_mean_exp(ws.log_w) as f64;
+                let lme = math::log_mean_exp(v.smc_log_weights()) as f64;
                 assert!((lme - i.log_z).abs() < 1e-3);
                 math::exp(i.log_z - lz)
             })
@@ -579,69 +695,58 @@ mod tests {
             ..Default::default()
         })
         .unwrap();
-        let mut r = seeded(1);
-        for (tc, sc) in [
-            (
-                cfg(8, false),
-                SmcConfig {
-                    chunk: 3,
-                    ..SmcConfig::default()
-                },
-            ), // 3 ∤ 4
-            (
-                cfg(8, false),
-                SmcConfig {
-                    chunk: 0,
-                    ..SmcConfig::default()
-                },
-            ),
-            (
-                TrainConfig {
-                    buffer_capacity: 4,
-                    ..cfg(8, false)
-                },
-                SmcConfig {
-                    chunk: 2,
-                    ..SmcConfig::default()
-                },
-            ),
-            (
-                TrainConfig {
-                    loss: LossKind::Tb,
-                    ..cfg(8, false)
-                },
-                SmcConfig {
-                    chunk: 2,
-                    ..SmcConfig::default()
-                },
-            ),
-            (
-                TrainConfig {
-                    buffer_priority: Priority::Uniform,
-                    ..cfg(8, false)
-                },
-                SmcConfig {
-                    chunk: 2,
-                    ..SmcConfig::default()
-                },
-            ),
+        let ok = cfg(8, false, 2);
+        for c in [
+            cfg(8, false, 3), // 3 ∤ 4
+            cfg(8, false, 0),
+            Config {
+                replay_ratio: 1001,
+                ..ok
+            },
         ] {
-            let lay = Layout::new(&env, &tc).unwrap();
-            let (mut fa, mut ua) = (vec![0.0f32; lay.f32_len], vec![0u32; lay.u32_len]);
-            let mut tr = Trainer::new(&env, tc, &mut fa, &mut ua, &mut r).unwrap();
-            let (mut sf, mut su) = (vec![0.0f32; 40], vec![0u32; 8 + 8 * env.state_len()]);
-            let mut ws = SmcWorkspace::new(8, env.state_len(), &mut sf, &mut su).unwrap();
-            let rc = RsmcConfig {
-                smc: sc,
-                ..RsmcConfig::new()
-            };
             assert!(matches!(
-                step(&rc, &mut tr, &mut ws, |_| {}, &mut r),
+                Layout::new(&env, &c),
                 Err(Error::InvalidConfig(_))
             ));
         }
-        let (mut sf, mut su) = (vec![0.0f32; 39], vec![0u32; 8 + 8 * env.state_len()]);
-        assert!(SmcWorkspace::new(8, env.state_len(), &mut sf, &mut su).is_err());
+        for tc in [
+            train::Config {
+                buffer_capacity: 4,
+                ..ok.train
+            },
+            train::Config {
+                loss: LossKind::Tb,
+                ..ok.train
+            },
+            train::Config {
+                buffer_priority: Priority::Uniform,
+                ..ok.train
+            },
+        ] {
+            let c = Config { train: tc, ..ok };
+            assert!(matches!(
+                Layout::new(&env, &c),
+                Err(Error::InvalidConfig(_))
+            ));
+        }
+        // a valid configuration, but views and arenas of another shape
+        let (mut fa, mut ua) = arenas(&env, &ok);
+        let mut r = seeded(1);
+        let mut st = init(&env, &ok, &mut fa, &mut ua, &mut r).unwrap();
+        let lay = Layout::new(&env, &ok).unwrap();
+        let mut v = Views::new(&lay, &mut fa, &mut ua).unwrap();
+        let other = Config {
+            train: train::Config {
+                hidden: 8,
+                ..ok.train
+            },
+            ..ok
+        };
+        assert!(step(&env, &other, &mut v, &mut st, |_| {}, &mut r).is_err());
+        assert!(step(&env, &ok, &mut v, &mut st, |_| {}, &mut r).is_ok());
+        let (mut sf, mut su) = (vec![0.0f32; lay.f32_len - 1], vec![0u32; lay.u32_len]);
+        assert!(Views::new(&lay, &mut sf, &mut su).is_err());
+        assert!(init(&env, &ok, &mut sf, &mut su, &mut r).is_err());
     }
 
     #[test]
@@ -654,31 +759,21 @@ mod tests {
             ..Default::default()
         })
         .unwrap();
-        let tc = TrainConfig {
-            hidden: 32,
-            ..cfg(32, false)
-        };
-        let lay = Layout::new(&env, &tc).unwrap();
-        let (mut fa, mut ua) = (vec![0.0f32; lay.f32_len], vec![0u32; lay.u32_len]);
+        let mut c = cfg(32, false, 1);
+        c.train.hidden = 32;
+        c.prefill = 2;
+        let (mut fa, mut ua) = arenas(&env, &c);
         let mut r = seeded(11);
-        let mut tr = Trainer::new(&env, tc, &mut fa, &mut ua, &mut r).unwrap();
-        let (mut sf, mut su) = (
-            vec![0.0f32; SmcWorkspace::f32_len(32)],
-            vec![0u32; SmcWorkspace::u32_len(32, env.state_len())],
+        let mut st = init(&env, &c, &mut fa, &mut ua, &mut r).unwrap();
+        let lay = Layout::new(&env, &c).unwrap();
+        let mut v = Views::new(&lay, &mut fa, &mut ua).unwrap();
+        assert_eq!(
+            prefill(&env, &c, &mut v, &mut st, |_| {}, &mut r).unwrap(),
+            64
         );
-        let mut ws = SmcWorkspace::new(32, env.state_len(), &mut sf, &mut su).unwrap();
-        let rc = RsmcConfig {
-            smc: SmcConfig {
-                chunk: 1,
-                ..SmcConfig::default()
-            },
-            prefill: 2,
-            ..RsmcConfig::new()
-        };
-        prefill(&rc, &mut tr, &mut ws, |_| {}, &mut r).unwrap();
         let mut saw_smc = false;
         for _ in 0..400 {
-            let i = step(&rc, &mut tr, &mut ws, |_| {}, &mut r).unwrap();
+            let i = step(&env, &c, &mut v, &mut st, |_| {}, &mut r).unwrap();
             saw_smc |= i.smc.is_some();
         }
         assert!(saw_smc);
@@ -686,19 +781,16 @@ mod tests {
         let lz = exact::distribution(&env, &mut p).unwrap();
         let mut counts = vec![0u32; env.n_terminal()];
         for _ in 0..100 {
-            tr.sample_forward(0.0, &mut r).unwrap();
+            sample_forward(&env, &c.train, &mut v.train, 0.0, &mut r).unwrap();
             for b in 0..32 {
-                counts[env.terminal_index(tr.terminal(b))] += 1;
+                counts[env.terminal_index(v.train.terminal(b))] += 1;
             }
         }
         let mut q = vec![0.0f32; env.n_terminal()];
         crate::metrics::histogram::normalize_counts(&counts, &mut q).unwrap();
         let tv = crate::metrics::histogram::total_variation(&p, &q).unwrap();
         assert!(tv < 0.1, "tv {tv}");
-        assert!(
-            (tr.log_z() as f64 - lz).abs() < 0.2,
-            "log Z {} vs {lz}",
-            tr.log_z()
-        );
+        let log_z = v.train.log_z() as f64;
+        assert!((log_z - lz).abs() < 0.2, "log Z {log_z} vs {lz}");
     }
 }
