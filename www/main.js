@@ -398,8 +398,9 @@ function configure() {
     return;
   }
   if (app.trainedInWorker) {
-    // The trainer's arenas live as long as the wasm instance (see wasm-demo/src/train.rs):
-    // a fresh worker per training run gives the memory back.
+    // Every handle owns and frees its memory (wasm-demo's Node test starts 100 runs in one
+    // instance without growing it); a fresh worker per training run still keeps runs apart,
+    // so a trapped module never carries over into the next run.
     startWorker();
     return;
   }

@@ -9,7 +9,8 @@ use crate::grid::GridSpec;
 use crate::smc::{SmcCore, SmcSettings};
 use crate::train::{TrainCore, parse_settings};
 
-/// Training cores one process builds at most (each leaks its arenas, see [`settings`]).
+/// Training cores one process builds at most (building and stepping one is the slow part
+/// of an input, see [`settings`]).
 pub const MAX_TRAIN_CORES: usize = 64;
 
 static BUILT: AtomicUsize = AtomicUsize::new(0);
@@ -33,8 +34,7 @@ fn take<const N: usize>(data: &mut &[u8]) -> [u8; N] {
 /// the rest is `SmcPlayground::new`'s arguments (target index or name, dim, particles,
 /// seed, base std, target CESS, MALA steps) in little-endian bytes, and four grid bounds.
 ///
-/// Training cores leak their arenas by design, so at most [`MAX_TRAIN_CORES`] are built per
-/// process (libFuzzer runs with `-detect_leaks=0`).
+/// At most [`MAX_TRAIN_CORES`] training cores are built per process, to keep inputs fast.
 ///
 /// # Panics
 /// Only on a bug: a panic inside a constructor or step, or an accepted run reporting a NaN.

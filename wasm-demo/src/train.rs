@@ -15,7 +15,6 @@
 //! of runs in one worker without growing memory).
 
 use crate::error::bad;
-use core::sync::atomic::{AtomicUsize, Ordering};
 
 use amortise_kernel::math::log_sum_exp_f64;
 use amortise_kernel::rng::{Xoshiro256PlusPlus, seeded, uniform_f64};
@@ -50,19 +49,6 @@ pub const MAX_STEPS_PER_CALL: u32 = 10_000;
 /// The targets the training playground accepts, all at `d = 2` (drawn as they are): the
 /// three 2-D mixtures, the 2-D ManyWell (one double well, two modes) and the 2-D funnel.
 pub const TRAIN_TARGETS: [&str; 5] = ["gmm40", "9gmm", "25gmm", "manywell", "funnel"];
-
-static LEAKED: AtomicUsize = AtomicUsize::new(0);
-
-/// Bytes of training arenas leaked so far by this instance (see the module doc).
-pub fn leaked_bytes() -> usize {
-    LEAKED.load(Ordering::Relaxed)
-}
-
-/// Adds `bytes` to the [`leaked_bytes`] count (the discrete and VGS playgrounds leak their
-/// arenas the same way).
-pub fn note_leak(bytes: usize) {
-    LEAKED.fetch_add(bytes, Ordering::Relaxed);
-}
 
 /// The 2-D target `name` of a playground that runs on `allowed` only; `what` starts the
 /// message naming them.
@@ -117,16 +103,6 @@ pub fn check_step(
         return Err(bad("run", m.clone()));
     }
     Ok(())
-}
-
-/// A run's two arenas, leaked for the life of the worker and counted by [`note_leak`] (see
-/// the module doc).
-pub fn leak_arenas(f32_len: usize, u32_len: usize) -> (&'static mut [f32], &'static mut [u32]) {
-    note_leak(4 * f32_len.saturating_add(u32_len));
-    (
-        Box::leak(vec![0.0f32; f32_len].into_boxed_slice()),
-        Box::leak(vec![0u32; u32_len].into_boxed_slice()),
-    )
 }
 
 /// The settings of one run: the settings layer's [`RunConfig`] (field names are the

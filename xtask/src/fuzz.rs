@@ -114,12 +114,9 @@ fn libfuzzer(o: &Options) -> Result<(), String> {
                 &max_time,
                 "-rss_limit_mb=2048",
                 "-timeout=10",
-                // the playground's training cores leak their arenas by design (one wasm
-                // instance per run); the entry point caps how many it builds
-                "-detect_leaks=0",
             ],
-            // and LeakSanitizer's report at exit, which -detect_leaks does not cover
-            &[("ASAN_OPTIONS", "detect_leaks=0")],
+            // every playground handle owns and frees its memory, so LeakSanitizer stays on
+            &[],
         )?;
     }
     Ok(())
