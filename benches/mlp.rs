@@ -8,6 +8,7 @@
 
 use std::hint::black_box;
 
+use amortise_kernel::nn::Grads;
 use amortise_kernel::nn::{Activation, LastLayerInit, Linear};
 use amortise_kernel::optim::adam::{self, AdamConfig, AdamState};
 use amortise_kernel::rng::{fill_standard_normal, seeded};
@@ -192,8 +193,10 @@ fn linear_64(c: &mut Criterion) {
                     black_box(&x),
                     batch,
                     black_box(&dy),
-                    &mut grads,
-                    Some(&mut dx),
+                    Grads {
+                        params: &mut grads,
+                        input: Some(&mut dx),
+                    },
                 )
                 .expect("backward");
                 black_box(&dx);

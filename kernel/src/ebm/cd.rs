@@ -14,6 +14,7 @@
 
 use crate::error::{Error, check_len, check_min_len};
 use crate::nn::Mlp;
+use crate::nn::{Grads, Tape};
 
 /// Loss terms of one batch.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -93,7 +94,19 @@ pub fn cd_loss(
         }
         means[k] = s / nf;
         loss += sign * s / (nf * df) + g * s2 / nf;
-        net.backward(params, work.cache, n, de, grads, None, work.scratch)?;
+        net.backward(
+            params,
+            Tape {
+                cache: work.cache,
+                batch: n,
+            },
+            de,
+            Grads {
+                params: grads,
+                input: None,
+            },
+            work.scratch,
+        )?;
     }
     Ok(Terms {
         loss,

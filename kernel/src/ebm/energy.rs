@@ -160,7 +160,7 @@ impl LogDensity for EnergyFn<'_> {
 mod tests {
     extern crate std;
     use super::*;
-    use crate::nn::{Activation, LastLayerInit};
+    use crate::nn::{Activation, Grads, LastLayerInit, Tape};
     use crate::rng::{fill_standard_normal, seeded};
     use std::vec;
 
@@ -194,11 +194,15 @@ mod tests {
             let mut gi = vec![0.0f32; d];
             net.backward(
                 &p,
-                &cache,
-                1,
+                Tape {
+                    cache: &cache,
+                    batch: 1,
+                },
                 &[1.0],
-                &mut sink,
-                Some(&mut gi),
+                Grads {
+                    params: &mut sink,
+                    input: Some(&mut gi),
+                },
                 &mut scratch,
             )
             .unwrap();

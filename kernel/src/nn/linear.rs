@@ -21,6 +21,7 @@
 //! the naive triple loop, so results are deterministic, independent of how a batch is split
 //! and identical on every target.
 
+use super::Grads;
 use super::gemm;
 use crate::error::{Error, check_len};
 
@@ -98,9 +99,9 @@ impl Linear {
 
     /// Batched backward pass, given the forward input `x` and `dy = ∂L/∂Y`:
     ///
-    /// - `grads[W] += Xᵀ·dY`, i.e. `dW[k][j] += Σ_b x[b,k]·dy[b,j]` (**accumulated**);
-    /// - `grads[b] += Σ_b dy[b, :]` (**accumulated**);
-    /// - if `dx` is given, `dx = dY·Wᵀ`, i.e. `dx[b,k] = Σ_j W[k][j]·dy[b,j]`
+    /// - `out.params[W] += Xᵀ·dY`, i.e. `dW[k][j] += Σ_b x[b,k]·dy[b,j]` (**accumulated**);
+    /// - `out.params[b] += Σ_b dy[b, :]` (**accumulated**);
+    /// - if `out.input` is given, `dx = dY·Wᵀ`, i.e. `dx[b,k] = Σ_j W[k][j]·dy[b,j]`
     ///   (**overwritten**, not accumulated).
     ///
     /// `grads` has the parameter layout of the [module docs](self).
@@ -114,9 +115,12 @@ impl Linear {
         x: &[f32],
         batch: usize,
         dy: &[f32],
-        grads: &mut [f32],
-        dx: Option<&mut [f32]>,
+        out: Grads<'_>,
     ) -> Result<(), Error> {
+        let Grads {
+            params: grads,
+            input: dx,
+        } = out;
         check_len("linear params", self.param_count(), params.len())?;
         check_len("linear grads", self.param_count(), grads.len())?;
         check_len("linear x", batch.saturating_mul(self.inp), x.len())?;
@@ -216,8 +220,17 @@ mod tests {
         // accumulate on top of a non-zero gradient to check `+=`
         let mut g = vec![0.25f32; l.param_count()];
         let mut dx = vec![f32::NAN; batch * inp]; // overwritten, so NaN must disappear
-        l.backward(&p, &x, batch, &c, &mut g, Some(&mut dx))
-            .unwrap();
+        l.backward(
+            &p,
+            &x,
+            batch,
+            &c,
+            Grads {
+                params: &mut g,
+                input: Some(&mut dx),
+            },
+        )
+        .unwrap();
         let h = 1e-2f32;
         for i in 0..p.len() {
             let mut pp = p.clone();
@@ -237,7 +250,17 @@ mod tests {
         }
         // a second backward accumulates the same amount again
         let g1 = g.clone();
-        l.backward(&p, &x, batch, &c, &mut g, None).unwrap();
+        l.backward(
+            &p,
+            &x,
+            batch,
+            &c,
+            Grads {
+                params: &mut g,
+                input: None,
+            },
+        )
+        .unwrap();
         for (a, b) in g.iter().zip(&g1) {
             assert!(((a - 0.25) - 2.0 * (b - 0.25)).abs() < 1e-4);
         }
@@ -272,14 +295,32 @@ mod tests {
         let mut g = [0.0; 9];
         let mut dx = [0.0; 3];
         assert!(matches!(
-            l.backward(&p, &[0.0; 4], 2, &[0.0; 6], &mut g, Some(&mut dx)),
+            l.backward(
+                &p,
+                &[0.0; 4],
+                2,
+                &[0.0; 6],
+                Grads {
+                    params: &mut g,
+                    input: Some(&mut dx)
+                }
+            ),
             Err(Error::ShapeMismatch {
                 what: "linear dx",
                 ..
             })
         ));
         assert!(matches!(
-            l.backward(&p, &[0.0; 4], 2, &[0.0; 5], &mut g, None),
+            l.backward(
+                &p,
+                &[0.0; 4],
+                2,
+                &[0.0; 5],
+                Grads {
+                    params: &mut g,
+                    input: None
+                }
+            ),
             Err(Error::ShapeMismatch { .. })
         ));
     }

@@ -31,6 +31,7 @@
 
 use super::act::Activation;
 use super::linear::{self, Linear};
+use super::{Grads, Tape};
 use crate::error::{Error, check_len, check_min_len};
 
 /// Maximum number of layers (linear maps) of an [`Mlp`].
@@ -354,11 +355,11 @@ impl Mlp {
         Ok(())
     }
 
-    /// Backward pass from `dout = ∂L/∂y` (`B × w_L`) through the cache written by the
-    /// matching [`Mlp::forward`] call (same `params`, same `batch`).
+    /// Backward pass from `dout = ∂L/∂y` (`B × w_L`) through the `tape` (the cache and
+    /// batch `B`) of the matching [`Mlp::forward`] call (same `params`).
     ///
-    /// - **Accumulates** (`+=`) the parameter gradient into `grads` (parameter layout);
-    /// - if `dinput` is given, **writes** (overwrites) the input gradient `∂L/∂x`
+    /// - **Accumulates** (`+=`) the parameter gradient into `out.params` (parameter layout);
+    /// - if `out.input` is given, **writes** (overwrites) the input gradient `∂L/∂x`
     ///   (`B × w₀`), as needed for Langevin terms and VGS drifts.
     ///
     /// `scratch` needs at least [`scratch_len(B)`](Self::scratch_len) values; its contents
@@ -371,13 +372,16 @@ impl Mlp {
     pub fn backward(
         &self,
         params: &[f32],
-        cache: &[f32],
-        batch: usize,
+        tape: Tape<'_>,
         dout: &[f32],
-        grads: &mut [f32],
-        mut dinput: Option<&mut [f32]>,
+        out: Grads<'_>,
         scratch: &mut [f32],
     ) -> Result<(), Error> {
+        let Tape { cache, batch } = tape;
+        let Grads {
+            params: grads,
+            input: mut dinput,
+        } = out;
         check_len("mlp params", self.param_count(), params.len())?;
         check_len("mlp grads", self.param_count(), grads.len())?;
         check_len(
@@ -566,8 +570,20 @@ mod tests {
         let mut g = vec![0.0f32; net.param_count()];
         let mut dx = vec![f32::NAN; x.len()];
         let mut scratch = vec![f32::NAN; net.scratch_len(batch)];
-        net.backward(&p, &cache, batch, &c, &mut g, Some(&mut dx), &mut scratch)
-            .unwrap();
+        net.backward(
+            &p,
+            Tape {
+                cache: &cache,
+                batch: batch,
+            },
+            &c,
+            Grads {
+                params: &mut g,
+                input: Some(&mut dx),
+            },
+            &mut scratch,
+        )
+        .unwrap();
         let h = 1e-2f32;
         let check = |num: f64, ana: f64, what: &str, i: usize| {
             let tol = 3e-3 * num.abs().max(ana.abs()) + 1e-3;
@@ -606,8 +622,20 @@ mod tests {
         }
         // accumulation: a second backward doubles the gradient; None skips dx
         let g1 = g.clone();
-        net.backward(&p, &cache, batch, &c, &mut g, None, &mut scratch)
-            .unwrap();
+        net.backward(
+            &p,
+            Tape {
+                cache: &cache,
+                batch: batch,
+            },
+            &c,
+            Grads {
+                params: &mut g,
+                input: None,
+            },
+            &mut scratch,
+        )
+        .unwrap();
         for (a, b) in g.iter().zip(&g1) {
             assert!((a - 2.0 * b).abs() <= 1e-5 * (1.0 + b.abs()));
         }
@@ -660,54 +688,86 @@ mod tests {
         net.forward(&p, &x, b, &mut cache, &mut out).unwrap();
         assert!(sm(net.backward(
             &p,
-            &cache,
-            b,
+            Tape {
+                cache: &cache,
+                batch: b
+            },
             &out[1..],
-            &mut g,
-            None,
+            Grads {
+                params: &mut g,
+                input: None
+            },
             &mut s
         )));
         assert!(sm(net.backward(
             &p,
-            &cache,
-            b,
+            Tape {
+                cache: &cache,
+                batch: b
+            },
             &out,
-            &mut g[1..],
-            None,
+            Grads {
+                params: &mut g[1..],
+                input: None
+            },
             &mut s
         )));
         assert!(sm(net.backward(
             &p,
-            &cache[1..],
-            b,
+            Tape {
+                cache: &cache[1..],
+                batch: b
+            },
             &out,
-            &mut g,
-            None,
+            Grads {
+                params: &mut g,
+                input: None
+            },
             &mut s
         )));
         assert!(sm(net.backward(
             &p,
-            &cache,
-            b,
+            Tape {
+                cache: &cache,
+                batch: b
+            },
             &out,
-            &mut g,
-            None,
+            Grads {
+                params: &mut g,
+                input: None
+            },
             &mut s[1..]
         )));
         let mut dx = vec![0.0; 5];
         assert!(sm(net.backward(
             &p,
-            &cache,
-            b,
+            Tape {
+                cache: &cache,
+                batch: b
+            },
             &out,
-            &mut g,
-            Some(&mut dx),
+            Grads {
+                params: &mut g,
+                input: Some(&mut dx)
+            },
             &mut s
         )));
         assert!(sm(net.predict(&p, &x, b, &mut s[1..], &mut out)));
         // empty batch is a no-op
         net.forward(&p, &[], 0, &mut [], &mut []).unwrap();
-        net.backward(&p, &[], 0, &[], &mut g, None, &mut [])
-            .unwrap();
+        net.backward(
+            &p,
+            Tape {
+                cache: &[],
+                batch: 0,
+            },
+            &[],
+            Grads {
+                params: &mut g,
+                input: None,
+            },
+            &mut [],
+        )
+        .unwrap();
     }
 }

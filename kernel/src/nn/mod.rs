@@ -21,6 +21,43 @@ pub mod init;
 pub mod linear;
 pub mod mlp;
 
+/// Where a backward pass writes: the parameter gradient (**accumulated**, `+=`) and, if
+/// asked for, the gradient with respect to the input (**overwritten**).
+#[derive(Debug)]
+pub struct Grads<'a> {
+    /// `∂L/∂θ`, in the parameter layout, accumulated.
+    pub params: &'a mut [f32],
+    /// `∂L/∂x` (`B × input width`), written; `None` when not needed.
+    pub input: Option<&'a mut [f32]>,
+}
+
+impl<'a> Grads<'a> {
+    /// Parameter gradients only.
+    pub fn params(params: &'a mut [f32]) -> Self {
+        Grads {
+            params,
+            input: None,
+        }
+    }
+    /// Parameter and input gradients.
+    pub fn with_input(params: &'a mut [f32], input: &'a mut [f32]) -> Self {
+        Grads {
+            params,
+            input: Some(input),
+        }
+    }
+}
+
+/// What a forward pass left for its backward pass: the activation cache of a batch of
+/// `batch` rows.
+#[derive(Clone, Copy, Debug)]
+pub struct Tape<'a> {
+    /// The cache the forward pass wrote.
+    pub cache: &'a [f32],
+    /// Rows of the batch.
+    pub batch: usize,
+}
+
 pub use act::Activation;
 pub use embed::{DEFAULT_HARMONICS, FourierEmbedding};
 pub use init::LastLayerInit;

@@ -5,6 +5,7 @@ use amortise_kernel::nn::{Activation, MAX_LAYERS, Mlp, mlp_param_count};
 use proptest::prelude::*;
 
 use super::{CASES, config};
+use amortise_kernel::nn::{Grads, Tape};
 
 /// Widths with every entry in `1..=4` (so width 1 is common), 2 to `MAX_LAYERS + 1` of them.
 fn widths() -> impl Strategy<Value = Vec<usize>> {
@@ -71,10 +72,10 @@ proptest! {
         // backward: parameter gradients accumulate, the input gradient is written
         let mut grads = vec![0.0f32; net.param_count()];
         let mut dx = vec![f32::NAN; x.len()];
-        net.backward(&p, &run.cache, batch, &c, &mut grads, Some(&mut dx), &mut scratch).unwrap();
+        net.backward(&p, Tape { cache: &run.cache, batch: batch }, &c, Grads { params: &mut grads, input: Some(&mut dx) }, &mut scratch).unwrap();
         prop_assert!(grads.iter().chain(&dx).all(|v| v.is_finite()));
         let once = grads.clone();
-        net.backward(&p, &run.cache, batch, &c, &mut grads, None, &mut scratch).unwrap();
+        net.backward(&p, Tape { cache: &run.cache, batch: batch }, &c, Grads { params: &mut grads, input: None }, &mut scratch).unwrap();
         for (g2, g1) in grads.iter().zip(&once) {
             prop_assert!((g2 - 2.0 * g1).abs() <= 1e-5 * (1.0 + g1.abs()), "accumulate: {g2} vs 2·{g1}");
         }

@@ -26,6 +26,7 @@
 use crate::error::{Error, check_len, check_min_len};
 use crate::nn::init::init_linear;
 use crate::nn::{Activation, FourierEmbedding, LastLayerInit, Linear, Mlp};
+use crate::nn::{Grads, Tape};
 use crate::rng::Rng;
 
 /// The input of one forward pass: `batch` rows of states at one time.
@@ -445,17 +446,48 @@ impl PisNet {
         let (dtau, rest) = rest.split_at_mut(h);
         let (demb, rest) = rest.split_at_mut(self.embed.out_len());
         let (ds, inner) = rest.split_at_mut(if self.langevin.is_some() { self.dim } else { 0 });
-        self.head
-            .backward(head, head_cache, batch, dout, g_head, Some(dz), inner)?;
-        self.state.backward(state, x, batch, dz, g_state, dx)?;
+        self.head.backward(
+            head,
+            Tape {
+                cache: head_cache,
+                batch: batch,
+            },
+            dout,
+            Grads {
+                params: g_head,
+                input: Some(dz),
+            },
+            inner,
+        )?;
+        self.state.backward(
+            state,
+            x,
+            batch,
+            dz,
+            Grads {
+                params: g_state,
+                input: dx,
+            },
+        )?;
         dtau.iter_mut().for_each(|v| *v = 0.0);
         for row in dz.chunks_exact(h) {
             for (d, &v) in dtau.iter_mut().zip(row) {
                 *d += v;
             }
         }
-        self.time_mlp
-            .backward(time, time_cache, 1, dtau, g_time, Some(demb), inner)?;
+        self.time_mlp.backward(
+            time,
+            Tape {
+                cache: time_cache,
+                batch: 1,
+            },
+            dtau,
+            Grads {
+                params: g_time,
+                input: Some(demb),
+            },
+            inner,
+        )?;
         self.embed.backward(emb, demb, g_phase)?;
         if let Some(m) = &self.langevin {
             // ∂L/∂s_j = Σ_b dout[b, j] · lgrad[b, j]; then through the time-only network
@@ -474,7 +506,19 @@ impl PisNet {
                     *d += dv * gv;
                 }
             }
-            m.backward(lmlp, lmc, 1, ds, glmlp, Some(demb), inner)?;
+            m.backward(
+                lmlp,
+                Tape {
+                    cache: lmc,
+                    batch: 1,
+                },
+                ds,
+                Grads {
+                    params: glmlp,
+                    input: Some(demb),
+                },
+                inner,
+            )?;
             self.embed.backward(lemb, demb, glphase)?;
         }
         Ok(())

@@ -17,6 +17,7 @@ use super::train::{Config, Layout, LossKind, Views, check};
 use crate::arena::Carve;
 use crate::error::{Error, check_len};
 use crate::math;
+use crate::nn::{Grads, Tape};
 
 /// Network inputs, caches, outputs and scratch for up to `rows = B·T` states.
 #[derive(Debug)]
@@ -395,21 +396,29 @@ fn backward(v: &mut Views<'_>, rows: usize) -> Result<(), Error> {
         }
         fm.backward(
             &p[npp..np - 1],
-            &net.flow_cache[..fm.cache_len(rows)],
-            rows,
+            Tape {
+                cache: &net.flow_cache[..fm.cache_len(rows)],
+                batch: rows,
+            },
             fd,
-            &mut grads[npp..np - 1],
-            None,
+            Grads {
+                params: &mut grads[npp..np - 1],
+                input: None,
+            },
             net.scratch,
         )?;
     }
     lay.mlp.backward(
         &p[..npp],
-        net.cache,
-        rows,
+        Tape {
+            cache: net.cache,
+            batch: rows,
+        },
         &net.dout[..rows * ow],
-        &mut grads[..npp],
-        None,
+        Grads {
+            params: &mut grads[..npp],
+            input: None,
+        },
         net.scratch,
     )
 }

@@ -26,6 +26,7 @@ use crate::error::{Error, check_len, check_min_len};
 use crate::math;
 use crate::nn::init::init_linear;
 use crate::nn::{Activation, LastLayerInit, Linear, Mlp};
+use crate::nn::{Grads, Tape};
 use crate::rng::Rng;
 
 /// Shape of a value network.
@@ -228,9 +229,29 @@ impl ValueNet {
         let head_cache = &rest[n * h..];
         let (dz, rest) = scratch.split_at_mut(batch * h);
         let (dtau, inner) = rest.split_at_mut(n * h);
-        self.head
-            .backward(head, head_cache, batch, dout, g_head, Some(dz), inner)?;
-        self.state.backward(state, x, batch, dz, g_state, dx)?;
+        self.head.backward(
+            head,
+            Tape {
+                cache: head_cache,
+                batch: batch,
+            },
+            dout,
+            Grads {
+                params: g_head,
+                input: Some(dz),
+            },
+            inner,
+        )?;
+        self.state.backward(
+            state,
+            x,
+            batch,
+            dz,
+            Grads {
+                params: g_state,
+                input: dx,
+            },
+        )?;
         dtau.fill(0.0);
         for (row, &s) in dz.chunks_exact(h).zip(t) {
             let tr = &mut dtau[s as usize * h..(s as usize + 1) * h];
@@ -238,8 +259,19 @@ impl ValueNet {
                 *d += v;
             }
         }
-        self.time_mlp
-            .backward(time, tcache, n, dtau, g_time, None, inner)
+        self.time_mlp.backward(
+            time,
+            Tape {
+                cache: tcache,
+                batch: n,
+            },
+            dtau,
+            Grads {
+                params: g_time,
+                input: None,
+            },
+            inner,
+        )
     }
 }
 
