@@ -45,7 +45,7 @@
 //! (weights, twists, increments, scratch) and `N(1 + state_len)` `u32` (ancestors,
 //! resampling scratch).
 
-use super::batch::sample;
+use super::batch::{Batch, sample};
 use super::env::{DiscreteEnv, MAX_ACTIONS, count_legal};
 use super::policy::{masked_log_softmax, sample_action};
 use super::replay::{insert, insert_scored, load_from_buffer};
@@ -56,8 +56,7 @@ use crate::buffer::Priority;
 use crate::error::{Error, check_len};
 use crate::math;
 use crate::rng::{Rng, uniform_f64};
-use crate::smc::resample::{Scheme, resample};
-use crate::smc::temper;
+use crate::smc::{temper, twist};
 
 /// SMC settings.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -302,13 +301,6 @@ pub fn init<E: DiscreteEnv + ?Sized, R: Rng + ?Sized>(
     train::init(env, &cfg.train, tf, tu, rng)
 }
 
-fn permute(v: &mut [f32], ancestors: &[u32], tmp: &mut [f32]) {
-    for (t, &a) in tmp.iter_mut().zip(ancestors) {
-        *t = v[a as usize];
-    }
-    v.copy_from_slice(tmp);
-}
-
 /// Runs one SMC pass with the trainer's current model (see the [module docs](self)). On
 /// return the trainer's batch holds particle `i`'s terminal object
 /// ([`train::Views::terminal`]) and its `log R`, and [`Views::smc_log_weights`] its
@@ -395,32 +387,36 @@ fn smc<E: DiscreteEnv + ?Sized, R: Rng + ?Sized>(
                 };
                 let l = ws.log_w[b] as f64 + ws.log_f_new[b] as f64 - ws.log_f[b] as f64
                     + ws.acc[b] as f64;
-                ws.log_w[b] = if l.is_nan() {
-                    f32::NEG_INFINITY
-                } else {
-                    l as f32
-                };
+                ws.log_w[b] = twist::stored_log_weight(l);
             }
             ws.acc.fill(0.0);
-            let lse = math::log_sum_exp_f64(ws.log_w);
-            if !lse.is_finite() {
-                return Err(Error::Degenerate("SMC: every particle has zero weight"));
-            }
-            info.log_z += lse;
-            core::mem::swap(&mut ws.log_f, &mut ws.log_f_new);
-            let ess = temper::ess_fraction_tempered(ws.log_w, 1.0)?;
-            info.min_ess_fraction = info.min_ess_fraction.min(ess);
-            if t < tt && ess < cfg.smc.resample_threshold {
-                let lambda = temper::tempering_exponent(&tcfg, ws.log_w)?.lambda;
-                info.min_lambda = info.min_lambda.min(lambda);
-                resample_particles(tr, ws, t, lambda, uniform_f64(rng))?;
-                info.resamples += 1;
-                predict(env, tr, n, t)?;
-            }
-            let lse = math::log_sum_exp_f64(ws.log_w);
-            for l in ws.log_w.iter_mut() {
-                *l = (*l as f64 - lse) as f32;
-            }
+            let rule = twist::Rule {
+                resample_threshold: cfg.smc.resample_threshold,
+                temper: tcfg,
+                last: t == tt,
+            };
+            let Particles {
+                log_w,
+                log_f,
+                log_f_new,
+                tmp,
+                ancestors,
+                perm,
+                ..
+            } = ws;
+            let mut weights = twist::Weights {
+                log_w,
+                log_f,
+                log_f_new,
+                tmp,
+                ancestors,
+            };
+            // a particle's row: its state at depth t and its length; then new predictions
+            let rows = |anc: &[u32], _: &mut [f32]| {
+                permute_rows(&mut tr.batch, perm, anc, t, sl);
+                predict(env, tr, n, t)
+            };
+            twist::boundary(&rule, &mut weights, &mut info, rows, rng)?;
         }
         if t == tt {
             break;
@@ -462,44 +458,21 @@ fn smc<E: DiscreteEnv + ?Sized, R: Rng + ?Sized>(
     Ok(info)
 }
 
-/// Systematic resampling (one uniform `u`) of the particles at depth `t` from the tempered
-/// weights `w^λ`: states at `t`, lengths, the residual weights `(1 − λ) ℓ[aᵢ]` and the
-/// twists.
-fn resample_particles(
-    tr: &mut train::Views<'_>,
-    ws: &mut Particles<'_>,
-    t: usize,
-    lambda: f64,
-    u: f64,
-) -> Result<(), Error> {
-    let (n, sl) = (ws.log_w.len(), tr.lay.state_len);
-    let m = ws.log_w.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
-    for (wt, &l) in ws.tmp.iter_mut().zip(ws.log_w.iter()) {
-        *wt = if l > f32::NEG_INFINITY {
-            math::exp(lambda * (l as f64 - m)) as f32
-        } else {
-            0.0
-        };
-    }
-    resample(Scheme::Systematic, ws.tmp, &[u], ws.ancestors)?;
-    let batch = &mut tr.batch;
-    for (i, &a) in ws.ancestors.iter().enumerate() {
-        ws.perm[i * sl..(i + 1) * sl].copy_from_slice(batch.state(a as usize, t));
+/// Moves the particles' states (`sl` values each) at depth `t` and their lengths to the order of `ancestors`
+/// (the rows of [`twist::boundary`]), through `perm`.
+fn permute_rows(batch: &mut Batch<'_>, perm: &mut [u32], ancestors: &[u32], t: usize, sl: usize) {
+    let n = ancestors.len();
+    for (i, &a) in ancestors.iter().enumerate() {
+        perm[i * sl..(i + 1) * sl].copy_from_slice(batch.state(a as usize, t));
     }
     for i in 0..n {
         let o = batch.at(i, t);
-        batch.states[o..o + sl].copy_from_slice(&ws.perm[i * sl..(i + 1) * sl]);
+        batch.states[o..o + sl].copy_from_slice(&perm[i * sl..(i + 1) * sl]);
     }
-    for (i, &a) in ws.ancestors.iter().enumerate() {
-        ws.perm[i] = batch.lens[a as usize];
+    for (i, &a) in ancestors.iter().enumerate() {
+        perm[i] = batch.lens[a as usize];
     }
-    batch.lens.copy_from_slice(&ws.perm[..n]);
-    permute(ws.log_w, ws.ancestors, ws.tmp);
-    for l in ws.log_w.iter_mut() {
-        *l = ((1.0 - lambda) * *l as f64) as f32;
-    }
-    permute(ws.log_f, ws.ancestors, ws.tmp);
-    Ok(())
+    batch.lens.copy_from_slice(&perm[..n]);
 }
 
 /// What one RSMC iteration did.
