@@ -574,7 +574,7 @@ mod tests {
             &p,
             Tape {
                 cache: &cache,
-                batch: batch,
+                batch,
             },
             &c,
             Grads {
@@ -626,7 +626,7 @@ mod tests {
             &p,
             Tape {
                 cache: &cache,
-                batch: batch,
+                batch,
             },
             &c,
             Grads {

@@ -72,10 +72,11 @@ proptest! {
         // backward: parameter gradients accumulate, the input gradient is written
         let mut grads = vec![0.0f32; net.param_count()];
         let mut dx = vec![f32::NAN; x.len()];
-        net.backward(&p, Tape { cache: &run.cache, batch: batch }, &c, Grads { params: &mut grads, input: Some(&mut dx) }, &mut scratch).unwrap();
+        let tape = Tape { cache: &run.cache, batch };
+        net.backward(&p, tape, &c, Grads::with_input(&mut grads, &mut dx), &mut scratch).unwrap();
         prop_assert!(grads.iter().chain(&dx).all(|v| v.is_finite()));
         let once = grads.clone();
-        net.backward(&p, Tape { cache: &run.cache, batch: batch }, &c, Grads { params: &mut grads, input: None }, &mut scratch).unwrap();
+        net.backward(&p, tape, &c, Grads::params(&mut grads), &mut scratch).unwrap();
         for (g2, g1) in grads.iter().zip(&once) {
             prop_assert!((g2 - 2.0 * g1).abs() <= 1e-5 * (1.0 + g1.abs()), "accumulate: {g2} vs 2·{g1}");
         }

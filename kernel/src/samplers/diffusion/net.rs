@@ -450,7 +450,7 @@ impl PisNet {
             head,
             Tape {
                 cache: head_cache,
-                batch: batch,
+                batch,
             },
             dout,
             Grads {

@@ -233,7 +233,7 @@ impl ValueNet {
             head,
             Tape {
                 cache: head_cache,
-                batch: batch,
+                batch,
             },
             dout,
             Grads {
