@@ -24,14 +24,32 @@
 
 use crate::error::{Error, check_len};
 
-fn check(
-    lpf: &[f32],
-    lpb: &[f32],
-    lf: &[f32],
-    glpf: &[f32],
-    glpb: &[f32],
-    glf: &[f32],
-) -> Result<usize, Error> {
+/// One trajectory of `n` transitions: `log P_F` and `log P_B` of each transition (`n`
+/// values each) and the log flows of its `n + 1` states (`lf[n] = log R(x)`).
+#[derive(Clone, Copy, Debug)]
+pub struct Path<'a> {
+    /// `log P_F(s_{t+1} | s_t)`, `t < n`.
+    pub lpf: &'a [f32],
+    /// `log P_B(s_t | s_{t+1})`, `t < n`.
+    pub lpb: &'a [f32],
+    /// `log F(s_t)`, `t ≤ n` (`log F(s_0) = log Z`, `log F(s_n) = log R`).
+    pub lf: &'a [f32],
+}
+
+/// The gradients of a loss with respect to a [`Path`]'s values (written, not accumulated).
+#[derive(Debug)]
+pub struct PathGrads<'a> {
+    /// `∂L/∂log P_F` (`n`).
+    pub lpf: &'a mut [f32],
+    /// `∂L/∂log P_B` (`n`).
+    pub lpb: &'a mut [f32],
+    /// `∂L/∂log F` (`n + 1`).
+    pub lf: &'a mut [f32],
+}
+
+fn check(p: &Path<'_>, g: &PathGrads<'_>) -> Result<usize, Error> {
+    let Path { lpf, lpb, lf } = *p;
+    let (glpf, glpb, glf) = (&*g.lpf, &*g.lpb, &*g.lf);
     let n = lpf.len();
     if n == 0 {
         return Err(Error::Degenerate("trajectory has no transition"));
@@ -57,15 +75,10 @@ fn finite(loss: f64, what: &'static str) -> Result<f32, Error> {
 /// # Errors
 /// [`Error::ShapeMismatch`] for inconsistent lengths; [`Error::Degenerate`] for `n = 0`;
 /// [`Error::NonFinite`] if the residual is not finite.
-pub fn tb(
-    lpf: &[f32],
-    lpb: &[f32],
-    lf: &[f32],
-    glpf: &mut [f32],
-    glpb: &mut [f32],
-    glf: &mut [f32],
-) -> Result<(f32, f32), Error> {
-    let n = check(lpf, lpb, lf, glpf, glpb, glf)?;
+pub fn tb(p: &Path<'_>, g: &mut PathGrads<'_>) -> Result<(f32, f32), Error> {
+    let n = check(p, g)?;
+    let Path { lpf, lpb, lf } = *p;
+    let (glpf, glpb, glf) = (&mut *g.lpf, &mut *g.lpb, &mut *g.lf);
     let mut d = lf[0] as f64 - lf[n] as f64;
     for t in 0..n {
         d += lpf[t] as f64 - lpb[t] as f64;
@@ -83,15 +96,10 @@ pub fn tb(
 ///
 /// # Errors
 /// As [`tb`].
-pub fn db(
-    lpf: &[f32],
-    lpb: &[f32],
-    lf: &[f32],
-    glpf: &mut [f32],
-    glpb: &mut [f32],
-    glf: &mut [f32],
-) -> Result<f32, Error> {
-    let n = check(lpf, lpb, lf, glpf, glpb, glf)?;
+pub fn db(p: &Path<'_>, g: &mut PathGrads<'_>) -> Result<f32, Error> {
+    let n = check(p, g)?;
+    let Path { lpf, lpb, lf } = *p;
+    let (glpf, glpb, glf) = (&mut *g.lpf, &mut *g.lpb, &mut *g.lf);
     glf.fill(0.0);
     let inv = 1.0 / n as f64;
     let mut loss = 0.0f64;
@@ -117,15 +125,13 @@ pub fn db(
 /// [`Error::ShapeMismatch`] if `prefix.len() != n + 1`.
 pub fn subtb(
     lambda: f32,
-    lpf: &[f32],
-    lpb: &[f32],
-    lf: &[f32],
-    glpf: &mut [f32],
-    glpb: &mut [f32],
-    glf: &mut [f32],
+    p: &Path<'_>,
+    g: &mut PathGrads<'_>,
     prefix: &mut [f32],
 ) -> Result<f32, Error> {
-    let n = check(lpf, lpb, lf, glpf, glpb, glf)?;
+    let n = check(p, g)?;
+    let Path { lpf, lpb, lf } = *p;
+    let (glpf, glpb, glf) = (&mut *g.lpf, &mut *g.lpb, &mut *g.lf);
     check_len("subtb prefix", n + 1, prefix.len())?;
     if !(lambda.is_finite() && lambda > 0.0) {
         return Err(Error::InvalidConfig("SubTB lambda must be finite and > 0"));
@@ -179,27 +185,22 @@ pub fn subtb(
 ///
 /// # Errors
 /// As [`subtb`]; [`Error::InvalidConfig`] unless `w ≥ 0` is finite.
-#[allow(clippy::too_many_arguments)]
 pub fn tb_subtb(
     lambda: f32,
     weight: f32,
-    lpf: &[f32],
-    lpb: &[f32],
-    lf: &[f32],
-    glpf: &mut [f32],
-    glpb: &mut [f32],
-    glf: &mut [f32],
+    p: &Path<'_>,
+    g: &mut PathGrads<'_>,
     prefix: &mut [f32],
 ) -> Result<(f32, f32), Error> {
     if !(weight.is_finite() && weight >= 0.0) {
         return Err(Error::InvalidConfig("SubTB weight must be finite and >= 0"));
     }
-    let sub = subtb(lambda, lpf, lpb, lf, glpf, glpb, glf, prefix)?;
+    let sub = subtb(lambda, p, g, prefix)?;
     // keep SubTB's flow gradient, then let TB overwrite the policy and log Z parts
-    prefix.copy_from_slice(glf);
-    let (t, d) = tb(lpf, lpb, lf, glpf, glpb, glf)?;
-    let n = lpf.len();
-    for (g, &s) in glf[1..n].iter_mut().zip(&prefix[1..n]) {
+    prefix.copy_from_slice(g.lf);
+    let (t, d) = tb(p, g)?;
+    let n = p.lpf.len();
+    for (g, &s) in g.lf[1..n].iter_mut().zip(&prefix[1..n]) {
         *g = weight * s;
     }
     let loss = finite(t as f64 + weight as f64 * sub as f64, "TB + SubTB loss")?;
@@ -269,17 +270,60 @@ mod tests {
 
     #[test]
     fn tb_gradcheck() {
-        gradcheck(|a, b, c, d, e, f| tb(a, b, c, d, e, f).unwrap().0);
+        gradcheck(|a, b, c, d, e, f| {
+            tb(
+                &Path {
+                    lpf: a,
+                    lpb: b,
+                    lf: c,
+                },
+                &mut PathGrads {
+                    lpf: d,
+                    lpb: e,
+                    lf: f,
+                },
+            )
+            .unwrap()
+            .0
+        });
     }
     #[test]
     fn db_gradcheck() {
-        gradcheck(|a, b, c, d, e, f| db(a, b, c, d, e, f).unwrap());
+        gradcheck(|a, b, c, d, e, f| {
+            db(
+                &Path {
+                    lpf: a,
+                    lpb: b,
+                    lf: c,
+                },
+                &mut PathGrads {
+                    lpf: d,
+                    lpb: e,
+                    lf: f,
+                },
+            )
+            .unwrap()
+        });
     }
     #[test]
     fn subtb_gradcheck() {
         gradcheck(|a, b, c, d, e, f| {
             let mut p = [0.0f32; 6];
-            subtb(0.9, a, b, c, d, e, f, &mut p).unwrap()
+            subtb(
+                0.9,
+                &Path {
+                    lpf: a,
+                    lpb: b,
+                    lf: c,
+                },
+                &mut PathGrads {
+                    lpf: d,
+                    lpb: e,
+                    lf: f,
+                },
+                &mut p,
+            )
+            .unwrap()
         });
     }
 
@@ -292,14 +336,53 @@ mod tests {
         let lf = [0.5f32, 1.2, -0.3, 0.8, 2.0];
         let w = 0.7f32;
         let (mut a, mut b, mut c, mut p) = ([0.0f32; 4], [0.0f32; 4], [0.0f32; 5], [0.0f32; 5]);
-        let (l, d) = tb_subtb(0.9, w, &lpf, &lpb, &lf, &mut a, &mut b, &mut c, &mut p).unwrap();
+        let (l, d) = tb_subtb(
+            0.9,
+            w,
+            &Path {
+                lpf: &lpf,
+                lpb: &lpb,
+                lf: &lf,
+            },
+            &mut PathGrads {
+                lpf: &mut a,
+                lpb: &mut b,
+                lf: &mut c,
+            },
+            &mut p,
+        )
+        .unwrap();
         let tbl = |lpf: &[f32], lpb: &[f32], lf: &[f32]| -> f64 {
             let (mut a, mut b, mut c) = ([0.0f32; 4], [0.0f32; 4], [0.0f32; 5]);
-            tb(lpf, lpb, lf, &mut a, &mut b, &mut c).unwrap().0 as f64
+            tb(
+                &Path { lpf, lpb, lf },
+                &mut PathGrads {
+                    lpf: &mut a,
+                    lpb: &mut b,
+                    lf: &mut c,
+                },
+            )
+            .unwrap()
+            .0 as f64
         };
         let sub = |lf: &[f32]| -> f64 {
             let (mut a, mut b, mut c, mut p) = ([0.0f32; 4], [0.0f32; 4], [0.0f32; 5], [0.0f32; 5]);
-            w as f64 * subtb(0.9, &lpf, &lpb, lf, &mut a, &mut b, &mut c, &mut p).unwrap() as f64
+            w as f64
+                * subtb(
+                    0.9,
+                    &Path {
+                        lpf: &lpf,
+                        lpb: &lpb,
+                        lf,
+                    },
+                    &mut PathGrads {
+                        lpf: &mut a,
+                        lpb: &mut b,
+                        lf: &mut c,
+                    },
+                    &mut p,
+                )
+                .unwrap() as f64
         };
         assert!((l as f64 - tbl(&lpf, &lpb, &lf) - sub(&lf)).abs() < 1e-5);
         assert!((d * d - tbl(&lpf, &lpb, &lf) as f32).abs() < 1e-5);
@@ -343,7 +426,24 @@ mod tests {
             close((sub(&pp) - sub(&mm)) / (2.0 * h as f64), c[t], "flow");
         }
         assert_eq!(c[n], 0.0);
-        assert!(tb_subtb(0.9, -1.0, &lpf, &lpb, &lf, &mut a, &mut b, &mut c, &mut p).is_err());
+        assert!(
+            tb_subtb(
+                0.9,
+                -1.0,
+                &Path {
+                    lpf: &lpf,
+                    lpb: &lpb,
+                    lf: &lf
+                },
+                &mut PathGrads {
+                    lpf: &mut a,
+                    lpb: &mut b,
+                    lf: &mut c
+                },
+                &mut p
+            )
+            .is_err()
+        );
     }
 
     #[test]
@@ -354,20 +454,137 @@ mod tests {
         // choose flows so that every DB residual is zero: lf[t+1] = lf[t] + lpf − lpb
         let lf = [2.0f32, 1.0, 0.75];
         let (mut a, mut b, mut c, mut p) = ([0.0; 2], [0.0; 2], [0.0; 3], [0.0; 3]);
-        assert_eq!(tb(&lpf, &lpb, &lf, &mut a, &mut b, &mut c).unwrap().0, 0.0);
-        assert_eq!(db(&lpf, &lpb, &lf, &mut a, &mut b, &mut c).unwrap(), 0.0);
-        assert!(subtb(0.9, &lpf, &lpb, &lf, &mut a, &mut b, &mut c, &mut p).unwrap() < 1e-12);
+        assert_eq!(
+            tb(
+                &Path {
+                    lpf: &lpf,
+                    lpb: &lpb,
+                    lf: &lf
+                },
+                &mut PathGrads {
+                    lpf: &mut a,
+                    lpb: &mut b,
+                    lf: &mut c
+                }
+            )
+            .unwrap()
+            .0,
+            0.0
+        );
+        assert_eq!(
+            db(
+                &Path {
+                    lpf: &lpf,
+                    lpb: &lpb,
+                    lf: &lf
+                },
+                &mut PathGrads {
+                    lpf: &mut a,
+                    lpb: &mut b,
+                    lf: &mut c
+                }
+            )
+            .unwrap(),
+            0.0
+        );
+        assert!(
+            subtb(
+                0.9,
+                &Path {
+                    lpf: &lpf,
+                    lpb: &lpb,
+                    lf: &lf
+                },
+                &mut PathGrads {
+                    lpf: &mut a,
+                    lpb: &mut b,
+                    lf: &mut c
+                },
+                &mut p
+            )
+            .unwrap()
+                < 1e-12
+        );
         // TB: δ = 2 − 1.5 + 0.25 − 0 = 0.75 with log R = 0
         let lf = [2.0f32, 7.0, 0.0];
-        let (l, d) = tb(&lpf, &lpb, &lf, &mut a, &mut b, &mut c).unwrap();
+        let (l, d) = tb(
+            &Path {
+                lpf: &lpf,
+                lpb: &lpb,
+                lf: &lf,
+            },
+            &mut PathGrads {
+                lpf: &mut a,
+                lpb: &mut b,
+                lf: &mut c,
+            },
+        )
+        .unwrap();
         assert!((d - 0.75).abs() < 1e-6 && (l - 0.5625).abs() < 1e-6);
         // SubTB with one transition equals DB equals TB
         let (lpf, lpb, lf) = ([-0.3f32], [0.0f32], [0.4f32, -0.2]);
         let (mut a, mut b, mut c, mut p) = ([0.0; 1], [0.0; 1], [0.0; 2], [0.0; 2]);
-        let t = tb(&lpf, &lpb, &lf, &mut a, &mut b, &mut c).unwrap().0;
-        let s = subtb(0.5, &lpf, &lpb, &lf, &mut a, &mut b, &mut c, &mut p).unwrap();
+        let t = tb(
+            &Path {
+                lpf: &lpf,
+                lpb: &lpb,
+                lf: &lf,
+            },
+            &mut PathGrads {
+                lpf: &mut a,
+                lpb: &mut b,
+                lf: &mut c,
+            },
+        )
+        .unwrap()
+        .0;
+        let s = subtb(
+            0.5,
+            &Path {
+                lpf: &lpf,
+                lpb: &lpb,
+                lf: &lf,
+            },
+            &mut PathGrads {
+                lpf: &mut a,
+                lpb: &mut b,
+                lf: &mut c,
+            },
+            &mut p,
+        )
+        .unwrap();
         assert!((t - s).abs() < 1e-7);
-        assert!(subtb(0.0, &lpf, &lpb, &lf, &mut a, &mut b, &mut c, &mut p).is_err());
-        assert!(tb(&[], &[], &[0.0], &mut [], &mut [], &mut c[..1]).is_err());
+        assert!(
+            subtb(
+                0.0,
+                &Path {
+                    lpf: &lpf,
+                    lpb: &lpb,
+                    lf: &lf
+                },
+                &mut PathGrads {
+                    lpf: &mut a,
+                    lpb: &mut b,
+                    lf: &mut c
+                },
+                &mut p
+            )
+            .is_err()
+        );
+        assert!(
+            tb(
+                &Path {
+                    lpf: &[],
+                    lpb: &[],
+                    lf: &[0.0]
+                },
+                &mut PathGrads {
+                    lpf: &mut [],
+                    lpb: &mut [],
+                    lf: &mut c[..1]
+                }
+            )
+            .is_err()
+        );
     }
 }

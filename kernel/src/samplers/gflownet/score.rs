@@ -11,7 +11,7 @@
 
 use super::batch::Batch;
 use super::env::{DiscreteEnv, MAX_ACTIONS, count_legal};
-use super::loss;
+use super::loss::{self, Path, PathGrads};
 use super::policy::{masked_log_softmax, masked_log_softmax_backward};
 use super::train::{Config, Layout, LossKind, Views, check};
 use crate::arena::Carve;
@@ -323,25 +323,31 @@ pub(crate) fn loss_and_grad<E: DiscreteEnv + ?Sized>(
         let (g, rest) = sc.grad.split_at_mut(tt + 1);
         let (gb, rest) = rest.split_at_mut(tt + 1);
         let (gf, pre_all) = rest.split_at_mut(tt + 1);
-        let (glpf, glpb, glf) = (&mut g[..n], &mut gb[..n], &mut gf[..n + 1]);
-        let (_, delta) = loss::tb(lpf, lpb, lf, glpf, glpb, glf)?;
+        let path = Path { lpf, lpb, lf };
+        let mut grads = PathGrads {
+            lpf: &mut g[..n],
+            lpb: &mut gb[..n],
+            lf: &mut gf[..n + 1],
+        };
+        let (_, delta) = loss::tb(&path, &mut grads)?;
         if let Some(d) = deltas.as_deref_mut() {
             d[b] = delta;
         }
         let l = match cfg.loss {
             LossKind::Tb => delta * delta,
-            LossKind::Db => loss::db(lpf, lpb, lf, glpf, glpb, glf)?,
+            LossKind::Db => loss::db(&path, &mut grads)?,
             LossKind::SubTb => {
                 let pre = &mut pre_all[..n + 1];
-                loss::subtb(cfg.subtb_lambda, lpf, lpb, lf, glpf, glpb, glf, pre)?
+                loss::subtb(cfg.subtb_lambda, &path, &mut grads, pre)?
             }
             LossKind::TbSubTb => {
                 let (lambda, w) = (cfg.subtb_lambda, cfg.subtb_weight);
                 let pre = &mut pre_all[..n + 1];
-                loss::tb_subtb(lambda, w, lpf, lpb, lf, glpf, glpb, glf, pre)?.0
+                loss::tb_subtb(lambda, w, &path, &mut grads, pre)?.0
             }
         };
         total += l as f64;
+        let (glpf, glpb, glf) = (&*grads.lpf, &*grads.lpb, &*grads.lf);
         // back-propagate into the outputs of each row
         for t in 0..n {
             let r = row + t;

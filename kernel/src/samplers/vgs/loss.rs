@@ -8,7 +8,7 @@
 //! smooth_l1: ℓ(δ) = ½δ² if |δ| < 1, |δ| − ½,   ℓ'(δ) = clamp(δ, −1, 1)
 //! ```
 
-use super::net::ValueNet;
+use super::net::{ValueGrads, ValueInput, ValueNet};
 use crate::error::{Error, check_len};
 
 /// The TD regression loss `ℓ`.
@@ -101,7 +101,13 @@ pub fn td_minibatch(
     if d_eff == 0 || b == 0 {
         return Err(Error::InvalidConfig("td minibatch needs D >= 1 and B >= 1"));
     }
-    net.forward(params, feat, t, ws.cache, ws.scratch, ws.out)?;
+    net.forward(
+        params,
+        ValueInput { x: feat, t },
+        ws.cache,
+        ws.scratch,
+        ws.out,
+    )?;
     let dinv = 1.0 / d_eff as f32;
     // V/D = net (scaled) or net/D; d(V/D)/d net = 1 or 1/D
     let dpred = if scale_with_d { 1.0 } else { dinv };
@@ -111,7 +117,17 @@ pub fn td_minibatch(
         total += l as f64;
         *g = dl * dpred / b as f32;
     }
-    net.backward(params, feat, t, ws.cache, ws.dout, grads, None, ws.scratch)?;
+    net.backward(
+        params,
+        ValueInput { x: feat, t },
+        ws.cache,
+        ValueGrads {
+            dout: ws.dout,
+            params: grads,
+            dx: None,
+        },
+        ws.scratch,
+    )?;
     Ok(total / b as f64)
 }
 

@@ -41,6 +41,27 @@ pub struct ValueNet {
     head: Mlp,
 }
 
+/// The rows a [`ValueNet`] pass reads: features `x` (`B × inp`) and steps `t` (`B`).
+#[derive(Clone, Copy, Debug)]
+pub struct ValueInput<'a> {
+    /// Features, `B × inp`.
+    pub x: &'a [f32],
+    /// Step of each row, `< n_times`.
+    pub t: &'a [u32],
+}
+
+/// The gradients of one [`ValueNet::backward`]: the upstream gradient in, the parameter and
+/// (optionally) input gradients out (as the diffusion policy's `NetGrads`).
+#[derive(Debug)]
+pub struct ValueGrads<'a> {
+    /// `∂L/∂out` (`B`).
+    pub dout: &'a [f32],
+    /// Parameter gradients, **accumulated**.
+    pub params: &'a mut [f32],
+    /// Input gradient `∂L/∂x` (`B × inp`), **written** when given.
+    pub dx: Option<&'a mut [f32]>,
+}
+
 impl ValueNet {
     /// A value network on `inp` features with `hidden` units, a `emb`-wide sinusoidal step
     /// embedding (even, `≥ 2`), steps `0 … n_times − 1` and hidden activation `act`.
@@ -148,8 +169,9 @@ impl ValueNet {
         }
     }
 
-    /// Forward pass: `out[b] = V(x_b, t_b)` for `batch` rows of features `x` (`B × inp`)
-    /// and steps `t` (`B`), writing the cache that [`backward`](Self::backward) reads.
+    /// Forward pass: `out[b] = V(x_b, t_b)` for the `B` rows of `input` (features `x`,
+    /// `B × inp`, and steps `t`, `B`), writing the cache that [`backward`](Self::backward)
+    /// reads.
     ///
     /// # Errors
     /// [`Error::ShapeMismatch`] for a buffer of the wrong length; [`Error::InvalidConfig`]
@@ -157,12 +179,12 @@ impl ValueNet {
     pub fn forward(
         &self,
         params: &[f32],
-        x: &[f32],
-        t: &[u32],
+        input: ValueInput<'_>,
         cache: &mut [f32],
         scratch: &mut [f32],
         out: &mut [f32],
     ) -> Result<(), Error> {
+        let ValueInput { x, t } = input;
         let batch = t.len();
         check_len("value params", self.param_count(), params.len())?;
         check_len("value x", batch * self.inp, x.len())?;
@@ -193,9 +215,9 @@ impl ValueNet {
         self.head.forward(head, z, batch, head_cache, out)
     }
 
-    /// Backward pass for the forward pass whose cache is `cache` (same `x`, `t`):
-    /// **accumulates** parameter gradients into `grads` and, if `dx` is given, **writes** the
-    /// input gradient `∂L/∂x` (`B × inp`). `dout = ∂L/∂out` (`B`).
+    /// Backward pass for the forward pass whose cache is `cache` (same `input`):
+    /// **accumulates** parameter gradients into `g.params` and, if `g.dx` is given,
+    /// **writes** the input gradient `∂L/∂x` (`B × inp`). `g.dout = ∂L/∂out` (`B`).
     ///
     /// # Errors
     /// [`Error::ShapeMismatch`] for a buffer of the wrong length; [`Error::InvalidConfig`]
@@ -203,14 +225,17 @@ impl ValueNet {
     pub fn backward(
         &self,
         params: &[f32],
-        x: &[f32],
-        t: &[u32],
+        input: ValueInput<'_>,
         cache: &[f32],
-        dout: &[f32],
-        grads: &mut [f32],
-        dx: Option<&mut [f32]>,
+        g: ValueGrads<'_>,
         scratch: &mut [f32],
     ) -> Result<(), Error> {
+        let ValueInput { x, t } = input;
+        let ValueGrads {
+            dout,
+            params: grads,
+            dx,
+        } = g;
         let batch = t.len();
         check_len("value params", self.param_count(), params.len())?;
         check_len("value grads", self.param_count(), grads.len())?;
@@ -297,7 +322,8 @@ mod tests {
         let mut c = vec![0.0f32; net.cache_len(t.len())];
         let mut s = vec![0.0f32; net.scratch_len(t.len())];
         let mut o = vec![0.0f32; t.len()];
-        net.forward(p, x, t, &mut c, &mut s, &mut o).unwrap();
+        net.forward(p, ValueInput { x, t }, &mut c, &mut s, &mut o)
+            .unwrap();
         o.iter().zip(w).map(|(a, b)| *a as f64 * *b as f64).sum()
     }
 
@@ -309,11 +335,22 @@ mod tests {
         let mut c = vec![0.0f32; net.cache_len(b)];
         let mut s = vec![0.0f32; net.scratch_len(b)];
         let mut o = vec![0.0f32; b];
-        net.forward(&p, &x, &t, &mut c, &mut s, &mut o).unwrap();
+        net.forward(&p, ValueInput { x: &x, t: &t }, &mut c, &mut s, &mut o)
+            .unwrap();
         let mut g = vec![0.0f32; p.len()];
         let mut dx = vec![0.0f32; x.len()];
-        net.backward(&p, &x, &t, &c, &w, &mut g, Some(&mut dx), &mut s)
-            .unwrap();
+        net.backward(
+            &p,
+            ValueInput { x: &x, t: &t },
+            &c,
+            ValueGrads {
+                dout: &w,
+                params: &mut g,
+                dx: Some(&mut dx),
+            },
+            &mut s,
+        )
+        .unwrap();
         let h = 1e-2f32;
         for i in 0..x.len() {
             let (mut xp, mut xm) = (x.clone(), x.clone());
@@ -348,17 +385,44 @@ mod tests {
         let mut s = vec![0.0f32; net.scratch_len(1)];
         let mut o = [0.0f32; 1];
         assert!(
-            net.forward(&p, &x[..3], &[4], &mut c, &mut s, &mut o)
-                .is_err()
+            net.forward(
+                &p,
+                ValueInput {
+                    x: &x[..3],
+                    t: &[4]
+                },
+                &mut c,
+                &mut s,
+                &mut o
+            )
+            .is_err()
         );
-        net.forward(&p, &x[..3], &[2], &mut c, &mut s, &mut o)
-            .unwrap();
+        net.forward(
+            &p,
+            ValueInput {
+                x: &x[..3],
+                t: &[2],
+            },
+            &mut c,
+            &mut s,
+            &mut o,
+        )
+        .unwrap();
         let one = o[0];
         let mut c5 = vec![0.0f32; net.cache_len(2)];
         let mut s5 = vec![0.0f32; net.scratch_len(2)];
         let mut o5 = [0.0f32; 2];
-        net.forward(&p, &x[..6], &[2, 0], &mut c5, &mut s5, &mut o5)
-            .unwrap();
+        net.forward(
+            &p,
+            ValueInput {
+                x: &x[..6],
+                t: &[2, 0],
+            },
+            &mut c5,
+            &mut s5,
+            &mut o5,
+        )
+        .unwrap();
         assert_eq!(o5[0], one);
         assert!(ValueNet::new(3, 8, 5, 4, Activation::Silu).is_err());
     }

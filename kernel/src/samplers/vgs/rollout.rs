@@ -25,6 +25,7 @@
 //! in [`SampleInfo::non_finite`].
 
 use super::config::Config;
+use super::net::{ValueGrads, ValueInput};
 use super::schedule::Schedule;
 use super::views::{Layout, Views, Work};
 use crate::error::{Error, check_len};
@@ -133,18 +134,25 @@ impl Ctx {
         self.features(x, feat, order)?;
         let t = &mut w.tidx[..n];
         t.fill(step);
-        net.forward(params, feat, t, w.cache, w.scratch, &mut w.vout[..n])?;
+        net.forward(
+            params,
+            ValueInput { x: feat, t },
+            w.cache,
+            w.scratch,
+            &mut w.vout[..n],
+        )?;
         w.dout[..n].fill(self.scale());
         w.sink.fill(0.0);
         let dfeat = &mut w.dfeat[..n * nf];
         net.backward(
             params,
-            feat,
-            t,
+            ValueInput { x: feat, t },
             w.cache,
-            &w.dout[..n],
-            w.sink,
-            Some(&mut *dfeat),
+            ValueGrads {
+                dout: &w.dout[..n],
+                params: w.sink,
+                dx: Some(&mut *dfeat),
+            },
             w.scratch,
         )?;
         for (((xr, or), dr), gr) in x
@@ -468,9 +476,16 @@ pub fn value(
     ctx.features(x, &mut w.feat[..n * nf], &mut w.order[..n * nf])?;
     let t = &mut w.tidx[..n];
     t.fill(step);
-    ctx.l
-        .net
-        .forward(views.target, &w.feat[..n * nf], t, w.cache, w.scratch, out)?;
+    ctx.l.net.forward(
+        views.target,
+        ValueInput {
+            x: &w.feat[..n * nf],
+            t,
+        },
+        w.cache,
+        w.scratch,
+        out,
+    )?;
     if cfg.scale_with_d {
         out.iter_mut().for_each(|v| *v *= ctx.l.deff as f32);
     }

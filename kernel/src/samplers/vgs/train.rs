@@ -20,6 +20,7 @@
 
 use super::config::Config;
 use super::loss::{TdBatch, TdInputs, TdSpec, td_minibatch};
+use super::net::ValueInput;
 use super::rollout::{Ctx, Roll};
 use super::views::{Layout, Views};
 use crate::error::{Error, check_len};
@@ -252,8 +253,10 @@ fn td_gradient<T: LogDensity + ?Sized, R: Rng + ?Sized>(
         ctx.features(&w.xb[..md], &mut w.feat[..m * nf], &mut w.order[..m * nf])?;
         ctx.l.net.forward(
             tnet,
-            &w.feat[..m * nf],
-            &w.tnext[..m],
+            ValueInput {
+                x: &w.feat[..m * nf],
+                t: &w.tnext[..m],
+            },
             w.cache,
             w.scratch,
             &mut w.vout[..m],
