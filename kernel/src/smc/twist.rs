@@ -26,6 +26,64 @@ use crate::error::{Error, check_len};
 use crate::math;
 use crate::rng::{Rng, uniform_f64};
 
+/// Settings of a twisted SMC sampler, diffusion or discrete (`rsmc.md` §2.3).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Config {
+    /// Chunk length `L` (reweighting every `L` steps); must divide the depth `T`. Defaults
+    /// to `4` (paper: 4 of 64 steps); the discrete RSMC starts at `3`, which divides the
+    /// depth `9` of its default length-8 sequences.
+    pub chunk: usize,
+    /// Resample when `ESS/N` falls below this. Defaults to `0.2` (`smc.resample_threshold`).
+    pub resample_threshold: f64,
+    /// Target ESS fraction of the adaptive weight tempering. Defaults to `0.05`
+    /// (`smc.target_ess`).
+    pub target_ess: f64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            chunk: 4,
+            resample_threshold: 0.2,
+            target_ess: 0.05,
+        }
+    }
+}
+
+impl Config {
+    /// Checks the settings against the depth `T` (steps or transitions) of a run.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] if `chunk` is zero or does not divide `depth`, or a
+    /// threshold is out of range.
+    pub fn validate(&self, depth: usize) -> Result<(), Error> {
+        if self.chunk == 0 || !depth.is_multiple_of(self.chunk) {
+            return Err(Error::InvalidConfig(
+                "SMC chunk length must be >= 1 and divide the trajectory depth",
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.resample_threshold) {
+            return Err(Error::InvalidConfig("resample threshold must be in [0, 1]"));
+        }
+        if !(self.target_ess > 0.0 && self.target_ess <= 1.0) {
+            return Err(Error::InvalidConfig("SMC target ESS must be in (0, 1]"));
+        }
+        Ok(())
+    }
+
+    /// The boundary rule of this sampler (`last`: the final boundary).
+    pub fn rule(&self, last: bool) -> Rule {
+        Rule {
+            resample_threshold: self.resample_threshold,
+            temper: temper::Config {
+                target_ess: self.target_ess,
+                ..temper::Config::default()
+            },
+            last,
+        }
+    }
+}
+
 /// A particle's unnormalised log-weight as stored: a NaN (a target breaking its contract)
 /// is zero weight, `-inf`.
 pub fn stored_log_weight(l: f64) -> f32 {

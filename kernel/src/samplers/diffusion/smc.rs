@@ -30,26 +30,8 @@ use crate::rng::Rng;
 use crate::smc::{temper, twist};
 use crate::targets::LogDensity;
 
-/// SMC settings.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct SmcConfig {
-    /// Chunk length `L` (reweighting every `L` steps). Defaults to `4`.
-    pub chunk: usize,
-    /// Resample when `ESS/N` falls below this. Defaults to `0.2` (`smc.resample_threshold`).
-    pub resample_threshold: f64,
-    /// Target ESS fraction of the adaptive weight tempering. Defaults to `0.05`.
-    pub target_ess: f64,
-}
-
-impl Default for SmcConfig {
-    fn default() -> Self {
-        SmcConfig {
-            chunk: 4,
-            resample_threshold: 0.2,
-            target_ess: 0.05,
-        }
-    }
-}
+/// SMC settings: the twisted-SMC settings shared with the discrete RSMC.
+pub use crate::smc::twist::Config as SmcConfig;
 
 pub use crate::smc::SmcInfo;
 
@@ -156,10 +138,6 @@ pub fn run<T: LogDensity + ?Sized, R: Rng + ?Sized>(
         }
     }
     let process = sched.process();
-    let tcfg = temper::Config {
-        target_ess: cfg.target_ess,
-        ..temper::Config::default()
-    };
     let inv_n = -math::ln(n as f64) as f32;
     ws.log_w.iter_mut().for_each(|w| *w = inv_n);
     let mut info = SmcInfo {
@@ -222,11 +200,7 @@ pub fn run<T: LogDensity + ?Sized, R: Rng + ?Sized>(
             }
             ws.log_w[i] = twist::stored_log_weight(ws.log_w[i] as f64 + inc);
         }
-        let rule = twist::Rule {
-            resample_threshold: cfg.resample_threshold,
-            temper: tcfg,
-            last: e == t,
-        };
+        let rule = cfg.rule(e == t);
         let mut weights = twist::Weights {
             log_w: ws.log_w,
             log_f: ws.log_f,

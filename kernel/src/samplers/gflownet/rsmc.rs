@@ -58,52 +58,9 @@ use crate::math;
 use crate::rng::{Rng, uniform_f64};
 use crate::smc::{temper, twist};
 
-/// SMC settings.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct SmcConfig {
-    /// Chunk length `L` (reweighting every `L` steps); must divide the depth `T`. Defaults
-    /// to `3` (divides the depth `9` of the default length-8 sequences; paper: 4 of 64).
-    pub chunk: usize,
-    /// Resample when `ESS/N` falls below this. Defaults to `0.2` (`smc.resample_threshold`).
-    pub resample_threshold: f64,
-    /// Target ESS fraction of the adaptive weight tempering. Defaults to `0.05`
-    /// (`smc.target_ess`).
-    pub target_ess: f64,
-}
-
-impl Default for SmcConfig {
-    fn default() -> Self {
-        SmcConfig {
-            chunk: 3,
-            resample_threshold: 0.2,
-            target_ess: 0.05,
-        }
-    }
-}
-
-impl SmcConfig {
-    /// Checks the settings against the depth `T` of the environment.
-    ///
-    /// # Errors
-    /// [`Error::InvalidConfig`] if `chunk` is zero or does not divide `depth`, or a
-    /// threshold is out of range.
-    pub fn validate(&self, depth: usize) -> Result<(), Error> {
-        if self.chunk == 0 || !depth.is_multiple_of(self.chunk) {
-            return Err(Error::InvalidConfig(
-                "SMC chunk length must be >= 1 and divide the trajectory depth (max_steps)",
-            ));
-        }
-        if !(0.0..=1.0).contains(&self.resample_threshold) {
-            return Err(Error::InvalidConfig("resample threshold must be in [0, 1]"));
-        }
-        if !(self.target_ess > 0.0 && self.target_ess <= 1.0) {
-            return Err(Error::InvalidConfig("SMC target ESS must be in (0, 1]"));
-        }
-        Ok(())
-    }
-}
-
 pub use crate::smc::SmcInfo;
+/// SMC settings: the twisted-SMC settings shared with the diffusion sampler.
+pub use crate::smc::twist::Config as SmcConfig;
 
 /// Settings of the discrete RSMC training loop.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -134,7 +91,10 @@ impl Default for Config {
                 buffer_priority: Priority::ImportanceWeight { target_ess: 0.05 },
                 ..train::Config::default()
             },
-            smc: SmcConfig::default(),
+            smc: SmcConfig {
+                chunk: 3,
+                ..SmcConfig::default()
+            },
             replay_ratio: 2,
             prefill: 0,
         }
@@ -331,10 +291,6 @@ fn smc<E: DiscreteEnv + ?Sized, R: Rng + ?Sized>(
     let (n, sl, tt) = (cfg.train.batch, env.state_len(), env.max_steps());
     let (na, nb, ow) = (env.n_actions(), env.n_back_actions(), v.train.lay.out_width);
     let (chunk, learn_pb) = (cfg.smc.chunk, cfg.train.learn_pb);
-    let tcfg = temper::Config {
-        target_ess: cfg.smc.target_ess,
-        ..temper::Config::default()
-    };
     let tr = &mut v.train;
     let ws = &mut v.smc;
     for b in 0..n {
@@ -390,11 +346,7 @@ fn smc<E: DiscreteEnv + ?Sized, R: Rng + ?Sized>(
                 ws.log_w[b] = twist::stored_log_weight(l);
             }
             ws.acc.fill(0.0);
-            let rule = twist::Rule {
-                resample_threshold: cfg.smc.resample_threshold,
-                temper: tcfg,
-                last: t == tt,
-            };
+            let rule = cfg.smc.rule(t == tt);
             let Particles {
                 log_w,
                 log_f,
