@@ -50,6 +50,26 @@ pub(crate) fn bad(field: &'static str, msg: impl Into<String>) -> PlaygroundErro
     PlaygroundError::new(field, msg)
 }
 
+/// The `key=value` pairs of a page query (`&`-separated; a pair without `=` has an empty
+/// value), keys trimmed: the one query reader of the SMC, VGS and discrete handles.
+pub(crate) fn query_pairs(query: &str) -> impl Iterator<Item = (&str, &str)> {
+    query.split('&').filter(|p| !p.trim().is_empty()).map(|p| {
+        let (k, v) = p.split_once('=').unwrap_or((p, ""));
+        (k.trim(), v)
+    })
+}
+
+/// The error for a key no setting has (quoting at most 30 characters of it).
+pub(crate) fn unknown_setting(key: &str) -> PlaygroundError {
+    bad(
+        "run",
+        format!(
+            "unknown setting “{}”",
+            key.chars().take(30).collect::<String>()
+        ),
+    )
+}
+
 /// Parses a whole number in `lo..=hi` for `field`; the message quotes at most 20 characters
 /// of a bad value.
 pub(crate) fn int<T: core::str::FromStr + PartialOrd + core::fmt::Display + Copy>(

@@ -14,7 +14,7 @@ use amortise_kernel::rng::{Xoshiro256PlusPlus, seeded};
 use amortise_kernel::smc::annealed::{self, Config, Particles, State, Workspace};
 use amortise_kernel::targets::{LogDensity, Target};
 
-use crate::error::{PlaygroundError, bad, int};
+use crate::error::{PlaygroundError, bad, int, query_pairs, unknown_setting};
 use crate::grid::{DensityGrid, GridSpec};
 
 /// Most particles a playground accepts (the page shows a message above this).
@@ -67,9 +67,8 @@ impl SmcSettings {
     pub fn parse(query: &str) -> Result<(String, SmcSettings), PlaygroundError> {
         let mut s = SmcSettings::default();
         let mut target = String::from("gmm40");
-        for pair in query.split('&').filter(|p| !p.trim().is_empty()) {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            match k.trim() {
+        for (k, v) in query_pairs(query) {
+            match k {
                 "target" => target = v.trim().to_string(),
                 "dim" => s.dim = int("dim", v, 0, usize::MAX)?,
                 "n" => s.n_particles = int("particles", v, 0, usize::MAX)?,
@@ -77,15 +76,7 @@ impl SmcSettings {
                 "base_std" => s.base_std = number("base_std", v)? as f32,
                 "cess" => s.target_cess = number("cess", v)?,
                 "mala" => s.mala_steps = int("mala_steps", v, 0, u32::MAX)?,
-                other => {
-                    return Err(bad(
-                        "run",
-                        format!(
-                            "unknown setting “{}”",
-                            other.chars().take(30).collect::<String>()
-                        ),
-                    ));
-                }
+                other => return Err(unknown_setting(other)),
             }
         }
         Ok((target, s))

@@ -12,7 +12,7 @@
 //! Memory: the handle owns its two arenas (`Box<[f32]>`, `Box<[u32]>`) and the trainer's
 //! [`State`]; the kernel's [`Views`] are carved from them on each call.
 
-use crate::error::{bad, int};
+use crate::error::{bad, int, query_pairs, unknown_setting};
 use amortise_kernel::rng::{Xoshiro256PlusPlus, seeded};
 use amortise_kernel::samplers::vgs::{self, Config, Draw, Layout, State, Views};
 use amortise_kernel::targets::{LogDensity, Target};
@@ -68,9 +68,8 @@ impl VgsSettings {
     /// An unknown key or a value out of range, naming the control.
     pub fn parse(query: &str) -> Result<VgsSettings, PlaygroundError> {
         let mut s = VgsSettings::default();
-        for pair in query.split('&').filter(|p| !p.trim().is_empty()) {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            match k.trim() {
+        for (k, v) in query_pairs(query) {
+            match k {
                 "target" => s.target = v.trim().chars().take(30).collect(),
                 "method" if v.trim() == "vgs" => {}
                 "method" => return Err(bad("method", "this playground runs vgs")),
@@ -85,15 +84,7 @@ impl VgsSettings {
                         _ => return Err(bad("lr", "must be a number in (0, 1]")),
                     }
                 }
-                other => {
-                    return Err(bad(
-                        "run",
-                        format!(
-                            "unknown setting “{}”",
-                            other.chars().take(30).collect::<String>()
-                        ),
-                    ));
-                }
+                other => return Err(unknown_setting(other)),
             }
         }
         Ok(s)

@@ -2,7 +2,7 @@
 //! exposes, parsed from `key=value&…` and resolved into the kernel's trainer configuration
 //! as the CLI resolves them (`src/commands/discrete.rs`).
 
-use crate::error::{PlaygroundError, bad, int};
+use crate::error::{PlaygroundError, bad, int, query_pairs, unknown_setting};
 use amortise_kernel::buffer::Priority;
 use amortise_kernel::samplers::gflownet::train::{Config as TrainConfig, LossKind};
 
@@ -121,9 +121,8 @@ impl DiscreteSettings {
     /// An unknown key, or a value out of range, naming the control.
     pub fn parse(query: &str) -> Result<DiscreteSettings, PlaygroundError> {
         let mut s = DiscreteSettings::default();
-        for pair in query.split('&').filter(|p| !p.trim().is_empty()) {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            match k.trim() {
+        for (k, v) in query_pairs(query) {
+            match k {
                 "env" | "target" => {
                     s.env = match v.trim() {
                         "grid" => EnvKind::Grid,
@@ -175,15 +174,7 @@ impl DiscreteSettings {
                 "teacher_alpha" => s.teacher_alpha = real("teacher_alpha", v, 0.0, 10.0)?,
                 "eval_every" => s.eval_every = int("eval_every", v, 1, 100_000)?,
                 "eval_samples" => s.eval_samples = int("eval_samples", v, 16, 100_000)?,
-                other => {
-                    return Err(bad(
-                        "run",
-                        format!(
-                            "unknown setting “{}”",
-                            other.chars().take(30).collect::<String>()
-                        ),
-                    ));
-                }
+                other => return Err(unknown_setting(other)),
             }
         }
         Ok(s)
