@@ -1,3 +1,4 @@
+#![cfg(test)]
 //! Unit tests of the diffusion trainer.
 
 extern crate std;
