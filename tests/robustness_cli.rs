@@ -5,7 +5,6 @@
 
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 mod common;
 use common::{amortise, assert_fails, stderr, tmp};
@@ -265,7 +264,7 @@ fn tampered_checkpoint_configurations_are_file_errors() {
 fn sigint_leaves_a_usable_checkpoint_and_intact_metrics() {
     let dir = tmp("sigint-run");
     let _ = std::fs::remove_dir_all(&dir);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_amortise"))
+    let child = Command::new(env!("CARGO_BIN_EXE_amortise"))
         .args([
             "train",
             "--target",
@@ -296,23 +295,7 @@ fn sigint_leaves_a_usable_checkpoint_and_intact_metrics() {
         .spawn()
         .unwrap();
     let metrics = dir.join("metrics.jsonl");
-    let t0 = Instant::now();
-    while std::fs::read_to_string(&metrics).map_or(true, |s| s.lines().count() < 1) {
-        assert!(
-            t0.elapsed() < Duration::from_secs(60),
-            "no metrics line after 60 s"
-        );
-        if let Some(status) = child.try_wait().unwrap() {
-            panic!("train exited early: {status}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let kill = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
-    let out = child.wait_with_output().unwrap();
+    let out = common::interrupt_after_first_metrics("train", child, &metrics);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "stderr: {err}");
     assert!(err.contains("interrupted"), "{err}");

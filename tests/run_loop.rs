@@ -10,7 +10,6 @@ mod common;
 
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use common::{amortise, assert_fails, stderr, tmp};
 
@@ -158,27 +157,14 @@ fn ctrl_c_stops_every_method_with_a_loadable_checkpoint() {
     for &(name, kind, dim, base) in METHODS {
         let dir = tmp(&format!("sigint-{name}"));
         let _ = std::fs::remove_dir_all(&dir);
-        let mut child = Command::new(env!("CARGO_BIN_EXE_amortise"))
+        let child = Command::new(env!("CARGO_BIN_EXE_amortise"))
             .args(args(base, "1000000", "1", &dir))
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
         let metrics = dir.join("metrics.jsonl");
-        let t0 = Instant::now();
-        while std::fs::read_to_string(&metrics).map_or(true, |s| s.lines().count() < 1) {
-            assert!(t0.elapsed() < Duration::from_secs(60), "{name}: no metrics");
-            if let Some(status) = child.try_wait().unwrap() {
-                panic!("{name} exited early: {status}");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let kill = Command::new("kill")
-            .args(["-INT", &child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(kill.success());
-        let out = child.wait_with_output().unwrap();
+        let out = common::interrupt_after_first_metrics(name, child, &metrics);
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(130), "{name}: {err}");
         assert!(

@@ -35,3 +35,31 @@ pub fn assert_fails(o: &Output, code: i32, needle: &str) {
     assert!(!e.contains("panicked"), "panic: {e}");
     assert!(e.contains(needle), "expected `{needle}` in: {e}");
 }
+
+/// Waits (at most 60 s) until `metrics` has its first line, failing if `child` exits first,
+/// then sends it SIGINT and returns its output: how the Ctrl-C tests stop a running trainer.
+#[cfg(unix)]
+pub fn interrupt_after_first_metrics(
+    name: &str,
+    mut child: std::process::Child,
+    metrics: &std::path::Path,
+) -> Output {
+    use std::time::{Duration, Instant};
+    let t0 = Instant::now();
+    while std::fs::read_to_string(metrics).map_or(true, |s| s.lines().count() < 1) {
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "{name}: no metrics line after 60 s"
+        );
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("{name} exited early: {status}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    child.wait_with_output().unwrap()
+}
