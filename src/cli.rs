@@ -461,6 +461,8 @@ pub enum BenchKind {
     Eval,
     /// One forward + backward + Adam step of the policy at batch 300.
     Step,
+    /// This core's attainable multiply-add rate (every bench reports a fraction of it).
+    Peak,
 }
 
 /// Arguments of `amortise train-vgs`.

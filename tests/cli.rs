@@ -539,6 +539,25 @@ fn threaded_tb_training_does_not_depend_on_the_thread_count() {
 }
 
 #[test]
+fn bench_peak_measures_both_rates_and_benches_divide_by_it() {
+    let o = amortise(&["bench", "peak", "--json"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let (l, t, p) = (
+        v["loop_gflops"].as_f64().unwrap(),
+        v["tile_gflops"].as_f64().unwrap(),
+        v["peak_gflops"].as_f64().unwrap(),
+    );
+    assert!(l > 0.0 && t > 0.0 && l.is_finite() && t.is_finite(), "{v}");
+    assert_eq!(p, l.max(t), "{v}");
+    let o = amortise(&["bench", "step", "--batch", "8", "--json"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let frac = v["gflops"].as_f64().unwrap() / v["peak_gflops"].as_f64().unwrap();
+    assert!((v["fraction_of_peak"].as_f64().unwrap() - frac).abs() < 1e-12, "{v}");
+}
+
+#[test]
 fn rsmc_table_runs_the_picked_row_groups_with_their_flags() {
     let out = tmp("rsmc-table-rows");
     let _ = std::fs::remove_dir_all(&out);

@@ -7,6 +7,8 @@
 //! - `eval`: one no-grad rollout of 2000 samples; then its matrix products and its GELUs
 //!   timed alone (`eval_parts`), the floor of the pass with these kernels.
 //! - `step`: one forward + backward + Adam step of the policy on a `[B, 2]` batch at one `t`.
+//! - `peak`: this core's attainable multiply-add rate ([`peak`]), which every other bench
+//!   also measures first and reports its `fraction_of_peak` against.
 //!
 //! Timing: the median of 7 timed blocks after warm-up, as the reference scripts (tb: 1 + 3
 //! warm-up iterations, blocks of 5; eval: 1 warm-up, single passes; step: 100 warm-up steps,
@@ -31,9 +33,7 @@ use crate::cli::BenchKind;
 use crate::error::{CliError, CliResult};
 use crate::eval;
 
-/// Single-core FP32 peak of this machine kind (Ice Lake-SP, 2 × 512-bit FMA at 2.8 GHz), as
-/// stated by the reference README.
-pub const PEAK_GFLOPS_1CORE: f64 = 179.2;
+mod peak;
 
 /// Matmul FLOPs of one fwd+bwd policy step on `b` rows (reference formula).
 pub const fn step_flops(b: u64) -> u64 {
@@ -111,9 +111,11 @@ pub fn run(kind: BenchKind, work: Workload, json_out: bool) -> CliResult<()> {
             "more than one thread (and --grad-chunks) apply to `bench tb` only",
         ));
     }
+    let peak = peak::measure();
     let target = Target::from_name("gmm40", Some(2)).map_err(|e| CliError::kernel("gmm40", e))?;
     let kernel = |what: &'static str| move |e| CliError::kernel(what, e);
     let (name, per_sec, unit, flops, extra, cpu) = match kind {
+        BenchKind::Peak => return print_peak(peak, json_out),
         BenchKind::Tb => {
             let b = batch.unwrap_or(300);
             check_batch(b)?;
@@ -279,11 +281,11 @@ pub fn run(kind: BenchKind, work: Workload, json_out: bool) -> CliResult<()> {
         }
     };
     let gflops = flops as f64 * per_sec / 1e9;
-    let frac = gflops / PEAK_GFLOPS_1CORE;
+    let frac = gflops / peak.gflops();
     if json_out {
         let mut v = json!({
             "bench": name, "rate": per_sec, "unit": unit, "gflop_per_call": flops as f64 / 1e9,
-            "gflops": gflops, "peak_gflops": PEAK_GFLOPS_1CORE, "fraction_of_peak": frac, "threads": threads,
+            "gflops": gflops, "peak_gflops": peak.gflops(), "fraction_of_peak": frac, "threads": threads,
             "cpu": cpu_model(), "simd": SIMD,
         });
         if let (Some(o), Some(e)) = (v.as_object_mut(), extra.as_object()) {
@@ -314,8 +316,9 @@ pub fn run(kind: BenchKind, work: Workload, json_out: bool) -> CliResult<()> {
         println!("{name}_gflop_per_call {:.4} GFLOP", flops as f64 / 1e9);
         println!("{name}_gflops {gflops:.2} GFLOP/s");
         println!(
-            "{name}_fraction_of_peak {:.2} % (of {PEAK_GFLOPS_1CORE} GFLOP/s, one core)",
-            100.0 * frac
+            "{name}_fraction_of_peak {:.2} % (of {:.1} GFLOP/s, this core's measured peak: `amortise bench peak`)",
+            100.0 * frac,
+            peak.gflops()
         );
     }
     Ok(())
@@ -406,7 +409,35 @@ const SIMD: &str = if cfg!(target_feature = "avx512f") {
     "baseline"
 };
 
-/// The CPU model from `/proc/cpuinfo` (the peak printed is the reference machine's).
+/// Prints `bench peak`: both measured rates and the peak, with the CPU and vector width.
+fn print_peak(p: peak::Peak, json_out: bool) -> CliResult<()> {
+    if json_out {
+        println!(
+            "{}",
+            json!({
+                "bench": "peak", "loop_gflops": p.loop_gflops, "tile_gflops": p.tile_gflops,
+                "peak_gflops": p.gflops(), "cpu": cpu_model(), "simd": SIMD,
+            })
+        );
+    } else {
+        println!(
+            "peak_loop_gflops {:.2} GFLOP/s (independent multiply-adds, not fused; {SIMD}, {})",
+            p.loop_gflops,
+            cpu_model()
+        );
+        println!(
+            "peak_tile_gflops {:.2} GFLOP/s (the kernel's best linear forward: [240 or 300 x 64]·[64 x 64], [96 x 256]·[256 x 256])",
+            p.tile_gflops
+        );
+        println!(
+            "peak_gflops {:.2} GFLOP/s (the larger: every bench's fraction_of_peak divides by it)",
+            p.gflops()
+        );
+    }
+    Ok(())
+}
+
+/// The CPU model from `/proc/cpuinfo`.
 fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
