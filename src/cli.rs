@@ -64,7 +64,8 @@ pub enum Command {
     Train(Box<TrainArgs>),
     /// Train a GFlowNet on a discrete environment (grid, deceptive-grid, sequence, ising) with
     /// tb, db, subtb, rsmc or teacher; evaluate against the exact target and write
-    /// metrics.jsonl, summary.json and samples.csv (`train --target ENV` does the same).
+    /// metrics.jsonl, summary.json, samples.csv and a checkpoint (`train --target ENV` does
+    /// the same).
     TrainDiscrete(Box<TrainDiscreteArgs>),
     /// Draw samples from a trained checkpoint.
     Sample {

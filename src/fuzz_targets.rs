@@ -56,6 +56,9 @@ pub fn checkpoint(data: &[u8]) {
         RunSettings::Ebm(s) => {
             s.steps <= 64 && s.hidden <= 64 && s.vgs_hidden <= 64 && s.batch <= 256
         }
+        RunSettings::Discrete(s) => {
+            s.hidden <= 64 && s.flow_hidden <= 64 && s.batch <= 256 && s.buffer <= Some(4096)
+        }
     };
     if !small {
         return;
@@ -136,8 +139,9 @@ pub fn validate(cli: &Cli) -> CliResult<()> {
         }
         Command::Train(a) => validate_train(a),
         Command::TrainDiscrete(a) => {
-            let env = discrete::build_env(a)?;
-            discrete::resolve(a, &env).map(|_| ())
+            let s = discrete::DiscreteSettings::of(a);
+            let env = discrete::build_env(&s)?;
+            discrete::resolve(&s, &env).map(|_| ())
         }
         Command::TrainVgs(a) => {
             build_target(&a.target, None)?;

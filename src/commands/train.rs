@@ -205,7 +205,7 @@ pub fn validate_config(rc: &RunConfig) -> CliResult<()> {
 /// Runs the command.
 pub fn run(a: &TrainArgs) -> CliResult<()> {
     if super::discrete::ENVS.contains(&a.target.as_str()) {
-        return super::discrete::run(&discrete_args(a)?);
+        return super::discrete_run::run(&discrete_args(a)?);
     }
     if a.method == "vgs" {
         return run_vgs(a);
