@@ -157,13 +157,13 @@ pub fn validate(cli: &Cli) -> CliResult<()> {
 
 fn validate_train(a: &TrainArgs) -> CliResult<()> {
     if a.method == "vgs" {
-        if a.dim.is_some() {
+        if a.run.dim.is_some() {
             return Err(CliError::flag("--dim", "not used by --method vgs"));
         }
         build_target(&a.target, None)?;
         return commands::vgs::config(&commands::train::vgs_args(a)).map(|_| ());
     }
-    let target = build_target(&a.target, a.dim)?;
+    let target = build_target(&a.target, a.run.dim)?;
     let rc = commands::train::resolve(a, target.dim())?;
     if rc.method != "smc" {
         commands::train::validate_config(&rc)?;

@@ -426,6 +426,7 @@ impl Run for DiscreteRun {
 pub fn run(a: &TrainDiscreteArgs) -> CliResult<()> {
     let s = DiscreteSettings::of(a);
     let out = a
+        .run
         .out
         .clone()
         .unwrap_or_else(|| format!("out/{}-{}-s{}", s.env, s.method, s.seed));
@@ -439,7 +440,7 @@ pub fn run(a: &TrainDiscreteArgs) -> CliResult<()> {
         &run_loop::Settings {
             out: &out,
             iters: s.iters,
-            eval_every: run_loop::eval_every(a.eval_every, s.iters),
+            eval_every: run_loop::eval_every(a.run.eval_every, s.iters),
             files: "samples.csv",
         },
     )
