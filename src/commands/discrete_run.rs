@@ -204,7 +204,8 @@ impl Learner {
                     .iter()
                     .map(|(n, len)| Group::new(n, *len)),
             );
-            params.extend_from_slice(l.teacher.params(&fa[l.student.f32_len..]));
+            let teacher_arena = fa.get(l.student.f32_len..).unwrap_or_default();
+            params.extend_from_slice(l.teacher.params(teacher_arena));
         }
         let state = TrainerState {
             iteration: st.iteration,
