@@ -4,7 +4,7 @@
 //!
 //! ```json
 //! { "format": "amortise-checkpoint", "version": 2,
-//!   "kind": "diffusion" | "teacher" | "vgs" | "ebm",
+//!   "kind": "diffusion" | "teacher" | "vgs" | "ebm" | "discrete",
 //!   "config": { …the kind's run settings… },
 //!   "iteration": 120,
 //!   "state": { "iteration": 120, "optim_steps": 120, "skipped_steps": 0, "counters": {…} },
@@ -16,11 +16,15 @@
 //! The settings per kind: `diffusion` and `teacher` hold the [`RunConfig`] of
 //! `amortise train`; `vgs` the resolved `train-vgs` settings
 //! ([`crate::commands::vgs::VgsSettings`]); `ebm` the `amortise ebm` settings
-//! ([`crate::commands::ebm::EbmSettings`]). The groups per kind: diffusion
-//! `policy, flows, log_z`; teacher `policy, log_z` (the student); vgs
-//! `value, value_target, log_sigma`; ebm `energy, value, value_target, log_sigma` (the
-//! energy and its VGS negative sampler). A later kind (`discrete`) adds a variant of
-//! [`RunSettings`], its groups and its checks in [`Checkpoint::parse`].
+//! ([`crate::commands::ebm::EbmSettings`]); `discrete` the resolved `train-discrete`
+//! settings ([`crate::commands::discrete::DiscreteSettings`]: environment, method and
+//! trainer flags). The groups per kind: diffusion `policy, flows, log_z`; teacher
+//! `policy, log_z` (the student); vgs `value, value_target, log_sigma`; ebm
+//! `energy, value, value_target, log_sigma` (the energy and its VGS negative sampler);
+//! discrete `policy, flows, log_z` (the GFlowNet; `flows` is empty unless rsmc has a
+//! separate flow network), and for the discrete teacher also `teacher_policy,
+//! teacher_flows, teacher_log_z`. Another kind adds a variant of [`RunSettings`], its
+//! groups and its checks in [`Checkpoint::parse`].
 //!
 //! Version 1 (diffusion only, before the run loop was shared: `config`, `iteration`,
 //! `policy_params`, `flow_params`, `params`, `checksum`) still loads, as a `diffusion` (or,
@@ -37,7 +41,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::commands::{ebm::EbmSettings, vgs::VgsSettings};
+use crate::commands::{discrete::DiscreteSettings, ebm::EbmSettings, vgs::VgsSettings};
 use crate::csv::write_atomic;
 use crate::error::{CliError, CliResult};
 use crate::run_config::RunConfig;
@@ -93,6 +97,9 @@ pub enum RunSettings {
     Vgs(VgsSettings),
     /// `amortise ebm`.
     Ebm(EbmSettings),
+    /// `amortise train-discrete` / `train --target ENV` (a GFlowNet, or the discrete
+    /// teacher's student and teacher).
+    Discrete(DiscreteSettings),
 }
 
 impl RunSettings {
@@ -103,6 +110,7 @@ impl RunSettings {
             RunSettings::Teacher(_) => "teacher",
             RunSettings::Vgs(_) => "vgs",
             RunSettings::Ebm(_) => "ebm",
+            RunSettings::Discrete(_) => "discrete",
         }
     }
 
@@ -113,6 +121,7 @@ impl RunSettings {
             RunSettings::Diffusion(c) | RunSettings::Teacher(c) => ConfigRef::Run(c),
             RunSettings::Vgs(c) => ConfigRef::Vgs(c),
             RunSettings::Ebm(c) => ConfigRef::Ebm(c),
+            RunSettings::Discrete(c) => ConfigRef::Discrete(c),
         }
     }
 
@@ -123,9 +132,10 @@ impl RunSettings {
             "teacher" => RunSettings::Teacher(serde_json::from_value(v).map_err(e)?),
             "vgs" => RunSettings::Vgs(serde_json::from_value(v).map_err(e)?),
             "ebm" => RunSettings::Ebm(serde_json::from_value(v).map_err(e)?),
+            "discrete" => RunSettings::Discrete(serde_json::from_value(v).map_err(e)?),
             other => {
                 return Err(format!(
-                    "unknown checkpoint kind `{other}` (known: diffusion, teacher, vgs, ebm)"
+                    "unknown checkpoint kind `{other}` (known: diffusion, teacher, vgs, ebm, discrete)"
                 ));
             }
         })
@@ -154,6 +164,7 @@ enum ConfigRef<'a> {
     Run(&'a RunConfig),
     Vgs(&'a VgsSettings),
     Ebm(&'a EbmSettings),
+    Discrete(&'a DiscreteSettings),
 }
 
 /// What the file holds (either version; fields of the other version absent). `C` is the
@@ -386,7 +397,16 @@ impl Checkpoint {
             }
             RunSettings::Vgs(s) => crate::commands::vgs::checkpoint_groups(s)?,
             RunSettings::Ebm(s) => crate::commands::ebm::checkpoint_groups(s)?,
+            RunSettings::Discrete(s) => {
+                let g = crate::commands::discrete::checkpoint_groups(s)?;
+                return self.check_groups(g.iter().map(|(n, l)| (n.as_str(), *l)).collect());
+            }
         };
+        self.check_groups(expected)
+    }
+
+    /// The group names and lengths must be `expected`.
+    fn check_groups(&self, expected: Vec<(&str, usize)>) -> CliResult<()> {
         if self.group_lens() != expected {
             return Err(CliError::flag(
                 "--hidden",

@@ -64,7 +64,8 @@ pub enum Command {
     Train(Box<TrainArgs>),
     /// Train a GFlowNet on a discrete environment (grid, deceptive-grid, sequence, ising) with
     /// tb, db, subtb, rsmc or teacher; evaluate against the exact target and write
-    /// metrics.jsonl, summary.json and samples.csv (`train --target ENV` does the same).
+    /// metrics.jsonl, summary.json, samples.csv and a checkpoint (`train --target ENV` does
+    /// the same).
     TrainDiscrete(Box<TrainDiscreteArgs>),
     /// Draw samples from a trained checkpoint.
     Sample {
@@ -173,16 +174,15 @@ pub enum MetricKind {
     Mmd,
 }
 
-/// Arguments of `amortise train`.
-#[derive(Debug, clap::Args)]
+/// Arguments of `amortise train`: what to train, then the argument groups (the groups of
+/// `train-discrete` are shared; the discrete ones apply when `--target` is a discrete
+/// environment).
+#[derive(Debug, Clone, clap::Args)]
 pub struct TrainArgs {
     /// Target name (see `amortise targets`), or a discrete environment: sequence, grid,
     /// deceptive-grid, ising (methods tb, db, subtb, rsmc, teacher; same as `train-discrete`).
     #[arg(long)]
     pub target: String,
-    /// Dimension, for targets that take one (discrete grid: d, default 2).
-    #[arg(long)]
-    pub dim: Option<usize>,
     /// Method: tb, tb-buffer, rsmc (trained), teacher (adaptive teacher: a student diffusion
     /// sampler trained on its own, teacher and buffer samples, and a teacher diffusion sampler
     /// trained towards the student's TB loss; Kim et al. 2025), smc (annealed SMC baseline, no
@@ -191,42 +191,136 @@ pub struct TrainArgs {
     /// --eval-samples).
     #[arg(long, default_value = "rsmc")]
     pub method: String,
+    /// Iterations, seed, output and evaluation.
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Batch, networks and learning rate.
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Replay buffer and SMC prefill.
+    #[command(flatten)]
+    pub replay: ReplayArgs,
+    /// Diffusion samplers and SMC on continuous targets.
+    #[command(flatten)]
+    pub diffusion: DiffusionArgs,
+    /// Discrete environments and GFlowNet trainers.
+    #[command(flatten)]
+    pub discrete: DiscreteArgs,
+}
+
+/// Arguments of `amortise train-discrete`: the environment and method, then the groups it
+/// shares with `train`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TrainDiscreteArgs {
+    /// Environment: grid, deceptive-grid, sequence or ising.
+    #[arg(long, default_value = "sequence")]
+    pub env: String,
+    /// Method: tb, db, subtb, rsmc (discrete Reinforced SMC: TB + SubTB, SMC with learnt-flow
+    /// twists into an importance-weighted buffer) or teacher (adaptive teacher, Kim et al.
+    /// 2025).
+    #[arg(long, default_value = "tb")]
+    pub method: String,
+    /// Iterations, seed, output and evaluation.
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Batch, networks and learning rate.
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Replay buffer and SMC prefill.
+    #[command(flatten)]
+    pub replay: ReplayArgs,
+    /// Discrete environments and GFlowNet trainers.
+    #[command(flatten)]
+    pub discrete: DiscreteArgs,
+}
+
+/// The run: dimension, length, seed, output folder and evaluation (`train`,
+/// `train-discrete`).
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Run")]
+pub struct RunArgs {
+    /// Dimension, for targets that take one (discrete grid: d, default 2).
+    #[arg(long)]
+    pub dim: Option<usize>,
     /// Training iterations.
     #[arg(long, default_value_t = defaults::ITERS)]
     pub iters: u32,
-    /// Training batch size (default 300; vgs: per-target preset).
+    /// Random seed.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Output folder (default out/TARGET-METHOD-sSEED; train-discrete: out/ENV-METHOD-sSEED).
+    #[arg(long)]
+    pub out: Option<String>,
+    /// Evaluate every this many iterations (default iters/10).
+    #[arg(long)]
+    pub eval_every: Option<u32>,
+    /// Samples per evaluation (model and ground truth; default 2000; discrete: 20000 in the
+    /// final evaluation, at most 4096 in the others).
+    #[arg(long)]
+    pub eval_samples: Option<usize>,
+}
+
+/// The batch, the networks and the learning rate (`train`, `train-discrete`).
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Model and optimiser")]
+pub struct ModelArgs {
+    /// Training batch size (default 300; vgs: per-target preset; discrete: trajectories per
+    /// iteration, default 16).
     #[arg(long)]
     pub batch: Option<usize>,
+    /// Policy hidden width.
+    #[arg(long, default_value_t = defaults::WIDTH)]
+    pub hidden: usize,
+    /// Flow network hidden width (rsmc; discrete rsmc: the separate state-flow network, the
+    /// SMC twist; 0 = a head of the policy network, which db and subtb always use).
+    #[arg(long, default_value_t = defaults::WIDTH)]
+    pub flow_hidden: usize,
+    /// Policy (and flow) learning rate (default 1e-3; vgs: per-target preset; discrete: log Z
+    /// uses 1e-1).
+    #[arg(long)]
+    pub lr: Option<f32>,
+}
+
+/// The replay buffer and the SMC runs that fill it (`train`, `train-discrete`).
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Replay buffer and SMC")]
+pub struct ReplayArgs {
+    /// Replay buffer capacity (continuous tb-buffer, rsmc: default 30000; discrete: 0 = no
+    /// buffer, odd iterations replay from it; rsmc default 100 x batch, and at least one SMC
+    /// batch).
+    #[arg(long)]
+    pub buffer: Option<usize>,
+    /// How the buffer is sampled: iw (importance weights, tempered; RSMC), reward (rank-based
+    /// reward priority, gfn-diffusion / PRT) or uniform (default iw; discrete non-rsmc: reward;
+    /// discrete rsmc accepts only iw).
+    #[arg(long)]
+    pub buffer_priority: Option<String>,
+    /// SMC runs that prefill the buffer before training (rsmc; default 20, discrete 4; each
+    /// discrete run costs one batch of reward calls).
+    #[arg(long)]
+    pub prefill: Option<u32>,
+    /// Chunk length L: SMC reweighting interval and SubTB chunk (rsmc; default 4; discrete:
+    /// must divide the trajectory depth (sequence: len + 1), default 3 if it does, else 1).
+    #[arg(long)]
+    pub chunk: Option<usize>,
+}
+
+/// The diffusion samplers and the SMC baseline on continuous targets (`train`).
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Continuous targets")]
+pub struct DiffusionArgs {
     /// SMC particles (default 300 for rsmc, 2000 for smc).
     #[arg(long)]
     pub particles: Option<usize>,
     /// Diffusion steps T (default 64; vgs: per-target preset 20, 30, 30, 100).
     #[arg(long)]
     pub steps: Option<usize>,
-    /// Random seed.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// Output folder (default out/TARGET-METHOD-sSEED).
-    #[arg(long)]
-    pub out: Option<String>,
-    /// Evaluate every this many iterations (default iters/10).
-    #[arg(long)]
-    pub eval_every: Option<u32>,
-    /// Samples per evaluation (model and ground truth; default 2000, discrete 20000).
-    #[arg(long)]
-    pub eval_samples: Option<usize>,
     /// Reference process: ou (RSMC) or pinned (gfn-diffusion's pinned Brownian motion).
     #[arg(long, default_value = "ou")]
     pub reference: String,
     /// Scale of the reference: OU sigma, or sqrt(t_scale) for pinned (default per target).
     #[arg(long)]
     pub sigma: Option<f32>,
-    /// Policy hidden width.
-    #[arg(long, default_value_t = defaults::WIDTH)]
-    pub hidden: usize,
-    /// Flow network hidden width (rsmc; discrete rsmc: 0 = a head of the policy network).
-    #[arg(long, default_value_t = defaults::WIDTH)]
-    pub flow_hidden: usize,
     /// Fourier harmonics of the time embedding.
     #[arg(long, default_value_t = defaults::WIDTH)]
     pub harmonics: usize,
@@ -248,75 +342,6 @@ pub struct TrainArgs {
     /// Exploration standard deviation added when sampling on-policy trajectories.
     #[arg(long, default_value_t = 0.0)]
     pub exploration: f32,
-    /// Policy (and flow) learning rate (default 1e-3; vgs: per-target preset).
-    #[arg(long)]
-    pub lr: Option<f32>,
-    /// Replay buffer capacity (continuous tb-buffer, rsmc: default 30000; discrete: 0 = no
-    /// buffer, rsmc default 100 x batch).
-    #[arg(long)]
-    pub buffer: Option<usize>,
-    /// How the buffer is sampled: iw (importance weights, tempered; RSMC), reward (rank-based
-    /// reward priority, gfn-diffusion / PRT) or uniform (default iw; discrete non-rsmc: reward).
-    #[arg(long)]
-    pub buffer_priority: Option<String>,
-    /// SMC runs that prefill the buffer before training (rsmc; default 20, discrete 4).
-    #[arg(long)]
-    pub prefill: Option<u32>,
-    /// Chunk length L: SMC reweighting interval and SubTB chunk (rsmc; default 4; discrete: 3,
-    /// must divide the trajectory depth).
-    #[arg(long)]
-    pub chunk: Option<usize>,
-    /// Discrete targets: grid side H (default 16) or Ising lattice side (default 3).
-    #[arg(long)]
-    pub side: Option<usize>,
-    /// Discrete sequence target: length.
-    #[arg(long, default_value_t = 8)]
-    pub len: usize,
-    /// Discrete sequence target: alphabet size.
-    #[arg(long, default_value_t = 4)]
-    pub alphabet: usize,
-    /// Discrete sequence target: planted modes.
-    #[arg(long, default_value_t = 4)]
-    pub modes: usize,
-    /// Discrete sequence target: reward temperature.
-    #[arg(long, default_value_t = 0.5)]
-    pub temperature: f32,
-    /// Discrete sequence target: reward floor.
-    #[arg(long, default_value_t = 1e-3)]
-    pub floor: f32,
-    /// Discrete sequence target: seed of the planted modes.
-    #[arg(long, default_value_t = 0)]
-    pub env_seed: u64,
-    /// Discrete Ising target: coupling J.
-    #[arg(long, default_value_t = 0.2, allow_hyphen_values = true)]
-    pub coupling: f32,
-    /// Discrete Ising target: field h.
-    #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
-    pub field: f32,
-    /// Discrete targets: epsilon-uniform exploration of the on-policy sampler.
-    #[arg(long, default_value_t = 0.0)]
-    pub epsilon: f32,
-    /// Discrete targets: learn the backward policy (default: uniform over parents).
-    #[arg(long)]
-    pub learn_pb: bool,
-    /// Discrete targets, method teacher: exponent alpha of R(x)^alpha in the teacher reward.
-    #[arg(long, default_value_t = 0.0)]
-    pub teacher_alpha: f32,
-    /// Discrete targets, method rsmc: off-policy (SMC + buffer) iterations per on-policy
-    /// iteration (default 2).
-    #[arg(long)]
-    pub replay_ratio: Option<u32>,
-    /// Discrete targets, iw buffer priority: target ESS fraction of the buffer tempering
-    /// (default 0.05).
-    #[arg(long)]
-    pub buffer_ess: Option<f64>,
-    /// Discrete targets, method rsmc: resample when the SMC ESS fraction falls below this
-    /// (default 0.2).
-    #[arg(long)]
-    pub resample_threshold: Option<f64>,
-    /// Discrete targets, method rsmc: weight of the SubTB (flow) term of the loss (default 1).
-    #[arg(long)]
-    pub subtb_weight: Option<f32>,
     /// Threads for --method tb (more than 1 uses the chunked runner; other methods stay
     /// single-threaded). Results depend on --grad-chunks, never on the thread count.
     #[arg(long, default_value_t = 1)]
@@ -327,20 +352,11 @@ pub struct TrainArgs {
     pub grad_chunks: Option<usize>,
 }
 
-/// Arguments of `amortise train-discrete`.
-#[derive(Debug, clap::Args)]
-pub struct TrainDiscreteArgs {
-    /// Environment: grid, deceptive-grid, sequence or ising.
-    #[arg(long, default_value = "sequence")]
-    pub env: String,
-    /// Method: tb, db, subtb, rsmc (discrete Reinforced SMC: TB + SubTB, SMC with learnt-flow
-    /// twists into an importance-weighted buffer) or teacher (adaptive teacher, Kim et al.
-    /// 2025).
-    #[arg(long, default_value = "tb")]
-    pub method: String,
-    /// Grid dimension d.
-    #[arg(long, default_value_t = 2)]
-    pub dim: usize,
+/// The discrete environments and the GFlowNet trainers (`train --target ENV`,
+/// `train-discrete`).
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Discrete targets")]
+pub struct DiscreteArgs {
     /// Grid side H (default 16) or Ising lattice side (default 3).
     #[arg(long)]
     pub side: Option<usize>,
@@ -368,72 +384,30 @@ pub struct TrainDiscreteArgs {
     /// Ising field h.
     #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
     pub field: f32,
-    /// Training iterations.
-    #[arg(long, default_value_t = 2000)]
-    pub iters: u32,
-    /// Trajectories per iteration.
-    #[arg(long, default_value_t = 16)]
-    pub batch: usize,
-    /// Hidden width of the policy network.
-    #[arg(long, default_value_t = 64)]
-    pub hidden: usize,
-    /// Learning rate of the network (log Z uses 1e-1).
-    #[arg(long, default_value_t = 1e-3)]
-    pub lr: f32,
     /// Epsilon-uniform exploration of the on-policy sampler.
     #[arg(long, default_value_t = 0.0)]
     pub epsilon: f32,
     /// Learn the backward policy (default: uniform over parents).
     #[arg(long)]
     pub learn_pb: bool,
-    /// Replay buffer capacity (0 = no buffer; odd iterations replay from it). Default 0;
-    /// rsmc: 100 x batch (the paper's 100 batches), and at least one SMC batch.
-    #[arg(long)]
-    pub buffer: Option<usize>,
-    /// Buffer priority: reward (rank-based, PRT), iw (importance weights) or uniform
-    /// (default reward; rsmc: iw, the only one it accepts).
-    #[arg(long)]
-    pub buffer_priority: Option<String>,
-    /// rsmc: SMC runs of the untrained model that fill the buffer first (each costs one
-    /// batch of reward calls).
-    #[arg(long, default_value_t = 4)]
-    pub prefill: u32,
-    /// rsmc: chunk length L of the SMC reweighting; must divide the trajectory depth
-    /// (sequence: len + 1). Default 3 (sequence length 8: depth 9) or 1.
-    #[arg(long)]
-    pub chunk: Option<usize>,
-    /// rsmc: off-policy (SMC + buffer) iterations per on-policy iteration.
-    #[arg(long, default_value_t = 2)]
-    pub replay_ratio: u32,
-    /// iw buffer priority: target ESS fraction of the global buffer tempering (RSMC
-    /// `buffer.target_ess`).
-    #[arg(long, default_value_t = 0.05)]
-    pub buffer_ess: f64,
-    /// rsmc: resample when the SMC ESS fraction falls below this (`smc.resample_threshold`).
-    #[arg(long, default_value_t = 0.2)]
-    pub resample_threshold: f64,
-    /// rsmc: weight of the SubTB (flow) term of the TB + SubTB loss (`subtb_weight`).
-    #[arg(long, default_value_t = 1.0)]
-    pub subtb_weight: f32,
-    /// rsmc: hidden width of the separate state-flow network (the SMC twist); 0 = a head
-    /// of the policy network (shared features). db and subtb always use the shared head.
-    #[arg(long, default_value_t = 64)]
-    pub flow_hidden: usize,
-    /// Random seed.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// Output folder (default out/ENV-METHOD-sSEED).
-    #[arg(long)]
-    pub out: Option<String>,
-    /// Evaluate every this many iterations (default iters/10).
-    #[arg(long)]
-    pub eval_every: Option<u32>,
-    /// Teacher reward exponent alpha of R(x)^alpha (method teacher; grid default 0).
+    /// Method teacher: exponent alpha of R(x)^alpha in the teacher reward.
     #[arg(long, default_value_t = 0.0)]
     pub teacher_alpha: f32,
-    /// Samples of the final evaluation (intermediate evaluations use at most 4096).
-    #[arg(long, default_value_t = 20_000)]
-    pub eval_samples: usize,
+    /// rsmc: off-policy (SMC + buffer) iterations per on-policy iteration (default 2).
+    #[arg(long)]
+    pub replay_ratio: Option<u32>,
+    /// iw buffer priority: target ESS fraction of the global buffer tempering (RSMC
+    /// `buffer.target_ess`; default 0.05).
+    #[arg(long)]
+    pub buffer_ess: Option<f64>,
+    /// rsmc: resample when the SMC ESS fraction falls below this (`smc.resample_threshold`;
+    /// default 0.2).
+    #[arg(long)]
+    pub resample_threshold: Option<f64>,
+    /// rsmc: weight of the SubTB (flow) term of the TB + SubTB loss (`subtb_weight`;
+    /// default 1).
+    #[arg(long)]
+    pub subtb_weight: Option<f32>,
 }
 
 /// Experiments.

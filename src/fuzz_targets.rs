@@ -56,6 +56,9 @@ pub fn checkpoint(data: &[u8]) {
         RunSettings::Ebm(s) => {
             s.steps <= 64 && s.hidden <= 64 && s.vgs_hidden <= 64 && s.batch <= 256
         }
+        RunSettings::Discrete(s) => {
+            s.hidden <= 64 && s.flow_hidden <= 64 && s.batch <= 256 && s.buffer <= Some(4096)
+        }
     };
     if !small {
         return;
@@ -136,8 +139,9 @@ pub fn validate(cli: &Cli) -> CliResult<()> {
         }
         Command::Train(a) => validate_train(a),
         Command::TrainDiscrete(a) => {
-            let env = discrete::build_env(a)?;
-            discrete::resolve(a, &env).map(|_| ())
+            let s = discrete::DiscreteSettings::of(a);
+            let env = discrete::build_env(&s)?;
+            discrete::resolve(&s, &env).map(|_| ())
         }
         Command::TrainVgs(a) => {
             build_target(&a.target, None)?;
@@ -153,13 +157,13 @@ pub fn validate(cli: &Cli) -> CliResult<()> {
 
 fn validate_train(a: &TrainArgs) -> CliResult<()> {
     if a.method == "vgs" {
-        if a.dim.is_some() {
+        if a.run.dim.is_some() {
             return Err(CliError::flag("--dim", "not used by --method vgs"));
         }
         build_target(&a.target, None)?;
         return commands::vgs::config(&commands::train::vgs_args(a)).map(|_| ());
     }
-    let target = build_target(&a.target, a.dim)?;
+    let target = build_target(&a.target, a.run.dim)?;
     let rc = commands::train::resolve(a, target.dim())?;
     if rc.method != "smc" {
         commands::train::validate_config(&rc)?;

@@ -1,5 +1,6 @@
 //! The one training loop of the CLI, shared by every trained method (`train --method tb |
-//! tb-buffer | rsmc | teacher | vgs`, `train-vgs`, `ebm`).
+//! tb-buffer | rsmc | teacher | vgs`, `train-vgs`, `ebm`, and the discrete trainers of
+//! `train-discrete` / `train --target ENV`).
 //!
 //! A method is a struct that owns its plain buffers and the kernel's small `State` (carving
 //! the kernel's `Views` from the buffers on each call) and implements [`Run`]; [`run`] then
@@ -19,9 +20,9 @@
 //! - `summary.json`: the method's summary ([`Run::finish`]) plus `iterations_completed`
 //!   and `interrupted`, printed on stdout as well.
 //!
-//! Plugging in another method (the discrete trainers of `src/commands/discrete.rs`): write
-//! a struct holding its arenas, kernel state and evaluation set, implement [`Run`] (`step`
-//! = one kernel step; `evaluate` = today's metrics line; `checkpoint` = a
+//! Plugging in another method: write a struct holding its arenas, kernel state and
+//! evaluation set, implement [`Run`] (`step` = one kernel step; `evaluate` = its metrics
+//! line; `checkpoint` = a
 //! [`Checkpoint`] with a new [`crate::checkpoint::RunSettings`] variant, its groups and a
 //! validation arm in `Checkpoint::validate`; `finish` = the final evaluation and the
 //! method's extra files), and call [`run`] from the command with the output folder and

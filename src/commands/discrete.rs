@@ -1,9 +1,10 @@
-//! `amortise train-discrete`: trains a GFlowNet on a discrete environment, evaluates it
-//! against the exact (enumerated) target and writes `metrics.jsonl`, `summary.json` and
-//! `samples.csv` into the output folder.
+//! The discrete environments and settings of `amortise train-discrete` (and `train --target
+//! ENV`): the run-time environment [`AnyEnv`], the resolved settings [`DiscreteSettings`]
+//! (what a `discrete` checkpoint stores), their checks ([`build_env`], [`resolve`]), and the
+//! samples of a discrete checkpoint. The training run itself is
+//! [`super::discrete_run`].
 
 use std::fmt::Write as _;
-use std::time::Instant;
 
 use amortise_kernel::buffer::Priority;
 use amortise_kernel::rng;
@@ -14,12 +15,10 @@ use amortise_kernel::samplers::gflownet::rsmc::{self, SmcConfig};
 use amortise_kernel::samplers::gflownet::sequence::{SequenceConfig, SequenceEnv};
 use amortise_kernel::samplers::gflownet::train::{self, Config as TrainConfig, LossKind};
 use amortise_kernel::teacher::{self, discrete as discrete_teacher};
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 
-use super::discrete_eval::{ExactTarget, evaluate};
-use super::json_num;
+use crate::checkpoint::Checkpoint;
 use crate::cli::TrainDiscreteArgs;
-use crate::csv::write_atomic;
 use crate::error::{CliError, CliResult};
 
 /// The environment names `--env` accepts.
@@ -107,188 +106,127 @@ impl DiscreteEnv for AnyEnv {
     }
 }
 
-/// The training loop of a run: a plain trainer, the adaptive-teacher pair, or discrete
-/// RSMC (a trainer driven by SMC into its importance-weighted buffer), with its arenas.
-struct Learner {
-    kind: Kind,
-    f32s: Vec<f32>,
-    u32s: Vec<u32>,
+/// The resolved settings of a discrete run (every flag but `--out` and `--eval-every`), as
+/// a `discrete` checkpoint stores them: enough to rebuild the environment ([`build_env`])
+/// and the kernel configuration ([`resolve`]). `None` means the method's default
+/// (`--side`: grid 16, Ising 3; `--buffer`, `--buffer-priority`, `--chunk`: see
+/// [`resolve`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DiscreteSettings {
+    /// Environment: grid, deceptive-grid, sequence or ising.
+    pub env: String,
+    /// Method: tb, db, subtb, rsmc or teacher.
+    pub method: String,
+    /// Grid dimension d.
+    pub dim: usize,
+    /// Grid or Ising lattice side.
+    pub side: Option<usize>,
+    /// Sequence length.
+    pub len: usize,
+    /// Sequence alphabet size.
+    pub alphabet: usize,
+    /// Planted modes of the sequence reward.
+    pub modes: usize,
+    /// Temperature of the sequence reward.
+    pub temperature: f32,
+    /// Reward floor of the sequence reward.
+    pub floor: f32,
+    /// Seed of the planted sequence modes.
+    pub env_seed: u64,
+    /// Ising coupling J.
+    pub coupling: f32,
+    /// Ising field h.
+    pub field: f32,
+    /// Training iterations.
+    pub iters: u32,
+    /// Trajectories per iteration.
+    pub batch: usize,
+    /// Hidden width of the policy network.
+    pub hidden: usize,
+    /// Learning rate of the network.
+    pub lr: f32,
+    /// Epsilon-uniform exploration.
+    pub epsilon: f32,
+    /// Learn the backward policy.
+    pub learn_pb: bool,
+    /// Replay buffer capacity.
+    pub buffer: Option<usize>,
+    /// Buffer priority: reward, iw or uniform.
+    pub buffer_priority: Option<String>,
+    /// rsmc: prefill SMC runs.
+    pub prefill: u32,
+    /// rsmc: chunk length L.
+    pub chunk: Option<usize>,
+    /// rsmc: off-policy iterations per on-policy iteration.
+    pub replay_ratio: u32,
+    /// iw buffer priority: target ESS fraction.
+    pub buffer_ess: f64,
+    /// rsmc: SMC resampling threshold.
+    pub resample_threshold: f64,
+    /// rsmc: weight of the SubTB term.
+    pub subtb_weight: f32,
+    /// rsmc: hidden width of the state-flow network (0 = a head of the policy network).
+    pub flow_hidden: usize,
+    /// Random seed.
+    pub seed: u64,
+    /// teacher: exponent alpha of R(x)^alpha in the teacher reward.
+    pub teacher_alpha: f32,
+    /// Samples of the final evaluation.
+    pub eval_samples: usize,
 }
 
-// One per run: the size difference between the variants does not matter.
-#[allow(clippy::large_enum_variant)]
-enum Kind {
-    Plain(TrainConfig, train::Layout, train::State),
-    Teacher(
-        discrete_teacher::Config,
-        discrete_teacher::Layout,
-        discrete_teacher::State,
-    ),
-    Rsmc(rsmc::Config, rsmc::Layout, train::State),
-}
-
-/// What one iteration reports to the loop.
-struct Stepped {
-    loss: f32,
-    log_z: f32,
-    /// Whether the batch is fresh (sampled, not replayed) and not yet counted as visits.
-    fresh: bool,
-    /// Terminal objects whose reward was requested.
-    reward_calls: usize,
-    smc: Option<rsmc::SmcInfo>,
-}
-
-impl Learner {
-    /// Sizes the arenas of `method` and initialises its trainer(s) with `r`: the trainer
-    /// `rc.train` (the student of `teacher`, with the teacher reward `reward`), driven by
-    /// the rest of `rc` for `rsmc`.
-    fn new<R: rng::Rng>(
-        env: &AnyEnv,
-        method: &str,
-        rc: &rsmc::Config,
-        reward: teacher::Config,
-        r: &mut R,
-    ) -> Result<Self, amortise_kernel::Error> {
-        let cfg = rc.train;
-        let (kind, f32_len, u32_len) = match method {
-            "teacher" => {
-                let c = discrete_teacher::Config::new(reward, cfg);
-                let l = discrete_teacher::Layout::new(env, &c)?;
-                (
-                    Kind::Teacher(c, l, discrete_teacher::State::default()),
-                    l.f32_len,
-                    l.u32_len,
-                )
-            }
-            "rsmc" => {
-                let l = rsmc::Layout::new(env, rc)?;
-                (
-                    Kind::Rsmc(*rc, l, train::State::default()),
-                    l.f32_len,
-                    l.u32_len,
-                )
-            }
-            _ => {
-                let l = train::Layout::new(env, &cfg)?;
-                (
-                    Kind::Plain(cfg, l, train::State::default()),
-                    l.f32_len,
-                    l.u32_len,
-                )
-            }
-        };
-        let mut me = Learner {
-            kind,
-            f32s: vec![0.0; f32_len],
-            u32s: vec![0; u32_len],
-        };
-        let (fa, ua) = (&mut me.f32s[..], &mut me.u32s[..]);
-        match &mut me.kind {
-            Kind::Plain(c, _, st) => *st = train::init(env, c, fa, ua, r)?,
-            Kind::Teacher(c, _, st) => *st = discrete_teacher::init(env, c, fa, ua, r)?,
-            Kind::Rsmc(c, _, st) => *st = rsmc::init(env, c, fa, ua, r)?,
+impl DiscreteSettings {
+    /// The settings of these arguments, with the discrete defaults of the flags that
+    /// `train` shares with other targets: `--dim 2`, `--batch 16`, `--lr 1e-3`,
+    /// `--prefill 4`, `--replay-ratio 2`, `--buffer-ess 0.05`, `--resample-threshold 0.2`,
+    /// `--subtb-weight 1`, `--eval-samples 20000`.
+    pub fn of(a: &TrainDiscreteArgs) -> Self {
+        let (run, model, replay, d) = (&a.run, &a.model, &a.replay, &a.discrete);
+        DiscreteSettings {
+            env: a.env.clone(),
+            method: a.method.clone(),
+            dim: run.dim.unwrap_or(2),
+            side: d.side,
+            len: d.len,
+            alphabet: d.alphabet,
+            modes: d.modes,
+            temperature: d.temperature,
+            floor: d.floor,
+            env_seed: d.env_seed,
+            coupling: d.coupling,
+            field: d.field,
+            iters: run.iters,
+            batch: model.batch.unwrap_or(16),
+            hidden: model.hidden,
+            lr: model.lr.unwrap_or(1e-3),
+            epsilon: d.epsilon,
+            learn_pb: d.learn_pb,
+            buffer: replay.buffer,
+            buffer_priority: replay.buffer_priority.clone(),
+            prefill: replay.prefill.unwrap_or(4),
+            chunk: replay.chunk,
+            replay_ratio: d.replay_ratio.unwrap_or(2),
+            buffer_ess: d.buffer_ess.unwrap_or(0.05),
+            resample_threshold: d.resample_threshold.unwrap_or(0.2),
+            subtb_weight: d.subtb_weight.unwrap_or(1.0),
+            flow_hidden: model.flow_hidden,
+            seed: run.seed,
+            teacher_alpha: d.teacher_alpha,
+            eval_samples: run.eval_samples.unwrap_or(20_000),
         }
-        Ok(me)
     }
 
-    /// The RSMC prefill (no reward calls for the other methods).
-    fn prefill<R: rng::Rng>(
-        &mut self,
-        env: &AnyEnv,
-        visit: impl FnMut(&[u32]),
-        r: &mut R,
-    ) -> Result<usize, amortise_kernel::Error> {
-        let Kind::Rsmc(c, l, st) = &mut self.kind else {
-            return Ok(0);
-        };
-        let mut v = rsmc::Views::new(l, &mut self.f32s, &mut self.u32s)?;
-        rsmc::prefill(env, c, &mut v, st, visit, r)
-    }
-
-    /// One iteration; `visit` sees the new terminal objects of RSMC (the others report a
-    /// fresh batch instead).
-    fn step<R: rng::Rng>(
-        &mut self,
-        env: &AnyEnv,
-        visit: impl FnMut(&[u32]),
-        r: &mut R,
-    ) -> Result<Stepped, amortise_kernel::Error> {
-        let (fa, ua) = (&mut self.f32s[..], &mut self.u32s[..]);
-        Ok(match &mut self.kind {
-            Kind::Plain(c, l, st) => {
-                let i = train::step(env, c, &mut train::Views::new(l, fa, ua)?, st, r)?;
-                Stepped {
-                    loss: i.loss,
-                    log_z: i.log_z,
-                    fresh: !i.from_buffer,
-                    reward_calls: if i.from_buffer { 0 } else { c.batch },
-                    smc: None,
-                }
-            }
-            Kind::Teacher(c, l, st) => {
-                let mut v = discrete_teacher::Views::new(l, fa, ua)?;
-                let i = discrete_teacher::step(env, c, &mut v, st, r)?;
-                let fresh = i.source != discrete_teacher::Source::Buffer;
-                Stepped {
-                    loss: i.student_loss,
-                    log_z: v.student.log_z(),
-                    fresh,
-                    reward_calls: if fresh { c.student.batch } else { 0 },
-                    smc: None,
-                }
-            }
-            Kind::Rsmc(c, l, st) => {
-                let i = rsmc::step(env, c, &mut rsmc::Views::new(l, fa, ua)?, st, visit, r)?;
-                // visits were counted by the callback
-                Stepped {
-                    loss: i.loss,
-                    log_z: i.log_z,
-                    fresh: false,
-                    reward_calls: i.reward_calls,
-                    smc: i.smc,
-                }
-            }
-        })
-    }
-
-    /// The configuration and views of the trainer that is evaluated (the student).
-    fn student(&mut self) -> Result<(TrainConfig, train::Views<'_>), amortise_kernel::Error> {
-        let (fa, ua) = (&mut self.f32s[..], &mut self.u32s[..]);
-        Ok(match &self.kind {
-            Kind::Plain(c, l, _) => (*c, train::Views::new(l, fa, ua)?),
-            Kind::Teacher(c, l, _) => (c.student, discrete_teacher::Views::new(l, fa, ua)?.student),
-            Kind::Rsmc(c, l, _) => (c.train, rsmc::Views::new(l, fa, ua)?.train),
-        })
-    }
-}
-
-/// Terminal objects whose reward was requested: visits, distinct objects, modes found.
-struct Visits {
-    visited: Vec<bool>,
-    n: u64,
-    distinct: usize,
-    modes_found: usize,
-    to_all_modes: Option<u64>,
-}
-
-impl Visits {
-    fn add(&mut self, i: usize, ex: &ExactTarget) {
-        self.n += 1;
-        if !self.visited[i] {
-            self.visited[i] = true;
-            self.distinct += 1;
-            if ex.is_mode[i] {
-                self.modes_found += 1;
-                if self.modes_found == ex.modes && self.to_all_modes.is_none() {
-                    self.to_all_modes = Some(self.n);
-                }
-            }
+    /// The teacher reward of `--method teacher` (`alpha` from `--teacher-alpha`).
+    pub fn teacher_reward(&self) -> teacher::Config {
+        teacher::Config {
+            alpha: self.teacher_alpha,
+            ..teacher::Config::default()
         }
     }
 }
 
-/// Builds the environment from the flags.
-pub fn build_env(a: &TrainDiscreteArgs) -> CliResult<AnyEnv> {
+/// Builds the environment from the settings.
+pub fn build_env(a: &DiscreteSettings) -> CliResult<AnyEnv> {
     let env = match a.env.as_str() {
         "grid" | "deceptive-grid" => {
             let reward = if a.env == "grid" {
@@ -330,7 +268,7 @@ pub fn build_env(a: &TrainDiscreteArgs) -> CliResult<AnyEnv> {
 
 /// Resolves and validates the flags into the kernel configuration: the trainer (`.train`,
 /// for every method) and, for `rsmc`, the SMC loop around it.
-pub fn resolve(a: &TrainDiscreteArgs, env: &AnyEnv) -> CliResult<rsmc::Config> {
+pub fn resolve(a: &DiscreteSettings, env: &AnyEnv) -> CliResult<rsmc::Config> {
     let is_rsmc = a.method == "rsmc";
     let loss = match a.method.as_str() {
         "tb" | "teacher" => LossKind::Tb,
@@ -450,107 +388,119 @@ pub fn resolve(a: &TrainDiscreteArgs, env: &AnyEnv) -> CliResult<rsmc::Config> {
     })
 }
 
-/// Runs `amortise train-discrete`.
-pub fn run(a: &TrainDiscreteArgs) -> CliResult<()> {
-    let env = build_env(a)?;
-    let rc = resolve(a, &env)?;
-    let out = a
-        .out
-        .clone()
-        .unwrap_or_else(|| format!("out/{}-{}-s{}", a.env, a.method, a.seed));
-    std::fs::create_dir_all(&out)
-        .map_err(|e| CliError::file(&out, format!("cannot create output folder: {e}")))?;
-    let ex = ExactTarget::new(&env)?;
-    let mut r = rng::seeded(a.seed);
-    let reward = teacher::Config {
-        alpha: a.teacher_alpha,
-        ..teacher::Config::default()
-    };
-    let mut learner = Learner::new(&env, &a.method, &rc, reward, &mut r)
-        .map_err(|e| CliError::kernel("configuration", e))?;
-    let kerr = |e| CliError::kernel("training", e);
-    let mut visits = Visits {
-        visited: vec![false; env.n_terminal()],
-        n: 0,
-        distinct: 0,
-        modes_found: 0,
-        to_all_modes: None,
-    };
-    let calls = learner
-        .prefill(&env, |x| visits.add(env.terminal_index(x), &ex), &mut r)
-        .map_err(kerr)?;
-    let mut reward_calls = calls as u64;
-    let mut last_smc_log_z = None;
-    let (mut smc_runs, mut smc_resamples, mut smc_min_ess) = (0u64, 0u64, 1.0f64);
-    let eval_every = a.eval_every.unwrap_or((a.iters / 10).max(1)).max(1);
-    let mut metrics = String::new();
-    let t0 = Instant::now();
-    let mut last_loss = f32::NAN;
-    for it in 1..=a.iters {
-        let i = learner
-            .step(&env, |x| visits.add(env.terminal_index(x), &ex), &mut r)
-            .map_err(kerr)?;
-        if let Some(s) = i.smc {
-            last_smc_log_z = Some(s.log_z);
-            smc_runs += 1;
-            smc_resamples += s.resamples as u64;
-            smc_min_ess = smc_min_ess.min(s.min_ess_fraction);
+/// Largest training arena a discrete checkpoint may ask for, in 4-byte numbers (2 GiB).
+pub const MAX_ARENA: usize = 1 << 29;
+
+/// The trainer layouts of a run with these settings: the student (every method's
+/// evaluated trainer) and, for `teacher`, the teacher; after checking the settings by the
+/// flags' rules and the memory they need.
+///
+/// # Errors
+/// The flag error the command would give, or settings whose arena is too large.
+pub fn layouts(
+    s: &DiscreteSettings,
+    env: &AnyEnv,
+) -> CliResult<(rsmc::Config, train::Layout, Option<train::Layout>)> {
+    let rc = resolve(s, env)?;
+    let kerr = |e| CliError::kernel("configuration", e);
+    let (student, teacher, total) = match s.method.as_str() {
+        "teacher" => {
+            let c = discrete_teacher::Config::new(s.teacher_reward(), rc.train);
+            let l = discrete_teacher::Layout::new(env, &c).map_err(kerr)?;
+            (
+                l.student,
+                Some(l.teacher),
+                l.f32_len.saturating_add(l.u32_len),
+            )
         }
-        let (loss, log_z) = (i.loss, i.log_z);
-        last_loss = loss;
-        reward_calls += i.reward_calls as u64;
-        let (scfg, mut v) = learner.student().map_err(kerr)?;
-        if i.fresh {
-            for k in 0..scfg.batch {
-                visits.add(env.terminal_index(v.terminal(k)), &ex);
-            }
+        "rsmc" => {
+            let l = rsmc::Layout::new(env, &rc).map_err(kerr)?;
+            (l.train, None, l.f32_len.saturating_add(l.u32_len))
         }
-        if it % eval_every == 0 || it == a.iters {
-            let ev = evaluate(&env, &scfg, &mut v, &ex, a.eval_samples.min(4096), &mut r)?;
-            let line = json!({
-                "iter": it, "loss": json_num(loss as f64), "log_z": json_num(log_z as f64),
-                "tv": json_num(ev.tv), "jsd": json_num(ev.jsd), "elbo": json_num(ev.elbo),
-                "tv_policy": json_num(ev.tv_policy), "jsd_policy": json_num(ev.jsd_policy),
-                "log_z_estimate": json_num(ev.log_z_is), "modes_found": visits.modes_found,
-                "visited": visits.n, "distinct_visited": visits.distinct,
-                "reward_calls": reward_calls,
-            });
-            let _ = writeln!(metrics, "{line}");
-            eprintln!(
-                "iter {it}: loss {:.4} tv {:.4} (policy, exact {:.4}) modes {}/{} visited {}",
-                loss, ev.tv, ev.tv_policy, visits.modes_found, ex.modes, visits.n
-            );
+        _ => {
+            let l = train::Layout::new(env, &rc.train).map_err(kerr)?;
+            (l, None, l.f32_len.saturating_add(l.u32_len))
+        }
+    };
+    if total > MAX_ARENA {
+        return Err(CliError::flag(
+            "--batch",
+            format!("these settings need {total} numbers of training memory (limit {MAX_ARENA})"),
+        ));
+    }
+    Ok((rc, student, teacher))
+}
+
+/// The checkpoint groups of one trainer (`prefix` names the teacher's): the policy
+/// network, the separate flow network (empty without one) and `log Z`.
+pub fn trainer_groups(l: &train::Layout, prefix: &str) -> [(String, usize); 3] {
+    [
+        (format!("{prefix}policy"), l.policy_params),
+        (format!("{prefix}flows"), l.n_params - l.policy_params - 1),
+        (format!("{prefix}log_z"), 1),
+    ]
+}
+
+/// The checkpoint groups of a discrete run with these settings: `policy, flows, log_z`
+/// (the student), then for `teacher` `teacher_policy, teacher_flows, teacher_log_z`,
+/// after checking the settings by the flags' rules ([`layouts`]).
+///
+/// # Errors
+/// The flag error the command would give.
+pub fn checkpoint_groups(s: &DiscreteSettings) -> CliResult<Vec<(String, usize)>> {
+    let env = build_env(s)?;
+    let (_, student, teacher) = layouts(s, &env)?;
+    let mut g = trainer_groups(&student, "").to_vec();
+    if let Some(t) = teacher {
+        g.extend(trainer_groups(&t, "teacher_"));
+    }
+    Ok(g)
+}
+
+/// Draws `n` terminal objects from a discrete checkpoint's student policy (no
+/// exploration, as the evaluations draw them); returns the environment and their terminal
+/// indices.
+///
+/// # Errors
+/// Settings or groups that do not rebuild the model (checked when loading), kernel errors.
+pub fn sample_checkpoint(
+    s: &DiscreteSettings,
+    ck: &Checkpoint,
+    n: usize,
+    seed: u64,
+) -> CliResult<(AnyEnv, Vec<usize>)> {
+    let env = build_env(s)?;
+    super::sample::check_values(n, env.state_len())?;
+    let (rc, lay, _) = layouts(s, &env)?;
+    let mut params = Vec::with_capacity(lay.n_params);
+    for (name, _) in trainer_groups(&lay, "") {
+        params.extend_from_slice(ck.group(&name).unwrap_or_default());
+    }
+    if params.len() != lay.n_params {
+        return Err(CliError::file(
+            "checkpoint",
+            "checkpoint is corrupt (policy size does not match its configuration)",
+        ));
+    }
+    let kerr = |e| CliError::kernel("sampling", e);
+    let (mut fa, mut ua) = (vec![0.0f32; lay.f32_len], vec![0u32; lay.u32_len]);
+    let mut v = train::Views::new(&lay, &mut fa, &mut ua).map_err(kerr)?;
+    v.params_mut().copy_from_slice(&params);
+    let mut r = rng::seeded(seed);
+    let mut idx = Vec::with_capacity(n);
+    while idx.len() < n {
+        train::sample_forward(&env, &rc.train, &mut v, 0.0, &mut r).map_err(kerr)?;
+        for k in 0..rc.train.batch.min(n - idx.len()) {
+            idx.push(env.terminal_index(v.terminal(k)));
         }
     }
-    let seconds = t0.elapsed().as_secs_f64();
-    let (scfg, mut v) = learner.student().map_err(kerr)?;
-    let ev = evaluate(&env, &scfg, &mut v, &ex, a.eval_samples, &mut r)?;
-    let log_z_learned = v.log_z();
-    let summary = json!({
-        "env": a.env, "method": a.method, "seed": a.seed, "iters": a.iters, "batch": a.batch,
-        "seconds": seconds, "loss": json_num(last_loss as f64),
-        "tv": json_num(ev.tv), "l1_mean": json_num(ev.l1), "jsd": json_num(ev.jsd),
-        "tv_policy": json_num(ev.tv_policy), "jsd_policy": json_num(ev.jsd_policy),
-        "tv_exact_sample_floor": json_num(ex.sample_floor(ev.sample_idx.len(), a.seed)?),
-        "modes_found": visits.modes_found, "modes_total": ex.modes,
-        "visited": visits.n, "distinct_visited": visits.distinct,
-        "visits_to_all_modes": visits.to_all_modes, "reward_calls": reward_calls,
-        "log_z_error": json_num((ev.log_z_is - ex.log_z).abs()),
-        "smc_log_z_last": last_smc_log_z.map(json_num),
-        "smc_runs": smc_runs, "smc_resamples": smc_resamples,
-        "smc_min_ess_fraction": json_num(smc_min_ess),
-        "target": a.env,
-        "log_z_estimate": json_num(ev.log_z_is), "log_z_learned": json_num(log_z_learned as f64),
-        "log_z_true": json_num(ex.log_z), "elbo": json_num(ev.elbo), "eubo": json_num(ev.eubo),
-        "n_terminal": env.n_terminal(), "eval_samples": ev.sample_idx.len(),
-    });
-    write_atomic(&format!("{out}/metrics.jsonl"), metrics.as_bytes())?;
-    write_atomic(
-        &format!("{out}/summary.json"),
-        serde_json::to_string_pretty(&summary)
-            .unwrap_or_default()
-            .as_bytes(),
-    )?;
+    Ok((env, idx))
+}
+
+/// The sample file of discrete objects (`samples.csv` of a run, `amortise sample` of a
+/// discrete checkpoint): a header `index,s1,…`, then per object its terminal index and the
+/// words of its state without the last (the done flag).
+pub fn samples_csv(env: &AnyEnv, idx: &[usize]) -> String {
     let s = env.state_len();
     let mut csv = String::from("index");
     for k in 0..s - 1 {
@@ -558,7 +508,7 @@ pub fn run(a: &TrainDiscreteArgs) -> CliResult<()> {
     }
     csv.push('\n');
     let mut st = vec![0u32; s];
-    for &i in &ev.sample_idx {
+    for &i in idx {
         env.terminal_from_index(i, &mut st);
         let _ = write!(csv, "{i}");
         for w in &st[..s - 1] {
@@ -566,11 +516,5 @@ pub fn run(a: &TrainDiscreteArgs) -> CliResult<()> {
         }
         csv.push('\n');
     }
-    write_atomic(&format!("{out}/samples.csv"), csv.as_bytes())?;
-    eprintln!("wrote {out}/summary.json, metrics.jsonl, samples.csv");
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&summary).unwrap_or_default()
-    );
-    Ok(())
+    csv
 }

@@ -4,6 +4,7 @@ pub mod bench;
 pub mod discrete;
 pub mod discrete_eval;
 pub mod discrete_experiment;
+pub mod discrete_run;
 pub mod ebm;
 mod experiment;
 pub mod logp;
@@ -36,7 +37,7 @@ pub fn run(cli: Cli) -> CliResult<()> {
             out,
         } => sample_target::run(&target, dim, n, seed, &out),
         Command::Train(args) => train::run(&args),
-        Command::TrainDiscrete(args) => discrete::run(&args),
+        Command::TrainDiscrete(args) => discrete_run::run(&args),
         Command::TrainVgs(args) => vgs::run_train(&args),
         Command::Ebm(args) => ebm::run(&args),
         Command::VgsReference(args) => vgs::run_reference(&args),

@@ -1,12 +1,13 @@
-//! `amortise sample`: draws samples from a trained checkpoint of any kind that has a
-//! sampler: `diffusion` and `teacher` (the policy, as `train` evaluates it), `vgs` (the
-//! Value Gradient Sampler, as `train-vgs` draws its final samples) and `ebm` (the VGS
-//! negative sampler against the learnt energy).
+//! `amortise sample`: draws samples from a trained checkpoint of any kind: `diffusion` and
+//! `teacher` (the policy, as `train` evaluates it), `vgs` (the Value Gradient Sampler, as
+//! `train-vgs` draws its final samples), `ebm` (the VGS negative sampler against the learnt
+//! energy) and `discrete` (terminal objects of the GFlowNet's forward policy without
+//! exploration, written as the run's `samples.csv`: `index,s1,…`).
 
 use amortise_kernel::rng;
 
 use crate::checkpoint::{Checkpoint, RunSettings};
-use crate::csv;
+use crate::csv::{self, write_atomic};
 use crate::error::{CliError, CliResult};
 use crate::eval;
 use crate::run_config::RunConfig;
@@ -48,12 +49,18 @@ pub fn run(checkpoint: &str, n: usize, seed: u64, out: &str) -> CliResult<()> {
         checkpoint.to_string()
     };
     let ck = Checkpoint::load(&path)?;
-    let (all, dim) = sample_checkpoint(&ck, &path, n, seed)?;
-    csv::write(out, &all, dim)?;
+    if let RunSettings::Discrete(s) = &ck.settings {
+        let (env, idx) = super::discrete::sample_checkpoint(s, &ck, n, seed)?;
+        write_atomic(out, super::discrete::samples_csv(&env, &idx).as_bytes())?;
+    } else {
+        let (all, dim) = sample_checkpoint(&ck, &path, n, seed)?;
+        csv::write(out, &all, dim)?;
+    }
     let (what, on) = match &ck.settings {
         RunSettings::Diffusion(rc) | RunSettings::Teacher(rc) => (rc.method.clone(), &rc.target),
         RunSettings::Vgs(s) => ("vgs".to_string(), &s.target),
         RunSettings::Ebm(s) => ("ebm".to_string(), &s.data),
+        RunSettings::Discrete(s) => (s.method.clone(), &s.env),
     };
     eprintln!(
         "wrote {n} samples of the `{what}` model ({} checkpoint) on `{on}` to {out}",
@@ -63,7 +70,8 @@ pub fn run(checkpoint: &str, n: usize, seed: u64, out: &str) -> CliResult<()> {
 }
 
 /// Draws `n` samples from a loaded checkpoint (`path` names it in messages); returns them
-/// and their dimension.
+/// and their dimension. A discrete sample is the row of its `samples.csv` as numbers: the
+/// terminal index, then the state's words.
 ///
 /// # Errors
 /// A configuration that does not rebuild the checkpoint's model, a kernel error, or
@@ -80,6 +88,19 @@ pub fn sample_checkpoint(
         }
         RunSettings::Vgs(s) => super::vgs::sample_checkpoint(s, ck, n, seed)?,
         RunSettings::Ebm(s) => super::ebm::sample_checkpoint(s, ck, n, seed)?,
+        RunSettings::Discrete(s) => {
+            use amortise_kernel::samplers::gflownet::env::DiscreteEnv;
+            let (env, idx) = super::discrete::sample_checkpoint(s, ck, n, seed)?;
+            let w = env.state_len();
+            let mut st = vec![0u32; w];
+            let mut rows = Vec::with_capacity(n * w);
+            for &i in &idx {
+                env.terminal_from_index(i, &mut st);
+                rows.push(i as f32);
+                rows.extend(st[..w - 1].iter().map(|&x| x as f32));
+            }
+            (rows, w)
+        }
     };
     if all.iter().any(|v| !v.is_finite()) {
         return Err(CliError::file(

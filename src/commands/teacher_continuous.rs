@@ -54,28 +54,28 @@ fn phase_name(p: Phase) -> &'static str {
 pub fn run(a: &TrainArgs) -> CliResult<()> {
     for (set, flag, why) in [
         (
-            a.teacher_alpha != 0.0,
+            a.discrete.teacher_alpha != 0.0,
             "--teacher-alpha",
             "only used by the discrete targets; the continuous teacher uses alpha = 0.5 \
              (the reference diffusion code)",
         ),
         (
-            a.buffer_priority.is_some(),
+            a.replay.buffer_priority.is_some(),
             "--buffer-priority",
             "not used by the continuous teacher (its buffer is ranked by the teacher reward)",
         ),
         (
-            a.prefill.is_some(),
+            a.replay.prefill.is_some(),
             "--prefill",
             "not used by the continuous teacher",
         ),
         (
-            a.particles.is_some(),
+            a.diffusion.particles.is_some(),
             "--particles",
             "not used by the continuous teacher",
         ),
         (
-            a.chunk.is_some(),
+            a.replay.chunk.is_some(),
             "--chunk",
             "not used by the continuous teacher",
         ),
@@ -84,10 +84,11 @@ pub fn run(a: &TrainArgs) -> CliResult<()> {
             return Err(CliError::flag(flag, why));
         }
     }
-    let target = build_target(&a.target, a.dim)?;
+    let target = build_target(&a.target, a.run.dim)?;
     let d = target.dim();
     let rc = resolve(a, d)?;
     let out = a
+        .run
         .out
         .clone()
         .unwrap_or_else(|| format!("out/{}-{}-s{}", rc.target, rc.method, rc.seed));
@@ -120,7 +121,7 @@ pub fn run(a: &TrainArgs) -> CliResult<()> {
         &run_loop::Settings {
             out: &out,
             iters: rc.iters,
-            eval_every: run_loop::eval_every(a.eval_every, rc.iters),
+            eval_every: run_loop::eval_every(a.run.eval_every, rc.iters),
             files: "samples.csv, samples.svg, teacher_samples.csv",
         },
     )

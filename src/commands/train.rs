@@ -34,15 +34,18 @@ pub const MAX_ARENA: usize = 1 << 29;
 /// ([`RunConfig::validate`] with [`Limits::CLI`]); the flags of other target kinds are
 /// rejected by name.
 pub fn resolve(a: &TrainArgs, dim: usize) -> CliResult<RunConfig> {
-    if a.eval_every == Some(0) {
+    if a.run.eval_every == Some(0) {
         return Err(CliError::flag("--eval-every", "must be at least 1"));
     }
     for (set, flag) in [
-        (a.side.is_some(), "--side"),
-        (a.replay_ratio.is_some(), "--replay-ratio"),
-        (a.buffer_ess.is_some(), "--buffer-ess"),
-        (a.resample_threshold.is_some(), "--resample-threshold"),
-        (a.subtb_weight.is_some(), "--subtb-weight"),
+        (a.discrete.side.is_some(), "--side"),
+        (a.discrete.replay_ratio.is_some(), "--replay-ratio"),
+        (a.discrete.buffer_ess.is_some(), "--buffer-ess"),
+        (
+            a.discrete.resample_threshold.is_some(),
+            "--resample-threshold",
+        ),
+        (a.discrete.subtb_weight.is_some(), "--subtb-weight"),
     ] {
         if set {
             return Err(CliError::flag(
@@ -53,27 +56,28 @@ pub fn resolve(a: &TrainArgs, dim: usize) -> CliResult<RunConfig> {
     }
     let d = RunConfig::new(&a.target, dim, &a.method);
     let rc = RunConfig {
-        seed: a.seed,
-        iters: a.iters,
-        batch: a.batch.unwrap_or(d.batch),
-        particles: a.particles.unwrap_or(d.particles),
-        steps: a.steps.unwrap_or(d.steps),
-        reference: a.reference.clone(),
-        sigma: a.sigma.unwrap_or(d.sigma),
-        hidden: a.hidden,
-        flow_hidden: a.flow_hidden,
-        harmonics: a.harmonics,
-        learned_variance: a.learned_variance,
-        langevin: a.langevin,
-        init_log_z_smc: a.init_log_z_smc,
-        init_log_z_batch: a.init_log_z_batch,
-        exploration: a.exploration,
-        lr: a.lr.unwrap_or(d.lr),
-        buffer: a.buffer.unwrap_or(d.buffer),
-        prefill: a.prefill.unwrap_or(d.prefill),
-        chunk: a.chunk.unwrap_or(d.chunk),
-        eval_samples: a.eval_samples.unwrap_or(d.eval_samples),
+        seed: a.run.seed,
+        iters: a.run.iters,
+        batch: a.model.batch.unwrap_or(d.batch),
+        particles: a.diffusion.particles.unwrap_or(d.particles),
+        steps: a.diffusion.steps.unwrap_or(d.steps),
+        reference: a.diffusion.reference.clone(),
+        sigma: a.diffusion.sigma.unwrap_or(d.sigma),
+        hidden: a.model.hidden,
+        flow_hidden: a.model.flow_hidden,
+        harmonics: a.diffusion.harmonics,
+        learned_variance: a.diffusion.learned_variance,
+        langevin: a.diffusion.langevin,
+        init_log_z_smc: a.diffusion.init_log_z_smc,
+        init_log_z_batch: a.diffusion.init_log_z_batch,
+        exploration: a.diffusion.exploration,
+        lr: a.model.lr.unwrap_or(d.lr),
+        buffer: a.replay.buffer.unwrap_or(d.buffer),
+        prefill: a.replay.prefill.unwrap_or(d.prefill),
+        chunk: a.replay.chunk.unwrap_or(d.chunk),
+        eval_samples: a.run.eval_samples.unwrap_or(d.eval_samples),
         buffer_priority: a
+            .replay
             .buffer_priority
             .clone()
             .unwrap_or(d.buffer_priority.clone()),
@@ -87,14 +91,14 @@ pub fn resolve(a: &TrainArgs, dim: usize) -> CliResult<RunConfig> {
 /// the continuous-only flags rejected by name.
 fn discrete_args(a: &TrainArgs) -> CliResult<TrainDiscreteArgs> {
     for (set, flag) in [
-        (a.steps.is_some(), "--steps"),
-        (a.particles.is_some(), "--particles"),
-        (a.sigma.is_some(), "--sigma"),
-        (a.langevin, "--langevin"),
-        (a.init_log_z_smc, "--init-log-z-smc"),
-        (a.init_log_z_batch, "--init-log-z-batch"),
-        (a.learned_variance, "--learned-variance"),
-        (a.exploration != 0.0, "--exploration"),
+        (a.diffusion.steps.is_some(), "--steps"),
+        (a.diffusion.particles.is_some(), "--particles"),
+        (a.diffusion.sigma.is_some(), "--sigma"),
+        (a.diffusion.langevin, "--langevin"),
+        (a.diffusion.init_log_z_smc, "--init-log-z-smc"),
+        (a.diffusion.init_log_z_batch, "--init-log-z-batch"),
+        (a.diffusion.learned_variance, "--learned-variance"),
+        (a.diffusion.exploration != 0.0, "--exploration"),
     ] {
         if set {
             return Err(CliError::flag(
@@ -110,36 +114,10 @@ fn discrete_args(a: &TrainArgs) -> CliResult<TrainDiscreteArgs> {
     Ok(TrainDiscreteArgs {
         env: a.target.clone(),
         method: a.method.clone(),
-        dim: a.dim.unwrap_or(2),
-        side: a.side,
-        len: a.len,
-        alphabet: a.alphabet,
-        modes: a.modes,
-        temperature: a.temperature,
-        floor: a.floor,
-        env_seed: a.env_seed,
-        coupling: a.coupling,
-        field: a.field,
-        iters: a.iters,
-        batch: a.batch.unwrap_or(16),
-        hidden: a.hidden,
-        lr: a.lr.unwrap_or(1e-3),
-        epsilon: a.epsilon,
-        learn_pb: a.learn_pb,
-        buffer: a.buffer,
-        buffer_priority: a.buffer_priority.clone(),
-        prefill: a.prefill.unwrap_or(4),
-        chunk: a.chunk,
-        replay_ratio: a.replay_ratio.unwrap_or(2),
-        buffer_ess: a.buffer_ess.unwrap_or(0.05),
-        resample_threshold: a.resample_threshold.unwrap_or(0.2),
-        subtb_weight: a.subtb_weight.unwrap_or(1.0),
-        flow_hidden: a.flow_hidden,
-        seed: a.seed,
-        out: a.out.clone(),
-        eval_every: a.eval_every,
-        teacher_alpha: a.teacher_alpha,
-        eval_samples: a.eval_samples.unwrap_or(20_000),
+        run: a.run.clone(),
+        model: a.model.clone(),
+        replay: a.replay.clone(),
+        discrete: a.discrete.clone(),
     })
 }
 
@@ -158,29 +136,29 @@ pub fn validate_config(rc: &RunConfig) -> CliResult<()> {
     let mut args = <Flags as clap::Parser>::try_parse_from(["train", "--target", &rc.target])
         .map_err(|_| CliError::flag("--target", "cannot be parsed back"))?
         .args;
-    args.dim = Some(rc.dim);
+    args.run.dim = Some(rc.dim);
     args.method = rc.method.clone();
-    args.iters = rc.iters;
-    args.batch = Some(rc.batch);
-    args.particles = Some(rc.particles);
-    args.steps = Some(rc.steps);
-    args.seed = rc.seed;
-    args.eval_samples = Some(rc.eval_samples);
-    args.reference = rc.reference.clone();
-    args.sigma = Some(rc.sigma);
-    args.hidden = rc.hidden;
-    args.flow_hidden = rc.flow_hidden;
-    args.harmonics = rc.harmonics;
-    args.learned_variance = rc.learned_variance;
-    args.langevin = rc.langevin;
-    args.init_log_z_smc = rc.init_log_z_smc;
-    args.init_log_z_batch = rc.init_log_z_batch;
-    args.exploration = rc.exploration;
-    args.lr = Some(rc.lr);
-    args.buffer = Some(rc.buffer);
-    args.buffer_priority = Some(rc.buffer_priority.clone());
-    args.prefill = Some(rc.prefill);
-    args.chunk = Some(rc.chunk);
+    args.run.iters = rc.iters;
+    args.model.batch = Some(rc.batch);
+    args.diffusion.particles = Some(rc.particles);
+    args.diffusion.steps = Some(rc.steps);
+    args.run.seed = rc.seed;
+    args.run.eval_samples = Some(rc.eval_samples);
+    args.diffusion.reference = rc.reference.clone();
+    args.diffusion.sigma = Some(rc.sigma);
+    args.model.hidden = rc.hidden;
+    args.model.flow_hidden = rc.flow_hidden;
+    args.diffusion.harmonics = rc.harmonics;
+    args.diffusion.learned_variance = rc.learned_variance;
+    args.diffusion.langevin = rc.langevin;
+    args.diffusion.init_log_z_smc = rc.init_log_z_smc;
+    args.diffusion.init_log_z_batch = rc.init_log_z_batch;
+    args.diffusion.exploration = rc.exploration;
+    args.model.lr = Some(rc.lr);
+    args.replay.buffer = Some(rc.buffer);
+    args.replay.buffer_priority = Some(rc.buffer_priority.clone());
+    args.replay.prefill = Some(rc.prefill);
+    args.replay.chunk = Some(rc.chunk);
     let again = resolve(&args, target.dim())?;
     if &again != rc {
         return Err(CliError::flag("--dim", "does not match the target"));
@@ -205,7 +183,7 @@ pub fn validate_config(rc: &RunConfig) -> CliResult<()> {
 /// Runs the command.
 pub fn run(a: &TrainArgs) -> CliResult<()> {
     if super::discrete::ENVS.contains(&a.target.as_str()) {
-        return super::discrete::run(&discrete_args(a)?);
+        return super::discrete_run::run(&discrete_args(a)?);
     }
     if a.method == "vgs" {
         return run_vgs(a);
@@ -213,12 +191,13 @@ pub fn run(a: &TrainArgs) -> CliResult<()> {
     if a.method == "teacher" {
         return super::teacher_continuous::run(a);
     }
-    let target = build_target(&a.target, a.dim)?;
+    let target = build_target(&a.target, a.run.dim)?;
     let rc = resolve(a, target.dim())?;
     if rc.method != "smc" {
         validate_config(&rc)?;
     }
     let out = a
+        .run
         .out
         .clone()
         .unwrap_or_else(|| format!("out/{}-{}-s{}", rc.target, rc.method, rc.seed));
@@ -238,7 +217,7 @@ pub fn run(a: &TrainArgs) -> CliResult<()> {
 
 /// `--method vgs`: the VGS trainer of `train-vgs` (report B1), with the flags it shares.
 fn run_vgs(a: &TrainArgs) -> CliResult<()> {
-    if a.dim.is_some() {
+    if a.run.dim.is_some() {
         return Err(CliError::flag("--dim", "not used by --method vgs"));
     }
     super::vgs::run_train(&vgs_args(a))
@@ -248,15 +227,15 @@ fn run_vgs(a: &TrainArgs) -> CliResult<()> {
 pub fn vgs_args(a: &TrainArgs) -> crate::cli::TrainVgsArgs {
     crate::cli::TrainVgsArgs {
         target: a.target.clone(),
-        iters: a.iters,
-        steps: a.steps,
-        batch: a.batch,
-        hidden: Some(a.hidden),
-        lr: a.lr,
-        seed: a.seed,
-        out: a.out.clone(),
-        eval_every: a.eval_every,
-        eval_samples: a.eval_samples.unwrap_or(2000),
+        iters: a.run.iters,
+        steps: a.diffusion.steps,
+        batch: a.model.batch,
+        hidden: Some(a.model.hidden),
+        lr: a.model.lr,
+        seed: a.run.seed,
+        out: a.run.out.clone(),
+        eval_every: a.run.eval_every,
+        eval_samples: a.run.eval_samples.unwrap_or(2000),
         eval_noise: None,
         reference: None,
     }
@@ -377,20 +356,21 @@ impl<'t> DiffusionRun<'t> {
             &mut r,
         )
         .map_err(|e| CliError::kernel("prefilling the buffer", e))?;
-        let chunked = match crate::parallel::chunk_plan(a.threads, a.grad_chunks)? {
-            Some(_) if cfg.method != Method::Tb => {
-                return Err(CliError::flag(
-                    "--threads",
-                    "more than one thread (and --grad-chunks) apply to --method tb only; \
+        let chunked =
+            match crate::parallel::chunk_plan(a.diffusion.threads, a.diffusion.grad_chunks)? {
+                Some(_) if cfg.method != Method::Tb => {
+                    return Err(CliError::flag(
+                        "--threads",
+                        "more than one thread (and --grad-chunks) apply to --method tb only; \
                      tb-buffer and rsmc stay single-threaded",
-                ));
-            }
-            Some(chunks) => Some(
-                crate::parallel::ChunkedTb::new(&cfg, &layout, chunks, a.threads)
-                    .map_err(|e| CliError::kernel("--threads/--grad-chunks", e))?,
-            ),
-            None => None,
-        };
+                    ));
+                }
+                Some(chunks) => Some(
+                    crate::parallel::ChunkedTb::new(&cfg, &layout, chunks, a.diffusion.threads)
+                        .map_err(|e| CliError::kernel("--threads/--grad-chunks", e))?,
+                ),
+                None => None,
+            };
         Ok(DiffusionRun {
             rc: rc.clone(),
             cfg,
@@ -551,7 +531,7 @@ fn run_trained(
         &run_loop::Settings {
             out,
             iters: rc.iters,
-            eval_every: run_loop::eval_every(a.eval_every, rc.iters),
+            eval_every: run_loop::eval_every(a.run.eval_every, rc.iters),
             files: "samples.csv, samples.svg",
         },
     )
