@@ -95,24 +95,26 @@ fn ebm_with_huge_sizes_is_a_flag_error() {
 /// Used to abort on allocation failure (1.5 TB): every flag within its bound, their product not.
 #[test]
 fn train_with_a_huge_arena_is_a_flag_error() {
-    let out = tmp("train-never");
-    let o = amortise(&[
-        "train",
-        "--target",
-        "gaussian",
-        "--method",
-        "tb",
-        "--batch",
-        "100000",
-        "--steps",
-        "10000",
-        "--iters",
-        "1",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert_fails(&o, 2, "--batch");
-    assert!(!out.exists());
+    for method in ["tb", "teacher"] {
+        let out = tmp("train-never");
+        let o = amortise(&[
+            "train",
+            "--target",
+            "gaussian",
+            "--method",
+            method,
+            "--batch",
+            "100000",
+            "--steps",
+            "10000",
+            "--iters",
+            "1",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert_fails(&o, 2, "--batch");
+        assert!(!out.exists(), "{method}");
+    }
 }
 
 /// Used to abort on allocation failure (`chains × dim` floats allocated unchecked).

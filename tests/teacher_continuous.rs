@@ -7,7 +7,7 @@ use amortise_kernel::samplers::diffusion::policy::{self, Trajectories, Workspace
 use amortise_kernel::samplers::diffusion::reference::{Process, Schedule};
 use amortise_kernel::samplers::diffusion::train::Config as TrainConfig;
 use amortise_kernel::targets::{LogDensity, Target};
-use amortise_kernel::teacher::continuous::{self, Config, Layout, State};
+use amortise_kernel::teacher::continuous::{self, Config, Layout, Views};
 
 mod common;
 use common::amortise;
@@ -16,13 +16,13 @@ use common::amortise;
 /// deviations (0.3 variance) of a 9GMM centre, from `n` forward samples of the student, and
 /// the EUBO from `n` exact samples.
 fn student_quality<R: Rng>(
-    st: &State<'_>,
+    (cfg, layout, fa): (&Config, &Layout, &[f32]),
     target: &Target,
     n: usize,
     rng: &mut R,
 ) -> (f64, f64, f64) {
-    let cfg = st.config().train;
-    let net = st.net();
+    let cfg = cfg.student;
+    let net = &layout.student.net;
     let mut table = vec![0.0f32; Schedule::table_len(cfg.steps)];
     let sched = Schedule::new(cfg.process, cfg.steps, &mut table).unwrap();
     let (s, l, o, _) = Trajectories::lens(net, n, cfg.steps, false);
@@ -51,7 +51,7 @@ fn student_quality<R: Rng>(
         cfg: &cfg.policy,
         sched: &sched,
         net,
-        params: st.student_policy_params(),
+        params: layout.student.policy(layout.student_params(fa)),
     };
     policy::sample_forward(student, target, &mut traj, &mut ws, false, rng).unwrap();
     let log_r: Vec<f32> = traj
@@ -87,34 +87,34 @@ fn student_quality<R: Rng>(
 #[test]
 fn a_short_teacher_run_improves_the_student_on_9gmm() {
     let target = Target::from_name("9gmm", None).unwrap();
-    let cfg = Config {
-        train: TrainConfig {
-            process: Process::OrnsteinUhlenbeck { init_std: 2.0 },
-            steps: 16,
-            batch: 64,
-            hidden: 32,
-            harmonics: 8,
-            buffer_capacity: 2000,
-            iterations: 200,
-            lr_policy: 5e-3,
-            ..TrainConfig::default()
-        },
-        ..Config::default()
-    };
+    let cfg = Config::new(TrainConfig {
+        process: Process::OrnsteinUhlenbeck { init_std: 2.0 },
+        steps: 16,
+        batch: 64,
+        hidden: 32,
+        harmonics: 8,
+        buffer_capacity: 2000,
+        iterations: 200,
+        lr_policy: 5e-3,
+        ..TrainConfig::default()
+    });
     let layout = Layout::new(&cfg, 2).unwrap();
     let mut fa = vec![0.0f32; layout.f32_len];
     let mut ua = vec![0u32; layout.u32_len];
     let mut r = rng::seeded(11);
-    let mut st = continuous::init(&cfg, 2, &mut fa, &mut ua, &mut r).unwrap();
+    let mut views = Views::new(&layout, &mut fa, &mut ua).unwrap();
+    let mut st = continuous::init(&cfg, &layout, &mut views, &mut r).unwrap();
     let mut er = rng::seeded(99);
-    let (elbo0, near0, eubo0) = student_quality(&st, &target, 1000, &mut er);
+    let (elbo0, near0, eubo0) = student_quality((&cfg, &layout, &fa), &target, 1000, &mut er);
     let mut refreshed = 0;
     for _ in 0..200 {
-        let info = continuous::step(&mut st, &target, &mut r).unwrap();
+        // views carved anew on every call, as owners do
+        let mut v = Views::new(&layout, &mut fa, &mut ua).unwrap();
+        let info = continuous::step(&cfg, &mut st, &mut v, &target, &mut r).unwrap();
         refreshed += info.refreshed;
         assert!(info.student_loss.is_finite() && info.teacher_loss.is_finite());
     }
-    let (elbo1, near1, eubo1) = student_quality(&st, &target, 1000, &mut er);
+    let (elbo1, near1, eubo1) = student_quality((&cfg, &layout, &fa), &target, 1000, &mut er);
     eprintln!(
         "ELBO {elbo0:.3} -> {elbo1:.3}, EUBO {eubo0:.3} -> {eubo1:.3}, near a mode {near0:.3} -> {near1:.3}"
     );

@@ -23,7 +23,7 @@
 //! | 3 | [`samplers::diffusion`] | diffusion samplers: reference processes, the PIS policy (optionally Langevin-preconditioned), TB and chunked SubTB, twisted SMC with learnt flows, the trainer (tb, tb-buffer, RSMC) |
 //! | 3 | [`samplers::gflownet`] | discrete environments (hypergrid, deceptive grid, prepend/append sequences, Ising), exact enumeration, masked-softmax policies, TB/DB/SubTB, discrete RSMC |
 //! | 3 | [`samplers::vgs`] | the Value Gradient Sampler: value network, drift from its input gradient, TD training, invariant n-body features |
-//! | 4 | [`teacher`] | adaptive teachers (Kim et al., ICLR 2025): a teacher trained on the student's TB residuals, for GFlowNets ([`teacher::discrete`], composing two GFlowNet trainers) and for diffusion samplers on continuous targets ([`teacher::continuous`]) |
+//! | 4 | [`teacher`] | adaptive teachers (Kim et al., ICLR 2025): a teacher trained on the student's TB residuals, for GFlowNets ([`teacher::discrete`], composing two GFlowNet trainers) and for diffusion samplers on continuous targets ([`teacher::continuous`], composing two diffusion trainers) |
 //! | 4 | [`ebm`] | energy-based model training by contrastive divergence with VGS negatives |
 //!
 //! `cargo xtask check-kernel` (and `cargo xtask test`) checks every `crate::` path of the

@@ -4,13 +4,14 @@
 //! (`metrics.jsonl`, `summary.json`, `samples.csv`, `samples.svg`, `checkpoint.json` of the
 //! student, loadable by `amortise sample`), plus `teacher_samples.csv`.
 
+use amortise_kernel::buffer::Priority;
 use amortise_kernel::metrics::coverage;
 use amortise_kernel::rng;
 use amortise_kernel::targets::{LogDensity, Target};
-use amortise_kernel::teacher::continuous::{self, Config, Layout, Phase};
+use amortise_kernel::teacher::continuous::{self, Config, Layout, Phase, State, Views};
 use serde_json::json;
 
-use super::train::{resolve, summary, write_samples};
+use super::train::{MAX_ARENA, resolve, summary, write_samples};
 use super::{build_target, json_num};
 use crate::checkpoint::{Checkpoint, Group, RunSettings, TrainerState};
 use crate::cli::TrainArgs;
@@ -92,21 +93,33 @@ pub fn run(a: &TrainArgs) -> CliResult<()> {
         .out
         .clone()
         .unwrap_or_else(|| format!("out/{}-{}-s{}", rc.target, rc.method, rc.seed));
+    let cfg = Config::new(rc.train_config()?);
+    let layout = Layout::new(&cfg, d).map_err(|e| CliError::kernel("teacher configuration", e))?;
+    // two trainers' arenas: refuse sizes that would abort on allocation failure
+    let total = layout.f32_len.saturating_add(layout.u32_len);
+    if total > MAX_ARENA {
+        return Err(CliError::flag(
+            "--batch",
+            format!(
+                "these settings need {total} numbers of training memory (limit {MAX_ARENA}); reduce --batch, --steps, --hidden or --buffer"
+            ),
+        ));
+    }
     std::fs::create_dir_all(&out)
         .map_err(|e| CliError::file(&out, format!("cannot create output folder: {e}")))?;
-    let cfg = Config {
-        train: rc.train_config()?,
-        ..Config::default()
-    };
-    let layout = Layout::new(&cfg, d).map_err(|e| CliError::kernel("teacher configuration", e))?;
-    let mut fa = vec![0.0f32; layout.f32_len];
-    let mut ua = vec![0u32; layout.u32_len];
+    let mut fa = vec![0.0f32; layout.f32_len].into_boxed_slice();
+    let mut ua = vec![0u32; layout.u32_len].into_boxed_slice();
     let mut r = rng::seeded(rc.seed);
-    let st = continuous::init(&cfg, d, &mut fa, &mut ua, &mut r)
+    let st = Views::new(&layout, &mut fa, &mut ua)
+        .and_then(|mut v| continuous::init(&cfg, &layout, &mut v, &mut r))
         .map_err(|e| CliError::kernel("building the teacher loop", e))?;
     let set = EvalSet::new(&target, rc.eval_samples)?;
     let mut run = TeacherRun {
         rc: rc.clone(),
+        cfg,
+        layout,
+        fa,
+        ua,
         st,
         r,
         eval_rng: rng::seeded(rc.seed ^ 0x5eed_e7a1),
@@ -128,11 +141,15 @@ pub fn run(a: &TrainArgs) -> CliResult<()> {
     .map(|_| ())
 }
 
-/// The teacher loop, driven by [`crate::run_loop`]: the kernel's state over the arenas of
-/// [`run`], the evaluation set and the random streams.
+/// The teacher loop, driven by [`crate::run_loop`]: owns the arenas and the kernel's
+/// `State` (the views are carved on each call), the evaluation set and the random streams.
 struct TeacherRun<'a> {
     rc: RunConfig,
-    st: continuous::State<'a>,
+    cfg: Config,
+    layout: Layout,
+    fa: Box<[f32]>,
+    ua: Box<[u32]>,
+    st: State,
     r: rng::Xoshiro256PlusPlus,
     eval_rng: rng::Xoshiro256PlusPlus,
     set: EvalSet,
@@ -142,17 +159,44 @@ struct TeacherRun<'a> {
     last_ess: f64,
 }
 
+/// The student's (or the teacher's) trained policy in the arena `fa`, for evaluation and
+/// sampling.
+fn trained_policy<'p>(
+    cfg: &'p Config,
+    layout: &'p Layout,
+    fa: &'p [f32],
+    teacher: bool,
+) -> eval::TrainedPolicy<'p> {
+    let (t, lay, params) = if teacher {
+        (&cfg.teacher, &layout.teacher, layout.teacher_params(fa))
+    } else {
+        (&cfg.student, &layout.student, layout.student_params(fa))
+    };
+    eval::TrainedPolicy {
+        cfg: &t.policy,
+        process: t.process,
+        steps: t.steps,
+        net: &lay.net,
+        params: lay.policy(params),
+    }
+}
+
 impl TeacherRun<'_> {
     fn eval(&mut self, full: bool) -> CliResult<Evaluation> {
-        let t = &self.st.config().train;
-        let tp = eval::TrainedPolicy {
-            cfg: &t.policy,
-            process: t.process,
-            steps: t.steps,
-            net: self.st.net(),
-            params: self.st.student_policy_params(),
-        };
+        let tp = trained_policy(&self.cfg, &self.layout, &self.fa, false);
         eval::evaluate(tp, self.target, &self.set, full, &mut self.eval_rng)
+    }
+
+    fn log_z(&self) -> f32 {
+        self.layout
+            .student
+            .log_z(self.layout.student_params(&self.fa))
+    }
+
+    fn teacher_log_z(&self) -> f32 {
+        self.layout
+            .teacher
+            .log_z(self.layout.teacher_params(&self.fa))
     }
 
     fn last_loss(&self) -> f32 {
@@ -162,7 +206,10 @@ impl TeacherRun<'_> {
 
 impl Run for TeacherRun<'_> {
     fn step(&mut self, it: u32) -> CliResult<()> {
-        let info = continuous::step(&mut self.st, self.target, &mut self.r)
+        let info = Views::new(&self.layout, &mut self.fa, &mut self.ua)
+            .and_then(|mut v| {
+                continuous::step(&self.cfg, &mut self.st, &mut v, self.target, &mut self.r)
+            })
             .map_err(|e| CliError::kernel(format!("training step {it}"), e))?;
         self.last = Some(info);
         Ok(())
@@ -172,7 +219,7 @@ impl Run for TeacherRun<'_> {
         format!(
             "loss {:.4}  log Z {:.3}  ess {:.3}",
             self.last_loss(),
-            self.st.log_z(),
+            self.log_z(),
             self.last_ess
         )
     }
@@ -194,8 +241,8 @@ impl Run for TeacherRun<'_> {
             "teacher_kept": info.teacher_kept,
             "mean_log_rt": json_num(info.mean_log_rt as f64),
             "under_sampled": json_num(info.under_sampled as f64),
-            "log_z_learnt": json_num(self.st.log_z() as f64),
-            "teacher_log_z": json_num(self.st.teacher_log_z() as f64),
+            "log_z_learnt": json_num(self.log_z() as f64),
+            "teacher_log_z": json_num(self.teacher_log_z() as f64),
             "log_z_is": json_num(ev.log_z_is),
             "elbo": json_num(ev.elbo),
             "eubo": ev.eubo.map(json_num),
@@ -208,17 +255,17 @@ impl Run for TeacherRun<'_> {
     }
 
     fn checkpoint(&mut self) -> CliResult<Checkpoint> {
-        let st = &self.st;
+        let st = &self.st.student;
         let mut counters = std::collections::BTreeMap::new();
-        counters.insert("buffer_len".to_string(), st.buffer_len() as u64);
-        let np = st.student_policy_params().len();
-        let params = st.student_params();
+        counters.insert("buffer_len".to_string(), st.buffer.len as u64);
+        let np = self.layout.student.policy_params;
+        let params = self.layout.student_params(&self.fa);
         Ok(Checkpoint::new(
             RunSettings::Teacher(self.rc.clone()),
             TrainerState {
-                iteration: st.iteration(),
-                optim_steps: st.student_optim().adam.t,
-                skipped_steps: st.student_optim().skipped,
+                iteration: st.iteration,
+                optim_steps: st.optim.adam.t,
+                skipped_steps: st.optim.skipped,
                 counters,
             },
             vec![
@@ -233,28 +280,24 @@ impl Run for TeacherRun<'_> {
         let d = self.target.dim();
         let ev = self.eval(true)?;
         let modes = modes_covered(&self.set, &ev.samples, d)?;
-        let t = self.st.config().train;
-        let tp = eval::TrainedPolicy {
-            cfg: &t.policy,
-            process: t.process,
-            steps: t.steps,
-            net: self.st.net(),
-            params: self.st.teacher_policy_params(),
-        };
-        let (teacher_x, _) =
-            eval::sample_policy(tp, self.target, self.rc.eval_samples, &mut self.eval_rng)?;
+        let tp = trained_policy(&self.cfg, &self.layout, &self.fa, true);
+        let n = self.rc.eval_samples;
+        let (teacher_x, _) = eval::sample_policy(tp, self.target, n, &mut self.eval_rng)?;
         let teacher_modes = modes_covered(&self.set, &teacher_x, d)?;
         csv::write(&format!("{}/teacher_samples.csv", self.out), &teacher_x, d)?;
-        let st = &self.st;
-        let c = st.config();
+        let (st, c) = (&self.st, &self.cfg);
+        let rank_weight = match c.student.buffer_priority {
+            Priority::RewardRank { rank_weight } => rank_weight,
+            _ => f64::NAN,
+        };
         let s = summary(
             &self.rc,
             self.target,
             o.seconds,
             &ev,
             json!({
-                "log_z_learnt": json_num(st.log_z() as f64),
-                "teacher_log_z": json_num(st.teacher_log_z() as f64),
+                "log_z_learnt": json_num(self.log_z() as f64),
+                "teacher_log_z": json_num(self.teacher_log_z() as f64),
                 "final_tb_loss": json_num(self.last_loss() as f64),
                 "modes_covered": modes.map(|m| m.0),
                 "modes_total": modes.map(|m| m.1),
@@ -263,11 +306,11 @@ impl Run for TeacherRun<'_> {
                     "c": c.reward.c,
                     "epsilon": c.reward.epsilon,
                     "alpha": c.reward.alpha,
-                    "teacher_clip": c.teacher_clip,
+                    "teacher_clip": c.teacher.clip,
                     "reward_quantile": c.reward_quantile,
-                    "reward_threshold": st.threshold().map(|t| json_num(t as f64)),
-                    "rank_weight": c.rank_weight,
-                    "buffer_len": st.buffer_len(),
+                    "reward_threshold": st.threshold.map(|t| json_num(t as f64)),
+                    "rank_weight": rank_weight,
+                    "buffer_len": st.student.buffer.len,
                 },
             }),
         );

@@ -16,7 +16,8 @@
 //! Two versions share [`Config`] and [`teacher_log_reward`]:
 //! - [`discrete`]: two GFlowNet trainers ([`crate::samplers::gflownet::train`]) on a
 //!   discrete environment, the teacher trained on the student's trajectories;
-//! - [`continuous`]: two diffusion samplers on a continuous target (25GMM, ManyWell).
+//! - [`continuous`]: two diffusion trainers ([`crate::samplers::diffusion::train`]) on a
+//!   continuous target (25GMM, ManyWell), the teacher trained on the student's trajectories.
 
 pub mod continuous;
 pub mod discrete;

@@ -288,35 +288,6 @@ pub(crate) fn langevin_input<'w, T: LogDensity + ?Sized>(
     Some(g)
 }
 
-/// The batch's [`Trajectories`] and [`Workspace`] views over a trainer's fields named
-/// `t_states`, `t_lpf`, `t_lpb`, `t_out`, `t_cache` and `p_scratch`, `p_cache`, `p_noise`,
-/// `p_lgrad` (the diffusion trainer and the continuous teacher both carve these). A macro,
-/// not a method, so that the borrows stay per field and the owner's other fields (its
-/// parameters, its schedule table) remain usable beside the views.
-macro_rules! batch_views {
-    ($t:ident, $batch:expr, $dim:expr, $steps:expr) => {
-        (
-            $crate::samplers::diffusion::policy::Trajectories {
-                batch: $batch,
-                dim: $dim,
-                steps: $steps,
-                states: $t.t_states,
-                log_pf: $t.t_lpf,
-                log_pb: $t.t_lpb,
-                outputs: $t.t_out,
-                cache: $t.t_cache,
-            },
-            $crate::samplers::diffusion::policy::Workspace {
-                net_scratch: $t.p_scratch,
-                step_cache: $t.p_cache,
-                noise: $t.p_noise,
-                lgrad: $t.p_lgrad,
-            },
-        )
-    };
-}
-pub(crate) use batch_views;
-
 /// `log R` of each `d`-dimensional row of `states` into `log_r`, with the samplers' failure
 /// policy: a non-finite value (a target breaking the [`LogDensity`] contract) becomes `-inf`,
 /// zero reward, so it gets weight 0 in SMC and in the buffer and is masked out of TB/SubTB.

@@ -98,6 +98,7 @@ mod tests;
 
 pub use config::{Config, Method};
 pub use layout::{BatchScratch, BufferViews, Layout, TbScratch, Views};
+pub use parts::policy_at;
 
 use super::reference::Schedule;
 use crate::buffer::Cursor;
@@ -289,16 +290,66 @@ pub fn step<T: LogDensity + ?Sized, R: Rng + ?Sized>(
         info.smc_log_z = si.log_z;
         info.smc_ess = si.final_ess_fraction;
     }
-    if on_policy {
-        parts::on_policy_batch(cfg, views, target, rng)?;
-    } else {
-        info.buffer_lambda = parts::buffer_batch(cfg, state.buffer, views, target, rng)?;
-    }
-    parts::gradients(cfg, views, target, &mut info)?;
+    batch_and_gradients(cfg, state, views, target, &mut info, rng)?;
     if on_policy && cfg.method.has_buffer() {
         parts::insert(&mut state.buffer, views, false)?;
     }
     optimise(cfg, state, views, info)
+}
+
+/// Where the batch of [`step_on`] comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Batch {
+    /// `B` on-policy trajectories.
+    OnPolicy,
+    /// `B` buffer entries (drawn by [`Config::buffer_priority`]), expanded into
+    /// trajectories by `p_B`.
+    Buffer,
+}
+
+/// One TB iteration on a batch whose source the caller chooses, with no SMC pass and
+/// nothing stored in the buffer: for runners with a behaviour schedule and a buffer rule of
+/// their own (the continuous teacher). The batch, gradients and optimiser step are those of
+/// [`step`]; on return `views.traj` holds the batch's trajectories, `views.batch.log_r`
+/// their `log R` and `views.tb.delta` their TB residuals from before the step (0 where
+/// masked). Does not run [`prefill`].
+///
+/// # Errors
+/// [`Error::Degenerate`] for [`Batch::Buffer`] with an empty buffer (or a method without
+/// one); otherwise as [`step`].
+pub fn step_on<T: LogDensity + ?Sized, R: Rng + ?Sized>(
+    cfg: &Config,
+    state: &mut State,
+    views: &mut Views<'_>,
+    batch: Batch,
+    target: &T,
+    rng: &mut R,
+) -> Result<Info, Error> {
+    let on_policy = batch == Batch::OnPolicy;
+    if !on_policy && state.buffer.len == 0 {
+        return Err(Error::Degenerate("a buffer batch from an empty buffer"));
+    }
+    let mut info = Info::new(state.iteration, on_policy, state.buffer.len);
+    batch_and_gradients(cfg, state, views, target, &mut info, rng)?;
+    optimise(cfg, state, views, info)
+}
+
+/// The training batch ([`Info::on_policy`]: on-policy, else from the buffer) and its
+/// TB (+ SubTB) gradients.
+fn batch_and_gradients<T: LogDensity + ?Sized, R: Rng + ?Sized>(
+    cfg: &Config,
+    state: &State,
+    views: &mut Views<'_>,
+    target: &T,
+    info: &mut Info,
+    rng: &mut R,
+) -> Result<(), Error> {
+    if info.on_policy {
+        parts::on_policy_batch(cfg, views, target, rng)?;
+    } else {
+        info.buffer_lambda = parts::buffer_batch(cfg, state.buffer, views, target, rng)?;
+    }
+    parts::gradients(cfg, views, target, info)
 }
 
 /// A gradient computed outside [`step`], by a runner that splits the batch into chunks

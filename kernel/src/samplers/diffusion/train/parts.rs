@@ -14,7 +14,7 @@ use crate::rng::{Rng, uniform_f64};
 use crate::targets::LogDensity;
 
 /// The policy of `cfg` over `lay`'s network at the policy part of the model's `params`.
-fn policy_at<'a>(
+pub fn policy_at<'a>(
     cfg: &'a Config,
     lay: &'a Layout,
     sched: &'a Schedule<'a>,

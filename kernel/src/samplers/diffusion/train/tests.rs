@@ -180,3 +180,56 @@ fn bad_configs_are_rejected() {
         Err(Error::InvalidConfig(_))
     ));
 }
+
+/// [`step_on`] is [`step`]'s batch, gradient and optimiser step without the buffer insert:
+/// on-policy TB gives the same bits as [`step`]; buffer batches need a filled buffer and
+/// leave it as it is.
+#[test]
+fn step_on_is_step_without_the_insert() {
+    let target = Target::from_name("9gmm", None).unwrap();
+    let run = |on: bool| {
+        let cfg = small(Method::Tb);
+        let layout = Layout::new(&cfg, 2).unwrap();
+        let (mut fa, mut ua) = (vec![0.0f32; layout.f32_len], vec![0u32; layout.u32_len]);
+        let mut r = rng::seeded(2);
+        let mut st = init(&cfg, &layout, &mut views(&layout, &mut fa, &mut ua), &mut r).unwrap();
+        let mut infos = vec![];
+        for _ in 0..5 {
+            let mut v = views(&layout, &mut fa, &mut ua);
+            infos.push(if on {
+                step_on(&cfg, &mut st, &mut v, Batch::OnPolicy, &target, &mut r).unwrap()
+            } else {
+                step(&cfg, &mut st, &mut v, &target, &mut r).unwrap()
+            });
+        }
+        // `step` also marks the (empty) prefill as done; `Info` holds NaNs (no SMC)
+        (
+            std::format!("{infos:?}"),
+            fa,
+            State {
+                prefilled: true,
+                ..st
+            },
+        )
+    };
+    assert_eq!(run(true), run(false));
+
+    let cfg = small(Method::TbBuffer);
+    let layout = Layout::new(&cfg, 2).unwrap();
+    let (mut fa, mut ua) = (vec![0.0f32; layout.f32_len], vec![0u32; layout.u32_len]);
+    let mut r = rng::seeded(3);
+    let mut v = views(&layout, &mut fa, &mut ua);
+    let mut st = init(&cfg, &layout, &mut v, &mut r).unwrap();
+    assert!(matches!(
+        step_on(&cfg, &mut st, &mut v, Batch::Buffer, &target, &mut r),
+        Err(Error::Degenerate(_))
+    ));
+    step_on(&cfg, &mut st, &mut v, Batch::OnPolicy, &target, &mut r).unwrap();
+    assert_eq!((st.buffer.len, st.iteration), (0, 1), "nothing stored");
+    step(&cfg, &mut st, &mut v, &target, &mut r).unwrap();
+    let cursor = st.buffer;
+    assert_eq!(cursor.len, 64);
+    let info = step_on(&cfg, &mut st, &mut v, Batch::Buffer, &target, &mut r).unwrap();
+    assert!(!info.on_policy && info.tb_loss.is_finite() && info.buffer_lambda <= 1.0);
+    assert_eq!((st.buffer, st.iteration), (cursor, 3));
+}
