@@ -1,6 +1,6 @@
 //! Command-line grammar (clap derive). Every command and flag has `--help` text.
 
-use amortise_settings::defaults;
+use amortise_settings::{defaults, discrete};
 use clap::{Parser, Subcommand, ValueEnum};
 
 /// Amortised samplers: train, sample, evaluate and benchmark from the command line.
@@ -270,25 +270,25 @@ pub struct TrainArgs {
     #[arg(long)]
     pub side: Option<usize>,
     /// Discrete sequence target: length.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = discrete::LEN)]
     pub len: usize,
     /// Discrete sequence target: alphabet size.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = discrete::ALPHABET)]
     pub alphabet: usize,
     /// Discrete sequence target: planted modes.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = discrete::MODES)]
     pub modes: usize,
     /// Discrete sequence target: reward temperature.
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = discrete::TEMPERATURE)]
     pub temperature: f32,
     /// Discrete sequence target: reward floor.
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, default_value_t = discrete::FLOOR)]
     pub floor: f32,
     /// Discrete sequence target: seed of the planted modes.
     #[arg(long, default_value_t = 0)]
     pub env_seed: u64,
     /// Discrete Ising target: coupling J.
-    #[arg(long, default_value_t = 0.2, allow_hyphen_values = true)]
+    #[arg(long, default_value_t = discrete::COUPLING, allow_hyphen_values = true)]
     pub coupling: f32,
     /// Discrete Ising target: field h.
     #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
@@ -339,46 +339,46 @@ pub struct TrainDiscreteArgs {
     #[arg(long, default_value = "tb")]
     pub method: String,
     /// Grid dimension d.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = discrete::GRID_DIM)]
     pub dim: usize,
     /// Grid side H (default 16) or Ising lattice side (default 3).
     #[arg(long)]
     pub side: Option<usize>,
     /// Sequence length.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = discrete::LEN)]
     pub len: usize,
     /// Sequence alphabet size.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = discrete::ALPHABET)]
     pub alphabet: usize,
     /// Planted modes of the sequence reward.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = discrete::MODES)]
     pub modes: usize,
     /// Temperature of the sequence reward.
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = discrete::TEMPERATURE)]
     pub temperature: f32,
     /// Reward floor of the sequence reward.
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, default_value_t = discrete::FLOOR)]
     pub floor: f32,
     /// Seed of the planted sequence modes.
     #[arg(long, default_value_t = 0)]
     pub env_seed: u64,
     /// Ising coupling J.
-    #[arg(long, default_value_t = 0.2, allow_hyphen_values = true)]
+    #[arg(long, default_value_t = discrete::COUPLING, allow_hyphen_values = true)]
     pub coupling: f32,
     /// Ising field h.
     #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
     pub field: f32,
     /// Training iterations.
-    #[arg(long, default_value_t = 2000)]
+    #[arg(long, default_value_t = discrete::ITERS)]
     pub iters: u32,
     /// Trajectories per iteration.
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = discrete::BATCH)]
     pub batch: usize,
     /// Hidden width of the policy network.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = discrete::HIDDEN)]
     pub hidden: usize,
     /// Learning rate of the network (log Z uses 1e-1).
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, default_value_t = discrete::LR)]
     pub lr: f32,
     /// Epsilon-uniform exploration of the on-policy sampler.
     #[arg(long, default_value_t = 0.0)]
@@ -396,28 +396,28 @@ pub struct TrainDiscreteArgs {
     pub buffer_priority: Option<String>,
     /// rsmc: SMC runs of the untrained model that fill the buffer first (each costs one
     /// batch of reward calls).
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = discrete::PREFILL)]
     pub prefill: u32,
     /// rsmc: chunk length L of the SMC reweighting; must divide the trajectory depth
     /// (sequence: len + 1). Default 3 (sequence length 8: depth 9) or 1.
     #[arg(long)]
     pub chunk: Option<usize>,
     /// rsmc: off-policy (SMC + buffer) iterations per on-policy iteration.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = discrete::REPLAY_RATIO)]
     pub replay_ratio: u32,
     /// iw buffer priority: target ESS fraction of the global buffer tempering (RSMC
     /// `buffer.target_ess`).
-    #[arg(long, default_value_t = 0.05)]
+    #[arg(long, default_value_t = discrete::BUFFER_ESS)]
     pub buffer_ess: f64,
     /// rsmc: resample when the SMC ESS fraction falls below this (`smc.resample_threshold`).
-    #[arg(long, default_value_t = 0.2)]
+    #[arg(long, default_value_t = discrete::RESAMPLE_THRESHOLD)]
     pub resample_threshold: f64,
     /// rsmc: weight of the SubTB (flow) term of the TB + SubTB loss (`subtb_weight`).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = discrete::SUBTB_WEIGHT)]
     pub subtb_weight: f32,
     /// rsmc: hidden width of the separate state-flow network (the SMC twist); 0 = a head
     /// of the policy network (shared features). db and subtb always use the shared head.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = discrete::HIDDEN)]
     pub flow_hidden: usize,
     /// Random seed.
     #[arg(long, default_value_t = 0)]
@@ -432,7 +432,7 @@ pub struct TrainDiscreteArgs {
     #[arg(long, default_value_t = 0.0)]
     pub teacher_alpha: f32,
     /// Samples of the final evaluation (intermediate evaluations use at most 4096).
-    #[arg(long, default_value_t = 20_000)]
+    #[arg(long, default_value_t = discrete::EVAL_SAMPLES)]
     pub eval_samples: usize,
 }
 
@@ -470,7 +470,7 @@ pub struct TrainVgsArgs {
     #[arg(long)]
     pub target: String,
     /// Training iterations (behaviour batch + TD update each).
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = amortise_settings::vgs::ITERS)]
     pub iters: u32,
     /// Steps T (default per target: 20, 30, 30, 100).
     #[arg(long)]
@@ -494,7 +494,7 @@ pub struct TrainVgsArgs {
     #[arg(long)]
     pub eval_every: Option<u32>,
     /// Samples per evaluation.
-    #[arg(long, default_value_t = 2000)]
+    #[arg(long, default_value_t = amortise_settings::vgs::EVAL_SAMPLES)]
     pub eval_samples: usize,
     /// Noise scale nu at evaluation (default 1.0; 0.9 for lj13 as the paper's notebook).
     #[arg(long)]

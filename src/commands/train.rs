@@ -11,6 +11,7 @@ use amortise_kernel::samplers::diffusion::train::{self, Layout, Method, Views};
 use amortise_kernel::smc::annealed;
 use amortise_kernel::smc::resample::{Scheme, resample};
 use amortise_kernel::targets::{LogDensity, Target};
+use amortise_settings::discrete;
 use serde_json::json;
 
 use super::{build_target, json_num};
@@ -110,7 +111,7 @@ fn discrete_args(a: &TrainArgs) -> CliResult<TrainDiscreteArgs> {
     Ok(TrainDiscreteArgs {
         env: a.target.clone(),
         method: a.method.clone(),
-        dim: a.dim.unwrap_or(2),
+        dim: a.dim.unwrap_or(discrete::GRID_DIM),
         side: a.side,
         len: a.len,
         alphabet: a.alphabet,
@@ -121,25 +122,25 @@ fn discrete_args(a: &TrainArgs) -> CliResult<TrainDiscreteArgs> {
         coupling: a.coupling,
         field: a.field,
         iters: a.iters,
-        batch: a.batch.unwrap_or(16),
+        batch: a.batch.unwrap_or(discrete::BATCH),
         hidden: a.hidden,
-        lr: a.lr.unwrap_or(1e-3),
+        lr: a.lr.unwrap_or(discrete::LR),
         epsilon: a.epsilon,
         learn_pb: a.learn_pb,
         buffer: a.buffer,
         buffer_priority: a.buffer_priority.clone(),
-        prefill: a.prefill.unwrap_or(4),
+        prefill: a.prefill.unwrap_or(discrete::PREFILL),
         chunk: a.chunk,
-        replay_ratio: a.replay_ratio.unwrap_or(2),
-        buffer_ess: a.buffer_ess.unwrap_or(0.05),
-        resample_threshold: a.resample_threshold.unwrap_or(0.2),
-        subtb_weight: a.subtb_weight.unwrap_or(1.0),
+        replay_ratio: a.replay_ratio.unwrap_or(discrete::REPLAY_RATIO),
+        buffer_ess: a.buffer_ess.unwrap_or(discrete::BUFFER_ESS),
+        resample_threshold: a.resample_threshold.unwrap_or(discrete::RESAMPLE_THRESHOLD),
+        subtb_weight: a.subtb_weight.unwrap_or(discrete::SUBTB_WEIGHT),
         flow_hidden: a.flow_hidden,
         seed: a.seed,
         out: a.out.clone(),
         eval_every: a.eval_every,
         teacher_alpha: a.teacher_alpha,
-        eval_samples: a.eval_samples.unwrap_or(20_000),
+        eval_samples: a.eval_samples.unwrap_or(discrete::EVAL_SAMPLES),
     })
 }
 
@@ -256,7 +257,9 @@ pub fn vgs_args(a: &TrainArgs) -> crate::cli::TrainVgsArgs {
         seed: a.seed,
         out: a.out.clone(),
         eval_every: a.eval_every,
-        eval_samples: a.eval_samples.unwrap_or(2000),
+        eval_samples: a
+            .eval_samples
+            .unwrap_or(amortise_settings::vgs::EVAL_SAMPLES),
         eval_noise: None,
         reference: None,
     }

@@ -47,8 +47,11 @@ pub(crate) fn check_samples(n: usize) -> Result<(), PlaygroundError> {
 /// Most iterations per [`TrainCore::step`] call.
 pub const MAX_STEPS_PER_CALL: u32 = 10_000;
 /// The targets the training playground accepts, all at `d = 2` (drawn as they are): the
-/// three 2-D mixtures, the 2-D ManyWell (one double well, two modes) and the 2-D funnel.
-pub const TRAIN_TARGETS: [&str; 5] = ["gmm40", "9gmm", "25gmm", "manywell", "funnel"];
+/// settings layer's (`Page::train`: the three 2-D mixtures, the 2-D funnel and the 2-D
+/// ManyWell, one double well with two modes).
+pub fn train_targets() -> Vec<&'static str> {
+    amortise_settings::targets::on_page(|p| p.train)
+}
 
 /// The 2-D target `name` of a playground that runs on `allowed` only; `what` starts the
 /// message naming them.
@@ -233,7 +236,7 @@ impl TrainCore {
     pub fn new(s: &TrainSettings) -> Result<TrainCore, PlaygroundError> {
         let target = target_2d(
             &s.target,
-            &TRAIN_TARGETS,
+            &train_targets(),
             "training runs on the 2-D targets only",
         )?;
         let cfg = s.train_config()?;
