@@ -20,6 +20,8 @@ const isDiscreteTarget = (t) => targetInfo(t)?.kind === 'discrete';
 /** The targets of `kind` the page offers, with `method` if given. */
 const pageTargets = (kind, method) => app.targets
   .filter((t) => t.kind === kind && t.page && (!method || t.page.methods.includes(method))).map((t) => t.name);
+/** `a, b or c`. */
+const orList = (xs) => (xs.length > 1 ? `${xs.slice(0, -1).join(', ')} or ${xs[xs.length - 1]}` : xs.join(''));
 /** The methods the page runs on targets of `kind`. */
 const pageMethods = (kind) => [...new Set(app.targets.filter((t) => t.kind === kind && t.page).flatMap((t) => t.page.methods))];
 /** VGS settings (wasm field → control id; messages in `msg-v-<field>`). */
@@ -107,7 +109,7 @@ function readVgsSettings(target, check, okSoFar) {
 function readDiscreteSettings(target, method, check, okSoFar) {
   let ok = okSoFar;
   if (!pageMethods('discrete').includes(method)) {
-    setMsg('method', `the discrete targets train GFlowNets: ${pageMethods('discrete').join(', ')} (not ${method})`);
+    setMsg('method', `the discrete targets train GFlowNets: ${orList(pageMethods('discrete'))} (not ${method})`);
     ok = false;
   }
   const c = (field, r) => { const v = check(field, r); if (r[1]) ok = false; return v; };

@@ -3,14 +3,14 @@
 //! ([`Target::from_name`]) and the [`LogDensity`] dispatch of [`Target`].
 //!
 //! Adding a target: write its type in a file of its own under `targets/` (with `mod` and
-//! `pub use` lines in `targets/mod.rs`), then add one row below. A row is the type and, for
+//! `pub use` lines in `targets/mod.rs`), then add one row below (`docs/design.md`, "Adding a
+//! target", lists the optional steps outside the kernel). A row is the type and, for
 //! each registry name built from it, the [`TargetInfo`] fields plus `source` (for the
 //! rustdoc table) and `new`: a function from the dimension (`--dim`, or `default_dim`) to
 //! the value, rejecting dimensions the target does not accept with [`Error::InvalidConfig`].
 
-use super::{CorrGaussian2, Dw4, Funnel, Gaussian, Gmm40, GridGmm, Lj13, LogDensity, ManyWell};
-use crate::error::Error;
-use crate::rng::Rng;
+// every target type of `targets/` (re-exported there), `LogDensity`, `Error` and `Rng`
+use super::*;
 
 /// One row of the target listing: what a command-line `targets` command prints.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
