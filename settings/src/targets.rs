@@ -6,11 +6,11 @@
 //! row only (`docs/design.md`, "Adding a target").
 
 use amortise_kernel::samplers::vgs;
-use amortise_kernel::targets::{self as kernel_targets, Dw4, Lj13};
+use amortise_kernel::targets::{self as kernel_targets, Dw4, Gmm40, GridGmm, Lj13};
 
 /// What the playground offers on a target (all at `d = 2`, drawn as they are, or the 2-D
 /// slice through coordinates 0 and 1 in higher dimensions).
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug)]
 pub struct Page {
     /// Half-width of the square `[−half, half]²` the page draws.
     pub half: f32,
@@ -20,6 +20,37 @@ pub struct Page {
     pub train: bool,
     /// VGS runs on it.
     pub vgs: bool,
+    /// The page's mode counter at `d = 2`: the mode centres and the radius within which a
+    /// sample counts as having found one; no centres for a target without separated modes
+    /// (shown as "n/a").
+    pub modes: fn() -> (Vec<[f32; 2]>, f32),
+}
+
+/// No separated modes.
+fn no_modes() -> (Vec<[f32; 2]>, f32) {
+    (Vec::new(), 0.0)
+}
+
+/// GMM40's 2-D means, radius 2 (two standard deviations).
+fn gmm40_modes() -> (Vec<[f32; 2]>, f32) {
+    (Gmm40::MEANS_2D.to_vec(), 2.0)
+}
+
+/// A grid mixture's means, radius two standard deviations.
+fn grid_modes(g: GridGmm) -> (Vec<[f32; 2]>, f32) {
+    let m = (0..g.n_components())
+        .filter_map(|k| g.mean(k))
+        .map(|[a, b]| [a as f32, b as f32])
+        .collect();
+    (m, 2.0 * g.var().sqrt() as f32)
+}
+
+/// ManyWell-2: `log p̃ = −a⁴ + 6a² + 0.5a − b²/2` has its two modes where
+/// `−4a³ + 12a + 0.5 = 0` and `b = 0`, at `a ≈ −1.711` and `a ≈ 1.753`; `b` has unit
+/// standard deviation, so the radius is 2 (the wells are 3.46 apart, so the two disks
+/// overlap only at their rims, far out in `a` where the well has almost no mass).
+fn manywell_modes() -> (Vec<[f32; 2]>, f32) {
+    (vec![[-1.711, 0.0], [1.753, 0.0]], 2.0)
 }
 
 /// The choices of one target.
@@ -64,6 +95,7 @@ pub const ROWS: &[(&str, TargetDefaults)] = &[
                 smc_base_std: 2.0,
                 train: false,
                 vgs: false,
+                modes: no_modes,
             }),
             ..FALLBACK
         },
@@ -77,6 +109,7 @@ pub const ROWS: &[(&str, TargetDefaults)] = &[
                 smc_base_std: 3.0,
                 train: false,
                 vgs: false,
+                modes: no_modes,
             }),
             ..FALLBACK
         },
@@ -90,6 +123,7 @@ pub const ROWS: &[(&str, TargetDefaults)] = &[
                 smc_base_std: 20.0,
                 train: true,
                 vgs: true,
+                modes: gmm40_modes,
             }),
             ..FALLBACK
         },
@@ -103,6 +137,7 @@ pub const ROWS: &[(&str, TargetDefaults)] = &[
                 smc_base_std: 5.0,
                 train: true,
                 vgs: true,
+                modes: || grid_modes(GridGmm::nine()),
             }),
             ..FALLBACK
         },
@@ -116,6 +151,7 @@ pub const ROWS: &[(&str, TargetDefaults)] = &[
                 smc_base_std: 8.0,
                 train: true,
                 vgs: true,
+                modes: || grid_modes(GridGmm::twenty_five()),
             }),
             ..FALLBACK
         },
@@ -129,6 +165,7 @@ pub const ROWS: &[(&str, TargetDefaults)] = &[
                 smc_base_std: 3.0,
                 train: true,
                 vgs: false,
+                modes: no_modes,
             }),
             ..FALLBACK
         },
@@ -141,6 +178,7 @@ pub const ROWS: &[(&str, TargetDefaults)] = &[
                 smc_base_std: 2.0,
                 train: true,
                 vgs: false,
+                modes: manywell_modes,
             }),
             ..FALLBACK
         },
@@ -218,5 +256,12 @@ mod tests {
             ["gmm40", "9gmm", "25gmm", "funnel", "manywell"]
         );
         assert_eq!(on_page(|_| true).len(), 7);
+        let modes = |t: &str| of(t).page.map(|p| (p.modes)());
+        assert_eq!(modes("9gmm").unwrap().0.len(), 9);
+        assert_eq!(modes("25gmm").unwrap().0.len(), 25);
+        assert_eq!(modes("gmm40").unwrap().0.len(), 40);
+        assert_eq!(modes("manywell").unwrap().0.len(), 2);
+        assert!(modes("funnel").unwrap().0.is_empty());
+        assert!(modes("lj13").is_none());
     }
 }
