@@ -82,27 +82,21 @@ function clearMsgs() {
   }
 }
 
-/** The VGS settings; `query` is VgsPlayground's `key=value&…` string. */
-function readVgsSettings(target, check, okSoFar) {
-  let ok = okSoFar;
+/**
+ * The VGS settings: the controls' text as VgsPlayground's `key=value&…` query. As for the
+ * trained methods, wasm checks every value (the settings layer's ranges) and its message
+ * comes back for the control.
+ */
+function readVgsSettings(target, okSoFar) {
   if (!pageTargets('continuous', 'vgs').includes(target)) {
     setMsg('target', `vgs runs on the 2-D mixtures here: ${pageTargets('continuous', 'vgs').join(', ')}`);
-    ok = false;
+    return null;
   }
-  const c = (field, r) => { const v = check(field, r); if (r[1]) ok = false; return v; };
-  const s = {
-    kind: 'vgs', target, method: 'vgs',
-    seed: c('seed', int(ui.seed.value, 0, 4294967295, 'seed')),
-    steps: c('steps', int($('v_steps').value, 1, 200, 'steps')),
-    iters: c('iters', int($('v_iters').value, 1, 100000, 'iterations')),
-    batch: c('batch', int($('v_batch').value, 1, 4096, 'batch')),
-    hidden: c('hidden', int($('v_hidden').value, 1, 512, 'hidden width')),
-    lr: c('lr', num($('v_lr').value, (v) => v > 0 && v <= 1, 'learning rate', 'in (0, 1]')),
-  };
-  if (!ok) return null;
-  s.query = new URLSearchParams({ target, method: 'vgs', seed: s.seed, iters: s.iters, steps: s.steps,
-    batch: s.batch, hidden: s.hidden, lr: s.lr }).toString();
-  return s;
+  if (!okSoFar) return null;
+  const v = (id) => $(id).value.trim();
+  const query = new URLSearchParams({ target, method: 'vgs', seed: ui.seed.value.trim(), iters: v('v_iters'),
+    steps: v('v_steps'), batch: v('v_batch'), hidden: v('v_hidden'), lr: v('v_lr') }).toString();
+  return { kind: 'vgs', target, method: 'vgs', query };
 }
 
 /** The discrete settings; `query` is DiscretePlayground's `key=value&…` string. */
@@ -205,7 +199,7 @@ function readSettings() {
   const method = ui.method.value;
   if (isDiscreteTarget(target)) return readDiscreteSettings(target, method, check, ok);
   if (!targetInfo(target)?.page) { setMsg('target', 'choose a target from the list'); ok = false; }
-  if (method === 'vgs') return readVgsSettings(target, check, ok);
+  if (method === 'vgs') return readVgsSettings(target, ok);
   if (!pageMethods('continuous').includes(method)) {
     setMsg('method', `${method} trains GFlowNets on the discrete targets: ${pageTargets('discrete').join(', ')}`);
     return null;

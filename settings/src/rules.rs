@@ -75,10 +75,11 @@ impl Limits {
 }
 
 pub(crate) fn count(key: &'static str, v: usize, max: usize) -> Result<(), SettingError> {
-    if v == 0 {
-        Err(SettingError::new(key, "must be at least 1"))
-    } else if v > max {
-        Err(SettingError::new(key, format!("at most {max}")))
+    if v == 0 || v > max {
+        Err(SettingError::new(
+            key,
+            format!("must be between 1 and {max}"),
+        ))
     } else {
         Ok(())
     }
