@@ -1,6 +1,6 @@
 //! Command-line grammar (clap derive). Every command and flag has `--help` text.
 
-use amortise_settings::defaults;
+use amortise_settings::{defaults, discrete};
 use clap::{Parser, Subcommand, ValueEnum};
 
 /// Amortised samplers: train, sample, evaluate and benchmark from the command line.
@@ -361,25 +361,25 @@ pub struct DiscreteArgs {
     #[arg(long)]
     pub side: Option<usize>,
     /// Sequence length.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = discrete::LEN)]
     pub len: usize,
     /// Sequence alphabet size.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = discrete::ALPHABET)]
     pub alphabet: usize,
     /// Planted modes of the sequence reward.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = discrete::MODES)]
     pub modes: usize,
     /// Temperature of the sequence reward.
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = discrete::TEMPERATURE)]
     pub temperature: f32,
     /// Reward floor of the sequence reward.
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, default_value_t = discrete::FLOOR)]
     pub floor: f32,
     /// Seed of the planted sequence modes.
     #[arg(long, default_value_t = 0)]
     pub env_seed: u64,
     /// Ising coupling J.
-    #[arg(long, default_value_t = 0.2, allow_hyphen_values = true)]
+    #[arg(long, default_value_t = discrete::COUPLING, allow_hyphen_values = true)]
     pub coupling: f32,
     /// Ising field h.
     #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
@@ -446,7 +446,7 @@ pub struct TrainVgsArgs {
     #[arg(long)]
     pub target: String,
     /// Training iterations (behaviour batch + TD update each).
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = amortise_settings::vgs::ITERS)]
     pub iters: u32,
     /// Steps T (default per target: 20, 30, 30, 100).
     #[arg(long)]

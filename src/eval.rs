@@ -9,7 +9,7 @@ use amortise_kernel::rng::{self, Xoshiro256PlusPlus};
 use amortise_kernel::samplers::diffusion::net::PisNet;
 use amortise_kernel::samplers::diffusion::policy::{self, Policy, PolicyConfig, Trajectories};
 use amortise_kernel::samplers::diffusion::reference::{Process, Schedule};
-use amortise_kernel::targets::{LogDensity, Target};
+use amortise_kernel::targets::{Density, LogDensity, Target};
 use serde::Serialize;
 
 use crate::error::{CliError, CliResult};
@@ -53,8 +53,8 @@ impl EvalSet {
 
 /// Mode centres of mixture targets (GMM40, 9GMM, 25GMM), row-major.
 pub fn mode_centres(target: &Target) -> Option<Vec<f32>> {
-    match target {
-        Target::Gmm40(g) => {
+    match target.density() {
+        Density::Gmm40(g) => {
             let mut out = Vec::new();
             for k in 0.. {
                 match g.mean(k) {
@@ -64,7 +64,7 @@ pub fn mode_centres(target: &Target) -> Option<Vec<f32>> {
             }
             Some(out)
         }
-        Target::GridGmm(g) => {
+        Density::GridGmm(g) => {
             let mut out = Vec::new();
             for k in 0..g.n_components() {
                 let m = g.mean(k)?;

@@ -235,7 +235,10 @@ pub fn vgs_args(a: &TrainArgs) -> crate::cli::TrainVgsArgs {
         seed: a.run.seed,
         out: a.run.out.clone(),
         eval_every: a.run.eval_every,
-        eval_samples: a.run.eval_samples.unwrap_or(2000),
+        eval_samples: a
+            .run
+            .eval_samples
+            .unwrap_or(amortise_settings::vgs::EVAL_SAMPLES),
         eval_noise: None,
         reference: None,
     }

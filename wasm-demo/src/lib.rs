@@ -15,7 +15,8 @@
 //! - [`VgsPlayground`]: the Value Gradient Sampler ([`amortise_kernel::samplers::vgs`]) on
 //!   the 2-D mixtures, with its TD-loss history and samples as views.
 //! - [`random_seed`]: a seed from `crypto.getRandomValues` (getrandom's `wasm_js` backend).
-//! - [`target_list`]: the kernel's target registry as JSON, for the page's target menu.
+//! - [`target_list`]: every target as JSON with what the page offers on it: the page's
+//!   target menu.
 //!
 //! ## The JavaScript side
 //! `step(k)` runs `k` temperatures per call; scalar getters (`beta`, `log_z`, `ess`, …) read
@@ -37,6 +38,7 @@ pub mod error;
 pub mod fuzz;
 pub mod grid;
 pub mod smc;
+pub mod targets;
 pub mod train;
 pub mod vgs;
 
@@ -92,46 +94,12 @@ pub fn random_seed() -> Result<u32, JsError> {
     getrandom::u32().map_err(|e| JsError::new(&format!("seed: no random source ({e})")))
 }
 
-/// The kernel's target registry as a JSON array of
-/// `{name, description, default_dim, dims, log_z_known, trainable, sigma}`: `trainable` for
-/// the targets the trained methods run on here, `sigma` the default reference σ of the
-/// settings layer (the CLI's).
+/// Every target, continuous (the kernel's registry) and discrete, as a JSON array with
+/// the settings layer's default σ and what the page offers on each: the page's target
+/// menu ([`targets::list_json`] gives the fields).
 #[wasm_bindgen]
 pub fn target_list() -> String {
-    let mut s = String::from("[");
-    for (i, t) in amortise_kernel::targets::TARGETS.iter().enumerate() {
-        if i > 0 {
-            s.push(',');
-        }
-        let trainable = train::TRAIN_TARGETS.contains(&t.name);
-        s.push_str(&format!(
-            "{{\"name\":{},\"description\":{},\"default_dim\":{},\"dims\":{},\"log_z_known\":{},\"trainable\":{trainable},\"sigma\":{}}}",
-            json_str(t.name),
-            json_str(t.description),
-            t.default_dim,
-            json_str(t.dims),
-            t.log_z_known,
-            amortise_settings::defaults::sigma(t.name)
-        ));
-    }
-    s.push(']');
-    s
-}
-
-/// A JSON string literal (quotes, backslashes and control characters escaped).
-fn json_str(v: &str) -> String {
-    let mut out = String::with_capacity(v.len() + 2);
-    out.push('"');
-    for c in v.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+    targets::list_json()
 }
 
 /// Annealed SMC (adaptive tempering + MALA) over buffers owned by this handle.
@@ -722,7 +690,7 @@ impl VgsPlayground {
     /// `"{control}: {reason}"` for any invalid setting.
     #[wasm_bindgen(constructor)]
     pub fn new(settings: &str) -> Result<VgsPlayground, JsError> {
-        VgsSettings::parse(settings)
+        vgs::parse_settings(settings)
             .and_then(|s| VgsCore::new(&s))
             .map(|core| VgsPlayground { core })
             .map_err(js_err)
@@ -839,22 +807,6 @@ impl VgsPlayground {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
-    #[test]
-    fn target_list_is_json_with_every_target() {
-        let s = target_list();
-        assert!(s.starts_with("[{\"name\":\"gaussian\""));
-        // the trained methods' targets and their default σ come from the settings layer
-        assert!(s.contains("\"name\":\"gmm40\"") && s.contains("\"trainable\":true,\"sigma\":20}"));
-        assert!(s.contains("\\\"grid\\\""), "quotes escaped: {s}");
-        assert_eq!(
-            s.matches("\"name\"").count(),
-            amortise_kernel::targets::TARGETS.len()
-        );
-        assert_eq!(json_str("a\"b\\c\n"), "\"a\\\"b\\\\c\\u000a\"");
-    }
-
     #[test]
     fn random_seeds_differ() {
         let a: Vec<u32> = (0..4).filter_map(|_| getrandom::u32().ok()).collect();

@@ -23,7 +23,7 @@ use amortise_kernel::samplers::diffusion::reference::Schedule;
 use amortise_kernel::samplers::diffusion::train::{
     self, Config as TrainConfig, Info as TrainInfo, Layout, State, Views,
 };
-use amortise_kernel::targets::{Gmm40, GridGmm, LogDensity, Target};
+use amortise_kernel::targets::{LogDensity, Target};
 use amortise_settings::{Limits, RunConfig};
 
 use crate::error::PlaygroundError;
@@ -47,8 +47,11 @@ pub(crate) fn check_samples(n: usize) -> Result<(), PlaygroundError> {
 /// Most iterations per [`TrainCore::step`] call.
 pub const MAX_STEPS_PER_CALL: u32 = 10_000;
 /// The targets the training playground accepts, all at `d = 2` (drawn as they are): the
-/// three 2-D mixtures, the 2-D ManyWell (one double well, two modes) and the 2-D funnel.
-pub const TRAIN_TARGETS: [&str; 5] = ["gmm40", "9gmm", "25gmm", "manywell", "funnel"];
+/// settings layer's (`Page::train`: the three 2-D mixtures, the 2-D funnel and the 2-D
+/// ManyWell, one double well with two modes).
+pub fn train_targets() -> Vec<&'static str> {
+    amortise_settings::targets::on_page(|p| p.train)
+}
 
 /// The 2-D target `name` of a playground that runs on `allowed` only; `what` starts the
 /// message naming them.
@@ -123,32 +126,14 @@ pub fn parse_settings(query: &str) -> Result<TrainSettings, PlaygroundError> {
     )?)
 }
 
-/// The mode centres of a training target and the radius (in units of the target) within
-/// which a sample counts as having found a mode (2 standard deviations). The funnel has no
-/// separated modes: an empty list, which the page shows as "n/a".
-///
-/// ManyWell-2: `log p̃ = −a⁴ + 6a² + 0.5a − b²/2` has its two modes where
-/// `−4a³ + 12a + 0.5 = 0` and `b = 0`, at `a ≈ −1.711` and `a ≈ 1.753`; `b` has unit
-/// standard deviation, so the radius is 2 (the wells are 3.46 apart, so the two disks
-/// overlap only at their rims, far out in `a` where the well has almost no mass).
+/// The mode centres of a target at `d = 2` and the radius (in units of the target) within
+/// which a sample counts as having found a mode: the settings layer's (`Page::modes`); none
+/// for a target without separated modes (the funnel) or not on the page, which the page
+/// shows as "n/a".
 pub fn modes(target: &str) -> (Vec<[f32; 2]>, f32) {
-    match target {
-        "manywell" => (vec![[-1.711, 0.0], [1.753, 0.0]], 2.0),
-        "gmm40" => (Gmm40::MEANS_2D.to_vec(), 2.0),
-        "9gmm" | "25gmm" => {
-            let g = if target == "9gmm" {
-                GridGmm::nine()
-            } else {
-                GridGmm::twenty_five()
-            };
-            let m = (0..g.n_components())
-                .filter_map(|k| g.mean(k))
-                .map(|[a, b]| [a as f32, b as f32])
-                .collect();
-            (m, 2.0 * g.var().sqrt() as f32)
-        }
-        _ => (Vec::new(), 0.0),
-    }
+    amortise_settings::targets::of(target)
+        .page
+        .map_or((Vec::new(), 0.0), |p| (p.modes)())
 }
 
 /// How many of `target`'s modes (see [`modes`]) have a point of `xy` (`[n, 2]`) within the
@@ -233,7 +218,7 @@ impl TrainCore {
     pub fn new(s: &TrainSettings) -> Result<TrainCore, PlaygroundError> {
         let target = target_2d(
             &s.target,
-            &TRAIN_TARGETS,
+            &train_targets(),
             "training runs on the 2-D targets only",
         )?;
         let cfg = s.train_config()?;

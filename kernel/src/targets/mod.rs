@@ -1,21 +1,12 @@
 //! Target densities: unnormalised log-densities with analytic gradients, known `log Z` where
 //! the literature gives one, and exact samplers where they exist.
 //!
-//! Every target implements [`LogDensity`]. The enum [`Target`] wraps them all for code that
-//! picks a target by name at run time ([`Target::from_name`]); [`TARGETS`] lists them for a
-//! command-line `targets` listing.
+//! Every target implements [`LogDensity`]. [`Target`] wraps any of them (a [`Density`]) for
+//! code that picks a target by name at run time ([`Target::from_name`]); [`TARGETS`] lists
+//! them for a command-line `targets` listing.
 //!
-//! | name | type | dim | `log Z` | exact sampler | source |
-//! |---|---|---|---|---|---|
-//! | `gaussian` | [`Gaussian`] | any ≥ 1 | 0 | yes | sanity check |
-//! | `corr-gaussian` | [`CorrGaussian2`] | 2 | 0 | yes | sanity check (full covariance, `nalgebra`) |
-//! | `gmm40` | [`Gmm40`] | 1..=64 | 0 | yes | RSMC (Choi et al. 2025), `targets/gmm40.py` |
-//! | `9gmm` | [`GridGmm`] | 2 | 0 | yes | VGS "grid" (Yoon et al. 2025), `vgs/energy/gauss.py` |
-//! | `25gmm` | [`GridGmm`] | 2 | 0 | yes | gfn-diffusion (Sendera et al. 2024), `twenty_five_gmm.py` |
-//! | `funnel` | [`Funnel`] | ≥ 2 | 0 | yes | Neal (2003); RSMC `targets/funnel.py` |
-//! | `manywell` | [`ManyWell`] | even ≥ 2 | known | yes (rejection) | gfn-diffusion `many_well.py` |
-//! | `dw4` | [`Dw4`] | 8 | unknown | no | DEM / bgflow; VGS `vgs/energy/DW4.py` |
-//! | `lj13` | [`Lj13`] | 39 | unknown | no | DEM; VGS `vgs/energy/LJ13.py` |
+//! The table of registered names (type, dimensions, `log Z`, exact sampler, source) is on
+//! [`TARGETS`]; `registry.rs` says how to add a target (one file here, one registry row).
 //!
 //! # Contracts shared by every target
 //! - **Lengths.** [`LogDensity::log_density`] and [`LogDensity::log_density_grad`] are the
@@ -55,7 +46,7 @@ pub use gmm40::Gmm40;
 pub use grid_gmm::GridGmm;
 pub use lj13::Lj13;
 pub use many_well::ManyWell;
-pub use registry::{TARGETS, Target, TargetInfo};
+pub use registry::{Density, TARGETS, Target, TargetInfo};
 
 /// An unnormalised log density `log p̃(x)` on `ℝ^dim` with its gradient.
 ///

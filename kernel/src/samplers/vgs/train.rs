@@ -512,7 +512,7 @@ mod tests {
             batch: 4,
             hidden: 16,
             steps: 4,
-            ..Config::preset("dw4").unwrap()
+            ..Config::dw4()
         };
         check_invariance(cfg, 8, 2, &rot2, &[2, 0, 3, 1]);
         // a reflection too
@@ -541,7 +541,7 @@ mod tests {
             batch: 4,
             hidden: 16,
             steps: 4,
-            ..Config::preset("lj13").unwrap()
+            ..Config::lj13()
         };
         check_invariance(cfg, 39, 3, &rot3, &perm);
     }
@@ -584,7 +584,7 @@ mod tests {
             hidden: 8,
             steps: 3,
             init_lr: 0.0,
-            ..Config::preset("lj13").unwrap()
+            ..Config::lj13()
         };
         let mut r = seeded(2);
         let mut vgs = Owner::init(&cfg, 39, &mut r).unwrap();
@@ -690,7 +690,7 @@ mod tests {
                 hidden: 8,
                 steps,
                 init_lr: 0.0,
-                ..Config::preset("lj13").unwrap()
+                ..Config::lj13()
             };
             let mut r = seeded(3);
             let mut vgs = Owner::init(&cfg, 39, &mut r).unwrap();
@@ -744,7 +744,7 @@ mod tests {
                 steps: 1,
                 drift_energy_clip: clip,
                 drift_clip: f32::INFINITY,
-                ..Config::preset("funnel").unwrap()
+                ..Config::funnel()
             };
             let mut r = seeded(3);
             let mut vgs = Owner::init(&cfg, 10, &mut r).unwrap();
@@ -786,7 +786,7 @@ mod tests {
         let mut y = vec![0.5f32; 20];
         y[0] = -8.0;
         y[10] = 0.0;
-        let preset = Config::preset("funnel").unwrap();
+        let preset = Config::funnel();
         assert_eq!(preset.drift_clip, 3.0);
         let drift = |kappa: f32| {
             let cfg = Config {
@@ -833,7 +833,7 @@ mod tests {
             batch: 16,
             hidden: 8,
             steps: 30,
-            ..Config::preset("funnel").unwrap()
+            ..Config::funnel()
         };
         let f = crate::targets::Funnel::new(10).unwrap();
         let mut r = seeded(5);
