@@ -37,6 +37,7 @@
 use crate::error::{Error, check_len};
 use crate::rng::Rng;
 
+pub mod aldp;
 mod corr_gaussian;
 mod dw4;
 mod funnel;
