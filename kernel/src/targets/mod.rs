@@ -48,6 +48,7 @@ mod lj13;
 mod many_well;
 mod registry;
 
+pub use aldp::Aldp;
 pub use corr_gaussian::CorrGaussian2;
 pub use dw4::Dw4;
 pub use funnel::Funnel;

@@ -10,22 +10,30 @@
 //!   OBC1 generalised Born force with the ACE surface term ([`gb_energy_grad`]). The
 //!   parameters are `const` tables generated from the live OpenMM System by
 //!   `scripts/aldp/openmm_export.py` ([`params`]); positions in nm, energies in kJ/mol.
+//! - **The 60-dimensional target** [`Aldp`]: the RSMC sampler's space (Choi et al. 2025,
+//!   `energies/aldp.py`), built on boltzgen's internal coordinates (FAB, Midgley et al. 2023).
+//!   See [`Aldp`] for the whole chain `x → z → X → E`.
 //!
 //! A point where two atoms coincide has no finite energy (the Coulomb and GB terms divide by
-//! the distance): [`energy`] is then NaN or infinite.
+//! the distance): [`energy`] is then NaN or infinite, which [`Aldp`] maps to its documented
+//! cap.
 
 use nalgebra::Vector3;
 
 mod bonded;
 mod gb;
+mod internal;
 mod nonbonded;
 #[rustfmt::skip]
 pub mod params;
+mod target;
 #[cfg(test)]
 mod tests;
 
 pub use gb::GbTerms;
+pub use internal::{DIM, GAUGE, IND_CIRC, STD, Z_MATRIX};
 pub use params::N_ATOMS;
+pub use target::Aldp;
 
 /// Cartesian positions (or gradients) of the 22 atoms, `[atom][x, y, z]`, in nm (kJ mol⁻¹
 /// nm⁻¹), atoms in the PDB order of [`params::NAMES`].
