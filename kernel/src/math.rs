@@ -52,6 +52,8 @@ pub trait Real:
     fn m_sqrt(self) -> Self;
     fn m_sin(self) -> Self;
     fn m_cos(self) -> Self;
+    fn m_acos(self) -> Self;
+    fn m_atan2(self, x: Self) -> Self;
     fn m_pow(self, e: Self) -> Self;
     fn m_floor(self) -> Self;
     fn m_abs(self) -> Self;
@@ -63,7 +65,7 @@ pub trait Real:
 
 macro_rules! impl_real {
     ($t:ty, $exp:path, $ln:path, $log1p:path, $expm1:path, $tanh:path, $erf:path, $sqrt:path,
-     $sin:path, $cos:path, $pow:path, $floor:path) => {
+     $sin:path, $cos:path, $acos:path, $atan2:path, $pow:path, $floor:path) => {
         impl Real for $t {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
@@ -104,6 +106,14 @@ macro_rules! impl_real {
             #[inline]
             fn m_cos(self) -> Self {
                 $cos(self)
+            }
+            #[inline]
+            fn m_acos(self) -> Self {
+                $acos(self)
+            }
+            #[inline]
+            fn m_atan2(self, x: Self) -> Self {
+                $atan2(self, x)
             }
             #[inline]
             fn m_pow(self, e: Self) -> Self {
@@ -148,6 +158,8 @@ impl_real!(
     libm::sqrtf,
     libm::sinf,
     libm::cosf,
+    libm::acosf,
+    libm::atan2f,
     libm::powf,
     libm::floorf
 );
@@ -162,6 +174,8 @@ impl_real!(
     libm::sqrt,
     libm::sin,
     libm::cos,
+    libm::acos,
+    libm::atan2,
     libm::pow,
     libm::floor
 );
@@ -215,6 +229,16 @@ pub fn sin<T: Real>(x: T) -> T {
 #[inline]
 pub fn cos<T: Real>(x: T) -> T {
     x.m_cos()
+}
+/// Arc cosine (radians, in `[0, π]`); NaN outside `[−1, 1]`.
+#[inline]
+pub fn acos<T: Real>(x: T) -> T {
+    x.m_acos()
+}
+/// The angle of the point `(x, y)` (radians, in `[−π, π]`), `atan2(y, x)`.
+#[inline]
+pub fn atan2<T: Real>(y: T, x: T) -> T {
+    y.m_atan2(x)
 }
 /// `x^e`.
 #[inline]
@@ -532,6 +556,11 @@ mod tests {
         assert!((cos(0.0f32) - 1.0).abs() < 1e-7);
         assert!((log1p(1e-10f64) - (1e-10 - 0.5e-20)).abs() < 1e-25);
         assert!((expm1(1e-10f64) - (1e-10 + 0.5e-20)).abs() < 1e-25);
+        assert_eq!(acos(-1.0f64), PI);
+        assert!((acos(0.5f32) - core::f32::consts::FRAC_PI_3).abs() < 1e-7);
+        assert_eq!(atan2(0.0f64, -1.0), PI);
+        assert!((atan2(-1.0f64, 1.0) + core::f64::consts::FRAC_PI_4).abs() < 1e-16);
+        assert!((atan2(1.0f32, 0.0) - core::f32::consts::FRAC_PI_2).abs() < 1e-7);
     }
 
     #[test]

@@ -28,6 +28,7 @@
 use crate::error::{Error, check_len};
 use crate::rng::Rng;
 
+pub mod aldp;
 mod corr_gaussian;
 mod dw4;
 mod funnel;
@@ -38,6 +39,7 @@ mod lj13;
 mod many_well;
 mod registry;
 
+pub use aldp::Aldp;
 pub use corr_gaussian::CorrGaussian2;
 pub use dw4::Dw4;
 pub use funnel::Funnel;
