@@ -231,6 +231,16 @@ registry! {
         source: "DEM; VGS `vgs/energy/LJ13.py`",
         new: |d| fixed(d, 39, "lj13: dim must be 39 (13 particles in 3-D)").map(|()| Lj13),
     }]
+    Aldp [{
+        name: "aldp",
+        description: "alanine dipeptide at 300 K (AMBER ff96 + OBC1 GB, OpenMM-exact) in RSMC's 60-d internal coordinates",
+        default_dim: 60,
+        dims: "60",
+        log_z_known: false,
+        has_sampler: false,
+        source: "RSMC `energies/aldp.py` (boltzgen internal coordinates); OpenMM `AlanineDipeptideImplicit`",
+        new: |d| fixed(d, 60, "aldp: dim must be 60 (internal coordinates)").map(|()| Aldp::new()),
+    }]
 }
 
 /// A registered target chosen by name at run time: its [`TARGETS`] row and the concrete
@@ -407,7 +417,7 @@ mod tests {
             Err(Error::InvalidConfig(msg)) => assert_eq!(
                 msg,
                 "unknown target; expected one of gaussian, corr-gaussian, gmm40, 9gmm, 25gmm, \
-                 funnel, manywell, dw4, lj13"
+                 funnel, manywell, dw4, lj13, aldp"
             ),
             _ => unreachable!(),
         }
