@@ -9,6 +9,7 @@
 //! | [`embed`] | the PIS Fourier time embedding `[sin(t·w + φ), cos(t·w + φ)]` |
 //! | [`mlp`] | multi-layer perceptrons: shape, forward with activation cache, backward |
 //! | [`init`] | PyTorch-default initialisation and last-layer options |
+//! | [`trunk`] | the time-conditioned trunk of the PIS policy and the VGS value network |
 //!
 //! Conventions shared by every backward pass: parameter gradients are **accumulated**
 //! (`+=`; zero them before each batch), input gradients are **written**. Batches are
@@ -20,6 +21,7 @@ mod gemm;
 pub mod init;
 pub mod linear;
 pub mod mlp;
+pub mod trunk;
 
 /// Where a backward pass writes: the parameter gradient (**accumulated**, `+=`) and, if
 /// asked for, the gradient with respect to the input (**overwritten**).
