@@ -8,8 +8,8 @@ use super::super::policy::{self, Trajectories};
 use super::super::reference::Schedule;
 use super::super::smc::SmcWorkspace;
 use super::config::{Config, Method};
-use crate::arena::Carve;
-use crate::error::{Error, check_len};
+use crate::arena::{Carve, carve_arenas, same_layout};
+use crate::error::Error;
 use crate::optim::Model;
 
 /// Sizes of every buffer of the trainer, computed once from the configuration, and the
@@ -147,6 +147,14 @@ impl Layout {
 }
 
 impl Layout {
+    /// Checks that `cfg` is the configuration this layout was made from.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] if [`Layout::new`]`(cfg, dim)` differs from `self`.
+    pub fn check(&self, cfg: &Config) -> Result<(), Error> {
+        same_layout(&Layout::new(cfg, self.dim)?, self)
+    }
+
     /// The parameters in an `f32` arena carved by this layout: its first
     /// [`Layout::n_params`] elements (empty if the arena is shorter), so an owner can read
     /// them without carving [`Views`].
@@ -263,11 +271,10 @@ impl<'a> Views<'a> {
         f32_arena: &'a mut [f32],
         u32_arena: &'a mut [u32],
     ) -> Result<Self, Error> {
-        check_len("f32 arena", layout.f32_len, f32_arena.len())?;
-        check_len("u32 arena", layout.u32_len, u32_arena.len())?;
+        let lens = [layout.f32_len, layout.u32_len];
+        let (mut c, mut cu) = carve_arenas(["f32 arena", "u32 arena"], lens, f32_arena, u32_arena)?;
         let s = &layout.sizes;
         let (d, b, n) = (layout.dim, layout.batch, layout.particles);
-        let mut c = Carve::new("training arena", f32_arena);
         let model = Model::carve(layout.n_params, &mut c)?;
         let table = c.take(layout.table_len)?;
         let traj = trajectories(&mut c, (b, d, layout.steps), s.traj)?;
@@ -278,7 +285,6 @@ impl<'a> Views<'a> {
             noise: c.take(s.pws.2)?,
             lgrad: c.take(s.pws.3)?,
         };
-        let mut cu = Carve::new("training arena", u32_arena);
         let w = &s.smc_ws;
         let smc = SmcWorkspace {
             log_w: c.take(w[0])?,
