@@ -37,6 +37,11 @@ impl<'a, T> Carve<'a, T> {
         self.rest = b;
         Ok(a)
     }
+
+    /// Everything not taken yet.
+    pub(crate) fn rest(self) -> &'a mut [T] {
+        self.rest
+    }
 }
 
 /// Carvers over a trainer's two arenas (`f32`, `u32`), which must have exactly the layout's
@@ -96,7 +101,9 @@ mod tests {
         let mut c = Carve::new("test arena", &mut a);
         assert_eq!(c.take(2).unwrap(), &[0, 1]);
         assert_eq!(c.take(0).unwrap(), &[] as &[u32]);
-        assert_eq!(c.take(3).unwrap(), &[2, 3, 4]);
+        assert_eq!(c.take(2).unwrap(), &[2, 3]);
+        let mut c = Carve::new("test arena", c.rest());
+        assert_eq!(c.take(1).unwrap(), &[4]);
         assert_eq!(
             c.take(1).unwrap_err(),
             Error::ShapeMismatch {

@@ -25,9 +25,8 @@ use super::flow::{AnnealingPath, Boundary, Flows, Twist};
 use super::policy::{self, Policy, Trajectories};
 use super::reference::gaussian_log_pdf;
 use crate::error::{Error, check_len, check_min_len};
-use crate::math;
 use crate::rng::Rng;
-use crate::smc::{temper, twist};
+use crate::smc::twist;
 use crate::targets::LogDensity;
 
 /// SMC settings: the twisted-SMC settings shared with the discrete RSMC.
@@ -138,15 +137,7 @@ pub fn run<T: LogDensity + ?Sized, R: Rng + ?Sized>(
         }
     }
     let process = sched.process();
-    let inv_n = -math::ln(n as f64) as f32;
-    ws.log_w.iter_mut().for_each(|w| *w = inv_n);
-    let mut info = SmcInfo {
-        log_z: 0.0,
-        resamples: 0,
-        min_ess_fraction: 1.0,
-        final_ess_fraction: 1.0,
-        min_lambda: 1.0,
-    };
+    let mut info = twist::start(ws.log_w);
     let chunks = t / cfg.chunk;
     let w = n * d;
     for k in 0..chunks {
@@ -225,11 +216,7 @@ pub fn run<T: LogDensity + ?Sized, R: Rng + ?Sized>(
         };
         twist::boundary(&rule, &mut weights, &mut info, rows, rng)?;
     }
-    info.final_ess_fraction = temper::ess_fraction_tempered(ws.log_w, 1.0)?;
-    let shift = (info.log_z - inv_n as f64) as f32;
-    for l in ws.log_w.iter_mut() {
-        *l += shift;
-    }
+    twist::finish(ws.log_w, &mut info)?;
     Ok(info)
 }
 
@@ -237,6 +224,7 @@ pub fn run<T: LogDensity + ?Sized, R: Rng + ?Sized>(
 mod tests {
     extern crate std;
     use super::*;
+    use crate::math;
     use crate::nn::LastLayerInit;
     use crate::rng;
     use crate::samplers::diffusion::net::PisNet;
