@@ -7,7 +7,7 @@
 use amortise_kernel::metrics::{bounds, coverage, mmd, sinkhorn, weights};
 use amortise_kernel::rng::{self, Xoshiro256PlusPlus};
 use amortise_kernel::samplers::diffusion::net::PisNet;
-use amortise_kernel::samplers::diffusion::policy::{self, Policy, PolicyConfig, Trajectories};
+use amortise_kernel::samplers::diffusion::policy::{self, Policy, PolicyConfig, Rollout};
 use amortise_kernel::samplers::diffusion::reference::{Process, Schedule};
 use amortise_kernel::targets::{LogDensity, Target};
 use serde::Serialize;
@@ -101,35 +101,6 @@ pub struct Evaluation {
     pub samples: Vec<f32>,
 }
 
-/// Buffers for forward/backward trajectories of `n` chains.
-struct TrajBufs {
-    states: Vec<f32>,
-    lpf: Vec<f32>,
-    lpb: Vec<f32>,
-    out: Vec<f32>,
-    ns: Vec<f32>,
-    sc: Vec<f32>,
-    noise: Vec<f32>,
-    lgrad: Vec<f32>,
-}
-
-impl TrajBufs {
-    fn new(net: &PisNet, n: usize, steps: usize) -> Self {
-        let (s, l, o, _) = Trajectories::lens(net, n, steps, false);
-        let (a, b, c) = policy::Workspace::lens(net, n);
-        TrajBufs {
-            states: vec![0.0; s],
-            lpf: vec![0.0; l],
-            lpb: vec![0.0; l],
-            out: vec![0.0; o],
-            ns: vec![0.0; a],
-            sc: vec![0.0; b],
-            noise: vec![0.0; c],
-            lgrad: vec![0.0; policy::Workspace::lgrad_len(net, n)],
-        }
-    }
-}
-
 /// A trained policy as the CLI evaluates it: its settings, the reference process and number
 /// of steps (the schedule is built from them on each call), the network and its parameters.
 #[derive(Clone, Copy, Debug)]
@@ -164,23 +135,9 @@ pub fn sample_policy(
     let mut table = vec![0.0f32; Schedule::table_len(steps)];
     let sched = Schedule::new(process, steps, &mut table).map_err(kernel)?;
     let d = net.dim();
-    let mut b = TrajBufs::new(net, n, steps);
-    let mut traj = Trajectories {
-        batch: n,
-        dim: d,
-        steps,
-        states: &mut b.states,
-        log_pf: &mut b.lpf,
-        log_pb: &mut b.lpb,
-        outputs: &mut b.out,
-        cache: &mut [],
-    };
-    let mut ws = policy::Workspace {
-        net_scratch: &mut b.ns,
-        step_cache: &mut b.sc,
-        noise: &mut b.noise,
-        lgrad: &mut b.lgrad,
-    };
+    let mut arena = vec![0.0f32; Rollout::arena_len(net, n, steps, false)];
+    let Rollout { mut traj, mut ws } =
+        Rollout::carve(net, n, steps, false, &mut arena).map_err(kernel)?;
     let pol = Policy {
         cfg,
         sched: &sched,
@@ -214,24 +171,10 @@ pub fn backward_log_weights(
     let sched = Schedule::new(process, steps, &mut table).map_err(kernel)?;
     let d = net.dim();
     let n = x_t.len() / d;
-    let mut b = TrajBufs::new(net, n, steps);
-    let mut traj = Trajectories {
-        batch: n,
-        dim: d,
-        steps,
-        states: &mut b.states,
-        log_pf: &mut b.lpf,
-        log_pb: &mut b.lpb,
-        outputs: &mut b.out,
-        cache: &mut [],
-    };
-    policy::sample_backward(&sched, x_t, &mut traj, &mut b.noise, rng).map_err(kernel)?;
-    let mut ws = policy::Workspace {
-        net_scratch: &mut b.ns,
-        step_cache: &mut b.sc,
-        noise: &mut b.noise,
-        lgrad: &mut b.lgrad,
-    };
+    let mut arena = vec![0.0f32; Rollout::arena_len(net, n, steps, false)];
+    let Rollout { mut traj, mut ws } =
+        Rollout::carve(net, n, steps, false, &mut arena).map_err(kernel)?;
+    policy::sample_backward(&sched, x_t, &mut traj, ws.noise, rng).map_err(kernel)?;
     let pol = Policy {
         cfg,
         sched: &sched,

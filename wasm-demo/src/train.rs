@@ -18,7 +18,7 @@ use crate::error::bad;
 
 use amortise_kernel::math::log_sum_exp_f64;
 use amortise_kernel::rng::{Xoshiro256PlusPlus, seeded, uniform_f64};
-use amortise_kernel::samplers::diffusion::policy::{self, Trajectories};
+use amortise_kernel::samplers::diffusion::policy::{self, Rollout};
 use amortise_kernel::samplers::diffusion::reference::Schedule;
 use amortise_kernel::samplers::diffusion::train::{
     self, Config as TrainConfig, Info as TrainInfo, Layout, State, Views,
@@ -174,14 +174,8 @@ pub fn checksum(params: &[f32]) -> String {
 #[derive(Debug, Default)]
 struct SampleBufs {
     table: Vec<f32>,
-    states: Vec<f32>,
-    lpf: Vec<f32>,
-    lpb: Vec<f32>,
-    out: Vec<f32>,
-    ns: Vec<f32>,
-    sc: Vec<f32>,
-    noise: Vec<f32>,
-    lgrad: Vec<f32>,
+    /// The sampling rollout's trajectories and workspace ([`Rollout`]).
+    rollout: Vec<f32>,
     log_r: Vec<f32>,
     log_w: Vec<f32>,
     xy: Vec<f32>,
@@ -332,32 +326,10 @@ impl TrainCore {
         let kernel = |e| PlaygroundError::kernel("run", e);
         b.table.resize(Schedule::table_len(cfg.steps), 0.0);
         let sched = Schedule::new(cfg.process, cfg.steps, &mut b.table).map_err(kernel)?;
-        let (s, l, o, _) = Trajectories::lens(net, n, cfg.steps, false);
-        let (p0, p1, p2) = policy::Workspace::lens(net, n);
-        b.states.resize(s, 0.0);
-        b.lpf.resize(l, 0.0);
-        b.lpb.resize(l, 0.0);
-        b.out.resize(o, 0.0);
-        b.ns.resize(p0, 0.0);
-        b.sc.resize(p1, 0.0);
-        b.noise.resize(p2, 0.0);
-        b.lgrad.resize(policy::Workspace::lgrad_len(net, n), 0.0);
-        let mut traj = Trajectories {
-            batch: n,
-            dim: d,
-            steps: cfg.steps,
-            states: &mut b.states,
-            log_pf: &mut b.lpf,
-            log_pb: &mut b.lpb,
-            outputs: &mut b.out,
-            cache: &mut [],
-        };
-        let mut ws = policy::Workspace {
-            net_scratch: &mut b.ns,
-            step_cache: &mut b.sc,
-            noise: &mut b.noise,
-            lgrad: &mut b.lgrad,
-        };
+        b.rollout
+            .resize(Rollout::arena_len(net, n, cfg.steps, false), 0.0);
+        let Rollout { mut traj, mut ws } =
+            Rollout::carve(net, n, cfg.steps, false, &mut b.rollout).map_err(kernel)?;
         let pol = policy::Policy {
             cfg: &cfg.policy,
             sched: &sched,

@@ -8,7 +8,7 @@ use super::super::policy::{self, Trajectories};
 use super::super::reference::Schedule;
 use super::super::smc::SmcWorkspace;
 use super::config::{Config, Method};
-use crate::arena::{Carve, carve_arenas, same_layout};
+use crate::arena::{carve_arenas, same_layout};
 use crate::error::Error;
 use crate::optim::Model;
 
@@ -45,8 +45,6 @@ pub struct Layout {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Sizes {
-    traj: (usize, usize, usize, usize),
-    smc_traj: (usize, usize, usize, usize),
     pws: (usize, usize, usize, usize),
     smc_ws: [usize; 10],
     subtb: [usize; 7],
@@ -103,8 +101,6 @@ impl Layout {
             0
         };
         let sizes = Sizes {
-            traj,
-            smc_traj,
             pws,
             smc_ws,
             subtb,
@@ -243,23 +239,6 @@ pub struct Views<'a> {
     pub buffer: BufferViews<'a>,
 }
 
-fn trajectories<'a>(
-    c: &mut Carve<'a, f32>,
-    (batch, dim, steps): (usize, usize, usize),
-    lens: (usize, usize, usize, usize),
-) -> Result<Trajectories<'a>, Error> {
-    Ok(Trajectories {
-        batch,
-        dim,
-        steps,
-        states: c.take(lens.0)?,
-        log_pf: c.take(lens.1)?,
-        log_pb: c.take(lens.1)?,
-        outputs: c.take(lens.2)?,
-        cache: c.take(lens.3)?,
-    })
-}
-
 impl<'a> Views<'a> {
     /// Carves the arenas, of exactly [`Layout::f32_len`] and [`Layout::u32_len`] elements
     /// (slice a longer static arena to those lengths first).
@@ -277,27 +256,16 @@ impl<'a> Views<'a> {
         let (d, b, n) = (layout.dim, layout.batch, layout.particles);
         let model = Model::carve(layout.n_params, &mut c)?;
         let table = c.take(layout.table_len)?;
-        let traj = trajectories(&mut c, (b, d, layout.steps), s.traj)?;
-        let smc_traj = trajectories(&mut c, (n, d, layout.steps), s.smc_traj)?;
+        let net = &layout.net;
+        let traj = Trajectories::carve(&mut c, net, (b, layout.steps), true)?;
+        let smc_traj = Trajectories::carve(&mut c, net, (n, layout.steps), false)?;
         let pws = policy::Workspace {
             net_scratch: c.take(s.pws.0)?,
             step_cache: c.take(s.pws.1)?,
             noise: c.take(s.pws.2)?,
             lgrad: c.take(s.pws.3)?,
         };
-        let w = &s.smc_ws;
-        let smc = SmcWorkspace {
-            log_w: c.take(w[0])?,
-            log_f: c.take(w[1])?,
-            log_f_new: c.take(w[2])?,
-            log_r: c.take(w[3])?,
-            tmp: c.take(w[4])?,
-            ancestors: cu.take(w[5])?,
-            perm: c.take(w[6])?,
-            betas: c.take(w[7])?,
-            flow_cache: c.take(w[8])?,
-            flow_scratch: c.take(w[9])?,
-        };
+        let smc = SmcWorkspace::carve_from(&mut c, &mut cu, &s.smc_ws)?;
         let u = &s.subtb;
         let subtb = SubTbWorkspace {
             boundary_log_r: c.take(u[0])?,
