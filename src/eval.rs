@@ -4,6 +4,7 @@
 //! (debiased Sinkhorn with ε = 1e-3 and median-heuristic MMD), and the entropic mode
 //! coverage where the target is a mixture with known centres.
 
+use amortise_kernel::Error;
 use amortise_kernel::metrics::{bounds, coverage, mmd, sinkhorn, weights};
 use amortise_kernel::rng::{self, Xoshiro256PlusPlus};
 use amortise_kernel::samplers::diffusion::net::PisNet;
@@ -117,14 +118,22 @@ pub struct TrainedPolicy<'a> {
     pub params: &'a [f32],
 }
 
-/// Samples `n` forward trajectories of the policy and returns `(x_T, log w)`.
-pub fn sample_policy(
+/// Where the trajectories of [`weighted_rollout`] come from.
+#[derive(Clone, Copy)]
+enum Start<'x> {
+    /// `n` forward trajectories of the policy.
+    Policy(usize),
+    /// Backward trajectories (under `p_B`) from these terminal states, scored by the policy.
+    Terminal(&'x [f32]),
+}
+
+/// Trajectories from `start`, their terminal states and log importance weights.
+fn weighted_rollout(
     tp: TrainedPolicy<'_>,
     target: &Target,
-    n: usize,
+    start: Start<'_>,
     rng: &mut Xoshiro256PlusPlus,
-) -> CliResult<(Vec<f32>, Vec<f32>)> {
-    let kernel = |e| CliError::kernel("sampling the policy", e);
+) -> Result<(Vec<f32>, Vec<f32>), Error> {
     let TrainedPolicy {
         cfg,
         process,
@@ -133,23 +142,43 @@ pub fn sample_policy(
         params,
     } = tp;
     let mut table = vec![0.0f32; Schedule::table_len(steps)];
-    let sched = Schedule::new(process, steps, &mut table).map_err(kernel)?;
+    let sched = Schedule::new(process, steps, &mut table)?;
     let d = net.dim();
+    let n = match start {
+        Start::Policy(n) => n,
+        Start::Terminal(x_t) => x_t.len() / d,
+    };
     let mut arena = vec![0.0f32; Rollout::arena_len(net, n, steps, false)];
-    let Rollout { mut traj, mut ws } =
-        Rollout::carve(net, n, steps, false, &mut arena).map_err(kernel)?;
+    let Rollout { mut traj, mut ws } = Rollout::carve(net, n, steps, false, &mut arena)?;
     let pol = Policy {
         cfg,
         sched: &sched,
         net,
         params,
     };
-    policy::sample_forward(pol, target, &mut traj, &mut ws, false, rng).map_err(kernel)?;
+    match start {
+        Start::Policy(_) => policy::sample_forward(pol, target, &mut traj, &mut ws, false, rng)?,
+        Start::Terminal(x_t) => {
+            policy::sample_backward(&sched, x_t, &mut traj, ws.noise, rng)?;
+            policy::score(pol, target, &mut traj, &mut ws, false)?;
+        }
+    }
     let xt = traj.terminal().to_vec();
     let log_r: Vec<f32> = xt.chunks_exact(d).map(|x| target.log_density(x)).collect();
     let mut lw = vec![0.0f32; n];
-    policy::log_weights(&sched, &traj, &log_r, &mut lw).map_err(kernel)?;
+    policy::log_weights(&sched, &traj, &log_r, &mut lw)?;
     Ok((xt, lw))
+}
+
+/// Samples `n` forward trajectories of the policy and returns `(x_T, log w)`.
+pub fn sample_policy(
+    tp: TrainedPolicy<'_>,
+    target: &Target,
+    n: usize,
+    rng: &mut Xoshiro256PlusPlus,
+) -> CliResult<(Vec<f32>, Vec<f32>)> {
+    weighted_rollout(tp, target, Start::Policy(n), rng)
+        .map_err(|e| CliError::kernel("sampling the policy", e))
 }
 
 /// Log weights of backward trajectories from `x_t` under the policy (EUBO terms).
@@ -159,33 +188,9 @@ pub fn backward_log_weights(
     x_t: &[f32],
     rng: &mut Xoshiro256PlusPlus,
 ) -> CliResult<Vec<f32>> {
-    let kernel = |e| CliError::kernel("scoring backward trajectories", e);
-    let TrainedPolicy {
-        cfg,
-        process,
-        steps,
-        net,
-        params,
-    } = tp;
-    let mut table = vec![0.0f32; Schedule::table_len(steps)];
-    let sched = Schedule::new(process, steps, &mut table).map_err(kernel)?;
-    let d = net.dim();
-    let n = x_t.len() / d;
-    let mut arena = vec![0.0f32; Rollout::arena_len(net, n, steps, false)];
-    let Rollout { mut traj, mut ws } =
-        Rollout::carve(net, n, steps, false, &mut arena).map_err(kernel)?;
-    policy::sample_backward(&sched, x_t, &mut traj, ws.noise, rng).map_err(kernel)?;
-    let pol = Policy {
-        cfg,
-        sched: &sched,
-        net,
-        params,
-    };
-    policy::score(pol, target, &mut traj, &mut ws, false).map_err(kernel)?;
-    let log_r: Vec<f32> = x_t.chunks_exact(d).map(|x| target.log_density(x)).collect();
-    let mut lw = vec![0.0f32; n];
-    policy::log_weights(&sched, &traj, &log_r, &mut lw).map_err(kernel)?;
-    Ok(lw)
+    weighted_rollout(tp, target, Start::Terminal(x_t), rng)
+        .map(|(_, lw)| lw)
+        .map_err(|e| CliError::kernel("scoring backward trajectories", e))
 }
 
 /// Divergences of a sample set from the ground truth, and its mode coverage.

@@ -150,24 +150,13 @@ pub fn backprop_log_pf(
         net,
         params,
     } = policy;
-    let (b, d, t) = (traj.batch, traj.dim, traj.steps);
-    let w = b * d;
-    let ow = net.out();
+    let (b, t) = (traj.batch, traj.steps);
     let cl = net.cache_len(b);
     check_len("tb cache", t * cl, traj.cache.len())?;
     for n in 0..t {
-        let x = &traj.states[n * w..(n + 1) * w];
-        let y = &traj.states[(n + 1) * w..(n + 2) * w];
-        let out = &traj.outputs[n * b * ow..(n + 1) * b * ow];
-        let step = Transition {
-            n,
-            dim: d,
-            x,
-            y,
-            out,
-        };
+        let step = Transition::new(traj.states, traj.outputs, (b, traj.dim, net.out()), n);
         log_pf_output_grad(cfg, sched, step, coef, dout);
-        let input = NetInput::new(x, b, n as f32 / t as f32);
+        let input = NetInput::new(step.x, b, n as f32 / t as f32);
         let g = NetGrads {
             dout,
             params: &mut *grads,
