@@ -16,6 +16,7 @@
 
 use crate::error::bad;
 
+use amortise_kernel::checksum::fnv1a_f32;
 use amortise_kernel::math::log_sum_exp_f64;
 use amortise_kernel::rng::{Xoshiro256PlusPlus, seeded, uniform_f64};
 use amortise_kernel::samplers::diffusion::policy::{self, Rollout};
@@ -160,14 +161,7 @@ pub fn covered(target: &str, xy: &[f32]) -> (usize, usize) {
 /// FNV-1a 64 over the parameters' `to_bits()` little-endian bytes, as 16 hex digits (the
 /// CLI's `checkpoint::checksum`).
 pub fn checksum(params: &[f32]) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for p in params {
-        for byte in p.to_bits().to_le_bytes() {
-            h ^= byte as u64;
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
-    format!("{h:016x}")
+    format!("{:016x}", fnv1a_f32(params))
 }
 
 /// Owned buffers for drawing from the current policy.
