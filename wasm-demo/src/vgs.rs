@@ -12,14 +12,14 @@
 //! Memory: the handle owns its two arenas (`Box<[f32]>`, `Box<[u32]>`) and the trainer's
 //! [`State`]; the kernel's [`Views`] are carved from them on each call.
 
-use crate::error::{bad, int, query_pairs, unknown_setting};
+use crate::error::{bad, end_run, int, query_pairs, unknown_setting};
 use amortise_kernel::rng::{Xoshiro256PlusPlus, seeded};
 use amortise_kernel::samplers::vgs::{self, Config, Draw, Layout, State, Views};
 use amortise_kernel::targets::{LogDensity, Target};
 
 use crate::error::PlaygroundError;
 use crate::grid::{DensityGrid, GridSpec};
-use crate::train::{check_arena, check_samples, check_step, covered, target_2d};
+use crate::train::{Arenas, check_samples, check_step, covered, target_2d};
 
 /// The targets the VGS playground accepts (2-D).
 pub const VGS_TARGETS: [&str; 3] = ["9gmm", "25gmm", "gmm40"];
@@ -125,8 +125,7 @@ pub struct VgsCore {
     cfg: Config,
     target: Box<Target>,
     layout: Layout,
-    f32_arena: Box<[f32]>,
-    u32_arena: Box<[u32]>,
+    arenas: Arenas,
     state: State,
     init_sigma: f32,
     rng: Xoshiro256PlusPlus,
@@ -137,7 +136,6 @@ pub struct VgsCore {
     non_finite: u32,
     failed: Option<String>,
     grid: DensityGrid,
-    arena_len: usize,
 }
 
 impl VgsCore {
@@ -150,13 +148,11 @@ impl VgsCore {
         let cfg = s.config();
         let d = target.dim();
         let layout = Layout::new(&cfg, d).map_err(|e| PlaygroundError::kernel("run", e))?;
-        let total = layout.f32_len.saturating_add(layout.u32_len);
-        check_arena(total, "the batch, steps or hidden width")?;
-        let mut f32_arena = vec![0.0f32; layout.f32_len].into_boxed_slice();
-        let mut u32_arena = vec![0u32; layout.u32_len].into_boxed_slice();
+        let lens = [layout.f32_len, layout.u32_len];
+        let mut arenas = Arenas::new(lens, "the batch, steps or hidden width")?;
         let mut rng = seeded(u64::from(s.seed));
         let kernel = |e| PlaygroundError::kernel("run", e);
-        let mut views = Views::new(&layout, &mut f32_arena, &mut u32_arena).map_err(kernel)?;
+        let mut views = Views::new(&layout, &mut arenas.f32s, &mut arenas.u32s).map_err(kernel)?;
         let state = vgs::init(&cfg, &layout, &mut views, &mut rng).map_err(kernel)?;
         let init_sigma = views.init_sigma();
         Ok(VgsCore {
@@ -164,8 +160,7 @@ impl VgsCore {
             cfg,
             target: Box::new(target),
             layout,
-            f32_arena,
-            u32_arena,
+            arenas,
             init_sigma,
             state,
             rng,
@@ -176,7 +171,6 @@ impl VgsCore {
             non_finite: 0,
             failed: None,
             grid: DensityGrid::default(),
-            arena_len: total,
         })
     }
 
@@ -188,8 +182,8 @@ impl VgsCore {
         check_step(k, &self.failed, "run")?;
         let mut ran = 0;
         while ran < k && !self.done() {
-            let r = Views::new(&self.layout, &mut self.f32_arena, &mut self.u32_arena).and_then(
-                |mut v| {
+            let r = Views::new(&self.layout, &mut self.arenas.f32s, &mut self.arenas.u32s)
+                .and_then(|mut v| {
                     vgs::step(
                         &self.cfg,
                         &mut self.state,
@@ -197,8 +191,7 @@ impl VgsCore {
                         &*self.target,
                         &mut self.rng,
                     )
-                },
-            );
+                });
             match r {
                 Ok(info) => {
                     self.loss.push(info.td_loss as f32);
@@ -208,8 +201,7 @@ impl VgsCore {
                 }
                 Err(e) => {
                     let m = format!("iteration {}: {e}", self.iteration() + 1);
-                    self.failed = Some(m.clone());
-                    return Err(bad("run", m));
+                    return Err(end_run(&mut self.failed, m));
                 }
             }
         }
@@ -237,7 +229,7 @@ impl VgsCore {
             out: &mut self.xy,
             log_w: &mut self.log_w,
         };
-        let info = Views::new(&self.layout, &mut self.f32_arena, &mut self.u32_arena)
+        let info = Views::new(&self.layout, &mut self.arenas.f32s, &mut self.arenas.u32s)
             .and_then(|mut v| vgs::sample(&self.cfg, &mut v, &*self.target, draw, &mut rng))
             .map_err(|e| PlaygroundError::kernel("run", e))?;
         self.non_finite = info.non_finite;
@@ -310,13 +302,14 @@ impl VgsCore {
     }
     /// Arena elements of the run.
     pub fn arena_len(&self) -> usize {
-        self.arena_len
+        self.arenas.len()
     }
     /// FNV-1a 64 of the value network's parameters.
     pub fn param_checksum(&self) -> String {
         // the value network's parameters open the f32 arena (vgs::views)
         crate::train::checksum(
-            self.f32_arena
+            self.arenas
+                .f32s
                 .get(..self.layout.n_params)
                 .unwrap_or_default(),
         )
