@@ -68,13 +68,11 @@ pub(crate) fn carve_arenas<'a>(
 /// # Errors
 /// [`Error::InvalidConfig`] if they differ.
 pub(crate) fn same_layout<L: PartialEq>(fresh: &L, layout: &L) -> Result<(), Error> {
-    if fresh == layout {
-        Ok(())
-    } else {
-        Err(Error::InvalidConfig(
-            "the layout was computed for another configuration",
-        ))
-    }
+    same(
+        fresh,
+        layout,
+        "the layout was computed for another configuration",
+    )
 }
 
 /// Checks that views were carved (`carved`, the layout they hold) by `layout`.
@@ -82,12 +80,15 @@ pub(crate) fn same_layout<L: PartialEq>(fresh: &L, layout: &L) -> Result<(), Err
 /// # Errors
 /// [`Error::InvalidConfig`] if they were carved by another layout.
 pub(crate) fn carved_by<L: PartialEq>(carved: &L, layout: &L) -> Result<(), Error> {
-    if carved == layout {
+    same(carved, layout, "the views were carved for another layout")
+}
+
+/// `Ok` if `a == b`, else [`Error::InvalidConfig`] with `why`.
+fn same<L: PartialEq>(a: &L, b: &L, why: &'static str) -> Result<(), Error> {
+    if a == b {
         Ok(())
     } else {
-        Err(Error::InvalidConfig(
-            "the views were carved for another layout",
-        ))
+        Err(Error::InvalidConfig(why))
     }
 }
 

@@ -1,6 +1,6 @@
 //! The time-conditioned trunk of the PIS policy ([`crate::samplers::diffusion`]) and of the
-//! VGS value network ([`crate::samplers::vgs`]): one forward, backward and initialisation
-//! for both.
+//! VGS value network ([`crate::samplers::vgs`]): one forward and backward pass for both, and
+//! one initialisation ([`super::init::init_trunk`]).
 //!
 //! ```text
 //! time:  τ = Linear(E, H) → f → Linear(H, H)                  (N rows, one per step)
@@ -21,10 +21,8 @@
 //! The central-difference tests of the backward pass are the two networks': the PIS
 //! policy's reaches `∂L/∂e` through the learnt phase, the value network's the per-row steps.
 
-use super::init::init_linear;
-use super::{Activation, Grads, LastLayerInit, Linear, Mlp, Tape};
+use super::{Activation, Grads, Linear, Mlp, Tape};
 use crate::error::{Error, check_len, check_min_len};
-use crate::rng::Rng;
 
 /// The rows of one pass: `batch` rows of `x` (`B × d`) and the step of each row.
 #[derive(Clone, Copy, Debug)]
@@ -35,6 +33,16 @@ pub struct Rows<'a> {
     pub batch: usize,
     /// The step of each row (`B` values `< N`); `None` puts every row at step 0.
     pub steps: Option<&'a [u32]>,
+}
+
+/// What a [`Trunk::forward`] pass leaves for its backward pass: the rows it read and the
+/// cache it wrote.
+#[derive(Clone, Copy, Debug)]
+pub struct TrunkTape<'a> {
+    /// The rows of the forward pass.
+    pub rows: Rows<'a>,
+    /// Its cache.
+    pub cache: &'a [f32],
 }
 
 /// The gradients of one [`Trunk::backward`]: `∂L/∂y` in, the parameter, input and
@@ -112,6 +120,19 @@ impl Trunk {
         self.state.out()
     }
 
+    /// The time MLP.
+    pub const fn time_mlp(&self) -> &Mlp {
+        &self.time_mlp
+    }
+    /// The state layer.
+    pub const fn state(&self) -> &Linear {
+        &self.state
+    }
+    /// The head MLP.
+    pub const fn head(&self) -> &Mlp {
+        &self.head
+    }
+
     /// Length of the embedding `e` at the start of the cache: `N·E`.
     pub const fn emb_len(&self) -> usize {
         self.n_times * self.time_mlp.input_dim()
@@ -148,7 +169,11 @@ impl Trunk {
         (time, state, head)
     }
 
-    fn split_mut<'p>(&self, p: &'p mut [f32]) -> (&'p mut [f32], &'p mut [f32], &'p mut [f32]) {
+    /// Splits parameters (or gradients) into `(time MLP, state, head)`.
+    pub(crate) fn split_mut<'p>(
+        &self,
+        p: &'p mut [f32],
+    ) -> (&'p mut [f32], &'p mut [f32], &'p mut [f32]) {
         let (time, r) = p.split_at_mut(self.time_mlp.param_count());
         let (state, head) = r.split_at_mut(self.state.param_count());
         (time, state, head)
@@ -168,24 +193,6 @@ impl Trunk {
     /// The step of row `b`.
     fn step(rows: Rows<'_>, b: usize) -> usize {
         rows.steps.map_or(0, |s| s[b] as usize)
-    }
-
-    /// PyTorch-default layers (in the order time MLP, state, head); the head's last layer
-    /// follows `last`.
-    ///
-    /// # Errors
-    /// [`Error::ShapeMismatch`] if `params.len() != param_count()`.
-    pub fn init<R: Rng + ?Sized>(
-        &self,
-        params: &mut [f32],
-        last: LastLayerInit,
-        rng: &mut R,
-    ) -> Result<(), Error> {
-        check_len("trunk params", self.param_count(), params.len())?;
-        let (time, state, head) = self.split_mut(params);
-        self.time_mlp.init(time, LastLayerInit::Default, rng)?;
-        init_linear(&self.state, state, rng)?;
-        self.head.init(head, last, rng)
     }
 
     /// Forward pass on `rows`, the embedding being at the start of `pass.cache`: writes
@@ -233,9 +240,9 @@ impl Trunk {
         }
     }
 
-    /// Backward pass for the forward pass on the same `rows` whose cache is `cache`:
-    /// **accumulates** parameter gradients into `g.params`, **writes** `∂L/∂x` into `g.dx`
-    /// and `∂L/∂e` into `g.demb` when given.
+    /// Backward pass for the forward pass whose rows and cache are `tape`: **accumulates**
+    /// parameter gradients into `g.params`, **writes** `∂L/∂x` into `g.dx` and `∂L/∂e` into
+    /// `g.demb` when given.
     ///
     /// # Errors
     /// [`Error::ShapeMismatch`] for a buffer of the wrong length; [`Error::InvalidConfig`]
@@ -243,11 +250,11 @@ impl Trunk {
     pub fn backward(
         &self,
         params: &[f32],
-        rows: Rows<'_>,
-        cache: &[f32],
+        tape: TrunkTape<'_>,
         g: TrunkGrads<'_>,
         scratch: &mut [f32],
     ) -> Result<(), Error> {
+        let TrunkTape { rows, cache } = tape;
         let TrunkGrads {
             dout,
             params: grads,

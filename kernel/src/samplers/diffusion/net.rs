@@ -24,7 +24,8 @@
 //! head cache]`. One forward pass fills one cache; [`PisNet::backward`] reads it.
 
 use crate::error::{Error, check_len, check_min_len};
-use crate::nn::trunk::{Pass, Rows, Trunk, TrunkGrads};
+use crate::nn::init::init_trunk;
+use crate::nn::trunk::{Pass, Rows, Trunk, TrunkGrads, TrunkTape};
 use crate::nn::{Activation, FourierEmbedding, Grads, LastLayerInit, Mlp, Tape};
 use crate::rng::Rng;
 
@@ -262,7 +263,7 @@ impl PisNet {
         check_len("pis params", self.param_count(), params.len())?;
         let (phase, trunk, lp) = self.split_mut(params);
         self.embed.init_zero(phase)?;
-        self.trunk.init(trunk, last, rng)?;
+        init_trunk(&self.trunk, trunk, last, rng)?;
         if let Some(m) = &self.langevin {
             let (phase, mlp) = lp.split_at_mut(self.n_phase());
             self.embed.init_zero(phase)?;
@@ -413,14 +414,17 @@ impl PisNet {
         let (g_phase, g_trunk, g_lp) = self.split_mut(grads);
         let (base_cache, lp_cache) = cache.split_at(self.trunk.cache_len(batch));
         let (demb, ds, inner) = self.split_scratch(scratch);
+        let tape = TrunkTape {
+            rows: input.rows(),
+            cache: base_cache,
+        };
         let tg = TrunkGrads {
             dout,
             params: g_trunk,
             dx,
             demb: Some(&mut *demb),
         };
-        self.trunk
-            .backward(trunk, input.rows(), base_cache, tg, &mut *inner)?;
+        self.trunk.backward(trunk, tape, tg, &mut *inner)?;
         self.embed
             .backward(&base_cache[..self.embed.out_len()], demb, g_phase)?;
         if let Some(m) = &self.langevin {

@@ -24,7 +24,8 @@
 
 use crate::error::{Error, check_min_len};
 use crate::math;
-use crate::nn::trunk::{Pass, Rows, Trunk, TrunkGrads};
+use crate::nn::init::init_trunk;
+use crate::nn::trunk::{Pass, Rows, Trunk, TrunkGrads, TrunkTape};
 use crate::nn::{Activation, LastLayerInit};
 use crate::rng::Rng;
 
@@ -138,7 +139,7 @@ impl ValueNet {
         last: LastLayerInit,
         rng: &mut R,
     ) -> Result<(), Error> {
-        self.trunk.init(params, last, rng)
+        init_trunk(&self.trunk, params, last, rng)
     }
 
     fn embed_row(&self, t: usize, out: &mut [f32]) {
@@ -202,8 +203,11 @@ impl ValueNet {
             dx: g.dx,
             demb: None,
         };
-        self.trunk
-            .backward(params, input.rows(), cache, tg, scratch)
+        let tape = TrunkTape {
+            rows: input.rows(),
+            cache,
+        };
+        self.trunk.backward(params, tape, tg, scratch)
     }
 }
 
