@@ -60,6 +60,20 @@ pub struct Tape<'a> {
     pub batch: usize,
 }
 
+#[cfg(test)]
+pub(crate) mod testutil {
+    //! Test helpers shared by the layers' tests.
+    extern crate std;
+    use crate::rng::{seeded, standard_normal};
+    use std::vec::Vec;
+
+    /// `n` standard normal values from the generator seeded with `seed`.
+    pub(crate) fn randn(n: usize, seed: u64) -> Vec<f32> {
+        let mut r = seeded(seed);
+        (0..n).map(|_| standard_normal(&mut r) as f32).collect()
+    }
+}
+
 pub use act::Activation;
 pub use embed::{DEFAULT_HARMONICS, FourierEmbedding};
 pub use init::LastLayerInit;
