@@ -60,6 +60,12 @@ pub struct Tape<'a> {
     pub batch: usize,
 }
 
+pub use act::Activation;
+pub use embed::{DEFAULT_HARMONICS, FourierEmbedding};
+pub use init::LastLayerInit;
+pub use linear::Linear;
+pub use mlp::{MAX_LAYERS, Mlp, mlp_param_count};
+
 #[cfg(test)]
 pub(crate) mod testutil {
     //! Test helpers shared by the layers' tests.
@@ -73,9 +79,3 @@ pub(crate) mod testutil {
         (0..n).map(|_| standard_normal(&mut r) as f32).collect()
     }
 }
-
-pub use act::Activation;
-pub use embed::{DEFAULT_HARMONICS, FourierEmbedding};
-pub use init::LastLayerInit;
-pub use linear::Linear;
-pub use mlp::{MAX_LAYERS, Mlp, mlp_param_count};
