@@ -2,7 +2,7 @@
 
 use super::{LogDensity, check_len, finite_grad, guarded, guarded_grad};
 use crate::error::Error;
-use crate::math::{self, LN_2PI};
+use crate::math::{self, LN_2PI, sq_dist};
 use crate::rng::{self, Rng, fill_standard_normal, uniform_f64};
 
 /// Number of mixture components.
@@ -179,17 +179,6 @@ impl Gmm40 {
         }
         mx
     }
-}
-
-#[inline]
-fn sq_dist(x: &[f32], m: &[f32]) -> f64 {
-    x.iter()
-        .zip(m)
-        .map(|(&a, &b)| {
-            let c = a as f64 - b as f64;
-            c * c
-        })
-        .sum()
 }
 
 impl LogDensity for Gmm40 {
