@@ -15,8 +15,7 @@ use crate::checksum::fnv1a_f32;
 use crate::error::{RunError, check_arena};
 use crate::{f32_field, f64_field};
 use amortise_kernel::rng;
-use amortise_kernel::samplers::diffusion::flow::Twist;
-use amortise_kernel::samplers::diffusion::policy::{Policy, Rollout};
+use amortise_kernel::samplers::diffusion::policy::Rollout;
 use amortise_kernel::samplers::diffusion::reference::{Process, Schedule};
 use amortise_kernel::samplers::diffusion::smc::{self, SmcConfig, SmcWorkspace};
 use amortise_kernel::samplers::diffusion::train::{
@@ -203,21 +202,7 @@ pub fn run<W: Write>(f32s: &mut [f32], u32s: &mut [u32], out: &mut W) -> Result<
         ws: mut pws,
     } = Rollout::carve(&net, n, cfg.steps, false, rollout)?;
     let mut ws = SmcWorkspace::carve(&w, c.take(wf)?, &mut u32s[..wu])?;
-    let pp = net.param_count();
-    let fp = &params[pp..pp + flows.param_count()];
-    let sampler = smc::Sampler {
-        cfg: &cfg.smc,
-        proposal: Policy {
-            cfg: &cfg.policy,
-            sched: &sched,
-            net: &net,
-            params: &params[..pp],
-        },
-        twist: Some(Twist {
-            flows: &flows,
-            params: fp,
-        }),
-    };
+    let sampler = layout.sampler(&cfg, &sched, params);
     let si = smc::run(sampler, &target, &mut traj, &mut pws, &mut ws, &mut rng)?;
     write!(out, "smc: particles={n} resamples={}", si.resamples)?;
     f64_field(out, "log_z", si.log_z)?;

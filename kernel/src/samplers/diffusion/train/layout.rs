@@ -2,12 +2,13 @@
 //! `u32`) from the configuration, and [`Views`] carves them into named buffers on each call,
 //! so no struct holds them between calls.
 
-use super::super::flow::{Flows, SubTbWorkspace};
+use super::super::flow::{Flows, SubTbWorkspace, Twist};
 use super::super::net::PisNet;
 use super::super::policy::{self, Trajectories};
 use super::super::reference::Schedule;
-use super::super::smc::SmcWorkspace;
+use super::super::smc::{self, SmcWorkspace};
 use super::config::{Config, Method};
+use super::parts::policy_at;
 use crate::arena::{carve_arenas, same_layout};
 use crate::error::Error;
 use crate::optim::Model;
@@ -166,6 +167,24 @@ impl Layout {
         let a = self.policy_params.min(params.len());
         let b = (self.policy_params + self.flow_params).min(params.len());
         &params[a..b]
+    }
+    /// The twisted SMC sampler of the model with parameters `params` ([`Layout::n_params`]
+    /// values): its policy as proposal under `cfg`'s settings and the schedule `sched`, its
+    /// learnt flows (if it has them) as twists.
+    pub fn sampler<'a>(
+        &'a self,
+        cfg: &'a Config,
+        sched: &'a Schedule<'a>,
+        params: &'a [f32],
+    ) -> smc::Sampler<'a> {
+        smc::Sampler {
+            cfg: &cfg.smc,
+            proposal: policy_at(cfg, self, sched, params),
+            twist: self.flows.as_ref().map(|flows| Twist {
+                flows,
+                params: self.flow(params),
+            }),
+        }
     }
     /// The learnt `log Z`, the last parameter (NaN for an empty slice).
     pub fn log_z(&self, params: &[f32]) -> f32 {

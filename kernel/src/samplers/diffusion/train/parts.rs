@@ -14,7 +14,7 @@ use crate::rng::{Rng, uniform_f64};
 use crate::targets::LogDensity;
 
 /// The policy of `cfg` over `lay`'s network at the policy part of the model's `params`.
-fn policy_at<'a>(
+pub(super) fn policy_at<'a>(
     cfg: &'a Config,
     lay: &'a Layout,
     sched: &'a Schedule<'a>,
@@ -54,14 +54,7 @@ pub(super) fn smc_pass<T: LogDensity + ?Sized, R: Rng + ?Sized>(
     let lay = v.layout;
     let sched = Schedule::view(cfg.process, cfg.steps, &*v.table)?;
     let params = &*v.model.params;
-    let smc = smc::Sampler {
-        cfg: &cfg.smc,
-        proposal: policy_at(cfg, &lay, &sched, params),
-        twist: lay.flows.as_ref().map(|flows| Twist {
-            flows,
-            params: lay.flow(params),
-        }),
-    };
+    let smc = lay.sampler(cfg, &sched, params);
     let info = smc::run(smc, target, &mut v.smc_traj, &mut v.pws, &mut v.smc, rng)?;
     state.smc_runs += 1;
     insert(&mut state.buffer, v, true)?;
