@@ -4,10 +4,11 @@
 //! (debiased Sinkhorn with ε = 1e-3 and median-heuristic MMD), and the entropic mode
 //! coverage where the target is a mixture with known centres.
 
+use amortise_kernel::Error;
 use amortise_kernel::metrics::{bounds, coverage, mmd, sinkhorn, weights};
 use amortise_kernel::rng::{self, Xoshiro256PlusPlus};
 use amortise_kernel::samplers::diffusion::net::PisNet;
-use amortise_kernel::samplers::diffusion::policy::{self, Policy, PolicyConfig, Trajectories};
+use amortise_kernel::samplers::diffusion::policy::{self, Policy, PolicyConfig, Rollout};
 use amortise_kernel::samplers::diffusion::reference::{Process, Schedule};
 use amortise_kernel::targets::{Density, LogDensity, Target};
 use serde::Serialize;
@@ -101,35 +102,6 @@ pub struct Evaluation {
     pub samples: Vec<f32>,
 }
 
-/// Buffers for forward/backward trajectories of `n` chains.
-struct TrajBufs {
-    states: Vec<f32>,
-    lpf: Vec<f32>,
-    lpb: Vec<f32>,
-    out: Vec<f32>,
-    ns: Vec<f32>,
-    sc: Vec<f32>,
-    noise: Vec<f32>,
-    lgrad: Vec<f32>,
-}
-
-impl TrajBufs {
-    fn new(net: &PisNet, n: usize, steps: usize) -> Self {
-        let (s, l, o, _) = Trajectories::lens(net, n, steps, false);
-        let (a, b, c) = policy::Workspace::lens(net, n);
-        TrajBufs {
-            states: vec![0.0; s],
-            lpf: vec![0.0; l],
-            lpb: vec![0.0; l],
-            out: vec![0.0; o],
-            ns: vec![0.0; a],
-            sc: vec![0.0; b],
-            noise: vec![0.0; c],
-            lgrad: vec![0.0; policy::Workspace::lgrad_len(net, n)],
-        }
-    }
-}
-
 /// A trained policy as the CLI evaluates it: its settings, the reference process and number
 /// of steps (the schedule is built from them on each call), the network and its parameters.
 #[derive(Clone, Copy, Debug)]
@@ -146,14 +118,22 @@ pub struct TrainedPolicy<'a> {
     pub params: &'a [f32],
 }
 
-/// Samples `n` forward trajectories of the policy and returns `(x_T, log w)`.
-pub fn sample_policy(
+/// Where the trajectories of [`weighted_rollout`] come from.
+#[derive(Clone, Copy)]
+enum Start<'x> {
+    /// `n` forward trajectories of the policy.
+    Policy(usize),
+    /// Backward trajectories (under `p_B`) from these terminal states, scored by the policy.
+    Terminal(&'x [f32]),
+}
+
+/// Trajectories from `start`, their terminal states and log importance weights.
+fn weighted_rollout(
     tp: TrainedPolicy<'_>,
     target: &Target,
-    n: usize,
+    start: Start<'_>,
     rng: &mut Xoshiro256PlusPlus,
-) -> CliResult<(Vec<f32>, Vec<f32>)> {
-    let kernel = |e| CliError::kernel("sampling the policy", e);
+) -> Result<(Vec<f32>, Vec<f32>), Error> {
     let TrainedPolicy {
         cfg,
         process,
@@ -162,37 +142,43 @@ pub fn sample_policy(
         params,
     } = tp;
     let mut table = vec![0.0f32; Schedule::table_len(steps)];
-    let sched = Schedule::new(process, steps, &mut table).map_err(kernel)?;
+    let sched = Schedule::new(process, steps, &mut table)?;
     let d = net.dim();
-    let mut b = TrajBufs::new(net, n, steps);
-    let mut traj = Trajectories {
-        batch: n,
-        dim: d,
-        steps,
-        states: &mut b.states,
-        log_pf: &mut b.lpf,
-        log_pb: &mut b.lpb,
-        outputs: &mut b.out,
-        cache: &mut [],
+    let n = match start {
+        Start::Policy(n) => n,
+        Start::Terminal(x_t) => x_t.len() / d,
     };
-    let mut ws = policy::Workspace {
-        net_scratch: &mut b.ns,
-        step_cache: &mut b.sc,
-        noise: &mut b.noise,
-        lgrad: &mut b.lgrad,
-    };
+    let mut arena = vec![0.0f32; Rollout::arena_len(net, n, steps, false)];
+    let Rollout { mut traj, mut ws } = Rollout::carve(net, n, steps, false, &mut arena)?;
     let pol = Policy {
         cfg,
         sched: &sched,
         net,
         params,
     };
-    policy::sample_forward(pol, target, &mut traj, &mut ws, false, rng).map_err(kernel)?;
+    match start {
+        Start::Policy(_) => policy::sample_forward(pol, target, &mut traj, &mut ws, false, rng)?,
+        Start::Terminal(x_t) => {
+            policy::sample_backward(&sched, x_t, &mut traj, ws.noise, rng)?;
+            policy::score(pol, target, &mut traj, &mut ws, false)?;
+        }
+    }
     let xt = traj.terminal().to_vec();
     let log_r: Vec<f32> = xt.chunks_exact(d).map(|x| target.log_density(x)).collect();
     let mut lw = vec![0.0f32; n];
-    policy::log_weights(&sched, &traj, &log_r, &mut lw).map_err(kernel)?;
+    policy::log_weights(&sched, &traj, &log_r, &mut lw)?;
     Ok((xt, lw))
+}
+
+/// Samples `n` forward trajectories of the policy and returns `(x_T, log w)`.
+pub fn sample_policy(
+    tp: TrainedPolicy<'_>,
+    target: &Target,
+    n: usize,
+    rng: &mut Xoshiro256PlusPlus,
+) -> CliResult<(Vec<f32>, Vec<f32>)> {
+    weighted_rollout(tp, target, Start::Policy(n), rng)
+        .map_err(|e| CliError::kernel("sampling the policy", e))
 }
 
 /// Log weights of backward trajectories from `x_t` under the policy (EUBO terms).
@@ -202,47 +188,9 @@ pub fn backward_log_weights(
     x_t: &[f32],
     rng: &mut Xoshiro256PlusPlus,
 ) -> CliResult<Vec<f32>> {
-    let kernel = |e| CliError::kernel("scoring backward trajectories", e);
-    let TrainedPolicy {
-        cfg,
-        process,
-        steps,
-        net,
-        params,
-    } = tp;
-    let mut table = vec![0.0f32; Schedule::table_len(steps)];
-    let sched = Schedule::new(process, steps, &mut table).map_err(kernel)?;
-    let d = net.dim();
-    let n = x_t.len() / d;
-    let mut b = TrajBufs::new(net, n, steps);
-    let mut traj = Trajectories {
-        batch: n,
-        dim: d,
-        steps,
-        states: &mut b.states,
-        log_pf: &mut b.lpf,
-        log_pb: &mut b.lpb,
-        outputs: &mut b.out,
-        cache: &mut [],
-    };
-    policy::sample_backward(&sched, x_t, &mut traj, &mut b.noise, rng).map_err(kernel)?;
-    let mut ws = policy::Workspace {
-        net_scratch: &mut b.ns,
-        step_cache: &mut b.sc,
-        noise: &mut b.noise,
-        lgrad: &mut b.lgrad,
-    };
-    let pol = Policy {
-        cfg,
-        sched: &sched,
-        net,
-        params,
-    };
-    policy::score(pol, target, &mut traj, &mut ws, false).map_err(kernel)?;
-    let log_r: Vec<f32> = x_t.chunks_exact(d).map(|x| target.log_density(x)).collect();
-    let mut lw = vec![0.0f32; n];
-    policy::log_weights(&sched, &traj, &log_r, &mut lw).map_err(kernel)?;
-    Ok(lw)
+    weighted_rollout(tp, target, Start::Terminal(x_t), rng)
+        .map(|(_, lw)| lw)
+        .map_err(|e| CliError::kernel("scoring backward trajectories", e))
 }
 
 /// Divergences of a sample set from the ground truth, and its mode coverage.

@@ -306,6 +306,9 @@ function startWorker() {
   };
 }
 
+/** The renderer of each frame message type (SMC, training, discrete, VGS). */
+const RENDER = { frame: render, tframe: renderTrain, dframe: renderDiscrete, vframe: renderVgs };
+
 function onMessage(m) {
   switch (m.type) {
     case 'ready':
@@ -329,31 +332,20 @@ function onMessage(m) {
       app.configured = true;
       setButtons();
       break;
+    case 'frame':
+    case 'tframe':
+    case 'dframe':
     case 'vframe':
-      app.vframe = m;
+      // a playground's frame: kept under its type's name and drawn by its renderer
+      app[m.type] = m;
       app.frames += 1;
-      renderVgs();
+      RENDER[m.type]();
       break;
     case 'dgrid':
       app.dgrid = m;
       app.dframe = null;
       app.configured = true;
       setButtons();
-      break;
-    case 'dframe':
-      app.dframe = m;
-      app.frames += 1;
-      renderDiscrete();
-      break;
-    case 'tframe':
-      app.tframe = m;
-      app.frames += 1;
-      renderTrain();
-      break;
-    case 'frame':
-      app.frame = m;
-      app.frames += 1;
-      render();
       break;
     case 'state':
       setRunning(m.running);
@@ -515,6 +507,32 @@ function movingMedianLog10(values) {
   return out;
 }
 
+/** log10 of the thinned `values` (NaN where not positive), for the loss charts. */
+function logLoss(values) {
+  return thin(values).map((v) => (v > 0 ? Math.log10(v) : NaN));
+}
+
+/** The loss chart's series: `loss` (red), optionally `under` it (grey), and the loss's median (black). */
+function lossSeries(loss, under) {
+  const series = [{ values: logLoss(loss), colour: 'rgba(179,38,30,0.45)' }];
+  if (under) series.unshift({ values: logLoss(under), colour: 'rgba(150,150,150,0.5)' });
+  series.push({ values: thin(movingMedianLog10(loss)), colour: '#1d1d28' });
+  return series;
+}
+
+/**
+ * Writes the status fields every trained playground reports (state, iteration, loss,
+ * parameter checksum, and the playground's `extra` fields); returns the run state and the
+ * iterations-per-second text.
+ */
+function runStatus(s, extra) {
+  const state = s.done ? 'done' : app.running ? 'running' : 'paused';
+  const common = { state, iteration: String(s.iteration), loss: String(s.loss), checksum: s.checksum };
+  Object.assign(ui.status.dataset, common, extra);
+  const rate = s.seconds > 0 && s.iteration > 0 ? ` · ${(s.iteration / s.seconds).toFixed(0)} it/s · ${s.seconds.toFixed(0)} s` : '';
+  return { state, rate };
+}
+
 function renderTrain() {
   const f = app.tframe;
   if (!f || !app.view) return;
@@ -546,24 +564,13 @@ function renderTrain() {
     ? { title: 'replay buffer', series: [], empty: 'none: on-policy TB keeps no buffer' }
     : { title: `replay buffer entries (capacity ${ui.buffer.value})`, series: [{ values: thin(h.buffer), colour: '#2a7d6f' }],
       yRange: [0, 1.05 * Number(ui.buffer.value)], xMax: len });
-  const logLoss = (a) => thin(a).map((v) => (v > 0 ? Math.log10(v) : NaN));
-  const lossSeries = [{ values: logLoss(h.loss), colour: 'rgba(179,38,30,0.45)' }];
-  if (method === 'rsmc') lossSeries.unshift({ values: logLoss(h.subtb), colour: 'rgba(150,150,150,0.5)' });
-  lossSeries.push({ values: thin(movingMedianLog10(h.loss)), colour: '#1d1d28' });
   lineChart(ui.chartLoss, {
     title: method === 'rsmc' ? 'log10 loss: TB (red), median (black), SubTB (grey)' : 'log10 TB loss (red) and its median (black)',
-    series: lossSeries, xMax: len,
+    series: lossSeries(h.loss, method === 'rsmc' && h.subtb), xMax: len,
   });
-  const state = s.done ? 'done' : app.running ? 'running' : 'paused';
-  const st = ui.status.dataset;
-  st.state = state;
-  st.iteration = String(s.iteration);
-  st.loss = String(s.loss);
-  st.logz = String(s.logZ);
-  st.modes = s.modesTotal > 0 ? String(s.modesHit) : 'n/a';
-  st.bufferModes = String(s.bufferModesHit);
-  st.checksum = s.checksum;
-  const rate = s.seconds > 0 && s.iteration > 0 ? ` · ${(s.iteration / s.seconds).toFixed(0)} it/s · ${s.seconds.toFixed(0)} s` : '';
+  const { state, rate } = runStatus(s, {
+    logz: String(s.logZ), modes: s.modesTotal > 0 ? String(s.modesHit) : 'n/a', bufferModes: String(s.bufferModesHit),
+  });
   ui.status.textContent =
     `${state}: ${method} on ${ui.target.value}, iteration ${s.iteration}/${s.iters}${rate}\n` +
     `TB loss ${fmt(s.loss)}${method === 'rsmc' ? `  SubTB ${fmt(s.subtb)}` : ''}   ` +
@@ -629,25 +636,12 @@ function renderDiscrete() {
     yRange: [0, Math.max(1, s.modesTotal) * 1.05], xMax: s.visits,
     hline: { y: s.modesTotal, colour: '#2a9d3a', label: 'all modes' },
   });
-  const logLoss = (a) => thin(a).map((v) => (v > 0 ? Math.log10(v) : NaN));
-  const lossSeries = [{ values: logLoss(h.loss), colour: 'rgba(179,38,30,0.45)' }];
-  if (ui.method.value === 'teacher') lossSeries.unshift({ values: logLoss(h.teacherLoss), colour: 'rgba(150,150,150,0.5)' });
-  lossSeries.push({ values: thin(movingMedianLog10(h.loss)), colour: '#1d1d28' });
   const lossName = { tb: 'TB', db: 'DB', subtb: 'SubTB', teacher: 'student TB' }[ui.method.value] || 'loss';
   lineChart(ui.chartLoss, {
     title: `log10 ${lossName} loss (red), median (black)${ui.method.value === 'teacher' ? ', teacher (grey)' : ''}`,
-    series: lossSeries, xMax: len,
+    series: lossSeries(h.loss, ui.method.value === 'teacher' && h.teacherLoss), xMax: len,
   });
-  const state = s.done ? 'done' : app.running ? 'running' : 'paused';
-  const st = ui.status.dataset;
-  st.state = state;
-  st.iteration = String(s.iteration);
-  st.loss = String(s.loss);
-  st.logz = String(s.logZ);
-  st.tv = String(s.tv);
-  st.modes = String(s.modesFound);
-  st.checksum = s.checksum;
-  const rate = s.seconds > 0 && s.iteration > 0 ? ` · ${(s.iteration / s.seconds).toFixed(0)} it/s · ${s.seconds.toFixed(0)} s` : '';
+  const { state, rate } = runStatus(s, { logz: String(s.logZ), tv: String(s.tv), modes: String(s.modesFound) });
   ui.status.textContent =
     `${state}: ${ui.method.value} on ${ui.target.value} (${s.nTerminal} objects), iteration ${s.iteration}/${s.iters}${rate}\n` +
     `${lossName} loss ${fmt(s.loss)}   ${s.fromBuffer ? 'replayed (buffer)' : 'freshly sampled'} batch${s.buffer ? `   buffer ${s.buffer}` : ''}\n` +
@@ -663,12 +657,7 @@ function renderVgs() {
   const h = f.hist;
   drawScene(ui.scene, app.heat, app.view, f, false);
   const len = h.loss.length;
-  const logLoss = (a) => thin(a).map((v) => (v > 0 ? Math.log10(v) : NaN));
-  lineChart(ui.chartLoss, {
-    title: 'log10 TD loss (red) and its median (black)',
-    series: [{ values: logLoss(h.loss), colour: 'rgba(179,38,30,0.45)' }, { values: thin(movingMedianLog10(h.loss)), colour: '#1d1d28' }],
-    xMax: len,
-  });
+  lineChart(ui.chartLoss, { title: 'log10 TD loss (red) and its median (black)', series: lossSeries(h.loss), xMax: len });
   lineChart(ui.chartLogZ, {
     title: 'learnt initial scale σ_init', series: [{ values: thin(h.sigma), colour: '#1f6fb2' }], xMax: len,
   });
@@ -681,14 +670,7 @@ function renderVgs() {
     yRange: [0, 1.05 * s.modesTotal], xMax: len, hline: { y: s.modesTotal, colour: '#2a9d3a', label: 'all modes' },
   });
   lineChart(ui.chartBeta, { title: 'replay buffer / temperature', series: [], empty: 'none: VGS trains on its own fresh rollouts' });
-  const state = s.done ? 'done' : app.running ? 'running' : 'paused';
-  const st = ui.status.dataset;
-  st.state = state;
-  st.iteration = String(s.iteration);
-  st.loss = String(s.loss);
-  st.modes = String(s.modesHit);
-  st.checksum = s.checksum;
-  const rate = s.seconds > 0 && s.iteration > 0 ? ` · ${(s.iteration / s.seconds).toFixed(0)} it/s · ${s.seconds.toFixed(0)} s` : '';
+  const { state, rate } = runStatus(s, { modes: String(s.modesHit) });
   ui.status.textContent =
     `${state}: vgs on ${ui.target.value}, T = ${s.steps} steps, iteration ${s.iteration}/${s.iters}${rate}\n` +
     `TD loss ${fmt(s.loss)}   σ_init ${fmt(s.sigma)}${s.nonFinite ? `   ${s.nonFinite} non-finite coordinates reset` : ''}\n` +

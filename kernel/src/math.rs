@@ -321,6 +321,18 @@ pub fn log_mean_exp<T: Real>(xs: &[T]) -> T {
     T::from_f64(log_sum_exp_f64(xs) - ln(xs.len() as f64))
 }
 
+/// Squared Euclidean distance `Σ_k (a_k − b_k)²` of two `f32` rows, each term and the sum in
+/// `f64`, added in increasing `k` from `0.0` (the one order every metric and target uses).
+#[inline]
+pub fn sq_dist(a: &[f32], b: &[f32]) -> f64 {
+    let mut s = 0.0f64;
+    for (&u, &v) in a.iter().zip(b) {
+        let d = u as f64 - v as f64;
+        s += d * d;
+    }
+    s
+}
+
 /// Log-density of `N(x; mean, var)` in one dimension, in `f64`.
 #[inline]
 pub fn normal_log_pdf(x: f64, mean: f64, var: f64) -> f64 {

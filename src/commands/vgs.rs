@@ -433,6 +433,25 @@ impl VgsRun<'_> {
         Ok((xs, lw, si.non_finite))
     }
 
+    /// Draws the evaluation samples and evaluates them (`full`: every metric, for the final
+    /// line); returns the samples, the evaluation and the seconds the draw took.
+    fn draw_evaluated(&mut self, full: bool) -> CliResult<(Vec<f32>, VgsEval, f64)> {
+        let ts = Instant::now();
+        let (mut xs, lw, non_finite) = self.draw()?;
+        let seconds = ts.elapsed().as_secs_f64();
+        let reference = self.reference.as_deref();
+        let mut ev = evaluate(
+            self.target.name(),
+            self.target,
+            &mut xs,
+            &lw,
+            reference,
+            full,
+        )?;
+        ev.non_finite = non_finite;
+        Ok((xs, ev, seconds))
+    }
+
     fn last_loss(&self) -> f64 {
         self.last.map_or(f64::NAN, |i| i.td_loss)
     }
@@ -472,17 +491,7 @@ impl Run for VgsRun<'_> {
     }
 
     fn evaluate(&mut self, at: At) -> CliResult<serde_json::Value> {
-        let (mut xs, lw, non_finite) = self.draw()?;
-        let name = self.target.name();
-        let mut ev = evaluate(
-            name,
-            self.target,
-            &mut xs,
-            &lw,
-            self.reference.as_deref(),
-            false,
-        )?;
-        ev.non_finite = non_finite;
+        let (_, ev, _) = self.draw_evaluated(false)?;
         let Some(info) = self.last else {
             return Err(CliError::flag("--iters", "must be at least 1"));
         };
@@ -522,19 +531,8 @@ impl Run for VgsRun<'_> {
     }
 
     fn finish(&mut self, o: &Outcome, metrics: &mut Metrics) -> CliResult<serde_json::Value> {
-        let ts = Instant::now();
-        let (mut xs, lw, non_finite) = self.draw()?;
-        let sample_seconds = ts.elapsed().as_secs_f64();
+        let (xs, ev, sample_seconds) = self.draw_evaluated(true)?;
         let name = self.target.name();
-        let mut ev = evaluate(
-            name,
-            self.target,
-            &mut xs,
-            &lw,
-            self.reference.as_deref(),
-            true,
-        )?;
-        ev.non_finite = non_finite;
         let last_loss = self.last_loss();
         metrics.append(&json!({
             "iteration": o.completed,

@@ -50,6 +50,13 @@ pub(crate) fn bad(field: &'static str, msg: impl Into<String>) -> PlaygroundErro
     PlaygroundError::new(field, msg)
 }
 
+/// Ends a run: records `message` in `failed`, the error every later call repeats, and
+/// returns it on the `run` control.
+pub(crate) fn end_run(failed: &mut Option<String>, message: String) -> PlaygroundError {
+    *failed = Some(message.clone());
+    bad("run", message)
+}
+
 /// The `key=value` pairs of a page query (`&`-separated; a pair without `=` has an empty
 /// value), keys trimmed: the settings layer's query reader, which the SMC and discrete
 /// handles use too.

@@ -12,7 +12,7 @@
 //! Memory: the handle owns its two arenas (`Box<[f32]>`, `Box<[u32]>`) and the trainer's
 //! [`State`]; the kernel's [`Views`] are carved from them on each call.
 
-use crate::error::bad;
+use crate::error::end_run;
 use amortise_kernel::rng::{Xoshiro256PlusPlus, seeded};
 use amortise_kernel::samplers::vgs::{self, Config, Draw, Layout, State, Views};
 use amortise_kernel::targets::{LogDensity, Target};
@@ -20,7 +20,7 @@ use amortise_settings::{Limits, VgsRunConfig, targets};
 
 use crate::error::PlaygroundError;
 use crate::grid::{DensityGrid, GridSpec};
-use crate::train::{check_arena, check_samples, check_step, covered, target_2d};
+use crate::train::{Arenas, check_samples, check_step, covered, target_2d};
 
 /// The targets the VGS playground accepts (2-D): the settings layer's (`Page::vgs`).
 pub fn vgs_targets() -> Vec<&'static str> {
@@ -54,8 +54,7 @@ pub struct VgsCore {
     cfg: Config,
     target: Box<Target>,
     layout: Layout,
-    f32_arena: Box<[f32]>,
-    u32_arena: Box<[u32]>,
+    arenas: Arenas,
     state: State,
     init_sigma: f32,
     rng: Xoshiro256PlusPlus,
@@ -66,7 +65,6 @@ pub struct VgsCore {
     non_finite: u32,
     failed: Option<String>,
     grid: DensityGrid,
-    arena_len: usize,
 }
 
 impl VgsCore {
@@ -83,13 +81,11 @@ impl VgsCore {
         let cfg = s.config(&Limits::PAGE)?;
         let d = target.dim();
         let layout = Layout::new(&cfg, d).map_err(|e| PlaygroundError::kernel("run", e))?;
-        let total = layout.f32_len.saturating_add(layout.u32_len);
-        check_arena(total, "the batch, steps or hidden width")?;
-        let mut f32_arena = vec![0.0f32; layout.f32_len].into_boxed_slice();
-        let mut u32_arena = vec![0u32; layout.u32_len].into_boxed_slice();
+        let lens = [layout.f32_len, layout.u32_len];
+        let mut arenas = Arenas::new(lens, "the batch, steps or hidden width")?;
         let mut rng = seeded(s.seed);
         let kernel = |e| PlaygroundError::kernel("run", e);
-        let mut views = Views::new(&layout, &mut f32_arena, &mut u32_arena).map_err(kernel)?;
+        let mut views = Views::new(&layout, &mut arenas.f32s, &mut arenas.u32s).map_err(kernel)?;
         let state = vgs::init(&cfg, &layout, &mut views, &mut rng).map_err(kernel)?;
         let init_sigma = views.init_sigma();
         Ok(VgsCore {
@@ -97,8 +93,7 @@ impl VgsCore {
             cfg,
             target: Box::new(target),
             layout,
-            f32_arena,
-            u32_arena,
+            arenas,
             init_sigma,
             state,
             rng,
@@ -109,7 +104,6 @@ impl VgsCore {
             non_finite: 0,
             failed: None,
             grid: DensityGrid::default(),
-            arena_len: total,
         })
     }
 
@@ -121,8 +115,8 @@ impl VgsCore {
         check_step(k, &self.failed, "run")?;
         let mut ran = 0;
         while ran < k && !self.done() {
-            let r = Views::new(&self.layout, &mut self.f32_arena, &mut self.u32_arena).and_then(
-                |mut v| {
+            let r = Views::new(&self.layout, &mut self.arenas.f32s, &mut self.arenas.u32s)
+                .and_then(|mut v| {
                     vgs::step(
                         &self.cfg,
                         &mut self.state,
@@ -130,8 +124,7 @@ impl VgsCore {
                         &*self.target,
                         &mut self.rng,
                     )
-                },
-            );
+                });
             match r {
                 Ok(info) => {
                     self.loss.push(info.td_loss as f32);
@@ -141,8 +134,7 @@ impl VgsCore {
                 }
                 Err(e) => {
                     let m = format!("iteration {}: {e}", self.iteration() + 1);
-                    self.failed = Some(m.clone());
-                    return Err(bad("run", m));
+                    return Err(end_run(&mut self.failed, m));
                 }
             }
         }
@@ -169,7 +161,7 @@ impl VgsCore {
             out: &mut self.xy,
             log_w: &mut self.log_w,
         };
-        let info = Views::new(&self.layout, &mut self.f32_arena, &mut self.u32_arena)
+        let info = Views::new(&self.layout, &mut self.arenas.f32s, &mut self.arenas.u32s)
             .and_then(|mut v| vgs::sample(&self.cfg, &mut v, &*self.target, draw, &mut rng))
             .map_err(|e| PlaygroundError::kernel("run", e))?;
         self.non_finite = info.non_finite;
@@ -242,13 +234,14 @@ impl VgsCore {
     }
     /// Arena elements of the run.
     pub fn arena_len(&self) -> usize {
-        self.arena_len
+        self.arenas.len()
     }
     /// FNV-1a 64 of the value network's parameters.
     pub fn param_checksum(&self) -> String {
         // the value network's parameters open the f32 arena (vgs::views)
         crate::train::checksum(
-            self.f32_arena
+            self.arenas
+                .f32s
                 .get(..self.layout.n_params)
                 .unwrap_or_default(),
         )

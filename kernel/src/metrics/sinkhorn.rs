@@ -271,12 +271,7 @@ fn scores_dyn(
 ) -> f64 {
     let mut mx = f64::NEG_INFINITY;
     for ((r, b), &p) in row.iter_mut().zip(pts_b.chunks_exact(dim)).zip(pot) {
-        let mut c = 0.0f64;
-        for (&u, &v) in a.iter().zip(b) {
-            let d = u as f64 - v as f64;
-            c += d * d;
-        }
-        let s = (p - c) * inv_eps;
+        let s = (p - math::sq_dist(a, b)) * inv_eps;
         *r = s;
         mx = if s > mx { s } else { mx };
     }
@@ -300,12 +295,7 @@ fn fill_costs(a: &[f32], b: &[f32], dim: usize, out: &mut [f64]) {
     let m = b.len() / dim;
     for (orow, pa) in out.chunks_exact_mut(m).zip(a.chunks_exact(dim)) {
         for (o, pb) in orow.iter_mut().zip(b.chunks_exact(dim)) {
-            let mut c = 0.0f64;
-            for (&u, &v) in pa.iter().zip(pb) {
-                let d = u as f64 - v as f64;
-                c += d * d;
-            }
-            *o = c;
+            *o = math::sq_dist(pa, pb);
         }
     }
 }

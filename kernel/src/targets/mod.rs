@@ -264,6 +264,36 @@ pub(crate) fn finish_lp(lp: f64) -> f32 {
     }
 }
 
+/// The frame of every target's `log_density`: `-inf` for a non-finite `x` (the points
+/// where `lp` is not evaluated), else `lp()` through [`finish_lp`]. `x.len() == dim` is
+/// `debug_assert`ed.
+#[inline]
+pub(crate) fn guarded(x: &[f32], dim: usize, lp: impl FnOnce() -> f64) -> f32 {
+    debug_assert_eq!(x.len(), dim);
+    if !all_finite(x) {
+        return f32::NEG_INFINITY;
+    }
+    finish_lp(lp())
+}
+
+/// The frame of every target's `log_density_grad`: for a non-finite `x` a zero gradient
+/// and `-inf` ([`outside`]), else `lp_grad(grad)`, which writes the gradient and returns
+/// `log p̃` (through [`finish_lp`]). Both lengths are `debug_assert`ed to be `dim`.
+#[inline]
+pub(crate) fn guarded_grad(
+    x: &[f32],
+    grad: &mut [f32],
+    dim: usize,
+    lp_grad: impl FnOnce(&mut [f32]) -> f64,
+) -> f32 {
+    debug_assert_eq!(x.len(), dim);
+    debug_assert_eq!(grad.len(), dim);
+    if !all_finite(x) {
+        return outside(grad);
+    }
+    finish_lp(lp_grad(grad))
+}
+
 /// Converts one `f64` gradient entry to a finite `f32`: NaN ↦ 0, overflow ↦ `±f32::MAX`.
 #[inline]
 pub(crate) fn finite_grad(g: f64) -> f32 {

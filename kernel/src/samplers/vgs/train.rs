@@ -23,6 +23,7 @@ use super::loss::{TdBatch, TdInputs, TdSpec, td_minibatch};
 use super::net::ValueInput;
 use super::rollout::{Ctx, Roll};
 use super::views::{Layout, Views};
+use crate::arena::carved_by;
 use crate::error::{Error, check_len};
 use crate::math;
 use crate::nn::LastLayerInit;
@@ -77,11 +78,7 @@ pub fn init<R: Rng + ?Sized>(
     rng: &mut R,
 ) -> Result<State, Error> {
     layout.check(cfg)?;
-    if views.layout != *layout {
-        return Err(Error::InvalidConfig(
-            "vgs views were carved for another layout",
-        ));
-    }
+    carved_by(&views.layout, layout)?;
     layout
         .net
         .init(views.model.params, LastLayerInit::Zero, rng)?;
