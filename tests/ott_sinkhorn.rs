@@ -178,17 +178,13 @@ fn the_cli_reproduces_ott() {
             path.to_str().unwrap().to_string()
         };
         let (a, b) = (write("x", &c.x), write("y", &c.y));
-        let o = amortise(&[
-            "metric",
-            "sinkhorn",
-            "--a",
-            &a,
-            "--b",
-            &b,
-            "--convention",
-            "paper",
-            "--json",
-        ]);
+        let paper = |more: &[&str]| {
+            let mut args = vec!["metric", "sinkhorn", "--a", &a, "--b", &b];
+            args.extend_from_slice(&["--convention", "paper"]);
+            args.extend_from_slice(more);
+            amortise(&args)
+        };
+        let o = paper(&["--json"]);
         assert!(o.status.success(), "{}", stderr(&o));
         let v: Value = serde_json::from_str(stdout(&o).trim()).unwrap();
         let d32 = c.ott32["divergence"].as_f64().unwrap();
@@ -202,18 +198,6 @@ fn the_cli_reproduces_ott() {
             ) < 1e-12
         );
         // the paper's ε is relative to the data: an absolute one is refused
-        let o = amortise(&[
-            "metric",
-            "sinkhorn",
-            "--a",
-            &a,
-            "--b",
-            &b,
-            "--convention",
-            "paper",
-            "--epsilon",
-            "0.001",
-        ]);
-        assert_fails(&o, 2, "--epsilon");
+        assert_fails(&paper(&["--epsilon", "0.001"]), 2, "--epsilon");
     }
 }

@@ -121,6 +121,29 @@ impl<'a> Annealing<'a> {
         self.cfg.epsilon
     }
 
+    /// A solve's progress before its first iteration: at `ε₀`.
+    fn start(&self) -> Progress {
+        Progress {
+            eps: self.eps0,
+            iterations: 0,
+            converged: false,
+            error: f64::INFINITY,
+        }
+    }
+
+    /// Records an iteration whose marginal error (before its updates) was `err`: while
+    /// annealing, moves ε on ([`Annealing::next_level`]); at the target ε, keeps the error and
+    /// returns whether it met the tolerance, i.e. whether the solve stops.
+    fn record(&self, s: &mut Progress, err: f64) -> bool {
+        if s.eps > self.cfg.epsilon {
+            s.eps = self.next_level(s.eps, err, s.iterations);
+            return false;
+        }
+        s.error = err;
+        s.converged = err < self.cfg.tolerance;
+        s.converged
+    }
+
     /// The ε after an iteration at level `eps > target` whose marginal error was `err`, the
     /// `it`-th of the solve: the next level once this one is solved, straight to the target
     /// once half the budget is spent (so that the value is always at the target ε).
@@ -143,6 +166,27 @@ impl<'a> Annealing<'a> {
     }
 }
 
+/// Where an annealed solve is: the current ε, iterations done, and the last error measured at
+/// the target ε.
+struct Progress {
+    eps: f64,
+    iterations: u32,
+    converged: bool,
+    error: f64,
+}
+
+impl Progress {
+    /// The outcome, with the solve's value.
+    fn solve(&self, value: f64) -> Solve {
+        Solve {
+            value,
+            iterations: self.iterations,
+            converged: self.converged,
+            error: self.error,
+        }
+    }
+}
+
 /// `OT_ε(a, b)` by alternating log-domain updates with ε-annealing: `xy` updates `f` on
 /// `x` against `y`, `yx` (the same clouds swapped) updates `g` on `y`.
 pub(super) fn solve_pair(
@@ -153,33 +197,18 @@ pub(super) fn solve_pair(
     g: &mut [f64],
     row: &mut [f64],
 ) -> Solve {
-    let cfg = anneal.cfg;
     f.fill(0.0);
     g.fill(0.0);
-    let mut eps = anneal.eps0;
-    let mut it = 0u32;
-    let mut converged = false;
-    let mut error = f64::INFINITY;
-    while it < cfg.max_iterations {
-        it += 1;
-        let err = dual_update::<false>(f, None, xy, g, eps, row).error;
-        dual_update::<false>(g, None, yx, f, eps, row);
-        if eps > cfg.epsilon {
-            eps = anneal.next_level(eps, err, it);
-            continue;
-        }
-        error = err;
-        if err < cfg.tolerance {
-            converged = true;
+    let mut s = anneal.start();
+    while s.iterations < anneal.cfg.max_iterations {
+        s.iterations += 1;
+        let err = dual_update::<false>(f, None, xy, g, s.eps, row).error;
+        dual_update::<false>(g, None, yx, f, s.eps, row);
+        if anneal.record(&mut s, err) {
             break;
         }
     }
-    Solve {
-        value: mean(f) + mean(g),
-        iterations: it,
-        converged,
-        error,
-    }
+    s.solve(mean(f) + mean(g))
 }
 
 /// `OT_ε(a, a)` by the symmetric averaged update `p ← ½ (p + T(p))` with the same ε-annealing
@@ -191,35 +220,20 @@ pub(super) fn solve_sym(
     tmp: &mut [f64],
     row: &mut [f64],
 ) -> Solve {
-    let cfg = anneal.cfg;
     p.fill(0.0);
     let tmp = &mut tmp[..p.len()];
-    let mut eps = anneal.eps0;
-    let mut it = 0u32;
-    let mut error = f64::INFINITY;
-    let mut converged = false;
-    while it < cfg.max_iterations {
-        it += 1;
-        let err = dual_update::<false>(tmp, Some(p), xx, p, eps, row).error;
+    let mut s = anneal.start();
+    while s.iterations < anneal.cfg.max_iterations {
+        s.iterations += 1;
+        let err = dual_update::<false>(tmp, Some(p), xx, p, s.eps, row).error;
         for (pi, &ti) in p.iter_mut().zip(tmp.iter()) {
             *pi = 0.5 * (*pi + ti);
         }
-        if eps > cfg.epsilon {
-            eps = anneal.next_level(eps, err, it);
-            continue;
-        }
-        error = err;
-        if err < cfg.tolerance {
-            converged = true;
+        if anneal.record(&mut s, err) {
             break;
         }
     }
-    Solve {
-        value: 2.0 * mean(p),
-        iterations: it,
-        converged,
-        error,
-    }
+    s.solve(2.0 * mean(p))
 }
 
 /// Squared diagonal of the joint bounding box of two clouds (an upper bound on every cost).
