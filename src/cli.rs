@@ -146,32 +146,7 @@ pub enum Command {
     /// Make reference samples for dw4 / lj13 with long independent MALA chains.
     VgsReference(Box<VgsReferenceArgs>),
     /// Compare two sample files with a divergence.
-    Metric {
-        /// Which divergence.
-        #[arg(value_enum)]
-        kind: MetricKind,
-        /// First sample file (CSV).
-        #[arg(long)]
-        a: String,
-        /// Second sample file (CSV, same number of columns).
-        #[arg(long)]
-        b: String,
-        /// Entropic regularisation for Sinkhorn (squared-Euclidean cost).
-        #[arg(long, default_value_t = 1e-3)]
-        epsilon: f64,
-        /// Print JSON instead of text.
-        #[arg(long)]
-        json: bool,
-    },
-}
-
-/// Sample-set divergences.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum MetricKind {
-    /// Debiased Sinkhorn divergence (squared-Euclidean cost), as in ott-jax.
-    Sinkhorn,
-    /// Maximum mean discrepancy, Gaussian kernel with the median-distance bandwidth.
-    Mmd,
+    Metric(Box<crate::commands::metric::MetricArgs>),
 }
 
 /// Arguments of `amortise train`: what to train, then the argument groups (the groups of
