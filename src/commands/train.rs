@@ -11,6 +11,7 @@ use amortise_kernel::samplers::diffusion::train::{self, Layout, Method, Views};
 use amortise_kernel::smc::annealed;
 use amortise_kernel::smc::resample::{Scheme, resample};
 use amortise_kernel::targets::{LogDensity, Target};
+use amortise_settings::defaults;
 use serde_json::json;
 
 use super::{build_target, json_num};
@@ -99,6 +100,10 @@ fn discrete_args(a: &TrainArgs) -> CliResult<TrainDiscreteArgs> {
         (a.diffusion.init_log_z_batch, "--init-log-z-batch"),
         (a.diffusion.learned_variance, "--learned-variance"),
         (a.diffusion.exploration != 0.0, "--exploration"),
+        (a.diffusion.reference != "ou", "--reference"),
+        (a.diffusion.harmonics != defaults::WIDTH, "--harmonics"),
+        (a.diffusion.threads != 1, "--threads"),
+        (a.diffusion.grad_chunks.is_some(), "--grad-chunks"),
     ] {
         if set {
             return Err(CliError::flag(

@@ -313,9 +313,15 @@ mod tests {
     #[test]
     fn file_length_counts_the_lines_before_the_test_module() {
         assert_eq!(non_test_lines("fn a() {}\n\nfn b() {}\n"), 3);
-        assert_eq!(non_test_lines("fn a() {}\n#[cfg(test)]\nmod tests {\n}\n"), 1);
+        assert_eq!(
+            non_test_lines("fn a() {}\n#[cfg(test)]\nmod tests {\n}\n"),
+            1
+        );
         assert_eq!(non_test_lines("//! doc\n#![cfg(test)]\nfn t() {}\n"), 1);
         // An indented attribute (inside an item) does not end the count.
-        assert_eq!(non_test_lines("mod m {\n    #[cfg(test)]\n    fn t() {}\n}\n"), 4);
+        assert_eq!(
+            non_test_lines("mod m {\n    #[cfg(test)]\n    fn t() {}\n}\n"),
+            4
+        );
     }
 }
