@@ -292,6 +292,13 @@ fn test() -> Result<(), String> {
         )?;
     }
     embedded::test()?;
+    // The kernel as a crate for embedders: it packages and its packaged copy builds alone.
+    run(
+        "the kernel crate packages (cargo package)",
+        "cargo",
+        &["package", "-p", "amortise-kernel", "--allow-dirty"],
+        &[],
+    )?;
     run(
         "rustdoc (warnings denied)",
         "cargo",
