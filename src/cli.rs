@@ -270,6 +270,11 @@ pub struct ReplayArgs {
     /// discrete rsmc accepts only iw).
     #[arg(long)]
     pub buffer_priority: Option<String>,
+    /// rsmc: the log weight on-policy samples enter the buffer with: corrected (with
+    /// -log p0(x0), an unbiased estimate of Z like the SMC weights; the default) or seed (the
+    /// seeds' JAX RSMC trainer, which omits -log p0(x0); docs/results.md measures both).
+    #[arg(long)]
+    pub buffer_weights: Option<String>,
     /// SMC runs that prefill the buffer before training (rsmc; default 20, discrete 4; each
     /// discrete run costs one batch of reward calls).
     #[arg(long)]

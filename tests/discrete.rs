@@ -136,6 +136,7 @@ fn train_accepts_discrete_targets() {
         ("--grad-chunks", "4"),
         ("--reference", "pinned"),
         ("--harmonics", "8"),
+        ("--buffer-weights", "seed"),
     ] {
         let o = amortise(&[
             "train",

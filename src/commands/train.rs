@@ -82,6 +82,11 @@ pub fn resolve(a: &TrainArgs, dim: usize) -> CliResult<RunConfig> {
             .buffer_priority
             .clone()
             .unwrap_or(d.buffer_priority.clone()),
+        buffer_weights: a
+            .replay
+            .buffer_weights
+            .clone()
+            .unwrap_or(d.buffer_weights.clone()),
         ..d
     };
     rc.validate(&Limits::CLI)?;
@@ -104,6 +109,7 @@ fn discrete_args(a: &TrainArgs) -> CliResult<TrainDiscreteArgs> {
         (a.diffusion.harmonics != defaults::WIDTH, "--harmonics"),
         (a.diffusion.threads != 1, "--threads"),
         (a.diffusion.grad_chunks.is_some(), "--grad-chunks"),
+        (a.replay.buffer_weights.is_some(), "--buffer-weights"),
     ] {
         if set {
             return Err(CliError::flag(
@@ -162,6 +168,7 @@ pub fn validate_config(rc: &RunConfig) -> CliResult<()> {
     args.model.lr = Some(rc.lr);
     args.replay.buffer = Some(rc.buffer);
     args.replay.buffer_priority = Some(rc.buffer_priority.clone());
+    args.replay.buffer_weights = Some(rc.buffer_weights.clone());
     args.replay.prefill = Some(rc.prefill);
     args.replay.chunk = Some(rc.chunk);
     let again = resolve(&args, target.dim())?;
