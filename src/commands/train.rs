@@ -11,7 +11,7 @@ use amortise_kernel::samplers::diffusion::train::{self, Layout, Method, Views};
 use amortise_kernel::smc::annealed;
 use amortise_kernel::smc::resample::{Scheme, resample};
 use amortise_kernel::targets::{LogDensity, Target};
-use amortise_settings::defaults;
+use amortise_settings::{defaults, presets};
 use serde_json::json;
 
 use super::{build_target, json_num};
@@ -55,20 +55,23 @@ pub fn resolve(a: &TrainArgs, dim: usize) -> CliResult<RunConfig> {
             ));
         }
     }
-    let d = RunConfig::new(&a.target, dim, &a.method);
+    let d = match &a.preset {
+        Some(name) => presets::preset(name, &a.target, dim, &a.method)?.run,
+        None => RunConfig::new(&a.target, dim, &a.method),
+    };
     let rc = RunConfig {
         seed: a.run.seed,
-        iters: a.run.iters,
+        iters: a.run.iters.unwrap_or(d.iters),
         batch: a.model.batch.unwrap_or(d.batch),
         particles: a.diffusion.particles.unwrap_or(d.particles),
         steps: a.diffusion.steps.unwrap_or(d.steps),
         reference: a.diffusion.reference.clone(),
         sigma: a.diffusion.sigma.unwrap_or(d.sigma),
-        hidden: a.model.hidden,
-        flow_hidden: a.model.flow_hidden,
-        harmonics: a.diffusion.harmonics,
+        hidden: a.model.hidden.unwrap_or(d.hidden),
+        flow_hidden: a.model.flow_hidden.unwrap_or(d.flow_hidden),
+        harmonics: a.diffusion.harmonics.unwrap_or(d.harmonics),
         learned_variance: a.diffusion.learned_variance,
-        langevin: a.diffusion.langevin,
+        langevin: a.diffusion.langevin || d.langevin,
         init_log_z_smc: a.diffusion.init_log_z_smc,
         init_log_z_batch: a.diffusion.init_log_z_batch,
         exploration: a.diffusion.exploration,
@@ -93,6 +96,15 @@ pub fn resolve(a: &TrainArgs, dim: usize) -> CliResult<RunConfig> {
     Ok(rc)
 }
 
+/// The evaluation cadence: `--eval-every`, else the preset's, else a tenth of the run.
+pub fn eval_every(a: &TrainArgs, rc: &RunConfig) -> CliResult<u32> {
+    let preset = match &a.preset {
+        Some(name) => Some(presets::preset(name, &rc.target, rc.dim, &rc.method)?.eval_every),
+        None => None,
+    };
+    Ok(run_loop::eval_every(a.run.eval_every.or(preset), rc.iters))
+}
+
 /// `train --target ENV` for a discrete environment: the `train-discrete` arguments, with
 /// the continuous-only flags rejected by name.
 fn discrete_args(a: &TrainArgs) -> CliResult<TrainDiscreteArgs> {
@@ -106,7 +118,8 @@ fn discrete_args(a: &TrainArgs) -> CliResult<TrainDiscreteArgs> {
         (a.diffusion.learned_variance, "--learned-variance"),
         (a.diffusion.exploration != 0.0, "--exploration"),
         (a.diffusion.reference != "ou", "--reference"),
-        (a.diffusion.harmonics != defaults::WIDTH, "--harmonics"),
+        (a.diffusion.harmonics.is_some(), "--harmonics"),
+        (a.preset.is_some(), "--preset"),
         (a.diffusion.threads != 1, "--threads"),
         (a.diffusion.grad_chunks.is_some(), "--grad-chunks"),
         (a.replay.buffer_weights.is_some(), "--buffer-weights"),
@@ -149,7 +162,7 @@ pub fn validate_config(rc: &RunConfig) -> CliResult<()> {
         .args;
     args.run.dim = Some(rc.dim);
     args.method = rc.method.clone();
-    args.run.iters = rc.iters;
+    args.run.iters = Some(rc.iters);
     args.model.batch = Some(rc.batch);
     args.diffusion.particles = Some(rc.particles);
     args.diffusion.steps = Some(rc.steps);
@@ -157,9 +170,9 @@ pub fn validate_config(rc: &RunConfig) -> CliResult<()> {
     args.run.eval_samples = Some(rc.eval_samples);
     args.diffusion.reference = rc.reference.clone();
     args.diffusion.sigma = Some(rc.sigma);
-    args.model.hidden = rc.hidden;
-    args.model.flow_hidden = rc.flow_hidden;
-    args.diffusion.harmonics = rc.harmonics;
+    args.model.hidden = Some(rc.hidden);
+    args.model.flow_hidden = Some(rc.flow_hidden);
+    args.diffusion.harmonics = Some(rc.harmonics);
     args.diffusion.learned_variance = rc.learned_variance;
     args.diffusion.langevin = rc.langevin;
     args.diffusion.init_log_z_smc = rc.init_log_z_smc;
@@ -232,6 +245,12 @@ fn run_vgs(a: &TrainArgs) -> CliResult<()> {
     if a.run.dim.is_some() {
         return Err(CliError::flag("--dim", "not used by --method vgs"));
     }
+    if a.preset.is_some() {
+        return Err(CliError::flag(
+            "--preset",
+            "not used by --method vgs (train-vgs has per-target presets)",
+        ));
+    }
     super::vgs::run_train(&vgs_args(a))
 }
 
@@ -239,10 +258,10 @@ fn run_vgs(a: &TrainArgs) -> CliResult<()> {
 pub fn vgs_args(a: &TrainArgs) -> crate::cli::TrainVgsArgs {
     crate::cli::TrainVgsArgs {
         target: a.target.clone(),
-        iters: a.run.iters,
+        iters: a.run.iters.unwrap_or(amortise_settings::vgs::ITERS),
         steps: a.diffusion.steps,
         batch: a.model.batch,
-        hidden: Some(a.model.hidden),
+        hidden: Some(a.model.hidden.unwrap_or(defaults::WIDTH)),
         lr: a.model.lr,
         seed: a.run.seed,
         out: a.run.out.clone(),
@@ -514,8 +533,9 @@ impl Run for DiffusionRun<'_> {
         ))
     }
 
-    fn finish(&mut self, o: &Outcome, _: &mut Metrics) -> CliResult<serde_json::Value> {
+    fn finish(&mut self, o: &Outcome, metrics: &mut Metrics) -> CliResult<serde_json::Value> {
         let ev = self.eval(true)?;
+        let last5 = metrics.mean_of_last(5, &LAST5_KEYS);
         let s = summary(
             &self.rc,
             self.target,
@@ -529,12 +549,25 @@ impl Run for DiffusionRun<'_> {
                 "masked_samples": self.masked,
                 "skipped_steps": self.st.optim.skipped,
                 "interrupted": o.interrupted,
+                "last5": last5,
             }),
         );
         write_samples(&self.out, &self.rc, self.target, &ev.samples)?;
         Ok(s)
     }
 }
+
+/// The metrics of `summary.json`'s `last5`: their means over the last five periodic
+/// evaluations, as the RSMC paper's tables report them.
+const LAST5_KEYS: [&str; 7] = [
+    "elbo",
+    "eubo",
+    "log_z_is",
+    "ess",
+    "mmd",
+    "sinkhorn_paper",
+    "emc",
+];
 
 fn run_trained(
     rc: &RunConfig,
@@ -548,7 +581,7 @@ fn run_trained(
         &run_loop::Settings {
             out,
             iters: rc.iters,
-            eval_every: run_loop::eval_every(a.run.eval_every, rc.iters),
+            eval_every: eval_every(a, rc)?,
             files: "samples.csv, samples.svg",
         },
     )
