@@ -7,7 +7,7 @@
 use std::time::Instant;
 
 use amortise_kernel::rng::{self, uniform_f64};
-use amortise_kernel::samplers::diffusion::train::{self, Layout, Method, Views};
+use amortise_kernel::samplers::diffusion::train::{self, Layout, Views};
 use amortise_kernel::smc::annealed;
 use amortise_kernel::smc::resample::{Scheme, resample};
 use amortise_kernel::targets::{LogDensity, Target};
@@ -383,29 +383,21 @@ impl<'t> DiffusionRun<'t> {
         };
         let set = EvalSet::new(target, rc.eval_samples)?;
         let eval_rng = rng::seeded(rc.seed ^ 0x5eed_e7a1);
-        train::prefill(
-            &cfg,
-            &mut st,
-            &mut Views::new(&layout, &mut fa, &mut ua).map_err(|e| CliError::kernel("views", e))?,
-            target,
-            &mut r,
-        )
-        .map_err(|e| CliError::kernel("prefilling the buffer", e))?;
-        let chunked =
+        let mut chunked =
             match crate::parallel::chunk_plan(a.diffusion.threads, a.diffusion.grad_chunks)? {
-                Some(_) if cfg.method != Method::Tb => {
-                    return Err(CliError::flag(
-                        "--threads",
-                        "more than one thread (and --grad-chunks) apply to --method tb only; \
-                     tb-buffer and rsmc stay single-threaded",
-                    ));
-                }
                 Some(chunks) => Some(
                     crate::parallel::ChunkedTb::new(&cfg, &layout, chunks, a.diffusion.threads)
                         .map_err(|e| CliError::kernel("--threads/--grad-chunks", e))?,
                 ),
                 None => None,
             };
+        let mut v =
+            Views::new(&layout, &mut fa, &mut ua).map_err(|e| CliError::kernel("views", e))?;
+        match chunked.as_mut() {
+            Some(c) => c.prefill(&cfg, &mut st, &mut v, target, &mut r),
+            None => train::prefill(&cfg, &mut st, &mut v, target, &mut r),
+        }
+        .map_err(|e| CliError::kernel("prefilling the buffer", e))?;
         Ok(DiffusionRun {
             rc: rc.clone(),
             cfg,

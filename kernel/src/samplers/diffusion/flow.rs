@@ -259,8 +259,13 @@ pub fn fill_boundary_log_r<T: crate::targets::LogDensity + ?Sized>(
 /// Result of the SubTB loss.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct SubTbInfo {
-    /// Batch mean of the per-trajectory SubTB loss (before the weight `w`).
+    /// Batch mean of the per-trajectory SubTB loss (before the weight `w`; over the
+    /// chunk's usable trajectories for a chunk, [`SubTbTerms::batch`]).
     pub loss: f32,
+    /// Sum of the per-trajectory losses of the usable trajectories.
+    pub sum_loss: f64,
+    /// Usable (not masked) trajectories.
+    pub kept: u32,
 }
 
 /// The fixed terms of the SubTB loss: the ends of the flows, which it does not train, and
@@ -273,6 +278,13 @@ pub struct SubTbTerms<'a> {
     pub log_z: f32,
     /// The loss weight `w`.
     pub weight: f32,
+    /// The rows the gradient is averaged over: 0 for the usable trajectories of `traj`
+    /// (the loss of the batch); `n > 0` when `traj` is one chunk of a batch of `n` rows
+    /// split by a runner (the gradient is this chunk's share `w/n · Σ ∂ℓ_i`, and a chunk
+    /// without a usable trajectory is not an error: the runner sums [`SubTbInfo::sum_loss`]
+    /// and [`SubTbInfo::kept`] over the chunks and rescales by `n / kept` if some were
+    /// masked). One chunk of `n` rows with none masked gives the bits of `0`.
+    pub batch: usize,
 }
 
 /// Computes the chunked SubTB loss of scored trajectories (`log p_F`, `log p_B` filled) and
@@ -298,6 +310,7 @@ pub fn subtb_backward(
         log_r,
         log_z,
         weight,
+        batch,
     } = terms;
     let (b, d, t) = (traj.batch, traj.dim, traj.steps);
     if t != flows.steps || d != flows.net.dim() {
@@ -359,12 +372,13 @@ pub fn subtb_backward(
         ok
     };
     let kept = (0..b).filter(|&i| usable(i, ws.boundary_log_f)).count();
-    if kept == 0 {
+    if kept == 0 && batch == 0 {
         return Err(Error::Degenerate(
             "sub-trajectory balance: no trajectory has finite log R and flows",
         ));
     }
-    let scale = weight / (kept as f32 * 2.0 * kk as f32);
+    let denom = if batch == 0 { kept } else { batch };
+    let scale = weight / (denom as f32 * 2.0 * kk as f32);
     let mut total = 0.0f64;
     for i in 0..b {
         if !usable(i, ws.boundary_log_f) {
@@ -455,7 +469,13 @@ pub fn subtb_backward(
             .backward(&params[..np], input, cache, g, ws.net_scratch)?;
     }
     Ok(SubTbInfo {
-        loss: (total / kept as f64) as f32,
+        loss: if kept == 0 {
+            0.0
+        } else {
+            (total / kept as f64) as f32
+        },
+        sum_loss: total,
+        kept: kept as u32,
     })
 }
 
@@ -615,6 +635,7 @@ mod tests {
                 log_r: &log_r,
                 log_z,
                 weight: 1.0,
+                batch: 0,
             };
             subtb_backward(twist, &sched, &traj, terms, &mut g, &mut sws).unwrap()
         };
