@@ -329,12 +329,13 @@ pub struct DiffusionArgs {
     /// Exploration standard deviation added when sampling on-policy trajectories.
     #[arg(long, default_value_t = 0.0)]
     pub exploration: f32,
-    /// Threads for --method tb (more than 1 uses the chunked runner; other methods stay
-    /// single-threaded). Results depend on --grad-chunks, never on the thread count.
+    /// Threads for --method tb, tb-buffer and rsmc (more than 1 uses the chunked runner).
+    /// Results depend on --grad-chunks, never on the thread count.
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
-    /// Split each tb batch into this many fixed gradient chunks, each with its own random
-    /// stream (default: the single-batch kernel step with 1 thread, 8 chunks with more).
+    /// Split each batch (and rsmc's SMC particles) into this many fixed chunks, each with
+    /// its own random stream (default: the single-batch kernel step with 1 thread, 8 chunks
+    /// with more).
     #[arg(long)]
     pub grad_chunks: Option<usize>,
 }

@@ -302,7 +302,7 @@ impl ChunkedTb {
         let rest = Config {
             prefill: 0,
             init_log_z_from_smc: false,
-            ..cfg.clone()
+            ..*cfg
         };
         train::prefill(&rest, state, views, target, rng)?;
         let sched = Schedule::view(cfg.process, cfg.steps, &self.table)?;

@@ -154,7 +154,7 @@ fn run_with(
             None => {
                 // the run's RNG serves the buffer draw of an off-policy iteration (one
                 // uniform), then the chunk seed starts the generator of the batch
-                let off = st.iteration % (cfg.replay_ratio + 1) != 0;
+                let off = !st.iteration.is_multiple_of(cfg.replay_ratio + 1);
                 let mut kr = KernelRng::new(&mut r, usize::from(off));
                 train::step(cfg, &mut st, &mut v, &target, &mut kr).unwrap()
             }

@@ -341,7 +341,7 @@ pub fn boundary<R: Rng + ?Sized>(
 ) -> Result<(), Error> {
     let n = ws.log_w.len();
     check_len("smc boundary states", ws.perm.len(), xe.len())?;
-    let d = if n == 0 { 0 } else { xe.len() / n };
+    let d = xe.len().checked_div(n).unwrap_or(0);
     let rule = cfg.rule(last);
     let mut weights = twist::Weights {
         log_w: ws.log_w,
