@@ -681,4 +681,116 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn subtb_chunks_add_up_to_the_batch() {
+        // a batch split into chunks (`SubTbTerms::batch`): the chunk gradients add up to the
+        // batch's, the loss sums over the chunks to its loss, and one chunk of the whole batch
+        // gives its bits
+        let (d, b, t, l) = (2usize, 5usize, 6usize, 2usize);
+        let target = Target::from_name("9gmm", None).unwrap();
+        let process = Process::PinnedBrownian { t_scale: 2.0 };
+        let mut table = vec![0.0f32; Schedule::table_len(t)];
+        let sched = Schedule::new(process, t, &mut table).unwrap();
+        let pcfg = PolicyConfig::default();
+        let pnet = PisNet::new(d, 4, 2, d).unwrap();
+        let mut r = rng::seeded(8);
+        let mut pp = vec![0.0f32; pnet.param_count()];
+        pnet.init(&mut pp, LastLayerInit::Default, &mut r).unwrap();
+        let fnet = PisNet::new(d, 5, 3, 1).unwrap();
+        let flows = Flows::new(fnet, t, l).unwrap();
+        let mut fp = vec![0.0f32; flows.param_count()];
+        flows.init(&mut fp, &mut r).unwrap();
+        let np = fnet.param_count();
+        fnet.init(&mut fp[..np], LastLayerInit::Default, &mut r)
+            .unwrap();
+        let mut x_t = vec![0.0f32; b * d];
+        fill_standard_normal(&mut r, &mut x_t);
+        let mut arena = vec![0.0; Rollout::arena_len(&pnet, b, t, false)];
+        let Rollout { mut traj, mut ws } = Rollout::carve(&pnet, b, t, false, &mut arena).unwrap();
+        sample_backward(&sched, &x_t, &mut traj, ws.noise, &mut r).unwrap();
+        let policy = Policy {
+            cfg: &pcfg,
+            sched: &sched,
+            net: &pnet,
+            params: &pp,
+        };
+        score(policy, &target, &mut traj, &mut ws, false).unwrap();
+        let log_r: Vec<f32> = traj
+            .terminal()
+            .chunks_exact(d)
+            .map(|x| target.log_density(x))
+            .collect();
+        let twist = Twist {
+            flows: &flows,
+            params: &fp,
+        };
+        let run = |tr: &Trajectories<'_>, lr: &[f32], batch: usize, g: &mut [f32]| {
+            let lens = SubTbWorkspace::lens(&flows, tr.batch);
+            let mut bufs: Vec<Vec<f32>> = lens.iter().map(|&n| vec![0.0f32; n]).collect();
+            fill_boundary_log_r(&flows, tr, &target, &mut bufs[0]).unwrap();
+            let [b0, b1, b2, b3, b4, b5, b6] = &mut bufs[..] else {
+                unreachable!()
+            };
+            let mut sws = SubTbWorkspace {
+                boundary_log_r: b0,
+                boundary_log_f: b1,
+                cache: b2,
+                betas: b3,
+                dout: b4,
+                per_traj: b5,
+                net_scratch: b6,
+            };
+            let terms = SubTbTerms {
+                log_r: lr,
+                log_z: 0.7,
+                weight: 0.5,
+                batch,
+            };
+            subtb_backward(twist, &sched, tr, terms, g, &mut sws).unwrap()
+        };
+        let n = flows.param_count();
+        let mut g_full = vec![0.0f32; n];
+        let full = run(&traj, &log_r, 0, &mut g_full);
+        assert_eq!(full.kept as usize, b);
+        let mut g_one = vec![0.0f32; n];
+        let one = run(&traj, &log_r, b, &mut g_one);
+        assert_eq!(one.loss.to_bits(), full.loss.to_bits());
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&g_one), bits(&g_full));
+        let (mut g_sum, mut sum, mut kept) = (vec![0.0f32; n], 0.0f64, 0u32);
+        for (lo, hi) in [(0usize, 2usize), (2, 5)] {
+            let rows = hi - lo;
+            let mut ca = vec![0.0; Rollout::arena_len(&pnet, rows, t, false)];
+            let ct = Rollout::carve(&pnet, rows, t, false, &mut ca).unwrap().traj;
+            for s in 0..=t {
+                ct.states[s * rows * d..(s + 1) * rows * d]
+                    .copy_from_slice(&traj.states[(s * b + lo) * d..(s * b + hi) * d]);
+            }
+            for s in 0..t {
+                let (dst, src) = (s * rows..(s + 1) * rows, s * b + lo..s * b + hi);
+                ct.log_pf[dst.clone()].copy_from_slice(&traj.log_pf[src.clone()]);
+                ct.log_pb[dst].copy_from_slice(&traj.log_pb[src]);
+            }
+            let mut g = vec![0.0f32; n];
+            let ci = run(&ct, &log_r[lo..hi], b, &mut g);
+            g_sum.iter_mut().zip(&g).for_each(|(a, &x)| *a += x);
+            sum += ci.sum_loss;
+            kept += ci.kept;
+        }
+        assert_eq!(kept as usize, b);
+        let loss = sum / b as f64;
+        assert!(
+            (loss - full.loss as f64).abs() < 1e-5 * (1.0 + loss.abs()),
+            "{loss} vs {}",
+            full.loss
+        );
+        assert!(g_full.iter().any(|&x| x != 0.0));
+        for (i, (&a, &x)) in g_sum.iter().zip(&g_full).enumerate() {
+            assert!(
+                (a - x).abs() <= 1e-5 * (1.0 + x.abs()),
+                "param {i}: {a} vs {x}"
+            );
+        }
+    }
 }
