@@ -99,6 +99,7 @@ fn discrete_args(a: &TrainArgs) -> CliResult<TrainDiscreteArgs> {
         (a.diffusion.init_log_z_batch, "--init-log-z-batch"),
         (a.diffusion.learned_variance, "--learned-variance"),
         (a.diffusion.exploration != 0.0, "--exploration"),
+        (a.diffusion.aldp_reference.is_some(), "--aldp-reference"),
     ] {
         if set {
             return Err(CliError::flag(
@@ -206,7 +207,7 @@ pub fn run(a: &TrainArgs) -> CliResult<()> {
     if rc.method != "smc" {
         return run_trained(&rc, a, &target, &out).map(|_| ());
     }
-    let result = run_smc(&rc, &target, &out)?;
+    let result = run_smc(&rc, a, &target, &out)?;
     eprintln!("wrote {out}/summary.json, metrics.jsonl, samples.csv, samples.svg");
     println!(
         "{}",
@@ -219,6 +220,12 @@ pub fn run(a: &TrainArgs) -> CliResult<()> {
 fn run_vgs(a: &TrainArgs) -> CliResult<()> {
     if a.run.dim.is_some() {
         return Err(CliError::flag("--dim", "not used by --method vgs"));
+    }
+    if a.diffusion.aldp_reference.is_some() {
+        return Err(CliError::flag(
+            "--aldp-reference",
+            "not used by --method vgs",
+        ));
     }
     super::vgs::run_train(&vgs_args(a))
 }
@@ -270,6 +277,9 @@ pub(super) fn summary(
         "emc": ev.emc.map(json_num),
         "config": rc,
     });
+    if let (Some(obj), Some(a)) = (v.as_object_mut(), &ev.aldp) {
+        obj.insert("aldp".into(), json!(a));
+    }
     if let (Some(obj), Some(more)) = (v.as_object_mut(), extra.as_object()) {
         for (k, val) in more {
             obj.insert(k.clone(), val.clone());
@@ -282,6 +292,7 @@ pub(super) fn write_outputs(
     out: &str,
     rc: &RunConfig,
     target: &Target,
+    set: &EvalSet,
     summary: &serde_json::Value,
     samples: &[f32],
 ) -> CliResult<()> {
@@ -292,23 +303,35 @@ pub(super) fn write_outputs(
             .unwrap_or_default()
             .as_bytes(),
     )?;
-    write_samples(out, rc, target, samples)
+    write_samples(out, rc, target, set, samples)
 }
 
-/// `samples.csv` and `samples.svg` of a run.
+/// `samples.csv` and `samples.svg` of a run; on aldp also `samples.pdb` and
+/// `ramachandran.svg` ([`crate::aldp::write_outputs`]).
 pub(super) fn write_samples(
     out: &str,
     rc: &RunConfig,
     target: &Target,
+    set: &EvalSet,
     samples: &[f32],
 ) -> CliResult<()> {
     csv::write(&format!("{out}/samples.csv"), samples, rc.dim)?;
-    plot::samples_svg(
-        &format!("{out}/samples.svg"),
-        target,
-        samples,
-        &format!("{} on {} (seed {})", rc.method, rc.target, rc.seed),
-    )
+    let title = format!("{} on {} (seed {})", rc.method, rc.target, rc.seed);
+    plot::samples_svg(&format!("{out}/samples.svg"), target, samples, &title)?;
+    match &set.aldp {
+        Some(a) => crate::aldp::write_outputs(a, out, samples, &title),
+        None => Ok(()),
+    }
+}
+
+/// The evaluation set of a run: [`EvalSet::new`], with the aldp reference of
+/// `--aldp-reference` when given.
+pub(super) fn eval_set(target: &Target, rc: &RunConfig, a: &TrainArgs) -> CliResult<EvalSet> {
+    let set = EvalSet::new(target, rc.eval_samples)?;
+    match &a.diffusion.aldp_reference {
+        Some(path) => set.with_aldp_reference(path),
+        None => Ok(set),
+    }
 }
 
 /// `train --method tb | tb-buffer | rsmc`: the diffusion trainer, driven by
@@ -350,7 +373,7 @@ impl<'t> DiffusionRun<'t> {
             train::init(&cfg, &layout, &mut v, &mut r)
                 .map_err(|e| CliError::kernel("building the trainer", e))?
         };
-        let set = EvalSet::new(target, rc.eval_samples)?;
+        let set = eval_set(target, rc, a)?;
         let eval_rng = rng::seeded(rc.seed ^ 0x5eed_e7a1);
         train::prefill(
             &cfg,
@@ -458,7 +481,7 @@ impl Run for DiffusionRun<'_> {
         let (tb, subtb, buffer) = self.last.map_or((f32::NAN, f32::NAN, 0), |i| {
             (i.tb_loss, i.subtb_loss, i.buffer_len)
         });
-        Ok(json!({
+        let mut v = json!({
             "iteration": at.iteration,
             "seconds": at.seconds,
             "tb_loss": json_num(tb as f64),
@@ -476,7 +499,11 @@ impl Run for DiffusionRun<'_> {
             "buffer": buffer,
             "masked_samples": self.masked,
             "skipped_steps": self.st.optim.skipped,
-        }))
+        });
+        if let (Some(o), Some(a)) = (v.as_object_mut(), &ev.aldp) {
+            o.insert("aldp".into(), json!(a));
+        }
+        Ok(v)
     }
 
     fn checkpoint(&mut self) -> CliResult<Checkpoint> {
@@ -519,7 +546,7 @@ impl Run for DiffusionRun<'_> {
                 "interrupted": o.interrupted,
             }),
         );
-        write_samples(&self.out, &self.rc, self.target, &ev.samples)?;
+        write_samples(&self.out, &self.rc, self.target, &self.set, &ev.samples)?;
         Ok(s)
     }
 }
@@ -542,7 +569,12 @@ fn run_trained(
     )
 }
 
-fn run_smc(rc: &RunConfig, target: &Target, out: &str) -> CliResult<serde_json::Value> {
+fn run_smc(
+    rc: &RunConfig,
+    a: &TrainArgs,
+    target: &Target,
+    out: &str,
+) -> CliResult<serde_json::Value> {
     let d = target.dim();
     let n = rc.particles;
     let cfg = annealed::Config {
@@ -603,8 +635,13 @@ fn run_smc(rc: &RunConfig, target: &Target, out: &str) -> CliResult<serde_json::
     for &i in &idx {
         samples.extend_from_slice(&ps.x[i as usize * d..(i as usize + 1) * d]);
     }
-    let set = EvalSet::new(target, m)?;
+    let set = eval_set(target, rc, a)?;
     let m = eval::sample_metrics(&set, &samples, d, true)?;
+    let aldp = set
+        .aldp
+        .as_ref()
+        .map(|a| crate::aldp::metrics(a, &samples))
+        .transpose()?;
     let ev = Evaluation {
         elbo: f64::NAN,
         eubo: None,
@@ -615,6 +652,7 @@ fn run_smc(rc: &RunConfig, target: &Target, out: &str) -> CliResult<serde_json::
         sinkhorn_converged: m.sinkhorn_converged,
         sinkhorn_paper: m.sinkhorn_paper,
         emc: m.emc,
+        aldp,
         samples,
     };
     let mut s = summary(
@@ -627,6 +665,6 @@ fn run_smc(rc: &RunConfig, target: &Target, out: &str) -> CliResult<serde_json::
     if let Some(obj) = s.as_object_mut() {
         obj.insert("elbo".into(), serde_json::Value::Null);
     }
-    write_outputs(out, rc, target, &s, &ev.samples)?;
+    write_outputs(out, rc, target, &set, &s, &ev.samples)?;
     Ok(s)
 }

@@ -148,6 +148,24 @@ impl Bins {
     }
 }
 
+/// [`histogram_1d`] for `f64` values on [`Bins`] (`counts.len()` must be `bins.n`).
+///
+/// # Errors
+/// [`Error::InvalidConfig`] for invalid bins; [`Error::ShapeMismatch`] if `counts.len()`
+/// is not `bins.n`.
+pub fn histogram_1d_f64(values: &[f64], bins: Bins, counts: &mut [u32]) -> Result<usize, Error> {
+    bins.validate()?;
+    check_len("histogram_1d_f64 counts", bins.n, counts.len())?;
+    let mut dropped = 0usize;
+    for &v in values {
+        match bins.index(v).and_then(|k| counts.get_mut(k)) {
+            Some(c) => *c = c.saturating_add(1),
+            None => dropped += 1,
+        }
+    }
+    Ok(dropped)
+}
+
 /// Adds the points `(x[i], y[i])` to `counts` (not cleared), row-major
 /// `[bx.n][by.n]` (`counts[i·by.n + j]` counts `x` in bin `i` and `y` in bin `j`, as
 /// `numpy.histogram2d(x, y)[0][i, j]`); returns how many points were dropped (a coordinate
@@ -350,6 +368,26 @@ mod tests {
         assert!(matches!(
             histogram_2d(&x, &y, bad, by, &mut c),
             Err(Error::InvalidConfig(_))
+        ));
+    }
+
+    #[test]
+    fn histogram_1d_f64_agrees_with_f32() {
+        let v = [0.0f32, 0.1, 0.3, 0.99, 1.0, -0.1, 2.0, f32::NAN];
+        let mut a = [0u32; 4];
+        let mut b = [0u32; 4];
+        let da = histogram_1d(&v, 0.0, 1.0, &mut a).unwrap();
+        let w: std::vec::Vec<f64> = v.iter().map(|&x| x as f64).collect();
+        let bins = Bins {
+            lo: 0.0,
+            hi: 1.0,
+            n: 4,
+        };
+        let db = histogram_1d_f64(&w, bins, &mut b).unwrap();
+        assert_eq!((a, da), (b, db));
+        assert!(matches!(
+            histogram_1d_f64(&w, bins, &mut b[..3]),
+            Err(Error::ShapeMismatch { .. })
         ));
     }
 
