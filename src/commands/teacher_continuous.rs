@@ -232,7 +232,7 @@ impl Run for TeacherRun<'_> {
         let Some(info) = self.last else {
             return Err(CliError::flag("--iters", "must be at least 1"));
         };
-        Ok(json!({
+        let mut v = json!({
             "iteration": at.iteration,
             "seconds": at.seconds,
             "phase": phase_name(info.phase),
@@ -252,7 +252,11 @@ impl Run for TeacherRun<'_> {
             "emc": ev.emc.map(json_num),
             "modes_covered": modes.map(|m| m.0),
             "buffer": info.buffer_len,
-        }))
+        });
+        if let (Some(o), Some(a)) = (v.as_object_mut(), &ev.aldp) {
+            o.insert("aldp".into(), json!(a));
+        }
+        Ok(v)
     }
 
     fn checkpoint(&mut self) -> CliResult<Checkpoint> {

@@ -641,7 +641,11 @@ fn run_smc(
         .aldp
         .as_ref()
         .map(|a| crate::aldp::metrics(a, &samples))
-        .transpose()?;
+        .transpose()?
+        .map(|a| crate::aldp::AldpMetrics {
+            eubo_note: "not defined for smc (no backward process)",
+            ..a
+        });
     let ev = Evaluation {
         elbo: f64::NAN,
         eubo: None,
