@@ -232,6 +232,19 @@ pub struct AldpMetrics {
     pub eubo_note: &'static str,
 }
 
+/// FAB's `[KL_φ, KL_ψ, KL_Ramachandran]` of `KL(reference ‖ model)` (see the module
+/// documentation); `None` where a histogram is empty.
+pub fn kl_divergences(reference: &AngleStats, model: &AngleStats) -> [Option<f64>; 3] {
+    let w1 = angle_bins(PHI_PSI_BINS).width();
+    let w2 = angle_bins(RAMA_BINS).width();
+    let kl = |p: &[u32], q: &[u32], cell: f64| kl_density_histograms(p, q, cell, FAB_KL_EPS).ok();
+    [
+        kl(&reference.phi, &model.phi, w1),
+        kl(&reference.psi, &model.psi, w1),
+        kl(&reference.rama, &model.rama, w2 * w2),
+    ]
+}
+
 /// The metrics of `samples` (60-d rows).
 pub fn metrics(ev: &AldpEval, samples: &[f32]) -> CliResult<AldpMetrics> {
     let stats = AngleStats::new(&angles(&ev.aldp, samples))?;
@@ -246,9 +259,7 @@ pub fn metrics(ev: &AldpEval, samples: &[f32]) -> CliResult<AldpMetrics> {
             eubo_note: "omitted: aldp has no exact sampler; pass --aldp-reference FILE",
         });
     };
-    let w1 = angle_bins(PHI_PSI_BINS).width();
-    let w2 = angle_bins(RAMA_BINS).width();
-    let kl = |p: &[u32], q: &[u32], cell: f64| kl_density_histograms(p, q, cell, FAB_KL_EPS).ok();
+    let [kl_phi, kl_psi, kl_ramachandran] = kl_divergences(&r.stats, &stats);
     Ok(AldpMetrics {
         populations,
         reference: Some(ReferenceSummary {
@@ -257,9 +268,9 @@ pub fn metrics(ev: &AldpEval, samples: &[f32]) -> CliResult<AldpMetrics> {
             eubo_rows: r.eubo_rows(),
             populations: r.stats.populations(),
         }),
-        kl_phi: kl(&r.stats.phi, &stats.phi, w1),
-        kl_psi: kl(&r.stats.psi, &stats.psi, w1),
-        kl_ramachandran: kl(&r.stats.rama, &stats.rama, w2 * w2),
+        kl_phi,
+        kl_psi,
+        kl_ramachandran,
         eubo_note: "backward trajectories from the evenly spaced reference rows",
     })
 }

@@ -60,6 +60,33 @@ fn phi_psi_match_mdtraj() {
     println!("worst |Δ| against mdtraj: from X {worst_md:.2e} rad, from x {worst_x:.2e} rad");
 }
 
+#[test]
+fn kl_divergences_match_fabs_numpy_formulas() {
+    let v: Value = serde_json::from_str(include_str!("fixtures/aldp_phi_psi.json")).unwrap();
+    let ex = &v["kl_example"];
+    let pairs = |k: &str| -> Vec<[f64; 2]> {
+        ex[k]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| [p[0].as_f64().unwrap(), p[1].as_f64().unwrap()])
+            .collect()
+    };
+    let reference = AngleStats::new(&pairs("reference")).unwrap();
+    let model = AngleStats::new(&pairs("model")).unwrap();
+    assert_eq!(reference.phi.iter().sum::<u32>(), 400);
+    assert_eq!(model.rama.iter().sum::<u32>(), 300);
+    let got = aldp::kl_divergences(&reference, &model);
+    for (g, k) in got.iter().zip(["kl_phi", "kl_psi", "kl_ramachandran"]) {
+        let want = ex[k].as_f64().unwrap();
+        let g = g.unwrap();
+        assert!(
+            (g - want).abs() <= 1e-12 * want.abs(),
+            "{k}: {g} vs numpy {want}"
+        );
+    }
+}
+
 /// The fields of one ATOM/HETATM line by the PDB columns (1-based, inclusive).
 fn col(line: &str, a: usize, b: usize) -> &str {
     &line[a - 1..b]

@@ -15,6 +15,13 @@ float32 and computes in float32) and, for the record, the same dihedrals in floa
 numpy. It asserts that mdtraj picks the atoms 4-6-8-14 for φ and 6-8-14-16 for ψ (0-based),
 the kernel's `PHI_ATOMS` / `PSI_ATOMS`. The coordinates of `aldp.pdb` itself (Å, converted to
 nm) are one more configuration, `aldp_pdb`.
+
+It also writes `kl_example`: two seeded sets of (φ, ψ) pairs (a "reference" of 400 and a
+"model" of 300, von Mises clusters around β, αR and αL with different weights) and the KL
+divergences FAB's `fab/utils/aldp.py::evaluate_aldp` reports for them, evaluated here with
+its formulas: `numpy.histogram(..., 200, range=[-π, π], density=True)` for φ and ψ,
+`numpy.histogram2d(φ, ψ, 64, range=[[-π, π], [-π, π]], density=True)` for the Ramachandran
+plane, and `Σ p ln((p + ε)/(q + ε)) · cell` with ε = 1e-10 and `p` the reference.
 """
 
 import argparse
@@ -58,6 +65,39 @@ def dihedral64(x, atoms):
     return float(np.arctan2(np.dot(b1, c1) * np.linalg.norm(b2), np.dot(c1, c2)))
 
 
+def kl_example():
+    """Seeded angle sets and FAB's three KL divergences between them."""
+    import numpy as np
+    rng = np.random.default_rng(20251)
+
+    def draw(n, weights):
+        centres = np.radians([[-150.0, 150.0], [-75.0, -40.0], [60.0, 40.0]])
+        k = rng.choice(3, size=n, p=weights)
+        ang = rng.vonmises(centres[k], 4.0)
+        return np.angle(np.exp(1j * ang))  # wrapped to (-π, π]
+
+    ref = draw(400, [0.6, 0.3, 0.1])
+    model = draw(300, [0.3, 0.6, 0.1])
+    eps, nb, nr = 1e-10, 200, 64
+    rng_1d = [-np.pi, np.pi]
+
+    def kl_1d(a, b):
+        p, _ = np.histogram(a, nb, range=rng_1d, density=True)
+        q, _ = np.histogram(b, nb, range=rng_1d, density=True)
+        return float(np.sum(p * np.log((p + eps) / (q + eps))) * 2 * np.pi / nb)
+
+    p2 = np.histogram2d(ref[:, 0], ref[:, 1], nr, range=[rng_1d, rng_1d], density=True)[0]
+    q2 = np.histogram2d(model[:, 0], model[:, 1], nr, range=[rng_1d, rng_1d], density=True)[0]
+    kl_ram = float(np.sum(p2 * np.log((p2 + eps) / (q2 + eps))) * (2 * np.pi / nr) ** 2)
+    return {
+        "reference": ref.tolist(),
+        "model": model.tolist(),
+        "kl_phi": kl_1d(ref[:, 0], model[:, 0]),
+        "kl_psi": kl_1d(ref[:, 1], model[:, 1]),
+        "kl_ramachandran": kl_ram,
+    }
+
+
 def fixture_text() -> str:
     import mdtraj
     import numpy as np
@@ -88,6 +128,7 @@ def fixture_text() -> str:
         "phi_atoms": PHI_ATOMS,
         "psi_atoms": PSI_ATOMS,
         "configurations": rows,
+        "kl_example": kl_example(),
     }
     return json.dumps(out, indent=1) + "\n"
 
