@@ -143,8 +143,8 @@ fn draw_marginals(path: &str, d: usize, samples: &[f32], title: &str) -> DrawRes
 }
 
 /// Writes the Ramachandran plot of `angles` (`[φ, ψ]` in radians) to `path`: a 64 × 64
-/// histogram over `[−180°, 180°]²`, shaded on a log scale from one sample per cell to the
-/// fullest cell, with the basin boundaries (`φ = 0°`; `ψ = −120°` and `50°` for `φ ≤ 0°`)
+/// histogram over `[−180°, 180°]²`, shaded on a log scale from one sample per cell (light)
+/// to the fullest cell (dark), with the basin boundaries (`φ = 0°`; `ψ = −120°` and `50°` for `φ ≤ 0°`)
 /// and labels; with `reference`, a second panel shows the reference the same way.
 pub fn ramachandran_svg(
     path: &str,
@@ -202,9 +202,14 @@ fn rama_panel(
         .x_label_area_size(35)
         .y_label_area_size(45)
         .build_cartesian_2d(-180.0..180.0, -180.0..180.0)?;
+    let fmt = |v: &f64| format!("{v:.0}");
     chart
         .configure_mesh()
         .disable_mesh()
+        .x_labels(7)
+        .y_labels(7)
+        .x_label_formatter(&fmt)
+        .y_label_formatter(&fmt)
         .x_desc("φ (degrees)")
         .y_desc("ψ (degrees)")
         .draw()?;
@@ -215,11 +220,14 @@ fn rama_panel(
             .enumerate()
             .filter(|(_, c)| **c > 0)
             .map(|(k, &c)| {
-                let t = if top > 1.0 {
-                    (c as f64).ln() / top.ln()
-                } else {
-                    1.0
-                };
+                // one sample is still clearly visible: shade from 0.25 to 1
+                let t = 0.25
+                    + 0.75
+                        * if top > 1.0 {
+                            (c as f64).ln() / top.ln()
+                        } else {
+                            1.0
+                        };
                 let col = RGBColor(
                     (235.0 - 205.0 * t) as u8,
                     (240.0 - 180.0 * t) as u8,
