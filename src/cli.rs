@@ -326,6 +326,12 @@ pub struct DiffusionArgs {
     /// on-policy batch (the log Z minimising that batch's TB loss) instead of 0.
     #[arg(long)]
     pub init_log_z_batch: bool,
+    /// aldp only: reference samples of the target (CSV of 60-d sampler-space rows x, optional
+    /// header, .gz allowed): KL divergences of phi, psi and the Ramachandran histogram against
+    /// them, their basin populations, and eval-samples evenly spaced rows as the target
+    /// samples of EUBO, MMD and Sinkhorn.
+    #[arg(long)]
+    pub aldp_reference: Option<String>,
     /// Exploration standard deviation added when sampling on-policy trajectories.
     #[arg(long, default_value_t = 0.0)]
     pub exploration: f32,

@@ -4,7 +4,9 @@
 //! (median-heuristic MMD; the debiased Sinkhorn divergence in the paper's convention, ott-jax
 //! defaults with ε = 0.05 × mean cost, at every evaluation, and in the converged one,
 //! ε = 1e-3, at the final evaluation), and the entropic mode coverage where the target is a
-//! mixture with known centres.
+//! mixture with known centres. On `aldp` (no exact sampler), the target samples of EUBO, MMD
+//! and Sinkhorn come from the reference file of `train --aldp-reference`, and every
+//! evaluation adds the φ/ψ metrics of [`crate::aldp`].
 
 use amortise_kernel::Error;
 use amortise_kernel::metrics::sinkhorn::SinkhornConvention;
@@ -29,6 +31,8 @@ pub struct EvalSet {
     pub modes: Option<Vec<f32>>,
     /// Samples per evaluation.
     pub n: usize,
+    /// On `aldp`: the target and its optional reference sample.
+    pub aldp: Option<crate::aldp::AldpEval>,
 }
 
 impl EvalSet {
@@ -47,11 +51,38 @@ impl EvalSet {
         } else {
             None
         };
+        let aldp = match target.density() {
+            Density::Aldp(a) => Some(crate::aldp::AldpEval {
+                aldp: *a,
+                reference: None,
+            }),
+            _ => None,
+        };
         Ok(EvalSet {
             ground_truth,
             modes: mode_centres(target),
             n,
+            aldp,
         })
+    }
+
+    /// Reads the aldp reference sample `path` (`--aldp-reference`): its φ/ψ histograms for
+    /// the KL divergences, and `n` evenly spaced rows as the target samples (EUBO, MMD,
+    /// Sinkhorn).
+    ///
+    /// # Errors
+    /// A flag error if the target is not aldp or the file is unreadable or not 60-d.
+    pub fn with_aldp_reference(mut self, path: &str) -> CliResult<Self> {
+        let Some(ev) = self.aldp.as_mut() else {
+            return Err(CliError::flag(
+                crate::aldp::REFERENCE_FLAG,
+                "only used by --target aldp",
+            ));
+        };
+        let r = crate::aldp::Reference::load(&ev.aldp, path, self.n)?;
+        self.ground_truth = Some(r.subsample.clone());
+        ev.reference = Some(r);
+        Ok(self)
     }
 }
 
@@ -103,6 +134,8 @@ pub struct Evaluation {
     pub sinkhorn_paper: Option<f64>,
     /// Entropic mode coverage in [0, 1].
     pub emc: Option<f64>,
+    /// The φ/ψ metrics on aldp.
+    pub aldp: Option<crate::aldp::AldpMetrics>,
     /// Model samples `[n, d]` (not serialised).
     #[serde(skip)]
     pub samples: Vec<f32>,
@@ -321,6 +354,11 @@ pub fn evaluate(
         None => None,
     };
     let m = sample_metrics(set, &samples, d, with_sinkhorn)?;
+    let aldp = set
+        .aldp
+        .as_ref()
+        .map(|a| crate::aldp::metrics(a, &samples))
+        .transpose()?;
     Ok(Evaluation {
         elbo,
         eubo,
@@ -331,6 +369,7 @@ pub fn evaluate(
         sinkhorn_converged: m.sinkhorn_converged,
         sinkhorn_paper: m.sinkhorn_paper,
         emc: m.emc,
+        aldp,
         samples,
     })
 }

@@ -6,6 +6,7 @@
 //! `tests/robustness_fuzz.rs`) call the same code as the binary, through
 //! [`fuzz_targets`].
 
+pub mod aldp;
 pub mod checkpoint;
 pub mod cli;
 pub mod commands;

@@ -1,5 +1,6 @@
 //! The per-target choices of the settings layer, one row per registered target
-//! ([`amortise_kernel::targets::TARGETS`]) whose choices differ from [`FALLBACK`]: the
+//! ([`amortise_kernel::targets::TARGETS`]) whose choices differ from [`FALLBACK`] or are
+//! pinned to a published configuration (aldp): the
 //! diffusion samplers' reference scale, the VGS settings, and what the playground offers on
 //! it. The CLI's defaults, the playground's menus and its `target_list` all read this table,
 //! so a new target that needs no choices of its own is a kernel file and a kernel registry
@@ -202,6 +203,18 @@ pub const ROWS: &[(&str, TargetDefaults)] = &[
             ..FALLBACK
         },
     ),
+    (
+        "aldp",
+        TargetDefaults {
+            // RSMC `scripts/aldp.sh` (705bc0e): `--reference_process ou --init_std 1.0`, the
+            // OU reference of scale 1 on the normalised 60-d internal coordinates (the
+            // fallback's value, stated here because it is the paper's). Not a particle
+            // system in x (internal coordinates, not Cartesian positions), so no VGS
+            // particle settings; 60-d, so not on the 2-D playground.
+            sigma: 1.0,
+            ..FALLBACK
+        },
+    ),
 ];
 
 /// The choices of the target `name` (ASCII-case-insensitive, as the kernel's registry;
@@ -248,6 +261,8 @@ mod tests {
         assert_eq!(of("manywell").sigma, 1.0);
         assert_eq!(of("nope").sigma, 1.0);
         assert_eq!(of("lj13").vgs_eval_noise, 0.9);
+        assert_eq!(of("aldp").sigma, 1.0);
+        assert!(of("aldp").page.is_none() && of("aldp").particles.is_none());
         assert_eq!((of("funnel").vgs)().steps, 30);
         assert_eq!((of("25gmm").vgs)(), vgs::Config::default());
         assert_eq!(on_page(|p| p.vgs), ["gmm40", "9gmm", "25gmm"]);

@@ -11,7 +11,7 @@ use amortise_kernel::targets::{LogDensity, Target};
 use amortise_kernel::teacher::continuous::{self, Config, Layout, Phase, State, Views};
 use serde_json::json;
 
-use super::train::{MAX_ARENA, resolve, summary, write_samples};
+use super::train::{MAX_ARENA, eval_set, resolve, summary, write_samples};
 use super::{build_target, json_num};
 use crate::checkpoint::{Checkpoint, Group, RunSettings, TrainerState};
 use crate::cli::TrainArgs;
@@ -113,7 +113,7 @@ pub fn run(a: &TrainArgs) -> CliResult<()> {
     let st = Views::new(&layout, &mut fa, &mut ua)
         .and_then(|mut v| continuous::init(&cfg, &layout, &mut v, &mut r))
         .map_err(|e| CliError::kernel("building the teacher loop", e))?;
-    let set = EvalSet::new(&target, rc.eval_samples)?;
+    let set = eval_set(&target, &rc, a)?;
     let mut run = TeacherRun {
         rc: rc.clone(),
         cfg,
@@ -232,7 +232,7 @@ impl Run for TeacherRun<'_> {
         let Some(info) = self.last else {
             return Err(CliError::flag("--iters", "must be at least 1"));
         };
-        Ok(json!({
+        let mut v = json!({
             "iteration": at.iteration,
             "seconds": at.seconds,
             "phase": phase_name(info.phase),
@@ -252,7 +252,11 @@ impl Run for TeacherRun<'_> {
             "emc": ev.emc.map(json_num),
             "modes_covered": modes.map(|m| m.0),
             "buffer": info.buffer_len,
-        }))
+        });
+        if let (Some(o), Some(a)) = (v.as_object_mut(), &ev.aldp) {
+            o.insert("aldp".into(), json!(a));
+        }
+        Ok(v)
     }
 
     fn checkpoint(&mut self) -> CliResult<Checkpoint> {
@@ -315,7 +319,7 @@ impl Run for TeacherRun<'_> {
                 },
             }),
         );
-        write_samples(&self.out, &self.rc, self.target, &ev.samples)?;
+        write_samples(&self.out, &self.rc, self.target, &self.set, &ev.samples)?;
         Ok(s)
     }
 }

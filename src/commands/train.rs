@@ -123,6 +123,7 @@ fn discrete_args(a: &TrainArgs) -> CliResult<TrainDiscreteArgs> {
         (a.diffusion.threads != 1, "--threads"),
         (a.diffusion.grad_chunks.is_some(), "--grad-chunks"),
         (a.replay.buffer_weights.is_some(), "--buffer-weights"),
+        (a.diffusion.aldp_reference.is_some(), "--aldp-reference"),
     ] {
         if set {
             return Err(CliError::flag(
@@ -231,7 +232,7 @@ pub fn run(a: &TrainArgs) -> CliResult<()> {
     if rc.method != "smc" {
         return run_trained(&rc, a, &target, &out).map(|_| ());
     }
-    let result = run_smc(&rc, &target, &out)?;
+    let result = run_smc(&rc, a, &target, &out)?;
     eprintln!("wrote {out}/summary.json, metrics.jsonl, samples.csv, samples.svg");
     println!(
         "{}",
@@ -249,6 +250,12 @@ fn run_vgs(a: &TrainArgs) -> CliResult<()> {
         return Err(CliError::flag(
             "--preset",
             "not used by --method vgs (train-vgs has per-target presets)",
+        ));
+    }
+    if a.diffusion.aldp_reference.is_some() {
+        return Err(CliError::flag(
+            "--aldp-reference",
+            "not used by --method vgs",
         ));
     }
     super::vgs::run_train(&vgs_args(a))
@@ -301,6 +308,9 @@ pub(super) fn summary(
         "emc": ev.emc.map(json_num),
         "config": rc,
     });
+    if let (Some(obj), Some(a)) = (v.as_object_mut(), &ev.aldp) {
+        obj.insert("aldp".into(), json!(a));
+    }
     if let (Some(obj), Some(more)) = (v.as_object_mut(), extra.as_object()) {
         for (k, val) in more {
             obj.insert(k.clone(), val.clone());
@@ -313,6 +323,7 @@ pub(super) fn write_outputs(
     out: &str,
     rc: &RunConfig,
     target: &Target,
+    set: &EvalSet,
     summary: &serde_json::Value,
     samples: &[f32],
 ) -> CliResult<()> {
@@ -323,23 +334,35 @@ pub(super) fn write_outputs(
             .unwrap_or_default()
             .as_bytes(),
     )?;
-    write_samples(out, rc, target, samples)
+    write_samples(out, rc, target, set, samples)
 }
 
-/// `samples.csv` and `samples.svg` of a run.
+/// `samples.csv` and `samples.svg` of a run; on aldp also `samples.pdb` and
+/// `ramachandran.svg` ([`crate::aldp::write_outputs`]).
 pub(super) fn write_samples(
     out: &str,
     rc: &RunConfig,
     target: &Target,
+    set: &EvalSet,
     samples: &[f32],
 ) -> CliResult<()> {
     csv::write(&format!("{out}/samples.csv"), samples, rc.dim)?;
-    plot::samples_svg(
-        &format!("{out}/samples.svg"),
-        target,
-        samples,
-        &format!("{} on {} (seed {})", rc.method, rc.target, rc.seed),
-    )
+    let title = format!("{} on {} (seed {})", rc.method, rc.target, rc.seed);
+    plot::samples_svg(&format!("{out}/samples.svg"), target, samples, &title)?;
+    match &set.aldp {
+        Some(a) => crate::aldp::write_outputs(a, out, samples, &title),
+        None => Ok(()),
+    }
+}
+
+/// The evaluation set of a run: [`EvalSet::new`], with the aldp reference of
+/// `--aldp-reference` when given.
+pub(super) fn eval_set(target: &Target, rc: &RunConfig, a: &TrainArgs) -> CliResult<EvalSet> {
+    let set = EvalSet::new(target, rc.eval_samples)?;
+    match &a.diffusion.aldp_reference {
+        Some(path) => set.with_aldp_reference(path),
+        None => Ok(set),
+    }
 }
 
 /// `train --method tb | tb-buffer | rsmc`: the diffusion trainer, driven by
@@ -381,7 +404,7 @@ impl<'t> DiffusionRun<'t> {
             train::init(&cfg, &layout, &mut v, &mut r)
                 .map_err(|e| CliError::kernel("building the trainer", e))?
         };
-        let set = EvalSet::new(target, rc.eval_samples)?;
+        let set = eval_set(target, rc, a)?;
         let eval_rng = rng::seeded(rc.seed ^ 0x5eed_e7a1);
         train::prefill(
             &cfg,
@@ -489,7 +512,7 @@ impl Run for DiffusionRun<'_> {
         let (tb, subtb, buffer) = self.last.map_or((f32::NAN, f32::NAN, 0), |i| {
             (i.tb_loss, i.subtb_loss, i.buffer_len)
         });
-        Ok(json!({
+        let mut v = json!({
             "iteration": at.iteration,
             "seconds": at.seconds,
             "tb_loss": json_num(tb as f64),
@@ -507,7 +530,11 @@ impl Run for DiffusionRun<'_> {
             "buffer": buffer,
             "masked_samples": self.masked,
             "skipped_steps": self.st.optim.skipped,
-        }))
+        });
+        if let (Some(o), Some(a)) = (v.as_object_mut(), &ev.aldp) {
+            o.insert("aldp".into(), json!(a));
+        }
+        Ok(v)
     }
 
     fn checkpoint(&mut self) -> CliResult<Checkpoint> {
@@ -552,7 +579,7 @@ impl Run for DiffusionRun<'_> {
                 "last5": last5,
             }),
         );
-        write_samples(&self.out, &self.rc, self.target, &ev.samples)?;
+        write_samples(&self.out, &self.rc, self.target, &self.set, &ev.samples)?;
         Ok(s)
     }
 }
@@ -587,7 +614,12 @@ fn run_trained(
     )
 }
 
-fn run_smc(rc: &RunConfig, target: &Target, out: &str) -> CliResult<serde_json::Value> {
+fn run_smc(
+    rc: &RunConfig,
+    a: &TrainArgs,
+    target: &Target,
+    out: &str,
+) -> CliResult<serde_json::Value> {
     let d = target.dim();
     let n = rc.particles;
     let cfg = annealed::Config {
@@ -648,8 +680,17 @@ fn run_smc(rc: &RunConfig, target: &Target, out: &str) -> CliResult<serde_json::
     for &i in &idx {
         samples.extend_from_slice(&ps.x[i as usize * d..(i as usize + 1) * d]);
     }
-    let set = EvalSet::new(target, m)?;
+    let set = eval_set(target, rc, a)?;
     let m = eval::sample_metrics(&set, &samples, d, true)?;
+    let aldp = set
+        .aldp
+        .as_ref()
+        .map(|a| crate::aldp::metrics(a, &samples))
+        .transpose()?
+        .map(|a| crate::aldp::AldpMetrics {
+            eubo_note: "not defined for smc (no backward process)",
+            ..a
+        });
     let ev = Evaluation {
         elbo: f64::NAN,
         eubo: None,
@@ -660,6 +701,7 @@ fn run_smc(rc: &RunConfig, target: &Target, out: &str) -> CliResult<serde_json::
         sinkhorn_converged: m.sinkhorn_converged,
         sinkhorn_paper: m.sinkhorn_paper,
         emc: m.emc,
+        aldp,
         samples,
     };
     let mut s = summary(
@@ -672,6 +714,6 @@ fn run_smc(rc: &RunConfig, target: &Target, out: &str) -> CliResult<serde_json::
     if let Some(obj) = s.as_object_mut() {
         obj.insert("elbo".into(), serde_json::Value::Null);
     }
-    write_outputs(out, rc, target, &s, &ev.samples)?;
+    write_outputs(out, rc, target, &set, &s, &ev.samples)?;
     Ok(s)
 }
