@@ -13,7 +13,7 @@ use amortise_kernel::rng::{self, Xoshiro256PlusPlus};
 use amortise_kernel::samplers::diffusion::net::PisNet;
 use amortise_kernel::samplers::diffusion::policy::{self, Policy, PolicyConfig, Rollout};
 use amortise_kernel::samplers::diffusion::reference::{Process, Schedule};
-use amortise_kernel::targets::{Density, LogDensity, Target};
+use amortise_kernel::targets::{Density, Gmm40Jax, LogDensity, Target};
 use serde::Serialize;
 
 use crate::error::{CliError, CliResult};
@@ -55,7 +55,9 @@ impl EvalSet {
     }
 }
 
-/// Mode centres of mixture targets (GMM40, 9GMM, 25GMM), row-major.
+/// Mode centres of mixture targets (GMM40, GMM40 with the JAX means, 9GMM, 25GMM),
+/// row-major. None for the mixture of Student-t: the JAX code assigns a sample to the
+/// component of largest Student-t density, which is not the nearest location.
 pub fn mode_centres(target: &Target) -> Option<Vec<f32>> {
     match target.density() {
         Density::Gmm40(g) => {
@@ -65,6 +67,13 @@ pub fn mode_centres(target: &Target) -> Option<Vec<f32>> {
                     Some(m) => out.extend_from_slice(m),
                     None => break,
                 }
+            }
+            Some(out)
+        }
+        Density::Gmm40Jax(g) => {
+            let mut out = Vec::new();
+            for k in 0..Gmm40Jax::N_COMPONENTS {
+                out.extend_from_slice(g.mean(k)?);
             }
             Some(out)
         }
