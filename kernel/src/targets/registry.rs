@@ -176,7 +176,7 @@ registry! {
         name: "gmm40-jax",
         description: "GMM40 with the means of RSMC's JAX code (PRNGKey(0)): the paper's GMM40-2d/5d/50d",
         default_dim: 2,
-        dims: "2, 5 or 50",
+        dims: "2, 5, 50",
         log_z_known: true,
         has_sampler: true,
         source: "RSMC `nolerk/gfn-smc-jax` `targets/gmm40.py` (means by `scripts/jax_targets_dump.py`)",
