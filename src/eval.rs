@@ -1,6 +1,7 @@
 //! Evaluation of a trained sampler, following `rsmc.md` §5: 2000 model samples from forward
 //! trajectories (ELBO, importance-sampling log Z, ESS), 2000 exact target samples drawn once
-//! with seed 0 run backward through `p_B` (EUBO), sample divergences between the two sets
+//! with seed 0 (the funnel's clipped to `[−30, 30]` as the reference code's) run backward
+//! through `p_B` (EUBO), sample divergences between the two sets
 //! (median-heuristic MMD; the debiased Sinkhorn divergence in the paper's convention, ott-jax
 //! defaults with ε = 0.05 × mean cost, at every evaluation, and in the converged one,
 //! ε = 1e-3, at the final evaluation), and the entropic mode coverage where the target is a
@@ -15,7 +16,7 @@ use amortise_kernel::rng::{self, Xoshiro256PlusPlus};
 use amortise_kernel::samplers::diffusion::net::PisNet;
 use amortise_kernel::samplers::diffusion::policy::{self, Policy, PolicyConfig, Rollout};
 use amortise_kernel::samplers::diffusion::reference::{Process, Schedule};
-use amortise_kernel::targets::{Density, LogDensity, Target};
+use amortise_kernel::targets::{Density, Funnel, Gmm40Jax, LogDensity, Target};
 use serde::Serialize;
 
 use crate::error::{CliError, CliResult};
@@ -37,15 +38,24 @@ pub struct EvalSet {
 
 impl EvalSet {
     /// Draws the ground truth (seed [`GROUND_TRUTH_SEED`]) and collects mode centres.
+    ///
+    /// The funnel's samples are clipped to `[−30, 30]` ([`Funnel::clip_to_bounds`]) as the
+    /// RSMC JAX code's `Funnel.sample` clips them to its `sample_bounds`: its evaluation set
+    /// (`target.sample(PRNGKey(0), (eval_samples,))`) is clipped, for the EUBO's backward
+    /// trajectories and the MMD and Sinkhorn reference alike.
     pub fn new(target: &Target, n: usize) -> CliResult<Self> {
         let d = target.dim();
         let ground_truth = if target.has_sampler() {
             let mut gt = vec![0.0f32; n * d];
             let mut r = rng::seeded(GROUND_TRUTH_SEED);
+            let clip = matches!(target.density(), Density::Funnel(_));
             for row in gt.chunks_exact_mut(d) {
                 target
                     .sample(&mut r, row)
                     .map_err(|e| CliError::kernel("ground-truth samples", e))?;
+                if clip {
+                    Funnel::clip_to_bounds(row);
+                }
             }
             Some(gt)
         } else {
@@ -86,7 +96,9 @@ impl EvalSet {
     }
 }
 
-/// Mode centres of mixture targets (GMM40, 9GMM, 25GMM), row-major.
+/// Mode centres of mixture targets (GMM40, GMM40 with the JAX means, 9GMM, 25GMM),
+/// row-major. None for the mixture of Student-t: the JAX code assigns a sample to the
+/// component of largest Student-t density, which is not the nearest location.
 pub fn mode_centres(target: &Target) -> Option<Vec<f32>> {
     match target.density() {
         Density::Gmm40(g) => {
@@ -96,6 +108,13 @@ pub fn mode_centres(target: &Target) -> Option<Vec<f32>> {
                     Some(m) => out.extend_from_slice(m),
                     None => break,
                 }
+            }
+            Some(out)
+        }
+        Density::Gmm40Jax(g) => {
+            let mut out = Vec::new();
+            for k in 0..Gmm40Jax::N_COMPONENTS {
+                out.extend_from_slice(g.mean(k)?);
             }
             Some(out)
         }
