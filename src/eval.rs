@@ -311,7 +311,7 @@ pub fn sample_metrics(
 const SINKHORN_CACHE_MAX: usize = 1 << 26;
 
 /// The kernel's Sinkhorn divergence with the converged convention's settings `cfg`; see
-/// [`sinkhorn`].
+/// [`sinkhorn()`].
 ///
 /// # Errors
 /// The kernel's error, as a [`CliError`] naming `sinkhorn`.
