@@ -554,7 +554,10 @@ fn bench_peak_measures_both_rates_and_benches_divide_by_it() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let frac = v["gflops"].as_f64().unwrap() / v["peak_gflops"].as_f64().unwrap();
-    assert!((v["fraction_of_peak"].as_f64().unwrap() - frac).abs() < 1e-12, "{v}");
+    assert!(
+        (v["fraction_of_peak"].as_f64().unwrap() - frac).abs() < 1e-12,
+        "{v}"
+    );
 }
 
 #[test]

@@ -3,6 +3,11 @@
 //! Trainers take one `&mut [f32]` and one `&mut [u32]` arena, sized by their `Layout`, and
 //! split them into their buffers once at `init`; [`Carve`] does the splitting with a typed
 //! error instead of a panic when the arena is too short.
+//!
+//! Most of an arena is scratch that every step writes before it reads it. The rest, the
+//! buffers a trainer's `Views::carried` lists as [`Carried`] (parameters, Adam moments,
+//! replay storage, schedule tables), carries over from one step to the next: with the
+//! trainer's `State` and its random stream, they are everything a resumed run needs.
 
 use crate::error::Error;
 
@@ -35,6 +40,16 @@ impl<'a, T> Carve<'a, T> {
         self.rest = b;
         Ok(a)
     }
+}
+
+/// One buffer of an arena that carries over from one training step to the next (see the
+/// module docs); a trainer's `Views::carried` hands them out in a fixed order.
+#[derive(Debug)]
+pub enum Carried<'a> {
+    /// An `f32` buffer.
+    F32(&'a mut [f32]),
+    /// A `u32` buffer.
+    U32(&'a mut [u32]),
 }
 
 #[cfg(test)]
