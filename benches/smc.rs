@@ -19,7 +19,7 @@ use std::hint::black_box;
 use amortise_kernel::nn::LastLayerInit;
 use amortise_kernel::rng::seeded;
 use amortise_kernel::samplers::diffusion::flow::Twist;
-use amortise_kernel::samplers::diffusion::policy::{self, Policy, Trajectories};
+use amortise_kernel::samplers::diffusion::policy::{Policy, Rollout};
 use amortise_kernel::samplers::diffusion::reference::{Process, Schedule};
 use amortise_kernel::samplers::diffusion::smc::{self, SmcWorkspace};
 use amortise_kernel::samplers::diffusion::train::{Config as TrainConfig, Method};
@@ -51,52 +51,15 @@ fn smc_pass(c: &mut Criterion) {
     let mut table = vec![0.0f32; Schedule::table_len(t)];
     let sched = Schedule::new(cfg.process, t, &mut table).expect("schedule");
 
-    let (s, l, o, _) = Trajectories::lens(&net, n, t, false);
-    let (mut states, mut lpf, mut lpb, mut outputs) = (
-        vec![0.0f32; s],
-        vec![0.0f32; l],
-        vec![0.0f32; l],
-        vec![0.0f32; o],
-    );
-    let (a1, a2, a3) = policy::Workspace::lens(&net, n);
-    let (mut net_scratch, mut step_cache, mut noise) =
-        (vec![0.0f32; a1], vec![0.0f32; a2], vec![0.0f32; a3]);
-    let mut lgrad = vec![0.0f32; policy::Workspace::lgrad_len(&net, n)];
+    let mut rollout = vec![0.0f32; Rollout::arena_len(&net, n, t, false)];
+    let Rollout {
+        mut traj,
+        ws: mut pws,
+    } = Rollout::carve(&net, n, t, false, &mut rollout).expect("rollout arena");
     let lens = SmcWorkspace::lens(n, d, t, Some(&flows));
-    let mut f: Vec<Vec<f32>> = lens.iter().map(|&k| vec![0.0f32; k]).collect();
-    let mut ancestors = vec![0u32; lens[5]];
-    let [lw, lf, lfn, lr, tmp, _, perm, betas, fc, fs] = &mut f[..] else {
-        unreachable!("SmcWorkspace::lens has ten entries")
-    };
-
-    let mut traj = Trajectories {
-        batch: n,
-        dim: d,
-        steps: t,
-        states: &mut states,
-        log_pf: &mut lpf,
-        log_pb: &mut lpb,
-        outputs: &mut outputs,
-        cache: &mut [],
-    };
-    let mut pws = policy::Workspace {
-        net_scratch: &mut net_scratch,
-        step_cache: &mut step_cache,
-        noise: &mut noise,
-        lgrad: &mut lgrad,
-    };
-    let mut ws = SmcWorkspace {
-        log_w: lw,
-        log_f: lf,
-        log_f_new: lfn,
-        log_r: lr,
-        tmp,
-        ancestors: &mut ancestors,
-        perm,
-        betas,
-        flow_cache: fc,
-        flow_scratch: fs,
-    };
+    let (wf, wu) = SmcWorkspace::arena_lens(&lens);
+    let (mut wf, mut wu) = (vec![0.0f32; wf], vec![0u32; wu]);
+    let mut ws = SmcWorkspace::carve(&lens, &mut wf, &mut wu).expect("smc arenas");
     let mut pass = || {
         let mut rng = seeded(9);
         let sampler = smc::Sampler {

@@ -1,6 +1,6 @@
 //! Command-line grammar (clap derive). Every command and flag has `--help` text.
 
-use amortise_settings::defaults;
+use amortise_settings::{defaults, discrete};
 use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
@@ -175,32 +175,7 @@ pub enum Command {
     /// Make reference samples for dw4 / lj13 with long independent MALA chains.
     VgsReference(Box<VgsReferenceArgs>),
     /// Compare two sample files with a divergence.
-    Metric {
-        /// Which divergence.
-        #[arg(value_enum)]
-        kind: MetricKind,
-        /// First sample file (CSV).
-        #[arg(long)]
-        a: String,
-        /// Second sample file (CSV, same number of columns).
-        #[arg(long)]
-        b: String,
-        /// Entropic regularisation for Sinkhorn (squared-Euclidean cost).
-        #[arg(long, default_value_t = 1e-3)]
-        epsilon: f64,
-        /// Print JSON instead of text.
-        #[arg(long)]
-        json: bool,
-    },
-}
-
-/// Sample-set divergences.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum MetricKind {
-    /// Debiased Sinkhorn divergence (squared-Euclidean cost), as in ott-jax.
-    Sinkhorn,
-    /// Maximum mean discrepancy, Gaussian kernel with the median-distance bandwidth.
-    Mmd,
+    Metric(Box<crate::commands::metric::MetricArgs>),
 }
 
 /// Arguments of `amortise train`: what to train, then the argument groups (the groups of
@@ -418,25 +393,25 @@ pub struct DiscreteArgs {
     #[arg(long)]
     pub side: Option<usize>,
     /// Sequence length.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = discrete::LEN)]
     pub len: usize,
     /// Sequence alphabet size.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = discrete::ALPHABET)]
     pub alphabet: usize,
     /// Planted modes of the sequence reward.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = discrete::MODES)]
     pub modes: usize,
     /// Temperature of the sequence reward.
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = discrete::TEMPERATURE)]
     pub temperature: f32,
     /// Reward floor of the sequence reward.
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, default_value_t = discrete::FLOOR)]
     pub floor: f32,
     /// Seed of the planted sequence modes.
     #[arg(long, default_value_t = 0)]
     pub env_seed: u64,
     /// Ising coupling J.
-    #[arg(long, default_value_t = 0.2, allow_hyphen_values = true)]
+    #[arg(long, default_value_t = discrete::COUPLING, allow_hyphen_values = true)]
     pub coupling: f32,
     /// Ising field h.
     #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
@@ -509,7 +484,7 @@ pub struct TrainVgsArgs {
     )]
     pub target: String,
     /// Training iterations (behaviour batch + TD update each).
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = amortise_settings::vgs::ITERS)]
     pub iters: u32,
     /// Steps T (default per target: 20, 30, 30, 100).
     #[arg(long)]

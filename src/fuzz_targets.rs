@@ -148,7 +148,7 @@ pub fn validate(cli: &Cli) -> CliResult<()> {
             vgs::config(a).map(|_| ())
         }
         Command::Sample { n, .. } => sample::check_n(*n),
-        Command::Metric { epsilon, .. } => metric::check_epsilon(*epsilon),
+        Command::Metric(a) => metric::convention(a).map(|_| ()),
         Command::Bench { batch, .. } => bench::check_batch(batch.unwrap_or(300)),
         Command::Ebm(a) => commands::ebm::settings(a).map(|_| ()),
         Command::VgsReference(_) => Ok(()),

@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use amortise_kernel::Error;
 use amortise_kernel::rng::{self, Rng, Xoshiro256PlusPlus};
-use amortise_kernel::samplers::diffusion::policy::{Policy, Trajectories, Workspace};
+use amortise_kernel::samplers::diffusion::policy::{Policy, Rollout};
 use amortise_kernel::samplers::diffusion::reference::Schedule;
 use amortise_kernel::samplers::diffusion::tb::{self, ChunkViews, TbChunkSums};
 use amortise_kernel::samplers::diffusion::train::{
@@ -55,15 +55,8 @@ pub fn chunk_plan(threads: usize, chunks: Option<usize>) -> CliResult<Option<usi
 /// One chunk's buffers (owned; allocated once).
 struct Chunk {
     rows: usize,
-    states: Vec<f32>,
-    log_pf: Vec<f32>,
-    log_pb: Vec<f32>,
-    outputs: Vec<f32>,
-    cache: Vec<f32>,
-    net_scratch: Vec<f32>,
-    step_cache: Vec<f32>,
-    noise: Vec<f32>,
-    lgrad: Vec<f32>,
+    /// The chunk's trajectories (with caches) and policy workspace ([`Rollout`]).
+    rollout: Vec<f32>,
     log_r: Vec<f32>,
     delta: Vec<f32>,
     coef: Vec<f32>,
@@ -113,19 +106,9 @@ impl ChunkedTb {
         let chunks = (0..n_chunks)
             .map(|c| {
                 let rows = (c + 1) * b / n_chunks - c * b / n_chunks;
-                let (s, l, o, ca) = Trajectories::lens(net, rows, steps, true);
-                let (ns, sc, no) = Workspace::lens(net, rows);
                 Chunk {
                     rows,
-                    states: vec![0.0; s],
-                    log_pf: vec![0.0; l],
-                    log_pb: vec![0.0; l],
-                    outputs: vec![0.0; o],
-                    cache: vec![0.0; ca],
-                    net_scratch: vec![0.0; ns],
-                    step_cache: vec![0.0; sc],
-                    noise: vec![0.0; no],
-                    lgrad: vec![0.0; Workspace::lgrad_len(net, rows)],
+                    rollout: vec![0.0; Rollout::arena_len(net, rows, steps, true)],
                     log_r: vec![0.0; rows],
                     delta: vec![0.0; rows],
                     coef: vec![0.0; rows],
@@ -256,23 +239,18 @@ struct Job<'a, T: ?Sized> {
 impl<T: LogDensity + ?Sized> Job<'_, T> {
     fn run(&self, ch: &mut Chunk) {
         ch.grads.iter_mut().for_each(|g| *g = 0.0);
+        let net = self.policy.net;
+        let rollout = Rollout::carve(net, ch.rows, self.steps, true, &mut ch.rollout);
+        let Rollout { traj, ws } = match rollout {
+            Ok(r) => r,
+            Err(e) => {
+                ch.result = Some(Err(e));
+                return;
+            }
+        };
         let mut views = ChunkViews {
-            traj: Trajectories {
-                batch: ch.rows,
-                dim: self.policy.net.dim(),
-                steps: self.steps,
-                states: &mut ch.states,
-                log_pf: &mut ch.log_pf,
-                log_pb: &mut ch.log_pb,
-                outputs: &mut ch.outputs,
-                cache: &mut ch.cache,
-            },
-            ws: Workspace {
-                net_scratch: &mut ch.net_scratch,
-                step_cache: &mut ch.step_cache,
-                noise: &mut ch.noise,
-                lgrad: &mut ch.lgrad,
-            },
+            traj,
+            ws,
             log_r: &mut ch.log_r,
             delta: &mut ch.delta,
             coef: &mut ch.coef,

@@ -3,5 +3,5 @@
 //! live. It is written into checkpoints and summaries so a run can be rebuilt and
 //! reproduced exactly (`amortise sample`, `amortise train --seed`).
 
-pub use amortise_settings::defaults::{METHODS, sigma as default_sigma};
+pub use amortise_settings::defaults::METHODS;
 pub use amortise_settings::{Limits, RunConfig};

@@ -302,6 +302,7 @@ fn train_writes_every_output_and_sample_reads_the_checkpoint() {
             "elbo",
             "eubo",
             "sinkhorn",
+            "sinkhorn_paper",
             "mmd",
             "ess",
             "emc",
@@ -314,6 +315,12 @@ fn train_writes_every_output_and_sample_reads_the_checkpoint() {
         assert_eq!(summary["log_z_true"].as_f64(), Some(0.0));
         assert!(summary["log_z_estimate"].as_f64().unwrap().is_finite());
         assert!(summary["sinkhorn"].as_f64().unwrap() >= 0.0);
+        // the paper's convention (ε = 0.05 × mean cost) is on a smaller scale than ε = 1e-3
+        let paper = summary["sinkhorn_paper"].as_f64().unwrap();
+        assert!(
+            paper > 0.0 && paper < summary["sinkhorn"].as_f64().unwrap(),
+            "{summary}"
+        );
         let emc = summary["emc"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&emc));
         let samples = std::fs::read_to_string(dir.join("samples.csv")).unwrap();
@@ -332,6 +339,13 @@ fn train_writes_every_output_and_sample_reads_the_checkpoint() {
             assert_eq!(summary["elbo"].as_f64().map(f64::is_finite), Some(true));
             let lines = std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap();
             assert_eq!(lines.lines().count(), 2, "evaluations at 6 and 12");
+            for line in lines.lines() {
+                let v: serde_json::Value = serde_json::from_str(line).unwrap();
+                assert!(
+                    v["sinkhorn_paper"].as_f64().unwrap() > 0.0,
+                    "{method}: {line}"
+                );
+            }
             let out = tmp(&format!("sampled-{method}.csv"));
             let s = amortise(&[
                 "sample",

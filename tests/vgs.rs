@@ -338,7 +338,7 @@ fn gzip_reference_round_trip_and_lj13_metrics() {
 fn nine_gmm_modes_have_correct_weights() {
     let cfg = Config {
         hidden: 64,
-        ..Config::preset("9gmm").unwrap()
+        ..Config::default()
     };
     let l = Layout::new(&cfg, 2).unwrap();
     let (mut fa, mut ua) = (vec![0.0f32; l.f32_len], vec![0u32; l.u32_len]);

@@ -3,29 +3,28 @@
 
 import { heatmapImage, drawScene, lineChart, fmt, gridPair, barChart } from './draw.js';
 
-/** Per-target view box (coordinates 0 and 1) and suggested base std σ. */
-const PRESETS = {
-  'gaussian': { half: 4, baseStd: 2 },
-  'corr-gaussian': { half: 6, baseStd: 3 },
-  'gmm40': { half: 50, baseStd: 20 },
-  '9gmm': { half: 8, baseStd: 5 },
-  '25gmm': { half: 14, baseStd: 8 },
-  'funnel': { half: 10, baseStd: 3 },
-  'manywell': { half: 3.5, baseStd: 2 },
-};
 const TRAINED = ['tb', 'tb-buffer', 'rsmc'];
-/** Discrete targets (GFlowNets) and the methods that train them. */
-const DISCRETE_TARGETS = ['grid', 'deceptive-grid', 'sequence'];
-const DISCRETE_METHODS = ['tb', 'db', 'subtb', 'teacher'];
 /** Discrete settings: wasm field name → control id (messages go to `msg-d-<field>`). */
 const DCONTROL = {
   iters: 'd_iters', batch: 'd_batch', hidden: 'd_hidden', lr: 'd_lr', epsilon: 'd_epsilon', buffer: 'd_buffer',
   side: 'd_side', len: 'd_len', alphabet: 'd_alphabet', modes: 'd_modes', teacher_alpha: 'd_alpha',
   eval_every: 'd_eval_every', eval_samples: 'd_eval_samples',
 };
-const isDiscreteTarget = (t) => DISCRETE_TARGETS.includes(t);
-/** VGS: the targets it runs on here, and its settings (wasm field → control id; messages in `msg-v-<field>`). */
-const VGS_TARGETS = ['9gmm', '25gmm', 'gmm40'];
+/**
+ * The targets come from wasm (`target_list`: the kernel's registry and the discrete
+ * environments, with the settings layer's σ and what the page offers on each, `page`); the
+ * page repeats no target list.
+ */
+const targetInfo = (t) => app.targets.find((x) => x.name === t);
+const isDiscreteTarget = (t) => targetInfo(t)?.kind === 'discrete';
+/** The targets of `kind` the page offers, with `method` if given. */
+const pageTargets = (kind, method) => app.targets
+  .filter((t) => t.kind === kind && t.page && (!method || t.page.methods.includes(method))).map((t) => t.name);
+/** `a, b or c`. */
+const orList = (xs) => (xs.length > 1 ? `${xs.slice(0, -1).join(', ')} or ${xs[xs.length - 1]}` : xs.join(''));
+/** The methods the page runs on targets of `kind`. */
+const pageMethods = (kind) => [...new Set(app.targets.filter((t) => t.kind === kind && t.page).flatMap((t) => t.page.methods))];
+/** VGS settings (wasm field → control id; messages in `msg-v-<field>`). */
 const VCONTROL = { iters: 'v_iters', steps: 'v_steps', batch: 'v_batch', hidden: 'v_hidden', lr: 'v_lr' };
 const GRID = 160;           // heat-map cells per side
 const MAX_PARTICLES = 200000;
@@ -83,34 +82,28 @@ function clearMsgs() {
   }
 }
 
-/** The VGS settings; `query` is VgsPlayground's `key=value&…` string. */
-function readVgsSettings(target, check, okSoFar) {
-  let ok = okSoFar;
-  if (!VGS_TARGETS.includes(target)) {
-    setMsg('target', `vgs runs on the 2-D mixtures here: ${VGS_TARGETS.join(', ')}`);
-    ok = false;
+/**
+ * The VGS settings: the controls' text as VgsPlayground's `key=value&…` query. As for the
+ * trained methods, wasm checks every value (the settings layer's ranges) and its message
+ * comes back for the control.
+ */
+function readVgsSettings(target, okSoFar) {
+  if (!pageTargets('continuous', 'vgs').includes(target)) {
+    setMsg('target', `vgs runs on the 2-D mixtures here: ${pageTargets('continuous', 'vgs').join(', ')}`);
+    return null;
   }
-  const c = (field, r) => { const v = check(field, r); if (r[1]) ok = false; return v; };
-  const s = {
-    kind: 'vgs', target, method: 'vgs',
-    seed: c('seed', int(ui.seed.value, 0, 4294967295, 'seed')),
-    steps: c('steps', int($('v_steps').value, 1, 200, 'steps')),
-    iters: c('iters', int($('v_iters').value, 1, 100000, 'iterations')),
-    batch: c('batch', int($('v_batch').value, 1, 4096, 'batch')),
-    hidden: c('hidden', int($('v_hidden').value, 1, 512, 'hidden width')),
-    lr: c('lr', num($('v_lr').value, (v) => v > 0 && v <= 1, 'learning rate', 'in (0, 1]')),
-  };
-  if (!ok) return null;
-  s.query = new URLSearchParams({ target, method: 'vgs', seed: s.seed, iters: s.iters, steps: s.steps,
-    batch: s.batch, hidden: s.hidden, lr: s.lr }).toString();
-  return s;
+  if (!okSoFar) return null;
+  const v = (id) => $(id).value.trim();
+  const query = new URLSearchParams({ target, method: 'vgs', seed: ui.seed.value.trim(), iters: v('v_iters'),
+    steps: v('v_steps'), batch: v('v_batch'), hidden: v('v_hidden'), lr: v('v_lr') }).toString();
+  return { kind: 'vgs', target, method: 'vgs', query };
 }
 
 /** The discrete settings; `query` is DiscretePlayground's `key=value&…` string. */
 function readDiscreteSettings(target, method, check, okSoFar) {
   let ok = okSoFar;
-  if (!DISCRETE_METHODS.includes(method)) {
-    setMsg('method', `the discrete targets train GFlowNets: tb, db, subtb or teacher (not ${method})`);
+  if (!pageMethods('discrete').includes(method)) {
+    setMsg('method', `the discrete targets train GFlowNets: ${orList(pageMethods('discrete'))} (not ${method})`);
     ok = false;
   }
   const c = (field, r) => { const v = check(field, r); if (r[1]) ok = false; return v; };
@@ -149,15 +142,9 @@ function readDiscreteSettings(target, method, check, okSoFar) {
   return s;
 }
 
-/** The targets the trained methods run on here (from wasm's target list). */
-function trainTargets() {
-  return (app.targets || []).filter((t) => t.trainable).map((t) => t.name);
-}
-
-/** The settings layer's default reference σ of a trained target, or null. */
+/** The settings layer's default reference σ of a target the trained methods run on, or null. */
 function defaultSigma(target) {
-  const t = (app.targets || []).find((x) => x.name === target && x.trainable);
-  return t ? t.sigma : null;
+  return pageTargets('continuous', TRAINED[0]).includes(target) ? targetInfo(target).sigma : null;
 }
 
 /**
@@ -166,8 +153,8 @@ function defaultSigma(target) {
  * the OU step minimum, the chunk rule, memory) and its message comes back for the control.
  */
 function readTrainSettings(target, method, check, okSoFar) {
-  if (!trainTargets().includes(target)) {
-    setMsg('target', `${method} trains on the 2-D targets: ${trainTargets().join(', ')}`);
+  if (!pageTargets('continuous', method).includes(target)) {
+    setMsg('target', `${method} trains on the 2-D targets: ${pageTargets('continuous', method).join(', ')}`);
     return null;
   }
   if (!okSoFar) return null;
@@ -211,10 +198,10 @@ function readSettings() {
   const target = ui.target.value;
   const method = ui.method.value;
   if (isDiscreteTarget(target)) return readDiscreteSettings(target, method, check, ok);
-  if (!PRESETS[target]) { setMsg('target', 'choose a target from the list'); ok = false; }
-  if (method === 'vgs') return readVgsSettings(target, check, ok);
-  if (DISCRETE_METHODS.includes(method) && !TRAINED.includes(method)) {
-    setMsg('method', `${method} trains GFlowNets on the discrete targets: ${DISCRETE_TARGETS.join(', ')}`);
+  if (!targetInfo(target)?.page) { setMsg('target', 'choose a target from the list'); ok = false; }
+  if (method === 'vgs') return readVgsSettings(target, ok);
+  if (!pageMethods('continuous').includes(method)) {
+    setMsg('method', `${method} trains GFlowNets on the discrete targets: ${pageTargets('discrete').join(', ')}`);
     return null;
   }
   if (TRAINED.includes(method)) return readTrainSettings(target, method, check, ok);
@@ -222,7 +209,7 @@ function readSettings() {
   const n = check('particles', int(ui.n.value, 1, MAX_PARTICLES, 'particles'));
   let dim = 0;
   if (ui.dim.value.trim() !== '') dim = check('dim', int(ui.dim.value, 2, 4096, 'dimension'));
-  const info = app.targets.find((t) => t.name === target);
+  const info = targetInfo(target);
   const d = dim || (info ? info.default_dim : 2);
   if (ok && n * d > MAX_FLOATS) {
     setMsg('particles', `too many for memory: ${n} particles × ${d} dimensions = ${n * d} numbers (limit ${MAX_FLOATS})`);
@@ -268,16 +255,16 @@ function readUrl() {
   const p = new URLSearchParams(location.search);
   const set = (el, key) => { if (p.has(key)) el.value = p.get(key); };
   if (p.has('target')) ui.target.value = p.get('target');
-  if (!PRESETS[ui.target.value] && !isDiscreteTarget(ui.target.value)) ui.target.value = 'gmm40';
+  if (!targetInfo(ui.target.value)?.page) ui.target.value = 'gmm40';
   if (isDiscreteTarget(ui.target.value)) {
     for (const [k, id] of Object.entries(DCONTROL)) if (p.has(k)) $(id).value = p.get(k);
     set(ui.seed, 'seed');
-    if (p.has('method') && DISCRETE_METHODS.includes(p.get('method'))) ui.method.value = p.get('method');
+    if (p.has('method') && pageMethods('discrete').includes(p.get('method'))) ui.method.value = p.get('method');
     else ui.method.value = 'tb';
     if (p.has('speed') && [...ui.speed.options].some((o) => o.value === p.get('speed'))) ui.speed.value = p.get('speed');
     return;
   }
-  ui.baseStd.value = String(PRESETS[ui.target.value].baseStd);
+  ui.baseStd.value = String(targetInfo(ui.target.value).page.base_std);
   if (p.get('method') === 'vgs') for (const [k, id] of Object.entries(VCONTROL)) if (p.has(k)) $(id).value = p.get(k);
   set(ui.n, 'n'); set(ui.dim, 'dim'); set(ui.baseStd, 'base_std'); set(ui.cess, 'cess');
   set(ui.mala, 'mala'); set(ui.seed, 'seed');
@@ -319,14 +306,22 @@ function startWorker() {
   };
 }
 
+/** The renderer of each frame message type (SMC, training, discrete, VGS). */
+const RENDER = { frame: render, tframe: renderTrain, dframe: renderDiscrete, vframe: renderVgs };
+
 function onMessage(m) {
   switch (m.type) {
     case 'ready':
       app.ready = true;
-      app.targets = m.targets;
+      if (!app.targets.length) {
+        // the first worker's list builds the menu; the URL then picks from it
+        app.targets = m.targets;
+        fillTargetMenu();
+        readUrl();
+        syncKind();
+      }
       // the σ control shows the settings layer's default unless the URL gave one
       if (!app.urlSigma && defaultSigma(ui.target.value) !== null) ui.sigma.value = String(defaultSigma(ui.target.value));
-      fillTargetDescriptions();
       configure();
       break;
     case 'grid':
@@ -337,31 +332,20 @@ function onMessage(m) {
       app.configured = true;
       setButtons();
       break;
+    case 'frame':
+    case 'tframe':
+    case 'dframe':
     case 'vframe':
-      app.vframe = m;
+      // a playground's frame: kept under its type's name and drawn by its renderer
+      app[m.type] = m;
       app.frames += 1;
-      renderVgs();
+      RENDER[m.type]();
       break;
     case 'dgrid':
       app.dgrid = m;
       app.dframe = null;
       app.configured = true;
       setButtons();
-      break;
-    case 'dframe':
-      app.dframe = m;
-      app.frames += 1;
-      renderDiscrete();
-      break;
-    case 'tframe':
-      app.tframe = m;
-      app.frames += 1;
-      renderTrain();
-      break;
-    case 'frame':
-      app.frame = m;
-      app.frames += 1;
-      render();
       break;
     case 'state':
       setRunning(m.running);
@@ -414,7 +398,7 @@ function configure() {
     renderExplain();
     return;
   }
-  const half = PRESETS[s.target].half;
+  const half = targetInfo(s.target).page.half;
   const view = { xmin: -half, xmax: half, ymin: -half, ymax: half, nx: GRID, ny: GRID };
   app.lastResampledAt = -1;
   app.worker.postMessage({ type: 'config', settings: s, view });
@@ -523,6 +507,32 @@ function movingMedianLog10(values) {
   return out;
 }
 
+/** log10 of the thinned `values` (NaN where not positive), for the loss charts. */
+function logLoss(values) {
+  return thin(values).map((v) => (v > 0 ? Math.log10(v) : NaN));
+}
+
+/** The loss chart's series: `loss` (red), optionally `under` it (grey), and the loss's median (black). */
+function lossSeries(loss, under) {
+  const series = [{ values: logLoss(loss), colour: 'rgba(179,38,30,0.45)' }];
+  if (under) series.unshift({ values: logLoss(under), colour: 'rgba(150,150,150,0.5)' });
+  series.push({ values: thin(movingMedianLog10(loss)), colour: '#1d1d28' });
+  return series;
+}
+
+/**
+ * Writes the status fields every trained playground reports (state, iteration, loss,
+ * parameter checksum, and the playground's `extra` fields); returns the run state and the
+ * iterations-per-second text.
+ */
+function runStatus(s, extra) {
+  const state = s.done ? 'done' : app.running ? 'running' : 'paused';
+  const common = { state, iteration: String(s.iteration), loss: String(s.loss), checksum: s.checksum };
+  Object.assign(ui.status.dataset, common, extra);
+  const rate = s.seconds > 0 && s.iteration > 0 ? ` · ${(s.iteration / s.seconds).toFixed(0)} it/s · ${s.seconds.toFixed(0)} s` : '';
+  return { state, rate };
+}
+
 function renderTrain() {
   const f = app.tframe;
   if (!f || !app.view) return;
@@ -554,24 +564,13 @@ function renderTrain() {
     ? { title: 'replay buffer', series: [], empty: 'none: on-policy TB keeps no buffer' }
     : { title: `replay buffer entries (capacity ${ui.buffer.value})`, series: [{ values: thin(h.buffer), colour: '#2a7d6f' }],
       yRange: [0, 1.05 * Number(ui.buffer.value)], xMax: len });
-  const logLoss = (a) => thin(a).map((v) => (v > 0 ? Math.log10(v) : NaN));
-  const lossSeries = [{ values: logLoss(h.loss), colour: 'rgba(179,38,30,0.45)' }];
-  if (method === 'rsmc') lossSeries.unshift({ values: logLoss(h.subtb), colour: 'rgba(150,150,150,0.5)' });
-  lossSeries.push({ values: thin(movingMedianLog10(h.loss)), colour: '#1d1d28' });
   lineChart(ui.chartLoss, {
     title: method === 'rsmc' ? 'log10 loss: TB (red), median (black), SubTB (grey)' : 'log10 TB loss (red) and its median (black)',
-    series: lossSeries, xMax: len,
+    series: lossSeries(h.loss, method === 'rsmc' && h.subtb), xMax: len,
   });
-  const state = s.done ? 'done' : app.running ? 'running' : 'paused';
-  const st = ui.status.dataset;
-  st.state = state;
-  st.iteration = String(s.iteration);
-  st.loss = String(s.loss);
-  st.logz = String(s.logZ);
-  st.modes = s.modesTotal > 0 ? String(s.modesHit) : 'n/a';
-  st.bufferModes = String(s.bufferModesHit);
-  st.checksum = s.checksum;
-  const rate = s.seconds > 0 && s.iteration > 0 ? ` · ${(s.iteration / s.seconds).toFixed(0)} it/s · ${s.seconds.toFixed(0)} s` : '';
+  const { state, rate } = runStatus(s, {
+    logz: String(s.logZ), modes: s.modesTotal > 0 ? String(s.modesHit) : 'n/a', bufferModes: String(s.bufferModesHit),
+  });
   ui.status.textContent =
     `${state}: ${method} on ${ui.target.value}, iteration ${s.iteration}/${s.iters}${rate}\n` +
     `TB loss ${fmt(s.loss)}${method === 'rsmc' ? `  SubTB ${fmt(s.subtb)}` : ''}   ` +
@@ -637,25 +636,12 @@ function renderDiscrete() {
     yRange: [0, Math.max(1, s.modesTotal) * 1.05], xMax: s.visits,
     hline: { y: s.modesTotal, colour: '#2a9d3a', label: 'all modes' },
   });
-  const logLoss = (a) => thin(a).map((v) => (v > 0 ? Math.log10(v) : NaN));
-  const lossSeries = [{ values: logLoss(h.loss), colour: 'rgba(179,38,30,0.45)' }];
-  if (ui.method.value === 'teacher') lossSeries.unshift({ values: logLoss(h.teacherLoss), colour: 'rgba(150,150,150,0.5)' });
-  lossSeries.push({ values: thin(movingMedianLog10(h.loss)), colour: '#1d1d28' });
   const lossName = { tb: 'TB', db: 'DB', subtb: 'SubTB', teacher: 'student TB' }[ui.method.value] || 'loss';
   lineChart(ui.chartLoss, {
     title: `log10 ${lossName} loss (red), median (black)${ui.method.value === 'teacher' ? ', teacher (grey)' : ''}`,
-    series: lossSeries, xMax: len,
+    series: lossSeries(h.loss, ui.method.value === 'teacher' && h.teacherLoss), xMax: len,
   });
-  const state = s.done ? 'done' : app.running ? 'running' : 'paused';
-  const st = ui.status.dataset;
-  st.state = state;
-  st.iteration = String(s.iteration);
-  st.loss = String(s.loss);
-  st.logz = String(s.logZ);
-  st.tv = String(s.tv);
-  st.modes = String(s.modesFound);
-  st.checksum = s.checksum;
-  const rate = s.seconds > 0 && s.iteration > 0 ? ` · ${(s.iteration / s.seconds).toFixed(0)} it/s · ${s.seconds.toFixed(0)} s` : '';
+  const { state, rate } = runStatus(s, { logz: String(s.logZ), tv: String(s.tv), modes: String(s.modesFound) });
   ui.status.textContent =
     `${state}: ${ui.method.value} on ${ui.target.value} (${s.nTerminal} objects), iteration ${s.iteration}/${s.iters}${rate}\n` +
     `${lossName} loss ${fmt(s.loss)}   ${s.fromBuffer ? 'replayed (buffer)' : 'freshly sampled'} batch${s.buffer ? `   buffer ${s.buffer}` : ''}\n` +
@@ -671,12 +657,7 @@ function renderVgs() {
   const h = f.hist;
   drawScene(ui.scene, app.heat, app.view, f, false);
   const len = h.loss.length;
-  const logLoss = (a) => thin(a).map((v) => (v > 0 ? Math.log10(v) : NaN));
-  lineChart(ui.chartLoss, {
-    title: 'log10 TD loss (red) and its median (black)',
-    series: [{ values: logLoss(h.loss), colour: 'rgba(179,38,30,0.45)' }, { values: thin(movingMedianLog10(h.loss)), colour: '#1d1d28' }],
-    xMax: len,
-  });
+  lineChart(ui.chartLoss, { title: 'log10 TD loss (red) and its median (black)', series: lossSeries(h.loss), xMax: len });
   lineChart(ui.chartLogZ, {
     title: 'learnt initial scale σ_init', series: [{ values: thin(h.sigma), colour: '#1f6fb2' }], xMax: len,
   });
@@ -689,14 +670,7 @@ function renderVgs() {
     yRange: [0, 1.05 * s.modesTotal], xMax: len, hline: { y: s.modesTotal, colour: '#2a9d3a', label: 'all modes' },
   });
   lineChart(ui.chartBeta, { title: 'replay buffer / temperature', series: [], empty: 'none: VGS trains on its own fresh rollouts' });
-  const state = s.done ? 'done' : app.running ? 'running' : 'paused';
-  const st = ui.status.dataset;
-  st.state = state;
-  st.iteration = String(s.iteration);
-  st.loss = String(s.loss);
-  st.modes = String(s.modesHit);
-  st.checksum = s.checksum;
-  const rate = s.seconds > 0 && s.iteration > 0 ? ` · ${(s.iteration / s.seconds).toFixed(0)} it/s · ${s.seconds.toFixed(0)} s` : '';
+  const { state, rate } = runStatus(s, { modes: String(s.modesHit) });
   ui.status.textContent =
     `${state}: vgs on ${ui.target.value}, T = ${s.steps} steps, iteration ${s.iteration}/${s.iters}${rate}\n` +
     `TD loss ${fmt(s.loss)}   σ_init ${fmt(s.sigma)}${s.nonFinite ? `   ${s.nonFinite} non-finite coordinates reset` : ''}\n` +
@@ -728,10 +702,19 @@ ${targetLine}
 
 // ---------------------------------------------------------------- explanation
 
-function fillTargetDescriptions() {
-  for (const o of ui.target.options) {
-    const info = app.targets.find((t) => t.name === o.value);
-    if (info) o.title = info.description;
+/** The target menu: the targets the page offers, continuous then discrete, with their descriptions. */
+function fillTargetMenu() {
+  for (const [label, kind] of [['continuous', 'continuous'], ['discrete (GFlowNets)', 'discrete']]) {
+    const g = document.createElement('optgroup');
+    g.label = label;
+    for (const name of pageTargets(kind)) {
+      const o = document.createElement('option');
+      o.value = name;
+      o.textContent = name;
+      o.title = targetInfo(name).description;
+      g.appendChild(o);
+    }
+    ui.target.appendChild(g);
   }
 }
 
@@ -850,7 +833,7 @@ ${targetLine}
 <dt>Iterations</dt><dd>Training steps; also sets the learning-rate schedule (×0.3 at 50 % and 75 %).</dd>
 <dt>Batch B</dt><dd>Trajectories per TB step (paper: 2000, CLI default 300).</dd>
 <dt>Diffusion steps T</dt><dd>Policy steps from noise to sample (paper: 64). The OU reference needs at least 15.</dd>
-<dt>Reference process, σ</dt><dd>The process the policy corrects: OU with stationary std σ (RSMC's <code>init_std</code>; 20 for gmm40, 5 for 9gmm, 10 for 25gmm, 1 for the 2-D manywell and funnel, the CLI's defaults) or pinned Brownian motion with variance σ² at the end.</dd>
+<dt>Reference process, σ</dt><dd>The process the policy corrects: OU with stationary std σ (RSMC's <code>init_std</code>; the box starts at the target's default, the CLI's) or pinned Brownian motion with variance σ² at the end.</dd>
 <dt>Hidden width</dt><dd>Width of the policy${method === 'rsmc' ? ' and flow' : ''} networks (paper: 256 and 64). 16 Fourier harmonics embed the time.</dd>
 <dt>Learning rate</dt><dd>Adam step of the policy${method === 'rsmc' ? ' and flows' : ''} (log Z and β use 0.1), with gradient clipping at 1.</dd>
 <dt>Langevin drift (LP)</dt><dd>The paper's gradient-based setting (Choi et al. 2025, Table 2; Zhang and Chen 2022): the policy's drift is
@@ -878,7 +861,7 @@ B = 128, N = 128, width 32, 16 harmonics, learning rate 10<sup>−3</sup>, Lange
 }
 
 function renderExplain() {
-  const info = app.targets.find((t) => t.name === ui.target.value);
+  const info = targetInfo(ui.target.value);
   const targetLine = info
     ? `<p><b>${info.name}</b>: ${escapeHtml(info.description)} (default dimension ${info.default_dim}; accepted: ${escapeHtml(info.dims)}).</p>`
     : '';
@@ -937,19 +920,6 @@ function escapeHtml(s) {
 
 // ---------------------------------------------------------------- wiring
 
-for (const [label, names] of [['continuous', Object.keys(PRESETS)], ['discrete (GFlowNets)', DISCRETE_TARGETS]]) {
-  const g = document.createElement('optgroup');
-  g.label = label;
-  for (const name of names) {
-    const o = document.createElement('option');
-    o.value = name;
-    o.textContent = name;
-    g.appendChild(o);
-  }
-  ui.target.appendChild(g);
-}
-readUrl();
-syncKind();
 
 /** Shows the controls of the chosen method (CSS keys off these attributes). */
 function syncKind() {
@@ -969,10 +939,10 @@ ui.method.addEventListener('change', () => {
 ui.target.addEventListener('change', () => {
   ui.fatal.hidden = true;
   // a method the new kind of target cannot use switches to its nearest counterpart
-  if (isDiscreteTarget(ui.target.value) && !DISCRETE_METHODS.includes(ui.method.value)) ui.method.value = 'tb';
-  if (!isDiscreteTarget(ui.target.value) && ['db', 'subtb', 'teacher'].includes(ui.method.value)) ui.method.value = 'smc';
+  const kind = isDiscreteTarget(ui.target.value) ? 'discrete' : 'continuous';
+  if (!pageMethods(kind).includes(ui.method.value)) ui.method.value = kind === 'discrete' ? 'tb' : 'smc';
   syncKind();
-  ui.baseStd.value = String(PRESETS[ui.target.value]?.baseStd ?? 1);
+  ui.baseStd.value = String(targetInfo(ui.target.value)?.page?.base_std ?? 1);
   if (defaultSigma(ui.target.value) !== null) ui.sigma.value = String(defaultSigma(ui.target.value));
   ui.dim.value = '';
   configure();

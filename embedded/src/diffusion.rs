@@ -15,8 +15,7 @@ use crate::checksum::fnv1a_f32;
 use crate::error::{RunError, check_arena};
 use crate::{f32_field, f64_field};
 use amortise_kernel::rng;
-use amortise_kernel::samplers::diffusion::flow::Twist;
-use amortise_kernel::samplers::diffusion::policy::{self, Policy, Trajectories};
+use amortise_kernel::samplers::diffusion::policy::Rollout;
 use amortise_kernel::samplers::diffusion::reference::{Process, Schedule};
 use amortise_kernel::samplers::diffusion::smc::{self, SmcConfig, SmcWorkspace};
 use amortise_kernel::samplers::diffusion::train::{
@@ -75,21 +74,10 @@ fn eval_lens(cfg: &TrainConfig) -> Result<(usize, usize), Error> {
     let net = cfg.policy_net(DIM)?;
     let flows = cfg.flows(DIM)?;
     let n = EVAL_PARTICLES;
-    let (s, lp, o, _) = Trajectories::lens(&net, n, cfg.steps, false);
-    let (p0, p1, p2) = policy::Workspace::lens(&net, n);
-    let p3 = policy::Workspace::lgrad_len(&net, n);
     let w = SmcWorkspace::lens(n, DIM, cfg.steps, Some(&flows));
-    let f = Schedule::table_len(cfg.steps)
-        + s
-        + 2 * lp
-        + o
-        + p0
-        + p1
-        + p2
-        + p3
-        + w.iter().sum::<usize>()
-        - w[5];
-    Ok((f, w[5]))
+    let (wf, wu) = SmcWorkspace::arena_lens(&w);
+    let f = Schedule::table_len(cfg.steps) + Rollout::arena_len(&net, n, cfg.steps, false) + wf;
+    Ok((f, wu))
 }
 
 /// Arena lengths `(f32, u32)` this stage needs: the trained parameters, then the larger of
@@ -200,59 +188,21 @@ pub fn run<W: Write>(f32s: &mut [f32], u32s: &mut [u32], out: &mut W) -> Result<
     let net = cfg.policy_net(DIM)?;
     let flows = cfg.flows(DIM)?;
     let n = EVAL_PARTICLES;
-    let (s, lp, o, _) = Trajectories::lens(&net, n, cfg.steps, false);
-    let (p0, p1, p2) = policy::Workspace::lens(&net, n);
-    let p3 = policy::Workspace::lgrad_len(&net, n);
     let w = SmcWorkspace::lens(n, DIM, cfg.steps, Some(&flows));
+    let (wf, wu) = SmcWorkspace::arena_lens(&w);
     let mut c = Carve { rest: work };
     let sched = Schedule::new(
         cfg.process,
         cfg.steps,
         c.take(Schedule::table_len(cfg.steps))?,
     )?;
-    let mut traj = Trajectories {
-        batch: n,
-        dim: DIM,
-        steps: cfg.steps,
-        states: c.take(s)?,
-        log_pf: c.take(lp)?,
-        log_pb: c.take(lp)?,
-        outputs: c.take(o)?,
-        cache: &mut [],
-    };
-    let mut pws = policy::Workspace {
-        net_scratch: c.take(p0)?,
-        step_cache: c.take(p1)?,
-        noise: c.take(p2)?,
-        lgrad: c.take(p3)?,
-    };
-    let mut ws = SmcWorkspace {
-        log_w: c.take(w[0])?,
-        log_f: c.take(w[1])?,
-        log_f_new: c.take(w[2])?,
-        log_r: c.take(w[3])?,
-        tmp: c.take(w[4])?,
-        ancestors: &mut u32s[..w[5]],
-        perm: c.take(w[6])?,
-        betas: c.take(w[7])?,
-        flow_cache: c.take(w[8])?,
-        flow_scratch: c.take(w[9])?,
-    };
-    let pp = net.param_count();
-    let fp = &params[pp..pp + flows.param_count()];
-    let sampler = smc::Sampler {
-        cfg: &cfg.smc,
-        proposal: Policy {
-            cfg: &cfg.policy,
-            sched: &sched,
-            net: &net,
-            params: &params[..pp],
-        },
-        twist: Some(Twist {
-            flows: &flows,
-            params: fp,
-        }),
-    };
+    let rollout = c.take(Rollout::arena_len(&net, n, cfg.steps, false))?;
+    let Rollout {
+        mut traj,
+        ws: mut pws,
+    } = Rollout::carve(&net, n, cfg.steps, false, rollout)?;
+    let mut ws = SmcWorkspace::carve(&w, c.take(wf)?, &mut u32s[..wu])?;
+    let sampler = layout.sampler(&cfg, &sched, params);
     let si = smc::run(sampler, &target, &mut traj, &mut pws, &mut ws, &mut rng)?;
     write!(out, "smc: particles={n} resamples={}", si.resamples)?;
     f64_field(out, "log_z", si.log_z)?;

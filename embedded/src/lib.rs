@@ -23,7 +23,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-pub mod checksum;
+pub use amortise_kernel::checksum;
 pub mod diffusion;
 pub mod error;
 pub mod gflownet;

@@ -14,6 +14,7 @@
 //! | 0 | [`error`] | the one `Copy` error enum |
 //! | 0 | [`math`] | the only `libm` call site; stable log-space helpers |
 //! | 0 | [`rng`] | the pinned PRNG (xoshiro256++) and its distributions |
+//! | 0 | [`checksum`] | FNV-1a 64 of parameter bits, the checkpoints' checksum |
 //! | 1 | [`nn`] | dense layers, activations, the Fourier time embedding, MLPs with hand-written backward passes over caller-owned flat slices |
 //! | 1 | [`optim`] | Adam over caller-owned moments, gradient clipping, learning-rate schedules |
 //! | 1 | [`targets`] | unnormalised log-densities with analytic gradients, known `log Z` and exact samplers |
@@ -46,6 +47,7 @@
 
 mod arena;
 pub mod buffer;
+pub mod checksum;
 pub mod ebm;
 pub mod error;
 pub mod math;

@@ -52,6 +52,8 @@ pub trait Real:
     fn m_sqrt(self) -> Self;
     fn m_sin(self) -> Self;
     fn m_cos(self) -> Self;
+    fn m_acos(self) -> Self;
+    fn m_atan2(self, x: Self) -> Self;
     fn m_pow(self, e: Self) -> Self;
     fn m_floor(self) -> Self;
     fn m_abs(self) -> Self;
@@ -63,7 +65,7 @@ pub trait Real:
 
 macro_rules! impl_real {
     ($t:ty, $exp:path, $ln:path, $log1p:path, $expm1:path, $tanh:path, $erf:path, $sqrt:path,
-     $sin:path, $cos:path, $pow:path, $floor:path) => {
+     $sin:path, $cos:path, $acos:path, $atan2:path, $pow:path, $floor:path) => {
         impl Real for $t {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
@@ -104,6 +106,14 @@ macro_rules! impl_real {
             #[inline]
             fn m_cos(self) -> Self {
                 $cos(self)
+            }
+            #[inline]
+            fn m_acos(self) -> Self {
+                $acos(self)
+            }
+            #[inline]
+            fn m_atan2(self, x: Self) -> Self {
+                $atan2(self, x)
             }
             #[inline]
             fn m_pow(self, e: Self) -> Self {
@@ -148,6 +158,8 @@ impl_real!(
     libm::sqrtf,
     libm::sinf,
     libm::cosf,
+    libm::acosf,
+    libm::atan2f,
     libm::powf,
     libm::floorf
 );
@@ -162,6 +174,8 @@ impl_real!(
     libm::sqrt,
     libm::sin,
     libm::cos,
+    libm::acos,
+    libm::atan2,
     libm::pow,
     libm::floor
 );
@@ -215,6 +229,16 @@ pub fn sin<T: Real>(x: T) -> T {
 #[inline]
 pub fn cos<T: Real>(x: T) -> T {
     x.m_cos()
+}
+/// Arc cosine (radians, in `[0, π]`); NaN outside `[−1, 1]`.
+#[inline]
+pub fn acos<T: Real>(x: T) -> T {
+    x.m_acos()
+}
+/// The angle of the point `(x, y)` (radians, in `[−π, π]`), `atan2(y, x)`.
+#[inline]
+pub fn atan2<T: Real>(y: T, x: T) -> T {
+    y.m_atan2(x)
 }
 /// `x^e`.
 #[inline]
@@ -295,6 +319,18 @@ pub fn log_mean_exp<T: Real>(xs: &[T]) -> T {
         return T::NEG_INFINITY;
     }
     T::from_f64(log_sum_exp_f64(xs) - ln(xs.len() as f64))
+}
+
+/// Squared Euclidean distance `Σ_k (a_k − b_k)²` of two `f32` rows, each term and the sum in
+/// `f64`, added in increasing `k` from `0.0` (the one order every metric and target uses).
+#[inline]
+pub fn sq_dist(a: &[f32], b: &[f32]) -> f64 {
+    let mut s = 0.0f64;
+    for (&u, &v) in a.iter().zip(b) {
+        let d = u as f64 - v as f64;
+        s += d * d;
+    }
+    s
 }
 
 /// Log-density of `N(x; mean, var)` in one dimension, in `f64`.
@@ -500,6 +536,97 @@ pub fn erf_fast_block<const N: usize>(x: &[f32; N]) -> [f32; N] {
     out
 }
 
+/// Largest `x` with a finite `e^x` in `f64` (`ln f64::MAX`); [`exp_fast_f64`] is `+inf` above.
+const EXP_FAST_F64_HI: f64 = 709.782_712_893_384;
+/// Below this `e^x` rounds to zero in `f64`; [`exp_fast_f64`] is `0` below.
+const EXP_FAST_F64_LO: f64 = -745.133_219_101_941_1;
+/// `1.5·2⁵²`: adding it rounds an `f64` of magnitude below `2⁵¹` to an integer in the low
+/// mantissa bits.
+const ROUND_MAGIC_F64: f64 = 6_755_399_441_055_744.0;
+/// `1/k!` for `k = 13, 12, …, 2`: the Taylor coefficients of `e^r` for Horner's rule.
+const EXP_TAYLOR: [f64; 12] = [
+    1.0 / 6_227_020_800.0,
+    1.0 / 479_001_600.0,
+    1.0 / 39_916_800.0,
+    1.0 / 3_628_800.0,
+    1.0 / 362_880.0,
+    1.0 / 40_320.0,
+    1.0 / 5_040.0,
+    1.0 / 720.0,
+    1.0 / 120.0,
+    1.0 / 24.0,
+    1.0 / 6.0,
+    0.5,
+];
+
+/// Fast `e^x` for `f64`, branch-free with IEEE add, mul and bit operations only (so it
+/// autovectorises and gives the same bits on every target): [`exp_fast_f64_block`] of one.
+#[inline]
+pub fn exp_fast_f64(x: f64) -> f64 {
+    exp_fast_f64_block(&[x])[0]
+}
+
+/// `e^x` of every value of a block in `f64`, in stages as [`exp_fast_block`].
+///
+/// Method (as [`exp_fast`], in double precision): `n = round(x·log₂e)` by the `1.5·2⁵²`
+/// trick, `r = x − n·ln2` in two parts (Cephes' `C1`, `C2`), `e^r` by its Taylor polynomial
+/// of degree 13 (truncation below `6·10⁻¹⁸` relative for `|r| ≤ ln2/2`), then `2ⁿ` applied
+/// as two exponent-field scalings. Accuracy: relative error at most `2.3·10⁻¹⁶` (about 1
+/// ulp) against `libm::exp` on a grid of 2·10⁶ points with normal results (the unit test
+/// allows `4.5·10⁻¹⁶`). `+inf` above `ln f64::MAX`, `0` below `−745.13`, NaN for NaN.
+#[inline(always)]
+pub fn exp_fast_f64_block<const N: usize>(x: &[f64; N]) -> [f64; N] {
+    let mut n = [0i64; N];
+    let mut r = [0.0f64; N];
+    for i in 0..N {
+        let xc = if x[i] > EXP_FAST_F64_HI {
+            EXP_FAST_F64_HI
+        } else {
+            x[i]
+        };
+        let xc = if xc < EXP_FAST_F64_LO {
+            EXP_FAST_F64_LO
+        } else {
+            xc
+        };
+        let k = xc * core::f64::consts::LOG2_E + ROUND_MAGIC_F64;
+        let nf = k - ROUND_MAGIC_F64;
+        n[i] = (k.to_bits() as i64).wrapping_sub(ROUND_MAGIC_F64.to_bits() as i64);
+        r[i] = xc - nf * 6.931_457_519_531_25e-1 - nf * 1.428_606_820_309_417_3e-6;
+    }
+    let mut y = [0.0f64; N];
+    for i in 0..N {
+        let [c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11] = EXP_TAYLOR;
+        let r = r[i];
+        let mut p = c0 * r + c1;
+        p = p * r + c2;
+        p = p * r + c3;
+        p = p * r + c4;
+        p = p * r + c5;
+        p = p * r + c6;
+        p = p * r + c7;
+        p = p * r + c8;
+        p = p * r + c9;
+        p = p * r + c10;
+        p = p * r + c11;
+        y[i] = p * (r * r) + r + 1.0;
+    }
+    for i in 0..N {
+        // |n| <= 1076: no overflow; wrapping ops keep overflow checks out of the vector loop
+        let h = n[i] >> 1;
+        let s1 = f64::from_bits((h.wrapping_add(1023) << 52) as u64);
+        let s2 = f64::from_bits((n[i].wrapping_sub(h).wrapping_add(1023) << 52) as u64);
+        let v = y[i] * s1 * s2;
+        let v = if x[i] > EXP_FAST_F64_HI {
+            f64::INFINITY
+        } else {
+            v
+        };
+        y[i] = if x[i] < EXP_FAST_F64_LO { 0.0 } else { v };
+    }
+    y
+}
+
 /// [`exp_fast`] over a slice: `out[i] = e^{x[i]}` (over the common length).
 pub fn exp_fast_slice(x: &[f32], out: &mut [f32]) {
     for (o, &v) in out.iter_mut().zip(x) {
@@ -532,6 +659,11 @@ mod tests {
         assert!((cos(0.0f32) - 1.0).abs() < 1e-7);
         assert!((log1p(1e-10f64) - (1e-10 - 0.5e-20)).abs() < 1e-25);
         assert!((expm1(1e-10f64) - (1e-10 + 0.5e-20)).abs() < 1e-25);
+        assert_eq!(acos(-1.0f64), PI);
+        assert!((acos(0.5f32) - core::f32::consts::FRAC_PI_3).abs() < 1e-7);
+        assert_eq!(atan2(0.0f64, -1.0), PI);
+        assert!((atan2(-1.0f64, 1.0) + core::f64::consts::FRAC_PI_4).abs() < 1e-16);
+        assert!((atan2(1.0f32, 0.0) - core::f32::consts::FRAC_PI_2).abs() < 1e-7);
     }
 
     #[test]
@@ -683,6 +815,48 @@ mod tests {
         let x = -95.0f32;
         let e = libm::exp(x as f64);
         assert!((exp_fast(x) as f64 - e).abs() / e < 1e-3);
+    }
+
+    #[test]
+    fn exp_fast_f64_matches_libm_on_a_dense_grid() {
+        let mut worst = 0.0f64;
+        let mut at = 0.0f64;
+        let steps = 2_000_000;
+        for i in 0..=steps {
+            let x = -744.0 + 1453.0 * i as f64 / steps as f64;
+            let e = libm::exp(x);
+            if e >= f64::MIN_POSITIVE && e.is_finite() {
+                let rel = (exp_fast_f64(x) - e).abs() / e;
+                if rel > worst {
+                    (worst, at) = (rel, x);
+                }
+            }
+        }
+        for x in [
+            -1e-300,
+            1e-17,
+            -0.346_573_590_279_972_6,
+            0.346_573_590_279_972_6,
+            1.0,
+        ] {
+            let e = libm::exp(x);
+            assert!((exp_fast_f64(x) - e).abs() / e <= 4.5e-16, "{x}");
+        }
+        assert!(worst <= 4.5e-16, "max relative error {worst:e} at {at}");
+        assert_eq!(exp_fast_f64(0.0), 1.0);
+        assert_eq!(exp_fast_f64(f64::INFINITY), f64::INFINITY);
+        assert_eq!(exp_fast_f64(710.0), f64::INFINITY);
+        assert_eq!(exp_fast_f64(f64::NEG_INFINITY), 0.0);
+        assert_eq!(exp_fast_f64(-746.0), 0.0);
+        assert!(exp_fast_f64(f64::NAN).is_nan());
+        // subnormal results keep a sensible relative accuracy
+        let e = libm::exp(-740.0);
+        assert!((exp_fast_f64(-740.0) - e).abs() / e < 1e-3);
+        let xs = [-30.0, -2.5, -0.1, 0.0, 0.7, 3.0];
+        let block = exp_fast_f64_block(&xs);
+        for (b, &x) in block.iter().zip(&xs) {
+            assert_eq!(b.to_bits(), exp_fast_f64(x).to_bits());
+        }
     }
 
     #[test]

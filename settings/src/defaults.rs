@@ -1,5 +1,6 @@
 //! The defaults of a continuous run (RSMC's gradient-free setting scaled to a CPU budget;
-//! the paper's values are in the kernel's `train::Config` docs) and the per-target choices.
+//! the paper's values are in the kernel's `train::Config` docs); the per-target choices are
+//! in [`crate::targets`].
 //! The CLI's `--help` shows these constants; the playground starts from
 //! [`crate::RunConfig::playground`].
 
@@ -32,18 +33,6 @@ pub const EVAL_SAMPLES: usize = 2000;
 /// The OU reference's cos⁴ schedule needs at least this many steps (with fewer, `α₀ ≥ 1`:
 /// `samplers::diffusion::reference`).
 pub const OU_MIN_STEPS: usize = 15;
-
-/// The reference process's scale per target: RSMC's `init_std` where the paper gives one
-/// (`rsmc.md` §2.1: 20 for GMM40), otherwise about the target's spread; 1 elsewhere.
-pub fn sigma(target: &str) -> f32 {
-    match target {
-        "gmm40" => 20.0,
-        "25gmm" => 10.0,
-        "9gmm" => 5.0,
-        "corr-gaussian" | "dw4" => 2.0,
-        _ => 1.0,
-    }
-}
 
 /// Particles by method: the annealed baseline runs [`SMC_PARTICLES`], rsmc [`PARTICLES`].
 pub fn particles(method: &str) -> usize {

@@ -9,20 +9,27 @@
 //! | module | what it holds |
 //! |---|---|
 //! | [`error`] | [`SettingError`]: the setting (query key) that is wrong and why |
-//! | [`defaults`] | the defaults of a continuous run and the per-target choices |
+//! | [`defaults`] | the defaults of a continuous run |
+//! | [`discrete`] | the discrete targets, the defaults and rules of a discrete run |
+//! | [`targets`] | the per-target choices: reference σ, VGS settings, what the playground offers |
 //! | [`run`] | [`RunConfig`]: a continuous run with every default resolved, and its kernel configurations |
 //! | [`rules`] | [`Limits`] and [`RunConfig::validate`]: ranges and cross-field rules |
+//! | [`vgs`] | [`VgsRunConfig`]: a VGS run, its per-target defaults and ranges |
 //! | [`query`] | the page's `key=value&…` form of a [`RunConfig`], and the equivalent command line |
 //!
 //! Names: a setting's key is the page's query key (`flow_hidden`); the CLI's flag is the
 //! same word with dashes (`--flow-hidden`, [`SettingError::flag`]).
 
 pub mod defaults;
+pub mod discrete;
 pub mod error;
 pub mod query;
 pub mod rules;
 pub mod run;
+pub mod targets;
+pub mod vgs;
 
 pub use error::SettingError;
 pub use rules::Limits;
 pub use run::RunConfig;
+pub use vgs::VgsRunConfig;

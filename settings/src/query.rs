@@ -1,25 +1,25 @@
 //! The playground's form of a [`RunConfig`]: `key=value` pairs joined by `&` (the page's
 //! URL query), and the `amortise train` command line of the same run.
 
-use crate::defaults;
 use crate::error::SettingError;
 use crate::rules::Limits;
 use crate::run::RunConfig;
+use crate::targets;
 
 /// At most this many characters of a bad value are quoted back.
 const QUOTE: usize = 20;
 
-fn quote(v: &str) -> String {
+pub(crate) fn quote(v: &str) -> String {
     v.chars().take(QUOTE).collect()
 }
 
-fn whole<T: core::str::FromStr>(key: &'static str, v: &str) -> Result<T, SettingError> {
+pub(crate) fn whole<T: core::str::FromStr>(key: &'static str, v: &str) -> Result<T, SettingError> {
     v.trim()
         .parse::<T>()
         .map_err(|_| SettingError::new(key, format!("must be a whole number, not “{}”", quote(v))))
 }
 
-fn real(key: &'static str, v: &str) -> Result<f32, SettingError> {
+pub(crate) fn real(key: &'static str, v: &str) -> Result<f32, SettingError> {
     match v.trim().parse::<f32>() {
         Ok(x) if x.is_finite() => Ok(x),
         _ => Err(SettingError::new(
@@ -64,19 +64,28 @@ fn set(r: &mut RunConfig, key: &str, v: &str) -> Result<(), SettingError> {
         "exploration" => r.exploration = real("exploration", v)?,
         "langevin" => r.langevin = flag("langevin", v)?,
         "learned_variance" => r.learned_variance = flag("learned_variance", v)?,
-        other => {
-            return Err(SettingError::new(
-                "run",
-                format!("unknown setting “{}”", quote(other)),
-            ));
-        }
+        other => return Err(unknown(other)),
     }
     Ok(())
 }
 
+/// The error of a key no setting has.
+pub(crate) fn unknown(key: &str) -> SettingError {
+    SettingError::new("run", format!("unknown setting “{}”", quote(key)))
+}
+
+/// The `key=value` pairs of a query (`&`-separated; a pair without `=` has an empty value),
+/// keys trimmed.
+pub fn pairs(query: &str) -> impl Iterator<Item = (&str, &str)> {
+    query.split('&').filter(|p| !p.trim().is_empty()).map(|p| {
+        let (k, v) = p.split_once('=').unwrap_or((p, ""));
+        (k.trim(), v)
+    })
+}
+
 impl RunConfig {
     /// Parses `key=value` pairs separated by `&` over `base`; `sigma` defaults per target
-    /// ([`defaults::sigma`]) when the query does not give it; then [`RunConfig::validate`]
+    /// ([`crate::targets`]) when the query does not give it; then [`RunConfig::validate`]
     /// with `limits`. The seed is a `u32` (what crosses the JS boundary as a number).
     ///
     /// # Errors
@@ -88,14 +97,12 @@ impl RunConfig {
     ) -> Result<Self, SettingError> {
         let mut r = base.clone();
         let mut sigma_given = false;
-        for pair in query.split('&').filter(|p| !p.trim().is_empty()) {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            let k = k.trim();
+        for (k, v) in pairs(query) {
             sigma_given |= k == "sigma";
             set(&mut r, k, v)?;
         }
         if !sigma_given {
-            r.sigma = defaults::sigma(&r.target);
+            r.sigma = targets::of(&r.target).sigma;
         }
         r.validate(limits)?;
         Ok(r)

@@ -19,6 +19,8 @@ pub struct Limits {
     pub max_batch: usize,
     /// Most diffusion steps.
     pub max_steps: usize,
+    /// Most VGS steps.
+    pub max_vgs_steps: usize,
     /// Most hidden units of the policy or flow network.
     pub max_width: usize,
     /// Most Fourier harmonics.
@@ -44,6 +46,7 @@ impl Limits {
         max_iters: u32::MAX,
         max_batch: 100_000,
         max_steps: 10_000,
+        max_vgs_steps: 1000,
         max_width: 4096,
         max_harmonics: 1024,
         max_buffer: 5_000_000,
@@ -60,6 +63,7 @@ impl Limits {
         max_iters: 100_000,
         max_batch: 4096,
         max_steps: 256,
+        max_vgs_steps: 200,
         max_width: 512,
         max_harmonics: 256,
         max_buffer: 1_000_000,
@@ -70,17 +74,18 @@ impl Limits {
     };
 }
 
-fn count(key: &'static str, v: usize, max: usize) -> Result<(), SettingError> {
-    if v == 0 {
-        Err(SettingError::new(key, "must be at least 1"))
-    } else if v > max {
-        Err(SettingError::new(key, format!("at most {max}")))
+pub(crate) fn count(key: &'static str, v: usize, max: usize) -> Result<(), SettingError> {
+    if v == 0 || v > max {
+        Err(SettingError::new(
+            key,
+            format!("must be between 1 and {max}"),
+        ))
     } else {
         Ok(())
     }
 }
 
-fn positive(key: &'static str, v: f32, max: f32) -> Result<(), SettingError> {
+pub(crate) fn positive(key: &'static str, v: f32, max: f32) -> Result<(), SettingError> {
     if !(v.is_finite() && v > 0.0) {
         Err(SettingError::new(key, "must be a finite number > 0"))
     } else if v > max {

@@ -9,6 +9,7 @@ use amortise_kernel::samplers::diffusion::train::{Config as TrainConfig, Method}
 
 use crate::defaults;
 use crate::error::SettingError;
+use crate::targets;
 
 /// A continuous run with every default resolved: what the CLI writes into checkpoints and
 /// summaries (field names are its flags), and what the playground runs.
@@ -75,7 +76,8 @@ fn default_priority() -> String {
 }
 
 impl RunConfig {
-    /// The defaults of [`crate::defaults`] for `method` on `target` of dimension `dim`.
+    /// The defaults of [`crate::defaults`] for `method` on `target` of dimension `dim`
+    /// (`sigma` from [`crate::targets`]).
     pub fn new(target: &str, dim: usize, method: &str) -> Self {
         RunConfig {
             target: target.into(),
@@ -87,7 +89,7 @@ impl RunConfig {
             particles: defaults::particles(method),
             steps: defaults::STEPS,
             reference: "ou".into(),
-            sigma: defaults::sigma(target),
+            sigma: targets::of(target).sigma,
             hidden: defaults::WIDTH,
             flow_hidden: defaults::WIDTH,
             harmonics: defaults::WIDTH,

@@ -13,18 +13,16 @@ use amortise_kernel::samplers::gflownet::grid::{GridReward, Hypergrid};
 use amortise_kernel::samplers::gflownet::ising::Ising;
 use amortise_kernel::samplers::gflownet::rsmc::{self, SmcConfig};
 use amortise_kernel::samplers::gflownet::sequence::{SequenceConfig, SequenceEnv};
-use amortise_kernel::samplers::gflownet::train::{self, Config as TrainConfig, LossKind};
+use amortise_kernel::samplers::gflownet::train::{self, Config as TrainConfig};
 use amortise_kernel::teacher::{self, discrete as discrete_teacher};
+use amortise_settings::discrete as settings;
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::Checkpoint;
 use crate::cli::TrainDiscreteArgs;
 use crate::error::{CliError, CliResult};
 
-/// The environment names `--env` accepts.
-pub const ENVS: [&str; 4] = ["grid", "deceptive-grid", "sequence", "ising"];
-/// The methods `--method` accepts.
-pub const METHODS: [&str; 5] = ["tb", "db", "subtb", "rsmc", "teacher"];
+pub use amortise_settings::discrete::{ENVS, METHODS};
 
 /// One of the kernel's environments, chosen at run time.
 // Built once per run; the size difference (the planted-mode table) does not matter.
@@ -185,7 +183,7 @@ impl DiscreteSettings {
         DiscreteSettings {
             env: a.env.clone(),
             method: a.method.clone(),
-            dim: run.dim.unwrap_or(2),
+            dim: run.dim.unwrap_or(settings::GRID_DIM),
             side: d.side,
             len: d.len,
             alphabet: d.alphabet,
@@ -196,23 +194,23 @@ impl DiscreteSettings {
             coupling: d.coupling,
             field: d.field,
             iters: run.iters,
-            batch: model.batch.unwrap_or(16),
+            batch: model.batch.unwrap_or(settings::BATCH),
             hidden: model.hidden,
-            lr: model.lr.unwrap_or(1e-3),
+            lr: model.lr.unwrap_or(settings::LR),
             epsilon: d.epsilon,
             learn_pb: d.learn_pb,
             buffer: replay.buffer,
             buffer_priority: replay.buffer_priority.clone(),
-            prefill: replay.prefill.unwrap_or(4),
+            prefill: replay.prefill.unwrap_or(settings::PREFILL),
             chunk: replay.chunk,
-            replay_ratio: d.replay_ratio.unwrap_or(2),
-            buffer_ess: d.buffer_ess.unwrap_or(0.05),
-            resample_threshold: d.resample_threshold.unwrap_or(0.2),
-            subtb_weight: d.subtb_weight.unwrap_or(1.0),
+            replay_ratio: d.replay_ratio.unwrap_or(settings::REPLAY_RATIO),
+            buffer_ess: d.buffer_ess.unwrap_or(settings::BUFFER_ESS),
+            resample_threshold: d.resample_threshold.unwrap_or(settings::RESAMPLE_THRESHOLD),
+            subtb_weight: d.subtb_weight.unwrap_or(settings::SUBTB_WEIGHT),
             flow_hidden: model.flow_hidden,
             seed: run.seed,
             teacher_alpha: d.teacher_alpha,
-            eval_samples: run.eval_samples.unwrap_or(20_000),
+            eval_samples: run.eval_samples.unwrap_or(settings::EVAL_SAMPLES),
         }
     }
 
@@ -234,7 +232,7 @@ pub fn build_env(a: &DiscreteSettings) -> CliResult<AnyEnv> {
             } else {
                 GridReward::Deceptive
             };
-            Hypergrid::new(a.dim, a.side.unwrap_or(16), reward)
+            Hypergrid::new(a.dim, a.side.unwrap_or(settings::GRID_SIDE), reward)
                 .map(AnyEnv::Grid)
                 .map_err(|e| CliError::flag("--dim/--side", e.to_string()))?
         }
@@ -253,7 +251,7 @@ pub fn build_env(a: &DiscreteSettings) -> CliResult<AnyEnv> {
                 e.to_string(),
             )
         })?,
-        "ising" => Ising::new(a.side.unwrap_or(3), a.coupling, a.field)
+        "ising" => Ising::new(a.side.unwrap_or(settings::ISING_SIDE), a.coupling, a.field)
             .map(AnyEnv::Ising)
             .map_err(|e| CliError::flag("--side/--coupling/--field", e.to_string()))?,
         other => {
@@ -270,40 +268,12 @@ pub fn build_env(a: &DiscreteSettings) -> CliResult<AnyEnv> {
 /// for every method) and, for `rsmc`, the SMC loop around it.
 pub fn resolve(a: &DiscreteSettings, env: &AnyEnv) -> CliResult<rsmc::Config> {
     let is_rsmc = a.method == "rsmc";
-    let loss = match a.method.as_str() {
-        "tb" | "teacher" => LossKind::Tb,
-        "db" => LossKind::Db,
-        "subtb" => LossKind::SubTb,
-        "rsmc" => LossKind::TbSubTb,
-        other => {
-            return Err(CliError::flag(
-                "--method",
-                format!("unknown method `{other}` (known: {})", METHODS.join(", ")),
-            ));
-        }
-    };
+    let loss = settings::loss(&a.method)?;
     let prio = a
         .buffer_priority
         .as_deref()
-        .unwrap_or(if is_rsmc { "iw" } else { "reward" });
-    let buffer_priority = match prio {
-        "reward" => Priority::RewardRank { rank_weight: 0.01 },
-        "iw" => {
-            if !(a.buffer_ess > 0.0 && a.buffer_ess <= 1.0) {
-                return Err(CliError::flag("--buffer-ess", "must be in (0, 1]"));
-            }
-            Priority::ImportanceWeight {
-                target_ess: a.buffer_ess,
-            }
-        }
-        "uniform" => Priority::Uniform,
-        other => {
-            return Err(CliError::flag(
-                "--buffer-priority",
-                format!("unknown priority `{other}` (reward, iw or uniform)"),
-            ));
-        }
-    };
+        .unwrap_or(settings::default_priority(&a.method));
+    let buffer_priority = settings::priority(prio, a.buffer_ess)?;
     if a.eval_samples == 0 || a.eval_samples > 1_000_000 {
         return Err(CliError::flag("--eval-samples", "must be in 1..=1000000"));
     }
@@ -313,7 +283,9 @@ pub fn resolve(a: &DiscreteSettings, env: &AnyEnv) -> CliResult<rsmc::Config> {
             "rsmc samples its buffer by importance weight (iw)",
         ));
     }
-    let buffer = a.buffer.unwrap_or(if is_rsmc { 100 * a.batch } else { 0 });
+    let buffer = a
+        .buffer
+        .unwrap_or(settings::default_buffer(&a.method, a.batch));
     if buffer > 1_000_000 {
         return Err(CliError::flag("--buffer", "at most 1000000"));
     }
@@ -328,9 +300,7 @@ pub fn resolve(a: &DiscreteSettings, env: &AnyEnv) -> CliResult<rsmc::Config> {
     }
     let depth = env.max_steps();
     let smc = SmcConfig {
-        chunk: a
-            .chunk
-            .unwrap_or(if depth.is_multiple_of(3) { 3 } else { 1 }),
+        chunk: a.chunk.unwrap_or(settings::default_chunk(depth)),
         resample_threshold: a.resample_threshold,
         ..SmcConfig::default()
     };

@@ -121,13 +121,7 @@ pub fn run(cli: Cli) -> CliResult<()> {
             };
             bench::run(kind, work, json)
         }
-        Command::Metric {
-            kind,
-            a,
-            b,
-            epsilon,
-            json,
-        } => metric::run(kind, &a, &b, epsilon, json),
+        Command::Metric(args) => metric::run(&args),
     }
 }
 

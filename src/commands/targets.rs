@@ -2,47 +2,10 @@
 //! `train --method` values each accepts.
 
 use amortise_kernel::targets::TARGETS;
+use amortise_settings::discrete as settings;
 
-use super::discrete;
 use crate::error::CliResult;
 use crate::run_config;
-
-/// One discrete environment as `amortise train --target` (or `train-discrete --env`) names it.
-struct DiscreteTarget {
-    name: &'static str,
-    description: &'static str,
-    /// `--dim` default, for the environments that take it.
-    default_dim: Option<usize>,
-    dims: &'static str,
-}
-
-/// The rows of [`discrete::ENVS`], in that order (`tests/cli.rs` checks every one is listed).
-const DISCRETE: [DiscreteTarget; 4] = [
-    DiscreteTarget {
-        name: "grid",
-        description: "hypergrid {0..H-1}^d, --side H (16), standard reward (Bengio et al. 2021)",
-        default_dim: Some(2),
-        dims: "1..=8",
-    },
-    DiscreteTarget {
-        name: "deceptive-grid",
-        description: "hypergrid, deceptive reward (adaptive teachers, Kim et al. 2025)",
-        default_dim: Some(2),
-        dims: "1..=8",
-    },
-    DiscreteTarget {
-        name: "sequence",
-        description: "prepend/append sequences, --len 8, --alphabet 4, --modes 4 planted modes",
-        default_dim: None,
-        dims: "-",
-    },
-    DiscreteTarget {
-        name: "ising",
-        description: "Ising spins on a periodic n x n lattice, --side n (2..=4, 3), site by site",
-        default_dim: None,
-        dims: "-",
-    },
-];
 
 /// One printed row.
 struct Row {
@@ -69,14 +32,14 @@ fn rows() -> Vec<Row> {
         methods: &run_config::METHODS,
         description: t.description,
     });
-    let discrete = DISCRETE.iter().map(|t| Row {
+    let discrete = settings::TARGETS.iter().map(|t| Row {
         name: t.name,
         kind: "discrete",
         default_dim: t.default_dim,
         dims: t.dims,
         log_z_known: true,
         exact_sampler: false,
-        methods: &discrete::METHODS,
+        methods: &settings::METHODS,
         description: t.description,
     });
     continuous.chain(discrete).collect()

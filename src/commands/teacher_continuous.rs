@@ -281,6 +281,7 @@ impl Run for TeacherRun<'_> {
             "eubo": ev.eubo.map(json_num),
             "ess": json_num(ev.ess),
             "mmd": ev.mmd.map(json_num),
+            "sinkhorn_paper": ev.sinkhorn_paper.map(json_num),
             "emc": ev.emc.map(json_num),
             "modes_covered": modes.map(|m| m.0),
             "buffer": info.buffer_len,

@@ -245,7 +245,10 @@ pub fn vgs_args(a: &TrainArgs) -> crate::cli::TrainVgsArgs {
         seed: a.run.seed,
         out: a.run.out.clone(),
         eval_every: a.run.eval_every,
-        eval_samples: a.run.eval_samples.unwrap_or(2000),
+        eval_samples: a
+            .run
+            .eval_samples
+            .unwrap_or(amortise_settings::vgs::EVAL_SAMPLES),
         eval_noise: None,
         reference: None,
     }
@@ -271,6 +274,7 @@ pub(super) fn summary(
         "eubo": ev.eubo.map(json_num),
         "sinkhorn": ev.sinkhorn.map(json_num),
         "sinkhorn_converged": ev.sinkhorn_converged,
+        "sinkhorn_paper": ev.sinkhorn_paper.map(json_num),
         "mmd": ev.mmd.map(json_num),
         "ess": json_num(ev.ess),
         "emc": ev.emc.map(json_num),
@@ -490,6 +494,7 @@ impl Run for DiffusionRun<'_> {
             "eubo": ev.eubo.map(json_num),
             "ess": json_num(ev.ess),
             "mmd": ev.mmd.map(json_num),
+            "sinkhorn_paper": ev.sinkhorn_paper.map(json_num),
             "emc": ev.emc.map(json_num),
             "smc_log_z": json_num(self.last_smc.0),
             "smc_ess": json_num(self.last_smc.1),
@@ -680,6 +685,7 @@ fn run_smc(rc: &RunConfig, target: &Target, out: &str) -> CliResult<serde_json::
         mmd: m.mmd,
         sinkhorn: m.sinkhorn,
         sinkhorn_converged: m.sinkhorn_converged,
+        sinkhorn_paper: m.sinkhorn_paper,
         emc: m.emc,
         samples,
     };

@@ -14,10 +14,12 @@
 
 use std::time::Instant;
 
+use amortise_kernel::metrics::sinkhorn::SinkhornConvention;
 use amortise_kernel::metrics::{bounds, coverage, histogram, sinkhorn, w2};
 use amortise_kernel::rng::{self, fill_standard_normal, uniform_f64};
 use amortise_kernel::samplers::vgs::{self, Config, Draw, Layout, Views};
 use amortise_kernel::targets::{LogDensity, Target};
+use amortise_settings::{Limits, VgsRunConfig, targets};
 use serde_json::json;
 
 use super::{build_target, json_num};
@@ -30,50 +32,40 @@ use crate::plot;
 use crate::run_loop::{self, At, Metrics, Outcome, Run, opt};
 use crate::snapshot::{self, Buffers, Snapshot};
 
-/// The default reference-sample file of a particle target: `data/TARGET-ref.csv.gz` if it
-/// exists, else `data/TARGET-ref.csv`.
-pub fn default_reference(target: &str) -> Option<String> {
-    match target {
-        "dw4" | "lj13" => {
-            let gz = format!("data/{target}-ref.csv.gz");
-            if std::path::Path::new(&gz).exists() {
-                Some(gz)
-            } else {
-                Some(format!("data/{target}-ref.csv"))
-            }
-        }
-        _ => None,
+/// The default reference-sample file of a target without an exact sampler:
+/// `data/TARGET-ref.csv.gz` if it exists, else `data/TARGET-ref.csv`.
+pub fn default_reference(target: &Target) -> Option<String> {
+    if target.has_sampler() {
+        return None;
+    }
+    let name = target.name();
+    let gz = format!("data/{name}-ref.csv.gz");
+    if std::path::Path::new(&gz).exists() {
+        Some(gz)
+    } else {
+        Some(format!("data/{name}-ref.csv"))
     }
 }
 
-/// Resolves the flags into a kernel configuration.
+/// The settings layer's form of the flags.
+pub fn run_config(a: &TrainVgsArgs) -> VgsRunConfig {
+    VgsRunConfig {
+        target: a.target.clone(),
+        seed: a.seed,
+        iters: a.iters,
+        steps: a.steps,
+        batch: a.batch,
+        hidden: a.hidden,
+        lr: a.lr,
+        eval_samples: a.eval_samples,
+        eval_noise: a.eval_noise,
+    }
+}
+
+/// Resolves the flags into a kernel configuration (the settings layer's, with the CLI's
+/// limits).
 pub fn config(a: &TrainVgsArgs) -> CliResult<Config> {
-    let mut c = Config::preset(&a.target).unwrap_or_default();
-    if let Some(t) = a.steps {
-        c.steps = t;
-    }
-    if let Some(b) = a.batch {
-        c.batch = b;
-    }
-    if let Some(h) = a.hidden {
-        c.hidden = h;
-    }
-    if let Some(lr) = a.lr {
-        c.lr = lr;
-    }
-    if c.steps == 0 || c.steps > 1000 {
-        return Err(CliError::flag("--steps", "must be in 1..=1000"));
-    }
-    if c.batch == 0 || c.batch > 100_000 {
-        return Err(CliError::flag("--batch", "must be in 1..=100000"));
-    }
-    if c.hidden == 0 || c.hidden > 4096 {
-        return Err(CliError::flag("--hidden", "must be in 1..=4096"));
-    }
-    if !(c.lr.is_finite() && c.lr > 0.0) {
-        return Err(CliError::flag("--lr", "must be a finite number > 0"));
-    }
-    Ok(c)
+    Ok(run_config(a).config(&Limits::CLI)?)
 }
 
 /// Numbers of one evaluation.
@@ -91,6 +83,9 @@ pub struct VgsEval {
     pub emc: Option<f64>,
     /// Sinkhorn divergence (squared cost, ε = 1e-3) to the exact/reference samples.
     pub sinkhorn: Option<f64>,
+    /// Sinkhorn divergence in the paper's convention (ott-jax defaults, ε = 0.05 × mean
+    /// cost) to the exact samples, at every evaluation (not for particle systems).
+    pub sinkhorn_paper: Option<f64>,
     /// Exact W2 to the reference samples (particle systems).
     pub w2: Option<f64>,
     /// Total variation between energy histograms.
@@ -104,12 +99,7 @@ pub struct VgsEval {
 }
 
 /// Reference samples: exact ones drawn with seed 0, or a file for particle systems.
-pub fn reference(
-    target: &Target,
-    name: &str,
-    n: usize,
-    file: Option<&str>,
-) -> CliResult<Option<Vec<f32>>> {
+pub fn reference(target: &Target, n: usize, file: Option<&str>) -> CliResult<Option<Vec<f32>>> {
     let d = target.dim();
     if target.has_sampler() {
         let mut gt = vec![0.0f32; n * d];
@@ -121,7 +111,10 @@ pub fn reference(
         }
         return Ok(Some(gt));
     }
-    let path = match file.map(str::to_string).or_else(|| default_reference(name)) {
+    let path = match file
+        .map(str::to_string)
+        .or_else(|| default_reference(target))
+    {
         Some(p) => p,
         None => return Ok(None),
     };
@@ -153,11 +146,7 @@ fn centre(x: &mut [f32], particles: usize, k: usize) {
 }
 
 fn particle_shape(name: &str) -> Option<(usize, usize)> {
-    match name {
-        "dw4" => Some((4, 2)),
-        "lj13" => Some((13, 3)),
-        _ => None,
-    }
+    targets::of(name).particles
 }
 
 fn tv_hist(a: &[f32], b: &[f32]) -> CliResult<Option<f64>> {
@@ -260,6 +249,10 @@ pub fn evaluate(
         }
         // particle systems: W2, TVD-E and TVD-D only (report B4); the ε = 1e-3 Sinkhorn
         // on 39-D clouds of 2000 points takes many minutes and is not a published metric
+        if particle_shape(name).is_none() {
+            let paper = SinkhornConvention::paper();
+            ev.sinkhorn_paper = Some(crate::eval::sinkhorn(samples, &refc, d, &paper)?.divergence);
+        }
         if full && particle_shape(name).is_none() {
             let cfg = sinkhorn::SinkhornConfig::default();
             ev.sinkhorn =
@@ -325,22 +318,11 @@ impl VgsSettings {
 /// `--eval-samples` and the evaluation noise `ν`.
 fn check(a: &TrainVgsArgs) -> CliResult<(Target, Config, Layout, f32)> {
     let target = build_target(&a.target, None)?;
-    let cfg = config(a)?;
+    let rc = run_config(a);
+    let cfg = rc.config(&Limits::CLI)?;
     let layout =
         Layout::new(&cfg, target.dim()).map_err(|e| CliError::kernel("vgs configuration", e))?;
-    if a.eval_samples == 0 || a.eval_samples > 100_000 {
-        return Err(CliError::flag("--eval-samples", "must be in 1..=100000"));
-    }
-    let nu = a
-        .eval_noise
-        .unwrap_or(if target.name() == "lj13" { 0.9 } else { 1.0 });
-    if !(nu.is_finite() && nu > 0.0) {
-        return Err(CliError::flag(
-            "--eval-noise",
-            "must be a finite number > 0",
-        ));
-    }
-    Ok((target, cfg, layout, nu))
+    Ok((target, cfg, layout, rc.eval_noise()))
 }
 
 /// The checkpoint groups of a VGS run with these settings (`value`, `value_target`,
@@ -461,6 +443,25 @@ impl VgsRun<'_> {
         Ok((xs, lw, si.non_finite))
     }
 
+    /// Draws the evaluation samples and evaluates them (`full`: every metric, for the final
+    /// line); returns the samples, the evaluation and the seconds the draw took.
+    fn draw_evaluated(&mut self, full: bool) -> CliResult<(Vec<f32>, VgsEval, f64)> {
+        let ts = Instant::now();
+        let (mut xs, lw, non_finite) = self.draw()?;
+        let seconds = ts.elapsed().as_secs_f64();
+        let reference = self.reference.as_deref();
+        let mut ev = evaluate(
+            self.target.name(),
+            self.target,
+            &mut xs,
+            &lw,
+            reference,
+            full,
+        )?;
+        ev.non_finite = non_finite;
+        Ok((xs, ev, seconds))
+    }
+
     fn last_loss(&self) -> f64 {
         self.last.map_or(f64::NAN, |i| i.td_loss)
     }
@@ -510,17 +511,7 @@ impl Run for VgsRun<'_> {
     }
 
     fn evaluate(&mut self, at: At) -> CliResult<serde_json::Value> {
-        let (mut xs, lw, non_finite) = self.draw()?;
-        let name = self.target.name();
-        let mut ev = evaluate(
-            name,
-            self.target,
-            &mut xs,
-            &lw,
-            self.reference.as_deref(),
-            false,
-        )?;
-        ev.non_finite = non_finite;
+        let (_, ev, _) = self.draw_evaluated(false)?;
         let Some(info) = self.last else {
             return Err(CliError::flag("--iters", "must be at least 1"));
         };
@@ -584,19 +575,8 @@ impl Run for VgsRun<'_> {
     }
 
     fn finish(&mut self, o: &Outcome, metrics: &mut Metrics) -> CliResult<serde_json::Value> {
-        let ts = Instant::now();
-        let (mut xs, lw, non_finite) = self.draw()?;
-        let sample_seconds = ts.elapsed().as_secs_f64();
+        let (xs, ev, sample_seconds) = self.draw_evaluated(true)?;
         let name = self.target.name();
-        let mut ev = evaluate(
-            name,
-            self.target,
-            &mut xs,
-            &lw,
-            self.reference.as_deref(),
-            true,
-        )?;
-        ev.non_finite = non_finite;
         let last_loss = self.last_loss();
         metrics.append(&json!({
             "iteration": o.completed,
@@ -674,7 +654,7 @@ fn start(a: &TrainVgsArgs, resumed: Option<(&Snapshot, &str)>) -> CliResult<()> 
     };
     std::fs::create_dir_all(&out)
         .map_err(|e| CliError::file(&out, format!("cannot create output folder: {e}")))?;
-    let reference = reference(&target, name, a.eval_samples, a.reference.as_deref())?;
+    let reference = reference(&target, a.eval_samples, a.reference.as_deref())?;
     let mut fa = vec![0.0f32; layout.f32_len];
     let mut ua = vec![0u32; layout.u32_len];
     let mut r = rng::seeded(a.seed);
@@ -744,7 +724,7 @@ pub fn run_reference(a: &VgsReferenceArgs) -> CliResult<()> {
     let Some((np, k)) = particle_shape(name) else {
         return Err(CliError::flag(
             "--target",
-            "reference samples are made for dw4 and lj13",
+            "reference samples are made for particle systems (dw4, lj13)",
         ));
     };
     if a.chains < 2 || a.chains > 1_000_000 {
@@ -771,7 +751,7 @@ pub fn run_reference(a: &VgsReferenceArgs) -> CliResult<()> {
     }
     let min_dist = a
         .min_start_distance
-        .unwrap_or(if name == "lj13" { 0.8 } else { 0.0 });
+        .unwrap_or(targets::of(name).min_start_distance);
     if !(min_dist.is_finite() && min_dist >= 0.0 && min_dist <= a.init_scale) {
         return Err(CliError::flag(
             "--min-start-distance",

@@ -20,7 +20,7 @@ mod settings;
 use run::{Exact, Run};
 pub use settings::{DiscreteSettings, EnvKind, Learn};
 
-use crate::error::bad;
+use crate::error::end_run;
 use amortise_kernel::metrics::{bounds, histogram};
 use amortise_kernel::rng::{Xoshiro256PlusPlus, seeded};
 use amortise_kernel::samplers::gflownet::exact;
@@ -182,8 +182,7 @@ impl DiscreteCore {
                 Ok(o) => o,
                 Err(e) => {
                     let m = format!("iteration {}: {e}", self.iteration() + 1);
-                    self.failed = Some(m.clone());
-                    return Err(bad("run", m));
+                    return Err(end_run(&mut self.failed, m));
                 }
             };
             for &i in &self.fresh {

@@ -50,14 +50,17 @@ pub(crate) fn bad(field: &'static str, msg: impl Into<String>) -> PlaygroundErro
     PlaygroundError::new(field, msg)
 }
 
-/// The `key=value` pairs of a page query (`&`-separated; a pair without `=` has an empty
-/// value), keys trimmed: the one query reader of the SMC, VGS and discrete handles.
-pub(crate) fn query_pairs(query: &str) -> impl Iterator<Item = (&str, &str)> {
-    query.split('&').filter(|p| !p.trim().is_empty()).map(|p| {
-        let (k, v) = p.split_once('=').unwrap_or((p, ""));
-        (k.trim(), v)
-    })
+/// Ends a run: records `message` in `failed`, the error every later call repeats, and
+/// returns it on the `run` control.
+pub(crate) fn end_run(failed: &mut Option<String>, message: String) -> PlaygroundError {
+    *failed = Some(message.clone());
+    bad("run", message)
 }
+
+/// The `key=value` pairs of a page query (`&`-separated; a pair without `=` has an empty
+/// value), keys trimmed: the settings layer's query reader, which the SMC and discrete
+/// handles use too.
+pub(crate) use amortise_settings::query::pairs as query_pairs;
 
 /// The error for a key no setting has (quoting at most 30 characters of it).
 pub(crate) fn unknown_setting(key: &str) -> PlaygroundError {

@@ -14,7 +14,7 @@ use amortise_kernel::rng::{Xoshiro256PlusPlus, seeded};
 use amortise_kernel::smc::annealed::{self, Config, Particles, State, Workspace};
 use amortise_kernel::targets::{LogDensity, Target};
 
-use crate::error::{PlaygroundError, bad, int, query_pairs, unknown_setting};
+use crate::error::{PlaygroundError, bad, end_run, int, query_pairs, unknown_setting};
 use crate::grid::{DensityGrid, GridSpec};
 
 /// Most particles a playground accepts (the page shows a message above this).
@@ -307,11 +307,7 @@ impl SmcCore {
                     self.record(info.ess_fraction, info.resampled);
                     done += 1;
                 }
-                Err(e) => {
-                    let err = PlaygroundError::kernel("run", e);
-                    self.failed = Some(err.message.clone());
-                    return Err(err);
-                }
+                Err(e) => return Err(end_run(&mut self.failed, e.to_string())),
             }
         }
         Ok(done)

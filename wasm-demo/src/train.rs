@@ -14,16 +14,17 @@
 //! from them on each call, so dropping a core frees everything (a page can start any number
 //! of runs in one worker without growing memory).
 
-use crate::error::bad;
+use crate::error::{bad, end_run};
 
+use amortise_kernel::checksum::fnv1a_f32;
 use amortise_kernel::math::log_sum_exp_f64;
 use amortise_kernel::rng::{Xoshiro256PlusPlus, seeded, uniform_f64};
-use amortise_kernel::samplers::diffusion::policy::{self, Trajectories};
+use amortise_kernel::samplers::diffusion::policy::{self, Rollout};
 use amortise_kernel::samplers::diffusion::reference::Schedule;
 use amortise_kernel::samplers::diffusion::train::{
     self, Config as TrainConfig, Info as TrainInfo, Layout, State, Views,
 };
-use amortise_kernel::targets::{Gmm40, GridGmm, LogDensity, Target};
+use amortise_kernel::targets::{LogDensity, Target};
 use amortise_settings::{Limits, RunConfig};
 
 use crate::error::PlaygroundError;
@@ -47,8 +48,11 @@ pub(crate) fn check_samples(n: usize) -> Result<(), PlaygroundError> {
 /// Most iterations per [`TrainCore::step`] call.
 pub const MAX_STEPS_PER_CALL: u32 = 10_000;
 /// The targets the training playground accepts, all at `d = 2` (drawn as they are): the
-/// three 2-D mixtures, the 2-D ManyWell (one double well, two modes) and the 2-D funnel.
-pub const TRAIN_TARGETS: [&str; 5] = ["gmm40", "9gmm", "25gmm", "manywell", "funnel"];
+/// settings layer's (`Page::train`: the three 2-D mixtures, the 2-D funnel and the 2-D
+/// ManyWell, one double well with two modes).
+pub fn train_targets() -> Vec<&'static str> {
+    amortise_settings::targets::on_page(|p| p.train)
+}
 
 /// The 2-D target `name` of a playground that runs on `allowed` only; `what` starts the
 /// message naming them.
@@ -81,6 +85,37 @@ pub fn check_arena(total: usize, reduce: &str) -> Result<(), PlaygroundError> {
         ));
     }
     Ok(())
+}
+
+/// The two kernel arenas of a run, owned by its handle and allocated (zeroed) once the
+/// page's memory cap is checked.
+#[derive(Debug)]
+pub(crate) struct Arenas {
+    pub(crate) f32s: Box<[f32]>,
+    pub(crate) u32s: Box<[u32]>,
+}
+
+impl Arenas {
+    /// Arenas of `f32_len` and `u32_len` values; `reduce` names the controls that shrink the
+    /// run ([`check_arena`]).
+    ///
+    /// # Errors
+    /// As [`check_arena`].
+    pub(crate) fn new(
+        [f32_len, u32_len]: [usize; 2],
+        reduce: &str,
+    ) -> Result<Self, PlaygroundError> {
+        check_arena(f32_len.saturating_add(u32_len), reduce)?;
+        Ok(Arenas {
+            f32s: vec![0.0; f32_len].into_boxed_slice(),
+            u32s: vec![0; u32_len].into_boxed_slice(),
+        })
+    }
+
+    /// Values in both arenas.
+    pub(crate) fn len(&self) -> usize {
+        self.f32s.len() + self.u32s.len()
+    }
 }
 
 /// What every core's `step(k)` checks first: `k` within [`MAX_STEPS_PER_CALL`] (else an
@@ -123,32 +158,14 @@ pub fn parse_settings(query: &str) -> Result<TrainSettings, PlaygroundError> {
     )?)
 }
 
-/// The mode centres of a training target and the radius (in units of the target) within
-/// which a sample counts as having found a mode (2 standard deviations). The funnel has no
-/// separated modes: an empty list, which the page shows as "n/a".
-///
-/// ManyWell-2: `log p̃ = −a⁴ + 6a² + 0.5a − b²/2` has its two modes where
-/// `−4a³ + 12a + 0.5 = 0` and `b = 0`, at `a ≈ −1.711` and `a ≈ 1.753`; `b` has unit
-/// standard deviation, so the radius is 2 (the wells are 3.46 apart, so the two disks
-/// overlap only at their rims, far out in `a` where the well has almost no mass).
+/// The mode centres of a target at `d = 2` and the radius (in units of the target) within
+/// which a sample counts as having found a mode: the settings layer's (`Page::modes`); none
+/// for a target without separated modes (the funnel) or not on the page, which the page
+/// shows as "n/a".
 pub fn modes(target: &str) -> (Vec<[f32; 2]>, f32) {
-    match target {
-        "manywell" => (vec![[-1.711, 0.0], [1.753, 0.0]], 2.0),
-        "gmm40" => (Gmm40::MEANS_2D.to_vec(), 2.0),
-        "9gmm" | "25gmm" => {
-            let g = if target == "9gmm" {
-                GridGmm::nine()
-            } else {
-                GridGmm::twenty_five()
-            };
-            let m = (0..g.n_components())
-                .filter_map(|k| g.mean(k))
-                .map(|[a, b]| [a as f32, b as f32])
-                .collect();
-            (m, 2.0 * g.var().sqrt() as f32)
-        }
-        _ => (Vec::new(), 0.0),
-    }
+    amortise_settings::targets::of(target)
+        .page
+        .map_or((Vec::new(), 0.0), |p| (p.modes)())
 }
 
 /// How many of `target`'s modes (see [`modes`]) have a point of `xy` (`[n, 2]`) within the
@@ -160,28 +177,15 @@ pub fn covered(target: &str, xy: &[f32]) -> (usize, usize) {
 /// FNV-1a 64 over the parameters' `to_bits()` little-endian bytes, as 16 hex digits (the
 /// CLI's `checkpoint::checksum`).
 pub fn checksum(params: &[f32]) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for p in params {
-        for byte in p.to_bits().to_le_bytes() {
-            h ^= byte as u64;
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
-    format!("{h:016x}")
+    format!("{:016x}", fnv1a_f32(params))
 }
 
 /// Owned buffers for drawing from the current policy.
 #[derive(Debug, Default)]
 struct SampleBufs {
     table: Vec<f32>,
-    states: Vec<f32>,
-    lpf: Vec<f32>,
-    lpb: Vec<f32>,
-    out: Vec<f32>,
-    ns: Vec<f32>,
-    sc: Vec<f32>,
-    noise: Vec<f32>,
-    lgrad: Vec<f32>,
+    /// The sampling rollout's trajectories and workspace ([`Rollout`]).
+    rollout: Vec<f32>,
     log_r: Vec<f32>,
     log_w: Vec<f32>,
     xy: Vec<f32>,
@@ -207,8 +211,7 @@ pub struct TrainCore {
     cfg: TrainConfig,
     target: Box<Target>,
     layout: Layout,
-    f32_arena: Box<[f32]>,
-    u32_arena: Box<[u32]>,
+    arenas: Arenas,
     state: State,
     rng: Xoshiro256PlusPlus,
     sample_rng: Xoshiro256PlusPlus,
@@ -221,7 +224,6 @@ pub struct TrainCore {
     is_ess: f64,
     failed: Option<String>,
     grid: DensityGrid,
-    arena_len: usize,
 }
 
 impl TrainCore {
@@ -233,27 +235,25 @@ impl TrainCore {
     pub fn new(s: &TrainSettings) -> Result<TrainCore, PlaygroundError> {
         let target = target_2d(
             &s.target,
-            &TRAIN_TARGETS,
+            &train_targets(),
             "training runs on the 2-D targets only",
         )?;
         let cfg = s.train_config()?;
         let d = target.dim();
         let layout = Layout::new(&cfg, d).map_err(|e| PlaygroundError::kernel("run", e))?;
-        let total = layout.f32_len.saturating_add(layout.u32_len);
-        check_arena(total, "the batch, particles, steps, hidden width or buffer")?;
-        let mut f32_arena = vec![0.0f32; layout.f32_len].into_boxed_slice();
-        let mut u32_arena = vec![0u32; layout.u32_len].into_boxed_slice();
+        let lens = [layout.f32_len, layout.u32_len];
+        let reduce = "the batch, particles, steps, hidden width or buffer";
+        let mut arenas = Arenas::new(lens, reduce)?;
         let mut rng = seeded(s.seed);
         let kernel = |e| PlaygroundError::kernel("run", e);
-        let mut views = Views::new(&layout, &mut f32_arena, &mut u32_arena).map_err(kernel)?;
+        let mut views = Views::new(&layout, &mut arenas.f32s, &mut arenas.u32s).map_err(kernel)?;
         let state = train::init(&cfg, &layout, &mut views, &mut rng).map_err(kernel)?;
         Ok(TrainCore {
             settings: s.clone(),
             cfg,
             target: Box::new(target),
             layout,
-            f32_arena,
-            u32_arena,
+            arenas,
             state,
             rng,
             sample_rng: seeded(s.seed ^ 0x5a3d_91e5),
@@ -266,7 +266,6 @@ impl TrainCore {
             is_ess: f64::NAN,
             failed: None,
             grid: DensityGrid::default(),
-            arena_len: total,
         })
     }
 
@@ -278,15 +277,14 @@ impl TrainCore {
     /// (`run`; later calls repeat it).
     pub fn step(&mut self, k: u32) -> Result<u32, PlaygroundError> {
         check_step(k, &self.failed, "steps")?;
-        let mut views = Views::new(&self.layout, &mut self.f32_arena, &mut self.u32_arena)
+        let mut views = Views::new(&self.layout, &mut self.arenas.f32s, &mut self.arenas.u32s)
             .map_err(|e| PlaygroundError::kernel("run", e))?;
         if !self.prefilled {
             self.prefilled = true;
             let (cfg, st) = (&self.cfg, &mut self.state);
             if let Err(e) = train::prefill(cfg, st, &mut views, &*self.target, &mut self.rng) {
                 let m = format!("prefilling the buffer: {e}");
-                self.failed = Some(m.clone());
-                return Err(bad("run", m));
+                return Err(end_run(&mut self.failed, m));
             }
         }
         let mut ran = 0;
@@ -309,8 +307,7 @@ impl TrainCore {
                 }
                 Err(e) => {
                     let m = format!("iteration {}: {e}", self.state.iteration + 1);
-                    self.failed = Some(m.clone());
-                    return Err(bad("run", m));
+                    return Err(end_run(&mut self.failed, m));
                 }
             }
         }
@@ -332,37 +329,15 @@ impl TrainCore {
         let kernel = |e| PlaygroundError::kernel("run", e);
         b.table.resize(Schedule::table_len(cfg.steps), 0.0);
         let sched = Schedule::new(cfg.process, cfg.steps, &mut b.table).map_err(kernel)?;
-        let (s, l, o, _) = Trajectories::lens(net, n, cfg.steps, false);
-        let (p0, p1, p2) = policy::Workspace::lens(net, n);
-        b.states.resize(s, 0.0);
-        b.lpf.resize(l, 0.0);
-        b.lpb.resize(l, 0.0);
-        b.out.resize(o, 0.0);
-        b.ns.resize(p0, 0.0);
-        b.sc.resize(p1, 0.0);
-        b.noise.resize(p2, 0.0);
-        b.lgrad.resize(policy::Workspace::lgrad_len(net, n), 0.0);
-        let mut traj = Trajectories {
-            batch: n,
-            dim: d,
-            steps: cfg.steps,
-            states: &mut b.states,
-            log_pf: &mut b.lpf,
-            log_pb: &mut b.lpb,
-            outputs: &mut b.out,
-            cache: &mut [],
-        };
-        let mut ws = policy::Workspace {
-            net_scratch: &mut b.ns,
-            step_cache: &mut b.sc,
-            noise: &mut b.noise,
-            lgrad: &mut b.lgrad,
-        };
+        b.rollout
+            .resize(Rollout::arena_len(net, n, cfg.steps, false), 0.0);
+        let Rollout { mut traj, mut ws } =
+            Rollout::carve(net, n, cfg.steps, false, &mut b.rollout).map_err(kernel)?;
         let pol = policy::Policy {
             cfg: &cfg.policy,
             sched: &sched,
             net,
-            params: self.layout.policy(self.layout.params(&self.f32_arena)),
+            params: self.layout.policy(self.layout.params(&self.arenas.f32s)),
         };
         let target = &*self.target;
         policy::sample_forward(pol, target, &mut traj, &mut ws, false, &mut self.sample_rng)
@@ -406,7 +381,7 @@ impl TrainCore {
     /// `n` outside `1..=MAX_SAMPLES` (`samples`).
     pub fn sample_buffer(&mut self, n: usize) -> Result<usize, PlaygroundError> {
         check_samples(n)?;
-        let views = Views::new(&self.layout, &mut self.f32_arena, &mut self.u32_arena)
+        let views = Views::new(&self.layout, &mut self.arenas.f32s, &mut self.arenas.u32s)
             .map_err(|e| PlaygroundError::kernel("run", e))?;
         let (states, log_w) = train::buffer_contents(&self.state, &views);
         let b = &mut self.bufs;
@@ -478,7 +453,7 @@ impl TrainCore {
     }
     /// Arena elements (`f32` + `u32`) of the run.
     pub fn arena_len(&self) -> usize {
-        self.arena_len
+        self.arenas.len()
     }
     /// Iterations done.
     pub fn iteration(&self) -> u32 {
@@ -502,7 +477,7 @@ impl TrainCore {
     }
     /// The learnt `log Z` parameter.
     pub fn log_z(&self) -> f32 {
-        self.layout.log_z(self.layout.params(&self.f32_arena))
+        self.layout.log_z(self.layout.params(&self.arenas.f32s))
     }
     /// `log Ẑ` of the last SMC run (NaN if none yet).
     pub fn smc_log_z(&self) -> f64 {
@@ -534,7 +509,7 @@ impl TrainCore {
     }
     /// FNV-1a 64 of all trainable parameters (the CLI's checkpoint checksum).
     pub fn param_checksum(&self) -> String {
-        checksum(self.layout.params(&self.f32_arena))
+        checksum(self.layout.params(&self.arenas.f32s))
     }
     /// The samples of the last [`TrainCore::sample`] call, `[n, 2]` row-major.
     pub fn samples(&self) -> &[f32] {

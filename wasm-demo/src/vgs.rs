@@ -3,119 +3,48 @@
 //! few-step sampler; Yoon et al. 2025) on the 2-D mixtures, with the TD-loss history and an
 //! owned buffer of samples.
 //!
-//! [`VgsSettings`] resolves as `amortise train-vgs` does (`src/commands/vgs.rs`:
-//! [`Config::preset`] of the target, else the default, with `--steps`, `--batch`,
-//! `--hidden`, `--lr` overriding), and the training stream is seeded the same way, so the
+//! [`VgsSettings`] is the settings layer's [`VgsRunConfig`], which `amortise train-vgs`
+//! resolves too (the target's VGS settings with `--steps`, `--batch`, `--hidden`, `--lr`
+//! over them), and the training stream is seeded the same way, so the
 //! same settings and seed train the same network as the CLI. Samples are drawn with noise
 //! scale `ν = 1` from a stream seeded by the seed and the iteration (see [`VgsCore::sample`]).
 //!
 //! Memory: the handle owns its two arenas (`Box<[f32]>`, `Box<[u32]>`) and the trainer's
 //! [`State`]; the kernel's [`Views`] are carved from them on each call.
 
-use crate::error::{bad, int, query_pairs, unknown_setting};
+use crate::error::end_run;
 use amortise_kernel::rng::{Xoshiro256PlusPlus, seeded};
 use amortise_kernel::samplers::vgs::{self, Config, Draw, Layout, State, Views};
 use amortise_kernel::targets::{LogDensity, Target};
+use amortise_settings::{Limits, VgsRunConfig, targets};
 
 use crate::error::PlaygroundError;
 use crate::grid::{DensityGrid, GridSpec};
-use crate::train::{check_arena, check_samples, check_step, covered, target_2d};
+use crate::train::{Arenas, check_samples, check_step, covered, target_2d};
 
-/// The targets the VGS playground accepts (2-D).
-pub const VGS_TARGETS: [&str; 3] = ["9gmm", "25gmm", "gmm40"];
+/// The targets the VGS playground accepts (2-D): the settings layer's (`Page::vgs`).
+pub fn vgs_targets() -> Vec<&'static str> {
+    targets::on_page(|p| p.vgs)
+}
 /// Most iterations per `step` call (the same cap as training runs).
 pub use crate::train::MAX_STEPS_PER_CALL;
 
-/// The settings of one run (keys: the `amortise train-vgs` flags).
-#[derive(Clone, Debug, PartialEq)]
-pub struct VgsSettings {
-    /// `--target`: `9gmm`, `25gmm` or `gmm40`.
-    pub target: String,
-    /// `--seed`.
-    pub seed: u32,
-    /// `--iters`.
-    pub iters: u32,
-    /// `--steps`: sampling steps `T` (0 = the preset's).
-    pub steps: usize,
-    /// `--batch` (0 = the preset's).
-    pub batch: usize,
-    /// `--hidden` (0 = the preset's).
-    pub hidden: usize,
-    /// `--lr` (0 = the preset's).
-    pub lr: f32,
-}
+/// The settings of one run: the settings layer's [`VgsRunConfig`] (keys: the `amortise
+/// train-vgs` flags), so its per-target defaults, ranges and kernel configuration are the
+/// CLI's.
+pub use amortise_settings::VgsRunConfig as VgsSettings;
 
-impl Default for VgsSettings {
-    /// 9gmm with the preset (`T = 20`, `B = 128`, width 128, `lr = 10⁻³`) for 1000
-    /// iterations.
-    fn default() -> Self {
-        VgsSettings {
-            target: "9gmm".into(),
-            seed: 1,
-            iters: 1000,
-            steps: 0,
-            batch: 0,
-            hidden: 0,
-            lr: 0.0,
-        }
-    }
-}
-
-impl VgsSettings {
-    /// Parses `key=value` pairs separated by `&`, starting from the defaults.
-    ///
-    /// # Errors
-    /// An unknown key or a value out of range, naming the control.
-    pub fn parse(query: &str) -> Result<VgsSettings, PlaygroundError> {
-        let mut s = VgsSettings::default();
-        for (k, v) in query_pairs(query) {
-            match k {
-                "target" => s.target = v.trim().chars().take(30).collect(),
-                "method" if v.trim() == "vgs" => {}
-                "method" => return Err(bad("method", "this playground runs vgs")),
-                "seed" => s.seed = int("seed", v, 0, u32::MAX)?,
-                "iters" => s.iters = int("iters", v, 1, 100_000)?,
-                "steps" => s.steps = int("steps", v, 1, 200)?,
-                "batch" => s.batch = int("batch", v, 1, 4096)?,
-                "hidden" => s.hidden = int("hidden", v, 1, 512)?,
-                "lr" => {
-                    s.lr = match v.trim().parse::<f32>() {
-                        Ok(x) if x.is_finite() && x > 0.0 && x <= 1.0 => x,
-                        _ => return Err(bad("lr", "must be a number in (0, 1]")),
-                    }
-                }
-                other => return Err(unknown_setting(other)),
-            }
-        }
-        Ok(s)
-    }
-
-    /// The kernel configuration, resolved as the CLI's `train-vgs` resolves its flags.
-    pub fn config(&self) -> Config {
-        let mut c = Config::preset(&self.target).unwrap_or_default();
-        if self.steps > 0 {
-            c.steps = self.steps;
-        }
-        if self.batch > 0 {
-            c.batch = self.batch;
-        }
-        if self.hidden > 0 {
-            c.hidden = self.hidden;
-        }
-        if self.lr > 0.0 {
-            c.lr = self.lr;
-        }
-        c
-    }
-
-    /// The equivalent `amortise train-vgs` flags.
-    pub fn cli_args(&self) -> String {
-        let c = self.config();
-        format!(
-            "--target {} --seed {} --iters {} --steps {} --batch {} --hidden {} --lr {}",
-            self.target, self.seed, self.iters, c.steps, c.batch, c.hidden, c.lr
-        )
-    }
+/// Parses the page's `key=value&…` query over the playground's defaults
+/// ([`VgsRunConfig::playground`]) with the page's limits ([`Limits::PAGE`]).
+///
+/// # Errors
+/// An unknown key, a value that does not parse or a rejected setting, naming the control.
+pub fn parse_settings(query: &str) -> Result<VgsSettings, PlaygroundError> {
+    Ok(VgsRunConfig::from_query(
+        query,
+        &VgsRunConfig::playground(),
+        &Limits::PAGE,
+    )?)
 }
 
 /// A VGS run over owned arenas.
@@ -125,8 +54,7 @@ pub struct VgsCore {
     cfg: Config,
     target: Box<Target>,
     layout: Layout,
-    f32_arena: Box<[f32]>,
-    u32_arena: Box<[u32]>,
+    arenas: Arenas,
     state: State,
     init_sigma: f32,
     rng: Xoshiro256PlusPlus,
@@ -137,7 +65,6 @@ pub struct VgsCore {
     non_finite: u32,
     failed: Option<String>,
     grid: DensityGrid,
-    arena_len: usize,
 }
 
 impl VgsCore {
@@ -146,17 +73,19 @@ impl VgsCore {
     /// # Errors
     /// A [`PlaygroundError`] naming the control.
     pub fn new(s: &VgsSettings) -> Result<VgsCore, PlaygroundError> {
-        let target = target_2d(&s.target, &VGS_TARGETS, "vgs runs on the 2-D mixtures here")?;
-        let cfg = s.config();
+        let target = target_2d(
+            &s.target,
+            &vgs_targets(),
+            "vgs runs on the 2-D mixtures here",
+        )?;
+        let cfg = s.config(&Limits::PAGE)?;
         let d = target.dim();
         let layout = Layout::new(&cfg, d).map_err(|e| PlaygroundError::kernel("run", e))?;
-        let total = layout.f32_len.saturating_add(layout.u32_len);
-        check_arena(total, "the batch, steps or hidden width")?;
-        let mut f32_arena = vec![0.0f32; layout.f32_len].into_boxed_slice();
-        let mut u32_arena = vec![0u32; layout.u32_len].into_boxed_slice();
-        let mut rng = seeded(u64::from(s.seed));
+        let lens = [layout.f32_len, layout.u32_len];
+        let mut arenas = Arenas::new(lens, "the batch, steps or hidden width")?;
+        let mut rng = seeded(s.seed);
         let kernel = |e| PlaygroundError::kernel("run", e);
-        let mut views = Views::new(&layout, &mut f32_arena, &mut u32_arena).map_err(kernel)?;
+        let mut views = Views::new(&layout, &mut arenas.f32s, &mut arenas.u32s).map_err(kernel)?;
         let state = vgs::init(&cfg, &layout, &mut views, &mut rng).map_err(kernel)?;
         let init_sigma = views.init_sigma();
         Ok(VgsCore {
@@ -164,8 +93,7 @@ impl VgsCore {
             cfg,
             target: Box::new(target),
             layout,
-            f32_arena,
-            u32_arena,
+            arenas,
             init_sigma,
             state,
             rng,
@@ -176,7 +104,6 @@ impl VgsCore {
             non_finite: 0,
             failed: None,
             grid: DensityGrid::default(),
-            arena_len: total,
         })
     }
 
@@ -188,8 +115,8 @@ impl VgsCore {
         check_step(k, &self.failed, "run")?;
         let mut ran = 0;
         while ran < k && !self.done() {
-            let r = Views::new(&self.layout, &mut self.f32_arena, &mut self.u32_arena).and_then(
-                |mut v| {
+            let r = Views::new(&self.layout, &mut self.arenas.f32s, &mut self.arenas.u32s)
+                .and_then(|mut v| {
                     vgs::step(
                         &self.cfg,
                         &mut self.state,
@@ -197,8 +124,7 @@ impl VgsCore {
                         &*self.target,
                         &mut self.rng,
                     )
-                },
-            );
+                });
             match r {
                 Ok(info) => {
                     self.loss.push(info.td_loss as f32);
@@ -208,8 +134,7 @@ impl VgsCore {
                 }
                 Err(e) => {
                     let m = format!("iteration {}: {e}", self.iteration() + 1);
-                    self.failed = Some(m.clone());
-                    return Err(bad("run", m));
+                    return Err(end_run(&mut self.failed, m));
                 }
             }
         }
@@ -228,8 +153,7 @@ impl VgsCore {
         self.xy.resize(2 * n, 0.0);
         self.log_w.resize(n, 0.0);
         let mut rng = seeded(
-            (u64::from(self.settings.seed) ^ 0x5eed_e7a1)
-                .wrapping_add(u64::from(self.iteration()) << 32),
+            (self.settings.seed ^ 0x5eed_e7a1).wrapping_add(u64::from(self.iteration()) << 32),
         );
         let draw = Draw {
             nu: 1.0,
@@ -237,7 +161,7 @@ impl VgsCore {
             out: &mut self.xy,
             log_w: &mut self.log_w,
         };
-        let info = Views::new(&self.layout, &mut self.f32_arena, &mut self.u32_arena)
+        let info = Views::new(&self.layout, &mut self.arenas.f32s, &mut self.arenas.u32s)
             .and_then(|mut v| vgs::sample(&self.cfg, &mut v, &*self.target, draw, &mut rng))
             .map_err(|e| PlaygroundError::kernel("run", e))?;
         self.non_finite = info.non_finite;
@@ -310,13 +234,14 @@ impl VgsCore {
     }
     /// Arena elements of the run.
     pub fn arena_len(&self) -> usize {
-        self.arena_len
+        self.arenas.len()
     }
     /// FNV-1a 64 of the value network's parameters.
     pub fn param_checksum(&self) -> String {
         // the value network's parameters open the f32 arena (vgs::views)
         crate::train::checksum(
-            self.f32_arena
+            self.arenas
+                .f32s
                 .get(..self.layout.n_params)
                 .unwrap_or_default(),
         )
@@ -337,12 +262,12 @@ mod tests {
             ("method=rsmc", "method"),
             ("foo=1", "run"),
         ] {
-            assert_eq!(VgsSettings::parse(q).unwrap_err().field, field, "{q}");
+            assert_eq!(parse_settings(q).unwrap_err().field, field, "{q}");
         }
-        let e = VgsCore::new(&VgsSettings::parse("target=funnel").unwrap()).unwrap_err();
+        let e = VgsCore::new(&parse_settings("target=funnel").unwrap()).unwrap_err();
         assert_eq!(e.field, "target");
-        let s = VgsSettings::parse("target=25gmm&steps=5&hidden=16").unwrap();
-        assert_eq!(s.config().steps, 5);
+        let s = parse_settings("target=25gmm&steps=5&hidden=16").unwrap();
+        assert_eq!(s.config(&Limits::PAGE).unwrap().steps, 5);
         assert!(s.cli_args().contains("--steps 5 --batch 128 --hidden 16"));
         let mut c = VgsCore::new(&s).unwrap();
         let e = c.step(MAX_STEPS_PER_CALL + 1).unwrap_err();
@@ -355,9 +280,9 @@ mod tests {
 
     #[test]
     fn trains_and_samples_on_every_target() {
-        for t in VGS_TARGETS {
-            let s = VgsSettings::parse(&format!("target={t}&iters=4&steps=5&batch=16&hidden=16"))
-                .unwrap();
+        for t in vgs_targets() {
+            let s =
+                parse_settings(&format!("target={t}&iters=4&steps=5&batch=16&hidden=16")).unwrap();
             let mut c = VgsCore::new(&s).unwrap();
             assert_eq!(c.step(3).unwrap(), 3);
             assert_eq!(c.step(10).unwrap(), 1);
@@ -373,7 +298,7 @@ mod tests {
 
     #[test]
     fn sampling_does_not_change_training() {
-        let s = VgsSettings::parse("iters=6&steps=5&batch=16&hidden=16").unwrap();
+        let s = parse_settings("iters=6&steps=5&batch=16&hidden=16").unwrap();
         let mut a = VgsCore::new(&s).unwrap();
         let mut b = VgsCore::new(&s).unwrap();
         a.step(3).unwrap();

@@ -39,6 +39,7 @@ pub(crate) const LAYERS: &[Placement] = &[
     place("error", 0, true),
     place("math", 0, true),
     place("rng", 0, true),
+    place("checksum", 0, true),
     place("arena", 0, false),
     place("Error", 0, false),
     place("nn", 1, true),

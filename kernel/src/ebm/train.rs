@@ -13,7 +13,7 @@
 
 use super::cd::{Batch, CdWork, cd_loss};
 use super::energy::EnergyFn;
-use crate::arena::Carve;
+use crate::arena::{Carve, carved_by, same_layout};
 use crate::error::{Error, check_len};
 use crate::nn::{Activation, LastLayerInit, Mlp};
 use crate::optim::{Group, Model, OptimState, Optimiser};
@@ -167,13 +167,7 @@ impl Layout {
     /// # Errors
     /// [`Error::InvalidConfig`] if [`Layout::new`]`(cfg, dim)` differs from `self`.
     pub fn check(&self, cfg: &Config) -> Result<(), Error> {
-        if Layout::new(cfg, self.dim)? == *self {
-            Ok(())
-        } else {
-            Err(Error::InvalidConfig(
-                "ebm configuration does not match the layout",
-            ))
-        }
+        same_layout(&Layout::new(cfg, self.dim)?, self)
     }
 }
 
@@ -298,11 +292,7 @@ pub fn init<R: Rng + ?Sized>(
     rng: &mut R,
 ) -> Result<State, Error> {
     layout.check(cfg)?;
-    if views.layout != *layout {
-        return Err(Error::InvalidConfig(
-            "ebm views were carved for another layout",
-        ));
-    }
+    carved_by(&views.layout, layout)?;
     layout
         .net
         .init(views.model.params, LastLayerInit::Zero, rng)?;

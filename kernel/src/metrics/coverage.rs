@@ -40,11 +40,7 @@ pub fn nearest_mode_counts(
         let mut best = f64::INFINITY;
         let mut arg = 0usize;
         for (j, c) in centres.chunks_exact(dim).enumerate() {
-            let mut d = 0.0f64;
-            for (&u, &v) in s.iter().zip(c) {
-                let t = u as f64 - v as f64;
-                d += t * t;
-            }
+            let d = math::sq_dist(s, c);
             if d < best {
                 best = d;
                 arg = j;

@@ -29,7 +29,7 @@
 //! for by shifting the rank, not stored.
 
 use crate::error::{Error, check_min_len};
-use crate::math;
+use crate::math::{self, sq_dist};
 
 use super::sinkhorn::cloud_len;
 
@@ -64,16 +64,6 @@ pub const fn mmd_workspace_len(n: usize, m: usize) -> usize {
         (big, big.saturating_sub(1) / 2)
     };
     a.saturating_mul(b)
-}
-
-#[inline]
-fn sq_dist(a: &[f32], b: &[f32]) -> f64 {
-    let mut s = 0.0f64;
-    for (&u, &v) in a.iter().zip(b) {
-        let d = u as f64 - v as f64;
-        s += d * d;
-    }
-    s
 }
 
 /// The median of the pooled pairwise Euclidean distances of `x` (`[n, dim]`) and `y`

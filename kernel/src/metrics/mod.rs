@@ -5,7 +5,7 @@
 //! |---|---|
 //! | [`weights`] | log-weight normalisation, log-softmax, ESS and ESS/N; the NaN / `±inf` policy |
 //! | [`bounds`] | ELBO, EUBO and the importance-sampling `log Ẑ` |
-//! | [`sinkhorn`] | the debiased Sinkhorn divergence (log domain, ε-scaling, ε = 1e-3) |
+//! | [`sinkhorn`] | the debiased Sinkhorn divergence: converged (ε = 1e-3, ε-scaling) and the paper's (ott-jax defaults) |
 //! | [`mmd`] | MMD with a Gaussian kernel and the median-heuristic bandwidth |
 //! | [`coverage`] | entropic mode coverage (EMC) from nearest-mode histograms |
 //! | [`histogram`] | total variation, mean L1 over states, 1-D histograms |

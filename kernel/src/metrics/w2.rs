@@ -50,13 +50,7 @@ pub fn w2_exact(
     check_min_len("w2 index workspace", li, ws_idx.len())?;
     let cost = |i: usize, j: usize| -> f64 {
         let (a, b) = (&x[(i - 1) * dim..i * dim], &y[(j - 1) * dim..j * dim]);
-        a.iter()
-            .zip(b)
-            .map(|(&p, &q)| {
-                let d = p as f64 - q as f64;
-                d * d
-            })
-            .sum()
+        math::sq_dist(a, b)
     };
     let (u, rest) = ws_f64.split_at_mut(n + 1);
     let (v, rest) = rest.split_at_mut(n + 1);

@@ -235,14 +235,9 @@ impl FourierEmbedding {
 mod tests {
     extern crate std;
     use super::*;
+    use crate::nn::testutil::randn;
     use crate::rng::seeded;
     use std::vec;
-    use std::vec::Vec;
-
-    fn randn(n: usize, seed: u64) -> Vec<f32> {
-        let mut r = seeded(seed);
-        (0..n).map(|_| standard_normal(&mut r) as f32).collect()
-    }
 
     #[test]
     fn frequencies_are_torch_linspace() {

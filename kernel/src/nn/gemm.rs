@@ -112,6 +112,7 @@ fn forward_rows<const R: usize>(xb: &[f32], w: &[f32], bias: &[f32], dims: Dims,
     forward_tiles::<R, 1>(xb, w, bias, dims, yb, j0);
 }
 
+// Deliberate tile variant (module docs): each product keeps its own tile loop, not one generic.
 /// Every full `R × C` tile of [`forward`] from column `j0` on; returns the first column
 /// not done.
 #[inline(always)]
@@ -207,6 +208,7 @@ fn weight_grad_narrow_cols<const J: usize>(
     weight_grad_narrow_tiles::<J, 1>(x, dy, dims, gw, j0, k0);
 }
 
+// Deliberate tile variant (module docs): each product keeps its own tile loop, not one generic.
 /// Every full block of `C` inputs from `k0` on for output columns `j0 .. j0 + J`
 /// (accumulators `J × C`, stored transposed into `gw`); returns the first input not done.
 #[inline(always)]
@@ -253,6 +255,7 @@ fn weight_grad_rows<const R: usize>(x: &[f32], dy: &[f32], dims: Dims, gw: &mut 
     weight_grad_tiles::<R, 1>(x, dy, dims, gw, k0, j0);
 }
 
+// Deliberate tile variant (module docs): each product keeps its own tile loop, not one generic.
 /// Every full `R × C` tile of [`weight_grad`] in rows `k0 .. k0 + R` from column `j0` on;
 /// returns the first column not done.
 #[inline(always)]
@@ -341,6 +344,7 @@ fn input_grad_cols<const C: usize>(
     k0
 }
 
+// Deliberate tile variant (module docs): each product keeps its own tile loop, not one generic.
 /// One `R × C` tile of [`input_grad`]: rows `db` (`R × out`), columns `k0 .. k0 + C` of
 /// `xb` (`R × inp`), terms `j0 .. j0 + panel.len()` (added to the partial sums of the
 /// earlier terms, or started from zero at `j0 = 0`).
@@ -381,14 +385,9 @@ fn input_grad_tile<const R: usize, const C: usize>(
 mod tests {
     extern crate std;
     use super::*;
-    use crate::rng::{seeded, standard_normal};
+    use crate::nn::testutil::randn;
     use std::vec;
     use std::vec::Vec;
-
-    fn randn(n: usize, seed: u64) -> Vec<f32> {
-        let mut r = seeded(seed);
-        (0..n).map(|_| standard_normal(&mut r) as f32).collect()
-    }
 
     /// The naive triple loops, in the same summation order: results must match bit for bit.
     fn naive(

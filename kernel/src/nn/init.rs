@@ -16,6 +16,7 @@
 
 use super::linear::Linear;
 use super::mlp::Mlp;
+use super::trunk::Trunk;
 use crate::error::{Error, check_len};
 use crate::math;
 use crate::rng::{Rng, uniform_f64};
@@ -79,6 +80,24 @@ pub fn init_linear_constant(
     w.fill(weight);
     b.fill(bias);
     Ok(())
+}
+
+/// Initialises a [`Trunk`]: PyTorch-default layers in the order time MLP, state, head,
+/// the head's last layer following `last`.
+///
+/// # Errors
+/// [`Error::ShapeMismatch`] if `params.len() != trunk.param_count()`.
+pub fn init_trunk<R: Rng + ?Sized>(
+    trunk: &Trunk,
+    params: &mut [f32],
+    last: LastLayerInit,
+    rng: &mut R,
+) -> Result<(), Error> {
+    check_len("trunk params", trunk.param_count(), params.len())?;
+    let (time, state, head) = trunk.split_mut(params);
+    trunk.time_mlp().init(time, LastLayerInit::Default, rng)?;
+    init_linear(trunk.state(), state, rng)?;
+    trunk.head().init(head, last, rng)
 }
 
 impl Mlp {

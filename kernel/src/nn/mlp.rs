@@ -484,14 +484,9 @@ mod tests {
     extern crate std;
     use super::*;
     use crate::nn::LastLayerInit;
-    use crate::rng::{seeded, standard_normal};
+    use crate::nn::testutil::randn;
+    use crate::rng::seeded;
     use std::vec;
-    use std::vec::Vec;
-
-    fn randn(n: usize, seed: u64) -> Vec<f32> {
-        let mut r = seeded(seed);
-        (0..n).map(|_| standard_normal(&mut r) as f32).collect()
-    }
 
     #[test]
     fn counts_and_const_use() {

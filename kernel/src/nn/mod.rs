@@ -9,6 +9,7 @@
 //! | [`embed`] | the PIS Fourier time embedding `[sin(t·w + φ), cos(t·w + φ)]` |
 //! | [`mlp`] | multi-layer perceptrons: shape, forward with activation cache, backward |
 //! | [`init`] | PyTorch-default initialisation and last-layer options |
+//! | [`trunk`] | the time-conditioned trunk of the PIS policy and the VGS value network |
 //!
 //! Conventions shared by every backward pass: parameter gradients are **accumulated**
 //! (`+=`; zero them before each batch), input gradients are **written**. Batches are
@@ -20,6 +21,7 @@ mod gemm;
 pub mod init;
 pub mod linear;
 pub mod mlp;
+pub mod trunk;
 
 /// Where a backward pass writes: the parameter gradient (**accumulated**, `+=`) and, if
 /// asked for, the gradient with respect to the input (**overwritten**).
@@ -63,3 +65,17 @@ pub use embed::{DEFAULT_HARMONICS, FourierEmbedding};
 pub use init::LastLayerInit;
 pub use linear::Linear;
 pub use mlp::{MAX_LAYERS, Mlp, mlp_param_count};
+
+#[cfg(test)]
+pub(crate) mod testutil {
+    //! Test helpers shared by the layers' tests.
+    extern crate std;
+    use crate::rng::{seeded, standard_normal};
+    use std::vec::Vec;
+
+    /// `n` standard normal values from the generator seeded with `seed`.
+    pub(crate) fn randn(n: usize, seed: u64) -> Vec<f32> {
+        let mut r = seeded(seed);
+        (0..n).map(|_| standard_normal(&mut r) as f32).collect()
+    }
+}

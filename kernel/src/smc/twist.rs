@@ -26,6 +26,38 @@ use crate::error::{Error, check_len};
 use crate::math;
 use crate::rng::{Rng, uniform_f64};
 
+/// Starts a twisted-SMC run: uniform log-weights `log W̄ᵢ = −ln N` in `log_w` (`N` values),
+/// and the diagnostics before the first boundary (`log Ẑ = 0`, no resampling, `ESS/N` and λ
+/// of 1).
+pub fn start(log_w: &mut [f32]) -> SmcInfo {
+    let inv_n = -math::ln(log_w.len() as f64) as f32;
+    log_w.fill(inv_n);
+    SmcInfo {
+        log_z: 0.0,
+        resamples: 0,
+        min_ess_fraction: 1.0,
+        final_ess_fraction: 1.0,
+        min_lambda: 1.0,
+    }
+}
+
+/// Ends a twisted-SMC run after its last boundary: records the final `ESS/N` in `info` and
+/// scales the normalised log-weights `log_w` by `N·Ẑ` (`log W̄ᵢ + log Ẑ + ln N`), the
+/// Z-scaled weights the replay buffer stores.
+///
+/// # Errors
+/// [`Error::Degenerate`] if `log_w` has no finite entry (as
+/// [`temper::ess_fraction_tempered`]).
+pub fn finish(log_w: &mut [f32], info: &mut SmcInfo) -> Result<(), Error> {
+    info.final_ess_fraction = temper::ess_fraction_tempered(log_w, 1.0)?;
+    let inv_n = -math::ln(log_w.len() as f64) as f32;
+    let shift = (info.log_z - inv_n as f64) as f32;
+    for l in log_w.iter_mut() {
+        *l += shift;
+    }
+    Ok(())
+}
+
 /// Settings of a twisted SMC sampler, diffusion or discrete (`rsmc.md` §2.3).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Config {
@@ -197,13 +229,7 @@ mod tests {
     use std::vec::Vec;
 
     fn info() -> SmcInfo {
-        SmcInfo {
-            log_z: 0.0,
-            resamples: 0,
-            min_ess_fraction: 1.0,
-            final_ess_fraction: 1.0,
-            min_lambda: 1.0,
-        }
+        start(&mut [0.0; 4])
     }
 
     fn rule(threshold: f64, last: bool) -> Rule {

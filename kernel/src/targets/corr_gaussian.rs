@@ -3,7 +3,7 @@
 
 use nalgebra::{Matrix2, Vector2};
 
-use super::{LogDensity, all_finite, check_len, finish_lp, finite_grad, outside};
+use super::{LogDensity, all_finite, check_len, finite_grad, guarded, guarded_grad};
 use crate::error::Error;
 use crate::math::{self, LN_2PI};
 use crate::rng::{Rng, standard_normal};
@@ -117,25 +117,18 @@ impl LogDensity for CorrGaussian2 {
     }
 
     fn log_density(&self, x: &[f32]) -> f32 {
-        debug_assert_eq!(x.len(), 2);
-        if !all_finite(x) {
-            return f32::NEG_INFINITY;
-        }
-        finish_lp(self.centred(x).1)
+        guarded(x, 2, || self.centred(x).1)
     }
 
     fn log_density_grad(&self, x: &[f32], grad: &mut [f32]) -> f32 {
-        debug_assert_eq!(x.len(), 2);
-        debug_assert_eq!(grad.len(), 2);
-        if !all_finite(x) {
-            return outside(grad);
-        }
-        let (c, lp) = self.centred(x);
-        let g = -(self.precision * c);
-        for (o, v) in grad.iter_mut().zip(g.iter()) {
-            *o = finite_grad(*v);
-        }
-        finish_lp(lp)
+        guarded_grad(x, grad, 2, |grad| {
+            let (c, lp) = self.centred(x);
+            let g = -(self.precision * c);
+            for (o, v) in grad.iter_mut().zip(g.iter()) {
+                *o = finite_grad(*v);
+            }
+            lp
+        })
     }
 
     fn log_z(&self) -> Option<f64> {

@@ -1,6 +1,6 @@
 //! DW-4: four particles in 2-D interacting through a double-well pair potential.
 
-use super::{LogDensity, all_finite, finish_lp, finite_grad, outside};
+use super::{LogDensity, finite_grad, guarded, guarded_grad};
 use crate::error::Error;
 use crate::math;
 use crate::rng::Rng;
@@ -90,42 +90,35 @@ impl LogDensity for Dw4 {
     }
 
     fn log_density(&self, x: &[f32]) -> f32 {
-        debug_assert_eq!(x.len(), N * D);
-        if !all_finite(x) {
-            return f32::NEG_INFINITY;
-        }
-        finish_lp(-self.energy(x))
+        guarded(x, N * D, || -self.energy(x))
     }
 
     fn log_density_grad(&self, x: &[f32], grad: &mut [f32]) -> f32 {
-        debug_assert_eq!(x.len(), N * D);
-        debug_assert_eq!(grad.len(), N * D);
-        if !all_finite(x) {
-            return outside(grad);
-        }
-        let p = positions(x);
-        let mut g = [[0.0f64; D]; N];
-        let mut e = 0.0;
-        for i in 0..N {
-            for j in i + 1..N {
-                let (dx, dy) = (p[i][0] - p[j][0], p[i][1] - p[j][1]);
-                let r = math::sqrt(dx * dx + dy * dy);
-                let (ep, dep) = Self::pair(r);
-                e += ep;
-                if r > 0.0 {
-                    // ∂E/∂x_i = E'(r)(x_i − x_j)/r; log p̃ = −E
-                    let f = dep / r;
-                    g[i][0] -= f * dx;
-                    g[i][1] -= f * dy;
-                    g[j][0] += f * dx;
-                    g[j][1] += f * dy;
+        guarded_grad(x, grad, N * D, |grad| {
+            let p = positions(x);
+            let mut g = [[0.0f64; D]; N];
+            let mut e = 0.0;
+            for i in 0..N {
+                for j in i + 1..N {
+                    let (dx, dy) = (p[i][0] - p[j][0], p[i][1] - p[j][1]);
+                    let r = math::sqrt(dx * dx + dy * dy);
+                    let (ep, dep) = Self::pair(r);
+                    e += ep;
+                    if r > 0.0 {
+                        // ∂E/∂x_i = E'(r)(x_i − x_j)/r; log p̃ = −E
+                        let f = dep / r;
+                        g[i][0] -= f * dx;
+                        g[i][1] -= f * dy;
+                        g[j][0] += f * dx;
+                        g[j][1] += f * dy;
+                    }
                 }
             }
-        }
-        for (o, v) in grad.iter_mut().zip(g.iter().flatten()) {
-            *o = finite_grad(*v);
-        }
-        finish_lp(-e)
+            for (o, v) in grad.iter_mut().zip(g.iter().flatten()) {
+                *o = finite_grad(*v);
+            }
+            -e
+        })
     }
 
     fn log_z(&self) -> Option<f64> {

@@ -1,6 +1,6 @@
 //! Neal's funnel in `d ≥ 2` dimensions.
 
-use super::{LogDensity, all_finite, check_len, finish_lp, finite_grad, outside};
+use super::{LogDensity, check_len, finite_grad, guarded, guarded_grad};
 use crate::error::Error;
 use crate::math::{self, LN_2PI};
 use crate::rng::{Rng, standard_normal};
@@ -107,29 +107,22 @@ impl LogDensity for Funnel {
     }
 
     fn log_density(&self, x: &[f32]) -> f32 {
-        debug_assert_eq!(x.len(), self.dim);
-        if !all_finite(x) {
-            return f32::NEG_INFINITY;
-        }
-        finish_lp(self.parts(x).3)
+        guarded(x, self.dim, || self.parts(x).3)
     }
 
     fn log_density_grad(&self, x: &[f32], grad: &mut [f32]) -> f32 {
-        debug_assert_eq!(x.len(), self.dim);
-        debug_assert_eq!(grad.len(), self.dim);
-        if !all_finite(x) {
-            return outside(grad);
-        }
-        let (x0, e, quad, lp) = self.parts(x);
-        if let Some((g0, grest)) = grad.split_first_mut() {
-            *g0 = finite_grad(
-                -x0 / (self.sigma * self.sigma) - 0.5 * (self.dim - 1) as f64 + 0.5 * quad,
-            );
-            for (g, &v) in grest.iter_mut().zip(x.iter().skip(1)) {
-                *g = finite_grad(-(v as f64) * e);
+        guarded_grad(x, grad, self.dim, |grad| {
+            let (x0, e, quad, lp) = self.parts(x);
+            if let Some((g0, grest)) = grad.split_first_mut() {
+                *g0 = finite_grad(
+                    -x0 / (self.sigma * self.sigma) - 0.5 * (self.dim - 1) as f64 + 0.5 * quad,
+                );
+                for (g, &v) in grest.iter_mut().zip(x.iter().skip(1)) {
+                    *g = finite_grad(-(v as f64) * e);
+                }
             }
-        }
-        finish_lp(lp)
+            lp
+        })
     }
 
     fn log_z(&self) -> Option<f64> {

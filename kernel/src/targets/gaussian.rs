@@ -1,6 +1,6 @@
 //! The isotropic Gaussian `N(μ·1, σ² I)` in any dimension: the sanity-check target.
 
-use super::{LogDensity, all_finite, check_len, finish_lp, finite_grad, outside};
+use super::{LogDensity, check_len, finite_grad, guarded, guarded_grad};
 use crate::error::Error;
 use crate::math::{self, LN_2PI};
 use crate::rng::{Rng, fill_standard_normal};
@@ -67,29 +67,24 @@ impl LogDensity for Gaussian {
     }
 
     fn log_density(&self, x: &[f32]) -> f32 {
-        debug_assert_eq!(x.len(), self.dim);
-        if !all_finite(x) {
-            return f32::NEG_INFINITY;
-        }
-        let mu = self.mean as f64;
-        let ss: f64 = x.iter().map(|&v| (v as f64 - mu) * (v as f64 - mu)).sum();
-        finish_lp(-0.5 * ss * self.inv_var - self.log_norm)
+        guarded(x, self.dim, || {
+            let mu = self.mean as f64;
+            let ss: f64 = x.iter().map(|&v| (v as f64 - mu) * (v as f64 - mu)).sum();
+            -0.5 * ss * self.inv_var - self.log_norm
+        })
     }
 
     fn log_density_grad(&self, x: &[f32], grad: &mut [f32]) -> f32 {
-        debug_assert_eq!(x.len(), self.dim);
-        debug_assert_eq!(grad.len(), self.dim);
-        if !all_finite(x) {
-            return outside(grad);
-        }
-        let mu = self.mean as f64;
-        let mut ss = 0.0f64;
-        for (g, &v) in grad.iter_mut().zip(x) {
-            let c = v as f64 - mu;
-            ss += c * c;
-            *g = finite_grad(-c * self.inv_var);
-        }
-        finish_lp(-0.5 * ss * self.inv_var - self.log_norm)
+        guarded_grad(x, grad, self.dim, |grad| {
+            let mu = self.mean as f64;
+            let mut ss = 0.0f64;
+            for (g, &v) in grad.iter_mut().zip(x) {
+                let c = v as f64 - mu;
+                ss += c * c;
+                *g = finite_grad(-c * self.inv_var);
+            }
+            -0.5 * ss * self.inv_var - self.log_norm
+        })
     }
 
     fn log_z(&self) -> Option<f64> {

@@ -1,8 +1,8 @@
 //! GMM40: 40 equal-weight unit-variance Gaussians with means in `[−40, 40]^d` (RSMC).
 
-use super::{LogDensity, all_finite, check_len, finish_lp, finite_grad, outside};
+use super::{LogDensity, check_len, finite_grad, guarded, guarded_grad};
 use crate::error::Error;
-use crate::math::{self, LN_2PI};
+use crate::math::{self, LN_2PI, sq_dist};
 use crate::rng::{self, Rng, fill_standard_normal, uniform_f64};
 
 /// Number of mixture components.
@@ -181,57 +181,41 @@ impl Gmm40 {
     }
 }
 
-#[inline]
-fn sq_dist(x: &[f32], m: &[f32]) -> f64 {
-    x.iter()
-        .zip(m)
-        .map(|(&a, &b)| {
-            let c = a as f64 - b as f64;
-            c * c
-        })
-        .sum()
-}
-
 impl LogDensity for Gmm40 {
     fn dim(&self) -> usize {
         self.dim
     }
 
     fn log_density(&self, x: &[f32]) -> f32 {
-        debug_assert_eq!(x.len(), self.dim);
-        if !all_finite(x) {
-            return f32::NEG_INFINITY;
-        }
-        let mut t = [0.0f64; N_COMPONENTS];
-        let mx = self.terms(x, &mut t);
-        let s: f64 = t.iter().map(|&v| math::exp(v - mx)).sum();
-        finish_lp(mx + math::ln(s) - self.log_norm)
+        guarded(x, self.dim, || {
+            let mut t = [0.0f64; N_COMPONENTS];
+            let mx = self.terms(x, &mut t);
+            let s: f64 = t.iter().map(|&v| math::exp(v - mx)).sum();
+            mx + math::ln(s) - self.log_norm
+        })
     }
 
     fn log_density_grad(&self, x: &[f32], grad: &mut [f32]) -> f32 {
-        debug_assert_eq!(x.len(), self.dim);
-        debug_assert_eq!(grad.len(), self.dim);
-        if !all_finite(x) {
-            return outside(grad);
-        }
-        let mut t = [0.0f64; N_COMPONENTS];
-        let mx = self.terms(x, &mut t);
-        let mut s = 0.0f64;
-        for v in t.iter_mut() {
-            *v = math::exp(*v - mx);
-            s += *v;
-        }
-        // ∇ = Σ_k w_k m_k − x, accumulated in f64 (f64 scratch of MAX_DIM on the stack)
-        let mut acc = [0.0f64; MAX_DIM];
-        for (&wk, m) in t.iter().zip(self.components()) {
-            for (a, &mj) in acc.iter_mut().zip(m) {
-                *a += wk * mj as f64;
+        guarded_grad(x, grad, self.dim, |grad| {
+            let mut t = [0.0f64; N_COMPONENTS];
+            let mx = self.terms(x, &mut t);
+            let mut s = 0.0f64;
+            for v in t.iter_mut() {
+                *v = math::exp(*v - mx);
+                s += *v;
             }
-        }
-        for ((g, &a), &xj) in grad.iter_mut().zip(acc.iter()).zip(x) {
-            *g = finite_grad(a / s - xj as f64);
-        }
-        finish_lp(mx + math::ln(s) - self.log_norm)
+            // ∇ = Σ_k w_k m_k − x, accumulated in f64 (f64 scratch of MAX_DIM on the stack)
+            let mut acc = [0.0f64; MAX_DIM];
+            for (&wk, m) in t.iter().zip(self.components()) {
+                for (a, &mj) in acc.iter_mut().zip(m) {
+                    *a += wk * mj as f64;
+                }
+            }
+            for ((g, &a), &xj) in grad.iter_mut().zip(acc.iter()).zip(x) {
+                *g = finite_grad(a / s - xj as f64);
+            }
+            mx + math::ln(s) - self.log_norm
+        })
     }
 
     fn log_z(&self) -> Option<f64> {

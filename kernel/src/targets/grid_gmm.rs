@@ -1,6 +1,6 @@
 //! Equal-weight 2-D Gaussian mixtures with means on a square grid: 9GMM and 25GMM.
 
-use super::{LogDensity, all_finite, check_len, finish_lp, finite_grad, outside};
+use super::{LogDensity, check_len, finite_grad, guarded, guarded_grad};
 use crate::error::Error;
 use crate::math::{self, LN_2PI};
 use crate::rng::{Rng, standard_normal, uniform_f64};
@@ -172,42 +172,37 @@ impl LogDensity for GridGmm {
     }
 
     fn log_density(&self, x: &[f32]) -> f32 {
-        debug_assert_eq!(x.len(), 2);
-        if !all_finite(x) {
-            return f32::NEG_INFINITY;
-        }
-        let (x0, x1) = xy(x);
-        let mut t = [0.0f64; MAX_SIDE * MAX_SIDE];
-        let mx = self.terms(x0, x1, &mut t);
-        let s: f64 = t[..self.n_components()]
-            .iter()
-            .map(|&v| math::exp(v - mx))
-            .sum();
-        finish_lp(mx + math::ln(s) - self.log_norm)
+        guarded(x, 2, || {
+            let (x0, x1) = xy(x);
+            let mut t = [0.0f64; MAX_SIDE * MAX_SIDE];
+            let mx = self.terms(x0, x1, &mut t);
+            let s: f64 = t[..self.n_components()]
+                .iter()
+                .map(|&v| math::exp(v - mx))
+                .sum();
+            mx + math::ln(s) - self.log_norm
+        })
     }
 
     fn log_density_grad(&self, x: &[f32], grad: &mut [f32]) -> f32 {
-        debug_assert_eq!(x.len(), 2);
-        debug_assert_eq!(grad.len(), 2);
-        if !all_finite(x) {
-            return outside(grad);
-        }
-        let (x0, x1) = xy(x);
-        let n = self.n_side;
-        let mut t = [0.0f64; MAX_SIDE * MAX_SIDE];
-        let mx = self.terms(x0, x1, &mut t);
-        let (mut s, mut a0, mut a1) = (0.0f64, 0.0f64, 0.0f64);
-        for (k, &tk) in t.iter().take(n * n).enumerate() {
-            let w = math::exp(tk - mx);
-            s += w;
-            a0 += w * self.coord(k / n);
-            a1 += w * self.coord(k % n);
-        }
-        if let [g0, g1, ..] = grad {
-            *g0 = finite_grad((a0 / s - x0) / self.var);
-            *g1 = finite_grad((a1 / s - x1) / self.var);
-        }
-        finish_lp(mx + math::ln(s) - self.log_norm)
+        guarded_grad(x, grad, 2, |grad| {
+            let (x0, x1) = xy(x);
+            let n = self.n_side;
+            let mut t = [0.0f64; MAX_SIDE * MAX_SIDE];
+            let mx = self.terms(x0, x1, &mut t);
+            let (mut s, mut a0, mut a1) = (0.0f64, 0.0f64, 0.0f64);
+            for (k, &tk) in t.iter().take(n * n).enumerate() {
+                let w = math::exp(tk - mx);
+                s += w;
+                a0 += w * self.coord(k / n);
+                a1 += w * self.coord(k % n);
+            }
+            if let [g0, g1, ..] = grad {
+                *g0 = finite_grad((a0 / s - x0) / self.var);
+                *g1 = finite_grad((a1 / s - x1) / self.var);
+            }
+            mx + math::ln(s) - self.log_norm
+        })
     }
 
     fn log_z(&self) -> Option<f64> {

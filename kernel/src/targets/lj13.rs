@@ -2,7 +2,7 @@
 
 use nalgebra::Vector3;
 
-use super::{LogDensity, all_finite, finish_lp, finite_grad, outside};
+use super::{LogDensity, finite_grad, guarded, guarded_grad};
 use crate::error::Error;
 use crate::rng::Rng;
 
@@ -129,27 +129,20 @@ impl LogDensity for Lj13 {
     }
 
     fn log_density(&self, x: &[f32]) -> f32 {
-        debug_assert_eq!(x.len(), N * D);
-        if !all_finite(x) {
-            return f32::NEG_INFINITY;
-        }
-        finish_lp(-energy_and_force(x, None))
+        guarded(x, N * D, || -energy_and_force(x, None))
     }
 
     fn log_density_grad(&self, x: &[f32], grad: &mut [f32]) -> f32 {
-        debug_assert_eq!(x.len(), N * D);
-        debug_assert_eq!(grad.len(), N * D);
-        if !all_finite(x) {
-            return outside(grad);
-        }
-        let mut g = [Vector3::zeros(); N];
-        let e = energy_and_force(x, Some(&mut g));
-        for (o, v) in grad.chunks_exact_mut(D).zip(g.iter()) {
-            for (oi, vi) in o.iter_mut().zip(v.iter()) {
-                *oi = finite_grad(-*vi);
+        guarded_grad(x, grad, N * D, |grad| {
+            let mut g = [Vector3::zeros(); N];
+            let e = energy_and_force(x, Some(&mut g));
+            for (o, v) in grad.chunks_exact_mut(D).zip(g.iter()) {
+                for (oi, vi) in o.iter_mut().zip(v.iter()) {
+                    *oi = finite_grad(-*vi);
+                }
             }
-        }
-        finish_lp(-e)
+            -e
+        })
     }
 
     fn log_z(&self) -> Option<f64> {

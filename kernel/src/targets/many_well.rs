@@ -1,6 +1,6 @@
 //! ManyWell: a product of `d/2` independent 2-D double wells.
 
-use super::{LogDensity, all_finite, check_len, finish_lp, finite_grad, outside};
+use super::{LogDensity, check_len, finite_grad, guarded, guarded_grad};
 use crate::error::Error;
 use crate::math::{self, LN_2PI};
 use crate::rng::{Rng, standard_normal, uniform_open_f64};
@@ -114,34 +114,29 @@ impl LogDensity for ManyWell {
     }
 
     fn log_density(&self, x: &[f32]) -> f32 {
-        debug_assert_eq!(x.len(), self.dim);
-        if !all_finite(x) {
-            return f32::NEG_INFINITY;
-        }
-        let lp: f64 = x
-            .chunks_exact(2)
-            .map(|p| {
-                let b = p[1] as f64;
-                Self::log_well(p[0] as f64) - 0.5 * b * b
-            })
-            .sum();
-        finish_lp(lp)
+        guarded(x, self.dim, || {
+            let lp: f64 = x
+                .chunks_exact(2)
+                .map(|p| {
+                    let b = p[1] as f64;
+                    Self::log_well(p[0] as f64) - 0.5 * b * b
+                })
+                .sum();
+            lp
+        })
     }
 
     fn log_density_grad(&self, x: &[f32], grad: &mut [f32]) -> f32 {
-        debug_assert_eq!(x.len(), self.dim);
-        debug_assert_eq!(grad.len(), self.dim);
-        if !all_finite(x) {
-            return outside(grad);
-        }
-        let mut lp = 0.0f64;
-        for (p, g) in x.chunks_exact(2).zip(grad.chunks_exact_mut(2)) {
-            let (a, b) = (p[0] as f64, p[1] as f64);
-            lp += Self::log_well(a) - 0.5 * b * b;
-            g[0] = finite_grad(-4.0 * a * a * a + 12.0 * a + 0.5);
-            g[1] = finite_grad(-b);
-        }
-        finish_lp(lp)
+        guarded_grad(x, grad, self.dim, |grad| {
+            let mut lp = 0.0f64;
+            for (p, g) in x.chunks_exact(2).zip(grad.chunks_exact_mut(2)) {
+                let (a, b) = (p[0] as f64, p[1] as f64);
+                lp += Self::log_well(a) - 0.5 * b * b;
+                g[0] = finite_grad(-4.0 * a * a * a + 12.0 * a + 0.5);
+                g[1] = finite_grad(-b);
+            }
+            lp
+        })
     }
 
     fn log_z(&self) -> Option<f64> {

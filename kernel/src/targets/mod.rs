@@ -1,21 +1,12 @@
 //! Target densities: unnormalised log-densities with analytic gradients, known `log Z` where
 //! the literature gives one, and exact samplers where they exist.
 //!
-//! Every target implements [`LogDensity`]. The enum [`Target`] wraps them all for code that
-//! picks a target by name at run time ([`Target::from_name`]); [`TARGETS`] lists them for a
-//! command-line `targets` listing.
+//! Every target implements [`LogDensity`]. [`Target`] wraps any of them (a [`Density`]) for
+//! code that picks a target by name at run time ([`Target::from_name`]); [`TARGETS`] lists
+//! them for a command-line `targets` listing.
 //!
-//! | name | type | dim | `log Z` | exact sampler | source |
-//! |---|---|---|---|---|---|
-//! | `gaussian` | [`Gaussian`] | any ≥ 1 | 0 | yes | sanity check |
-//! | `corr-gaussian` | [`CorrGaussian2`] | 2 | 0 | yes | sanity check (full covariance, `nalgebra`) |
-//! | `gmm40` | [`Gmm40`] | 1..=64 | 0 | yes | RSMC (Choi et al. 2025), `targets/gmm40.py` |
-//! | `9gmm` | [`GridGmm`] | 2 | 0 | yes | VGS "grid" (Yoon et al. 2025), `vgs/energy/gauss.py` |
-//! | `25gmm` | [`GridGmm`] | 2 | 0 | yes | gfn-diffusion (Sendera et al. 2024), `twenty_five_gmm.py` |
-//! | `funnel` | [`Funnel`] | ≥ 2 | 0 | yes | Neal (2003); RSMC `targets/funnel.py` |
-//! | `manywell` | [`ManyWell`] | even ≥ 2 | known | yes (rejection) | gfn-diffusion `many_well.py` |
-//! | `dw4` | [`Dw4`] | 8 | unknown | no | DEM / bgflow; VGS `vgs/energy/DW4.py` |
-//! | `lj13` | [`Lj13`] | 39 | unknown | no | DEM; VGS `vgs/energy/LJ13.py` |
+//! The table of registered names (type, dimensions, `log Z`, exact sampler, source) is on
+//! [`TARGETS`]; `registry.rs` says how to add a target (one file here, one registry row).
 //!
 //! # Contracts shared by every target
 //! - **Lengths.** [`LogDensity::log_density`] and [`LogDensity::log_density_grad`] are the
@@ -37,6 +28,7 @@
 use crate::error::{Error, check_len};
 use crate::rng::Rng;
 
+pub mod aldp;
 mod corr_gaussian;
 mod dw4;
 mod funnel;
@@ -47,6 +39,7 @@ mod lj13;
 mod many_well;
 mod registry;
 
+pub use aldp::Aldp;
 pub use corr_gaussian::CorrGaussian2;
 pub use dw4::Dw4;
 pub use funnel::Funnel;
@@ -55,7 +48,7 @@ pub use gmm40::Gmm40;
 pub use grid_gmm::GridGmm;
 pub use lj13::Lj13;
 pub use many_well::ManyWell;
-pub use registry::{TARGETS, Target, TargetInfo};
+pub use registry::{Density, TARGETS, Target, TargetInfo};
 
 /// An unnormalised log density `log p̃(x)` on `ℝ^dim` with its gradient.
 ///
@@ -269,6 +262,36 @@ pub(crate) fn finish_lp(lp: f64) -> f32 {
     } else {
         lp as f32
     }
+}
+
+/// The frame of every target's `log_density`: `-inf` for a non-finite `x` (the points
+/// where `lp` is not evaluated), else `lp()` through [`finish_lp`]. `x.len() == dim` is
+/// `debug_assert`ed.
+#[inline]
+pub(crate) fn guarded(x: &[f32], dim: usize, lp: impl FnOnce() -> f64) -> f32 {
+    debug_assert_eq!(x.len(), dim);
+    if !all_finite(x) {
+        return f32::NEG_INFINITY;
+    }
+    finish_lp(lp())
+}
+
+/// The frame of every target's `log_density_grad`: for a non-finite `x` a zero gradient
+/// and `-inf` ([`outside`]), else `lp_grad(grad)`, which writes the gradient and returns
+/// `log p̃` (through [`finish_lp`]). Both lengths are `debug_assert`ed to be `dim`.
+#[inline]
+pub(crate) fn guarded_grad(
+    x: &[f32],
+    grad: &mut [f32],
+    dim: usize,
+    lp_grad: impl FnOnce(&mut [f32]) -> f64,
+) -> f32 {
+    debug_assert_eq!(x.len(), dim);
+    debug_assert_eq!(grad.len(), dim);
+    if !all_finite(x) {
+        return outside(grad);
+    }
+    finish_lp(lp_grad(grad))
 }
 
 /// Converts one `f64` gradient entry to a finite `f32`: NaN ↦ 0, overflow ↦ `±f32::MAX`.

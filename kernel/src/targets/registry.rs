@@ -1,8 +1,16 @@
-//! The [`Target`] enum (run-time choice of target by name) and the [`TARGETS`] table.
+//! The registry: one row per named target, from which `registry!` generates the
+//! [`TARGETS`] table (with its rustdoc table), the [`Density`] enum, name lookup
+//! ([`Target::from_name`]) and the [`LogDensity`] dispatch of [`Target`].
+//!
+//! Adding a target: write its type in a file of its own under `targets/` (with `mod` and
+//! `pub use` lines in `targets/mod.rs`), then add one row below (`docs/design.md`, "Adding a
+//! target", lists the optional steps outside the kernel). A row is the type and, for
+//! each registry name built from it, the [`TargetInfo`] fields plus `source` (for the
+//! rustdoc table) and `new`: a function from the dimension (`--dim`, or `default_dim`) to
+//! the value, rejecting dimensions the target does not accept with [`Error::InvalidConfig`].
 
-use super::{CorrGaussian2, Dw4, Funnel, Gaussian, Gmm40, GridGmm, Lj13, LogDensity, ManyWell};
-use crate::error::Error;
-use crate::rng::Rng;
+// every target type of `targets/` (re-exported there), `LogDensity`, `Error` and `Rng`
+use super::*;
 
 /// One row of the target listing: what a command-line `targets` command prints.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -21,117 +29,228 @@ pub struct TargetInfo {
     pub has_sampler: bool,
 }
 
-/// Every registered target, in listing order.
-pub static TARGETS: &[TargetInfo] = &[
-    TargetInfo {
+/// `Ok(())` when `dim` equals the fixed dimension `want`, else `InvalidConfig(msg)`.
+fn fixed(dim: usize, want: usize, msg: &'static str) -> Result<(), Error> {
+    if dim == want {
+        Ok(())
+    } else {
+        Err(Error::InvalidConfig(msg))
+    }
+}
+
+/// `concat!` of the names, comma-separated, for the unknown-name message.
+macro_rules! name_list {
+    ($first:literal $(, $rest:literal)*) => {
+        concat!($first $(, ", ", $rest)*)
+    };
+}
+
+/// Generates [`TARGETS`], [`Density`], [`Target::from_name`] and the [`LogDensity`]
+/// dispatch from the rows (see the module documentation).
+macro_rules! registry {
+    ($(
+        $ty:ident [$({
+            name: $name:literal,
+            description: $description:literal,
+            default_dim: $default_dim:literal,
+            dims: $dims:literal,
+            log_z_known: $log_z_known:literal,
+            has_sampler: $has_sampler:literal,
+            source: $source:literal,
+            new: $new:expr $(,)?
+        }),+ $(,)?]
+    )+) => {
+        /// Every registered target, in listing order.
+        ///
+        /// | name | type | default dim | dims | `log Z` known | exact sampler | source |
+        /// |---|---|---|---|---|---|---|
+        $($(
+        #[doc = concat!(
+            "| `", $name, "` | [`", stringify!($ty), "`] | ", $default_dim, " | ", $dims,
+            " | ", $log_z_known, " | ", $has_sampler, " | ", $source, " |"
+        )]
+        )+)+
+        pub static TARGETS: &[TargetInfo] = &[$($(
+            TargetInfo {
+                name: $name,
+                description: $description,
+                default_dim: $default_dim,
+                dims: $dims,
+                log_z_known: $log_z_known,
+                has_sampler: $has_sampler,
+            },
+        )+)+];
+
+        /// The constructors of the [`TARGETS`] rows, in the same order.
+        static NEW: &[fn(usize) -> Result<Density, Error>] = &[$($(
+            |dim| {
+                let new: fn(usize) -> Result<$ty, Error> = $new;
+                new(dim).map(Density::$ty)
+            },
+        )+)+];
+
+        /// The message of an unknown name.
+        const UNKNOWN: &str =
+            concat!("unknown target; expected one of ", name_list!($($($name),+),+));
+
+        /// The concrete target inside a [`Target`], one variant per registered type.
+        ///
+        /// The `Gmm40` variant holds 10 KiB of means inline, so a `Density` (and a
+        /// [`Target`]) is about that size: keep it in a `static`, a `Box` on the host, or a
+        /// long-lived stack slot, rather than moving it around.
+        // The kernel has no allocator, so the 10 KiB `Gmm40` cannot be boxed; the size is
+        // documented.
+        #[allow(clippy::large_enum_variant)]
+        #[derive(Clone, Debug, PartialEq)]
+        #[non_exhaustive]
+        pub enum Density {
+            $(
+                #[doc = concat!("[`", stringify!($ty), "`]")]
+                $ty($ty),
+            )+
+        }
+
+        impl LogDensity for Density {
+            fn dim(&self) -> usize {
+                match self { $(Density::$ty(t) => t.dim(),)+ }
+            }
+
+            fn log_density(&self, x: &[f32]) -> f32 {
+                match self { $(Density::$ty(t) => t.log_density(x),)+ }
+            }
+
+            fn log_density_grad(&self, x: &[f32], grad: &mut [f32]) -> f32 {
+                match self { $(Density::$ty(t) => t.log_density_grad(x, grad),)+ }
+            }
+
+            fn log_z(&self) -> Option<f64> {
+                match self { $(Density::$ty(t) => t.log_z(),)+ }
+            }
+
+            fn has_sampler(&self) -> bool {
+                match self { $(Density::$ty(t) => t.has_sampler(),)+ }
+            }
+
+            fn sample<R: Rng + ?Sized>(&self, rng: &mut R, out: &mut [f32]) -> Result<(), Error> {
+                match self { $(Density::$ty(t) => t.sample(rng, out),)+ }
+            }
+        }
+    };
+}
+
+registry! {
+    Gaussian [{
         name: "gaussian",
         description: "isotropic Gaussian N(0, I) (sanity check)",
         default_dim: 2,
         dims: "≥ 1",
         log_z_known: true,
         has_sampler: true,
-    },
-    TargetInfo {
+        source: "sanity check",
+        new: |d| {
+            Gaussian::new(d, 0.0, 1.0)
+                .map_err(|_| Error::InvalidConfig("gaussian: dim must be >= 1"))
+        },
+    }]
+    CorrGaussian2 [{
         name: "corr-gaussian",
         description: "2-D Gaussian, stds 1 and 2, correlation 0.9 (nalgebra Cholesky)",
         default_dim: 2,
         dims: "2",
         log_z_known: true,
         has_sampler: true,
-    },
-    TargetInfo {
+        source: "sanity check (full covariance, `nalgebra`)",
+        new: |d| fixed(d, 2, "corr-gaussian: dim must be 2").map(|()| CorrGaussian2::default()),
+    }]
+    Gmm40 [{
         name: "gmm40",
         description: "40 unit-variance Gaussians, means in [-40, 40]^d (RSMC, Choi et al. 2025)",
         default_dim: 2,
         dims: "1..=64",
         log_z_known: true,
         has_sampler: true,
-    },
-    TargetInfo {
+        source: "RSMC (Choi et al. 2025), `targets/gmm40.py`",
+        new: Gmm40::new,
+    }]
+    GridGmm [{
         name: "9gmm",
         description: "9 Gaussians on {-5, 0, 5}^2, variance 0.3 (VGS \"grid\")",
         default_dim: 2,
         dims: "2",
         log_z_known: true,
         has_sampler: true,
-    },
-    TargetInfo {
+        source: "VGS \"grid\" (Yoon et al. 2025), `vgs/energy/gauss.py`",
+        new: |d| fixed(d, 2, "9gmm: dim must be 2").map(|()| GridGmm::nine()),
+    }, {
         name: "25gmm",
         description: "25 Gaussians on {-10, ..., 10}^2, variance 0.3 (gfn-diffusion)",
         default_dim: 2,
         dims: "2",
         log_z_known: true,
         has_sampler: true,
-    },
-    TargetInfo {
+        source: "gfn-diffusion (Sendera et al. 2024), `twenty_five_gmm.py`",
+        new: |d| fixed(d, 2, "25gmm: dim must be 2").map(|()| GridGmm::twenty_five()),
+    }]
+    Funnel [{
         name: "funnel",
         description: "Neal's funnel, x0 ~ N(0, 9), x_i | x0 ~ N(0, e^x0)",
         default_dim: 10,
         dims: "≥ 2",
         log_z_known: true,
         has_sampler: true,
-    },
-    TargetInfo {
+        source: "Neal (2003); RSMC `targets/funnel.py`",
+        new: Funnel::new,
+    }]
+    ManyWell [{
         name: "manywell",
         description: "d/2 double wells -a^4 + 6a^2 + a/2 - b^2/2 (gfn-diffusion)",
         default_dim: 32,
         dims: "even ≥ 2",
         log_z_known: true,
         has_sampler: true,
-    },
-    TargetInfo {
+        source: "gfn-diffusion `many_well.py` (exact sampler by rejection)",
+        new: ManyWell::new,
+    }]
+    Dw4 [{
         name: "dw4",
         description: "4 particles in 2-D, double-well pair potential (DEM / VGS)",
         default_dim: 8,
         dims: "8",
         log_z_known: false,
         has_sampler: false,
-    },
-    TargetInfo {
+        source: "DEM / bgflow; VGS `vgs/energy/DW4.py`",
+        new: |d| fixed(d, 8, "dw4: dim must be 8 (4 particles in 2-D)").map(|()| Dw4),
+    }]
+    Lj13 [{
         name: "lj13",
         description: "13 Lennard-Jones particles in 3-D with harmonic tether (DEM / VGS)",
         default_dim: 39,
         dims: "39",
         log_z_known: false,
         has_sampler: false,
-    },
-];
-
-/// Every concrete target behind one type, dispatching [`LogDensity`] by `match`.
-///
-/// Built by name with [`Target::from_name`], or directly from a concrete value with the
-/// variant constructors. The `Gmm40` variant holds 10 KiB of means inline, so a `Target`
-/// is about that size: keep it in a `static`, a `Box` on the host, or a long-lived stack
-/// slot, rather than moving it around.
-// The kernel has no allocator, so the 10 KiB `Gmm40` cannot be boxed; the size is documented.
-#[allow(clippy::large_enum_variant)]
-#[derive(Clone, Debug, PartialEq)]
-#[non_exhaustive]
-pub enum Target {
-    /// [`Gaussian`] (`gaussian`).
-    Gaussian(Gaussian),
-    /// [`CorrGaussian2`] (`corr-gaussian`).
-    CorrGaussian(CorrGaussian2),
-    /// [`Gmm40`] (`gmm40`).
-    Gmm40(Gmm40),
-    /// [`GridGmm`] (`9gmm`, `25gmm`).
-    GridGmm(GridGmm),
-    /// [`Funnel`] (`funnel`).
-    Funnel(Funnel),
-    /// [`ManyWell`] (`manywell`).
-    ManyWell(ManyWell),
-    /// [`Dw4`] (`dw4`).
-    Dw4(Dw4),
-    /// [`Lj13`] (`lj13`).
-    Lj13(Lj13),
+        source: "DEM; VGS `vgs/energy/LJ13.py`",
+        new: |d| fixed(d, 39, "lj13: dim must be 39 (13 particles in 3-D)").map(|()| Lj13),
+    }]
+    Aldp [{
+        name: "aldp",
+        description: "alanine dipeptide at 300 K (AMBER ff96 + OBC1 GB, OpenMM-exact) in RSMC's 60-d internal coordinates",
+        default_dim: 60,
+        dims: "60",
+        log_z_known: false,
+        has_sampler: false,
+        source: "RSMC `energies/aldp.py` (boltzgen internal coordinates); OpenMM `AlanineDipeptideImplicit`",
+        new: |d| fixed(d, 60, "aldp: dim must be 60 (internal coordinates)").map(|()| Aldp::new()),
+    }]
 }
 
-/// `Ok(())` when `dim` is `None` or equals the fixed dimension.
-fn fixed_dim(dim: Option<usize>, want: usize, msg: &'static str) -> Result<(), Error> {
-    match dim {
-        Some(d) if d != want => Err(Error::InvalidConfig(msg)),
-        _ => Ok(()),
-    }
+/// A registered target chosen by name at run time: its [`TARGETS`] row and the concrete
+/// [`Density`], dispatching [`LogDensity`] by `match`.
+///
+/// Built by [`Target::from_name`]. About the size of a [`Density`] (10 KiB, see there).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Target {
+    info: &'static TargetInfo,
+    density: Density,
 }
 
 impl Target {
@@ -143,105 +262,55 @@ impl Target {
     /// [`Error::InvalidConfig`] for an unknown name (the message lists the valid names) or a
     /// dimension the target does not accept (the message states the accepted range).
     pub fn from_name(name: &str, dim: Option<usize>) -> Result<Target, Error> {
-        let is = |n: &str| name.eq_ignore_ascii_case(n);
-        if is("gaussian") {
-            Gaussian::new(dim.unwrap_or(2), 0.0, 1.0)
-                .map(Target::Gaussian)
-                .map_err(|_| Error::InvalidConfig("gaussian: dim must be >= 1"))
-        } else if is("corr-gaussian") {
-            fixed_dim(dim, 2, "corr-gaussian: dim must be 2")?;
-            Ok(Target::CorrGaussian(CorrGaussian2::default()))
-        } else if is("gmm40") {
-            Gmm40::new(dim.unwrap_or(2)).map(Target::Gmm40)
-        } else if is("9gmm") {
-            fixed_dim(dim, 2, "9gmm: dim must be 2")?;
-            Ok(Target::GridGmm(GridGmm::nine()))
-        } else if is("25gmm") {
-            fixed_dim(dim, 2, "25gmm: dim must be 2")?;
-            Ok(Target::GridGmm(GridGmm::twenty_five()))
-        } else if is("funnel") {
-            Funnel::new(dim.unwrap_or(10)).map(Target::Funnel)
-        } else if is("manywell") {
-            ManyWell::new(dim.unwrap_or(32)).map(Target::ManyWell)
-        } else if is("dw4") {
-            fixed_dim(dim, 8, "dw4: dim must be 8 (4 particles in 2-D)")?;
-            Ok(Target::Dw4(Dw4))
-        } else if is("lj13") {
-            fixed_dim(dim, 39, "lj13: dim must be 39 (13 particles in 3-D)")?;
-            Ok(Target::Lj13(Lj13))
-        } else {
-            Err(Error::InvalidConfig(
-                "unknown target; expected one of gaussian, corr-gaussian, gmm40, 9gmm, 25gmm, \
-                 funnel, manywell, dw4, lj13",
-            ))
-        }
+        let (info, new) = TARGETS
+            .iter()
+            .zip(NEW)
+            .find(|(i, _)| name.eq_ignore_ascii_case(i.name))
+            .ok_or(Error::InvalidConfig(UNKNOWN))?;
+        let density = new(dim.unwrap_or(info.default_dim))?;
+        Ok(Target { info, density })
     }
 
-    /// The registry name of this target (`9gmm` or `25gmm` for a [`GridGmm`] with 3 or 5
-    /// grid points per side, `gridgmm` for any other grid).
+    /// The registry name this target was built from.
     pub fn name(&self) -> &'static str {
-        match self {
-            Target::Gaussian(_) => "gaussian",
-            Target::CorrGaussian(_) => "corr-gaussian",
-            Target::Gmm40(_) => "gmm40",
-            Target::GridGmm(g) => match g.n_side() {
-                3 => "9gmm",
-                5 => "25gmm",
-                _ => "gridgmm",
-            },
-            Target::Funnel(_) => "funnel",
-            Target::ManyWell(_) => "manywell",
-            Target::Dw4(_) => "dw4",
-            Target::Lj13(_) => "lj13",
-        }
+        self.info.name
     }
 
-    /// The [`TARGETS`] row for [`Target::name`], if registered.
-    pub fn info(&self) -> Option<&'static TargetInfo> {
-        let n = self.name();
-        TARGETS.iter().find(|i| i.name == n)
+    /// The [`TARGETS`] row this target was built from.
+    pub fn info(&self) -> &'static TargetInfo {
+        self.info
     }
-}
 
-/// Dispatches a `LogDensity` method to the wrapped target.
-macro_rules! dispatch {
-    ($self:expr, $t:ident => $e:expr) => {
-        match $self {
-            Target::Gaussian($t) => $e,
-            Target::CorrGaussian($t) => $e,
-            Target::Gmm40($t) => $e,
-            Target::GridGmm($t) => $e,
-            Target::Funnel($t) => $e,
-            Target::ManyWell($t) => $e,
-            Target::Dw4($t) => $e,
-            Target::Lj13($t) => $e,
-        }
-    };
+    /// The concrete target (for code that needs the type's own methods, such as the
+    /// component means of a mixture).
+    pub fn density(&self) -> &Density {
+        &self.density
+    }
 }
 
 impl LogDensity for Target {
     fn dim(&self) -> usize {
-        dispatch!(self, t => t.dim())
+        self.density.dim()
     }
 
     fn log_density(&self, x: &[f32]) -> f32 {
-        dispatch!(self, t => t.log_density(x))
+        self.density.log_density(x)
     }
 
     fn log_density_grad(&self, x: &[f32], grad: &mut [f32]) -> f32 {
-        dispatch!(self, t => t.log_density_grad(x, grad))
+        self.density.log_density_grad(x, grad)
     }
 
     fn log_z(&self) -> Option<f64> {
-        dispatch!(self, t => t.log_z())
+        self.density.log_z()
     }
 
     fn has_sampler(&self) -> bool {
-        dispatch!(self, t => t.has_sampler())
+        self.density.has_sampler()
     }
 
     fn sample<R: Rng + ?Sized>(&self, rng: &mut R, out: &mut [f32]) -> Result<(), Error> {
-        dispatch!(self, t => t.sample(rng, out))
+        self.density.sample(rng, out)
     }
 }
 
@@ -254,10 +323,11 @@ mod tests {
     #[test]
     fn table_matches_the_targets() {
         let mut rng = seeded(0);
+        assert_eq!(NEW.len(), TARGETS.len());
         for info in TARGETS {
             let t = Target::from_name(info.name, None).unwrap();
             assert_eq!(t.name(), info.name);
-            assert_eq!(t.info(), Some(info));
+            assert_eq!(t.info(), info);
             assert_eq!(t.dim(), info.default_dim, "{}", info.name);
             assert_eq!(t.log_z().is_some(), info.log_z_known, "{}", info.name);
             assert_eq!(t.has_sampler(), info.has_sampler, "{}", info.name);
@@ -273,11 +343,21 @@ mod tests {
                 Target::from_name(&upper, Some(info.default_dim)).unwrap(),
                 t
             );
+            assert!(UNKNOWN.contains(info.name), "{}", info.name);
         }
         let mut names: std::vec::Vec<_> = TARGETS.iter().map(|i| i.name).collect();
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), TARGETS.len());
+    }
+
+    #[test]
+    fn rows_of_one_type_build_different_targets() {
+        let nine = Target::from_name("9gmm", None).unwrap();
+        let twenty_five = Target::from_name("25gmm", None).unwrap();
+        assert!(matches!(nine.density(), Density::GridGmm(g) if g.n_side() == 3));
+        assert!(matches!(twenty_five.density(), Density::GridGmm(g) if g.n_side() == 5));
+        assert_ne!(nine, twenty_five);
     }
 
     #[test]
@@ -334,11 +414,19 @@ mod tests {
             }
         }
         match Target::from_name("nope", None) {
-            Err(Error::InvalidConfig(msg)) => assert!(msg.contains("manywell")),
+            Err(Error::InvalidConfig(msg)) => assert_eq!(
+                msg,
+                "unknown target; expected one of gaussian, corr-gaussian, gmm40, 9gmm, 25gmm, \
+                 funnel, manywell, dw4, lj13, aldp"
+            ),
             _ => unreachable!(),
         }
         match Target::from_name("manywell", Some(3)) {
             Err(Error::InvalidConfig(msg)) => assert!(msg.contains("even")),
+            _ => unreachable!(),
+        }
+        match Target::from_name("9gmm", Some(3)) {
+            Err(Error::InvalidConfig(msg)) => assert_eq!(msg, "9gmm: dim must be 2"),
             _ => unreachable!(),
         }
     }

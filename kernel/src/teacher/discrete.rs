@@ -29,6 +29,7 @@
 //! rewards) and its own [`train::State`] inside [`State`].
 
 use super::{Config as RewardConfig, teacher_log_reward};
+use crate::arena::carve_arenas;
 use crate::error::{Error, check_len};
 use crate::rng::Rng;
 use crate::samplers::gflownet::env::DiscreteEnv;
@@ -171,12 +172,11 @@ fn regions<'a>(
     f32_arena: &'a mut [f32],
     u32_arena: &'a mut [u32],
 ) -> Result<Regions<'a>, Error> {
-    check_len("teacher f32 arena", lay.f32_len, f32_arena.len())?;
-    check_len("teacher u32 arena", lay.u32_len, u32_arena.len())?;
-    let (sf, rest) = f32_arena.split_at_mut(lay.student.f32_len);
-    let (tf, rest) = rest.split_at_mut(lay.teacher.f32_len);
-    let (su, tu) = u32_arena.split_at_mut(lay.student.u32_len);
-    Ok(([sf, tf, rest], [su, tu]))
+    let what = ["teacher f32 arena", "teacher u32 arena"];
+    let (mut f, mut u) = carve_arenas(what, [lay.f32_len, lay.u32_len], f32_arena, u32_arena)?;
+    let (sf, tf) = (f.take(lay.student.f32_len)?, f.take(lay.teacher.f32_len)?);
+    let su = u.take(lay.student.u32_len)?;
+    Ok(([sf, tf, f.rest()], [su, u.rest()]))
 }
 
 impl<'a> Views<'a> {

@@ -5,7 +5,7 @@
 
 use super::{DiscreteSettings, Learn, MAX_TERMINAL_PAGE};
 use crate::error::{PlaygroundError, bad};
-use crate::train::check_arena;
+use crate::train::Arenas;
 use amortise_kernel::rng::Xoshiro256PlusPlus;
 use amortise_kernel::samplers::gflownet::env::DiscreteEnv;
 use amortise_kernel::samplers::gflownet::exact;
@@ -64,8 +64,7 @@ pub(super) struct Exact {
 pub(super) struct Run<E> {
     env: E,
     learner: Learner,
-    f32s: Box<[f32]>,
-    u32s: Box<[u32]>,
+    arenas: Arenas,
 }
 
 impl<E: DiscreteEnv> Run<E> {
@@ -103,9 +102,7 @@ impl<E: DiscreteEnv> Run<E> {
                 l.u32_len,
             )
         };
-        let total = f32_len.saturating_add(u32_len);
-        check_arena(total, "the batch, hidden width or buffer")?;
-        // Enumerate before allocating the arenas (both are bounded above).
+        let mut arenas = Arenas::new([f32_len, u32_len], "the batch, hidden width or buffer")?;
         let mut p = vec![0.0f32; n];
         let log_z = exact::distribution(&env, &mut p).map_err(kerr)?;
         let mut st = vec![0u32; env.state_len()];
@@ -115,21 +112,20 @@ impl<E: DiscreteEnv> Run<E> {
                 env.is_mode(&st)
             })
             .collect();
-        let mut f32s = vec![0.0f32; f32_len].into_boxed_slice();
-        let mut u32s = vec![0u32; u32_len].into_boxed_slice();
+        let (f32s, u32s) = (&mut arenas.f32s, &mut arenas.u32s);
         match &mut learner {
             Learner::Plain(c, _, st) => {
-                *st = train::init(&env, c, &mut f32s, &mut u32s, rng).map_err(kerr)?;
+                *st = train::init(&env, c, f32s, u32s, rng).map_err(kerr)?;
             }
             Learner::Teacher(c, _, st) => {
-                *st = discrete_teacher::init(&env, c, &mut f32s, &mut u32s, rng).map_err(kerr)?;
+                *st = discrete_teacher::init(&env, c, f32s, u32s, rng).map_err(kerr)?;
             }
         }
+        let total = arenas.len();
         let run = Run {
             env,
             learner,
-            f32s,
-            u32s,
+            arenas,
         };
         Ok((run, Exact { p, log_z, is_mode }, total))
     }
@@ -140,7 +136,11 @@ impl<E: DiscreteEnv> Run<E> {
         rng: &mut Xoshiro256PlusPlus,
         fresh: &mut Vec<usize>,
     ) -> Result<StepOut, amortise_kernel::Error> {
-        let (env, fa, ua) = (&self.env, &mut self.f32s[..], &mut self.u32s[..]);
+        let (env, fa, ua) = (
+            &self.env,
+            &mut self.arenas.f32s[..],
+            &mut self.arenas.u32s[..],
+        );
         let out = match &mut self.learner {
             Learner::Plain(c, l, st) => {
                 let i = train::step(env, c, &mut train::Views::new(l, fa, ua)?, st, rng)?;
@@ -164,7 +164,9 @@ impl<E: DiscreteEnv> Run<E> {
         };
         fresh.clear();
         if !out.from_buffer {
-            let (cfg, v) = self.learner.student(&mut self.f32s, &mut self.u32s)?;
+            let (cfg, v) = self
+                .learner
+                .student(&mut self.arenas.f32s, &mut self.arenas.u32s)?;
             for k in 0..cfg.batch {
                 fresh.push(self.env.terminal_index(v.terminal(k)));
             }
@@ -182,7 +184,9 @@ impl<E: DiscreteEnv> Run<E> {
         lw_all: &mut Vec<f32>,
     ) -> Result<(), amortise_kernel::Error> {
         let env = &self.env;
-        let (cfg, mut v) = self.learner.student(&mut self.f32s, &mut self.u32s)?;
+        let (cfg, mut v) = self
+            .learner
+            .student(&mut self.arenas.f32s, &mut self.arenas.u32s)?;
         train::sample_forward(env, &cfg, &mut v, 0.0, rng)?;
         train::log_weights(env, &cfg, &mut v, lw)?;
         for (k, &w) in lw.iter().enumerate() {
@@ -195,8 +199,8 @@ impl<E: DiscreteEnv> Run<E> {
     /// The student's parameters (network, then `log Z`).
     pub(super) fn params(&self) -> &[f32] {
         match &self.learner {
-            Learner::Plain(_, l, _) => l.params(&self.f32s),
-            Learner::Teacher(_, l, _) => l.student_params(&self.f32s),
+            Learner::Plain(_, l, _) => l.params(&self.arenas.f32s),
+            Learner::Teacher(_, l, _) => l.student_params(&self.arenas.f32s),
         }
     }
     /// Entries of the student's replay buffer.

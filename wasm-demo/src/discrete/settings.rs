@@ -3,8 +3,8 @@
 //! as the CLI resolves them (`src/commands/discrete.rs`).
 
 use crate::error::{PlaygroundError, bad, int, query_pairs, unknown_setting};
-use amortise_kernel::buffer::Priority;
-use amortise_kernel::samplers::gflownet::train::{Config as TrainConfig, LossKind};
+use amortise_kernel::samplers::gflownet::train::Config as TrainConfig;
+use amortise_settings::discrete;
 
 /// Which environment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,17 +81,17 @@ impl Default for DiscreteSettings {
             env: EnvKind::Grid,
             method: Learn::Tb,
             seed: 1,
-            iters: 2000,
-            batch: 16,
-            hidden: 64,
-            lr: 1e-3,
+            iters: discrete::ITERS,
+            batch: discrete::BATCH,
+            hidden: discrete::HIDDEN,
+            lr: discrete::LR,
             epsilon: 0.0,
-            buffer: 0,
-            side: 16,
-            len: 8,
-            alphabet: 4,
-            modes: 4,
-            temperature: 0.5,
+            buffer: discrete::default_buffer("tb", discrete::BATCH),
+            side: discrete::GRID_SIDE,
+            len: discrete::LEN,
+            alphabet: discrete::ALPHABET,
+            modes: discrete::MODES,
+            temperature: discrete::TEMPERATURE,
             env_seed: 0,
             teacher_alpha: 0.0,
             eval_every: 100,
@@ -200,24 +200,25 @@ impl DiscreteSettings {
     }
 
     /// The trainer configuration, resolved as the CLI's `train-discrete` resolves its flags
-    /// (reward-rank buffer priority, every other field the kernel default).
+    /// (the settings layer's loss and buffer priority of the method, every other field the
+    /// kernel default).
     ///
     /// # Errors
     /// The kernel's validation, naming the control.
     pub fn train_config(&self) -> Result<TrainConfig, PlaygroundError> {
+        let method = self.method_name();
         let cfg = TrainConfig {
-            loss: match self.method {
-                Learn::Tb | Learn::Teacher => LossKind::Tb,
-                Learn::Db => LossKind::Db,
-                Learn::SubTb => LossKind::SubTb,
-            },
+            loss: discrete::loss(method)?,
             batch: self.batch,
             hidden: self.hidden,
             lr: self.lr,
             epsilon: self.epsilon,
             learn_pb: false,
             buffer_capacity: self.buffer,
-            buffer_priority: Priority::RewardRank { rank_weight: 0.01 },
+            buffer_priority: discrete::priority(
+                discrete::default_priority(method),
+                discrete::BUFFER_ESS,
+            )?,
             ..TrainConfig::default()
         };
         cfg.validate()

@@ -465,7 +465,7 @@ mod tests {
     use super::*;
     use crate::rng::{self, fill_standard_normal};
     use crate::samplers::diffusion::policy::{
-        Policy, PolicyConfig, Workspace, sample_backward, score,
+        Policy, PolicyConfig, Rollout, sample_backward, score,
     };
     use crate::targets::{LogDensity, Target};
     use std::vec;
@@ -571,35 +571,11 @@ mod tests {
             *v = 0.5 + 0.3 * j as f32;
         }
         // trajectories backward from x_T, scored by the policy
-        let (s, lpl, o, _) = Trajectories::lens(&pnet, b, t, false);
-        let (mut states, mut lpf, mut lpb, mut outs, mut nocache) = (
-            vec![0.0; s],
-            vec![0.0; lpl],
-            vec![0.0; lpl],
-            vec![0.0; o],
-            vec![],
-        );
         let mut x_t = vec![0.0f32; b * d];
         fill_standard_normal(&mut r, &mut x_t);
-        let (a1, a2, a3) = Workspace::lens(&pnet, b);
-        let (mut ns, mut sc, mut noise) = (vec![0.0; a1], vec![0.0; a2], vec![0.0; a3]);
-        let mut traj = Trajectories {
-            batch: b,
-            dim: d,
-            steps: t,
-            states: &mut states,
-            log_pf: &mut lpf,
-            log_pb: &mut lpb,
-            outputs: &mut outs,
-            cache: &mut nocache,
-        };
-        sample_backward(&sched, &x_t, &mut traj, &mut noise, &mut r).unwrap();
-        let mut ws = Workspace {
-            net_scratch: &mut ns,
-            step_cache: &mut sc,
-            noise: &mut noise,
-            lgrad: &mut [],
-        };
+        let mut arena = vec![0.0; Rollout::arena_len(&pnet, b, t, false)];
+        let Rollout { mut traj, mut ws } = Rollout::carve(&pnet, b, t, false, &mut arena).unwrap();
+        sample_backward(&sched, &x_t, &mut traj, ws.noise, &mut r).unwrap();
         let policy = Policy {
             cfg: &pcfg,
             sched: &sched,

@@ -18,15 +18,15 @@
 //! `h_φ(x, t)` (its last layer initialised to a tiny constant, `rsmc.md` §2.2).
 //!
 //! **Parameter layout**: `[φ (H_t) | time MLP | state Linear | head MLP]`, each in the
-//! layouts of [`crate::nn`].
+//! layouts of [`crate::nn`]; time MLP, state and head are a [`crate::nn::trunk`] on one step.
 //!
 //! **Per-step cache** ([`PisNet::cache_len`]): `[e(t) (2H_t) | time-MLP cache | τ (H) |
 //! head cache]`. One forward pass fills one cache; [`PisNet::backward`] reads it.
 
 use crate::error::{Error, check_len, check_min_len};
-use crate::nn::init::init_linear;
-use crate::nn::{Activation, FourierEmbedding, LastLayerInit, Linear, Mlp};
-use crate::nn::{Grads, Tape};
+use crate::nn::init::init_trunk;
+use crate::nn::trunk::{Pass, Rows, Trunk, TrunkGrads, TrunkTape};
+use crate::nn::{Activation, FourierEmbedding, Grads, LastLayerInit, Mlp, Tape};
 use crate::rng::Rng;
 
 /// The input of one forward pass: `batch` rows of states at one time.
@@ -58,6 +58,15 @@ impl<'a> NetInput<'a> {
     pub const fn with_lgrad(self, lgrad: Option<&'a [f32]>) -> Self {
         NetInput { lgrad, ..self }
     }
+
+    /// The rows of the trunk: every row at its one time step.
+    const fn rows(&self) -> Rows<'a> {
+        Rows {
+            x: self.x,
+            batch: self.batch,
+            steps: None,
+        }
+    }
 }
 
 /// The gradients of one backward pass ([`PisNet::backward`]): the upstream gradient in, the
@@ -72,13 +81,6 @@ pub struct NetGrads<'a> {
     pub dx: Option<&'a mut [f32]>,
 }
 
-/// The caller's buffers of one forward pass: the step cache, the scratch and the output.
-struct PassBuffers<'b> {
-    cache: &'b mut [f32],
-    scratch: &'b mut [f32],
-    out: &'b mut [f32],
-}
-
 /// Shape of a PIS network.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct PisNet {
@@ -86,9 +88,7 @@ pub struct PisNet {
     hidden: usize,
     out: usize,
     embed: FourierEmbedding,
-    time_mlp: Mlp,
-    state: Linear,
-    head: Mlp,
+    trunk: Trunk,
     langevin: Option<Mlp>,
 }
 
@@ -111,16 +111,8 @@ impl PisNet {
             Ok(e) => e,
             Err(e) => return Err(e),
         };
-        let time_mlp = match Mlp::new(&[2 * harmonics, hidden, hidden], Activation::Gelu) {
-            Ok(m) => m,
-            Err(e) => return Err(e),
-        };
-        let state = match Linear::new(dim, hidden) {
-            Ok(l) => l,
-            Err(e) => return Err(e),
-        };
-        let head = match Mlp::new(&[hidden, hidden, hidden, out], Activation::Gelu) {
-            Ok(m) => m.with_input_activation(),
+        let trunk = match Trunk::new(dim, 2 * harmonics, hidden, out, 1, Activation::Gelu) {
+            Ok(t) => t,
             Err(e) => return Err(e),
         };
         Ok(PisNet {
@@ -128,9 +120,7 @@ impl PisNet {
             hidden,
             out,
             embed,
-            time_mlp,
-            state,
-            head,
+            trunk,
             langevin: None,
         })
     }
@@ -182,14 +172,7 @@ impl PisNet {
     }
 
     const fn base_params(&self) -> usize {
-        self.n_phase()
-            + self.time_mlp.param_count()
-            + self.state.param_count()
-            + self.head.param_count()
-    }
-
-    const fn base_cache(&self, batch: usize) -> usize {
-        self.embed.out_len() + self.time_mlp.cache_len(1) + self.hidden + self.head.cache_len(batch)
+        self.n_phase() + self.trunk.param_count()
     }
 
     /// State dimension `d`.
@@ -216,21 +199,22 @@ impl PisNet {
 
     /// Per-step cache length for a batch of `batch` rows.
     pub const fn cache_len(&self, batch: usize) -> usize {
-        self.base_cache(batch) + self.lp_cache(batch)
+        self.trunk.cache_len(batch) + self.lp_cache(batch)
+    }
+
+    const fn ds_len(&self) -> usize {
+        if self.langevin.is_some() { self.dim } else { 0 }
     }
 
     /// Scratch length for [`PisNet::forward`] and [`PisNet::backward`] at `batch` rows.
     pub const fn scratch_len(&self, batch: usize) -> usize {
-        let a = self.head.scratch_len(batch);
-        let b = self.time_mlp.scratch_len(1);
+        let inner = self.trunk.inner_scratch_len(batch);
         let c = match &self.langevin {
             Some(m) => m.scratch_len(1),
             None => 0,
         };
-        let inner = if a > b { a } else { b };
         let inner = if inner > c { inner } else { c };
-        let ds = if self.langevin.is_some() { self.dim } else { 0 };
-        batch * self.hidden + self.hidden + self.embed.out_len() + ds + inner
+        batch * self.hidden + self.hidden + self.embed.out_len() + self.ds_len() + inner
     }
 
     /// FLOPs of the matrix products of one forward pass on `batch` rows (`2mnk` per
@@ -242,24 +226,27 @@ impl PisNet {
         per_row * batch as u64 + time
     }
 
-    /// Splits a parameter (or gradient) slice into `(φ, time MLP, state, head)`.
-    fn split<'p>(&self, p: &'p [f32]) -> (&'p [f32], &'p [f32], &'p [f32], &'p [f32]) {
+    /// Splits a parameter (or gradient) slice into `(φ, trunk, Langevin branch)`.
+    fn split<'p>(&self, p: &'p [f32]) -> (&'p [f32], &'p [f32], &'p [f32]) {
         let (phase, r) = p.split_at(self.n_phase());
-        let (time, r) = r.split_at(self.time_mlp.param_count());
-        let (state, r) = r.split_at(self.state.param_count());
-        let (head, _) = r.split_at(self.head.param_count());
-        (phase, time, state, head)
+        let (trunk, lp) = r.split_at(self.trunk.param_count());
+        (phase, trunk, lp)
     }
 
-    fn split_mut<'p>(
-        &self,
-        p: &'p mut [f32],
-    ) -> (&'p mut [f32], &'p mut [f32], &'p mut [f32], &'p mut [f32]) {
+    fn split_mut<'p>(&self, p: &'p mut [f32]) -> (&'p mut [f32], &'p mut [f32], &'p mut [f32]) {
         let (phase, r) = p.split_at_mut(self.n_phase());
-        let (time, r) = r.split_at_mut(self.time_mlp.param_count());
-        let (state, r) = r.split_at_mut(self.state.param_count());
-        let (head, _) = r.split_at_mut(self.head.param_count());
-        (phase, time, state, head)
+        let (trunk, lp) = r.split_at_mut(self.trunk.param_count());
+        (phase, trunk, lp)
+    }
+
+    /// Splits the scratch into `(∂L/∂e, ∂L/∂s, the trunk's and the Langevin net's scratch)`.
+    fn split_scratch<'s>(
+        &self,
+        scratch: &'s mut [f32],
+    ) -> (&'s mut [f32], &'s mut [f32], &'s mut [f32]) {
+        let (demb, rest) = scratch.split_at_mut(self.embed.out_len());
+        let (ds, inner) = rest.split_at_mut(self.ds_len());
+        (demb, ds, inner)
     }
 
     /// Initialises the parameters: zero phase, PyTorch-default layers, and the head's last
@@ -274,24 +261,18 @@ impl PisNet {
         rng: &mut R,
     ) -> Result<(), Error> {
         check_len("pis params", self.param_count(), params.len())?;
-        let (phase, time, state, head) = self.split_mut(params);
+        let (phase, trunk, lp) = self.split_mut(params);
         self.embed.init_zero(phase)?;
-        self.time_mlp.init(time, LastLayerInit::Default, rng)?;
-        init_linear(&self.state, state, rng)?;
-        self.head.init(head, last, rng)?;
+        init_trunk(&self.trunk, trunk, last, rng)?;
         if let Some(m) = &self.langevin {
-            let lp = &mut params[self.base_params()..];
             let (phase, mlp) = lp.split_at_mut(self.n_phase());
             self.embed.init_zero(phase)?;
             // RSMC's LP scale net: last kernel 1e-8, bias 0.1 (`rsmc.md` §2.2)
-            m.init(
-                mlp,
-                LastLayerInit::Constant {
-                    weight: 1e-8,
-                    bias: 0.1,
-                },
-                rng,
-            )?;
+            let scale = LastLayerInit::Constant {
+                weight: 1e-8,
+                bias: 0.1,
+            };
+            m.init(mlp, scale, rng)?;
         }
         Ok(())
     }
@@ -313,12 +294,12 @@ impl PisNet {
         scratch: &mut [f32],
         out: &mut [f32],
     ) -> Result<(), Error> {
-        let bufs = PassBuffers {
+        let pass = Pass {
             cache,
             scratch,
             out,
         };
-        self.forward_impl(params, input, bufs, true)
+        self.forward_impl(params, input, pass, true)
     }
 
     /// As [`PisNet::forward`] for sampling only: the same output bits, but the head's
@@ -335,12 +316,16 @@ impl PisNet {
         scratch: &mut [f32],
         out: &mut [f32],
     ) -> Result<(), Error> {
-        let bufs = PassBuffers {
-            cache,
-            scratch,
-            out,
-        };
-        self.forward_impl(params, input, bufs, false)
+        self.forward_impl(
+            params,
+            input,
+            Pass {
+                cache,
+                scratch,
+                out,
+            },
+            false,
+        )
     }
 
     /// The forward pass; `grad` says whether the head keeps its activation cache for
@@ -350,48 +335,39 @@ impl PisNet {
         &self,
         params: &[f32],
         input: NetInput<'_>,
-        bufs: PassBuffers<'_>,
+        pass: Pass<'_>,
         grad: bool,
     ) -> Result<(), Error> {
-        let NetInput { x, batch, t, lgrad } = input;
-        let PassBuffers {
+        let NetInput {
+            batch, t, lgrad, ..
+        } = input;
+        let Pass {
             cache,
             scratch,
             out,
-        } = bufs;
+        } = pass;
         if lgrad.is_some() != self.langevin.is_some() {
             return Err(Error::InvalidConfig(
                 "the target gradient is needed exactly when the network has a Langevin branch",
             ));
         }
         check_len("pis params", self.param_count(), params.len())?;
-        check_len("pis x", batch * self.dim, x.len())?;
         check_len("pis out", batch * self.out, out.len())?;
         check_min_len("pis cache", self.cache_len(batch), cache.len())?;
         check_min_len("pis scratch", self.scratch_len(batch), scratch.len())?;
-        let (phase, time, state, head) = self.split(params);
-        let h = self.hidden;
-        let (base_cache, lp_cache) = cache.split_at_mut(self.base_cache(batch));
-        let (emb, rest) = base_cache.split_at_mut(self.embed.out_len());
-        let (time_cache, rest) = rest.split_at_mut(self.time_mlp.cache_len(1));
-        let (tau, head_cache) = rest.split_at_mut(h);
-        self.embed.forward(phase, t, emb)?;
-        self.time_mlp.forward(time, emb, 1, time_cache, tau)?;
-        let (z, inner) = scratch.split_at_mut(batch * h);
-        self.state.forward(state, x, batch, z)?;
-        for row in z.chunks_exact_mut(h) {
-            for (v, &tv) in row.iter_mut().zip(tau.iter()) {
-                *v += tv;
-            }
-        }
-        if grad {
-            self.head.forward(head, z, batch, head_cache, out)?;
-        } else {
-            self.head.predict(head, z, batch, inner, out)?;
-        }
+        let (phase, trunk, lp) = self.split(params);
+        let (base_cache, lp_cache) = cache.split_at_mut(self.trunk.cache_len(batch));
+        self.embed
+            .forward(phase, t, &mut base_cache[..self.embed.out_len()])?;
+        let (_, _, inner) = self.split_scratch(scratch);
+        let pass = Pass {
+            cache: base_cache,
+            scratch: inner,
+            out: &mut *out,
+        };
+        self.trunk.forward(trunk, input.rows(), pass, grad)?;
         if let (Some(m), Some(g)) = (&self.langevin, lgrad) {
             check_len("pis lgrad", batch * self.dim, g.len())?;
-            let lp = &params[self.base_params()..];
             let (lphase, lmlp) = lp.split_at(self.n_phase());
             let (lemb, rest) = lp_cache.split_at_mut(self.embed.out_len());
             let (lmc, rest) = rest.split_at_mut(m.cache_len(1));
@@ -423,77 +399,38 @@ impl PisNet {
         grads: NetGrads<'_>,
         scratch: &mut [f32],
     ) -> Result<(), Error> {
-        let NetInput { x, batch, .. } = input;
         let NetGrads {
             dout,
             params: grads,
             dx,
         } = grads;
+        let batch = input.batch;
         check_len("pis params", self.param_count(), params.len())?;
         check_len("pis grads", self.param_count(), grads.len())?;
-        check_len("pis x", batch * self.dim, x.len())?;
         check_len("pis dout", batch * self.out, dout.len())?;
         check_min_len("pis cache", self.cache_len(batch), cache.len())?;
         check_min_len("pis scratch", self.scratch_len(batch), scratch.len())?;
-        let (_, time, state, head) = self.split(params);
-        let (g_phase, g_time, g_state, g_head) = self.split_mut(grads);
-        let h = self.hidden;
-        let (base_cache, lp_cache) = cache.split_at(self.base_cache(batch));
-        let (emb, rest) = base_cache.split_at(self.embed.out_len());
-        let (time_cache, rest) = rest.split_at(self.time_mlp.cache_len(1));
-        let head_cache = &rest[h..];
-        let (dz, rest) = scratch.split_at_mut(batch * h);
-        let (dtau, rest) = rest.split_at_mut(h);
-        let (demb, rest) = rest.split_at_mut(self.embed.out_len());
-        let (ds, inner) = rest.split_at_mut(if self.langevin.is_some() { self.dim } else { 0 });
-        self.head.backward(
-            head,
-            Tape {
-                cache: head_cache,
-                batch,
-            },
+        let (_, trunk, lp) = self.split(params);
+        let (g_phase, g_trunk, g_lp) = self.split_mut(grads);
+        let (base_cache, lp_cache) = cache.split_at(self.trunk.cache_len(batch));
+        let (demb, ds, inner) = self.split_scratch(scratch);
+        let tape = TrunkTape {
+            rows: input.rows(),
+            cache: base_cache,
+        };
+        let tg = TrunkGrads {
             dout,
-            Grads {
-                params: g_head,
-                input: Some(dz),
-            },
-            inner,
-        )?;
-        self.state.backward(
-            state,
-            x,
-            batch,
-            dz,
-            Grads {
-                params: g_state,
-                input: dx,
-            },
-        )?;
-        dtau.iter_mut().for_each(|v| *v = 0.0);
-        for row in dz.chunks_exact(h) {
-            for (d, &v) in dtau.iter_mut().zip(row) {
-                *d += v;
-            }
-        }
-        self.time_mlp.backward(
-            time,
-            Tape {
-                cache: time_cache,
-                batch: 1,
-            },
-            dtau,
-            Grads {
-                params: g_time,
-                input: Some(demb),
-            },
-            inner,
-        )?;
-        self.embed.backward(emb, demb, g_phase)?;
+            params: g_trunk,
+            dx,
+            demb: Some(&mut *demb),
+        };
+        self.trunk.backward(trunk, tape, tg, &mut *inner)?;
+        self.embed
+            .backward(&base_cache[..self.embed.out_len()], demb, g_phase)?;
         if let Some(m) = &self.langevin {
             // ∂L/∂s_j = Σ_b dout[b, j] · lgrad[b, j]; then through the time-only network
-            let base = self.base_params();
-            let (_, lmlp) = params[base..].split_at(self.n_phase());
-            let (glphase, glmlp) = grads[base..].split_at_mut(self.n_phase());
+            let (_, lmlp) = lp.split_at(self.n_phase());
+            let (glphase, glmlp) = g_lp.split_at_mut(self.n_phase());
             let (lemb, rest) = lp_cache.split_at(self.embed.out_len());
             let (lmc, rest) = rest.split_at(m.cache_len(1));
             let gcopy = &rest[self.dim..self.dim + batch * self.dim];
@@ -506,19 +443,11 @@ impl PisNet {
                     *d += dv * gv;
                 }
             }
-            m.backward(
-                lmlp,
-                Tape {
-                    cache: lmc,
-                    batch: 1,
-                },
-                ds,
-                Grads {
-                    params: glmlp,
-                    input: Some(demb),
-                },
-                inner,
-            )?;
+            let tape = Tape {
+                cache: lmc,
+                batch: 1,
+            };
+            m.backward(lmlp, tape, ds, Grads::with_input(glmlp, demb), inner)?;
             self.embed.backward(lemb, demb, glphase)?;
         }
         Ok(())

@@ -24,10 +24,10 @@
 use super::flow::{AnnealingPath, Boundary, Flows, Twist};
 use super::policy::{self, Policy, Trajectories};
 use super::reference::gaussian_log_pdf;
+use crate::arena::Carve;
 use crate::error::{Error, check_len, check_min_len};
-use crate::math;
 use crate::rng::Rng;
-use crate::smc::{temper, twist};
+use crate::smc::twist;
 use crate::targets::LogDensity;
 
 /// SMC settings: the twisted-SMC settings shared with the discrete RSMC.
@@ -60,11 +60,53 @@ pub struct SmcWorkspace<'a> {
     pub flow_scratch: &'a mut [f32],
 }
 
-impl SmcWorkspace<'_> {
+impl<'a> SmcWorkspace<'a> {
     /// Lengths of the fields in declaration order for `n` particles.
     pub fn lens(n: usize, dim: usize, steps: usize, flows: Option<&Flows>) -> [usize; 10] {
         let (fc, fs) = flows.map_or((0, 0), |f| (f.net().cache_len(n), f.net().scratch_len(n)));
         [n, n, n, n, n, n, n * dim, steps + 1, fc, fs]
+    }
+
+    /// Lengths `(f32, u32)` of the arenas [`SmcWorkspace::carve`] takes for the field
+    /// lengths `lens`: every field but the ancestors, and the ancestors.
+    pub fn arena_lens(lens: &[usize; 10]) -> (usize, usize) {
+        (lens.iter().sum::<usize>() - lens[5], lens[5])
+    }
+
+    /// Carves a workspace with the field lengths `lens` ([`SmcWorkspace::lens`]) from the
+    /// front of an `f32` arena (the fields in declaration order, but the ancestors) and a
+    /// `u32` arena (the ancestors).
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] if an arena is too short.
+    pub fn carve(
+        lens: &[usize; 10],
+        f32_arena: &'a mut [f32],
+        u32_arena: &'a mut [u32],
+    ) -> Result<Self, Error> {
+        let mut c = Carve::new("smc f32 arena", f32_arena);
+        let mut cu = Carve::new("smc u32 arena", u32_arena);
+        Self::carve_from(&mut c, &mut cu, lens)
+    }
+
+    /// As [`SmcWorkspace::carve`], from a trainer's carvers.
+    pub(crate) fn carve_from(
+        c: &mut Carve<'a, f32>,
+        cu: &mut Carve<'a, u32>,
+        lens: &[usize; 10],
+    ) -> Result<Self, Error> {
+        Ok(SmcWorkspace {
+            log_w: c.take(lens[0])?,
+            log_f: c.take(lens[1])?,
+            log_f_new: c.take(lens[2])?,
+            log_r: c.take(lens[3])?,
+            tmp: c.take(lens[4])?,
+            ancestors: cu.take(lens[5])?,
+            perm: c.take(lens[6])?,
+            betas: c.take(lens[7])?,
+            flow_cache: c.take(lens[8])?,
+            flow_scratch: c.take(lens[9])?,
+        })
     }
 }
 
@@ -138,15 +180,7 @@ pub fn run<T: LogDensity + ?Sized, R: Rng + ?Sized>(
         }
     }
     let process = sched.process();
-    let inv_n = -math::ln(n as f64) as f32;
-    ws.log_w.iter_mut().for_each(|w| *w = inv_n);
-    let mut info = SmcInfo {
-        log_z: 0.0,
-        resamples: 0,
-        min_ess_fraction: 1.0,
-        final_ess_fraction: 1.0,
-        min_lambda: 1.0,
-    };
+    let mut info = twist::start(ws.log_w);
     let chunks = t / cfg.chunk;
     let w = n * d;
     for k in 0..chunks {
@@ -225,11 +259,7 @@ pub fn run<T: LogDensity + ?Sized, R: Rng + ?Sized>(
         };
         twist::boundary(&rule, &mut weights, &mut info, rows, rng)?;
     }
-    info.final_ess_fraction = temper::ess_fraction_tempered(ws.log_w, 1.0)?;
-    let shift = (info.log_z - inv_n as f64) as f32;
-    for l in ws.log_w.iter_mut() {
-        *l += shift;
-    }
+    twist::finish(ws.log_w, &mut info)?;
     Ok(info)
 }
 
@@ -237,10 +267,11 @@ pub fn run<T: LogDensity + ?Sized, R: Rng + ?Sized>(
 mod tests {
     extern crate std;
     use super::*;
+    use crate::math;
     use crate::nn::LastLayerInit;
     use crate::rng;
     use crate::samplers::diffusion::net::PisNet;
-    use crate::samplers::diffusion::policy::PolicyConfig;
+    use crate::samplers::diffusion::policy::{PolicyConfig, Rollout};
     use crate::samplers::diffusion::reference::{Process, Schedule};
     use crate::targets::Gaussian;
     use std::vec;
@@ -261,50 +292,15 @@ mod tests {
         let fl = Flows::new(fnet, t, 4).unwrap();
         let mut fp = vec![0.0f32; fl.param_count()];
         fl.init(&mut fp, &mut r).unwrap();
-        let (s, l, o, _) = Trajectories::lens(&net, n, t, false);
-        let (mut st, mut lpf, mut lpb, mut out, mut c) = (
-            vec![0.0; s],
-            vec![0.0; l],
-            vec![0.0; l],
-            vec![0.0; o],
-            vec![],
-        );
-        let mut traj = Trajectories {
-            batch: n,
-            dim: d,
-            steps: t,
-            states: &mut st,
-            log_pf: &mut lpf,
-            log_pb: &mut lpb,
-            outputs: &mut out,
-            cache: &mut c,
-        };
-        let (a1, a2, a3) = policy::Workspace::lens(&net, n);
-        let (mut ns, mut sc, mut noise) = (vec![0.0; a1], vec![0.0; a2], vec![0.0; a3]);
-        let mut pws = policy::Workspace {
-            net_scratch: &mut ns,
-            step_cache: &mut sc,
-            noise: &mut noise,
-            lgrad: &mut [],
-        };
+        let mut arena = vec![0.0; Rollout::arena_len(&net, n, t, false)];
+        let Rollout {
+            mut traj,
+            ws: mut pws,
+        } = Rollout::carve(&net, n, t, false, &mut arena).unwrap();
         let lens = SmcWorkspace::lens(n, d, t, flows.then_some(&fl));
-        let mut f: Vec<Vec<f32>> = lens.iter().map(|&k| vec![0.0f32; k]).collect();
-        let mut anc = vec![0u32; n];
-        let [lw, lf, lfn, lr, tmp, _, perm, betas, fc, fs] = &mut f[..] else {
-            unreachable!()
-        };
-        let mut ws = SmcWorkspace {
-            log_w: lw,
-            log_f: lf,
-            log_f_new: lfn,
-            log_r: lr,
-            tmp,
-            ancestors: &mut anc,
-            perm,
-            betas,
-            flow_cache: fc,
-            flow_scratch: fs,
-        };
+        let (fl_len, ul_len) = SmcWorkspace::arena_lens(&lens);
+        let (mut fa, mut ua) = (vec![0.0f32; fl_len], vec![0u32; ul_len]);
+        let mut ws = SmcWorkspace::carve(&lens, &mut fa, &mut ua).unwrap();
         let cfg = SmcConfig::default();
         let smc = Sampler {
             cfg: &cfg,

@@ -150,24 +150,13 @@ pub fn backprop_log_pf(
         net,
         params,
     } = policy;
-    let (b, d, t) = (traj.batch, traj.dim, traj.steps);
-    let w = b * d;
-    let ow = net.out();
+    let (b, t) = (traj.batch, traj.steps);
     let cl = net.cache_len(b);
     check_len("tb cache", t * cl, traj.cache.len())?;
     for n in 0..t {
-        let x = &traj.states[n * w..(n + 1) * w];
-        let y = &traj.states[(n + 1) * w..(n + 2) * w];
-        let out = &traj.outputs[n * b * ow..(n + 1) * b * ow];
-        let step = Transition {
-            n,
-            dim: d,
-            x,
-            y,
-            out,
-        };
+        let step = Transition::new(traj.states, traj.outputs, (b, traj.dim, net.out()), n);
         log_pf_output_grad(cfg, sched, step, coef, dout);
-        let input = NetInput::new(x, b, n as f32 / t as f32);
+        let input = NetInput::new(step.x, b, n as f32 / t as f32);
         let g = NetGrads {
             dout,
             params: &mut *grads,
@@ -298,38 +287,15 @@ mod tests {
     use crate::nn::LastLayerInit;
     use crate::rng::{self, fill_standard_normal};
     use crate::samplers::diffusion::net::PisNet;
-    use crate::samplers::diffusion::policy::PolicyConfig;
+    use crate::samplers::diffusion::policy::{PolicyConfig, Rollout};
     use crate::samplers::diffusion::policy::{sample_backward, score};
     use crate::samplers::diffusion::reference::Process;
     use std::vec;
     use std::vec::Vec;
 
-    struct Bufs {
-        states: Vec<f32>,
-        lpf: Vec<f32>,
-        lpb: Vec<f32>,
-        out: Vec<f32>,
-        cache: Vec<f32>,
-        ns: Vec<f32>,
-        sc: Vec<f32>,
-        noise: Vec<f32>,
-    }
-
-    impl Bufs {
-        fn new(net: &PisNet, b: usize, t: usize) -> Self {
-            let (s, l, o, c) = Trajectories::lens(net, b, t, true);
-            let (a, sc, n) = Workspace::lens(net, b);
-            Bufs {
-                states: vec![0.0; s],
-                lpf: vec![0.0; l],
-                lpb: vec![0.0; l],
-                out: vec![0.0; o],
-                cache: vec![0.0; c],
-                ns: vec![0.0; a],
-                sc: vec![0.0; sc],
-                noise: vec![0.0; n],
-            }
-        }
+    /// The batch's trajectories (with caches) and workspace over `arena`.
+    fn rollout<'a>(net: &PisNet, (b, t): (usize, usize), arena: &'a mut [f32]) -> Rollout<'a> {
+        Rollout::carve(net, b, t, true, arena).unwrap()
     }
 
     fn check_tb_gradients(process: Process, t: usize, learned_variance: bool) {
@@ -345,28 +311,13 @@ mod tests {
         let mut r = rng::seeded(3);
         let mut p = vec![0.0f32; net.param_count()];
         net.init(&mut p, LastLayerInit::Default, &mut r).unwrap();
-        let mut bf = Bufs::new(&net, b, t);
+        let mut arena = vec![0.0f32; Rollout::arena_len(&net, b, t, true)];
         let mut x_t = vec![0.0f32; b * d];
         fill_standard_normal(&mut r, &mut x_t);
         let log_r: Vec<f32> = vec![-1.0, 0.5, -2.0];
         let log_z = 0.3f32;
-        let loss_at = |bf: &mut Bufs, p: &[f32], log_z: f32| -> f64 {
-            let mut traj = Trajectories {
-                batch: b,
-                dim: d,
-                steps: t,
-                states: &mut bf.states,
-                log_pf: &mut bf.lpf,
-                log_pb: &mut bf.lpb,
-                outputs: &mut bf.out,
-                cache: &mut bf.cache,
-            };
-            let mut ws = Workspace {
-                net_scratch: &mut bf.ns,
-                step_cache: &mut bf.sc,
-                noise: &mut bf.noise,
-                lgrad: &mut [],
-            };
+        let loss_at = |arena: &mut [f32], p: &[f32], log_z: f32| -> f64 {
+            let Rollout { mut traj, mut ws } = rollout(&net, (b, t), arena);
             let policy = Policy {
                 cfg: &cfg,
                 sched: &sched,
@@ -382,19 +333,10 @@ mod tests {
         };
         // fixed trajectories: backward from x_T (they do not depend on the parameters)
         {
-            let mut traj = Trajectories {
-                batch: b,
-                dim: d,
-                steps: t,
-                states: &mut bf.states,
-                log_pf: &mut bf.lpf,
-                log_pb: &mut bf.lpb,
-                outputs: &mut bf.out,
-                cache: &mut bf.cache,
-            };
-            sample_backward(&sched, &x_t, &mut traj, &mut bf.noise, &mut r).unwrap();
+            let Rollout { mut traj, ws } = rollout(&net, (b, t), &mut arena);
+            sample_backward(&sched, &x_t, &mut traj, ws.noise, &mut r).unwrap();
         }
-        let base = loss_at(&mut bf, &p, log_z);
+        let base = loss_at(&mut arena, &p, log_z);
         let mut g = vec![0.0f32; net.param_count()];
         let (mut delta, mut coef, mut dout, mut ns) = (
             vec![0.0f32; b],
@@ -403,16 +345,7 @@ mod tests {
             vec![0.0f32; net.scratch_len(b)],
         );
         let info = {
-            let traj = Trajectories {
-                batch: b,
-                dim: d,
-                steps: t,
-                states: &mut bf.states,
-                log_pf: &mut bf.lpf,
-                log_pb: &mut bf.lpb,
-                outputs: &mut bf.out,
-                cache: &mut bf.cache,
-            };
+            let traj = rollout(&net, (b, t), &mut arena).traj;
             let mut tws = TbWorkspace {
                 delta: &mut delta,
                 coef: &mut coef,
@@ -429,8 +362,8 @@ mod tests {
         };
         assert!((info.loss as f64 - base).abs() < 1e-3 * (1.0 + base));
         let h = 1e-2f32;
-        let lz_fd =
-            (loss_at(&mut bf, &p, log_z + h) - loss_at(&mut bf, &p, log_z - h)) / (2.0 * h as f64);
+        let lz_fd = (loss_at(&mut arena, &p, log_z + h) - loss_at(&mut arena, &p, log_z - h))
+            / (2.0 * h as f64);
         assert!(
             (lz_fd - info.log_z_grad as f64).abs() < 1e-2 * (1.0 + lz_fd.abs()),
             "log Z: {lz_fd} vs {}",
@@ -439,9 +372,9 @@ mod tests {
         for i in 0..p.len() {
             let mut pp = p.clone();
             pp[i] += h;
-            let lp = loss_at(&mut bf, &pp, log_z);
+            let lp = loss_at(&mut arena, &pp, log_z);
             pp[i] -= 2.0 * h;
-            let lm = loss_at(&mut bf, &pp, log_z);
+            let lm = loss_at(&mut arena, &pp, log_z);
             let fd = (lp - lm) / (2.0 * h as f64);
             let tol = 3e-2 * (1e-1 + fd.abs().max(g[i].abs() as f64));
             assert!(

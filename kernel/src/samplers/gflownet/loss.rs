@@ -214,21 +214,70 @@ mod tests {
     use std::vec;
     use std::vec::Vec;
 
-    type LossFn = fn(&[f32], &[f32], &[f32], &mut [f32], &mut [f32], &mut [f32]) -> f32;
+    /// One path's `(log p_F, log p_B, log F)`.
+    type Logs<'x> = (&'x [f32], &'x [f32], &'x [f32]);
 
-    fn gradcheck(f: LossFn) {
+    /// Gradient buffers (`a`, `b`, `c` for `log p_F`, `log p_B`, `log F`) and the prefix
+    /// scratch `p` of paths of `n` transitions, and the four losses over them.
+    struct Run {
+        a: Vec<f32>,
+        b: Vec<f32>,
+        c: Vec<f32>,
+        p: Vec<f32>,
+    }
+
+    impl Run {
+        fn new(n: usize) -> Self {
+            Run {
+                a: vec![0.0; n],
+                b: vec![0.0; n],
+                c: vec![0.0; n + 1],
+                p: vec![0.0; n + 1],
+            }
+        }
+
+        fn split<'r>(&'r mut self, x: Logs<'r>) -> (Path<'r>, PathGrads<'r>, &'r mut [f32]) {
+            let (lpf, lpb, lf) = x;
+            let g = PathGrads {
+                lpf: &mut self.a,
+                lpb: &mut self.b,
+                lf: &mut self.c,
+            };
+            (Path { lpf, lpb, lf }, g, &mut self.p)
+        }
+
+        fn tb(&mut self, x: Logs<'_>) -> Result<(f32, f32), Error> {
+            let (path, mut g, _) = self.split(x);
+            tb(&path, &mut g)
+        }
+
+        fn db(&mut self, x: Logs<'_>) -> Result<f32, Error> {
+            let (path, mut g, _) = self.split(x);
+            db(&path, &mut g)
+        }
+
+        fn subtb(&mut self, lambda: f32, x: Logs<'_>) -> Result<f32, Error> {
+            let (path, mut g, p) = self.split(x);
+            subtb(lambda, &path, &mut g, p)
+        }
+
+        fn tb_subtb(&mut self, weight: f32, x: Logs<'_>) -> Result<(f32, f32), Error> {
+            let (path, mut g, p) = self.split(x);
+            tb_subtb(0.9, weight, &path, &mut g, p)
+        }
+    }
+
+    /// Central differences of `loss` against the gradients it writes into its [`Run`].
+    fn gradcheck(loss: fn(&mut Run, Logs<'_>) -> f32) {
         let n = 5;
         let lpf: Vec<f32> = (0..n).map(|t| -0.3 - 0.2 * t as f32).collect();
         let lpb: Vec<f32> = (0..n).map(|t| -0.7 + 0.1 * t as f32).collect();
         let lf: Vec<f32> = (0..=n)
             .map(|t| 1.5 - 0.4 * t as f32 + 0.05 * (t * t) as f32)
             .collect();
-        let (mut a, mut b, mut c) = (vec![0.0; n], vec![0.0; n], vec![0.0; n + 1]);
-        f(&lpf, &lpb, &lf, &mut a, &mut b, &mut c);
-        let eval = |lpf: &[f32], lpb: &[f32], lf: &[f32]| -> f64 {
-            let (mut a, mut b, mut c) = (vec![0.0; n], vec![0.0; n], vec![0.0; n + 1]);
-            f(lpf, lpb, lf, &mut a, &mut b, &mut c) as f64
-        };
+        let mut run = Run::new(n);
+        loss(&mut run, (&lpf, &lpb, &lf));
+        let eval = |x: Logs<'_>| -> f64 { loss(&mut Run::new(n), x) as f64 };
         let h = 1e-2f32;
         let close = |fd: f64, g: f32, what: &str| {
             assert!(
@@ -240,91 +289,36 @@ mod tests {
             let (mut p, mut m) = (lpf.clone(), lpf.clone());
             p[t] += h;
             m[t] -= h;
-            close(
-                (eval(&p, &lpb, &lf) - eval(&m, &lpb, &lf)) / (2.0 * h as f64),
-                a[t],
-                "lpf",
-            );
+            let fd = (eval((&p, &lpb, &lf)) - eval((&m, &lpb, &lf))) / (2.0 * h as f64);
+            close(fd, run.a[t], "lpf");
             let (mut p, mut m) = (lpb.clone(), lpb.clone());
             p[t] += h;
             m[t] -= h;
-            close(
-                (eval(&lpf, &p, &lf) - eval(&lpf, &m, &lf)) / (2.0 * h as f64),
-                b[t],
-                "lpb",
-            );
+            let fd = (eval((&lpf, &p, &lf)) - eval((&lpf, &m, &lf))) / (2.0 * h as f64);
+            close(fd, run.b[t], "lpb");
         }
         for t in 0..n {
             // lf[n] = log R is fixed: its gradient is reported as 0.
             let (mut p, mut m) = (lf.clone(), lf.clone());
             p[t] += h;
             m[t] -= h;
-            close(
-                (eval(&lpf, &lpb, &p) - eval(&lpf, &lpb, &m)) / (2.0 * h as f64),
-                c[t],
-                "lf",
-            );
+            let fd = (eval((&lpf, &lpb, &p)) - eval((&lpf, &lpb, &m))) / (2.0 * h as f64);
+            close(fd, run.c[t], "lf");
         }
-        assert_eq!(c[n], 0.0);
+        assert_eq!(run.c[n], 0.0);
     }
 
     #[test]
     fn tb_gradcheck() {
-        gradcheck(|a, b, c, d, e, f| {
-            tb(
-                &Path {
-                    lpf: a,
-                    lpb: b,
-                    lf: c,
-                },
-                &mut PathGrads {
-                    lpf: d,
-                    lpb: e,
-                    lf: f,
-                },
-            )
-            .unwrap()
-            .0
-        });
+        gradcheck(|r, x| r.tb(x).unwrap().0);
     }
     #[test]
     fn db_gradcheck() {
-        gradcheck(|a, b, c, d, e, f| {
-            db(
-                &Path {
-                    lpf: a,
-                    lpb: b,
-                    lf: c,
-                },
-                &mut PathGrads {
-                    lpf: d,
-                    lpb: e,
-                    lf: f,
-                },
-            )
-            .unwrap()
-        });
+        gradcheck(|r, x| r.db(x).unwrap());
     }
     #[test]
     fn subtb_gradcheck() {
-        gradcheck(|a, b, c, d, e, f| {
-            let mut p = [0.0f32; 6];
-            subtb(
-                0.9,
-                &Path {
-                    lpf: a,
-                    lpb: b,
-                    lf: c,
-                },
-                &mut PathGrads {
-                    lpf: d,
-                    lpb: e,
-                    lf: f,
-                },
-                &mut p,
-            )
-            .unwrap()
-        });
+        gradcheck(|r, x| r.subtb(0.9, x).unwrap());
     }
 
     #[test]
@@ -335,57 +329,15 @@ mod tests {
         let lpb = [-0.7f32, 0.0, -0.4, -0.1];
         let lf = [0.5f32, 1.2, -0.3, 0.8, 2.0];
         let w = 0.7f32;
-        let (mut a, mut b, mut c, mut p) = ([0.0f32; 4], [0.0f32; 4], [0.0f32; 5], [0.0f32; 5]);
-        let (l, d) = tb_subtb(
-            0.9,
-            w,
-            &Path {
-                lpf: &lpf,
-                lpb: &lpb,
-                lf: &lf,
-            },
-            &mut PathGrads {
-                lpf: &mut a,
-                lpb: &mut b,
-                lf: &mut c,
-            },
-            &mut p,
-        )
-        .unwrap();
-        let tbl = |lpf: &[f32], lpb: &[f32], lf: &[f32]| -> f64 {
-            let (mut a, mut b, mut c) = ([0.0f32; 4], [0.0f32; 4], [0.0f32; 5]);
-            tb(
-                &Path { lpf, lpb, lf },
-                &mut PathGrads {
-                    lpf: &mut a,
-                    lpb: &mut b,
-                    lf: &mut c,
-                },
-            )
-            .unwrap()
-            .0 as f64
-        };
+        let mut run = Run::new(n);
+        let (l, d) = run.tb_subtb(w, (&lpf, &lpb, &lf)).unwrap();
+        let tbl = |x: Logs<'_>| -> f64 { Run::new(n).tb(x).unwrap().0 as f64 };
         let sub = |lf: &[f32]| -> f64 {
-            let (mut a, mut b, mut c, mut p) = ([0.0f32; 4], [0.0f32; 4], [0.0f32; 5], [0.0f32; 5]);
-            w as f64
-                * subtb(
-                    0.9,
-                    &Path {
-                        lpf: &lpf,
-                        lpb: &lpb,
-                        lf,
-                    },
-                    &mut PathGrads {
-                        lpf: &mut a,
-                        lpb: &mut b,
-                        lf: &mut c,
-                    },
-                    &mut p,
-                )
-                .unwrap() as f64
+            w as f64 * Run::new(n).subtb(0.9, (&lpf, &lpb, lf)).unwrap() as f64
         };
-        assert!((l as f64 - tbl(&lpf, &lpb, &lf) - sub(&lf)).abs() < 1e-5);
-        assert!((d * d - tbl(&lpf, &lpb, &lf) as f32).abs() < 1e-5);
+        let tb0 = tbl((&lpf, &lpb, &lf));
+        assert!((l as f64 - tb0 - sub(&lf)).abs() < 1e-5);
+        assert!((d * d - tb0 as f32).abs() < 1e-5);
         let h = 1e-2f32;
         let close = |fd: f64, g: f32, what: &str| {
             assert!(
@@ -397,53 +349,27 @@ mod tests {
             let (mut pp, mut mm) = (lpf, lpf);
             pp[t] += h;
             mm[t] -= h;
-            close(
-                (tbl(&pp, &lpb, &lf) - tbl(&mm, &lpb, &lf)) / (2.0 * h as f64),
-                a[t],
-                "lpf",
-            );
+            let fd = (tbl((&pp, &lpb, &lf)) - tbl((&mm, &lpb, &lf))) / (2.0 * h as f64);
+            close(fd, run.a[t], "lpf");
             let (mut pp, mut mm) = (lpb, lpb);
             pp[t] += h;
             mm[t] -= h;
-            close(
-                (tbl(&lpf, &pp, &lf) - tbl(&lpf, &mm, &lf)) / (2.0 * h as f64),
-                b[t],
-                "lpb",
-            );
+            let fd = (tbl((&lpf, &pp, &lf)) - tbl((&lpf, &mm, &lf))) / (2.0 * h as f64);
+            close(fd, run.b[t], "lpb");
         }
         let (mut pp, mut mm) = (lf, lf);
         pp[0] += h;
         mm[0] -= h;
-        close(
-            (tbl(&lpf, &lpb, &pp) - tbl(&lpf, &lpb, &mm)) / (2.0 * h as f64),
-            c[0],
-            "log Z",
-        );
+        let fd = (tbl((&lpf, &lpb, &pp)) - tbl((&lpf, &lpb, &mm))) / (2.0 * h as f64);
+        close(fd, run.c[0], "log Z");
         for t in 1..n {
             let (mut pp, mut mm) = (lf, lf);
             pp[t] += h;
             mm[t] -= h;
-            close((sub(&pp) - sub(&mm)) / (2.0 * h as f64), c[t], "flow");
+            close((sub(&pp) - sub(&mm)) / (2.0 * h as f64), run.c[t], "flow");
         }
-        assert_eq!(c[n], 0.0);
-        assert!(
-            tb_subtb(
-                0.9,
-                -1.0,
-                &Path {
-                    lpf: &lpf,
-                    lpb: &lpb,
-                    lf: &lf
-                },
-                &mut PathGrads {
-                    lpf: &mut a,
-                    lpb: &mut b,
-                    lf: &mut c
-                },
-                &mut p
-            )
-            .is_err()
-        );
+        assert_eq!(run.c[n], 0.0);
+        assert!(run.tb_subtb(-1.0, (&lpf, &lpb, &lf)).is_err());
     }
 
     #[test]
@@ -453,138 +379,21 @@ mod tests {
         let lpb = [0.0f32, -0.25];
         // choose flows so that every DB residual is zero: lf[t+1] = lf[t] + lpf − lpb
         let lf = [2.0f32, 1.0, 0.75];
-        let (mut a, mut b, mut c, mut p) = ([0.0; 2], [0.0; 2], [0.0; 3], [0.0; 3]);
-        assert_eq!(
-            tb(
-                &Path {
-                    lpf: &lpf,
-                    lpb: &lpb,
-                    lf: &lf
-                },
-                &mut PathGrads {
-                    lpf: &mut a,
-                    lpb: &mut b,
-                    lf: &mut c
-                }
-            )
-            .unwrap()
-            .0,
-            0.0
-        );
-        assert_eq!(
-            db(
-                &Path {
-                    lpf: &lpf,
-                    lpb: &lpb,
-                    lf: &lf
-                },
-                &mut PathGrads {
-                    lpf: &mut a,
-                    lpb: &mut b,
-                    lf: &mut c
-                }
-            )
-            .unwrap(),
-            0.0
-        );
-        assert!(
-            subtb(
-                0.9,
-                &Path {
-                    lpf: &lpf,
-                    lpb: &lpb,
-                    lf: &lf
-                },
-                &mut PathGrads {
-                    lpf: &mut a,
-                    lpb: &mut b,
-                    lf: &mut c
-                },
-                &mut p
-            )
-            .unwrap()
-                < 1e-12
-        );
+        let mut run = Run::new(2);
+        assert_eq!(run.tb((&lpf, &lpb, &lf)).unwrap().0, 0.0);
+        assert_eq!(run.db((&lpf, &lpb, &lf)).unwrap(), 0.0);
+        assert!(run.subtb(0.9, (&lpf, &lpb, &lf)).unwrap() < 1e-12);
         // TB: δ = 2 − 1.5 + 0.25 − 0 = 0.75 with log R = 0
         let lf = [2.0f32, 7.0, 0.0];
-        let (l, d) = tb(
-            &Path {
-                lpf: &lpf,
-                lpb: &lpb,
-                lf: &lf,
-            },
-            &mut PathGrads {
-                lpf: &mut a,
-                lpb: &mut b,
-                lf: &mut c,
-            },
-        )
-        .unwrap();
+        let (l, d) = run.tb((&lpf, &lpb, &lf)).unwrap();
         assert!((d - 0.75).abs() < 1e-6 && (l - 0.5625).abs() < 1e-6);
         // SubTB with one transition equals DB equals TB
         let (lpf, lpb, lf) = ([-0.3f32], [0.0f32], [0.4f32, -0.2]);
-        let (mut a, mut b, mut c, mut p) = ([0.0; 1], [0.0; 1], [0.0; 2], [0.0; 2]);
-        let t = tb(
-            &Path {
-                lpf: &lpf,
-                lpb: &lpb,
-                lf: &lf,
-            },
-            &mut PathGrads {
-                lpf: &mut a,
-                lpb: &mut b,
-                lf: &mut c,
-            },
-        )
-        .unwrap()
-        .0;
-        let s = subtb(
-            0.5,
-            &Path {
-                lpf: &lpf,
-                lpb: &lpb,
-                lf: &lf,
-            },
-            &mut PathGrads {
-                lpf: &mut a,
-                lpb: &mut b,
-                lf: &mut c,
-            },
-            &mut p,
-        )
-        .unwrap();
+        let mut run = Run::new(1);
+        let t = run.tb((&lpf, &lpb, &lf)).unwrap().0;
+        let s = run.subtb(0.5, (&lpf, &lpb, &lf)).unwrap();
         assert!((t - s).abs() < 1e-7);
-        assert!(
-            subtb(
-                0.0,
-                &Path {
-                    lpf: &lpf,
-                    lpb: &lpb,
-                    lf: &lf
-                },
-                &mut PathGrads {
-                    lpf: &mut a,
-                    lpb: &mut b,
-                    lf: &mut c
-                },
-                &mut p
-            )
-            .is_err()
-        );
-        assert!(
-            tb(
-                &Path {
-                    lpf: &[],
-                    lpb: &[],
-                    lf: &[0.0]
-                },
-                &mut PathGrads {
-                    lpf: &mut [],
-                    lpb: &mut [],
-                    lf: &mut c[..1]
-                }
-            )
-            .is_err()
-        );
+        assert!(run.subtb(0.0, (&lpf, &lpb, &lf)).is_err());
+        assert!(Run::new(0).tb((&[], &[], &[0.0])).is_err());
     }
 }

@@ -51,12 +51,12 @@ use super::policy::{masked_log_softmax, sample_action};
 use super::replay::{insert, insert_scored, load_from_buffer};
 use super::score::{loss_and_grad, predict};
 use super::train::{self, LossKind, State, check, optimise};
-use crate::arena::Carve;
+use crate::arena::{Carve, carve_arenas};
 use crate::buffer::Priority;
-use crate::error::{Error, check_len};
+use crate::error::Error;
 use crate::math;
 use crate::rng::{Rng, uniform_f64};
-use crate::smc::{temper, twist};
+use crate::smc::twist;
 
 pub use crate::smc::SmcInfo;
 /// SMC settings: the twisted-SMC settings shared with the diffusion sampler.
@@ -173,11 +173,10 @@ fn regions<'a>(
     f32_arena: &'a mut [f32],
     u32_arena: &'a mut [u32],
 ) -> Result<Regions<'a>, Error> {
-    check_len("RSMC f32 arena", lay.f32_len, f32_arena.len())?;
-    check_len("RSMC u32 arena", lay.u32_len, u32_arena.len())?;
-    let (tf, sf) = f32_arena.split_at_mut(lay.train.f32_len);
-    let (tu, su) = u32_arena.split_at_mut(lay.train.u32_len);
-    Ok(([tf, sf], [tu, su]))
+    let what = ["RSMC f32 arena", "RSMC u32 arena"];
+    let (mut f, mut u) = carve_arenas(what, [lay.f32_len, lay.u32_len], f32_arena, u32_arena)?;
+    let (tf, tu) = (f.take(lay.train.f32_len)?, u.take(lay.train.u32_len)?);
+    Ok(([tf, f.rest()], [tu, u.rest()]))
 }
 
 /// SMC scratch for `N` particles.
@@ -213,8 +212,8 @@ impl<'a> Views<'a> {
     ) -> Result<Self, Error> {
         let ([tf, sf], [tu, su]) = regions(lay, f32_arena, u32_arena)?;
         let n = lay.train.batch;
-        let mut f = Carve::new("SMC f32 arena", sf);
-        let mut u = Carve::new("SMC u32 arena", su);
+        let mut f = Carve::new("RSMC f32 arena", sf);
+        let mut u = Carve::new("RSMC u32 arena", su);
         Ok(Views {
             train: train::Views::new(&lay.train, tf, tu)?,
             smc: Particles {
@@ -305,17 +304,9 @@ fn smc<E: DiscreteEnv + ?Sized, R: Rng + ?Sized>(
         env.reset(&mut tr.batch.states[o..o + sl]);
         tr.batch.lens[b] = 0;
     }
-    let inv_n = -math::ln(n as f64) as f32;
-    ws.log_w.fill(inv_n);
+    let mut info = twist::start(ws.log_w);
     ws.log_f.fill(0.0);
     ws.acc.fill(0.0);
-    let mut info = SmcInfo {
-        log_z: 0.0,
-        resamples: 0,
-        min_ess_fraction: 1.0,
-        final_ess_fraction: 1.0,
-        min_lambda: 1.0,
-    };
     let mut mask = [false; MAX_ACTIONS];
     let mut logp = [0.0f32; MAX_ACTIONS];
     for t in 0..=tt {
@@ -406,11 +397,7 @@ fn smc<E: DiscreteEnv + ?Sized, R: Rng + ?Sized>(
             }
         }
     }
-    info.final_ess_fraction = temper::ess_fraction_tempered(ws.log_w, 1.0)?;
-    let shift = (info.log_z - inv_n as f64) as f32;
-    for l in ws.log_w.iter_mut() {
-        *l += shift;
-    }
+    twist::finish(ws.log_w, &mut info)?;
     // the terminal objects sit in the last slot (stopped particles were padded)
     tr.batch.lens.fill(tt as u32);
     tr.batch.finish(env);

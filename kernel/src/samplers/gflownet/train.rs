@@ -35,7 +35,7 @@ use super::batch::Batch;
 use super::env::{DiscreteEnv, MAX_ACTIONS};
 use super::replay::{self, Replay};
 use super::score::{self, Net, Scores};
-use crate::arena::Carve;
+use crate::arena::carve_arenas;
 use crate::buffer::{Cursor, Priority};
 use crate::error::{Error, check_len};
 use crate::nn::{Activation, LastLayerInit, Mlp};
@@ -292,10 +292,8 @@ impl<'a> Views<'a> {
         f32_arena: &'a mut [f32],
         u32_arena: &'a mut [u32],
     ) -> Result<Self, Error> {
-        check_len("f32 arena", lay.f32_len, f32_arena.len())?;
-        check_len("u32 arena", lay.u32_len, u32_arena.len())?;
-        let mut f = Carve::new("f32 arena", f32_arena);
-        let mut u = Carve::new("u32 arena", u32_arena);
+        let lens = [lay.f32_len, lay.u32_len];
+        let (mut f, mut u) = carve_arenas(["f32 arena", "u32 arena"], lens, f32_arena, u32_arena)?;
         Ok(Views {
             lay: *lay,
             model: Model::carve(lay.n_params, &mut f)?,

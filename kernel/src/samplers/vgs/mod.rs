@@ -5,7 +5,7 @@
 //!
 //! | file | concept |
 //! |---|---|
-//! | [`config`] | the settings ([`Config`]), presets per target, checks |
+//! | [`config`] | the settings ([`Config`], with report B3's settings per target), checks |
 //! | [`schedule`] | `s_t²` (quad, exp) and `α_t` (ve, vp) schedules, `σ_init` |
 //! | [`features`] | identity or sorted pairwise-distance features; centre-of-mass removal |
 //! | [`net`] | the value network `V_φ(x, t)` with its input-gradient backward pass |

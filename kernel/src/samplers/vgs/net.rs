@@ -10,7 +10,7 @@
 //!
 //! `FCNet_temb` concatenates `Linear(x)` and `τ(t)` and applies a linear layer; a sum of two
 //! linear maps is the same function class, which is how it is written here (as the PIS
-//! network of [`crate::samplers::diffusion`]). The activation `f` is a parameter (the paper
+//! network of [`crate::samplers::diffusion`]; both are a [`crate::nn::trunk`]). The activation `f` is a parameter (the paper
 //! uses ReLU; SiLU is the default here, smooth so that the drift `∇V` is continuous).
 //!
 //! Steps are integers `0 ≤ t < n_times`, one per row. The time branch runs once on all
@@ -22,11 +22,11 @@
 //! **Cache layout** (batch `B`, `N = n_times`): `[e table (N·E) | time-MLP cache (N rows) |
 //! τ table (N·H) | head cache (B rows)]`.
 
-use crate::error::{Error, check_len, check_min_len};
+use crate::error::{Error, check_min_len};
 use crate::math;
-use crate::nn::init::init_linear;
-use crate::nn::{Activation, LastLayerInit, Linear, Mlp};
-use crate::nn::{Grads, Tape};
+use crate::nn::init::init_trunk;
+use crate::nn::trunk::{Pass, Rows, Trunk, TrunkGrads, TrunkTape};
+use crate::nn::{Activation, LastLayerInit};
 use crate::rng::Rng;
 
 /// Shape of a value network.
@@ -36,9 +36,7 @@ pub struct ValueNet {
     hidden: usize,
     emb: usize,
     n_times: usize,
-    time_mlp: Mlp,
-    state: Linear,
-    head: Mlp,
+    trunk: Trunk,
 }
 
 /// The rows a [`ValueNet`] pass reads: features `x` (`B × inp`) and steps `t` (`B`).
@@ -48,6 +46,17 @@ pub struct ValueInput<'a> {
     pub x: &'a [f32],
     /// Step of each row, `< n_times`.
     pub t: &'a [u32],
+}
+
+impl<'a> ValueInput<'a> {
+    /// The rows of the trunk: row `b` at step `t_b`.
+    const fn rows(&self) -> Rows<'a> {
+        Rows {
+            x: self.x,
+            batch: self.t.len(),
+            steps: Some(self.t),
+        }
+    }
 }
 
 /// The gradients of one [`ValueNet::backward`]: the upstream gradient in, the parameter and
@@ -88,9 +97,7 @@ impl ValueNet {
             hidden,
             emb,
             n_times,
-            time_mlp: Mlp::new(&[emb, hidden, hidden], act)?,
-            state: Linear::new(inp, hidden)?,
-            head: Mlp::new(&[hidden, hidden, hidden, 1], act)?.with_input_activation(),
+            trunk: Trunk::new(inp, emb, hidden, 1, n_times, act)?,
         })
     }
 
@@ -109,35 +116,17 @@ impl ValueNet {
 
     /// Number of parameters.
     pub const fn param_count(&self) -> usize {
-        self.time_mlp.param_count() + self.state.param_count() + self.head.param_count()
-    }
-
-    const fn table_cache(&self) -> usize {
-        self.n_times * self.emb + self.time_mlp.cache_len(self.n_times) + self.n_times * self.hidden
+        self.trunk.param_count()
     }
 
     /// Cache length for a batch of `batch` rows.
     pub const fn cache_len(&self, batch: usize) -> usize {
-        self.table_cache() + self.head.cache_len(batch)
+        self.trunk.cache_len(batch)
     }
 
     /// Scratch length for [`forward`](Self::forward) and [`backward`](Self::backward).
     pub const fn scratch_len(&self, batch: usize) -> usize {
-        let a = self.head.scratch_len(batch);
-        let b = self.time_mlp.scratch_len(self.n_times);
-        batch * self.hidden + self.n_times * self.hidden + if a > b { a } else { b }
-    }
-
-    fn split<'p>(&self, p: &'p [f32]) -> (&'p [f32], &'p [f32], &'p [f32]) {
-        let (time, r) = p.split_at(self.time_mlp.param_count());
-        let (state, head) = r.split_at(self.state.param_count());
-        (time, state, head)
-    }
-
-    fn split_mut<'p>(&self, p: &'p mut [f32]) -> (&'p mut [f32], &'p mut [f32], &'p mut [f32]) {
-        let (time, r) = p.split_at_mut(self.time_mlp.param_count());
-        let (state, head) = r.split_at_mut(self.state.param_count());
-        (time, state, head)
+        self.trunk.scratch_len(batch)
     }
 
     /// PyTorch-default initialisation; the head's last layer follows `last`.
@@ -150,11 +139,7 @@ impl ValueNet {
         last: LastLayerInit,
         rng: &mut R,
     ) -> Result<(), Error> {
-        check_len("value params", self.param_count(), params.len())?;
-        let (time, state, head) = self.split_mut(params);
-        self.time_mlp.init(time, LastLayerInit::Default, rng)?;
-        init_linear(&self.state, state, rng)?;
-        self.head.init(head, last, rng)
+        init_trunk(&self.trunk, params, last, rng)
     }
 
     fn embed_row(&self, t: usize, out: &mut [f32]) {
@@ -184,35 +169,17 @@ impl ValueNet {
         scratch: &mut [f32],
         out: &mut [f32],
     ) -> Result<(), Error> {
-        let ValueInput { x, t } = input;
-        let batch = t.len();
-        check_len("value params", self.param_count(), params.len())?;
-        check_len("value x", batch * self.inp, x.len())?;
-        check_len("value out", batch, out.len())?;
-        check_min_len("value cache", self.cache_len(batch), cache.len())?;
-        check_min_len("value scratch", self.scratch_len(batch), scratch.len())?;
-        if t.iter().any(|&s| s as usize >= self.n_times) {
-            return Err(Error::InvalidConfig("value network step out of range"));
-        }
-        let (time, state, head) = self.split(params);
-        let (h, n) = (self.hidden, self.n_times);
-        let (etab, rest) = cache.split_at_mut(n * self.emb);
-        let (tcache, rest) = rest.split_at_mut(self.time_mlp.cache_len(n));
-        let (tau, rest) = rest.split_at_mut(n * h);
-        let head_cache = &mut rest[..self.head.cache_len(batch)];
+        check_min_len("value cache", self.cache_len(input.t.len()), cache.len())?;
+        let etab = &mut cache[..self.trunk.emb_len()];
         for (s, row) in etab.chunks_exact_mut(self.emb).enumerate() {
             self.embed_row(s, row);
         }
-        self.time_mlp.forward(time, etab, n, tcache, tau)?;
-        let z = &mut scratch[..batch * h];
-        self.state.forward(state, x, batch, z)?;
-        for (row, &s) in z.chunks_exact_mut(h).zip(t) {
-            let tr = &tau[s as usize * h..(s as usize + 1) * h];
-            for (v, &tv) in row.iter_mut().zip(tr) {
-                *v += tv;
-            }
-        }
-        self.head.forward(head, z, batch, head_cache, out)
+        let pass = Pass {
+            cache,
+            scratch,
+            out,
+        };
+        self.trunk.forward(params, input.rows(), pass, true)
     }
 
     /// Backward pass for the forward pass whose cache is `cache` (same `input`):
@@ -230,73 +197,17 @@ impl ValueNet {
         g: ValueGrads<'_>,
         scratch: &mut [f32],
     ) -> Result<(), Error> {
-        let ValueInput { x, t } = input;
-        let ValueGrads {
-            dout,
-            params: grads,
-            dx,
-        } = g;
-        let batch = t.len();
-        check_len("value params", self.param_count(), params.len())?;
-        check_len("value grads", self.param_count(), grads.len())?;
-        check_len("value x", batch * self.inp, x.len())?;
-        check_len("value dout", batch, dout.len())?;
-        check_min_len("value cache", self.cache_len(batch), cache.len())?;
-        check_min_len("value scratch", self.scratch_len(batch), scratch.len())?;
-        if t.iter().any(|&s| s as usize >= self.n_times) {
-            return Err(Error::InvalidConfig("value network step out of range"));
-        }
-        let (time, state, head) = self.split(params);
-        let (g_time, g_state, g_head) = self.split_mut(grads);
-        let (h, n) = (self.hidden, self.n_times);
-        let (_etab, rest) = cache.split_at(n * self.emb);
-        let (tcache, rest) = rest.split_at(self.time_mlp.cache_len(n));
-        let head_cache = &rest[n * h..];
-        let (dz, rest) = scratch.split_at_mut(batch * h);
-        let (dtau, inner) = rest.split_at_mut(n * h);
-        self.head.backward(
-            head,
-            Tape {
-                cache: head_cache,
-                batch,
-            },
-            dout,
-            Grads {
-                params: g_head,
-                input: Some(dz),
-            },
-            inner,
-        )?;
-        self.state.backward(
-            state,
-            x,
-            batch,
-            dz,
-            Grads {
-                params: g_state,
-                input: dx,
-            },
-        )?;
-        dtau.fill(0.0);
-        for (row, &s) in dz.chunks_exact(h).zip(t) {
-            let tr = &mut dtau[s as usize * h..(s as usize + 1) * h];
-            for (d, &v) in tr.iter_mut().zip(row) {
-                *d += v;
-            }
-        }
-        self.time_mlp.backward(
-            time,
-            Tape {
-                cache: tcache,
-                batch: n,
-            },
-            dtau,
-            Grads {
-                params: g_time,
-                input: None,
-            },
-            inner,
-        )
+        let tg = TrunkGrads {
+            dout: g.dout,
+            params: g.params,
+            dx: g.dx,
+            demb: None,
+        };
+        let tape = TrunkTape {
+            rows: input.rows(),
+            cache,
+        };
+        self.trunk.backward(params, tape, tg, scratch)
     }
 }
 

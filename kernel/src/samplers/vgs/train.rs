@@ -23,6 +23,7 @@ use super::loss::{TdBatch, TdInputs, TdSpec, td_minibatch};
 use super::net::ValueInput;
 use super::rollout::{Ctx, Roll};
 use super::views::{Layout, Views};
+use crate::arena::carved_by;
 use crate::error::{Error, check_len};
 use crate::math;
 use crate::nn::LastLayerInit;
@@ -79,11 +80,7 @@ pub fn init<R: Rng + ?Sized>(
     rng: &mut R,
 ) -> Result<State, Error> {
     layout.check(cfg)?;
-    if views.layout != *layout {
-        return Err(Error::InvalidConfig(
-            "vgs views were carved for another layout",
-        ));
-    }
+    carved_by(&views.layout, layout)?;
     layout
         .net
         .init(views.model.params, LastLayerInit::Zero, rng)?;
@@ -514,7 +511,7 @@ mod tests {
             batch: 4,
             hidden: 16,
             steps: 4,
-            ..Config::preset("dw4").unwrap()
+            ..Config::dw4()
         };
         check_invariance(cfg, 8, 2, &rot2, &[2, 0, 3, 1]);
         // a reflection too
@@ -543,7 +540,7 @@ mod tests {
             batch: 4,
             hidden: 16,
             steps: 4,
-            ..Config::preset("lj13").unwrap()
+            ..Config::lj13()
         };
         check_invariance(cfg, 39, 3, &rot3, &perm);
     }
@@ -586,7 +583,7 @@ mod tests {
             hidden: 8,
             steps: 3,
             init_lr: 0.0,
-            ..Config::preset("lj13").unwrap()
+            ..Config::lj13()
         };
         let mut r = seeded(2);
         let mut vgs = Owner::init(&cfg, 39, &mut r).unwrap();
@@ -692,7 +689,7 @@ mod tests {
                 hidden: 8,
                 steps,
                 init_lr: 0.0,
-                ..Config::preset("lj13").unwrap()
+                ..Config::lj13()
             };
             let mut r = seeded(3);
             let mut vgs = Owner::init(&cfg, 39, &mut r).unwrap();
@@ -746,7 +743,7 @@ mod tests {
                 steps: 1,
                 drift_energy_clip: clip,
                 drift_clip: f32::INFINITY,
-                ..Config::preset("funnel").unwrap()
+                ..Config::funnel()
             };
             let mut r = seeded(3);
             let mut vgs = Owner::init(&cfg, 10, &mut r).unwrap();
@@ -788,7 +785,7 @@ mod tests {
         let mut y = vec![0.5f32; 20];
         y[0] = -8.0;
         y[10] = 0.0;
-        let preset = Config::preset("funnel").unwrap();
+        let preset = Config::funnel();
         assert_eq!(preset.drift_clip, 3.0);
         let drift = |kappa: f32| {
             let cfg = Config {
@@ -835,7 +832,7 @@ mod tests {
             batch: 16,
             hidden: 8,
             steps: 30,
-            ..Config::preset("funnel").unwrap()
+            ..Config::funnel()
         };
         let f = crate::targets::Funnel::new(10).unwrap();
         let mut r = seeded(5);

@@ -10,8 +10,8 @@
 
 use super::config::Config;
 use super::net::ValueNet;
-use crate::arena::Carve;
-use crate::error::{Error, check_len};
+use crate::arena::{carve_arenas, same_layout};
+use crate::error::Error;
 use crate::optim::Model;
 
 /// Arena sizes and shapes of a VGS trainer.
@@ -112,13 +112,7 @@ impl Layout {
     /// # Errors
     /// [`Error::InvalidConfig`] if [`Layout::new`]`(cfg, dim)` differs from `self`.
     pub fn check(&self, cfg: &Config) -> Result<(), Error> {
-        if Layout::new(cfg, self.dim)? == *self {
-            Ok(())
-        } else {
-            Err(Error::InvalidConfig(
-                "vgs configuration does not match the layout",
-            ))
-        }
+        same_layout(&Layout::new(cfg, self.dim)?, self)
     }
 }
 
@@ -193,10 +187,9 @@ impl<'a> Views<'a> {
         u32_arena: &'a mut [u32],
     ) -> Result<Self, Error> {
         let l = *layout;
-        check_len("vgs f32 arena", l.f32_len, f32_arena.len())?;
-        check_len("vgs u32 arena", l.u32_len, u32_arena.len())?;
+        let what = ["vgs f32 arena", "vgs u32 arena"];
+        let (mut c, mut cu) = carve_arenas(what, [l.f32_len, l.u32_len], f32_arena, u32_arena)?;
         let (b, np, nf, bd) = (l.batch, l.n_params, l.nf, l.rows_len());
-        let mut c = Carve::new("vgs arena", f32_arena);
         let model = Model::carve(np, &mut c)?;
         let target = c.take(np)?;
         let sink = c.take(np)?;
@@ -209,7 +202,6 @@ impl<'a> Views<'a> {
         let cache = c.take(l.net.cache_len(b))?;
         let scratch = c.take(l.net.scratch_len(b))?;
         let egrad = c.take(l.dim)?;
-        let mut cu = Carve::new("vgs arena", u32_arena);
         let perm = cu.take(b * l.steps)?;
         let (tidx, tnext, order) = (cu.take(b)?, cu.take(b)?, cu.take(b * nf)?);
         Ok(Views {

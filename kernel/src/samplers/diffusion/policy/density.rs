@@ -26,6 +26,64 @@ pub(crate) struct Transition<'a> {
     pub out: &'a [f32],
 }
 
+impl<'a> Transition<'a> {
+    /// Step `n` of the trajectories whose states and outputs are `states` and `outputs`
+    /// ([`Trajectories`]), of `B` rows of dimension `d` and `out` network outputs
+    /// (`(b, d, out)`).
+    pub(crate) fn new(
+        states: &'a [f32],
+        outputs: &'a [f32],
+        (b, d, out): (usize, usize, usize),
+        n: usize,
+    ) -> Self {
+        let (w, ow) = (b * d, b * out);
+        Transition {
+            n,
+            dim: d,
+            x: &states[n * w..(n + 1) * w],
+            y: &states[(n + 1) * w..(n + 2) * w],
+            out: &outputs[n * ow..(n + 1) * ow],
+        }
+    }
+}
+
+/// The policy network at step `n` of `traj`: input `x_n` at time `n/T` (with the clipped
+/// target gradient when the network has a Langevin branch), writing the step's outputs and
+/// its network cache, kept in `traj.cache` for back-propagation if `keep_cache`, otherwise in
+/// the workspace's one-step cache with the activation derivatives skipped.
+///
+/// # Errors
+/// The network's shape errors.
+pub(super) fn net_step<T: LogDensity + ?Sized>(
+    policy: Policy<'_>,
+    target: &T,
+    traj: &mut Trajectories<'_>,
+    ws: &mut Workspace<'_>,
+    (n, keep_cache): (usize, bool),
+) -> Result<(), Error> {
+    let Policy {
+        cfg, net, params, ..
+    } = policy;
+    let (b, t) = (traj.batch, traj.steps);
+    let (w, ow, cl) = (b * traj.dim, b * net.out(), net.cache_len(b));
+    let x = &traj.states[n * w..(n + 1) * w];
+    let out = &mut traj.outputs[n * ow..(n + 1) * ow];
+    let cache: &mut [f32] = if keep_cache {
+        &mut traj.cache[n * cl..(n + 1) * cl]
+    } else {
+        &mut ws.step_cache[..cl]
+    };
+    let lgrad = langevin_input(cfg, net, target, x, ws.lgrad);
+    // without kept caches nothing is back-propagated: skip the activation derivatives
+    let forward = if keep_cache {
+        PisNet::forward
+    } else {
+        PisNet::forward_no_grad
+    };
+    let input = NetInput::new(x, b, n as f32 / t as f32).with_lgrad(lgrad);
+    forward(net, params, input, cache, ws.net_scratch, out)
+}
+
 /// Mean and log-variance correction of `p_F` for one coordinate from the raw outputs.
 #[inline]
 pub(super) fn kernel_params(
@@ -123,42 +181,17 @@ pub fn score<T: LogDensity + ?Sized>(
     keep_cache: bool,
 ) -> Result<(), Error> {
     policy.validate(traj, ws, keep_cache)?;
-    let Policy {
-        cfg,
-        sched,
-        net,
-        params,
-    } = policy;
-    let (b, d, t) = (traj.batch, traj.dim, traj.steps);
-    let w = b * d;
-    let ow = net.out();
-    let cl = net.cache_len(b);
-    for n in 0..t {
-        let x = &traj.states[n * w..(n + 1) * w];
-        let y = &traj.states[(n + 1) * w..(n + 2) * w];
-        let out = &mut traj.outputs[n * b * ow..(n + 1) * b * ow];
-        let cache: &mut [f32] = if keep_cache {
-            &mut traj.cache[n * cl..(n + 1) * cl]
-        } else {
-            &mut ws.step_cache[..cl]
-        };
-        let lgrad = langevin_input(cfg, net, target, x, ws.lgrad);
-        // without kept caches nothing is back-propagated: skip the activation derivatives
-        let forward = if keep_cache {
-            PisNet::forward
-        } else {
-            PisNet::forward_no_grad
-        };
-        let input = NetInput::new(x, b, n as f32 / t as f32).with_lgrad(lgrad);
-        forward(net, params, input, cache, ws.net_scratch, out)?;
-        let step = Transition {
-            n,
-            dim: d,
-            x,
-            y,
-            out,
-        };
-        step_log_pf(cfg, sched, step, &mut traj.log_pf[n * b..(n + 1) * b]);
+    let shape = (traj.batch, traj.dim, policy.net.out());
+    for n in 0..traj.steps {
+        net_step(policy, target, traj, ws, (n, keep_cache))?;
+        let step = Transition::new(traj.states, traj.outputs, shape, n);
+        let b = traj.batch;
+        step_log_pf(
+            policy.cfg,
+            policy.sched,
+            step,
+            &mut traj.log_pf[n * b..(n + 1) * b],
+        );
     }
     Ok(())
 }

@@ -40,6 +40,7 @@ pub use rollout::{sample_backward, sample_forward, sample_forward_range};
 
 use super::net::PisNet;
 use super::reference::Schedule;
+use crate::arena::Carve;
 use crate::error::{Error, check_len, check_min_len};
 use crate::targets::LogDensity;
 
@@ -182,6 +183,27 @@ impl Trajectories<'_> {
         )
     }
 
+    /// Carves storage for `batch` chains of `steps` steps (with the per-step network caches
+    /// if `with_cache`) from `c`, in the order of [`Trajectories::lens`].
+    pub(crate) fn carve<'a>(
+        c: &mut Carve<'a, f32>,
+        net: &PisNet,
+        (batch, steps): (usize, usize),
+        with_cache: bool,
+    ) -> Result<Trajectories<'a>, Error> {
+        let (s, l, o, ca) = Self::lens(net, batch, steps, with_cache);
+        Ok(Trajectories {
+            batch,
+            dim: net.dim(),
+            steps,
+            states: c.take(s)?,
+            log_pf: c.take(l)?,
+            log_pb: c.take(l)?,
+            outputs: c.take(o)?,
+            cache: c.take(ca)?,
+        })
+    }
+
     pub(crate) fn validate(&self, net: &PisNet, need_cache: bool) -> Result<(), Error> {
         if self.batch == 0 || self.steps == 0 {
             return Err(Error::InvalidConfig(
@@ -262,6 +284,51 @@ impl Workspace<'_> {
             self.lgrad.len(),
         )?;
         Ok(())
+    }
+}
+
+/// A batch's [`Trajectories`] and the [`Workspace`] for them, carved from one caller arena
+/// of [`Rollout::arena_len`] values: how code outside a trainer (evaluation, the
+/// playground, the multi-threaded TB runner) owns the buffers of a rollout.
+#[derive(Debug)]
+pub struct Rollout<'a> {
+    /// The trajectories.
+    pub traj: Trajectories<'a>,
+    /// The workspace, with the Langevin gradient buffer when the network needs one.
+    pub ws: Workspace<'a>,
+}
+
+impl<'a> Rollout<'a> {
+    /// Arena length for `batch` chains of `steps` steps; `with_cache` keeps the per-step
+    /// network caches that a TB backward pass needs ([`super::tb`]).
+    pub const fn arena_len(net: &PisNet, batch: usize, steps: usize, with_cache: bool) -> usize {
+        let (s, l, o, c) = Trajectories::lens(net, batch, steps, with_cache);
+        let (a, b, n) = Workspace::lens(net, batch);
+        s + 2 * l + o + c + a + b + n + Workspace::lgrad_len(net, batch)
+    }
+
+    /// Carves `arena` (at least [`Rollout::arena_len`] values; the rest is unused) into the
+    /// trajectories and workspace of `batch` chains of `steps` steps.
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] if `arena` is too short.
+    pub fn carve(
+        net: &PisNet,
+        batch: usize,
+        steps: usize,
+        with_cache: bool,
+        arena: &'a mut [f32],
+    ) -> Result<Self, Error> {
+        let mut c = Carve::new("rollout arena", arena);
+        let traj = Trajectories::carve(&mut c, net, (batch, steps), with_cache)?;
+        let (a, b, n) = Workspace::lens(net, batch);
+        let ws = Workspace {
+            net_scratch: c.take(a)?,
+            step_cache: c.take(b)?,
+            noise: c.take(n)?,
+            lgrad: c.take(Workspace::lgrad_len(net, batch))?,
+        };
+        Ok(Rollout { traj, ws })
     }
 }
 

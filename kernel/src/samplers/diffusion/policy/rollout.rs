@@ -4,10 +4,11 @@
 
 use core::ops::Range;
 
-use super::super::net::{NetInput, PisNet};
 use super::super::reference::{Process, Schedule};
-use super::density::{kernel_params, log_normal, log_normal_const, step_log_pb, var_factor};
-use super::{Policy, Trajectories, Workspace, langevin_input};
+use super::density::{
+    kernel_params, log_normal, log_normal_const, net_step, step_log_pb, var_factor,
+};
+use super::{Policy, Trajectories, Workspace};
 use crate::error::{Error, check_len, check_min_len};
 use crate::math;
 use crate::rng::{Rng, fill_standard_normal};
@@ -93,10 +94,7 @@ fn rollout<T: LogDensity + ?Sized, R: Rng + ?Sized>(
     } = steps;
     policy.validate(traj, ws, keep_cache)?;
     let Policy {
-        cfg,
-        sched,
-        net,
-        params,
+        cfg, sched, net, ..
     } = policy;
     if sched.steps() != traj.steps {
         return Err(Error::ShapeMismatch {
@@ -117,33 +115,18 @@ fn rollout<T: LogDensity + ?Sized, R: Rng + ?Sized>(
             "rollout step range must satisfy start < end <= T",
         ));
     }
-    let (b, d, t) = (traj.batch, traj.dim, traj.steps);
-    let w = b * d;
-    let ow = net.out();
-    let cl = net.cache_len(b);
+    let (b, d) = (traj.batch, traj.dim);
+    let (w, ow) = (b * d, net.out());
     if start == 0 {
         draw_initial(sched, &mut traj.states[..w], rng);
     }
     let explore2 = cfg.exploration_std * cfg.exploration_std;
     for n in start..end {
+        net_step(policy, target, traj, ws, (n, keep_cache))?;
         let (before, after) = traj.states.split_at_mut((n + 1) * w);
         let x = &before[n * w..];
         let y = &mut after[..w];
-        let out = &mut traj.outputs[n * b * ow..(n + 1) * b * ow];
-        let cache: &mut [f32] = if keep_cache {
-            &mut traj.cache[n * cl..(n + 1) * cl]
-        } else {
-            &mut ws.step_cache[..cl]
-        };
-        let lgrad = langevin_input(cfg, net, target, x, ws.lgrad);
-        // without kept caches nothing is back-propagated: skip the activation derivatives
-        let forward = if keep_cache {
-            PisNet::forward
-        } else {
-            PisNet::forward_no_grad
-        };
-        let input = NetInput::new(x, b, n as f32 / t as f32).with_lgrad(lgrad);
-        forward(net, params, input, cache, ws.net_scratch, out)?;
+        let out = &traj.outputs[n * b * ow..(n + 1) * b * ow];
         fill_standard_normal(rng, &mut ws.noise[..w]);
         let (a, c, v) = (sched.a(n), sched.c(n), sched.v(n));
         let k = log_normal_const(v);

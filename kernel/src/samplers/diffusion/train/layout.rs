@@ -2,14 +2,15 @@
 //! `u32`) from the configuration, and [`Views`] carves them into named buffers on each call,
 //! so no struct holds them between calls.
 
-use super::super::flow::{Flows, SubTbWorkspace};
+use super::super::flow::{Flows, SubTbWorkspace, Twist};
 use super::super::net::PisNet;
 use super::super::policy::{self, Trajectories};
 use super::super::reference::Schedule;
-use super::super::smc::SmcWorkspace;
+use super::super::smc::{self, SmcWorkspace};
 use super::config::{Config, Method};
-use crate::arena::{Carried, Carve};
-use crate::error::{Error, check_len};
+use super::parts::policy_at;
+use crate::arena::{Carried, carve_arenas, same_layout};
+use crate::error::Error;
 use crate::optim::Model;
 
 /// Sizes of every buffer of the trainer, computed once from the configuration, and the
@@ -45,8 +46,6 @@ pub struct Layout {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Sizes {
-    traj: (usize, usize, usize, usize),
-    smc_traj: (usize, usize, usize, usize),
     pws: (usize, usize, usize, usize),
     smc_ws: [usize; 10],
     subtb: [usize; 7],
@@ -103,8 +102,6 @@ impl Layout {
             0
         };
         let sizes = Sizes {
-            traj,
-            smc_traj,
             pws,
             smc_ws,
             subtb,
@@ -147,6 +144,14 @@ impl Layout {
 }
 
 impl Layout {
+    /// Checks that `cfg` is the configuration this layout was made from.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] if [`Layout::new`]`(cfg, dim)` differs from `self`.
+    pub fn check(&self, cfg: &Config) -> Result<(), Error> {
+        same_layout(&Layout::new(cfg, self.dim)?, self)
+    }
+
     /// The parameters in an `f32` arena carved by this layout: its first
     /// [`Layout::n_params`] elements (empty if the arena is shorter), so an owner can read
     /// them without carving [`Views`].
@@ -162,6 +167,24 @@ impl Layout {
         let a = self.policy_params.min(params.len());
         let b = (self.policy_params + self.flow_params).min(params.len());
         &params[a..b]
+    }
+    /// The twisted SMC sampler of the model with parameters `params` ([`Layout::n_params`]
+    /// values): its policy as proposal under `cfg`'s settings and the schedule `sched`, its
+    /// learnt flows (if it has them) as twists.
+    pub fn sampler<'a>(
+        &'a self,
+        cfg: &'a Config,
+        sched: &'a Schedule<'a>,
+        params: &'a [f32],
+    ) -> smc::Sampler<'a> {
+        smc::Sampler {
+            cfg: &cfg.smc,
+            proposal: policy_at(cfg, self, sched, params),
+            twist: self.flows.as_ref().map(|flows| Twist {
+                flows,
+                params: self.flow(params),
+            }),
+        }
     }
     /// The learnt `log Z`, the last parameter (NaN for an empty slice).
     pub fn log_z(&self, params: &[f32]) -> f32 {
@@ -235,23 +258,6 @@ pub struct Views<'a> {
     pub buffer: BufferViews<'a>,
 }
 
-fn trajectories<'a>(
-    c: &mut Carve<'a, f32>,
-    (batch, dim, steps): (usize, usize, usize),
-    lens: (usize, usize, usize, usize),
-) -> Result<Trajectories<'a>, Error> {
-    Ok(Trajectories {
-        batch,
-        dim,
-        steps,
-        states: c.take(lens.0)?,
-        log_pf: c.take(lens.1)?,
-        log_pb: c.take(lens.1)?,
-        outputs: c.take(lens.2)?,
-        cache: c.take(lens.3)?,
-    })
-}
-
 impl<'a> Views<'a> {
     /// Carves the arenas, of exactly [`Layout::f32_len`] and [`Layout::u32_len`] elements
     /// (slice a longer static arena to those lengths first).
@@ -263,35 +269,22 @@ impl<'a> Views<'a> {
         f32_arena: &'a mut [f32],
         u32_arena: &'a mut [u32],
     ) -> Result<Self, Error> {
-        check_len("f32 arena", layout.f32_len, f32_arena.len())?;
-        check_len("u32 arena", layout.u32_len, u32_arena.len())?;
+        let lens = [layout.f32_len, layout.u32_len];
+        let (mut c, mut cu) = carve_arenas(["f32 arena", "u32 arena"], lens, f32_arena, u32_arena)?;
         let s = &layout.sizes;
         let (d, b, n) = (layout.dim, layout.batch, layout.particles);
-        let mut c = Carve::new("training arena", f32_arena);
         let model = Model::carve(layout.n_params, &mut c)?;
         let table = c.take(layout.table_len)?;
-        let traj = trajectories(&mut c, (b, d, layout.steps), s.traj)?;
-        let smc_traj = trajectories(&mut c, (n, d, layout.steps), s.smc_traj)?;
+        let net = &layout.net;
+        let traj = Trajectories::carve(&mut c, net, (b, layout.steps), true)?;
+        let smc_traj = Trajectories::carve(&mut c, net, (n, layout.steps), false)?;
         let pws = policy::Workspace {
             net_scratch: c.take(s.pws.0)?,
             step_cache: c.take(s.pws.1)?,
             noise: c.take(s.pws.2)?,
             lgrad: c.take(s.pws.3)?,
         };
-        let mut cu = Carve::new("training arena", u32_arena);
-        let w = &s.smc_ws;
-        let smc = SmcWorkspace {
-            log_w: c.take(w[0])?,
-            log_f: c.take(w[1])?,
-            log_f_new: c.take(w[2])?,
-            log_r: c.take(w[3])?,
-            tmp: c.take(w[4])?,
-            ancestors: cu.take(w[5])?,
-            perm: c.take(w[6])?,
-            betas: c.take(w[7])?,
-            flow_cache: c.take(w[8])?,
-            flow_scratch: c.take(w[9])?,
-        };
+        let smc = SmcWorkspace::carve_from(&mut c, &mut cu, &s.smc_ws)?;
         let u = &s.subtb;
         let subtb = SubTbWorkspace {
             boundary_log_r: c.take(u[0])?,

@@ -101,6 +101,7 @@ pub use layout::{BatchScratch, BufferViews, Layout, TbScratch, Views};
 pub use parts::policy_at;
 
 use super::reference::Schedule;
+use crate::arena::carved_by;
 use crate::buffer::Cursor;
 use crate::error::{Error, check_len};
 use crate::nn::LastLayerInit;
@@ -174,16 +175,6 @@ impl Info {
     }
 }
 
-/// Checks that `layout` is the one `cfg` gives and that `views` were carved by it.
-fn check_layout(cfg: &Config, layout: &Layout) -> Result<(), Error> {
-    if Layout::new(cfg, layout.dim)? != *layout {
-        return Err(Error::InvalidConfig(
-            "the layout was computed for another configuration",
-        ));
-    }
-    Ok(())
-}
-
 /// Initialises the model in `views`: the schedule table, the policy with a zero last layer
 /// (`g ≈ 0`: the untrained policy is the reference process), flows with a `1e-8` last layer
 /// and linear β, `log Z = 0`, zero Adam moments. Returns the state of a run that has done
@@ -197,12 +188,8 @@ pub fn init<R: Rng + ?Sized>(
     views: &mut Views<'_>,
     rng: &mut R,
 ) -> Result<State, Error> {
-    check_layout(cfg, layout)?;
-    if views.layout != *layout {
-        return Err(Error::InvalidConfig(
-            "the views were carved for another layout",
-        ));
-    }
+    layout.check(cfg)?;
+    carved_by(&views.layout, layout)?;
     Schedule::new(cfg.process, cfg.steps, views.table)?;
     let (pp, rest) = views.model.params.split_at_mut(layout.policy_params);
     layout.net.init(pp, LastLayerInit::Zero, rng)?;

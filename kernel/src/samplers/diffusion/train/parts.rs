@@ -54,14 +54,7 @@ pub(super) fn smc_pass<T: LogDensity + ?Sized, R: Rng + ?Sized>(
     let lay = v.layout;
     let sched = Schedule::view(cfg.process, cfg.steps, &*v.table)?;
     let params = &*v.model.params;
-    let smc = smc::Sampler {
-        cfg: &cfg.smc,
-        proposal: policy_at(cfg, &lay, &sched, params),
-        twist: lay.flows.as_ref().map(|flows| Twist {
-            flows,
-            params: lay.flow(params),
-        }),
-    };
+    let smc = lay.sampler(cfg, &sched, params);
     let info = smc::run(smc, target, &mut v.smc_traj, &mut v.pws, &mut v.smc, rng)?;
     state.smc_runs += 1;
     insert(&mut state.buffer, v, true)?;

@@ -1,6 +1,6 @@
-//! The parameter checksum printed by every stage: FNV-1a 64 over the little-endian bytes of
-//! each value's `to_bits()`, the same function as the CLI's checkpoints
-//! (`src/checkpoint.rs`), so a firmware run and a checkpoint of the same parameters agree.
+//! The parameter checksum of checkpoints, the playground and the firmware: FNV-1a 64 over
+//! the little-endian bytes of each value's `to_bits()`, so a checkpoint, a browser run and a
+//! firmware run of the same parameters print the same 16 hex digits.
 
 /// FNV-1a 64 offset basis.
 pub const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;

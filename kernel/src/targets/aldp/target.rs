@@ -1,0 +1,261 @@
+//! The 60-dimensional ALDP target of RSMC (`energies/aldp.py` at 705bc0e).
+
+use super::internal::{self, DIM, IND_CIRC, STD};
+use super::params::{N_ATOMS, X_REF};
+use super::{Frame, Positions, V3, frame, terms, unframe};
+use crate::error::Error;
+use crate::math::{self, PI};
+use crate::rng::Rng;
+use crate::targets::{LogDensity, all_finite, finish_lp, finite_grad, outside};
+
+/// `π + 10⁻⁴`: the range of the tanh map on the circular dihedrals.
+const PI_PLUS_EPS: f64 = PI + 1e-4;
+/// `k_B T` in kJ/mol: boltzgen's `R = 8.314e-3` times 300 K.
+const KT: f64 = 8.314e-3 * 300.0;
+
+/// Alanine dipeptide in implicit solvent at 300 K on `ℝ⁶⁰`, exactly as the RSMC seeds define
+/// it (Choi et al. 2025, `energies/aldp.py`, with boltzgen's transform and FAB's z-matrix).
+///
+/// ```text
+/// x ∈ ℝ⁶⁰ ──tanh on IND_CIRC──▶ z ──denormalise, NeRF──▶ X ∈ ℝ²²ˣ³ (nm) ──force field──▶ U
+/// z_c = (π + 10⁻⁴) tanh(x_c) for c ∈ IND_CIRC, z_k = x_k otherwise
+/// E(x) = u_reg(U(X)/kT) − log|det ∂X/∂z| − Σ_c [ln(π + 10⁻⁴) − 2 ln cosh x_c] + penalty(x)
+/// log p̃(x) = −E(x),   kT = 8.314e-3 · 300 kJ/mol
+/// ```
+///
+/// - **Internal coordinates** ([`Z_MATRIX`](super::Z_MATRIX), [`IND_CIRC`], [`STD`]):
+///   `z = (q − μ)/σ` with `μ` the raw internal coordinates of the reference structure
+///   [`X_REF`] (dihedral means as `atan2(sin, cos)`, as boltzgen averages them), so
+///   `z(X_ref) = 0`; `log|det ∂X/∂z| = Σ log σ + log q₁ + Σ_rows (2 log|r| + log|sin θ|)`,
+///   the gauge-fixed determinant boltzgen uses (`−245.482110378` at `z = 0`).
+/// - **Energy cut** (boltzgen's `regularize_energy`, cut `10⁵` as RSMC sets it, max `10²⁰`):
+///   `u_reg = min(u, 10²⁰)`, then `ln(u_reg − 10⁵ + 1) + 10⁵` when `u_reg ≥ 10⁵`. A
+///   non-finite `u` (coincident atoms, a degenerate NeRF frame) or a NaN anywhere makes
+///   `E = 2·10⁵` with a zero gradient (RSMC's `energy[energy.isnan()] = 2 * energy_cut`).
+/// - **Chirality penalty** on the raw `x` (not the tanh-mapped angles): with
+///   `d = x₁₇ − x₂₆` moved by `±2π` to the smallest magnitude, `E += 2·10⁵` when
+///   `|d + 0.043| ≥ 0.8`. Piecewise constant: no gradient.
+/// - `ln cosh` is evaluated stably (RSMC's `log(cosh(x))` overflows for `|x| > 710`).
+///
+/// `E(0) = 162.513345644`, so `log p̃(0) = −162.513345644`. `log Z` is unknown and there is
+/// no exact sampler. [`Aldp::energy`] and [`Aldp::energy_grad`] give the same in `f64`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Aldp {
+    /// Raw internal coordinates of [`X_REF`] (the normalisation means).
+    mean: [f64; DIM],
+    /// `Σ log σ` over the 60 coordinates.
+    log_std: f64,
+}
+
+impl Default for Aldp {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Aldp {
+    /// Energy cut (in kT) above which the energy is logarithmic.
+    pub const ENERGY_CUT: f64 = 1e5;
+    /// Cap on the reduced energy before the cut.
+    pub const ENERGY_MAX: f64 = 1e20;
+    /// `k_B T` (kJ/mol).
+    pub const KT: f64 = KT;
+    /// The two raw coordinates of the chirality test (φ and the C–N–CA–HA dihedral).
+    pub const CHIRALITY_IND: [usize; 2] = [17, 26];
+    /// Mean of their difference in the L form.
+    pub const CHIRALITY_MEAN_DIFF: f64 = -0.043;
+    /// The penalty applies from this deviation on.
+    pub const CHIRALITY_THRESHOLD: f64 = 0.8;
+
+    /// The target, normalised on [`X_REF`].
+    pub fn new() -> Self {
+        let mut mean = internal::raw_internal(&frame(&X_REF));
+        for (k, m) in mean.iter_mut().enumerate() {
+            if internal::kind(k) == internal::Kind::Dihedral {
+                *m = math::atan2(math::sin(*m), math::cos(*m));
+            }
+        }
+        let log_std = STD.iter().map(|&s| math::ln(s)).sum();
+        Self { mean, log_std }
+    }
+
+    /// Normalised internal coordinates `z(X)` of Cartesian positions (nm): the forward
+    /// transform, `z(X_ref) = 0`.
+    pub fn z_from_positions(&self, x: &Positions) -> [f64; DIM] {
+        internal::normalise(&internal::raw_internal(&frame(x)), &self.mean)
+    }
+
+    /// Cartesian positions `X(z)` (nm, gauge-fixed: atom 8 at the origin, atom 6 on the x
+    /// axis, atom 14 in the xy plane) and `log|det ∂X/∂z|`.
+    pub fn positions_from_z(&self, z: &[f64; DIM]) -> (Positions, f64) {
+        let q = internal::denormalise(z, &self.mean);
+        let mut x = [V3::zeros(); N_ATOMS];
+        internal::place(&q, &mut x);
+        (unframe(&x), self.log_std + internal::log_det(&q, None))
+    }
+
+    /// The tanh map `x → z` on [`IND_CIRC`] and its log-determinant
+    /// `Σ_c [ln(π + 10⁻⁴) − 2 ln cosh x_c]`.
+    pub fn z_from_x(x: &[f64; DIM]) -> ([f64; DIM], f64) {
+        let mut z = *x;
+        let mut ld = 0.0;
+        for &c in &IND_CIRC {
+            let v = x[usize::from(c)];
+            z[usize::from(c)] = PI_PLUS_EPS * math::tanh(v);
+            ld += math::ln(PI_PLUS_EPS) - 2.0 * ln_cosh(v);
+        }
+        (z, ld)
+    }
+
+    /// The inverse of [`Aldp::z_from_x`]: `x_c = atanh(z_c/(π + 10⁻⁴))` (`±∞` at
+    /// `|z_c| = π + 10⁻⁴`, NaN beyond).
+    pub fn x_from_z(z: &[f64; DIM]) -> [f64; DIM] {
+        let mut x = *z;
+        for &c in &IND_CIRC {
+            let y = z[usize::from(c)] / PI_PLUS_EPS;
+            x[usize::from(c)] = 0.5 * math::ln((1.0 + y) / (1.0 - y));
+        }
+        x
+    }
+
+    /// The sampler-space point `x` of Cartesian positions (nm).
+    pub fn x_from_positions(&self, x: &Positions) -> [f64; DIM] {
+        Self::x_from_z(&self.z_from_positions(x))
+    }
+
+    /// The energy `E(x)` in units of kT (see the type documentation).
+    pub fn energy(&self, x: &[f64; DIM]) -> f64 {
+        self.eval(x, None)
+    }
+
+    /// `E(x)` and `∂E/∂x` (`grad` overwritten; all zeros where `E` is capped for a
+    /// non-finite energy).
+    pub fn energy_grad(&self, x: &[f64; DIM], grad: &mut [f64; DIM]) -> f64 {
+        self.eval(x, Some(grad))
+    }
+
+    /// The shared forward (and, with `grad`, backward) pass.
+    fn eval(&self, x: &[f64; DIM], grad: Option<&mut [f64; DIM]>) -> f64 {
+        let cut = Self::ENERGY_CUT;
+        let (z, ld_tanh) = Self::z_from_x(x);
+        let q = internal::denormalise(&z, &self.mean);
+        let mut pos = [V3::zeros(); N_ATOMS];
+        internal::place(&q, &mut pos);
+        let mut gx = [V3::zeros(); N_ATOMS];
+        let want = grad.is_some();
+        let u = terms(&pos, want.then_some(&mut gx)).total() / KT;
+        let mut gld = [0.0; DIM];
+        let ld = self.log_std + internal::log_det(&q, want.then_some(&mut gld));
+        let (ur, dur) = reduce(u);
+        let e = ur - ld - ld_tanh + penalty(x);
+        let capped = !u.is_finite() || e.is_nan();
+        let e = if capped { 2.0 * cut } else { e };
+        let Some(g) = grad else { return e };
+        g.fill(0.0);
+        if capped || !e.is_finite() {
+            return e;
+        }
+        backward(&q, &pos, gx, dur / KT, g);
+        for (gk, l) in g.iter_mut().zip(gld) {
+            *gk -= l;
+        }
+        for (gk, s) in g.iter_mut().zip(STD) {
+            *gk *= s;
+        }
+        for &c in &IND_CIRC {
+            let t = math::tanh(x[usize::from(c)]);
+            let gc = &mut g[usize::from(c)];
+            *gc = *gc * PI_PLUS_EPS * (1.0 - t * t) + 2.0 * t;
+        }
+        e
+    }
+}
+
+/// `∂(du·U(X(q)))/∂q` given `gx = ∂U/∂X` at `pos = X(q)`, written into `g` (zeroed). `du = 0`
+/// above the energy cap: the energy term then contributes nothing (not `0·∞`).
+fn backward(q: &[f64; DIM], pos: &Frame, mut gx: Frame, du: f64, g: &mut [f64; DIM]) {
+    if du != 0.0 {
+        for v in gx.iter_mut() {
+            *v *= du;
+        }
+        internal::place_backward(q, pos, &mut gx, g);
+    }
+}
+
+/// boltzgen's `regularize_energy` of a reduced energy `u` and its derivative:
+/// `(u_reg, du_reg/du)`.
+pub(super) fn reduce(u: f64) -> (f64, f64) {
+    let (cut, max) = (Aldp::ENERGY_CUT, Aldp::ENERGY_MAX);
+    let (v, dv) = if u < max { (u, 1.0) } else { (max, 0.0) };
+    if v < cut {
+        (v, dv)
+    } else {
+        (math::ln(v - cut + 1.0) + cut, dv / (v - cut + 1.0))
+    }
+}
+
+/// RSMC's chirality penalty on the raw `x`: `2·cut` unless the L-form test passes.
+pub(super) fn penalty(x: &[f64; DIM]) -> f64 {
+    let [a, b] = Aldp::CHIRALITY_IND;
+    let d = x[a] - x[b];
+    let mut best = d;
+    for c in [d + 2.0 * PI, d - 2.0 * PI] {
+        if c.abs() < best.abs() {
+            best = c;
+        }
+    }
+    let l_form = (best - Aldp::CHIRALITY_MEAN_DIFF).abs() < Aldp::CHIRALITY_THRESHOLD;
+    if l_form { 0.0 } else { 2.0 * Aldp::ENERGY_CUT }
+}
+
+/// `ln cosh v = |v| + ln(1 + e^{−2|v|}) − ln 2`, finite for every finite `v`.
+fn ln_cosh(v: f64) -> f64 {
+    let a = v.abs();
+    a + math::log1p(math::exp(-2.0 * a)) - core::f64::consts::LN_2
+}
+
+impl LogDensity for Aldp {
+    fn dim(&self) -> usize {
+        DIM
+    }
+
+    fn log_density(&self, x: &[f32]) -> f32 {
+        debug_assert_eq!(x.len(), DIM);
+        if !all_finite(x) {
+            return f32::NEG_INFINITY;
+        }
+        finish_lp(-self.energy(&widen(x)))
+    }
+
+    fn log_density_grad(&self, x: &[f32], grad: &mut [f32]) -> f32 {
+        debug_assert_eq!(x.len(), DIM);
+        debug_assert_eq!(grad.len(), DIM);
+        if !all_finite(x) {
+            return outside(grad);
+        }
+        let mut g = [0.0; DIM];
+        let e = self.energy_grad(&widen(x), &mut g);
+        for (o, v) in grad.iter_mut().zip(g) {
+            *o = finite_grad(-v);
+        }
+        finish_lp(-e)
+    }
+
+    fn log_z(&self) -> Option<f64> {
+        None
+    }
+
+    fn sample<R: Rng + ?Sized>(&self, _rng: &mut R, _out: &mut [f32]) -> Result<(), Error> {
+        Err(Error::Unsupported("aldp has no exact sampler"))
+    }
+}
+
+/// `x` as `f64` (missing coordinates, only possible when the length contract is broken, read
+/// as 0).
+fn widen(x: &[f32]) -> [f64; DIM] {
+    let mut w = [0.0; DIM];
+    for (o, v) in w.iter_mut().zip(x) {
+        *o = f64::from(*v);
+    }
+    w
+}
