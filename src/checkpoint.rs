@@ -238,16 +238,10 @@ struct Head {
     format: String,
 }
 
-/// FNV-1a 64 over the little-endian bits of `params`.
+/// FNV-1a 64 over the little-endian bits of `params`, in hex
+/// ([`amortise_kernel::checksum`], as the playground and the firmware print it).
 pub fn checksum(params: &[f32]) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for p in params {
-        for byte in p.to_bits().to_le_bytes() {
-            h ^= byte as u64;
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
-    format!("{h:016x}")
+    format!("{:016x}", amortise_kernel::checksum::fnv1a_f32(params))
 }
 
 impl Checkpoint {
