@@ -278,8 +278,8 @@ pub struct RunArgs {
 pub struct ResumeArgs {
     /// Continue the run in this output folder from its resume snapshot (DIR/snapshot.gz),
     /// with the same bits as if it had never stopped: its settings come from the snapshot,
-    /// so only --iters (to extend or shorten the run), --threads (tb with gradient chunks)
-    /// and --checkpoint-every may be given with it.
+    /// so only --iters (to extend the run), --threads (tb with gradient chunks),
+    /// --checkpoint-every and --stop-at may be given with it.
     #[arg(long, value_name = "DIR")]
     pub resume: Option<String>,
     /// Write the resume snapshot (OUT/snapshot.gz) every this many iterations (default 100;
@@ -287,6 +287,11 @@ pub struct ResumeArgs {
     /// last snapshot.
     #[arg(long, value_name = "N")]
     pub checkpoint_every: Option<u32>,
+    /// End this invocation after iteration K (before --iters), writing the resume snapshot
+    /// as the run's end would: a piece of a long run, continued by --resume with the same
+    /// bits (unlike a shorter --iters, which moves the learning-rate drops).
+    #[arg(long, value_name = "K")]
+    pub stop_at: Option<u32>,
     /// The flags given on the command line (filled by [`parse`]; empty otherwise).
     #[arg(skip)]
     pub given: Vec<String>,

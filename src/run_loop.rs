@@ -22,8 +22,9 @@
 //!   on Ctrl-C, right after the step and before that iteration's evaluation; a run
 //!   resumed from it ([`Settings::resume`]) first evaluates that iteration (if due) and
 //!   then continues, with the same bits as a run that never stopped;
-//! - `summary.json`: the method's summary ([`Run::finish`]) plus `iterations_completed`
-//!   and `interrupted`, printed on stdout as well.
+//! - `summary.json`: the method's summary ([`Run::finish`]) plus `iterations_completed`,
+//!   `interrupted` (Ctrl-C) and `stopped` (`--stop-at` ended this piece of the run before
+//!   its `--iters`), printed on stdout as well.
 //!
 //! Plugging in another method: write a struct holding its arenas, kernel state and
 //! evaluation set, implement [`Run`] (`step` = one kernel step; `evaluate` = its metrics
@@ -40,7 +41,7 @@ use std::time::Instant;
 
 use crate::checkpoint::{Checkpoint, RunSettings};
 use crate::csv::write_atomic;
-use crate::error::CliResult;
+use crate::error::{CliError, CliResult};
 use crate::snapshot::{self, Launch, Snapshot};
 
 /// Where an evaluation happens.
@@ -186,20 +187,22 @@ pub struct Settings<'a> {
 }
 
 impl<'a> Settings<'a> {
-    /// A new run's loop: `--eval-every` (`eval_every`) and `--checkpoint-every`
-    /// (`checkpoint_every`) resolved by their defaults.
+    /// A new run's loop: `--eval-every` (`eval_every`) and `--checkpoint-every` (of
+    /// `resume`) resolved by their defaults, and `--stop-at`.
     pub fn new(
         out: &'a str,
         iters: u32,
         eval_every: Option<u32>,
-        checkpoint_every: Option<u32>,
+        resume: &crate::cli::ResumeArgs,
         files: &'a str,
     ) -> Self {
-        let every = checkpoint_every.unwrap_or(snapshot::DEFAULT_EVERY);
+        let every = resume.checkpoint_every.unwrap_or(snapshot::DEFAULT_EVERY);
+        let mut launch = Launch::every(self::eval_every(eval_every, iters), every);
+        launch.stop_at = resume.stop_at;
         Settings {
             out,
             iters,
-            launch: Launch::every(self::eval_every(eval_every, iters), every),
+            launch,
             files,
             resume: None,
         }
@@ -253,6 +256,15 @@ pub fn run<R: Run + ?Sized>(r: &mut R, s: &Settings<'_>) -> CliResult<serde_json
     crate::signal::install();
     let eval_every = s.launch.eval_every.max(1);
     let (start, before) = s.resume.map_or((0, 0.0), |sn| (sn.iteration, sn.seconds));
+    let stop_at = s.launch.stop_at;
+    if let Some(k) = stop_at
+        && k <= start
+    {
+        return Err(CliError::flag(
+            "--stop-at",
+            format!("must be beyond the run's iteration ({start})"),
+        ));
+    }
     let mut metrics = match s.resume {
         Some(sn) => Metrics::resumed(s.out, &sn.metrics)?,
         None => Metrics::new(s.out),
@@ -276,7 +288,8 @@ pub fn run<R: Run + ?Sized>(r: &mut R, s: &Settings<'_>) -> CliResult<serde_json
         r.step(it)?;
         completed = it + 1;
         interrupted = crate::signal::interrupted();
-        let done = completed == s.iters || interrupted;
+        let stopped = stop_at == Some(completed) && completed < s.iters;
+        let done = completed == s.iters || interrupted || stopped;
         let every = s.launch.checkpoint_every;
         if done || (every > 0 && completed.is_multiple_of(every)) {
             write_snapshot(r, s, completed, clock(t0), &metrics)?;
@@ -301,11 +314,12 @@ pub fn run<R: Run + ?Sized>(r: &mut R, s: &Settings<'_>) -> CliResult<serde_json
             ),
             done,
         );
-        if interrupted {
+        if interrupted || stopped {
             break;
         }
     }
     progress.done();
+    let stopped = completed < s.iters && !interrupted;
     let outcome = Outcome {
         completed,
         interrupted,
@@ -323,10 +337,19 @@ pub fn run<R: Run + ?Sized>(r: &mut R, s: &Settings<'_>) -> CliResult<serde_json
             s.out
         );
     }
+    if stopped {
+        eprintln!(
+            "amortise: stopped after {completed} of {} iterations (--stop-at): wrote {ck_path}, {} and metrics.jsonl (continue with --resume {}); evaluating for summary.json",
+            s.iters,
+            snapshot::FILE,
+            s.out
+        );
+    }
     let mut summary = r.finish(&outcome, &mut metrics)?;
     if let Some(obj) = summary.as_object_mut() {
         obj.insert("iterations_completed".into(), completed.into());
         obj.insert("interrupted".into(), interrupted.into());
+        obj.insert("stopped".into(), stopped.into());
     }
     let text = serde_json::to_string_pretty(&summary).unwrap_or_default();
     write_atomic(&format!("{}/summary.json", s.out), text.as_bytes())?;

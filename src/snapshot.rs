@@ -66,6 +66,10 @@ pub struct Launch {
     /// `train-vgs`: `--reference`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reference: Option<String>,
+    /// `--stop-at`: end this invocation after that iteration (a piece of the run; not
+    /// stored, so the resumed run goes on).
+    #[serde(skip)]
+    pub stop_at: Option<u32>,
 }
 
 fn one() -> usize {
@@ -81,6 +85,7 @@ impl Launch {
             grad_chunks: None,
             threads: 1,
             reference: None,
+            stop_at: None,
         }
     }
 }

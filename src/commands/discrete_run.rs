@@ -584,12 +584,6 @@ pub fn run(a: &TrainDiscreteArgs) -> CliResult<()> {
         .map_err(|e| CliError::file(&out, format!("cannot create output folder: {e}")))?;
     let mut run = DiscreteRun::new(&s, &out)?;
     run.prefill()?;
-    let ls = run_loop::Settings::new(
-        &out,
-        s.iters,
-        a.run.eval_every,
-        a.run.resume.checkpoint_every,
-        FILES,
-    );
+    let ls = run_loop::Settings::new(&out, s.iters, a.run.eval_every, &a.run.resume, FILES);
     run_loop::run(&mut run, &ls).map(|_| ())
 }

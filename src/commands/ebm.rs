@@ -456,13 +456,7 @@ pub fn run(a: &EbmArgs) -> CliResult<()> {
     }
     let mut run = EbmRun::new(a)?;
     run.mmd_initial = evaluate(&run.cfg, &mut run.ar, &run.held, &mut run.er)?.mmd;
-    let s = run_loop::Settings::new(
-        &a.out,
-        a.iters,
-        a.eval_every,
-        a.resume.checkpoint_every,
-        FILES,
-    );
+    let s = run_loop::Settings::new(&a.out, a.iters, a.eval_every, &a.resume, FILES);
     run_loop::run(&mut run, &s).map(|_| ())
 }
 

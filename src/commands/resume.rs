@@ -4,8 +4,9 @@
 //!
 //! The run is rebuilt from the settings the snapshot stores, so the only flags allowed with
 //! `--resume` are those that do not change what the run is: `--iters` (run to another
-//! iteration count than the stored one; must be beyond the snapshot), `--checkpoint-every`
-//! and, for tb with gradient chunks, `--threads`. Any other flag is an error naming it.
+//! iteration count than the stored one; must be beyond the snapshot), `--checkpoint-every`,
+//! `--stop-at` (end this piece of the run early) and, for tb with gradient chunks,
+//! `--threads`. Any other flag is an error naming it.
 //! `amortise train --resume` resumes every kind of run; `train-discrete`, `train-vgs` and
 //! `ebm` only their own.
 
@@ -31,7 +32,13 @@ pub enum Command {
 }
 
 /// The flags `--resume` may be given with.
-const ALLOWED: [&str; 4] = ["--resume", "--iters", "--threads", "--checkpoint-every"];
+const ALLOWED: [&str; 5] = [
+    "--resume",
+    "--iters",
+    "--threads",
+    "--checkpoint-every",
+    "--stop-at",
+];
 
 /// The flag values that may change on resume (`iters` and `threads` count only when their
 /// flag is in `ResumeArgs::given`).
@@ -54,7 +61,7 @@ pub fn run(dir: &str, ra: &ResumeArgs, ch: Changes, cmd: Command) -> CliResult<(
         return Err(CliError::flag(
             f.clone(),
             "cannot be combined with --resume: a resumed run keeps the settings stored in its \
-             snapshot (only --iters, --threads and --checkpoint-every may be given)",
+             snapshot (only --iters, --threads, --checkpoint-every and --stop-at may be given)",
         ));
     }
     let mut sn = Snapshot::load(&format!("{dir}/{}", snapshot::FILE))?;
@@ -111,6 +118,7 @@ pub fn run(dir: &str, ra: &ResumeArgs, ch: Changes, cmd: Command) -> CliResult<(
     if let Some(every) = ra.checkpoint_every {
         sn.launch.checkpoint_every = every;
     }
+    sn.launch.stop_at = ra.stop_at;
     eprintln!(
         "amortise: resuming the {kind} run in {dir} at iteration {k} of {}",
         sn.settings.iters()

@@ -94,13 +94,7 @@ pub fn run(a: &TrainArgs) -> CliResult<()> {
         .out
         .clone()
         .unwrap_or_else(|| format!("out/{}-{}-s{}", rc.target, rc.method, rc.seed));
-    let s = run_loop::Settings::new(
-        &out,
-        rc.iters,
-        a.run.eval_every,
-        a.run.resume.checkpoint_every,
-        FILES,
-    );
+    let s = run_loop::Settings::new(&out, rc.iters, a.run.eval_every, &a.run.resume, FILES);
     let mut run = TeacherRun::new(&rc, &target, &out)?;
     run_loop::run(&mut run, &s).map(|_| ())
 }

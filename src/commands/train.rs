@@ -204,6 +204,12 @@ pub fn run(a: &TrainArgs) -> CliResult<()> {
     let rc = resolve(a, target.dim())?;
     if rc.method != "smc" {
         validate_config(&rc)?;
+    } else if let Some(flag) = snapshot_flag(&a.run.resume) {
+        return Err(CliError::flag(
+            flag,
+            "--method smc is one annealed SMC pass, not a training loop: it writes no resume \
+             snapshot",
+        ));
     }
     let out = a
         .run
@@ -222,6 +228,18 @@ pub fn run(a: &TrainArgs) -> CliResult<()> {
         serde_json::to_string_pretty(&result).unwrap_or_default()
     );
     Ok(())
+}
+
+/// The first resume-snapshot flag given (`--checkpoint-every`, `--stop-at`), for the
+/// methods without a training loop to refuse.
+fn snapshot_flag(r: &crate::cli::ResumeArgs) -> Option<&'static str> {
+    if r.checkpoint_every.is_some() {
+        Some("--checkpoint-every")
+    } else if r.stop_at.is_some() {
+        Some("--stop-at")
+    } else {
+        None
+    }
 }
 
 /// `--method vgs`: the VGS trainer of `train-vgs` (report B1), with the flags it shares.
@@ -589,13 +607,7 @@ fn run_trained(
     target: &Target,
     out: &str,
 ) -> CliResult<serde_json::Value> {
-    let mut s = run_loop::Settings::new(
-        out,
-        rc.iters,
-        a.run.eval_every,
-        a.run.resume.checkpoint_every,
-        FILES,
-    );
+    let mut s = run_loop::Settings::new(out, rc.iters, a.run.eval_every, &a.run.resume, FILES);
     s.launch.grad_chunks =
         crate::parallel::chunk_plan(a.diffusion.threads, a.diffusion.grad_chunks)?;
     s.launch.threads = a.diffusion.threads;

@@ -697,13 +697,7 @@ fn start(a: &TrainVgsArgs, resumed: Option<(&Snapshot, &str)>) -> CliResult<()> 
             run_loop::Settings::resuming(&out, sn, FILES)
         }
         None => {
-            let mut s = run_loop::Settings::new(
-                &out,
-                a.iters,
-                a.eval_every,
-                a.resume.checkpoint_every,
-                FILES,
-            );
+            let mut s = run_loop::Settings::new(&out, a.iters, a.eval_every, &a.resume, FILES);
             s.launch.reference = a.reference.clone();
             s
         }
