@@ -1,11 +1,11 @@
 //! `--resume DIR` (`src/commands/resume.rs`, `src/snapshot.rs`), through real processes: for
 //! every trained method a run stopped part-way and resumed from its snapshot writes the same
 //! bits as the run that never stopped: byte-identical `samples.csv` and `checkpoint.json`,
-//! and the same `metrics.jsonl` lines but for their `seconds`. Runs are stopped three ways:
-//! `--iters K` then `--resume --iters N` (the methods whose learning rate does not follow
-//! `--iters`), Ctrl-C (the diffusion samplers and the continuous teacher, whose schedule
-//! does), and kill -9 between snapshots (`--checkpoint-every 2`). Bad snapshots and flags
-//! that cannot be combined with `--resume` are clean errors.
+//! and the same `metrics.jsonl` lines but for their `seconds`. Runs are stopped four ways:
+//! `--stop-at K` (in one or more pieces), `--iters K` then `--resume --iters N` (the methods
+//! whose learning rate does not follow `--iters`), Ctrl-C, and kill -9 between snapshots
+//! (`--checkpoint-every 2`). Bad snapshots and flags that cannot be combined with
+//! `--resume` are clean errors. Small sizes and short runs: each test takes a few seconds.
 
 mod common;
 
@@ -21,8 +21,8 @@ use common::{assert_fails, stderr, tmp};
 enum Stop {
     /// `--iters K`, then `--resume --iters N`.
     Iters(u32),
-    /// SIGINT after the first metrics line, then `--resume`.
-    CtrlC,
+    /// `--stop-at K1`, then `--resume --stop-at K2` …, then `--resume`.
+    At(&'static [u32]),
 }
 
 /// (name, arguments without `--out`, `--iters` and `--eval-every`, the command that
@@ -33,35 +33,35 @@ const METHODS: &[(&str, &str, &str, Stop, &str)] = &[
         "tb",
         "train --target gaussian --method tb --batch 8 --steps 16 --hidden 8 --harmonics 4 --eval-samples 20",
         "train",
-        Stop::CtrlC,
+        Stop::At(&[4]),
         "",
     ),
     (
         "tb-threads",
         "train --target gaussian --method tb --threads 2 --grad-chunks 3 --batch 9 --steps 16 --hidden 8 --harmonics 4 --eval-samples 20",
         "train",
-        Stop::CtrlC,
+        Stop::At(&[4]),
         "--threads 1",
     ),
     (
         "tb-buffer",
         "train --target gaussian --method tb-buffer --batch 8 --steps 16 --hidden 8 --harmonics 4 --buffer 24 --eval-samples 20",
         "train",
-        Stop::CtrlC,
+        Stop::At(&[4]),
         "",
     ),
     (
         "rsmc",
         "train --target 9gmm --method rsmc --batch 8 --particles 16 --prefill 1 --steps 16 --hidden 8 --flow-hidden 8 --harmonics 4 --buffer 40 --eval-samples 20 --init-log-z-smc",
         "train",
-        Stop::CtrlC,
+        Stop::At(&[3, 7]),
         "",
     ),
     (
         "teacher",
         "train --target 25gmm --method teacher --batch 8 --steps 16 --hidden 8 --harmonics 4 --buffer 40 --eval-samples 20",
         "train",
-        Stop::CtrlC,
+        Stop::At(&[4]),
         "",
     ),
     (
@@ -122,10 +122,11 @@ const METHODS: &[(&str, &str, &str, Stop, &str)] = &[
     ),
 ];
 
-/// Iterations of the runs compared (Ctrl-C: of the run that is interrupted).
+/// Iterations of the runs compared.
 const N: u32 = 10;
-/// Iterations of a run stopped by Ctrl-C: long enough that the signal lands before its end.
-const N_LONG: u32 = 300;
+/// Iterations of a run stopped by Ctrl-C or kill -9: long enough that the signal lands
+/// before its end.
+const N_LONG: u32 = 150;
 
 fn split(s: &str) -> Vec<String> {
     s.split_whitespace().map(str::to_string).collect()
@@ -222,35 +223,96 @@ fn completed(dir: &Path) -> u64 {
     s["iterations_completed"].as_u64().unwrap()
 }
 
+/// The method `name` of [`METHODS`], stopped and resumed, against the run that never
+/// stopped.
+fn resumes_with_the_same_bits(name: &str) {
+    let &(_, base, cmd, stop, extra) = METHODS.iter().find(|m| m.0 == name).unwrap();
+    let (whole, parts) = (
+        fresh(&format!("whole-{name}")),
+        fresh(&format!("parts-{name}")),
+    );
+    run(name, &args(base, N, 2, &whole));
+    match stop {
+        Stop::Iters(k) => {
+            run(name, &args(base, k, 2, &parts));
+            assert!(parts.join("snapshot.gz").exists(), "{name}");
+            resume(name, cmd, &parts, &format!("--iters {N} {extra}"));
+        }
+        Stop::At(ks) => {
+            let mut a = args(base, N, 2, &parts);
+            a.extend(split(&format!("--stop-at {}", ks[0])));
+            run(name, &a);
+            assert_eq!(completed(&parts), u64::from(ks[0]), "{name}");
+            for k in &ks[1..] {
+                resume(name, cmd, &parts, &format!("--stop-at {k} {extra}"));
+                assert_eq!(completed(&parts), u64::from(*k), "{name}");
+            }
+            resume(name, cmd, &parts, extra);
+        }
+    }
+    assert_same(name, &whole, &parts);
+    assert!(!parts.join("snapshot.gz.tmp").exists(), "{name}");
+}
+
+#[test]
+fn diffusion_tb_resumes_with_the_same_bits() {
+    resumes_with_the_same_bits("tb");
+    resumes_with_the_same_bits("tb-threads");
+}
+
+#[test]
+fn diffusion_tb_buffer_resumes_with_the_same_bits() {
+    resumes_with_the_same_bits("tb-buffer");
+}
+
+#[test]
+fn diffusion_rsmc_resumes_in_pieces_with_the_same_bits() {
+    resumes_with_the_same_bits("rsmc");
+}
+
+#[test]
+fn continuous_teacher_resumes_with_the_same_bits() {
+    resumes_with_the_same_bits("teacher");
+}
+
+#[test]
+fn vgs_and_ebm_resume_with_the_same_bits() {
+    for name in ["train-vgs", "method-vgs", "ebm"] {
+        resumes_with_the_same_bits(name);
+    }
+}
+
+#[test]
+fn discrete_methods_resume_with_the_same_bits() {
+    for name in [
+        "discrete-tb",
+        "discrete-db",
+        "discrete-subtb",
+        "discrete-rsmc",
+        "discrete-teacher",
+    ] {
+        resumes_with_the_same_bits(name);
+    }
+}
+
+/// Ctrl-C writes the snapshot; `--resume` then ends with the uninterrupted run's bits.
 #[cfg(unix)]
 #[test]
-fn every_method_resumes_with_the_same_bits() {
-    for &(name, base, cmd, stop, extra) in METHODS {
-        let (whole, parts) = (
-            fresh(&format!("whole-{name}")),
-            fresh(&format!("parts-{name}")),
-        );
-        match stop {
-            Stop::Iters(k) => {
-                run(name, &args(base, N, 2, &whole));
-                run(name, &args(base, k, 2, &parts));
-                assert!(parts.join("snapshot.gz").exists(), "{name}");
-                resume(name, cmd, &parts, &format!("--iters {N} {extra}"));
-            }
-            Stop::CtrlC => {
-                run(name, &args(base, N_LONG, 1, &whole));
-                let child = spawn(&args(base, N_LONG, 1, &parts));
-                let metrics = parts.join("metrics.jsonl");
-                let out = common::interrupt_after_first_metrics(name, child, &metrics);
-                assert_eq!(out.status.code(), Some(130), "{name}: {}", stderr(&out));
-                let k = completed(&parts);
-                assert!((1..N_LONG as u64).contains(&k), "{name}: stopped at {k}");
-                resume(name, cmd, &parts, extra);
-            }
-        }
-        assert_same(name, &whole, &parts);
-        assert!(!parts.join("snapshot.gz.tmp").exists(), "{name}");
-    }
+fn ctrl_c_then_resume_gives_the_same_bits() {
+    let (name, base) = (METHODS[0].0, METHODS[0].1);
+    let (whole, parts) = (fresh("ctrl-c-whole"), fresh("ctrl-c-parts"));
+    run(name, &args(base, N_LONG, 1, &whole));
+    let child = spawn(&args(base, N_LONG, 1, &parts));
+    let metrics = parts.join("metrics.jsonl");
+    let out = common::interrupt_after_first_metrics(name, child, &metrics);
+    assert_eq!(out.status.code(), Some(130), "{name}: {}", stderr(&out));
+    let k = completed(&parts);
+    assert!(
+        (1..u64::from(N_LONG)).contains(&k),
+        "{name}: stopped at {k}"
+    );
+    resume(name, "train", &parts, "");
+    assert_same(name, &whole, &parts);
 }
 
 /// kill -9 between two snapshots (`--checkpoint-every 2`): the resumed run redoes the
@@ -342,6 +404,16 @@ fn bad_snapshots_and_flags_are_clean_errors() {
         &am(&["train", "--resume", &d, "--iters", "6", "--threads", "2"]),
         2,
         "--threads",
+    );
+    assert_fails(
+        &am(&["train", "--resume", &d, "--iters", "6", "--stop-at", "4"]),
+        2,
+        "--stop-at: must be beyond the run's iteration (4)",
+    );
+    assert_fails(
+        &am(&["train", "--resume", &d, "--out", "elsewhere"]),
+        2,
+        "--out",
     );
     assert_fails(
         &am(&["train", "--resume", "/nonexistent/run"]),
