@@ -111,6 +111,15 @@ pub fn settings(a: &EbmArgs) -> CliResult<Settings> {
     if a.eval_samples < 2 || a.eval_samples > 20_000 {
         return Err(CliError::flag("--eval-samples", "must be in 2..=20000"));
     }
+    // the VGS width of `train-vgs --hidden`, bounded by the same rule (an unbounded width
+    // overflowed the parameter count: found by the snapshot fuzz target)
+    let max_width = amortise_settings::Limits::CLI.max_width;
+    if a.vgs_hidden == 0 || a.vgs_hidden > max_width {
+        return Err(CliError::flag(
+            "--vgs-hidden",
+            format!("must be between 1 and {max_width}"),
+        ));
+    }
     let vcfg = vgs::Config {
         steps: a.steps,
         batch: a.batch,
