@@ -129,7 +129,10 @@ struct Head {
 
 impl Snapshot {
     /// The file contents before compression.
-    fn bytes(&self) -> CliResult<Vec<u8>> {
+    ///
+    /// # Errors
+    /// The header does not encode (not expected).
+    pub fn bytes(&self) -> CliResult<Vec<u8>> {
         let h = Header {
             format: FORMAT.into(),
             version: VERSION,
