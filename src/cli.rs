@@ -1,6 +1,6 @@
 //! Command-line grammar (clap derive). Every command and flag has `--help` text.
 
-use amortise_settings::{defaults, discrete};
+use amortise_settings::discrete;
 use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
@@ -201,6 +201,11 @@ pub struct TrainArgs {
     /// --eval-samples).
     #[arg(long, default_value = "rsmc")]
     pub method: String,
+    /// A named setting that flags given with it override: paper (the RSMC paper's networks,
+    /// batch, particles, buffer, steps, iterations and evaluation cadence; the gradient-based
+    /// LP variant on GMM40-50d, ManyWell-64 and MoS; docs/results.md).
+    #[arg(long)]
+    pub preset: Option<String>,
     /// Iterations, seed, output and evaluation.
     #[command(flatten)]
     pub run: RunArgs,
@@ -252,9 +257,9 @@ pub struct RunArgs {
     /// Dimension, for targets that take one (discrete grid: d, default 2).
     #[arg(long)]
     pub dim: Option<usize>,
-    /// Training iterations.
-    #[arg(long, default_value_t = defaults::ITERS)]
-    pub iters: u32,
+    /// Training iterations (default 2000; --preset paper: 20000, LP targets 40000).
+    #[arg(long)]
+    pub iters: Option<u32>,
     /// Random seed.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -305,13 +310,14 @@ pub struct ModelArgs {
     /// iteration, default 16).
     #[arg(long)]
     pub batch: Option<usize>,
-    /// Policy hidden width.
-    #[arg(long, default_value_t = defaults::WIDTH)]
-    pub hidden: usize,
+    /// Policy hidden width (default 64; --preset paper: 256, LP targets 64).
+    #[arg(long)]
+    pub hidden: Option<usize>,
     /// Flow network hidden width (rsmc; discrete rsmc: the separate state-flow network, the
-    /// SMC twist; 0 = a head of the policy network, which db and subtb always use).
-    #[arg(long, default_value_t = defaults::WIDTH)]
-    pub flow_hidden: usize,
+    /// SMC twist; 0 = a head of the policy network, which db and subtb always use; default
+    /// 64; --preset paper: 64, LP targets 256).
+    #[arg(long)]
+    pub flow_hidden: Option<usize>,
     /// Policy (and flow) learning rate (default 1e-3; vgs: per-target preset; discrete: log Z
     /// uses 1e-1).
     #[arg(long)]
@@ -332,6 +338,11 @@ pub struct ReplayArgs {
     /// discrete rsmc accepts only iw).
     #[arg(long)]
     pub buffer_priority: Option<String>,
+    /// rsmc: the log weight on-policy samples enter the buffer with: corrected (with
+    /// -log p0(x0), an unbiased estimate of Z like the SMC weights; the default) or seed (the
+    /// seeds' JAX RSMC trainer, which omits -log p0(x0); docs/results.md measures both).
+    #[arg(long)]
+    pub buffer_weights: Option<String>,
     /// SMC runs that prefill the buffer before training (rsmc; default 20, discrete 4; each
     /// discrete run costs one batch of reward calls).
     #[arg(long)]
@@ -358,9 +369,10 @@ pub struct DiffusionArgs {
     /// Scale of the reference: OU sigma, or sqrt(t_scale) for pinned (default per target).
     #[arg(long)]
     pub sigma: Option<f32>,
-    /// Fourier harmonics of the time embedding.
-    #[arg(long, default_value_t = defaults::WIDTH)]
-    pub harmonics: usize,
+    /// Fourier harmonics of the time embedding (default 64; --preset paper: the policy
+    /// width).
+    #[arg(long)]
+    pub harmonics: Option<usize>,
     /// Learn a per-coordinate variance correction.
     #[arg(long)]
     pub learned_variance: bool,

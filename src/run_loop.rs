@@ -165,6 +165,36 @@ impl Metrics {
         self.text.push('\n');
         write_atomic(&self.path, self.text.as_bytes())
     }
+
+    /// The mean of each of `keys` over the last `n` lines that carry `keys[0]` as a number
+    /// (what the RSMC paper's tables report: the mean of the last five evaluations), with
+    /// the iterations those lines cover: `{"evaluations": k, "from_iteration": i, key: mean,
+    /// …}`; a key that is not a number in one of those lines is `null`. `null` when no line
+    /// carries `keys[0]`.
+    pub fn mean_of_last(&self, n: usize, keys: &[&str]) -> serde_json::Value {
+        let lines: Vec<serde_json::Value> = self
+            .text
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .filter(|v: &serde_json::Value| keys.first().is_some_and(|k| v[*k].as_f64().is_some()))
+            .collect();
+        let last = &lines[lines.len().saturating_sub(n)..];
+        let Some(first) = last.first() else {
+            return serde_json::Value::Null;
+        };
+        let mut obj = serde_json::Map::new();
+        obj.insert("evaluations".into(), last.len().into());
+        obj.insert("from_iteration".into(), first["iteration"].clone());
+        for k in keys {
+            let vals: Option<Vec<f64>> = last.iter().map(|v| v[*k].as_f64()).collect();
+            let mean = vals.map(|v| v.iter().sum::<f64>() / v.len() as f64);
+            obj.insert(
+                (*k).into(),
+                mean.map_or(serde_json::Value::Null, |m| m.into()),
+            );
+        }
+        serde_json::Value::Object(obj)
+    }
 }
 
 /// The loop's settings.
@@ -414,5 +444,45 @@ pub fn opt(v: f64, prec: usize) -> String {
         format!("{v:.prec$}")
     } else {
         "–".to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Metrics;
+    use serde_json::json;
+
+    #[test]
+    fn mean_of_last_averages_the_last_evaluation_lines() {
+        let dir = std::env::temp_dir().join(format!("amortise-last5-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut m = Metrics::new(dir.to_str().unwrap());
+        assert_eq!(m.mean_of_last(5, &["elbo"]), serde_json::Value::Null);
+        for it in 1..=7u32 {
+            // a line without the first key (a progress line) is not an evaluation
+            m.append(&json!({"iteration": it, "loss": 1.0})).unwrap();
+            let eubo = if it == 7 {
+                serde_json::Value::Null
+            } else {
+                json!(it)
+            };
+            m.append(&json!({"iteration": it, "elbo": it as f64 * 2.0, "eubo": eubo}))
+                .unwrap();
+        }
+        let v = m.mean_of_last(5, &["elbo", "eubo"]);
+        assert_eq!(v["evaluations"], 5);
+        assert_eq!(v["from_iteration"], 3);
+        assert_eq!(v["elbo"], (6.0 + 8.0 + 10.0 + 12.0 + 14.0) / 5.0);
+        assert_eq!(
+            v["eubo"],
+            serde_json::Value::Null,
+            "one missing value: no mean"
+        );
+        let v = m.mean_of_last(50, &["elbo"]);
+        assert_eq!(
+            (v["evaluations"].as_u64(), v["elbo"].as_f64()),
+            (Some(7), Some(8.0))
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

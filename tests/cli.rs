@@ -640,3 +640,74 @@ fn rsmc_table_runs_the_picked_row_groups_with_their_flags() {
         assert!(s.contains("\"manywell\""), "{s}");
     }
 }
+
+#[test]
+fn the_paper_preset_sets_the_run_and_flags_override_it() {
+    let dir = std::env::temp_dir().join(format!("amortise-preset-{}", std::process::id()));
+    let out = dir.to_str().unwrap();
+    // Everything heavy is overridden; steps, sigma and the cadence come from the preset.
+    let o = amortise(&[
+        "train",
+        "--target",
+        "gmm40",
+        "--preset",
+        "paper",
+        "--iters",
+        "4",
+        "--batch",
+        "8",
+        "--particles",
+        "8",
+        "--prefill",
+        "1",
+        "--buffer",
+        "64",
+        "--eval-samples",
+        "16",
+        "--hidden",
+        "8",
+        "--flow-hidden",
+        "8",
+        "--harmonics",
+        "4",
+        "--eval-every",
+        "2",
+        "--out",
+        out,
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let ck: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("checkpoint.json")).unwrap())
+            .unwrap();
+    let c = &ck["config"];
+    assert_eq!(
+        (c["steps"].as_u64(), c["sigma"].as_f64()),
+        (Some(64), Some(20.0))
+    );
+    assert_eq!(
+        (c["iters"].as_u64(), c["hidden"].as_u64()),
+        (Some(4), Some(8))
+    );
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(s["last5"]["evaluations"].as_u64(), Some(2));
+    assert!(s["last5"]["elbo"].is_f64() && s["last5"]["sinkhorn_paper"].is_f64());
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_fails(
+        &amortise(&["train", "--target", "gmm40", "--preset", "fast"]),
+        2,
+        "--preset",
+    );
+    assert_fails(
+        &amortise(&[
+            "train", "--target", "gmm40", "--preset", "paper", "--method", "teacher",
+        ]),
+        2,
+        "--preset",
+    );
+    assert_fails(
+        &amortise(&["train", "--target", "grid", "--preset", "paper"]),
+        2,
+        "--preset",
+    );
+}

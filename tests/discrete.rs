@@ -130,6 +130,25 @@ fn train_accepts_discrete_targets() {
         dir.to_str().unwrap(),
     ]);
     assert_fails(&o, 2, "--steps");
+    // Every continuous-only flag is refused by name, never silently ignored.
+    for (flag, value) in [
+        ("--threads", "2"),
+        ("--grad-chunks", "4"),
+        ("--reference", "pinned"),
+        ("--harmonics", "8"),
+        ("--buffer-weights", "seed"),
+    ] {
+        let o = amortise(&[
+            "train",
+            "--target",
+            "sequence",
+            flag,
+            value,
+            "--out",
+            dir.to_str().unwrap(),
+        ]);
+        assert_fails(&o, 2, flag);
+    }
 }
 
 #[test]

@@ -13,6 +13,7 @@
 //! | [`discrete`] | the discrete targets, the defaults and rules of a discrete run |
 //! | [`targets`] | the per-target choices: reference σ, VGS settings, what the playground offers |
 //! | [`run`] | [`RunConfig`]: a continuous run with every default resolved, and its kernel configurations |
+//! | [`presets`] | named presets of a continuous run (`--preset paper`: the RSMC paper's setting) |
 //! | [`rules`] | [`Limits`] and [`RunConfig::validate`]: ranges and cross-field rules |
 //! | [`vgs`] | [`VgsRunConfig`]: a VGS run, its per-target defaults and ranges |
 //! | [`query`] | the page's `key=value&…` form of a [`RunConfig`], and the equivalent command line |
@@ -23,6 +24,7 @@
 pub mod defaults;
 pub mod discrete;
 pub mod error;
+pub mod presets;
 pub mod query;
 pub mod rules;
 pub mod run;

@@ -47,6 +47,7 @@ fn set(r: &mut RunConfig, key: &str, v: &str) -> Result<(), SettingError> {
         "method" => r.method = v.trim().to_string(),
         "reference" => r.reference = v.trim().to_string(),
         "buffer_priority" => r.buffer_priority = v.trim().to_string(),
+        "buffer_weights" => r.buffer_weights = v.trim().to_string(),
         "seed" => r.seed = u64::from(whole::<u32>("seed", v)?),
         "iters" => r.iters = whole("iters", v)?,
         "batch" => r.batch = whole("batch", v)?,
@@ -145,6 +146,9 @@ impl RunConfig {
         }
         if self.buffer_priority != "iw" {
             s.push_str(&format!(" --buffer-priority {}", self.buffer_priority));
+        }
+        if self.buffer_weights != "corrected" {
+            s.push_str(&format!(" --buffer-weights {}", self.buffer_weights));
         }
         s
     }

@@ -150,6 +150,7 @@ impl RunConfig {
         }
         self.process()?;
         self.priority()?;
+        self.buffer_weights()?;
         self.cross_rules()
     }
 

@@ -5,7 +5,7 @@ use amortise_kernel::buffer::Priority;
 use amortise_kernel::samplers::diffusion::policy::PolicyConfig;
 use amortise_kernel::samplers::diffusion::reference::Process;
 use amortise_kernel::samplers::diffusion::smc::SmcConfig;
-use amortise_kernel::samplers::diffusion::train::{Config as TrainConfig, Method};
+use amortise_kernel::samplers::diffusion::train::{BufferWeights, Config as TrainConfig, Method};
 
 use crate::defaults;
 use crate::error::SettingError;
@@ -68,11 +68,20 @@ pub struct RunConfig {
     /// Buffer priority: `iw` (importance weights, RSMC), `reward` (rank-based), `uniform`.
     #[cfg_attr(feature = "serde", serde(default = "default_priority"))]
     pub buffer_priority: String,
+    /// rsmc: the log weight on-policy samples enter the buffer with: `corrected` (with
+    /// `−log p₀`, the default) or `seed` (the seeds' JAX trainer, without it).
+    #[cfg_attr(feature = "serde", serde(default = "default_weights"))]
+    pub buffer_weights: String,
 }
 
 #[cfg(feature = "serde")]
 fn default_priority() -> String {
     "iw".into()
+}
+
+#[cfg(feature = "serde")]
+fn default_weights() -> String {
+    "corrected".into()
 }
 
 impl RunConfig {
@@ -104,6 +113,7 @@ impl RunConfig {
             chunk: defaults::CHUNK,
             eval_samples: defaults::EVAL_SAMPLES,
             buffer_priority: "iw".into(),
+            buffer_weights: "corrected".into(),
         }
     }
 
@@ -185,6 +195,26 @@ impl RunConfig {
         }
     }
 
+    /// The on-policy buffer weights of rsmc: `corrected` or `seed` ([`BufferWeights`]).
+    ///
+    /// # Errors
+    /// An unknown name, or `seed` for another method or the pinned reference.
+    pub fn buffer_weights(&self) -> Result<BufferWeights, SettingError> {
+        match self.buffer_weights.as_str() {
+            "corrected" => Ok(BufferWeights::Corrected),
+            "seed" if self.method == "rsmc" && self.reference == "ou" => Ok(BufferWeights::Seed),
+            "seed" => Err(SettingError::new(
+                "buffer_weights",
+                "seed applies to --method rsmc with the ou reference only (the seeds' TB + \
+                 IW-buffer trainer stores corrected weights)",
+            )),
+            other => Err(SettingError::new(
+                "buffer_weights",
+                format!("unknown buffer weights `{other}` (corrected or seed)"),
+            )),
+        }
+    }
+
     /// The kernel's training configuration (for the trained methods): `lr` for policy and
     /// flows, the schedule over `iters`.
     ///
@@ -216,6 +246,7 @@ impl RunConfig {
             particles: self.particles,
             buffer_capacity: self.buffer,
             buffer_priority: self.priority()?,
+            buffer_weights: self.buffer_weights()?,
             prefill: self.prefill,
             lr_policy: self.lr,
             lr_flow: self.lr,
@@ -254,5 +285,15 @@ mod tests {
         assert_eq!(c.policy.noise_clip, 0.0);
         r.buffer_priority = "best".into();
         assert_eq!(r.train_config().unwrap_err().key, "buffer_priority");
+        r.buffer_priority = "iw".into();
+        r.buffer_weights = "seed".into();
+        assert_eq!(r.train_config().unwrap_err().key, "buffer_weights");
+        r.reference = "ou".into();
+        let c = r.train_config().unwrap();
+        assert_eq!(c.buffer_weights, BufferWeights::Seed);
+        r.method = "tb-buffer".into();
+        assert_eq!(r.train_config().unwrap_err().key, "buffer_weights");
+        r.buffer_weights = "raw".into();
+        assert_eq!(r.train_config().unwrap_err().key, "buffer_weights");
     }
 }

@@ -193,9 +193,9 @@ impl DiscreteSettings {
             env_seed: d.env_seed,
             coupling: d.coupling,
             field: d.field,
-            iters: run.iters,
+            iters: run.iters.unwrap_or(amortise_settings::defaults::ITERS),
             batch: model.batch.unwrap_or(settings::BATCH),
-            hidden: model.hidden,
+            hidden: model.hidden.unwrap_or(amortise_settings::defaults::WIDTH),
             lr: model.lr.unwrap_or(settings::LR),
             epsilon: d.epsilon,
             learn_pb: d.learn_pb,
@@ -207,7 +207,9 @@ impl DiscreteSettings {
             buffer_ess: d.buffer_ess.unwrap_or(settings::BUFFER_ESS),
             resample_threshold: d.resample_threshold.unwrap_or(settings::RESAMPLE_THRESHOLD),
             subtb_weight: d.subtb_weight.unwrap_or(settings::SUBTB_WEIGHT),
-            flow_hidden: model.flow_hidden,
+            flow_hidden: model
+                .flow_hidden
+                .unwrap_or(amortise_settings::defaults::WIDTH),
             seed: run.seed,
             teacher_alpha: d.teacher_alpha,
             eval_samples: run.eval_samples.unwrap_or(settings::EVAL_SAMPLES),

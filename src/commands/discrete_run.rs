@@ -562,7 +562,7 @@ pub(super) fn resume(s: &DiscreteSettings, sn: &Snapshot, out: &str) -> CliResul
 pub fn run(a: &TrainDiscreteArgs) -> CliResult<()> {
     if let Some(dir) = &a.run.resume.resume {
         let ch = super::resume::Changes {
-            iters: a.run.iters,
+            iters: a.run.iters.unwrap_or(0),
             threads: 1,
         };
         return super::resume::run(

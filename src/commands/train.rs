@@ -11,6 +11,7 @@ use amortise_kernel::samplers::diffusion::train::{self, Layout, Method, Views};
 use amortise_kernel::smc::annealed;
 use amortise_kernel::smc::resample::{Scheme, resample};
 use amortise_kernel::targets::{LogDensity, Target};
+use amortise_settings::{defaults, presets};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -56,20 +57,23 @@ pub fn resolve(a: &TrainArgs, dim: usize) -> CliResult<RunConfig> {
             ));
         }
     }
-    let d = RunConfig::new(&a.target, dim, &a.method);
+    let d = match &a.preset {
+        Some(name) => presets::preset(name, &a.target, dim, &a.method)?.run,
+        None => RunConfig::new(&a.target, dim, &a.method),
+    };
     let rc = RunConfig {
         seed: a.run.seed,
-        iters: a.run.iters,
+        iters: a.run.iters.unwrap_or(d.iters),
         batch: a.model.batch.unwrap_or(d.batch),
         particles: a.diffusion.particles.unwrap_or(d.particles),
         steps: a.diffusion.steps.unwrap_or(d.steps),
         reference: a.diffusion.reference.clone(),
         sigma: a.diffusion.sigma.unwrap_or(d.sigma),
-        hidden: a.model.hidden,
-        flow_hidden: a.model.flow_hidden,
-        harmonics: a.diffusion.harmonics,
+        hidden: a.model.hidden.unwrap_or(d.hidden),
+        flow_hidden: a.model.flow_hidden.unwrap_or(d.flow_hidden),
+        harmonics: a.diffusion.harmonics.unwrap_or(d.harmonics),
         learned_variance: a.diffusion.learned_variance,
-        langevin: a.diffusion.langevin,
+        langevin: a.diffusion.langevin || d.langevin,
         init_log_z_smc: a.diffusion.init_log_z_smc,
         init_log_z_batch: a.diffusion.init_log_z_batch,
         exploration: a.diffusion.exploration,
@@ -83,10 +87,24 @@ pub fn resolve(a: &TrainArgs, dim: usize) -> CliResult<RunConfig> {
             .buffer_priority
             .clone()
             .unwrap_or(d.buffer_priority.clone()),
+        buffer_weights: a
+            .replay
+            .buffer_weights
+            .clone()
+            .unwrap_or(d.buffer_weights.clone()),
         ..d
     };
     rc.validate(&Limits::CLI)?;
     Ok(rc)
+}
+
+/// The evaluation cadence: `--eval-every`, else the preset's, else a tenth of the run.
+pub fn eval_every(a: &TrainArgs, rc: &RunConfig) -> CliResult<u32> {
+    let preset = match &a.preset {
+        Some(name) => Some(presets::preset(name, &rc.target, rc.dim, &rc.method)?.eval_every),
+        None => None,
+    };
+    Ok(run_loop::eval_every(a.run.eval_every.or(preset), rc.iters))
 }
 
 /// `train --target ENV` for a discrete environment: the `train-discrete` arguments, with
@@ -101,6 +119,12 @@ fn discrete_args(a: &TrainArgs) -> CliResult<TrainDiscreteArgs> {
         (a.diffusion.init_log_z_batch, "--init-log-z-batch"),
         (a.diffusion.learned_variance, "--learned-variance"),
         (a.diffusion.exploration != 0.0, "--exploration"),
+        (a.diffusion.reference != "ou", "--reference"),
+        (a.diffusion.harmonics.is_some(), "--harmonics"),
+        (a.preset.is_some(), "--preset"),
+        (a.diffusion.threads != 1, "--threads"),
+        (a.diffusion.grad_chunks.is_some(), "--grad-chunks"),
+        (a.replay.buffer_weights.is_some(), "--buffer-weights"),
     ] {
         if set {
             return Err(CliError::flag(
@@ -140,7 +164,7 @@ pub fn validate_config(rc: &RunConfig) -> CliResult<()> {
         .args;
     args.run.dim = Some(rc.dim);
     args.method = rc.method.clone();
-    args.run.iters = rc.iters;
+    args.run.iters = Some(rc.iters);
     args.model.batch = Some(rc.batch);
     args.diffusion.particles = Some(rc.particles);
     args.diffusion.steps = Some(rc.steps);
@@ -148,9 +172,9 @@ pub fn validate_config(rc: &RunConfig) -> CliResult<()> {
     args.run.eval_samples = Some(rc.eval_samples);
     args.diffusion.reference = rc.reference.clone();
     args.diffusion.sigma = Some(rc.sigma);
-    args.model.hidden = rc.hidden;
-    args.model.flow_hidden = rc.flow_hidden;
-    args.diffusion.harmonics = rc.harmonics;
+    args.model.hidden = Some(rc.hidden);
+    args.model.flow_hidden = Some(rc.flow_hidden);
+    args.diffusion.harmonics = Some(rc.harmonics);
     args.diffusion.learned_variance = rc.learned_variance;
     args.diffusion.langevin = rc.langevin;
     args.diffusion.init_log_z_smc = rc.init_log_z_smc;
@@ -159,6 +183,7 @@ pub fn validate_config(rc: &RunConfig) -> CliResult<()> {
     args.model.lr = Some(rc.lr);
     args.replay.buffer = Some(rc.buffer);
     args.replay.buffer_priority = Some(rc.buffer_priority.clone());
+    args.replay.buffer_weights = Some(rc.buffer_weights.clone());
     args.replay.prefill = Some(rc.prefill);
     args.replay.chunk = Some(rc.chunk);
     let again = resolve(&args, target.dim())?;
@@ -186,7 +211,7 @@ pub fn validate_config(rc: &RunConfig) -> CliResult<()> {
 pub fn run(a: &TrainArgs) -> CliResult<()> {
     if let Some(dir) = &a.run.resume.resume {
         let ch = super::resume::Changes {
-            iters: a.run.iters,
+            iters: a.run.iters.unwrap_or(0),
             threads: a.diffusion.threads,
         };
         return super::resume::run(dir, &a.run.resume, ch, super::resume::Command::Train);
@@ -247,6 +272,12 @@ fn run_vgs(a: &TrainArgs) -> CliResult<()> {
     if a.run.dim.is_some() {
         return Err(CliError::flag("--dim", "not used by --method vgs"));
     }
+    if a.preset.is_some() {
+        return Err(CliError::flag(
+            "--preset",
+            "not used by --method vgs (train-vgs has per-target presets)",
+        ));
+    }
     super::vgs::run_train(&vgs_args(a))
 }
 
@@ -254,11 +285,11 @@ fn run_vgs(a: &TrainArgs) -> CliResult<()> {
 pub fn vgs_args(a: &TrainArgs) -> crate::cli::TrainVgsArgs {
     crate::cli::TrainVgsArgs {
         target: a.target.clone(),
-        iters: a.run.iters,
+        iters: a.run.iters.unwrap_or(amortise_settings::vgs::ITERS),
         resume: a.run.resume.clone(),
         steps: a.diffusion.steps,
         batch: a.model.batch,
-        hidden: Some(a.model.hidden),
+        hidden: Some(a.model.hidden.unwrap_or(defaults::WIDTH)),
         lr: a.model.lr,
         seed: a.run.seed,
         out: a.run.out.clone(),
@@ -576,8 +607,9 @@ impl Run for DiffusionRun<'_> {
         Ok(())
     }
 
-    fn finish(&mut self, o: &Outcome, _: &mut Metrics) -> CliResult<serde_json::Value> {
+    fn finish(&mut self, o: &Outcome, metrics: &mut Metrics) -> CliResult<serde_json::Value> {
         let ev = self.eval(true)?;
+        let last5 = metrics.mean_of_last(5, &LAST5_KEYS);
         let s = summary(
             &self.rc,
             self.target,
@@ -591,6 +623,7 @@ impl Run for DiffusionRun<'_> {
                 "masked_samples": self.masked,
                 "skipped_steps": self.st.optim.skipped,
                 "interrupted": o.interrupted,
+                "last5": last5,
             }),
         );
         write_samples(&self.out, &self.rc, self.target, &ev.samples)?;
@@ -601,13 +634,31 @@ impl Run for DiffusionRun<'_> {
 /// The files a trained diffusion run writes besides the loop's.
 const FILES: &str = "samples.csv, samples.svg";
 
+/// The metrics of `summary.json`'s `last5`: their means over the last five periodic
+/// evaluations, as the RSMC paper's tables report them.
+const LAST5_KEYS: [&str; 7] = [
+    "elbo",
+    "eubo",
+    "log_z_is",
+    "ess",
+    "mmd",
+    "sinkhorn_paper",
+    "emc",
+];
+
 fn run_trained(
     rc: &RunConfig,
     a: &TrainArgs,
     target: &Target,
     out: &str,
 ) -> CliResult<serde_json::Value> {
-    let mut s = run_loop::Settings::new(out, rc.iters, a.run.eval_every, &a.run.resume, FILES);
+    let mut s = run_loop::Settings::new(
+        out,
+        rc.iters,
+        Some(eval_every(a, rc)?),
+        &a.run.resume,
+        FILES,
+    );
     s.launch.grad_chunks =
         crate::parallel::chunk_plan(a.diffusion.threads, a.diffusion.grad_chunks)?;
     s.launch.threads = a.diffusion.threads;

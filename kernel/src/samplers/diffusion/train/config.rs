@@ -31,6 +31,21 @@ impl Method {
     }
 }
 
+/// The log importance weight an on-policy sample of the RSMC trainer is stored with.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum BufferWeights {
+    /// `log R(x_T) + Σ log p_B − log p₀(x₀) − Σ log p_F`: an unbiased estimate of `Z` on the
+    /// same scale as the SMC particles' `Z`-scaled weights (and what the PyTorch RSMC code
+    /// stores). The default.
+    #[default]
+    Corrected,
+    /// The seeds' JAX RSMC trainer (`gfn_subtb_smc_trainer.py`): the same without
+    /// `−log p₀(x₀)`, so on-policy samples are understated by the factor `p₀(x₀)` against the
+    /// SMC samples (`rsmc.md` §1.4). Only [`Method::Rsmc`] with the OU reference (the JAX TB +
+    /// IW-buffer trainer stores corrected weights, and the pinned reference has `p₀ = 1`).
+    Seed,
+}
+
 /// Training settings. Defaults follow RSMC's gradient-free setting scaled to a CPU budget
 /// (documented per field, with the paper's value).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -104,6 +119,9 @@ pub struct Config {
     /// and TB's policy gradient `mean(r_i ∇log p_F(τ_i))` is then dominated by the
     /// zero-mean noise term `offset · mean(∇log p_F)` until `log Z` catches up.
     pub init_log_z_from_batch: bool,
+    /// The weight on-policy samples enter the RSMC buffer with. Defaults to
+    /// [`BufferWeights::Corrected`].
+    pub buffer_weights: BufferWeights,
 }
 
 impl Default for Config {
@@ -134,6 +152,7 @@ impl Default for Config {
             lr_gamma: 0.3,
             init_log_z_from_smc: false,
             init_log_z_from_batch: false,
+            buffer_weights: BufferWeights::Corrected,
         }
     }
 }
@@ -216,6 +235,12 @@ impl Config {
         }
         if self.iterations == 0 {
             return Err(Error::InvalidConfig("iterations must be >= 1"));
+        }
+        let ou = matches!(self.process, Process::OrnsteinUhlenbeck { .. });
+        if self.buffer_weights == BufferWeights::Seed && !(self.method == Method::Rsmc && ou) {
+            return Err(Error::InvalidConfig(
+                "seed buffer weights apply to rsmc with the OU reference only",
+            ));
         }
         Ok(())
     }

@@ -96,7 +96,7 @@ mod parts;
 #[cfg(test)]
 mod tests;
 
-pub use config::{Config, Method};
+pub use config::{BufferWeights, Config, Method};
 pub use layout::{BatchScratch, BufferViews, Layout, TbScratch, Views};
 pub use parts::policy_at;
 
@@ -281,6 +281,9 @@ pub fn step<T: LogDensity + ?Sized, R: Rng + ?Sized>(
     }
     batch_and_gradients(cfg, state, views, target, &mut info, rng)?;
     if on_policy && cfg.method.has_buffer() {
+        if cfg.buffer_weights == BufferWeights::Seed {
+            parts::seed_weights(cfg, views)?;
+        }
         parts::insert(&mut state.buffer, views, false)?;
     }
     optimise(cfg, state, views, info)

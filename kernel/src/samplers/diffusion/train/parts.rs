@@ -28,6 +28,18 @@ pub fn policy_at<'a>(
     }
 }
 
+/// The seeds' on-policy buffer weight ([`BufferWeights::Seed`]): adds `log p₀(x₀)` back to
+/// each row's log weight of the on-policy batch (the batch's weights are not read again
+/// after the insert that follows).
+pub(super) fn seed_weights(cfg: &Config, v: &mut Views<'_>) -> Result<(), Error> {
+    let sched = Schedule::view(cfg.process, cfg.steps, &*v.table)?;
+    let x0 = v.traj.state(0);
+    for (w, row) in v.batch.log_w.iter_mut().zip(x0.chunks_exact(v.layout.dim)) {
+        *w += sched.log_p0(row);
+    }
+    Ok(())
+}
+
 /// Stores the SMC particles (`from_smc`) or the on-policy batch in the buffer.
 pub(super) fn insert(cursor: &mut Cursor, v: &mut Views<'_>, from_smc: bool) -> Result<(), Error> {
     let d = v.layout.dim;

@@ -282,3 +282,47 @@ fn the_carried_buffers_resume_a_run_exactly() {
         );
     }
 }
+
+#[test]
+fn seed_buffer_weights_omit_log_p0_of_on_policy_samples_only() {
+    let target = Target::from_name("9gmm", None).unwrap();
+    let run = |weights: BufferWeights| {
+        let cfg = Config {
+            buffer_weights: weights,
+            ..small(Method::Rsmc)
+        };
+        let layout = Layout::new(&cfg, 2).unwrap();
+        let mut fa = vec![0.0f32; layout.f32_len];
+        let mut ua = vec![0u32; layout.u32_len];
+        let mut r = rng::seeded(3);
+        let mut st = init(&cfg, &layout, &mut views(&layout, &mut fa, &mut ua), &mut r).unwrap();
+        // Iteration 0 is on-policy: the prefill's SMC particles, then the batch, go in.
+        let info = step(
+            &cfg,
+            &mut st,
+            &mut views(&layout, &mut fa, &mut ua),
+            &target,
+            &mut r,
+        );
+        assert!(info.unwrap().on_policy);
+        let v = views(&layout, &mut fa, &mut ua);
+        let sched = Schedule::view(cfg.process, cfg.steps, &*v.table).unwrap();
+        let log_p0: vec::Vec<f32> = v.traj.state(0).chunks(2).map(|x| sched.log_p0(x)).collect();
+        (v.buffer.log_w[..st.buffer.len].to_vec(), log_p0)
+    };
+    let (corrected, log_p0) = run(BufferWeights::Corrected);
+    let (seed, _) = run(BufferWeights::Seed);
+    let smc = 4 * 64; // prefill runs × particles
+    assert_eq!(corrected.len(), smc + 64);
+    assert_eq!(corrected[..smc], seed[..smc], "SMC weights are the same");
+    for ((c, s), p0) in corrected[smc..].iter().zip(&seed[smc..]).zip(&log_p0) {
+        assert!(*p0 < -4.0, "log p0 of N(0, 9 I) in 2-d is below -4: {p0}");
+        assert_eq!(*s, *c + *p0);
+    }
+    // Only rsmc with the OU reference takes the seeds' rule.
+    let bad = Config {
+        buffer_weights: BufferWeights::Seed,
+        ..small(Method::TbBuffer)
+    };
+    assert!(matches!(bad.validate(), Err(Error::InvalidConfig(_))));
+}

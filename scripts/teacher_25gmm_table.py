@@ -1,6 +1,6 @@
 """Table of the "Adaptive teacher, continuous (25GMM)" section of docs/results.md from the run folders.
 
-Usage: python3 results/teacher-25gmm/summarise.py results/teacher-25gmm
+Usage: python3 scripts/teacher_25gmm_table.py results/teacher-25gmm
 Modes: a 25GMM centre counts as covered when it is the nearest centre of at least 10 % of
 its fair share n/25 of samples.csv (the rule of the teacher's `modes_covered`, recomputed
 here for every method and checked against the teacher's summary).

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Mode coverage of GMM40-2d samples, as in the defaults table of docs/playground.md.
 
-usage: python3 results/playground/coverage.py DIR/samples.csv [...]
+usage: python3 scripts/playground_coverage.py DIR/samples.csv [...]
 
 Prints, per file: how many of the 40 mode centres (gmm40_means.csv, the means embedded in
 the kernel) have at least one sample within 2 (two standard deviations of a mode), and the
