@@ -19,3 +19,4 @@ pub mod plot;
 pub mod run_config;
 pub mod run_loop;
 pub mod signal;
+pub mod snapshot;

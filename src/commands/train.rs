@@ -12,6 +12,7 @@ use amortise_kernel::smc::annealed;
 use amortise_kernel::smc::resample::{Scheme, resample};
 use amortise_kernel::targets::{LogDensity, Target};
 use amortise_settings::{defaults, presets};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{build_target, json_num};
@@ -23,6 +24,7 @@ use crate::eval::{self, EvalSet, Evaluation};
 use crate::plot;
 use crate::run_config::{Limits, RunConfig};
 use crate::run_loop::{self, At, Metrics, Outcome, Run, opt};
+use crate::snapshot::{self, Buffers, Launch, Snapshot};
 
 /// Largest accepted batch, particle count or evaluation sample count (memory guard against
 /// typos; [`Limits::CLI`]).
@@ -208,6 +210,13 @@ pub fn validate_config(rc: &RunConfig) -> CliResult<()> {
 
 /// Runs the command.
 pub fn run(a: &TrainArgs) -> CliResult<()> {
+    if let Some(dir) = &a.run.resume.resume {
+        let ch = super::resume::Changes {
+            iters: a.run.iters.unwrap_or(0),
+            threads: a.diffusion.threads,
+        };
+        return super::resume::run(dir, &a.run.resume, ch, super::resume::Command::Train);
+    }
     if super::discrete::ENVS.contains(&a.target.as_str()) {
         return super::discrete_run::run(&discrete_args(a)?);
     }
@@ -221,6 +230,12 @@ pub fn run(a: &TrainArgs) -> CliResult<()> {
     let rc = resolve(a, target.dim())?;
     if rc.method != "smc" {
         validate_config(&rc)?;
+    } else if let Some(flag) = snapshot_flag(&a.run.resume) {
+        return Err(CliError::flag(
+            flag,
+            "--method smc is one annealed SMC pass, not a training loop: it writes no resume \
+             snapshot",
+        ));
     }
     let out = a
         .run
@@ -239,6 +254,18 @@ pub fn run(a: &TrainArgs) -> CliResult<()> {
         serde_json::to_string_pretty(&result).unwrap_or_default()
     );
     Ok(())
+}
+
+/// The first resume-snapshot flag given (`--checkpoint-every`, `--stop-at`), for the
+/// methods without a training loop to refuse.
+fn snapshot_flag(r: &crate::cli::ResumeArgs) -> Option<&'static str> {
+    if r.checkpoint_every.is_some() {
+        Some("--checkpoint-every")
+    } else if r.stop_at.is_some() {
+        Some("--stop-at")
+    } else {
+        None
+    }
 }
 
 /// `--method vgs`: the VGS trainer of `train-vgs` (report B1), with the flags it shares.
@@ -266,6 +293,7 @@ pub fn vgs_args(a: &TrainArgs) -> crate::cli::TrainVgsArgs {
     crate::cli::TrainVgsArgs {
         target: a.target.clone(),
         iters: a.run.iters.unwrap_or(amortise_settings::vgs::ITERS),
+        resume: a.run.resume.clone(),
         steps: a.diffusion.steps,
         batch: a.model.batch,
         hidden: Some(a.model.hidden.unwrap_or(defaults::WIDTH)),
@@ -355,11 +383,16 @@ pub(super) fn write_samples(
     }
 }
 
-/// The evaluation set of a run: [`EvalSet::new`], with the aldp reference of
-/// `--aldp-reference` when given.
-pub(super) fn eval_set(target: &Target, rc: &RunConfig, a: &TrainArgs) -> CliResult<EvalSet> {
+/// The evaluation set of a run: [`EvalSet::new`], with the aldp reference file of
+/// `--aldp-reference` (kept in the snapshot's launch settings, so a resumed run reads it
+/// again) when given.
+pub(super) fn eval_set(
+    target: &Target,
+    rc: &RunConfig,
+    aldp_reference: Option<&str>,
+) -> CliResult<EvalSet> {
     let set = EvalSet::new(target, rc.eval_samples)?;
-    match &a.diffusion.aldp_reference {
+    match aldp_reference {
         Some(path) => set.with_aldp_reference(path),
         None => Ok(set),
     }
@@ -388,9 +421,10 @@ struct DiffusionRun<'t> {
 }
 
 impl<'t> DiffusionRun<'t> {
-    /// Builds the trainer, its evaluation set and (for `--threads`) the chunked runner, and
-    /// prefills the buffer.
-    fn new(rc: &RunConfig, a: &TrainArgs, target: &'t Target, out: &str) -> CliResult<Self> {
+    /// Builds the trainer (initialised), its evaluation set and (for `launch.grad_chunks`)
+    /// the chunked runner; a new run then calls [`DiffusionRun::prefill`], a resumed one
+    /// [`Run::restore`].
+    fn new(rc: &RunConfig, launch: &Launch, target: &'t Target, out: &str) -> CliResult<Self> {
         let cfg = rc.train_config()?;
         let d = target.dim();
         let layout =
@@ -398,37 +432,28 @@ impl<'t> DiffusionRun<'t> {
         let mut fa = vec![0.0f32; layout.f32_len];
         let mut ua = vec![0u32; layout.u32_len];
         let mut r = rng::seeded(rc.seed);
-        let mut st = {
+        let st = {
             let mut v = Views::new(&layout, &mut fa, &mut ua)
                 .map_err(|e| CliError::kernel("building the trainer", e))?;
             train::init(&cfg, &layout, &mut v, &mut r)
                 .map_err(|e| CliError::kernel("building the trainer", e))?
         };
-        let set = eval_set(target, rc, a)?;
+        let set = eval_set(target, rc, launch.reference.as_deref())?;
         let eval_rng = rng::seeded(rc.seed ^ 0x5eed_e7a1);
-        train::prefill(
-            &cfg,
-            &mut st,
-            &mut Views::new(&layout, &mut fa, &mut ua).map_err(|e| CliError::kernel("views", e))?,
-            target,
-            &mut r,
-        )
-        .map_err(|e| CliError::kernel("prefilling the buffer", e))?;
-        let chunked =
-            match crate::parallel::chunk_plan(a.diffusion.threads, a.diffusion.grad_chunks)? {
-                Some(_) if cfg.method != Method::Tb => {
-                    return Err(CliError::flag(
-                        "--threads",
-                        "more than one thread (and --grad-chunks) apply to --method tb only; \
+        let chunked = match launch.grad_chunks {
+            Some(_) if cfg.method != Method::Tb => {
+                return Err(CliError::flag(
+                    "--threads",
+                    "more than one thread (and --grad-chunks) apply to --method tb only; \
                      tb-buffer and rsmc stay single-threaded",
-                    ));
-                }
-                Some(chunks) => Some(
-                    crate::parallel::ChunkedTb::new(&cfg, &layout, chunks, a.diffusion.threads)
-                        .map_err(|e| CliError::kernel("--threads/--grad-chunks", e))?,
-                ),
-                None => None,
-            };
+                ));
+            }
+            Some(chunks) => Some(
+                crate::parallel::ChunkedTb::new(&cfg, &layout, chunks, launch.threads)
+                    .map_err(|e| CliError::kernel("--threads/--grad-chunks", e))?,
+            ),
+            None => None,
+        };
         Ok(DiffusionRun {
             rc: rc.clone(),
             cfg,
@@ -449,6 +474,15 @@ impl<'t> DiffusionRun<'t> {
         })
     }
 
+    /// The first phase of a new run: the rsmc prefill and the `log Z` initialisations.
+    fn prefill(&mut self) -> CliResult<()> {
+        let mut v = Views::new(&self.layout, &mut self.fa, &mut self.ua)
+            .map_err(|e| CliError::kernel("views", e))?;
+        train::prefill(&self.cfg, &mut self.st, &mut v, self.target, &mut self.r)
+            .map_err(|e| CliError::kernel("prefilling the buffer", e))?;
+        Ok(())
+    }
+
     fn log_z(&self) -> f32 {
         self.layout.log_z(self.layout.params(&self.fa))
     }
@@ -467,6 +501,20 @@ impl<'t> DiffusionRun<'t> {
         };
         eval::evaluate(tp, self.target, &self.set, full, &mut self.eval_rng)
     }
+}
+
+/// What a diffusion run carries from one step to the next (the body of its resume
+/// snapshot).
+#[derive(Serialize, Deserialize)]
+struct Saved {
+    st: train::State,
+    r: rng::Xoshiro256PlusPlus,
+    eval_rng: rng::Xoshiro256PlusPlus,
+    buffers: Buffers,
+    last: Option<train::Info>,
+    last_smc: (f64, f64),
+    last_ess: f64,
+    masked: u64,
 }
 
 impl Run for DiffusionRun<'_> {
@@ -560,6 +608,37 @@ impl Run for DiffusionRun<'_> {
         ))
     }
 
+    fn settings(&self) -> RunSettings {
+        RunSettings::Diffusion(self.rc.clone())
+    }
+
+    fn save(&mut self) -> CliResult<Vec<u8>> {
+        let mut v = Views::new(&self.layout, &mut self.fa, &mut self.ua)
+            .map_err(|e| CliError::kernel("views", e))?;
+        snapshot::encode(&Saved {
+            st: self.st,
+            r: self.r.clone(),
+            eval_rng: self.eval_rng.clone(),
+            buffers: Buffers::save(|f| v.carried(f)),
+            last: self.last,
+            last_smc: self.last_smc,
+            last_ess: self.last_ess,
+            masked: self.masked,
+        })
+    }
+
+    fn restore(&mut self, body: &[u8]) -> CliResult<()> {
+        let s: Saved = snapshot::decode(&self.out, body)?;
+        snapshot::clear(&mut self.fa, &mut self.ua);
+        let mut v = Views::new(&self.layout, &mut self.fa, &mut self.ua)
+            .map_err(|e| CliError::kernel("views", e))?;
+        s.buffers.restore(&self.out, |f| v.carried(f))?;
+        (self.st, self.r, self.eval_rng) = (s.st, s.r, s.eval_rng);
+        (self.last, self.last_smc) = (s.last, s.last_smc);
+        (self.last_ess, self.masked) = (s.last_ess, s.masked);
+        Ok(())
+    }
+
     fn finish(&mut self, o: &Outcome, metrics: &mut Metrics) -> CliResult<serde_json::Value> {
         let ev = self.eval(true)?;
         let last5 = metrics.mean_of_last(5, &LAST5_KEYS);
@@ -584,6 +663,9 @@ impl Run for DiffusionRun<'_> {
     }
 }
 
+/// The files a trained diffusion run writes besides the loop's.
+const FILES: &str = "samples.csv, samples.svg";
+
 /// The metrics of `summary.json`'s `last5`: their means over the last five periodic
 /// evaluations, as the RSMC paper's tables report them.
 const LAST5_KEYS: [&str; 7] = [
@@ -602,16 +684,30 @@ fn run_trained(
     target: &Target,
     out: &str,
 ) -> CliResult<serde_json::Value> {
-    let mut r = DiffusionRun::new(rc, a, target, out)?;
-    run_loop::run(
-        &mut r,
-        &run_loop::Settings {
-            out,
-            iters: rc.iters,
-            eval_every: eval_every(a, rc)?,
-            files: "samples.csv, samples.svg",
-        },
-    )
+    let mut s = run_loop::Settings::new(
+        out,
+        rc.iters,
+        Some(eval_every(a, rc)?),
+        &a.run.resume,
+        FILES,
+    );
+    s.launch.grad_chunks =
+        crate::parallel::chunk_plan(a.diffusion.threads, a.diffusion.grad_chunks)?;
+    s.launch.threads = a.diffusion.threads;
+    s.launch.reference = a.diffusion.aldp_reference.clone();
+    let mut r = DiffusionRun::new(rc, &s.launch, target, out)?;
+    r.prefill()?;
+    run_loop::run(&mut r, &s)
+}
+
+/// Resumes a trained diffusion run (settings `rc`, iterations to run included) from its
+/// snapshot `sn` in `out`.
+pub(super) fn resume(rc: &RunConfig, sn: &Snapshot, out: &str) -> CliResult<()> {
+    let target = build_target(&rc.target, Some(rc.dim))?;
+    let s = run_loop::Settings::resuming(out, sn, FILES);
+    let mut r = DiffusionRun::new(rc, &s.launch, &target, out)?;
+    super::resume::restore(&mut r, sn)?;
+    run_loop::run(&mut r, &s).map(|_| ())
 }
 
 fn run_smc(
@@ -680,7 +776,7 @@ fn run_smc(
     for &i in &idx {
         samples.extend_from_slice(&ps.x[i as usize * d..(i as usize + 1) * d]);
     }
-    let set = eval_set(target, rc, a)?;
+    let set = eval_set(target, rc, a.diffusion.aldp_reference.as_deref())?;
     let m = eval::sample_metrics(&set, &samples, d, true)?;
     let aldp = set
         .aldp
