@@ -272,19 +272,38 @@ def load_state(path: Path):
     return st
 
 
-CART_HEADER = ["t_ps", "replica", "energy_kj", "phi", "psi"] + [f"c{i}" for i in range(66)]
+SAMPLE_COLS = ["t_ps", "replica", "energy_kj", "phi", "psi"] + [f"c{i}" for i in range(66)]
+CART_HEADER = SAMPLE_COLS[:5] + ["log_w"] + SAMPLE_COLS[5:]
+
+
+def log_weights(samples, temp_md):
+    """log w = log(target density / sampled density) of each row, up to a constant.
+
+    The MD samples the Cartesian Boltzmann density at OpenMM's kT (R = 8.31446261815324e-3);
+    its push-forward to internal coordinates carries the full Jacobian b₁² b₂² sin a of the
+    gauge frame (b₁ = |X₆ − X₈|, b₂ = |X₁₄ − X₈|, a = ∠(6, 8, 14)), while the target uses
+    boltzgen's R = 8.314e-3 and the gauge-fixed determinant with b₂ alone. Hence
+    log w = −U (1/kT_target − 1/kT_md) − 2 ln b₁ − ln b₂ − ln sin a.
+    """
+    import numpy as np
+    X = samples[:, 5:].reshape(-1, N_ATOMS, 3)
+    q = raw_internal(X)
+    du = 1.0 / (KB * 300.0) - 1.0 / (KB_OPENMM * temp_md)
+    return -samples[:, 2] * du - 2.0 * np.log(q[:, 0]) - np.log(q[:, 1]) - np.log(np.sin(q[:, 2]))
 
 
 def read_samples(out: Path, n: int):
-    """The first `n` rows of reference-cart.csv.gz (columns of CART_HEADER) as float64."""
+    """The first `n` rows of reference-cart.csv.gz (columns of SAMPLE_COLS) as float64."""
     import numpy as np
     path = out / "reference-cart.csv.gz"
     if n == 0:
         return np.zeros((0, len(CART_HEADER)))
     with gzip.open(path, "rt") as f:
         head = f.readline().strip().split(",")
-        assert head == CART_HEADER, "unexpected header in " + str(path)
+        assert head in (CART_HEADER, SAMPLE_COLS), "unexpected header in " + str(path)
         rows = np.loadtxt(f, delimiter=",", ndmin=2)
+    if head == CART_HEADER:  # log_w is derived: dropped here, recomputed when written
+        rows = np.delete(rows, 5, axis=1)
     if rows.shape[0] < n:
         sys.exit(f"{path} has {rows.shape[0]} rows, the checkpoint expects {n}")
     return rows[:n]
@@ -303,11 +322,12 @@ def write_gz(path: Path, text: str):
     os.replace(tmp, path)
 
 
-def write_samples(out: Path, samples):
+def write_samples(out: Path, samples, temp_md):
     """Rewrites both sample files from the Cartesian rows (rounded as stored)."""
     import numpy as np
-    fmts = ["%.1f", "%d", "%.4f", "%.9g", "%.9g"] + ["%.6f"] * 66
-    write_gz(out / "reference-cart.csv.gz", ",".join(CART_HEADER) + "\n" + fmt_rows(samples, fmts))
+    fmts = ["%.1f", "%d", "%.4f", "%.9g", "%.9g", "%.9g"] + ["%.6f"] * 66
+    rows = np.insert(samples, 5, log_weights(samples, temp_md), axis=1)
+    write_gz(out / "reference-cart.csv.gz", ",".join(CART_HEADER) + "\n" + fmt_rows(rows, fmts))
     x = x_from_positions(samples[:, 5:].reshape(-1, N_ATOMS, 3))
     assert np.all(np.isfinite(x))
     header = ",".join(f"x{i + 1}" for i in range(60)) + "\n"
@@ -397,7 +417,7 @@ def run(args):
         st["n_samples"] = samples.shape[0]
         chunk_wall = time.time() - t0
         st["wall_seconds"] += chunk_wall
-        write_samples(out, samples)  # the rows first: a checkpoint never counts missing rows
+        write_samples(out, samples, temps[0])  # the rows first: a checkpoint never counts missing rows
         save_state(ckpt, st)
         analyse_into(out, st, samples)
         ns = st["exchanges_done"] * cfg["exchange_steps"] * 1e-6
@@ -473,15 +493,20 @@ def analyse_into(out: Path, st, samples):
         "beta_C7eq": (phi <= 0) & ((psi >= 50) | (psi < -120)),
         "alpha_R": (phi <= 0) & (psi >= -120) & (psi < 50),
     }
+    lw = log_weights(samples, cfg["temperatures_k"][0])
+    w = np.exp(lw - lw.max())
+    w = w / w.mean()
     pops = {}
     for name, b in ind.items():
         b = b.astype(float)
         pops[name] = {
-            "definition": BASINS[name], "population": float(b.mean()) if len(b) else None,
+            "definition": BASINS[name], "population": float(b.mean()),
             "se_10_blocks": block_se(b, 10), "se_20_blocks": block_se(b, 20),
-            "se_naive": float(b.std(ddof=1) / np.sqrt(len(b))) if len(b) > 1 else None,
+            "se_naive": float(b.std(ddof=1) / np.sqrt(len(b))),
+            "population_weighted": float(np.mean(w * b)),
+            "se_weighted_10_blocks": block_se(w * b, 10),
             "tau_int_samples": tau_int(b),
-            "entries": int(np.sum(np.diff(b) > 0)) if len(b) > 1 else 0,
+            "entries": int(np.sum(np.diff(b) > 0)),
             "blocking_curve": blocking_curve(b),
         }
     X = samples[:, 5:].reshape(-1, N_ATOMS, 3)
@@ -519,11 +544,16 @@ def analyse_into(out: Path, st, samples):
                          ("cos_phi", np.cos(samples[:, 3])), ("energy", samples[:, 2]))
         },
         "populations": pops,
+        "weights": {
+            "log_w": "-U (1/kT_target - 1/kT_md) - 2 ln b1 - ln b2 - ln sin a",
+            "kish_ess_fraction": float(w.mean() ** 2 / np.mean(w**2)),
+            "log_w_sd": float(lw.std()),
+        },
         "cis_peptide_samples": [int(np.sum(np.abs(o) < 90)) for o in omega],
         "chirality_penalised_samples": int(np.sum(np.abs(d - mean_diff) >= thr)),
         "mean_energy_kj": float(samples[:, 2].mean()) if len(samples) else None,
         "files": {
-            "reference-cart.csv.gz": "t_ps, replica, energy_kj, phi, psi (rad), c0..c65 (nm)",
+            "reference-cart.csv.gz": "t_ps, replica, energy_kj, phi, psi (rad), log_w, c0..c65 (nm)",
             "reference-x.csv.gz": "x1..x60, the target's sampler space",
             "checkpoint.npz": "state after the last chunk (resume)",
         },
@@ -537,13 +567,16 @@ def analyse_into(out: Path, st, samples):
 def analyse(args):
     out = Path(args.out)
     st = load_state(out / "checkpoint.npz")
-    rep = analyse_into(out, st, read_samples(out, st["n_samples"]))
+    samples = read_samples(out, st["n_samples"])
+    write_samples(out, samples, st["settings"]["temperatures_k"][0])
+    rep = analyse_into(out, st, samples)
     short = {k: v for k, v in rep.items() if k != "populations"}
     print(json.dumps(short, indent=1))
     for name, p in rep["populations"].items():
         print(f"{name:10s} {p['population']:.4f} ± {p['se_10_blocks']:.4f} (10 blocks), "
               f"± {p['se_20_blocks']:.4f} (20 blocks), naive ± {p['se_naive']:.4f}, "
-              f"tau_int {p['tau_int_samples']:.1f} samples, {p['entries']} entries")
+              f"tau_int {p['tau_int_samples']:.1f} samples, {p['entries']} entries; "
+              f"weighted {p['population_weighted']:.4f} ± {p['se_weighted_10_blocks']:.4f}")
 
 
 def verify(args):
@@ -579,6 +612,12 @@ def verify(args):
     with gzip.open(out / "reference-x.csv.gz", "rt") as f:
         f.readline()
         xs = np.loadtxt(f, delimiter=",", ndmin=2)
+    with gzip.open(out / "reference-cart.csv.gz", "rt") as f:
+        f.readline()
+        lw = np.loadtxt(f, delimiter=",", ndmin=2)[:, 5]
+    dlw = np.max(np.abs(lw - log_weights(s, st["settings"]["temperatures_k"][0])))
+    print(f"log_w column against a recomputation: max |Δ| {dlw:.1e}")
+    assert dlw < 1e-6
     dx = np.max(np.abs(xs - x_from_positions(X)))
     print(f"reference-x.csv.gz against x_from_positions of the stored rows: max |Δx| {dx:.1e}")
     assert dx < 1e-6
