@@ -246,8 +246,20 @@ def fresh_state(args, system):
         # round trips: the last end (0 = coldest, 1 = hottest, -1 = none yet) of each replica
         "last_end": np.where(np.arange(k) == 0, 0, np.where(np.arange(k) == k - 1, 1, -1)),
         "round_trips": np.zeros(k, dtype=np.int64), "n_samples": 0, "wall_seconds": 0.0,
+        **rung_counters(k, 0),
         "openmm_version": "",
     }
+
+
+def rung_counters(k, since_chunk):
+    """Observation counters, updated at every exchange round from chunk `since_chunk` on:
+    rounds observed, rounds with φ > 0 at each rung, and entries into φ > 0 of each replica
+    (its own continuous trajectory, seen every exchange interval)."""
+    import numpy as np
+    return {"rung_obs": 0, "rung_obs_since_chunk": since_chunk,
+            "rung_alpha_l": np.zeros(k, dtype=np.int64),
+            "replica_alpha_l_entries": np.zeros(k, dtype=np.int64),
+            "replica_phi_pos": np.full(k, -1, dtype=np.int64)}
 
 
 def save_state(path: Path, st):
@@ -266,7 +278,9 @@ def load_state(path: Path):
         st = {k: f[k] for k in f.files}
     st["settings"] = json.loads(str(st["settings"]))
     st["openmm_version"] = str(st["openmm_version"])
-    for k in ("chunk", "exchanges_done", "n_samples"):
+    if "rung_obs" not in st:  # checkpoints written before these counters existed
+        st.update(rung_counters(len(st["replica_at"]), int(st["chunk"])))
+    for k in ("chunk", "exchanges_done", "n_samples", "rung_obs", "rung_obs_since_chunk"):
         st[k] = int(st[k])
     st["wall_seconds"] = float(st["wall_seconds"])
     return st
@@ -297,7 +311,7 @@ def read_samples(out: Path, n: int):
     import numpy as np
     path = out / "reference-cart.csv.gz"
     if n == 0:
-        return np.zeros((0, len(CART_HEADER)))
+        return np.zeros((0, len(SAMPLE_COLS)))
     with gzip.open(path, "rt") as f:
         head = f.readline().strip().split(",")
         assert head in (CART_HEADER, SAMPLE_COLS), "unexpected header in " + str(path)
@@ -381,6 +395,14 @@ def run(args):
                    for s in states]
             pot = [s.getPotentialEnergy().value_in_unit(u.kilojoule_per_mole) for s in states]
             st["exchanges_done"] += 1
+            phis = phi_psi(np.array(pos))[0]
+            st["rung_obs"] += 1
+            st["rung_alpha_l"] += phis > 0
+            for k in range(nk):
+                r = st["replica_at"][k]
+                if phis[k] > 0 and st["replica_phi_pos"][r] == 0:
+                    st["replica_alpha_l_entries"][r] += 1
+                st["replica_phi_pos"][r] = int(phis[k] > 0)
             ex = st["exchanges_done"]
             if ex > cfg["burn_in_exchanges"] and ex % cfg["sample_every_exchanges"] == 0:
                 X = np.round(pos[0], 6)
@@ -531,6 +553,12 @@ def analyse_into(out: Path, st, samples):
         "exchange_accepts": st["accepts"].tolist(),
         "exchange_acceptance": (st["accepts"] / np.maximum(st["attempts"], 1)).tolist(),
         "round_trips_per_replica": st["round_trips"].tolist(),
+        "rung_observations": {
+            "since_chunk": st["rung_obs_since_chunk"], "rounds": st["rung_obs"],
+            "phi_positive_fraction_per_rung": (st["rung_alpha_l"]
+                                               / max(st["rung_obs"], 1)).tolist(),
+            "alpha_l_entries_per_replica": st["replica_alpha_l_entries"].tolist(),
+        },
         "samples": int(len(samples)),
         "sample_interval_ps": cfg["sample_every_exchanges"] * cfg["exchange_steps"] * 1e-3,
         "tau_int_samples": {
