@@ -246,7 +246,7 @@ def fresh_state(args, system):
         # round trips: the last end (0 = coldest, 1 = hottest, -1 = none yet) of each replica
         "last_end": np.where(np.arange(k) == 0, 0, np.where(np.arange(k) == k - 1, 1, -1)),
         "round_trips": np.zeros(k, dtype=np.int64), "n_samples": 0, "wall_seconds": 0.0,
-        **rung_counters(k, 0),
+        **rung_counters(k, 0), **rung_log_fields(k, 0),
         "openmm_version": "",
     }
 
@@ -260,6 +260,13 @@ def rung_counters(k, since_chunk):
             "rung_alpha_l": np.zeros(k, dtype=np.int64),
             "replica_alpha_l_entries": np.zeros(k, dtype=np.int64),
             "replica_phi_pos": np.full(k, -1, dtype=np.int64)}
+
+
+def rung_log_fields(k, since_chunk):
+    """Every exchange round from chunk `since_chunk` on: (U in kJ/mol, φ, ψ) of each rung
+    before the swaps (float32), for the MBAR estimate over all rungs."""
+    import numpy as np
+    return {"rung_log": np.zeros((0, k, 3), dtype=np.float32), "rung_log_since_chunk": since_chunk}
 
 
 def save_state(path: Path, st):
@@ -280,6 +287,9 @@ def load_state(path: Path):
     st["openmm_version"] = str(st["openmm_version"])
     if "rung_obs" not in st:  # checkpoints written before these counters existed
         st.update(rung_counters(len(st["replica_at"]), int(st["chunk"])))
+    if "rung_log" not in st:
+        st.update(rung_log_fields(len(st["replica_at"]), int(st["chunk"])))
+    st["rung_log_since_chunk"] = int(st["rung_log_since_chunk"])
     for k in ("chunk", "exchanges_done", "n_samples", "rung_obs", "rung_obs_since_chunk"):
         st[k] = int(st[k])
     st["wall_seconds"] = float(st["wall_seconds"])
@@ -384,7 +394,7 @@ def run(args):
             ctx.setPositions(st["positions"][k] * u.nanometer)
             ctx.setVelocities(st["velocities"][k] * (u.nanometer / u.picosecond))
         rng = np.random.default_rng(derived_seed(cfg["seed"], chunk, -2))
-        new = []
+        new, log_rows = [], []
         for _ in range(cfg["chunk_exchanges"]):
             for ctx, integ in ctxs:
                 integ.step(cfg["exchange_steps"])
@@ -395,7 +405,8 @@ def run(args):
                    for s in states]
             pot = [s.getPotentialEnergy().value_in_unit(u.kilojoule_per_mole) for s in states]
             st["exchanges_done"] += 1
-            phis = phi_psi(np.array(pos))[0]
+            phis, psis = phi_psi(np.array(pos))
+            log_rows.append(np.stack([pot, phis, psis], axis=1))
             st["rung_obs"] += 1
             st["rung_alpha_l"] += phis > 0
             for k in range(nk):
@@ -434,6 +445,7 @@ def run(args):
             st["velocities"] = np.array(vel)
         del ctxs
         st["chunk"] = chunk + 1
+        st["rung_log"] = np.concatenate([st["rung_log"], np.array(log_rows, dtype=np.float32)])
         if new:
             samples = np.concatenate([samples, np.array(new)])
         st["n_samples"] = samples.shape[0]
@@ -504,17 +516,72 @@ def tau_int(series, c=5.0):
     return float(tau)
 
 
+def basin_indicators(phi, psi):
+    """Indicators of BASINS from φ, ψ in radians."""
+    import numpy as np
+    phi, psi = np.degrees(phi), np.degrees(psi)
+    return {
+        "alpha_L": phi > 0,
+        "beta_C7eq": (phi <= 0) & ((psi >= 50) | (psi < -120)),
+        "alpha_R": (phi <= 0) & (psi >= -120) & (psi < 50),
+    }
+
+
+def mbar_300k(U, phi, psi, temps):
+    """MBAR over the temperature rungs: basin populations at the coldest rung from the
+    (n_rounds, K) energies and dihedrals of every rung (reduced energies β_k U)."""
+    import numpy as np
+    from scipy.special import logsumexp
+    k = U.shape[1]
+    beta = 1.0 / (KB_OPENMM * np.asarray(temps))
+    uf = U.reshape(-1).astype(float)
+    u = beta[:, None] * uf[None, :]
+    log_n = np.log(np.full(k, U.shape[0], dtype=float))
+    f = np.zeros(k)
+    for _ in range(100000):
+        log_den = logsumexp(log_n[:, None] + f[:, None] - u, axis=0)
+        f_new = -logsumexp(-u - log_den[None, :], axis=1)
+        f_new -= f_new[0]
+        done = np.max(np.abs(f_new - f)) < 1e-10
+        f = f_new
+        if done:
+            break
+    lw = -u[0] - log_den
+    w = np.exp(lw - lw.max())
+    w /= w.sum()
+    ind = basin_indicators(phi.reshape(-1), psi.reshape(-1))
+    return {b: float(np.sum(w * v)) for b, v in ind.items()}, float(1.0 / np.sum(w**2))
+
+
+def mbar_report(st):
+    import numpy as np
+    log = st["rung_log"]
+    temps = st["settings"]["temperatures_k"]
+    if log.shape[0] < 20:
+        return None
+    U, phi, psi = (log[:, :, i].astype(float) for i in range(3))
+    est, ess = mbar_300k(U, phi, psi, temps)
+    n_blocks = 10
+    m = log.shape[0] // n_blocks
+    blocks = [mbar_300k(U[i * m:(i + 1) * m], phi[i * m:(i + 1) * m], psi[i * m:(i + 1) * m],
+                        temps)[0] for i in range(n_blocks)]
+    return {
+        "since_chunk": st["rung_log_since_chunk"], "rounds": int(log.shape[0]),
+        "kish_ess": ess,
+        "populations": {b: {"population": est[b],
+                            "se_10_blocks": float(np.std([x[b] for x in blocks], ddof=1)
+                                                  / np.sqrt(n_blocks))} for b in est},
+        "per_rung_fraction": {b: v.mean(axis=0).tolist()
+                              for b, v in basin_indicators(phi, psi).items()},
+    }
+
+
 def analyse_into(out: Path, st, samples):
     import numpy as np
     cfg = st["settings"]
     if len(samples) < 2:
         return None
-    phi, psi = np.degrees(samples[:, 3]), np.degrees(samples[:, 4])
-    ind = {
-        "alpha_L": phi > 0,
-        "beta_C7eq": (phi <= 0) & ((psi >= 50) | (psi < -120)),
-        "alpha_R": (phi <= 0) & (psi >= -120) & (psi < 50),
-    }
+    ind = basin_indicators(samples[:, 3], samples[:, 4])
     lw = log_weights(samples, cfg["temperatures_k"][0])
     w = np.exp(lw - lw.max())
     w = w / w.mean()
@@ -572,6 +639,7 @@ def analyse_into(out: Path, st, samples):
                          ("cos_phi", np.cos(samples[:, 3])), ("energy", samples[:, 2]))
         },
         "populations": pops,
+        "mbar_all_rungs": mbar_report(st),
         "weights": {
             "log_w": "-U (1/kT_target - 1/kT_md) - 2 ln b1 - ln b2 - ln sin a",
             "kish_ess_fraction": float(w.mean() ** 2 / np.mean(w**2)),
