@@ -346,10 +346,21 @@ def write_gz(path: Path, text: str):
     os.replace(tmp, path)
 
 
+SAMPLE_FMTS = ["%.1f", "%d", "%.4f", "%.9g", "%.9g"] + ["%.6f"] * 66
+
+
+def as_stored(rows):
+    """`rows` (columns SAMPLE_COLS) exactly as they read back from the file: a resumed run then
+    holds the same numbers as an uninterrupted one."""
+    import numpy as np
+    return np.array([[float(v) for v in line.split(",")]
+                     for line in fmt_rows(rows, SAMPLE_FMTS).splitlines()]).reshape(-1, len(rows[0]))
+
+
 def write_samples(out: Path, samples, temp_md):
     """Rewrites both sample files from the Cartesian rows (rounded as stored)."""
     import numpy as np
-    fmts = ["%.1f", "%d", "%.4f", "%.9g", "%.9g", "%.9g"] + ["%.6f"] * 66
+    fmts = SAMPLE_FMTS[:5] + ["%.9g"] + SAMPLE_FMTS[5:]
     rows = np.insert(samples, 5, log_weights(samples, temp_md), axis=1)
     write_gz(out / "reference-cart.csv.gz", ",".join(CART_HEADER) + "\n" + fmt_rows(rows, fmts))
     x = x_from_positions(samples[:, 5:].reshape(-1, N_ATOMS, 3))
@@ -416,7 +427,7 @@ def run(args):
                 st["replica_phi_pos"][r] = int(phis[k] > 0)
             ex = st["exchanges_done"]
             if ex > cfg["burn_in_exchanges"] and ex % cfg["sample_every_exchanges"] == 0:
-                X = np.round(pos[0], 6)
+                X = as_stored([[0.0] * 5 + pos[0].reshape(-1).tolist()])[0, 5:].reshape(N_ATOMS, 3)
                 phi, psi = phi_psi(X[None])
                 new.append([ex * cfg["exchange_steps"] * 1e-3, st["replica_at"][0], pot[0],
                             phi[0], psi[0], *X.reshape(-1)])
@@ -447,7 +458,7 @@ def run(args):
         st["chunk"] = chunk + 1
         st["rung_log"] = np.concatenate([st["rung_log"], np.array(log_rows, dtype=np.float32)])
         if new:
-            samples = np.concatenate([samples, np.array(new)])
+            samples = np.concatenate([samples, as_stored(np.array(new))])
         st["n_samples"] = samples.shape[0]
         chunk_wall = time.time() - t0
         st["wall_seconds"] += chunk_wall
