@@ -116,7 +116,7 @@ impl RunSettings {
 
     /// The settings to serialise as they are (not through `serde_json::Value`, which would
     /// widen every `f32` to its `f64` digits).
-    fn as_config(&self) -> ConfigRef<'_> {
+    pub(crate) fn as_config(&self) -> impl Serialize + '_ {
         match self {
             RunSettings::Diffusion(c) | RunSettings::Teacher(c) => ConfigRef::Run(c),
             RunSettings::Vgs(c) => ConfigRef::Vgs(c),
@@ -125,7 +125,8 @@ impl RunSettings {
         }
     }
 
-    fn from_json(kind: &str, v: serde_json::Value) -> Result<Self, String> {
+    /// The settings of a `kind` from their JSON (`config` of a file).
+    pub(crate) fn from_json(kind: &str, v: serde_json::Value) -> Result<Self, String> {
         let e = |e: serde_json::Error| format!("`config` of a {kind} checkpoint: {e}");
         Ok(match kind {
             "diffusion" => RunSettings::Diffusion(serde_json::from_value(v).map_err(e)?),
@@ -139,6 +140,48 @@ impl RunSettings {
                 ));
             }
         })
+    }
+}
+
+impl RunSettings {
+    /// Checks the settings by the rules of the kind's command (its flags' checks and
+    /// memory limits).
+    ///
+    /// # Errors
+    /// The flag error the command would give.
+    pub fn validate(&self) -> CliResult<()> {
+        match self {
+            RunSettings::Diffusion(rc) | RunSettings::Teacher(rc) => {
+                let teacher = matches!(self, RunSettings::Teacher(_));
+                if (rc.method == "teacher") != teacher {
+                    return Err(CliError::flag("--method", "does not match the kind"));
+                }
+                crate::commands::train::validate_config(rc)
+            }
+            RunSettings::Vgs(s) => crate::commands::vgs::checkpoint_groups(s).map(|_| ()),
+            RunSettings::Ebm(s) => crate::commands::ebm::checkpoint_groups(s).map(|_| ()),
+            RunSettings::Discrete(s) => crate::commands::discrete::checkpoint_groups(s).map(|_| ()),
+        }
+    }
+
+    /// Training iterations (`--iters`).
+    pub fn iters(&self) -> u32 {
+        match self {
+            RunSettings::Diffusion(rc) | RunSettings::Teacher(rc) => rc.iters,
+            RunSettings::Vgs(s) => s.iters,
+            RunSettings::Ebm(s) => s.iters,
+            RunSettings::Discrete(s) => s.iters,
+        }
+    }
+
+    /// Sets the training iterations.
+    pub fn set_iters(&mut self, n: u32) {
+        match self {
+            RunSettings::Diffusion(rc) | RunSettings::Teacher(rc) => rc.iters = n,
+            RunSettings::Vgs(s) => s.iters = n,
+            RunSettings::Ebm(s) => s.iters = n,
+            RunSettings::Discrete(s) => s.iters = n,
+        }
     }
 }
 
@@ -195,16 +238,10 @@ struct Head {
     format: String,
 }
 
-/// FNV-1a 64 over the little-endian bits of `params`.
+/// FNV-1a 64 over the little-endian bits of `params`, in hex
+/// ([`amortise_kernel::checksum`], as the playground and the firmware print it).
 pub fn checksum(params: &[f32]) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for p in params {
-        for byte in p.to_bits().to_le_bytes() {
-            h ^= byte as u64;
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
-    format!("{h:016x}")
+    format!("{:016x}", amortise_kernel::checksum::fnv1a_f32(params))
 }
 
 impl Checkpoint {

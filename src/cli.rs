@@ -1,7 +1,8 @@
 //! Command-line grammar (clap derive). Every command and flag has `--help` text.
 
 use amortise_settings::discrete;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 /// Amortised samplers: train, sample, evaluate and benchmark from the command line.
 #[derive(Debug, Parser)]
@@ -10,6 +11,34 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// Parses the command line as [`Parser::parse`] does (exiting on a usage error), and notes
+/// in each [`ResumeArgs::given`] the flags given explicitly, so that `--resume` can refuse
+/// the others by name.
+pub fn parse() -> Cli {
+    let cmd = Cli::command();
+    let m = cmd.clone().get_matches();
+    let mut cli = Cli::from_arg_matches(&m).unwrap_or_else(|e| e.format(&mut cmd.clone()).exit());
+    let Some((name, sub)) = m.subcommand() else {
+        return cli;
+    };
+    let Some(sc) = cmd.find_subcommand(name) else {
+        return cli;
+    };
+    let given: Vec<String> = sc
+        .get_arguments()
+        .filter(|a| sub.value_source(a.get_id().as_str()) == Some(ValueSource::CommandLine))
+        .filter_map(|a| a.get_long().map(|l| format!("--{l}")))
+        .collect();
+    match &mut cli.command {
+        Command::Train(a) => a.run.resume.given = given,
+        Command::TrainDiscrete(a) => a.run.resume.given = given,
+        Command::TrainVgs(a) => a.resume.given = given,
+        Command::Ebm(a) => a.resume.given = given,
+        _ => {}
+    }
+    cli
 }
 
 /// The subcommands.
@@ -156,7 +185,13 @@ pub enum Command {
 pub struct TrainArgs {
     /// Target name (see `amortise targets`), or a discrete environment: sequence, grid,
     /// deceptive-grid, ising (methods tb, db, subtb, rsmc, teacher; same as `train-discrete`).
-    #[arg(long)]
+    /// Required unless --resume.
+    #[arg(
+        long,
+        required_unless_present = "resume",
+        default_value = "",
+        hide_default_value = true
+    )]
     pub target: String,
     /// Method: tb, tb-buffer, rsmc (trained), teacher (adaptive teacher: a student diffusion
     /// sampler trained on its own, teacher and buffer samples, and a teacher diffusion sampler
@@ -238,6 +273,33 @@ pub struct RunArgs {
     /// final evaluation, at most 4096 in the others).
     #[arg(long)]
     pub eval_samples: Option<usize>,
+    /// Resume snapshots and --resume.
+    #[command(flatten)]
+    pub resume: ResumeArgs,
+}
+
+/// Resume snapshots (`train`, `train-discrete`, `train-vgs`, `ebm`).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ResumeArgs {
+    /// Continue the run in this output folder from its resume snapshot (DIR/snapshot.gz),
+    /// with the same bits as if it had never stopped: its settings come from the snapshot,
+    /// so only --iters (to extend the run), --threads (runs with gradient chunks),
+    /// --checkpoint-every and --stop-at may be given with it.
+    #[arg(long, value_name = "DIR")]
+    pub resume: Option<String>,
+    /// Write the resume snapshot (OUT/snapshot.gz) every this many iterations (default 100;
+    /// 0: only at the end and on Ctrl-C). A killed run loses at most the work since the
+    /// last snapshot.
+    #[arg(long, value_name = "N")]
+    pub checkpoint_every: Option<u32>,
+    /// End this invocation after iteration K (before --iters), writing the resume snapshot
+    /// as the run's end would: a piece of a long run, continued by --resume with the same
+    /// bits (unlike a shorter --iters, which moves the learning-rate drops).
+    #[arg(long, value_name = "K")]
+    pub stop_at: Option<u32>,
+    /// The flags given on the command line (filled by [`parse`]; empty otherwise).
+    #[arg(skip)]
+    pub given: Vec<String>,
 }
 
 /// The batch, the networks and the learning rate (`train`, `train-discrete`).
@@ -326,6 +388,12 @@ pub struct DiffusionArgs {
     /// on-policy batch (the log Z minimising that batch's TB loss) instead of 0.
     #[arg(long)]
     pub init_log_z_batch: bool,
+    /// aldp only: reference samples of the target (CSV of 60-d sampler-space rows x, optional
+    /// header, .gz allowed): KL divergences of phi, psi and the Ramachandran histogram against
+    /// them, their basin populations, and eval-samples evenly spaced rows as the target
+    /// samples of EUBO, MMD and Sinkhorn.
+    #[arg(long)]
+    pub aldp_reference: Option<String>,
     /// Exploration standard deviation added when sampling on-policy trajectories.
     #[arg(long, default_value_t = 0.0)]
     pub exploration: f32,
@@ -430,8 +498,14 @@ pub enum BenchKind {
 /// Arguments of `amortise train-vgs`.
 #[derive(Debug, clap::Args)]
 pub struct TrainVgsArgs {
-    /// Target name: 9gmm, funnel, dw4, lj13 (paper presets) or any other target (9gmm settings).
-    #[arg(long)]
+    /// Target name: 9gmm, funnel, dw4, lj13 (paper presets) or any other target (9gmm
+    /// settings). Required unless --resume.
+    #[arg(
+        long,
+        required_unless_present = "resume",
+        default_value = "",
+        hide_default_value = true
+    )]
     pub target: String,
     /// Training iterations (behaviour batch + TD update each).
     #[arg(long, default_value_t = amortise_settings::vgs::ITERS)]
@@ -466,16 +540,30 @@ pub struct TrainVgsArgs {
     /// Reference sample CSV for targets without an exact sampler (default data/TARGET-ref.csv).
     #[arg(long)]
     pub reference: Option<String>,
+    /// Resume snapshots and --resume.
+    #[command(flatten)]
+    pub resume: ResumeArgs,
 }
 
 /// Arguments of `amortise ebm`.
 #[derive(Debug, clap::Args)]
 pub struct EbmArgs {
-    /// Data set: moons, 8gaussians, checkerboard, rings (generated from the seed).
-    #[arg(long)]
+    /// Data set: moons, 8gaussians, checkerboard, rings (generated from the seed). Required
+    /// unless --resume.
+    #[arg(
+        long,
+        required_unless_present = "resume",
+        default_value = "",
+        hide_default_value = true
+    )]
     pub data: String,
-    /// Output folder.
-    #[arg(long)]
+    /// Output folder. Required unless --resume.
+    #[arg(
+        long,
+        required_unless_present = "resume",
+        default_value = "",
+        hide_default_value = true
+    )]
     pub out: String,
     /// CD iterations (one VGS TD iteration, B negatives and one energy step each).
     #[arg(long, default_value_t = 1000)]
@@ -514,6 +602,9 @@ pub struct EbmArgs {
     /// VGS samples and held-out data points per evaluation.
     #[arg(long, default_value_t = 1000)]
     pub eval_samples: usize,
+    /// Resume snapshots and --resume.
+    #[command(flatten)]
+    pub resume: ResumeArgs,
 }
 
 /// Arguments of `amortise vgs-reference`.

@@ -1,10 +1,13 @@
 //! Evaluation of a trained sampler, following `rsmc.md` §5: 2000 model samples from forward
 //! trajectories (ELBO, importance-sampling log Z, ESS), 2000 exact target samples drawn once
-//! with seed 0 run backward through `p_B` (EUBO), sample divergences between the two sets
+//! with seed 0 (the funnel's clipped to `[−30, 30]` as the reference code's) run backward
+//! through `p_B` (EUBO), sample divergences between the two sets
 //! (median-heuristic MMD; the debiased Sinkhorn divergence in the paper's convention, ott-jax
 //! defaults with ε = 0.05 × mean cost, at every evaluation, and in the converged one,
 //! ε = 1e-3, at the final evaluation), and the entropic mode coverage where the target is a
-//! mixture with known centres.
+//! mixture with known centres. On `aldp` (no exact sampler), the target samples of EUBO, MMD
+//! and Sinkhorn come from the reference file of `train --aldp-reference`, and every
+//! evaluation adds the φ/ψ metrics of [`crate::aldp`].
 
 use amortise_kernel::Error;
 use amortise_kernel::metrics::sinkhorn::SinkhornConvention;
@@ -13,7 +16,7 @@ use amortise_kernel::rng::{self, Xoshiro256PlusPlus};
 use amortise_kernel::samplers::diffusion::net::PisNet;
 use amortise_kernel::samplers::diffusion::policy::{self, Policy, PolicyConfig, Rollout};
 use amortise_kernel::samplers::diffusion::reference::{Process, Schedule};
-use amortise_kernel::targets::{Density, LogDensity, Target};
+use amortise_kernel::targets::{Density, Funnel, Gmm40Jax, LogDensity, Target};
 use serde::Serialize;
 
 use crate::error::{CliError, CliResult};
@@ -29,33 +32,73 @@ pub struct EvalSet {
     pub modes: Option<Vec<f32>>,
     /// Samples per evaluation.
     pub n: usize,
+    /// On `aldp`: the target and its optional reference sample.
+    pub aldp: Option<crate::aldp::AldpEval>,
 }
 
 impl EvalSet {
     /// Draws the ground truth (seed [`GROUND_TRUTH_SEED`]) and collects mode centres.
+    ///
+    /// The funnel's samples are clipped to `[−30, 30]` ([`Funnel::clip_to_bounds`]) as the
+    /// RSMC JAX code's `Funnel.sample` clips them to its `sample_bounds`: its evaluation set
+    /// (`target.sample(PRNGKey(0), (eval_samples,))`) is clipped, for the EUBO's backward
+    /// trajectories and the MMD and Sinkhorn reference alike.
     pub fn new(target: &Target, n: usize) -> CliResult<Self> {
         let d = target.dim();
         let ground_truth = if target.has_sampler() {
             let mut gt = vec![0.0f32; n * d];
             let mut r = rng::seeded(GROUND_TRUTH_SEED);
+            let clip = matches!(target.density(), Density::Funnel(_));
             for row in gt.chunks_exact_mut(d) {
                 target
                     .sample(&mut r, row)
                     .map_err(|e| CliError::kernel("ground-truth samples", e))?;
+                if clip {
+                    Funnel::clip_to_bounds(row);
+                }
             }
             Some(gt)
         } else {
             None
         };
+        let aldp = match target.density() {
+            Density::Aldp(a) => Some(crate::aldp::AldpEval {
+                aldp: *a,
+                reference: None,
+            }),
+            _ => None,
+        };
         Ok(EvalSet {
             ground_truth,
             modes: mode_centres(target),
             n,
+            aldp,
         })
+    }
+
+    /// Reads the aldp reference sample `path` (`--aldp-reference`): its φ/ψ histograms for
+    /// the KL divergences, and `n` evenly spaced rows as the target samples (EUBO, MMD,
+    /// Sinkhorn).
+    ///
+    /// # Errors
+    /// A flag error if the target is not aldp or the file is unreadable or not 60-d.
+    pub fn with_aldp_reference(mut self, path: &str) -> CliResult<Self> {
+        let Some(ev) = self.aldp.as_mut() else {
+            return Err(CliError::flag(
+                crate::aldp::REFERENCE_FLAG,
+                "only used by --target aldp",
+            ));
+        };
+        let r = crate::aldp::Reference::load(&ev.aldp, path, self.n)?;
+        self.ground_truth = Some(r.subsample.clone());
+        ev.reference = Some(r);
+        Ok(self)
     }
 }
 
-/// Mode centres of mixture targets (GMM40, 9GMM, 25GMM), row-major.
+/// Mode centres of mixture targets (GMM40, GMM40 with the JAX means, 9GMM, 25GMM),
+/// row-major. None for the mixture of Student-t: the JAX code assigns a sample to the
+/// component of largest Student-t density, which is not the nearest location.
 pub fn mode_centres(target: &Target) -> Option<Vec<f32>> {
     match target.density() {
         Density::Gmm40(g) => {
@@ -65,6 +108,13 @@ pub fn mode_centres(target: &Target) -> Option<Vec<f32>> {
                     Some(m) => out.extend_from_slice(m),
                     None => break,
                 }
+            }
+            Some(out)
+        }
+        Density::Gmm40Jax(g) => {
+            let mut out = Vec::new();
+            for k in 0..Gmm40Jax::N_COMPONENTS {
+                out.extend_from_slice(g.mean(k)?);
             }
             Some(out)
         }
@@ -103,6 +153,8 @@ pub struct Evaluation {
     pub sinkhorn_paper: Option<f64>,
     /// Entropic mode coverage in [0, 1].
     pub emc: Option<f64>,
+    /// The φ/ψ metrics on aldp.
+    pub aldp: Option<crate::aldp::AldpMetrics>,
     /// Model samples `[n, d]` (not serialised).
     #[serde(skip)]
     pub samples: Vec<f32>,
@@ -259,7 +311,7 @@ pub fn sample_metrics(
 const SINKHORN_CACHE_MAX: usize = 1 << 26;
 
 /// The kernel's Sinkhorn divergence with the converged convention's settings `cfg`; see
-/// [`sinkhorn`].
+/// [`sinkhorn()`].
 ///
 /// # Errors
 /// The kernel's error, as a [`CliError`] naming `sinkhorn`.
@@ -321,6 +373,11 @@ pub fn evaluate(
         None => None,
     };
     let m = sample_metrics(set, &samples, d, with_sinkhorn)?;
+    let aldp = set
+        .aldp
+        .as_ref()
+        .map(|a| crate::aldp::metrics(a, &samples))
+        .transpose()?;
     Ok(Evaluation {
         elbo,
         eubo,
@@ -331,6 +388,7 @@ pub fn evaluate(
         sinkhorn_converged: m.sinkhorn_converged,
         sinkhorn_paper: m.sinkhorn_paper,
         emc: m.emc,
+        aldp,
         samples,
     })
 }

@@ -22,7 +22,7 @@ use crate::commands::{self, build_target};
 use crate::error::{CliError, CliResult};
 
 /// The fuzz targets by name (also the folder names under `fuzz/corpus/`).
-pub const TARGETS: [&str; 3] = ["checkpoint", "csv", "cli_args"];
+pub const TARGETS: [&str; 4] = ["checkpoint", "csv", "cli_args", "snapshot"];
 
 /// Runs the named target on `data`; `false` for an unknown name.
 pub fn run(target: &str, data: &[u8]) -> bool {
@@ -30,6 +30,7 @@ pub fn run(target: &str, data: &[u8]) -> bool {
         "checkpoint" => checkpoint(data),
         "csv" => csv(data),
         "cli_args" => cli_args(data),
+        "snapshot" => snapshot(data),
         _ => return false,
     }
     true
@@ -68,6 +69,35 @@ pub fn checkpoint(data: &[u8]) {
         assert_eq!(x.len(), 2 * dim, "sample count");
         assert!(x.iter().all(|v| v.is_finite()), "non-finite samples: {x:?}");
     }
+}
+
+/// Resume snapshot loading (`--resume DIR` reads `DIR/snapshot.gz`): parse the bytes as a
+/// decompressed snapshot (the gzip layer and its CRC are flate2's) with every check of
+/// [`crate::snapshot::Snapshot::parse`]; an accepted snapshot, written back, must parse to
+/// the same snapshot (its wall-clock `seconds` to within rounding: serde_json's default
+/// float parser may be an ulp off on long digit strings, and the seconds change no bits).
+///
+/// # Panics
+/// Only on a bug: an accepted snapshot that does not survive the round trip.
+pub fn snapshot(data: &[u8]) {
+    use crate::snapshot::Snapshot;
+    let Ok(s) = Snapshot::parse("fuzz/snapshot.gz", data) else {
+        return;
+    };
+    let bytes = s.bytes().expect("an accepted snapshot encodes");
+    let b = Snapshot::parse("fuzz/snapshot.gz", &bytes).expect("a written snapshot reads back");
+    assert_eq!(b.settings, s.settings, "settings changed");
+    assert_eq!(
+        (b.iteration, &b.launch),
+        (s.iteration, &s.launch),
+        "header changed"
+    );
+    let tol = 1e-12 * s.seconds.max(1.0);
+    assert!((b.seconds - s.seconds).abs() <= tol, "seconds changed");
+    assert!(
+        b.metrics == s.metrics && b.body == s.body,
+        "contents changed"
+    );
 }
 
 /// CSV sample loading (`amortise metric --a/--b`, `--reference`): parse the bytes; an

@@ -6,6 +6,7 @@
 //! `tests/robustness_fuzz.rs`) call the same code as the binary, through
 //! [`fuzz_targets`].
 
+pub mod aldp;
 pub mod checkpoint;
 pub mod cli;
 pub mod commands;
@@ -18,3 +19,4 @@ pub mod plot;
 pub mod run_config;
 pub mod run_loop;
 pub mod signal;
+pub mod snapshot;

@@ -9,11 +9,10 @@
 use std::process::ExitCode;
 
 use amortise::{cli, commands, signal};
-use clap::Parser;
 
 fn main() -> ExitCode {
     quiet_on_broken_pipe();
-    let cli = cli::Cli::parse();
+    let cli = cli::parse();
     match commands::run(cli) {
         Ok(()) if signal::interrupted() => ExitCode::from(signal::EXIT_INTERRUPTED),
         Ok(()) => ExitCode::SUCCESS,

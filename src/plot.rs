@@ -141,3 +141,115 @@ fn draw_marginals(path: &str, d: usize, samples: &[f32], title: &str) -> DrawRes
     root.present()?;
     Ok(())
 }
+
+/// Writes the Ramachandran plot of `angles` (`[φ, ψ]` in radians) to `path`: a 64 × 64
+/// histogram over `[−180°, 180°]²`, shaded on a log scale from one sample per cell (light)
+/// to the fullest cell (dark), with the basin boundaries (`φ = 0°`; `ψ = −120°` and `50°` for `φ ≤ 0°`)
+/// and labels; with `reference`, a second panel shows the reference the same way.
+pub fn ramachandran_svg(
+    path: &str,
+    angles: &[[f64; 2]],
+    reference: Option<&[[f64; 2]]>,
+    title: &str,
+) -> CliResult<()> {
+    draw_ramachandran(path, angles, reference, title)
+        .map_err(|e| CliError::file(path, format!("cannot draw plot: {e}")))
+}
+
+fn draw_ramachandran(
+    path: &str,
+    angles: &[[f64; 2]],
+    reference: Option<&[[f64; 2]]>,
+    title: &str,
+) -> DrawResult {
+    let panels: Vec<(&[[f64; 2]], String)> = match reference {
+        Some(r) => vec![
+            (angles, format!("{title}: model")),
+            (r, "reference".to_string()),
+        ],
+        None => vec![(angles, title.to_string())],
+    };
+    let k = panels.len() as u32;
+    let root = SVGBackend::new(path, (520 * k, 520)).into_drawing_area();
+    root.fill(&WHITE)?;
+    for (area, (pts, cap)) in root.split_evenly((1, k as usize)).iter().zip(&panels) {
+        rama_panel(area, pts, cap)?;
+    }
+    root.present()?;
+    Ok(())
+}
+
+fn rama_panel(
+    area: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>,
+    pts: &[[f64; 2]],
+    cap: &str,
+) -> DrawResult {
+    const N: usize = 64;
+    let deg = 180.0 / std::f64::consts::PI;
+    let mut counts = vec![0u32; N * N];
+    for p in pts {
+        let (a, b) = (p[0] * deg, p[1] * deg);
+        if (-180.0..=180.0).contains(&a) && (-180.0..=180.0).contains(&b) {
+            let i = (((a + 180.0) / 360.0 * N as f64) as usize).min(N - 1);
+            let j = (((b + 180.0) / 360.0 * N as f64) as usize).min(N - 1);
+            counts[i * N + j] += 1;
+        }
+    }
+    let top = counts.iter().copied().max().unwrap_or(0).max(1) as f64;
+    let mut chart = ChartBuilder::on(area)
+        .caption(cap, ("sans-serif", 16))
+        .margin(12)
+        .x_label_area_size(35)
+        .y_label_area_size(45)
+        .build_cartesian_2d(-180.0..180.0, -180.0..180.0)?;
+    let fmt = |v: &f64| format!("{v:.0}");
+    chart
+        .configure_mesh()
+        .disable_mesh()
+        .x_labels(7)
+        .y_labels(7)
+        .x_label_formatter(&fmt)
+        .y_label_formatter(&fmt)
+        .x_desc("φ (degrees)")
+        .y_desc("ψ (degrees)")
+        .draw()?;
+    let w = 360.0 / N as f64;
+    chart.draw_series(
+        counts
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| **c > 0)
+            .map(|(k, &c)| {
+                // one sample is still clearly visible: shade from 0.25 to 1
+                let t = 0.25
+                    + 0.75
+                        * if top > 1.0 {
+                            (c as f64).ln() / top.ln()
+                        } else {
+                            1.0
+                        };
+                let col = RGBColor(
+                    (235.0 - 205.0 * t) as u8,
+                    (240.0 - 180.0 * t) as u8,
+                    (255.0 - 95.0 * t) as u8,
+                );
+                let (a, b) = (-180.0 + (k / N) as f64 * w, -180.0 + (k % N) as f64 * w);
+                Rectangle::new([(a, b), (a + w, b + w)], col.filled())
+            }),
+    )?;
+    let line = RGBColor(120, 120, 120);
+    chart.draw_series(LineSeries::new([(0.0, -180.0), (0.0, 180.0)], line))?;
+    for psi in [-120.0, 50.0] {
+        chart.draw_series(LineSeries::new([(-180.0, psi), (0.0, psi)], line))?;
+    }
+    let font = ("sans-serif", 14).into_font().color(&BLACK);
+    for (label, at) in [
+        ("β/C7eq", (-170.0, 170.0)),
+        ("αR", (-170.0, 40.0)),
+        ("β/C7eq", (-170.0, -130.0)),
+        ("αL", (10.0, 170.0)),
+    ] {
+        chart.draw_series(std::iter::once(Text::new(label, at, font.clone())))?;
+    }
+    Ok(())
+}

@@ -17,24 +17,32 @@
 //! - `checkpoint.json` ([`crate::checkpoint`], one format for every kind), written before
 //!   the final evaluation, so that a second Ctrl-C during it (which exits at once) still
 //!   leaves a complete checkpoint;
-//! - `summary.json`: the method's summary ([`Run::finish`]) plus `iterations_completed`
-//!   and `interrupted`, printed on stdout as well.
+//! - the resume snapshot `snapshot.gz` ([`crate::snapshot`]: [`Run::save`] plus the
+//!   settings and the metrics so far) every `checkpoint_every` iterations, at the end and
+//!   on Ctrl-C, right after the step and before that iteration's evaluation; a run
+//!   resumed from it ([`Settings::resume`]) first evaluates that iteration (if due) and
+//!   then continues, with the same bits as a run that never stopped;
+//! - `summary.json`: the method's summary ([`Run::finish`]) plus `iterations_completed`,
+//!   `interrupted` (Ctrl-C) and `stopped` (`--stop-at` ended this piece of the run before
+//!   its `--iters`), printed on stdout as well.
 //!
 //! Plugging in another method: write a struct holding its arenas, kernel state and
 //! evaluation set, implement [`Run`] (`step` = one kernel step; `evaluate` = its metrics
 //! line; `checkpoint` = a
 //! [`Checkpoint`] with a new [`crate::checkpoint::RunSettings`] variant, its groups and a
-//! validation arm in `Checkpoint::validate`; `finish` = the final evaluation and the
+//! validation arm in `Checkpoint::validate`; `save` / `restore` = everything else that
+//! carries over between steps; `finish` = the final evaluation and the
 //! method's extra files), and call [`run`] from the command with the output folder and
 //! the cadence. `amortise sample` then needs an arm for the new kind (or reports that the
-//! kind cannot be sampled).
+//! kind cannot be sampled), and `--resume` an arm in [`crate::commands::resume`].
 
 use std::io::{IsTerminal, Write};
 use std::time::Instant;
 
-use crate::checkpoint::Checkpoint;
+use crate::checkpoint::{Checkpoint, RunSettings};
 use crate::csv::write_atomic;
-use crate::error::CliResult;
+use crate::error::{CliError, CliResult};
+use crate::snapshot::{self, Launch, Snapshot};
 
 /// Where an evaluation happens.
 #[derive(Clone, Copy, Debug)]
@@ -87,6 +95,25 @@ pub trait Run {
     /// A kernel error carving the views.
     fn checkpoint(&mut self) -> CliResult<Checkpoint>;
 
+    /// The run's settings (as [`Run::checkpoint`] stores them).
+    fn settings(&self) -> RunSettings;
+
+    /// Everything besides the settings that the run carries from one step to the next:
+    /// the kernel `State`, the random streams, the arena buffers of the trainer's
+    /// `Views::carried`, the loop's counters and the last step's diagnostics (the body of
+    /// the resume snapshot, [`crate::snapshot::encode`]).
+    ///
+    /// # Errors
+    /// A kernel error carving the views.
+    fn save(&mut self) -> CliResult<Vec<u8>>;
+
+    /// Restores what [`Run::save`] wrote into a run built afresh from the same settings
+    /// (without its prefill or first evaluation).
+    ///
+    /// # Errors
+    /// A body that does not decode or does not fit the arenas.
+    fn restore(&mut self, body: &[u8]) -> CliResult<()>;
+
     /// The final evaluation and the method's own output files (samples, plots); returns
     /// the summary. May append a last line to `metrics`.
     ///
@@ -108,6 +135,25 @@ impl Metrics {
             path: format!("{out}/metrics.jsonl"),
             text: String::new(),
         }
+    }
+
+    /// `metrics.jsonl` of a resumed run: `prefix` (the lines written before its snapshot),
+    /// written at once so that lines written after the snapshot are dropped.
+    ///
+    /// # Errors
+    /// The file cannot be written.
+    pub fn resumed(out: &str, prefix: &str) -> CliResult<Self> {
+        let m = Metrics {
+            path: format!("{out}/metrics.jsonl"),
+            text: prefix.to_string(),
+        };
+        write_atomic(&m.path, m.text.as_bytes())?;
+        Ok(m)
+    }
+
+    /// The lines so far.
+    pub fn text(&self) -> &str {
+        &self.text
     }
 
     /// Appends a line and rewrites the file.
@@ -152,22 +198,83 @@ impl Metrics {
 }
 
 /// The loop's settings.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Settings<'a> {
     /// Output folder (exists).
     pub out: &'a str,
     /// Iterations to run.
     pub iters: u32,
-    /// Evaluate every this many iterations (≥ 1).
-    pub eval_every: u32,
+    /// The evaluation cadence (`launch.eval_every`, ≥ 1), the snapshot cadence
+    /// (`launch.checkpoint_every`; 0: only at the end and on Ctrl-C) and what else the
+    /// snapshot needs to rebuild the run.
+    pub launch: Launch,
     /// The method's files besides summary.json, metrics.jsonl and checkpoint.json, for the
     /// closing message (e.g. `"samples.csv, samples.svg"`).
     pub files: &'a str,
+    /// The snapshot a resumed run continues from (its [`Run`] already restored from the
+    /// body); `None` for a new run.
+    pub resume: Option<&'a Snapshot>,
+}
+
+impl<'a> Settings<'a> {
+    /// A new run's loop: `--eval-every` (`eval_every`) and `--checkpoint-every` (of
+    /// `resume`) resolved by their defaults, and `--stop-at`.
+    pub fn new(
+        out: &'a str,
+        iters: u32,
+        eval_every: Option<u32>,
+        resume: &crate::cli::ResumeArgs,
+        files: &'a str,
+    ) -> Self {
+        let every = resume.checkpoint_every.unwrap_or(snapshot::DEFAULT_EVERY);
+        let mut launch = Launch::every(self::eval_every(eval_every, iters), every);
+        launch.stop_at = resume.stop_at;
+        Settings {
+            out,
+            iters,
+            launch,
+            files,
+            resume: None,
+        }
+    }
+}
+
+impl<'a> Settings<'a> {
+    /// The loop of a run resumed from `sn` (its settings give the iterations to run to, its
+    /// launch the cadences).
+    pub fn resuming(out: &'a str, sn: &'a Snapshot, files: &'a str) -> Self {
+        Settings {
+            out,
+            iters: sn.settings.iters(),
+            launch: sn.launch.clone(),
+            files,
+            resume: Some(sn),
+        }
+    }
 }
 
 /// The default cadence: `--eval-every`, else a tenth of the run (at least 1).
 pub fn eval_every(flag: Option<u32>, iters: u32) -> u32 {
     flag.unwrap_or((iters / 10).max(1)).max(1)
+}
+
+/// Writes the resume snapshot of `r` after `completed` iterations.
+fn write_snapshot<R: Run + ?Sized>(
+    r: &mut R,
+    s: &Settings<'_>,
+    completed: u32,
+    seconds: f64,
+    metrics: &Metrics,
+) -> CliResult<()> {
+    Snapshot {
+        settings: r.settings(),
+        iteration: completed,
+        seconds,
+        launch: s.launch.clone(),
+        metrics: metrics.text().to_string(),
+        body: r.save()?,
+    }
+    .save(&format!("{}/{}", s.out, snapshot::FILE))
 }
 
 /// Runs `run` for `s.iters` iterations and writes every output (see the module docs);
@@ -177,27 +284,57 @@ pub fn eval_every(flag: Option<u32>, iters: u32) -> u32 {
 /// The first error of the method or of a file; files written before it stay complete.
 pub fn run<R: Run + ?Sized>(r: &mut R, s: &Settings<'_>) -> CliResult<serde_json::Value> {
     crate::signal::install();
-    let mut metrics = Metrics::new(s.out);
+    let eval_every = s.launch.eval_every.max(1);
+    let (start, before) = s.resume.map_or((0, 0.0), |sn| (sn.iteration, sn.seconds));
+    let stop_at = s.launch.stop_at;
+    if let Some(k) = stop_at
+        && k <= start
+    {
+        return Err(CliError::flag(
+            "--stop-at",
+            format!("must be beyond the run's iteration ({start})"),
+        ));
+    }
+    let mut metrics = match s.resume {
+        Some(sn) => Metrics::resumed(s.out, &sn.metrics)?,
+        None => Metrics::new(s.out),
+    };
     let mut progress = Progress::new();
     let t0 = Instant::now();
-    let mut completed = 0u32;
+    let clock = |t0: Instant| before + t0.elapsed().as_secs_f64();
+    let mut completed = start;
     let mut interrupted = false;
-    for it in 0..s.iters {
+    if s.resume.is_some() && start < s.iters && start.is_multiple_of(eval_every) {
+        // the snapshot was taken before this iteration's evaluation
+        let at = At {
+            iteration: start,
+            seconds: clock(t0),
+            done: false,
+        };
+        let line = r.evaluate(at)?;
+        metrics.append(&line)?;
+    }
+    for it in start..s.iters {
         r.step(it)?;
         completed = it + 1;
         interrupted = crate::signal::interrupted();
-        let done = completed == s.iters || interrupted;
-        let due = completed.is_multiple_of(s.eval_every) || done;
+        let stopped = stop_at == Some(completed) && completed < s.iters;
+        let done = completed == s.iters || interrupted || stopped;
+        let every = s.launch.checkpoint_every;
+        if done || (every > 0 && completed.is_multiple_of(every)) {
+            write_snapshot(r, s, completed, clock(t0), &metrics)?;
+        }
+        let due = completed.is_multiple_of(eval_every) || done;
         if due && (!done || r.evaluates_last()) {
             let at = At {
                 iteration: completed,
-                seconds: t0.elapsed().as_secs_f64(),
+                seconds: clock(t0),
                 done,
             };
             let line = r.evaluate(at)?;
             metrics.append(&line)?;
         }
-        let rate = completed as f64 / t0.elapsed().as_secs_f64().max(1e-9);
+        let rate = (completed - start) as f64 / t0.elapsed().as_secs_f64().max(1e-9);
         progress.show(
             &format!(
                 "[{:>5.1}%] it {completed}/{}  {}  {rate:.1} it/s",
@@ -207,15 +344,16 @@ pub fn run<R: Run + ?Sized>(r: &mut R, s: &Settings<'_>) -> CliResult<serde_json
             ),
             done,
         );
-        if interrupted {
+        if interrupted || stopped {
             break;
         }
     }
     progress.done();
+    let stopped = completed < s.iters && !interrupted;
     let outcome = Outcome {
         completed,
         interrupted,
-        seconds: t0.elapsed().as_secs_f64(),
+        seconds: clock(t0),
     };
     // The checkpoint first: after Ctrl-C it is what must survive (a second Ctrl-C during
     // the final evaluation exits at once, leaving it complete).
@@ -223,14 +361,25 @@ pub fn run<R: Run + ?Sized>(r: &mut R, s: &Settings<'_>) -> CliResult<serde_json
     r.checkpoint()?.save(&ck_path)?;
     if interrupted {
         eprintln!(
-            "amortise: interrupted after {completed} of {} iterations: wrote {ck_path} and metrics.jsonl; evaluating for summary.json",
-            s.iters
+            "amortise: interrupted after {completed} of {} iterations: wrote {ck_path}, {} and metrics.jsonl (continue with --resume {}); evaluating for summary.json",
+            s.iters,
+            snapshot::FILE,
+            s.out
+        );
+    }
+    if stopped {
+        eprintln!(
+            "amortise: stopped after {completed} of {} iterations (--stop-at): wrote {ck_path}, {} and metrics.jsonl (continue with --resume {}); evaluating for summary.json",
+            s.iters,
+            snapshot::FILE,
+            s.out
         );
     }
     let mut summary = r.finish(&outcome, &mut metrics)?;
     if let Some(obj) = summary.as_object_mut() {
         obj.insert("iterations_completed".into(), completed.into());
         obj.insert("interrupted".into(), interrupted.into());
+        obj.insert("stopped".into(), stopped.into());
     }
     let text = serde_json::to_string_pretty(&summary).unwrap_or_default();
     write_atomic(&format!("{}/summary.json", s.out), text.as_bytes())?;

@@ -13,7 +13,16 @@ fn targets_lists_every_target() {
     assert!(o.status.success());
     let s = stdout(&o);
     for name in [
-        "gaussian", "gmm40", "9gmm", "25gmm", "funnel", "manywell", "dw4", "lj13",
+        "gaussian",
+        "gmm40",
+        "gmm40-jax",
+        "mos",
+        "9gmm",
+        "25gmm",
+        "funnel",
+        "manywell",
+        "dw4",
+        "lj13",
     ] {
         assert!(
             s.lines().any(|l| l.starts_with(name)),

@@ -74,6 +74,8 @@ fn ebm_with_huge_sizes_is_a_flag_error() {
         ["--batch", "100000000"],
         ["--hidden", "100000000"],
         ["--vgs-hidden", "100000000"],
+        // overflowed the VGS parameter count (a panic in debug builds)
+        ["--vgs-hidden", "1000000000004"],
     ] {
         let mut all = vec![
             "ebm",
@@ -88,6 +90,30 @@ fn ebm_with_huge_sizes_is_a_flag_error() {
         let o = amortise(&all);
         assert_fails(&o, 2, "--");
         assert!(!stderr(&o).contains("memory allocation"), "{}", stderr(&o));
+    }
+    assert!(!out.exists());
+}
+
+/// Used to write a checkpoint with `"field": null` (JSON has no infinity) that did not load
+/// back: an infinite real setting is a flag error even where the environment ignores it.
+#[test]
+fn discrete_infinite_settings_are_flag_errors() {
+    let out = tmp("discrete-inf-never");
+    for (flag, value) in [("--field", "1e309"), ("--teacher-alpha", "inf")] {
+        let o = amortise(&[
+            "train-discrete",
+            "--env",
+            "grid",
+            "--side",
+            "3",
+            "--iters",
+            "1",
+            flag,
+            value,
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert_fails(&o, 2, &format!("{flag}: must be finite"));
     }
     assert!(!out.exists());
 }

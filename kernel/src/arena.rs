@@ -5,6 +5,11 @@
 //! typed error instead of a panic when the arena is too short, [`carve_arenas`] checks the two
 //! arenas' lengths first, and [`same_layout`] and [`carved_by`] are the layout checks of every
 //! trainer's `init` and `step`.
+//!
+//! Most of an arena is scratch that every step writes before it reads it. The rest, the
+//! buffers a trainer's `Views::carried` lists as [`Carried`] (parameters, Adam moments,
+//! replay storage, schedule tables), carries over from one step to the next: with the
+//! trainer's `State` and its random stream, they are everything a resumed run needs.
 
 use crate::error::{Error, check_len};
 
@@ -90,6 +95,16 @@ fn same<L: PartialEq>(a: &L, b: &L, why: &'static str) -> Result<(), Error> {
     } else {
         Err(Error::InvalidConfig(why))
     }
+}
+
+/// One buffer of an arena that carries over from one training step to the next (see the
+/// module docs); a trainer's `Views::carried` hands them out in a fixed order.
+#[derive(Debug)]
+pub enum Carried<'a> {
+    /// An `f32` buffer.
+    F32(&'a mut [f32]),
+    /// A `u32` buffer.
+    U32(&'a mut [u32]),
 }
 
 #[cfg(test)]

@@ -60,6 +60,7 @@ pub mod smc;
 pub mod targets;
 pub mod teacher;
 
+pub use arena::Carried;
 pub use error::Error;
 
 /// The code sample of `kernel/README.md`, run as a doc test so that it cannot rot.

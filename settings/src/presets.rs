@@ -17,7 +17,7 @@
 //! and in both: batch 2000, SMC particles 2000, chunk L = 4, replay buffer 100 batches
 //! (200,000), prefill 100 SMC runs, replay ratio 2, learning rates 1e-3 (policy, flows) and
 //! 1e-1 (β, log Z), clip 1, `log Z` starting at 0, the OU reference with the paper's σ
-//! (GMM40-50d: 40 instead of the 2-d/5-d 20), 2000 evaluation samples. The annealed SMC
+//! (the settings row's, per dimension: GMM40-50d 40 instead of the 2-d/5-d 20), 2000 evaluation samples. The annealed SMC
 //! baseline (`--method smc`) gets the 2000 particles. What the paper reports from such a run
 //! is the mean of its last five evaluations (`summary.json`'s `last5`).
 
@@ -66,7 +66,6 @@ pub fn preset(name: &str, target: &str, dim: usize, method: &str) -> Result<Pres
     } else {
         (256, 64, 64, 20_000)
     };
-    let gmm40_50 = target.eq_ignore_ascii_case("gmm40") && dim == 50;
     let run = RunConfig {
         iters,
         batch: 2000,
@@ -76,7 +75,6 @@ pub fn preset(name: &str, target: &str, dim: usize, method: &str) -> Result<Pres
         harmonics: width,
         flow_hidden: flow,
         langevin: lp,
-        sigma: if gmm40_50 { 40.0 } else { base.sigma },
         lr: 1e-3,
         buffer: 100 * 2000,
         prefill: 100,
@@ -113,9 +111,10 @@ mod tests {
         );
         assert_eq!((r.iters, p.eval_every, r.sigma), (40_000, 400, 1.0));
         assert_eq!(
-            preset("paper", "gmm40", 50, "rsmc").unwrap().run.sigma,
+            preset("paper", "gmm40-jax", 50, "rsmc").unwrap().run.sigma,
             40.0
         );
+        assert!(paper_uses_lp("gmm40-jax", 50) && !paper_uses_lp("gmm40-jax", 5));
         assert!(!paper_uses_lp("manywell", 32));
         assert!(paper_uses_lp("mos", 50));
         // the preset passes the CLI's rules and makes a kernel configuration

@@ -103,7 +103,7 @@ impl RunConfig {
             set(&mut r, k, v)?;
         }
         if !sigma_given {
-            r.sigma = targets::of(&r.target).sigma;
+            r.sigma = targets::of(&r.target).sigma_at(r.dim);
         }
         r.validate(limits)?;
         Ok(r)

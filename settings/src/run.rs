@@ -86,7 +86,7 @@ fn default_weights() -> String {
 
 impl RunConfig {
     /// The defaults of [`crate::defaults`] for `method` on `target` of dimension `dim`
-    /// (`sigma` from [`crate::targets`]).
+    /// (`sigma` from [`crate::targets`], at `dim`).
     pub fn new(target: &str, dim: usize, method: &str) -> Self {
         RunConfig {
             target: target.into(),
@@ -98,7 +98,7 @@ impl RunConfig {
             particles: defaults::particles(method),
             steps: defaults::STEPS,
             reference: "ou".into(),
-            sigma: targets::of(target).sigma,
+            sigma: targets::of(target).sigma_at(dim),
             hidden: defaults::WIDTH,
             flow_hidden: defaults::WIDTH,
             harmonics: defaults::WIDTH,
@@ -267,6 +267,8 @@ mod tests {
         assert_eq!(r.particles, defaults::SMC_PARTICLES);
         let r = RunConfig::new("manywell", 32, "rsmc");
         assert_eq!((r.sigma, r.particles), (1.0, defaults::PARTICLES));
+        assert_eq!(RunConfig::new("gmm40-jax", 5, "rsmc").sigma, 20.0);
+        assert_eq!(RunConfig::new("gmm40-jax", 50, "rsmc").sigma, 40.0);
         assert!(RunConfig::new("gmm40", 2, "smc").train_config().is_err());
     }
 

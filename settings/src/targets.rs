@@ -1,5 +1,6 @@
 //! The per-target choices of the settings layer, one row per registered target
-//! ([`amortise_kernel::targets::TARGETS`]) whose choices differ from [`FALLBACK`]: the
+//! ([`amortise_kernel::targets::TARGETS`]) whose choices differ from [`FALLBACK`] or are
+//! pinned to a published configuration (aldp): the
 //! diffusion samplers' reference scale, the VGS settings, and what the playground offers on
 //! it. The CLI's defaults, the playground's menus and its `target_list` all read this table,
 //! so a new target that needs no choices of its own is a kernel file and a kernel registry
@@ -60,6 +61,10 @@ pub struct TargetDefaults {
     /// `√t_scale` of pinned Brownian motion): RSMC's `init_std` where the paper gives one
     /// (`rsmc.md` §2.1: 20 for GMM40), otherwise about the target's spread.
     pub sigma: f32,
+    /// `(dimension, σ)` pairs that replace [`TargetDefaults::sigma`] at that dimension (RSMC's
+    /// `init_std` differs by dimension on GMM40: 40 at `d = 50`); see
+    /// [`TargetDefaults::sigma_at`].
+    pub sigma_by_dim: &'static [(usize, f32)],
     /// The VGS settings before the flags (`train-vgs`, the page's VGS runs): report B3's
     /// settings of the target, or the 9-GMM ones.
     pub vgs: fn() -> vgs::Config,
@@ -78,12 +83,24 @@ pub struct TargetDefaults {
 /// The choices of a target without a row: `σ = 1`, the 9-GMM VGS settings, not on the page.
 pub const FALLBACK: TargetDefaults = TargetDefaults {
     sigma: 1.0,
+    sigma_by_dim: &[],
     vgs: vgs::Config::default,
     vgs_eval_noise: 1.0,
     particles: None,
     min_start_distance: 0.0,
     page: None,
 };
+
+impl TargetDefaults {
+    /// The reference scale at dimension `dim`: the [`TargetDefaults::sigma_by_dim`] entry for
+    /// `dim`, else [`TargetDefaults::sigma`].
+    pub fn sigma_at(&self, dim: usize) -> f32 {
+        self.sigma_by_dim
+            .iter()
+            .find(|(d, _)| *d == dim)
+            .map_or(self.sigma, |&(_, s)| s)
+    }
+}
 
 /// The rows, by registry name.
 pub const ROWS: &[(&str, TargetDefaults)] = &[
@@ -125,6 +142,23 @@ pub const ROWS: &[(&str, TargetDefaults)] = &[
                 vgs: true,
                 modes: gmm40_modes,
             }),
+            ..FALLBACK
+        },
+    ),
+    (
+        // the paper's GMM40 (`rsmc.md` §2.1: init_std 20 at d = 2 and 5, 40 at d = 50)
+        "gmm40-jax",
+        TargetDefaults {
+            sigma: 20.0,
+            sigma_by_dim: &[(50, 40.0)],
+            ..FALLBACK
+        },
+    ),
+    (
+        // the paper's MoS-50 (`rsmc.md` §2.1: init_std 15)
+        "mos",
+        TargetDefaults {
+            sigma: 15.0,
             ..FALLBACK
         },
     ),
@@ -202,6 +236,18 @@ pub const ROWS: &[(&str, TargetDefaults)] = &[
             ..FALLBACK
         },
     ),
+    (
+        "aldp",
+        TargetDefaults {
+            // RSMC `scripts/aldp.sh` (705bc0e): `--reference_process ou --init_std 1.0`, the
+            // OU reference of scale 1 on the normalised 60-d internal coordinates (the
+            // fallback's value, stated here because it is the paper's). Not a particle
+            // system in x (internal coordinates, not Cartesian positions), so no VGS
+            // particle settings; 60-d, so not on the 2-D playground.
+            sigma: 1.0,
+            ..FALLBACK
+        },
+    ),
 ];
 
 /// The choices of the target `name` (ASCII-case-insensitive, as the kernel's registry;
@@ -247,7 +293,15 @@ mod tests {
         assert_eq!(of("GMM40").sigma, 20.0);
         assert_eq!(of("manywell").sigma, 1.0);
         assert_eq!(of("nope").sigma, 1.0);
+        assert_eq!(of("gmm40").sigma_at(50), 20.0);
+        assert_eq!(of("gmm40-jax").sigma_at(2), 20.0);
+        assert_eq!(of("gmm40-jax").sigma_at(5), 20.0);
+        assert_eq!(of("gmm40-jax").sigma_at(50), 40.0);
+        assert_eq!(of("mos").sigma_at(50), 15.0);
+        assert_eq!(of("manywell").sigma_at(64), 1.0);
         assert_eq!(of("lj13").vgs_eval_noise, 0.9);
+        assert_eq!(of("aldp").sigma, 1.0);
+        assert!(of("aldp").page.is_none() && of("aldp").particles.is_none());
         assert_eq!((of("funnel").vgs)().steps, 30);
         assert_eq!((of("25gmm").vgs)(), vgs::Config::default());
         assert_eq!(on_page(|p| p.vgs), ["gmm40", "9gmm", "25gmm"]);

@@ -225,8 +225,26 @@ impl DiscreteSettings {
     }
 }
 
-/// Builds the environment from the settings.
+/// Builds the environment from the settings, after checking that every real-valued
+/// setting is finite, also those the environment or method does not use: a checkpoint or
+/// resume snapshot stores them all, and JSON has no infinities (an infinite `--field` of a
+/// grid run wrote a `null` that did not load back; found by the snapshot fuzz target).
 pub fn build_env(a: &DiscreteSettings) -> CliResult<AnyEnv> {
+    let reals = [
+        ("--temperature", f64::from(a.temperature)),
+        ("--floor", f64::from(a.floor)),
+        ("--coupling", f64::from(a.coupling)),
+        ("--field", f64::from(a.field)),
+        ("--lr", f64::from(a.lr)),
+        ("--epsilon", f64::from(a.epsilon)),
+        ("--buffer-ess", a.buffer_ess),
+        ("--resample-threshold", a.resample_threshold),
+        ("--subtb-weight", f64::from(a.subtb_weight)),
+        ("--teacher-alpha", f64::from(a.teacher_alpha)),
+    ];
+    if let Some((flag, _)) = reals.iter().find(|(_, v)| !v.is_finite()) {
+        return Err(CliError::flag(*flag, "must be finite"));
+    }
     let env = match a.env.as_str() {
         "grid" | "deceptive-grid" => {
             let reward = if a.env == "grid" {

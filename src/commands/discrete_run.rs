@@ -13,6 +13,7 @@ use amortise_kernel::samplers::gflownet::env::DiscreteEnv;
 use amortise_kernel::samplers::gflownet::rsmc;
 use amortise_kernel::samplers::gflownet::train::{self, Config as TrainConfig};
 use amortise_kernel::teacher::{self, discrete as discrete_teacher};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::discrete::{AnyEnv, DiscreteSettings, build_env, resolve, samples_csv, trainer_groups};
@@ -23,6 +24,7 @@ use crate::cli::TrainDiscreteArgs;
 use crate::csv::write_atomic;
 use crate::error::{CliError, CliResult};
 use crate::run_loop::{self, At, Metrics, Outcome, Run, opt};
+use crate::snapshot::{self, Buffers, Snapshot};
 
 /// The training loop of a run: a plain trainer, the adaptive-teacher pair, or discrete
 /// RSMC (a trainer driven by SMC into its importance-weighted buffer), with its arenas.
@@ -168,6 +170,56 @@ impl Learner {
         })
     }
 
+    /// The trainer states and the carried arena buffers, for the resume snapshot.
+    fn save(&mut self) -> Result<(States, Buffers), amortise_kernel::Error> {
+        let (fa, ua) = (&mut self.f32s[..], &mut self.u32s[..]);
+        Ok(match &self.kind {
+            Kind::Plain(_, l, st) => {
+                let mut v = train::Views::new(l, fa, ua)?;
+                (States::Plain(*st), Buffers::save(|f| v.carried(f)))
+            }
+            Kind::Teacher(_, l, st) => {
+                let mut v = discrete_teacher::Views::new(l, fa, ua)?;
+                (States::Teacher(*st), Buffers::save(|f| v.carried(f)))
+            }
+            Kind::Rsmc(_, l, st) => {
+                let mut v = rsmc::Views::new(l, fa, ua)?;
+                (States::Rsmc(*st), Buffers::save(|f| v.carried(f)))
+            }
+        })
+    }
+
+    /// Restores what [`Learner::save`] returned (scratch cleared, [`snapshot::clear`]).
+    fn restore(&mut self, states: States, b: &Buffers, out: &str) -> CliResult<()> {
+        snapshot::clear(&mut self.f32s, &mut self.u32s);
+        let (fa, ua) = (&mut self.f32s[..], &mut self.u32s[..]);
+        let k = |e| CliError::kernel("views", e);
+        match (&mut self.kind, states) {
+            (Kind::Plain(_, l, st), States::Plain(s)) => {
+                let mut v = train::Views::new(l, fa, ua).map_err(k)?;
+                b.restore(out, |f| v.carried(f))?;
+                *st = s;
+            }
+            (Kind::Teacher(_, l, st), States::Teacher(s)) => {
+                let mut v = discrete_teacher::Views::new(l, fa, ua).map_err(k)?;
+                b.restore(out, |f| v.carried(f))?;
+                *st = s;
+            }
+            (Kind::Rsmc(_, l, st), States::Rsmc(s)) => {
+                let mut v = rsmc::Views::new(l, fa, ua).map_err(k)?;
+                b.restore(out, |f| v.carried(f))?;
+                *st = s;
+            }
+            _ => {
+                return Err(CliError::file(
+                    format!("{out}/{}", snapshot::FILE),
+                    "the saved trainer state is of another method",
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// The configuration and views of the trainer that is evaluated (the student).
     fn student(&mut self) -> Result<(TrainConfig, train::Views<'_>), amortise_kernel::Error> {
         let (fa, ua) = (&mut self.f32s[..], &mut self.u32s[..]);
@@ -217,7 +269,16 @@ impl Learner {
     }
 }
 
+/// The trainer states of a [`Learner`], as its resume snapshot stores them.
+#[derive(Serialize, Deserialize)]
+enum States {
+    Plain(train::State),
+    Teacher(discrete_teacher::State),
+    Rsmc(train::State),
+}
+
 /// Terminal objects whose reward was requested: visits, distinct objects, modes found.
+#[derive(Clone, Serialize, Deserialize)]
 struct Visits {
     visited: Vec<bool>,
     n: u64,
@@ -243,6 +304,7 @@ impl Visits {
 }
 
 /// The SMC passes of an rsmc run: count, resamples, smallest ESS fraction, last log Ẑ.
+#[derive(Clone, Copy, Serialize, Deserialize)]
 struct SmcTally {
     runs: u64,
     resamples: u64,
@@ -269,25 +331,22 @@ struct DiscreteRun {
 }
 
 impl DiscreteRun {
-    /// Builds the environment, its exact target and the trainer(s), and runs the rsmc
-    /// prefill.
+    /// Builds the environment, its exact target and the initialised trainer(s); a new run
+    /// then calls [`DiscreteRun::prefill`], a resumed one [`Run::restore`].
     fn new(s: &DiscreteSettings, out: &str) -> CliResult<Self> {
         let env = build_env(s)?;
         let rc = resolve(s, &env)?;
         let ex = ExactTarget::new(&env)?;
         let mut r = rng::seeded(s.seed);
-        let mut learner = Learner::new(&env, &s.method, &rc, s.teacher_reward(), &mut r)
+        let learner = Learner::new(&env, &s.method, &rc, s.teacher_reward(), &mut r)
             .map_err(|e| CliError::kernel("configuration", e))?;
-        let mut visits = Visits {
+        let visits = Visits {
             visited: vec![false; env.n_terminal()],
             n: 0,
             distinct: 0,
             modes_found: 0,
             to_all_modes: None,
         };
-        let calls = learner
-            .prefill(&env, |x| visits.add(env.terminal_index(x), &ex), &mut r)
-            .map_err(|e| CliError::kernel("training", e))?;
         Ok(DiscreteRun {
             s: s.clone(),
             env,
@@ -295,7 +354,7 @@ impl DiscreteRun {
             learner,
             r,
             visits,
-            reward_calls: calls as u64,
+            reward_calls: 0,
             smc: SmcTally {
                 runs: 0,
                 resamples: 0,
@@ -308,6 +367,34 @@ impl DiscreteRun {
             out: out.to_string(),
         })
     }
+}
+
+impl DiscreteRun {
+    /// The rsmc prefill (its reward calls and visits count).
+    fn prefill(&mut self) -> CliResult<()> {
+        let (env, ex, visits) = (&self.env, &self.ex, &mut self.visits);
+        let calls = self
+            .learner
+            .prefill(env, |x| visits.add(env.terminal_index(x), ex), &mut self.r)
+            .map_err(|e| CliError::kernel("training", e))?;
+        self.reward_calls += calls as u64;
+        Ok(())
+    }
+}
+
+/// What a discrete run carries from one step to the next (the body of its resume
+/// snapshot).
+#[derive(Serialize, Deserialize)]
+struct Saved {
+    states: States,
+    buffers: Buffers,
+    r: rng::Xoshiro256PlusPlus,
+    visits: Visits,
+    reward_calls: u64,
+    smc: SmcTally,
+    last_loss: f32,
+    last_log_z: f32,
+    last_tv: (f64, f64),
 }
 
 impl Run for DiscreteRun {
@@ -389,6 +476,43 @@ impl Run for DiscreteRun {
         ))
     }
 
+    fn settings(&self) -> RunSettings {
+        RunSettings::Discrete(self.s.clone())
+    }
+
+    fn save(&mut self) -> CliResult<Vec<u8>> {
+        let (states, buffers) = self
+            .learner
+            .save()
+            .map_err(|e| CliError::kernel("views", e))?;
+        snapshot::encode(&Saved {
+            states,
+            buffers,
+            r: self.r.clone(),
+            visits: self.visits.clone(),
+            reward_calls: self.reward_calls,
+            smc: self.smc,
+            last_loss: self.last_loss,
+            last_log_z: self.last_log_z,
+            last_tv: self.last_tv,
+        })
+    }
+
+    fn restore(&mut self, body: &[u8]) -> CliResult<()> {
+        let s: Saved = snapshot::decode(&self.out, body)?;
+        if s.visits.visited.len() != self.visits.visited.len() {
+            return Err(CliError::file(
+                format!("{}/{}", self.out, snapshot::FILE),
+                "the saved visits do not fit the environment",
+            ));
+        }
+        self.learner.restore(s.states, &s.buffers, &self.out)?;
+        (self.r, self.visits, self.reward_calls) = (s.r, s.visits, s.reward_calls);
+        (self.smc, self.last_loss, self.last_log_z) = (s.smc, s.last_loss, s.last_log_z);
+        self.last_tv = s.last_tv;
+        Ok(())
+    }
+
     fn finish(&mut self, o: &Outcome, _: &mut Metrics) -> CliResult<serde_json::Value> {
         let (s, ex, vi) = (&self.s, &self.ex, &self.visits);
         let (scfg, mut v) = self
@@ -423,8 +547,31 @@ impl Run for DiscreteRun {
     }
 }
 
+/// The files a discrete run writes besides the loop's.
+const FILES: &str = "samples.csv";
+
+/// Resumes a discrete run (settings `s`, iterations to run included) from its snapshot
+/// `sn` in `out`.
+pub(super) fn resume(s: &DiscreteSettings, sn: &Snapshot, out: &str) -> CliResult<()> {
+    let mut run = DiscreteRun::new(s, out)?;
+    super::resume::restore(&mut run, sn)?;
+    run_loop::run(&mut run, &run_loop::Settings::resuming(out, sn, FILES)).map(|_| ())
+}
+
 /// Runs `amortise train-discrete`.
 pub fn run(a: &TrainDiscreteArgs) -> CliResult<()> {
+    if let Some(dir) = &a.run.resume.resume {
+        let ch = super::resume::Changes {
+            iters: a.run.iters.unwrap_or(0),
+            threads: 1,
+        };
+        return super::resume::run(
+            dir,
+            &a.run.resume,
+            ch,
+            super::resume::Command::TrainDiscrete,
+        );
+    }
     let s = DiscreteSettings::of(a);
     let out = a
         .run
@@ -436,14 +583,7 @@ pub fn run(a: &TrainDiscreteArgs) -> CliResult<()> {
     std::fs::create_dir_all(&out)
         .map_err(|e| CliError::file(&out, format!("cannot create output folder: {e}")))?;
     let mut run = DiscreteRun::new(&s, &out)?;
-    run_loop::run(
-        &mut run,
-        &run_loop::Settings {
-            out: &out,
-            iters: s.iters,
-            eval_every: run_loop::eval_every(a.run.eval_every, s.iters),
-            files: "samples.csv",
-        },
-    )
-    .map(|_| ())
+    run.prefill()?;
+    let ls = run_loop::Settings::new(&out, s.iters, a.run.eval_every, &a.run.resume, FILES);
+    run_loop::run(&mut run, &ls).map(|_| ())
 }

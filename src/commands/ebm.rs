@@ -25,6 +25,7 @@ use crate::checkpoint::{Checkpoint, Group, RunSettings, TrainerState};
 use crate::cli::EbmArgs;
 use crate::error::{CliError, CliResult};
 use crate::run_loop::{self, At, Metrics, Outcome, Run, opt};
+use crate::snapshot::{self, Buffers, Snapshot};
 
 /// Bandwidth `h` of the evaluation MMD kernel `exp(−‖x − y‖²/(2h²))`.
 pub const MMD_BANDWIDTH: f64 = 0.5;
@@ -109,6 +110,15 @@ pub fn settings(a: &EbmArgs) -> CliResult<Settings> {
     }
     if a.eval_samples < 2 || a.eval_samples > 20_000 {
         return Err(CliError::flag("--eval-samples", "must be in 2..=20000"));
+    }
+    // the VGS width of `train-vgs --hidden`, bounded by the same rule (an unbounded width
+    // overflowed the parameter count: found by the snapshot fuzz target)
+    let max_width = amortise_settings::Limits::CLI.max_width;
+    if a.vgs_hidden == 0 || a.vgs_hidden > max_width {
+        return Err(CliError::flag(
+            "--vgs-hidden",
+            format!("must be between 1 and {max_width}"),
+        ));
     }
     let vcfg = vgs::Config {
         steps: a.steps,
@@ -208,6 +218,7 @@ impl EbmSettings {
             n_update: self.n_update,
             eval_every: None,
             eval_samples: self.eval_samples,
+            resume: Default::default(),
         }
     }
 }
@@ -282,6 +293,18 @@ struct EbmRun {
     out: String,
     info: Option<ebm::Info>,
     last: Option<(ebm::Info, Eval)>,
+}
+
+/// What an EBM run carries from one step to the next (the body of its resume snapshot).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Saved {
+    state: ebm::State,
+    r: rng::Xoshiro256PlusPlus,
+    er: rng::Xoshiro256PlusPlus,
+    buffers: Buffers,
+    info: Option<ebm::Info>,
+    mmd_initial: f64,
+    best: f64,
 }
 
 impl Run for EbmRun {
@@ -359,6 +382,34 @@ impl Run for EbmRun {
         ))
     }
 
+    fn settings(&self) -> RunSettings {
+        RunSettings::Ebm(self.settings.clone())
+    }
+
+    fn save(&mut self) -> CliResult<Vec<u8>> {
+        let mut v = self.ar.views()?;
+        let buffers = Buffers::save(|f| v.carried(f));
+        snapshot::encode(&Saved {
+            state: self.state,
+            r: self.r.clone(),
+            er: self.er.clone(),
+            buffers,
+            info: self.info,
+            mmd_initial: self.mmd_initial,
+            best: self.best,
+        })
+    }
+
+    fn restore(&mut self, body: &[u8]) -> CliResult<()> {
+        let s: Saved = snapshot::decode(&self.out, body)?;
+        snapshot::clear(&mut self.ar.f32, &mut self.ar.u32);
+        let mut v = self.ar.views()?;
+        s.buffers.restore(&self.out, |f| v.carried(f))?;
+        (self.state, self.r, self.er, self.info) = (s.state, s.r, s.er, s.info);
+        (self.mmd_initial, self.best) = (s.mmd_initial, s.best);
+        Ok(())
+    }
+
     fn finish(&mut self, o: &Outcome, _: &mut Metrics) -> CliResult<serde_json::Value> {
         let Some((info, ev)) = self.last.take() else {
             return Err(CliError::flag("--iters", "must be >= 1"));
@@ -400,61 +451,80 @@ impl Run for EbmRun {
     }
 }
 
+/// The files `amortise ebm` writes besides the loop's.
+const FILES: &str = "density.svg, samples.svg";
+
 /// Runs `amortise ebm` through [`crate::run_loop`].
 pub fn run(a: &EbmArgs) -> CliResult<()> {
-    let Settings { toy, cfg, layout } = settings(a)?;
-    std::fs::create_dir_all(&a.out).map_err(|e| CliError::file(&a.out, e.to_string()))?;
-
-    let mut r = rng::seeded(a.seed);
-    let mut train = vec![0.0f32; 2 * N_TRAIN];
-    toy.fill(&mut r, &mut train)
-        .map_err(|e| CliError::kernel("data", e))?;
-    let n_eval = a.eval_samples;
-    let mut held = vec![0.0f32; 2 * n_eval];
-    let mut held2 = vec![0.0f32; 2 * n_eval];
-    toy.fill(&mut r, &mut held)
-        .map_err(|e| CliError::kernel("data", e))?;
-    toy.fill(&mut r, &mut held2)
-        .map_err(|e| CliError::kernel("data", e))?;
-    let (floor, _) = mmd::mmd_with_bandwidth(&held2, &held, 2, MMD_BANDWIDTH)
-        .map_err(|k| CliError::kernel("mmd", k))?;
-
-    let mut ar = Arenas {
-        layout,
-        f32: vec![0.0f32; layout.f32_len],
-        u32: vec![0u32; layout.u32_len],
-    };
-    let state = ebm::init(&cfg, &layout, &mut ar.views()?, &mut r)
-        .map_err(|k| CliError::kernel("ebm", k))?;
-    let mut er = rng::seeded(a.seed ^ 0x9e37_79b9_7f4a_7c15);
-    let first = evaluate(&cfg, &mut ar, &held, &mut er)?;
-    let mut run = EbmRun {
-        settings: EbmSettings::of(a),
-        toy,
-        cfg,
-        ar,
-        state,
-        r,
-        er,
-        train,
-        held,
-        floor,
-        mmd_initial: first.mmd,
-        best: f64::INFINITY,
-        out: a.out.clone(),
-        info: None,
-        last: None,
-    };
-    run_loop::run(
-        &mut run,
-        &run_loop::Settings {
-            out: &a.out,
+    if let Some(dir) = &a.resume.resume {
+        let ch = super::resume::Changes {
             iters: a.iters,
-            eval_every: run_loop::eval_every(a.eval_every, a.iters),
-            files: "density.svg, samples.svg",
-        },
-    )
-    .map(|_| ())
+            threads: 1,
+        };
+        return super::resume::run(dir, &a.resume, ch, super::resume::Command::Ebm);
+    }
+    let mut run = EbmRun::new(a)?;
+    run.mmd_initial = evaluate(&run.cfg, &mut run.ar, &run.held, &mut run.er)?.mmd;
+    let s = run_loop::Settings::new(&a.out, a.iters, a.eval_every, &a.resume, FILES);
+    run_loop::run(&mut run, &s).map(|_| ())
+}
+
+/// Resumes an EBM run (settings `s`, iterations to run included) from its snapshot `sn` in
+/// `out`.
+pub(super) fn resume(s: &EbmSettings, sn: &Snapshot, out: &str) -> CliResult<()> {
+    let mut a = s.args();
+    a.out = out.to_string();
+    let mut run = EbmRun::new(&a)?;
+    super::resume::restore(&mut run, sn)?;
+    run_loop::run(&mut run, &run_loop::Settings::resuming(out, sn, FILES)).map(|_| ())
+}
+
+impl EbmRun {
+    /// The run of `a`: its data sets (training, held-out and the noise-floor set, drawn from
+    /// the seed), the initialised trainer and the evaluation stream (creates `a.out`).
+    fn new(a: &EbmArgs) -> CliResult<Self> {
+        let Settings { toy, cfg, layout } = settings(a)?;
+        std::fs::create_dir_all(&a.out).map_err(|e| CliError::file(&a.out, e.to_string()))?;
+
+        let mut r = rng::seeded(a.seed);
+        let mut train = vec![0.0f32; 2 * N_TRAIN];
+        toy.fill(&mut r, &mut train)
+            .map_err(|e| CliError::kernel("data", e))?;
+        let n_eval = a.eval_samples;
+        let mut held = vec![0.0f32; 2 * n_eval];
+        let mut held2 = vec![0.0f32; 2 * n_eval];
+        toy.fill(&mut r, &mut held)
+            .map_err(|e| CliError::kernel("data", e))?;
+        toy.fill(&mut r, &mut held2)
+            .map_err(|e| CliError::kernel("data", e))?;
+        let (floor, _) = mmd::mmd_with_bandwidth(&held2, &held, 2, MMD_BANDWIDTH)
+            .map_err(|k| CliError::kernel("mmd", k))?;
+
+        let mut ar = Arenas {
+            layout,
+            f32: vec![0.0f32; layout.f32_len],
+            u32: vec![0u32; layout.u32_len],
+        };
+        let state = ebm::init(&cfg, &layout, &mut ar.views()?, &mut r)
+            .map_err(|k| CliError::kernel("ebm", k))?;
+        Ok(EbmRun {
+            settings: EbmSettings::of(a),
+            toy,
+            cfg,
+            ar,
+            state,
+            r,
+            er: rng::seeded(a.seed ^ 0x9e37_79b9_7f4a_7c15),
+            train,
+            held,
+            floor,
+            mmd_initial: f64::NAN,
+            best: f64::INFINITY,
+            out: a.out.clone(),
+            info: None,
+            last: None,
+        })
+    }
 }
 
 type DrawResult = Result<(), Box<dyn std::error::Error>>;

@@ -9,6 +9,7 @@ pub mod ebm;
 mod experiment;
 pub mod logp;
 pub mod metric;
+pub mod resume;
 pub mod sample;
 pub mod sample_target;
 mod targets;

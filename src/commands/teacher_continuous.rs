@@ -9,9 +9,10 @@ use amortise_kernel::metrics::coverage;
 use amortise_kernel::rng;
 use amortise_kernel::targets::{LogDensity, Target};
 use amortise_kernel::teacher::continuous::{self, Config, Layout, Phase, State, Views};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::train::{MAX_ARENA, resolve, summary, write_samples};
+use super::train::{MAX_ARENA, eval_set, resolve, summary, write_samples};
 use super::{build_target, json_num};
 use crate::checkpoint::{Checkpoint, Group, RunSettings, TrainerState};
 use crate::cli::TrainArgs;
@@ -20,6 +21,7 @@ use crate::error::{CliError, CliResult};
 use crate::eval::{self, EvalSet, Evaluation};
 use crate::run_config::RunConfig;
 use crate::run_loop::{self, At, Metrics, Outcome, Run};
+use crate::snapshot::{self, Buffers, Launch, Snapshot};
 
 /// Modes "covered" by `samples`: mode centres that are the nearest centre of at least 10 %
 /// of their fair share `n/K` of the samples. `None` for targets without mode centres.
@@ -86,59 +88,74 @@ pub fn run(a: &TrainArgs) -> CliResult<()> {
         }
     }
     let target = build_target(&a.target, a.run.dim)?;
-    let d = target.dim();
-    let rc = resolve(a, d)?;
+    let rc = resolve(a, target.dim())?;
     let out = a
         .run
         .out
         .clone()
         .unwrap_or_else(|| format!("out/{}-{}-s{}", rc.target, rc.method, rc.seed));
-    let cfg = Config::new(rc.train_config()?);
-    let layout = Layout::new(&cfg, d).map_err(|e| CliError::kernel("teacher configuration", e))?;
-    // two trainers' arenas: refuse sizes that would abort on allocation failure
-    let total = layout.f32_len.saturating_add(layout.u32_len);
-    if total > MAX_ARENA {
-        return Err(CliError::flag(
-            "--batch",
-            format!(
-                "these settings need {total} numbers of training memory (limit {MAX_ARENA}); reduce --batch, --steps, --hidden or --buffer"
-            ),
-        ));
+    let mut s = run_loop::Settings::new(&out, rc.iters, a.run.eval_every, &a.run.resume, FILES);
+    s.launch.reference = a.diffusion.aldp_reference.clone();
+    let mut run = TeacherRun::new(&rc, &s.launch, &target, &out)?;
+    run_loop::run(&mut run, &s).map(|_| ())
+}
+
+/// The files the continuous teacher writes besides the loop's.
+const FILES: &str = "samples.csv, samples.svg, teacher_samples.csv";
+
+/// Resumes a continuous teacher run (settings `rc`, iterations to run included) from its
+/// snapshot `sn` in `out`.
+pub(super) fn resume(rc: &RunConfig, sn: &Snapshot, out: &str) -> CliResult<()> {
+    let target = build_target(&rc.target, Some(rc.dim))?;
+    let s = run_loop::Settings::resuming(out, sn, FILES);
+    let mut r = TeacherRun::new(rc, &s.launch, &target, out)?;
+    super::resume::restore(&mut r, sn)?;
+    run_loop::run(&mut r, &s).map(|_| ())
+}
+
+impl<'a> TeacherRun<'a> {
+    /// The initialised teacher loop of `rc` on `target` (creates the output folder `out`);
+    /// `launch.reference` is the aldp reference file.
+    fn new(rc: &RunConfig, launch: &Launch, target: &'a Target, out: &str) -> CliResult<Self> {
+        let d = target.dim();
+        let cfg = Config::new(rc.train_config()?);
+        let layout =
+            Layout::new(&cfg, d).map_err(|e| CliError::kernel("teacher configuration", e))?;
+        // two trainers' arenas: refuse sizes that would abort on allocation failure
+        let total = layout.f32_len.saturating_add(layout.u32_len);
+        if total > MAX_ARENA {
+            return Err(CliError::flag(
+                "--batch",
+                format!(
+                    "these settings need {total} numbers of training memory (limit {MAX_ARENA}); reduce --batch, --steps, --hidden or --buffer"
+                ),
+            ));
+        }
+        std::fs::create_dir_all(out)
+            .map_err(|e| CliError::file(out, format!("cannot create output folder: {e}")))?;
+        let mut fa = vec![0.0f32; layout.f32_len].into_boxed_slice();
+        let mut ua = vec![0u32; layout.u32_len].into_boxed_slice();
+        let mut r = rng::seeded(rc.seed);
+        let st = Views::new(&layout, &mut fa, &mut ua)
+            .and_then(|mut v| continuous::init(&cfg, &layout, &mut v, &mut r))
+            .map_err(|e| CliError::kernel("building the teacher loop", e))?;
+        let set = eval_set(target, rc, launch.reference.as_deref())?;
+        Ok(TeacherRun {
+            rc: rc.clone(),
+            cfg,
+            layout,
+            fa,
+            ua,
+            st,
+            r,
+            eval_rng: rng::seeded(rc.seed ^ 0x5eed_e7a1),
+            set,
+            target,
+            out: out.to_string(),
+            last: None,
+            last_ess: f64::NAN,
+        })
     }
-    std::fs::create_dir_all(&out)
-        .map_err(|e| CliError::file(&out, format!("cannot create output folder: {e}")))?;
-    let mut fa = vec![0.0f32; layout.f32_len].into_boxed_slice();
-    let mut ua = vec![0u32; layout.u32_len].into_boxed_slice();
-    let mut r = rng::seeded(rc.seed);
-    let st = Views::new(&layout, &mut fa, &mut ua)
-        .and_then(|mut v| continuous::init(&cfg, &layout, &mut v, &mut r))
-        .map_err(|e| CliError::kernel("building the teacher loop", e))?;
-    let set = EvalSet::new(&target, rc.eval_samples)?;
-    let mut run = TeacherRun {
-        rc: rc.clone(),
-        cfg,
-        layout,
-        fa,
-        ua,
-        st,
-        r,
-        eval_rng: rng::seeded(rc.seed ^ 0x5eed_e7a1),
-        set,
-        target: &target,
-        out: out.clone(),
-        last: None,
-        last_ess: f64::NAN,
-    };
-    run_loop::run(
-        &mut run,
-        &run_loop::Settings {
-            out: &out,
-            iters: rc.iters,
-            eval_every: run_loop::eval_every(a.run.eval_every, rc.iters),
-            files: "samples.csv, samples.svg, teacher_samples.csv",
-        },
-    )
-    .map(|_| ())
 }
 
 /// The teacher loop, driven by [`crate::run_loop`]: owns the arenas and the kernel's
@@ -204,6 +221,18 @@ impl TeacherRun<'_> {
     }
 }
 
+/// What the teacher loop carries from one step to the next (the body of its resume
+/// snapshot).
+#[derive(Serialize, Deserialize)]
+struct Saved {
+    st: State,
+    r: rng::Xoshiro256PlusPlus,
+    eval_rng: rng::Xoshiro256PlusPlus,
+    buffers: Buffers,
+    last: Option<continuous::Info>,
+    last_ess: f64,
+}
+
 impl Run for TeacherRun<'_> {
     fn step(&mut self, it: u32) -> CliResult<()> {
         let info = Views::new(&self.layout, &mut self.fa, &mut self.ua)
@@ -232,7 +261,7 @@ impl Run for TeacherRun<'_> {
         let Some(info) = self.last else {
             return Err(CliError::flag("--iters", "must be at least 1"));
         };
-        Ok(json!({
+        let mut v = json!({
             "iteration": at.iteration,
             "seconds": at.seconds,
             "phase": phase_name(info.phase),
@@ -252,7 +281,11 @@ impl Run for TeacherRun<'_> {
             "emc": ev.emc.map(json_num),
             "modes_covered": modes.map(|m| m.0),
             "buffer": info.buffer_len,
-        }))
+        });
+        if let (Some(o), Some(a)) = (v.as_object_mut(), &ev.aldp) {
+            o.insert("aldp".into(), json!(a));
+        }
+        Ok(v)
     }
 
     fn checkpoint(&mut self) -> CliResult<Checkpoint> {
@@ -275,6 +308,34 @@ impl Run for TeacherRun<'_> {
             ],
             params.to_vec(),
         ))
+    }
+
+    fn settings(&self) -> RunSettings {
+        RunSettings::Teacher(self.rc.clone())
+    }
+
+    fn save(&mut self) -> CliResult<Vec<u8>> {
+        let mut v = Views::new(&self.layout, &mut self.fa, &mut self.ua)
+            .map_err(|e| CliError::kernel("views", e))?;
+        snapshot::encode(&Saved {
+            st: self.st,
+            r: self.r.clone(),
+            eval_rng: self.eval_rng.clone(),
+            buffers: Buffers::save(|f| v.carried(f)),
+            last: self.last,
+            last_ess: self.last_ess,
+        })
+    }
+
+    fn restore(&mut self, body: &[u8]) -> CliResult<()> {
+        let s: Saved = snapshot::decode(&self.out, body)?;
+        snapshot::clear(&mut self.fa, &mut self.ua);
+        let mut v = Views::new(&self.layout, &mut self.fa, &mut self.ua)
+            .map_err(|e| CliError::kernel("views", e))?;
+        s.buffers.restore(&self.out, |f| v.carried(f))?;
+        (self.st, self.r, self.eval_rng) = (s.st, s.r, s.eval_rng);
+        (self.last, self.last_ess) = (s.last, s.last_ess);
+        Ok(())
     }
 
     fn finish(&mut self, o: &Outcome, _: &mut Metrics) -> CliResult<serde_json::Value> {
@@ -315,7 +376,7 @@ impl Run for TeacherRun<'_> {
                 },
             }),
         );
-        write_samples(&self.out, &self.rc, self.target, &ev.samples)?;
+        write_samples(&self.out, &self.rc, self.target, &self.set, &ev.samples)?;
         Ok(s)
     }
 }

@@ -12,6 +12,7 @@ use amortise_kernel::smc::annealed;
 use amortise_kernel::smc::resample::{Scheme, resample};
 use amortise_kernel::targets::{LogDensity, Target};
 use amortise_settings::{defaults, presets};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{build_target, json_num};
@@ -23,6 +24,7 @@ use crate::eval::{self, EvalSet, Evaluation};
 use crate::plot;
 use crate::run_config::{Limits, RunConfig};
 use crate::run_loop::{self, At, Metrics, Outcome, Run, opt};
+use crate::snapshot::{self, Buffers, Launch, Snapshot};
 
 /// Largest accepted batch, particle count or evaluation sample count (memory guard against
 /// typos; [`Limits::CLI`]).
@@ -123,6 +125,7 @@ fn discrete_args(a: &TrainArgs) -> CliResult<TrainDiscreteArgs> {
         (a.diffusion.threads != 1, "--threads"),
         (a.diffusion.grad_chunks.is_some(), "--grad-chunks"),
         (a.replay.buffer_weights.is_some(), "--buffer-weights"),
+        (a.diffusion.aldp_reference.is_some(), "--aldp-reference"),
     ] {
         if set {
             return Err(CliError::flag(
@@ -207,6 +210,13 @@ pub fn validate_config(rc: &RunConfig) -> CliResult<()> {
 
 /// Runs the command.
 pub fn run(a: &TrainArgs) -> CliResult<()> {
+    if let Some(dir) = &a.run.resume.resume {
+        let ch = super::resume::Changes {
+            iters: a.run.iters.unwrap_or(0),
+            threads: a.diffusion.threads,
+        };
+        return super::resume::run(dir, &a.run.resume, ch, super::resume::Command::Train);
+    }
     if super::discrete::ENVS.contains(&a.target.as_str()) {
         return super::discrete_run::run(&discrete_args(a)?);
     }
@@ -220,6 +230,12 @@ pub fn run(a: &TrainArgs) -> CliResult<()> {
     let rc = resolve(a, target.dim())?;
     if rc.method != "smc" {
         validate_config(&rc)?;
+    } else if let Some(flag) = snapshot_flag(&a.run.resume) {
+        return Err(CliError::flag(
+            flag,
+            "--method smc is one annealed SMC pass, not a training loop: it writes no resume \
+             snapshot",
+        ));
     }
     let out = a
         .run
@@ -231,13 +247,25 @@ pub fn run(a: &TrainArgs) -> CliResult<()> {
     if rc.method != "smc" {
         return run_trained(&rc, a, &target, &out).map(|_| ());
     }
-    let result = run_smc(&rc, &target, &out)?;
+    let result = run_smc(&rc, a, &target, &out)?;
     eprintln!("wrote {out}/summary.json, metrics.jsonl, samples.csv, samples.svg");
     println!(
         "{}",
         serde_json::to_string_pretty(&result).unwrap_or_default()
     );
     Ok(())
+}
+
+/// The first resume-snapshot flag given (`--checkpoint-every`, `--stop-at`), for the
+/// methods without a training loop to refuse.
+fn snapshot_flag(r: &crate::cli::ResumeArgs) -> Option<&'static str> {
+    if r.checkpoint_every.is_some() {
+        Some("--checkpoint-every")
+    } else if r.stop_at.is_some() {
+        Some("--stop-at")
+    } else {
+        None
+    }
 }
 
 /// `--method vgs`: the VGS trainer of `train-vgs` (report B1), with the flags it shares.
@@ -251,6 +279,12 @@ fn run_vgs(a: &TrainArgs) -> CliResult<()> {
             "not used by --method vgs (train-vgs has per-target presets)",
         ));
     }
+    if a.diffusion.aldp_reference.is_some() {
+        return Err(CliError::flag(
+            "--aldp-reference",
+            "not used by --method vgs",
+        ));
+    }
     super::vgs::run_train(&vgs_args(a))
 }
 
@@ -259,6 +293,7 @@ pub fn vgs_args(a: &TrainArgs) -> crate::cli::TrainVgsArgs {
     crate::cli::TrainVgsArgs {
         target: a.target.clone(),
         iters: a.run.iters.unwrap_or(amortise_settings::vgs::ITERS),
+        resume: a.run.resume.clone(),
         steps: a.diffusion.steps,
         batch: a.model.batch,
         hidden: Some(a.model.hidden.unwrap_or(defaults::WIDTH)),
@@ -301,6 +336,9 @@ pub(super) fn summary(
         "emc": ev.emc.map(json_num),
         "config": rc,
     });
+    if let (Some(obj), Some(a)) = (v.as_object_mut(), &ev.aldp) {
+        obj.insert("aldp".into(), json!(a));
+    }
     if let (Some(obj), Some(more)) = (v.as_object_mut(), extra.as_object()) {
         for (k, val) in more {
             obj.insert(k.clone(), val.clone());
@@ -313,6 +351,7 @@ pub(super) fn write_outputs(
     out: &str,
     rc: &RunConfig,
     target: &Target,
+    set: &EvalSet,
     summary: &serde_json::Value,
     samples: &[f32],
 ) -> CliResult<()> {
@@ -323,23 +362,40 @@ pub(super) fn write_outputs(
             .unwrap_or_default()
             .as_bytes(),
     )?;
-    write_samples(out, rc, target, samples)
+    write_samples(out, rc, target, set, samples)
 }
 
-/// `samples.csv` and `samples.svg` of a run.
+/// `samples.csv` and `samples.svg` of a run; on aldp also `samples.pdb` and
+/// `ramachandran.svg` ([`crate::aldp::write_outputs`]).
 pub(super) fn write_samples(
     out: &str,
     rc: &RunConfig,
     target: &Target,
+    set: &EvalSet,
     samples: &[f32],
 ) -> CliResult<()> {
     csv::write(&format!("{out}/samples.csv"), samples, rc.dim)?;
-    plot::samples_svg(
-        &format!("{out}/samples.svg"),
-        target,
-        samples,
-        &format!("{} on {} (seed {})", rc.method, rc.target, rc.seed),
-    )
+    let title = format!("{} on {} (seed {})", rc.method, rc.target, rc.seed);
+    plot::samples_svg(&format!("{out}/samples.svg"), target, samples, &title)?;
+    match &set.aldp {
+        Some(a) => crate::aldp::write_outputs(a, out, samples, &title),
+        None => Ok(()),
+    }
+}
+
+/// The evaluation set of a run: [`EvalSet::new`], with the aldp reference file of
+/// `--aldp-reference` (kept in the snapshot's launch settings, so a resumed run reads it
+/// again) when given.
+pub(super) fn eval_set(
+    target: &Target,
+    rc: &RunConfig,
+    aldp_reference: Option<&str>,
+) -> CliResult<EvalSet> {
+    let set = EvalSet::new(target, rc.eval_samples)?;
+    match aldp_reference {
+        Some(path) => set.with_aldp_reference(path),
+        None => Ok(set),
+    }
 }
 
 /// `train --method tb | tb-buffer | rsmc`: the diffusion trainer, driven by
@@ -365,9 +421,10 @@ struct DiffusionRun<'t> {
 }
 
 impl<'t> DiffusionRun<'t> {
-    /// Builds the trainer, its evaluation set and (for `--threads`) the chunked runner, and
-    /// prefills the buffer.
-    fn new(rc: &RunConfig, a: &TrainArgs, target: &'t Target, out: &str) -> CliResult<Self> {
+    /// Builds the trainer (initialised), its evaluation set and (for `launch.grad_chunks`)
+    /// the chunked runner; a new run then calls [`DiffusionRun::prefill`], a resumed one
+    /// [`Run::restore`].
+    fn new(rc: &RunConfig, launch: &Launch, target: &'t Target, out: &str) -> CliResult<Self> {
         let cfg = rc.train_config()?;
         let d = target.dim();
         let layout =
@@ -375,29 +432,21 @@ impl<'t> DiffusionRun<'t> {
         let mut fa = vec![0.0f32; layout.f32_len];
         let mut ua = vec![0u32; layout.u32_len];
         let mut r = rng::seeded(rc.seed);
-        let mut st = {
+        let st = {
             let mut v = Views::new(&layout, &mut fa, &mut ua)
                 .map_err(|e| CliError::kernel("building the trainer", e))?;
             train::init(&cfg, &layout, &mut v, &mut r)
                 .map_err(|e| CliError::kernel("building the trainer", e))?
         };
-        let set = EvalSet::new(target, rc.eval_samples)?;
+        let set = eval_set(target, rc, launch.reference.as_deref())?;
         let eval_rng = rng::seeded(rc.seed ^ 0x5eed_e7a1);
-        let mut chunked =
-            match crate::parallel::chunk_plan(a.diffusion.threads, a.diffusion.grad_chunks)? {
-                Some(chunks) => Some(
-                    crate::parallel::ChunkedTb::new(&cfg, &layout, chunks, a.diffusion.threads)
-                        .map_err(|e| CliError::kernel("--threads/--grad-chunks", e))?,
-                ),
-                None => None,
-            };
-        let mut v =
-            Views::new(&layout, &mut fa, &mut ua).map_err(|e| CliError::kernel("views", e))?;
-        match chunked.as_mut() {
-            Some(c) => c.prefill(&cfg, &mut st, &mut v, target, &mut r),
-            None => train::prefill(&cfg, &mut st, &mut v, target, &mut r),
-        }
-        .map_err(|e| CliError::kernel("prefilling the buffer", e))?;
+        let chunked = match launch.grad_chunks {
+            Some(chunks) => Some(
+                crate::parallel::ChunkedTb::new(&cfg, &layout, chunks, launch.threads)
+                    .map_err(|e| CliError::kernel("--threads/--grad-chunks", e))?,
+            ),
+            None => None,
+        };
         Ok(DiffusionRun {
             rc: rc.clone(),
             cfg,
@@ -418,6 +467,18 @@ impl<'t> DiffusionRun<'t> {
         })
     }
 
+    /// The first phase of a new run: the rsmc prefill and the `log Z` initialisations.
+    fn prefill(&mut self) -> CliResult<()> {
+        let mut v = Views::new(&self.layout, &mut self.fa, &mut self.ua)
+            .map_err(|e| CliError::kernel("views", e))?;
+        match self.chunked.as_mut() {
+            Some(c) => c.prefill(&self.cfg, &mut self.st, &mut v, self.target, &mut self.r),
+            None => train::prefill(&self.cfg, &mut self.st, &mut v, self.target, &mut self.r),
+        }
+        .map_err(|e| CliError::kernel("prefilling the buffer", e))?;
+        Ok(())
+    }
+
     fn log_z(&self) -> f32 {
         self.layout.log_z(self.layout.params(&self.fa))
     }
@@ -436,6 +497,20 @@ impl<'t> DiffusionRun<'t> {
         };
         eval::evaluate(tp, self.target, &self.set, full, &mut self.eval_rng)
     }
+}
+
+/// What a diffusion run carries from one step to the next (the body of its resume
+/// snapshot).
+#[derive(Serialize, Deserialize)]
+struct Saved {
+    st: train::State,
+    r: rng::Xoshiro256PlusPlus,
+    eval_rng: rng::Xoshiro256PlusPlus,
+    buffers: Buffers,
+    last: Option<train::Info>,
+    last_smc: (f64, f64),
+    last_ess: f64,
+    masked: u64,
 }
 
 impl Run for DiffusionRun<'_> {
@@ -481,7 +556,7 @@ impl Run for DiffusionRun<'_> {
         let (tb, subtb, buffer) = self.last.map_or((f32::NAN, f32::NAN, 0), |i| {
             (i.tb_loss, i.subtb_loss, i.buffer_len)
         });
-        Ok(json!({
+        let mut v = json!({
             "iteration": at.iteration,
             "seconds": at.seconds,
             "tb_loss": json_num(tb as f64),
@@ -499,7 +574,11 @@ impl Run for DiffusionRun<'_> {
             "buffer": buffer,
             "masked_samples": self.masked,
             "skipped_steps": self.st.optim.skipped,
-        }))
+        });
+        if let (Some(o), Some(a)) = (v.as_object_mut(), &ev.aldp) {
+            o.insert("aldp".into(), json!(a));
+        }
+        Ok(v)
     }
 
     fn checkpoint(&mut self) -> CliResult<Checkpoint> {
@@ -525,6 +604,37 @@ impl Run for DiffusionRun<'_> {
         ))
     }
 
+    fn settings(&self) -> RunSettings {
+        RunSettings::Diffusion(self.rc.clone())
+    }
+
+    fn save(&mut self) -> CliResult<Vec<u8>> {
+        let mut v = Views::new(&self.layout, &mut self.fa, &mut self.ua)
+            .map_err(|e| CliError::kernel("views", e))?;
+        snapshot::encode(&Saved {
+            st: self.st,
+            r: self.r.clone(),
+            eval_rng: self.eval_rng.clone(),
+            buffers: Buffers::save(|f| v.carried(f)),
+            last: self.last,
+            last_smc: self.last_smc,
+            last_ess: self.last_ess,
+            masked: self.masked,
+        })
+    }
+
+    fn restore(&mut self, body: &[u8]) -> CliResult<()> {
+        let s: Saved = snapshot::decode(&self.out, body)?;
+        snapshot::clear(&mut self.fa, &mut self.ua);
+        let mut v = Views::new(&self.layout, &mut self.fa, &mut self.ua)
+            .map_err(|e| CliError::kernel("views", e))?;
+        s.buffers.restore(&self.out, |f| v.carried(f))?;
+        (self.st, self.r, self.eval_rng) = (s.st, s.r, s.eval_rng);
+        (self.last, self.last_smc) = (s.last, s.last_smc);
+        (self.last_ess, self.masked) = (s.last_ess, s.masked);
+        Ok(())
+    }
+
     fn finish(&mut self, o: &Outcome, metrics: &mut Metrics) -> CliResult<serde_json::Value> {
         let ev = self.eval(true)?;
         let last5 = metrics.mean_of_last(5, &LAST5_KEYS);
@@ -544,10 +654,13 @@ impl Run for DiffusionRun<'_> {
                 "last5": last5,
             }),
         );
-        write_samples(&self.out, &self.rc, self.target, &ev.samples)?;
+        write_samples(&self.out, &self.rc, self.target, &self.set, &ev.samples)?;
         Ok(s)
     }
 }
+
+/// The files a trained diffusion run writes besides the loop's.
+const FILES: &str = "samples.csv, samples.svg";
 
 /// The metrics of `summary.json`'s `last5`: their means over the last five periodic
 /// evaluations, as the RSMC paper's tables report them.
@@ -567,19 +680,38 @@ fn run_trained(
     target: &Target,
     out: &str,
 ) -> CliResult<serde_json::Value> {
-    let mut r = DiffusionRun::new(rc, a, target, out)?;
-    run_loop::run(
-        &mut r,
-        &run_loop::Settings {
-            out,
-            iters: rc.iters,
-            eval_every: eval_every(a, rc)?,
-            files: "samples.csv, samples.svg",
-        },
-    )
+    let mut s = run_loop::Settings::new(
+        out,
+        rc.iters,
+        Some(eval_every(a, rc)?),
+        &a.run.resume,
+        FILES,
+    );
+    s.launch.grad_chunks =
+        crate::parallel::chunk_plan(a.diffusion.threads, a.diffusion.grad_chunks)?;
+    s.launch.threads = a.diffusion.threads;
+    s.launch.reference = a.diffusion.aldp_reference.clone();
+    let mut r = DiffusionRun::new(rc, &s.launch, target, out)?;
+    r.prefill()?;
+    run_loop::run(&mut r, &s)
 }
 
-fn run_smc(rc: &RunConfig, target: &Target, out: &str) -> CliResult<serde_json::Value> {
+/// Resumes a trained diffusion run (settings `rc`, iterations to run included) from its
+/// snapshot `sn` in `out`.
+pub(super) fn resume(rc: &RunConfig, sn: &Snapshot, out: &str) -> CliResult<()> {
+    let target = build_target(&rc.target, Some(rc.dim))?;
+    let s = run_loop::Settings::resuming(out, sn, FILES);
+    let mut r = DiffusionRun::new(rc, &s.launch, &target, out)?;
+    super::resume::restore(&mut r, sn)?;
+    run_loop::run(&mut r, &s).map(|_| ())
+}
+
+fn run_smc(
+    rc: &RunConfig,
+    a: &TrainArgs,
+    target: &Target,
+    out: &str,
+) -> CliResult<serde_json::Value> {
     let d = target.dim();
     let n = rc.particles;
     let cfg = annealed::Config {
@@ -640,8 +772,17 @@ fn run_smc(rc: &RunConfig, target: &Target, out: &str) -> CliResult<serde_json::
     for &i in &idx {
         samples.extend_from_slice(&ps.x[i as usize * d..(i as usize + 1) * d]);
     }
-    let set = EvalSet::new(target, m)?;
+    let set = eval_set(target, rc, a.diffusion.aldp_reference.as_deref())?;
     let m = eval::sample_metrics(&set, &samples, d, true)?;
+    let aldp = set
+        .aldp
+        .as_ref()
+        .map(|a| crate::aldp::metrics(a, &samples))
+        .transpose()?
+        .map(|a| crate::aldp::AldpMetrics {
+            eubo_note: "not defined for smc (no backward process)",
+            ..a
+        });
     let ev = Evaluation {
         elbo: f64::NAN,
         eubo: None,
@@ -652,6 +793,7 @@ fn run_smc(rc: &RunConfig, target: &Target, out: &str) -> CliResult<serde_json::
         sinkhorn_converged: m.sinkhorn_converged,
         sinkhorn_paper: m.sinkhorn_paper,
         emc: m.emc,
+        aldp,
         samples,
     };
     let mut s = summary(
@@ -664,6 +806,6 @@ fn run_smc(rc: &RunConfig, target: &Target, out: &str) -> CliResult<serde_json::
     if let Some(obj) = s.as_object_mut() {
         obj.insert("elbo".into(), serde_json::Value::Null);
     }
-    write_outputs(out, rc, target, &s, &ev.samples)?;
+    write_outputs(out, rc, target, &set, &s, &ev.samples)?;
     Ok(s)
 }

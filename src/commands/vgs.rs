@@ -30,6 +30,7 @@ use crate::error::{CliError, CliResult};
 use crate::eval::mode_centres;
 use crate::plot;
 use crate::run_loop::{self, At, Metrics, Outcome, Run, opt};
+use crate::snapshot::{self, Buffers, Snapshot};
 
 /// The default reference-sample file of a target without an exact sampler:
 /// `data/TARGET-ref.csv.gz` if it exists, else `data/TARGET-ref.csv`.
@@ -308,6 +309,7 @@ impl VgsSettings {
             eval_samples: self.eval_samples,
             eval_noise: Some(self.eval_noise),
             reference: None,
+            resume: Default::default(),
         }
     }
 }
@@ -465,6 +467,16 @@ impl VgsRun<'_> {
     }
 }
 
+/// What a VGS run carries from one step to the next (the body of its resume snapshot).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Saved {
+    state: vgs::State,
+    r: rng::Xoshiro256PlusPlus,
+    eval_rng: rng::Xoshiro256PlusPlus,
+    buffers: Buffers,
+    last: Option<vgs::Info>,
+}
+
 impl Run for VgsRun<'_> {
     fn step(&mut self, it: u32) -> CliResult<()> {
         let info = vgs::step(
@@ -538,6 +550,30 @@ impl Run for VgsRun<'_> {
         ))
     }
 
+    fn settings(&self) -> RunSettings {
+        RunSettings::Vgs(self.settings.clone())
+    }
+
+    fn save(&mut self) -> CliResult<Vec<u8>> {
+        let mut v = views(&self.layout, &mut self.fa, &mut self.ua)?;
+        snapshot::encode(&Saved {
+            state: self.state,
+            r: self.r.clone(),
+            eval_rng: self.eval_rng.clone(),
+            buffers: Buffers::save(|f| v.carried(f)),
+            last: self.last,
+        })
+    }
+
+    fn restore(&mut self, body: &[u8]) -> CliResult<()> {
+        let s: Saved = snapshot::decode(&self.out, body)?;
+        snapshot::clear(&mut self.fa, &mut self.ua);
+        let mut v = views(&self.layout, &mut self.fa, &mut self.ua)?;
+        s.buffers.restore(&self.out, |f| v.carried(f))?;
+        (self.state, self.r, self.eval_rng, self.last) = (s.state, s.r, s.eval_rng, s.last);
+        Ok(())
+    }
+
     fn finish(&mut self, o: &Outcome, metrics: &mut Metrics) -> CliResult<serde_json::Value> {
         let (xs, ev, sample_seconds) = self.draw_evaluated(true)?;
         let name = self.target.name();
@@ -584,12 +620,38 @@ impl Run for VgsRun<'_> {
 
 /// Runs `amortise train-vgs` (and `train --method vgs`) through [`crate::run_loop`].
 pub fn run_train(a: &TrainVgsArgs) -> CliResult<()> {
+    if let Some(dir) = &a.resume.resume {
+        let ch = super::resume::Changes {
+            iters: a.iters,
+            threads: 1,
+        };
+        return super::resume::run(dir, &a.resume, ch, super::resume::Command::TrainVgs);
+    }
+    start(a, None)
+}
+
+/// Resumes a VGS run (settings `s`, iterations to run included) from its snapshot `sn` in
+/// `out`.
+pub(super) fn resume(s: &VgsSettings, sn: &Snapshot, out: &str) -> CliResult<()> {
+    let mut a = s.args();
+    a.reference = sn.launch.reference.clone();
+    start(&a, Some((sn, out)))
+}
+
+/// The files a VGS run writes besides the loop's.
+const FILES: &str = "samples.csv, samples.svg";
+
+/// A new run of `a`, or (`resumed`) the run of a snapshot in its folder.
+fn start(a: &TrainVgsArgs, resumed: Option<(&Snapshot, &str)>) -> CliResult<()> {
     let (target, cfg, layout, nu) = check(a)?;
     let name = target.name();
-    let out = a
-        .out
-        .clone()
-        .unwrap_or_else(|| format!("out/{}-vgs-T{}-s{}", name, cfg.steps, a.seed));
+    let out = match resumed {
+        Some((_, dir)) => dir.to_string(),
+        None => a
+            .out
+            .clone()
+            .unwrap_or_else(|| format!("out/{}-vgs-T{}-s{}", name, cfg.steps, a.seed)),
+    };
     std::fs::create_dir_all(&out)
         .map_err(|e| CliError::file(&out, format!("cannot create output folder: {e}")))?;
     let reference = reference(&target, a.eval_samples, a.reference.as_deref())?;
@@ -629,16 +691,18 @@ pub fn run_train(a: &TrainVgsArgs) -> CliResult<()> {
         last: None,
         last_eval: None,
     };
-    run_loop::run(
-        &mut run,
-        &run_loop::Settings {
-            out: &out,
-            iters: a.iters,
-            eval_every: run_loop::eval_every(a.eval_every, a.iters),
-            files: "samples.csv, samples.svg",
-        },
-    )
-    .map(|_| ())
+    let s = match resumed {
+        Some((sn, _)) => {
+            super::resume::restore(&mut run, sn)?;
+            run_loop::Settings::resuming(&out, sn, FILES)
+        }
+        None => {
+            let mut s = run_loop::Settings::new(&out, a.iters, a.eval_every, &a.resume, FILES);
+            s.launch.reference = a.reference.clone();
+            s
+        }
+    };
+    run_loop::run(&mut run, &s).map(|_| ())
 }
 
 /// Runs `amortise vgs-reference`: `chains` independent MALA chains of `steps` steps from

@@ -1,5 +1,5 @@
 //! `cargo xtask fuzz [--seconds S] [--smoke] [TARGET...]`: fuzz the parsers and entry points
-//! that take outside bytes (checkpoint, csv, cli_args, wasm_settings).
+//! that take outside bytes (checkpoint, csv, cli_args, snapshot, wasm_settings).
 //!
 //! - With a nightly toolchain and `cargo-fuzz` (installed with `cargo install cargo-fuzz` when
 //!   nightly is present but cargo-fuzz is missing; 145 s cold on the 2-core dev machine),
@@ -19,7 +19,7 @@
 use crate::{output_of, root, run, run_in};
 
 /// The fuzz targets (folders of `fuzz/corpus/`, binaries of `fuzz/`).
-pub const TARGETS: [&str; 4] = ["checkpoint", "csv", "cli_args", "wasm_settings"];
+pub const TARGETS: [&str; 5] = ["checkpoint", "csv", "cli_args", "snapshot", "wasm_settings"];
 
 /// Seconds per target of the smoke run inside `cargo xtask test`.
 pub const TEST_SMOKE_SECONDS: u64 = 5;

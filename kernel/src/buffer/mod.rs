@@ -65,6 +65,7 @@ pub struct SampleInfo {
 /// inserted. The one `Copy` value an owner keeps between calls to re-open its storage with
 /// [`ReplayBuffer::from_parts`] (every trainer's `State` carries one).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Cursor {
     /// Entries currently stored (`≤ capacity`).
     pub len: usize,

@@ -190,6 +190,17 @@ pub struct Views<'a> {
     pub vgs: vgs::Views<'a>,
 }
 
+impl Views<'_> {
+    /// The buffers that carry over from one step to the next: the energy's parameters and
+    /// Adam moments ([`Model::carried`]), then the negative sampler's
+    /// ([`vgs::Views::carried`]); the positives, negatives and loss workspace are rewritten
+    /// by every step.
+    pub fn carried(&mut self, f: &mut dyn FnMut(crate::arena::Carried<'_>)) {
+        self.model.carried(f);
+        self.vgs.carried(f);
+    }
+}
+
 impl<'a> Views<'a> {
     /// Carves arenas of exactly [`Layout::f32_len`] and [`Layout::u32_len`] elements.
     ///
@@ -238,6 +249,7 @@ pub fn energy_fn<'p>(layout: &Layout, params: &'p [f32]) -> Result<EnergyFn<'p>,
 
 /// Training state: the energy's and the negative sampler's.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct State {
     /// Iterations done.
     pub iteration: u32,
@@ -249,6 +261,7 @@ pub struct State {
 
 /// Diagnostics of one iteration.
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Info {
     /// The iteration just done (0-based).
     pub iteration: u32,

@@ -6,6 +6,11 @@
 //!   teachers, Kim et al. 2025, A4, grid "empirical L1").
 //! - [`histogram_1d`] bins values on equal-width edges over `[lo, hi]`, dropping values out
 //!   of range (as TVD-E does); [`normalize_counts`] turns counts into frequencies.
+//!   [`Bins`] is that binning rule for `f64` values, and [`histogram_2d`] its 2-D product
+//!   (`numpy.histogram2d`'s layout).
+//! - [`kl_density_histograms`]: the KL divergence between two histograms as FAB computes it
+//!   for alanine dipeptide (`fab/utils/aldp.py::evaluate_aldp`, Midgley et al. 2023):
+//!   densities `p = c/(N·cell)`, then `cell · Σ p ln((p + ε)/(q + ε))`.
 //!
 //! Distributions are `f32` slices used as given (normalise first if needed); accumulation is
 //! in `f64`.
@@ -82,30 +87,182 @@ pub fn normalize_counts(counts: &[u32], out: &mut [f32]) -> Result<(), Error> {
 /// # Errors
 /// [`Error::InvalidConfig`] if `counts` is empty or `lo < hi` fails or a bound is not finite.
 pub fn histogram_1d(values: &[f32], lo: f64, hi: f64, counts: &mut [u32]) -> Result<usize, Error> {
-    if counts.is_empty() {
-        return Err(Error::InvalidConfig("histogram needs at least one bin"));
-    }
-    if !(lo.is_finite() && hi.is_finite() && lo < hi) {
-        return Err(Error::InvalidConfig(
-            "histogram range must be finite with lo < hi",
-        ));
-    }
-    let bins = counts.len();
-    let scale = bins as f64 / (hi - lo);
+    let bins = Bins {
+        lo,
+        hi,
+        n: counts.len(),
+    };
+    bins.validate()?;
     let mut dropped = 0usize;
     for &v in values {
-        let v = v as f64;
-        if !(v >= lo && v <= hi) {
-            dropped += 1;
-            continue;
-        }
-        let k = ((v - lo) * scale) as usize;
-        let k = if k >= bins { bins - 1 } else { k };
-        if let Some(c) = counts.get_mut(k) {
-            *c = c.saturating_add(1);
+        match bins.index(v as f64).and_then(|k| counts.get_mut(k)) {
+            Some(c) => *c = c.saturating_add(1),
+            None => dropped += 1,
         }
     }
     Ok(dropped)
+}
+
+/// Equal-width bins on `[lo, hi]`, the rule of [`histogram_1d`] (and, up to rounding at
+/// the edges, of `numpy.histogram` with `range=(lo, hi)`): bin `k` holds
+/// `lo + k·w ≤ v < lo + (k+1)·w`, `w = (hi − lo)/n`, and the last bin also holds `hi`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Bins {
+    /// Lower edge.
+    pub lo: f64,
+    /// Upper edge.
+    pub hi: f64,
+    /// Number of bins.
+    pub n: usize,
+}
+
+impl Bins {
+    /// Checks the bins: at least one, finite edges with `lo < hi`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] otherwise.
+    pub fn validate(&self) -> Result<(), Error> {
+        if self.n == 0 {
+            return Err(Error::InvalidConfig("histogram needs at least one bin"));
+        }
+        if !(self.lo.is_finite() && self.hi.is_finite() && self.lo < self.hi) {
+            return Err(Error::InvalidConfig(
+                "histogram range must be finite with lo < hi",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Width of one bin.
+    pub fn width(&self) -> f64 {
+        (self.hi - self.lo) / self.n as f64
+    }
+
+    /// The bin of `v`; `None` out of range or NaN.
+    pub fn index(&self, v: f64) -> Option<usize> {
+        if !(v >= self.lo && v <= self.hi) {
+            return None;
+        }
+        let k = ((v - self.lo) * (self.n as f64 / (self.hi - self.lo))) as usize;
+        Some(if k >= self.n { self.n - 1 } else { k })
+    }
+}
+
+/// [`histogram_1d`] for `f64` values on [`Bins`] (`counts.len()` must be `bins.n`).
+///
+/// # Errors
+/// [`Error::InvalidConfig`] for invalid bins; [`Error::ShapeMismatch`] if `counts.len()`
+/// is not `bins.n`.
+pub fn histogram_1d_f64(values: &[f64], bins: Bins, counts: &mut [u32]) -> Result<usize, Error> {
+    bins.validate()?;
+    check_len("histogram_1d_f64 counts", bins.n, counts.len())?;
+    let mut dropped = 0usize;
+    for &v in values {
+        match bins.index(v).and_then(|k| counts.get_mut(k)) {
+            Some(c) => *c = c.saturating_add(1),
+            None => dropped += 1,
+        }
+    }
+    Ok(dropped)
+}
+
+/// Adds the points `(x[i], y[i])` to `counts` (not cleared), row-major
+/// `[bx.n][by.n]` (`counts[i·by.n + j]` counts `x` in bin `i` and `y` in bin `j`, as
+/// `numpy.histogram2d(x, y)[0][i, j]`); returns how many points were dropped (a coordinate
+/// out of range or NaN).
+///
+/// # Errors
+/// [`Error::InvalidConfig`] for invalid bins; [`Error::ShapeMismatch`] if `x` and `y`
+/// differ in length or `counts.len() != bx.n·by.n`.
+pub fn histogram_2d(
+    x: &[f64],
+    y: &[f64],
+    bx: Bins,
+    by: Bins,
+    counts: &mut [u32],
+) -> Result<usize, Error> {
+    bx.validate()?;
+    by.validate()?;
+    if y.len() != x.len() {
+        return Err(Error::ShapeMismatch {
+            what: "histogram_2d y",
+            expected: x.len(),
+            got: y.len(),
+        });
+    }
+    let cells = bx.n.saturating_mul(by.n);
+    if counts.len() != cells {
+        return Err(Error::ShapeMismatch {
+            what: "histogram_2d counts",
+            expected: cells,
+            got: counts.len(),
+        });
+    }
+    let mut dropped = 0usize;
+    for (&u, &v) in x.iter().zip(y) {
+        match (bx.index(u), by.index(v)) {
+            (Some(i), Some(j)) => {
+                if let Some(c) = counts.get_mut(i * by.n + j) {
+                    *c = c.saturating_add(1);
+                }
+            }
+            _ => dropped += 1,
+        }
+    }
+    Ok(dropped)
+}
+
+/// FAB's `ε` of the ALDP histogram KL divergences (added to both densities).
+pub const FAB_KL_EPS: f64 = 1e-10;
+
+/// The KL divergence `KL(p ‖ q)` between the densities of two histograms on the same
+/// cells, as FAB computes it (`fab/utils/aldp.py::evaluate_aldp`, `numpy.histogram(...,
+/// density=True)`): with `p_k = p_counts[k]/(N_p·cell)` and `q_k` alike,
+///
+/// `KL = cell · Σ_k p_k ln((p_k + ε)/(q_k + ε))`,
+///
+/// `cell` the bin width (1-D) or area (2-D), `ε` added to the densities (FAB:
+/// [`FAB_KL_EPS`]). Empty `p` cells add 0; a cell empty in `q` only adds the large finite
+/// `p_k ln((p_k + ε)/ε)`. FAB passes the reference (test) histogram as `p` and the model's
+/// as `q`.
+///
+/// # Errors
+/// [`Error::ShapeMismatch`] if the lengths differ; [`Error::Degenerate`] if either histogram
+/// is empty (no counts: numpy's density would be NaN); [`Error::InvalidConfig`] unless
+/// `cell > 0` and `eps > 0` are finite.
+pub fn kl_density_histograms(
+    p_counts: &[u32],
+    q_counts: &[u32],
+    cell: f64,
+    eps: f64,
+) -> Result<f64, Error> {
+    if q_counts.len() != p_counts.len() {
+        return Err(Error::ShapeMismatch {
+            what: "kl q_counts",
+            expected: p_counts.len(),
+            got: q_counts.len(),
+        });
+    }
+    if !(cell.is_finite() && cell > 0.0 && eps.is_finite() && eps > 0.0) {
+        return Err(Error::InvalidConfig(
+            "kl: cell and eps must be finite and positive",
+        ));
+    }
+    let total = |c: &[u32]| c.iter().map(|&v| u64::from(v)).sum::<u64>();
+    let (np, nq) = (total(p_counts), total(q_counts));
+    if np == 0 || nq == 0 {
+        return Err(Error::Degenerate("kl: a histogram has no counts"));
+    }
+    let (sp, sq) = (np as f64 * cell, nq as f64 * cell);
+    let mut sum = 0.0f64;
+    for (&a, &b) in p_counts.iter().zip(q_counts) {
+        if a == 0 {
+            continue;
+        }
+        let (p, q) = (f64::from(a) / sp, f64::from(b) / sq);
+        sum += p * crate::math::ln((p + eps) / (q + eps));
+    }
+    Ok(sum * cell)
 }
 
 #[cfg(test)]
@@ -166,6 +323,105 @@ mod tests {
         ));
         assert!(matches!(
             histogram_1d(&[], 1.0, 1.0, &mut c),
+            Err(Error::InvalidConfig(_))
+        ));
+    }
+
+    #[test]
+    fn bins_and_histogram_2d() {
+        let b = Bins {
+            lo: -1.0,
+            hi: 1.0,
+            n: 4,
+        };
+        assert_eq!(b.width(), 0.5);
+        assert_eq!(b.index(-1.0), Some(0));
+        assert_eq!(b.index(-0.5), Some(1));
+        assert_eq!(b.index(0.999), Some(3));
+        assert_eq!(b.index(1.0), Some(3), "the last bin is closed");
+        assert_eq!(b.index(1.0 + 1e-15), None);
+        assert_eq!(b.index(f64::NAN), None);
+        let by = Bins {
+            lo: 0.0,
+            hi: 3.0,
+            n: 3,
+        };
+        let mut c = [0u32; 12];
+        let x = [-1.0, 0.2, 0.2, 0.9, 5.0, f64::NAN];
+        let y = [0.0, 1.5, 2.9, 3.0, 1.0, 1.0];
+        assert_eq!(histogram_2d(&x, &y, b, by, &mut c).unwrap(), 2);
+        // x bins 0, 2, 2, 3; y bins 0, 1, 2, 2 → cells 0·3+0, 2·3+1, 2·3+2, 3·3+2
+        let mut want = [0u32; 12];
+        for k in [0, 7, 8, 11] {
+            want[k] = 1;
+        }
+        assert_eq!(c, want);
+        assert!(matches!(
+            histogram_2d(&x, &y[..2], b, by, &mut c),
+            Err(Error::ShapeMismatch { .. })
+        ));
+        assert!(matches!(
+            histogram_2d(&x, &y, b, by, &mut c[..11]),
+            Err(Error::ShapeMismatch { .. })
+        ));
+        let bad = Bins { n: 0, ..b };
+        assert!(matches!(
+            histogram_2d(&x, &y, bad, by, &mut c),
+            Err(Error::InvalidConfig(_))
+        ));
+    }
+
+    #[test]
+    fn histogram_1d_f64_agrees_with_f32() {
+        let v = [0.0f32, 0.1, 0.3, 0.99, 1.0, -0.1, 2.0, f32::NAN];
+        let mut a = [0u32; 4];
+        let mut b = [0u32; 4];
+        let da = histogram_1d(&v, 0.0, 1.0, &mut a).unwrap();
+        let w: std::vec::Vec<f64> = v.iter().map(|&x| x as f64).collect();
+        let bins = Bins {
+            lo: 0.0,
+            hi: 1.0,
+            n: 4,
+        };
+        let db = histogram_1d_f64(&w, bins, &mut b).unwrap();
+        assert_eq!((a, da), (b, db));
+        assert!(matches!(
+            histogram_1d_f64(&w, bins, &mut b[..3]),
+            Err(Error::ShapeMismatch { .. })
+        ));
+    }
+
+    #[test]
+    fn kl_hand_example() {
+        // p counts [2, 1, 1, 0] (N = 4), q counts [1, 1, 0, 2] (N = 4), cell 0.5:
+        // densities p = [1, 0.5, 0.5, 0], q = [0.5, 0.5, 0, 1];
+        // KL = 0.5 · [1·ln((1+ε)/(0.5+ε)) + 0.5·ln(1) + 0.5·ln((0.5+ε)/ε) + 0]
+        //    = 0.5·ln 2 + 0.25·ln(0.5/ε)  (to O(ε))
+        let eps = 1e-10;
+        let kl = kl_density_histograms(&[2, 1, 1, 0], &[1, 1, 0, 2], 0.5, eps).unwrap();
+        let want = 0.5 * 2f64.ln() + 0.25 * (0.5f64 / eps).ln();
+        assert!((kl - want).abs() < 1e-8, "{kl} vs {want}");
+        // with q covering p everywhere the ε barely matters: p = [1, 0.5, 0.5, 0] against
+        // q = [0.5, 0.5, 0.5, 0.5] (counts [1, 1, 1, 1]) gives 0.5·(ln 2 + 0 + 0) = 0.5 ln 2
+        let kl = kl_density_histograms(&[2, 1, 1, 0], &[1, 1, 1, 1], 0.5, eps).unwrap();
+        assert!((kl - 0.5 * 2f64.ln()).abs() < 1e-9);
+        // identical shapes (any counts scale) give 0
+        let kl = kl_density_histograms(&[2, 4, 0], &[1, 2, 0], 0.1, eps).unwrap();
+        assert!(kl.abs() < 1e-15);
+        // the direction matters: KL(q ‖ p) of the first pair is a different number
+        let back = kl_density_histograms(&[1, 1, 0, 2], &[2, 1, 1, 0], 0.5, eps).unwrap();
+        let want_back = 0.5 * (0.5 * 0.5f64.ln() + 0.0 + 1.0 * (1.0f64 / eps).ln());
+        assert!((back - want_back).abs() < 1e-8, "{back} vs {want_back}");
+        assert!(matches!(
+            kl_density_histograms(&[0, 0], &[1, 1], 1.0, eps),
+            Err(Error::Degenerate(_))
+        ));
+        assert!(matches!(
+            kl_density_histograms(&[1], &[1, 1], 1.0, eps),
+            Err(Error::ShapeMismatch { .. })
+        ));
+        assert!(matches!(
+            kl_density_histograms(&[1], &[1], 0.0, eps),
             Err(Error::InvalidConfig(_))
         ));
     }

@@ -8,7 +8,7 @@
 //! | [`sinkhorn`] | the debiased Sinkhorn divergence: converged (ε = 1e-3, ε-scaling) and the paper's (ott-jax defaults) |
 //! | [`mmd`] | MMD with a Gaussian kernel and the median-heuristic bandwidth |
 //! | [`coverage`] | entropic mode coverage (EMC) from nearest-mode histograms |
-//! | [`histogram`] | total variation, mean L1 over states, 1-D histograms |
+//! | [`histogram`] | total variation, mean L1 over states, 1-D and 2-D histograms, FAB's histogram KL divergence |
 //! | [`w2`] | the exact 2-Wasserstein distance between equal-size clouds (Hungarian algorithm) |
 //!
 //! Inputs are `f32` (samples row-major `[n, dim]` flat slices); reductions accumulate in

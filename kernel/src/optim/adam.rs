@@ -81,6 +81,7 @@ impl AdamConfig {
 
 /// Adam's state besides the moment buffers: the number of steps taken.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct AdamState {
     /// Steps taken so far (`0` before the first step; the step being taken uses `t + 1`).
     pub t: u32,

@@ -21,7 +21,7 @@
 use super::adam::{self, AdamConfig, AdamState, ParamGroup};
 use super::clip::{clip_global_norm, global_norm};
 use super::schedule::LrSchedule;
-use crate::arena::Carve;
+use crate::arena::{Carried, Carve};
 use crate::error::{Error, check_len};
 
 /// Most parameter groups one model has.
@@ -95,10 +95,19 @@ impl<'a> Model<'a> {
         self.m.fill(0.0);
         self.v.fill(0.0);
     }
+
+    /// The buffers that carry over between steps, in order: the parameters and Adam's two
+    /// moments (not the gradients, which every step zeroes before it accumulates).
+    pub fn carried(&mut self, f: &mut dyn FnMut(Carried<'_>)) {
+        f(Carried::F32(self.params));
+        f(Carried::F32(self.m));
+        f(Carried::F32(self.v));
+    }
 }
 
 /// The optimiser's state between steps.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct OptimState {
     /// Adam's step counter (steps actually taken).
     pub adam: AdamState,

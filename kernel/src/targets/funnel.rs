@@ -24,8 +24,9 @@ use crate::rng::{Rng, standard_normal};
 /// finite-gradient policy.
 ///
 /// **Sampler** (exact): `x₀ = σ z₀`, `xᵢ = e^{x₀/2} zᵢ`. Samples are **not** clipped. RSMC's
-/// evaluation clips ground-truth samples to `[−30, 30]` (`sample_bounds`); call
-/// [`Funnel::clip_to_bounds`] on a sample to reproduce that. The density is never clipped.
+/// evaluation clips ground-truth samples to `[−30, 30]` (`sample_bounds`);
+/// [`Funnel::clip_to_bounds`] does that to a sample (the CLI's evaluation set, `src/eval.rs`,
+/// calls it). The density is never clipped.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Funnel {
     dim: usize,

@@ -75,8 +75,10 @@ const MEANS_2D: [[f32; 2]; N_COMPONENTS] = [
 /// dimension (and in `d = 2` through [`Gmm40::with_seed`]) the means are drawn from
 /// [`crate::rng::seeded`]`(seed)` (seed 0 for `new`) in component-major order:
 /// for `k` in `0..40`, for `j` in `0..d`: `m_kj = (2u − 1)·40` with `u =`
-/// [`crate::rng::uniform_f64`], rounded to `f32`. (JAX's `PRNGKey(0)` stream of the original
-/// cannot be reproduced here, so `d ≠ 2` means differ from the paper's, with the same law.)
+/// [`crate::rng::uniform_f64`], rounded to `f32`. These differ from the paper's means, which
+/// the JAX code draws from `PRNGKey(0)` (also in `d = 2`: the PyTorch set is another draw,
+/// no mean in common): [`super::Gmm40Jax`] (registry `gmm40-jax`) has the JAX means for
+/// `d = 2, 5, 50`.
 ///
 /// **Sampler** (ancestral, exact): `k = ⌊40u⌋`, then `x = m_k + z`, `z ~ N(0, I)`.
 ///
@@ -153,32 +155,98 @@ impl Gmm40 {
     /// ties to the lowest index); used for mode coverage. Compares the first
     /// `min(x.len(), dim)` coordinates.
     pub fn nearest_component(&self, x: &[f32]) -> usize {
-        let mut best = (0, f64::INFINITY);
-        for (k, m) in self.components().enumerate() {
-            let d2 = sq_dist(x, m);
-            if d2 < best.1 {
-                best = (k, d2);
-            }
-        }
-        best.0
+        nearest_row(self.used(), self.dim, x)
     }
 
-    fn components(&self) -> core::slice::ChunksExact<'_, f32> {
-        self.means[..N_COMPONENTS * self.dim].chunks_exact(self.dim)
+    /// The first `40·dim` entries of `means`: the row-major `[40, dim]` table.
+    fn used(&self) -> &[f32] {
+        &self.means[..N_COMPONENTS * self.dim]
     }
+}
 
-    /// The 40 log-terms `−½ ‖x − m_k‖²` and their maximum.
-    #[inline]
-    fn terms(&self, x: &[f32], t: &mut [f64; N_COMPONENTS]) -> f64 {
-        let mut mx = f64::NEG_INFINITY;
-        for (tk, m) in t.iter_mut().zip(self.components()) {
-            *tk = -0.5 * sq_dist(x, m);
-            if *tk > mx {
-                mx = *tk;
-            }
+/// The 40 log-terms `−½ ‖x − m_k‖²` over the rows of `means` (row-major `[40, dim]`) and
+/// their maximum.
+#[inline]
+fn terms(means: &[f32], dim: usize, x: &[f32], t: &mut [f64; N_COMPONENTS]) -> f64 {
+    let mut mx = f64::NEG_INFINITY;
+    for (tk, m) in t.iter_mut().zip(means.chunks_exact(dim)) {
+        *tk = -0.5 * sq_dist(x, m);
+        if *tk > mx {
+            mx = *tk;
         }
-        mx
     }
+    mx
+}
+
+/// `log p(x)` of the equal-weight unit-variance mixture with the rows of `means`
+/// (row-major `[40, dim]`) and normaliser `log_norm = ln 40 + (d/2) ln 2π`: the arithmetic
+/// of [`Gmm40`], shared with [`super::Gmm40Jax`].
+#[inline]
+pub(crate) fn unit_mixture_lp(means: &[f32], dim: usize, log_norm: f64, x: &[f32]) -> f64 {
+    let mut t = [0.0f64; N_COMPONENTS];
+    let mx = terms(means, dim, x, &mut t);
+    let s: f64 = t.iter().map(|&v| math::exp(v - mx)).sum();
+    mx + math::ln(s) - log_norm
+}
+
+/// [`unit_mixture_lp`] and its gradient `Σ_k w_k m_k − x` (written to `grad`).
+#[inline]
+pub(crate) fn unit_mixture_lp_grad(
+    means: &[f32],
+    dim: usize,
+    log_norm: f64,
+    x: &[f32],
+    grad: &mut [f32],
+) -> f64 {
+    let mut t = [0.0f64; N_COMPONENTS];
+    let mx = terms(means, dim, x, &mut t);
+    let mut s = 0.0f64;
+    for v in t.iter_mut() {
+        *v = math::exp(*v - mx);
+        s += *v;
+    }
+    // ∇ = Σ_k w_k m_k − x, accumulated in f64 (f64 scratch of MAX_DIM on the stack)
+    let mut acc = [0.0f64; MAX_DIM];
+    for (&wk, m) in t.iter().zip(means.chunks_exact(dim)) {
+        for (a, &mj) in acc.iter_mut().zip(m) {
+            *a += wk * mj as f64;
+        }
+    }
+    for ((g, &a), &xj) in grad.iter_mut().zip(acc.iter()).zip(x) {
+        *g = finite_grad(a / s - xj as f64);
+    }
+    mx + math::ln(s) - log_norm
+}
+
+/// The row of `means` nearest to `x` (ties to the lowest index).
+pub(crate) fn nearest_row(means: &[f32], dim: usize, x: &[f32]) -> usize {
+    let mut best = (0, f64::INFINITY);
+    for (k, m) in means.chunks_exact(dim).enumerate() {
+        let d2 = sq_dist(x, m);
+        if d2 < best.1 {
+            best = (k, d2);
+        }
+    }
+    best.0
+}
+
+/// Ancestral sampling from the equal-weight unit-variance mixture with the rows of `means`:
+/// `k = ⌊40u⌋`, then `x = m_k + z`, `z ~ N(0, I)`.
+pub(crate) fn unit_mixture_sample<R: Rng + ?Sized>(
+    means: &[f32],
+    dim: usize,
+    rng: &mut R,
+    out: &mut [f32],
+) -> Result<(), Error> {
+    check_len("out", dim, out.len())?;
+    let k = ((uniform_f64(rng) * N_COMPONENTS as f64) as usize).min(N_COMPONENTS - 1);
+    fill_standard_normal(rng, out);
+    if let Some(m) = means.get(k * dim..(k + 1) * dim) {
+        for (o, &mj) in out.iter_mut().zip(m) {
+            *o += mj;
+        }
+    }
+    Ok(())
 }
 
 impl LogDensity for Gmm40 {
@@ -188,33 +256,13 @@ impl LogDensity for Gmm40 {
 
     fn log_density(&self, x: &[f32]) -> f32 {
         guarded(x, self.dim, || {
-            let mut t = [0.0f64; N_COMPONENTS];
-            let mx = self.terms(x, &mut t);
-            let s: f64 = t.iter().map(|&v| math::exp(v - mx)).sum();
-            mx + math::ln(s) - self.log_norm
+            unit_mixture_lp(self.used(), self.dim, self.log_norm, x)
         })
     }
 
     fn log_density_grad(&self, x: &[f32], grad: &mut [f32]) -> f32 {
         guarded_grad(x, grad, self.dim, |grad| {
-            let mut t = [0.0f64; N_COMPONENTS];
-            let mx = self.terms(x, &mut t);
-            let mut s = 0.0f64;
-            for v in t.iter_mut() {
-                *v = math::exp(*v - mx);
-                s += *v;
-            }
-            // ∇ = Σ_k w_k m_k − x, accumulated in f64 (f64 scratch of MAX_DIM on the stack)
-            let mut acc = [0.0f64; MAX_DIM];
-            for (&wk, m) in t.iter().zip(self.components()) {
-                for (a, &mj) in acc.iter_mut().zip(m) {
-                    *a += wk * mj as f64;
-                }
-            }
-            for ((g, &a), &xj) in grad.iter_mut().zip(acc.iter()).zip(x) {
-                *g = finite_grad(a / s - xj as f64);
-            }
-            mx + math::ln(s) - self.log_norm
+            unit_mixture_lp_grad(self.used(), self.dim, self.log_norm, x, grad)
         })
     }
 
@@ -227,15 +275,7 @@ impl LogDensity for Gmm40 {
     }
 
     fn sample<R: Rng + ?Sized>(&self, rng: &mut R, out: &mut [f32]) -> Result<(), Error> {
-        check_len("out", self.dim, out.len())?;
-        let k = ((uniform_f64(rng) * N_COMPONENTS as f64) as usize).min(N_COMPONENTS - 1);
-        fill_standard_normal(rng, out);
-        if let Some(m) = self.mean(k) {
-            for (o, &mj) in out.iter_mut().zip(m) {
-                *o += mj;
-            }
-        }
-        Ok(())
+        unit_mixture_sample(self.used(), self.dim, rng, out)
     }
 }
 

@@ -34,9 +34,13 @@ mod dw4;
 mod funnel;
 mod gaussian;
 mod gmm40;
+mod gmm40_jax;
 mod grid_gmm;
 mod lj13;
 mod many_well;
+mod mos;
+#[rustfmt::skip]
+mod paper_params;
 mod registry;
 
 pub use aldp::Aldp;
@@ -45,9 +49,11 @@ pub use dw4::Dw4;
 pub use funnel::Funnel;
 pub use gaussian::Gaussian;
 pub use gmm40::Gmm40;
+pub use gmm40_jax::Gmm40Jax;
 pub use grid_gmm::GridGmm;
 pub use lj13::Lj13;
 pub use many_well::ManyWell;
+pub use mos::StudentTMixture;
 pub use registry::{Density, TARGETS, Target, TargetInfo};
 
 /// An unnormalised log density `log p̃(x)` on `ℝ^dim` with its gradient.

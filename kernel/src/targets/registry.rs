@@ -172,6 +172,26 @@ registry! {
         source: "RSMC (Choi et al. 2025), `targets/gmm40.py`",
         new: Gmm40::new,
     }]
+    Gmm40Jax [{
+        name: "gmm40-jax",
+        description: "GMM40 with the means of RSMC's JAX code (PRNGKey(0)): the paper's GMM40-2d/5d/50d",
+        default_dim: 2,
+        dims: "2, 5, 50",
+        log_z_known: true,
+        has_sampler: true,
+        source: "RSMC `nolerk/gfn-smc-jax` `targets/gmm40.py` (means by `scripts/jax_targets_dump.py`)",
+        new: Gmm40Jax::new,
+    }]
+    StudentTMixture [{
+        name: "mos",
+        description: "10 Student-t (df 2) components, locations in [-10, 10]^50 (RSMC's MoS-50)",
+        default_dim: 50,
+        dims: "50",
+        log_z_known: true,
+        has_sampler: true,
+        source: "RSMC `nolerk/gfn-smc-jax` `targets/student_t_mixture.py` (locations by `scripts/jax_targets_dump.py`)",
+        new: |d| fixed(d, 50, "mos: dim must be 50").map(|()| StudentTMixture::new()),
+    }]
     GridGmm [{
         name: "9gmm",
         description: "9 Gaussians on {-5, 0, 5}^2, variance 0.3 (VGS \"grid\")",
@@ -382,10 +402,16 @@ mod tests {
         assert_eq!(Target::from_name("gaussian", Some(7)).unwrap().dim(), 7);
         assert_eq!(Target::from_name("gmm40", Some(5)).unwrap().dim(), 5);
         assert_eq!(Target::from_name("gmm40", Some(64)).unwrap().dim(), 64);
+        for d in [2, 5, 50] {
+            assert_eq!(Target::from_name("gmm40-jax", Some(d)).unwrap().dim(), d);
+        }
         assert_eq!(Target::from_name("funnel", Some(2)).unwrap().dim(), 2);
         assert_eq!(Target::from_name("manywell", Some(64)).unwrap().dim(), 64);
         let mw = Target::from_name("manywell", None).unwrap();
         assert!((mw.log_z().unwrap() - 164.695_675_32).abs() < 1e-6);
+        // RSMC's ManyWell-64 (`many_well_64d.yaml`): 32 wells, log Z = 32 (ln 11784.50927 + ½ ln 2π)
+        let mw64 = Target::from_name("manywell", Some(64)).unwrap();
+        assert!((mw64.log_z().unwrap() - 329.391_350_64).abs() < 1e-6);
     }
 
     #[test]
@@ -398,6 +424,9 @@ mod tests {
             ("corr-gaussian", Some(3)),
             ("gmm40", Some(0)),
             ("gmm40", Some(65)),
+            ("gmm40-jax", Some(3)),
+            ("gmm40-jax", Some(64)),
+            ("mos", Some(2)),
             ("9gmm", Some(3)),
             ("25gmm", Some(1)),
             ("funnel", Some(1)),
@@ -416,8 +445,8 @@ mod tests {
         match Target::from_name("nope", None) {
             Err(Error::InvalidConfig(msg)) => assert_eq!(
                 msg,
-                "unknown target; expected one of gaussian, corr-gaussian, gmm40, 9gmm, 25gmm, \
-                 funnel, manywell, dw4, lj13, aldp"
+                "unknown target; expected one of gaussian, corr-gaussian, gmm40, gmm40-jax, mos, \
+                 9gmm, 25gmm, funnel, manywell, dw4, lj13, aldp"
             ),
             _ => unreachable!(),
         }

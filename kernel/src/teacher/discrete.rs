@@ -198,10 +198,18 @@ impl<'a> Views<'a> {
             log_rt,
         })
     }
+
+    /// The buffers that carry over from one step to the next: the student's
+    /// ([`train::Views::carried`], with the shared replay buffer), then the teacher's.
+    pub fn carried(&mut self, f: &mut dyn FnMut(crate::arena::Carried<'_>)) {
+        self.student.carried(f);
+        self.teacher.carried(f);
+    }
 }
 
 /// The two trainers' states.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct State {
     /// The student (its cursor is the shared replay buffer's; its iteration count is the
     /// loop's).

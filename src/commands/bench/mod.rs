@@ -7,7 +7,7 @@
 //! - `eval`: one no-grad rollout of 2000 samples; then its matrix products and its GELUs
 //!   timed alone (`eval_parts`), the floor of the pass with these kernels.
 //! - `step`: one forward + backward + Adam step of the policy on a `[B, 2]` batch at one `t`.
-//! - `peak`: this core's attainable multiply-add rate ([`peak`]), which every other bench
+//! - `peak`: this core's attainable multiply-add rate (`bench/peak.rs`), which every other bench
 //!   also measures first and reports its `fraction_of_peak` against.
 //!
 //! Timing: the median of 7 timed blocks after warm-up, as the reference scripts (tb: 1 + 3

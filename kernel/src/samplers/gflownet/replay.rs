@@ -58,6 +58,14 @@ impl<'a> Replay<'a> {
         })
     }
 
+    /// The stored states, `log w` and `log R` (the rank order and the draws are rewritten
+    /// by every draw).
+    pub(super) fn carried(&mut self, f: &mut dyn FnMut(crate::arena::Carried<'_>)) {
+        f(crate::arena::Carried::F32(self.states));
+        f(crate::arena::Carried::F32(self.log_w));
+        f(crate::arena::Carried::F32(self.log_r));
+    }
+
     /// The buffer at `cursor` (`None` without a buffer).
     fn open(&mut self, dim: usize, cursor: Cursor) -> Result<Option<ReplayBuffer<'_>>, Error> {
         if self.log_w.is_empty() {

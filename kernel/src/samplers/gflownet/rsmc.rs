@@ -232,6 +232,13 @@ impl<'a> Views<'a> {
     pub fn smc_log_weights(&self) -> &[f32] {
         self.smc.log_w
     }
+
+    /// The buffers that carry over from one step to the next: the trainer's
+    /// ([`train::Views::carried`]: the model and the importance-weighted buffer); every SMC
+    /// pass starts its particles afresh.
+    pub fn carried(&mut self, f: &mut dyn FnMut(crate::arena::Carried<'_>)) {
+        self.train.carried(f);
+    }
 }
 
 /// Checks `cfg` and that `v` was carved for `env` and `cfg` (the SMC scratch was carved

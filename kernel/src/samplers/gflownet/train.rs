@@ -308,6 +308,14 @@ impl<'a> Views<'a> {
     pub fn layout(&self) -> &Layout {
         &self.lay
     }
+    /// The buffers that carry over from one step to the next, in order: the parameters
+    /// and Adam moments ([`Model::carried`]) and the replay buffer's states, `log w` and
+    /// `log R`. The batch, the network workspace and the scores are rewritten by every
+    /// step, so these, the [`State`] and the random stream resume a run exactly.
+    pub fn carried(&mut self, f: &mut dyn FnMut(crate::arena::Carried<'_>)) {
+        self.model.carried(f);
+        self.replay.carried(f);
+    }
     /// All parameters (network, then `log Z`).
     pub fn params(&self) -> &[f32] {
         self.model.params
@@ -354,6 +362,7 @@ pub(crate) fn check<E: DiscreteEnv + ?Sized>(
 
 /// What the trainer carries between steps (the arenas hold the rest).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct State {
     /// The optimiser's step counter and skipped steps.
     pub optim: OptimState,

@@ -33,6 +33,7 @@ use crate::targets::LogDensity;
 
 /// State of a VGS trainer between steps (`log σ_init` is a parameter, in [`Views::sigma`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct State {
     /// Iterations done.
     pub iteration: u32,
@@ -44,6 +45,7 @@ pub struct State {
 
 /// Diagnostics of one training iteration.
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Info {
     /// The iteration just done (0-based).
     pub iteration: u32,

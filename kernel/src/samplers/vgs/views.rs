@@ -243,4 +243,14 @@ impl<'a> Views<'a> {
     pub fn init_sigma(&self) -> f32 {
         crate::math::exp(self.log_sigma())
     }
+
+    /// The buffers that carry over from one step to the next, in order: the value
+    /// network's parameters and Adam moments ([`Model::carried`]), the EMA target network,
+    /// and `log σ_init` with its moments. The rollout, the TD shuffle and the work buffers
+    /// are rewritten by every step.
+    pub fn carried(&mut self, f: &mut dyn FnMut(crate::arena::Carried<'_>)) {
+        self.model.carried(f);
+        f(crate::arena::Carried::F32(self.target));
+        self.sigma.carried(f);
+    }
 }

@@ -13,6 +13,10 @@
 //! - **The 60-dimensional target** [`Aldp`]: the RSMC sampler's space (Choi et al. 2025,
 //!   `energies/aldp.py`), built on boltzgen's internal coordinates (FAB, Midgley et al. 2023).
 //!   See [`Aldp`] for the whole chain `x → z → X → E`.
+//! - **Evaluation**: the backbone dihedrals [`phi_psi`] (mdtraj's [`dihedral`], atoms
+//!   [`PHI_ATOMS`] and [`PSI_ATOMS`]; [`Aldp::phi_psi`] from the 60-d `x`) and the three
+//!   basins [`Basin`] (β/C7eq, αR, αL). The histogram KL divergences over φ, ψ and the
+//!   Ramachandran plane are generic: [`crate::metrics::histogram`].
 //!
 //! A point where two atoms coincide has no finite energy (the Coulomb and GB terms divide by
 //! the distance): [`energy`] is then NaN or infinite, which [`Aldp`] maps to its documented
@@ -26,6 +30,7 @@ mod internal;
 mod nonbonded;
 #[rustfmt::skip]
 pub mod params;
+mod ramachandran;
 mod target;
 #[cfg(test)]
 mod tests;
@@ -33,6 +38,7 @@ mod tests;
 pub use gb::GbTerms;
 pub use internal::{DIM, GAUGE, IND_CIRC, STD, Z_MATRIX};
 pub use params::N_ATOMS;
+pub use ramachandran::{Basin, PHI_ATOMS, PSI_ATOMS, dihedral, phi_psi, wrap_angle};
 pub use target::Aldp;
 
 /// Cartesian positions (or gradients) of the 22 atoms, `[atom][x, y, z]`, in nm (kJ mol⁻¹

@@ -210,6 +210,14 @@ impl<'a> Views<'a> {
         })
     }
 
+    /// The buffers that carry over from one step to the next: the student's
+    /// ([`train::Views::carried`], with the shared replay buffer), then the teacher's. The
+    /// residuals, teacher rewards and keep flags are rewritten by every step.
+    pub fn carried(&mut self, f: &mut dyn FnMut(crate::arena::Carried<'_>)) {
+        self.student.carried(f);
+        self.teacher.carried(f);
+    }
+
     /// Checks that these views were carved by the layout of `cfg`.
     ///
     /// # Errors

@@ -75,6 +75,7 @@ use crate::targets::LogDensity;
 
 /// What the student trained on in an iteration.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Phase {
     /// Its own on-policy trajectories (even iterations).
     Student,
@@ -96,6 +97,7 @@ pub const fn phase(it: u32) -> Phase {
 /// The two trainers' states and the reward threshold: with the arenas, all a checkpoint
 /// needs.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct State {
     /// The student (its iteration count is the loop's; its cursor is the shared replay
     /// buffer's).
@@ -116,6 +118,7 @@ impl State {
 
 /// What one [`step`] did.
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Info {
     /// The iteration just done (0-based).
     pub iteration: u32,

@@ -9,7 +9,7 @@ use super::super::reference::Schedule;
 use super::super::smc::{self, SmcWorkspace};
 use super::config::{Config, Method};
 use super::parts::policy_at;
-use crate::arena::{carve_arenas, same_layout};
+use crate::arena::{Carried, carve_arenas, same_layout};
 use crate::error::Error;
 use crate::optim::Model;
 
@@ -332,5 +332,19 @@ impl<'a> Views<'a> {
     /// The learnt `log Z`.
     pub fn log_z(&self) -> f32 {
         self.layout.log_z(self.model.params)
+    }
+
+    /// The buffers that carry over from one step to the next, in order: the parameters
+    /// and Adam's moments ([`Model::carried`]), the schedule table, and the replay
+    /// buffer's states, log weights and `log R` (its sampling weights and order are
+    /// recomputed by every draw). Every other buffer is written before it is read in a
+    /// step, so these, the [`super::State`] and the random stream resume a run exactly.
+    pub fn carried(&mut self, f: &mut dyn FnMut(Carried<'_>)) {
+        self.model.carried(f);
+        f(Carried::F32(self.table));
+        let b = &mut self.buffer;
+        f(Carried::F32(b.states));
+        f(Carried::F32(b.log_w));
+        f(Carried::F32(b.log_r));
     }
 }

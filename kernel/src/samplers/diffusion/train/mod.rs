@@ -111,6 +111,7 @@ use crate::targets::LogDensity;
 
 /// Training state carried between steps (with the parameters, all a checkpoint needs).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct State {
     /// Iterations done.
     pub iteration: u32,
@@ -126,6 +127,7 @@ pub struct State {
 
 /// Diagnostics of one training iteration.
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Info {
     /// The iteration just done (0-based).
     pub iteration: u32,

@@ -4,6 +4,7 @@
 extern crate std;
 use super::super::reference::Process;
 use super::*;
+use crate::arena::Carried;
 use crate::rng;
 use crate::targets::Target;
 use std::vec;
@@ -232,6 +233,54 @@ fn step_on_is_step_without_the_insert() {
     let info = step_on(&cfg, &mut st, &mut v, Batch::Buffer, &target, &mut r).unwrap();
     assert!(!info.on_policy && info.tb_loss.is_finite() && info.buffer_lambda <= 1.0);
     assert_eq!((st.buffer, st.iteration), (cursor, 3));
+}
+
+/// `Views::carried` is all of the arenas a step needs: a copy of those buffers into arenas
+/// whose other `f32` values are NaN, with the `State` and the random stream, continues with
+/// the same bits as the original.
+#[test]
+fn the_carried_buffers_resume_a_run_exactly() {
+    let target = Target::from_name("9gmm", None).unwrap();
+    for method in [Method::Tb, Method::TbBuffer, Method::Rsmc] {
+        let cfg = small(method);
+        let layout = Layout::new(&cfg, 2).unwrap();
+        let (mut fa, mut ua) = (vec![0.0f32; layout.f32_len], vec![0u32; layout.u32_len]);
+        let mut r = rng::seeded(3);
+        let mut st = init(&cfg, &layout, &mut views(&layout, &mut fa, &mut ua), &mut r).unwrap();
+        let go = |st: &mut State, fa: &mut [f32], ua: &mut [u32], r: &mut _, n: usize| {
+            let mut last = None;
+            for _ in 0..n {
+                let mut v = views(&layout, fa, ua);
+                last = Some(step(&cfg, st, &mut v, &target, r).unwrap());
+            }
+            last
+        };
+        go(&mut st, &mut fa, &mut ua, &mut r, 5);
+        let (mut fb, mut ub) = (vec![f32::NAN; layout.f32_len], vec![0u32; layout.u32_len]);
+        let mut saved: std::vec::Vec<std::vec::Vec<f32>> = std::vec::Vec::new();
+        views(&layout, &mut fa, &mut ua).carried(&mut |c| match c {
+            Carried::F32(s) => saved.push(s.to_vec()),
+            Carried::U32(_) => unreachable!("no u32 buffer carries over"),
+        });
+        let mut i = 0;
+        views(&layout, &mut fb, &mut ub).carried(&mut |c| {
+            if let Carried::F32(s) = c {
+                s.copy_from_slice(&saved[i]);
+                i += 1;
+            }
+        });
+        let (mut st2, mut r2) = (st, r.clone());
+        let a = go(&mut st, &mut fa, &mut ua, &mut r, 5).unwrap();
+        let b = go(&mut st2, &mut fb, &mut ub, &mut r2, 5).unwrap();
+        assert_eq!(st, st2, "{method:?}");
+        assert_eq!(a.tb_loss.to_bits(), b.tb_loss.to_bits(), "{method:?}");
+        let bits = |f: &[f32]| f.iter().map(|x| x.to_bits()).collect::<std::vec::Vec<_>>();
+        assert_eq!(
+            bits(layout.params(&fa)),
+            bits(layout.params(&fb)),
+            "{method:?}"
+        );
+    }
 }
 
 #[test]

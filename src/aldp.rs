@@ -1,0 +1,367 @@
+//! Evaluation of samplers on alanine dipeptide (`--target aldp`): the backbone dihedrals φ/ψ
+//! of the 60-d samples, basin populations, FAB's histogram KL divergences against a
+//! reference sample file, and the `samples.pdb` of sampled conformations.
+//!
+//! - **Angles**: φ (atoms 4-6-8-14) and ψ (6-8-14-16) of each 60-d row `x`, through the
+//!   target's own reconstruction `x → z → X` ([`Aldp::phi_psi`], mdtraj's dihedral
+//!   convention). A row whose angles are not finite (only possible for non-finite `x`) is
+//!   counted as `unclassified` and left out of the histograms, as FAB drops NaN angles.
+//! - **Basins** ([`Basin`]): β/C7eq, αR (`φ ≤ 0°`, `−120° ≤ ψ < 50°`), αL (`φ > 0°`);
+//!   populations are fractions of all rows (with the unclassified fraction they sum to 1).
+//! - **KL divergences** (FAB's `evaluate_aldp`): φ and ψ histograms with 200 bins on
+//!   `[−π, π]`, the Ramachandran histogram with 64 × 64 bins on `[−π, π]²`; densities with
+//!   `ε = 10⁻¹⁰` added, `KL(reference ‖ model) = cell · Σ p ln((p + ε)/(q + ε))`
+//!   ([`kl_density_histograms`]).
+//! - **Reference file** (`train --aldp-reference FILE`): 60-d sampler-space rows `x`, comma
+//!   separated, an optional header line, gzip-compressed if the name ends in `.gz` (the
+//!   sample CSV format of `amortise`, [`crate::csv`]). Its first [`Reference::eubo_rows`]
+//!   evenly spaced rows serve as the target samples of EUBO, MMD and Sinkhorn.
+//! - **`samples.pdb`**: the first [`PDB_MODELS`] samples as models of one PDB file
+//!   ([`pdb_text`]), coordinates in Å of the gauge-fixed reconstruction.
+
+use std::fmt::Write as _;
+
+use amortise_kernel::metrics::histogram::{
+    Bins, FAB_KL_EPS, histogram_1d_f64, histogram_2d, kl_density_histograms,
+};
+use amortise_kernel::targets::Aldp;
+use amortise_kernel::targets::aldp::{Basin, DIM, N_ATOMS, Positions, params::NAMES};
+use serde::Serialize;
+
+use crate::error::{CliError, CliResult};
+
+/// Bins of the φ and ψ histograms (FAB: 200).
+pub const PHI_PSI_BINS: usize = 200;
+/// Bins per axis of the Ramachandran histogram (FAB: 64).
+pub const RAMA_BINS: usize = 64;
+/// Number of sampled conformations written to `samples.pdb`.
+pub const PDB_MODELS: usize = 100;
+/// The flag that names the reference file.
+pub const REFERENCE_FLAG: &str = "--aldp-reference";
+
+/// The angle range `[−π, π]` with `n` bins.
+fn angle_bins(n: usize) -> Bins {
+    Bins {
+        lo: -core::f64::consts::PI,
+        hi: core::f64::consts::PI,
+        n,
+    }
+}
+
+/// `[φ, ψ]` of every 60-d row of `samples` (rows of another length are ignored).
+pub fn angles(aldp: &Aldp, samples: &[f32]) -> Vec<[f64; 2]> {
+    samples
+        .chunks_exact(DIM)
+        .map(|row| {
+            let mut x = [0.0f64; DIM];
+            for (o, &v) in x.iter_mut().zip(row) {
+                *o = f64::from(v);
+            }
+            aldp.phi_psi(&x)
+        })
+        .collect()
+}
+
+/// Histograms and basin counts of one set of angles.
+#[derive(Clone, Debug)]
+pub struct AngleStats {
+    /// φ counts, [`PHI_PSI_BINS`].
+    pub phi: Vec<u32>,
+    /// ψ counts, [`PHI_PSI_BINS`].
+    pub psi: Vec<u32>,
+    /// Ramachandran counts, `[φ bin][ψ bin]`, [`RAMA_BINS`]².
+    pub rama: Vec<u32>,
+    /// Rows per basin, in the order of [`Basin::ALL`].
+    pub basins: [u64; 3],
+    /// Rows with a non-finite angle.
+    pub unclassified: u64,
+}
+
+impl AngleStats {
+    /// Bins and classifies `angles`.
+    pub fn new(angles: &[[f64; 2]]) -> CliResult<Self> {
+        let finite: Vec<[f64; 2]> = angles
+            .iter()
+            .copied()
+            .filter(|a| a[0].is_finite() && a[1].is_finite())
+            .collect();
+        let (phi_v, psi_v): (Vec<f64>, Vec<f64>) = finite.iter().map(|a| (a[0], a[1])).unzip();
+        let k = |e| CliError::kernel("aldp histograms", e);
+        let mut phi = vec![0u32; PHI_PSI_BINS];
+        let mut psi = vec![0u32; PHI_PSI_BINS];
+        let mut rama = vec![0u32; RAMA_BINS * RAMA_BINS];
+        histogram_1d_f64(&phi_v, angle_bins(PHI_PSI_BINS), &mut phi).map_err(k)?;
+        histogram_1d_f64(&psi_v, angle_bins(PHI_PSI_BINS), &mut psi).map_err(k)?;
+        let rb = angle_bins(RAMA_BINS);
+        histogram_2d(&phi_v, &psi_v, rb, rb, &mut rama).map_err(k)?;
+        let mut basins = [0u64; 3];
+        let mut unclassified = 0u64;
+        for a in angles {
+            match Basin::of(a[0], a[1]) {
+                Some(b) => basins[b.index()] += 1,
+                None => unclassified += 1,
+            }
+        }
+        Ok(Self {
+            phi,
+            psi,
+            rama,
+            basins,
+            unclassified,
+        })
+    }
+
+    /// Basin populations as fractions of all rows.
+    pub fn populations(&self) -> Populations {
+        let n = self.basins.iter().sum::<u64>() + self.unclassified;
+        let f = |c: u64| if n == 0 { 0.0 } else { c as f64 / n as f64 };
+        Populations {
+            n,
+            beta_c7eq: f(self.basins[0]),
+            alpha_r: f(self.basins[1]),
+            alpha_l: f(self.basins[2]),
+            unclassified: f(self.unclassified),
+        }
+    }
+}
+
+/// Basin populations (fractions of `n`; the four sum to 1).
+#[derive(Clone, Copy, Debug, Serialize, PartialEq)]
+pub struct Populations {
+    /// Number of samples.
+    pub n: u64,
+    /// β/C7eq: `φ ≤ 0°` and `ψ ≥ 50°` or `ψ < −120°`.
+    pub beta_c7eq: f64,
+    /// αR: `φ ≤ 0°` and `−120° ≤ ψ < 50°`.
+    pub alpha_r: f64,
+    /// αL (and C7ax): `φ > 0°`.
+    pub alpha_l: f64,
+    /// Samples with a non-finite angle.
+    pub unclassified: f64,
+}
+
+/// A reference sample of the target, read from [`REFERENCE_FLAG`].
+#[derive(Clone, Debug)]
+pub struct Reference {
+    /// The file.
+    pub path: String,
+    /// Rows in the file.
+    pub rows: usize,
+    /// `[φ, ψ]` of every row.
+    pub angles: Vec<[f64; 2]>,
+    /// Their histograms and basins.
+    pub stats: AngleStats,
+    /// `n` evenly spaced rows (all if the file has fewer): the target samples of EUBO, MMD
+    /// and Sinkhorn.
+    pub subsample: Vec<f32>,
+}
+
+impl Reference {
+    /// Reads `path` (see the module documentation for the format) and keeps `n` evenly
+    /// spaced rows (row `⌊k·rows/n⌋` for `k < n`) as the target samples.
+    pub fn load(aldp: &Aldp, path: &str, n: usize) -> CliResult<Self> {
+        let s = crate::commands::vgs::read_samples(path)
+            .map_err(|e| CliError::flag(REFERENCE_FLAG, e.to_string()))?;
+        if s.dim != DIM {
+            return Err(CliError::flag(
+                REFERENCE_FLAG,
+                format!("`{path}` has {} columns; aldp samples have {DIM}", s.dim),
+            ));
+        }
+        let rows = s.n();
+        let angles = angles(aldp, &s.data);
+        let stats = AngleStats::new(&angles)?;
+        let m = n.min(rows);
+        let mut subsample = Vec::with_capacity(m * DIM);
+        for k in 0..m {
+            let r = k * rows / m;
+            subsample.extend_from_slice(&s.data[r * DIM..(r + 1) * DIM]);
+        }
+        Ok(Self {
+            path: path.to_string(),
+            rows,
+            angles,
+            stats,
+            subsample,
+        })
+    }
+
+    /// Number of rows used as target samples.
+    pub fn eubo_rows(&self) -> usize {
+        self.subsample.len() / DIM
+    }
+}
+
+/// What an evaluation on aldp carries: the target and the optional reference.
+#[derive(Clone, Debug)]
+pub struct AldpEval {
+    /// The target (its reconstruction gives the angles).
+    pub aldp: Aldp,
+    /// The reference sample, if given.
+    pub reference: Option<Reference>,
+}
+
+/// The reference part of [`AldpMetrics`].
+#[derive(Clone, Debug, Serialize)]
+pub struct ReferenceSummary {
+    /// The file.
+    pub file: String,
+    /// Its rows.
+    pub rows: usize,
+    /// Rows used as the target samples of EUBO, MMD and Sinkhorn.
+    pub eubo_rows: usize,
+    /// Its basin populations.
+    pub populations: Populations,
+}
+
+/// The φ/ψ metrics of one evaluation (`summary.json` field `aldp`).
+#[derive(Clone, Debug, Serialize)]
+pub struct AldpMetrics {
+    /// Basin populations of the model samples.
+    pub populations: Populations,
+    /// The reference, if given.
+    pub reference: Option<ReferenceSummary>,
+    /// `KL(reference ‖ model)` of the φ histograms (200 bins); `null` without a reference
+    /// or without a finite model angle.
+    pub kl_phi: Option<f64>,
+    /// The same for ψ.
+    pub kl_psi: Option<f64>,
+    /// The same for the 64 × 64 Ramachandran histogram.
+    pub kl_ramachandran: Option<f64>,
+    /// How EUBO was computed, or why it is missing.
+    pub eubo_note: &'static str,
+}
+
+/// FAB's `[KL_φ, KL_ψ, KL_Ramachandran]` of `KL(reference ‖ model)` (see the module
+/// documentation); `None` where a histogram is empty.
+pub fn kl_divergences(reference: &AngleStats, model: &AngleStats) -> [Option<f64>; 3] {
+    let w1 = angle_bins(PHI_PSI_BINS).width();
+    let w2 = angle_bins(RAMA_BINS).width();
+    let kl = |p: &[u32], q: &[u32], cell: f64| kl_density_histograms(p, q, cell, FAB_KL_EPS).ok();
+    [
+        kl(&reference.phi, &model.phi, w1),
+        kl(&reference.psi, &model.psi, w1),
+        kl(&reference.rama, &model.rama, w2 * w2),
+    ]
+}
+
+/// The metrics of `samples` (60-d rows).
+pub fn metrics(ev: &AldpEval, samples: &[f32]) -> CliResult<AldpMetrics> {
+    let stats = AngleStats::new(&angles(&ev.aldp, samples))?;
+    let populations = stats.populations();
+    let Some(r) = &ev.reference else {
+        return Ok(AldpMetrics {
+            populations,
+            reference: None,
+            kl_phi: None,
+            kl_psi: None,
+            kl_ramachandran: None,
+            eubo_note: "omitted: aldp has no exact sampler; pass --aldp-reference FILE",
+        });
+    };
+    let [kl_phi, kl_psi, kl_ramachandran] = kl_divergences(&r.stats, &stats);
+    Ok(AldpMetrics {
+        populations,
+        reference: Some(ReferenceSummary {
+            file: r.path.clone(),
+            rows: r.rows,
+            eubo_rows: r.eubo_rows(),
+            populations: r.stats.populations(),
+        }),
+        kl_phi,
+        kl_psi,
+        kl_ramachandran,
+        eubo_note: "backward trajectories from the evenly spaced reference rows",
+    })
+}
+
+/// `samples.pdb` and `ramachandran.svg` of a run's final samples in `out`.
+/// `samples.pdb` holds the first [`PDB_MODELS`] samples whose coordinates [`fits_pdb`].
+pub fn write_outputs(ev: &AldpEval, out: &str, samples: &[f32], title: &str) -> CliResult<()> {
+    let models: Vec<Positions> = samples
+        .chunks_exact(DIM)
+        .map(|row| {
+            let mut x = [0.0f64; DIM];
+            for (o, &v) in x.iter_mut().zip(row) {
+                *o = f64::from(v);
+            }
+            let (z, _) = Aldp::z_from_x(&x);
+            ev.aldp.positions_from_z(&z).0
+        })
+        .filter(fits_pdb)
+        .take(PDB_MODELS)
+        .collect();
+    crate::csv::write_atomic(&format!("{out}/samples.pdb"), pdb_text(&models).as_bytes())?;
+    let reference = ev.reference.as_ref().map(|r| r.angles.as_slice());
+    crate::plot::ramachandran_svg(
+        &format!("{out}/ramachandran.svg"),
+        &angles(&ev.aldp, samples),
+        reference,
+        title,
+    )
+}
+
+/// Whether every coordinate is finite and fits the PDB's `8.3f` fields in Å
+/// (`|10·x| < 999.9995`, i.e. below about 100 nm; a sample with a runaway bond does not).
+pub fn fits_pdb(pos: &Positions) -> bool {
+    pos.iter().flatten().all(|&c| (10.0 * c).abs() < 999.9995)
+}
+
+/// Residue of each atom: `(record, residue name, residue number)`, as in RSMC's `aldp.pdb`
+/// (written by OpenMM: `HETATM` for the ACE and NME caps, `ATOM` for ALA, chain A).
+pub const RESIDUES: [(&str, &str, u32); N_ATOMS] = {
+    const ACE: (&str, &str, u32) = ("HETATM", "ACE", 1);
+    const ALA: (&str, &str, u32) = ("ATOM", "ALA", 2);
+    const NME: (&str, &str, u32) = ("HETATM", "NME", 3);
+    [
+        ACE, ACE, ACE, ACE, ACE, ACE, ALA, ALA, ALA, ALA, ALA, ALA, ALA, ALA, ALA, ALA, NME, NME,
+        NME, NME, NME, NME,
+    ]
+};
+
+/// The PDB atom-name field (columns 13–16): names of fewer than four characters start in
+/// column 14, as the PDB format aligns element symbols.
+fn atom_name_field(name: &str) -> String {
+    if name.len() >= 4 {
+        name.to_string()
+    } else {
+        format!(" {name:<3}")
+    }
+}
+
+/// A multi-model PDB file of `models` (positions in nm, written in Å = 10 × nm with three
+/// decimals): per model `MODEL`, one `ATOM`/`HETATM` record per atom with the names,
+/// residues and numbering of `aldp.pdb`, `TER`, `ENDMDL`; then `END`. Columns follow the
+/// PDB 3.3 specification (serial 7–11, name 13–16, residue 18–20, chain 22, residue number
+/// 23–26, x/y/z 31–54 as `8.3f`, occupancy 55–60, B-factor 61–66, element 77–78). The
+/// caller keeps coordinates within the fields ([`fits_pdb`]).
+pub fn pdb_text(models: &[Positions]) -> String {
+    let mut s = String::new();
+    s.push_str("REMARK   1 ALANINE DIPEPTIDE SAMPLES WRITTEN BY AMORTISE (GAUGE-FIXED FRAME)\n");
+    for (m, pos) in models.iter().enumerate() {
+        let _ = writeln!(s, "MODEL     {:>4}", m + 1);
+        for (i, p) in pos.iter().enumerate() {
+            let (record, res, resi) = RESIDUES[i];
+            let name = NAMES[i];
+            let element = &name[..1];
+            let _ = writeln!(
+                s,
+                "{record:<6}{:>5} {}{:1}{res:>3} {:1}{resi:>4}{:1}   {:>8.3}{:>8.3}{:>8.3}{:>6.2}{:>6.2}          {element:>2}  ",
+                i + 1,
+                atom_name_field(name),
+                "",
+                "A",
+                "",
+                10.0 * p[0],
+                10.0 * p[1],
+                10.0 * p[2],
+                1.0,
+                0.0,
+            );
+        }
+        let _ = writeln!(s, "TER   {:>5}      NME A   3", N_ATOMS + 1);
+        s.push_str("ENDMDL\n");
+    }
+    s.push_str("END\n");
+    s
+}

@@ -1,0 +1,177 @@
+//! `--resume DIR` (of `train`, `train-discrete`, `train-vgs` and `ebm`): continues the run
+//! in `DIR` from its resume snapshot ([`crate::snapshot`]) with the same bits as a run that
+//! never stopped.
+//!
+//! The run is rebuilt from the settings the snapshot stores, so the only flags allowed with
+//! `--resume` are those that do not change what the run is: `--iters` (run to another
+//! iteration count than the stored one; must be beyond the snapshot), `--checkpoint-every`,
+//! `--stop-at` (end this piece of the run early) and, for runs with gradient chunks,
+//! `--threads`. Any other flag is an error naming it.
+//! `amortise train --resume` resumes every kind of run; `train-discrete`, `train-vgs` and
+//! `ebm` only their own.
+
+use amortise_kernel::optim::LrSchedule;
+
+use crate::checkpoint::RunSettings;
+use crate::cli::ResumeArgs;
+use crate::error::{CliError, CliResult};
+use crate::run_loop::Run;
+use crate::snapshot::{self, Snapshot};
+
+/// The command `--resume` was given to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// `train` (every kind).
+    Train,
+    /// `train-discrete` (discrete runs).
+    TrainDiscrete,
+    /// `train-vgs` (vgs runs).
+    TrainVgs,
+    /// `ebm` (ebm runs).
+    Ebm,
+}
+
+/// The flags `--resume` may be given with.
+const ALLOWED: [&str; 5] = [
+    "--resume",
+    "--iters",
+    "--threads",
+    "--checkpoint-every",
+    "--stop-at",
+];
+
+/// The flag values that may change on resume (`iters` and `threads` count only when their
+/// flag is in `ResumeArgs::given`).
+#[derive(Clone, Copy, Debug)]
+pub struct Changes {
+    /// `--iters`.
+    pub iters: u32,
+    /// `--threads` (1 for commands without it).
+    pub threads: usize,
+}
+
+/// Resumes the run in `dir` (see the module docs).
+///
+/// # Errors
+/// A flag that cannot be combined with `--resume`, a missing or bad snapshot, a run of
+/// another command, an `--iters` not beyond the snapshot; then the run's own errors.
+pub fn run(dir: &str, ra: &ResumeArgs, ch: Changes, cmd: Command) -> CliResult<()> {
+    let given = |f: &str| ra.given.iter().any(|g| g == f);
+    if let Some(f) = ra.given.iter().find(|g| !ALLOWED.contains(&g.as_str())) {
+        return Err(CliError::flag(
+            f.clone(),
+            "cannot be combined with --resume: a resumed run keeps the settings stored in its \
+             snapshot (only --iters, --threads, --checkpoint-every and --stop-at may be given)",
+        ));
+    }
+    let mut sn = Snapshot::load(&format!("{dir}/{}", snapshot::FILE))?;
+    let kind = sn.settings.kind();
+    let own = match cmd {
+        Command::Train => None,
+        Command::TrainDiscrete => Some(("discrete", "train-discrete")),
+        Command::TrainVgs => Some(("vgs", "train-vgs")),
+        Command::Ebm => Some(("ebm", "ebm")),
+    };
+    if let Some((k, name)) = own
+        && k != kind
+    {
+        return Err(CliError::flag(
+            "--resume",
+            format!(
+                "{dir} holds a {kind} run (`{name} --resume` resumes {k} runs); resume it \
+                 with `amortise train --resume {dir}`"
+            ),
+        ));
+    }
+    let stored = sn.settings.iters();
+    let k = sn.iteration;
+    if given("--iters") {
+        if ch.iters <= k {
+            return Err(CliError::flag(
+                "--iters",
+                format!("the snapshot in {dir} is at iteration {k}; give more iterations"),
+            ));
+        }
+        sn.settings.set_iters(ch.iters);
+        sn.settings.validate()?;
+        schedule_note(&sn.settings, stored, k);
+    } else if k >= stored {
+        return Err(CliError::flag(
+            "--resume",
+            format!(
+                "the run in {dir} is complete ({k} of {stored} iterations); give --iters N \
+                 (N > {k}) to continue it"
+            ),
+        ));
+    }
+    if given("--threads") {
+        if sn.launch.grad_chunks.is_none() {
+            return Err(CliError::flag(
+                "--threads",
+                "this run used the single-batch step (no --grad-chunks and one thread, or a method without \
+                 chunks); more threads would change its results",
+            ));
+        }
+        crate::parallel::chunk_plan(ch.threads, sn.launch.grad_chunks)?;
+        sn.launch.threads = ch.threads;
+    }
+    if let Some(every) = ra.checkpoint_every {
+        sn.launch.checkpoint_every = every;
+    }
+    sn.launch.stop_at = ra.stop_at;
+    eprintln!(
+        "amortise: resuming the {kind} run in {dir} at iteration {k} of {}",
+        sn.settings.iters()
+    );
+    match sn.settings.clone() {
+        RunSettings::Diffusion(rc) => super::train::resume(&rc, &sn, dir),
+        RunSettings::Teacher(rc) => super::teacher_continuous::resume(&rc, &sn, dir),
+        RunSettings::Vgs(s) => super::vgs::resume(&s, &sn, dir),
+        RunSettings::Ebm(s) => super::ebm::resume(&s, &sn, dir),
+        RunSettings::Discrete(s) => super::discrete_run::resume(&s, &sn, dir),
+    }
+}
+
+/// Restores `r` (built afresh from the snapshot's settings) from the snapshot's body and
+/// checks that it stands where the snapshot says.
+///
+/// # Errors
+/// A body that does not decode or fit, or a trainer at another iteration.
+pub fn restore<R: Run + ?Sized>(r: &mut R, sn: &Snapshot) -> CliResult<()> {
+    r.restore(&sn.body)?;
+    let at = r.checkpoint()?.iteration;
+    if at != sn.iteration {
+        return Err(CliError::file(
+            snapshot::FILE,
+            format!(
+                "snapshot is inconsistent (its trainer is at iteration {at}, its header says {})",
+                sn.iteration
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The diffusion trainers' learning rate drops at 50 % and 75 % of `--iters`: a note when
+/// a new `--iters` moves a drop that the first `done` iterations already passed (the run
+/// then differs from one started with the new `--iters`).
+fn schedule_note(s: &RunSettings, stored: u32, done: u32) {
+    let (RunSettings::Diffusion(rc) | RunSettings::Teacher(rc)) = s else {
+        return;
+    };
+    let Ok(cfg) = rc.train_config() else {
+        return;
+    };
+    let sched = |n: u32| LrSchedule::multi_step_at_fractions(n.max(1), &[0.5, 0.75], cfg.lr_gamma);
+    let (Ok(old), Ok(new)) = (sched(stored), sched(rc.iters)) else {
+        return;
+    };
+    if (0..done).any(|it| old.factor(it).to_bits() != new.factor(it).to_bits()) {
+        eprintln!(
+            "amortise: note: the learning rate drops at 50 % and 75 % of --iters; iterations \
+             before {done} ran under --iters {stored}, so this run differs from one started with \
+             --iters {}",
+            rc.iters
+        );
+    }
+}

@@ -1,0 +1,365 @@
+//! ALDP evaluation: the kernel's φ/ψ against mdtraj 1.11.1 on the configurations of
+//! `tests/fixtures/aldp_phi_psi.json` (written by `python3 scripts/aldp/phi_psi_fixture.py`),
+//! the PDB writer's columns against the PDB specification and RSMC's `aldp.pdb`, the φ/ψ
+//! metrics, and the aldp outputs of `amortise train`.
+
+use amortise::aldp::{self, AldpEval, AngleStats, PDB_MODELS, Reference, pdb_text};
+use amortise_kernel::targets::Aldp;
+use amortise_kernel::targets::aldp::{Basin, DIM, Positions, params::X_REF, phi_psi};
+use serde_json::Value;
+
+mod common;
+use common::{amortise, stderr, tmp};
+
+const PI: f64 = std::f64::consts::PI;
+
+fn positions(v: &Value) -> Positions {
+    let mut p = [[0.0; 3]; 22];
+    for (o, r) in p.iter_mut().zip(v.as_array().expect("rows")) {
+        for (c, x) in o.iter_mut().zip(r.as_array().expect("3 columns")) {
+            *c = x.as_f64().expect("a number");
+        }
+    }
+    p
+}
+
+/// `|a − b|` on the circle.
+fn angle_diff(a: f64, b: f64) -> f64 {
+    let d = (a - b).rem_euclid(2.0 * PI);
+    d.min(2.0 * PI - d)
+}
+
+#[test]
+fn phi_psi_match_mdtraj() {
+    let text = include_str!("fixtures/aldp_phi_psi.json");
+    let v: Value = serde_json::from_str(text).unwrap();
+    assert_eq!(v["phi_atoms"], serde_json::json!([4, 6, 8, 14]));
+    assert_eq!(v["psi_atoms"], serde_json::json!([6, 8, 14, 16]));
+    let aldp = Aldp::new();
+    let confs = v["configurations"].as_array().unwrap();
+    assert_eq!(confs.len(), 13);
+    let (mut worst_md, mut worst_x) = (0.0f64, 0.0f64);
+    for c in confs {
+        let name = c["name"].as_str().unwrap();
+        let x = positions(&c["positions"]);
+        let [phi, psi] = phi_psi(&x);
+        let want = |k: &str| c[k].as_f64().unwrap();
+        // mdtraj works in float32: agreement to 1e-6 rad
+        let e_md = angle_diff(phi, want("phi_mdtraj")).max(angle_diff(psi, want("psi_mdtraj")));
+        assert!(e_md < 1e-6, "{name}: {phi} {psi} vs mdtraj, error {e_md}");
+        // the same formula in float64 (numpy): agreement to round-off
+        let e64 = angle_diff(phi, want("phi_f64")).max(angle_diff(psi, want("psi_f64")));
+        assert!(e64 < 1e-12, "{name}: error {e64} against numpy float64");
+        // through the sampler space: X → x → X, φ/ψ unchanged
+        let [phi_x, psi_x] = aldp.phi_psi(&aldp.x_from_positions(&x));
+        let e_x = angle_diff(phi_x, want("phi_mdtraj")).max(angle_diff(psi_x, want("psi_mdtraj")));
+        assert!(e_x < 1e-6, "{name}: via x, error {e_x}");
+        worst_md = worst_md.max(e_md);
+        worst_x = worst_x.max(e_x);
+    }
+    println!("worst |Δ| against mdtraj: from X {worst_md:.2e} rad, from x {worst_x:.2e} rad");
+}
+
+#[test]
+fn kl_divergences_match_fabs_numpy_formulas() {
+    let v: Value = serde_json::from_str(include_str!("fixtures/aldp_phi_psi.json")).unwrap();
+    let ex = &v["kl_example"];
+    let pairs = |k: &str| -> Vec<[f64; 2]> {
+        ex[k]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| [p[0].as_f64().unwrap(), p[1].as_f64().unwrap()])
+            .collect()
+    };
+    let reference = AngleStats::new(&pairs("reference")).unwrap();
+    let model = AngleStats::new(&pairs("model")).unwrap();
+    assert_eq!(reference.phi.iter().sum::<u32>(), 400);
+    assert_eq!(model.rama.iter().sum::<u32>(), 300);
+    let got = aldp::kl_divergences(&reference, &model);
+    for (g, k) in got.iter().zip(["kl_phi", "kl_psi", "kl_ramachandran"]) {
+        let want = ex[k].as_f64().unwrap();
+        let g = g.unwrap();
+        assert!(
+            (g - want).abs() <= 1e-12 * want.abs(),
+            "{k}: {g} vs numpy {want}"
+        );
+    }
+}
+
+/// The fields of one ATOM/HETATM line by the PDB columns (1-based, inclusive).
+fn col(line: &str, a: usize, b: usize) -> &str {
+    &line[a - 1..b]
+}
+
+fn atom_lines(text: &str) -> Vec<&str> {
+    text.lines()
+        .filter(|l| l.starts_with("ATOM") || l.starts_with("HETATM"))
+        .collect()
+}
+
+/// Coordinates (Å) of the atom lines.
+fn coords(lines: &[&str]) -> Vec<[f64; 3]> {
+    lines
+        .iter()
+        .map(|l| [(31, 38), (39, 46), (47, 54)].map(|(a, b)| col(l, a, b).trim().parse().unwrap()))
+        .collect()
+}
+
+fn max_distance_error(a: &[[f64; 3]], b: &[[f64; 3]]) -> f64 {
+    let d = |p: &[f64; 3], q: &[f64; 3]| {
+        ((p[0] - q[0]).powi(2) + (p[1] - q[1]).powi(2) + (p[2] - q[2]).powi(2)).sqrt()
+    };
+    let mut worst = 0.0f64;
+    for i in 0..a.len() {
+        for j in 0..i {
+            worst = worst.max((d(&a[i], &a[j]) - d(&b[i], &b[j])).abs());
+        }
+    }
+    worst
+}
+
+#[test]
+fn pdb_columns_follow_the_spec_and_aldp_pdb() {
+    let reference = include_str!("fixtures/aldp.pdb");
+    let ref_lines = atom_lines(reference);
+    assert_eq!(ref_lines.len(), 22);
+    let text = pdb_text(&[X_REF, X_REF]);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.iter().filter(|l| l.starts_with("MODEL ")).count(), 2);
+    assert_eq!(lines.iter().filter(|l| **l == "ENDMDL").count(), 2);
+    assert_eq!(lines.last(), Some(&"END"));
+    assert_eq!(lines[1], "MODEL        1");
+    let atoms = atom_lines(&text);
+    assert_eq!(atoms.len(), 44);
+    // an exact line: atom 9 (CA of ALA 2) of X_ref
+    let ca = format!(
+        "ATOM      9  CA  ALA A   2    {:8.3}{:8.3}{:8.3}  1.00  0.00           C  ",
+        10.0 * X_REF[8][0],
+        10.0 * X_REF[8][1],
+        10.0 * X_REF[8][2]
+    );
+    assert_eq!(atoms[8], ca);
+    for (i, (l, r)) in atoms[..22].iter().zip(&ref_lines).enumerate() {
+        assert_eq!(l.len(), 80, "{l:?}");
+        // record, serial, name, residue name, chain, residue number, element: as aldp.pdb
+        for (a, b) in [
+            (1, 6),
+            (7, 11),
+            (13, 16),
+            (18, 20),
+            (22, 22),
+            (23, 26),
+            (77, 78),
+        ] {
+            assert_eq!(col(l, a, b), col(r, a, b), "atom {i}, columns {a}-{b}");
+        }
+        assert_eq!(col(l, 55, 60), "  1.00");
+        assert_eq!(col(l, 61, 66), "  0.00");
+    }
+    // coordinates: Å = 10 × nm, rounded to 1e-3
+    for (k, p) in coords(&atoms[..22]).iter().enumerate() {
+        for c in 0..3 {
+            assert!((p[c] - 10.0 * X_REF[k][c]).abs() <= 5e-4 + 1e-12);
+        }
+    }
+    // the second model repeats the serial numbers
+    assert_eq!(col(atoms[22], 7, 11), "    1");
+}
+
+#[test]
+fn pdb_round_trip_through_x() {
+    let aldp = Aldp::new();
+    // X_ref → x → X: the gauge-fixed frame moves the molecule rigidly, so every pairwise
+    // distance stays (to the PDB's 1e-3 Å rounding)
+    let x = aldp.x_from_positions(&X_REF);
+    let (z, _) = Aldp::z_from_x(&x);
+    let (back, _) = aldp.positions_from_z(&z);
+    let atoms_text = pdb_text(&[back]);
+    let got = coords(&atom_lines(&atoms_text));
+    let want: Vec<[f64; 3]> = X_REF.iter().map(|p| p.map(|c| 10.0 * c)).collect();
+    assert!(max_distance_error(&got, &want) < 2e-3);
+    // aldp.pdb's own conformation (Å): read, → x → X, written: the same molecule
+    let ref_coords = coords(&atom_lines(include_str!("fixtures/aldp.pdb")));
+    let mut pos = [[0.0; 3]; 22];
+    for (o, p) in pos.iter_mut().zip(&ref_coords) {
+        *o = p.map(|c| c / 10.0);
+    }
+    let (z, _) = Aldp::z_from_x(&aldp.x_from_positions(&pos));
+    let (back, _) = aldp.positions_from_z(&z);
+    let got = coords(&atom_lines(&pdb_text(&[back])));
+    let err = max_distance_error(&got, &ref_coords);
+    assert!(err < 2e-3, "{err}");
+    // and the writer of those positions reproduces aldp.pdb's coordinate columns exactly
+    let direct = pdb_text(&[pos]);
+    for (l, r) in atom_lines(&direct)
+        .iter()
+        .zip(atom_lines(include_str!("fixtures/aldp.pdb")))
+    {
+        assert_eq!(col(l, 31, 54), col(r, 31, 54));
+    }
+}
+
+#[test]
+fn metrics_against_a_reference() {
+    let aldp = Aldp::new();
+    // x = 0 (X_ref, β) and x₁₇ = 1.5 (φ rotated by ≈ 2.8 rad from X_ref's −146°: into φ > 0)
+    let mut rows = vec![0.0f32; 4 * DIM];
+    rows[DIM + 17] = 1.5;
+    rows[2 * DIM + 44] = -1.0; // ψ moved
+    rows[3 * DIM] = f32::NAN;
+    let ang = aldp::angles(&aldp, &rows);
+    let basins: Vec<Option<Basin>> = ang.iter().map(|a| Basin::of(a[0], a[1])).collect();
+    assert_eq!(basins[0], Some(Basin::BetaC7eq));
+    assert_eq!(basins[1], Some(Basin::AlphaL), "{:?}", ang[1]);
+    assert_eq!(basins[3], None);
+    let stats = AngleStats::new(&ang).unwrap();
+    let pop = stats.populations();
+    assert_eq!(pop.n, 4);
+    assert_eq!(pop.unclassified, 0.25);
+    let sum = pop.beta_c7eq + pop.alpha_r + pop.alpha_l + pop.unclassified;
+    assert!((sum - 1.0).abs() < 1e-15);
+    assert_eq!(stats.phi.iter().sum::<u32>(), 3);
+    assert_eq!(stats.rama.iter().sum::<u32>(), 3);
+
+    // the model equal to the reference: every KL is 0
+    let dir = tmp("aldp-metrics").display().to_string();
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = format!("{dir}/ref.csv");
+    let good = &rows[..3 * DIM];
+    amortise::csv::write(&path, good, DIM).unwrap();
+    let r = Reference::load(&aldp, &path, 2).unwrap();
+    assert_eq!((r.rows, r.eubo_rows()), (3, 2));
+    assert_eq!(&r.subsample[..DIM], &good[..DIM]);
+    assert_eq!(&r.subsample[DIM..], &good[DIM..2 * DIM], "row ⌊1·3/2⌋ = 1");
+    let ev = AldpEval {
+        aldp,
+        reference: Some(r),
+    };
+    let m = aldp::metrics(&ev, good).unwrap();
+    assert_eq!(m.kl_phi, Some(0.0));
+    assert_eq!(m.kl_psi, Some(0.0));
+    assert_eq!(m.kl_ramachandran, Some(0.0));
+    // a model stuck in the first row's cell: KL(ref ‖ model) counts the two missed cells
+    let stuck: Vec<f32> = good[..DIM].repeat(3);
+    let m = aldp::metrics(&ev, &stuck).unwrap();
+    assert!(m.kl_phi.unwrap() > 1.0 && m.kl_ramachandran.unwrap() > 1.0);
+    assert_eq!(m.populations.beta_c7eq, 1.0);
+    assert_eq!(m.reference.as_ref().unwrap().populations.n, 3);
+
+    // a file of the wrong width names the flag
+    amortise::csv::write(&path, &rows[..8], 2).unwrap();
+    let e = Reference::load(&ev.aldp, &path, 2).unwrap_err().to_string();
+    assert!(e.contains("--aldp-reference") && e.contains("60"), "{e}");
+}
+
+#[test]
+fn logp_on_aldp() {
+    let zero = vec!["0"; DIM].join(",");
+    let o = amortise(&["logp", "--target", "aldp", "--point", &zero, "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let lp = v["log_density"].as_f64().unwrap();
+    assert!((lp + 162.513345644).abs() < 1e-4, "{lp}");
+    assert_eq!(v["dim"], 60);
+    assert!(v["log_z"].is_null());
+}
+
+#[test]
+fn train_writes_the_aldp_outputs() {
+    let dir = tmp("aldp-train").display().to_string();
+    std::fs::create_dir_all(&dir).unwrap();
+    let reference = format!("{dir}/ref.csv");
+    // a small reference: x = 0 and two perturbations of its circular dihedrals
+    let mut rows = vec![0.0f32; 3 * DIM];
+    rows[DIM + 44] = 0.3;
+    rows[2 * DIM + 17] = -0.2;
+    amortise::csv::write(&reference, &rows, DIM).unwrap();
+    let out = format!("{dir}/run");
+    let o = amortise(&[
+        "train",
+        "--target",
+        "aldp",
+        "--method",
+        "tb",
+        "--iters",
+        "2",
+        "--batch",
+        "4",
+        "--steps",
+        "16",
+        "--hidden",
+        "8",
+        "--eval-samples",
+        "8",
+        "--out",
+        &out,
+        "--aldp-reference",
+        &reference,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s: Value =
+        serde_json::from_str(&std::fs::read_to_string(format!("{out}/summary.json")).unwrap())
+            .unwrap();
+    let a = &s["aldp"];
+    assert_eq!(a["populations"]["n"], 8);
+    assert_eq!(a["reference"]["rows"], 3);
+    assert!(a["kl_phi"].as_f64().is_some() && a["kl_ramachandran"].as_f64().is_some());
+    assert!(s["eubo"].as_f64().is_some(), "EUBO from the reference rows");
+    let pdb = std::fs::read_to_string(format!("{out}/samples.pdb")).unwrap();
+    let models = pdb.lines().filter(|l| l.starts_with("MODEL ")).count();
+    assert!((1..=PDB_MODELS.min(8)).contains(&models), "{models}");
+    let svg = std::fs::read_to_string(format!("{out}/ramachandran.svg")).unwrap();
+    assert!(svg.contains("reference") && svg.contains("αR"));
+
+    // without a reference: populations only, EUBO omitted with its note
+    let out2 = format!("{dir}/run2");
+    let o = amortise(&[
+        "train",
+        "--target",
+        "aldp",
+        "--method",
+        "tb",
+        "--iters",
+        "1",
+        "--batch",
+        "4",
+        "--steps",
+        "16",
+        "--hidden",
+        "8",
+        "--eval-samples",
+        "8",
+        "--out",
+        &out2,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s: Value =
+        serde_json::from_str(&std::fs::read_to_string(format!("{out2}/summary.json")).unwrap())
+            .unwrap();
+    assert!(s["eubo"].is_null());
+    assert!(s["aldp"]["kl_phi"].is_null());
+    assert!(
+        s["aldp"]["eubo_note"]
+            .as_str()
+            .unwrap()
+            .contains("--aldp-reference")
+    );
+
+    // the flag on another target names itself
+    let o = amortise(&[
+        "train",
+        "--target",
+        "gmm40",
+        "--method",
+        "tb",
+        "--iters",
+        "1",
+        "--out",
+        &out2,
+        "--aldp-reference",
+        &reference,
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--aldp-reference"));
+}

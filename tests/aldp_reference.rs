@@ -1,0 +1,92 @@
+//! The committed ALDP reference samples (`results/aldp/`, written by
+//! `python3 scripts/aldp/reference_md.py`) against the kernel:
+//!
+//! - the script's numpy `x_from_positions` (the 60-d sampler space) agrees with
+//!   [`Aldp::x_from_positions`] on every stored Cartesian frame to 1e-6 (the `x` file is written
+//!   with 9 significant digits, so the bound is the rounding, not the transform);
+//! - the stored potential energy (OpenMM's CPU platform, mixed precision, at the unrounded
+//!   positions) agrees with the kernel's Cartesian energy of the stored frame (rounded to
+//!   10⁻⁶ nm) to 0.05 kJ/mol: the samples come from the target's own force field;
+//! - the stored importance log-weight (target density over sampled density, see
+//!   `docs/aldp.md`) is `−U (1/kT_target − 1/kT_md) − 2 ln b₁ − ln b₂ − ln sin a` of the row to
+//!   1e-6;
+//! - no sample trips the chirality penalty or the energy cut: every `E(x)` is below 10³ kT.
+
+use amortise_kernel::targets::aldp::{self, Aldp, Positions};
+use std::io::Read as _;
+
+fn read_gz_csv(path: &str) -> (Vec<String>, Vec<Vec<f64>>) {
+    let full = format!("{}/{path}", env!("CARGO_MANIFEST_DIR"));
+    let f = std::fs::File::open(&full).unwrap_or_else(|e| panic!("{full}: {e}"));
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(f)
+        .read_to_string(&mut text)
+        .unwrap_or_else(|e| panic!("{full}: {e}"));
+    let mut lines = text.lines();
+    let header = lines
+        .next()
+        .expect("a header")
+        .split(',')
+        .map(String::from)
+        .collect();
+    let rows = lines
+        .map(|l| l.split(',').map(|v| v.parse().expect("a number")).collect())
+        .collect();
+    (header, rows)
+}
+
+/// OpenMM's thermostat `kT` at 300 K (its `R = 8.31446261815324e-3`; the target's is 8.314e-3).
+const KT_MD: f64 = 0.008_314_462_618_153_24 * 300.0;
+
+/// `log w = −U (1/kT_target − 1/kT_md) − 2 ln b₁ − ln b₂ − ln sin a` with `b₁ = |X₆ − X₈|`,
+/// `b₂ = |X₁₄ − X₈|`, `a = ∠(6, 8, 14)`: the full gauge Jacobian `b₁² b₂² sin a` of the MD
+/// density against the target's `b₂`, and the two gas constants.
+fn log_weight(p: &Positions, u: f64) -> f64 {
+    let d = |i: usize| -> [f64; 3] { core::array::from_fn(|k| p[i][k] - p[8][k]) };
+    let (v1, v2) = (d(6), d(14));
+    let dot = |a: &[f64; 3], b: &[f64; 3]| a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
+    let (b1, b2) = (dot(&v1, &v1).sqrt(), dot(&v2, &v2).sqrt());
+    let sin_a = (1.0 - (dot(&v1, &v2) / (b1 * b2)).powi(2)).sqrt();
+    -u * (1.0 / Aldp::KT - 1.0 / KT_MD) - 2.0 * b1.ln() - b2.ln() - sin_a.ln()
+}
+
+#[test]
+fn reference_samples_match_the_kernel_transform_and_energy() {
+    let (ch, cart) = read_gz_csv("results/aldp/reference-cart.csv.gz");
+    let (xh, xs) = read_gz_csv("results/aldp/reference-x.csv.gz");
+    assert_eq!(
+        ch[..6],
+        ["t_ps", "replica", "energy_kj", "phi", "psi", "log_w"]
+    );
+    assert_eq!(ch.len(), 6 + 66);
+    assert_eq!(xh.len(), 60);
+    assert_eq!(xh[0], "x1");
+    assert_eq!(cart.len(), xs.len());
+    assert!(cart.len() >= 100, "only {} samples", cart.len());
+    let target = Aldp::new();
+    let (mut dx, mut du, mut dw, mut emax) = (0.0_f64, 0.0_f64, 0.0_f64, f64::NEG_INFINITY);
+    for (row, x) in cart.iter().zip(&xs) {
+        assert_eq!(row.len(), 72);
+        assert_eq!(x.len(), 60);
+        let mut p: Positions = [[0.0; 3]; 22];
+        for (a, o) in p.iter_mut().enumerate() {
+            o.copy_from_slice(&row[6 + 3 * a..9 + 3 * a]);
+        }
+        dw = dw.max((log_weight(&p, row[2]) - row[5]).abs());
+        let k = target.x_from_positions(&p);
+        for (a, b) in k.iter().zip(x) {
+            dx = dx.max((a - b).abs());
+        }
+        du = du.max((aldp::energy(&p).total() - row[2]).abs());
+        emax = emax.max(target.energy(&k));
+    }
+    println!(
+        "{} samples: max |Δx| {dx:.1e}, max |ΔU| {du:.1e} kJ/mol, max |Δlog w| {dw:.1e}, \
+         max E(x) {emax:.1} kT",
+        cart.len()
+    );
+    assert!(dw <= 1e-6, "max |Δlog w| = {dw}");
+    assert!(dx <= 1e-6, "max |Δx| = {dx}");
+    assert!(du <= 0.05, "max |ΔU| = {du} kJ/mol");
+    assert!(emax < 1e3, "max E(x) = {emax}");
+}
