@@ -283,7 +283,7 @@ pub struct RunArgs {
 pub struct ResumeArgs {
     /// Continue the run in this output folder from its resume snapshot (DIR/snapshot.gz),
     /// with the same bits as if it had never stopped: its settings come from the snapshot,
-    /// so only --iters (to extend the run), --threads (tb with gradient chunks),
+    /// so only --iters (to extend the run), --threads (runs with gradient chunks),
     /// --checkpoint-every and --stop-at may be given with it.
     #[arg(long, value_name = "DIR")]
     pub resume: Option<String>,
@@ -397,12 +397,13 @@ pub struct DiffusionArgs {
     /// Exploration standard deviation added when sampling on-policy trajectories.
     #[arg(long, default_value_t = 0.0)]
     pub exploration: f32,
-    /// Threads for --method tb (more than 1 uses the chunked runner; other methods stay
-    /// single-threaded). Results depend on --grad-chunks, never on the thread count.
+    /// Threads for --method tb, tb-buffer and rsmc (more than 1 uses the chunked runner).
+    /// Results depend on --grad-chunks, never on the thread count.
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
-    /// Split each tb batch into this many fixed gradient chunks, each with its own random
-    /// stream (default: the single-batch kernel step with 1 thread, 8 chunks with more).
+    /// Split each batch (and rsmc's SMC particles) into this many fixed chunks, each with
+    /// its own random stream (default: the single-batch kernel step with 1 thread, 8 chunks
+    /// with more).
     #[arg(long)]
     pub grad_chunks: Option<usize>,
 }

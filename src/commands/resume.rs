@@ -5,7 +5,7 @@
 //! The run is rebuilt from the settings the snapshot stores, so the only flags allowed with
 //! `--resume` are those that do not change what the run is: `--iters` (run to another
 //! iteration count than the stored one; must be beyond the snapshot), `--checkpoint-every`,
-//! `--stop-at` (end this piece of the run early) and, for tb with gradient chunks,
+//! `--stop-at` (end this piece of the run early) and, for runs with gradient chunks,
 //! `--threads`. Any other flag is an error naming it.
 //! `amortise train --resume` resumes every kind of run; `train-discrete`, `train-vgs` and
 //! `ebm` only their own.
@@ -108,8 +108,8 @@ pub fn run(dir: &str, ra: &ResumeArgs, ch: Changes, cmd: Command) -> CliResult<(
         if sn.launch.grad_chunks.is_none() {
             return Err(CliError::flag(
                 "--threads",
-                "this run used the single-batch step (tb without --grad-chunks, or another \
-                 method); more threads would change its results",
+                "this run used the single-batch step (no --grad-chunks and one thread, or a method without \
+                 chunks); more threads would change its results",
             ));
         }
         crate::parallel::chunk_plan(ch.threads, sn.launch.grad_chunks)?;

@@ -7,7 +7,7 @@
 use std::time::Instant;
 
 use amortise_kernel::rng::{self, uniform_f64};
-use amortise_kernel::samplers::diffusion::train::{self, Layout, Method, Views};
+use amortise_kernel::samplers::diffusion::train::{self, Layout, Views};
 use amortise_kernel::smc::annealed;
 use amortise_kernel::smc::resample::{Scheme, resample};
 use amortise_kernel::targets::{LogDensity, Target};
@@ -441,13 +441,6 @@ impl<'t> DiffusionRun<'t> {
         let set = eval_set(target, rc, launch.reference.as_deref())?;
         let eval_rng = rng::seeded(rc.seed ^ 0x5eed_e7a1);
         let chunked = match launch.grad_chunks {
-            Some(_) if cfg.method != Method::Tb => {
-                return Err(CliError::flag(
-                    "--threads",
-                    "more than one thread (and --grad-chunks) apply to --method tb only; \
-                     tb-buffer and rsmc stay single-threaded",
-                ));
-            }
             Some(chunks) => Some(
                 crate::parallel::ChunkedTb::new(&cfg, &layout, chunks, launch.threads)
                     .map_err(|e| CliError::kernel("--threads/--grad-chunks", e))?,
@@ -478,8 +471,11 @@ impl<'t> DiffusionRun<'t> {
     fn prefill(&mut self) -> CliResult<()> {
         let mut v = Views::new(&self.layout, &mut self.fa, &mut self.ua)
             .map_err(|e| CliError::kernel("views", e))?;
-        train::prefill(&self.cfg, &mut self.st, &mut v, self.target, &mut self.r)
-            .map_err(|e| CliError::kernel("prefilling the buffer", e))?;
+        match self.chunked.as_mut() {
+            Some(c) => c.prefill(&self.cfg, &mut self.st, &mut v, self.target, &mut self.r),
+            None => train::prefill(&self.cfg, &mut self.st, &mut v, self.target, &mut self.r),
+        }
+        .map_err(|e| CliError::kernel("prefilling the buffer", e))?;
         Ok(())
     }
 

@@ -259,8 +259,13 @@ pub fn fill_boundary_log_r<T: crate::targets::LogDensity + ?Sized>(
 /// Result of the SubTB loss.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct SubTbInfo {
-    /// Batch mean of the per-trajectory SubTB loss (before the weight `w`).
+    /// Batch mean of the per-trajectory SubTB loss (before the weight `w`; over the
+    /// chunk's usable trajectories for a chunk, [`SubTbTerms::batch`]).
     pub loss: f32,
+    /// Sum of the per-trajectory losses of the usable trajectories.
+    pub sum_loss: f64,
+    /// Usable (not masked) trajectories.
+    pub kept: u32,
 }
 
 /// The fixed terms of the SubTB loss: the ends of the flows, which it does not train, and
@@ -273,6 +278,13 @@ pub struct SubTbTerms<'a> {
     pub log_z: f32,
     /// The loss weight `w`.
     pub weight: f32,
+    /// The rows the gradient is averaged over: 0 for the usable trajectories of `traj`
+    /// (the loss of the batch); `n > 0` when `traj` is one chunk of a batch of `n` rows
+    /// split by a runner (the gradient is this chunk's share `w/n · Σ ∂ℓ_i`, and a chunk
+    /// without a usable trajectory is not an error: the runner sums [`SubTbInfo::sum_loss`]
+    /// and [`SubTbInfo::kept`] over the chunks and rescales by `n / kept` if some were
+    /// masked). One chunk of `n` rows with none masked gives the bits of `0`.
+    pub batch: usize,
 }
 
 /// Computes the chunked SubTB loss of scored trajectories (`log p_F`, `log p_B` filled) and
@@ -298,6 +310,7 @@ pub fn subtb_backward(
         log_r,
         log_z,
         weight,
+        batch,
     } = terms;
     let (b, d, t) = (traj.batch, traj.dim, traj.steps);
     if t != flows.steps || d != flows.net.dim() {
@@ -359,12 +372,13 @@ pub fn subtb_backward(
         ok
     };
     let kept = (0..b).filter(|&i| usable(i, ws.boundary_log_f)).count();
-    if kept == 0 {
+    if kept == 0 && batch == 0 {
         return Err(Error::Degenerate(
             "sub-trajectory balance: no trajectory has finite log R and flows",
         ));
     }
-    let scale = weight / (kept as f32 * 2.0 * kk as f32);
+    let denom = if batch == 0 { kept } else { batch };
+    let scale = weight / (denom as f32 * 2.0 * kk as f32);
     let mut total = 0.0f64;
     for i in 0..b {
         if !usable(i, ws.boundary_log_f) {
@@ -455,7 +469,13 @@ pub fn subtb_backward(
             .backward(&params[..np], input, cache, g, ws.net_scratch)?;
     }
     Ok(SubTbInfo {
-        loss: (total / kept as f64) as f32,
+        loss: if kept == 0 {
+            0.0
+        } else {
+            (total / kept as f64) as f32
+        },
+        sum_loss: total,
+        kept: kept as u32,
     })
 }
 
@@ -615,6 +635,7 @@ mod tests {
                 log_r: &log_r,
                 log_z,
                 weight: 1.0,
+                batch: 0,
             };
             subtb_backward(twist, &sched, &traj, terms, &mut g, &mut sws).unwrap()
         };
@@ -657,6 +678,118 @@ mod tests {
                 (fd - g[i] as f64).abs() < tol,
                 "flow param {i} (beta logits from {np}): fd {fd} vs {}",
                 g[i]
+            );
+        }
+    }
+
+    #[test]
+    fn subtb_chunks_add_up_to_the_batch() {
+        // a batch split into chunks (`SubTbTerms::batch`): the chunk gradients add up to the
+        // batch's, the loss sums over the chunks to its loss, and one chunk of the whole batch
+        // gives its bits
+        let (d, b, t, l) = (2usize, 5usize, 6usize, 2usize);
+        let target = Target::from_name("9gmm", None).unwrap();
+        let process = Process::PinnedBrownian { t_scale: 2.0 };
+        let mut table = vec![0.0f32; Schedule::table_len(t)];
+        let sched = Schedule::new(process, t, &mut table).unwrap();
+        let pcfg = PolicyConfig::default();
+        let pnet = PisNet::new(d, 4, 2, d).unwrap();
+        let mut r = rng::seeded(8);
+        let mut pp = vec![0.0f32; pnet.param_count()];
+        pnet.init(&mut pp, LastLayerInit::Default, &mut r).unwrap();
+        let fnet = PisNet::new(d, 5, 3, 1).unwrap();
+        let flows = Flows::new(fnet, t, l).unwrap();
+        let mut fp = vec![0.0f32; flows.param_count()];
+        flows.init(&mut fp, &mut r).unwrap();
+        let np = fnet.param_count();
+        fnet.init(&mut fp[..np], LastLayerInit::Default, &mut r)
+            .unwrap();
+        let mut x_t = vec![0.0f32; b * d];
+        fill_standard_normal(&mut r, &mut x_t);
+        let mut arena = vec![0.0; Rollout::arena_len(&pnet, b, t, false)];
+        let Rollout { mut traj, mut ws } = Rollout::carve(&pnet, b, t, false, &mut arena).unwrap();
+        sample_backward(&sched, &x_t, &mut traj, ws.noise, &mut r).unwrap();
+        let policy = Policy {
+            cfg: &pcfg,
+            sched: &sched,
+            net: &pnet,
+            params: &pp,
+        };
+        score(policy, &target, &mut traj, &mut ws, false).unwrap();
+        let log_r: Vec<f32> = traj
+            .terminal()
+            .chunks_exact(d)
+            .map(|x| target.log_density(x))
+            .collect();
+        let twist = Twist {
+            flows: &flows,
+            params: &fp,
+        };
+        let run = |tr: &Trajectories<'_>, lr: &[f32], batch: usize, g: &mut [f32]| {
+            let lens = SubTbWorkspace::lens(&flows, tr.batch);
+            let mut bufs: Vec<Vec<f32>> = lens.iter().map(|&n| vec![0.0f32; n]).collect();
+            fill_boundary_log_r(&flows, tr, &target, &mut bufs[0]).unwrap();
+            let [b0, b1, b2, b3, b4, b5, b6] = &mut bufs[..] else {
+                unreachable!()
+            };
+            let mut sws = SubTbWorkspace {
+                boundary_log_r: b0,
+                boundary_log_f: b1,
+                cache: b2,
+                betas: b3,
+                dout: b4,
+                per_traj: b5,
+                net_scratch: b6,
+            };
+            let terms = SubTbTerms {
+                log_r: lr,
+                log_z: 0.7,
+                weight: 0.5,
+                batch,
+            };
+            subtb_backward(twist, &sched, tr, terms, g, &mut sws).unwrap()
+        };
+        let n = flows.param_count();
+        let mut g_full = vec![0.0f32; n];
+        let full = run(&traj, &log_r, 0, &mut g_full);
+        assert_eq!(full.kept as usize, b);
+        let mut g_one = vec![0.0f32; n];
+        let one = run(&traj, &log_r, b, &mut g_one);
+        assert_eq!(one.loss.to_bits(), full.loss.to_bits());
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&g_one), bits(&g_full));
+        let (mut g_sum, mut sum, mut kept) = (vec![0.0f32; n], 0.0f64, 0u32);
+        for (lo, hi) in [(0usize, 2usize), (2, 5)] {
+            let rows = hi - lo;
+            let mut ca = vec![0.0; Rollout::arena_len(&pnet, rows, t, false)];
+            let ct = Rollout::carve(&pnet, rows, t, false, &mut ca).unwrap().traj;
+            for s in 0..=t {
+                ct.states[s * rows * d..(s + 1) * rows * d]
+                    .copy_from_slice(&traj.states[(s * b + lo) * d..(s * b + hi) * d]);
+            }
+            for s in 0..t {
+                let (dst, src) = (s * rows..(s + 1) * rows, s * b + lo..s * b + hi);
+                ct.log_pf[dst.clone()].copy_from_slice(&traj.log_pf[src.clone()]);
+                ct.log_pb[dst].copy_from_slice(&traj.log_pb[src]);
+            }
+            let mut g = vec![0.0f32; n];
+            let ci = run(&ct, &log_r[lo..hi], b, &mut g);
+            g_sum.iter_mut().zip(&g).for_each(|(a, &x)| *a += x);
+            sum += ci.sum_loss;
+            kept += ci.kept;
+        }
+        assert_eq!(kept as usize, b);
+        let loss = sum / b as f64;
+        assert!(
+            (loss - full.loss as f64).abs() < 1e-5 * (1.0 + loss.abs()),
+            "{loss} vs {}",
+            full.loss
+        );
+        assert!(g_full.iter().any(|&x| x != 0.0));
+        for (i, (&a, &x)) in g_sum.iter().zip(&g_full).enumerate() {
+            assert!(
+                (a - x).abs() <= 1e-5 * (1.0 + x.abs()),
+                "param {i}: {a} vs {x}"
             );
         }
     }

@@ -126,6 +126,11 @@ pub struct Sampler<'a> {
 /// `traj.terminal()` holds the particles, `ws.log_w` their Z-scaled log-weights and
 /// `ws.log_r` their `log R`.
 ///
+/// The pass is [`start`], then per chunk of steps [`segment`] (propagation and weighting,
+/// row by row) and [`boundary`] (the resampling of the population), then
+/// [`twist::finish`]; a runner that splits the particles into fixed groups (possibly on
+/// several threads) calls the same pieces.
+///
 /// # Errors
 /// [`Error::InvalidConfig`] for a chunk length that does not divide `T` or bad thresholds;
 /// [`Error::Degenerate`] if every particle gets zero weight; shape errors otherwise.
@@ -137,13 +142,43 @@ pub fn run<T: LogDensity + ?Sized, R: Rng + ?Sized>(
     ws: &mut SmcWorkspace<'_>,
     rng: &mut R,
 ) -> Result<SmcInfo, Error> {
-    let Sampler {
-        cfg,
-        proposal,
-        twist,
-    } = smc;
-    let sched = proposal.sched;
     let (n, d, t) = (traj.batch, traj.dim, traj.steps);
+    let mut info = start(smc, (n, d, t), ws)?;
+    let w = n * d;
+    for k in 0..t / smc.cfg.chunk {
+        let mut seg = Segment {
+            traj: &mut *traj,
+            pws: &mut *pws,
+            log_w: &mut *ws.log_w,
+            log_f: &mut *ws.log_f,
+            log_f_new: &mut *ws.log_f_new,
+            log_r: &mut *ws.log_r,
+            betas: &*ws.betas,
+            flow_cache: &mut *ws.flow_cache,
+            flow_scratch: &mut *ws.flow_scratch,
+        };
+        segment(smc, target, k, &mut seg, rng)?;
+        let e = (k + 1) * smc.cfg.chunk;
+        let xe = &mut traj.states[e * w..(e + 1) * w];
+        boundary(smc.cfg, e == t, xe, ws, &mut info, rng)?;
+    }
+    twist::finish(ws.log_w, &mut info)?;
+    Ok(info)
+}
+
+/// Starts an SMC pass of `smc` over `N` particles in `d` dimensions with `T` steps
+/// (`dims`): checks the settings and the workspace, fills `ws.betas` (the learnt flows' β,
+/// or `n/T`) and the uniform weights ([`twist::start`]).
+///
+/// # Errors
+/// As [`run`].
+pub fn start(
+    smc: Sampler<'_>,
+    dims: (usize, usize, usize),
+    ws: &mut SmcWorkspace<'_>,
+) -> Result<SmcInfo, Error> {
+    let Sampler { cfg, twist, .. } = smc;
+    let (n, d, t) = dims;
     if cfg.chunk == 0 || !t.is_multiple_of(cfg.chunk) {
         return Err(Error::InvalidConfig(
             "SMC chunk length must divide the number of steps",
@@ -179,88 +214,154 @@ pub fn run<T: LogDensity + ?Sized, R: Rng + ?Sized>(
             }
         }
     }
-    let process = sched.process();
-    let mut info = twist::start(ws.log_w);
-    let chunks = t / cfg.chunk;
+    Ok(twist::start(ws.log_w))
+}
+
+/// The particles one [`segment`] call works on: all `N` of a pass ([`run`]) or a fixed
+/// group of them (a runner's particle chunk), each row with its trajectory, normalised
+/// log-weight and twists.
+#[derive(Debug)]
+pub struct Segment<'s, 'a, 'b> {
+    /// The rows' trajectories (no caches); the states at the segment's start in place.
+    pub traj: &'s mut Trajectories<'a>,
+    /// Rollout scratch for the rows.
+    pub pws: &'s mut policy::Workspace<'b>,
+    /// `[rows]`: in `log W̄`, out `ℓ = log W̄ + ` the incremental weight.
+    pub log_w: &'s mut [f32],
+    /// `[rows]`: `log F_s` (written at the first segment: `log p₀(x₀)`).
+    pub log_f: &'s mut [f32],
+    /// `[rows]`: out `log F_e`.
+    pub log_f_new: &'s mut [f32],
+    /// `[rows]`: out `log R(x_e)` (non-finite is `-inf`).
+    pub log_r: &'s mut [f32],
+    /// `[T + 1]`: the β schedule ([`start`]).
+    pub betas: &'s [f32],
+    /// Flow network cache for the rows (empty without learnt flows).
+    pub flow_cache: &'s mut [f32],
+    /// Flow network scratch for the rows (empty without learnt flows).
+    pub flow_scratch: &'s mut [f32],
+}
+
+/// The `k`-th chunk of steps `s = kL → e = s + L` for the rows of `seg`: propagates them
+/// `L` steps with `p_F` (drawing from `rng`), evaluates `log R` and `log F_e` at `x_e` and
+/// writes `ℓ` (steps 1–3 of the [module docs](self), without the `log Ẑ` update). Each row
+/// depends only on itself and `rng`.
+///
+/// # Errors
+/// Shape errors (the per-row buffers must have `seg.traj.batch` entries).
+pub fn segment<T: LogDensity + ?Sized, R: Rng + ?Sized>(
+    smc: Sampler<'_>,
+    target: &T,
+    k: usize,
+    seg: &mut Segment<'_, '_, '_>,
+    rng: &mut R,
+) -> Result<(), Error> {
+    let Sampler {
+        cfg,
+        proposal,
+        twist,
+    } = smc;
+    let sched = proposal.sched;
+    let traj = &mut *seg.traj;
+    let (n, d, t) = (traj.batch, traj.dim, traj.steps);
+    check_len("smc segment log_w", n, seg.log_w.len())?;
+    check_len("smc segment log_f", n, seg.log_f.len())?;
+    check_len("smc segment log_f_new", n, seg.log_f_new.len())?;
+    check_len("smc segment log_r", n, seg.log_r.len())?;
+    check_len("smc betas", t + 1, seg.betas.len())?;
+    let (s, e) = (k * cfg.chunk, (k + 1) * cfg.chunk);
+    policy::sample_forward_range(proposal, target, traj, seg.pws, s..e, rng)?;
     let w = n * d;
-    for k in 0..chunks {
-        let (s, e) = (k * cfg.chunk, (k + 1) * cfg.chunk);
-        policy::sample_forward_range(proposal, target, traj, pws, s..e, rng)?;
-        if k == 0 {
-            let x0 = &traj.states[..w];
-            for (lf, row) in ws.log_f.iter_mut().zip(x0.chunks_exact(d)) {
-                *lf = sched.log_p0(row);
-            }
+    if k == 0 {
+        let x0 = &traj.states[..w];
+        for (lf, row) in seg.log_f.iter_mut().zip(x0.chunks_exact(d)) {
+            *lf = sched.log_p0(row);
         }
-        // log F_e and log R at the chunk end
-        let xe = &traj.states[e * w..(e + 1) * w];
-        // a non-finite log R (a target breaking its contract) is zero reward: weight 0
-        policy::fill_log_r(target, xe, d, ws.log_r);
-        if e == t {
-            ws.log_f_new.copy_from_slice(ws.log_r);
-        } else {
-            match twist {
-                Some(tw) => {
-                    let path = AnnealingPath {
-                        process,
-                        betas: ws.betas,
-                    };
-                    let at = Boundary {
-                        n: e,
-                        x: xe,
-                        log_r: ws.log_r,
-                    };
-                    tw.log_flow(path, at, ws.flow_cache, ws.flow_scratch, ws.log_f_new)?
-                }
-                None => {
-                    let beta = ws.betas[e];
-                    let var = process.marginal_var(e, t);
-                    for ((o, row), &lr) in ws
-                        .log_f_new
-                        .iter_mut()
-                        .zip(xe.chunks_exact(d))
-                        .zip(ws.log_r.iter())
-                    {
-                        *o = (1.0 - beta) * gaussian_log_pdf(row, var) + beta * lr;
-                    }
-                }
-            }
-        }
-        // ℓ = log W̄ + incremental weight
-        for i in 0..n {
-            let mut inc = ws.log_f_new[i] as f64 - ws.log_f[i] as f64;
-            for step in s..e {
-                inc += traj.log_pb[step * n + i] as f64 - traj.log_pf[step * n + i] as f64;
-            }
-            ws.log_w[i] = twist::stored_log_weight(ws.log_w[i] as f64 + inc);
-        }
-        let rule = cfg.rule(e == t);
-        let mut weights = twist::Weights {
-            log_w: ws.log_w,
-            log_f: ws.log_f,
-            log_f_new: ws.log_f_new,
-            tmp: ws.tmp,
-            ancestors: ws.ancestors,
-        };
-        // a particle's row: its boundary state and its log R
-        let (xe, perm, log_r) = (
-            &mut traj.states[e * w..(e + 1) * w],
-            &mut *ws.perm,
-            &mut *ws.log_r,
-        );
-        let rows = |anc: &[u32], scratch: &mut [f32]| {
-            for (i, &a) in anc.iter().enumerate() {
-                let a = a as usize;
-                perm[i * d..(i + 1) * d].copy_from_slice(&xe[a * d..(a + 1) * d]);
-            }
-            xe.copy_from_slice(perm);
-            twist::permute(log_r, anc, scratch);
-            Ok(())
-        };
-        twist::boundary(&rule, &mut weights, &mut info, rows, rng)?;
     }
-    twist::finish(ws.log_w, &mut info)?;
-    Ok(info)
+    // log F_e and log R at the chunk end
+    let xe = &traj.states[e * w..(e + 1) * w];
+    // a non-finite log R (a target breaking its contract) is zero reward: weight 0
+    policy::fill_log_r(target, xe, d, seg.log_r);
+    if e == t {
+        seg.log_f_new.copy_from_slice(seg.log_r);
+    } else {
+        let path = AnnealingPath {
+            process: sched.process(),
+            betas: seg.betas,
+        };
+        match twist {
+            Some(tw) => {
+                let at = Boundary {
+                    n: e,
+                    x: xe,
+                    log_r: seg.log_r,
+                };
+                let (cache, scratch) = (&mut *seg.flow_cache, &mut *seg.flow_scratch);
+                tw.log_flow(path, at, cache, scratch, seg.log_f_new)?
+            }
+            None => {
+                let beta = path.betas[e];
+                let var = path.process.marginal_var(e, t);
+                for ((o, row), &lr) in seg
+                    .log_f_new
+                    .iter_mut()
+                    .zip(xe.chunks_exact(d))
+                    .zip(seg.log_r.iter())
+                {
+                    *o = (1.0 - beta) * gaussian_log_pdf(row, var) + beta * lr;
+                }
+            }
+        }
+    }
+    // ℓ = log W̄ + incremental weight
+    for i in 0..n {
+        let mut inc = seg.log_f_new[i] as f64 - seg.log_f[i] as f64;
+        for step in s..e {
+            inc += traj.log_pb[step * n + i] as f64 - traj.log_pf[step * n + i] as f64;
+        }
+        seg.log_w[i] = twist::stored_log_weight(seg.log_w[i] as f64 + inc);
+    }
+    Ok(())
+}
+
+/// The boundary after a segment, over the whole population ([`twist::boundary`]): `ws`
+/// holds every particle's `ℓ`, `log F_s`, `log F_e` and `log R`, `xe` (`N × d`) their
+/// states at the boundary. May resample (one uniform from `rng`, unless `last`), moving the
+/// rows of `xe` and `ws.log_r` with the particles.
+///
+/// # Errors
+/// As [`twist::boundary`]; [`Error::ShapeMismatch`] if `xe` is not `ws.perm`'s length.
+pub fn boundary<R: Rng + ?Sized>(
+    cfg: &SmcConfig,
+    last: bool,
+    xe: &mut [f32],
+    ws: &mut SmcWorkspace<'_>,
+    info: &mut SmcInfo,
+    rng: &mut R,
+) -> Result<(), Error> {
+    let n = ws.log_w.len();
+    check_len("smc boundary states", ws.perm.len(), xe.len())?;
+    let d = xe.len().checked_div(n).unwrap_or(0);
+    let rule = cfg.rule(last);
+    let mut weights = twist::Weights {
+        log_w: ws.log_w,
+        log_f: ws.log_f,
+        log_f_new: ws.log_f_new,
+        tmp: ws.tmp,
+        ancestors: ws.ancestors,
+    };
+    // a particle's row: its boundary state and its log R
+    let (perm, log_r) = (&mut *ws.perm, &mut *ws.log_r);
+    let rows = |anc: &[u32], scratch: &mut [f32]| {
+        for (i, &a) in anc.iter().enumerate() {
+            let a = a as usize;
+            perm[i * d..(i + 1) * d].copy_from_slice(&xe[a * d..(a + 1) * d]);
+        }
+        xe.copy_from_slice(perm);
+        twist::permute(log_r, anc, scratch);
+        Ok(())
+    };
+    twist::boundary(&rule, &mut weights, info, rows, rng)
 }
 
 #[cfg(test)]

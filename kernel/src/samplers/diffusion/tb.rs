@@ -21,7 +21,7 @@
 
 use super::net::{NetGrads, NetInput};
 use super::policy::{
-    Policy, Trajectories, Transition, Workspace, log_pf_output_grad, sample_forward,
+    Policy, Trajectories, Transition, Workspace, fill_log_r, log_pf_output_grad, sample_forward,
 };
 use super::reference::Schedule;
 use crate::error::{Error, check_len, check_min_len};
@@ -173,7 +173,7 @@ pub fn backprop_log_pf(
     Ok(())
 }
 
-/// Sums over the rows of one chunk of an on-policy TB batch ([`on_policy_chunk`]); chunks
+/// Sums over the rows of one chunk of a TB batch ([`chunk_gradient`]); chunks
 /// are combined by adding these in a fixed chunk order.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct TbChunkSums {
@@ -186,7 +186,7 @@ pub struct TbChunkSums {
     pub masked: u32,
 }
 
-/// The caller-owned views of one chunk of an on-policy TB batch ([`on_policy_chunk`]): its
+/// The caller-owned views of one chunk of a TB batch ([`chunk_gradient`]): its
 /// trajectory storage and rollout scratch, its per-row buffers and its own gradient
 /// accumulator.
 #[derive(Debug)]
@@ -209,22 +209,16 @@ pub struct ChunkViews<'a> {
 
 /// One chunk of an on-policy TB iteration, for a runner that splits a batch of
 /// `total_batch` rows into fixed chunks (possibly on several threads): rolls out
-/// `chunk.traj.batch` trajectories of `p_F` with `rng` (keeping the caches), writes
-/// `log R(x_T)` into `chunk.log_r` and the residuals into `chunk.delta`, and **accumulates**
-/// into `chunk.grads` this chunk's share of `∂L_TB/∂θ` for the whole batch,
-/// `(2/total_batch) Σ_{b ∈ chunk} δ_b Σ_n ∂ log p_F/∂θ`.
+/// `chunk.traj.batch` trajectories of `p_F` with `rng` (keeping the caches), then
+/// [`chunk_gradient`].
 ///
 /// The chunk's result depends only on its inputs (parameters, `log Z`, `rng`), never on the
 /// other chunks, so the chunks may be computed in any order or concurrently; adding the
 /// gradients and [`TbChunkSums`] in chunk order then gives the same bits however they were
-/// scheduled. `∂L/∂log Z = (2/total_batch)·Σ sum_delta` and `L = Σ sum_delta2 / total_batch`
-/// when no row is masked; with `B′` finite rows in the batch the runner rescales the summed
-/// gradient by `total_batch / B′` and divides the sums by `B′` (the failure policy of
-/// [`residuals`]).
+/// scheduled.
 ///
 /// # Errors
-/// As [`super::policy::sample_forward`] and [`residuals`]; [`Error::InvalidConfig`] if
-/// `total_batch < chunk.traj.batch`.
+/// As [`super::policy::sample_forward`] and [`chunk_gradient`].
 pub fn on_policy_chunk<T: LogDensity + ?Sized, R: Rng + ?Sized>(
     policy: Policy<'_>,
     log_z: f32,
@@ -232,6 +226,37 @@ pub fn on_policy_chunk<T: LogDensity + ?Sized, R: Rng + ?Sized>(
     total_batch: usize,
     chunk: &mut ChunkViews<'_>,
     rng: &mut R,
+) -> Result<TbChunkSums, Error> {
+    if total_batch < chunk.traj.batch {
+        return Err(Error::InvalidConfig(
+            "the total TB batch must be at least the chunk's batch",
+        ));
+    }
+    sample_forward(policy, target, &mut chunk.traj, &mut chunk.ws, true, rng)?;
+    chunk_gradient(policy, log_z, target, total_batch, chunk)
+}
+
+/// The gradient of one chunk of a TB batch of `total_batch` rows whose trajectories are in
+/// `chunk.traj` with their caches (an on-policy rollout, [`on_policy_chunk`], or backward
+/// trajectories of `p_B` scored with `keep_cache`, [`super::policy::score`]): writes
+/// `log R(x_T)` into `chunk.log_r` (non-finite is `-inf`, zero reward) and the residuals
+/// into `chunk.delta`, and **accumulates** into `chunk.grads` this chunk's share of
+/// `∂L_TB/∂θ` for the whole batch, `(2/total_batch) Σ_{b ∈ chunk} δ_b Σ_n ∂ log p_F/∂θ`.
+///
+/// `∂L/∂log Z = (2/total_batch)·Σ sum_delta` and `L = Σ sum_delta2 / total_batch` when no
+/// row is masked; with `B′` finite rows in the batch the runner rescales the summed
+/// gradient by `total_batch / B′` and divides the sums by `B′` (the failure policy of
+/// [`residuals`]). With one chunk and no masked row this is [`backward`] bit for bit.
+///
+/// # Errors
+/// As [`residuals`] (but a chunk without a finite residual is not an error on its own);
+/// [`Error::InvalidConfig`] if `total_batch < chunk.traj.batch`; shape errors.
+pub fn chunk_gradient<T: LogDensity + ?Sized>(
+    policy: Policy<'_>,
+    log_z: f32,
+    target: &T,
+    total_batch: usize,
+    chunk: &mut ChunkViews<'_>,
 ) -> Result<TbChunkSums, Error> {
     let ChunkViews {
         traj,
@@ -252,10 +277,7 @@ pub fn on_policy_chunk<T: LogDensity + ?Sized, R: Rng + ?Sized>(
     check_len("tb chunk log_r", b, log_r.len())?;
     check_len("tb coef", b, coef.len())?;
     check_len("tb dout", b * net.out(), dout.len())?;
-    sample_forward(policy, target, traj, ws, true, rng)?;
-    for (lr, row) in log_r.iter_mut().zip(traj.terminal().chunks_exact(traj.dim)) {
-        *lr = target.log_density(row);
-    }
+    fill_log_r(target, traj.terminal(), traj.dim, log_r);
     // Non-finite residuals are masked (δ = 0) by `residuals`; a chunk with none finite is
     // not an error on its own (the runner checks the whole batch).
     let masked = match residuals(sched, traj, log_r, log_z, delta) {

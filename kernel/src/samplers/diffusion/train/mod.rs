@@ -233,8 +233,24 @@ pub fn prefill<T: LogDensity + ?Sized, R: Rng + ?Sized>(
     for _ in 0..cfg.prefill {
         sum += parts::smc_pass(cfg, state, views, target, rng)?.log_z;
     }
+    init_log_z_from_smc(cfg, views, sum)?;
+    Ok(cfg.prefill)
+}
+
+/// The end of [`prefill`] for RSMC: with [`Config::init_log_z_from_smc`] (and prefill runs),
+/// sets the learnt `log Z` to `sum_log_z / prefill`, the mean `log Ẑ` of the prefill SMC
+/// runs; otherwise does nothing. For runners that run the prefill passes themselves (after
+/// [`prefill`] with `prefill: 0` for the rest of the phase).
+///
+/// # Errors
+/// [`Error::NonFinite`] if the mean is not finite.
+pub fn init_log_z_from_smc(
+    cfg: &Config,
+    views: &mut Views<'_>,
+    sum_log_z: f64,
+) -> Result<(), Error> {
     if cfg.init_log_z_from_smc && cfg.prefill > 0 {
-        let mean = sum / f64::from(cfg.prefill);
+        let mean = sum_log_z / f64::from(cfg.prefill);
         if !mean.is_finite() {
             return Err(Error::NonFinite("prefill SMC log Z estimate"));
         }
@@ -242,7 +258,7 @@ pub fn prefill<T: LogDensity + ?Sized, R: Rng + ?Sized>(
             *lz = mean as f32;
         }
     }
-    Ok(cfg.prefill)
+    Ok(())
 }
 
 /// One training iteration (see the module doc for what each method does).
@@ -345,48 +361,96 @@ fn batch_and_gradients<T: LogDensity + ?Sized, R: Rng + ?Sized>(
 }
 
 /// A gradient computed outside [`step`], by a runner that splits the batch into chunks
-/// ([`super::tb::on_policy_chunk`]), possibly on several threads.
+/// ([`super::tb::chunk_gradient`], [`super::flow::subtb_backward`] with
+/// [`SubTbTerms::batch`](super::flow::SubTbTerms::batch)), possibly on several threads.
 #[derive(Clone, Copy, Debug)]
 pub struct ExternalGradient<'g> {
     /// `∂L/∂θ` of the policy.
     pub policy: &'g [f32],
+    /// `∂L/∂(φ, b)` of the flows ([`Layout::flow_params`] values; empty without flows).
+    pub flow: &'g [f32],
     /// `∂L/∂log Z`.
     pub log_z: f32,
     /// The batch's TB loss.
     pub tb_loss: f32,
+    /// The batch's SubTB loss (0 without flows).
+    pub subtb_loss: f32,
     /// Rows the runner left out of the loss (reported in [`Info::masked`]).
     pub masked: u32,
+    /// Whether the batch was on-policy ([`Info::on_policy`]).
+    pub on_policy: bool,
 }
 
-/// An on-policy TB iteration with a gradient computed outside the trainer: clips and steps
-/// exactly as [`step`] does. [`Method::Tb`] only; call [`prefill`] first.
+/// An iteration with a gradient computed outside the trainer: clips and steps exactly as
+/// [`step`] does. Call [`prefill`] first; a runner of a buffer method stores the batch
+/// itself ([`store_batch`], [`store_smc`]).
 ///
 /// # Errors
-/// [`Error::InvalidConfig`] for another method; [`Error::ShapeMismatch`] if the policy
-/// gradient is not the policy's length.
+/// [`Error::ShapeMismatch`] if the policy or flow gradient is not its group's length.
 pub fn apply_gradient(
     cfg: &Config,
     state: &mut State,
     views: &mut Views<'_>,
     grad: &ExternalGradient<'_>,
 ) -> Result<Info, Error> {
-    if cfg.method != Method::Tb {
-        return Err(Error::InvalidConfig(
-            "external (chunked) gradients are supported for on-policy TB only",
-        ));
-    }
-    let pp_len = views.layout.policy_params;
+    let (pp_len, fl_len) = (views.layout.policy_params, views.layout.flow_params);
     check_len("policy gradient", pp_len, grad.policy.len())?;
+    check_len("flow gradient", fl_len, grad.flow.len())?;
     let g = &mut views.model.grads;
     g.fill(0.0);
     g[..pp_len].copy_from_slice(grad.policy);
+    g[pp_len..pp_len + fl_len].copy_from_slice(grad.flow);
     if let Some(lz) = g.last_mut() {
         *lz = grad.log_z;
     }
-    let mut info = Info::new(state.iteration, true, state.buffer.len);
+    let mut info = Info::new(state.iteration, grad.on_policy, state.buffer.len);
     info.tb_loss = grad.tb_loss;
+    info.subtb_loss = grad.subtb_loss;
     info.masked = grad.masked;
     optimise(cfg, state, views, info)
+}
+
+/// For runners that build the batch outside [`step`]: draws `B` terminal states from the
+/// buffer into `views.batch.x_t` exactly as [`step`]'s buffer iterations do (the same
+/// uniforms from `rng`), without building their trajectories. Returns the draw's tempering
+/// exponent.
+///
+/// # Errors
+/// [`Error::Degenerate`] for an empty buffer or one without usable mass.
+pub fn draw_buffer<R: Rng + ?Sized>(
+    cfg: &Config,
+    state: &State,
+    views: &mut Views<'_>,
+    rng: &mut R,
+) -> Result<f64, Error> {
+    if state.buffer.len == 0 {
+        return Err(Error::Degenerate("a buffer batch from an empty buffer"));
+    }
+    parts::draw(cfg, state.buffer, views, rng)
+}
+
+/// For runners that build the on-policy batch outside [`step`]: stores it in the buffer as
+/// [`step`] does (with [`BufferWeights::Seed`], its weights gain `log p₀(x₀)` first). The
+/// batch is read from `views.traj` (its first and last states) and
+/// `views.batch.{log_w, log_r}`, rows in batch order.
+///
+/// # Errors
+/// [`Error::NonFinite`] for a non-finite state; shape errors.
+pub fn store_batch(cfg: &Config, state: &mut State, views: &mut Views<'_>) -> Result<(), Error> {
+    if cfg.buffer_weights == BufferWeights::Seed {
+        parts::seed_weights(cfg, views)?;
+    }
+    parts::insert(&mut state.buffer, views, false)
+}
+
+/// For runners that run SMC outside [`step`]: stores the particles of `views.smc_traj`
+/// (terminal states) and `views.smc.{log_w, log_r}` in the buffer and counts the run.
+///
+/// # Errors
+/// As [`store_batch`].
+pub fn store_smc(state: &mut State, views: &mut Views<'_>) -> Result<(), Error> {
+    state.smc_runs += 1;
+    parts::insert(&mut state.buffer, views, true)
 }
 
 /// The optimiser part of an iteration, on the gradients in the views: per-group clipping,

@@ -105,9 +105,24 @@ pub(super) fn buffer_batch<T: LogDensity + ?Sized, R: Rng + ?Sized>(
     target: &T,
     rng: &mut R,
 ) -> Result<f64, Error> {
+    let lambda = draw(cfg, cursor, v, rng)?;
     let lay = v.layout;
-    let d = lay.dim;
     let sched = Schedule::view(cfg.process, cfg.steps, &*v.table)?;
+    policy::sample_backward(&sched, v.batch.x_t, &mut v.traj, v.pws.noise, rng)?;
+    let policy = policy_at(cfg, &lay, &sched, v.model.params);
+    policy::score(policy, target, &mut v.traj, &mut v.pws, true)?;
+    Ok(lambda)
+}
+
+/// Draws `B` terminal states from the buffer into `v.batch.x_t` (slots in `v.batch.draw`).
+/// Returns the draw's tempering exponent.
+pub(super) fn draw<R: Rng + ?Sized>(
+    cfg: &Config,
+    cursor: Cursor,
+    v: &mut Views<'_>,
+    rng: &mut R,
+) -> Result<f64, Error> {
+    let d = v.layout.dim;
     let b = &mut v.buffer;
     let buf = ReplayBuffer::from_parts(d, b.states, b.log_w, b.log_r, cursor)?;
     let mut lambda = 1.0;
@@ -132,9 +147,6 @@ pub(super) fn buffer_batch<T: LogDensity + ?Sized, R: Rng + ?Sized>(
             row.copy_from_slice(s);
         }
     }
-    policy::sample_backward(&sched, v.batch.x_t, &mut v.traj, v.pws.noise, rng)?;
-    let policy = policy_at(cfg, &lay, &sched, v.model.params);
-    policy::score(policy, target, &mut v.traj, &mut v.pws, true)?;
     Ok(lambda)
 }
 
@@ -192,6 +204,7 @@ pub(super) fn gradients<T: LogDensity + ?Sized>(
             log_r: v.batch.log_r,
             log_z,
             weight: cfg.subtb_weight,
+            batch: 0,
         };
         let si = flow::subtb_backward(twist, &sched, &v.traj, terms, gf, &mut sws)?;
         info.subtb_loss = si.loss;
