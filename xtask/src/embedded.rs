@@ -72,7 +72,13 @@ pub fn test() -> Result<(), String> {
         "build the firmware",
         "cargo",
         &[
-            "build", "--profile", PROFILE, "-p", PACKAGE, "--target", TARGET,
+            "build",
+            "--profile",
+            PROFILE,
+            "-p",
+            PACKAGE,
+            "--target",
+            TARGET,
         ],
         &[],
     )?;
