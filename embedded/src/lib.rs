@@ -9,11 +9,13 @@
 //! - The firmware binary (`src/main.rs`, `target_os = "none"`) takes the arenas from a
 //!   `static` and writes to semihosting; on the host the same binary writes to stdout. The
 //!   xtask (`cargo xtask embedded`) runs both and compares the reports line by line.
-//! - Stages, in order: [`diffusion`] (RSMC training, then SMC with learnt twists) and
-//!   [`gflownet`] (TB on a 2-D hypergrid, then TV/JSD against exact enumeration). A stage
-//!   is one function `run(f32s, u32s, out) -> Result<u64, RunError>` returning its
-//!   parameter checksum, plus `needs()` for its arena sizes; a new stage is one more module
-//!   and one more line in [`run`] and [`needs`].
+//! - Stages, in order: [`diffusion`] (RSMC training, then SMC with learnt twists),
+//!   [`gflownet`] (TB on a 2-D hypergrid, then TV/JSD against exact enumeration), then
+//!   [`aldp`] (the alanine-dipeptide energy and gradient, `f64` inside, at fixed points). A
+//!   stage is one function `run(f32s, u32s, out) -> Result<u64, RunError>` returning its
+//!   checksum (of the trained parameters, or of the ALDP outputs), plus `needs()` for its
+//!   arena sizes; a new stage is one more module and one more line in [`run`] and
+//!   [`needs`].
 //!
 //! No allocation and no `unsafe`: memory is two fixed-size arrays whose lengths
 //! ([`F32_ARENA`], [`U32_ARENA`]) are checked against the configuration at start-up; a too
@@ -24,6 +26,7 @@
 #![deny(missing_docs)]
 
 pub use amortise_kernel::checksum;
+pub mod aldp;
 pub mod diffusion;
 pub mod error;
 pub mod gflownet;
@@ -82,7 +85,8 @@ impl Default for Arenas {
 pub fn needs() -> Result<(usize, usize), amortise_kernel::Error> {
     let (df, du) = diffusion::needs()?;
     let (gf, gu) = gflownet::needs()?;
-    Ok((df.max(gf), du.max(gu)))
+    let (af, au) = aldp::needs()?;
+    Ok((df.max(gf).max(af), du.max(gu).max(au)))
 }
 
 /// Writes ` name=value (0xbits)` for an `f32` (the value, and its bits for the comparison).
@@ -104,7 +108,8 @@ pub fn run<W: Write>(arenas: &mut Arenas, out: &mut W) -> Result<(), RunError> {
     writeln!(out, "amortise-embedded {}", env!("CARGO_PKG_VERSION"))?;
     let diffusion = diffusion::run(&mut arenas.f32s, &mut arenas.u32s, out)?;
     let gflownet = gflownet::run(&mut arenas.f32s, &mut arenas.u32s, out)?;
-    let all = [diffusion, gflownet]
+    let aldp = aldp::run(&mut arenas.f32s, &mut arenas.u32s, out)?;
+    let all = [diffusion, gflownet, aldp]
         .iter()
         .fold(FNV_OFFSET, |h, c| fnv1a_bytes(h, &c.to_le_bytes()));
     writeln!(out, "checksum: fnv1a64={all:016x}")?;

@@ -38,7 +38,7 @@ fn arenas_fit_the_configuration() {
 }
 
 /// The lines of one stage: from its first line (`stage: ...`) to its checksum line
-/// (`stage: params=... fnv1a64=...`), both included.
+/// (`stage: params=... fnv1a64=...`, or `stage: outputs fnv1a64=...`), both included.
 fn section<'r>(report: &'r str, stage: &str) -> Vec<&'r str> {
     let head = format!("{stage}:");
     let lines: Vec<&str> = report.lines().collect();
@@ -48,7 +48,7 @@ fn section<'r>(report: &'r str, stage: &str) -> Vec<&'r str> {
         .unwrap_or_else(|| panic!("no {stage} section"));
     let end = lines
         .iter()
-        .position(|l| l.starts_with(&format!("{stage}: params=")))
+        .position(|l| l.starts_with(&head) && l.contains(" fnv1a64="))
         .unwrap_or_else(|| panic!("no {stage} checksum line"));
     lines[start..=end].to_vec()
 }
@@ -71,8 +71,13 @@ fn report_is_complete_deterministic_and_sane() {
     // The stages run in order, each over the whole arenas.
     let d = section(&a, "diffusion");
     let g = section(&a, "gflownet");
+    let al = section(&a, "aldp");
     let pos = |l: &&str| lines.iter().position(|x| x == l).unwrap();
     assert!(pos(d.last().unwrap()) < pos(&g[0]), "diffusion runs first");
+    assert!(
+        pos(g.last().unwrap()) < pos(&al[0]),
+        "then gflownet, then aldp"
+    );
 
     let progress: Vec<&&str> = d.iter().filter(|l| l.starts_with("train: iter=")).collect();
     assert!(progress.len() >= 2, "progress lines");
@@ -145,6 +150,71 @@ fn gflownet_stage_learns_the_hypergrid() {
     assert!(eval.ends_with("modes_visited=4/4"), "{eval}");
 }
 
+/// The value of ` name=value (0xbits)`, checked against its bits (8 hex digits: an `f32`,
+/// 16: an `f64`).
+fn field_bits(line: &str, name: &str) -> f64 {
+    let v = field(line, name);
+    let hex = line
+        .split(&format!(" {name}="))
+        .nth(1)
+        .and_then(|r| r.split_once("(0x"))
+        .and_then(|(_, r)| r.split_once(')'))
+        .map(|(h, _)| h)
+        .unwrap_or_else(|| panic!("no bits for {name} in `{line}`"));
+    let bits = u64::from_str_radix(hex, 16).expect("hex bits");
+    // The printed value is the shortest decimal that reads back as the same float.
+    match hex.len() {
+        8 => {
+            assert_eq!((v as f32).to_bits(), bits as u32, "{name} in `{line}`");
+            f64::from(v as f32)
+        }
+        16 => {
+            assert_eq!(v.to_bits(), bits, "{name} in `{line}`");
+            v
+        }
+        n => panic!("{n} hex digits for {name} in `{line}`"),
+    }
+}
+
+#[test]
+fn aldp_stage_reproduces_the_known_energies() {
+    let a = report();
+    let s = section(&a, "aldp");
+    let npoints = 1 + amortise_embedded::aldp::PERTURBATIONS.len();
+    assert_eq!(s.len(), 3 + 2 * npoints, "{s:#?}");
+    // The Cartesian energy at X_ref (OpenMM's Reference platform gives the same total,
+    // tests/aldp_openmm.rs; the kernel pins it at 1e-9) and E(0) of the 60-d target.
+    let cart = line(&s, "cartesian: x_ref");
+    assert!(
+        (field_bits(cart, "total") + 172.677516925).abs() < 1e-8,
+        "{cart}"
+    );
+    let terms = [
+        "bond", "angle", "torsion", "coulomb", "lj", "gb_self", "ace", "gb_pair",
+    ];
+    let sum: f64 = terms.iter().map(|t| field_bits(cart, t)).sum();
+    assert!((sum - field(cart, "total")).abs() < 1e-9, "{cart}");
+    let e0 = line(&s, "target: point=0 sigma");
+    assert!(
+        (field_bits(e0, "energy") - 162.513345644).abs() < 1e-9,
+        "{e0}"
+    );
+    let lp0 = line(&s, "target: point=0 log_density");
+    assert_eq!(
+        field_bits(lp0, "log_density"),
+        f64::from(-162.513345644f64 as f32)
+    );
+    // The perturbed points: finite, higher energies than the minimum's, log p̃ = −E in f32.
+    for k in 1..npoints {
+        let e = line(&s, &format!("target: point={k} sigma"));
+        let lp = line(&s, &format!("target: point={k} log_density"));
+        let (ek, lpk) = (field_bits(e, "energy"), field_bits(lp, "log_density"));
+        assert!(ek.is_finite() && ek > field(e0, "energy"), "{e}");
+        assert_eq!(lpk, f64::from(-ek as f32), "{lp}");
+        assert!(field_bits(lp, "grad0").is_finite(), "{lp}");
+    }
+}
+
 #[test]
 fn a_stage_does_not_depend_on_what_ran_before_it() {
     // The GFlowNet stage alone, on fresh zeroed arenas, prints what it prints after the
@@ -165,6 +235,15 @@ fn a_stage_does_not_depend_on_what_ran_before_it() {
         }
     }
     assert!(alone.last().unwrap().ends_with(&format!("{sum:016x}")));
+    // The ALDP stage alone (its f32 arena holds the point and the gradient; it has no
+    // arena line), likewise after both training stages.
+    let (f, u) = amortise_embedded::aldp::needs().expect("no configuration");
+    let (mut f32s, mut u32s) = (vec![0.0f32; f], vec![0u32; u]);
+    let mut alone = String::new();
+    let sum =
+        amortise_embedded::aldp::run(&mut f32s, &mut u32s, &mut alone).expect("the stage runs");
+    assert_eq!(alone.lines().collect::<Vec<_>>(), section(&full, "aldp"));
+    assert!(alone.trim_end().ends_with(&format!("{sum:016x}")));
 }
 
 #[test]
