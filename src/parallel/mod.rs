@@ -13,7 +13,7 @@
 //! and its seed. The chunk gradients and sums are then added in chunk order and the trainer
 //! takes one clipped Adam step ([`train::apply_gradient`]); an on-policy batch of a buffer
 //! method is then stored in row order ([`train::store_batch`]). RSMC's SMC pass is chunked
-//! the same way over its particles ([`smc`]). So 1 thread and K threads give bit-identical
+//! the same way over its particles (`parallel/smc.rs`). So 1 thread and K threads give bit-identical
 //! parameters for the same `C` and seed; a different `C` is a different (equally valid)
 //! random stream and summation order.
 //!
