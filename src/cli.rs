@@ -150,6 +150,12 @@ pub enum Command {
         /// Euler–Maruyama steps T.
         #[arg(long, default_value_t = 100)]
         steps: usize,
+        /// Policy hidden width (the reference workload: 64; the RSMC paper's shape: 256).
+        #[arg(long, default_value_t = 64)]
+        hidden: usize,
+        /// Time-embedding harmonics of the policy (the reference's default 64).
+        #[arg(long, default_value_t = 64)]
+        harmonics: usize,
         /// Threads for `tb` (more than 1 uses the chunked runner: results depend on
         /// --grad-chunks, never on the thread count).
         #[arg(long, default_value_t = 1)]

@@ -107,6 +107,8 @@ pub fn run(cli: Cli) -> CliResult<()> {
             kind,
             batch,
             steps,
+            hidden,
+            harmonics,
             threads,
             grad_chunks,
             fixed_variance,
@@ -115,6 +117,7 @@ pub fn run(cli: Cli) -> CliResult<()> {
             let work = bench::Workload {
                 batch,
                 steps,
+                shape: bench::Shape { hidden, harmonics },
                 threads,
                 grad_chunks,
                 fixed_variance,

@@ -35,14 +35,46 @@ use crate::eval;
 
 mod peak;
 
-/// Matmul FLOPs of one fwd+bwd policy step on `b` rows (reference formula).
-pub const fn step_flops(b: u64) -> u64 {
-    51_200 * b + 73_728
+/// The policy's size in `bench`: hidden width and time harmonics (the reference workload: 64
+/// and 64; the RSMC paper's shape: 256 wide).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shape {
+    /// Hidden width `h`.
+    pub hidden: usize,
+    /// Time-embedding harmonics `H`.
+    pub harmonics: usize,
 }
 
-/// Matmul FLOPs of one forward policy step on `b` rows (reference formula).
-pub const fn forward_flops(b: u64) -> u64 {
-    17_152 * b + 24_576
+impl Shape {
+    /// The PyTorch reference's policy: `h = 64`, `H = 64` (21,252 parameters).
+    pub const REFERENCE: Shape = Shape {
+        hidden: 64,
+        harmonics: 64,
+    };
+
+    /// Matmul FLOPs per row and for the time branch of one forward step, in the reference's
+    /// count (`pytorch-tb/sampler.py` `policy_matmul_flops`, PIS: `d = 2`, output `2d`).
+    const fn forward_parts(self) -> (u64, u64) {
+        let (h, t) = (self.hidden as u64, self.harmonics as u64);
+        (2 * (2 * h + 2 * h * h + h * 4), 2 * (2 * t * h + h * h))
+    }
+}
+
+/// Matmul FLOPs of one fwd+bwd policy step on `b` rows (reference formula: the backward adds
+/// the weight gradient of every product and the input gradient of every product whose input
+/// carries one, i.e. all but the state embedding; `51,200·B + 73,728` at the reference shape).
+pub const fn step_flops(b: u64, shape: Shape) -> u64 {
+    let (h, t) = (shape.hidden as u64, shape.harmonics as u64);
+    let per_row = 2 * (2 * 2 * h + 3 * 2 * h * h + 3 * h * 4);
+    let time = 3 * 2 * (2 * t * h + h * h);
+    per_row * b + time
+}
+
+/// Matmul FLOPs of one forward policy step on `b` rows (reference formula;
+/// `17,152·B + 24,576` at the reference shape).
+pub const fn forward_flops(b: u64, shape: Shape) -> u64 {
+    let (per_row, time) = shape.forward_parts();
+    per_row * b + time
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -50,18 +82,23 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-fn reference_config(batch: usize, steps: usize) -> TrainConfig {
-    reference_config_lv(batch, steps, true)
+fn reference_config(batch: usize, steps: usize, shape: Shape) -> TrainConfig {
+    reference_config_lv(batch, steps, shape, true)
 }
 
-fn reference_config_lv(batch: usize, steps: usize, learned_variance: bool) -> TrainConfig {
+fn reference_config_lv(
+    batch: usize,
+    steps: usize,
+    shape: Shape,
+    learned_variance: bool,
+) -> TrainConfig {
     TrainConfig {
         method: Method::Tb,
         process: Process::PinnedBrownian { t_scale: 5.0 },
         steps,
         batch,
-        hidden: 64,
-        harmonics: 64,
+        hidden: shape.hidden,
+        harmonics: shape.harmonics,
         policy: PolicyConfig {
             learned_variance,
             ..PolicyConfig::default()
@@ -78,6 +115,8 @@ pub struct Workload {
     pub batch: Option<usize>,
     /// Euler–Maruyama steps `T`.
     pub steps: usize,
+    /// The policy's width and harmonics.
+    pub shape: Shape,
     /// Threads for `tb`.
     pub threads: usize,
     /// Fixed gradient chunks of the batch for `tb`.
@@ -91,12 +130,19 @@ pub fn run(kind: BenchKind, work: Workload, json_out: bool) -> CliResult<()> {
     let Workload {
         batch,
         steps,
+        shape,
         threads,
         grad_chunks,
         fixed_variance,
     } = work;
     if steps == 0 || steps > 10_000 {
         return Err(CliError::flag("--steps", "must be in 1..=10000"));
+    }
+    if shape.hidden == 0 || shape.hidden > 4096 {
+        return Err(CliError::flag("--hidden", "must be in 1..=4096"));
+    }
+    if shape.harmonics == 0 || shape.harmonics > 4096 {
+        return Err(CliError::flag("--harmonics", "must be in 1..=4096"));
     }
     let plan = crate::parallel::chunk_plan(threads, grad_chunks)?;
     if fixed_variance && kind != BenchKind::Tb {
@@ -119,14 +165,15 @@ pub fn run(kind: BenchKind, work: Workload, json_out: bool) -> CliResult<()> {
         BenchKind::Tb => {
             let b = batch.unwrap_or(300);
             check_batch(b)?;
-            let cfg = reference_config_lv(b, steps, !fixed_variance);
+            let cfg = reference_config_lv(b, steps, shape, !fixed_variance);
             let layout = Layout::new(&cfg, 2).map_err(kernel("bench config"))?;
             let mut fa = vec![0.0f32; layout.f32_len];
             let mut ua = vec![0u32; layout.u32_len];
             let mut r = rng::seeded(0);
             let mut v = Views::new(&layout, &mut fa, &mut ua).map_err(kernel("trainer"))?;
             let mut st = train::init(&cfg, &layout, &mut v, &mut r).map_err(kernel("trainer"))?;
-            if layout.net.param_count() != if fixed_variance { 21_122 } else { 21_252 } {
+            let expected = if fixed_variance { 21_122 } else { 21_252 };
+            if shape == Shape::REFERENCE && layout.net.param_count() != expected {
                 return Err(CliError::kernel(
                     "bench",
                     amortise_kernel::Error::InvalidConfig("PIS net size"),
@@ -162,8 +209,9 @@ pub fn run(kind: BenchKind, work: Workload, json_out: bool) -> CliResult<()> {
                 "tb_train",
                 1.0 / secs,
                 "iters/s",
-                step_flops(b as u64) * steps as u64,
-                json!({"batch": b, "steps": steps, "grad_chunks": plan.unwrap_or(1),
+                step_flops(b as u64, shape) * steps as u64,
+                json!({"batch": b, "steps": steps, "hidden": shape.hidden,
+                    "harmonics": shape.harmonics, "grad_chunks": plan.unwrap_or(1),
                     "learned_variance": !fixed_variance,
                     "arena_bytes": 4 * (layout.f32_len + layout.u32_len)}),
                 cpu,
@@ -172,7 +220,7 @@ pub fn run(kind: BenchKind, work: Workload, json_out: bool) -> CliResult<()> {
         BenchKind::Eval => {
             let n = batch.unwrap_or(2000);
             check_batch(n)?;
-            let cfg = reference_config(300, steps);
+            let cfg = reference_config(300, steps, shape);
             let net = cfg.policy_net(2).map_err(kernel("net"))?;
             let mut p = vec![0.0f32; net.param_count()];
             let mut r = rng::seeded(0);
@@ -195,7 +243,7 @@ pub fn run(kind: BenchKind, work: Workload, json_out: bool) -> CliResult<()> {
             }
             let secs = median(blocks);
             let cpu = cpu_per_call(cpu0, 7.0);
-            let (prod, gelu) = eval_parts(n, steps);
+            let (prod, gelu) = eval_parts(n, steps, shape.hidden);
             if !json_out {
                 println!(
                     "eval_parts products_only {:.3} ms, gelu_only {:.3} ms per pass (fastest \
@@ -208,8 +256,9 @@ pub fn run(kind: BenchKind, work: Workload, json_out: bool) -> CliResult<()> {
                 "eval",
                 1.0 / secs,
                 "passes/s",
-                forward_flops(n as u64) * steps as u64,
-                json!({"samples": n, "steps": steps, "ms": secs * 1e3,
+                forward_flops(n as u64, shape) * steps as u64,
+                json!({"samples": n, "steps": steps, "hidden": shape.hidden,
+                       "harmonics": shape.harmonics, "ms": secs * 1e3,
                        "products_only_ms": prod * 1e3, "gelu_only_ms": gelu * 1e3}),
                 cpu,
             )
@@ -217,7 +266,7 @@ pub fn run(kind: BenchKind, work: Workload, json_out: bool) -> CliResult<()> {
         BenchKind::Step => {
             let b = batch.unwrap_or(300);
             check_batch(b)?;
-            let cfg = reference_config(b, steps);
+            let cfg = reference_config(b, steps, shape);
             let net = cfg.policy_net(2).map_err(kernel("net"))?;
             let np = net.param_count();
             let mut r = rng::seeded(0);
@@ -274,8 +323,8 @@ pub fn run(kind: BenchKind, work: Workload, json_out: bool) -> CliResult<()> {
                 "step",
                 1.0 / secs,
                 "steps/s",
-                step_flops(b as u64),
-                json!({"batch": b}),
+                step_flops(b as u64, shape),
+                json!({"batch": b, "hidden": shape.hidden, "harmonics": shape.harmonics}),
                 cpu,
             )
         }
@@ -326,12 +375,12 @@ pub fn run(kind: BenchKind, work: Workload, json_out: bool) -> CliResult<()> {
 
 /// The two big parts of an eval pass timed alone, in seconds per pass (the fastest of 7
 /// blocks, so a busy machine inflates them least): the policy's matrix products (per step
-/// `2 → 64`, `64 → 64` twice and `64 → 4` on `n` rows, with bias) and its three GELUs over
-/// `n × 64` values. Everything else of the pass (time branch, noise, the step, `log p_F`,
+/// `2 → h`, `h → h` twice and `h → 4` on `n` rows, with bias) and its three GELUs over
+/// `n × h` values. Everything else of the pass (time branch, noise, the step, `log p_F`,
 /// `log p_B`) is the difference to the full pass.
-fn eval_parts(n: usize, steps: usize) -> (f64, f64) {
+fn eval_parts(n: usize, steps: usize, h: usize) -> (f64, f64) {
     use amortise_kernel::nn::{Activation, Linear};
-    let shapes = [(2usize, 64usize), (64, 64), (64, 64), (64, 4)];
+    let shapes = [(2usize, h), (h, h), (h, h), (h, 4)];
     let mut r = rng::seeded(1);
     let layers: Vec<(Linear, Vec<f32>)> = shapes
         .iter()
@@ -343,9 +392,9 @@ fn eval_parts(n: usize, steps: usize) -> (f64, f64) {
             Some((l, p))
         })
         .collect();
-    let mut a = vec![0.0f32; n * 64];
+    let mut a = vec![0.0f32; n * h];
     fill_standard_normal(&mut r, &mut a);
-    let mut b = vec![0.0f32; n * 64];
+    let mut b = vec![0.0f32; n * h];
     let fastest = |f: &mut dyn FnMut()| {
         f();
         (0..7)
@@ -464,7 +513,7 @@ mod tests {
 
     #[test]
     fn eval_parts_time_something() {
-        let (prod, gelu) = eval_parts(16, 2);
+        let (prod, gelu) = eval_parts(16, 2, 64);
         assert!(prod.is_finite() && prod > 0.0, "{prod}");
         assert!(gelu.is_finite() && gelu > 0.0, "{gelu}");
     }
@@ -473,12 +522,22 @@ mod tests {
     fn flop_counts_match_the_reference() {
         // pytorch-tb/README.md: 1,543,372,800 per training iteration (T = 100, B = 300),
         // 15,433,728 per micro step, 3,432,857,600 per 2000-sample eval pass.
-        assert_eq!(step_flops(300) * 100, 1_543_372_800);
-        assert_eq!(step_flops(300), 15_433_728);
-        assert_eq!(forward_flops(2000) * 100, 3_432_857_600);
-        // and the network's own count agrees with the forward formula
-        let net = reference_config(300, 100).policy_net(2).unwrap();
+        let r = Shape::REFERENCE;
+        assert_eq!(step_flops(300, r) * 100, 1_543_372_800);
+        assert_eq!(step_flops(300, r), 15_433_728);
+        assert_eq!(forward_flops(2000, r) * 100, 3_432_857_600);
+        // and the network's own count agrees with the forward formula, at both shapes
+        let net = reference_config(300, 100, r).policy_net(2).unwrap();
         assert_eq!(net.param_count(), 21_252);
-        assert_eq!(net.forward_matmul_flops(2000), forward_flops(2000));
+        assert_eq!(net.forward_matmul_flops(2000), forward_flops(2000, r));
+        let paper = Shape {
+            hidden: 256,
+            harmonics: 64,
+        };
+        let net = reference_config(2000, 64, paper).policy_net(2).unwrap();
+        assert_eq!(net.forward_matmul_flops(2000), forward_flops(2000, paper));
+        // `policy_matmul_flops("pis", 2000, 2, 256, 64)` of the reference script (fwd + bwd):
+        // time 3·2·(128·256 + 256²) = 589,824; rows 2·(4·256 + 6·256² + 12·256)·2000
+        assert_eq!(step_flops(2000, paper), 1_589_248_000 + 589_824);
     }
 }
