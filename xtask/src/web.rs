@@ -297,9 +297,10 @@ fn bench_in_chromium(url: &str, smoke: bool) -> Result<(), String> {
 }
 
 /// Training runs that must give the same numbers in the browser bundle as in the native CLI:
-/// `(name, TrainPlayground settings)`. Every `amortise train` flag is passed explicitly
-/// (the keys are the flag names with `_` for `-`).
-const REPRO_CASES: [(&str, &str); 3] = [
+/// `(name, TrainPlayground settings)`, or `AldpPlayground` settings for a case on aldp (the
+/// ALDP view). Every `amortise train` flag is passed explicitly (the keys are the flag names
+/// with `_` for `-`).
+const REPRO_CASES: [(&str, &str); 4] = [
     (
         "9gmm-rsmc",
         "target=9gmm&method=rsmc&seed=7&iters=5&batch=32&particles=32&steps=16&reference=ou&\
@@ -319,6 +320,14 @@ const REPRO_CASES: [(&str, &str); 3] = [
         "target=9gmm&method=rsmc&seed=2&iters=400&batch=128&particles=128&steps=32&\
          reference=ou&sigma=5&hidden=32&flow_hidden=32&harmonics=16&lr=0.003&buffer=30000&\
          prefill=20&chunk=4&exploration=0&langevin=1",
+    ),
+    // The ALDP view's handle on the 60-d target: RSMC with the Langevin drift, so the
+    // energy, its gradient and the reconstruction all run in wasm.
+    (
+        "aldp-rsmc",
+        "target=aldp&method=rsmc&seed=5&iters=3&batch=16&particles=16&steps=16&reference=ou&\
+         sigma=0.1&hidden=16&flow_hidden=16&harmonics=8&lr=0.003&buffer=500&prefill=1&chunk=4&\
+         exploration=0&langevin=1",
     ),
 ];
 const E2E_CASE: &str = "9gmm-rsmc-page";
@@ -412,7 +421,12 @@ fn repro() -> Result<String, String> {
         if i > 0 {
             cases.push(',');
         }
-        cases.push_str(&format!("{{\"dir\":{dir_s:?},\"query\":{query:?}}}"));
+        let kind = if query.starts_with("target=aldp&") {
+            ",\"kind\":\"aldp\""
+        } else {
+            ""
+        };
+        cases.push_str(&format!("{{\"dir\":{dir_s:?},\"query\":{query:?}{kind}}}"));
     }
     for (name, sub, query) in OTHER_REPRO_CASES {
         let dir = target_dir().join("repro").join(name);
