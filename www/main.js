@@ -194,6 +194,7 @@ function readAldpSettings(target, method, okSoFar) {
     reference: ui.reference.value, sigma: v(ui.sigma), hidden: v(ui.hidden), flow_hidden: v(ui.hidden),
     harmonics: 16, lr: v(ui.lr), exploration: 0, langevin: ui.lp.checked ? 1 : 0,
   };
+  if (q.sigma === '') delete q.sigma; // blank: the view's default
   if (method !== 'tb') q.buffer = v(ui.buffer);
   if (method === 'rsmc') Object.assign(q, { particles: v(ui.n), prefill: v(ui.prefill), chunk: v(ui.chunk) });
   return { kind: 'aldp', target, method, query: new URLSearchParams(q).toString() };
