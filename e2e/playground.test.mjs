@@ -1,7 +1,7 @@
 // End-to-end test of the playground in Debian's Chromium, driven by playwright-core.
 // Run by `cargo xtask test`, which builds www/pkg, serves www/ on 127.0.0.1 and sets
-// PLAYGROUND_URL, SCREENSHOT_DIR, CHROMIUM and NATIVE_RSMC_CHECKSUM (the native CLI's
-// checksum for the RSMC run below).
+// PLAYGROUND_URL, SCREENSHOT_DIR, CHROMIUM, NATIVE_RSMC_CHECKSUM and NATIVE_ALDP_CHECKSUM
+// (the native CLI's checksums for the RSMC and ALDP runs below).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
@@ -365,6 +365,9 @@ test('ALDP view: trains on alanine dipeptide, with the Ramachandran plot, basin 
   console.log(JSON.stringify({ aldp: { ...r, rows: r.rows.length, text: undefined }, seconds, perIteration: seconds / r.iteration }));
   assert.equal(r.iteration, 40);
   assert.equal(r.n, 256);
+  assert.match(r.checksum, /^[0-9a-f]{16}$/);
+  // `cargo xtask test` trained the same settings with the native CLI: same parameters, bit for bit
+  if (process.env.NATIVE_ALDP_CHECKSUM) assert.equal(r.checksum, process.env.NATIVE_ALDP_CHECKSUM);
   assert.ok(Number.isFinite(r.loss), `loss ${r.loss}`);
   // the basin readout: finite populations that sum to 1, in the table and the status
   assert.ok(r.pop.every(Number.isFinite), `populations ${r.pop}`);
