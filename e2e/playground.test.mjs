@@ -1,7 +1,7 @@
 // End-to-end test of the playground in Debian's Chromium, driven by playwright-core.
 // Run by `cargo xtask test`, which builds www/pkg, serves www/ on 127.0.0.1 and sets
-// PLAYGROUND_URL, SCREENSHOT_DIR, CHROMIUM and NATIVE_RSMC_CHECKSUM (the native CLI's
-// checksum for the RSMC run below).
+// PLAYGROUND_URL, SCREENSHOT_DIR, CHROMIUM, NATIVE_RSMC_CHECKSUM and NATIVE_ALDP_CHECKSUM
+// (the native CLI's checksums for the RSMC and ALDP runs below).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
@@ -328,6 +328,121 @@ test('RSMC on gmm40 with the page defaults: the policy samples cover the 40 mode
   assert.ok(Math.abs(r.is) < 2, `importance-sampling log Z on gmm40 (log Z = 0): ${r.is}`);
   await page.evaluate(() => window.scrollTo(0, 0));
   await page.screenshot({ path: join(SHOTS, 'rsmc-gmm40-done.png') });
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test('ALDP view: trains on alanine dipeptide, with the Ramachandran plot, basin populations and a molecule', async () => {
+  const { page, problems } = await open('?target=aldp&seed=1&iters=40&speed=max');
+  assert.equal(await page.inputValue('#target'), 'aldp');
+  // the view's defaults come from wasm (target_list), not the 2-D ones
+  assert.equal(await page.inputValue('#method'), 'tb-buffer');
+  assert.equal(await page.inputValue('#sigma'), '0.1');
+  assert.equal(await page.inputValue('#batch'), '64');
+  assert.ok(!(await page.isChecked('#lp')), 'no Langevin drift by default on aldp');
+  assert.ok(await page.isVisible('#molecule') && await page.isVisible('#basins'));
+  assert.ok(await page.isHidden('#chart-ess') && await page.isHidden('#mala'));
+  // the reference density and the untrained policy's samples are drawn before training
+  await page.waitForFunction(() => window.playground.aframe !== null && window.playground.aldpRef !== null, null, { timeout: 30000 });
+  const t0 = Date.now();
+  await page.click('#start');
+  await page.waitForFunction(() => document.getElementById('status').dataset.state === 'done', null, { timeout: 300000 });
+  const seconds = (Date.now() - t0) / 1000;
+  const r = await page.evaluate(() => {
+    const f = window.playground.aframe;
+    const d = document.getElementById('status').dataset;
+    const rows = [];
+    for (let i = 0; i + 4 < f.hist.pop.length; i += 5) rows.push(Array.from(f.hist.pop.subarray(i, i + 5)));
+    const cells = [...document.querySelectorAll('#basins td[data-basin], #basins td[data-ref]')].map((c) => c.textContent);
+    return {
+      iteration: f.stats.iteration, n: f.stats.n, loss: f.stats.loss, pop: f.stats.pop, nonFinite: f.stats.nonFinite,
+      finiteAngles: Array.from(f.angles).filter(Number.isFinite).length, angles: f.angles.length,
+      ramaPoints: Number(d.ramaPoints), popBeta: Number(d.popBeta), rows, cells, checksum: f.stats.checksum,
+      ref: window.playground.aldpRef.populations, molecule: document.getElementById('molecule').dataset.drawn,
+      text: document.getElementById('status').textContent,
+    };
+  });
+  console.log(JSON.stringify({ aldp: { ...r, rows: r.rows.length, text: undefined }, seconds, perIteration: seconds / r.iteration }));
+  assert.equal(r.iteration, 40);
+  assert.equal(r.n, 256);
+  assert.match(r.checksum, /^[0-9a-f]{16}$/);
+  // `cargo xtask test` trained the same settings with the native CLI: same parameters, bit for bit
+  if (process.env.NATIVE_ALDP_CHECKSUM) assert.equal(r.checksum, process.env.NATIVE_ALDP_CHECKSUM);
+  assert.ok(Number.isFinite(r.loss), `loss ${r.loss}`);
+  // the basin readout: finite populations that sum to 1, in the table and the status
+  assert.ok(r.pop.every(Number.isFinite), `populations ${r.pop}`);
+  assert.ok(Math.abs(r.pop.reduce((a, b) => a + b, 0) - 1) < 1e-9, `populations ${r.pop}`);
+  assert.equal(r.popBeta, r.pop[0]);
+  assert.equal(r.cells.length, 8);
+  for (const c of r.cells) assert.match(c, /^\d+\.\d %$/, `basin table cell “${c}”`);
+  assert.ok(Math.abs(r.ref.beta_c7eq - 0.883) < 1e-3 && Math.abs(r.ref.alpha_r - 0.1158) < 1e-3, JSON.stringify(r.ref));
+  assert.match(r.text, /basins of 256 samples: β\/C7eq \d/);
+  // the population history: one row per draw, iterations increasing
+  assert.ok(r.rows.length >= 3, `${r.rows.length} population rows`);
+  assert.ok(r.rows.every((row) => row.every(Number.isFinite)));
+  assert.ok(r.rows.every((row, i) => i === 0 || row[0] >= r.rows[i - 1][0]));
+  assert.equal(r.rows[r.rows.length - 1][0], 40);
+  // the Ramachandran plot: every sample is a point with finite angles, over the heat map
+  assert.equal(r.nonFinite, 0);
+  assert.equal(r.finiteAngles, r.angles);
+  assert.equal(r.ramaPoints, 256);
+  const c = await canvasStats(page);
+  assert.ok(c.colours > 20, `Ramachandran plot looks blank: ${c.colours} colours`);
+  assert.ok(c.hot > 200, `no samples drawn: ${c.hot} sample pixels`);
+  // the molecule is drawn and turns when dragged
+  assert.equal(r.molecule, 'true');
+  const pixels = () => page.evaluate(() => {
+    const m = document.getElementById('molecule');
+    const d = m.getContext('2d').getImageData(0, 0, m.width, m.height).data;
+    let ink = 0;
+    let hash = 0;
+    for (let i = 0; i < d.length; i += 4) {
+      if (d[i] + d[i + 1] + d[i + 2] < 600) ink += 1;
+      hash = (hash * 31 + d[i] + 7 * d[i + 1] + 13 * d[i + 2]) >>> 0;
+    }
+    return { ink, hash };
+  });
+  const before = await pixels();
+  assert.ok(before.ink > 1000, `molecule canvas looks blank: ${before.ink} pixels`);
+  const box = await page.locator('#molecule').boundingBox();
+  await page.mouse.move(box.x + 150, box.y + 150);
+  await page.mouse.down();
+  await page.mouse.move(box.x + 230, box.y + 180, { steps: 5 });
+  await page.mouse.up();
+  const after = await pixels();
+  assert.notEqual(after.hash, before.hash, 'dragging did not rotate the molecule');
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await page.screenshot({ path: join(SHOTS, 'aldp-done.png') });
+  assert.equal(new URL(page.url()).searchParams.get('target'), 'aldp');
+  // non-finite samples (a diverging run) give a message, not a trap: a frame of NaN samples
+  const shown = await page.evaluate(() => {
+    const f = window.playground.aframe;
+    const bad = { ...f, angles: f.angles.map(() => NaN), positions: f.positions.map(() => NaN),
+      stats: { ...f.stats, nonFinite: f.stats.n, loss: NaN, pop: [0, 0, 0, 1] } };
+    window.playground.renderAldp(bad);
+    return { text: document.getElementById('status').textContent, points: document.getElementById('status').dataset.ramaPoints,
+      molecule: document.getElementById('molecule').dataset.drawn };
+  });
+  assert.match(shown.text, /256 of 256 samples have non-finite coordinates/);
+  assert.match(shown.text, /diverging/);
+  assert.equal(shown.points, '0');
+  assert.equal(shown.molecule, 'false');
+  // bad input next to its control; the ALDP view takes aldp's methods only
+  await page.fill('#steps', '10');
+  await page.press('#steps', 'Tab');
+  await page.waitForFunction(() => document.getElementById('msg-steps').textContent !== '');
+  assert.ok(await page.isDisabled('#start'));
+  await page.fill('#steps', '32');
+  await page.selectOption('#method', 'vgs');
+  await page.waitForFunction(() => document.getElementById('msg-method').textContent !== '');
+  assert.match(await page.textContent('#msg-method'), /aldp trains with tb, tb-buffer or rsmc/);
+  // leaving the view restores the 2-D defaults
+  await page.selectOption('#method', 'rsmc');
+  await page.selectOption('#target', '9gmm');
+  await page.waitForFunction(() => window.playground.configured && window.playground.tframe !== null, null, { timeout: 30000 });
+  assert.equal(await page.inputValue('#batch'), '128');
+  assert.equal(await page.inputValue('#sigma'), '5');
+  assert.ok(await page.isHidden('#molecule'));
   assert.deepEqual(problems, []);
   await page.close();
 });

@@ -192,6 +192,63 @@ impl Reference {
     }
 }
 
+/// Where the playground's ALDP view reads its reference (`www/`, written by
+/// `cargo run --example aldp_page_asset`).
+pub const PAGE_ASSET: &str = "www/aldp-reference.json";
+/// Decimals of the angles in [`PAGE_ASSET`] (10⁻⁴ rad: under a hundredth of a degree, far
+/// below a pixel of the page's plot).
+pub const PAGE_ASSET_DECIMALS: i32 = 4;
+
+/// The playground's reference asset: what the ALDP view draws under the model's samples.
+#[derive(Clone, Debug, Serialize)]
+pub struct PageAsset {
+    /// The reference file it was made from (relative to the repository).
+    pub source: String,
+    /// Its rows.
+    pub rows: usize,
+    /// Basin populations of all rows (from the unrounded angles).
+    pub populations: Populations,
+    /// The ψ range of αR in radians (`Basin::ALPHA_R_PSI`), for the plot's boundaries.
+    pub alpha_r_psi: [f64; 2],
+    /// φ of every row, radians, [`PAGE_ASSET_DECIMALS`] decimals.
+    pub phi: Vec<f64>,
+    /// ψ of every row, the same.
+    pub psi: Vec<f64>,
+}
+
+impl PageAsset {
+    /// The asset of `reference`, read from `source`.
+    pub fn new(reference: &Reference, source: &str) -> Self {
+        let scale = 10f64.powi(PAGE_ASSET_DECIMALS);
+        let round = |v: f64| (v * scale).round() / scale;
+        Self {
+            source: source.to_string(),
+            rows: reference.rows,
+            populations: reference.stats.populations(),
+            alpha_r_psi: Basin::ALPHA_R_PSI,
+            phi: reference.angles.iter().map(|a| round(a[0])).collect(),
+            psi: reference.angles.iter().map(|a| round(a[1])).collect(),
+        }
+    }
+
+    /// The JSON text of the asset (one line, then a newline).
+    ///
+    /// # Errors
+    /// A non-finite number (JSON has none).
+    pub fn json(&self) -> CliResult<String> {
+        let all = self.phi.iter().chain(&self.psi);
+        if !all.into_iter().all(|v| v.is_finite()) {
+            return Err(CliError::file(
+                &self.source,
+                "has rows without finite angles",
+            ));
+        }
+        serde_json::to_string(self)
+            .map(|t| t + "\n")
+            .map_err(|e| CliError::file(&self.source, e.to_string()))
+    }
+}
+
 /// What an evaluation on aldp carries: the target and the optional reference.
 #[derive(Clone, Debug)]
 pub struct AldpEval {

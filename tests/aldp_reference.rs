@@ -10,8 +10,13 @@
 //! - the stored importance log-weight (target density over sampled density, see
 //!   `docs/aldp.md`) is `−U (1/kT_target − 1/kT_md) − 2 ln b₁ − ln b₂ − ln sin a` of the row to
 //!   1e-6;
-//! - no sample trips the chirality penalty or the energy cut: every `E(x)` is below 10³ kT.
+//! - no sample trips the chirality penalty or the energy cut: every `E(x)` is below 10³ kT;
+//! - the playground's reference asset (`www/aldp-reference.json`) is what
+//!   `cargo run --example aldp_page_asset` writes now, its φ/ψ (the kernel's, through `x`)
+//!   agree with the script's mdtraj-convention angles of the Cartesian rows, and its basin
+//!   populations with `reference.json`'s.
 
+use amortise::aldp::{PAGE_ASSET, PAGE_ASSET_DECIMALS, PageAsset, Reference};
 use amortise_kernel::targets::aldp::{self, Aldp, Positions};
 use std::io::Read as _;
 
@@ -89,4 +94,54 @@ fn reference_samples_match_the_kernel_transform_and_energy() {
     assert!(dx <= 1e-6, "max |Δx| = {dx}");
     assert!(du <= 0.05, "max |ΔU| = {du} kJ/mol");
     assert!(emax < 1e3, "max E(x) = {emax}");
+}
+
+/// `|a − b|` of two angles, across the ±π seam.
+fn angle_gap(a: f64, b: f64) -> f64 {
+    let d = (a - b).abs() % (2.0 * core::f64::consts::PI);
+    d.min(2.0 * core::f64::consts::PI - d)
+}
+
+#[test]
+fn the_playground_asset_is_fresh_and_agrees_with_the_md_angles_and_populations() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let source = "results/aldp/reference-x.csv.gz";
+    let r = Reference::load(&Aldp::new(), &format!("{root}/{source}"), 0).unwrap();
+    let asset = PageAsset::new(&r, source);
+    let committed = std::fs::read_to_string(format!("{root}/{PAGE_ASSET}")).unwrap();
+    assert!(
+        committed == asset.json().unwrap(),
+        "{PAGE_ASSET} is stale: run `cargo run --example aldp_page_asset`"
+    );
+    // the angles against the script's columns (mdtraj's convention, from the positions)
+    let (ch, cart) = read_gz_csv("results/aldp/reference-cart.csv.gz");
+    assert_eq!(ch[3..5], ["phi", "psi"]);
+    assert_eq!((asset.rows, asset.phi.len()), (cart.len(), cart.len()));
+    let mut worst = 0.0_f64;
+    for (k, row) in cart.iter().enumerate() {
+        worst = worst.max(angle_gap(asset.phi[k], row[3]));
+        worst = worst.max(angle_gap(asset.psi[k], row[4]));
+    }
+    println!("page asset: max |Δφ|, |Δψ| against the Cartesian rows {worst:.1e} rad");
+    // rounding to 10⁻⁴ rad, plus the 9 significant digits of the x file
+    assert!(
+        worst <= 0.5 * 10f64.powi(-PAGE_ASSET_DECIMALS) + 1e-6,
+        "{worst}"
+    );
+    let json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{root}/results/aldp/reference.json")).unwrap(),
+    )
+    .unwrap();
+    let p = &json["populations"];
+    let pop = |k: &str| p[k]["population"].as_f64().unwrap();
+    let a = asset.populations;
+    assert_eq!(a.n as usize, cart.len());
+    for (ours, theirs) in [
+        (a.beta_c7eq, pop("beta_C7eq")),
+        (a.alpha_r, pop("alpha_R")),
+        (a.alpha_l, pop("alpha_L")),
+    ] {
+        assert!((ours - theirs).abs() < 1e-12, "{ours} vs {theirs}");
+    }
+    assert_eq!(a.unclassified, 0.0);
 }

@@ -136,7 +136,8 @@ export function weightColour(t) {
  * `markers`: indices drawn as vertical ticks; `yRange`: [lo, hi] or null for automatic;
  * `xMax`: the label of the right end (default: the last index).
  */
-export function lineChart(canvas, { title, series, hline = null, markers = [], yRange = null, empty = '', xMax = null }) {
+export function lineChart(canvas, { title, series, hline = null, hlines = null, markers = [], yRange = null, empty = '', xMax = null }) {
+  const refs = (hlines || (hline ? [hline] : [])).filter((h) => Number.isFinite(h.y));
   const ctx = canvas.getContext('2d');
   const W = canvas.width;
   const H = canvas.height;
@@ -158,7 +159,7 @@ export function lineChart(canvas, { title, series, hline = null, markers = [], y
     [lo, hi] = yRange;
   } else {
     for (const s of series) for (const v of s.values) if (Number.isFinite(v)) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
-    if (hline && Number.isFinite(hline.y)) { lo = Math.min(lo, hline.y); hi = Math.max(hi, hline.y); }
+    for (const h of refs) { lo = Math.min(lo, h.y); hi = Math.max(hi, h.y); }
     if (!Number.isFinite(lo)) { lo = 0; hi = 1; }
     if (hi - lo < 1e-9) { lo -= 0.5; hi += 0.5; }
     const m = 0.08 * (hi - lo);
@@ -184,17 +185,17 @@ export function lineChart(canvas, { title, series, hline = null, markers = [], y
     ctx.lineTo(X(i), H - pad.b);
     ctx.stroke();
   }
-  if (hline && Number.isFinite(hline.y)) {
-    ctx.strokeStyle = hline.colour;
+  for (const h of refs) {
+    ctx.strokeStyle = h.colour;
     ctx.setLineDash([5, 4]);
     ctx.beginPath();
-    ctx.moveTo(pad.l, Y(hline.y));
-    ctx.lineTo(W - pad.r, Y(hline.y));
+    ctx.moveTo(pad.l, Y(h.y));
+    ctx.lineTo(W - pad.r, Y(h.y));
     ctx.stroke();
     ctx.setLineDash([]);
-    ctx.fillStyle = hline.colour;
-    const tw = ctx.measureText(hline.label).width;
-    ctx.fillText(hline.label, W - pad.r - tw - 4, Y(hline.y) - 3);
+    ctx.fillStyle = h.colour;
+    const tw = ctx.measureText(h.label).width;
+    ctx.fillText(h.label, W - pad.r - tw - 4, Y(h.y) - 3);
   }
   for (const s of series) {
     ctx.strokeStyle = s.colour;
@@ -321,4 +322,175 @@ export function barChart(canvas, { labels, exact, empirical, title }) {
     ctx.fillText(labels[i], 0, 0);
     ctx.restore();
   }
+}
+
+// ---------------------------------------------------------------- ALDP
+
+const DEG = 180 / Math.PI;
+/** Margins of the Ramachandran plot inside its canvas (room for the axes). */
+const RAMA_PAD = { l: 46, r: 12, t: 28, b: 40 };
+
+/**
+ * The reference's Ramachandran density as an offscreen canvas: a `bins` × `bins` histogram
+ * of (φ, ψ) on [−π, π]², coloured by log count (empty cells darkest), φ to the right and ψ
+ * upward.
+ */
+export function ramachandranImage(phi, psi, bins = 72) {
+  const counts = new Float64Array(bins * bins);
+  const bin = (a) => Math.min(bins - 1, Math.max(0, Math.floor(((a + Math.PI) / (2 * Math.PI)) * bins)));
+  for (let k = 0; k < phi.length; k++) {
+    if (!Number.isFinite(phi[k]) || !Number.isFinite(psi[k])) continue;
+    counts[(bins - 1 - bin(psi[k])) * bins + bin(phi[k])] += 1;
+  }
+  let max = 0;
+  for (const c of counts) max = Math.max(max, c);
+  const values = Array.from(counts, (c) => (c > 0 ? Math.log(c) : -Infinity));
+  return heatmapImage(values, bins, bins, Math.log(Math.max(max, 1)) + 1);
+}
+
+/**
+ * The Ramachandran plot: the reference density `heat` (from `ramachandranImage`), the basin
+ * boundaries (φ = 0; ψ = `alphaRPsi` on the φ ≤ 0 side) and the model's samples `angles`
+ * (`[φ, ψ]` pairs in radians) as points. Non-finite pairs are skipped; returns how many
+ * points were drawn.
+ */
+export function ramachandranPlot(canvas, { heat, angles, alphaRPsi, title }) {
+  const ctx = canvas.getContext('2d');
+  const W = canvas.width;
+  const H = canvas.height;
+  const p = RAMA_PAD;
+  const w = W - p.l - p.r;
+  const h = H - p.t - p.b;
+  const X = (phi) => p.l + ((phi + Math.PI) / (2 * Math.PI)) * w;
+  const Y = (psi) => p.t + (1 - (psi + Math.PI) / (2 * Math.PI)) * h;
+  ctx.fillStyle = '#fbfbfd';
+  ctx.fillRect(0, 0, W, H);
+  ctx.fillStyle = '#0d0823';
+  ctx.fillRect(p.l, p.t, w, h);
+  ctx.imageSmoothingEnabled = false;
+  if (heat) ctx.drawImage(heat, p.l, p.t, w, h);
+  // basin boundaries and names
+  ctx.strokeStyle = 'rgba(255,255,255,0.7)';
+  ctx.lineWidth = 1.2;
+  ctx.setLineDash([6, 4]);
+  ctx.beginPath();
+  ctx.moveTo(X(0), p.t);
+  ctx.lineTo(X(0), p.t + h);
+  for (const psi of alphaRPsi || []) {
+    ctx.moveTo(X(-Math.PI), Y(psi));
+    ctx.lineTo(X(0), Y(psi));
+  }
+  ctx.stroke();
+  ctx.setLineDash([]);
+  ctx.fillStyle = 'rgba(255,255,255,0.9)';
+  ctx.font = '13px system-ui, sans-serif';
+  ctx.fillText('β / C7eq', X(-2.9), Y(2.9));
+  ctx.fillText('αR', X(-2.9), Y(-0.3));
+  ctx.fillText('αL, C7ax (φ > 0)', X(0.15), Y(2.9));
+  // model samples
+  let drawn = 0;
+  const size = 4;
+  for (let i = 0; i + 1 < angles.length; i += 2) {
+    const [phi, psi] = [angles[i], angles[i + 1]];
+    if (!Number.isFinite(phi) || !Number.isFinite(psi)) continue;
+    const [px, py] = [X(phi), Y(psi)];
+    ctx.fillStyle = 'rgba(0,0,0,0.6)';
+    ctx.fillRect(px - size / 2 - 0.75, py - size / 2 - 0.75, size + 1.5, size + 1.5);
+    ctx.fillStyle = 'rgb(255,120,40)';
+    ctx.fillRect(px - size / 2, py - size / 2, size, size);
+    drawn += 1;
+  }
+  // axes
+  ctx.fillStyle = '#222';
+  ctx.font = '12px system-ui, sans-serif';
+  ctx.fillText(title, p.l, 18);
+  ctx.fillStyle = '#555';
+  ctx.font = '11px system-ui, sans-serif';
+  for (const deg of [-180, -90, 0, 90, 180]) {
+    const a = deg / DEG;
+    const label = `${deg}°`;
+    ctx.fillText(label, X(a) - ctx.measureText(label).width / 2, p.t + h + 14);
+    ctx.fillText(label, p.l - 6 - ctx.measureText(label).width, Y(a) + 4);
+  }
+  ctx.fillText('φ (C–N–CA–C)', p.l + w / 2 - 36, H - 6);
+  ctx.save();
+  ctx.translate(12, p.t + h / 2 + 40);
+  ctx.rotate(-Math.PI / 2);
+  ctx.fillText('ψ (N–CA–C–N)', 0, 0);
+  ctx.restore();
+  return drawn;
+}
+
+/** CPK-like colours and radii (in nm) by element. */
+const ATOM_STYLE = {
+  H: { fill: '#f2f2f2', stroke: '#8a8a8a', r: 0.022 },
+  C: { fill: '#505050', stroke: '#202020', r: 0.034 },
+  N: { fill: '#3050f8', stroke: '#1a2c8c', r: 0.034 },
+  O: { fill: '#ff2020', stroke: '#8c1010', r: 0.034 },
+};
+
+/**
+ * One conformation as ball-and-stick: `pos` holds the 22 atoms' (x, y, z) in nm,
+ * `elements` their element letters, `bonds` flattened index pairs; `rot` = {yaw, pitch}
+ * (radians) turns the molecule about its centroid, drawn in orthographic projection with
+ * the nearer atoms on top. A conformation with a non-finite coordinate is not drawn: the
+ * canvas says so. Returns whether it was drawn.
+ */
+export function drawMolecule(canvas, { pos, elements, bonds, rot, title }) {
+  const ctx = canvas.getContext('2d');
+  const W = canvas.width;
+  const H = canvas.height;
+  ctx.fillStyle = '#fbfbfd';
+  ctx.fillRect(0, 0, W, H);
+  ctx.fillStyle = '#222';
+  ctx.font = '12px system-ui, sans-serif';
+  ctx.fillText(title, 8, 16);
+  const n = elements.length;
+  if (!pos || pos.length < 3 * n || !Array.from(pos).every(Number.isFinite)) {
+    ctx.fillStyle = '#b3261e';
+    ctx.fillText(pos ? 'this sample has non-finite coordinates: nothing to draw' : 'no sample yet', 8, H / 2);
+    return false;
+  }
+  let c = [0, 0, 0];
+  for (let a = 0; a < n; a++) for (let k = 0; k < 3; k++) c[k] += pos[3 * a + k] / n;
+  const [cy, sy, cp, sp] = [Math.cos(rot.yaw), Math.sin(rot.yaw), Math.cos(rot.pitch), Math.sin(rot.pitch)];
+  const pts = [];
+  let extent = 0;
+  for (let a = 0; a < n; a++) {
+    const [x, y, z] = [0, 1, 2].map((k) => pos[3 * a + k] - c[k]);
+    const x1 = cy * x + sy * z;
+    const z1 = -sy * x + cy * z;
+    const y2 = cp * y - sp * z1;
+    const z2 = sp * y + cp * z1;
+    pts.push({ x: x1, y: y2, z: z2, a });
+    extent = Math.max(extent, Math.hypot(x1, y2));
+  }
+  const scale = (0.42 * Math.min(W, H - 24)) / Math.max(extent, 0.05);
+  const sx = (p) => W / 2 + p.x * scale;
+  const syy = (p) => 12 + (H - 12) / 2 - p.y * scale;
+  ctx.lineCap = 'round';
+  ctx.strokeStyle = '#9a9aa6';
+  ctx.lineWidth = Math.max(2, 0.018 * scale);
+  for (let b = 0; b + 1 < bonds.length; b += 2) {
+    const [p, q] = [pts[bonds[b]], pts[bonds[b + 1]]];
+    if (!p || !q) continue;
+    ctx.beginPath();
+    ctx.moveTo(sx(p), syy(p));
+    ctx.lineTo(sx(q), syy(q));
+    ctx.stroke();
+  }
+  for (const p of [...pts].sort((u, v) => u.z - v.z)) {
+    const st = ATOM_STYLE[elements[p.a]] || ATOM_STYLE.C;
+    ctx.beginPath();
+    ctx.arc(sx(p), syy(p), Math.max(2, st.r * scale), 0, 2 * Math.PI);
+    ctx.fillStyle = st.fill;
+    ctx.fill();
+    ctx.strokeStyle = st.stroke;
+    ctx.lineWidth = 1;
+    ctx.stroke();
+  }
+  ctx.fillStyle = '#555';
+  ctx.font = '11px system-ui, sans-serif';
+  ctx.fillText('drag to rotate · H white, C grey, N blue, O red', 8, H - 6);
+  return true;
 }

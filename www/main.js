@@ -1,7 +1,9 @@
 // The playground page: controls (validated, mirrored in the URL), the worker that owns the
 // wasm module, and drawing of the frames it posts. No framework, no bundler.
 
-import { heatmapImage, drawScene, lineChart, fmt, gridPair, barChart } from './draw.js';
+import {
+  heatmapImage, drawScene, lineChart, fmt, gridPair, barChart, ramachandranImage, ramachandranPlot, drawMolecule,
+} from './draw.js';
 
 const TRAINED = ['tb', 'tb-buffer', 'rsmc'];
 /** Discrete settings: wasm field name → control id (messages go to `msg-d-<field>`). */
@@ -17,9 +19,11 @@ const DCONTROL = {
  */
 const targetInfo = (t) => app.targets.find((x) => x.name === t);
 const isDiscreteTarget = (t) => targetInfo(t)?.kind === 'discrete';
-/** The targets of `kind` the page offers, with `method` if given. */
+/** Whether `t` has a view of its own (`page.view`: aldp's) rather than the 2-D one. */
+const isAldpTarget = (t) => targetInfo(t)?.page?.view === 'aldp';
+/** The targets of `kind` the page offers in its 2-D views, with `method` if given. */
 const pageTargets = (kind, method) => app.targets
-  .filter((t) => t.kind === kind && t.page && (!method || t.page.methods.includes(method))).map((t) => t.name);
+  .filter((t) => t.kind === kind && t.page && !t.page.view && (!method || t.page.methods.includes(method))).map((t) => t.name);
 /** `a, b or c`. */
 const orList = (xs) => (xs.length > 1 ? `${xs.slice(0, -1).join(', ')} or ${xs[xs.length - 1]}` : xs.join(''));
 /** The methods the page runs on targets of `kind`. */
@@ -38,6 +42,7 @@ const CONTROL_OF = {
 
 const $ = (id) => document.getElementById(id);
 const ui = {
+  molecule: $('molecule'), nextSample: $('next-sample'), basins: $('basins'),
   target: $('target'), method: $('method'), n: $('n'), dim: $('dim'), baseStd: $('base_std'),
   cess: $('cess'), mala: $('mala'), seed: $('seed'), speed: $('speed'),
   iters: $('iters'), batch: $('batch'), steps: $('steps'), reference: $('reference'), sigma: $('sigma'),
@@ -51,6 +56,7 @@ const app = {
   worker: null, ready: false, running: false, targets: [], heat: null, view: null,
   frame: null, frames: 0, lastResampledAt: -1, configured: false,
   tframe: null, trainedInWorker: false, kind: 'smc', dgrid: null, dframe: null, vframe: null,
+  aframe: null, aldpInit: null, aldpRef: null, aldpHeat: null, rot: { yaw: 0.6, pitch: 0.3 }, pick: 0,
 };
 window.playground = app; // for the end-to-end test and curious learners
 
@@ -171,6 +177,50 @@ function readTrainSettings(target, method, check, okSoFar) {
   return { target, method, query: new URLSearchParams(q).toString() };
 }
 
+/**
+ * The ALDP view's settings: the trained methods' controls as AldpPlayground's query (wasm
+ * checks every value, as for the 2-D targets).
+ */
+function readAldpSettings(target, method, okSoFar) {
+  const methods = targetInfo(target).page.methods;
+  if (!methods.includes(method)) {
+    setMsg('method', `aldp trains with ${orList(methods)} here (not ${method})`);
+    return null;
+  }
+  if (!okSoFar) return null;
+  const v = (el) => el.value.trim();
+  const q = {
+    target, method, seed: v(ui.seed), iters: v(ui.iters), batch: v(ui.batch), steps: v(ui.steps),
+    reference: ui.reference.value, sigma: v(ui.sigma), hidden: v(ui.hidden), flow_hidden: v(ui.hidden),
+    harmonics: 16, lr: v(ui.lr), exploration: 0, langevin: ui.lp.checked ? 1 : 0,
+  };
+  if (q.sigma === '') delete q.sigma; // blank: the view's default
+  if (method !== 'tb') q.buffer = v(ui.buffer);
+  if (method === 'rsmc') Object.assign(q, { particles: v(ui.n), prefill: v(ui.prefill), chunk: v(ui.chunk) });
+  return { kind: 'aldp', target, method, query: new URLSearchParams(q).toString() };
+}
+
+/** Puts the ALDP view's defaults (from wasm's `target_list`) into the trained methods' controls. */
+function applyAldpDefaults() {
+  const d = targetInfo('aldp').page.defaults;
+  ui.method.value = d.method;
+  for (const k of ['iters', 'batch', 'steps', 'sigma', 'hidden', 'lr', 'buffer', 'prefill', 'chunk']) ui[k].value = String(d[k]);
+  ui.n.value = String(d.particles);
+  ui.lp.checked = d.langevin === 1;
+}
+
+/** The HTML's own values of the trained methods' controls, restored when leaving the ALDP view. */
+const HTML_DEFAULTS = Object.fromEntries(['iters', 'batch', 'steps', 'sigma', 'hidden', 'lr', 'buffer', 'prefill', 'chunk']
+  .map((k) => [k, ui[k].value]));
+const HTML_LP = ui.lp.checked;
+
+/** The 2-D defaults back in the controls (the method stays; trained methods take 128 particles, as from a URL). */
+function restoreHtmlDefaults() {
+  for (const [k, v] of Object.entries(HTML_DEFAULTS)) ui[k].value = v;
+  ui.lp.checked = HTML_LP;
+  ui.n.value = TRAINED.includes(ui.method.value) ? '128' : '2000';
+}
+
 /** Parses an integer in [lo, hi]; returns [value, message]. */
 function int(text, lo, hi, what) {
   const t = text.trim();
@@ -198,6 +248,7 @@ function readSettings() {
   const target = ui.target.value;
   const method = ui.method.value;
   if (isDiscreteTarget(target)) return readDiscreteSettings(target, method, check, ok);
+  if (isAldpTarget(target)) return readAldpSettings(target, method, ok);
   if (!targetInfo(target)?.page) { setMsg('target', 'choose a target from the list'); ok = false; }
   if (method === 'vgs') return readVgsSettings(target, ok);
   if (!pageMethods('continuous').includes(method)) {
@@ -264,7 +315,8 @@ function readUrl() {
     if (p.has('speed') && [...ui.speed.options].some((o) => o.value === p.get('speed'))) ui.speed.value = p.get('speed');
     return;
   }
-  ui.baseStd.value = String(targetInfo(ui.target.value).page.base_std);
+  if (isAldpTarget(ui.target.value)) applyAldpDefaults();
+  else ui.baseStd.value = String(targetInfo(ui.target.value).page.base_std);
   if (p.get('method') === 'vgs') for (const [k, id] of Object.entries(VCONTROL)) if (p.has(k)) $(id).value = p.get(k);
   set(ui.n, 'n'); set(ui.dim, 'dim'); set(ui.baseStd, 'base_std'); set(ui.cess, 'cess');
   set(ui.mala, 'mala'); set(ui.seed, 'seed');
@@ -272,7 +324,7 @@ function readUrl() {
   for (const k of ['iters', 'batch', 'steps', 'sigma', 'hidden', 'lr', 'buffer', 'prefill', 'chunk']) set(ui[k], k);
   if (p.has('reference') && ['ou', 'pinned'].includes(p.get('reference'))) ui.reference.value = p.get('reference');
   if (p.has('langevin')) ui.lp.checked = p.get('langevin') !== '0';
-  if (TRAINED.includes(p.get('method')) && !p.has('n')) ui.n.value = '128';
+  if (TRAINED.includes(p.get('method')) && !p.has('n') && !isAldpTarget(ui.target.value)) ui.n.value = '128';
   if (p.has('method') && [...ui.method.options].some((o) => o.value === p.get('method'))) ui.method.value = p.get('method');
   if (p.has('speed') && [...ui.speed.options].some((o) => o.value === p.get('speed'))) ui.speed.value = p.get('speed');
 }
@@ -307,7 +359,7 @@ function startWorker() {
 }
 
 /** The renderer of each frame message type (SMC, training, discrete, VGS). */
-const RENDER = { frame: render, tframe: renderTrain, dframe: renderDiscrete, vframe: renderVgs };
+const RENDER = { frame: render, tframe: renderTrain, dframe: renderDiscrete, vframe: renderVgs, aframe: renderAldp };
 
 function onMessage(m) {
   switch (m.type) {
@@ -318,6 +370,7 @@ function onMessage(m) {
         app.targets = m.targets;
         fillTargetMenu();
         readUrl();
+        lastTarget = ui.target.value;
         syncKind();
       }
       // the σ control shows the settings layer's default unless the URL gave one
@@ -336,10 +389,18 @@ function onMessage(m) {
     case 'tframe':
     case 'dframe':
     case 'vframe':
+    case 'aframe':
       // a playground's frame: kept under its type's name and drawn by its renderer
       app[m.type] = m;
       app.frames += 1;
       RENDER[m.type]();
+      break;
+    case 'aldp-init':
+      app.aldpInit = m;
+      app.aframe = null;
+      app.pick = 0;
+      app.configured = true;
+      setButtons();
       break;
     case 'dgrid':
       app.dgrid = m;
@@ -388,12 +449,13 @@ function configure() {
     startWorker();
     return;
   }
-  app.kind = s.kind === 'discrete' || s.kind === 'vgs' ? s.kind : s.query ? 'train' : 'smc';
+  app.kind = ['discrete', 'vgs', 'aldp'].includes(s.kind) ? s.kind : s.query ? 'train' : 'smc';
   syncKind();
   if (s.query) app.trainedInWorker = true;
   ui.scene.classList.remove('stale');
   writeUrl(s);
-  if (app.kind === 'discrete') {
+  if (app.kind === 'discrete' || app.kind === 'aldp') {
+    if (app.kind === 'aldp') loadAldpReference();
     app.worker.postMessage({ type: 'config', settings: s, view: null });
     renderExplain();
     return;
@@ -419,7 +481,7 @@ function setRunning(r) {
 
 function setButtons() {
   const ok = app.ready && app.configured;
-  const cur = { train: app.tframe, discrete: app.dframe, vgs: app.vframe }[app.kind] || app.frame;
+  const cur = { train: app.tframe, discrete: app.dframe, vgs: app.vframe, aldp: app.aframe }[app.kind] || app.frame;
   const done = cur && cur.stats.done;
   ui.start.disabled = !ok || (!app.running && done);
   ui.step.disabled = !ok || app.running || done;
@@ -678,6 +740,132 @@ function renderVgs() {
   setButtons();
 }
 
+// ---------------------------------------------------------------- the ALDP view
+
+const BASINS = ['beta', 'alpha_r', 'alpha_l', 'unclassified'];
+const BASIN_COLOURS = ['#1f6fb2', '#d9641e', '#2a9d3a'];
+const BASIN_NAMES = ['β/C7eq', 'αR', 'αL'];
+
+/** Fetches the reference asset (`aldp-reference.json`) once; a failure is shown, never thrown. */
+function loadAldpReference() {
+  if (app.aldpRef || app.aldpRefLoading) return;
+  app.aldpRefLoading = true;
+  fetch('aldp-reference.json')
+    .then((r) => (r.ok ? r.json() : Promise.reject(new Error(`HTTP ${r.status}`))))
+    .then((ref) => {
+      app.aldpRef = ref;
+      app.aldpHeat = ramachandranImage(ref.phi, ref.psi);
+      if (app.kind === 'aldp') renderAldp();
+    })
+    .catch((e) => {
+      app.aldpRefError = `the reference samples (aldp-reference.json) could not be loaded: ${e.message || e}`;
+      if (app.kind === 'aldp') renderAldp();
+    })
+    .finally(() => { app.aldpRefLoading = false; });
+}
+
+/** The index of the drawn conformation: the most plausible sample, then on with "another sample". */
+function pickedSample(f) {
+  const n = f.stats.n;
+  return n > 0 ? (f.stats.best + app.pick) % n : 0;
+}
+
+function renderMolecule(f = app.aframe) {
+  const init = app.aldpInit;
+  if (!init) return;
+  if (!f || f.stats.n === 0) {
+    drawMolecule(ui.molecule, { pos: null, elements: init.elements, bonds: init.bonds, rot: app.rot, title: 'a sampled conformation' });
+    return;
+  }
+  const k = pickedSample(f);
+  const len = 3 * init.elements.length;
+  const pos = f.positions.subarray(k * len, (k + 1) * len);
+  const [phi, psi] = [f.angles[2 * k], f.angles[2 * k + 1]].map((a) => a * 180 / Math.PI);
+  const angles = Number.isFinite(phi) && Number.isFinite(psi) ? `φ ${phi.toFixed(0)}°, ψ ${psi.toFixed(0)}°` : 'no finite φ/ψ';
+  const title = `sample ${k + 1} of ${f.stats.n}${app.pick === 0 ? ' (highest log p̃)' : ''}: ${angles}, log p̃ ${fmt(f.logR[k])}`;
+  const drawn = drawMolecule(ui.molecule, { pos, elements: init.elements, bonds: init.bonds, rot: app.rot, title });
+  ui.molecule.dataset.drawn = String(drawn);
+}
+
+/** Writes the basin table; `model` and `ref` are [β, αR, αL, unclassified] fractions (or null). */
+function basinTable(model, ref) {
+  const pct = (v) => (Number.isFinite(v) ? `${(100 * v).toFixed(1)} %` : '–');
+  BASINS.forEach((b, i) => {
+    ui.basins.querySelector(`[data-basin="${b}"]`).textContent = model ? pct(model[i]) : '–';
+    ui.basins.querySelector(`[data-ref="${b}"]`).textContent = ref ? pct(ref[i]) : '–';
+  });
+}
+
+/** Draws an ALDP frame: `frame` defaults to the last one the worker posted. */
+function renderAldp(frame = app.aframe) {
+  const f = frame;
+  if (!f || !app.aldpInit) return;
+  const ref = app.aldpRef;
+  const refPop = ref ? [ref.populations.beta_c7eq, ref.populations.alpha_r, ref.populations.alpha_l, ref.populations.unclassified] : null;
+  const s = f.stats;
+  const drawnPoints = ramachandranPlot(ui.scene, {
+    heat: app.aldpHeat, angles: f.angles, alphaRPsi: ref ? ref.alpha_r_psi : [],
+    title: `φ/ψ of ${s.n} policy samples (orange) over ${ref ? ref.rows : '…'} MD samples at 300 K (density)`,
+  });
+  renderMolecule(f);
+  basinTable(s.pop, refPop);
+  // populations over the run: one row (iteration, β, αR, αL, unclassified) per draw
+  const rows = [];
+  for (let i = 0; i + 4 < f.hist.pop.length; i += 5) rows.push(Array.from(f.hist.pop.subarray(i, i + 5)));
+  const its = rows.map((r) => r[0]);
+  lineChart(ui.chartLogZ, {
+    title: 'basins: β/C7eq blue, αR orange, αL green; dashed: MD',
+    series: BASIN_NAMES.map((_, b) => ({ values: resampleOn(its, rows.map((r) => r[b + 1])), colour: BASIN_COLOURS[b] })),
+    hlines: refPop ? BASIN_NAMES.map((name, b) => ({ y: refPop[b], colour: BASIN_COLOURS[b], label: b === 0 ? `${name} ${fmt(refPop[b])}` : '' })) : [],
+    yRange: [0, 1.05], xMax: its.length ? its[its.length - 1] : 0,
+  });
+  lineChart(ui.chartLoss, { title: 'log10 TB loss (red) and its median (black)', series: lossSeries(f.hist.loss), xMax: f.hist.loss.length });
+  const { state, rate } = runStatus(s, {
+    popBeta: String(s.pop[0]), popAlphaR: String(s.pop[1]), popAlphaL: String(s.pop[2]), popUnclassified: String(s.pop[3]),
+    ramaPoints: String(drawnPoints), nonFinite: String(s.nonFinite), logz: String(s.logZ),
+  });
+  const warn = [];
+  if (s.nonFinite > 0) warn.push(`${s.nonFinite} of ${s.n} samples have non-finite coordinates: not drawn, counted as unclassified`);
+  if (!Number.isFinite(s.loss) && s.iteration > 0) warn.push(`the loss is ${s.loss}: the run is diverging (try a smaller learning rate)`);
+  if (app.aldpRefError) warn.push(app.aldpRefError);
+  ui.status.textContent =
+    `${state}: ${ui.method.value} on aldp (60-d), iteration ${s.iteration}/${s.iters}${rate}\n` +
+    `TB loss ${fmt(s.loss)}   ${s.onPolicy ? 'on-policy' : 'off-policy (buffer)'} step   learnt log Z ${fmt(s.logZ)}   IS log Ẑ ${fmt(s.isLogZ)}\n` +
+    `basins of ${s.n} samples: β/C7eq ${fmt(s.pop[0])}  αR ${fmt(s.pop[1])}  αL ${fmt(s.pop[2])}` +
+    `${refPop ? `   (reference ${fmt(refPop[0])}, ${fmt(refPop[1])}, ${fmt(refPop[2])})` : ''}   params ${s.checksum}` +
+    (warn.length ? `\n${warn.join('\n')}` : '');
+  ui.status.dataset.warning = warn.length ? 'true' : 'false';
+  setButtons();
+}
+
+function renderAldpExplain(method, targetLine) {
+  const d = targetInfo('aldp').page.defaults;
+  return `<h2>What you are looking at: a diffusion sampler on alanine dipeptide</h2>
+<p>The target is the molecule of the RSMC paper: <b>alanine dipeptide</b> (22 atoms, AMBER ff96 with implicit solvent, 300 K), sampled in
+RSMC's 60-dimensional space of normalised internal coordinates (bond lengths, angles and dihedrals; <i>x = 0</i> is the minimum-energy
+structure). Its density is the Boltzmann factor <i>exp(−U/kT)</i> with the Jacobian of the coordinates. The same ${method} sampler as on the 2-D targets
+(a diffusion policy over T steps, trained with trajectory balance${method === 'tb' ? '' : ' and a replay buffer'}${method === 'rsmc' ? ' of SMC particles' : ''}) learns to produce conformations.</p>
+<p><b>The Ramachandran plot</b> (left) shows the two backbone dihedrals φ (C–N–CA–C) and ψ (N–CA–C–N) of every sample (orange) over the
+density of ${app.aldpRef ? app.aldpRef.rows : '1675'} reference conformations from parallel-tempering molecular dynamics at 300 K (the heat map).
+The dashed lines are the basin boundaries: <b>β/C7eq</b> (extended, φ ≤ 0 and ψ ≥ 50° or ψ &lt; −120°), <b>αR</b> (right-handed helix,
+φ ≤ 0, −120° ≤ ψ &lt; 50°) and <b>αL</b> (everything behind the high φ = 0 barrier, which the reference visits in 0.1 % of its samples).
+The top chart follows the <b>basin populations</b> of the policy's samples over the run against the reference's (dashed);
+the table gives the current numbers. <b>The molecule</b> is one sample, drawn from its 22 atoms with the force field's bonds
+(drag to rotate; "another sample" steps through the draw). Samples are redrawn every few frames; every number is computed in wasm by the same
+kernel code as <code>amortise train --target aldp</code>.</p>
+${targetLine}
+<p><b>Defaults</b> (sized so that an iteration takes a fraction of a second in a browser): ${d.method}, B = ${d.batch}, T = ${d.steps} OU steps
+with σ = ${d.sigma}, width ${d.hidden}, learning rate ${d.lr}, no Langevin drift, ${d.iters} iterations. The paper's σ = 1 starts from samples that
+break the molecule's chirality or bonds; σ = ${d.sigma} starts near the minimum-energy structure, in the β/C7eq basin, and the policy spreads from there.
+The Langevin drift needs the energy's gradient at every step and makes an iteration about ten times slower. A short run is far from the paper's
+(batch 2000 … 20 000 iterations): expect the populations to move, not to match.</p>
+<h3>Read more</h3>
+<ul>
+<li>Choi et al. (2025), <i>Reinforced Sequential Monte Carlo for amortised sampling</i> (the 60-d target).</li>
+<li>Midgley et al. (2023), <i>Flow annealed importance sampling bootstrap</i> (the internal coordinates and the evaluation).</li>
+</ul>`;
+}
+
 function renderVgsExplain(targetLine) {
   return `<h2>What you are looking at: the Value Gradient Sampler (VGS)</h2>
 <p>VGS (Yoon et al. 2025) treats sampling as <b>control</b>: a sampler moves x in only <i>T</i> steps (here 20 by default; try 5), and each step follows
@@ -704,10 +892,12 @@ ${targetLine}
 
 /** The target menu: the targets the page offers, continuous then discrete, with their descriptions. */
 function fillTargetMenu() {
-  for (const [label, kind] of [['continuous', 'continuous'], ['discrete (GFlowNets)', 'discrete']]) {
+  const views = app.targets.filter((t) => t.page?.view).map((t) => t.name);
+  for (const [label, names] of [['continuous', pageTargets('continuous')], ['molecule (own view)', views],
+    ['discrete (GFlowNets)', pageTargets('discrete')]]) {
     const g = document.createElement('optgroup');
     g.label = label;
-    for (const name of pageTargets(kind)) {
+    for (const name of names) {
       const o = document.createElement('option');
       o.value = name;
       o.textContent = name;
@@ -869,6 +1059,10 @@ function renderExplain() {
     ui.explain.innerHTML = renderDiscreteExplain(ui.method.value, ui.target.value);
     return;
   }
+  if (isAldpTarget(ui.target.value)) {
+    ui.explain.innerHTML = renderAldpExplain(ui.method.value, targetLine);
+    return;
+  }
   if (ui.method.value === 'vgs') {
     ui.explain.innerHTML = renderVgsExplain(targetLine);
     return;
@@ -924,8 +1118,8 @@ function escapeHtml(s) {
 /** Shows the controls of the chosen method (CSS keys off these attributes). */
 function syncKind() {
   const discrete = isDiscreteTarget(ui.target.value);
-  document.body.dataset.kind = discrete ? 'discrete' : ui.method.value === 'vgs' ? 'vgs'
-    : TRAINED.includes(ui.method.value) ? 'train' : 'smc';
+  document.body.dataset.kind = discrete ? 'discrete' : isAldpTarget(ui.target.value) ? 'aldp'
+    : ui.method.value === 'vgs' ? 'vgs' : TRAINED.includes(ui.method.value) ? 'train' : 'smc';
   document.body.dataset.method = ui.method.value;
   document.body.dataset.dtarget = discrete ? ui.target.value : '';
 }
@@ -936,8 +1130,13 @@ ui.method.addEventListener('change', () => {
   if (!trained && ui.n.value === '128') ui.n.value = '2000';
   syncKind();
 });
+let lastTarget = null;
 ui.target.addEventListener('change', () => {
   ui.fatal.hidden = true;
+  // the ALDP view has its own defaults; leaving it restores the 2-D ones
+  if (isAldpTarget(ui.target.value)) applyAldpDefaults();
+  else if (lastTarget !== null && isAldpTarget(lastTarget)) restoreHtmlDefaults();
+  lastTarget = ui.target.value;
   // a method the new kind of target cannot use switches to its nearest counterpart
   const kind = isDiscreteTarget(ui.target.value) ? 'discrete' : 'continuous';
   if (!pageMethods(kind).includes(ui.method.value)) ui.method.value = kind === 'discrete' ? 'tb' : 'smc';
@@ -972,5 +1171,22 @@ ui.csv.addEventListener('click', () => app.worker.postMessage({ type: 'csv' }));
 $('controls').addEventListener('submit', (e) => e.preventDefault());
 
 app.debugTrap = () => app.worker.postMessage({ type: 'trap' });
+app.renderAldp = renderAldp; // the end-to-end test draws a frame of non-finite samples with it
+ui.nextSample.addEventListener('click', () => { app.pick += 1; renderMolecule(); });
+{
+  // drag on the molecule to rotate it
+  let drag = null;
+  ui.molecule.addEventListener('pointerdown', (e) => { drag = { x: e.clientX, y: e.clientY }; ui.molecule.setPointerCapture(e.pointerId); });
+  ui.molecule.addEventListener('pointermove', (e) => {
+    if (!drag) return;
+    app.rot.yaw += 0.01 * (e.clientX - drag.x);
+    app.rot.pitch += 0.01 * (e.clientY - drag.y);
+    drag = { x: e.clientX, y: e.clientY };
+    renderMolecule();
+  });
+  const end = () => { drag = null; };
+  ui.molecule.addEventListener('pointerup', end);
+  ui.molecule.addEventListener('pointercancel', end);
+}
 renderExplain();
 startWorker();

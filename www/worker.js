@@ -9,14 +9,16 @@
 //               {type: 'tframe', stats, xy, weights, hist, isTrace} (training)
 //               {type: 'dgrid', exact, topExact, mask, labels, side, ...} and
 //               {type: 'dframe', stats, hist, empirical, topEmpirical} (discrete)
+//               {type: 'aldp-init', elements, bonds, cli} and
+//               {type: 'aframe', stats, angles, positions, logR, hist} (the ALDP view)
 //               {type: 'seed', seed}  {type: 'csv', text}  {type: 'state', running}
 //               {type: 'error', field, message}  {type: 'fatal', message}
 
-import init, { SmcPlayground, TrainPlayground, DiscretePlayground, VgsPlayground, random_seed, target_list, last_panic, trap_for_tests } from './pkg/amortise_wasm.js';
+import init, { SmcPlayground, TrainPlayground, DiscretePlayground, VgsPlayground, AldpPlayground, random_seed, target_list, last_panic, trap_for_tests } from './pkg/amortise_wasm.js';
 
 let wasm = null;     // the module's exports (for `memory`)
 let handle = null;   // the current SmcPlayground or TrainPlayground
-let kind = 'smc';    // 'smc', 'train' or 'discrete'
+let kind = 'smc';    // 'smc', 'train', 'discrete', 'vgs' or 'aldp'
 let isTrace = [];    // [iteration, IS log Z, IS ESS/n] at every sample draw
 let framesSinceSample = 0;
 let running = false;
@@ -111,6 +113,7 @@ function tick() {
   if (kind === 'train') { trainTick(); return; }
   if (kind === 'discrete') { discreteTick(); return; }
   if (kind === 'vgs') { vgsTick(); return; }
+  if (kind === 'aldp') { aldpTick(); return; }
   const t0 = performance.now();
   let ok = true;
   if (speed === 'max') {
@@ -179,7 +182,7 @@ let trainStart = 0;
  * `draw` (if any) refreshes the samples every SAMPLE_EVERY frames, `frame` posts the state
  * (the training, VGS and discrete playgrounds differ only in these two).
  */
-function sampledTick(draw, frame) {
+function sampledTick(draw, frame, every = SAMPLE_EVERY) {
   const t0 = performance.now();
   const budget = TRAIN_BUDGET[speed] || 40;
   let ok = true;
@@ -188,7 +191,7 @@ function sampledTick(draw, frame) {
   } while (ok && !handle.done && performance.now() - t0 < budget);
   if (!ok) return;
   framesSinceSample += 1;
-  if (draw && (framesSinceSample >= SAMPLE_EVERY || handle.done)) {
+  if (draw && (framesSinceSample >= every || handle.done)) {
     if (guarded(draw) === undefined && dead) return;
   }
   guarded(frame);
@@ -295,6 +298,62 @@ function configureVgs(s, v) {
   startSampled(h, s, v, drawVgsSamples, postVgsFrame);
 }
 
+// The ALDP view draws fewer samples, less often: a 60-d sample costs a policy rollout, the
+// energy and the reconstruction (256 samples take about as long as one default iteration).
+const ALDP_SAMPLES = 256;     // policy samples drawn for the ALDP view
+const ALDP_SAMPLE_EVERY = 8;  // frames between draws
+
+/** Draws ALDP samples: their angles, positions and populations are computed in wasm. */
+function drawAldpSamples() {
+  handle.sample(ALDP_SAMPLES);
+  framesSinceSample = 0;
+}
+
+/** Posts the ALDP state: scalars, the samples' φ/ψ, positions and log p̃, histories. */
+function postAldpFrame() {
+  const h = handle;
+  const v = (p, l) => view(p, l).slice();
+  const angles = v(h.angles_ptr(), h.angles_len());
+  const positions = v(h.positions_ptr(), h.positions_len());
+  const logR = v(h.sample_log_r_ptr(), h.sample_log_r_len());
+  const len = h.hist_len();
+  const hist = {
+    loss: v(h.hist_loss_ptr(), len), logZ: v(h.hist_log_z_ptr(), len), pop: v(h.hist_pop_ptr(), h.hist_pop_len()),
+  };
+  const stats = {
+    iteration: h.iteration, iters: h.iters, done: h.done, loss: h.loss, logZ: h.log_z, smcLogZ: h.smc_log_z,
+    isLogZ: h.is_log_z, isEss: h.is_ess, buffer: h.buffer_len, onPolicy: h.on_policy, nonFinite: h.non_finite,
+    pop: [h.pop_beta, h.pop_alpha_r, h.pop_alpha_l, h.pop_unclassified], best: h.best, n: logR.length, running,
+    checksum: h.param_checksum(), seconds: (performance.now() - trainStart) / 1000,
+  };
+  post({ type: 'aframe', stats, angles, positions, logR, hist },
+    [angles.buffer, positions.buffer, logR.buffer, hist.loss.buffer, hist.logZ.buffer, hist.pop.buffer]);
+}
+
+function aldpTick() {
+  sampledTick(drawAldpSamples, postAldpFrame, ALDP_SAMPLE_EVERY);
+}
+
+function configureAldp(s) {
+  const h = guarded(() => new AldpPlayground(s.query));
+  if (!h) return;
+  handle = h;
+  kind = 'aldp';
+  post({ type: 'aldp-init', elements: h.elements().split(','), bonds: Array.from(h.bonds()), cli: h.cli_args() });
+  if (guarded(drawAldpSamples) === undefined && dead) return;
+  guarded(postAldpFrame);
+}
+
+/** The ALDP CSV: φ, ψ (radians) and log p̃ of the drawn samples. */
+function aldpCsv() {
+  const h = handle;
+  const a = view(h.angles_ptr(), h.angles_len());
+  const lr = view(h.sample_log_r_ptr(), h.sample_log_r_len());
+  const lines = ['phi,psi,log_p'];
+  for (let i = 0; i < lr.length; i++) lines.push(`${a[2 * i]},${a[2 * i + 1]},${lr[i]}`);
+  return lines.join('\n') + '\n';
+}
+
 function configureDiscrete(s) {
   const h = guarded(() => new DiscretePlayground(s.query));
   if (!h) return;
@@ -322,6 +381,10 @@ function configure(s, v) {
   }
   if (s.kind === 'vgs') {
     configureVgs(s, v);
+    return;
+  }
+  if (s.kind === 'aldp') {
+    configureAldp(s);
     return;
   }
   if (s.method !== 'smc') {
@@ -370,6 +433,7 @@ function discreteCsv() {
 }
 
 function csv() {
+  if (kind === 'aldp') return aldpCsv();
   if (kind === 'train' || kind === 'vgs') return vgsOrTrainCsv();
   if (kind === 'discrete') return discreteCsv();
   const h = handle;
@@ -402,7 +466,8 @@ self.onmessage = (ev) => {
         post({ type: 'state', running: true });
         tick();
       } else if (handle && handle.done) {
-        guarded(kind === 'train' ? postTrainFrame : kind === 'discrete' ? postDiscreteFrame : kind === 'vgs' ? postVgsFrame : postFrame);
+        const frame = { train: postTrainFrame, discrete: postDiscreteFrame, vgs: postVgsFrame, aldp: postAldpFrame }[kind];
+        guarded(frame || postFrame);
       }
       break;
     case 'pause': stop(); break;
@@ -417,6 +482,9 @@ self.onmessage = (ev) => {
           } else if (kind === 'vgs') {
             if (guarded(drawVgsSamples) === undefined && dead) break;
             guarded(postVgsFrame);
+          } else if (kind === 'aldp') {
+            if (guarded(drawAldpSamples) === undefined && dead) break;
+            guarded(postAldpFrame);
           } else {
             guarded(postFrame);
           }
@@ -432,7 +500,8 @@ self.onmessage = (ev) => {
     case 'csv':
       if (handle) {
         const text = guarded(csv);
-        if (text !== undefined) post({ type: 'csv', text, target: kind === 'discrete' ? 'discrete' : kind === 'vgs' ? 'vgs' : handle.target });
+        const name = { discrete: 'discrete', vgs: 'vgs', aldp: 'aldp' }[kind] || handle.target;
+        if (text !== undefined) post({ type: 'csv', text, target: name });
       }
       break;
     case 'trap': guarded(() => trap_for_tests()); break;

@@ -12,6 +12,9 @@
 //!   hypergrid, the deceptive grid and the sequence target
 //!   ([`amortise_kernel::samplers::gflownet`], [`amortise_kernel::teacher`]), with the exact
 //!   and empirical distributions as views.
+//! - [`AldpPlayground`]: the ALDP view: the trained samplers on the 60-d alanine-dipeptide
+//!   target ([`aldp::AldpCore`]) with the samples' backbone dihedrals φ/ψ, basin populations
+//!   and conformations as views.
 //! - [`VgsPlayground`]: the Value Gradient Sampler ([`amortise_kernel::samplers::vgs`]) on
 //!   the 2-D mixtures, with its TD-loss history and samples as views.
 //! - [`random_seed`]: a seed from `crypto.getRandomValues` (getrandom's `wasm_js` backend).
@@ -32,6 +35,7 @@
 //! The logic lives in plain Rust ([`SmcCore`], [`DensityGrid`]) so host tests cover it;
 //! this file is only the binding layer.
 
+pub mod aldp;
 pub mod discrete;
 pub mod error;
 #[cfg(not(target_arch = "wasm32"))]
@@ -46,6 +50,7 @@ use std::sync::Mutex;
 
 use wasm_bindgen::prelude::*;
 
+pub use aldp::AldpCore;
 pub use discrete::{DiscreteCore, DiscreteSettings};
 pub use error::PlaygroundError;
 pub use grid::{DensityGrid, GridSpec};
@@ -515,8 +520,98 @@ handle! {
     }
 }
 
+handle! {
+    /// A training run (tb, tb-buffer, rsmc) on alanine dipeptide (aldp, 60-d) with the
+    /// samples' φ/ψ, basin populations and conformations, over buffers owned by this handle.
+    AldpPlayground(AldpCore);
+    /// A new run from `key=value&…` settings: the keys of `TrainPlayground` over the ALDP
+    /// view's defaults (`aldp::page_defaults`; σ = 0.1 unless given).
+    ///
+    /// # Errors
+    /// `"{control}: {reason}"` for any invalid setting.
+    new = |s| aldp::parse_settings(s).and_then(|s| AldpCore::new(&s));
+    getters(c) {
+        /// Iterations done.
+        iteration: u32 = c.train().iteration();
+        /// Iterations of the whole run.
+        iters: u32 = c.train().settings().iters;
+        /// `true` once every iteration ran.
+        done: bool = c.train().done();
+        /// TB loss of the last iteration.
+        loss: f32 = c.train().loss();
+        /// The learnt `log Z`.
+        log_z: f32 = c.train().log_z();
+        /// `log Ẑ` of the last SMC run (NaN if none).
+        smc_log_z: f64 = c.train().smc_log_z();
+        /// Entries in the replay buffer.
+        buffer_len: u32 = c.train().buffer_len() as u32;
+        /// Importance-sampling `log Z` of the last `sample` call.
+        is_log_z: f64 = c.train().is_log_z();
+        /// ESS of the last `sample` call's importance weights.
+        is_ess: f64 = c.train().is_ess();
+        /// Whether the last iteration was on-policy.
+        on_policy: bool = c.train().on_policy();
+        /// Samples of the last draw with a non-finite coordinate.
+        non_finite: u32 = c.non_finite() as u32;
+        /// Population of β/C7eq in the last draw.
+        pop_beta: f64 = c.populations()[0];
+        /// Population of αR in the last draw.
+        pop_alpha_r: f64 = c.populations()[1];
+        /// Population of αL (and C7ax) in the last draw.
+        pop_alpha_l: f64 = c.populations()[2];
+        /// Fraction of the last draw without finite angles.
+        pop_unclassified: f64 = c.populations()[3];
+        /// Index of the last draw's sample with the largest finite `log p̃`.
+        best: u32 = c.best() as u32;
+        /// Arena elements (`f32` + `u32`) of this run.
+        arena_len: u32 = c.train().arena_len() as u32;
+    }
+    methods {
+        /// The equivalent `amortise train` flags.
+        cli_args -> String = c.cli_args();
+        /// FNV-1a 64 of all parameters as 16 hex digits (the CLI's `checkpoint.json`
+        /// checksum).
+        param_checksum -> String = c.train().param_checksum();
+    }
+    views {
+        /// Address of the samples' `[φ, ψ]` (radians, `[n, 2]`; NaN for a non-finite sample).
+        angles_ptr, angles_len => angles;
+        /// Address of the samples' positions (nm, `[n, 22 · 3]`).
+        positions_ptr, positions_len => positions;
+        /// Address of the samples' `log p̃`.
+        sample_log_r_ptr, sample_log_r_len => sample_log_r;
+        /// Address of the population history: rows of (iteration, β/C7eq, αR, αL,
+        /// unclassified), one per draw.
+        hist_pop_ptr, hist_pop_len => hist_pop;
+    }
+}
+
+#[wasm_bindgen]
+impl AldpPlayground {
+    /// Address of the TB-loss history (`hist_len` entries).
+    pub fn hist_loss_ptr(&self) -> *const f32 {
+        self.core.train().hist_loss().as_ptr()
+    }
+    /// Address of the learnt-`log Z` history.
+    pub fn hist_log_z_ptr(&self) -> *const f32 {
+        self.core.train().hist_log_z().as_ptr()
+    }
+    /// Iterations in the histories.
+    pub fn hist_len(&self) -> u32 {
+        self.core.train().hist_loss().len() as u32
+    }
+    /// The element of each of the 22 atoms, comma separated (`H,C,H,H,C,O,…`).
+    pub fn elements(&self) -> String {
+        aldp::elements()
+    }
+    /// The topology's bonds as flattened atom-index pairs (a fresh array).
+    pub fn bonds(&self) -> Vec<u32> {
+        aldp::bonds()
+    }
+}
+
 density_grid!(SmcPlayground TrainPlayground VgsPlayground);
-sample!(TrainPlayground VgsPlayground);
+sample!(TrainPlayground VgsPlayground AldpPlayground);
 
 #[cfg(test)]
 mod tests {

@@ -13,11 +13,12 @@ use amortise_settings::{defaults, discrete, targets};
 /// a dimension), `sigma` is the settings layer's default reference σ (`null` for discrete
 /// targets), and `page` is `null` for a target the playground does not offer, else
 /// `{half, base_std, methods}`: the drawn square's half-width, the base std of annealed SMC
-/// (both `null` for discrete targets) and the methods the page runs on it.
+/// (both `null` for discrete targets) and the methods the page runs on it. aldp's has
+/// `view: "aldp"` and the view's `defaults` too ([`crate::aldp::page_json`]).
 pub fn list_json() -> String {
     let continuous = TARGETS.iter().map(|t| {
         let d = targets::of(t.name);
-        let page = d.page.map_or("null".to_string(), |p| {
+        let page = d.page.map_or_else(not_on_2d_page(t.name), |p| {
             let mut methods = vec!["smc"];
             if p.train {
                 methods.extend(defaults::TRAINED);
@@ -67,6 +68,18 @@ pub fn list_json() -> String {
     });
     let all: Vec<String> = continuous.chain(discrete).collect();
     format!("[{}]", all.join(","))
+}
+
+/// The `page` of a target without a 2-D page: the ALDP view's ([`crate::aldp::page_json`])
+/// for aldp, else `null`.
+fn not_on_2d_page(name: &str) -> impl FnOnce() -> String + '_ {
+    move || {
+        if name == crate::aldp::TARGET {
+            crate::aldp::page_json()
+        } else {
+            "null".to_string()
+        }
+    }
 }
 
 /// One entry of the list; `default_dim`, `sigma` and `page` are JSON already.
@@ -136,6 +149,10 @@ mod tests {
              [\"smc\",\"tb\",\"tb-buffer\",\"rsmc\",\"vgs\"]}}"
         ));
         assert!(s.contains("\"name\":\"lj13\""));
+        assert!(s.contains("\"name\":\"aldp\""));
+        assert!(
+            s.contains("\"sigma\":1,\"page\":{\"half\":null,\"base_std\":null,\"view\":\"aldp\"")
+        );
         assert!(s.contains("\"sigma\":1,\"page\":null}"));
         assert!(s.contains("\"name\":\"sequence\",\"kind\":\"discrete\""));
         assert!(s.contains("\\\"grid\\\""), "quotes escaped: {s}");

@@ -238,6 +238,18 @@ impl TrainCore {
             &train_targets(),
             "training runs on the 2-D targets only",
         )?;
+        Self::with_target(s, target)
+    }
+
+    /// As [`TrainCore::new`] on a target the caller built and checked (the ALDP view's
+    /// 60-d target, [`crate::aldp::AldpCore`]); the samples are then `[n, d]`.
+    ///
+    /// # Errors
+    /// A [`PlaygroundError`] naming the control.
+    pub(crate) fn with_target(
+        s: &TrainSettings,
+        target: Target,
+    ) -> Result<TrainCore, PlaygroundError> {
         let cfg = s.train_config()?;
         let d = target.dim();
         let layout = Layout::new(&cfg, d).map_err(|e| PlaygroundError::kernel("run", e))?;
@@ -518,6 +530,10 @@ impl TrainCore {
     /// Their log importance weights.
     pub fn sample_log_w(&self) -> &[f32] {
         &self.bufs.log_w
+    }
+    /// Their target log densities `log p̃(x)`.
+    pub fn sample_log_r(&self) -> &[f32] {
+        &self.bufs.log_r
     }
     /// The heat-map values.
     pub fn grid(&self) -> &[f32] {

@@ -3,8 +3,11 @@
 //! same logic is covered by the unit tests of `SmcCore` and `DensityGrid`.
 #![cfg(target_arch = "wasm32")]
 
+use amortise_kernel::targets::Aldp;
+use amortise_wasm::aldp::{RAMP_ANGLE_BITS, angles_and_positions, ramp_point};
 use amortise_wasm::{
-    DiscretePlayground, SmcPlayground, TrainPlayground, VgsPlayground, random_seed, target_list,
+    AldpPlayground, DiscretePlayground, SmcPlayground, TrainPlayground, VgsPlayground, random_seed,
+    target_list,
 };
 use wasm_bindgen_test::wasm_bindgen_test;
 
@@ -163,4 +166,52 @@ fn vgs_playground_trains_samples_and_rejects_bad_settings() {
     assert_eq!(h.modes_total(), 9);
     assert!(VgsPlayground::new("target=funnel").is_err());
     assert!(VgsPlayground::new("steps=0").is_err());
+}
+
+#[wasm_bindgen_test]
+fn aldp_angles_are_the_native_bits() {
+    let (a, pos) = angles_and_positions(&Aldp::new(), &ramp_point());
+    assert_eq!(a.map(f64::to_bits), RAMP_ANGLE_BITS);
+    assert!(pos.iter().flatten().all(|v| v.is_finite()));
+}
+
+#[wasm_bindgen_test]
+fn aldp_playground_trains_draws_and_rejects_bad_settings() {
+    let q = "method=tb-buffer&iters=2&batch=8&steps=16&hidden=8&flow_hidden=8&harmonics=4&\
+             buffer=100";
+    let mut h = AldpPlayground::new(q).map_err(|_| "new").unwrap();
+    assert_eq!(h.sample(16).map_err(|_| "sample").unwrap(), 16);
+    assert_eq!(h.step(10).map_err(|_| "step").unwrap(), 2);
+    assert!(h.done());
+    assert_eq!(h.hist_len(), 2);
+    assert!(h.loss().is_finite());
+    assert_eq!(h.sample(32).map_err(|_| "sample").unwrap(), 32);
+    assert_eq!(h.angles_len(), 64);
+    assert_eq!(h.positions_len(), 32 * 66);
+    assert_eq!(h.sample_log_r_len(), 32);
+    assert_eq!(h.hist_pop_len(), 10);
+    let pops = [
+        h.pop_beta(),
+        h.pop_alpha_r(),
+        h.pop_alpha_l(),
+        h.pop_unclassified(),
+    ];
+    assert!(pops.iter().all(|p| p.is_finite() && *p >= 0.0));
+    assert!((pops.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+    assert_eq!(h.non_finite(), 0);
+    assert!(h.best() < 32);
+    assert_eq!(h.elements().split(',').count(), 22);
+    assert_eq!(h.bonds().len(), 42);
+    assert!(h.cli_args().starts_with("--target aldp --method tb-buffer"));
+    assert!(target_list().contains("\"view\":\"aldp\""));
+    for bad in [
+        "target=gmm40",
+        "steps=10",
+        "sigma=-1",
+        "method=vgs",
+        "batch=0",
+    ] {
+        assert!(AldpPlayground::new(bad).is_err(), "{bad}");
+    }
+    assert!(h.sample(0).is_err());
 }

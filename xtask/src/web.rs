@@ -223,7 +223,7 @@ pub fn test() -> Result<(), String> {
             (RUSTFLAGS_VAR, SIMD),
         ],
     )?;
-    let native_checksum = repro()?;
+    let [native_checksum, native_aldp] = repro()?;
     ensure_chromium()?;
     let shots = target_dir().join("e2e");
     std::fs::create_dir_all(&shots).map_err(|e| format!("creating {}: {e}", shots.display()))?;
@@ -241,6 +241,7 @@ pub fn test() -> Result<(), String> {
             ("SCREENSHOT_DIR", shots_s.as_str()),
             ("CHROMIUM", CHROMIUM),
             ("NATIVE_RSMC_CHECKSUM", native_checksum.as_str()),
+            ("NATIVE_ALDP_CHECKSUM", native_aldp.as_str()),
         ],
     );
     println!(
@@ -297,9 +298,10 @@ fn bench_in_chromium(url: &str, smoke: bool) -> Result<(), String> {
 }
 
 /// Training runs that must give the same numbers in the browser bundle as in the native CLI:
-/// `(name, TrainPlayground settings)`. Every `amortise train` flag is passed explicitly
-/// (the keys are the flag names with `_` for `-`).
-const REPRO_CASES: [(&str, &str); 3] = [
+/// `(name, TrainPlayground settings)`, or `AldpPlayground` settings for a case on aldp (the
+/// ALDP view). Every `amortise train` flag is passed explicitly (the keys are the flag names
+/// with `_` for `-`).
+const REPRO_CASES: [(&str, &str); 5] = [
     (
         "9gmm-rsmc",
         "target=9gmm&method=rsmc&seed=7&iters=5&batch=32&particles=32&steps=16&reference=ou&\
@@ -320,8 +322,25 @@ const REPRO_CASES: [(&str, &str); 3] = [
          reference=ou&sigma=5&hidden=32&flow_hidden=32&harmonics=16&lr=0.003&buffer=30000&\
          prefill=20&chunk=4&exploration=0&langevin=1",
     ),
+    // The ALDP view's handle on the 60-d target: RSMC with the Langevin drift, so the
+    // energy, its gradient and the reconstruction all run in wasm.
+    (
+        "aldp-rsmc",
+        "target=aldp&method=rsmc&seed=5&iters=3&batch=16&particles=16&steps=16&reference=ou&\
+         sigma=0.1&hidden=16&flow_hidden=16&harmonics=8&lr=0.003&buffer=500&prefill=1&chunk=4&\
+         exploration=0&langevin=1",
+    ),
+    // The ALDP view's defaults as the end-to-end test sets them (`?target=aldp&seed=1&
+    // iters=40`): its checksum is handed to the Chromium test too.
+    (
+        E2E_ALDP_CASE,
+        "target=aldp&method=tb-buffer&seed=1&iters=40&batch=64&particles=64&steps=32&\
+         reference=ou&sigma=0.1&hidden=64&flow_hidden=64&harmonics=16&lr=0.003&buffer=30000&\
+         prefill=5&chunk=4&exploration=0&langevin=0",
+    ),
 ];
 const E2E_CASE: &str = "9gmm-rsmc-page";
+const E2E_ALDP_CASE: &str = "aldp-page";
 
 /// Discrete (`amortise train-discrete`) and VGS (`amortise train-vgs`) runs that must train
 /// the same parameters in the bundle as natively: `(name, subcommand, DiscretePlayground /
@@ -368,8 +387,8 @@ fn checkpoint_checksum(dir: &Path) -> Result<String, String> {
 /// Builds the native CLI, trains each of [`REPRO_CASES`] with it, and has
 /// `e2e/repro.test.mjs` train the same settings with the built bundle (`www/pkg`) under
 /// Node and compare the parameter checksum, the last TB loss and the learnt `log Z`.
-/// Returns the native checksum of the end-to-end test's run.
-fn repro() -> Result<String, String> {
+/// Returns the native checksums of the end-to-end test's RSMC and ALDP runs.
+fn repro() -> Result<[String; 2], String> {
     run(
         "build the native CLI (release)",
         "cargo",
@@ -412,7 +431,12 @@ fn repro() -> Result<String, String> {
         if i > 0 {
             cases.push(',');
         }
-        cases.push_str(&format!("{{\"dir\":{dir_s:?},\"query\":{query:?}}}"));
+        let kind = if query.starts_with("target=aldp&") {
+            ",\"kind\":\"aldp\""
+        } else {
+            ""
+        };
+        cases.push_str(&format!("{{\"dir\":{dir_s:?},\"query\":{query:?}{kind}}}"));
     }
     for (name, sub, query) in OTHER_REPRO_CASES {
         let dir = target_dir().join("repro").join(name);
@@ -461,7 +485,11 @@ fn repro() -> Result<String, String> {
         &["--test", "e2e/repro.test.mjs"],
         &[("REPRO_CASES", cases.as_str()), ("WASM_PKG", "www/pkg")],
     )?;
-    checkpoint_checksum(&target_dir().join("repro").join(E2E_CASE))
+    let dir = target_dir().join("repro");
+    Ok([
+        checkpoint_checksum(&dir.join(E2E_CASE))?,
+        checkpoint_checksum(&dir.join(E2E_ALDP_CASE))?,
+    ])
 }
 
 /// The runner binary comes with wasm-bindgen-cli (installed by [`build`]).
