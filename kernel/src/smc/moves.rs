@@ -12,6 +12,8 @@
 //!   size `ε` ([`leapfrog`]: half momentum step, `L − 1` full position-and-momentum steps, a
 //!   last position step and half momentum step), accepted with probability
 //!   `min(1, exp(−H(x', p') + H(x, p)))`, `H = −log π_β(x) + |p|²/2`.
+//! - [`mala`]: one Metropolis-adjusted Langevin transition (the default move of
+//!   [`super::annealed`]).
 //! - [`rwm`]: one random-walk Metropolis transition, proposal `x' = x + s ξ`, `ξ ~ N(0, I)`,
 //!   accepted with probability `min(1, π_β(x')/π_β(x))`.
 //!
@@ -266,6 +268,57 @@ pub fn hmc<T: LogDensity + ?Sized, R: Rng + ?Sized>(
     Ok(false)
 }
 
+/// Scratch length of [`mala`] for dimension `dim`.
+pub const fn mala_scratch_len(dim: usize) -> usize {
+    4 * dim
+}
+
+/// One MALA transition of `x` with step size `h` (Roberts & Tweedie 1996): proposal
+/// `y = x + h ∇log π_β(x) + √(2h) ξ`, accepted with probability
+/// `min(1, π_β(y) q(x | y) / (π_β(x) q(y | x)))`, `q(b | a) = N(b; a + h ∇log π_β(a), 2h I)`.
+/// `scratch` holds at least [`mala_scratch_len`] values. Returns whether it moved.
+///
+/// # Errors
+/// [`Error::ShapeMismatch`] if `scratch` is too short.
+pub fn mala<T: LogDensity + ?Sized, R: Rng + ?Sized>(
+    pi: &Tempered<'_, T>,
+    h: f32,
+    x: &mut [f32],
+    scratch: &mut [f32],
+    rng: &mut R,
+) -> Result<bool, Error> {
+    let dim = x.len();
+    crate::error::check_min_len("MALA scratch", mala_scratch_len(dim), scratch.len())?;
+    let (grad, rest) = scratch.split_at_mut(dim);
+    let (prop, rest) = rest.split_at_mut(dim);
+    let (pgrad, rest) = rest.split_at_mut(dim);
+    let noise = &mut rest[..dim];
+    let lp = pi.log_density_grad(x, grad);
+    fill_standard_normal(rng, noise);
+    let sd = math::sqrt(2.0 * h);
+    for j in 0..dim {
+        prop[j] = x[j] + h * grad[j] + sd * noise[j];
+    }
+    let lp_prop = pi.log_density_grad(prop, pgrad);
+    if lp_prop == f32::NEG_INFINITY || !prop.iter().all(|v| v.is_finite()) {
+        return Ok(false);
+    }
+    // log q(x | y) - log q(y | x)
+    let (mut fwd, mut bwd) = (0.0f32, 0.0f32);
+    for j in 0..dim {
+        let d1 = prop[j] - x[j] - h * grad[j];
+        let d2 = x[j] - prop[j] - h * pgrad[j];
+        fwd += d1 * d1;
+        bwd += d2 * d2;
+    }
+    let log_alpha = (lp_prop - lp) as f64 + ((fwd - bwd) / (4.0 * h)) as f64;
+    if log_alpha >= 0.0 || math::ln(uniform_f64(rng)) < log_alpha {
+        x.copy_from_slice(prop);
+        return Ok(true);
+    }
+    Ok(false)
+}
+
 /// One random-walk Metropolis transition of `x` (log density `lp` under `pi`) with proposal
 /// standard deviation `s`; `prop` (length `x.len()`) is scratch. Returns the new log
 /// density if it moved.
@@ -388,7 +441,7 @@ mod tests {
     /// (`√(c(i→j) + c(j→i))`, widened for the chain's autocorrelation). The same chain
     /// reproduces the mean and variance of `π_β` (a Gaussian).
     #[test]
-    fn hmc_and_rwm_satisfy_detailed_balance_on_a_tempered_gaussian() {
+    fn hmc_rwm_and_mala_satisfy_detailed_balance_on_a_tempered_gaussian() {
         // π_β with β = 0.5, var = 4, R = N(0, 1/2): precision 0.5/4 + 0.5·2
         let t = Quadratic(vec![2.0]);
         let pi = Tempered {
@@ -397,11 +450,11 @@ mod tests {
             var: 4.0,
         };
         let want_var = 1.0 / (0.5 / 4.0 + 0.5 * 2.0);
-        for kind in ["hmc", "rwm"] {
+        for kind in ["hmc", "rwm", "mala"] {
             let mut r = rng::seeded(7);
             let mut x = [0.0f32];
             let mut lp = pi.log_density(&x);
-            let mut s = [0.0f32; 3];
+            let mut s = [0.0f32; 4];
             let n = 200_000;
             let (mut m1, mut m2) = (0.0f64, 0.0f64);
             let mut pairs = [[0u64; 8]; 8];
@@ -410,6 +463,8 @@ mod tests {
                 if kind == "hmc" {
                     hmc(&pi, (0.4, 3), &mut x, lp, &mut s, &mut r).unwrap();
                     lp = pi.log_density(&x);
+                } else if kind == "mala" {
+                    mala(&pi, 0.5, &mut x, &mut s, &mut r).unwrap();
                 } else if let Some(l) = rwm(&pi, 1.0, &mut x, lp, &mut s[..1], &mut r) {
                     lp = l;
                 }

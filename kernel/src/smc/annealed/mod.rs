@@ -40,7 +40,9 @@
 use crate::error::{Error, check_len};
 use crate::math;
 use crate::rng::{Rng, fill_standard_normal, uniform_f64};
-use crate::smc::moves::{self, Hmc, Rwm, Tempered};
+
+mod sweep;
+use crate::smc::moves::{Hmc, Rwm, Tempered};
 use crate::smc::resample::{self, Scheme};
 use crate::targets::LogDensity;
 
@@ -474,49 +476,7 @@ pub fn step<T: LogDensity + ?Sized, R: Rng + ?Sized>(
         beta: state.beta as f32,
         var,
     };
-    let acceptance = match cfg.moves {
-        Move::Mala => mala_moves(cfg, state, ps, ws.vec, &pi, rng),
-        Move::Hmc(h) => {
-            let eps = h.step.at(state.beta);
-            state.step_size = eps;
-            let mut acc = Acceptance::default();
-            for (row, lr) in ps.x.chunks_exact_mut(dim).zip(ps.log_r.iter_mut()) {
-                if *lr == f32::NEG_INFINITY {
-                    continue;
-                }
-                for _ in 0..h.steps {
-                    let lp = pi.log_density(row);
-                    let moved = moves::hmc(&pi, (eps, h.leapfrog), row, lp, ws.vec, rng)?;
-                    acc.count(moved);
-                    if moved {
-                        *lr = target.log_density(row);
-                    }
-                }
-            }
-            acc.rate()
-        }
-        Move::Rwm(r) => {
-            let s = r.step.at(state.beta);
-            state.step_size = s;
-            let mut acc = Acceptance::default();
-            let prop = &mut ws.vec[..dim];
-            for (row, lr) in ps.x.chunks_exact_mut(dim).zip(ps.log_r.iter_mut()) {
-                if *lr == f32::NEG_INFINITY {
-                    continue;
-                }
-                let mut lp = pi.log_density(row);
-                for _ in 0..r.steps {
-                    let moved = moves::rwm(&pi, s, row, lp, prop, rng);
-                    acc.count(moved.is_some());
-                    if let Some(l) = moved {
-                        lp = l;
-                        *lr = target.log_density(row);
-                    }
-                }
-            }
-            acc.rate()
-        }
-    };
+    let acceptance = sweep::sweep(cfg, state, ps, ws.vec, &pi, rng)?;
     Ok(Info {
         beta: state.beta,
         delta_log_z: log_inc,
@@ -525,27 +485,6 @@ pub fn step<T: LogDensity + ?Sized, R: Rng + ?Sized>(
         acceptance,
         mean_log_increment: mean_inc,
     })
-}
-
-/// Accepted and proposed moves.
-#[derive(Default)]
-struct Acceptance {
-    accepted: u64,
-    proposed: u64,
-}
-
-impl Acceptance {
-    fn count(&mut self, accepted: bool) {
-        self.proposed += 1;
-        self.accepted += u64::from(accepted);
-    }
-    fn rate(&self) -> f64 {
-        if self.proposed > 0 {
-            self.accepted as f64 / self.proposed as f64
-        } else {
-            0.0
-        }
-    }
 }
 
 /// Resamples the particles (`ps.log_w` normalised so that its maximum is 0) with `scheme`
@@ -592,67 +531,6 @@ fn resample_particles<R: Rng + ?Sized>(
     ps.log_r.copy_from_slice(ws.log_r_tmp);
     ps.log_w.iter_mut().for_each(|w| *w = 0.0);
     Ok(())
-}
-
-/// [`Config::mala_steps`] MALA steps of every particle of positive weight targeting `pi`,
-/// then the step-size adaptation. Returns the acceptance rate.
-fn mala_moves<T: LogDensity + ?Sized, R: Rng + ?Sized>(
-    cfg: &Config,
-    state: &mut State,
-    ps: &mut Particles<'_>,
-    vec: &mut [f32],
-    pi: &Tempered<'_, T>,
-    rng: &mut R,
-) -> f64 {
-    let dim = pi.target.dim();
-    let h = state.step_size;
-    let (grad, rest) = vec.split_at_mut(dim);
-    let (prop, rest) = rest.split_at_mut(dim);
-    let (pgrad, noise) = rest.split_at_mut(dim);
-    let mut accepted = 0u64;
-    let mut proposed = 0u64;
-    for (row, lr) in ps.x.chunks_exact_mut(dim).zip(ps.log_r.iter_mut()) {
-        if *lr == f32::NEG_INFINITY {
-            continue; // zero-weight particle; moving it is wasted work
-        }
-        for _ in 0..cfg.mala_steps {
-            let lp = pi.log_density_grad(row, grad);
-            fill_standard_normal(rng, noise);
-            let sd = math::sqrt(2.0 * h);
-            for j in 0..dim {
-                prop[j] = row[j] + h * grad[j] + sd * noise[j];
-            }
-            let lp_prop = pi.log_density_grad(prop, pgrad);
-            proposed += 1;
-            if lp_prop == f32::NEG_INFINITY || !prop.iter().all(|v| v.is_finite()) {
-                continue;
-            }
-            // log q(x | y) - log q(y | x), q(b | a) = N(b; a + h ∇(a), 2h)
-            let (mut fwd, mut bwd) = (0.0f32, 0.0f32);
-            for j in 0..dim {
-                let d1 = prop[j] - row[j] - h * grad[j];
-                let d2 = row[j] - prop[j] - h * pgrad[j];
-                fwd += d1 * d1;
-                bwd += d2 * d2;
-            }
-            let log_alpha = (lp_prop - lp) as f64 + ((fwd - bwd) / (4.0 * h)) as f64;
-            if log_alpha >= 0.0 || math::ln(uniform_f64(rng)) < log_alpha {
-                row.copy_from_slice(prop);
-                *lr = pi.target.log_density(row);
-                accepted += 1;
-            }
-        }
-    }
-    let acceptance = if proposed > 0 {
-        accepted as f64 / proposed as f64
-    } else {
-        0.0
-    };
-    if cfg.adapt_step_size && proposed > 0 {
-        let f = math::exp(2.0 * (acceptance - 0.574)) as f32;
-        state.step_size = (state.step_size * f).clamp(1e-6, 1e3);
-    }
-    acceptance
 }
 
 /// Runs [`init`] then [`step`] until `β = 1`; returns the final state.
