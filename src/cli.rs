@@ -86,7 +86,7 @@ pub enum Command {
         #[arg(long)]
         out: String,
     },
-    /// Train a sampler (tb, tb-buffer, rsmc, vgs) or run the annealed SMC baseline (smc), evaluate
+    /// Train a sampler (tb, tb-buffer, rsmc, rsmc-nobuffer, vgs) or run the annealed SMC baseline (smc), evaluate
     /// it and write metrics.jsonl, summary.json, samples.csv, samples.svg and a checkpoint; on
     /// a discrete environment (sequence, grid, deceptive-grid, ising) train tb, db, subtb, rsmc
     /// or teacher as `train-discrete` does.
@@ -199,7 +199,9 @@ pub struct TrainArgs {
         hide_default_value = true
     )]
     pub target: String,
-    /// Method: tb, tb-buffer, rsmc (trained), teacher (adaptive teacher: a student diffusion
+    /// Method: tb, tb-buffer, rsmc (trained), rsmc-nobuffer (the paper's "TB + SMC" row: rsmc
+    /// without buffer or prefill, each off-policy iteration training on the particles of its
+    /// own SMC pass; --particles defaults to and must equal --batch), teacher (adaptive teacher: a student diffusion
     /// sampler trained on its own, teacher and buffer samples, and a teacher diffusion sampler
     /// trained towards the student's TB loss; Kim et al. 2025), smc (annealed SMC baseline, no
     /// training) or vgs (the Value Gradient Sampler; same trainer and outputs as `train-vgs`,
@@ -224,9 +226,61 @@ pub struct TrainArgs {
     /// Diffusion samplers and SMC on continuous targets.
     #[command(flatten)]
     pub diffusion: DiffusionArgs,
+    /// The annealed SMC baseline (--method smc).
+    #[command(flatten)]
+    pub smc: SmcArgs,
     /// Discrete environments and GFlowNet trainers.
     #[command(flatten)]
     pub discrete: DiscreteArgs,
+}
+
+/// The annealed SMC baseline's choices (`train --method smc`; docs/cli.md).
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Annealed SMC baseline (--method smc)")]
+pub struct SmcArgs {
+    /// Temperatures: adaptive (the next beta keeps the conditional ESS at 0.5; the default)
+    /// or geometric (K fixed temperatures beta_k = k/(K-1), resampling below ESS/N = 0.3 at
+    /// every one, the last included: the seeds' SMC baseline). --preset paper: geometric.
+    #[arg(long)]
+    pub smc_schedule: Option<String>,
+    /// K of --smc-schedule geometric, both ends included (default 128, the seeds' num_temps).
+    #[arg(long)]
+    pub temperatures: Option<u32>,
+    /// Markov move after each reweighting: mala (5 MALA steps, step size adapted towards
+    /// acceptance 0.574; the default), hmc (the seeds': one transition of 10 leapfrog steps)
+    /// or rwm (the seeds': 10 random-walk Metropolis transitions). --preset paper: hmc.
+    #[arg(long)]
+    pub smc_move: Option<String>,
+    /// hmc and rwm: step sizes A,B at beta = 0 and from beta = 0.5 on, linear in between (one
+    /// value: both), instead of the target's (GMM40 0.2,0.2; Funnel 0.001,0.1; others
+    /// 0.1,0.1; docs/cli.md).
+    #[arg(long, value_name = "A,B")]
+    pub smc_step_sizes: Option<String>,
+    /// Resampling scheme: systematic (the default) or multinomial (the seeds). --preset
+    /// paper: multinomial.
+    #[arg(long)]
+    pub smc_resample: Option<String>,
+    /// The evaluated samples: resampled (eval-samples equally weighted draws from the final
+    /// weighted particles; the default) or particles (the first eval-samples final particles
+    /// as they are, weights ignored, as the seeds evaluate). --preset paper: particles.
+    #[arg(long)]
+    pub smc_samples: Option<String>,
+}
+
+impl SmcArgs {
+    /// The first flag given, for the methods and targets that do not use them.
+    pub fn first_given(&self) -> Option<&'static str> {
+        [
+            (self.smc_schedule.is_some(), "--smc-schedule"),
+            (self.temperatures.is_some(), "--temperatures"),
+            (self.smc_move.is_some(), "--smc-move"),
+            (self.smc_step_sizes.is_some(), "--smc-step-sizes"),
+            (self.smc_resample.is_some(), "--smc-resample"),
+            (self.smc_samples.is_some(), "--smc-samples"),
+        ]
+        .into_iter()
+        .find_map(|(set, flag)| set.then_some(flag))
+    }
 }
 
 /// Arguments of `amortise train-discrete`: the environment and method, then the groups it

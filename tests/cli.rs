@@ -292,7 +292,7 @@ fn small_train(method: &str, out: &std::path::Path, seed: &str) -> Output {
 
 #[test]
 fn train_writes_every_output_and_sample_reads_the_checkpoint() {
-    for method in ["tb", "tb-buffer", "rsmc", "smc"] {
+    for method in ["tb", "tb-buffer", "rsmc", "rsmc-nobuffer", "smc"] {
         let dir = tmp(&format!("train-{method}"));
         let o = small_train(method, &dir, "3");
         assert!(o.status.success(), "{method}: {}", stderr(&o));
@@ -554,6 +554,12 @@ fn threaded_tb_training_does_not_depend_on_the_thread_count() {
 fn threaded_buffer_methods_do_not_depend_on_the_thread_count() {
     let run = |method: &str, threads: &str| {
         let out = tmp(&format!("threads-{method}-{threads}"));
+        // rsmc-nobuffer trains on its particles: as many as the batch
+        let particles = if method == "rsmc-nobuffer" {
+            "20"
+        } else {
+            "24"
+        };
         let o = amortise(&[
             "train",
             "--target",
@@ -565,7 +571,7 @@ fn threaded_buffer_methods_do_not_depend_on_the_thread_count() {
             "--batch",
             "20",
             "--particles",
-            "24",
+            particles,
             "--prefill",
             "1",
             "--buffer",
@@ -595,7 +601,7 @@ fn threaded_buffer_methods_do_not_depend_on_the_thread_count() {
                 .unwrap();
         c["checksum"].as_str().unwrap().to_string()
     };
-    for method in ["tb-buffer", "rsmc"] {
+    for method in ["tb-buffer", "rsmc", "rsmc-nobuffer"] {
         assert_eq!(run(method, "1"), run(method, "2"), "{method}");
     }
 }
@@ -758,4 +764,149 @@ fn the_paper_preset_sets_the_run_and_flags_override_it() {
         2,
         "--preset",
     );
+}
+
+#[test]
+fn the_smc_baseline_flags_run_the_seeds_smc_and_refuse_bad_values_by_name() {
+    let dir = tmp("smc-seeds");
+    let out = dir.to_str().unwrap();
+    // --preset paper --method smc: geometric 128, HMC, multinomial, the particles as they
+    // are; fewer particles here so that it stays fast
+    let o = amortise(&[
+        "train",
+        "--target",
+        "gmm40",
+        "--method",
+        "smc",
+        "--preset",
+        "paper",
+        "--particles",
+        "64",
+        "--temperatures",
+        "16",
+        "--eval-samples",
+        "50",
+        "--seed",
+        "2",
+        "--out",
+        out,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    let c = &s["config"];
+    assert_eq!(c["smc_schedule"], "geometric");
+    assert_eq!(c["smc_move"], "hmc");
+    assert_eq!(c["smc_resample"], "multinomial");
+    assert_eq!(c["smc_samples"], "particles");
+    assert_eq!(
+        (c["sigma"].as_f64(), c["temperatures"].as_u64()),
+        (Some(40.0), Some(16))
+    );
+    assert_eq!(s["temperatures"].as_u64(), Some(15));
+    assert!(s["log_z_estimate"].as_f64().unwrap().is_finite());
+    assert!(s["smc_elbo"].as_f64().unwrap() <= s["log_z_estimate"].as_f64().unwrap());
+    let metrics = std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap();
+    assert_eq!(metrics.lines().count(), 15);
+    assert!(metrics.contains("\"step_size\":0.2"), "{metrics}");
+    // RWM with explicit step sizes, the adaptive schedule
+    let o = amortise(&[
+        "train",
+        "--target",
+        "funnel",
+        "--method",
+        "smc",
+        "--smc-move",
+        "rwm",
+        "--smc-step-sizes",
+        "0.01,0.2",
+        "--particles",
+        "64",
+        "--eval-samples",
+        "50",
+        "--out",
+        out,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let smc = |extra: &[&str]| {
+        let mut a = vec![
+            "train",
+            "--target",
+            "gmm40",
+            "--method",
+            "smc",
+            "--particles",
+            "32",
+            "--out",
+            out,
+        ];
+        a.extend_from_slice(extra);
+        amortise(&a)
+    };
+    for (args, flag) in [
+        (&["--smc-schedule", "cosine"][..], "--smc-schedule"),
+        (
+            &["--smc-schedule", "geometric", "--temperatures", "1"],
+            "--temperatures",
+        ),
+        (&["--temperatures", "64"], "--temperatures"),
+        (&["--smc-move", "nuts"], "--smc-move"),
+        (
+            &["--smc-move", "hmc", "--smc-step-sizes", "0.1,abc"],
+            "--smc-step-sizes",
+        ),
+        (
+            &["--smc-move", "hmc", "--smc-step-sizes", "0.1,0.2,0.3"],
+            "--smc-step-sizes",
+        ),
+        (
+            &["--smc-move", "hmc", "--smc-step-sizes", "0,0.1"],
+            "--smc-step-sizes",
+        ),
+        (
+            &["--smc-move", "rwm", "--smc-step-sizes", "NaN"],
+            "--smc-step-sizes",
+        ),
+        (&["--smc-step-sizes", "0.1"], "--smc-step-sizes"),
+        (&["--smc-resample", "residual"], "--smc-resample"),
+        (&["--smc-samples", "all"], "--smc-samples"),
+        (
+            &["--smc-samples", "particles", "--eval-samples", "100"],
+            "--eval-samples",
+        ),
+    ] {
+        assert_fails(&smc(args), 2, flag);
+    }
+    // the flags belong to --method smc
+    for method in ["rsmc", "tb", "vgs"] {
+        assert_fails(
+            &amortise(&[
+                "train",
+                "--target",
+                "9gmm",
+                "--method",
+                method,
+                "--smc-move",
+                "hmc",
+                "--out",
+                out,
+            ]),
+            2,
+            "--smc-move",
+        );
+    }
+    assert_fails(
+        &amortise(&[
+            "train",
+            "--target",
+            "grid",
+            "--temperatures",
+            "8",
+            "--out",
+            out,
+        ]),
+        2,
+        "--temperatures",
+    );
+    std::fs::remove_dir_all(&dir).ok();
 }

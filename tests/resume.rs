@@ -58,6 +58,20 @@ const METHODS: &[(&str, &str, &str, Stop, &str)] = &[
         "",
     ),
     (
+        "rsmc-nobuffer",
+        "train --target 9gmm --method rsmc-nobuffer --batch 8 --steps 16 --hidden 8 --flow-hidden 8 --harmonics 4 --eval-samples 20",
+        "train",
+        Stop::At(&[3, 7]),
+        "",
+    ),
+    (
+        "rsmc-nobuffer-threads",
+        "train --target 9gmm --method rsmc-nobuffer --threads 2 --grad-chunks 3 --batch 9 --steps 16 --hidden 8 --flow-hidden 8 --harmonics 4 --eval-samples 20",
+        "train",
+        Stop::At(&[4]),
+        "--threads 1",
+    ),
+    (
         "teacher",
         "train --target 25gmm --method teacher --batch 8 --steps 16 --hidden 8 --harmonics 4 --buffer 40 --eval-samples 20",
         "train",
@@ -268,6 +282,12 @@ fn diffusion_tb_buffer_resumes_with_the_same_bits() {
 #[test]
 fn diffusion_rsmc_resumes_in_pieces_with_the_same_bits() {
     resumes_with_the_same_bits("rsmc");
+}
+
+#[test]
+fn diffusion_rsmc_without_a_buffer_resumes_with_the_same_bits() {
+    resumes_with_the_same_bits("rsmc-nobuffer");
+    resumes_with_the_same_bits("rsmc-nobuffer-threads");
 }
 
 #[test]

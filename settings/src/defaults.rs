@@ -5,17 +5,29 @@
 //! [`crate::RunConfig::playground`].
 
 /// Methods of `amortise train` on a continuous target.
-pub const METHODS: [&str; 6] = ["tb", "tb-buffer", "rsmc", "smc", "vgs", "teacher"];
+pub const METHODS: [&str; 7] = [
+    "tb",
+    "tb-buffer",
+    "rsmc",
+    "rsmc-nobuffer",
+    "smc",
+    "vgs",
+    "teacher",
+];
 /// The trained diffusion methods (the playground's `method` values).
 pub const TRAINED: [&str; 3] = ["tb", "tb-buffer", "rsmc"];
 /// Iterations.
 pub const ITERS: u32 = 2000;
 /// Training batch `B` (paper: 2000).
 pub const BATCH: usize = 300;
-/// SMC particles `N` of rsmc (paper: 2000).
+/// SMC particles `N` of rsmc (paper: 2000); rsmc-nobuffer trains on them, so they equal
+/// [`BATCH`].
 pub const PARTICLES: usize = 300;
 /// Particles of the annealed SMC baseline (`--method smc`).
 pub const SMC_PARTICLES: usize = 2000;
+/// Temperatures `K` of the annealed SMC baseline's geometric schedule (`--temperatures`;
+/// the seeds' `num_temps`).
+pub const TEMPERATURES: u32 = 128;
 /// Diffusion steps `T` (paper: 64).
 pub const STEPS: usize = 64;
 /// Policy and flow widths, Fourier harmonics.

@@ -17,9 +17,18 @@
 //! and in both: batch 2000, SMC particles 2000, chunk L = 4, replay buffer 100 batches
 //! (200,000), prefill 100 SMC runs, replay ratio 2, learning rates 1e-3 (policy, flows) and
 //! 1e-1 (β, log Z), clip 1, `log Z` starting at 0, the OU reference with the paper's σ
-//! (the settings row's, per dimension: GMM40-50d 40 instead of the 2-d/5-d 20), 2000 evaluation samples. The annealed SMC
-//! baseline (`--method smc`) gets the 2000 particles. What the paper reports from such a run
-//! is the mean of its last five evaluations (`summary.json`'s `last5`).
+//! (the settings row's, per dimension: GMM40-50d 40 instead of the 2-d/5-d 20), 2000 evaluation samples. What the paper
+//! reports from such a run is the mean of its last five evaluations (`summary.json`'s
+//! `last5`).
+//!
+//! With `--method smc`, `paper` is the seeds' SMC baseline (`configs/algorithm/smc.yaml`,
+//! "SMC-HMC"): 2000 particles, the geometric schedule of 128 temperatures, multinomial
+//! resampling below ESS/N = 0.3, one HMC transition of 10 leapfrog steps per temperature
+//! with the target row's step sizes, and the base `N(0, σ² I)` with the seeds'
+//! `target.smc.init_std` ([`crate::targets::TargetDefaults::smc_std_at`]: GMM40-2d 40, not
+//! the diffusion reference's 20), evaluated on the final particles as they are (their
+//! weights ignored, as the seeds' `eval_fn(samples, …)` does). `--smc-move rwm` with it gives their "SMC-RWM"
+//! (`smc_mh.yaml`).
 
 use crate::error::SettingError;
 use crate::run::RunConfig;
@@ -53,10 +62,13 @@ pub fn preset(name: &str, target: &str, dim: usize, method: &str) -> Result<Pres
             format!("unknown preset `{name}` (known: {})", NAMES.join(", ")),
         ));
     }
-    if !matches!(method, "tb" | "tb-buffer" | "rsmc" | "smc") {
+    if !matches!(
+        method,
+        "tb" | "tb-buffer" | "rsmc" | "rsmc-nobuffer" | "smc"
+    ) {
         return Err(SettingError::new(
             "preset",
-            format!("paper covers tb, tb-buffer, rsmc and smc, not {method}"),
+            format!("paper covers tb, tb-buffer, rsmc, rsmc-nobuffer and smc, not {method}"),
         ));
     }
     let lp = paper_uses_lp(target, dim);
@@ -66,8 +78,15 @@ pub fn preset(name: &str, target: &str, dim: usize, method: &str) -> Result<Pres
     } else {
         (256, 64, 64, 20_000)
     };
+    let smc = method == "smc";
+    let sigma = if smc {
+        crate::targets::of(target).smc_std_at(dim)
+    } else {
+        base.sigma
+    };
     let run = RunConfig {
         iters,
+        sigma,
         batch: 2000,
         particles: 2000,
         steps,
@@ -81,6 +100,18 @@ pub fn preset(name: &str, target: &str, dim: usize, method: &str) -> Result<Pres
         chunk: 4,
         eval_samples: 2000,
         ..base
+    };
+    let run = if smc {
+        RunConfig {
+            smc_schedule: "geometric".into(),
+            temperatures: 128,
+            smc_move: "hmc".into(),
+            smc_resample: "multinomial".into(),
+            smc_samples: "particles".into(),
+            ..run
+        }
+    } else {
+        run
     };
     Ok(Preset {
         run,
@@ -125,6 +156,28 @@ mod tests {
             (c.iterations, c.lr_beta, c.lr_log_z, c.replay_ratio),
             (20_000, 0.1, 0.1, 2)
         );
+    }
+
+    #[test]
+    fn the_paper_preset_of_smc_is_the_seeds_smc_hmc() {
+        let r = preset("paper", "gmm40", 2, "smc").unwrap().run;
+        assert_eq!((r.particles, r.sigma, r.temperatures), (2000, 40.0, 128));
+        assert_eq!(
+            (
+                r.smc_schedule.as_str(),
+                r.smc_move.as_str(),
+                r.smc_resample.as_str()
+            ),
+            ("geometric", "hmc", "multinomial")
+        );
+        r.validate(&crate::Limits::CLI).unwrap();
+        assert_eq!(
+            preset("paper", "gmm40-jax", 5, "smc").unwrap().run.sigma,
+            20.0
+        );
+        // the trained methods keep the reference's σ and the default SMC settings
+        let r = preset("paper", "gmm40", 2, "rsmc").unwrap().run;
+        assert_eq!((r.sigma, r.smc_move.as_str()), (20.0, "mala"));
     }
 
     #[test]

@@ -151,7 +151,56 @@ impl RunConfig {
         self.process()?;
         self.priority()?;
         self.buffer_weights()?;
+        self.smc_rules()?;
         self.cross_rules()
+    }
+
+    /// The annealed SMC baseline's settings: valid for `--method smc`, at their defaults
+    /// for every other method.
+    fn smc_rules(&self) -> Result<(), SettingError> {
+        if self.method == "smc" {
+            self.annealed_config()?;
+            match self.smc_samples.as_str() {
+                "resampled" => {}
+                "particles" if self.eval_samples <= self.particles => {}
+                "particles" => {
+                    return Err(SettingError::new(
+                        "eval_samples",
+                        format!(
+                            "--smc-samples particles evaluates at most the {} particles",
+                            self.particles
+                        ),
+                    ));
+                }
+                other => {
+                    return Err(SettingError::new(
+                        "smc_samples",
+                        format!("unknown choice `{other}` (resampled or particles)"),
+                    ));
+                }
+            }
+            if self.smc_move == "mala" && self.smc_step_sizes.is_some() {
+                return Err(SettingError::new(
+                    "smc_step_sizes",
+                    "only used by the hmc and rwm moves (MALA adapts its own step size)",
+                ));
+            }
+            return Ok(());
+        }
+        let base = RunConfig::new(&self.target, self.dim, "smc");
+        for (key, default) in [
+            ("smc_schedule", self.smc_schedule == base.smc_schedule),
+            ("temperatures", self.temperatures == base.temperatures),
+            ("smc_move", self.smc_move == base.smc_move),
+            ("smc_step_sizes", self.smc_step_sizes.is_none()),
+            ("smc_resample", self.smc_resample == base.smc_resample),
+            ("smc_samples", self.smc_samples == base.smc_samples),
+        ] {
+            if !default {
+                return Err(SettingError::new(key, "only used by --method smc"));
+            }
+        }
+        Ok(())
     }
 
     fn cross_rules(&self) -> Result<(), SettingError> {
@@ -168,11 +217,12 @@ impl RunConfig {
                 "needs --method rsmc with at least one --prefill SMC run",
             ));
         }
-        let trained = defaults::TRAINED.contains(&self.method.as_str());
+        let trained =
+            defaults::TRAINED.contains(&self.method.as_str()) || self.method == "rsmc-nobuffer";
         if self.init_log_z_batch && !trained {
             return Err(SettingError::new(
                 "init_log_z_batch",
-                "needs a trained diffusion method: tb, tb-buffer or rsmc",
+                "needs a trained diffusion method: tb, tb-buffer, rsmc or rsmc-nobuffer",
             ));
         }
         if self.init_log_z_batch && self.init_log_z_smc {
@@ -181,10 +231,20 @@ impl RunConfig {
                 "choose one of --init-log-z-batch and --init-log-z-smc",
             ));
         }
-        if self.method == "rsmc" && (chunk == 0 || steps % chunk != 0 || steps / chunk < 2) {
+        let smc = self.method == "rsmc" || self.method == "rsmc-nobuffer";
+        if smc && (chunk == 0 || steps % chunk != 0 || steps / chunk < 2) {
             return Err(SettingError::new(
                 "chunk",
                 format!("must divide the steps ({steps}) into at least two chunks"),
+            ));
+        }
+        if self.method == "rsmc-nobuffer" && self.particles != self.batch {
+            return Err(SettingError::new(
+                "particles",
+                format!(
+                    "rsmc-nobuffer trains on its SMC particles: --particles must equal --batch ({})",
+                    self.batch
+                ),
             ));
         }
         Ok(())
@@ -194,6 +254,7 @@ impl RunConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use amortise_kernel::samplers::diffusion::train::Method;
 
     fn key(r: &RunConfig, l: &Limits) -> &'static str {
         r.validate(l).unwrap_err().key
@@ -247,6 +308,58 @@ mod tests {
         })
         .validate(&l)
         .unwrap();
+        // the annealed SMC settings: only for --method smc, and valid there
+        assert_eq!(key(&with(&|r| r.smc_move = "hmc".into()), &l), "smc_move");
+        assert_eq!(key(&with(&|r| r.temperatures = 64), &l), "temperatures");
+        let smc = |f: &dyn Fn(&mut RunConfig)| {
+            with(&|r| {
+                r.method = "smc".into();
+                f(r)
+            })
+        };
+        smc(&|_| {}).validate(&l).unwrap();
+        assert_eq!(
+            key(&smc(&|r| r.smc_schedule = "cosine".into()), &l),
+            "smc_schedule"
+        );
+        assert_eq!(
+            key(&smc(&|r| r.smc_step_sizes = Some([0.1, 0.1])), &l),
+            "smc_step_sizes"
+        );
+        assert_eq!(
+            key(&smc(&|r| r.smc_samples = "all".into()), &l),
+            "smc_samples"
+        );
+        let few = smc(&|r| {
+            r.smc_samples = "particles".into();
+            r.particles = 100;
+        });
+        assert_eq!(key(&few, &l), "eval_samples");
+        smc(&|r| {
+            r.smc_move = "hmc".into();
+            r.smc_step_sizes = Some([0.1, 0.1]);
+        })
+        .validate(&l)
+        .unwrap();
+        // rsmc-nobuffer trains on its particles
+        let nb = with(&|r| {
+            r.method = "rsmc-nobuffer".into();
+            r.particles = 200;
+        });
+        assert_eq!(key(&nb, &l), "particles");
+        let nb = with(&|r| r.method = "rsmc-nobuffer".into());
+        nb.validate(&l).unwrap();
+        assert_eq!(nb.train_config().unwrap().method, Method::RsmcNoBuffer);
+        assert_eq!(
+            key(
+                &with(&|r| {
+                    r.method = "rsmc-nobuffer".into();
+                    r.steps = 18;
+                }),
+                &l
+            ),
+            "chunk"
+        );
         // the page is smaller
         assert_eq!(key(&with(&|r| r.hidden = 1000), &Limits::PAGE), "hidden");
         assert_eq!(

@@ -6,6 +6,9 @@ use amortise_kernel::samplers::diffusion::policy::PolicyConfig;
 use amortise_kernel::samplers::diffusion::reference::Process;
 use amortise_kernel::samplers::diffusion::smc::SmcConfig;
 use amortise_kernel::samplers::diffusion::train::{BufferWeights, Config as TrainConfig, Method};
+use amortise_kernel::smc::annealed::{self, Move, Schedule};
+use amortise_kernel::smc::moves::{Hmc, Rwm};
+use amortise_kernel::smc::resample::Scheme;
 
 use crate::defaults;
 use crate::error::SettingError;
@@ -20,7 +23,7 @@ pub struct RunConfig {
     pub target: String,
     /// Target dimension.
     pub dim: usize,
-    /// `tb`, `tb-buffer`, `rsmc`, `smc` or `teacher`.
+    /// `tb`, `tb-buffer`, `rsmc`, `rsmc-nobuffer`, `smc` or `teacher`.
     pub method: String,
     /// Seed of the run.
     pub seed: u64,
@@ -72,6 +75,56 @@ pub struct RunConfig {
     /// `−log p₀`, the default) or `seed` (the seeds' JAX trainer, without it).
     #[cfg_attr(feature = "serde", serde(default = "default_weights"))]
     pub buffer_weights: String,
+    /// smc: `adaptive` (conditional-ESS tempering, the default) or `geometric` (the seeds'
+    /// fixed schedule of [`RunConfig::temperatures`]).
+    #[cfg_attr(feature = "serde", serde(default = "default_schedule"))]
+    pub smc_schedule: String,
+    /// smc with the geometric schedule: temperatures `K`, both ends included (default 128,
+    /// the seeds' `num_temps`).
+    #[cfg_attr(feature = "serde", serde(default = "default_temperatures"))]
+    pub temperatures: u32,
+    /// smc: the Markov move, `mala` (adapted MALA, the default), `hmc` or `rwm` (the seeds'
+    /// kernels, step sizes per target).
+    #[cfg_attr(feature = "serde", serde(default = "default_move"))]
+    pub smc_move: String,
+    /// smc with hmc or rwm: the step sizes at `β = 0` and from `β = 0.5` on (`None`: the
+    /// target's row in [`crate::targets`]).
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub smc_step_sizes: Option<[f32; 2]>,
+    /// smc: the resampling scheme, `systematic` (the default) or `multinomial` (the seeds).
+    #[cfg_attr(feature = "serde", serde(default = "default_resample"))]
+    pub smc_resample: String,
+    /// smc: the evaluated samples, `resampled` (`eval_samples` equally weighted draws from
+    /// the final weighted particles by systematic resampling, the default) or `particles`
+    /// (the first `eval_samples` final particles as they are, their weights ignored: how the
+    /// seeds evaluate their SMC baseline).
+    #[cfg_attr(feature = "serde", serde(default = "default_samples"))]
+    pub smc_samples: String,
+}
+
+#[cfg(feature = "serde")]
+fn default_samples() -> String {
+    "resampled".into()
+}
+
+#[cfg(feature = "serde")]
+fn default_schedule() -> String {
+    "adaptive".into()
+}
+
+#[cfg(feature = "serde")]
+fn default_temperatures() -> u32 {
+    defaults::TEMPERATURES
+}
+
+#[cfg(feature = "serde")]
+fn default_move() -> String {
+    "mala".into()
+}
+
+#[cfg(feature = "serde")]
+fn default_resample() -> String {
+    "systematic".into()
 }
 
 #[cfg(feature = "serde")]
@@ -114,6 +167,12 @@ impl RunConfig {
             eval_samples: defaults::EVAL_SAMPLES,
             buffer_priority: "iw".into(),
             buffer_weights: "corrected".into(),
+            smc_schedule: "adaptive".into(),
+            temperatures: defaults::TEMPERATURES,
+            smc_move: "mala".into(),
+            smc_step_sizes: None,
+            smc_resample: "systematic".into(),
+            smc_samples: "resampled".into(),
         }
     }
 
@@ -143,6 +202,7 @@ impl RunConfig {
             "tb" | "teacher" => Some(Method::Tb),
             "tb-buffer" => Some(Method::TbBuffer),
             "rsmc" => Some(Method::Rsmc),
+            "rsmc-nobuffer" => Some(Method::RsmcNoBuffer),
             _ => None,
         }
     }
@@ -215,6 +275,68 @@ impl RunConfig {
         }
     }
 
+    /// The annealed SMC baseline's configuration (`--method smc`): base `N(0, sigma² I)`,
+    /// the schedule, the move (HMC and RWM as the seeds run them, [`Hmc::seeds`],
+    /// [`Rwm::seeds`], with [`RunConfig::smc_step_sizes`] or the target's row) and the
+    /// resampling scheme; the other fields at their defaults.
+    ///
+    /// # Errors
+    /// An unknown schedule, move or scheme; a bad value the kernel refuses, by its setting.
+    pub fn annealed_config(&self) -> Result<annealed::Config, SettingError> {
+        let schedule = match self.smc_schedule.as_str() {
+            "adaptive" => Schedule::Adaptive,
+            "geometric" => Schedule::Geometric {
+                temperatures: self.temperatures,
+            },
+            other => {
+                return Err(SettingError::new(
+                    "smc_schedule",
+                    format!("unknown schedule `{other}` (adaptive or geometric)"),
+                ));
+            }
+        };
+        let row = targets::of(&self.target);
+        let moves = match self.smc_move.as_str() {
+            "mala" => Move::Mala,
+            "hmc" => Move::Hmc(Hmc::seeds(self.smc_step_sizes.unwrap_or(row.smc_hmc_step))),
+            "rwm" => Move::Rwm(Rwm::seeds(self.smc_step_sizes.unwrap_or(row.smc_rwm_step))),
+            other => {
+                return Err(SettingError::new(
+                    "smc_move",
+                    format!("unknown move `{other}` (mala, hmc or rwm)"),
+                ));
+            }
+        };
+        let resample = match self.smc_resample.as_str() {
+            "systematic" => Scheme::Systematic,
+            "multinomial" => Scheme::Multinomial,
+            other => {
+                return Err(SettingError::new(
+                    "smc_resample",
+                    format!("unknown scheme `{other}` (systematic or multinomial)"),
+                ));
+            }
+        };
+        let cfg = annealed::Config {
+            base_std: self.sigma,
+            schedule,
+            moves,
+            resample,
+            ..annealed::Config::default()
+        };
+        let probe = annealed::Config {
+            moves: Move::Mala,
+            ..cfg
+        };
+        let msg = |e: amortise_kernel::Error| e.to_string();
+        probe
+            .validate()
+            .map_err(|e| SettingError::new("temperatures", msg(e)))?;
+        cfg.validate()
+            .map_err(|e| SettingError::new("smc_step_sizes", msg(e)))?;
+        Ok(cfg)
+    }
+
     /// The kernel's training configuration (for the trained methods): `lr` for policy and
     /// flows, the schedule over `iters`.
     ///
@@ -270,6 +392,45 @@ mod tests {
         assert_eq!(RunConfig::new("gmm40-jax", 5, "rsmc").sigma, 20.0);
         assert_eq!(RunConfig::new("gmm40-jax", 50, "rsmc").sigma, 40.0);
         assert!(RunConfig::new("gmm40", 2, "smc").train_config().is_err());
+    }
+
+    #[test]
+    fn the_annealed_configuration_follows_the_settings_and_the_target_row() {
+        let mut r = RunConfig::new("funnel", 10, "smc");
+        let c = r.annealed_config().unwrap();
+        assert_eq!(c, annealed::Config::default());
+        r.smc_schedule = "geometric".into();
+        r.smc_move = "hmc".into();
+        r.smc_resample = "multinomial".into();
+        let c = r.annealed_config().unwrap();
+        assert_eq!(c.schedule, Schedule::Geometric { temperatures: 128 });
+        assert_eq!(c.moves, Move::Hmc(Hmc::seeds([0.001, 0.1])));
+        assert_eq!(c.resample, Scheme::Multinomial);
+        r.smc_move = "rwm".into();
+        r.smc_step_sizes = Some([0.5, 0.25]);
+        assert_eq!(
+            r.annealed_config().unwrap().moves,
+            Move::Rwm(Rwm::seeds([0.5, 0.25]))
+        );
+        r.smc_step_sizes = Some([0.5, -1.0]);
+        assert_eq!(r.annealed_config().unwrap_err().key, "smc_step_sizes");
+        r.smc_step_sizes = None;
+        r.temperatures = 1;
+        assert_eq!(r.annealed_config().unwrap_err().key, "temperatures");
+        r.temperatures = 128;
+        for (key, bad) in [
+            ("smc_schedule", "linear"),
+            ("smc_move", "nuts"),
+            ("smc_resample", "residual"),
+        ] {
+            let mut b = r.clone();
+            match key {
+                "smc_schedule" => b.smc_schedule = bad.into(),
+                "smc_move" => b.smc_move = bad.into(),
+                _ => b.smc_resample = bad.into(),
+            }
+            assert_eq!(b.annealed_config().unwrap_err().key, key);
+        }
     }
 
     #[test]

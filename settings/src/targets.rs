@@ -78,9 +78,23 @@ pub struct TargetDefaults {
     pub min_start_distance: f32,
     /// What the playground offers on it; `None`: not in its menu.
     pub page: Option<Page>,
+    /// The annealed SMC baseline's HMC leapfrog step sizes at `β = 0` and `β ≥ 0.5`
+    /// (`--smc-move hmc`; the seeds' `target.hmc.hmc_step_size`, the same at every
+    /// dimension of a target).
+    pub smc_hmc_step: [f32; 2],
+    /// The annealed SMC baseline's random-walk proposal scales at `β = 0` and `β ≥ 0.5`
+    /// (`--smc-move rwm`; the seeds' `target.mh.rwm_step_size`, given only for GMM40-2d/5d,
+    /// Funnel and ManyWell-32; other targets take the fallback).
+    pub smc_rwm_step: [f32; 2],
+    /// `(dimension, σ)` pairs of the seeds' SMC base `N(0, σ² I)` (`target.smc.init_std`)
+    /// where it differs from the reference scale [`TargetDefaults::sigma_at`]; used by
+    /// `--preset paper --method smc` ([`TargetDefaults::smc_std_at`]).
+    pub smc_std_by_dim: &'static [(usize, f32)],
 }
 
-/// The choices of a target without a row: `σ = 1`, the 9-GMM VGS settings, not on the page.
+/// The choices of a target without a row: `σ = 1`, the 9-GMM VGS settings, not on the page,
+/// SMC move step sizes `[0.1, 0.1]` (the seeds' untuned default: their Gaussian and
+/// ManyWell rows).
 pub const FALLBACK: TargetDefaults = TargetDefaults {
     sigma: 1.0,
     sigma_by_dim: &[],
@@ -89,6 +103,9 @@ pub const FALLBACK: TargetDefaults = TargetDefaults {
     particles: None,
     min_start_distance: 0.0,
     page: None,
+    smc_hmc_step: [0.1, 0.1],
+    smc_rwm_step: [0.1, 0.1],
+    smc_std_by_dim: &[],
 };
 
 impl TargetDefaults {
@@ -100,7 +117,26 @@ impl TargetDefaults {
             .find(|(d, _)| *d == dim)
             .map_or(self.sigma, |&(_, s)| s)
     }
+
+    /// The seeds' SMC base scale at dimension `dim`: the [`TargetDefaults::smc_std_by_dim`]
+    /// entry for `dim`, else [`TargetDefaults::sigma_at`].
+    pub fn smc_std_at(&self, dim: usize) -> f32 {
+        self.smc_std_by_dim
+            .iter()
+            .find(|(d, _)| *d == dim)
+            .map_or(self.sigma_at(dim), |&(_, s)| s)
+    }
 }
+
+/// GMM40's SMC baseline settings (the seeds' `gaussian_mixture40*.yaml`): HMC and RWM step
+/// sizes `[0.2, 0.2]`; SMC base scale 40 at `d = 2` and `d = 50`, 20 at `d = 5` (the
+/// reference's σ elsewhere).
+const GMM40_SMC: TargetDefaults = TargetDefaults {
+    smc_hmc_step: [0.2, 0.2],
+    smc_rwm_step: [0.2, 0.2],
+    smc_std_by_dim: &[(2, 40.0), (50, 40.0)],
+    ..FALLBACK
+};
 
 /// The rows, by registry name.
 pub const ROWS: &[(&str, TargetDefaults)] = &[
@@ -142,7 +178,7 @@ pub const ROWS: &[(&str, TargetDefaults)] = &[
                 vgs: true,
                 modes: gmm40_modes,
             }),
-            ..FALLBACK
+            ..GMM40_SMC
         },
     ),
     (
@@ -151,7 +187,7 @@ pub const ROWS: &[(&str, TargetDefaults)] = &[
         TargetDefaults {
             sigma: 20.0,
             sigma_by_dim: &[(50, 40.0)],
-            ..FALLBACK
+            ..GMM40_SMC
         },
     ),
     (
@@ -194,6 +230,9 @@ pub const ROWS: &[(&str, TargetDefaults)] = &[
         "funnel",
         TargetDefaults {
             vgs: vgs::Config::funnel,
+            // the seeds' funnel.yaml: small steps near the base, 0.1 from β = 0.5 on
+            smc_hmc_step: [0.001, 0.1],
+            smc_rwm_step: [0.001, 0.1],
             page: Some(Page {
                 half: 10.0,
                 smc_base_std: 3.0,
@@ -300,6 +339,15 @@ mod tests {
         assert_eq!(of("mos").sigma_at(50), 15.0);
         assert_eq!(of("manywell").sigma_at(64), 1.0);
         assert_eq!(of("lj13").vgs_eval_noise, 0.9);
+        assert_eq!(of("gmm40").smc_hmc_step, [0.2, 0.2]);
+        assert_eq!(of("gmm40-jax").smc_rwm_step, [0.2, 0.2]);
+        assert_eq!(of("funnel").smc_hmc_step, [0.001, 0.1]);
+        assert_eq!(of("manywell").smc_rwm_step, [0.1, 0.1]);
+        assert_eq!(of("gmm40").smc_std_at(2), 40.0);
+        assert_eq!(of("gmm40-jax").smc_std_at(5), 20.0);
+        assert_eq!(of("gmm40-jax").smc_std_at(50), 40.0);
+        assert_eq!(of("mos").smc_std_at(50), 15.0);
+        assert_eq!(of("funnel").smc_std_at(10), 1.0);
         assert_eq!(of("aldp").sigma, 1.0);
         assert!(of("aldp").page.is_none() && of("aldp").particles.is_none());
         assert_eq!((of("funnel").vgs)().steps, 30);

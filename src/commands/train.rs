@@ -1,6 +1,6 @@
 //! `amortise train`: trains a sampler (or runs the SMC baseline), evaluates it and writes
 //! `metrics.jsonl`, `summary.json`, `samples.csv`, `checkpoint.json` and `samples.svg` into
-//! the output folder. The trained diffusion methods (tb, tb-buffer, rsmc) are a
+//! the output folder. The trained diffusion methods (tb, tb-buffer, rsmc, rsmc-nobuffer) are a
 //! [`Run`] of [`crate::run_loop`]; `--method teacher` and `--method vgs` hand over to their
 //! own command files, which use the same loop.
 
@@ -57,15 +57,39 @@ pub fn resolve(a: &TrainArgs, dim: usize) -> CliResult<RunConfig> {
             ));
         }
     }
+    if a.method != "smc"
+        && let Some(flag) = a.smc.first_given()
+    {
+        return Err(CliError::flag(flag, "only used by --method smc"));
+    }
     let d = match &a.preset {
         Some(name) => presets::preset(name, &a.target, dim, &a.method)?.run,
         None => RunConfig::new(&a.target, dim, &a.method),
     };
+    let smc_step_sizes = match &a.smc.smc_step_sizes {
+        Some(text) => Some(step_sizes(text)?),
+        None => d.smc_step_sizes,
+    };
+    let smc_schedule = a.smc.smc_schedule.clone().unwrap_or(d.smc_schedule.clone());
+    if a.smc.temperatures.is_some() && smc_schedule != "geometric" {
+        return Err(CliError::flag(
+            "--temperatures",
+            "only used by --smc-schedule geometric",
+        ));
+    }
     let rc = RunConfig {
         seed: a.run.seed,
         iters: a.run.iters.unwrap_or(d.iters),
         batch: a.model.batch.unwrap_or(d.batch),
-        particles: a.diffusion.particles.unwrap_or(d.particles),
+        // rsmc-nobuffer trains on its particles: by default as many as the batch
+        particles: a
+            .diffusion
+            .particles
+            .unwrap_or(if a.method == "rsmc-nobuffer" {
+                a.model.batch.unwrap_or(d.batch)
+            } else {
+                d.particles
+            }),
         steps: a.diffusion.steps.unwrap_or(d.steps),
         reference: a.diffusion.reference.clone(),
         sigma: a.diffusion.sigma.unwrap_or(d.sigma),
@@ -92,10 +116,35 @@ pub fn resolve(a: &TrainArgs, dim: usize) -> CliResult<RunConfig> {
             .buffer_weights
             .clone()
             .unwrap_or(d.buffer_weights.clone()),
+        smc_schedule,
+        temperatures: a.smc.temperatures.unwrap_or(d.temperatures),
+        smc_move: a.smc.smc_move.clone().unwrap_or(d.smc_move.clone()),
+        smc_step_sizes,
+        smc_resample: a.smc.smc_resample.clone().unwrap_or(d.smc_resample.clone()),
+        smc_samples: a.smc.smc_samples.clone().unwrap_or(d.smc_samples.clone()),
         ..d
     };
     rc.validate(&Limits::CLI)?;
     Ok(rc)
+}
+
+/// `--smc-step-sizes A,B` (or one value for both).
+fn step_sizes(text: &str) -> CliResult<[f32; 2]> {
+    let bad = || {
+        CliError::flag(
+            "--smc-step-sizes",
+            format!("expected two numbers A,B (or one), got `{text}`"),
+        )
+    };
+    let v: Vec<f32> = text
+        .split(',')
+        .map(|p| p.trim().parse::<f32>().map_err(|_| bad()))
+        .collect::<CliResult<_>>()?;
+    match v[..] {
+        [a] => Ok([a, a]),
+        [a, b] => Ok([a, b]),
+        _ => Err(bad()),
+    }
 }
 
 /// The evaluation cadence: `--eval-every`, else the preset's, else a tenth of the run.
@@ -110,6 +159,7 @@ pub fn eval_every(a: &TrainArgs, rc: &RunConfig) -> CliResult<u32> {
 /// `train --target ENV` for a discrete environment: the `train-discrete` arguments, with
 /// the continuous-only flags rejected by name.
 fn discrete_args(a: &TrainArgs) -> CliResult<TrainDiscreteArgs> {
+    let smc_flag = a.smc.first_given();
     for (set, flag) in [
         (a.diffusion.steps.is_some(), "--steps"),
         (a.diffusion.particles.is_some(), "--particles"),
@@ -126,6 +176,7 @@ fn discrete_args(a: &TrainArgs) -> CliResult<TrainDiscreteArgs> {
         (a.diffusion.grad_chunks.is_some(), "--grad-chunks"),
         (a.replay.buffer_weights.is_some(), "--buffer-weights"),
         (a.diffusion.aldp_reference.is_some(), "--aldp-reference"),
+        (smc_flag.is_some(), smc_flag.unwrap_or_default()),
     ] {
         if set {
             return Err(CliError::flag(
@@ -219,6 +270,11 @@ pub fn run(a: &TrainArgs) -> CliResult<()> {
     }
     if super::discrete::ENVS.contains(&a.target.as_str()) {
         return super::discrete_run::run(&discrete_args(a)?);
+    }
+    if a.method != "smc"
+        && let Some(flag) = a.smc.first_given()
+    {
+        return Err(CliError::flag(flag, "only used by --method smc"));
     }
     if a.method == "vgs" {
         return run_vgs(a);
@@ -714,10 +770,7 @@ fn run_smc(
 ) -> CliResult<serde_json::Value> {
     let d = target.dim();
     let n = rc.particles;
-    let cfg = annealed::Config {
-        base_std: rc.sigma,
-        ..annealed::Config::default()
-    };
+    let cfg = rc.annealed_config()?;
     let (mut x, mut lw, mut lr) = (vec![0.0f32; n * d], vec![0.0f32; n], vec![0.0f32; n]);
     let (mut xt, mut w, mut anc, mut lrt, mut vecs) = (
         vec![0.0f32; n * d],
@@ -743,8 +796,10 @@ fn run_smc(
     let k = |e| CliError::kernel("annealed SMC", e);
     let mut state = annealed::init(&cfg, &mut ps, &mut ws, target, &mut r).map_err(k)?;
     let mut metrics = String::new();
+    let mut elbo = 0.0f64;
     while !state.done() {
         let info = annealed::step(&cfg, &mut state, &mut ps, &mut ws, target, &mut r).map_err(k)?;
+        elbo += info.mean_log_increment;
         let line = json!({
             "temperature": state.temperatures, "beta": info.beta, "log_z": json_num(state.log_z),
             "ess": json_num(info.ess_fraction), "resampled": info.resampled, "acceptance": json_num(info.acceptance),
@@ -755,23 +810,30 @@ fn run_smc(
     }
     let seconds = t0.elapsed().as_secs_f64();
     write_atomic(&format!("{out}/metrics.jsonl"), metrics.as_bytes())?;
-    // equally weighted samples by systematic resampling of the final weighted particles
     let ess = amortise_kernel::metrics::weights::ess_fraction(ps.log_w).unwrap_or(0.0);
-    let mut weights = vec![0.0f32; n];
-    amortise_kernel::metrics::weights::normalize_log_weights(ps.log_w, &mut weights).map_err(k)?;
     let m = rc.eval_samples;
-    let mut idx = vec![0u32; m];
-    resample(
-        Scheme::Systematic,
-        &weights,
-        &[uniform_f64(&mut r)],
-        &mut idx,
-    )
-    .map_err(k)?;
-    let mut samples = Vec::with_capacity(m * d);
-    for &i in &idx {
-        samples.extend_from_slice(&ps.x[i as usize * d..(i as usize + 1) * d]);
-    }
+    let samples = if rc.smc_samples == "particles" {
+        // the seeds' evaluation: the final particles as they are, weights ignored
+        ps.x[..m * d].to_vec()
+    } else {
+        // equally weighted samples by systematic resampling of the final weighted particles
+        let mut weights = vec![0.0f32; n];
+        amortise_kernel::metrics::weights::normalize_log_weights(ps.log_w, &mut weights)
+            .map_err(k)?;
+        let mut idx = vec![0u32; m];
+        resample(
+            Scheme::Systematic,
+            &weights,
+            &[uniform_f64(&mut r)],
+            &mut idx,
+        )
+        .map_err(k)?;
+        let mut samples = Vec::with_capacity(m * d);
+        for &i in &idx {
+            samples.extend_from_slice(&ps.x[i as usize * d..(i as usize + 1) * d]);
+        }
+        samples
+    };
     let set = eval_set(target, rc, a.diffusion.aldp_reference.as_deref())?;
     let m = eval::sample_metrics(&set, &samples, d, true)?;
     let aldp = set
@@ -801,7 +863,12 @@ fn run_smc(
         target,
         seconds,
         &ev,
-        json!({ "temperatures": state.temperatures, "resamples": state.resamples }),
+        json!({
+            "temperatures": state.temperatures,
+            "resamples": state.resamples,
+            // the seeds' "ELBO" of SMC: the summed weighted mean log increments
+            "smc_elbo": json_num(elbo),
+        }),
     );
     if let Some(obj) = s.as_object_mut() {
         obj.insert("elbo".into(), serde_json::Value::Null);

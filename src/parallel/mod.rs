@@ -119,8 +119,8 @@ struct Chunk {
     result: Option<Result<ChunkSums, Error>>,
 }
 
-/// The chunked, optionally multi-threaded runner of [`Method::Tb`], [`Method::TbBuffer`]
-/// and [`Method::Rsmc`] iterations.
+/// The chunked, optionally multi-threaded runner of [`Method::Tb`], [`Method::TbBuffer`],
+/// [`Method::Rsmc`] and [`Method::RsmcNoBuffer`] iterations.
 pub struct ChunkedTb {
     chunks: Vec<Chunk>,
     particles: Option<smc::ParticleChunks>,
@@ -179,7 +179,7 @@ impl ChunkedTb {
                 }
             })
             .collect();
-        let particles = if cfg.method == Method::Rsmc {
+        let particles = if cfg.method.has_smc() {
             Some(smc::ParticleChunks::new(layout, n_chunks)?)
         } else {
             None
@@ -198,7 +198,8 @@ impl ChunkedTb {
     }
 
     /// One iteration, as the kernel's [`train::step`] schedules it: on-policy or from the
-    /// buffer (RSMC: after an SMC pass into the buffer), the chunk trajectories and
+    /// buffer (RSMC: after an SMC pass into the buffer; RSMC without a buffer: the particles
+    /// of an SMC pass), the chunk trajectories and
     /// gradients (on the threads), the ordered reduction, the trainer's optimiser step and,
     /// for an on-policy batch of a buffer method, the buffer insert.
     ///
@@ -214,10 +215,7 @@ impl ChunkedTb {
         rng: &mut Xoshiro256PlusPlus,
     ) -> Result<Info, Error> {
         self.prefill(cfg, state, views, target, rng)?;
-        let it = state.iteration;
-        let on_policy = !cfg.method.has_buffer()
-            || it.is_multiple_of(cfg.replay_ratio + 1)
-            || state.buffer.len == 0;
+        let on_policy = train::is_on_policy(cfg, state);
         let mut smc_info = None;
         let mut lambda = 1.0;
         if !on_policy {
@@ -231,7 +229,11 @@ impl ChunkedTb {
                 };
                 smc_info = Some(p.pass(&run, state, views, rng)?);
             }
-            lambda = train::draw_buffer(cfg, state, views, rng)?;
+            if cfg.method == Method::RsmcNoBuffer {
+                train::particles_to_batch(views)?;
+            } else {
+                lambda = train::draw_buffer(cfg, state, views, rng)?;
+            }
         }
         for ch in &mut self.chunks {
             ch.seed = rng.next_u64();

@@ -7,7 +7,8 @@
 //! ([`smc::segment`], on the threads); the boundary — `log Ẑ`, ESS, tempering and the
 //! systematic resampling over **all** particles, with its one uniform from the run's RNG —
 //! is serial ([`smc::boundary`]), and the resampled rows go back to the chunks. The final
-//! particles and their Z-scaled weights go to the buffer ([`train::store_smc`]).
+//! particles and their Z-scaled weights go to the buffer ([`train::store_smc`]); without a
+//! buffer ([`train::Method::RsmcNoBuffer`]) they stay in the views for the batch.
 
 use amortise_kernel::Error;
 use amortise_kernel::rng::{self, Rng, Xoshiro256PlusPlus};
@@ -148,7 +149,11 @@ impl ParticleChunks {
             smc::boundary(&job.cfg.smc, e == t, xe, &mut views.smc, &mut info, rng)?;
         }
         twist::finish(views.smc.log_w, &mut info)?;
-        train::store_smc(state, views)?;
+        if job.cfg.method.has_buffer() {
+            train::store_smc(state, views)?;
+        } else {
+            state.smc_runs += 1;
+        }
         Ok(info)
     }
 }

@@ -292,3 +292,39 @@ fn chunked_smc_particles_enter_the_buffer_with_z_scaled_weights() {
     let lme = m + (s / cfg.particles as f64).ln();
     assert!((lme - z).abs() < 1e-4, "{lme} vs {z}");
 }
+
+#[test]
+fn rsmc_without_a_buffer_gives_identical_results_on_one_and_two_threads() {
+    let cfg = Config {
+        particles: 13,
+        init_log_z_from_smc: false,
+        ..small(Method::RsmcNoBuffer)
+    };
+    let a = run_buffer(&cfg, Some((1, 3)), 4);
+    let b = run_buffer(&cfg, Some((2, 3)), 4);
+    assert_eq!(bits(&a.params), bits(&b.params));
+    let trace = |o: &Outcome| -> Vec<u64> {
+        o.infos
+            .iter()
+            .flat_map(|i| {
+                [
+                    u64::from(i.tb_loss.to_bits()),
+                    u64::from(i.subtb_loss.to_bits()),
+                    i.smc_log_z.to_bits(),
+                ]
+            })
+            .collect()
+    };
+    assert_eq!(trace(&a), trace(&b));
+    let on: Vec<bool> = a.infos.iter().map(|i| i.on_policy).collect();
+    assert_eq!(on, [true, false, true, false]);
+    for i in &a.infos {
+        assert!(i.tb_loss.is_finite() && i.subtb_loss > 0.0);
+        assert_eq!(i.smc_log_z.is_finite(), !i.on_policy);
+        assert_eq!(i.buffer_len, 0);
+    }
+    assert!(a.buffer.1.is_empty(), "no buffer");
+    // a different chunk count is a different random stream
+    let c = run_buffer(&cfg, Some((2, 2)), 4);
+    assert_ne!(bits(&a.params), bits(&c.params));
+}

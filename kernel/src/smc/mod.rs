@@ -5,6 +5,7 @@
 //! compose these kernels; see Choi et al. 2025 (arXiv 2510.11711) §3 and `rsmc.md` §1.2.
 
 pub mod annealed;
+pub mod moves;
 pub mod resample;
 pub mod temper;
 pub mod twist;

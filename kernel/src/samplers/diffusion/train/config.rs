@@ -18,16 +18,29 @@ pub enum Method {
     TbBuffer,
     /// Reinforced SMC: TB + SubTB-trained flows, SMC behaviour policy, IW buffer.
     Rsmc,
+    /// "TB + SMC" without a buffer (the seeds' `gfn_subtb_smc_nobuffer` trainer): the model
+    /// and on-policy iterations of [`Method::Rsmc`], but every off-policy iteration trains
+    /// directly on the `N = B` final particles of its own SMC pass (their weights ignored,
+    /// backward trajectories by `p_B`); no buffer, no prefill.
+    RsmcNoBuffer,
 }
 
 impl Method {
     /// Whether the method learns flows.
     pub const fn has_flows(self) -> bool {
-        matches!(self, Method::Rsmc)
+        self.has_smc()
     }
     /// Whether the method uses the replay buffer.
     pub const fn has_buffer(self) -> bool {
-        !matches!(self, Method::Tb)
+        matches!(self, Method::TbBuffer | Method::Rsmc)
+    }
+    /// Whether the method runs SMC with the learnt model.
+    pub const fn has_smc(self) -> bool {
+        matches!(self, Method::Rsmc | Method::RsmcNoBuffer)
+    }
+    /// Whether the method has off-policy iterations (`r` of every `r + 1`).
+    pub const fn has_off_policy(self) -> bool {
+        self.has_buffer() || self.has_smc()
     }
 }
 
@@ -182,7 +195,7 @@ impl Config {
         if self.hidden == 0 || self.harmonics == 0 || self.flow_hidden == 0 {
             return Err(Error::InvalidConfig("network widths must be >= 1"));
         }
-        if self.method == Method::Rsmc {
+        if self.method.has_smc() {
             if self.smc.chunk == 0
                 || !self.steps.is_multiple_of(self.smc.chunk)
                 || self.steps / self.smc.chunk < 2
@@ -194,6 +207,11 @@ impl Config {
             if self.particles == 0 {
                 return Err(Error::InvalidConfig("particles must be >= 1"));
             }
+        }
+        if self.method == Method::RsmcNoBuffer && self.particles != self.batch {
+            return Err(Error::InvalidConfig(
+                "rsmc without a buffer trains on its SMC particles: particles must equal batch",
+            ));
         }
         if self.method.has_buffer() && self.buffer_capacity == 0 {
             return Err(Error::InvalidConfig("buffer capacity must be >= 1"));

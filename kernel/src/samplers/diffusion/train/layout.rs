@@ -7,7 +7,7 @@ use super::super::net::PisNet;
 use super::super::policy::{self, Trajectories};
 use super::super::reference::Schedule;
 use super::super::smc::{self, SmcWorkspace};
-use super::config::{Config, Method};
+use super::config::Config;
 use super::parts::policy_at;
 use crate::arena::{Carried, carve_arenas, same_layout};
 use crate::error::Error;
@@ -77,7 +77,7 @@ impl Layout {
         let flow_params = flows.map_or(0, |f| f.param_count());
         let n_params = policy_params + flow_params + 1;
         let b = cfg.batch;
-        let n = if cfg.method == Method::Rsmc {
+        let n = if cfg.method.has_smc() {
             cfg.particles
         } else {
             0

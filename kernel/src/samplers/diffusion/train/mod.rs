@@ -17,6 +17,10 @@
 //!   SubTB); off-policy iterations first run SMC (learnt policy proposals, learnt flow
 //!   twists) and store all final particles with their Z-scaled weights, then train on a
 //!   buffer draw. SMC samples reach training only through the buffer.
+//! - [`Method::RsmcNoBuffer`]: "TB + SMC" (the seeds' `gfn_subtb_smc_nobuffer_trainer.py`):
+//!   the same model, losses and on-policy iterations as RSMC, no buffer and no prefill; every
+//!   off-policy iteration runs SMC and trains on its `N = B` final particles directly
+//!   (unweighted, backward trajectories by `p_B`).
 //!
 //! Stored weights always include `− log p₀(x₀)` for on-policy samples, which the authors'
 //! RSMC trainer omits (`rsmc.md` §1.4, code issue 1): with it, SMC and on-policy weights are
@@ -286,16 +290,20 @@ pub fn step<T: LogDensity + ?Sized, R: Rng + ?Sized>(
 ) -> Result<Info, Error> {
     prefill(cfg, state, views, target, rng)?;
     let it = state.iteration;
-    let on_policy = !cfg.method.has_buffer()
-        || it.is_multiple_of(cfg.replay_ratio + 1)
-        || state.buffer.len == 0;
+    let on_policy = is_on_policy(cfg, state);
     let mut info = Info::new(it, on_policy, state.buffer.len);
-    if !on_policy && cfg.method == Method::Rsmc {
+    if !on_policy && cfg.method.has_smc() {
         let si = parts::smc_pass(cfg, state, views, target, rng)?;
         info.smc_log_z = si.log_z;
         info.smc_ess = si.final_ess_fraction;
     }
-    batch_and_gradients(cfg, state, views, target, &mut info, rng)?;
+    if !on_policy && cfg.method == Method::RsmcNoBuffer {
+        parts::particles_to_batch(views)?;
+        parts::backward_batch(cfg, views, target, rng)?;
+        parts::gradients(cfg, views, target, &mut info)?;
+    } else {
+        batch_and_gradients(cfg, state, views, target, &mut info, rng)?;
+    }
     if on_policy && cfg.method.has_buffer() {
         if cfg.buffer_weights == BufferWeights::Seed {
             parts::seed_weights(cfg, views)?;
@@ -303,6 +311,25 @@ pub fn step<T: LogDensity + ?Sized, R: Rng + ?Sized>(
         parts::insert(&mut state.buffer, views, false)?;
     }
     optimise(cfg, state, views, info)
+}
+
+/// Whether the iteration `state.iteration` of [`step`] is on-policy: every iteration of
+/// [`Method::Tb`], one in `replay_ratio + 1` of the others, and any while the buffer of a
+/// buffer method is empty.
+pub fn is_on_policy(cfg: &Config, state: &State) -> bool {
+    !cfg.method.has_off_policy()
+        || state.iteration.is_multiple_of(cfg.replay_ratio + 1)
+        || (cfg.method.has_buffer() && state.buffer.len == 0)
+}
+
+/// For runners that run SMC outside [`step`] ([`Method::RsmcNoBuffer`]): the terminal
+/// states of `views.smc_traj` become the batch's `x_T` (`views.batch.x_t`), as [`step`]'s
+/// off-policy iterations of that method use them.
+///
+/// # Errors
+/// [`Error::ShapeMismatch`] if the particles are not the batch's size.
+pub fn particles_to_batch(views: &mut Views<'_>) -> Result<(), Error> {
+    parts::particles_to_batch(views)
 }
 
 /// Where the batch of [`step_on`] comes from.

@@ -55,7 +55,8 @@ pub(super) fn insert(cursor: &mut Cursor, v: &mut Views<'_>, from_smc: bool) -> 
     Ok(())
 }
 
-/// Runs one SMC pass with the current model and stores its particles in the buffer.
+/// Runs one SMC pass with the current model; stores its particles in the buffer if the
+/// method has one.
 pub(super) fn smc_pass<T: LogDensity + ?Sized, R: Rng + ?Sized>(
     cfg: &Config,
     state: &mut State,
@@ -69,8 +70,33 @@ pub(super) fn smc_pass<T: LogDensity + ?Sized, R: Rng + ?Sized>(
     let smc = lay.sampler(cfg, &sched, params);
     let info = smc::run(smc, target, &mut v.smc_traj, &mut v.pws, &mut v.smc, rng)?;
     state.smc_runs += 1;
-    insert(&mut state.buffer, v, true)?;
+    if cfg.method.has_buffer() {
+        insert(&mut state.buffer, v, true)?;
+    }
     Ok(info)
+}
+
+/// The terminal states of the last SMC pass as the batch's `x_T` (`N = B` rows).
+pub(super) fn particles_to_batch(v: &mut Views<'_>) -> Result<(), Error> {
+    let x = v.smc_traj.terminal();
+    crate::error::check_len("SMC particles as the batch", v.batch.x_t.len(), x.len())?;
+    v.batch.x_t.copy_from_slice(x);
+    Ok(())
+}
+
+/// Backward trajectories by `p_B` from the states in `v.batch.x_t`, scored under the policy
+/// with the gradient caches.
+pub(super) fn backward_batch<T: LogDensity + ?Sized, R: Rng + ?Sized>(
+    cfg: &Config,
+    v: &mut Views<'_>,
+    target: &T,
+    rng: &mut R,
+) -> Result<(), Error> {
+    let lay = v.layout;
+    let sched = Schedule::view(cfg.process, cfg.steps, &*v.table)?;
+    policy::sample_backward(&sched, v.batch.x_t, &mut v.traj, v.pws.noise, rng)?;
+    let policy = policy_at(cfg, &lay, &sched, v.model.params);
+    policy::score(policy, target, &mut v.traj, &mut v.pws, true)
 }
 
 /// Draws the training batch on-policy, keeping the gradient caches.
@@ -106,11 +132,7 @@ pub(super) fn buffer_batch<T: LogDensity + ?Sized, R: Rng + ?Sized>(
     rng: &mut R,
 ) -> Result<f64, Error> {
     let lambda = draw(cfg, cursor, v, rng)?;
-    let lay = v.layout;
-    let sched = Schedule::view(cfg.process, cfg.steps, &*v.table)?;
-    policy::sample_backward(&sched, v.batch.x_t, &mut v.traj, v.pws.noise, rng)?;
-    let policy = policy_at(cfg, &lay, &sched, v.model.params);
-    policy::score(policy, target, &mut v.traj, &mut v.pws, true)?;
+    backward_batch(cfg, v, target, rng)?;
     Ok(lambda)
 }
 

@@ -61,7 +61,12 @@ fn train(method: Method, iters: u32, seed: u64) -> (f32, f32, f32) {
 
 #[test]
 fn every_method_trains_and_is_reproducible() {
-    for method in [Method::Tb, Method::TbBuffer, Method::Rsmc] {
+    for method in [
+        Method::Tb,
+        Method::TbBuffer,
+        Method::Rsmc,
+        Method::RsmcNoBuffer,
+    ] {
         let (early, late, log_z) = train(method, 60, 1);
         assert!(late.is_finite() && log_z.is_finite(), "{method:?}");
         assert!(
@@ -241,7 +246,12 @@ fn step_on_is_step_without_the_insert() {
 #[test]
 fn the_carried_buffers_resume_a_run_exactly() {
     let target = Target::from_name("9gmm", None).unwrap();
-    for method in [Method::Tb, Method::TbBuffer, Method::Rsmc] {
+    for method in [
+        Method::Tb,
+        Method::TbBuffer,
+        Method::Rsmc,
+        Method::RsmcNoBuffer,
+    ] {
         let cfg = small(method);
         let layout = Layout::new(&cfg, 2).unwrap();
         let (mut fa, mut ua) = (vec![0.0f32; layout.f32_len], vec![0u32; layout.u32_len]);
@@ -325,4 +335,38 @@ fn seed_buffer_weights_omit_log_p0_of_on_policy_samples_only() {
         ..small(Method::TbBuffer)
     };
     assert!(matches!(bad.validate(), Err(Error::InvalidConfig(_))));
+}
+
+/// "TB + SMC" without a buffer: no prefill and no buffer; on-policy every third iteration;
+/// each other iteration runs one SMC pass and trains on exactly its final particles.
+#[test]
+fn rsmc_without_a_buffer_trains_on_the_particles_of_its_own_smc_pass() {
+    let target = Target::from_name("9gmm", None).unwrap();
+    let cfg = small(Method::RsmcNoBuffer);
+    let layout = Layout::new(&cfg, 2).unwrap();
+    assert_eq!(layout.particles, 64);
+    let (mut fa, mut ua) = (vec![0.0f32; layout.f32_len], vec![0u32; layout.u32_len]);
+    let mut r = rng::seeded(5);
+    let mut st = init(&cfg, &layout, &mut views(&layout, &mut fa, &mut ua), &mut r).unwrap();
+    for it in 0..6u32 {
+        let mut v = views(&layout, &mut fa, &mut ua);
+        let info = step(&cfg, &mut st, &mut v, &target, &mut r).unwrap();
+        assert_eq!(info.on_policy, it % 3 == 0, "iteration {it}");
+        assert_eq!(info.smc_log_z.is_finite(), !info.on_policy);
+        assert!(info.tb_loss.is_finite() && info.subtb_loss > 0.0);
+        assert_eq!((st.buffer.len, info.buffer_len), (0, 0));
+        if !info.on_policy {
+            assert_eq!(v.traj.terminal(), v.smc_traj.terminal(), "iteration {it}");
+        }
+    }
+    assert!(st.prefilled);
+    assert_eq!(
+        st.smc_runs, 4,
+        "one pass per off-policy iteration, no prefill"
+    );
+    let bad = Config {
+        particles: 32,
+        ..cfg
+    };
+    assert!(matches!(Layout::new(&bad, 2), Err(Error::InvalidConfig(_))));
 }

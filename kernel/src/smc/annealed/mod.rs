@@ -1,4 +1,6 @@
-//! Annealed SMC with adaptive tempering and MALA moves: the no-learning baseline.
+//! Annealed SMC with adaptive tempering and MALA moves (the default), or with the SMC
+//! baselines' fixed geometric schedule and HMC or random-walk moves: the no-learning
+//! baseline.
 //!
 //! The sampler a statistician would try first (Del Moral, Doucet & Jasra 2006; Neal's AIS
 //! with resampling; the `smc` baselines of the RSMC paper, `rsmc.md` §2.3). Particles start
@@ -16,16 +18,60 @@
 //! 4. **Move** every particle by `mala_steps` MALA steps targeting `π_β'`, with the step
 //!    size adapted after each temperature toward acceptance 0.574 (Roberts & Rosenthal 1998).
 //!
+//! **The RSMC paper's SMC baselines** (the seeds' `algorithms/smc`, from
+//! annealed_flow_transport; `rsmc.md` §2.3) differ in three choices, each a [`Config`] field:
+//! - [`Schedule::Geometric`]: `K` fixed temperatures `β_k = k/(K − 1)`, `k = 0 … K − 1`
+//!   (both ends included, so `K − 1` steps; the seeds' `GeometricAnnealingSchedule` with
+//!   `num_temps = 128`), and resampling whenever `ESS/N < resample_threshold`, at the last
+//!   temperature too;
+//! - [`Move::Hmc`] or [`Move::Rwm`] ([`super::moves`]): the seeds' HMC (10 leapfrog steps,
+//!   one transition per temperature) or RWM (10 transitions), with per-target step sizes
+//!   interpolated over `β`;
+//! - [`Config::resample`]: the seeds resample multinomially (`jax.random.categorical`).
+//!
+//! The seeds' `log Ẑ` is the same sum of `log Σ Wᵢ uᵢ`; their "ELBO" is the sum of the
+//! weighted mean log increments `Σ Wᵢ log uᵢ` ([`Info::mean_log_increment`]).
+//!
 //! `Ẑ = exp(log Ẑ)` is an unbiased estimator of `Z` (tested on a Gaussian target with known
-//! `Z`). Bounded work: every [`step`] does one temperature, `init` none; the run ends when
-//! [`State::beta`] reaches 1 (at most `max_temperatures` steps, after which `step` forces
-//! `β' = 1`).
+//! `Z`, for every move). Bounded work: every [`step`] does one temperature, `init` none; the run ends when
+//! [`State::beta`] reaches 1 (adaptive: at most `max_temperatures` steps, after which `step`
+//! forces `β' = 1`; geometric: exactly `K − 1` steps).
 
 use crate::error::{Error, check_len};
 use crate::math;
 use crate::rng::{Rng, fill_standard_normal, uniform_f64};
+
+mod sweep;
+use crate::smc::moves::{Hmc, Rwm, Tempered};
 use crate::smc::resample::{self, Scheme};
 use crate::targets::LogDensity;
+
+/// How the temperatures are chosen.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Schedule {
+    /// The next `β` keeps the conditional ESS at [`Config::target_cess`]. The default.
+    #[default]
+    Adaptive,
+    /// `temperatures` fixed values `β_k = k/(K − 1)`, `k = 0 … K − 1` (`K ≥ 2`); resampling
+    /// is checked at every step, the last included (the seeds' SMC: `K = 128`).
+    Geometric {
+        /// `K`, both ends included.
+        temperatures: u32,
+    },
+}
+
+/// The Markov move after each reweighting.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub enum Move {
+    /// [`Config::mala_steps`] MALA steps of size [`State::step_size`] (adapted if
+    /// [`Config::adapt_step_size`]). The default.
+    #[default]
+    Mala,
+    /// Hamiltonian Monte Carlo ([`moves::hmc`]).
+    Hmc(Hmc),
+    /// Random-walk Metropolis ([`moves::rwm`]).
+    Rwm(Rwm),
+}
 
 /// Settings of annealed SMC.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -45,8 +91,15 @@ pub struct Config {
     /// Adapt `h` toward acceptance 0.574 after each temperature. Defaults to `true`.
     pub adapt_step_size: bool,
     /// Cap on the number of temperatures; the last forced step jumps to `β = 1`.
-    /// Defaults to `1000`.
+    /// Defaults to `1000`. Not used by [`Schedule::Geometric`].
     pub max_temperatures: u32,
+    /// The temperatures. Defaults to [`Schedule::Adaptive`].
+    pub schedule: Schedule,
+    /// The Markov move. Defaults to [`Move::Mala`].
+    pub moves: Move,
+    /// The resampling scheme. Defaults to [`Scheme::Systematic`]; the seeds' SMC baseline
+    /// resamples multinomially.
+    pub resample: Scheme,
 }
 
 impl Default for Config {
@@ -59,6 +112,9 @@ impl Default for Config {
             step_size: 0.05,
             adapt_step_size: true,
             max_temperatures: 1000,
+            schedule: Schedule::Adaptive,
+            moves: Move::Mala,
+            resample: Scheme::Systematic,
         }
     }
 }
@@ -84,7 +140,18 @@ impl Config {
         if self.max_temperatures == 0 {
             return Err(Error::InvalidConfig("max_temperatures must be >= 1"));
         }
-        Ok(())
+        if let Schedule::Geometric { temperatures } = self.schedule
+            && !(2..=1_000_000).contains(&temperatures)
+        {
+            return Err(Error::InvalidConfig(
+                "geometric temperatures must be in 2..=1000000",
+            ));
+        }
+        match self.moves {
+            Move::Mala => Ok(()),
+            Move::Hmc(h) => h.validate(),
+            Move::Rwm(r) => r.validate(),
+        }
     }
 }
 
@@ -97,7 +164,8 @@ pub struct State {
     pub log_z: f64,
     /// Temperatures done.
     pub temperatures: u32,
-    /// Current MALA step size.
+    /// Current MALA step size (with HMC or RWM: the step size of the last temperature's
+    /// moves).
     pub step_size: f32,
     /// Resampling events so far.
     pub resamples: u32,
@@ -121,8 +189,12 @@ pub struct Info {
     pub ess_fraction: f64,
     /// Whether this step resampled.
     pub resampled: bool,
-    /// Mean MALA acceptance rate of this step.
+    /// Mean acceptance rate of this step's moves.
     pub acceptance: f64,
+    /// `Σ Wᵢ log uᵢ`: the weighted mean log incremental weight (`W` the normalised weights
+    /// before reweighting, `uᵢ` the increments); its sum over the steps is the seeds' "ELBO"
+    /// of annealed SMC.
+    pub mean_log_increment: f64,
 }
 
 /// Caller-owned particle arrays (`n` particles of dimension `dim`).
@@ -147,7 +219,8 @@ pub struct Workspace<'a> {
     pub ancestors: &'a mut [u32],
     /// `[n]`: log R copy for resampling.
     pub log_r_tmp: &'a mut [f32],
-    /// `[4·dim]`: gradient, proposal, proposal gradient, noise.
+    /// `[4·dim]`: gradient, proposal, proposal gradient, noise (MALA); proposal, momentum,
+    /// gradient (HMC); proposal (RWM).
     pub vec: &'a mut [f32],
 }
 
@@ -268,6 +341,63 @@ fn increment_stats(
     (log_inc, cess)
 }
 
+/// `Σ Wᵢ Δβ sᵢ` over the particles of positive weight (`W` normalised from `log_w`).
+fn mean_log_increment(
+    log_w: &[f32],
+    x: &[f32],
+    log_r: &[f32],
+    dim: usize,
+    var: f32,
+    dbeta: f64,
+) -> f64 {
+    let m = log_w.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+    let (mut sw, mut swl) = (0.0f64, 0.0f64);
+    for ((&lw, row), &lr) in log_w.iter().zip(x.chunks_exact(dim)).zip(log_r) {
+        let wi = math::exp(lw as f64 - m);
+        if wi > 0.0 {
+            sw += wi;
+            swl += wi * dbeta * slope(row, lr, var);
+        }
+    }
+    swl / sw
+}
+
+/// The next inverse temperature after `state` (adaptive: bisection on the conditional ESS).
+fn next_beta(cfg: &Config, state: &State, ps: &Particles<'_>, dim: usize, var: f32) -> f64 {
+    if let Schedule::Geometric { temperatures } = cfg.schedule {
+        let k = state.temperatures + 1;
+        let last = temperatures - 1;
+        return if k >= last {
+            1.0
+        } else {
+            f64::from(k) / f64::from(last)
+        };
+    }
+    let remaining = 1.0 - state.beta;
+    let forced = state.temperatures + 1 >= cfg.max_temperatures;
+    let (_, cess_full) = increment_stats(ps.log_w, ps.x, ps.log_r, dim, var, remaining);
+    let dbeta = if forced || cess_full >= cfg.target_cess {
+        remaining
+    } else {
+        let (mut lo, mut hi) = (0.0f64, remaining);
+        for _ in 0..60 {
+            let mid = 0.5 * (lo + hi);
+            let (_, c) = increment_stats(ps.log_w, ps.x, ps.log_r, dim, var, mid);
+            if c >= cfg.target_cess {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        lo.max(remaining * 1e-12)
+    };
+    if dbeta >= remaining {
+        1.0
+    } else {
+        state.beta + dbeta
+    }
+}
+
 /// One temperature: choose `β'`, reweight, maybe resample, move. See the module doc.
 ///
 /// # Errors
@@ -291,33 +421,12 @@ pub fn step<T: LogDensity + ?Sized, R: Rng + ?Sized>(
             ess_fraction: 1.0,
             resampled: false,
             acceptance: 0.0,
+            mean_log_increment: 0.0,
         });
     }
     let var = cfg.base_std * cfg.base_std;
-    // 1. next temperature by bisection on the conditional ESS
-    let remaining = 1.0 - state.beta;
-    let forced = state.temperatures + 1 >= cfg.max_temperatures;
-    let (_, cess_full) = increment_stats(ps.log_w, ps.x, ps.log_r, dim, var, remaining);
-    let dbeta = if forced || cess_full >= cfg.target_cess {
-        remaining
-    } else {
-        let (mut lo, mut hi) = (0.0f64, remaining);
-        for _ in 0..60 {
-            let mid = 0.5 * (lo + hi);
-            let (_, c) = increment_stats(ps.log_w, ps.x, ps.log_r, dim, var, mid);
-            if c >= cfg.target_cess {
-                lo = mid;
-            } else {
-                hi = mid;
-            }
-        }
-        lo.max(remaining * 1e-12)
-    };
-    let new_beta = if dbeta >= remaining {
-        1.0
-    } else {
-        state.beta + dbeta
-    };
+    // 1. next temperature
+    let new_beta = next_beta(cfg, state, ps, dim, var);
     let dbeta = new_beta - state.beta;
     // 2. reweight and accumulate log Z
     let (log_inc, _) = increment_stats(ps.log_w, ps.x, ps.log_r, dim, var, dbeta);
@@ -326,6 +435,7 @@ pub fn step<T: LogDensity + ?Sized, R: Rng + ?Sized>(
             "annealed SMC: every particle has zero weight",
         ));
     }
+    let mean_inc = mean_log_increment(ps.log_w, ps.x, ps.log_r, dim, var, dbeta);
     for ((lw, row), &lr) in ps
         .log_w
         .iter_mut()
@@ -352,103 +462,75 @@ pub fn step<T: LogDensity + ?Sized, R: Rng + ?Sized>(
         s2 += e * e;
     }
     let ess_fraction = s1 * s1 / (s2 * n as f64);
-    // 3. resample
+    // 3. resample (adaptive: not at β = 1; geometric: at every step, as the seeds)
+    let geometric = matches!(cfg.schedule, Schedule::Geometric { .. });
     let mut resampled = false;
-    if ess_fraction < cfg.resample_threshold && state.beta < 1.0 {
-        for (w, &lw) in ws.w.iter_mut().zip(ps.log_w.iter()) {
-            *w = math::exp(lw);
-        }
-        let u = [uniform_f64(rng)];
-        resample::resample(Scheme::Systematic, ws.w, &u, ws.ancestors)?;
-        for (i, &a) in ws.ancestors.iter().enumerate() {
-            let a = a as usize;
-            ws.x_tmp[i * dim..(i + 1) * dim].copy_from_slice(&ps.x[a * dim..(a + 1) * dim]);
-            ws.log_r_tmp[i] = ps.log_r[a];
-        }
-        ps.x.copy_from_slice(ws.x_tmp);
-        ps.log_r.copy_from_slice(ws.log_r_tmp);
-        ps.log_w.iter_mut().for_each(|w| *w = 0.0);
+    if ess_fraction < cfg.resample_threshold && (state.beta < 1.0 || geometric) {
+        resample_particles(cfg.resample, ps, ws, dim, rng)?;
         state.resamples += 1;
         resampled = true;
     }
-    // 4. MALA moves at the new temperature
-    let beta = state.beta as f32;
-    let h = state.step_size;
-    let (grad, rest) = ws.vec.split_at_mut(dim);
-    let (prop, rest) = rest.split_at_mut(dim);
-    let (pgrad, noise) = rest.split_at_mut(dim);
-    let mut accepted = 0u64;
-    let mut proposed = 0u64;
-    for (row, lr) in ps.x.chunks_exact_mut(dim).zip(ps.log_r.iter_mut()) {
-        if *lr == f32::NEG_INFINITY {
-            continue; // zero-weight particle; moving it is wasted work
-        }
-        for _ in 0..cfg.mala_steps {
-            let lp = tempered_grad(target, row, beta, var, grad);
-            fill_standard_normal(rng, noise);
-            let sd = math::sqrt(2.0 * h);
-            for j in 0..dim {
-                prop[j] = row[j] + h * grad[j] + sd * noise[j];
-            }
-            let lp_prop = tempered_grad(target, prop, beta, var, pgrad);
-            proposed += 1;
-            if lp_prop == f32::NEG_INFINITY || !prop.iter().all(|v| v.is_finite()) {
-                continue;
-            }
-            // log q(x | y) - log q(y | x), q(b | a) = N(b; a + h ∇(a), 2h)
-            let (mut fwd, mut bwd) = (0.0f32, 0.0f32);
-            for j in 0..dim {
-                let d1 = prop[j] - row[j] - h * grad[j];
-                let d2 = row[j] - prop[j] - h * pgrad[j];
-                fwd += d1 * d1;
-                bwd += d2 * d2;
-            }
-            let log_alpha = (lp_prop - lp) as f64 + ((fwd - bwd) / (4.0 * h)) as f64;
-            if log_alpha >= 0.0 || math::ln(uniform_f64(rng)) < log_alpha {
-                row.copy_from_slice(prop);
-                *lr = target.log_density(row);
-                accepted += 1;
-            }
-        }
-    }
-    let acceptance = if proposed > 0 {
-        accepted as f64 / proposed as f64
-    } else {
-        0.0
+    // 4. moves at the new temperature
+    let pi = Tempered {
+        target,
+        beta: state.beta as f32,
+        var,
     };
-    if cfg.adapt_step_size && proposed > 0 {
-        let f = math::exp(2.0 * (acceptance - 0.574)) as f32;
-        state.step_size = (state.step_size * f).clamp(1e-6, 1e3);
-    }
+    let acceptance = sweep::sweep(cfg, state, ps, ws.vec, &pi, rng)?;
     Ok(Info {
         beta: state.beta,
         delta_log_z: log_inc,
         ess_fraction,
         resampled,
         acceptance,
+        mean_log_increment: mean_inc,
     })
 }
 
-/// `log π_β(x) = (1−β) log p₀(x) + β log R(x)` and its gradient into `grad`.
-fn tempered_grad<T: LogDensity + ?Sized>(
-    target: &T,
-    x: &[f32],
-    beta: f32,
-    var: f32,
-    grad: &mut [f32],
-) -> f32 {
-    let lr = target.log_density_grad(x, grad);
-    let mut ss = 0.0f32;
-    for (g, &xi) in grad.iter_mut().zip(x) {
-        *g = beta * *g - (1.0 - beta) * xi / var;
-        ss += xi * xi;
+/// Resamples the particles (`ps.log_w` normalised so that its maximum is 0) with `scheme`
+/// and sets uniform weights. Multinomial draws one uniform per particle and finds each by
+/// bisection in the cumulative weights (kept in `ws.w`), so it needs no extra buffer.
+fn resample_particles<R: Rng + ?Sized>(
+    scheme: Scheme,
+    ps: &mut Particles<'_>,
+    ws: &mut Workspace<'_>,
+    dim: usize,
+    rng: &mut R,
+) -> Result<(), Error> {
+    for (w, &lw) in ws.w.iter_mut().zip(ps.log_w.iter()) {
+        *w = math::exp(lw);
     }
-    let lp0 = -0.5 * (x.len() as f32 * (math::LN_2PI as f32 + math::ln(var)) + ss / var);
-    if lr == f32::NEG_INFINITY {
-        f32::NEG_INFINITY
+    if scheme == Scheme::Multinomial {
+        let mut cum = 0.0f64;
+        for w in ws.w.iter_mut() {
+            cum += *w as f64;
+            *w = cum as f32;
+        }
+        let total = ws.w.last().copied().unwrap_or(0.0);
+        if !(total > 0.0 && total.is_finite()) {
+            return Err(Error::Degenerate("resampling: all weights are zero"));
+        }
+        // the last particle of positive weight: where the cumulative weight reaches its total
+        let last = ws.w.partition_point(|&c| c < total);
+        for a in ws.ancestors.iter_mut() {
+            let u = (uniform_f64(rng) * total as f64) as f32;
+            // the first index whose cumulative weight exceeds u (never a zero-weight one;
+            // a u rounded up to the total takes the last positive one)
+            *a = ws.w.partition_point(|&c| c <= u).min(last) as u32;
+        }
     } else {
-        (1.0 - beta) * lp0 + beta * lr
+        let u = [uniform_f64(rng)];
+        resample::resample(scheme, ws.w, &u, ws.ancestors)?;
     }
+    for (i, &a) in ws.ancestors.iter().enumerate() {
+        let a = a as usize;
+        ws.x_tmp[i * dim..(i + 1) * dim].copy_from_slice(&ps.x[a * dim..(a + 1) * dim]);
+        ws.log_r_tmp[i] = ps.log_r[a];
+    }
+    ps.x.copy_from_slice(ws.x_tmp);
+    ps.log_r.copy_from_slice(ws.log_r_tmp);
+    ps.log_w.iter_mut().for_each(|w| *w = 0.0);
+    Ok(())
 }
 
 /// Runs [`init`] then [`step`] until `β = 1`; returns the final state.
@@ -585,6 +667,109 @@ mod tests {
         assert!((mean_x - 2.0).abs() < 0.2, "{mean_x}");
     }
 
+    /// `Ẑ/Z` over `reps` independent runs of `cfg`: mean within 3 standard errors of 1 (the
+    /// tolerance from the runs' own spread), the standard error below `max_se`.
+    fn assert_unbiased(cfg: &Config, n: usize, reps: u64, max_se: f64) -> Buffers {
+        let t = ScaledGaussian {
+            dim: 2,
+            mu: 2.0,
+            var: 0.25,
+            log_c: 1.5,
+        };
+        let mut ratios = Vec::new();
+        let mut b = Buffers::new(n, 2);
+        for seed in 0..reps {
+            let s = b.run(cfg, &t, seed);
+            assert_eq!(s.beta, 1.0);
+            ratios.push(math::exp(s.log_z - 1.5));
+        }
+        let mean = ratios.iter().sum::<f64>() / reps as f64;
+        let var = ratios.iter().map(|r| (r - mean) * (r - mean)).sum::<f64>() / (reps - 1) as f64;
+        let se = (var / reps as f64).sqrt();
+        assert!(
+            (mean - 1.0).abs() < 3.0 * se + 1e-3,
+            "{:?}: mean Z-hat/Z {mean} ± {se}",
+            cfg.moves
+        );
+        assert!(se < max_se, "{:?}: estimator too noisy: se {se}", cfg.moves);
+        b
+    }
+
+    #[test]
+    fn the_seeds_smc_is_unbiased_with_hmc_and_rwm_moves() {
+        use crate::smc::moves::StepSchedule;
+        let geometric = Config {
+            base_std: 2.0,
+            schedule: Schedule::Geometric { temperatures: 16 },
+            resample: Scheme::Multinomial,
+            ..Config::default()
+        };
+        let hmc = Hmc {
+            leapfrog: 5,
+            steps: 1,
+            step: StepSchedule::seeds([0.3, 0.1]),
+        };
+        for moves in [Move::Hmc(hmc), Move::Rwm(Rwm::seeds([0.5, 0.2]))] {
+            let cfg = Config { moves, ..geometric };
+            let b = assert_unbiased(&cfg, 100, 60, 0.1);
+            // the particles end near the target mean
+            let mean_x: f64 = b.x.iter().map(|&v| v as f64).sum::<f64>() / b.x.len() as f64;
+            assert!((mean_x - 2.0).abs() < 0.2, "{moves:?}: {mean_x}");
+        }
+        // systematic resampling, the default scheme, with the geometric schedule and MALA
+        let cfg = Config {
+            resample: Scheme::Systematic,
+            ..geometric
+        };
+        assert_unbiased(&cfg, 100, 60, 0.1);
+    }
+
+    #[test]
+    fn the_geometric_schedule_takes_k_minus_one_equal_steps() {
+        let t = ScaledGaussian {
+            dim: 2,
+            mu: 0.0,
+            var: 1.0,
+            log_c: 0.0,
+        };
+        let cfg = Config {
+            schedule: Schedule::Geometric { temperatures: 5 },
+            moves: Move::Rwm(Rwm::seeds([0.3, 0.3])),
+            ..Config::default()
+        };
+        let mut b = Buffers::new(30, 2);
+        let mut ps = Particles {
+            x: &mut b.x,
+            log_w: &mut b.lw,
+            log_r: &mut b.lr,
+        };
+        let mut ws = Workspace {
+            x_tmp: &mut b.xt,
+            w: &mut b.w,
+            ancestors: &mut b.a,
+            log_r_tmp: &mut b.lrt,
+            vec: &mut b.v,
+        };
+        let mut r = rng::seeded(3);
+        let mut st = init(&cfg, &mut ps, &mut ws, &t, &mut r).unwrap();
+        let mut betas = Vec::new();
+        let mut elbo = 0.0;
+        while !st.done() {
+            let i = step(&cfg, &mut st, &mut ps, &mut ws, &t, &mut r).unwrap();
+            betas.push(i.beta);
+            elbo += i.mean_log_increment;
+            assert_eq!(st.step_size, 0.3);
+        }
+        assert_eq!(betas, [0.25, 0.5, 0.75, 1.0]);
+        assert_eq!(st.temperatures, 4);
+        // Jensen: the weighted mean log increment sums to at most log Ẑ
+        assert!(
+            elbo.is_finite() && elbo <= st.log_z + 1e-9,
+            "{elbo} {}",
+            st.log_z
+        );
+    }
+
     #[test]
     fn same_seed_same_result_and_forced_end() {
         let t = ScaledGaussian {
@@ -647,5 +832,30 @@ mod tests {
             ..Config::default()
         };
         assert!(bad.validate().is_err());
+        let bad = Config {
+            schedule: Schedule::Geometric { temperatures: 1 },
+            ..Config::default()
+        };
+        assert!(matches!(bad.validate(), Err(Error::InvalidConfig(_))));
+        let bad = Config {
+            moves: Move::Hmc(Hmc {
+                leapfrog: 0,
+                ..Hmc::seeds([0.2, 0.2])
+            }),
+            ..Config::default()
+        };
+        assert!(matches!(bad.validate(), Err(Error::InvalidConfig(_))));
+        let bad = Config {
+            moves: Move::Rwm(Rwm::seeds([0.2, -1.0])),
+            ..Config::default()
+        };
+        assert!(matches!(bad.validate(), Err(Error::InvalidConfig(_))));
+        let ok = Config {
+            schedule: Schedule::Geometric { temperatures: 128 },
+            moves: Move::Hmc(Hmc::seeds([0.2, 0.2])),
+            resample: Scheme::Multinomial,
+            ..Config::default()
+        };
+        assert!(ok.validate().is_ok());
     }
 }
