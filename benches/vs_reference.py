@@ -25,23 +25,11 @@ import statistics
 import subprocess
 import sys
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts"))
+from pinned_venv import ensure_venv  # noqa: E402
+
 PINS = ["torch==2.15.0", "numpy==2.4.6"]
 DEFAULT_VENV = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "target", "torch-venv")
-
-
-def ensure_venv(venv):
-    """Creates `venv` with the pinned packages unless it already has them; returns its python."""
-    py = os.path.join(venv, "bin", "python")
-    stamp = os.path.join(venv, "amortise-pins.txt")
-    want = "\n".join(PINS)
-    if os.path.exists(stamp) and open(stamp).read() == want:
-        return py
-    if not os.path.exists(py):
-        subprocess.run([sys.executable, "-m", "venv", venv], check=True)
-    subprocess.run([py, "-m", "pip", "install", "--quiet", *PINS], check=True)
-    with open(stamp, "w") as f:
-        f.write(want)
-    return py
 
 
 def run(cmd, **kw):
@@ -83,7 +71,7 @@ def main():
     if a.rounds < 1:
         sys.exit("--rounds: must be at least 1")
     if a.python is None:
-        a.python = ensure_venv(os.path.abspath(a.venv))
+        a.python = ensure_venv(os.path.abspath(a.venv), PINS)
 
     rows = {}
 

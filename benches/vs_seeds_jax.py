@@ -35,6 +35,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts"))
+from pinned_venv import ensure_venv  # noqa: E402
+
 PINS = [
     "jax[cpu]==0.6.2", "jaxlib==0.6.2", "flax==0.10.7", "ott-jax==0.4.6", "distrax==0.1.5",
     "numpyro==0.14.0", "tensorflow-probability==0.24.0", "hydra-core==1.3.2", "wandb==0.15.10",
@@ -54,21 +57,6 @@ METHODS = {
               "--buffer", "200000"]),
     "tb": (["algorithm=gfn_tb", "algorithm.buffer.use=False"], ["--method", "tb"]),
 }
-
-
-def ensure_venv(venv):
-    """Creates `venv` with the pinned packages unless it already has them; returns its python."""
-    py = os.path.join(venv, "bin", "python")
-    stamp = os.path.join(venv, "amortise-pins.txt")
-    want = "\n".join(PINS)
-    if os.path.exists(stamp) and open(stamp).read() == want:
-        return py
-    if not os.path.exists(py):
-        subprocess.run([sys.executable, "-m", "venv", venv], check=True)
-    subprocess.run([py, "-m", "pip", "install", "--quiet", *PINS], check=True)
-    with open(stamp, "w") as f:
-        f.write(want)
-    return py
 
 
 def inner(seeds, times_path, overrides):
@@ -155,7 +143,7 @@ def main():
     seeds = os.path.abspath(a.seeds)
     if not os.path.exists(os.path.join(seeds, "run.py")):
         sys.exit(f"--seeds: {seeds} has no run.py (a checkout of nolerk/gfn-smc-jax)")
-    py = ensure_venv(os.path.abspath(a.venv))
+    py = ensure_venv(os.path.abspath(a.venv), PINS)
     got = {f"{side}_{m}": [] for side in ("jax", "ours") for m in methods}
     for r in range(a.rounds):
         print(f"round {r + 1}/{a.rounds}:", subprocess.run(["uptime"], capture_output=True,

@@ -41,6 +41,8 @@ import re
 import subprocess
 import sys
 
+from pinned_venv import ensure_venv  # noqa: E402 (scripts/, next to this file)
+
 PINS = [
     "jax==0.6.2", "jaxlib==0.6.2", "distrax==0.1.5", "tensorflow-probability==0.24.0",
     "numpyro==0.14.0", "chex==0.1.90", "numpy==2.4.6", "scipy==1.17.1",
@@ -54,21 +56,6 @@ DEFAULT_VENV = os.path.join(ROOT, "target", "py-jax-0.6.2")
 GMM40_DIMS = (2, 5, 50)
 MOS_COMPONENTS, MOS_DIM = 10, 50
 MANYWELL_DIM = 64
-
-
-def ensure_venv(venv):
-    """Creates `venv` with the pinned packages unless it already has them; returns its python."""
-    py = os.path.join(venv, "bin", "python")
-    stamp = os.path.join(venv, "amortise-pins.txt")
-    want = "\n".join(PINS) + "\n"
-    if os.path.exists(stamp) and open(stamp).read() == want:
-        return py
-    if not os.path.exists(py):
-        subprocess.run([sys.executable, "-m", "venv", venv], check=True)
-    subprocess.run([py, "-m", "pip", "install", "--quiet", *PINS], check=True)
-    with open(stamp, "w") as f:
-        f.write(want)
-    return py
 
 
 def f32_text(v):
@@ -306,7 +293,7 @@ def main():
     ap.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if not a.inside:
-        py = ensure_venv(a.venv)
+        py = ensure_venv(a.venv, PINS)
         extra = ["--check"] if a.check else []
         sys.exit(subprocess.run([py, os.path.abspath(__file__), "--inside", *extra]).returncode)
     rust, fixture = inside()

@@ -27,26 +27,13 @@ import os
 import subprocess
 import sys
 
+from pinned_venv import ensure_venv  # noqa: E402 (scripts/, next to this file)
+
 PINS = ["ott-jax==0.4.6", "jax[cpu]==0.4.35", "jaxlib==0.4.35", "numpy==2.4.6", "scipy==1.17.1"]
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 DEFAULT_OUT = os.path.join(ROOT, "tests", "fixtures", "ott_sinkhorn.json")
 DEFAULT_VENV = os.path.join(os.path.expanduser("~"), ".cache", "amortise", "ott-jax-0.4.6")
-
-
-def ensure_venv(venv):
-    """Creates `venv` with the pinned packages unless it already has them; returns its python."""
-    py = os.path.join(venv, "bin", "python")
-    stamp = os.path.join(venv, "amortise-pins.txt")
-    want = "\n".join(PINS) + "\n"
-    if os.path.exists(stamp) and open(stamp).read() == want:
-        return py
-    if not os.path.exists(py):
-        subprocess.run([sys.executable, "-m", "venv", venv], check=True)
-    subprocess.run([py, "-m", "pip", "install", "--quiet", *PINS], check=True)
-    with open(stamp, "w") as f:
-        f.write(want)
-    return py
 
 
 def cases():
@@ -197,7 +184,7 @@ def main():
         else:
             inside(a.out)
         return
-    py = ensure_venv(a.venv)
+    py = ensure_venv(a.venv, PINS)
     extra = ["--compare", *map(os.path.abspath, a.compare)] if a.compare else []
     subprocess.run([py, os.path.abspath(__file__), "--inside", "--out", a.out, *extra],
                    check=True)
