@@ -67,9 +67,9 @@ pub enum Move {
     /// [`Config::adapt_step_size`]). The default.
     #[default]
     Mala,
-    /// Hamiltonian Monte Carlo ([`moves::hmc`]).
+    /// Hamiltonian Monte Carlo ([`crate::smc::moves::hmc`]).
     Hmc(Hmc),
-    /// Random-walk Metropolis ([`moves::rwm`]).
+    /// Random-walk Metropolis ([`crate::smc::moves::rwm`]).
     Rwm(Rwm),
 }
 
