@@ -164,17 +164,25 @@ function readTrainSettings(target, method, check, okSoFar) {
     return null;
   }
   if (!okSoFar) return null;
+  return { target, method, query: trainQuery(target, method) };
+}
+
+/**
+ * The trained methods' controls as the query of TrainPlayground and AldpPlayground (wasm
+ * checks every value). A blank σ takes the target's (or the view's) default; controls a
+ * method does not show keep the playground's defaults.
+ */
+function trainQuery(target, method) {
   const v = (el) => el.value.trim();
   const q = {
     target, method, seed: v(ui.seed), iters: v(ui.iters), batch: v(ui.batch), steps: v(ui.steps),
     reference: ui.reference.value, sigma: v(ui.sigma), hidden: v(ui.hidden), flow_hidden: v(ui.hidden),
     harmonics: 16, lr: v(ui.lr), exploration: 0, langevin: ui.lp.checked ? 1 : 0,
   };
-  if (q.sigma === '') delete q.sigma; // blank: the target's default
-  // controls a method does not show keep the playground's defaults
+  if (q.sigma === '') delete q.sigma;
   if (method !== 'tb') q.buffer = v(ui.buffer);
   if (method === 'rsmc') Object.assign(q, { particles: v(ui.n), prefill: v(ui.prefill), chunk: v(ui.chunk) });
-  return { target, method, query: new URLSearchParams(q).toString() };
+  return new URLSearchParams(q).toString();
 }
 
 /**
@@ -188,16 +196,7 @@ function readAldpSettings(target, method, okSoFar) {
     return null;
   }
   if (!okSoFar) return null;
-  const v = (el) => el.value.trim();
-  const q = {
-    target, method, seed: v(ui.seed), iters: v(ui.iters), batch: v(ui.batch), steps: v(ui.steps),
-    reference: ui.reference.value, sigma: v(ui.sigma), hidden: v(ui.hidden), flow_hidden: v(ui.hidden),
-    harmonics: 16, lr: v(ui.lr), exploration: 0, langevin: ui.lp.checked ? 1 : 0,
-  };
-  if (q.sigma === '') delete q.sigma; // blank: the view's default
-  if (method !== 'tb') q.buffer = v(ui.buffer);
-  if (method === 'rsmc') Object.assign(q, { particles: v(ui.n), prefill: v(ui.prefill), chunk: v(ui.chunk) });
-  return { kind: 'aldp', target, method, query: new URLSearchParams(q).toString() };
+  return { kind: 'aldp', target, method, query: trainQuery(target, method) };
 }
 
 /** Puts the ALDP view's defaults (from wasm's `target_list`) into the trained methods' controls. */
