@@ -1,6 +1,8 @@
 //! Criterion benches of the kernel's hot paths on the PIS policy network (the PyTorch
 //! reference workload, `pytorch-tb/README.md`): forward + backward at batch 300 and 2000,
-//! one Adam step over its 21,252 parameters, and GELU over a `300 × 64` activation.
+//! one Adam step over its 21,252 parameters, and GELU over a `300 × 64` activation; the
+//! dense layer's products alone at `64 → 64` (B 300 and 2000) and at the RSMC paper's
+//! `256 → 256`, B 2000 (`linear256`).
 //!
 //! Run with `cargo bench --bench mlp -- --quick`. Matmul FLOPs per forward + backward step
 //! are `51,200·B + 73,728` (the reference count); criterion reports them as elements
