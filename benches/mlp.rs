@@ -1,6 +1,8 @@
 //! Criterion benches of the kernel's hot paths on the PIS policy network (the PyTorch
 //! reference workload, `pytorch-tb/README.md`): forward + backward at batch 300 and 2000,
-//! one Adam step over its 21,252 parameters, and GELU over a `300 × 64` activation.
+//! one Adam step over its 21,252 parameters, and GELU over a `300 × 64` activation; the
+//! dense layer's products alone at `64 → 64` (B 300 and 2000) and at the RSMC paper's
+//! `256 → 256`, B 2000 (`linear256`).
 //!
 //! Run with `cargo bench --bench mlp -- --quick`. Matmul FLOPs per forward + backward step
 //! are `51,200·B + 73,728` (the reference count); criterion reports them as elements
@@ -206,6 +208,59 @@ fn linear_64(c: &mut Criterion) {
     g.finish();
 }
 
+/// One hidden `256 → 256` layer at the RSMC paper's shape (policy width 256, batch 2000):
+/// the forward product (`2·B·256²` FLOPs), the weight gradient alone (`backward` without
+/// the input gradient, plus the bias gradient's `B·256` adds) and the whole backward pass.
+fn linear_256(c: &mut Criterion) {
+    const W: usize = 256;
+    const B: usize = 2000;
+    let l = Linear::new(W, W).expect("valid sizes");
+    let mut g = c.benchmark_group("linear256");
+    let mut rng = seeded(13);
+    let mut params = vec![0.0f32; l.param_count()];
+    fill_standard_normal(&mut rng, &mut params);
+    let mut x = vec![0.0f32; B * W];
+    fill_standard_normal(&mut rng, &mut x);
+    let mut dy = vec![0.0f32; B * W];
+    fill_standard_normal(&mut rng, &mut dy);
+    let mut y = vec![0.0f32; B * W];
+    let mut dx = vec![0.0f32; B * W];
+    let mut grads = vec![0.0f32; l.param_count()];
+    let flops = 2 * (B * W * W) as u64;
+    g.throughput(Throughput::Elements(flops));
+    g.bench_function(format!("forward/{B}"), |b| {
+        b.iter(|| {
+            l.forward(black_box(&params), black_box(&x), B, &mut y)
+                .expect("forward");
+            black_box(&y);
+        })
+    });
+    g.bench_function(format!("weight_grad/{B}"), |b| {
+        b.iter(|| {
+            let out = Grads {
+                params: &mut grads,
+                input: None,
+            };
+            l.backward(black_box(&params), black_box(&x), B, black_box(&dy), out)
+                .expect("backward");
+            black_box(&grads);
+        })
+    });
+    g.throughput(Throughput::Elements(2 * flops));
+    g.bench_function(format!("backward/{B}"), |b| {
+        b.iter(|| {
+            let out = Grads {
+                params: &mut grads,
+                input: Some(&mut dx),
+            };
+            l.backward(black_box(&params), black_box(&x), B, black_box(&dy), out)
+                .expect("backward");
+            black_box(&dx);
+        })
+    });
+    g.finish();
+}
+
 fn adam_step(c: &mut Criterion) {
     let n = 21_252;
     let mut rng = seeded(3);
@@ -285,5 +340,5 @@ fn gelu(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, pis_fwd_bwd, linear_64, adam_step, gelu);
+criterion_group!(benches, pis_fwd_bwd, linear_64, linear_256, adam_step, gelu);
 criterion_main!(benches);

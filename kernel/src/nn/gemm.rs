@@ -21,8 +21,21 @@
 //! needs one load per 4 multiply-adds (a `4 × 16` tile needs 5 per 4, so it waits on loads);
 //! taller tiles (8 rows) made LLVM keep the accumulators of the weight gradient in memory.
 //!
-//! `dY·Wᵀ` reads `W` by columns; each block of `C` columns of `Wᵀ` is first packed into a
-//! stack panel of at most [`JB`] × `C` values, then used as a row-major operand.
+//! **Packed panels.** A tile's operands are not read in place where their rows are `out` or
+//! `inp` floats apart: at width 256 those rows are 1 KB apart, so a tile's column of `W`
+//! (or of `dY`) falls into 4 of the 64 sets of a 32 KB, 8-way L1 and is evicted before it is
+//! used again. Each operand block is first copied into a contiguous stack panel (at most
+//! [`PANEL`] floats), which stays in L1 while every tile of the block reads it:
+//!
+//! - [`forward`]: `KB × C` blocks of `W` (`KB = PANEL / TC` rows `k`), used by every row tile
+//!   of a block of [`MB`] batch rows;
+//! - [`weight_grad`]: for each block of [`BB`] batch rows, `BB × KG` columns of `X` and
+//!   `BB × C` columns of `dY`, used by the `KG / R` tiles between them;
+//! - [`input_grad`]: `KB × C` blocks of `Wᵀ` (a transposing copy), used by every row tile.
+//!
+//! Where a sum runs over more terms than a panel holds (`k` beyond `KB`, `b` beyond `BB`,
+//! `j` beyond `KB`), the tile stores its partial sums in the output and the next block
+//! starts from them: the same sequence of IEEE operations, the same bits.
 
 /// Rows per tile (batch rows, or input features for the weight gradient).
 const TR: usize = 4;
@@ -35,8 +48,22 @@ const TC: usize = 16;
 /// Columns per tile: two vectors per row with AVX (256-bit), two with SSE/simd128 (128-bit).
 #[cfg(not(target_feature = "avx"))]
 const TC: usize = 8;
-/// Depth (`j` values) of the packed `Wᵀ` panel of [`input_grad`] (`JB·TC` floats on the stack).
-const JB: usize = 64;
+/// Floats in one packed stack panel: 16 KB with AVX (half a 32 KB L1d), 2 KB elsewhere (the
+/// small stacks of wasm and Cortex-M).
+#[cfg(target_feature = "avx")]
+const PANEL: usize = 4096;
+/// Floats in one packed stack panel: 16 KB with AVX (half a 32 KB L1d), 2 KB elsewhere (the
+/// small stacks of wasm and Cortex-M).
+#[cfg(not(target_feature = "avx"))]
+const PANEL: usize = 512;
+/// Depth (`k` or `j` terms) of a packed `W` or `Wᵀ` panel of `TC` columns.
+const KB: usize = PANEL / TC;
+/// Batch rows per block of [`forward`] (their `X` rows are re-read by every column panel).
+const MB: usize = 128;
+/// Batch rows per block of [`weight_grad`] (its `dY` panel holds `BB × TC` floats).
+const BB: usize = PANEL / TC / 2;
+/// Columns of `X` (gradient rows `k`) per packed panel of [`weight_grad`].
+const KG: usize = 16;
 
 /// Shape of a layer's weight matrix `W` (`inp × out`): the inner dimension `k` of `X·W` and
 /// the output width. Passed whole to the tile loops (a `Copy` pair, free once inlined).
@@ -46,6 +73,16 @@ struct Dims {
     inp: usize,
     /// Outputs: the length of a row of `Y`, `dY` and `W`.
     out: usize,
+}
+
+/// Where a tile sits: its first index along `k` (the sum of the forward, the rows of the
+/// weight gradient, the columns of the input gradient) and along `j`.
+#[derive(Clone, Copy, Debug)]
+struct At {
+    /// First `k`.
+    k: usize,
+    /// First `j`.
+    j: usize,
 }
 
 /// `y[b, j] = bias[j] + Σ_k x[b, k]·w[k, j]` for every row of `x` (`B × inp`) into `y`
@@ -59,15 +96,88 @@ pub(crate) fn forward(x: &[f32], w: &[f32], bias: &[f32], inp: usize, out: usize
         forward_narrow(x, w, bias, dims, y);
         return;
     }
-    let xs = x.chunks_exact(TR * inp);
-    let x_tail = xs.remainder();
-    let mut ys = y.chunks_exact_mut(TR * out);
-    for (xb, yb) in xs.zip(&mut ys) {
-        forward_rows::<TR>(xb, w, bias, dims, yb);
+    for (xb, yb) in x.chunks(MB * inp).zip(y.chunks_mut(MB * out)) {
+        let j0 = forward_panels::<TC>(xb, w, bias, dims, yb, 0);
+        let j0 = forward_panels::<4>(xb, w, bias, dims, yb, j0);
+        forward_panels::<1>(xb, w, bias, dims, yb, j0);
     }
-    let y_tail = ys.into_remainder();
-    for (xr, yr) in x_tail.chunks_exact(inp).zip(y_tail.chunks_exact_mut(out)) {
-        forward_rows::<1>(xr, w, bias, dims, yr);
+}
+
+/// Every full block of `C` columns of [`forward`] from column `j0` on, for the rows `xb`
+/// (at most [`MB`]); returns the first column not done.
+#[inline(always)]
+fn forward_panels<const C: usize>(
+    xb: &[f32],
+    w: &[f32],
+    bias: &[f32],
+    dims: Dims,
+    yb: &mut [f32],
+    mut j0: usize,
+) -> usize {
+    let Dims { inp, out } = dims;
+    let mut panel = [[0.0f32; C]; KB];
+    while j0 + C <= out {
+        let mut k0 = 0;
+        while k0 < inp {
+            let kl = KB.min(inp - k0);
+            for (kk, p) in panel[..kl].iter_mut().enumerate() {
+                let o = (k0 + kk) * out + j0;
+                p.copy_from_slice(&w[o..o + C]);
+            }
+            let panel = &panel[..kl];
+            // the first k block starts from the bias, the others from the partial sums
+            let start = (k0 == 0).then_some(bias);
+            let at = At { k: k0, j: j0 };
+            let xs = xb.chunks_exact(TR * inp);
+            let x_tail = xs.remainder();
+            let mut ys = yb.chunks_exact_mut(TR * out);
+            for (xr, yr) in xs.zip(&mut ys) {
+                forward_tile::<TR, C>(xr, panel, dims, yr, at, start);
+            }
+            let y_tail = ys.into_remainder();
+            for (xr, yr) in x_tail.chunks_exact(inp).zip(y_tail.chunks_exact_mut(out)) {
+                forward_tile::<1, C>(xr, panel, dims, yr, at, start);
+            }
+            k0 += kl;
+        }
+        j0 += C;
+    }
+    j0
+}
+
+// Deliberate tile variant (module docs): each product keeps its own tile loop, not one generic.
+/// One `R × C` tile of [`forward`]: rows `xb` (`R × inp`), columns `at.j ..` of `yb`, terms
+/// `at.k .. at.k + panel.len()`, started from `start` (the bias, `out` values) or from the
+/// partial sums in `yb`.
+#[inline(always)]
+fn forward_tile<const R: usize, const C: usize>(
+    xb: &[f32],
+    panel: &[[f32; C]],
+    dims: Dims,
+    yb: &mut [f32],
+    at: At,
+    start: Option<&[f32]>,
+) {
+    let Dims { inp, out } = dims;
+    let kl = panel.len();
+    let mut acc = [[0.0f32; C]; R];
+    for (r, a) in acc.iter_mut().enumerate() {
+        match start {
+            Some(s) => a.copy_from_slice(&s[at.j..at.j + C]),
+            None => a.copy_from_slice(&yb[r * out + at.j..r * out + at.j + C]),
+        }
+    }
+    let xr: [&[f32]; R] = core::array::from_fn(|r| &xb[r * inp + at.k..][..kl]);
+    for (kk, p) in panel.iter().enumerate() {
+        for r in 0..R {
+            let xv = xr[r][kk];
+            for c in 0..C {
+                acc[r][c] += xv * p[c];
+            }
+        }
+    }
+    for (r, a) in acc.iter().enumerate() {
+        yb[r * out + at.j..r * out + at.j + C].copy_from_slice(a);
     }
 }
 
@@ -99,24 +209,16 @@ fn forward_narrow_rows<const R: usize>(
     dims: Dims,
     yb: &mut [f32],
 ) {
-    let j0 = forward_tiles::<R, 4>(xb, w, bias, dims, yb, 0);
-    let j0 = forward_tiles::<R, 2>(xb, w, bias, dims, yb, j0);
-    forward_tiles::<R, 1>(xb, w, bias, dims, yb, j0);
-}
-
-/// [`forward`] on `R` rows: column tiles of `TC`, then 4, then 1.
-#[inline(always)]
-fn forward_rows<const R: usize>(xb: &[f32], w: &[f32], bias: &[f32], dims: Dims, yb: &mut [f32]) {
-    let j0 = forward_tiles::<R, TC>(xb, w, bias, dims, yb, 0);
-    let j0 = forward_tiles::<R, 4>(xb, w, bias, dims, yb, j0);
-    forward_tiles::<R, 1>(xb, w, bias, dims, yb, j0);
+    let j0 = forward_narrow_tiles::<R, 4>(xb, w, bias, dims, yb, 0);
+    let j0 = forward_narrow_tiles::<R, 2>(xb, w, bias, dims, yb, j0);
+    forward_narrow_tiles::<R, 1>(xb, w, bias, dims, yb, j0);
 }
 
 // Deliberate tile variant (module docs): each product keeps its own tile loop, not one generic.
-/// Every full `R × C` tile of [`forward`] from column `j0` on; returns the first column
-/// not done.
+/// Every full `R × C` tile of [`forward_narrow`] from column `j0` on (`W` read in place: a
+/// narrow `W` is a few lines); returns the first column not done.
 #[inline(always)]
-fn forward_tiles<const R: usize, const C: usize>(
+fn forward_narrow_tiles<const R: usize, const C: usize>(
     xb: &[f32],
     w: &[f32],
     bias: &[f32],
@@ -158,18 +260,105 @@ pub(crate) fn weight_grad(x: &[f32], dy: &[f32], inp: usize, out: usize, gw: &mu
         weight_grad_narrow(x, dy, dims, gw);
         return;
     }
-    let mut k0 = 0;
-    while k0 + TR <= inp {
-        weight_grad_rows::<TR>(x, dy, dims, gw, k0);
-        k0 += TR;
-    }
-    while k0 < inp {
-        weight_grad_rows::<1>(x, dy, dims, gw, k0);
-        k0 += 1;
+    // blocks of BB rows in increasing b: each adds its terms to the sums left in gw
+    let mut xg = [[0.0f32; KG]; BB];
+    for (xb, db) in x.chunks(BB * inp).zip(dy.chunks(BB * out)) {
+        let rows = xb.len() / inp;
+        let mut k0 = 0;
+        while k0 < inp {
+            let kl = KG.min(inp - k0);
+            for (g, xr) in xg.iter_mut().zip(xb.chunks_exact(inp)) {
+                g[..kl].copy_from_slice(&xr[k0..k0 + kl]);
+            }
+            let xg = XGroup {
+                cols: &xg[..rows],
+                k0,
+                kl,
+            };
+            let j0 = weight_grad_panels::<TC>(xg, db, dims, gw, 0);
+            let j0 = weight_grad_panels::<4>(xg, db, dims, gw, j0);
+            weight_grad_panels::<1>(xg, db, dims, gw, j0);
+            k0 += kl;
+        }
     }
 }
 
-/// Outputs below this use [`weight_grad_narrow`].
+/// The packed columns `k0 .. k0 + kl` of a block of `X` rows (`cols[b][kk] = x[b, k0 + kk]`).
+#[derive(Clone, Copy)]
+struct XGroup<'a> {
+    /// One row of at most [`KG`] values per batch row of the block.
+    cols: &'a [[f32; KG]],
+    /// First column `k`.
+    k0: usize,
+    /// Columns held (`≤ KG`).
+    kl: usize,
+}
+
+/// Every full block of `C` columns of [`weight_grad`] from `j0` on, for the gradient rows
+/// and batch rows of `xg` (`db` holds the block's `dY` rows); returns the first column not
+/// done.
+#[inline(always)]
+fn weight_grad_panels<const C: usize>(
+    xg: XGroup<'_>,
+    db: &[f32],
+    dims: Dims,
+    gw: &mut [f32],
+    mut j0: usize,
+) -> usize {
+    let out = dims.out;
+    let mut panel = [[0.0f32; C]; BB];
+    while j0 + C <= out {
+        for (p, dr) in panel.iter_mut().zip(db.chunks_exact(out)) {
+            p.copy_from_slice(&dr[j0..j0 + C]);
+        }
+        let panel = &panel[..xg.cols.len()];
+        let mut kk = 0;
+        while kk + TR <= xg.kl {
+            weight_grad_tile::<TR, C>(xg, panel, dims, gw, At { k: kk, j: j0 });
+            kk += TR;
+        }
+        while kk < xg.kl {
+            weight_grad_tile::<1, C>(xg, panel, dims, gw, At { k: kk, j: j0 });
+            kk += 1;
+        }
+        j0 += C;
+    }
+    j0
+}
+
+// Deliberate tile variant (module docs): each product keeps its own tile loop, not one generic.
+/// One `R × C` tile of [`weight_grad`]: gradient rows `xg.k0 + at.k ..` (packed columns
+/// `at.k ..` of `xg`), columns `at.j ..`, adding the block's terms in increasing `b` to the
+/// sums in `gw`.
+#[inline(always)]
+fn weight_grad_tile<const R: usize, const C: usize>(
+    xg: XGroup<'_>,
+    panel: &[[f32; C]],
+    dims: Dims,
+    gw: &mut [f32],
+    at: At,
+) {
+    let out = dims.out;
+    let mut acc = [[0.0f32; C]; R];
+    for (r, a) in acc.iter_mut().enumerate() {
+        let o = (xg.k0 + at.k + r) * out + at.j;
+        a.copy_from_slice(&gw[o..o + C]);
+    }
+    for (xr, dv) in xg.cols.iter().zip(panel) {
+        let xv = &xr[at.k..at.k + R];
+        for r in 0..R {
+            for c in 0..C {
+                acc[r][c] += xv[r] * dv[c];
+            }
+        }
+    }
+    for (r, a) in acc.iter().enumerate() {
+        let o = (xg.k0 + at.k + r) * out + at.j;
+        gw[o..o + C].copy_from_slice(a);
+    }
+}
+
+/// Outputs below this use [`weight_grad_narrow`] and [`forward_narrow`].
 const NARROW: usize = 8;
 
 /// [`weight_grad`] for a narrow layer (`out < NARROW`, e.g. the policy's `64 → 4` output
@@ -247,51 +436,6 @@ fn weight_grad_narrow_tiles<const J: usize, const C: usize>(
     k0
 }
 
-/// [`weight_grad`] for gradient rows `k0 .. k0 + R`: column tiles of `TC`, then 4, then 1.
-#[inline(always)]
-fn weight_grad_rows<const R: usize>(x: &[f32], dy: &[f32], dims: Dims, gw: &mut [f32], k0: usize) {
-    let j0 = weight_grad_tiles::<R, TC>(x, dy, dims, gw, k0, 0);
-    let j0 = weight_grad_tiles::<R, 4>(x, dy, dims, gw, k0, j0);
-    weight_grad_tiles::<R, 1>(x, dy, dims, gw, k0, j0);
-}
-
-// Deliberate tile variant (module docs): each product keeps its own tile loop, not one generic.
-/// Every full `R × C` tile of [`weight_grad`] in rows `k0 .. k0 + R` from column `j0` on;
-/// returns the first column not done.
-#[inline(always)]
-fn weight_grad_tiles<const R: usize, const C: usize>(
-    x: &[f32],
-    dy: &[f32],
-    dims: Dims,
-    gw: &mut [f32],
-    k0: usize,
-    mut j0: usize,
-) -> usize {
-    let Dims { inp, out } = dims;
-    while j0 + C <= out {
-        let mut acc = [[0.0f32; C]; R];
-        for (r, a) in acc.iter_mut().enumerate() {
-            let o = (k0 + r) * out + j0;
-            a.copy_from_slice(&gw[o..o + C]);
-        }
-        for (xr, dr) in x.chunks_exact(inp).zip(dy.chunks_exact(out)) {
-            let xv = &xr[k0..k0 + R];
-            let dv = &dr[j0..j0 + C];
-            for r in 0..R {
-                for c in 0..C {
-                    acc[r][c] += xv[r] * dv[c];
-                }
-            }
-        }
-        for (r, a) in acc.iter().enumerate() {
-            let o = (k0 + r) * out + j0;
-            gw[o..o + C].copy_from_slice(a);
-        }
-        j0 += C;
-    }
-    j0
-}
-
 /// `dx[b, k] = Σ_j dy[b, j]·w[k, j]` for every row (`dx` is `B × inp`, overwritten), summing
 /// in increasing `j`.
 pub(crate) fn input_grad(dy: &[f32], w: &[f32], inp: usize, out: usize, dx: &mut [f32]) {
@@ -314,11 +458,11 @@ fn input_grad_cols<const C: usize>(
     mut k0: usize,
 ) -> usize {
     let Dims { inp, out } = dims;
-    let mut panel = [[0.0f32; C]; JB];
+    let mut panel = [[0.0f32; C]; KB];
     while k0 + C <= inp {
         let mut j0 = 0;
         while j0 < out {
-            let jl = JB.min(out - j0);
+            let jl = KB.min(out - j0);
             // panel[jj][c] = Wᵀ[j0 + jj][k0 + c] = w[k0 + c][j0 + jj]
             for c in 0..C {
                 let o = (k0 + c) * out + j0;
@@ -462,6 +606,31 @@ mod tests {
                     assert!(bits_eq(&dx, &dx_ref), "input grad {what:?}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn panel_blocks_carry_partial_sums_bit_for_bit() {
+        // more terms than one panel holds along k (forward), j (input gradient) and b
+        // (weight gradient), more rows than one block, and tails in every direction
+        let long = 2 * KB + 3;
+        let batch = 2 * MB.max(BB) + 7;
+        for (inp, out) in [(long, 2 * TC + 5), (2 * KG + 3, long)] {
+            let x = randn(batch * inp, 1);
+            let w = randn(inp * out, 2);
+            let bias = randn(out, 3);
+            let dy = randn(batch * out, 4);
+            let gw0 = randn(inp * out, 5);
+            let (y_ref, gw_ref, dx_ref) = naive(&x, &w, &bias, &dy, &gw0, Dims { inp, out });
+            let mut y = vec![f32::NAN; batch * out];
+            forward(&x, &w, &bias, inp, out, &mut y);
+            let mut gw = gw0.clone();
+            weight_grad(&x, &dy, inp, out, &mut gw);
+            let mut dx = vec![f32::NAN; batch * inp];
+            input_grad(&dy, &w, inp, out, &mut dx);
+            assert!(bits_eq(&y, &y_ref), "forward {inp} -> {out}");
+            assert!(bits_eq(&gw, &gw_ref), "weight grad {inp} -> {out}");
+            assert!(bits_eq(&dx, &dx_ref), "input grad {inp} -> {out}");
         }
     }
 
