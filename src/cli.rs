@@ -131,10 +131,22 @@ pub enum Command {
         /// Output folder.
         #[arg(long, default_value = "out/experiments")]
         out: String,
-        /// rsmc-table only: run just these row groups, comma-separated (GMM40-2d, GMM40-5d,
-        /// Funnel-10, ManyWell-32, ManyWell-32-LP).
+        /// rsmc-table and paper-table: run just these row groups, comma-separated (GMM40-2d,
+        /// GMM40-5d, Funnel-10, ManyWell-32; rsmc-table also ManyWell-32-LP).
         #[arg(long, value_delimiter = ',')]
         rows: Option<Vec<String>>,
+        /// paper-table only: run just these methods, comma-separated (tb, tb-buffer,
+        /// rsmc-nobuffer, rsmc, smc-hmc, smc-rwm).
+        #[arg(long, value_delimiter = ',')]
+        methods: Option<Vec<String>>,
+        /// paper-table only: end every trained run of this invocation after iteration K (a
+        /// piece of the 20,000; the next invocation resumes with the same bits); 0 only
+        /// collects the table.
+        #[arg(long)]
+        stop_at: Option<u32>,
+        /// paper-table only: threads of each run (the results do not depend on it).
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
         /// Extra flags for every `amortise train` run, after `--`.
         #[arg(last = true)]
         extra: Vec<String>,
@@ -540,6 +552,10 @@ pub enum ExperimentName {
     /// tb, db, subtb, rsmc and teacher on the sequence target and the hypergrid at an equal
     /// number of reward calls: TV, JSD, log Z error and modes found (mean ± std over seeds).
     DiscreteTable,
+    /// The RSMC paper's continuous table at `--preset paper` (TB, TB + IW-buffer, TB + SMC,
+    /// RSMC, SMC-HMC, SMC-RWM on GMM40-2d/5d, Funnel-10, ManyWell-32), run in resumable
+    /// pieces (`--stop-at`) and collected with the published numbers.
+    PaperTable,
 }
 
 /// Benchmarks.

@@ -36,6 +36,27 @@ pub struct EvalSet {
     pub aldp: Option<crate::aldp::AldpEval>,
 }
 
+/// `n` exact samples of `target` drawn with `seed`, as the evaluation draws its ground truth
+/// (the funnel's clipped to `[−30, 30]`, see [`EvalSet::new`]).
+///
+/// # Errors
+/// The target has no sampler, or its sampler fails.
+pub fn exact_samples(target: &Target, n: usize, seed: u64) -> CliResult<Vec<f32>> {
+    let d = target.dim();
+    let mut out = vec![0.0f32; n * d];
+    let mut r = rng::seeded(seed);
+    let clip = matches!(target.density(), Density::Funnel(_));
+    for row in out.chunks_exact_mut(d) {
+        target
+            .sample(&mut r, row)
+            .map_err(|e| CliError::kernel("exact samples", e))?;
+        if clip {
+            Funnel::clip_to_bounds(row);
+        }
+    }
+    Ok(out)
+}
+
 impl EvalSet {
     /// Draws the ground truth (seed [`GROUND_TRUTH_SEED`]) and collects mode centres.
     ///
@@ -44,20 +65,8 @@ impl EvalSet {
     /// (`target.sample(PRNGKey(0), (eval_samples,))`) is clipped, for the EUBO's backward
     /// trajectories and the MMD and Sinkhorn reference alike.
     pub fn new(target: &Target, n: usize) -> CliResult<Self> {
-        let d = target.dim();
         let ground_truth = if target.has_sampler() {
-            let mut gt = vec![0.0f32; n * d];
-            let mut r = rng::seeded(GROUND_TRUTH_SEED);
-            let clip = matches!(target.density(), Density::Funnel(_));
-            for row in gt.chunks_exact_mut(d) {
-                target
-                    .sample(&mut r, row)
-                    .map_err(|e| CliError::kernel("ground-truth samples", e))?;
-                if clip {
-                    Funnel::clip_to_bounds(row);
-                }
-            }
-            Some(gt)
+            Some(exact_samples(target, n, GROUND_TRUTH_SEED)?)
         } else {
             None
         };

@@ -910,3 +910,80 @@ fn the_smc_baseline_flags_run_the_seeds_smc_and_refuse_bad_values_by_name() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn paper_table_collects_last5_over_seeds_and_refuses_foreign_flags() {
+    let out = tmp("paper-table-collect");
+    let _ = std::fs::remove_dir_all(&out);
+    let o = out.to_str().unwrap();
+    assert_fails(
+        &amortise(&["experiment", "paper-table", "--iters", "5", "--out", o]),
+        2,
+        "--iters: paper-table runs --preset paper as it is",
+    );
+    assert_fails(
+        &amortise(&["experiment", "rsmc-table", "--stop-at", "5", "--out", o]),
+        2,
+        "--stop-at: only used by paper-table",
+    );
+    assert_fails(
+        &amortise(&["experiment", "paper-table", "--methods", "nope", "--out", o]),
+        2,
+        "--methods: unknown 'nope' (known: tb, tb-buffer, rsmc-nobuffer, rsmc",
+    );
+    // two seeds' summaries as a piece of a run leaves them, and the floors already computed
+    for (seed, its, eubo, sd) in [(0, 100, 2.0, 90.0), (1, 300, 4.0, 50.0)] {
+        let dir = out.join(format!("gmm40-jax-2-rsmc-s{seed}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let last5 = serde_json::json!({"elbo": -40.0, "eubo": eubo, "log_z_is": 0.5,
+            "sinkhorn_paper": sd, "mmd": 0.1, "emc": 0.9, "evaluations": 1});
+        let summary = serde_json::json!({"iterations_completed": its, "iters": 20000,
+            "last5": last5, "log_z_true": 0.0, "seconds": 3600.0 * f64::from(seed + 1),
+            "sinkhorn": 2.0 * sd, "sinkhorn_converged": false, "sinkhorn_paper": sd});
+        std::fs::write(dir.join("summary.json"), summary.to_string()).unwrap();
+        let lines = format!("{{\"iteration\":{its},\"eubo\":{eubo},\"sinkhorn_paper\":{sd}}}\n");
+        std::fs::write(dir.join("metrics.jsonl"), lines).unwrap();
+    }
+    let floors = serde_json::json!({"GMM40-2d": {
+        "paper": [{"value": 6.5}, {"value": 8.5}],
+        "converged": [{"value": 15.0}, {"value": 18.0}]}});
+    std::fs::write(out.join("floors.json"), floors.to_string()).unwrap();
+    let r = amortise(&[
+        "experiment",
+        "paper-table",
+        "--rows",
+        "GMM40-2d",
+        "--methods",
+        "rsmc",
+        "--seeds",
+        "2",
+        "--stop-at",
+        "0",
+        "--out",
+        o,
+    ]);
+    assert!(r.status.success(), "{}", stderr(&r));
+    let table = std::fs::read_to_string(out.join("paper-table.md")).unwrap();
+    assert!(table.contains("--rows GMM40-2d --methods rsmc"), "{table}");
+    // EUBO 2 and 4: 3 ± √2; Sinkhorn 90 and 50: 70 ± 28.28; wall 1 h and 2 h
+    assert!(
+        table.contains(
+            "| GMM40-2d | RSMC | 2 | 100–300 of 20000 | -40.00 ± 0.00 | 3.00 ± 1.41 | 0.50 ± 0.00 (0.00) | 70.00 ± 28.28 | 0.10 ± 0.00 | 0.90 ± 0.00 | 1.50 h | -2.44 / 0.89 / 6.46 |"
+        ),
+        "{table}"
+    );
+    assert!(
+        table.contains(
+            "| GMM40-2d | RSMC | 1 | 300 | 50.00 | 100.00 (capped) | 6.50–8.50 | 15.00–18.00 |"
+        ),
+        "{table}"
+    );
+    assert!(
+        table.contains("| GMM40-2d | RSMC | 0 | 100: 2.00 / 90.0 |"),
+        "{table}"
+    );
+    assert!(
+        !out.join("gmm40-jax-2-tb-s0").exists(),
+        "--stop-at 0 runs nothing"
+    );
+}

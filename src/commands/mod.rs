@@ -9,6 +9,7 @@ pub mod ebm;
 mod experiment;
 pub mod logp;
 pub mod metric;
+mod paper_table;
 pub mod resume;
 pub mod sample;
 pub mod sample_target;
@@ -56,15 +57,43 @@ pub fn run(cli: Cli) -> CliResult<()> {
             jobs,
             out,
             rows,
+            methods,
+            stop_at,
+            threads,
             extra,
         } => {
-            if rows.is_some() && name != crate::cli::ExperimentName::RsmcTable {
+            use crate::cli::ExperimentName as E;
+            if rows.is_some() && !matches!(name, E::RsmcTable | E::PaperTable) {
                 return Err(CliError::flag(
                     "--rows",
-                    "only rsmc-table has row groups to pick from",
+                    "only rsmc-table and paper-table have row groups to pick from",
+                ));
+            }
+            if name != E::PaperTable {
+                for (given, flag) in [
+                    (methods.is_some(), "--methods"),
+                    (stop_at.is_some(), "--stop-at"),
+                    (threads != 1, "--threads"),
+                ] {
+                    if given {
+                        return Err(CliError::flag(flag, "only used by paper-table"));
+                    }
+                }
+            } else if quick || iters.is_some() || jobs.is_some() || !extra.is_empty() {
+                return Err(CliError::flag(
+                    "--iters",
+                    "paper-table runs --preset paper as it is: use --stop-at for pieces (not --iters, --quick, --jobs or extra flags)",
                 ));
             }
             match name {
+                E::PaperTable => paper_table::paper_table(&paper_table::Settings {
+                    seeds: seeds.unwrap_or(1),
+                    stop_at,
+                    threads,
+                    out,
+                    rows,
+                    methods,
+                }),
                 crate::cli::ExperimentName::TeacherGrid
                 | crate::cli::ExperimentName::DiscreteTable => {
                     let s = experiment::Settings {
