@@ -987,3 +987,92 @@ fn paper_table_collects_last5_over_seeds_and_refuses_foreign_flags() {
         "--stop-at 0 runs nothing"
     );
 }
+
+#[test]
+fn metric_ramachandran_compares_aldp_sample_files() {
+    let reference = "results/aldp/reference-x.csv.gz";
+    let o = amortise(&[
+        "metric",
+        "ramachandran",
+        "--a",
+        reference,
+        "--b",
+        reference,
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    for k in ["kl_phi", "kl_psi", "kl_ramachandran"] {
+        assert_eq!(v[k].as_f64(), Some(0.0), "{v}");
+    }
+    assert_eq!(v["populations_a"], v["populations_b"], "{v}");
+    assert_eq!(v["populations_a"]["n"].as_u64(), Some(1675), "{v}");
+    // the odd rows against the even rows: same populations within a few per cent, KL > 0
+    let text = String::from_utf8(
+        std::process::Command::new("gzip")
+            .args(["-dc", reference])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let dir = tmp("metric-rama");
+    std::fs::create_dir_all(&dir).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    for (name, parity) in [("odd.csv", 1), ("even.csv", 0)] {
+        let body: Vec<&str> = std::iter::once(lines[0])
+            .chain(
+                lines[1..]
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| i % 2 == parity)
+                    .map(|(_, l)| *l),
+            )
+            .collect();
+        std::fs::write(dir.join(name), body.join("\n") + "\n").unwrap();
+    }
+    let (a, b) = (dir.join("odd.csv"), dir.join("even.csv"));
+    let o = amortise(&[
+        "metric",
+        "ramachandran",
+        "--a",
+        a.to_str().unwrap(),
+        "--b",
+        b.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["kl_ramachandran"].as_f64().unwrap() > 1.0, "{v}");
+    let pa = v["populations_a"]["beta_c7eq"].as_f64().unwrap();
+    assert!((pa - 0.883).abs() < 0.02, "{v}");
+    // bad input names the file or the flag
+    let g = dir.join("g.csv");
+    std::fs::write(&g, "x1,x2\n0,0\n").unwrap();
+    assert_fails(
+        &amortise(&[
+            "metric",
+            "ramachandran",
+            "--a",
+            g.to_str().unwrap(),
+            "--b",
+            g.to_str().unwrap(),
+        ]),
+        1,
+        "has 2 columns; aldp samples have 60",
+    );
+    assert_fails(
+        &amortise(&[
+            "metric",
+            "ramachandran",
+            "--a",
+            reference,
+            "--b",
+            reference,
+            "--epsilon",
+            "0.1",
+        ]),
+        2,
+        "--epsilon: applies to sinkhorn only",
+    );
+}

@@ -7,7 +7,6 @@ use amortise_kernel::metrics::sinkhorn::{
 use clap::ValueEnum;
 
 use super::json_num;
-use crate::csv;
 use crate::error::{CliError, CliResult};
 
 /// Largest pooled sample count for MMD (its exact median needs (n+m)²/2 floats).
@@ -47,6 +46,9 @@ pub enum MetricKind {
     Sinkhorn,
     /// Maximum mean discrepancy, Gaussian kernel with the median-distance bandwidth.
     Mmd,
+    /// Alanine dipeptide: FAB's KL(b ‖ a) of the φ, ψ and 64 × 64 Ramachandran histograms
+    /// and the basin populations of both, `--b` the reference (60-d `aldp` rows).
+    Ramachandran,
 }
 
 /// The two Sinkhorn conventions (`kernel::metrics::sinkhorn::SinkhornConvention`).
@@ -104,8 +106,8 @@ pub fn convention(a: &MetricArgs) -> CliResult<SinkhornConvention> {
 /// Runs the command.
 pub fn run(a: &MetricArgs) -> CliResult<()> {
     let conv = convention(a)?;
-    let x = csv::read(&a.a)?;
-    let y = csv::read(&a.b)?;
+    let x = super::vgs::read_samples(&a.a)?;
+    let y = super::vgs::read_samples(&a.b)?;
     if x.dim != y.dim {
         return Err(CliError::file(
             &a.b,
@@ -113,6 +115,7 @@ pub fn run(a: &MetricArgs) -> CliResult<()> {
         ));
     }
     let value = match a.kind {
+        MetricKind::Ramachandran => return ramachandran(a, [&x, &y]),
         MetricKind::Sinkhorn => {
             let info = crate::eval::sinkhorn(&x.data, &y.data, x.dim, &conv)?;
             if a.json {
@@ -162,5 +165,65 @@ pub fn run(a: &MetricArgs) -> CliResult<()> {
         }
     };
     println!("{value}");
+    Ok(())
+}
+
+/// `metric ramachandran`: `--a` the model's samples, `--b` the reference's.
+fn ramachandran(a: &MetricArgs, sets: [&crate::csv::Samples; 2]) -> CliResult<()> {
+    if a.epsilon.is_some() || a.convention != Convention::Converged {
+        return Err(CliError::flag(
+            if a.epsilon.is_some() {
+                "--epsilon"
+            } else {
+                "--convention"
+            },
+            "applies to sinkhorn only",
+        ));
+    }
+    let target = super::build_target("aldp", None)?;
+    let amortise_kernel::targets::Density::Aldp(aldp) = target.density() else {
+        return Err(CliError::flag("--target", "aldp is not built in"));
+    };
+    let mut stats = Vec::new();
+    for (path, s) in [&a.a, &a.b].into_iter().zip(sets) {
+        if s.dim != amortise_kernel::targets::aldp::DIM {
+            return Err(CliError::file(
+                path,
+                format!(
+                    "has {} columns; aldp samples have {}",
+                    s.dim,
+                    amortise_kernel::targets::aldp::DIM
+                ),
+            ));
+        }
+        stats.push(crate::aldp::AngleStats::new(&crate::aldp::angles(
+            aldp, &s.data,
+        ))?);
+    }
+    let [kl_phi, kl_psi, kl_rama] = crate::aldp::kl_divergences(&stats[1], &stats[0]);
+    let (pa, pb) = (stats[0].populations(), stats[1].populations());
+    let num = |v: Option<f64>| v.map_or(serde_json::Value::Null, json_num);
+    if a.json {
+        let v = serde_json::json!({
+            "metric": "ramachandran",
+            "kl_phi": num(kl_phi), "kl_psi": num(kl_psi), "kl_ramachandran": num(kl_rama),
+            "populations_a": pa, "populations_b": pb,
+        });
+        println!("{v}");
+        return Ok(());
+    }
+    let f = |v: Option<f64>| v.map_or("–".to_string(), |x| format!("{x:.4}"));
+    println!(
+        "KL(b ‖ a)  phi {}  psi {}  ramachandran {}",
+        f(kl_phi),
+        f(kl_psi),
+        f(kl_rama)
+    );
+    for (name, p) in [("a", pa), ("b", pb)] {
+        println!(
+            "{name}: n {}  beta/C7eq {:.4}  alphaR {:.4}  alphaL {:.4}  unclassified {:.4}",
+            p.n, p.beta_c7eq, p.alpha_r, p.alpha_l, p.unclassified
+        );
+    }
     Ok(())
 }
