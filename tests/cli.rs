@@ -5,7 +5,7 @@
 use std::process::Output;
 
 mod common;
-use common::{amortise, assert_fails, stderr, stdout, tmp};
+use common::{amortise, assert_fails, metric_json, stderr, stdout, tmp};
 
 #[test]
 fn targets_lists_every_target() {
@@ -214,29 +214,9 @@ fn sample_target_is_reproducible_and_metrics_read_it() {
     assert!(ta.starts_with("x1,x2\n"));
 
     // identical files: divergence ~ 0; different seeds of the same target: small but positive
-    let same = amortise(&[
-        "metric",
-        "sinkhorn",
-        "--a",
-        a.to_str().unwrap(),
-        "--b",
-        b.to_str().unwrap(),
-        "--json",
-    ]);
-    assert!(same.status.success(), "{}", stderr(&same));
-    let v: serde_json::Value = serde_json::from_slice(&same.stdout).unwrap();
+    let v = metric_json("sinkhorn", &a, &b, &[]);
     assert!(v["value"].as_f64().unwrap().abs() < 1e-2, "{v}");
-    let mmd = amortise(&[
-        "metric",
-        "mmd",
-        "--a",
-        a.to_str().unwrap(),
-        "--b",
-        c.to_str().unwrap(),
-        "--json",
-    ]);
-    assert!(mmd.status.success(), "{}", stderr(&mmd));
-    let v: serde_json::Value = serde_json::from_slice(&mmd.stdout).unwrap();
+    let v = metric_json("mmd", &a, &c, &[]);
     let m = v["value"].as_f64().unwrap();
     assert!(m > 0.0 && m < 0.3, "{v}");
 
@@ -991,17 +971,8 @@ fn paper_table_collects_last5_over_seeds_and_refuses_foreign_flags() {
 #[test]
 fn metric_ramachandran_compares_aldp_sample_files() {
     let reference = "results/aldp/reference-x.csv.gz";
-    let o = amortise(&[
-        "metric",
-        "ramachandran",
-        "--a",
-        reference,
-        "--b",
-        reference,
-        "--json",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let r = std::path::Path::new(reference);
+    let v = metric_json("ramachandran", r, r, &[]);
     for k in ["kl_phi", "kl_psi", "kl_ramachandran"] {
         assert_eq!(v[k].as_f64(), Some(0.0), "{v}");
     }
@@ -1032,17 +1003,7 @@ fn metric_ramachandran_compares_aldp_sample_files() {
         std::fs::write(dir.join(name), body.join("\n") + "\n").unwrap();
     }
     let (a, b) = (dir.join("odd.csv"), dir.join("even.csv"));
-    let o = amortise(&[
-        "metric",
-        "ramachandran",
-        "--a",
-        a.to_str().unwrap(),
-        "--b",
-        b.to_str().unwrap(),
-        "--json",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let v = metric_json("ramachandran", &a, &b, &[]);
     assert!(v["kl_ramachandran"].as_f64().unwrap() > 1.0, "{v}");
     let pa = v["populations_a"]["beta_c7eq"].as_f64().unwrap();
     assert!((pa - 0.883).abs() < 0.02, "{v}");

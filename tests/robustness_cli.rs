@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 mod common;
-use common::{amortise, assert_fails, stderr, tmp};
+use common::{amortise, assert_fails, metric_json, stderr, tmp};
 
 /// Used to panic with "attempt to multiply with overflow" (`n × dim`).
 #[test]
@@ -167,17 +167,7 @@ fn sinkhorn_of_far_apart_files_is_finite() {
     let (a, b) = (tmp("far-a.csv"), tmp("far-b.csv"));
     std::fs::write(&a, "x\n0\n").unwrap();
     std::fs::write(&b, "x\n1000000000\n").unwrap();
-    let o = amortise(&[
-        "metric",
-        "sinkhorn",
-        "--a",
-        a.to_str().unwrap(),
-        "--b",
-        b.to_str().unwrap(),
-        "--json",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let v = metric_json("sinkhorn", &a, &b, &[]);
     let s = v["value"].as_f64().expect("a finite number");
     assert!((s - 1e18).abs() < 1e12, "S = {s}");
     let o = amortise(&[

@@ -28,6 +28,22 @@ pub fn tmp(name: &str) -> PathBuf {
     dir.join(name)
 }
 
+/// `amortise metric KIND --a A --b B [extra] --json`, asserted to succeed, parsed.
+pub fn metric_json(
+    kind: &str,
+    a: &std::path::Path,
+    b: &std::path::Path,
+    extra: &[&str],
+) -> serde_json::Value {
+    let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
+    let mut args = vec!["metric", kind, "--a", a, "--b", b];
+    args.extend_from_slice(extra);
+    args.push("--json");
+    let o = amortise(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
 /// Asserts a clean failure: the expected exit code, no panic, and stderr mentioning `needle`.
 pub fn assert_fails(o: &Output, code: i32, needle: &str) {
     let e = stderr(o);
