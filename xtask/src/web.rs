@@ -250,19 +250,28 @@ pub fn test() -> Result<(), String> {
         t0.elapsed().as_secs_f64()
     );
     r?;
-    bench_in_chromium(&url, true)
+    bench_in_chromium(&url, true, &[])?;
+    let two = ["--workers", "1,2", "--chunks", "4"].map(String::from);
+    bench_in_chromium(&url, true, &two)
 }
 
-/// `cargo xtask bench-web [--no-build] [--smoke]`: the TB iteration of
-/// `benches/wasm_tb.mjs` in Chromium, in a Worker of `www/bench.html`
-/// (`e2e/bench-wasm.mjs`); prints its JSON line.
+/// `cargo xtask bench-web [--no-build] [--smoke] [--workers 1,2 --chunks C --rounds R]`:
+/// the TB iteration of `benches/wasm_tb.mjs` in Chromium, in a Worker of `www/bench.html`
+/// (`e2e/bench-wasm.mjs`); prints its JSON line. With `--workers`, the chunked iteration in
+/// one worker and in two (the playground's two-worker runner), alternating rounds.
 pub fn bench_cmd(args: &[String]) -> Result<(), String> {
     let mut do_build = true;
     let mut smoke = false;
-    for a in args {
+    let mut extra: Vec<String> = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
         match a.as_str() {
             "--no-build" => do_build = false,
             "--smoke" => smoke = true,
+            "--workers" | "--chunks" | "--rounds" => {
+                let v = it.next().ok_or(format!("bench-web: {a} needs a value"))?;
+                extra.extend([a.clone(), v.clone()]);
+            }
             other => return Err(format!("bench-web: unknown argument `{other}`")),
         }
     }
@@ -273,26 +282,26 @@ pub fn bench_cmd(args: &[String]) -> Result<(), String> {
     }
     ensure_chromium()?;
     let port = serve::spawn(root().join("www"), 0)?;
-    bench_in_chromium(&format!("http://127.0.0.1:{port}/"), smoke)
+    bench_in_chromium(&format!("http://127.0.0.1:{port}/"), smoke, &extra)
 }
 
-/// Runs `e2e/bench-wasm.mjs` against `www/` served at `url`; `smoke` is one iteration.
-fn bench_in_chromium(url: &str, smoke: bool) -> Result<(), String> {
-    let (name, args): (&str, &[&str]) = if smoke {
-        (
-            "wasm TB benchmark smoke in Chromium (one iteration, worker)",
-            &["e2e/bench-wasm.mjs", "--smoke"],
-        )
+/// Runs `e2e/bench-wasm.mjs` against `www/` served at `url`; `smoke` is one iteration;
+/// `extra` are its `--workers`, `--chunks` and `--rounds` arguments.
+fn bench_in_chromium(url: &str, smoke: bool, extra: &[String]) -> Result<(), String> {
+    let name = if smoke {
+        "wasm TB benchmark smoke in Chromium (one iteration, worker)"
     } else {
-        (
-            "wasm TB benchmark in Chromium (worker, simd128)",
-            &["e2e/bench-wasm.mjs"],
-        )
+        "wasm TB benchmark in Chromium (worker, simd128)"
     };
+    let mut args = vec!["e2e/bench-wasm.mjs"];
+    if smoke {
+        args.push("--smoke");
+    }
+    args.extend(extra.iter().map(String::as_str));
     run(
         name,
         "node",
-        args,
+        &args,
         &[("BENCH_URL", url), ("CHROMIUM", CHROMIUM)],
     )
 }
