@@ -94,8 +94,8 @@ impl ChunkSet {
         })
     }
 
-    /// Chunks of the run.
-    pub fn len(&self) -> usize {
+    /// Chunks of the run (at least 1).
+    pub fn count(&self) -> usize {
         self.seeds.len()
     }
 
@@ -150,7 +150,7 @@ impl ChunkSet {
 
     fn check_range(&self, lo: usize, hi: usize) -> Result<(), PlaygroundError> {
         if lo > hi || hi > self.seeds.len() {
-            return Err(bad("run", format!("chunks {lo}..{hi} of {}", self.len())));
+            return Err(bad("run", format!("chunks {lo}..{hi} of {}", self.count())));
         }
         Ok(())
     }

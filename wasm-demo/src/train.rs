@@ -307,7 +307,7 @@ impl TrainCore {
         self.prefill()?;
         let mut ran = 0;
         while ran < k && !self.done() {
-            let r = match self.chunks.as_ref().map(ChunkSet::len) {
+            let r = match self.chunks.as_ref().map(ChunkSet::count) {
                 Some(n) => {
                     self.chunk_begin();
                     self.chunk_compute(0, n)
@@ -390,7 +390,7 @@ impl TrainCore {
 
     /// The gradient chunks (0 without [`TrainCore::set_chunks`]).
     pub fn chunk_count(&self) -> usize {
-        self.chunks.as_ref().map_or(0, ChunkSet::len)
+        self.chunks.as_ref().map_or(0, ChunkSet::count)
     }
 
     /// Starts a chunked iteration: the prefill (once), then one seed per chunk from the
