@@ -291,7 +291,7 @@ function writeUrl(s) {
     if (p.has('particles')) p.set('n', p.get('particles'));
     p.delete('particles');
     if (s.workers === 2) p.set('workers', '2');
-    if (ui.gradChunks.value.trim() !== '') p.set('grad_chunks', ui.gradChunks.value.trim());
+    if ('workers' in s && ui.gradChunks.value.trim() !== '') p.set('grad_chunks', ui.gradChunks.value.trim());
     p.set('speed', ui.speed.value);
     history.replaceState(null, '', `?${p}`);
     return;
