@@ -87,6 +87,13 @@ test('two workers train TB to the bits of one worker and of the native CLI on tw
     assert.equal(await page.inputValue('#workers'), String(workers));
     assert.equal(await page.inputValue('#grad_chunks'), '4');
     await page.click('#start');
+    if (workers === 2) {
+      // pause while an iteration may wait for the second worker, then resume: same bits
+      await page.waitForFunction(() => Number(document.getElementById('status').dataset.iteration) >= 3, null, { timeout: 60000 });
+      await page.click('#start');
+      await page.waitForFunction(() => window.playground && !window.playground.running, null, { timeout: 20000 });
+      await page.click('#start');
+    }
     await page.waitForFunction(() => document.getElementById('status').dataset.state === 'done', null, { timeout: 120000 });
     const st = await page.evaluate(() => window.playground.tframe.stats);
     assert.equal(st.iteration, 60);

@@ -29,6 +29,7 @@ let speed = 'normal';
 let dead = false;    // after a trap the module is not trusted any more
 let timer = null;
 let helperReady = null; // resolves to the second worker of a two-worker TB run (www/chunks.js)
+let inFlight = null;    // the two-worker batch waiting for the second worker (a token)
 
 // Temperatures per second for each speed; `max` runs batches of ~25 ms back to back.
 const RATE = { slow: 2, normal: 8, fast: 30 };
@@ -219,6 +220,17 @@ function trainTick() {
 
 /** As sampledTick for a two-worker TB run: each iteration waits for the second worker. */
 async function twoWorkerTick() {
+  if (inFlight) return; // the batch in flight schedules the next tick
+  const token = {};
+  inFlight = token;
+  try {
+    await twoWorkerBatch();
+  } finally {
+    if (inFlight === token) inFlight = null;
+  }
+}
+
+async function twoWorkerBatch() {
   const t0 = performance.now();
   const budget = TRAIN_BUDGET[speed] || 40;
   const [h, ready] = [handle, helperReady];
@@ -412,6 +424,7 @@ function configureDiscrete(s) {
 
 function configure(s, v) {
   stop();
+  inFlight = null; // a batch of the old run never resumes (its second worker is stopped)
   if (helperReady) {
     const ready = helperReady;
     helperReady = null;
@@ -518,7 +531,7 @@ self.onmessage = (ev) => {
       break;
     case 'pause': stop(); break;
     case 'step':
-      if (handle && !running) {
+      if (handle && !running && !inFlight) {
         if (guarded(() => handle.step(1)) !== undefined) {
           if (kind === 'train') {
             if (guarded(drawSamples) === undefined && dead) break;
