@@ -1,7 +1,8 @@
 // End-to-end test of the playground in Debian's Chromium, driven by playwright-core.
 // Run by `cargo xtask test`, which builds www/pkg, serves www/ on 127.0.0.1 and sets
-// PLAYGROUND_URL, SCREENSHOT_DIR, CHROMIUM, NATIVE_RSMC_CHECKSUM and NATIVE_ALDP_CHECKSUM
-// (the native CLI's checksums for the RSMC and ALDP runs below).
+// PLAYGROUND_URL, SCREENSHOT_DIR, CHROMIUM, NATIVE_RSMC_CHECKSUM, NATIVE_ALDP_CHECKSUM and
+// NATIVE_TB_WORKERS_CHECKSUM (the native CLI's checksums for the RSMC, ALDP and two-worker TB
+// runs below).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
@@ -77,6 +78,44 @@ test('annealed SMC runs to β = 1 with a finite log Z and particles on the canva
   await page.screenshot({ path: join(SHOTS, 'smc-done.png') });
   assert.deepEqual(problems, []);
   await page.close();
+});
+
+test('two workers train TB to the bits of one worker and of the native CLI on two threads', async () => {
+  const sums = {};
+  for (const workers of [2, 1]) {
+    const { page, problems } = await open(`?target=9gmm&method=tb&seed=4&iters=60&speed=max&workers=${workers}&grad_chunks=4`);
+    assert.equal(await page.inputValue('#workers'), String(workers));
+    assert.equal(await page.inputValue('#grad_chunks'), '4');
+    await page.click('#start');
+    if (workers === 2) {
+      // pause while an iteration may wait for the second worker, then resume: same bits
+      await page.waitForFunction(() => Number(document.getElementById('status').dataset.iteration) >= 3, null, { timeout: 60000 });
+      await page.click('#start');
+      await page.waitForFunction(() => window.playground && !window.playground.running, null, { timeout: 20000 });
+      await page.click('#start');
+    }
+    await page.waitForFunction(() => document.getElementById('status').dataset.state === 'done', null, { timeout: 120000 });
+    const st = await page.evaluate(() => window.playground.tframe.stats);
+    assert.equal(st.iteration, 60);
+    assert.ok(Number.isFinite(st.loss), `loss ${st.loss}`);
+    sums[workers] = st.checksum;
+    const url = new URL(page.url());
+    assert.equal(url.searchParams.get('grad_chunks'), '4');
+    assert.equal(url.searchParams.get('workers'), workers === 2 ? '2' : null);
+    if (workers === 2) {
+      // the chunked runner covers tb only: the message is next to the workers control
+      await page.selectOption('#method', 'rsmc');
+      await page.waitForFunction(() => document.getElementById('msg-workers').textContent !== '');
+      assert.match(await page.textContent('#msg-workers'), /method tb only/);
+    }
+    assert.deepEqual(problems, []);
+    await page.close();
+  }
+  console.log(JSON.stringify(sums));
+  assert.match(sums[2], /^[0-9a-f]{16}$/);
+  assert.equal(sums[2], sums[1], 'two workers and one gave different parameters');
+  // `cargo xtask test` trained the same settings with `amortise train --threads 2 --grad-chunks 4`
+  if (process.env.NATIVE_TB_WORKERS_CHECKSUM) assert.equal(sums[2], process.env.NATIVE_TB_WORKERS_CHECKSUM);
 });
 
 test('RSMC trains on 9gmm: the loss falls and policy samples are drawn over the heat-map', async () => {

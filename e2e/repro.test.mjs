@@ -2,7 +2,8 @@
 // the native CLI. Run by `cargo xtask test`, which runs `amortise train` for each case and
 // passes REPRO_CASES = [{dir, query, kind}]: the CLI's output folder and the same settings as
 // the playground handle's `key=value&…` string; `kind` is absent for `amortise train`
-// (TrainPlayground), `aldp` for `amortise train --target aldp` (AldpPlayground), `discrete`
+// (TrainPlayground; with `grad_chunks`, the chunked iteration of `amortise train --threads 2
+// --grad-chunks C`, `set_chunks(C)`), `aldp` for `amortise train --target aldp` (AldpPlayground), `discrete`
 // for `amortise train-discrete` (DiscretePlayground) and `vgs` for `amortise train-vgs`
 // (VgsPlayground).
 import { test } from 'node:test';
@@ -77,12 +78,13 @@ for (const { dir, query } of CASES.filter((c) => c.kind === 'vgs')) {
   });
 }
 
-for (const { dir, query, kind } of CASES.filter((c) => !c.kind || c.kind === 'aldp')) {
+for (const { dir, query, kind, grad_chunks: chunks } of CASES.filter((c) => !c.kind || c.kind === 'aldp')) {
   test(`wasm reproduces the native CLI bit for bit: ${query.slice(0, 40)}…`, async () => {
     const { TrainPlayground, AldpPlayground } = await load();
     const ck = JSON.parse(readFileSync(join(dir, 'checkpoint.json'), 'utf8'));
     const sm = JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8'));
     const h = kind === 'aldp' ? new AldpPlayground(query) : new TrainPlayground(query);
+    if (chunks) h.set_chunks(chunks);
     let ran = 0;
     while (!h.done) ran += h.step(1);
     assert.equal(ran, h.iters);

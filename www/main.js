@@ -37,7 +37,7 @@ const CONTROL_OF = {
   target: 'target', method: 'method', particles: 'n', dim: 'dim', base_std: 'base_std', cess: 'cess',
   mala_steps: 'mala', seed: 'seed', iters: 'iters', batch: 'batch', steps: 'steps', reference: 'reference',
   sigma: 'sigma', hidden: 'hidden', lr: 'lr', buffer: 'buffer', prefill: 'prefill', chunk: 'chunk',
-  langevin: 'lp',
+  langevin: 'lp', workers: 'workers', grad_chunks: 'grad_chunks',
 };
 
 const $ = (id) => document.getElementById(id);
@@ -47,7 +47,7 @@ const ui = {
   cess: $('cess'), mala: $('mala'), seed: $('seed'), speed: $('speed'),
   iters: $('iters'), batch: $('batch'), steps: $('steps'), reference: $('reference'), sigma: $('sigma'),
   hidden: $('hidden'), lr: $('lr'), buffer: $('buffer'), prefill: $('prefill'), chunk: $('chunk'),
-  lp: $('lp'), start: $('start'), step: $('step'), reset: $('reset'), csv: $('csv'), randomSeed: $('random-seed'),
+  lp: $('lp'), workers: $('workers'), gradChunks: $('grad_chunks'), start: $('start'), step: $('step'), reset: $('reset'), csv: $('csv'), randomSeed: $('random-seed'),
   scene: $('scene'), status: $('status'), fatal: $('fatal'), explain: $('explain'),
   chartLogZ: $('chart-logz'), chartEss: $('chart-ess'), chartBeta: $('chart-beta'), chartLoss: $('chart-loss'),
 };
@@ -163,9 +163,15 @@ function readTrainSettings(target, method, check, okSoFar) {
     setMsg('target', `${method} trains on the 2-D targets: ${pageTargets('continuous', method).join(', ')}`);
     return null;
   }
-  if (!okSoFar) return null;
-  return { target, method, query: trainQuery(target, method) };
+  const workers = Number(ui.workers.value);
+  let gradChunks = workers === 2 ? DEFAULT_CHUNKS : 0;
+  if (ui.gradChunks.value.trim() !== '') gradChunks = check('grad_chunks', int(ui.gradChunks.value, 1, 64, 'gradient chunks'));
+  if (!okSoFar || gradChunks === null) return null;
+  return { target, method, query: trainQuery(target, method), workers, gradChunks };
 }
+
+/** Gradient chunks of a two-worker run when the control is blank (the CLI's `--threads` default). */
+const DEFAULT_CHUNKS = 8;
 
 /**
  * The trained methods' controls as the query of TrainPlayground and AldpPlayground (wasm
@@ -284,6 +290,8 @@ function writeUrl(s) {
     for (const k of ['flow_hidden', 'harmonics', 'exploration']) p.delete(k);
     if (p.has('particles')) p.set('n', p.get('particles'));
     p.delete('particles');
+    if (s.workers === 2) p.set('workers', '2');
+    if ('workers' in s && ui.gradChunks.value.trim() !== '') p.set('grad_chunks', ui.gradChunks.value.trim());
     p.set('speed', ui.speed.value);
     history.replaceState(null, '', `?${p}`);
     return;
@@ -323,6 +331,8 @@ function readUrl() {
   for (const k of ['iters', 'batch', 'steps', 'sigma', 'hidden', 'lr', 'buffer', 'prefill', 'chunk']) set(ui[k], k);
   if (p.has('reference') && ['ou', 'pinned'].includes(p.get('reference'))) ui.reference.value = p.get('reference');
   if (p.has('langevin')) ui.lp.checked = p.get('langevin') !== '0';
+  if (['1', '2'].includes(p.get('workers'))) ui.workers.value = p.get('workers');
+  set(ui.gradChunks, 'grad_chunks');
   if (TRAINED.includes(p.get('method')) && !p.has('n') && !isAldpTarget(ui.target.value)) ui.n.value = '128';
   if (p.has('method') && [...ui.method.options].some((o) => o.value === p.get('method'))) ui.method.value = p.get('method');
   if (p.has('speed') && [...ui.speed.options].some((o) => o.value === p.get('speed'))) ui.speed.value = p.get('speed');
@@ -1146,7 +1156,7 @@ ui.target.addEventListener('change', () => {
   configure();
 });
 for (const el of [ui.method, ui.n, ui.dim, ui.baseStd, ui.cess, ui.mala, ui.seed, ui.iters, ui.batch,
-  ui.steps, ui.reference, ui.sigma, ui.hidden, ui.lr, ui.lp, ui.buffer, ui.prefill, ui.chunk,
+  ui.steps, ui.reference, ui.sigma, ui.hidden, ui.lr, ui.lp, ui.workers, ui.gradChunks, ui.buffer, ui.prefill, ui.chunk,
   ...Object.values(DCONTROL).map($), ...Object.values(VCONTROL).map($)]) {
   el.addEventListener('change', () => { ui.fatal.hidden = true; configure(); });
 }

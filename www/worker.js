@@ -1,6 +1,8 @@
 // The training worker: owns the wasm module and one playground handle, runs steps in
 // batches between setTimeout(0) yields, and posts frames (scalars + copies of the arrays
 // as transferable Float32Arrays). The page never calls wasm itself, so it never freezes.
+// A TB run with `workers: 2` starts a second worker (www/chunks.js, www/chunk-worker.js)
+// that computes half of every iteration's gradient chunks.
 //
 // Messages in:  {type: 'config', settings, view}  {type: 'start', speed}  {type: 'pause'}
 //               {type: 'step'}  {type: 'speed', speed}  {type: 'random-seed'}  {type: 'csv'}
@@ -14,6 +16,7 @@
 //               {type: 'seed', seed}  {type: 'csv', text}  {type: 'state', running}
 //               {type: 'error', field, message}  {type: 'fatal', message}
 
+import { ChunkHelper } from './chunks.js';
 import init, { SmcPlayground, TrainPlayground, DiscretePlayground, VgsPlayground, AldpPlayground, random_seed, target_list, last_panic, trap_for_tests } from './pkg/amortise_wasm.js';
 
 let wasm = null;     // the module's exports (for `memory`)
@@ -25,6 +28,8 @@ let running = false;
 let speed = 'normal';
 let dead = false;    // after a trap the module is not trusted any more
 let timer = null;
+let helperReady = null; // resolves to the second worker of a two-worker TB run (www/chunks.js)
+let inFlight = null;    // the two-worker batch waiting for the second worker (a token)
 
 // Temperatures per second for each speed; `max` runs batches of ~25 ms back to back.
 const RATE = { slow: 2, normal: 8, fast: 30 };
@@ -190,6 +195,11 @@ function sampledTick(draw, frame, every = SAMPLE_EVERY) {
     ok = guarded(() => handle.step(1)) !== undefined;
   } while (ok && !handle.done && performance.now() - t0 < budget);
   if (!ok) return;
+  afterBatch(draw, frame, every, t0);
+}
+
+/** After a batch of iterations: samples every `every` frames, a frame, the next tick. */
+function afterBatch(draw, frame, every, t0) {
   framesSinceSample += 1;
   if (draw && (framesSinceSample >= every || handle.done)) {
     if (guarded(draw) === undefined && dead) return;
@@ -204,7 +214,42 @@ function sampledTick(draw, frame, every = SAMPLE_EVERY) {
 }
 
 function trainTick() {
-  sampledTick(drawSamples, postTrainFrame);
+  if (helperReady) twoWorkerTick();
+  else sampledTick(drawSamples, postTrainFrame);
+}
+
+/** As sampledTick for a two-worker TB run: each iteration waits for the second worker. */
+async function twoWorkerTick() {
+  if (inFlight) return; // the batch in flight schedules the next tick
+  const token = {};
+  inFlight = token;
+  try {
+    await twoWorkerBatch();
+  } finally {
+    if (inFlight === token) inFlight = null;
+  }
+}
+
+async function twoWorkerBatch() {
+  const t0 = performance.now();
+  const budget = TRAIN_BUDGET[speed] || 40;
+  const [h, ready] = [handle, helperReady];
+  try {
+    const hp = await ready;
+    if (handle !== h) return;
+    do {
+      await hp.step(h);
+      if (handle !== h) return; // reconfigured meanwhile
+    } while (running && !h.done && performance.now() - t0 < budget);
+  } catch (e) {
+    if (handle === h) guarded(() => { throw e; });
+    return;
+  }
+  if (!running && !h.done) {
+    guarded(postTrainFrame);
+    return;
+  }
+  afterBatch(drawSamples, postTrainFrame, SAMPLE_EVERY, t0);
 }
 
 /** Posts the heat map of a new 2-D handle `h`, then its first samples and frame. */
@@ -220,6 +265,14 @@ function startSampled(h, s, v, draw, frame) {
 function configureTrain(s, v) {
   const h = guarded(() => new TrainPlayground(s.query));
   if (!h) return;
+  if (s.gradChunks > 0 && !guarded(() => { h.set_chunks(s.gradChunks); return true; })) {
+    h.free();
+    return;
+  }
+  if (s.workers === 2) {
+    helperReady = ChunkHelper.start(s.query, s.gradChunks);
+    helperReady.catch((e) => post({ type: 'error', field: 'workers', message: e.message }));
+  }
   handle = h;
   kind = 'train';
   isTrace = [];
@@ -371,6 +424,12 @@ function configureDiscrete(s) {
 
 function configure(s, v) {
   stop();
+  inFlight = null; // a batch of the old run never resumes (its second worker is stopped)
+  if (helperReady) {
+    const ready = helperReady;
+    helperReady = null;
+    ready.then((hp) => hp.terminate(), () => {});
+  }
   if (handle) {
     guarded(() => handle.free());
     handle = null;
@@ -472,7 +531,7 @@ self.onmessage = (ev) => {
       break;
     case 'pause': stop(); break;
     case 'step':
-      if (handle && !running) {
+      if (handle && !running && !inFlight) {
         if (guarded(() => handle.step(1)) !== undefined) {
           if (kind === 'train') {
             if (guarded(drawSamples) === undefined && dead) break;

@@ -1,18 +1,18 @@
 //! Deterministic multi-threaded training iterations of the diffusion trainer (`--method tb`,
 //! `tb-buffer` and `rsmc`; std threads, the kernel itself stays single-threaded).
 //!
-//! The batch of `B` rows is split into `C` **fixed** chunks (`--grad-chunks`, rows
-//! `⌊cB/C⌋ .. ⌊(c+1)B/C⌋`), a number that never depends on the thread count. Every
-//! iteration draws one seed per chunk from the run's RNG (in chunk order); each chunk builds
-//! its trajectories with its own generator (an on-policy rollout, or for a buffer batch the
-//! backward trajectories `x_T → x_0` of its rows of the serial buffer draw), computes its
-//! residuals and accumulates its share of the TB (and, for RSMC, SubTB) gradient into its
-//! own buffers ([`tb::chunk_gradient`], [`flow::subtb_backward`] with
-//! [`SubTbTerms::batch`]). The threads take chunks from a shared counter, so which thread
+//! The batch of `B` rows is split into `C` **fixed** chunks (`--grad-chunks`), a number
+//! that never depends on the thread count; the pieces are the kernel's
+//! ([`amortise_kernel::samplers::diffusion::train::chunks`], shared with the playground's
+//! two-worker runner): the chunk rows, one seed per chunk drawn from the run's RNG in chunk
+//! order, each chunk's trajectories and gradient in its own buffers ([`ChunkJob::run`]: an
+//! on-policy rollout, or for a buffer batch the backward trajectories `x_T → x_0` of its
+//! rows of the serial buffer draw; TB and, for RSMC, SubTB), and the reduction in chunk
+//! order ([`Reduction`]). The threads take chunks from a shared counter, so which thread
 //! computes a chunk varies, but a chunk's result depends only on the parameters, its rows
-//! and its seed. The chunk gradients and sums are then added in chunk order and the trainer
-//! takes one clipped Adam step ([`train::apply_gradient`]); an on-policy batch of a buffer
-//! method is then stored in row order ([`train::store_batch`]). RSMC's SMC pass is chunked
+//! and its seed. After the reduction the trainer takes one clipped Adam step
+//! ([`train::apply_gradient`]); an on-policy batch of a buffer method is then stored in row
+//! order ([`train::store_batch`]). RSMC's SMC pass is chunked
 //! the same way over its particles (`parallel/smc.rs`). So 1 thread and K threads give bit-identical
 //! parameters for the same `C` and seed; a different `C` is a different (equally valid)
 //! random stream and summation order.
@@ -30,11 +30,12 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use amortise_kernel::Error;
-use amortise_kernel::rng::{self, Rng, Xoshiro256PlusPlus};
-use amortise_kernel::samplers::diffusion::flow::{self, SubTbTerms, SubTbWorkspace, Twist};
-use amortise_kernel::samplers::diffusion::policy::{self, Policy, Rollout};
+use amortise_kernel::rng::Xoshiro256PlusPlus;
+use amortise_kernel::samplers::diffusion::policy::Rollout;
 use amortise_kernel::samplers::diffusion::reference::Schedule;
-use amortise_kernel::samplers::diffusion::tb::{self, ChunkViews, TbChunkSums};
+use amortise_kernel::samplers::diffusion::train::chunks::{
+    self, ChunkBufs, ChunkJob, ChunkSums, Reduction, Source,
+};
 use amortise_kernel::samplers::diffusion::train::{
     self, Config, ExternalGradient, Info, Layout, Method, State, Views,
 };
@@ -89,34 +90,21 @@ fn for_each_chunk<C: Send>(threads: usize, items: &mut [C], work: impl Fn(&mut C
     });
 }
 
-/// A chunk's share of the batch sums.
-#[derive(Clone, Copy, Debug)]
-struct ChunkSums {
-    tb: TbChunkSums,
-    /// SubTB: sum of the per-trajectory losses and the usable rows.
-    subtb: (f64, u32),
-}
-
-/// The SubTB workspace of one chunk (owned; [`SubTbWorkspace::lens`]).
-struct SubTbBufs([Vec<f32>; 7]);
-
-/// One chunk's buffers (owned; allocated once).
+/// One chunk: its rows, its buffers ([`ChunkBufs`], owned and allocated once), its seed
+/// and its result.
 struct Chunk {
     /// First row of the chunk in the batch, and its rows.
     first: usize,
     rows: usize,
-    /// The chunk's trajectories (with caches) and policy workspace ([`Rollout`]).
-    rollout: Vec<f32>,
-    log_r: Vec<f32>,
-    log_w: Vec<f32>,
-    delta: Vec<f32>,
-    coef: Vec<f32>,
-    dout: Vec<f32>,
-    grads: Vec<f32>,
-    flow_grads: Vec<f32>,
-    subtb: Option<SubTbBufs>,
+    arena: Vec<f32>,
     seed: u64,
     result: Option<Result<ChunkSums, Error>>,
+}
+
+impl Chunk {
+    fn bufs<'a>(&'a mut self, lay: &Layout) -> Result<ChunkBufs<'a>, Error> {
+        ChunkBufs::carve(lay, self.rows, &mut self.arena)
+    }
 }
 
 /// The chunked, optionally multi-threaded runner of [`Method::Tb`], [`Method::TbBuffer`],
@@ -128,6 +116,8 @@ pub struct ChunkedTb {
     table: Vec<f32>,
     grads: Vec<f32>,
     flow_grads: Vec<f32>,
+    seeds: Vec<u64>,
+    layout: Layout,
     batch: usize,
 }
 
@@ -146,34 +136,18 @@ impl ChunkedTb {
     ) -> Result<Self, Error> {
         layout.check(cfg)?;
         let b = cfg.batch;
-        if n_chunks == 0 || n_chunks > b {
-            return Err(Error::InvalidConfig("gradient chunks must be in 1..=batch"));
-        }
+        chunks::check_chunks(b, n_chunks)?;
         if threads == 0 {
             return Err(Error::InvalidConfig("threads must be >= 1"));
         }
-        let net = &layout.net;
-        let np = net.param_count();
-        let steps = cfg.steps;
+        let np = layout.net.param_count();
         let chunks = (0..n_chunks)
             .map(|c| {
-                let (first, end) = (c * b / n_chunks, (c + 1) * b / n_chunks);
-                let rows = end - first;
-                let subtb = layout
-                    .flows
-                    .map(|f| SubTbBufs(SubTbWorkspace::lens(&f, rows).map(|n| vec![0.0; n])));
+                let r = chunks::chunk_rows(b, n_chunks, c);
                 Chunk {
-                    first,
-                    rows,
-                    rollout: vec![0.0; Rollout::arena_len(net, rows, steps, true)],
-                    log_r: vec![0.0; rows],
-                    log_w: vec![0.0; rows],
-                    delta: vec![0.0; rows],
-                    coef: vec![0.0; rows],
-                    dout: vec![0.0; rows * net.out()],
-                    grads: vec![0.0; np],
-                    flow_grads: vec![0.0; layout.flow_params],
-                    subtb,
+                    first: r.start,
+                    rows: r.len(),
+                    arena: vec![0.0; ChunkBufs::arena_len(layout, r.len())],
                     seed: 0,
                     result: None,
                 }
@@ -184,8 +158,8 @@ impl ChunkedTb {
         } else {
             None
         };
-        let mut table = vec![0.0f32; Schedule::table_len(steps)];
-        Schedule::new(cfg.process, steps, &mut table)?;
+        let mut table = vec![0.0f32; Schedule::table_len(cfg.steps)];
+        Schedule::new(cfg.process, cfg.steps, &mut table)?;
         Ok(ChunkedTb {
             chunks,
             particles,
@@ -193,6 +167,8 @@ impl ChunkedTb {
             table,
             grads: vec![0.0; np],
             flow_grads: vec![0.0; layout.flow_params],
+            seeds: vec![0; n_chunks],
+            layout: *layout,
             batch: b,
         })
     }
@@ -235,33 +211,26 @@ impl ChunkedTb {
                 lambda = train::draw_buffer(cfg, state, views, rng)?;
             }
         }
-        for ch in &mut self.chunks {
-            ch.seed = rng.next_u64();
+        chunks::draw_seeds(&mut self.seeds, rng);
+        for (ch, &seed) in self.chunks.iter_mut().zip(&self.seeds) {
+            ch.seed = seed;
             ch.result = None;
         }
         {
-            let lay = &views.layout;
+            let lay = &self.layout;
             let sched = Schedule::view(cfg.process, cfg.steps, &self.table)?;
-            let params = &*views.model.params;
-            let job = Job {
-                policy: train::policy_at(cfg, lay, &sched, params),
-                twist: lay.flows.as_ref().map(|flows| Twist {
-                    flows,
-                    params: lay.flow(params),
-                }),
-                log_z: lay.log_z(params),
-                target,
-                total: self.batch,
-                subtb_weight: cfg.subtb_weight,
-                source: if on_policy {
-                    Source::OnPolicy {
-                        log_w: cfg.method.has_buffer(),
-                    }
-                } else {
-                    Source::Buffer(&*views.batch.x_t)
-                },
+            let source = if on_policy {
+                Source::OnPolicy {
+                    log_w: cfg.method.has_buffer(),
+                }
+            } else {
+                Source::Buffer(&*views.batch.x_t)
             };
-            for_each_chunk(self.threads, &mut self.chunks, |ch| job.run(ch));
+            let job = ChunkJob::new((cfg, lay), &sched, &*views.model.params, target, source);
+            for_each_chunk(self.threads, &mut self.chunks, |ch| {
+                let (first, seed) = (ch.first, ch.seed);
+                ch.result = Some(ch.bufs(lay).and_then(|mut b| job.run(first, &mut b, seed)));
+            });
         }
         let mut grad = self.reduce()?;
         grad.on_policy = on_policy;
@@ -322,67 +291,21 @@ impl ChunkedTb {
         Ok(cfg.prefill)
     }
 
-    /// Adds the chunk gradients and sums in chunk order into the runner's gradients, and
-    /// applies the failure policy of the kernel's losses: non-finite rows are masked and
-    /// the means run over the finite ones (no rescaling, so no change, when none is
-    /// masked). The returned gradient's slices are empty (the caller points them at
+    /// Adds the chunk gradients and sums in chunk order into the runner's gradients
+    /// ([`Reduction`]). The returned gradient's slices are empty (the caller points them at
     /// `self.grads`, `self.flow_grads`).
     fn reduce(&mut self) -> Result<ExternalGradient<'static>, Error> {
-        self.grads.iter_mut().for_each(|g| *g = 0.0);
-        self.flow_grads.iter_mut().for_each(|g| *g = 0.0);
-        let (mut s, mut s2) = (0.0f64, 0.0f64);
-        let (mut sub, mut sub_kept) = (0.0f64, 0u32);
-        let mut masked = 0u32;
+        let (grads, flow) = (&mut self.grads, &mut self.flow_grads);
+        let mut red = Reduction::start(grads, flow);
         for ch in &mut self.chunks {
             let sums = match ch.result.take() {
                 Some(r) => r?,
                 None => return Err(Error::InvalidConfig("a gradient chunk was not computed")),
             };
-            s += sums.tb.sum_delta;
-            s2 += sums.tb.sum_delta2;
-            masked += sums.tb.masked;
-            sub += sums.subtb.0;
-            sub_kept += sums.subtb.1;
-            for (g, &c) in self.grads.iter_mut().zip(&ch.grads) {
-                *g += c;
-            }
-            for (g, &c) in self.flow_grads.iter_mut().zip(&ch.flow_grads) {
-                *g += c;
-            }
+            let b = ch.bufs(&self.layout)?;
+            red.add(&sums, (b.grads, b.flow_grads), (grads, flow))?;
         }
-        let kept = self.batch - masked as usize;
-        if kept == 0 {
-            return Err(Error::Degenerate(
-                "trajectory balance: no trajectory has a finite residual (is log R finite anywhere?)",
-            ));
-        }
-        if masked > 0 {
-            let scale = self.batch as f32 / kept as f32;
-            self.grads.iter_mut().for_each(|g| *g *= scale);
-        }
-        let mut subtb_loss = 0.0;
-        if !self.flow_grads.is_empty() {
-            if sub_kept == 0 {
-                return Err(Error::Degenerate(
-                    "sub-trajectory balance: no trajectory has finite log R and flows",
-                ));
-            }
-            if (sub_kept as usize) < self.batch {
-                let scale = self.batch as f32 / sub_kept as f32;
-                self.flow_grads.iter_mut().for_each(|g| *g *= scale);
-            }
-            subtb_loss = (sub / f64::from(sub_kept)) as f32;
-        }
-        let bf = kept as f64;
-        Ok(ExternalGradient {
-            policy: &[],
-            flow: &[],
-            log_z: (2.0 * s / bf) as f32,
-            tb_loss: (s2 / bf) as f32,
-            subtb_loss,
-            masked,
-            on_policy: true,
-        })
+        red.finish(self.batch, (grads, flow))
     }
 
     /// Copies the chunks' on-policy rows (first and last states, `log R`, log weights) into
@@ -391,103 +314,19 @@ impl ChunkedTb {
         let lay = views.layout;
         let (d, t, b) = (lay.dim, lay.steps, self.batch);
         for ch in &mut self.chunks {
-            let ro = Rollout::carve(&lay.net, ch.rows, t, true, &mut ch.rollout)?;
-            let rows = ch.first * d..(ch.first + ch.rows) * d;
+            let (first, n) = (ch.first, ch.rows);
+            let bufs = ch.bufs(&self.layout)?;
+            let ro = Rollout::carve(&lay.net, n, t, true, bufs.rollout)?;
+            let rows = first * d..(first + n) * d;
             for n in [0, t] {
                 views.traj.states[n * b * d..(n + 1) * b * d][rows.clone()]
                     .copy_from_slice(ro.traj.state(n));
             }
-            let r = ch.first..ch.first + ch.rows;
-            views.batch.log_r[r.clone()].copy_from_slice(&ch.log_r);
-            views.batch.log_w[r].copy_from_slice(&ch.log_w);
+            let r = first..first + n;
+            views.batch.log_r[r.clone()].copy_from_slice(bufs.log_r);
+            views.batch.log_w[r].copy_from_slice(bufs.log_w);
         }
         Ok(())
-    }
-}
-
-/// Where the chunks' trajectories come from.
-#[derive(Clone, Copy)]
-enum Source<'a> {
-    /// Rollouts of `p_F`; `log_w`: also the log importance weights (for the buffer).
-    OnPolicy { log_w: bool },
-    /// Backward trajectories of `p_B` from the buffer draw's terminal states (`B × d`).
-    Buffer(&'a [f32]),
-}
-
-/// What every chunk of one iteration shares.
-struct Job<'a, T: ?Sized> {
-    policy: Policy<'a>,
-    twist: Option<Twist<'a>>,
-    log_z: f32,
-    target: &'a T,
-    total: usize,
-    subtb_weight: f32,
-    source: Source<'a>,
-}
-
-impl<T: LogDensity + ?Sized> Job<'_, T> {
-    fn run(&self, ch: &mut Chunk) {
-        ch.result = Some(self.chunk(ch));
-    }
-
-    fn chunk(&self, ch: &mut Chunk) -> Result<ChunkSums, Error> {
-        ch.grads.iter_mut().for_each(|g| *g = 0.0);
-        ch.flow_grads.iter_mut().for_each(|g| *g = 0.0);
-        let (policy, log_z, target, total) = (self.policy, self.log_z, self.target, self.total);
-        let (net, sched) = (policy.net, policy.sched);
-        let Rollout { mut traj, mut ws } =
-            Rollout::carve(net, ch.rows, sched.steps(), true, &mut ch.rollout)?;
-        let mut r = rng::seeded(ch.seed);
-        match self.source {
-            Source::OnPolicy { .. } => {
-                policy::sample_forward(policy, target, &mut traj, &mut ws, true, &mut r)?;
-            }
-            Source::Buffer(x_t) => {
-                let d = traj.dim;
-                let rows = &x_t[ch.first * d..(ch.first + ch.rows) * d];
-                policy::sample_backward(sched, rows, &mut traj, ws.noise, &mut r)?;
-                policy::score(policy, target, &mut traj, &mut ws, true)?;
-            }
-        }
-        let mut views = ChunkViews {
-            traj,
-            ws,
-            log_r: &mut ch.log_r,
-            delta: &mut ch.delta,
-            coef: &mut ch.coef,
-            dout: &mut ch.dout,
-            grads: &mut ch.grads,
-        };
-        let tb = tb::chunk_gradient(policy, log_z, target, total, &mut views)?;
-        // the same trajectories, carved again now that the chunk views are done
-        let traj = Rollout::carve(net, ch.rows, sched.steps(), true, &mut ch.rollout)?.traj;
-        if let Source::OnPolicy { log_w: true } = self.source {
-            policy::log_weights(sched, &traj, &ch.log_r, &mut ch.log_w)?;
-        }
-        let mut subtb = (0.0, 0);
-        if let (Some(twist), Some(SubTbBufs(bufs))) = (self.twist, ch.subtb.as_mut()) {
-            let [b0, b1, b2, b3, b4, b5, b6] = bufs;
-            flow::fill_boundary_log_r(twist.flows, &traj, target, b0)?;
-            let mut sws = SubTbWorkspace {
-                boundary_log_r: b0,
-                boundary_log_f: b1,
-                cache: b2,
-                betas: b3,
-                dout: b4,
-                per_traj: b5,
-                net_scratch: b6,
-            };
-            let terms = SubTbTerms {
-                log_r: &ch.log_r,
-                log_z,
-                weight: self.subtb_weight,
-                batch: total,
-            };
-            let si =
-                flow::subtb_backward(twist, sched, &traj, terms, &mut ch.flow_grads, &mut sws)?;
-            subtb = (si.sum_loss, si.kept);
-        }
-        Ok(ChunkSums { tb, subtb })
     }
 }
 

@@ -1,4 +1,5 @@
 use super::*;
+use amortise_kernel::rng::{self, Rng};
 use amortise_kernel::samplers::diffusion::reference::Process;
 use amortise_kernel::targets::Target;
 

@@ -36,6 +36,7 @@
 //! this file is only the binding layer.
 
 pub mod aldp;
+pub mod chunks;
 pub mod discrete;
 pub mod error;
 #[cfg(not(target_arch = "wasm32"))]
@@ -60,7 +61,7 @@ pub use vgs::{VgsCore, VgsSettings};
 
 static LAST_PANIC: Mutex<Option<String>> = Mutex::new(None);
 
-fn js_err(e: PlaygroundError) -> JsError {
+pub(crate) fn js_err(e: PlaygroundError) -> JsError {
     JsError::new(&e.to_string())
 }
 

@@ -14,6 +14,7 @@
 //! from them on each call, so dropping a core frees everything (a page can start any number
 //! of runs in one worker without growing memory).
 
+use crate::chunks::ChunkSet;
 use crate::error::{bad, end_run};
 
 use amortise_kernel::checksum::fnv1a_f32;
@@ -180,6 +181,19 @@ pub fn checksum(params: &[f32]) -> String {
     format!("{:016x}", fnv1a_f32(params))
 }
 
+/// The kernel configuration of the settings `s` and the trainer's layout on `target`.
+///
+/// # Errors
+/// A rejected setting, or the kernel's (`run`).
+pub(crate) fn model(
+    s: &TrainSettings,
+    target: &Target,
+) -> Result<(TrainConfig, Layout), PlaygroundError> {
+    let cfg = s.train_config()?;
+    let layout = Layout::new(&cfg, target.dim()).map_err(|e| PlaygroundError::kernel("run", e))?;
+    Ok((cfg, layout))
+}
+
 /// Owned buffers for drawing from the current policy.
 #[derive(Debug, Default)]
 struct SampleBufs {
@@ -224,6 +238,7 @@ pub struct TrainCore {
     is_ess: f64,
     failed: Option<String>,
     grid: DensityGrid,
+    chunks: Option<ChunkSet>,
 }
 
 impl TrainCore {
@@ -250,9 +265,7 @@ impl TrainCore {
         s: &TrainSettings,
         target: Target,
     ) -> Result<TrainCore, PlaygroundError> {
-        let cfg = s.train_config()?;
-        let d = target.dim();
-        let layout = Layout::new(&cfg, d).map_err(|e| PlaygroundError::kernel("run", e))?;
+        let (cfg, layout) = model(s, &target)?;
         let lens = [layout.f32_len, layout.u32_len];
         let reduce = "the batch, particles, steps, hidden width or buffer";
         let mut arenas = Arenas::new(lens, reduce)?;
@@ -278,52 +291,178 @@ impl TrainCore {
             is_ess: f64::NAN,
             failed: None,
             grid: DensityGrid::default(),
+            chunks: None,
         })
     }
 
     /// Runs up to `k` iterations (the RSMC prefill first, at the first call); returns how
-    /// many ran (0 once the run is complete).
+    /// many ran (0 once the run is complete). With [`TrainCore::set_chunks`], each
+    /// iteration is the chunked one, all chunks computed here.
     ///
     /// # Errors
     /// `k` above [`MAX_STEPS_PER_CALL`] (`steps`), or the kernel's error ending the run
     /// (`run`; later calls repeat it).
     pub fn step(&mut self, k: u32) -> Result<u32, PlaygroundError> {
         check_step(k, &self.failed, "steps")?;
-        let mut views = Views::new(&self.layout, &mut self.arenas.f32s, &mut self.arenas.u32s)
-            .map_err(|e| PlaygroundError::kernel("run", e))?;
-        if !self.prefilled {
-            self.prefilled = true;
-            let (cfg, st) = (&self.cfg, &mut self.state);
-            if let Err(e) = train::prefill(cfg, st, &mut views, &*self.target, &mut self.rng) {
-                let m = format!("prefilling the buffer: {e}");
-                return Err(end_run(&mut self.failed, m));
-            }
-        }
+        self.prefill()?;
         let mut ran = 0;
-        while ran < k && !(self.failed.is_some() || self.state.iteration >= self.settings.iters) {
-            let (cfg, st) = (&self.cfg, &mut self.state);
-            match train::step(cfg, st, &mut views, &*self.target, &mut self.rng) {
-                Ok(info) => {
-                    if info.smc_log_z.is_finite() {
-                        self.last_smc = (info.smc_log_z, info.smc_ess);
-                    }
-                    let h = &mut self.hist;
-                    h.loss.push(info.tb_loss);
-                    h.subtb.push(info.subtb_loss);
-                    h.log_z.push(info.log_z);
-                    h.smc_log_z.push(self.last_smc.0 as f32);
-                    h.smc_ess.push(self.last_smc.1 as f32);
-                    h.buffer.push(info.buffer_len as f32);
-                    self.last = Some(info);
-                    ran += 1;
+        while ran < k && !self.done() {
+            let r = match self.chunks.as_ref().map(ChunkSet::count) {
+                Some(n) => {
+                    self.chunk_begin();
+                    self.chunk_compute(0, n)
+                        .and_then(|()| self.chunk_finish().map(|_| ()))
                 }
-                Err(e) => {
-                    let m = format!("iteration {}: {e}", self.state.iteration + 1);
-                    return Err(end_run(&mut self.failed, m));
-                }
-            }
+                None => self.kernel_step(),
+            };
+            r?;
+            ran += 1;
         }
         Ok(ran)
+    }
+
+    /// The prefill phase, once (the kernel's [`train::prefill`]).
+    fn prefill(&mut self) -> Result<(), PlaygroundError> {
+        if self.prefilled {
+            return Ok(());
+        }
+        self.prefilled = true;
+        let mut views = Views::new(&self.layout, &mut self.arenas.f32s, &mut self.arenas.u32s)
+            .map_err(|e| PlaygroundError::kernel("run", e))?;
+        let (cfg, st) = (&self.cfg, &mut self.state);
+        if let Err(e) = train::prefill(cfg, st, &mut views, &*self.target, &mut self.rng) {
+            let m = format!("prefilling the buffer: {e}");
+            return Err(end_run(&mut self.failed, m));
+        }
+        Ok(())
+    }
+
+    /// One iteration of the kernel's trainer ([`train::step`]).
+    fn kernel_step(&mut self) -> Result<(), PlaygroundError> {
+        let mut views = Views::new(&self.layout, &mut self.arenas.f32s, &mut self.arenas.u32s)
+            .map_err(|e| PlaygroundError::kernel("run", e))?;
+        let (cfg, st) = (&self.cfg, &mut self.state);
+        match train::step(cfg, st, &mut views, &*self.target, &mut self.rng) {
+            Ok(info) => {
+                self.record(info);
+                Ok(())
+            }
+            Err(e) => Err(self.fail(&e.to_string())),
+        }
+    }
+
+    /// Ends the run at the next iteration with `message`.
+    fn fail(&mut self, message: &str) -> PlaygroundError {
+        let m = format!("iteration {}: {message}", self.state.iteration + 1);
+        end_run(&mut self.failed, m)
+    }
+
+    /// Appends an iteration's numbers to the histories.
+    fn record(&mut self, info: TrainInfo) {
+        if info.smc_log_z.is_finite() {
+            self.last_smc = (info.smc_log_z, info.smc_ess);
+        }
+        let h = &mut self.hist;
+        h.loss.push(info.tb_loss);
+        h.subtb.push(info.subtb_loss);
+        h.log_z.push(info.log_z);
+        h.smc_log_z.push(self.last_smc.0 as f32);
+        h.smc_ess.push(self.last_smc.1 as f32);
+        h.buffer.push(info.buffer_len as f32);
+        self.last = Some(info);
+    }
+
+    /// Switches the run to the chunked iteration with `chunks` gradient chunks (the
+    /// native `--grad-chunks`), before its first iteration.
+    ///
+    /// # Errors
+    /// After the first iteration, or as [`ChunkSet::new`] (`workers`).
+    pub fn set_chunks(&mut self, chunks: usize) -> Result<(), PlaygroundError> {
+        if self.state.iteration > 0 {
+            return Err(bad(
+                "workers",
+                "set the gradient chunks before the first iteration",
+            ));
+        }
+        self.chunks = Some(ChunkSet::new(&self.cfg, &self.layout, chunks)?);
+        Ok(())
+    }
+
+    /// The gradient chunks (0 without [`TrainCore::set_chunks`]).
+    pub fn chunk_count(&self) -> usize {
+        self.chunks.as_ref().map_or(0, ChunkSet::count)
+    }
+
+    /// Starts a chunked iteration: the prefill (once), then one seed per chunk from the
+    /// run's RNG; returns the seeds (none once the run is complete or without chunks).
+    ///
+    /// # Errors
+    /// An earlier error of the run, or the prefill's (`run`).
+    pub fn chunk_begin(&mut self) -> Vec<u64> {
+        if self.done() {
+            return Vec::new();
+        }
+        match self.chunks.as_mut() {
+            Some(c) => c.begin(&mut self.rng).to_vec(),
+            None => Vec::new(),
+        }
+    }
+
+    /// The model parameters ([`Layout::params`]) a second worker computes its chunks at.
+    pub fn params(&self) -> &[f32] {
+        self.layout.params(&self.arenas.f32s)
+    }
+
+    /// Computes chunks `lo..hi` of the started iteration here.
+    ///
+    /// # Errors
+    /// Without chunks; as [`ChunkSet::compute`] (ending the run on a kernel error).
+    pub fn chunk_compute(&mut self, lo: usize, hi: usize) -> Result<(), PlaygroundError> {
+        let Some(c) = self.chunks.as_mut() else {
+            return Err(bad("workers", "no gradient chunks set"));
+        };
+        let params = self.layout.params(&self.arenas.f32s);
+        if let Err(e) = c.compute(&self.cfg, params, &*self.target, (lo, hi)) {
+            return Err(self.fail(&e.message));
+        }
+        Ok(())
+    }
+
+    /// Takes another worker's results of chunks `lo..hi` ([`ChunkSet::put`]).
+    ///
+    /// # Errors
+    /// Without chunks; as [`ChunkSet::put`].
+    pub fn chunk_put(
+        &mut self,
+        range: (usize, usize),
+        grads: &[f32],
+        sums: &[f64],
+    ) -> Result<(), PlaygroundError> {
+        match self.chunks.as_mut() {
+            Some(c) => c.put(range, grads, sums),
+            None => Err(bad("workers", "no gradient chunks set")),
+        }
+    }
+
+    /// Ends a chunked iteration: the ordered reduction and the Adam step
+    /// ([`ChunkSet::finish`]).
+    ///
+    /// # Errors
+    /// Without chunks; as [`ChunkSet::finish`] (ending the run).
+    pub fn chunk_finish(&mut self) -> Result<u32, PlaygroundError> {
+        let Some(c) = self.chunks.as_mut() else {
+            return Err(bad("workers", "no gradient chunks set"));
+        };
+        let mut views = Views::new(&self.layout, &mut self.arenas.f32s, &mut self.arenas.u32s)
+            .map_err(|e| PlaygroundError::kernel("run", e))?;
+        match c.finish(&self.cfg, &mut self.state, &mut views) {
+            Ok(mut info) => {
+                info.buffer_lambda = 1.0;
+                self.record(info);
+                Ok(1)
+            }
+            Err(e) => Err(self.fail(&e.message)),
+        }
     }
 
     /// Draws `n` samples from the current policy into the owned sample buffer (with a

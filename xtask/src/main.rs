@@ -5,10 +5,11 @@
 //! - `cargo xtask serve [--port P] [--no-build]`: builds the browser playground into `www/pkg/`
 //!   (installing `wasm-bindgen-cli` and the npm tools if missing) and serves `www/` on
 //!   127.0.0.1, printing the URL.
-//! - `cargo xtask bench-web [--no-build] [--smoke]`: builds `www/pkg/` and times the TB
-//!   training iteration of `benches/wasm_tb.mjs` in Chromium, in a Web Worker of
-//!   `www/bench.html`; prints one JSON line (not part of `test`, which runs only its
-//!   one-iteration smoke).
+//! - `cargo xtask bench-web [--no-build] [--smoke] [--workers 1,2 --chunks C --rounds R]`:
+//!   builds `www/pkg/` and times the TB training iteration of `benches/wasm_tb.mjs` in
+//!   Chromium, in a Web Worker of `www/bench.html`; prints one JSON line (with `--workers`,
+//!   the chunked iteration in one worker and in two, alternating rounds, and their ratio;
+//!   not part of `test`, which runs only the one-iteration smokes).
 //! - `cargo xtask embedded`: builds the firmware of `embedded/` for `thumbv7em-none-eabihf`,
 //!   reports its flash and RAM, runs it under `qemu-system-arm` (installed with apt if
 //!   missing) and requires its report to equal the native run's, bit for bit.
@@ -79,7 +80,7 @@ fn print_help() {
          the web bundle, wasm-bindgen tests under Node and the browser end-to-end test\n  \
          test-web      only the web steps of `test` (bundle, Node tests, reproducibility, Chromium e2e,\n                one-iteration bench-web smoke)\n  \
          serve         build the playground and serve www/ on 127.0.0.1 [--port P] [--no-build]\n  \
-         bench-web     the wasm TB iteration in Chromium (in a Worker), one JSON line [--no-build] [--smoke]\n  \
+         bench-web     the wasm TB iteration in Chromium (in a Worker), one JSON line [--no-build] [--smoke]\n                [--workers 1,2 --chunks C --rounds R]: one worker against two\n  \
          embedded      build the Cortex-M4F firmware, run it under qemu, compare with the native run\n  \
          fuzz          libFuzzer on checkpoint, csv, cli_args, wasm_settings [--seconds S] [--smoke]\n                \
          (falls back to the stable smoke run without a nightly toolchain)\n  \

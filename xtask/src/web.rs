@@ -223,7 +223,7 @@ pub fn test() -> Result<(), String> {
             (RUSTFLAGS_VAR, SIMD),
         ],
     )?;
-    let [native_checksum, native_aldp] = repro()?;
+    let [native_checksum, native_aldp, native_workers] = repro()?;
     ensure_chromium()?;
     let shots = target_dir().join("e2e");
     std::fs::create_dir_all(&shots).map_err(|e| format!("creating {}: {e}", shots.display()))?;
@@ -242,6 +242,7 @@ pub fn test() -> Result<(), String> {
             ("CHROMIUM", CHROMIUM),
             ("NATIVE_RSMC_CHECKSUM", native_checksum.as_str()),
             ("NATIVE_ALDP_CHECKSUM", native_aldp.as_str()),
+            ("NATIVE_TB_WORKERS_CHECKSUM", native_workers.as_str()),
         ],
     );
     println!(
@@ -250,19 +251,28 @@ pub fn test() -> Result<(), String> {
         t0.elapsed().as_secs_f64()
     );
     r?;
-    bench_in_chromium(&url, true)
+    bench_in_chromium(&url, true, &[])?;
+    let two = ["--workers", "1,2", "--chunks", "4"].map(String::from);
+    bench_in_chromium(&url, true, &two)
 }
 
-/// `cargo xtask bench-web [--no-build] [--smoke]`: the TB iteration of
-/// `benches/wasm_tb.mjs` in Chromium, in a Worker of `www/bench.html`
-/// (`e2e/bench-wasm.mjs`); prints its JSON line.
+/// `cargo xtask bench-web [--no-build] [--smoke] [--workers 1,2 --chunks C --rounds R]`:
+/// the TB iteration of `benches/wasm_tb.mjs` in Chromium, in a Worker of `www/bench.html`
+/// (`e2e/bench-wasm.mjs`); prints its JSON line. With `--workers`, the chunked iteration in
+/// one worker and in two (the playground's two-worker runner), alternating rounds.
 pub fn bench_cmd(args: &[String]) -> Result<(), String> {
     let mut do_build = true;
     let mut smoke = false;
-    for a in args {
+    let mut extra: Vec<String> = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
         match a.as_str() {
             "--no-build" => do_build = false,
             "--smoke" => smoke = true,
+            "--workers" | "--chunks" | "--rounds" => {
+                let v = it.next().ok_or(format!("bench-web: {a} needs a value"))?;
+                extra.extend([a.clone(), v.clone()]);
+            }
             other => return Err(format!("bench-web: unknown argument `{other}`")),
         }
     }
@@ -273,26 +283,26 @@ pub fn bench_cmd(args: &[String]) -> Result<(), String> {
     }
     ensure_chromium()?;
     let port = serve::spawn(root().join("www"), 0)?;
-    bench_in_chromium(&format!("http://127.0.0.1:{port}/"), smoke)
+    bench_in_chromium(&format!("http://127.0.0.1:{port}/"), smoke, &extra)
 }
 
-/// Runs `e2e/bench-wasm.mjs` against `www/` served at `url`; `smoke` is one iteration.
-fn bench_in_chromium(url: &str, smoke: bool) -> Result<(), String> {
-    let (name, args): (&str, &[&str]) = if smoke {
-        (
-            "wasm TB benchmark smoke in Chromium (one iteration, worker)",
-            &["e2e/bench-wasm.mjs", "--smoke"],
-        )
+/// Runs `e2e/bench-wasm.mjs` against `www/` served at `url`; `smoke` is one iteration;
+/// `extra` are its `--workers`, `--chunks` and `--rounds` arguments.
+fn bench_in_chromium(url: &str, smoke: bool, extra: &[String]) -> Result<(), String> {
+    let name = if smoke {
+        "wasm TB benchmark smoke in Chromium (one iteration, worker)"
     } else {
-        (
-            "wasm TB benchmark in Chromium (worker, simd128)",
-            &["e2e/bench-wasm.mjs"],
-        )
+        "wasm TB benchmark in Chromium (worker, simd128)"
     };
+    let mut args = vec!["e2e/bench-wasm.mjs"];
+    if smoke {
+        args.push("--smoke");
+    }
+    args.extend(extra.iter().map(String::as_str));
     run(
         name,
         "node",
-        args,
+        &args,
         &[("BENCH_URL", url), ("CHROMIUM", CHROMIUM)],
     )
 }
@@ -340,6 +350,18 @@ const REPRO_CASES: [(&str, &str); 5] = [
     ),
 ];
 const E2E_CASE: &str = "9gmm-rsmc-page";
+
+/// The end-to-end test's two-worker TB run (`?target=9gmm&method=tb&seed=4&iters=60&
+/// workers=2&grad_chunks=4`, the page's other defaults): `(name, settings, chunks)`. The
+/// native CLI trains it with `--threads 2 --grad-chunks 4`, the Node test with one worker
+/// (`set_chunks`), and its checksum is handed to the Chromium test, whose two workers must
+/// show the same.
+const E2E_WORKERS_CASE: (&str, &str, &str) = (
+    "9gmm-tb-workers-page",
+    "target=9gmm&method=tb&seed=4&iters=60&batch=128&steps=32&reference=ou&sigma=5&hidden=32&\
+     flow_hidden=32&harmonics=16&lr=0.003&exploration=0&langevin=1",
+    "4",
+);
 const E2E_ALDP_CASE: &str = "aldp-page";
 
 /// Discrete (`amortise train-discrete`) and VGS (`amortise train-vgs`) runs that must train
@@ -384,11 +406,43 @@ fn checkpoint_checksum(dir: &Path) -> Result<String, String> {
         .collect())
 }
 
+/// The `amortise train` arguments of a page query (every key a flag, `_` for `-`;
+/// `langevin` a switch) writing to `out`.
+fn train_args(query: &str, out: &str) -> Result<Vec<String>, String> {
+    let mut args: Vec<String> = vec!["train".into()];
+    for pair in query.split('&') {
+        let (k, v) = pair
+            .split_once('=')
+            .ok_or("repro case: key without value")?;
+        // Switches (`langevin`) are `1`/`0` in the page and present/absent on the CLI.
+        match (k, v) {
+            ("langevin", "1") => args.push("--langevin".into()),
+            ("langevin", _) => {}
+            _ => {
+                args.push(format!("--{}", k.replace('_', "-")));
+                args.push(v.to_string());
+            }
+        }
+    }
+    for extra in [
+        "--buffer-priority",
+        "iw",
+        "--eval-samples",
+        "200",
+        "--out",
+        out,
+    ] {
+        args.push(extra.to_string());
+    }
+    Ok(args)
+}
+
 /// Builds the native CLI, trains each of [`REPRO_CASES`] with it, and has
 /// `e2e/repro.test.mjs` train the same settings with the built bundle (`www/pkg`) under
 /// Node and compare the parameter checksum, the last TB loss and the learnt `log Z`.
-/// Returns the native checksums of the end-to-end test's RSMC and ALDP runs.
-fn repro() -> Result<[String; 2], String> {
+/// Also [`E2E_WORKERS_CASE`], natively on two threads. Returns the native checksums of the
+/// end-to-end test's RSMC, ALDP and two-worker TB runs.
+fn repro() -> Result<[String; 3], String> {
     run(
         "build the native CLI (release)",
         "cargo",
@@ -401,31 +455,7 @@ fn repro() -> Result<[String; 2], String> {
     for (i, (name, query)) in REPRO_CASES.iter().enumerate() {
         let dir = target_dir().join("repro").join(name);
         let dir_s = dir.to_string_lossy().into_owned();
-        let mut args: Vec<String> = vec!["train".into()];
-        for pair in query.split('&') {
-            let (k, v) = pair
-                .split_once('=')
-                .ok_or("repro case: key without value")?;
-            // Switches (`langevin`) are `1`/`0` in the page and present/absent on the CLI.
-            match (k, v) {
-                ("langevin", "1") => args.push("--langevin".into()),
-                ("langevin", _) => {}
-                _ => {
-                    args.push(format!("--{}", k.replace('_', "-")));
-                    args.push(v.to_string());
-                }
-            }
-        }
-        for extra in [
-            "--buffer-priority",
-            "iw",
-            "--eval-samples",
-            "200",
-            "--out",
-            &dir_s,
-        ] {
-            args.push(extra.to_string());
-        }
+        let args = train_args(query, &dir_s)?;
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         run(&format!("native run {name}"), &exe_s, &args, &[])?;
         if i > 0 {
@@ -478,6 +508,16 @@ fn repro() -> Result<[String; 2], String> {
             ",{{\"dir\":{dir_s:?},\"query\":{query:?},\"kind\":{kind:?}}}"
         ));
     }
+    let (name, query, chunks) = E2E_WORKERS_CASE;
+    let dir = target_dir().join("repro").join(name);
+    let dir_s = dir.to_string_lossy().into_owned();
+    let mut args = train_args(query, &dir_s)?;
+    args.extend(["--threads", "2", "--grad-chunks", chunks].map(String::from));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    run(&format!("native run {name}"), &exe_s, &args, &[])?;
+    cases.push_str(&format!(
+        ",{{\"dir\":{dir_s:?},\"query\":{query:?},\"grad_chunks\":{chunks}}}"
+    ));
     cases.push(']');
     run(
         "reproducibility: wasm bundle vs native CLI (node --test)",
@@ -489,6 +529,7 @@ fn repro() -> Result<[String; 2], String> {
     Ok([
         checkpoint_checksum(&dir.join(E2E_CASE))?,
         checkpoint_checksum(&dir.join(E2E_ALDP_CASE))?,
+        checkpoint_checksum(&dir.join(E2E_WORKERS_CASE.0))?,
     ])
 }
 

@@ -36,6 +36,12 @@
 //! Where a sum runs over more terms than a panel holds (`k` beyond `KB`, `b` beyond `BB`,
 //! `j` beyond `KB`), the tile stores its partial sums in the output and the next block
 //! starts from them: the same sequence of IEEE operations, the same bits.
+//!
+//! **Not inlined.** The three products are `#[inline(never)]`: inlined into one large
+//! caller (the layer's backward pass holds two of them), V8 compiled the wasm tile loops
+//! worse; as separate functions the playground's TB iteration (`benches/wasm_tb.mjs`) took
+//! 22 % less CPU time, with the native builds unchanged (docs/performance.md, "wasm against
+//! the portable build"). Inlining changes no operation, so no bits.
 
 /// Rows per tile (batch rows, or input features for the weight gradient).
 const TR: usize = 4;
@@ -87,6 +93,7 @@ struct At {
 
 /// `y[b, j] = bias[j] + Σ_k x[b, k]·w[k, j]` for every row of `x` (`B × inp`) into `y`
 /// (`B × out`), overwriting `y`.
+#[inline(never)]
 pub(crate) fn forward(x: &[f32], w: &[f32], bias: &[f32], inp: usize, out: usize, y: &mut [f32]) {
     debug_assert_eq!(w.len(), inp * out);
     debug_assert_eq!(bias.len(), out);
@@ -252,6 +259,7 @@ fn forward_narrow_tiles<const R: usize, const C: usize>(
 
 /// `gw[k, j] += Σ_b x[b, k]·dy[b, j]` (`gw` is `inp × out`, accumulated), summing over the
 /// batch in increasing `b`.
+#[inline(never)]
 pub(crate) fn weight_grad(x: &[f32], dy: &[f32], inp: usize, out: usize, gw: &mut [f32]) {
     debug_assert_eq!(gw.len(), inp * out);
     debug_assert_eq!(x.len() / inp, dy.len() / out);
@@ -438,6 +446,7 @@ fn weight_grad_narrow_tiles<const J: usize, const C: usize>(
 
 /// `dx[b, k] = Σ_j dy[b, j]·w[k, j]` for every row (`dx` is `B × inp`, overwritten), summing
 /// in increasing `j`.
+#[inline(never)]
 pub(crate) fn input_grad(dy: &[f32], w: &[f32], inp: usize, out: usize, dx: &mut [f32]) {
     debug_assert_eq!(w.len(), inp * out);
     debug_assert_eq!(dx.len() / inp, dy.len() / out);

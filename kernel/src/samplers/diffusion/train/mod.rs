@@ -35,6 +35,7 @@
 //!
 //! | file | concept |
 //! |---|---|
+//! | [`chunks`] | the pieces of a chunked iteration for multi-threaded and multi-worker runners |
 //! | [`config`] | [`Method`], [`Config`], the optimiser and its parameter groups |
 //! | [`layout`] | [`Layout`] and the per-call [`Views`] |
 //! | `parts` | the pieces of an iteration: SMC pass, buffer insert and draw, gradients |
@@ -94,6 +95,7 @@
 //! # Ok::<(), amortise_kernel::Error>(())
 //! ```
 
+pub mod chunks;
 pub mod config;
 pub mod layout;
 mod parts;
