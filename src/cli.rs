@@ -460,6 +460,11 @@ pub struct DiffusionArgs {
     /// on-policy batch (the log Z minimising that batch's TB loss) instead of 0.
     #[arg(long)]
     pub init_log_z_batch: bool,
+    /// tb, tb-buffer, rsmc: start the learnt log Z at the log-mean-exp of the log importance
+    /// weights of one on-policy batch (the importance-weighted estimate, as the RSMC PyTorch
+    /// code's `--init_log_Z iw_elbo`; robust where a few untrained samples hit an energy cut).
+    #[arg(long)]
+    pub init_log_z_iw: bool,
     /// aldp only: reference samples of the target (CSV of 60-d sampler-space rows x, optional
     /// header, .gz allowed): KL divergences of phi, psi and the Ramachandran histogram against
     /// them, their basin populations, and eval-samples evenly spaced rows as the target

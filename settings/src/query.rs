@@ -139,6 +139,7 @@ impl RunConfig {
             (self.learned_variance, " --learned-variance"),
             (self.init_log_z_smc, " --init-log-z-smc"),
             (self.init_log_z_batch, " --init-log-z-batch"),
+            (self.init_log_z_iw, " --init-log-z-iw"),
         ] {
             if on {
                 s.push_str(f);

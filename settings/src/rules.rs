@@ -225,6 +225,18 @@ impl RunConfig {
                 "needs a trained diffusion method: tb, tb-buffer, rsmc or rsmc-nobuffer",
             ));
         }
+        if self.init_log_z_iw && !trained {
+            return Err(SettingError::new(
+                "init_log_z_iw",
+                "needs a trained diffusion method: tb, tb-buffer, rsmc or rsmc-nobuffer",
+            ));
+        }
+        if self.init_log_z_iw && (self.init_log_z_batch || self.init_log_z_smc) {
+            return Err(SettingError::new(
+                "init_log_z_iw",
+                "choose one of --init-log-z-iw, --init-log-z-batch and --init-log-z-smc",
+            ));
+        }
         if self.init_log_z_batch && self.init_log_z_smc {
             return Err(SettingError::new(
                 "init_log_z_batch",
@@ -295,6 +307,20 @@ mod tests {
             r.init_log_z_smc = true;
         });
         assert_eq!(key(&both, &l), "init_log_z_batch");
+        let iw_and_batch = with(&|r| {
+            r.init_log_z_batch = true;
+            r.init_log_z_iw = true;
+        });
+        assert_eq!(key(&iw_and_batch, &l), "init_log_z_iw");
+        let iw_smc = with(&|r| {
+            r.method = "smc".into();
+            r.init_log_z_iw = true;
+        });
+        assert_eq!(key(&iw_smc, &l), "init_log_z_iw");
+        let iw = with(&|r| r.init_log_z_iw = true);
+        let c = iw.train_config().unwrap();
+        assert!(c.init_log_z_from_batch && c.init_log_z_iw);
+        c.validate().unwrap();
         let smc_init = with(&|r| {
             r.method = "tb".into();
             r.init_log_z_smc = true;

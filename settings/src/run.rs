@@ -56,6 +56,10 @@ pub struct RunConfig {
     /// Learnt `log Z` starts at the mean log weight of one on-policy batch.
     #[cfg_attr(feature = "serde", serde(default))]
     pub init_log_z_batch: bool,
+    /// Learnt `log Z` starts at the log-mean-exp of the log weights of one on-policy batch
+    /// (the importance-weighted estimate; the RSMC PyTorch code's `--init_log_Z iw_elbo`).
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub init_log_z_iw: bool,
     /// Exploration standard deviation.
     pub exploration: f32,
     /// Policy learning rate.
@@ -159,6 +163,7 @@ impl RunConfig {
             langevin: false,
             init_log_z_smc: false,
             init_log_z_batch: false,
+            init_log_z_iw: false,
             exploration: 0.0,
             lr: defaults::LR,
             buffer: defaults::BUFFER,
@@ -360,7 +365,8 @@ impl RunConfig {
             policy: self.policy(),
             langevin: self.langevin,
             init_log_z_from_smc: self.init_log_z_smc,
-            init_log_z_from_batch: self.init_log_z_batch,
+            init_log_z_from_batch: self.init_log_z_batch || self.init_log_z_iw,
+            init_log_z_iw: self.init_log_z_iw,
             smc: SmcConfig {
                 chunk: self.chunk,
                 ..SmcConfig::default()

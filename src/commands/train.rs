@@ -100,6 +100,7 @@ pub fn resolve(a: &TrainArgs, dim: usize) -> CliResult<RunConfig> {
         langevin: a.diffusion.langevin || d.langevin,
         init_log_z_smc: a.diffusion.init_log_z_smc,
         init_log_z_batch: a.diffusion.init_log_z_batch,
+        init_log_z_iw: a.diffusion.init_log_z_iw,
         exploration: a.diffusion.exploration,
         lr: a.model.lr.unwrap_or(d.lr),
         buffer: a.replay.buffer.unwrap_or(d.buffer),
@@ -167,6 +168,7 @@ fn discrete_args(a: &TrainArgs) -> CliResult<TrainDiscreteArgs> {
         (a.diffusion.langevin, "--langevin"),
         (a.diffusion.init_log_z_smc, "--init-log-z-smc"),
         (a.diffusion.init_log_z_batch, "--init-log-z-batch"),
+        (a.diffusion.init_log_z_iw, "--init-log-z-iw"),
         (a.diffusion.learned_variance, "--learned-variance"),
         (a.diffusion.exploration != 0.0, "--exploration"),
         (a.diffusion.reference != "ou", "--reference"),
@@ -231,6 +233,7 @@ pub fn validate_config(rc: &RunConfig) -> CliResult<()> {
     args.diffusion.langevin = rc.langevin;
     args.diffusion.init_log_z_smc = rc.init_log_z_smc;
     args.diffusion.init_log_z_batch = rc.init_log_z_batch;
+    args.diffusion.init_log_z_iw = rc.init_log_z_iw;
     args.diffusion.exploration = rc.exploration;
     args.model.lr = Some(rc.lr);
     args.replay.buffer = Some(rc.buffer);

@@ -48,6 +48,7 @@ impl Config {
         let shared = train::Config {
             init_log_z_from_smc: false,
             init_log_z_from_batch: false,
+            init_log_z_iw: false,
             ..t
         };
         Config {

@@ -132,6 +132,13 @@ pub struct Config {
     /// and TB's policy gradient `mean(r_i ∇log p_F(τ_i))` is then dominated by the
     /// zero-mean noise term `offset · mean(∇log p_F)` until `log Z` catches up.
     pub init_log_z_from_batch: bool,
+    /// With [`Config::init_log_z_from_batch`]: the log-mean-exp of the batch's finite log
+    /// weights (the importance-weighted estimate of `log Z`, the RSMC PyTorch code's
+    /// `--init_log_Z iw_elbo`) instead of their mean. Defaults to `false`. Where a few
+    /// samples of an untrained policy sit at a target's energy cut (alanine dipeptide), the
+    /// mean is dragged far below `log Z` and the learnt `log Z` cannot climb back at its
+    /// learning rate; the log-mean-exp is dominated by the best samples.
+    pub init_log_z_iw: bool,
     /// The weight on-policy samples enter the RSMC buffer with. Defaults to
     /// [`BufferWeights::Corrected`].
     pub buffer_weights: BufferWeights,
@@ -165,6 +172,7 @@ impl Default for Config {
             lr_gamma: 0.3,
             init_log_z_from_smc: false,
             init_log_z_from_batch: false,
+            init_log_z_iw: false,
             buffer_weights: BufferWeights::Corrected,
         }
     }
@@ -249,6 +257,11 @@ impl Config {
         if self.init_log_z_from_smc && self.init_log_z_from_batch {
             return Err(Error::InvalidConfig(
                 "choose one log Z initialisation: from the prefill SMC runs or from a batch",
+            ));
+        }
+        if self.init_log_z_iw && !self.init_log_z_from_batch {
+            return Err(Error::InvalidConfig(
+                "the importance-weighted log Z initialisation needs init_log_z_from_batch",
             ));
         }
         if self.iterations == 0 {

@@ -10,6 +10,7 @@ use super::super::tb::{self, TbWorkspace};
 use super::{Config, Info, Layout, State, Views};
 use crate::buffer::{Cursor, Priority, ReplayBuffer};
 use crate::error::Error;
+use crate::math;
 use crate::rng::{Rng, uniform_f64};
 use crate::targets::LogDensity;
 
@@ -235,7 +236,8 @@ pub(super) fn gradients<T: LogDensity + ?Sized>(
 }
 
 /// [`Config::init_log_z_from_batch`]: one on-policy batch (no gradient caches),
-/// `log Z ←` the mean of its finite log weights.
+/// `log Z ←` the mean of its finite log weights, or their log-mean-exp with
+/// [`Config::init_log_z_iw`].
 pub(super) fn init_log_z_from_batch<T: LogDensity + ?Sized, R: Rng + ?Sized>(
     cfg: &Config,
     v: &mut Views<'_>,
@@ -247,9 +249,10 @@ pub(super) fn init_log_z_from_batch<T: LogDensity + ?Sized, R: Rng + ?Sized>(
     let sched = Schedule::view(cfg.process, cfg.steps, &*v.table)?;
     policy::fill_log_r(target, v.traj.terminal(), d, v.batch.log_r);
     policy::log_weights(&sched, &v.traj, v.batch.log_r, v.batch.log_w)?;
-    let (mut sum, mut n) = (0.0f64, 0u32);
+    let (mut sum, mut n, mut max) = (0.0f64, 0u32, f64::NEG_INFINITY);
     for &w in v.batch.log_w.iter().filter(|w| w.is_finite()) {
         sum += f64::from(w);
+        max = max.max(f64::from(w));
         n += 1;
     }
     if n == 0 {
@@ -257,9 +260,20 @@ pub(super) fn init_log_z_from_batch<T: LogDensity + ?Sized, R: Rng + ?Sized>(
             "log Z initialisation batch (no finite log weight)",
         ));
     }
-    // a mean of finite f32 values in f64 is finite
-    if let Some(lz) = v.model.params.last_mut() {
-        *lz = (sum / f64::from(n)) as f32;
+    let lz = if cfg.init_log_z_iw {
+        // log-mean-exp over the same finite weights, shifted by their maximum (finite: the
+        // largest term is 1, the sum is in [1, n])
+        let mut s = 0.0f64;
+        for &w in v.batch.log_w.iter().filter(|w| w.is_finite()) {
+            s += math::exp(f64::from(w) - max);
+        }
+        max + math::ln(s / f64::from(n))
+    } else {
+        // a mean of finite f32 values in f64 is finite
+        sum / f64::from(n)
+    };
+    if let Some(z) = v.model.params.last_mut() {
+        *z = lz as f32;
     }
     Ok(())
 }
