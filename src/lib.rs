@@ -10,6 +10,7 @@ pub mod aldp;
 pub mod checkpoint;
 pub mod cli;
 pub mod commands;
+pub mod counted;
 pub mod csv;
 pub mod error;
 pub mod eval;

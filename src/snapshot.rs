@@ -265,6 +265,23 @@ pub fn decode<T: DeserializeOwned>(out: &str, body: &[u8]) -> CliResult<T> {
     Ok(v)
 }
 
+/// Decodes a `T` written by [`encode`] at the start of `body`, and returns the bytes after
+/// it (what a method appended after its state).
+///
+/// # Errors
+/// As [`decode`].
+pub fn decode_prefix<'b, T: DeserializeOwned>(
+    out: &str,
+    body: &'b [u8],
+) -> CliResult<(T, &'b [u8])> {
+    postcard::take_from_bytes(body).map_err(|e| {
+        CliError::file(
+            format!("{out}/{FILE}"),
+            format!("the run state does not decode ({e})"),
+        )
+    })
+}
+
 /// The arena buffers that carry over between steps, in the order a trainer's
 /// `Views::carried` hands them out.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

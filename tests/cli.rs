@@ -303,6 +303,21 @@ fn train_writes_every_output_and_sample_reads_the_checkpoint() {
         }
         assert_eq!(summary["log_z_true"].as_f64(), Some(0.0));
         assert!(summary["log_z_estimate"].as_f64().unwrap().is_finite());
+        // the training's target evaluations (not the evaluations'): TB evaluates log R once
+        // per trajectory, so 12 iterations of 32 (the buffer replays stored values); the
+        // SMC methods spend more
+        let evals = &summary["target_evals"];
+        let total = evals["total"].as_u64().unwrap();
+        assert_eq!(
+            total,
+            evals["density"].as_u64().unwrap() + evals["gradient"].as_u64().unwrap()
+        );
+        match method {
+            "tb" | "tb-buffer" => {
+                assert_eq!((total, evals["gradient"].as_u64()), (12 * 32, Some(0)))
+            }
+            _ => assert!(total > 12 * 32, "{method}: {evals}"),
+        }
         assert!(summary["sinkhorn"].as_f64().unwrap() >= 0.0);
         // the paper's convention (ε = 0.05 × mean cost) is on a smaller scale than ε = 1e-3
         let paper = summary["sinkhorn_paper"].as_f64().unwrap();
@@ -335,6 +350,9 @@ fn train_writes_every_output_and_sample_reads_the_checkpoint() {
                     "{method}: {line}"
                 );
             }
+            let last: serde_json::Value =
+                serde_json::from_str(lines.lines().last().unwrap()).unwrap();
+            assert_eq!(last["target_evals"], summary["target_evals"], "{method}");
             let out = tmp(&format!("sampled-{method}.csv"));
             let s = amortise(&[
                 "sample",
@@ -349,6 +367,41 @@ fn train_writes_every_output_and_sample_reads_the_checkpoint() {
             assert_eq!(std::fs::read_to_string(&out).unwrap().lines().count(), 51);
         }
     }
+}
+
+#[test]
+fn the_langevin_policy_counts_a_target_gradient_per_step() {
+    let dir = tmp("evals-langevin");
+    let o = amortise(&[
+        "train",
+        "--target",
+        "9gmm",
+        "--method",
+        "tb",
+        "--langevin",
+        "--iters",
+        "5",
+        "--batch",
+        "8",
+        "--steps",
+        "16",
+        "--hidden",
+        "8",
+        "--harmonics",
+        "4",
+        "--eval-samples",
+        "50",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    // log R at each final state; ∇ log R at every step's state, for the drift
+    let e = &s["target_evals"];
+    assert_eq!(e["density"].as_u64(), Some(5 * 8));
+    assert_eq!(e["gradient"].as_u64(), Some(5 * 8 * 16));
+    assert_eq!(e["from_iteration"].as_u64(), Some(0));
 }
 
 #[test]

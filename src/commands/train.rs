@@ -18,6 +18,7 @@ use serde_json::json;
 use super::{build_target, json_num};
 use crate::checkpoint::{Checkpoint, Group, RunSettings, TrainerState};
 use crate::cli::{TrainArgs, TrainDiscreteArgs};
+use crate::counted::{Counted, Evals};
 use crate::csv::{self, write_atomic};
 use crate::error::{CliError, CliResult};
 use crate::eval::{self, EvalSet, Evaluation};
@@ -477,6 +478,26 @@ struct DiffusionRun<'t> {
     last_smc: (f64, f64),
     last_ess: f64,
     masked: u64,
+    evals: EvalCount,
+}
+
+/// The target evaluations a trained run has spent in training (prefill, steps; not the
+/// evaluations), counted from iteration `from` (0, or the iteration a run written before
+/// the count existed was resumed at).
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
+struct EvalCount {
+    evals: Evals,
+    from: u32,
+}
+
+impl EvalCount {
+    fn json(&self) -> serde_json::Value {
+        let mut v = self.evals.json();
+        if let Some(o) = v.as_object_mut() {
+            o.insert("from_iteration".into(), json!(self.from));
+        }
+        v
+    }
 }
 
 impl<'t> DiffusionRun<'t> {
@@ -523,6 +544,7 @@ impl<'t> DiffusionRun<'t> {
             last_smc: (f64::NAN, f64::NAN),
             last_ess: f64::NAN,
             masked: 0,
+            evals: EvalCount::default(),
         })
     }
 
@@ -530,11 +552,13 @@ impl<'t> DiffusionRun<'t> {
     fn prefill(&mut self) -> CliResult<()> {
         let mut v = Views::new(&self.layout, &mut self.fa, &mut self.ua)
             .map_err(|e| CliError::kernel("views", e))?;
-        match self.chunked.as_mut() {
-            Some(c) => c.prefill(&self.cfg, &mut self.st, &mut v, self.target, &mut self.r),
-            None => train::prefill(&self.cfg, &mut self.st, &mut v, self.target, &mut self.r),
-        }
-        .map_err(|e| CliError::kernel("prefilling the buffer", e))?;
+        let target = Counted::new(self.target);
+        let done = match self.chunked.as_mut() {
+            Some(c) => c.prefill(&self.cfg, &mut self.st, &mut v, &target, &mut self.r),
+            None => train::prefill(&self.cfg, &mut self.st, &mut v, &target, &mut self.r),
+        };
+        self.evals.evals = self.evals.evals + target.evals();
+        done.map_err(|e| CliError::kernel("prefilling the buffer", e))?;
         Ok(())
     }
 
@@ -577,11 +601,13 @@ impl Run for DiffusionRun<'_> {
         let mut v = Views::new(&self.layout, &mut self.fa, &mut self.ua)
             .map_err(|e| CliError::kernel("views", e))?;
         let (cfg, st, r) = (&self.cfg, &mut self.st, &mut self.r);
+        let target = Counted::new(self.target);
         let info = match self.chunked.as_mut() {
-            Some(c) => c.step(cfg, st, &mut v, self.target, r),
-            None => train::step(cfg, st, &mut v, self.target, r),
-        }
-        .map_err(|e| CliError::kernel(format!("training step {it}"), e))?;
+            Some(c) => c.step(cfg, st, &mut v, &target, r),
+            None => train::step(cfg, st, &mut v, &target, r),
+        };
+        self.evals.evals = self.evals.evals + target.evals();
+        let info = info.map_err(|e| CliError::kernel(format!("training step {it}"), e))?;
         self.masked += info.masked as u64;
         if info.smc_log_z.is_finite() {
             self.last_smc = (info.smc_log_z, info.smc_ess);
@@ -633,6 +659,7 @@ impl Run for DiffusionRun<'_> {
             "buffer": buffer,
             "masked_samples": self.masked,
             "skipped_steps": self.st.optim.skipped,
+            "target_evals": self.evals.json(),
         });
         if let (Some(o), Some(a)) = (v.as_object_mut(), &ev.aldp) {
             o.insert("aldp".into(), json!(a));
@@ -670,7 +697,9 @@ impl Run for DiffusionRun<'_> {
     fn save(&mut self) -> CliResult<Vec<u8>> {
         let mut v = Views::new(&self.layout, &mut self.fa, &mut self.ua)
             .map_err(|e| CliError::kernel("views", e))?;
-        snapshot::encode(&Saved {
+        // the count follows the state, so that snapshots written before it existed
+        // (a `Saved` alone) still decode
+        let mut body = snapshot::encode(&Saved {
             st: self.st,
             r: self.r.clone(),
             eval_rng: self.eval_rng.clone(),
@@ -679,11 +708,21 @@ impl Run for DiffusionRun<'_> {
             last_smc: self.last_smc,
             last_ess: self.last_ess,
             masked: self.masked,
-        })
+        })?;
+        body.extend(snapshot::encode(&self.evals)?);
+        Ok(body)
     }
 
     fn restore(&mut self, body: &[u8]) -> CliResult<()> {
-        let s: Saved = snapshot::decode(&self.out, body)?;
+        let (s, rest): (Saved, _) = snapshot::decode_prefix(&self.out, body)?;
+        self.evals = if rest.is_empty() {
+            EvalCount {
+                evals: Evals::default(),
+                from: s.st.iteration,
+            }
+        } else {
+            snapshot::decode(&self.out, rest)?
+        };
         snapshot::clear(&mut self.fa, &mut self.ua);
         let mut v = Views::new(&self.layout, &mut self.fa, &mut self.ua)
             .map_err(|e| CliError::kernel("views", e))?;
@@ -709,6 +748,7 @@ impl Run for DiffusionRun<'_> {
                 "iterations_completed": o.completed,
                 "masked_samples": self.masked,
                 "skipped_steps": self.st.optim.skipped,
+                "target_evals": self.evals.json(),
                 "interrupted": o.interrupted,
                 "last5": last5,
             }),
@@ -797,11 +837,13 @@ fn run_smc(
     let mut r = rng::seeded(rc.seed);
     let t0 = Instant::now();
     let k = |e| CliError::kernel("annealed SMC", e);
-    let mut state = annealed::init(&cfg, &mut ps, &mut ws, target, &mut r).map_err(k)?;
+    let counted = Counted::new(target);
+    let mut state = annealed::init(&cfg, &mut ps, &mut ws, &counted, &mut r).map_err(k)?;
     let mut metrics = String::new();
     let mut elbo = 0.0f64;
     while !state.done() {
-        let info = annealed::step(&cfg, &mut state, &mut ps, &mut ws, target, &mut r).map_err(k)?;
+        let info =
+            annealed::step(&cfg, &mut state, &mut ps, &mut ws, &counted, &mut r).map_err(k)?;
         elbo += info.mean_log_increment;
         let line = json!({
             "temperature": state.temperatures, "beta": info.beta, "log_z": json_num(state.log_z),
@@ -869,6 +911,7 @@ fn run_smc(
         json!({
             "temperatures": state.temperatures,
             "resamples": state.resamples,
+            "target_evals": counted.evals().json(),
             // the seeds' "ELBO" of SMC: the summed weighted mean log increments
             "smc_elbo": json_num(elbo),
         }),
