@@ -126,14 +126,35 @@ pub trait Run {
 pub struct Metrics {
     path: String,
     text: String,
+    cadence: Cadence,
+}
+
+/// When a run evaluates on schedule: every `every` iterations and at its last, `iters`. A
+/// run stopped (`--stop-at`) or interrupted also evaluates where it stopped; that line is
+/// off the schedule and dropped when the run resumes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cadence {
+    /// Evaluate every this many iterations (≥ 1).
+    pub every: u32,
+    /// The run's last iteration.
+    pub iters: u32,
+}
+
+impl Cadence {
+    /// Whether an evaluation at `iteration` is on the schedule.
+    pub fn on(&self, iteration: u64) -> bool {
+        iteration.is_multiple_of(u64::from(self.every.max(1))) || iteration == u64::from(self.iters)
+    }
 }
 
 impl Metrics {
-    /// An empty `metrics.jsonl` in `out` (nothing written until the first line).
-    pub fn new(out: &str) -> Self {
+    /// An empty `metrics.jsonl` in `out` (nothing written until the first line) of a run
+    /// evaluating at `cadence`.
+    pub fn new(out: &str, cadence: Cadence) -> Self {
         Metrics {
             path: format!("{out}/metrics.jsonl"),
             text: String::new(),
+            cadence,
         }
     }
 
@@ -142,10 +163,11 @@ impl Metrics {
     ///
     /// # Errors
     /// The file cannot be written.
-    pub fn resumed(out: &str, prefix: &str) -> CliResult<Self> {
+    pub fn resumed(out: &str, prefix: &str, cadence: Cadence) -> CliResult<Self> {
         let m = Metrics {
             path: format!("{out}/metrics.jsonl"),
             text: prefix.to_string(),
+            cadence,
         };
         write_atomic(&m.path, m.text.as_bytes())?;
         Ok(m)
@@ -166,7 +188,8 @@ impl Metrics {
         write_atomic(&self.path, self.text.as_bytes())
     }
 
-    /// The mean of each of `keys` over the last `n` lines that carry `keys[0]` as a number
+    /// The mean of each of `keys` over the last `n` lines on the schedule ([`Cadence`]: a
+    /// stopped run's extra line at its stop is left out) that carry `keys[0]` as a number
     /// (what the RSMC paper's tables report: the mean of the last five evaluations), with
     /// the iterations those lines cover: `{"evaluations": k, "from_iteration": i, key: mean,
     /// …}`; a key that is not a number in one of those lines is `null`. `null` when no line
@@ -177,6 +200,7 @@ impl Metrics {
             .lines()
             .filter_map(|l| serde_json::from_str(l).ok())
             .filter(|v: &serde_json::Value| keys.first().is_some_and(|k| v[*k].as_f64().is_some()))
+            .filter(|v| v["iteration"].as_u64().is_some_and(|i| self.cadence.on(i)))
             .collect();
         let last = &lines[lines.len().saturating_sub(n)..];
         let Some(first) = last.first() else {
@@ -295,9 +319,13 @@ pub fn run<R: Run + ?Sized>(r: &mut R, s: &Settings<'_>) -> CliResult<serde_json
             format!("must be beyond the run's iteration ({start})"),
         ));
     }
+    let cadence = Cadence {
+        every: eval_every,
+        iters: s.iters,
+    };
     let mut metrics = match s.resume {
-        Some(sn) => Metrics::resumed(s.out, &sn.metrics)?,
-        None => Metrics::new(s.out),
+        Some(sn) => Metrics::resumed(s.out, &sn.metrics, cadence)?,
+        None => Metrics::new(s.out, cadence),
     };
     let mut progress = Progress::new();
     let t0 = Instant::now();
@@ -449,14 +477,15 @@ pub fn opt(v: f64, prec: usize) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::Metrics;
+    use super::{Cadence, Metrics};
     use serde_json::json;
 
     #[test]
     fn mean_of_last_averages_the_last_evaluation_lines() {
         let dir = std::env::temp_dir().join(format!("amortise-last5-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let mut m = Metrics::new(dir.to_str().unwrap());
+        let cadence = Cadence { every: 1, iters: 7 };
+        let mut m = Metrics::new(dir.to_str().unwrap(), cadence);
         assert_eq!(m.mean_of_last(5, &["elbo"]), serde_json::Value::Null);
         for it in 1..=7u32 {
             // a line without the first key (a progress line) is not an evaluation
@@ -483,6 +512,22 @@ mod tests {
             (v["evaluations"].as_u64(), v["elbo"].as_f64()),
             (Some(7), Some(8.0))
         );
+        // every 4 of a 10-iteration run stopped at 5: the lines at 4 and 8, then 5 (the
+        // stop's), then the end 10 (off the multiple, on the schedule)
+        let cadence = Cadence {
+            every: 4,
+            iters: 10,
+        };
+        let mut m = Metrics::new(dir.to_str().unwrap(), cadence);
+        for it in [4u32, 8, 9, 10] {
+            m.append(&json!({"iteration": it, "elbo": it})).unwrap();
+        }
+        let v = m.mean_of_last(5, &["elbo"]);
+        assert_eq!(
+            (v["evaluations"].as_u64(), v["elbo"].as_f64()),
+            (Some(3), Some(22.0 / 3.0))
+        );
+        assert!(cadence.on(0) && cadence.on(8) && cadence.on(10) && !cadence.on(9));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
