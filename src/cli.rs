@@ -223,7 +223,8 @@ pub struct TrainArgs {
     pub method: String,
     /// A named setting that flags given with it override: paper (the RSMC paper's networks,
     /// batch, particles, buffer, steps, iterations and evaluation cadence; the gradient-based
-    /// LP variant on GMM40-50d, ManyWell-64 and MoS; docs/results.md).
+    /// LP variant on GMM40-50d, ManyWell-64 and MoS; docs/results.md) or aldp (--target
+    /// aldp at about two hours a run: tb, tb-buffer, rsmc, smc; docs/aldp.md).
     #[arg(long)]
     pub preset: Option<String>,
     /// Iterations, seed, output and evaluation.

@@ -14,6 +14,7 @@
 //! | [`targets`] | the per-target choices: reference σ, VGS settings, what the playground offers |
 //! | [`run`] | [`RunConfig`]: a continuous run with every default resolved, and its kernel configurations |
 //! | [`presets`] | named presets of a continuous run (`--preset paper`: the RSMC paper's setting) |
+//! | [`aldp_preset`] | `--preset aldp`: alanine dipeptide at a two-hour budget |
 //! | [`rules`] | [`Limits`] and [`RunConfig::validate`]: ranges and cross-field rules |
 //! | [`vgs`] | [`VgsRunConfig`]: a VGS run, its per-target defaults and ranges |
 //! | [`query`] | the page's `key=value&…` form of a [`RunConfig`], and the equivalent command line |
@@ -21,6 +22,7 @@
 //! Names: a setting's key is the page's query key (`flow_hidden`); the CLI's flag is the
 //! same word with dashes (`--flow-hidden`, [`SettingError::flag`]).
 
+pub mod aldp_preset;
 pub mod defaults;
 pub mod discrete;
 pub mod error;

@@ -34,7 +34,7 @@ use crate::error::SettingError;
 use crate::run::RunConfig;
 
 /// Preset names, for `--help` and errors.
-pub const NAMES: [&str; 1] = ["paper"];
+pub const NAMES: [&str; 2] = ["paper", "aldp"];
 
 /// A preset: the run and its evaluation cadence.
 #[derive(Clone, Debug, PartialEq)]
@@ -56,12 +56,18 @@ pub fn paper_uses_lp(target: &str, dim: usize) -> bool {
 /// # Errors
 /// An unknown name (key `preset`), or a method the preset does not cover (`teacher`, `vgs`).
 pub fn preset(name: &str, target: &str, dim: usize, method: &str) -> Result<Preset, SettingError> {
-    if name != "paper" {
-        return Err(SettingError::new(
+    match name {
+        "paper" => paper(target, dim, method),
+        "aldp" => crate::aldp_preset::aldp(target, method),
+        _ => Err(SettingError::new(
             "preset",
             format!("unknown preset `{name}` (known: {})", NAMES.join(", ")),
-        ));
+        )),
     }
+}
+
+/// `paper`: the RSMC paper's setting (the module's table).
+fn paper(target: &str, dim: usize, method: &str) -> Result<Preset, SettingError> {
     if !matches!(
         method,
         "tb" | "tb-buffer" | "rsmc" | "rsmc-nobuffer" | "smc"
