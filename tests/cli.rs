@@ -797,6 +797,12 @@ fn the_paper_preset_sets_the_run_and_flags_override_it() {
         2,
         "--preset",
     );
+    // aldp's preset is alanine dipeptide's alone
+    assert_fails(
+        &amortise(&["train", "--target", "gmm40", "--preset", "aldp"]),
+        2,
+        "--target aldp",
+    );
 }
 
 #[test]
