@@ -797,6 +797,55 @@ fn the_paper_preset_sets_the_run_and_flags_override_it() {
         2,
         "--preset",
     );
+    // --preset aldp sets the log Z initialisation; an initialisation flag replaces it
+    for (flag, iw, batch) in [
+        (None, true, false),
+        (Some("--init-log-z-batch"), false, true),
+    ] {
+        let dir = tmp("preset-aldp");
+        let mut a = vec![
+            "train",
+            "--target",
+            "aldp",
+            "--method",
+            "tb",
+            "--preset",
+            "aldp",
+            "--iters",
+            "2",
+            "--batch",
+            "8",
+            "--hidden",
+            "8",
+            "--eval-samples",
+            "20",
+            "--out",
+        ];
+        a.push(dir.to_str().unwrap());
+        a.extend(flag);
+        let o = amortise(&a);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let s: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap())
+                .unwrap();
+        let c = &s["config"];
+        assert_eq!(
+            (
+                c["init_log_z_iw"].as_bool(),
+                c["init_log_z_batch"].as_bool()
+            ),
+            (Some(iw), Some(batch))
+        );
+        assert_eq!(
+            (
+                c["sigma"].as_f64(),
+                c["steps"].as_u64(),
+                c["hidden"].as_u64()
+            ),
+            (Some(0.5), Some(32), Some(8))
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
     // aldp's preset is alanine dipeptide's alone
     assert_fails(
         &amortise(&["train", "--target", "gmm40", "--preset", "aldp"]),

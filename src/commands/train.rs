@@ -67,6 +67,8 @@ pub fn resolve(a: &TrainArgs, dim: usize) -> CliResult<RunConfig> {
         Some(name) => presets::preset(name, &a.target, dim, &a.method)?.run,
         None => RunConfig::new(&a.target, dim, &a.method),
     };
+    let own_init =
+        a.diffusion.init_log_z_smc || a.diffusion.init_log_z_batch || a.diffusion.init_log_z_iw;
     let smc_step_sizes = match &a.smc.smc_step_sizes {
         Some(text) => Some(step_sizes(text)?),
         None => d.smc_step_sizes,
@@ -99,9 +101,22 @@ pub fn resolve(a: &TrainArgs, dim: usize) -> CliResult<RunConfig> {
         harmonics: a.diffusion.harmonics.unwrap_or(d.harmonics),
         learned_variance: a.diffusion.learned_variance,
         langevin: a.diffusion.langevin || d.langevin,
-        init_log_z_smc: a.diffusion.init_log_z_smc,
-        init_log_z_batch: a.diffusion.init_log_z_batch,
-        init_log_z_iw: a.diffusion.init_log_z_iw,
+        // a log Z initialisation flag replaces the preset's (they exclude each other)
+        init_log_z_smc: if own_init {
+            a.diffusion.init_log_z_smc
+        } else {
+            d.init_log_z_smc
+        },
+        init_log_z_batch: if own_init {
+            a.diffusion.init_log_z_batch
+        } else {
+            d.init_log_z_batch
+        },
+        init_log_z_iw: if own_init {
+            a.diffusion.init_log_z_iw
+        } else {
+            d.init_log_z_iw
+        },
         exploration: a.diffusion.exploration,
         lr: a.model.lr.unwrap_or(d.lr),
         buffer: a.replay.buffer.unwrap_or(d.buffer),
