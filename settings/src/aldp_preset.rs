@@ -17,9 +17,10 @@
 //! 100000` on the checkpoint).
 //!
 //! Why σ = 0.5, not the seeds' 1.0: the normalised internal coordinates of the reference
-//! samples have standard deviations 0.05–0.87 (most 0.4–0.6). With σ = 1 and σ = 0.1, tb-buffer
-//! and rsmc stayed in β/C7eq (αR 0 after 600 iterations); with σ = 0.5 both reach all three
-//! basins within 1000 iterations (measured; `docs/aldp.md`).
+//! samples have standard deviations 0.05–0.87 (most 0.4–0.6), and σ is where the policy
+//! starts. Measured in `docs/aldp.md` ("Training"): at σ = 0.1, tb-buffer and rsmc stayed in
+//! β/C7eq (αR 0); at σ = 0.5 tb-buffer reaches all three basins within 1000 iterations; σ = 1
+//! is compared there too.
 //!
 //! Why rsmc runs a third of tb's iterations: its SMC passes spend about 13 target
 //! evaluations per trajectory against tb's one, and it is about 1.6× slower per iteration;
