@@ -194,6 +194,10 @@ pub enum Command {
     VgsReference(Box<VgsReferenceArgs>),
     /// Compare two sample files with a divergence.
     Metric(Box<crate::commands::metric::MetricArgs>),
+    /// Run independent MALA or HMC chains on a target from the rows of a sample file (or
+    /// Gaussian starts) and write their states; prints acceptance and an energy (ALDP: basin
+    /// population) trace.
+    Mcmc(Box<crate::commands::mcmc::McmcArgs>),
 }
 
 /// Arguments of `amortise train`: what to train, then the argument groups (the groups of

@@ -182,6 +182,7 @@ pub fn validate(cli: &Cli) -> CliResult<()> {
         Command::Bench { batch, .. } => bench::check_batch(batch.unwrap_or(300)),
         Command::Ebm(a) => commands::ebm::settings(a).map(|_| ()),
         Command::VgsReference(_) => Ok(()),
+        Command::Mcmc(a) => commands::mcmc::validate(a),
     }
 }
 

@@ -8,6 +8,7 @@ pub mod discrete_run;
 pub mod ebm;
 mod experiment;
 pub mod logp;
+pub mod mcmc;
 pub mod metric;
 mod paper_table;
 pub mod resume;
@@ -43,6 +44,7 @@ pub fn run(cli: Cli) -> CliResult<()> {
         Command::TrainVgs(args) => vgs::run_train(&args),
         Command::Ebm(args) => ebm::run(&args),
         Command::VgsReference(args) => vgs::run_reference(&args),
+        Command::Mcmc(args) => mcmc::run(&args),
         Command::Sample {
             checkpoint,
             n,

@@ -943,7 +943,7 @@ pub fn run_reference(a: &VgsReferenceArgs) -> CliResult<()> {
 }
 
 /// Gzip-compresses `bytes` (best compression).
-fn gzip(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
+pub(crate) fn gzip(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
     use std::io::Write as _;
     let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
     enc.write_all(bytes)?;
