@@ -8,6 +8,8 @@
 //!   counted as `unclassified` and left out of the histograms, as FAB drops NaN angles.
 //! - **Basins** ([`Basin`]): β/C7eq, αR (`φ ≤ 0°`, `−120° ≤ ψ < 50°`), αL (`φ > 0°`);
 //!   populations are fractions of all rows (with the unclassified fraction they sum to 1).
+//!   `alpha_l_wells` is the part of αL with `φ ≤ 120°` (the αL and C7ax wells, as opposed
+//!   to the extended region's continuation across `φ = ±180°`).
 //! - **KL divergences** (FAB's `evaluate_aldp`): φ and ψ histograms with 200 bins on
 //!   `[−π, π]`, the Ramachandran histogram with 64 × 64 bins on `[−π, π]²`; densities with
 //!   `ε = 10⁻¹⁰` added, `KL(reference ‖ model) = cell · Σ p ln((p + ε)/(q + ε))`
@@ -36,6 +38,8 @@ pub const PHI_PSI_BINS: usize = 200;
 pub const RAMA_BINS: usize = 64;
 /// Number of sampled conformations written to `samples.pdb`.
 pub const PDB_MODELS: usize = 100;
+/// Largest φ (radians, 120°) counted in [`Populations::alpha_l_wells`].
+pub const ALPHA_L_WELLS_MAX_PHI: f64 = 2.0 * core::f64::consts::FRAC_PI_3;
 /// The flag that names the reference file.
 pub const REFERENCE_FLAG: &str = "--aldp-reference";
 
@@ -73,6 +77,8 @@ pub struct AngleStats {
     pub rama: Vec<u32>,
     /// Rows per basin, in the order of [`Basin::ALL`].
     pub basins: [u64; 3],
+    /// Rows of αL with `φ ≤ 120°`: the αL and C7ax wells ([`Populations::alpha_l_wells`]).
+    pub alpha_l_wells: u64,
     /// Rows with a non-finite angle.
     pub unclassified: u64,
 }
@@ -96,10 +102,14 @@ impl AngleStats {
         histogram_2d(&phi_v, &psi_v, rb, rb, &mut rama).map_err(k)?;
         let mut basins = [0u64; 3];
         let mut unclassified = 0u64;
+        let mut alpha_l_wells = 0u64;
         for a in angles {
             match Basin::of(a[0], a[1]) {
                 Some(b) => basins[b.index()] += 1,
                 None => unclassified += 1,
+            }
+            if a[0] > 0.0 && a[0] <= ALPHA_L_WELLS_MAX_PHI {
+                alpha_l_wells += 1;
             }
         }
         Ok(Self {
@@ -107,6 +117,7 @@ impl AngleStats {
             psi,
             rama,
             basins,
+            alpha_l_wells,
             unclassified,
         })
     }
@@ -120,6 +131,7 @@ impl AngleStats {
             beta_c7eq: f(self.basins[0]),
             alpha_r: f(self.basins[1]),
             alpha_l: f(self.basins[2]),
+            alpha_l_wells: f(self.alpha_l_wells),
             unclassified: f(self.unclassified),
         }
     }
@@ -136,6 +148,10 @@ pub struct Populations {
     pub alpha_r: f64,
     /// αL (and C7ax): `φ > 0°`.
     pub alpha_l: f64,
+    /// The part of `alpha_l` with `0° < φ ≤ 120°`: the αL and C7ax wells themselves. The
+    /// rest of αL, `φ > 120°`, continues the extended (β) region across `φ = ±180°`; a
+    /// sampler that blurs β over that edge scores αL there without reaching the wells.
+    pub alpha_l_wells: f64,
     /// Samples with a non-finite angle.
     pub unclassified: f64,
 }

@@ -200,6 +200,22 @@ fn pdb_round_trip_through_x() {
     }
 }
 
+/// `alpha_l_wells` counts `0 < φ ≤ 120°` inside αL; φ > 120° is αL but not the wells.
+#[test]
+fn the_alpha_l_wells_are_the_part_of_alpha_l_up_to_120_degrees() {
+    let deg = |d: f64| d.to_radians();
+    let ang = [
+        [deg(40.0), deg(60.0)],
+        [deg(120.0), 0.0],
+        [deg(150.0), deg(170.0)],
+        [deg(-60.0), deg(-40.0)],
+        [0.0, deg(100.0)],
+    ];
+    let pop = AngleStats::new(&ang).unwrap().populations();
+    assert_eq!((pop.alpha_l, pop.alpha_l_wells), (0.6, 0.4));
+    assert_eq!((pop.alpha_r, pop.beta_c7eq), (0.2, 0.2));
+}
+
 #[test]
 fn metrics_against_a_reference() {
     let aldp = Aldp::new();
