@@ -197,6 +197,41 @@ mod tests {
         assert!((q[44] + psi).abs() < 1e-14);
     }
 
+    /// Where the basins sit in the sampler's coordinates (docs/aldp.md, "Where the basins
+    /// sit in x"): X_ref's angles, and `x₁₇`, `x₄₄` at the basin edges through the map
+    /// `angle = angle(X_ref) − (π + 10⁻⁴)·tanh(x)`.
+    #[test]
+    fn the_basin_edges_in_the_circular_coordinates() {
+        let a = Aldp::new();
+        let [phi0, psi0] = phi_psi(&X_REF);
+        assert!(
+            (phi0.to_degrees() + 145.82).abs() < 0.01,
+            "{}",
+            phi0.to_degrees()
+        );
+        assert!(
+            (psi0.to_degrees() - 150.26).abs() < 0.01,
+            "{}",
+            psi0.to_degrees()
+        );
+        let at = |k: usize, v: f64| {
+            let mut x = [0.0; DIM];
+            x[k] = v;
+            let [p, q] = a.phi_psi(&x);
+            [p.to_degrees(), q.to_degrees()]
+        };
+        // φ = ±180° at x₁₇ ≈ 0.19, the αL wells' edge φ = 120° at x₁₇ ≈ 0.58, φ = 0 at −1.13
+        assert!(at(17, 0.18)[0] < -177.0 && at(17, 0.20)[0] > 178.0);
+        assert!(at(17, 0.57)[0] > 120.0 && at(17, 0.59)[0] < 120.0);
+        assert!(at(17, -1.12)[0] < 0.0 && at(17, -1.14)[0] > 0.0);
+        // αR's ψ = −120° at x₄₄ ≈ −0.55, its centre ψ ≈ −40° at −1.78, ψ = 50° at 0.63,
+        // and the map's seam ψ(X_ref) ± 180° = −29.7° inside αR
+        assert!(at(44, -0.54)[1] < -120.0 && at(44, -0.56)[1] > -120.0);
+        assert!((at(44, -1.78)[1] + 40.0).abs() < 0.5);
+        assert!(at(44, 0.62)[1] > 50.0 && at(44, 0.64)[1] < 50.0);
+        assert!((at(44, 30.0)[1] + 29.74).abs() < 0.01 && (at(44, -30.0)[1] + 29.74).abs() < 0.01);
+    }
+
     #[test]
     fn phi_psi_from_x_matches_positions() {
         let a = Aldp::new();
