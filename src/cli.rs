@@ -135,13 +135,14 @@ pub enum Command {
         /// GMM40-5d, Funnel-10, ManyWell-32; rsmc-table also ManyWell-32-LP).
         #[arg(long, value_delimiter = ',')]
         rows: Option<Vec<String>>,
-        /// paper-table only: run just these methods, comma-separated (tb, tb-buffer,
-        /// rsmc-nobuffer, rsmc, smc-hmc, smc-rwm).
+        /// paper-table and aldp-table: run just these methods, comma-separated (paper-table:
+        /// tb, tb-buffer, rsmc-nobuffer, rsmc, smc-hmc, smc-rwm; aldp-table: rsmc, tb-buffer,
+        /// tb, smc).
         #[arg(long, value_delimiter = ',')]
         methods: Option<Vec<String>>,
-        /// paper-table only: end every trained run of this invocation after iteration K (a
-        /// piece of the 20,000; the next invocation resumes with the same bits); 0 only
-        /// collects the table.
+        /// paper-table and aldp-table: end every trained run of this invocation after
+        /// iteration K (a piece of the run; the next invocation resumes with the same bits); 0
+        /// only collects the table.
         #[arg(long)]
         stop_at: Option<u32>,
         /// paper-table only: threads of each run (the results do not depend on it).
@@ -566,6 +567,10 @@ pub enum ExperimentName {
     /// RSMC, SMC-HMC, SMC-RWM on GMM40-2d/5d, Funnel-10, ManyWell-32), run in resumable
     /// pieces (`--stop-at`) and collected with the published numbers.
     PaperTable,
+    /// Alanine dipeptide at `--preset aldp` (RSMC, TB + IW-buffer, TB, annealed SMC), run in
+    /// resumable pieces (`--stop-at`), with the final 100,000-sample comparison of each
+    /// finished run against the reference.
+    AldpTable,
 }
 
 /// Benchmarks.

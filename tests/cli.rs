@@ -1012,7 +1012,7 @@ fn paper_table_collects_last5_over_seeds_and_refuses_foreign_flags() {
     assert_fails(
         &amortise(&["experiment", "rsmc-table", "--stop-at", "5", "--out", o]),
         2,
-        "--stop-at: only used by paper-table",
+        "--stop-at: only used by paper-table and aldp-table",
     );
     assert_fails(
         &amortise(&["experiment", "paper-table", "--methods", "nope", "--out", o]),
@@ -1143,5 +1143,78 @@ fn metric_ramachandran_compares_aldp_sample_files() {
         ]),
         2,
         "--epsilon: applies to sinkhorn only",
+    );
+}
+
+/// `experiment aldp-table` starts a run with the preset and the flags after `--`, makes the
+/// final 100,000-sample comparison once the run has finished (deleting the samples file),
+/// collects without running anything at `--stop-at 0`, and refuses flags it does not use.
+#[test]
+fn aldp_table_runs_finishes_and_collects() {
+    let out = tmp("aldp-table");
+    let _ = std::fs::remove_dir_all(&out);
+    let o = out.to_str().unwrap();
+    let refx = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/results/aldp/reference-x.csv.gz"
+    );
+    assert_fails(
+        &amortise(&["experiment", "aldp-table", "--threads", "2", "--out", o]),
+        2,
+        "--threads: aldp-table runs --preset aldp",
+    );
+    assert_fails(
+        &amortise(&["experiment", "aldp-table", "--methods", "vgs", "--out", o]),
+        2,
+        "--methods: unknown 'vgs'",
+    );
+    let run = amortise(&[
+        "experiment",
+        "aldp-table",
+        "--methods",
+        "tb",
+        "--out",
+        o,
+        "--",
+        "--aldp-reference",
+        refx,
+        "--iters",
+        "3",
+        "--hidden",
+        "16",
+        "--eval-samples",
+        "100",
+    ]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    let dir = out.join("tb-s0");
+    let fin: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("final-ramachandran.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(fin["populations_a"]["n"], 100_000);
+    assert_eq!(fin["populations_b"]["n"], 1675);
+    assert!(
+        !dir.join("final.csv").exists(),
+        "the 100k samples are deleted"
+    );
+    let table = std::fs::read_to_string(out.join("aldp-table.md")).unwrap();
+    let row = table
+        .lines()
+        .find(|l| l.starts_with("| TB (on-policy) | 0 |"))
+        .unwrap();
+    // 3 iterations of 200 and the first batch that initialises log Z
+    assert!(row.contains("| 3 of 3 | 800 |"), "{row}");
+    // collecting every method runs nothing and writes the same row
+    let again = amortise(&["experiment", "aldp-table", "--stop-at", "0", "--out", o]);
+    assert!(again.status.success(), "{}", stderr(&again));
+    let collected = std::fs::read_to_string(out.join("aldp-table.md")).unwrap();
+    assert!(collected.contains("| RSMC | 0 | not run |"), "{collected}");
+    assert!(!out.join("rsmc-s0").exists());
+    assert_eq!(
+        collected
+            .lines()
+            .find(|l| l.starts_with("| TB (on-policy) | 0 |")),
+        Some(row),
+        "{collected}"
     );
 }

@@ -1,5 +1,6 @@
 //! One file per subcommand; `run` dispatches.
 
+mod aldp_table;
 pub mod bench;
 pub mod discrete;
 pub mod discrete_eval;
@@ -71,23 +72,49 @@ pub fn run(cli: Cli) -> CliResult<()> {
                     "only rsmc-table and paper-table have row groups to pick from",
                 ));
             }
-            if name != E::PaperTable {
+            if !matches!(name, E::PaperTable | E::AldpTable) {
                 for (given, flag) in [
                     (methods.is_some(), "--methods"),
                     (stop_at.is_some(), "--stop-at"),
                     (threads != 1, "--threads"),
                 ] {
                     if given {
-                        return Err(CliError::flag(flag, "only used by paper-table"));
+                        return Err(CliError::flag(
+                            flag,
+                            "only used by paper-table and aldp-table",
+                        ));
                     }
                 }
-            } else if quick || iters.is_some() || jobs.is_some() || !extra.is_empty() {
+            } else if name == E::PaperTable
+                && (quick || iters.is_some() || jobs.is_some() || !extra.is_empty())
+            {
                 return Err(CliError::flag(
                     "--iters",
                     "paper-table runs --preset paper as it is: use --stop-at for pieces (not --iters, --quick, --jobs or extra flags)",
                 ));
             }
             match name {
+                E::AldpTable => {
+                    let given = [
+                        (quick, "--quick"),
+                        (iters.is_some(), "--iters"),
+                        (jobs.is_some(), "--jobs"),
+                        (threads != 1, "--threads"),
+                    ];
+                    if let Some((_, flag)) = given.iter().find(|g| g.0) {
+                        return Err(CliError::flag(
+                            *flag,
+                            "aldp-table runs --preset aldp, one thread a run: use --stop-at for pieces",
+                        ));
+                    }
+                    aldp_table::aldp_table(&aldp_table::Settings {
+                        seeds: seeds.unwrap_or(1),
+                        stop_at,
+                        out,
+                        methods,
+                        extra,
+                    })
+                }
                 E::PaperTable => paper_table::paper_table(&paper_table::Settings {
                     seeds: seeds.unwrap_or(1),
                     stop_at,

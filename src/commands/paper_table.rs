@@ -155,7 +155,7 @@ fn pick<'a, T>(
 
 /// What to do with one run.
 #[derive(Debug, PartialEq)]
-enum Action {
+pub(super) enum Action {
     Skip,
     Start(Option<u32>),
     Resume(Option<u32>),
@@ -163,7 +163,7 @@ enum Action {
 
 /// The action for a run whose snapshot is at `at` (`None`: no snapshot) of `planned`
 /// iterations, or that has a summary (`done`, the SMC passes), under `--stop-at`.
-fn action(
+pub(super) fn action(
     trained: bool,
     at: Option<u32>,
     done: bool,
@@ -189,12 +189,12 @@ fn run_dir(s: &Settings, r: &Row, m: &Method, seed: u64) -> String {
     format!("{}/{}-{}-s{seed}", s.out, r.slug, m.slug)
 }
 
-fn read_json(path: &str) -> Option<Value> {
+pub(super) fn read_json(path: &str) -> Option<Value> {
     serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()
 }
 
 /// Runs one child `train`; its stderr goes to `DIR.log` (appended).
-fn spawn(args: &[String], dir: &str) -> CliResult<bool> {
+pub(super) fn spawn(args: &[String], dir: &str) -> CliResult<bool> {
     let exe = std::env::current_exe()
         .map_err(|e| CliError::file("amortise", format!("cannot find own executable: {e}")))?;
     let log = std::fs::OpenOptions::new()
@@ -427,7 +427,7 @@ fn fmt_seeds(v: Option<(f64, f64)>, n: usize) -> String {
 }
 
 /// Wall time: seconds below ten minutes, hours above.
-fn fmt_wall(seconds: f64) -> String {
+pub(super) fn fmt_wall(seconds: f64) -> String {
     if !seconds.is_finite() {
         "–".into()
     } else if seconds < 600.0 {

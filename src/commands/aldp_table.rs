@@ -1,0 +1,375 @@
+//! `amortise experiment aldp-table`: the alanine-dipeptide comparison of `docs/aldp.md`
+//! ("What it reaches"): tb, tb-buffer, rsmc and the annealed SMC baseline at `--preset
+//! aldp`, run in resumable pieces and collected into markdown.
+//!
+//! Each run is a child `amortise train --target aldp --method M --preset aldp
+//! --aldp-reference REF --seed S` in `OUT/<method>-s<seed>/` (flags after `--` are added
+//! when a run starts, and may name another `--aldp-reference`). A run with a resume snapshot
+//! is continued (`train --resume DIR`); `--stop-at K` ends every trained run of this
+//! invocation after iteration K, so a table is built in pieces of any size with the bits of
+//! uninterrupted runs. When a trained run has finished, its checkpoint draws the final
+//! 100,000 samples (`amortise sample --n 100000 --seed 1`, the RSMC code's final size),
+//! compared with the reference into `final-ramachandran.json` (`metric ramachandran`); the
+//! samples file is then deleted (it is about 70 MB). `--stop-at 0` only collects.
+
+use std::fmt::Write as _;
+
+use amortise_settings::presets;
+use serde_json::Value;
+
+use super::experiment::field;
+use super::paper_table::{Action, action, fmt_wall, read_json, spawn};
+use crate::csv::write_atomic;
+use crate::error::{CliError, CliResult};
+
+/// The reference file runs are started with unless the flags after `--` name another.
+pub const DEFAULT_REFERENCE: &str = "results/aldp/reference-x.csv.gz";
+/// Samples of the final comparison, and the seed that draws them.
+const FINAL_SAMPLES: &str = "100000";
+const FINAL_SEED: &str = "1";
+
+/// The methods, in table order: `(name in the table, --method, trained)`.
+const METHODS: [(&str, &str, bool); 4] = [
+    ("RSMC", "rsmc", true),
+    ("TB + IW-buffer", "tb-buffer", true),
+    ("TB (on-policy)", "tb", true),
+    ("annealed SMC", "smc", false),
+];
+
+/// Settings of one invocation.
+pub struct Settings {
+    /// Seeds per method (0, 1, …).
+    pub seeds: u64,
+    /// End every trained run after this iteration (`Some(0)`: only collect).
+    pub stop_at: Option<u32>,
+    /// Output folder (the runs and `aldp-table.md`).
+    pub out: String,
+    /// Only these methods (`--method` values); `None` for all.
+    pub methods: Option<Vec<String>>,
+    /// Flags added to every run when it starts.
+    pub extra: Vec<String>,
+}
+
+/// The selected methods.
+fn methods(s: &Settings) -> CliResult<Vec<(&'static str, &'static str, bool)>> {
+    let Some(want) = &s.methods else {
+        return Ok(METHODS.to_vec());
+    };
+    want.iter()
+        .map(|w| {
+            METHODS
+                .iter()
+                .find(|m| m.1 == w.as_str())
+                .copied()
+                .ok_or_else(|| {
+                    CliError::flag(
+                        "--methods",
+                        format!("unknown '{w}' (known: rsmc, tb-buffer, tb, smc)"),
+                    )
+                })
+        })
+        .collect()
+}
+
+/// The `train` arguments of one run under `act` (`None`: nothing to run).
+fn train_args(s: &Settings, method: &str, seed: u64, act: &Action) -> Option<Vec<String>> {
+    let dir = format!("{}/{method}-s{seed}", s.out);
+    let mut a: Vec<String> = match act {
+        Action::Skip => return None,
+        Action::Resume(_) => vec!["train".into(), "--resume".into(), dir],
+        Action::Start(_) => {
+            let mut a: Vec<String> = ["train", "--target", "aldp", "--method", method]
+                .map(String::from)
+                .to_vec();
+            a.extend(["--preset", "aldp", "--seed"].map(String::from));
+            a.push(seed.to_string());
+            if !s.extra.iter().any(|f| f == "--aldp-reference") {
+                a.extend(["--aldp-reference", DEFAULT_REFERENCE].map(String::from));
+            }
+            a.extend(s.extra.iter().cloned());
+            a.extend(["--out".into(), dir]);
+            a
+        }
+    };
+    if let Action::Start(Some(k)) | Action::Resume(Some(k)) = act {
+        a.extend(["--stop-at".into(), k.to_string()]);
+    }
+    Some(a)
+}
+
+/// The final 100,000-sample comparison of a finished trained run, unless it exists.
+fn final_comparison(dir: &str, summary: &Value) -> CliResult<bool> {
+    let out = format!("{dir}/final-ramachandran.json");
+    if std::path::Path::new(&out).exists() {
+        return Ok(true);
+    }
+    let Some(reference) = summary["aldp"]["reference"]["file"].as_str() else {
+        return Ok(false);
+    };
+    let samples = format!("{dir}/final.csv");
+    let sample = [
+        "sample",
+        "--checkpoint",
+        &format!("{dir}/checkpoint.json"),
+        "--n",
+        FINAL_SAMPLES,
+        "--seed",
+        FINAL_SEED,
+        "--out",
+        &samples,
+    ]
+    .map(String::from);
+    if !spawn(&sample, dir)? {
+        return Ok(false);
+    }
+    let exe = std::env::current_exe()
+        .map_err(|e| CliError::file("amortise", format!("cannot find own executable: {e}")))?;
+    let o = std::process::Command::new(exe)
+        .args(["metric", "ramachandran", "--a", &samples, "--b", reference])
+        .arg("--json")
+        .output()
+        .map_err(|e| CliError::file(dir, format!("cannot run metric: {e}")))?;
+    let _ = std::fs::remove_file(&samples);
+    if !o.status.success() {
+        return Ok(false);
+    }
+    write_atomic(&out, &o.stdout)?;
+    Ok(true)
+}
+
+/// Runs (or continues) every selected run, makes the final comparisons of the finished
+/// ones, and writes `OUT/aldp-table.md`.
+///
+/// # Errors
+/// Bad flags, unwritable folders, or runs that failed (the table is still written).
+pub fn aldp_table(s: &Settings) -> CliResult<()> {
+    if s.seeds == 0 {
+        return Err(CliError::flag("--seeds", "must be at least 1"));
+    }
+    let methods = methods(s)?;
+    std::fs::create_dir_all(&s.out)
+        .map_err(|e| CliError::file(&s.out, format!("cannot create: {e}")))?;
+    let mut failures = Vec::new();
+    for &(name, method, trained) in &methods {
+        for seed in 0..s.seeds {
+            let dir = format!("{}/{method}-s{seed}", s.out);
+            let snap = format!("{dir}/snapshot.gz");
+            let at = if std::path::Path::new(&snap).exists() {
+                Some(crate::snapshot::Snapshot::load(&snap)?.iteration)
+            } else {
+                None
+            };
+            let summary = read_json(&format!("{dir}/summary.json"));
+            let planned = presets::preset("aldp", "aldp", 60, method)?.run.iters;
+            let act = action(trained, at, summary.is_some(), planned, s.stop_at);
+            if let Some(args) = train_args(s, method, seed, &act)
+                && !spawn(&args, &dir)?
+            {
+                failures.push(format!("{name} seed {seed} (log: {dir}.log)"));
+                continue;
+            }
+            let summary = read_json(&format!("{dir}/summary.json"));
+            if let Some(sum) = summary.filter(|v| trained && finished(v))
+                && s.stop_at != Some(0)
+                && !final_comparison(&dir, &sum)?
+            {
+                failures.push(format!(
+                    "{name} seed {seed}: final samples (log: {dir}.log)"
+                ));
+            }
+        }
+    }
+    let text = table(s, &methods);
+    write_atomic(&format!("{}/aldp-table.md", s.out), text.as_bytes())?;
+    println!("{text}");
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(CliError::file(
+            &s.out,
+            format!("{} runs failed: {}", failures.len(), failures.join("; ")),
+        ))
+    }
+}
+
+/// Whether a trained run's summary is of its last iteration.
+fn finished(sum: &Value) -> bool {
+    let done = field(sum, "iterations_completed");
+    done.is_finite() && done == field(sum, "iters")
+}
+
+/// `a / b / c (d)` of a populations object, with the αL wells in brackets.
+fn populations(p: &Value) -> String {
+    if p.is_null() {
+        return "–".into();
+    }
+    let wells = field(p, "alpha_l_wells");
+    format!(
+        "{:.3} / {:.3} / {:.3} ({})",
+        field(p, "beta_c7eq"),
+        field(p, "alpha_r"),
+        field(p, "alpha_l"),
+        if wells.is_finite() {
+            format!("{wells:.4}")
+        } else {
+            "–".into()
+        }
+    )
+}
+
+/// `φ / ψ / Rama` KLs of an object with `kl_phi`, `kl_psi`, `kl_ramachandran`.
+fn kls(v: &Value) -> String {
+    if v.is_null() {
+        return "–".into();
+    }
+    format!(
+        "{:.2} / {:.2} / {:.2}",
+        field(v, "kl_phi"),
+        field(v, "kl_psi"),
+        field(v, "kl_ramachandran")
+    )
+}
+
+/// Target evaluations: millions with one decimal from 10⁵ on, the count below.
+fn fmt_evals(n: f64) -> String {
+    if !n.is_finite() {
+        "–".into()
+    } else if n >= 1e5 {
+        format!("{:.1} M", n / 1e6)
+    } else {
+        format!("{n:.0}")
+    }
+}
+
+/// A number with two decimals (three significant digits from 10⁶ on), or `–`.
+fn num(v: f64) -> String {
+    if !v.is_finite() {
+        "–".into()
+    } else if v.abs() >= 1e6 {
+        format!("{v:.3e}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+fn table(s: &Settings, methods: &[(&str, &str, bool)]) -> String {
+    let mut t = String::new();
+    let mut reference = None;
+    let _ = writeln!(
+        t,
+        "Collected by `amortise experiment aldp-table --seeds {} --out {}` (`--preset aldp`, \
+         `docs/aldp.md`). \"eval\": the run's final evaluation (`summary.json`, \
+         `--eval-samples` samples, 2000 at the preset); \"100k\": {FINAL_SAMPLES} samples of the final checkpoint (seed {FINAL_SEED}) against the \
+         reference (`final-ramachandran.json`). Populations β/C7eq / αR / αL (αL wells, \
+         0° < φ ≤ 120°); KL(reference ‖ model) of the φ, ψ and 64 × 64 Ramachandran \
+         histograms.\n",
+        s.seeds, s.out
+    );
+    t.push_str(
+        "| method | seed | iterations | target evaluations | wall | ELBO | EUBO | IS log Ẑ (learnt) \
+         | populations, eval | KL φ / ψ / Rama, eval | populations, 100k | KL φ / ψ / Rama, 100k |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    for &(name, method, trained) in methods {
+        for seed in 0..s.seeds {
+            let dir = format!("{}/{method}-s{seed}", s.out);
+            let Some(sum) = read_json(&format!("{dir}/summary.json")) else {
+                let _ = writeln!(t, "| {name} | {seed} | not run | | | | | | | | | |");
+                continue;
+            };
+            reference = reference.or_else(|| Some(sum["aldp"]["reference"].clone()));
+            let iters = if trained {
+                format!(
+                    "{} of {}",
+                    field(&sum, "iterations_completed"),
+                    field(&sum, "iters")
+                )
+            } else {
+                "one pass".into()
+            };
+            let evals = field(&sum["target_evals"], "total");
+            let log_z = if trained {
+                format!(
+                    "{} ({})",
+                    num(field(&sum, "log_z_estimate")),
+                    num(field(&sum, "log_z_learnt"))
+                )
+            } else {
+                format!("{} (SMC)", num(field(&sum, "log_z_estimate")))
+            };
+            let fin = read_json(&format!("{dir}/final-ramachandran.json")).unwrap_or(Value::Null);
+            let _ = writeln!(
+                t,
+                "| {name} | {seed} | {iters} | {} | {} | {} | {} | {log_z} | {} | {} | {} | {} |",
+                fmt_evals(evals),
+                fmt_wall(field(&sum, "seconds")),
+                num(field(&sum, "elbo")),
+                num(field(&sum, "eubo")),
+                populations(&sum["aldp"]["populations"]),
+                kls(&sum["aldp"]),
+                populations(&fin["populations_a"]),
+                kls(&fin),
+            );
+        }
+    }
+    if let Some(r) = reference.filter(|r| !r.is_null()) {
+        let file = r["file"].as_str().unwrap_or("?");
+        let cwd = std::env::current_dir().unwrap_or_default();
+        let shown = std::path::Path::new(file)
+            .strip_prefix(&cwd)
+            .map_or(file.to_string(), |p| p.display().to_string());
+        let _ = writeln!(
+            t,
+            "\nReference: `{shown}`, {} samples, populations {}.",
+            r["rows"],
+            populations(&r["populations"])
+        );
+    }
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(extra: &[&str]) -> Settings {
+        Settings {
+            seeds: 1,
+            stop_at: None,
+            out: "o".into(),
+            methods: None,
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn runs_start_with_the_preset_and_the_default_reference_unless_named() {
+        let a = train_args(&settings(&[]), "rsmc", 2, &Action::Start(Some(300))).unwrap();
+        let want = "train --target aldp --method rsmc --preset aldp --seed 2 \
+                    --aldp-reference results/aldp/reference-x.csv.gz --out o/rsmc-s2 --stop-at 300";
+        assert_eq!(a.join(" "), want);
+        let own = settings(&["--aldp-reference", "r.csv"]);
+        let a = train_args(&own, "tb", 0, &Action::Start(None)).unwrap();
+        assert_eq!(a.iter().filter(|f| *f == "--aldp-reference").count(), 1);
+        assert!(a.join(" ").contains("--aldp-reference r.csv --out o/tb-s0"));
+        let a = train_args(&own, "tb", 0, &Action::Resume(Some(9))).unwrap();
+        assert_eq!(a.join(" "), "train --resume o/tb-s0 --stop-at 9");
+        assert!(train_args(&own, "tb", 0, &Action::Skip).is_none());
+    }
+
+    #[test]
+    fn a_run_is_finished_at_its_last_iteration_only() {
+        let v = |done: u32| serde_json::json!({"iterations_completed": done, "iters": 6000});
+        assert!(finished(&v(6000)));
+        assert!(!finished(&v(300)));
+        assert!(!finished(&serde_json::json!({"iters": 1})));
+    }
+
+    #[test]
+    fn unknown_methods_are_named() {
+        let mut s = settings(&[]);
+        s.methods = Some(vec!["vgs".into()]);
+        let e = methods(&s).unwrap_err().to_string();
+        assert!(e.contains("--methods") && e.contains("vgs"), "{e}");
+    }
+}
