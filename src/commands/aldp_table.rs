@@ -18,7 +18,7 @@ use amortise_settings::presets;
 use serde_json::Value;
 
 use super::experiment::field;
-use super::paper_table::{Action, action, fmt_wall, read_json, spawn};
+use super::paper_table::{Action, action, finish, fmt_wall, read_json, spawn};
 use crate::csv::write_atomic;
 use crate::error::{CliError, CliResult};
 
@@ -179,17 +179,7 @@ pub fn aldp_table(s: &Settings) -> CliResult<()> {
             }
         }
     }
-    let text = table(s, &methods);
-    write_atomic(&format!("{}/aldp-table.md", s.out), text.as_bytes())?;
-    println!("{text}");
-    if failures.is_empty() {
-        Ok(())
-    } else {
-        Err(CliError::file(
-            &s.out,
-            format!("{} runs failed: {}", failures.len(), failures.join("; ")),
-        ))
-    }
+    finish(&s.out, "aldp-table.md", &table(s, &methods), &failures)
 }
 
 /// Whether a trained run's summary is of its last iteration.

@@ -291,13 +291,18 @@ pub fn paper_table(s: &Settings) -> CliResult<()> {
     }
     let floors = floors(s, &rows)?;
     let text = table(s, &rows, &methods, &floors);
-    write_atomic(&format!("{}/paper-table.md", s.out), text.as_bytes())?;
+    finish(&s.out, "paper-table.md", &text, &failures)
+}
+
+/// Writes `text` to `OUT/name` and prints it; an error listing `failures` if there are any.
+pub(super) fn finish(out: &str, name: &str, text: &str, failures: &[String]) -> CliResult<()> {
+    write_atomic(&format!("{out}/{name}"), text.as_bytes())?;
     println!("{text}");
     if failures.is_empty() {
         Ok(())
     } else {
         Err(CliError::file(
-            &s.out,
+            out,
             format!("{} runs failed: {}", failures.len(), failures.join("; ")),
         ))
     }
