@@ -20,6 +20,9 @@
 //! change in the results. `4 × 64` uses 16 of the 32 AVX-512 registers for accumulators and
 //! needs one load per 4 multiply-adds (a `4 × 16` tile needs 5 per 4, so it waits on loads);
 //! taller tiles (8 rows) made LLVM keep the accumulators of the weight gradient in memory.
+//! With AVX2 (16 registers, `C = 16`: two vectors a row) the tiles are `6 × 16`: 12
+//! accumulators, 8 loads per 12 vector multiply-adds, against 6 per 8 at `4 × 16`
+//! (paper-shape TB iteration 1.10× faster, docs/performance.md).
 //!
 //! **Packed panels.** A tile's operands are not read in place where their rows are `out` or
 //! `inp` floats apart: at width 256 those rows are 1 KB apart, so a tile's column of `W`
@@ -43,7 +46,13 @@
 //! 22 % less CPU time, with the native builds unchanged (docs/performance.md, "wasm against
 //! the portable build"). Inlining changes no operation, so no bits.
 
-/// Rows per tile (batch rows, or input features for the weight gradient).
+/// Rows per tile (batch rows, or input features for the weight gradient): six with AVX2
+/// (12 accumulators of its 16 registers), four elsewhere.
+#[cfg(all(target_feature = "avx", not(target_feature = "avx512f")))]
+const TR: usize = 6;
+/// Rows per tile (batch rows, or input features for the weight gradient): six with AVX2
+/// (12 accumulators of its 16 registers), four elsewhere.
+#[cfg(not(all(target_feature = "avx", not(target_feature = "avx512f"))))]
 const TR: usize = 4;
 /// Columns per tile: four vectors per row with AVX-512 (16 accumulator registers of 32).
 #[cfg(target_feature = "avx512f")]
@@ -65,11 +74,11 @@ const PANEL: usize = 512;
 /// Depth (`k` or `j` terms) of a packed `W` or `Wᵀ` panel of `TC` columns.
 const KB: usize = PANEL / TC;
 /// Batch rows per block of [`forward`] (their `X` rows are re-read by every column panel).
-const MB: usize = 128;
+const MB: usize = TR * (128 / TR);
 /// Batch rows per block of [`weight_grad`] (its `dY` panel holds `BB × TC` floats).
 const BB: usize = PANEL / TC / 2;
 /// Columns of `X` (gradient rows `k`) per packed panel of [`weight_grad`].
-const KG: usize = 16;
+const KG: usize = 4 * TR;
 
 /// Shape of a layer's weight matrix `W` (`inp × out`): the inner dimension `k` of `X·W` and
 /// the output width. Passed whole to the tile loops (a `Copy` pair, free once inlined).
