@@ -477,6 +477,11 @@ pub struct DiffusionArgs {
     /// samples of EUBO, MMD and Sinkhorn.
     #[arg(long)]
     pub aldp_reference: Option<String>,
+    /// aldp only: the sampler's per-coordinate scale, none (the seeds' coordinates x; the
+    /// default) or md (the sampler works in y = x / s with s the MD reference's spread over
+    /// sigma 0.5; the aldp preset's choice). Sample files are in x either way (docs/aldp.md).
+    #[arg(long)]
+    pub aldp_scale: Option<String>,
     /// Exploration standard deviation added when sampling on-policy trajectories.
     #[arg(long, default_value_t = 0.0)]
     pub exploration: f32,

@@ -194,7 +194,9 @@ enum Start<'x> {
     Terminal(&'x [f32]),
 }
 
-/// Trajectories from `start`, their terminal states and log importance weights.
+/// Trajectories from `start`, their terminal states and log importance weights. Terminal
+/// states in and out are in the target's own coordinates (those of sample files and
+/// reference data: [`Target::to_target_coords`]), the trajectories in the sampler's.
 fn weighted_rollout(
     tp: TrainedPolicy<'_>,
     target: &Target,
@@ -226,14 +228,17 @@ fn weighted_rollout(
     match start {
         Start::Policy(_) => policy::sample_forward(pol, target, &mut traj, &mut ws, false, rng)?,
         Start::Terminal(x_t) => {
-            policy::sample_backward(&sched, x_t, &mut traj, ws.noise, rng)?;
+            let mut y_t = x_t.to_vec();
+            target.to_sampler_coords(&mut y_t);
+            policy::sample_backward(&sched, &y_t, &mut traj, ws.noise, rng)?;
             policy::score(pol, target, &mut traj, &mut ws, false)?;
         }
     }
-    let xt = traj.terminal().to_vec();
+    let mut xt = traj.terminal().to_vec();
     let log_r: Vec<f32> = xt.chunks_exact(d).map(|x| target.log_density(x)).collect();
     let mut lw = vec![0.0f32; n];
     policy::log_weights(&sched, &traj, &log_r, &mut lw)?;
+    target.to_target_coords(&mut xt);
     Ok((xt, lw))
 }
 

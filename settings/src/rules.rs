@@ -205,6 +205,22 @@ impl RunConfig {
 
     fn cross_rules(&self) -> Result<(), SettingError> {
         let (steps, chunk) = (self.steps, self.chunk);
+        match self.aldp_scale.as_str() {
+            "none" => {}
+            "md" if self.target.eq_ignore_ascii_case("aldp") => {}
+            "md" => {
+                return Err(SettingError::new(
+                    "aldp_scale",
+                    "only used by --target aldp",
+                ));
+            }
+            other => {
+                return Err(SettingError::new(
+                    "aldp_scale",
+                    format!("unknown choice `{other}` (none or md)"),
+                ));
+            }
+        }
         if self.reference == "ou" && steps < OU_MIN_STEPS {
             return Err(SettingError::new(
                 "steps",

@@ -104,6 +104,16 @@ pub struct RunConfig {
     /// seeds evaluate their SMC baseline).
     #[cfg_attr(feature = "serde", serde(default = "default_samples"))]
     pub smc_samples: String,
+    /// aldp only: the sampler's per-coordinate scale, `none` (the seeds' coordinates, the
+    /// default) or `md` (`y = x / MD_SCALE`, the MD reference's spread over σ = 0.5; the
+    /// `aldp` preset's choice). Sample files stay in the seeds' coordinates either way.
+    #[cfg_attr(feature = "serde", serde(default = "default_aldp_scale"))]
+    pub aldp_scale: String,
+}
+
+#[cfg(feature = "serde")]
+fn default_aldp_scale() -> String {
+    "none".into()
 }
 
 #[cfg(feature = "serde")]
@@ -178,6 +188,7 @@ impl RunConfig {
             smc_step_sizes: None,
             smc_resample: "systematic".into(),
             smc_samples: "resampled".into(),
+            aldp_scale: "none".into(),
         }
     }
 

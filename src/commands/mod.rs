@@ -210,6 +210,20 @@ pub fn build_target(name: &str, dim: Option<usize>) -> CliResult<amortise_kernel
     Target::from_name(name, dim).map_err(|e| CliError::flag("--dim", e.to_string()))
 }
 
+/// The target of a continuous run: [`build_target`] with the run's `aldp_scale` (the
+/// sampler's coordinates; `docs/aldp.md`, "A per-coordinate scale").
+pub fn run_target(
+    rc: &amortise_settings::RunConfig,
+) -> CliResult<amortise_kernel::targets::Target> {
+    let mut target = build_target(&rc.target, Some(rc.dim))?;
+    if rc.aldp_scale == "md" {
+        target
+            .set_aldp_scale(&amortise_kernel::targets::Aldp::MD_SCALE)
+            .map_err(|e| CliError::flag("--aldp-scale", e.to_string()))?;
+    }
+    Ok(target)
+}
+
 /// Formats an `f64` for JSON: finite numbers as numbers, non-finite as strings.
 pub fn json_num(x: f64) -> serde_json::Value {
     serde_json::Number::from_f64(x)

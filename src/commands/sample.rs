@@ -12,8 +12,6 @@ use crate::error::{CliError, CliResult};
 use crate::eval;
 use crate::run_config::RunConfig;
 
-use super::build_target;
-
 /// Checks `--n`.
 pub fn check_n(n: usize) -> CliResult<()> {
     if n == 0 {
@@ -120,7 +118,7 @@ fn sample_policy(
     seed: u64,
 ) -> CliResult<Vec<f32>> {
     check_values(n, rc.dim)?;
-    let target = build_target(&rc.target, Some(rc.dim))?;
+    let target = super::run_target(rc)?;
     let cfg = rc.train_config()?;
     let net = cfg
         .policy_net(rc.dim)

@@ -82,6 +82,11 @@ pub fn run(a: &TrainArgs) -> CliResult<()> {
             "--chunk",
             "not used by the continuous teacher",
         ),
+        (
+            a.diffusion.aldp_scale.is_some(),
+            "--aldp-scale",
+            "not used by the continuous teacher",
+        ),
     ] {
         if set {
             return Err(CliError::flag(flag, why));

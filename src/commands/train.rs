@@ -15,7 +15,7 @@ use amortise_settings::{defaults, presets};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{build_target, json_num};
+use super::{build_target, json_num, run_target};
 use crate::checkpoint::{Checkpoint, Group, RunSettings, TrainerState};
 use crate::cli::{TrainArgs, TrainDiscreteArgs};
 use crate::counted::{Counted, Evals};
@@ -139,6 +139,11 @@ pub fn resolve(a: &TrainArgs, dim: usize) -> CliResult<RunConfig> {
         smc_step_sizes,
         smc_resample: a.smc.smc_resample.clone().unwrap_or(d.smc_resample.clone()),
         smc_samples: a.smc.smc_samples.clone().unwrap_or(d.smc_samples.clone()),
+        aldp_scale: a
+            .diffusion
+            .aldp_scale
+            .clone()
+            .unwrap_or(d.aldp_scale.clone()),
         ..d
     };
     rc.validate(&Limits::CLI)?;
@@ -194,6 +199,7 @@ fn discrete_args(a: &TrainArgs) -> CliResult<TrainDiscreteArgs> {
         (a.diffusion.grad_chunks.is_some(), "--grad-chunks"),
         (a.replay.buffer_weights.is_some(), "--buffer-weights"),
         (a.diffusion.aldp_reference.is_some(), "--aldp-reference"),
+        (a.diffusion.aldp_scale.is_some(), "--aldp-scale"),
         (smc_flag.is_some(), smc_flag.unwrap_or_default()),
     ] {
         if set {
@@ -221,7 +227,7 @@ fn discrete_args(a: &TrainArgs) -> CliResult<TrainDiscreteArgs> {
 /// the target must exist with this dimension, [`resolve`] must accept the settings and
 /// give back the same configuration, and the method must be a trained one.
 pub fn validate_config(rc: &RunConfig) -> CliResult<()> {
-    let target = build_target(&rc.target, Some(rc.dim))?;
+    let target = run_target(rc)?;
     // Start from the flags' own defaults (the discrete-only flags included), then set
     // every flag the stored configuration records.
     #[derive(clap::Parser)]
@@ -255,6 +261,7 @@ pub fn validate_config(rc: &RunConfig) -> CliResult<()> {
     args.replay.buffer = Some(rc.buffer);
     args.replay.buffer_priority = Some(rc.buffer_priority.clone());
     args.replay.buffer_weights = Some(rc.buffer_weights.clone());
+    args.diffusion.aldp_scale = Some(rc.aldp_scale.clone());
     args.replay.prefill = Some(rc.prefill);
     args.replay.chunk = Some(rc.chunk);
     let again = resolve(&args, target.dim())?;
@@ -301,8 +308,8 @@ pub fn run(a: &TrainArgs) -> CliResult<()> {
     if a.method == "teacher" {
         return super::teacher_continuous::run(a);
     }
-    let target = build_target(&a.target, a.run.dim)?;
-    let rc = resolve(a, target.dim())?;
+    let rc = resolve(a, build_target(&a.target, a.run.dim)?.dim())?;
+    let target = run_target(&rc)?;
     if rc.method != "smc" {
         validate_config(&rc)?;
     } else if let Some(flag) = snapshot_flag(&a.run.resume) {
@@ -354,11 +361,13 @@ fn run_vgs(a: &TrainArgs) -> CliResult<()> {
             "not used by --method vgs (train-vgs has per-target presets)",
         ));
     }
-    if a.diffusion.aldp_reference.is_some() {
-        return Err(CliError::flag(
-            "--aldp-reference",
-            "not used by --method vgs",
-        ));
+    for (given, flag) in [
+        (a.diffusion.aldp_reference.is_some(), "--aldp-reference"),
+        (a.diffusion.aldp_scale.is_some(), "--aldp-scale"),
+    ] {
+        if given {
+            return Err(CliError::flag(flag, "not used by --method vgs"));
+        }
     }
     super::vgs::run_train(&vgs_args(a))
 }
@@ -813,7 +822,7 @@ fn run_trained(
 /// Resumes a trained diffusion run (settings `rc`, iterations to run included) from its
 /// snapshot `sn` in `out`.
 pub(super) fn resume(rc: &RunConfig, sn: &Snapshot, out: &str) -> CliResult<()> {
-    let target = build_target(&rc.target, Some(rc.dim))?;
+    let target = run_target(rc)?;
     let s = run_loop::Settings::resuming(out, sn, FILES);
     let mut r = DiffusionRun::new(rc, &s.launch, &target, out)?;
     super::resume::restore(&mut r, sn)?;
@@ -872,7 +881,7 @@ fn run_smc(
     write_atomic(&format!("{out}/metrics.jsonl"), metrics.as_bytes())?;
     let ess = amortise_kernel::metrics::weights::ess_fraction(ps.log_w).unwrap_or(0.0);
     let m = rc.eval_samples;
-    let samples = if rc.smc_samples == "particles" {
+    let mut samples = if rc.smc_samples == "particles" {
         // the seeds' evaluation: the final particles as they are, weights ignored
         ps.x[..m * d].to_vec()
     } else {
@@ -894,6 +903,7 @@ fn run_smc(
         }
         samples
     };
+    target.to_target_coords(&mut samples);
     let set = eval_set(target, rc, a.diffusion.aldp_reference.as_deref())?;
     let m = eval::sample_metrics(&set, &samples, d, true)?;
     let aldp = set

@@ -306,6 +306,38 @@ impl Target {
     pub fn density(&self) -> &Density {
         &self.density
     }
+
+    /// Gives aldp the sampler coordinates `y = x / scale` ([`Aldp::with_scale`]).
+    ///
+    /// # Errors
+    /// [`Error::Unsupported`] for any other target; the errors of [`Aldp::with_scale`].
+    pub fn set_aldp_scale(&mut self, scale: &[f32]) -> Result<(), Error> {
+        match &mut self.density {
+            Density::Aldp(a) => {
+                *a = a.with_scale(scale)?;
+                Ok(())
+            }
+            _ => Err(Error::Unsupported(
+                "a coordinate scale is only defined for aldp",
+            )),
+        }
+    }
+
+    /// Rows in the sampler's coordinates to the target's own (those of sample files and
+    /// reference data), in place. Only a scaled aldp changes them.
+    pub fn to_target_coords(&self, rows: &mut [f32]) {
+        if let Density::Aldp(a) = &self.density {
+            a.to_seeds(rows);
+        }
+    }
+
+    /// Rows in the target's own coordinates to the sampler's, in place (the inverse of
+    /// [`Target::to_target_coords`]).
+    pub fn to_sampler_coords(&self, rows: &mut [f32]) {
+        if let Density::Aldp(a) = &self.density {
+            a.to_sampler(rows);
+        }
+    }
 }
 
 impl LogDensity for Target {

@@ -31,6 +31,7 @@ mod nonbonded;
 #[rustfmt::skip]
 pub mod params;
 mod ramachandran;
+mod scale;
 mod target;
 #[cfg(test)]
 mod tests;

@@ -45,6 +45,11 @@ pub struct Aldp {
     mean: [f64; DIM],
     /// `Σ log σ` over the 60 coordinates.
     log_std: f64,
+    /// The sampler's per-coordinate scale, `x = scale ⊙ y` ([`Aldp::with_scale`]; ones by
+    /// default).
+    pub(super) scale: [f32; DIM],
+    /// `Σ ln scaleᵢ`, added to the log density.
+    log_scale: f64,
 }
 
 impl Default for Aldp {
@@ -76,7 +81,40 @@ impl Aldp {
             }
         }
         let log_std = STD.iter().map(|&s| math::ln(s)).sum();
-        Self { mean, log_std }
+        Self {
+            mean,
+            log_std,
+            scale: [1.0; DIM],
+            log_scale: 0.0,
+        }
+    }
+
+    /// This target with `scale` and its `Σ ln scaleᵢ` (checked by [`Aldp::with_scale`]).
+    pub(super) fn scaled_by(self, scale: [f32; DIM], log_scale: f64) -> Self {
+        Self {
+            scale,
+            log_scale,
+            ..self
+        }
+    }
+
+    /// The seeds' point `x = scale ⊙ y` of a sampler point, widened to `f64`.
+    fn seeds_point(&self, y: &[f32]) -> [f64; DIM] {
+        let mut w = [0.0; DIM];
+        for ((o, v), s) in w.iter_mut().zip(y).zip(self.scale) {
+            *o = f64::from(*v * s);
+        }
+        w
+    }
+
+    /// `log p̃(x)` plus the scale's log-determinant (nothing is added without a scale, so
+    /// the unscaled target's bits are untouched).
+    fn finish_scaled(&self, lp: f64) -> f32 {
+        if self.log_scale == 0.0 {
+            finish_lp(lp)
+        } else {
+            finish_lp(lp + self.log_scale)
+        }
     }
 
     /// Normalised internal coordinates `z(X)` of Cartesian positions (nm): the forward
@@ -224,7 +262,7 @@ impl LogDensity for Aldp {
         if !all_finite(x) {
             return f32::NEG_INFINITY;
         }
-        finish_lp(-self.energy(&widen(x)))
+        self.finish_scaled(-self.energy(&self.seeds_point(x)))
     }
 
     fn log_density_grad(&self, x: &[f32], grad: &mut [f32]) -> f32 {
@@ -234,11 +272,11 @@ impl LogDensity for Aldp {
             return outside(grad);
         }
         let mut g = [0.0; DIM];
-        let e = self.energy_grad(&widen(x), &mut g);
-        for (o, v) in grad.iter_mut().zip(g) {
-            *o = finite_grad(-v);
+        let e = self.energy_grad(&self.seeds_point(x), &mut g);
+        for ((o, v), s) in grad.iter_mut().zip(g).zip(self.scale) {
+            *o = finite_grad(-v * f64::from(s));
         }
-        finish_lp(-e)
+        self.finish_scaled(-e)
     }
 
     fn log_z(&self) -> Option<f64> {
@@ -248,14 +286,4 @@ impl LogDensity for Aldp {
     fn sample<R: Rng + ?Sized>(&self, _rng: &mut R, _out: &mut [f32]) -> Result<(), Error> {
         Err(Error::Unsupported("aldp has no exact sampler"))
     }
-}
-
-/// `x` as `f64` (missing coordinates, only possible when the length contract is broken, read
-/// as 0).
-fn widen(x: &[f32]) -> [f64; DIM] {
-    let mut w = [0.0; DIM];
-    for (o, v) in w.iter_mut().zip(x) {
-        *o = f64::from(*v);
-    }
-    w
 }
