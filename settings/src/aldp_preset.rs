@@ -86,6 +86,7 @@ pub fn aldp(target: &str, method: &str) -> Result<Preset, SettingError> {
         prefill: 10,
         chunk: 4,
         eval_samples: 2000,
+        aldp_scale: "md".into(),
         smc_schedule: if method == "smc" {
             "geometric".into()
         } else {
@@ -119,6 +120,7 @@ mod tests {
                 (0.5, 32, 256, 16)
             );
             assert_eq!((r.batch, r.buffer, r.prefill), (200, 40_000, 10));
+            assert_eq!(r.aldp_scale, "md");
             r.validate(&crate::Limits::CLI).unwrap();
             if m != "smc" {
                 assert!(r.init_log_z_iw);
