@@ -13,29 +13,10 @@ fn rows(path: &str) -> Vec<f32> {
 }
 
 fn train(out: &str, extra: &[&str]) -> std::process::Output {
-    let mut args = vec![
-        "train",
-        "--target",
-        "aldp",
-        "--method",
-        "tb-buffer",
-        "--iters",
-        "3",
-        "--batch",
-        "8",
-        "--steps",
-        "16",
-        "--hidden",
-        "8",
-        "--harmonics",
-        "4",
-        "--eval-samples",
-        "16",
-        "--seed",
-        "3",
-        "--out",
-        out,
-    ];
+    let small = "train --target aldp --method tb-buffer --iters 3 --batch 8 --steps 16 \
+                 --hidden 8 --harmonics 4 --eval-samples 16 --seed 3";
+    let mut args: Vec<&str> = small.split_whitespace().collect();
+    args.extend_from_slice(&["--out", out]);
     args.extend_from_slice(extra);
     amortise(&args)
 }

@@ -189,6 +189,15 @@ fn finished(sum: &Value) -> bool {
 }
 
 /// `a / b / c (d)` of a populations object, with the αL wells in brackets.
+/// The sampler's coordinates of a run (`config.aldp_scale`; runs from before the option
+/// sampled the seeds' `x`).
+fn coordinates(config: &Value) -> String {
+    match config["aldp_scale"].as_str().unwrap_or("none") {
+        "none" => "x (`--aldp-scale none`)".into(),
+        other => format!("x / s (`--aldp-scale {other}`)"),
+    }
+}
+
 fn populations(p: &Value) -> String {
     if p.is_null() {
         return "–".into();
@@ -248,7 +257,7 @@ fn table(s: &Settings, methods: &[(&str, &str, bool)]) -> String {
     let _ = writeln!(
         t,
         "Collected by `amortise experiment aldp-table --seeds {} --out {}` (`--preset aldp`, \
-         `docs/aldp.md`). \"eval\": the run's final evaluation (`summary.json`, \
+         `docs/aldp.md`; \"coordinates\": where the sampler works, `x` or `x / MD_SCALE`). \"eval\": the run's final evaluation (`summary.json`, \
          `--eval-samples` samples, 2000 at the preset); \"100k\": {FINAL_SAMPLES} samples of the final checkpoint (seed {FINAL_SEED}) against the \
          reference (`final-ramachandran.json`). Populations β/C7eq / αR / αL (αL wells, \
          0° < φ ≤ 120°); KL(reference ‖ model) of the φ, ψ and 64 × 64 Ramachandran \
@@ -257,14 +266,15 @@ fn table(s: &Settings, methods: &[(&str, &str, bool)]) -> String {
     );
     t.push_str(
         "| method | seed | iterations | target evaluations | wall | ELBO | EUBO | IS log Ẑ (learnt) \
-         | populations, eval | KL φ / ψ / Rama, eval | populations, 100k | KL φ / ψ / Rama, 100k |\n\
-         |---|---|---|---|---|---|---|---|---|---|---|---|\n",
+         | populations, eval | KL φ / ψ / Rama, eval | populations, 100k | KL φ / ψ / Rama, 100k \
+         | coordinates |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for &(name, method, trained) in methods {
         for seed in 0..s.seeds {
             let dir = format!("{}/{method}-s{seed}", s.out);
             let Some(sum) = read_json(&format!("{dir}/summary.json")) else {
-                let _ = writeln!(t, "| {name} | {seed} | not run | | | | | | | | | |");
+                let _ = writeln!(t, "| {name} | {seed} | not run | | | | | | | | | | |");
                 continue;
             };
             reference = reference.or_else(|| Some(sum["aldp"]["reference"].clone()));
@@ -290,7 +300,7 @@ fn table(s: &Settings, methods: &[(&str, &str, bool)]) -> String {
             let fin = read_json(&format!("{dir}/final-ramachandran.json")).unwrap_or(Value::Null);
             let _ = writeln!(
                 t,
-                "| {name} | {seed} | {iters} | {} | {} | {} | {} | {log_z} | {} | {} | {} | {} |",
+                "| {name} | {seed} | {iters} | {} | {} | {} | {} | {log_z} | {} | {} | {} | {} | {} |",
                 fmt_evals(evals),
                 fmt_wall(field(&sum, "seconds")),
                 num(field(&sum, "elbo")),
@@ -299,6 +309,7 @@ fn table(s: &Settings, methods: &[(&str, &str, bool)]) -> String {
                 kls(&sum["aldp"]),
                 populations(&fin["populations_a"]),
                 kls(&fin),
+                coordinates(&sum["config"]),
             );
         }
     }
