@@ -47,14 +47,15 @@
 //! the portable build"). Inlining changes no operation, so no bits.
 
 /// Rows per tile (batch rows, or input features for the weight gradient): six with AVX2
-/// (12 accumulators of its 16 registers), four elsewhere.
-#[cfg(all(target_feature = "avx", not(target_feature = "avx512f")))]
+/// (12 accumulators of its 16 registers) and AVX-512 (24 of 32), four elsewhere.
+#[cfg(target_feature = "avx")]
 const TR: usize = 6;
 /// Rows per tile (batch rows, or input features for the weight gradient): six with AVX2
-/// (12 accumulators of its 16 registers), four elsewhere.
-#[cfg(not(all(target_feature = "avx", not(target_feature = "avx512f"))))]
+/// (12 accumulators of its 16 registers) and AVX-512 (24 of 32), four elsewhere.
+#[cfg(not(target_feature = "avx"))]
 const TR: usize = 4;
-/// Columns per tile: four vectors per row with AVX-512 (16 accumulator registers of 32).
+/// Columns per tile: four vectors per row with AVX-512 (with six rows, 24 accumulator registers
+/// of 32).
 #[cfg(target_feature = "avx512f")]
 const TC: usize = 64;
 /// Columns per tile: two vectors per row with AVX (256-bit), two with SSE/simd128 (128-bit).
