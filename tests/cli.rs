@@ -1019,9 +1019,14 @@ fn paper_table_collects_last5_over_seeds_and_refuses_foreign_flags() {
         2,
         "--methods: unknown 'nope' (known: tb, tb-buffer, rsmc-nobuffer, rsmc",
     );
-    // two seeds' summaries as a piece of a run leaves them, and the floors already computed
-    for (seed, its, eubo, sd) in [(0, 100, 2.0, 90.0), (1, 300, 4.0, 50.0)] {
-        let dir = out.join(format!("gmm40-jax-2-rsmc-s{seed}"));
+    // two seeds' summaries as a piece of a run leaves them, one of another method, and the
+    // floors already computed
+    for (run, seed, its, eubo, sd) in [
+        ("rsmc", 0, 100, 2.0, 90.0),
+        ("rsmc", 1, 300, 4.0, 50.0),
+        ("tb-buffer", 0, 200, 3.0, 60.0),
+    ] {
+        let dir = out.join(format!("gmm40-jax-2-{run}-s{seed}"));
         std::fs::create_dir_all(&dir).unwrap();
         let last5 = serde_json::json!({"elbo": -40.0, "eubo": eubo, "log_z_is": 0.5,
             "sinkhorn_paper": sd, "mmd": 0.1, "emc": 0.9, "evaluations": 1});
@@ -1052,7 +1057,12 @@ fn paper_table_collects_last5_over_seeds_and_refuses_foreign_flags() {
     ]);
     assert!(r.status.success(), "{}", stderr(&r));
     let table = std::fs::read_to_string(out.join("paper-table.md")).unwrap();
-    assert!(table.contains("--rows GMM40-2d --methods rsmc"), "{table}");
+    assert!(table.contains("paper-table --seeds 2 --out"), "{table}");
+    // the table keeps every run in OUT, not only the --methods selection
+    assert!(
+        table.contains("| GMM40-2d | TB + IW-buffer | 1 | 200 of 20000 |"),
+        "{table}"
+    );
     // EUBO 2 and 4: 3 ± √2; Sinkhorn 90 and 50: 70 ± 28.28; wall 1 h and 2 h
     assert!(
         table.contains(
@@ -1198,6 +1208,7 @@ fn aldp_table_runs_finishes_and_collects() {
         "the 100k samples are deleted"
     );
     let table = std::fs::read_to_string(out.join("aldp-table.md")).unwrap();
+    assert!(table.contains("| RSMC | 0 | not run |"), "every method: {table}");
     let row = table
         .lines()
         .find(|l| l.starts_with("| TB (on-policy) | 0 |"))

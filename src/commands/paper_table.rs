@@ -289,8 +289,22 @@ pub fn paper_table(s: &Settings) -> CliResult<()> {
             }
         }
     }
-    let floors = floors(s, &rows)?;
-    let text = table(s, &rows, &methods, &floors);
+    // The table collects every run in OUT, not only this invocation's selection: a piece of
+    // one row must not drop the others from the file.
+    let all_methods: Vec<&Method> = METHODS.iter().collect();
+    let ran: Vec<&Row> = ROWS
+        .iter()
+        .filter(|r| {
+            all_methods.iter().any(|m| {
+                (0..s.seeds).any(|seed| {
+                    std::path::Path::new(&format!("{}/summary.json", run_dir(s, r, m, seed)))
+                        .exists()
+                })
+            })
+        })
+        .collect();
+    let floors = floors(s, &ran)?;
+    let text = table(s, &ran, &all_methods, &floors);
     finish(&s.out, "paper-table.md", &text, &failures)
 }
 
@@ -411,17 +425,6 @@ fn curve(dir: &str, k: usize) -> String {
         .join(" · ")
 }
 
-/// The `--rows` / `--methods` flags of the invocation, for the table's command line.
-fn selection(s: &Settings) -> String {
-    let mut t = String::new();
-    for (flag, v) in [("--rows", &s.rows), ("--methods", &s.methods)] {
-        if let Some(v) = v {
-            let _ = write!(t, " {flag} {}", v.join(","));
-        }
-    }
-    t
-}
-
 /// Mean ± std over seeds, or the value alone for one seed.
 fn fmt_seeds(v: Option<(f64, f64)>, n: usize) -> String {
     match v {
@@ -446,10 +449,8 @@ fn table(s: &Settings, rows: &[&Row], methods: &[&Method], floors: &Value) -> St
     let mut md = String::new();
     let _ = writeln!(
         md,
-        "Collected by `amortise experiment paper-table --seeds {}{} --out {}` from the runs' `summary.json`. Per seed the mean of the last five evaluations (every 200 iterations; fewer while a run is short of them), then mean ± std over the seeds that have run; 2000 model samples against 2000 exact samples (seed 0; the funnel's clipped to [−30, 30]); Sinkhorn in the paper's convention (ε = 0.05 × mean cost). The SMC rows are one pass: their final particles, SMC's own log Ẑ. Published: Choi et al. 2025 (`rsmc.md` §6.1), 5 seeds, 20,000 iterations.\n",
-        s.seeds,
-        selection(s),
-        s.out
+        "Collected by `amortise experiment paper-table --seeds {} --out {} --stop-at 0` from the runs' `summary.json`. Per seed the mean of the last five evaluations (every 200 iterations; fewer while a run is short of them), then mean ± std over the seeds that have run; 2000 model samples against 2000 exact samples (seed 0; the funnel's clipped to [−30, 30]); Sinkhorn in the paper's convention (ε = 0.05 × mean cost). The SMC rows are one pass: their final particles, SMC's own log Ẑ. Published: Choi et al. 2025 (`rsmc.md` §6.1), 5 seeds, 20,000 iterations.\n",
+        s.seeds, s.out
     );
     let _ = writeln!(
         md,
