@@ -1208,7 +1208,10 @@ fn aldp_table_runs_finishes_and_collects() {
         "the 100k samples are deleted"
     );
     let table = std::fs::read_to_string(out.join("aldp-table.md")).unwrap();
-    assert!(table.contains("| RSMC | 0 | not run |"), "every method: {table}");
+    assert!(
+        table.contains("| RSMC | 0 | not run |"),
+        "every method: {table}"
+    );
     let row = table
         .lines()
         .find(|l| l.starts_with("| TB (on-policy) | 0 |"))
