@@ -416,8 +416,12 @@ test('ALDP view: trains on alanine dipeptide, with the Ramachandran plot, basin 
   for (const c of r.cells) assert.match(c, /^\d+\.\d %$/, `basin table cell “${c}”`);
   assert.ok(Math.abs(r.ref.beta_c7eq - 0.883) < 1e-3 && Math.abs(r.ref.alpha_r - 0.1158) < 1e-3, JSON.stringify(r.ref));
   assert.match(r.text, /basins of 256 samples: β\/C7eq \d/);
-  // the population history: one row per draw, iterations increasing
-  assert.ok(r.rows.length >= 3, `${r.rows.length} population rows`);
+  // the population history: one row per draw, iterations increasing. The draw before
+  // training and the one at the end are always there; the draws between them come every 8
+  // frames, so how many depends on the machine's speed (a fast core finishes 40
+  // iterations in fewer than 8 frames at speed=max)
+  assert.ok(r.rows.length >= 2, `${r.rows.length} population rows`);
+  assert.equal(r.rows[0][0], 0, 'the first draw is before training');
   assert.ok(r.rows.every((row) => row.every(Number.isFinite)));
   assert.ok(r.rows.every((row, i) => i === 0 || row[0] >= r.rows[i - 1][0]));
   assert.equal(r.rows[r.rows.length - 1][0], 40);
