@@ -1156,6 +1156,83 @@ fn metric_ramachandran_compares_aldp_sample_files() {
     );
 }
 
+/// Ctrl-C at the terminal (SIGINT to the experiment's process group) during a piece of
+/// `experiment aldp-table`: the running `train` (in its own group) gets it passed on, writes
+/// its checkpoint and exits; the experiment starts no other run, writes its table with the
+/// stopped row, says how to go on, and exits with 130 rather than reporting a failure.
+#[cfg(unix)]
+#[test]
+fn ctrl_c_stops_an_experiment_at_its_checkpoint() {
+    use std::os::unix::process::CommandExt as _;
+    let out = tmp("aldp-table-sigint");
+    let _ = std::fs::remove_dir_all(&out);
+    let refx = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/results/aldp/reference-x.csv.gz"
+    );
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_amortise"));
+    cmd.args([
+        "experiment",
+        "aldp-table",
+        "--methods",
+        "tb",
+        "--seeds",
+        "2",
+    ])
+    .args(["--out", out.to_str().unwrap(), "--"])
+    .args([
+        "--aldp-reference",
+        refx,
+        "--iters",
+        "1000000",
+        "--hidden",
+        "16",
+    ])
+    .args(["--eval-samples", "100", "--eval-every", "2"])
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .process_group(0);
+    let child = cmd.spawn().unwrap();
+    let pid = child.id();
+    let metrics = out.join("tb-s0/metrics.jsonl");
+    let t0 = std::time::Instant::now();
+    while std::fs::read_to_string(&metrics).map_or(true, |s| s.lines().count() < 2) {
+        assert!(t0.elapsed().as_secs() < 60, "no metrics after 60 s");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // as a terminal does: the signal goes to the whole foreground group
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", "--", &format!("-{pid}")])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let o = child.wait_with_output().unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(130), "{err}");
+    assert!(err.contains("the same command resumes it"), "{err}");
+    assert!(
+        !err.contains("failed") && !err.contains("panicked"),
+        "{err}"
+    );
+    assert!(
+        !out.join("tb-s1").exists(),
+        "no run after the interrupted one"
+    );
+    let log = std::fs::read_to_string(out.join("tb-s0.log")).unwrap();
+    assert!(log.contains("writing the checkpoint"), "{log}");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("tb-s0/summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(summary["interrupted"], true);
+    let done = summary["iterations_completed"].as_u64().unwrap();
+    assert!((2..1_000_000).contains(&done), "{done}");
+    let table = std::fs::read_to_string(out.join("aldp-table.md")).unwrap();
+    assert!(
+        table.contains(&format!("| TB (on-policy) | 0 | {done} of 1000000 |")),
+        "{table}"
+    );
+}
+
 /// `experiment aldp-table` starts a run with the preset and the flags after `--`, makes the
 /// final 100,000-sample comparison once the run has finished (deleting the samples file),
 /// collects without running anything at `--stop-at 0`, and refuses flags it does not use.

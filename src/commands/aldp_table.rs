@@ -149,9 +149,13 @@ pub fn aldp_table(s: &Settings) -> CliResult<()> {
     let methods = methods(s)?;
     std::fs::create_dir_all(&s.out)
         .map_err(|e| CliError::file(&s.out, format!("cannot create: {e}")))?;
+    crate::signal::install_forwarding();
     let mut failures = Vec::new();
-    for &(name, method, trained) in &methods {
+    'runs: for &(name, method, trained) in &methods {
         for seed in 0..s.seeds {
+            if crate::signal::interrupted() {
+                break 'runs;
+            }
             let dir = format!("{}/{method}-s{seed}", s.out);
             let snap = format!("{dir}/snapshot.gz");
             let at = if std::path::Path::new(&snap).exists() {
@@ -165,6 +169,9 @@ pub fn aldp_table(s: &Settings) -> CliResult<()> {
             if let Some(args) = train_args(s, method, seed, &act)
                 && !spawn(&args, &dir)?
             {
+                if crate::signal::interrupted() {
+                    break 'runs;
+                }
                 failures.push(format!("{name} seed {seed} (log: {dir}.log)"));
                 continue;
             }
@@ -173,6 +180,9 @@ pub fn aldp_table(s: &Settings) -> CliResult<()> {
                 && s.stop_at != Some(0)
                 && !final_comparison(&dir, &sum)?
             {
+                if crate::signal::interrupted() {
+                    break 'runs;
+                }
                 failures.push(format!(
                     "{name} seed {seed}: final samples (log: {dir}.log)"
                 ));

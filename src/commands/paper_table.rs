@@ -193,7 +193,13 @@ pub(super) fn read_json(path: &str) -> Option<Value> {
     serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()
 }
 
-/// Runs one child `train`; its stderr goes to `DIR.log` (appended).
+/// Runs one child `train`; its stderr goes to `DIR.log` (appended). Whether it succeeded.
+///
+/// The child runs in its own process group, so a terminal's Ctrl-C reaches only this
+/// process, which passes each one on ([`crate::signal::install_forwarding`]): the first makes
+/// the child finish its iteration and write its checkpoint, a second makes it quit at once,
+/// as for a `train` in front. A child that exits with 130 marks this process interrupted
+/// ([`crate::signal::interrupted`]), which the callers check before counting a failure.
 pub(super) fn spawn(args: &[String], dir: &str) -> CliResult<bool> {
     let exe = std::env::current_exe()
         .map_err(|e| CliError::file("amortise", format!("cannot find own executable: {e}")))?;
@@ -203,13 +209,47 @@ pub(super) fn spawn(args: &[String], dir: &str) -> CliResult<bool> {
         .open(format!("{dir}.log"))
         .map_err(|e| CliError::file(format!("{dir}.log"), format!("cannot open: {e}")))?;
     eprintln!("amortise {}", args.join(" "));
-    let st = Command::new(exe)
-        .args(args)
+    let mut cmd = Command::new(exe);
+    cmd.args(args)
         .stdout(std::process::Stdio::null())
-        .stderr(log)
-        .status()
+        .stderr(log);
+    #[cfg(unix)]
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    let mut child = cmd
+        .spawn()
         .map_err(|e| CliError::file(dir, format!("cannot start train: {e}")))?;
+    let mut passed = crate::signal::received();
+    let st = loop {
+        if let Some(st) = child
+            .try_wait()
+            .map_err(|e| CliError::file(dir, format!("cannot wait for train: {e}")))?
+        {
+            break st;
+        }
+        while passed < crate::signal::received() {
+            passed += 1;
+            interrupt(&child);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    if st.code() == Some(i32::from(crate::signal::EXIT_INTERRUPTED)) {
+        crate::signal::set_interrupted();
+    }
     Ok(st.success())
+}
+
+/// Sends SIGINT to a child (with `kill`, as the crate has no `unsafe`; a failure leaves
+/// the child running, and a second Ctrl-C tries again).
+fn interrupt(child: &std::process::Child) {
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    if !sent.is_ok_and(|s| s.success()) {
+        eprintln!(
+            "amortise: warning: could not pass Ctrl-C on to train {}",
+            child.id()
+        );
+    }
 }
 
 fn train_args(s: &Settings, r: &Row, m: &Method, seed: u64, act: &Action) -> Option<Vec<String>> {
@@ -262,10 +302,14 @@ pub fn paper_table(s: &Settings) -> CliResult<()> {
     let methods = pick(&METHODS, s.methods.as_ref(), |m| m.slug, "--methods")?;
     std::fs::create_dir_all(&s.out)
         .map_err(|e| CliError::file(&s.out, format!("cannot create: {e}")))?;
+    crate::signal::install_forwarding();
     let mut failures = Vec::new();
-    for r in &rows {
+    'runs: for r in &rows {
         for m in &methods {
             for seed in 0..s.seeds {
+                if crate::signal::interrupted() {
+                    break 'runs;
+                }
                 let dir = run_dir(s, r, m, seed);
                 let snap = format!("{dir}/snapshot.gz");
                 let at = if std::path::Path::new(&snap).exists() {
@@ -281,6 +325,9 @@ pub fn paper_table(s: &Settings) -> CliResult<()> {
                 if let Some(args) = train_args(s, r, m, seed, &act)
                     && !spawn(&args, &dir)?
                 {
+                    if crate::signal::interrupted() {
+                        break 'runs;
+                    }
                     failures.push(format!(
                         "{} {} seed {seed} (log: {dir}.log)",
                         r.label, m.name
@@ -309,9 +356,16 @@ pub fn paper_table(s: &Settings) -> CliResult<()> {
 }
 
 /// Writes `text` to `OUT/name` and prints it; an error listing `failures` if there are any.
+/// After Ctrl-C it says how to go on (the process then exits with 130).
 pub(super) fn finish(out: &str, name: &str, text: &str, failures: &[String]) -> CliResult<()> {
     write_atomic(&format!("{out}/{name}"), text.as_bytes())?;
     println!("{text}");
+    if crate::signal::interrupted() {
+        eprintln!(
+            "amortise: interrupted: the run in progress stopped at its checkpoint and no other \
+             was started; the same command resumes it"
+        );
+    }
     if failures.is_empty() {
         Ok(())
     } else {
