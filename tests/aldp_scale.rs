@@ -88,11 +88,11 @@ fn the_scale_is_refused_where_it_means_nothing() {
 }
 
 /// `Aldp::MD_SCALE` is what its documentation says: the population standard deviation of
-/// each column of `results/aldp/reference-x.csv.gz` (1675 rows) over σ = 0.5, to three
+/// each column of `results/aldp/reference-x-1675.csv.gz` (1675 rows) over σ = 0.5, to three
 /// decimals.
 #[test]
 fn md_scale_is_the_reference_spread_over_the_preset_sigma() {
-    let s = amortise::commands::vgs::read_samples("results/aldp/reference-x.csv.gz").unwrap();
+    let s = amortise::commands::vgs::read_samples("results/aldp/reference-x-1675.csv.gz").unwrap();
     assert_eq!((s.dim, s.n()), (DIM, 1675));
     for (k, want) in Aldp::MD_SCALE.iter().enumerate() {
         let col: Vec<f64> = s.data.chunks_exact(DIM).map(|r| f64::from(r[k])).collect();

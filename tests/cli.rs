@@ -1095,7 +1095,7 @@ fn metric_ramachandran_compares_aldp_sample_files() {
         assert_eq!(v[k].as_f64(), Some(0.0), "{v}");
     }
     assert_eq!(v["populations_a"], v["populations_b"], "{v}");
-    assert_eq!(v["populations_a"]["n"].as_u64(), Some(1675), "{v}");
+    assert_eq!(v["populations_a"]["n"].as_u64(), Some(12_975), "{v}");
     // the odd rows against the even rows: same populations within a few per cent, KL > 0
     let text = String::from_utf8(
         std::process::Command::new("gzip")
@@ -1122,9 +1122,9 @@ fn metric_ramachandran_compares_aldp_sample_files() {
     }
     let (a, b) = (dir.join("odd.csv"), dir.join("even.csv"));
     let v = metric_json("ramachandran", &a, &b, &[]);
-    assert!(v["kl_ramachandran"].as_f64().unwrap() > 1.0, "{v}");
+    assert!(v["kl_ramachandran"].as_f64().unwrap() > 0.5, "{v}");
     let pa = v["populations_a"]["beta_c7eq"].as_f64().unwrap();
-    assert!((pa - 0.883).abs() < 0.02, "{v}");
+    assert!((pa - 0.880).abs() < 0.01, "{v}");
     // bad input names the file or the flag
     let g = dir.join("g.csv");
     std::fs::write(&g, "x1,x2\n0,0\n").unwrap();
@@ -1279,7 +1279,7 @@ fn aldp_table_runs_finishes_and_collects() {
     )
     .unwrap();
     assert_eq!(fin["populations_a"]["n"], 100_000);
-    assert_eq!(fin["populations_b"]["n"], 1675);
+    assert_eq!(fin["populations_b"]["n"], 12_975);
     assert!(
         !dir.join("final.csv").exists(),
         "the 100k samples are deleted"

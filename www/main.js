@@ -855,7 +855,7 @@ RSMC's 60-dimensional space of normalised internal coordinates (bond lengths, an
 structure). Its density is the Boltzmann factor <i>exp(−U/kT)</i> with the Jacobian of the coordinates. The same ${method} sampler as on the 2-D targets
 (a diffusion policy over T steps, trained with trajectory balance${method === 'tb' ? '' : ' and a replay buffer'}${method === 'rsmc' ? ' of SMC particles' : ''}) learns to produce conformations.</p>
 <p><b>The Ramachandran plot</b> (left) shows the two backbone dihedrals φ (C–N–CA–C) and ψ (N–CA–C–N) of every sample (orange) over the
-density of ${app.aldpRef ? app.aldpRef.rows : '1675'} reference conformations from parallel-tempering molecular dynamics at 300 K (the heat map).
+density of ${app.aldpRef ? app.aldpRef.rows : '12,975'} reference conformations from parallel-tempering molecular dynamics at 300 K (the heat map).
 The dashed lines are the basin boundaries: <b>β/C7eq</b> (extended, φ ≤ 0 and ψ ≥ 50° or ψ &lt; −120°), <b>αR</b> (right-handed helix,
 φ ≤ 0, −120° ≤ ψ &lt; 50°) and <b>αL</b> (everything behind the high φ = 0 barrier, which the reference visits in 0.1 % of its samples).
 The top chart follows the <b>basin populations</b> of the policy's samples over the run against the reference's (dashed);

@@ -20,8 +20,9 @@ use crate::math;
 
 impl Aldp {
     /// The MD reference's per-coordinate standard deviation in `x` over `σ = 0.5`, to three
-    /// decimals: `results/aldp/reference-x.csv.gz` (1675 parallel-tempering samples at 300 K,
-    /// `scripts/aldp/reference_md.py`), population standard deviation of each column / 0.5.
+    /// decimals: `results/aldp/reference-x-1675.csv.gz` (the first 1675 parallel-tempering
+    /// samples at 300 K of `scripts/aldp/reference_md.py`'s run, which was the reference when
+    /// the preset was fixed), population standard deviation of each column / 0.5.
     pub const MD_SCALE: [f32; DIM] = [
         1.172, 1.194, 0.778, 1.184, 0.952, 1.739, 1.215, 0.658, 0.112, 1.163, 0.976, 1.034, 1.191,
         0.937, 0.987, 0.976, 0.778, 0.454, 0.935, 0.643, 0.111, 1.002, 1.026, 0.132, 1.204, 0.882,
