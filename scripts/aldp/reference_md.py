@@ -617,6 +617,7 @@ def analyse_into(out: Path, st, samples):
     d = np.where(np.abs(d + 2 * np.pi) < np.abs(d), d + 2 * np.pi, d)
     d = np.where(np.abs(d - 2 * np.pi) < np.abs(d), d - 2 * np.pi, d)
     ns = st["exchanges_done"] * cfg["exchange_steps"] * 1e-6
+    rep_x = basins_in_x(samples[:, 3], x[:, a], d - mean_diff) if len(x) else None
     rep = {
         "command": COMMAND, "openmm": st["openmm_version"], "pins": PINS,
         "system": "openmmtools AlanineDipeptideImplicit(constraints=None), CPU platform, "
@@ -658,6 +659,7 @@ def analyse_into(out: Path, st, samples):
         },
         "cis_peptide_samples": [int(np.sum(np.abs(o) < 90)) for o in omega],
         "chirality_penalised_samples": int(np.sum(np.abs(d - mean_diff) >= thr)),
+        "basins_in_x": rep_x,
         "mean_energy_kj": float(samples[:, 2].mean()) if len(samples) else None,
         "files": {
             "reference-cart.csv.gz": "t_ps, replica, energy_kj, phi, psi (rad), log_w, c0..c65 (nm)",
@@ -669,6 +671,32 @@ def analyse_into(out: Path, st, samples):
     tmp.write_text(json.dumps(rep, indent=1) + "\n")
     os.replace(tmp, out / "reference.json")
     return rep
+
+
+def basins_in_x(phi, x_phi, chir_offset):
+    """Where the samples sit along φ's raw coordinate, and the chirality test's offset
+    (x₁₇ − x₂₆ − mean, wrapped), for φ ≤ 0 and for the αL wells (0 < φ ≤ 120°)."""
+    import numpy as np
+    wells = (phi > 0) & (phi <= 2 * np.pi / 3)
+    rest = phi <= 0
+
+    def spread(v):
+        return [float(v.min()), float(v.max())] if len(v) else None
+
+    aw = np.abs(x_phi[wells])
+    return {
+        "phi_coordinate": "x17 (raw, before any --aldp-scale)",
+        "alpha_l_wells_samples": int(wells.sum()),
+        "alpha_l_wells_abs_x17": ([float(aw.min()), float(np.median(aw)), float(aw.max())]
+                                  if len(aw) else None),
+        "alpha_l_wells_x17_positive_negative": [int(np.sum(x_phi[wells] > 0)),
+                                                int(np.sum(x_phi[wells] < 0))],
+        "phi_nonpositive_abs_x17_p999_max": ([float(np.percentile(np.abs(x_phi[rest]), 99.9)),
+                                              float(np.abs(x_phi[rest]).max())]
+                                             if rest.any() else None),
+        "chirality_offset_range": {"phi_nonpositive": spread(chir_offset[rest]),
+                                   "alpha_l_wells": spread(chir_offset[wells])},
+    }
 
 
 def analyse(args):
