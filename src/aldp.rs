@@ -16,8 +16,13 @@
 //!   ([`kl_density_histograms`]).
 //! - **Reference file** (`train --aldp-reference FILE`): 60-d sampler-space rows `x`, comma
 //!   separated, an optional header line, gzip-compressed if the name ends in `.gz` (the
-//!   sample CSV format of `amortise`, [`crate::csv`]). Its first [`Reference::eubo_rows`]
-//!   evenly spaced rows serve as the target samples of EUBO, MMD and Sinkhorn.
+//!   sample CSV format of `amortise`, [`crate::csv`]). [`Reference::eubo_rows`] evenly
+//!   spaced rows serve as the target samples of EUBO, MMD and Sinkhorn, except that a row
+//!   the target cuts (`E(x) ≥` [`Aldp::ENERGY_CUT`]: the seeds' chirality test fails, or
+//!   the energy is beyond the cut) is not a sample of the target (its density is below
+//!   `e^{−10⁵}` of the rest) and is replaced by the next row that is; one such row among
+//!   the target samples would put `−10⁵/n` into EUBO. The angles, populations and
+//!   histograms use every row: they describe the MD ensemble the file holds.
 //! - **`samples.pdb`**: the first [`PDB_MODELS`] samples as models of one PDB file
 //!   ([`pdb_text`]), coordinates in Å of the gauge-fixed reconstruction.
 
@@ -167,14 +172,22 @@ pub struct Reference {
     pub angles: Vec<[f64; 2]>,
     /// Their histograms and basins.
     pub stats: AngleStats,
-    /// `n` evenly spaced rows (all if the file has fewer): the target samples of EUBO, MMD
-    /// and Sinkhorn.
+    /// `n` evenly spaced rows (all if the file has fewer), each the first row from its
+    /// place on that the target does not cut: the target samples of EUBO, MMD and Sinkhorn.
     pub subsample: Vec<f32>,
+    /// How many of the evenly spaced rows were cut by the target and replaced by a later
+    /// row (or dropped, when none was left before the next place).
+    pub cut_rows_replaced: usize,
 }
 
 impl Reference {
     /// Reads `path` (see the module documentation for the format) and keeps `n` evenly
-    /// spaced rows (row `⌊k·rows/n⌋` for `k < n`) as the target samples.
+    /// spaced rows as the target samples: for `k < n` the first row from `⌊k·rows/n⌋` on
+    /// (and before the next place) whose energy is below the target's cut.
+    ///
+    /// # Errors
+    /// A flag error for an unreadable file, rows that are not 60-d, or a file whose every
+    /// row the target cuts.
     pub fn load(aldp: &Aldp, path: &str, n: usize) -> CliResult<Self> {
         let s = crate::commands::vgs::read_samples(path)
             .map_err(|e| CliError::flag(REFERENCE_FLAG, e.to_string()))?;
@@ -189,9 +202,22 @@ impl Reference {
         let stats = AngleStats::new(&angles)?;
         let m = n.min(rows);
         let mut subsample = Vec::with_capacity(m * DIM);
+        let mut cut_rows_replaced = 0;
+        let row = |r: usize| &s.data[r * DIM..(r + 1) * DIM];
         for k in 0..m {
-            let r = k * rows / m;
-            subsample.extend_from_slice(&s.data[r * DIM..(r + 1) * DIM]);
+            let (from, to) = (k * rows / m, (k + 1) * rows / m);
+            if let Some(r) = (from..to).find(|&r| !cut_by_target(aldp, row(r))) {
+                subsample.extend_from_slice(row(r));
+                cut_rows_replaced += usize::from(r != from);
+            } else {
+                cut_rows_replaced += 1;
+            }
+        }
+        if m > 0 && subsample.is_empty() {
+            return Err(CliError::flag(
+                REFERENCE_FLAG,
+                format!("`{path}`: the target cuts every row (energy at or above its cut)"),
+            ));
         }
         Ok(Self {
             path: path.to_string(),
@@ -199,6 +225,7 @@ impl Reference {
             angles,
             stats,
             subsample,
+            cut_rows_replaced,
         })
     }
 
@@ -206,6 +233,14 @@ impl Reference {
     pub fn eubo_rows(&self) -> usize {
         self.subsample.len() / DIM
     }
+}
+
+/// Whether the target's energy of the seeds'-coordinates row `x` is at or above its cut
+/// (the chirality penalty, a clash beyond the cut, or a non-finite row).
+fn cut_by_target(aldp: &Aldp, x: &[f32]) -> bool {
+    let x: [f64; DIM] = core::array::from_fn(|k| f64::from(x[k]));
+    let e = aldp.energy(&x);
+    !(e < Aldp::ENERGY_CUT)
 }
 
 /// Where the playground's ALDP view reads its reference (`www/`, written by
@@ -283,6 +318,9 @@ pub struct ReferenceSummary {
     pub rows: usize,
     /// Rows used as the target samples of EUBO, MMD and Sinkhorn.
     pub eubo_rows: usize,
+    /// Of the evenly spaced rows, how many the target cuts (replaced by the next row it
+    /// does not cut; see the module documentation).
+    pub cut_rows_replaced: usize,
     /// Its basin populations.
     pub populations: Populations,
 }
@@ -339,6 +377,7 @@ pub fn metrics(ev: &AldpEval, samples: &[f32]) -> CliResult<AldpMetrics> {
             file: r.path.clone(),
             rows: r.rows,
             eubo_rows: r.eubo_rows(),
+            cut_rows_replaced: r.cut_rows_replaced,
             populations: r.stats.populations(),
         }),
         kl_phi,

@@ -206,3 +206,39 @@ fn the_playground_asset_is_fresh_and_agrees_with_the_md_angles_and_populations()
     }
     assert_eq!(a.unclassified, 0.0);
 }
+
+/// The target samples of EUBO, MMD and Sinkhorn skip rows the target cuts: the reference's
+/// one chirality-test false positive falls on an evenly spaced row at n = 2000 and is
+/// replaced by the next row; a file of only cut rows is a flag error. The angles and
+/// populations keep every row.
+#[test]
+fn reference_target_samples_skip_rows_the_target_cuts() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let target = Aldp::new();
+    let full = format!("{root}/results/aldp/reference-x.csv.gz");
+    let r = Reference::load(&target, &full, 2000).unwrap();
+    assert_eq!((r.eubo_rows(), r.cut_rows_replaced), (2000, 1));
+    assert_eq!(r.angles.len(), r.rows);
+    for x in r.subsample.chunks_exact(60) {
+        let x: [f64; 60] = core::array::from_fn(|k| f64::from(x[k]));
+        assert!(target.energy(&x) < Aldp::ENERGY_CUT);
+    }
+    // x = 0 (the reference structure) and a point that fails the chirality test
+    let dir = std::env::temp_dir().join(format!("amortise-cut-rows-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let row = |x17: f32, x26: f32| {
+        let mut v = vec!["0".to_string(); 60];
+        (v[17], v[26]) = (x17.to_string(), x26.to_string());
+        v.join(",")
+    };
+    let mixed = dir.join("mixed.csv");
+    std::fs::write(&mixed, format!("{}\n{}\n", row(1.0, -1.0), row(0.0, 0.0))).unwrap();
+    let r = Reference::load(&target, mixed.to_str().unwrap(), 1).unwrap();
+    assert_eq!((r.eubo_rows(), r.cut_rows_replaced), (1, 1));
+    assert!(r.subsample.iter().all(|&v| v == 0.0), "the uncut row");
+    let cut = dir.join("cut.csv");
+    std::fs::write(&cut, format!("{}\n", row(1.0, -1.0))).unwrap();
+    let e = Reference::load(&target, cut.to_str().unwrap(), 5).unwrap_err();
+    assert!(e.to_string().contains("cuts every row"), "{e}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
