@@ -1156,6 +1156,47 @@ fn metric_ramachandran_compares_aldp_sample_files() {
     );
 }
 
+/// An experiment runs its children with the binary it started from, even when that file is
+/// deleted (or rebuilt) while it runs: the second seed's run still starts (pieces of one
+/// iteration, so no final comparison).
+#[cfg(target_os = "linux")]
+#[test]
+fn an_experiment_outlives_its_binary_file() {
+    let out = tmp("aldp-table-deleted-exe");
+    let _ = std::fs::remove_dir_all(&out);
+    std::fs::create_dir_all(&out).unwrap();
+    let copy = out.join("amortise-copy");
+    std::fs::copy(env!("CARGO_BIN_EXE_amortise"), &copy).unwrap();
+    let refx = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/results/aldp/reference-x.csv.gz"
+    );
+    let child = std::process::Command::new(&copy)
+        .args([
+            "experiment",
+            "aldp-table",
+            "--methods",
+            "tb",
+            "--seeds",
+            "2",
+        ])
+        .args(["--stop-at", "1", "--out", out.to_str().unwrap(), "--"])
+        .args(["--aldp-reference", refx, "--iters", "2", "--hidden", "8"])
+        .args(["--eval-samples", "50"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // spawn returns once the new process runs the copy: delete it before any child starts
+    std::fs::remove_file(&copy).unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    for seed in 0..2 {
+        let dir = out.join(format!("tb-s{seed}"));
+        assert!(dir.join("summary.json").exists(), "seed {seed}");
+    }
+}
+
 /// Ctrl-C at the terminal (SIGINT to the experiment's process group) during a piece of
 /// `experiment aldp-table`: the running `train` (in its own group) gets it passed on, writes
 /// its checkpoint and exits; the experiment starts no other run, writes its table with the

@@ -122,8 +122,7 @@ fn final_comparison(dir: &str, summary: &Value) -> CliResult<bool> {
     if !spawn(&sample, dir)? {
         return Ok(false);
     }
-    let exe = std::env::current_exe()
-        .map_err(|e| CliError::file("amortise", format!("cannot find own executable: {e}")))?;
+    let exe = super::own_exe()?;
     let o = std::process::Command::new(exe)
         .args(["metric", "ramachandran", "--a", &samples, "--b", reference])
         .arg("--json")

@@ -26,8 +26,7 @@ fn mean_std(v: &[f64]) -> String {
 
 /// Runs the teacher-grid experiment (`extra` flags are passed to every run).
 pub fn teacher_grid(s: &Settings) -> CliResult<()> {
-    let exe = std::env::current_exe()
-        .map_err(|e| CliError::file("amortise", format!("cannot find the binary: {e}")))?;
+    let exe = super::own_exe()?;
     std::fs::create_dir_all(&s.out)
         .map_err(|e| CliError::file(&s.out, format!("cannot create output folder: {e}")))?;
     let iters = s.iters.to_string();
@@ -142,8 +141,7 @@ fn mean_std_f(v: &[f64], digits: usize) -> String {
 /// (`iters × 16`; rsmc spends `PREFILL` of its iterations' worth on the SMC prefill).
 /// Each run is a child `amortise train --target ENV` process; `extra` flags go to every run.
 pub fn discrete_table(s: &Settings) -> CliResult<()> {
-    let exe = std::env::current_exe()
-        .map_err(|e| CliError::file("amortise", format!("cannot find the binary: {e}")))?;
+    let exe = super::own_exe()?;
     std::fs::create_dir_all(&s.out)
         .map_err(|e| CliError::file(&s.out, format!("cannot create output folder: {e}")))?;
     if s.iters <= PREFILL {

@@ -199,8 +199,7 @@ pub fn rsmc_table(s: &Settings) -> CliResult<()> {
     };
     std::fs::create_dir_all(&s.out)
         .map_err(|e| CliError::file(&s.out, format!("cannot create: {e}")))?;
-    let exe = std::env::current_exe()
-        .map_err(|e| CliError::file("amortise", format!("cannot find own executable: {e}")))?;
+    let exe = super::own_exe()?;
     let mut runs = Vec::new();
     for t in &tasks {
         for &m in t.methods {

@@ -236,3 +236,20 @@ pub fn json_num(x: f64) -> serde_json::Value {
             }
         })
 }
+
+/// The program an experiment runs its child commands with: this very binary. On Linux that is
+/// `/proc/self/exe`, which stays executable when the file is rebuilt or deleted while a long
+/// experiment runs (`current_exe` would name the deleted path and every later child would fail
+/// to start), and keeps every piece of the experiment on the binary it started with; elsewhere
+/// `current_exe`.
+///
+/// # Errors
+/// A file error if neither names the binary.
+pub fn own_exe() -> CliResult<std::path::PathBuf> {
+    let proc_exe = std::path::Path::new("/proc/self/exe");
+    if cfg!(target_os = "linux") && proc_exe.exists() {
+        return Ok(proc_exe.to_path_buf());
+    }
+    std::env::current_exe()
+        .map_err(|e| CliError::file("amortise", format!("cannot find own executable: {e}")))
+}

@@ -201,8 +201,7 @@ pub(super) fn read_json(path: &str) -> Option<Value> {
 /// as for a `train` in front. A child that exits with 130 marks this process interrupted
 /// ([`crate::signal::interrupted`]), which the callers check before counting a failure.
 pub(super) fn spawn(args: &[String], dir: &str) -> CliResult<bool> {
-    let exe = std::env::current_exe()
-        .map_err(|e| CliError::file("amortise", format!("cannot find own executable: {e}")))?;
+    let exe = super::own_exe()?;
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)

@@ -995,8 +995,7 @@ pub fn vgs_table(s: &super::experiment::Settings) -> CliResult<()> {
     }
     std::fs::create_dir_all(&s.out)
         .map_err(|e| CliError::file(&s.out, format!("cannot create: {e}")))?;
-    let exe = std::env::current_exe()
-        .map_err(|e| CliError::file("amortise", format!("cannot find own executable: {e}")))?;
+    let exe = super::own_exe()?;
     let mut runs = Vec::new();
     for (target, steps, flags, published) in TABLE {
         for seed in 0..s.seeds {
