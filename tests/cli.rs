@@ -1156,6 +1156,45 @@ fn metric_ramachandran_compares_aldp_sample_files() {
     );
 }
 
+/// `EXE experiment aldp-table --methods tb --seeds 2 --out OUT FLAGS -- …` with small runs
+/// (width 16, evaluations of 100 samples, the committed reference) and `train_flags`,
+/// stdout and stderr piped.
+#[cfg(unix)]
+fn tb_table_command(
+    exe: &std::path::Path,
+    out: &std::path::Path,
+    flags: &[&str],
+    train_flags: &[&str],
+) -> std::process::Command {
+    let refx = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/results/aldp/reference-x.csv.gz"
+    );
+    let mut cmd = std::process::Command::new(exe);
+    cmd.args([
+        "experiment",
+        "aldp-table",
+        "--methods",
+        "tb",
+        "--seeds",
+        "2",
+    ])
+    .args(flags)
+    .args(["--out", out.to_str().unwrap(), "--"])
+    .args([
+        "--aldp-reference",
+        refx,
+        "--hidden",
+        "16",
+        "--eval-samples",
+        "100",
+    ])
+    .args(train_flags)
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped());
+    cmd
+}
+
 /// An experiment runs its children with the binary it started from, even when that file is
 /// deleted (or rebuilt) while it runs: the second seed's run still starts (pieces of one
 /// iteration, so no final comparison).
@@ -1167,24 +1206,7 @@ fn an_experiment_outlives_its_binary_file() {
     std::fs::create_dir_all(&out).unwrap();
     let copy = out.join("amortise-copy");
     std::fs::copy(env!("CARGO_BIN_EXE_amortise"), &copy).unwrap();
-    let refx = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/results/aldp/reference-x.csv.gz"
-    );
-    let child = std::process::Command::new(&copy)
-        .args([
-            "experiment",
-            "aldp-table",
-            "--methods",
-            "tb",
-            "--seeds",
-            "2",
-        ])
-        .args(["--stop-at", "1", "--out", out.to_str().unwrap(), "--"])
-        .args(["--aldp-reference", refx, "--iters", "2", "--hidden", "8"])
-        .args(["--eval-samples", "50"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
+    let child = tb_table_command(&copy, &out, &["--stop-at", "1"], &["--iters", "2"])
         .spawn()
         .unwrap();
     // spawn returns once the new process runs the copy: delete it before any child starts
@@ -1207,32 +1229,9 @@ fn ctrl_c_stops_an_experiment_at_its_checkpoint() {
     use std::os::unix::process::CommandExt as _;
     let out = tmp("aldp-table-sigint");
     let _ = std::fs::remove_dir_all(&out);
-    let refx = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/results/aldp/reference-x.csv.gz"
-    );
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_amortise"));
-    cmd.args([
-        "experiment",
-        "aldp-table",
-        "--methods",
-        "tb",
-        "--seeds",
-        "2",
-    ])
-    .args(["--out", out.to_str().unwrap(), "--"])
-    .args([
-        "--aldp-reference",
-        refx,
-        "--iters",
-        "1000000",
-        "--hidden",
-        "16",
-    ])
-    .args(["--eval-samples", "100", "--eval-every", "2"])
-    .stdout(std::process::Stdio::piped())
-    .stderr(std::process::Stdio::piped())
-    .process_group(0);
+    let exe = std::path::Path::new(env!("CARGO_BIN_EXE_amortise"));
+    let mut cmd = tb_table_command(exe, &out, &[], &["--iters", "1000000", "--eval-every", "2"]);
+    cmd.process_group(0);
     let child = cmd.spawn().unwrap();
     let pid = child.id();
     let metrics = out.join("tb-s0/metrics.jsonl");
