@@ -221,6 +221,22 @@ impl RunConfig {
                 ));
             }
         }
+        match self.aldp_seams.as_str() {
+            "seeds" => {}
+            "md" if self.target.eq_ignore_ascii_case("aldp") => {}
+            "md" => {
+                return Err(SettingError::new(
+                    "aldp_seams",
+                    "only used by --target aldp",
+                ));
+            }
+            other => {
+                return Err(SettingError::new(
+                    "aldp_seams",
+                    format!("unknown choice `{other}` (seeds or md)"),
+                ));
+            }
+        }
         if self.reference == "ou" && steps < OU_MIN_STEPS {
             return Err(SettingError::new(
                 "steps",

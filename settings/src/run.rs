@@ -109,6 +109,17 @@ pub struct RunConfig {
     /// `aldp` preset's choice). Sample files stay in the seeds' coordinates either way.
     #[cfg_attr(feature = "serde", serde(default = "default_aldp_scale"))]
     pub aldp_scale: String,
+    /// aldp only: where the circular map's seams sit, `seeds` (the seeds' map, the default)
+    /// or `md` (`Aldp::MD_SEAMS`: φ's, ψ's and the two dihedrals moving with φ at the MD
+    /// reference's emptiest angles; with `aldp_scale` `md` the scale is then
+    /// `MD_SEAMS_SCALE`). Sample files stay in the seeds' coordinates either way.
+    #[cfg_attr(feature = "serde", serde(default = "default_aldp_seams"))]
+    pub aldp_seams: String,
+}
+
+#[cfg(feature = "serde")]
+fn default_aldp_seams() -> String {
+    "seeds".into()
 }
 
 #[cfg(feature = "serde")]
@@ -189,6 +200,7 @@ impl RunConfig {
             smc_resample: "systematic".into(),
             smc_samples: "resampled".into(),
             aldp_scale: "none".into(),
+            aldp_seams: "seeds".into(),
         }
     }
 

@@ -198,16 +198,22 @@ fn finished(sum: &Value) -> bool {
     done.is_finite() && done == field(sum, "iters")
 }
 
-/// `a / b / c (d)` of a populations object, with the αL wells in brackets.
-/// The sampler's coordinates of a run (`config.aldp_scale`; runs from before the option
-/// sampled the seeds' `x`).
+/// The sampler's coordinates of a run (`config.aldp_scale` and `config.aldp_seams`; runs
+/// from before the options sampled the seeds' `x`).
 fn coordinates(config: &Value) -> String {
-    match config["aldp_scale"].as_str().unwrap_or("none") {
-        "none" => "x (`--aldp-scale none`)".into(),
+    let seams = config["aldp_seams"].as_str().unwrap_or("seeds");
+    let base = match config["aldp_scale"].as_str().unwrap_or("none") {
+        "none" => "x (`--aldp-scale none`)".to_string(),
         other => format!("x / s (`--aldp-scale {other}`)"),
+    };
+    if seams == "seeds" {
+        base
+    } else {
+        format!("{base}, seams moved (`--aldp-seams {seams}`)")
     }
 }
 
+/// `a / b / c (d)` of a populations object, with the αL wells in brackets.
 fn populations(p: &Value) -> String {
     if p.is_null() {
         return "–".into();

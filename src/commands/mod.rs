@@ -210,15 +210,28 @@ pub fn build_target(name: &str, dim: Option<usize>) -> CliResult<amortise_kernel
     Target::from_name(name, dim).map_err(|e| CliError::flag("--dim", e.to_string()))
 }
 
-/// The target of a continuous run: [`build_target`] with the run's `aldp_scale` (the
-/// sampler's coordinates; `docs/aldp.md`, "A per-coordinate scale").
+/// The target of a continuous run: [`build_target`] with the run's `aldp_seams` and
+/// `aldp_scale` (the sampler's coordinates; `docs/aldp.md`, "A per-coordinate scale" and
+/// "Moving the seams").
 pub fn run_target(
     rc: &amortise_settings::RunConfig,
 ) -> CliResult<amortise_kernel::targets::Target> {
+    use amortise_kernel::targets::Aldp;
     let mut target = build_target(&rc.target, Some(rc.dim))?;
-    if rc.aldp_scale == "md" {
+    let seams = rc.aldp_seams == "md";
+    if seams {
         target
-            .set_aldp_scale(&amortise_kernel::targets::Aldp::MD_SCALE)
+            .set_aldp_seams(&Aldp::MD_SEAMS)
+            .map_err(|e| CliError::flag("--aldp-seams", e.to_string()))?;
+    }
+    if rc.aldp_scale == "md" {
+        let scale = if seams {
+            &Aldp::MD_SEAMS_SCALE
+        } else {
+            &Aldp::MD_SCALE
+        };
+        target
+            .set_aldp_scale(scale)
             .map_err(|e| CliError::flag("--aldp-scale", e.to_string()))?;
     }
     Ok(target)

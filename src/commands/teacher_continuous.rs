@@ -87,6 +87,11 @@ pub fn run(a: &TrainArgs) -> CliResult<()> {
             "--aldp-scale",
             "not used by the continuous teacher",
         ),
+        (
+            a.diffusion.aldp_seams.is_some(),
+            "--aldp-seams",
+            "not used by the continuous teacher",
+        ),
     ] {
         if set {
             return Err(CliError::flag(flag, why));

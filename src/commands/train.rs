@@ -144,6 +144,11 @@ pub fn resolve(a: &TrainArgs, dim: usize) -> CliResult<RunConfig> {
             .aldp_scale
             .clone()
             .unwrap_or(d.aldp_scale.clone()),
+        aldp_seams: a
+            .diffusion
+            .aldp_seams
+            .clone()
+            .unwrap_or(d.aldp_seams.clone()),
         ..d
     };
     rc.validate(&Limits::CLI)?;
@@ -200,6 +205,7 @@ fn discrete_args(a: &TrainArgs) -> CliResult<TrainDiscreteArgs> {
         (a.replay.buffer_weights.is_some(), "--buffer-weights"),
         (a.diffusion.aldp_reference.is_some(), "--aldp-reference"),
         (a.diffusion.aldp_scale.is_some(), "--aldp-scale"),
+        (a.diffusion.aldp_seams.is_some(), "--aldp-seams"),
         (smc_flag.is_some(), smc_flag.unwrap_or_default()),
     ] {
         if set {
@@ -262,6 +268,7 @@ pub fn validate_config(rc: &RunConfig) -> CliResult<()> {
     args.replay.buffer_priority = Some(rc.buffer_priority.clone());
     args.replay.buffer_weights = Some(rc.buffer_weights.clone());
     args.diffusion.aldp_scale = Some(rc.aldp_scale.clone());
+    args.diffusion.aldp_seams = Some(rc.aldp_seams.clone());
     args.replay.prefill = Some(rc.prefill);
     args.replay.chunk = Some(rc.chunk);
     let again = resolve(&args, target.dim())?;
@@ -364,6 +371,7 @@ fn run_vgs(a: &TrainArgs) -> CliResult<()> {
     for (given, flag) in [
         (a.diffusion.aldp_reference.is_some(), "--aldp-reference"),
         (a.diffusion.aldp_scale.is_some(), "--aldp-scale"),
+        (a.diffusion.aldp_seams.is_some(), "--aldp-seams"),
     ] {
         if given {
             return Err(CliError::flag(flag, "not used by --method vgs"));

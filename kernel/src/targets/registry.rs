@@ -323,6 +323,20 @@ impl Target {
         }
     }
 
+    /// Gives aldp the circular map's seams `seams` ([`Aldp::with_seams`]).
+    ///
+    /// # Errors
+    /// [`Error::Unsupported`] for any other target; the errors of [`Aldp::with_seams`].
+    pub fn set_aldp_seams(&mut self, seams: &[f64; 12]) -> Result<(), Error> {
+        match &mut self.density {
+            Density::Aldp(a) => {
+                *a = a.with_seams(seams)?;
+                Ok(())
+            }
+            _ => Err(Error::Unsupported("moved seams are only defined for aldp")),
+        }
+    }
+
     /// Rows in the sampler's coordinates to the target's own (those of sample files and
     /// reference data), in place. Only a scaled aldp changes them.
     pub fn to_target_coords(&self, rows: &mut [f32]) {

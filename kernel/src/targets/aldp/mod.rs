@@ -32,6 +32,7 @@ mod nonbonded;
 pub mod params;
 mod ramachandran;
 mod scale;
+mod seams;
 mod target;
 #[cfg(test)]
 mod tests;

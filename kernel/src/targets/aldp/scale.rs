@@ -61,18 +61,21 @@ impl Aldp {
     }
 
     /// Rows of sampler coordinates `y` (60 values each) to the seeds' coordinates, in place:
-    /// `x = y·s`.
+    /// `x = y·s`, then the moved seams' map ([`Aldp::with_seams`]).
     pub fn to_seeds(&self, rows: &mut [f32]) {
         for row in rows.chunks_exact_mut(DIM) {
             for (v, s) in row.iter_mut().zip(self.scale) {
                 *v *= s;
             }
+            self.seams_to_seeds(row);
         }
     }
 
-    /// Rows of the seeds' coordinates `x` to sampler coordinates, in place: `y = x / s`.
+    /// Rows of the seeds' coordinates `x` to sampler coordinates, in place: the moved seams'
+    /// inverse map, then `y = x / s`.
     pub fn to_sampler(&self, rows: &mut [f32]) {
         for row in rows.chunks_exact_mut(DIM) {
+            self.seams_to_sampler(row);
             for (v, s) in row.iter_mut().zip(self.scale) {
                 *v /= s;
             }

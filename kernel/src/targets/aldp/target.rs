@@ -35,6 +35,9 @@ const KT: f64 = 8.314e-3 * 300.0;
 /// - **Chirality penalty** on the raw `x` (not the tanh-mapped angles): with
 ///   `d = x₁₇ − x₂₆` moved by `±2π` to the smallest magnitude, `E += 2·10⁵` when
 ///   `|d + 0.043| ≥ 0.8`. Piecewise constant: no gradient.
+/// - **Seams and scale of the sampler's coordinates** ([`Aldp::with_seams`],
+///   [`Aldp::with_scale`]): the same target after a change of variables, for samplers; the
+///   `f64` API ([`Aldp::energy`]) always takes the seeds' `x`.
 /// - `ln cosh` is evaluated stably (RSMC's `log(cosh(x))` overflows for `|x| > 710`).
 ///
 /// `E(0) = 162.513345644`, so `log p̃(0) = −162.513345644`. `log Z` is unknown and there is
@@ -50,7 +53,15 @@ pub struct Aldp {
     pub(super) scale: [f32; DIM],
     /// `Σ ln scaleᵢ`, added to the log density.
     log_scale: f64,
+    /// Where the circular map's seams sit, as shifts of `tanh` in units of `π + 10⁻⁴`, one
+    /// per [`IND_CIRC`] entry ([`Aldp::with_seams`]; zeros, the seeds' seams, by default).
+    pub(super) seam_shift: [f64; N_CIRC],
 }
+
+/// The number of circular dihedrals.
+pub(super) const N_CIRC: usize = IND_CIRC.len();
+/// No seam moved.
+const SEEDS_SEAMS: [f64; N_CIRC] = [0.0; N_CIRC];
 
 impl Default for Aldp {
     fn default() -> Self {
@@ -86,6 +97,7 @@ impl Aldp {
             log_std,
             scale: [1.0; DIM],
             log_scale: 0.0,
+            seam_shift: SEEDS_SEAMS,
         }
     }
 
@@ -98,7 +110,8 @@ impl Aldp {
         }
     }
 
-    /// The seeds' point `x = scale ⊙ y` of a sampler point, widened to `f64`.
+    /// The map's input `u = scale ⊙ y` of a sampler point, widened to `f64` (the seeds' `x`
+    /// unless a seam is moved).
     fn seeds_point(&self, y: &[f32]) -> [f64; DIM] {
         let mut w = [0.0; DIM];
         for ((o, v), s) in w.iter_mut().zip(y).zip(self.scale) {
@@ -135,14 +148,7 @@ impl Aldp {
     /// The tanh map `x → z` on [`IND_CIRC`] and its log-determinant
     /// `Σ_c [ln(π + 10⁻⁴) − 2 ln cosh x_c]`.
     pub fn z_from_x(x: &[f64; DIM]) -> ([f64; DIM], f64) {
-        let mut z = *x;
-        let mut ld = 0.0;
-        for &c in &IND_CIRC {
-            let v = x[usize::from(c)];
-            z[usize::from(c)] = PI_PLUS_EPS * math::tanh(v);
-            ld += math::ln(PI_PLUS_EPS) - 2.0 * ln_cosh(v);
-        }
-        (z, ld)
+        z_from_u(x, &SEEDS_SEAMS)
     }
 
     /// The inverse of [`Aldp::z_from_x`]: `x_c = atanh(z_c/(π + 10⁻⁴))` (`±∞` at
@@ -163,19 +169,20 @@ impl Aldp {
 
     /// The energy `E(x)` in units of kT (see the type documentation).
     pub fn energy(&self, x: &[f64; DIM]) -> f64 {
-        self.eval(x, None)
+        self.eval(x, &SEEDS_SEAMS, None)
     }
 
     /// `E(x)` and `∂E/∂x` (`grad` overwritten; all zeros where `E` is capped for a
     /// non-finite energy).
     pub fn energy_grad(&self, x: &[f64; DIM], grad: &mut [f64; DIM]) -> f64 {
-        self.eval(x, Some(grad))
+        self.eval(x, &SEEDS_SEAMS, Some(grad))
     }
 
-    /// The shared forward (and, with `grad`, backward) pass.
-    fn eval(&self, x: &[f64; DIM], grad: Option<&mut [f64; DIM]>) -> f64 {
+    /// The shared forward (and, with `grad`, backward) pass of the energy in the map's input
+    /// `w` with the seams `shift` (`w` is the seeds' `x` when no seam is moved).
+    fn eval(&self, w: &[f64; DIM], shift: &[f64; N_CIRC], grad: Option<&mut [f64; DIM]>) -> f64 {
         let cut = Self::ENERGY_CUT;
-        let (z, ld_tanh) = Self::z_from_x(x);
+        let (z, ld_tanh) = z_from_u(w, shift);
         let q = internal::denormalise(&z, &self.mean);
         let mut pos = [V3::zeros(); N_ATOMS];
         internal::place(&q, &mut pos);
@@ -185,7 +192,7 @@ impl Aldp {
         let mut gld = [0.0; DIM];
         let ld = self.log_std + internal::log_det(&q, want.then_some(&mut gld));
         let (ur, dur) = reduce(u);
-        let e = ur - ld - ld_tanh + penalty(x);
+        let e = ur - ld - ld_tanh + penalty(&seeds_x(w, shift));
         let capped = !u.is_finite() || e.is_nan();
         let e = if capped { 2.0 * cut } else { e };
         let Some(g) = grad else { return e };
@@ -201,12 +208,65 @@ impl Aldp {
             *gk *= s;
         }
         for &c in &IND_CIRC {
-            let t = math::tanh(x[usize::from(c)]);
+            let t = math::tanh(w[usize::from(c)]);
             let gc = &mut g[usize::from(c)];
             *gc = *gc * PI_PLUS_EPS * (1.0 - t * t) + 2.0 * t;
         }
         e
     }
+}
+
+/// The circular map with seams `shift` and its log-determinant: `z_c = (π + 10⁻⁴)·t_c` with
+/// `t_c = tanh(u_c) + shift_c` wrapped into `[−1, 1)` (a rotation of the circle of length
+/// `2(π + 10⁻⁴)`, so `∂z_c/∂u_c` and the log-determinant `Σ_c [ln(π + 10⁻⁴) − 2 ln cosh u_c]`
+/// are the seeds' at every shift). A zero shift is the seeds' map, bit for bit.
+fn z_from_u(u: &[f64; DIM], shift: &[f64; N_CIRC]) -> ([f64; DIM], f64) {
+    let mut z = *u;
+    let mut ld = 0.0;
+    for (&c, &d) in IND_CIRC.iter().zip(shift) {
+        let v = u[usize::from(c)];
+        z[usize::from(c)] = PI_PLUS_EPS * shifted_tanh(v, d);
+        ld += math::ln(PI_PLUS_EPS) - 2.0 * ln_cosh(v);
+    }
+    (z, ld)
+}
+
+/// `tanh(v) + d` wrapped into `[−1, 1)` (`tanh(v)` itself when `d = 0`).
+pub(super) fn shifted_tanh(v: f64, d: f64) -> f64 {
+    let t = math::tanh(v);
+    if d == 0.0 {
+        return t;
+    }
+    wrap_unit(t + d)
+}
+
+/// `t` moved by `±2` into `[−1, 1)` (`t` within `(−3, 3)`).
+pub(super) fn wrap_unit(t: f64) -> f64 {
+    if t >= 1.0 {
+        t - 2.0
+    } else if t < -1.0 {
+        t + 2.0
+    } else {
+        t
+    }
+}
+
+/// `atanh t` for `t` in `[−1, 1]` (`±∞` at the ends).
+pub(super) fn atanh(t: f64) -> f64 {
+    0.5 * (math::log1p(t) - math::log1p(-t))
+}
+
+/// The seeds' `x` of the map's input `u` with seams `shift`: `x_c = atanh(t_c)` where a seam
+/// is moved, `u` elsewhere (the chirality test and sample files read `x`).
+pub(super) fn seeds_x(u: &[f64; DIM], shift: &[f64; N_CIRC]) -> [f64; DIM] {
+    let mut x = *u;
+    for (&c, &d) in IND_CIRC.iter().zip(shift) {
+        if d != 0.0 {
+            let k = usize::from(c);
+            x[k] = atanh(shifted_tanh(u[k], d));
+        }
+    }
+    x
 }
 
 /// `∂(du·U(X(q)))/∂q` given `gx = ∂U/∂X` at `pos = X(q)`, written into `g` (zeroed). `du = 0`
@@ -262,7 +322,7 @@ impl LogDensity for Aldp {
         if !all_finite(x) {
             return f32::NEG_INFINITY;
         }
-        self.finish_scaled(-self.energy(&self.seeds_point(x)))
+        self.finish_scaled(-self.eval(&self.seeds_point(x), &self.seam_shift, None))
     }
 
     fn log_density_grad(&self, x: &[f32], grad: &mut [f32]) -> f32 {
@@ -272,7 +332,7 @@ impl LogDensity for Aldp {
             return outside(grad);
         }
         let mut g = [0.0; DIM];
-        let e = self.energy_grad(&self.seeds_point(x), &mut g);
+        let e = self.eval(&self.seeds_point(x), &self.seam_shift, Some(&mut g));
         for ((o, v), s) in grad.iter_mut().zip(g).zip(self.scale) {
             *o = finite_grad(-v * f64::from(s));
         }
