@@ -205,38 +205,9 @@ impl RunConfig {
 
     fn cross_rules(&self) -> Result<(), SettingError> {
         let (steps, chunk) = (self.steps, self.chunk);
-        match self.aldp_scale.as_str() {
-            "none" => {}
-            "md" if self.target.eq_ignore_ascii_case("aldp") => {}
-            "md" => {
-                return Err(SettingError::new(
-                    "aldp_scale",
-                    "only used by --target aldp",
-                ));
-            }
-            other => {
-                return Err(SettingError::new(
-                    "aldp_scale",
-                    format!("unknown choice `{other}` (none or md)"),
-                ));
-            }
-        }
-        match self.aldp_seams.as_str() {
-            "seeds" => {}
-            "md" if self.target.eq_ignore_ascii_case("aldp") => {}
-            "md" => {
-                return Err(SettingError::new(
-                    "aldp_seams",
-                    "only used by --target aldp",
-                ));
-            }
-            other => {
-                return Err(SettingError::new(
-                    "aldp_seams",
-                    format!("unknown choice `{other}` (seeds or md)"),
-                ));
-            }
-        }
+        let aldp = self.target.eq_ignore_ascii_case("aldp");
+        aldp_choice("aldp_scale", &self.aldp_scale, "none", aldp)?;
+        aldp_choice("aldp_seams", &self.aldp_seams, "seeds", aldp)?;
         if self.reference == "ou" && steps < OU_MIN_STEPS {
             return Err(SettingError::new(
                 "steps",
@@ -292,6 +263,25 @@ impl RunConfig {
             ));
         }
         Ok(())
+    }
+}
+
+/// An aldp-only choice `key` of the sampler's coordinates: `default` anywhere, `md` on aldp
+/// only.
+fn aldp_choice(
+    key: &'static str,
+    value: &str,
+    default: &str,
+    aldp: bool,
+) -> Result<(), SettingError> {
+    match value {
+        v if v == default => Ok(()),
+        "md" if aldp => Ok(()),
+        "md" => Err(SettingError::new(key, "only used by --target aldp")),
+        other => Err(SettingError::new(
+            key,
+            format!("unknown choice `{other}` ({default} or md)"),
+        )),
     }
 }
 

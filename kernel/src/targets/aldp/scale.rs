@@ -135,18 +135,7 @@ mod tests {
     fn scaled_gradient_matches_finite_differences() {
         let ts = scaled();
         for seed in 10..12 {
-            let y = point(seed);
-            let mut g = [0.0f32; DIM];
-            ts.log_density_grad(&y, &mut g);
-            let big = g.iter().fold(1.0f32, |m, v| m.max(v.abs()));
-            let h = 1e-2f32;
-            for k in 0..DIM {
-                let (mut yp, mut ym) = (y, y);
-                yp[k] += h;
-                ym[k] -= h;
-                let fd = (ts.log_density(&yp) - ts.log_density(&ym)) / (yp[k] - ym[k]);
-                assert!((g[k] - fd).abs() < 1e-2 * big, "{k}: {} against {fd}", g[k]);
-            }
+            crate::targets::aldp::tests::assert_log_density_fd(&ts, &point(seed));
         }
     }
 

@@ -21,7 +21,7 @@ impl Aldp {
     /// reference (`results/aldp/reference-x.csv.gz`, 12,975 samples) has fewer than a tenth
     /// of the samples within 15° of the seeds' seam somewhere else; it then sits in the
     /// middle of the longest run of whole-degree offsets with the fewest samples within 15°
-    /// (`tests/aldp_seams.rs` recomputes it). φ (`x₁₇`) and the two dihedrals about the same
+    /// (`tests/aldp_coordinates.rs` recomputes it). φ (`x₁₇`) and the two dihedrals about the same
     /// bond (`x₂₆`, `x₂₉`) move to the empty arc at φ ≈ 120°, ψ (`x₄₄`) to its emptiest
     /// angle, ψ ≈ 17°.
     pub const MD_SEAMS: [f64; N_CIRC] = [
@@ -30,7 +30,7 @@ impl Aldp {
 
     /// The per-coordinate scale that goes with [`Aldp::MD_SEAMS`]: the population standard
     /// deviation of each coordinate of the reference's 12,975 samples in the coordinates `u`
-    /// of those seams, over `σ = 0.5`, to three decimals (`tests/aldp_seams.rs`).
+    /// of those seams, over `σ = 0.5`, to three decimals (`tests/aldp_coordinates.rs`).
     pub const MD_SEAMS_SCALE: [f32; DIM] = [
         1.172, 1.197, 0.760, 1.174, 0.936, 1.732, 1.219, 0.663, 0.113, 1.188, 0.942, 1.014, 1.195,
         0.939, 1.015, 0.973, 0.777, 0.463, 0.922, 0.632, 0.114, 1.044, 1.023, 0.133, 1.192, 0.872,
@@ -204,17 +204,7 @@ mod tests {
             for (v, s) in y.iter_mut().zip(Aldp::MD_SEAMS_SCALE) {
                 *v /= s;
             }
-            let mut g = [0.0f32; DIM];
-            m.log_density_grad(&y, &mut g);
-            let big = g.iter().fold(1.0f32, |a, v| a.max(v.abs()));
-            let h = 1e-2f32;
-            for k in 0..DIM {
-                let (mut yp, mut ym) = (y, y);
-                yp[k] += h;
-                ym[k] -= h;
-                let fd = (m.log_density(&yp) - m.log_density(&ym)) / (yp[k] - ym[k]);
-                assert!((g[k] - fd).abs() < 1e-2 * big, "{k}: {} against {fd}", g[k]);
-            }
+            crate::targets::aldp::tests::assert_log_density_fd(&m, &y);
         }
     }
 

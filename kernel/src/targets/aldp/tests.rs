@@ -382,6 +382,22 @@ fn cut_cap_and_penalty_behave_as_specified() {
     assert_eq!(t.log_density(&x32), -2e5);
 }
 
+/// Central differences (step 10⁻²) of the `f32` log density of a scaled or re-seamed target
+/// at the sampler point `y` against its gradient, within 1 % of the largest component.
+pub(super) fn assert_log_density_fd(t: &Aldp, y: &[f32; DIM]) {
+    let mut g = [0.0f32; DIM];
+    t.log_density_grad(y, &mut g);
+    let big = g.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+    let h = 1e-2f32;
+    for k in 0..DIM {
+        let (mut yp, mut ym) = (*y, *y);
+        yp[k] += h;
+        ym[k] -= h;
+        let fd = (t.log_density(&yp) - t.log_density(&ym)) / (yp[k] - ym[k]);
+        assert!((g[k] - fd).abs() < 1e-2 * big, "{k}: {} against {fd}", g[k]);
+    }
+}
+
 /// Central differences of `E(x)` (f64) against `energy_grad`: `max|g − fd|/max(max|g|, 1)`.
 fn target_fd_error(t: &Aldp, x: &[f64; DIM], h: f64) -> f64 {
     let mut g = [0.0; DIM];
