@@ -482,7 +482,8 @@ pub struct DiffusionArgs {
     /// sigma 0.5; the aldp preset's choice). Sample files are in x either way (docs/aldp.md).
     #[arg(long)]
     pub aldp_scale: Option<String>,
-    /// aldp only: where the circular tanh map's seams sit, seeds (the default) or md (phi,
+    /// aldp only: where the circular tanh map's seams sit, seeds (the default) or md (the aldp
+    /// preset's choice: phi,
     /// psi and the two dihedrals moving with phi get their seams at the MD reference's
     /// emptiest angles; --aldp-scale md then uses the spread in those coordinates). The same
     /// target after a change of variables; sample files are in x either way (docs/aldp.md).

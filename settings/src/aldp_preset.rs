@@ -14,7 +14,9 @@
 //! of a first batch's log weights (`--init-log-z-iw`, the RSMC PyTorch ALDP script's
 //! `iw_elbo`), buffer 200 batches (40,000), prefill 10, SubTB chunk L = 4, 2000 evaluation
 //! samples (the seeds' 2000 during training; their final 100,000 is `amortise sample --n
-//! 100000` on the checkpoint).
+//! 100000` on the checkpoint). Every method samples the circular map with the MD
+//! reference's seams, scaled by the reference's spread (`aldp_seams` and `aldp_scale` `md`:
+//! the same target after a change of variables, files in the seeds' coordinates).
 //!
 //! Why σ = 0.5, not the seeds' 1.0: the normalised internal coordinates of the reference
 //! samples have standard deviations 0.05–0.87 (most 0.4–0.6), and σ is where the policy
@@ -87,6 +89,7 @@ pub fn aldp(target: &str, method: &str) -> Result<Preset, SettingError> {
         chunk: 4,
         eval_samples: 2000,
         aldp_scale: "md".into(),
+        aldp_seams: "md".into(),
         smc_schedule: if method == "smc" {
             "geometric".into()
         } else {
@@ -120,7 +123,7 @@ mod tests {
                 (0.5, 32, 256, 16)
             );
             assert_eq!((r.batch, r.buffer, r.prefill), (200, 40_000, 10));
-            assert_eq!(r.aldp_scale, "md");
+            assert_eq!((r.aldp_scale.as_str(), r.aldp_seams.as_str()), ("md", "md"));
             r.validate(&crate::Limits::CLI).unwrap();
             if m != "smc" {
                 assert!(r.init_log_z_iw);

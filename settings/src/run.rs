@@ -110,8 +110,8 @@ pub struct RunConfig {
     #[cfg_attr(feature = "serde", serde(default = "default_aldp_scale"))]
     pub aldp_scale: String,
     /// aldp only: where the circular map's seams sit, `seeds` (the seeds' map, the default)
-    /// or `md` (`Aldp::MD_SEAMS`: φ's, ψ's and the two dihedrals moving with φ at the MD
-    /// reference's emptiest angles; with `aldp_scale` `md` the scale is then
+    /// or `md` (`Aldp::MD_SEAMS`, the `aldp` preset's choice: φ's, ψ's and the two dihedrals
+    /// moving with φ at the MD reference's emptiest angles; with `aldp_scale` `md` the scale is then
     /// `MD_SEAMS_SCALE`). Sample files stay in the seeds' coordinates either way.
     #[cfg_attr(feature = "serde", serde(default = "default_aldp_seams"))]
     pub aldp_seams: String,

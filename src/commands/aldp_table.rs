@@ -272,13 +272,19 @@ fn table(s: &Settings, methods: &[(&str, &str, bool)]) -> String {
     let mut reference = None;
     let _ = writeln!(
         t,
-        "Collected by `amortise experiment aldp-table --seeds {} --out {}` (`--preset aldp`, \
-         `docs/aldp.md`; \"coordinates\": where the sampler works, `x` or `x / MD_SCALE`). \"eval\": the run's final evaluation (`summary.json`, \
+        "Collected by `amortise experiment aldp-table --seeds {} --out {}{}` (`--preset aldp`, \
+         `docs/aldp.md`; \"coordinates\": where the sampler works). \"eval\": the run's final evaluation (`summary.json`, \
          `--eval-samples` samples, 2000 at the preset); \"100k\": {FINAL_SAMPLES} samples of the final checkpoint (seed {FINAL_SEED}) against the \
          reference (`final-ramachandran.json`). Populations β/C7eq / αR / αL (αL wells, \
          0° < φ ≤ 120°); KL(reference ‖ model) of the φ, ψ and 64 × 64 Ramachandran \
          histograms.\n",
-        s.seeds, s.out
+        s.seeds,
+        s.out,
+        if s.extra.is_empty() {
+            String::new()
+        } else {
+            format!(" -- {}", s.extra.join(" "))
+        }
     );
     t.push_str(
         "| method | seed | iterations | target evaluations | wall | ELBO | EUBO | IS log Ẑ (learnt) \
