@@ -119,8 +119,7 @@ pub(crate) fn forward(x: &[f32], w: &[f32], bias: &[f32], inp: usize, out: usize
         forward_narrow(x, w, bias, dims, y);
         return;
     }
-    // the panels are zeroed once per call (a stack array is initialised where it is
-    // declared: declared per block, the zeroing cost as much as the copies)
+    // a stack array is zeroed where it is declared: once per call, not per block (module docs)
     let mut panels = Panels::<KB>::new();
     for (xb, yb) in x.chunks(MB * inp).zip(y.chunks_mut(MB * out)) {
         let j0 = forward_panels(xb, (w, bias), dims, yb, 0, &mut panels.wide);
