@@ -492,6 +492,10 @@ pub struct DiffusionArgs {
     /// Exploration standard deviation added when sampling on-policy trajectories.
     #[arg(long, default_value_t = 0.0)]
     pub exploration: f32,
+    /// Let --exploration fall linearly to 0 over this many iterations (gfn-diffusion's
+    /// --exploration_wd is 5000; default: constant).
+    #[arg(long, value_name = "N")]
+    pub exploration_decay: Option<u32>,
     /// Threads for --method tb, tb-buffer and rsmc (more than 1 uses the chunked runner).
     /// Results depend on --grad-chunks, never on the thread count.
     #[arg(long, default_value_t = 1)]

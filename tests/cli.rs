@@ -1349,3 +1349,43 @@ fn aldp_table_runs_finishes_and_collects() {
         "{collected}"
     );
 }
+
+#[test]
+fn exploration_decay_reaches_the_threaded_runner_and_survives_a_resume() {
+    let base = "train --target gmm40 --method tb --iters 4 --batch 30 --steps 16 --hidden 16 \
+                --harmonics 8 --eval-samples 100 --threads 2 --grad-chunks 3 --seed 3 \
+                --exploration 0.5";
+    let run = |extra: &str, dir: &str| {
+        let out = tmp(dir);
+        let cmd = format!("{base} {extra} --out {}", out.display());
+        let o = amortise(&cmd.split_whitespace().collect::<Vec<_>>());
+        assert!(o.status.success(), "{}", stderr(&o));
+        out
+    };
+    let checksum = |dir: &std::path::Path| {
+        let c: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("checkpoint.json")).unwrap())
+                .unwrap();
+        c["checksum"].as_str().unwrap().to_string()
+    };
+    let decayed = checksum(&run("--exploration-decay 2", "xd-decayed"));
+    let constant = checksum(&run("", "xd-constant"));
+    assert_ne!(
+        decayed, constant,
+        "the chunked runner ignored --exploration-decay"
+    );
+    let part = run("--exploration-decay 2 --stop-at 2", "xd-part");
+    let o = amortise(&["train", "--resume", part.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(checksum(&part), decayed, "a resumed decayed run differs");
+    let o = amortise(&[
+        "train",
+        "--target",
+        "gmm40",
+        "--iters",
+        "2",
+        "--exploration-decay",
+        "10",
+    ]);
+    assert_fails(&o, 2, "--exploration-decay");
+}

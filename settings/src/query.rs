@@ -63,6 +63,7 @@ fn set(r: &mut RunConfig, key: &str, v: &str) -> Result<(), SettingError> {
         "sigma" => r.sigma = real("sigma", v)?,
         "lr" => r.lr = real("lr", v)?,
         "exploration" => r.exploration = real("exploration", v)?,
+        "exploration_decay" => r.exploration_decay = whole("exploration_decay", v)?,
         "langevin" => r.langevin = flag("langevin", v)?,
         "learned_variance" => r.learned_variance = flag("learned_variance", v)?,
         other => return Err(unknown(other)),
@@ -150,6 +151,9 @@ impl RunConfig {
         }
         if self.buffer_weights != "corrected" {
             s.push_str(&format!(" --buffer-weights {}", self.buffer_weights));
+        }
+        if self.exploration_decay > 0 {
+            s.push_str(&format!(" --exploration-decay {}", self.exploration_decay));
         }
         s
     }

@@ -148,6 +148,12 @@ impl RunConfig {
                 format!("at most {}", limits.max_exploration),
             ));
         }
+        if self.exploration_decay > 0 && self.exploration == 0.0 {
+            return Err(SettingError::new(
+                "exploration_decay",
+                "decays the exploration noise: give --exploration > 0 with it",
+            ));
+        }
         self.process()?;
         self.priority()?;
         self.buffer_weights()?;

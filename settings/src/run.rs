@@ -62,6 +62,9 @@ pub struct RunConfig {
     pub init_log_z_iw: bool,
     /// Exploration standard deviation.
     pub exploration: f32,
+    /// Iterations over which the exploration noise falls linearly to 0 (0: constant).
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub exploration_decay: u32,
     /// Policy learning rate.
     pub lr: f32,
     /// Replay buffer capacity.
@@ -186,6 +189,7 @@ impl RunConfig {
             init_log_z_batch: false,
             init_log_z_iw: false,
             exploration: 0.0,
+            exploration_decay: 0,
             lr: defaults::LR,
             buffer: defaults::BUFFER,
             prefill: defaults::PREFILL,
@@ -398,6 +402,7 @@ impl RunConfig {
             buffer_capacity: self.buffer,
             buffer_priority: self.priority()?,
             buffer_weights: self.buffer_weights()?,
+            exploration_decay: self.exploration_decay,
             prefill: self.prefill,
             lr_policy: self.lr,
             lr_flow: self.lr,

@@ -118,6 +118,7 @@ pub fn resolve(a: &TrainArgs, dim: usize) -> CliResult<RunConfig> {
             d.init_log_z_iw
         },
         exploration: a.diffusion.exploration,
+        exploration_decay: a.diffusion.exploration_decay.unwrap_or(d.exploration_decay),
         lr: a.model.lr.unwrap_or(d.lr),
         buffer: a.replay.buffer.unwrap_or(d.buffer),
         prefill: a.replay.prefill.unwrap_or(d.prefill),
@@ -197,6 +198,10 @@ fn discrete_args(a: &TrainArgs) -> CliResult<TrainDiscreteArgs> {
         (a.diffusion.init_log_z_iw, "--init-log-z-iw"),
         (a.diffusion.learned_variance, "--learned-variance"),
         (a.diffusion.exploration != 0.0, "--exploration"),
+        (
+            a.diffusion.exploration_decay.is_some(),
+            "--exploration-decay",
+        ),
         (a.diffusion.reference != "ou", "--reference"),
         (a.diffusion.harmonics.is_some(), "--harmonics"),
         (a.preset.is_some(), "--preset"),
@@ -263,6 +268,7 @@ pub fn validate_config(rc: &RunConfig) -> CliResult<()> {
     args.diffusion.init_log_z_batch = rc.init_log_z_batch;
     args.diffusion.init_log_z_iw = rc.init_log_z_iw;
     args.diffusion.exploration = rc.exploration;
+    args.diffusion.exploration_decay = Some(rc.exploration_decay);
     args.model.lr = Some(rc.lr);
     args.replay.buffer = Some(rc.buffer);
     args.replay.buffer_priority = Some(rc.buffer_priority.clone());

@@ -190,6 +190,7 @@ impl ChunkedTb {
         target: &T,
         rng: &mut Xoshiro256PlusPlus,
     ) -> Result<Info, Error> {
+        let cfg = &cfg.at_iteration(state.iteration);
         self.prefill(cfg, state, views, target, rng)?;
         let on_policy = train::is_on_policy(cfg, state);
         let mut smc_info = None;

@@ -142,6 +142,12 @@ pub struct Config {
     /// The weight on-policy samples enter the RSMC buffer with. Defaults to
     /// [`BufferWeights::Corrected`].
     pub buffer_weights: BufferWeights,
+    /// Iterations over which the policy's exploration noise
+    /// ([`PolicyConfig::exploration_std`]) falls linearly to 0: iteration `k` samples its
+    /// on-policy trajectories with `exploration_std · max(0, 1 − k/N)`
+    /// ([`Config::at_iteration`]; gfn-diffusion's `--exploration_wd` is `N = 5000`).
+    /// Defaults to `0`: the noise stays constant.
+    pub exploration_decay: u32,
 }
 
 impl Default for Config {
@@ -174,6 +180,7 @@ impl Default for Config {
             init_log_z_from_batch: false,
             init_log_z_iw: false,
             buffer_weights: BufferWeights::Corrected,
+            exploration_decay: 0,
         }
     }
 }
@@ -187,6 +194,17 @@ fn positive(x: f32, what: &'static str) -> Result<(), Error> {
 }
 
 impl Config {
+    /// The settings iteration `k` trains with: the exploration noise decayed by
+    /// [`Config::exploration_decay`] (`self` unchanged when that is 0).
+    pub fn at_iteration(&self, k: u32) -> Config {
+        let mut c = *self;
+        if self.exploration_decay > 0 {
+            let left = 1.0 - k as f32 / self.exploration_decay as f32;
+            c.policy.exploration_std = self.policy.exploration_std * left.max(0.0);
+        }
+        c
+    }
+
     /// Checks every field.
     ///
     /// # Errors

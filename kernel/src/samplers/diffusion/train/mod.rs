@@ -290,6 +290,7 @@ pub fn step<T: LogDensity + ?Sized, R: Rng + ?Sized>(
     target: &T,
     rng: &mut R,
 ) -> Result<Info, Error> {
+    let cfg = &cfg.at_iteration(state.iteration);
     prefill(cfg, state, views, target, rng)?;
     let it = state.iteration;
     let on_policy = is_on_policy(cfg, state);
@@ -362,6 +363,7 @@ pub fn step_on<T: LogDensity + ?Sized, R: Rng + ?Sized>(
     target: &T,
     rng: &mut R,
 ) -> Result<Info, Error> {
+    let cfg = &cfg.at_iteration(state.iteration);
     let on_policy = batch == Batch::OnPolicy;
     if !on_policy && state.buffer.len == 0 {
         return Err(Error::Degenerate("a buffer batch from an empty buffer"));

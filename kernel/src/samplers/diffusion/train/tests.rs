@@ -401,3 +401,57 @@ fn rsmc_without_a_buffer_trains_on_the_particles_of_its_own_smc_pass() {
     };
     assert!(matches!(Layout::new(&bad, 2), Err(Error::InvalidConfig(_))));
 }
+
+#[test]
+fn exploration_decays_linearly_to_zero() {
+    let mut c = small(Method::Tb);
+    c.policy.exploration_std = 0.4;
+    c.exploration_decay = 100;
+    assert_eq!(c.at_iteration(0).policy.exploration_std, 0.4);
+    assert_eq!(c.at_iteration(50).policy.exploration_std, 0.2);
+    assert_eq!(c.at_iteration(100).policy.exploration_std, 0.0);
+    assert_eq!(c.at_iteration(250).policy.exploration_std, 0.0);
+    c.exploration_decay = 0;
+    assert_eq!(c.at_iteration(250), c);
+}
+
+/// Parameters after `iters` tb steps from seed 3, the first with `first` and the rest
+/// with `rest`.
+fn tb_params(first: &Config, rest: &Config, iters: u32) -> std::vec::Vec<f32> {
+    let target = Target::from_name("9gmm", None).unwrap();
+    let layout = Layout::new(first, 2).unwrap();
+    let mut fa = vec![0.0f32; layout.f32_len];
+    let mut ua = vec![0u32; layout.u32_len];
+    let mut r = rng::seeded(3);
+    let mut st = init(
+        first,
+        &layout,
+        &mut views(&layout, &mut fa, &mut ua),
+        &mut r,
+    )
+    .unwrap();
+    for i in 0..iters {
+        let cfg = if i == 0 { first } else { rest };
+        let mut v = views(&layout, &mut fa, &mut ua);
+        step(cfg, &mut st, &mut v, &target, &mut r).unwrap();
+    }
+    views(&layout, &mut fa, &mut ua).model.params.to_vec()
+}
+
+#[test]
+fn the_step_samples_with_the_decayed_exploration() {
+    let plain = small(Method::Tb);
+    let mut constant = plain;
+    constant.policy.exploration_std = 0.5;
+    let decayed = Config {
+        exploration_decay: 1,
+        ..constant
+    };
+    // iteration 0 explores with 0.5 in both; from iteration 1 on the decayed run samples
+    // as one without exploration, the constant one does not
+    let a = tb_params(&constant, &decayed, 3);
+    let b = tb_params(&constant, &plain, 3);
+    let c = tb_params(&constant, &constant, 3);
+    assert_eq!(a, b);
+    assert_ne!(a, c);
+}
