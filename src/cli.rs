@@ -496,6 +496,12 @@ pub struct DiffusionArgs {
     /// --exploration_wd is 5000; default: constant).
     #[arg(long, value_name = "N")]
     pub exploration_decay: Option<u32>,
+    /// Training log R below this floor counts as zero reward: the trajectory leaves the
+    /// TB/SubTB loss and an on-policy sample enters the buffer with weight 0 (for targets
+    /// with an energy cut, e.g. --log-r-floor=-1000 on aldp; default: off). SMC weights and
+    /// evaluations use the target as it is.
+    #[arg(long, value_name = "LOGR", allow_negative_numbers = true)]
+    pub log_r_floor: Option<f32>,
     /// Threads for --method tb, tb-buffer and rsmc (more than 1 uses the chunked runner).
     /// Results depend on --grad-chunks, never on the thread count.
     #[arg(long, default_value_t = 1)]

@@ -1389,3 +1389,42 @@ fn exploration_decay_reaches_the_threaded_runner_and_survives_a_resume() {
     ]);
     assert_fails(&o, 2, "--exploration-decay");
 }
+
+#[test]
+fn log_r_floor_masks_samples_in_the_threaded_runner_and_survives_a_resume() {
+    let base = "train --target gmm40 --method tb-buffer --iters 4 --batch 30 --steps 16 \
+                --hidden 16 --harmonics 8 --eval-samples 100 --threads 2 --grad-chunks 3 \
+                --seed 3";
+    let run = |extra: &str, dir: &str| {
+        let out = tmp(dir);
+        let cmd = format!("{base} {extra} --out {}", out.display());
+        let o = amortise(&cmd.split_whitespace().collect::<Vec<_>>());
+        assert!(o.status.success(), "{}", stderr(&o));
+        out
+    };
+    let read = |dir: &std::path::Path, file: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(dir.join(file)).unwrap()).unwrap()
+    };
+    let floored = run("--log-r-floor=-60", "lrf-floored");
+    let plain = run("", "lrf-plain");
+    let masked = |d: &std::path::Path| read(d, "summary.json")["masked_samples"].as_u64();
+    assert_eq!(masked(&plain), Some(0));
+    assert!(
+        masked(&floored).unwrap() > 0,
+        "no sample fell below the floor"
+    );
+    let checksum = |d: &std::path::Path| read(d, "checkpoint.json")["checksum"].clone();
+    assert_ne!(checksum(&floored), checksum(&plain));
+    let part = run("--log-r-floor=-60 --stop-at 2", "lrf-part");
+    let o = amortise(&["train", "--resume", part.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        checksum(&part),
+        checksum(&floored),
+        "a resumed floored run differs"
+    );
+    for bad in ["--log-r-floor=nan", "--log-r-floor=inf"] {
+        let o = amortise(&["train", "--target", "gmm40", "--iters", "2", bad]);
+        assert_fails(&o, 2, "--log-r-floor");
+    }
+}

@@ -64,6 +64,7 @@ fn set(r: &mut RunConfig, key: &str, v: &str) -> Result<(), SettingError> {
         "lr" => r.lr = real("lr", v)?,
         "exploration" => r.exploration = real("exploration", v)?,
         "exploration_decay" => r.exploration_decay = whole("exploration_decay", v)?,
+        "log_r_floor" => r.log_r_floor = Some(real("log_r_floor", v)?),
         "langevin" => r.langevin = flag("langevin", v)?,
         "learned_variance" => r.learned_variance = flag("learned_variance", v)?,
         other => return Err(unknown(other)),
@@ -155,6 +156,9 @@ impl RunConfig {
         if self.exploration_decay > 0 {
             s.push_str(&format!(" --exploration-decay {}", self.exploration_decay));
         }
+        if let Some(f) = self.log_r_floor {
+            s.push_str(&format!(" --log-r-floor={f}"));
+        }
         s
     }
 }
@@ -197,5 +201,11 @@ mod tests {
         let a = RunConfig::playground().cli_args();
         assert!(a.starts_with("--target gmm40 --method rsmc --seed 1 --iters 2000"));
         assert!(a.ends_with("--exploration 0 --langevin"));
+        let base = RunConfig::playground();
+        let r = RunConfig::from_query("log_r_floor=-1000", &base, &Limits::PAGE).unwrap();
+        assert_eq!(r.log_r_floor, Some(-1000.0));
+        assert!(r.cli_args().ends_with("--langevin --log-r-floor=-1000"));
+        let err = RunConfig::from_query("log_r_floor=nan", &base, &Limits::PAGE).unwrap_err();
+        assert_eq!(err.key, "log_r_floor");
     }
 }

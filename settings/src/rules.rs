@@ -154,6 +154,9 @@ impl RunConfig {
                 "decays the exploration noise: give --exploration > 0 with it",
             ));
         }
+        if self.log_r_floor.is_some_and(|f| !f.is_finite()) {
+            return Err(SettingError::new("log_r_floor", "must be a finite number"));
+        }
         self.process()?;
         self.priority()?;
         self.buffer_weights()?;

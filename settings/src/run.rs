@@ -65,6 +65,13 @@ pub struct RunConfig {
     /// Iterations over which the exploration noise falls linearly to 0 (0: constant).
     #[cfg_attr(feature = "serde", serde(default))]
     pub exploration_decay: u32,
+    /// Training `log R` below this floor counts as zero reward (left out of the loss,
+    /// weight 0 in the buffer); `None`: off.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    pub log_r_floor: Option<f32>,
     /// Policy learning rate.
     pub lr: f32,
     /// Replay buffer capacity.
@@ -190,6 +197,7 @@ impl RunConfig {
             init_log_z_iw: false,
             exploration: 0.0,
             exploration_decay: 0,
+            log_r_floor: None,
             lr: defaults::LR,
             buffer: defaults::BUFFER,
             prefill: defaults::PREFILL,
@@ -403,6 +411,7 @@ impl RunConfig {
             buffer_priority: self.priority()?,
             buffer_weights: self.buffer_weights()?,
             exploration_decay: self.exploration_decay,
+            log_r_floor: self.log_r_floor.unwrap_or(f32::NEG_INFINITY),
             prefill: self.prefill,
             lr_policy: self.lr,
             lr_flow: self.lr,

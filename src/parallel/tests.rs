@@ -266,6 +266,47 @@ fn one_chunk_tb_buffer_is_the_kernel_step() {
 }
 
 #[test]
+fn the_log_r_floor_masks_the_same_rows_in_the_chunked_runner_as_in_the_kernel_step() {
+    let plain = small(Method::TbBuffer);
+    let before = run_buffer(&plain, None, 1);
+    // the median log R of the first on-policy batch (the buffer's first 13 entries)
+    let target = Target::from_name("gmm40", Some(2)).unwrap();
+    let mut log_r: Vec<f32> = before.buffer.0[..2 * 13]
+        .chunks_exact(2)
+        .map(|x| target.log_density(x))
+        .collect();
+    log_r.sort_by(f32::total_cmp);
+    let cfg = Config {
+        log_r_floor: log_r[6],
+        ..plain
+    };
+    let a = run_buffer(&cfg, Some((2, 1)), 4);
+    let k = run_buffer(&cfg, None, 4);
+    assert_eq!(a.infos[0].masked, 6);
+    assert_eq!(bits(&a.buffer.1[..13]), bits(&k.buffer.1[..13]));
+    for (x, y) in a.infos.iter().zip(&k.infos) {
+        assert_eq!(x.masked, y.masked);
+    }
+    // with masked rows the runner rescales the summed gradient by B/B' where the kernel
+    // divides by B' at once: the same step up to rounding, not the same bits
+    for (x, y) in a.params.iter().zip(&k.params) {
+        assert!((x - y).abs() <= 1e-5 * (1.0 + y.abs()), "{x} vs {y}");
+    }
+    assert_eq!(
+        bits(&a.params),
+        bits(&run_buffer(&cfg, Some((1, 1)), 4).params)
+    );
+    assert_eq!(
+        a.buffer.1[..13].iter().filter(|w| w.is_infinite()).count(),
+        6
+    );
+    assert_ne!(
+        bits(&a.params),
+        bits(&run_buffer(&plain, Some((2, 1)), 4).params)
+    );
+}
+
+#[test]
 fn one_chunk_rsmc_on_policy_iteration_is_the_kernel_step() {
     // TB + SubTB of an on-policy batch and its buffer insert; the SMC pass of the
     // off-policy iterations draws its particles from per-chunk streams, so those differ

@@ -233,14 +233,16 @@ pub fn on_policy_chunk<T: LogDensity + ?Sized, R: Rng + ?Sized>(
         ));
     }
     sample_forward(policy, target, &mut chunk.traj, &mut chunk.ws, true, rng)?;
-    chunk_gradient(policy, log_z, target, total_batch, chunk)
+    fill_log_r(target, chunk.traj.terminal(), chunk.traj.dim, chunk.log_r);
+    chunk_gradient(policy, log_z, total_batch, chunk)
 }
 
 /// The gradient of one chunk of a TB batch of `total_batch` rows whose trajectories are in
 /// `chunk.traj` with their caches (an on-policy rollout, [`on_policy_chunk`], or backward
-/// trajectories of `p_B` scored with `keep_cache`, [`super::policy::score`]): writes
-/// `log R(x_T)` into `chunk.log_r` (non-finite is `-inf`, zero reward) and the residuals
-/// into `chunk.delta`, and **accumulates** into `chunk.grads` this chunk's share of
+/// trajectories of `p_B` scored with `keep_cache`, [`super::policy::score`]) and whose
+/// `log R(x_T)` the caller has written into `chunk.log_r` (non-finite: `-inf`, zero reward,
+/// as `fill_log_r` writes it): writes the residuals into `chunk.delta`, and
+/// **accumulates** into `chunk.grads` this chunk's share of
 /// `∂L_TB/∂θ` for the whole batch, `(2/total_batch) Σ_{b ∈ chunk} δ_b Σ_n ∂ log p_F/∂θ`.
 ///
 /// `∂L/∂log Z = (2/total_batch)·Σ sum_delta` and `L = Σ sum_delta2 / total_batch` when no
@@ -251,10 +253,9 @@ pub fn on_policy_chunk<T: LogDensity + ?Sized, R: Rng + ?Sized>(
 /// # Errors
 /// As [`residuals`] (but a chunk without a finite residual is not an error on its own);
 /// [`Error::InvalidConfig`] if `total_batch < chunk.traj.batch`; shape errors.
-pub fn chunk_gradient<T: LogDensity + ?Sized>(
+pub fn chunk_gradient(
     policy: Policy<'_>,
     log_z: f32,
-    target: &T,
     total_batch: usize,
     chunk: &mut ChunkViews<'_>,
 ) -> Result<TbChunkSums, Error> {
@@ -277,7 +278,6 @@ pub fn chunk_gradient<T: LogDensity + ?Sized>(
     check_len("tb chunk log_r", b, log_r.len())?;
     check_len("tb coef", b, coef.len())?;
     check_len("tb dout", b * net.out(), dout.len())?;
-    fill_log_r(target, traj.terminal(), traj.dim, log_r);
     // Non-finite residuals are masked (δ = 0) by `residuals`; a chunk with none finite is
     // not an error on its own (the runner checks the whole batch).
     let masked = match residuals(sched, traj, log_r, log_z, delta) {

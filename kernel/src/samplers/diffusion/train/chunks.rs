@@ -165,6 +165,7 @@ pub struct ChunkJob<'a, T: ?Sized> {
     target: &'a T,
     total: usize,
     subtb_weight: f32,
+    cfg: &'a Config,
     source: Source<'a>,
 }
 
@@ -188,13 +189,15 @@ impl<'a, T: LogDensity + ?Sized> ChunkJob<'a, T> {
             target,
             total: lay.batch,
             subtb_weight: cfg.subtb_weight,
+            cfg,
             source,
         }
     }
 
     /// One chunk whose rows start at row `first` of the batch: zeroes its gradients, builds
     /// its trajectories with the generator seeded by `seed` (an on-policy rollout, or the
-    /// backward trajectories of its rows of the buffer draw), computes `log R`, its share of
+    /// backward trajectories of its rows of the buffer draw), computes `log R` (with
+    /// [`Config::log_r_floor`] applied), its share of
     /// the TB gradient ([`tb::chunk_gradient`]), for an on-policy batch of a buffer method
     /// the log weights, and with flows its share of the SubTB gradient
     /// ([`flow::subtb_backward`] with [`SubTbTerms::batch`]).
@@ -236,7 +239,9 @@ impl<'a, T: LogDensity + ?Sized> ChunkJob<'a, T> {
             dout: ch.dout,
             grads: ch.grads,
         };
-        let tb = tb::chunk_gradient(policy, log_z, target, total, &mut views)?;
+        policy::fill_log_r(target, views.traj.terminal(), views.traj.dim, views.log_r);
+        self.cfg.floor_log_r(views.log_r);
+        let tb = tb::chunk_gradient(policy, log_z, total, &mut views)?;
         // the same trajectories, carved again now that the chunk views are done
         let traj = Rollout::carve(net, rows, sched.steps(), true, ch.rollout)?.traj;
         if let Source::OnPolicy { log_w: true } = self.source {

@@ -148,6 +148,16 @@ pub struct Config {
     /// ([`Config::at_iteration`]; gfn-diffusion's `--exploration_wd` is `N = 5000`).
     /// Defaults to `0`: the noise stays constant.
     pub exploration_decay: u32,
+    /// A training batch's terminal `log R` below this floor counts as zero reward
+    /// ([`Config::floor_log_r`]): the trajectory is left out of the TB and SubTB losses, as
+    /// a non-finite reward is (counted in [`super::Info::masked`]), and an on-policy sample
+    /// enters the buffer with weight 0. For targets with an energy cut (alanine dipeptide:
+    /// `log R ≈ −10⁵` at the cut), where a few residuals of order 10⁵ would otherwise take
+    /// each batch's clipped step. Only the loss and the buffer see it: SMC weights, inner
+    /// SubTB boundaries and evaluations use the target as it is. The seeds drop buffer
+    /// entries with `log R ≤ −10⁵` (`--logr_lb`) and clamp `log R` at `−10⁵` in the loss;
+    /// this is neither. Defaults to `-inf`: off, no bits change.
+    pub log_r_floor: f32,
 }
 
 impl Default for Config {
@@ -181,6 +191,7 @@ impl Default for Config {
             init_log_z_iw: false,
             buffer_weights: BufferWeights::Corrected,
             exploration_decay: 0,
+            log_r_floor: f32::NEG_INFINITY,
         }
     }
 }
@@ -205,12 +216,26 @@ impl Config {
         c
     }
 
+    /// [`Config::log_r_floor`] applied to a batch's terminal `log R`: entries below the
+    /// floor become `-inf` (zero reward).
+    pub fn floor_log_r(&self, log_r: &mut [f32]) {
+        let floor = self.log_r_floor;
+        for v in log_r.iter_mut().filter(|v| **v < floor) {
+            *v = f32::NEG_INFINITY;
+        }
+    }
+
     /// Checks every field.
     ///
     /// # Errors
     /// [`Error::InvalidConfig`] naming the bad field.
     pub fn validate(&self) -> Result<(), Error> {
         self.process.validate()?;
+        if self.log_r_floor.is_nan() || self.log_r_floor == f32::INFINITY {
+            return Err(Error::InvalidConfig(
+                "the log R floor must be a number below +inf (-inf: off)",
+            ));
+        }
         self.policy.validate()?;
         if self.steps == 0 {
             return Err(Error::InvalidConfig("steps must be >= 1"));

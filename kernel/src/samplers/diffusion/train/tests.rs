@@ -455,3 +455,67 @@ fn the_step_samples_with_the_decayed_exploration() {
     assert_eq!(a, b);
     assert_ne!(a, c);
 }
+
+/// One step of `cfg` from seed 5 on the 9-component grid: its info, the batch's `log R`
+/// as the loss saw it, the buffer's log weights and the parameters after the step.
+fn one_step(
+    cfg: &Config,
+) -> (
+    Info,
+    std::vec::Vec<f32>,
+    std::vec::Vec<f32>,
+    std::vec::Vec<f32>,
+) {
+    let target = Target::from_name("9gmm", None).unwrap();
+    let layout = Layout::new(cfg, 2).unwrap();
+    let mut fa = vec![0.0f32; layout.f32_len];
+    let mut ua = vec![0u32; layout.u32_len];
+    let mut r = rng::seeded(5);
+    let mut st = init(cfg, &layout, &mut views(&layout, &mut fa, &mut ua), &mut r).unwrap();
+    let mut v = views(&layout, &mut fa, &mut ua);
+    let info = step(cfg, &mut st, &mut v, &target, &mut r).unwrap();
+    let log_w = buffer_contents(&st, &v).1.to_vec();
+    (info, v.batch.log_r.to_vec(), log_w, v.model.params.to_vec())
+}
+
+#[test]
+fn rewards_below_the_floor_leave_the_loss_and_enter_the_buffer_with_weight_zero() {
+    let plain = Config {
+        prefill: 0,
+        ..small(Method::TbBuffer)
+    };
+    let (info, log_r, log_w, params) = one_step(&plain);
+    assert_eq!(info.masked, 0);
+    let mut sorted = log_r.clone();
+    sorted.sort_by(f32::total_cmp);
+    let floor = sorted[sorted.len() / 2];
+    let below = log_r.iter().filter(|&&v| v < floor).count();
+    assert!(below > 0);
+    let floored = Config {
+        log_r_floor: floor,
+        ..plain
+    };
+    let (fi, flog_r, flog_w, fparams) = one_step(&floored);
+    assert_eq!(fi.masked as usize, below);
+    for ((&a, &b), (&wa, &wb)) in log_r.iter().zip(&flog_r).zip(log_w.iter().zip(&flog_w)) {
+        if a < floor {
+            assert_eq!((b, wb), (f32::NEG_INFINITY, f32::NEG_INFINITY));
+        } else {
+            assert_eq!((a, wa), (b, wb));
+        }
+    }
+    assert_ne!(params, fparams);
+    // a floor below every reward changes no bit
+    let low = Config {
+        log_r_floor: sorted[0] - 1.0,
+        ..plain
+    };
+    assert_eq!(one_step(&low).3, params);
+    for bad in [f32::NAN, f32::INFINITY] {
+        let c = Config {
+            log_r_floor: bad,
+            ..plain
+        };
+        assert!(matches!(c.validate(), Err(Error::InvalidConfig(_))));
+    }
+}
