@@ -502,6 +502,10 @@ pub struct DiffusionArgs {
     /// evaluations use the target as it is.
     #[arg(long, value_name = "LOGR", allow_negative_numbers = true)]
     pub log_r_floor: Option<f32>,
+    /// Training log R below this floor is raised to it: the residual stays, bounded (the
+    /// seeds' loss always clamps at -1e5; e.g. --log-r-clamp=-1000 on aldp; default: off).
+    #[arg(long, value_name = "LOGR", allow_negative_numbers = true)]
+    pub log_r_clamp: Option<f32>,
     /// Threads for --method tb, tb-buffer and rsmc (more than 1 uses the chunked runner).
     /// Results depend on --grad-chunks, never on the thread count.
     #[arg(long, default_value_t = 1)]

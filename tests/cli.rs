@@ -1423,8 +1423,17 @@ fn log_r_floor_masks_samples_in_the_threaded_runner_and_survives_a_resume() {
         checksum(&floored),
         "a resumed floored run differs"
     );
-    for bad in ["--log-r-floor=nan", "--log-r-floor=inf"] {
-        let o = amortise(&["train", "--target", "gmm40", "--iters", "2", bad]);
-        assert_fails(&o, 2, "--log-r-floor");
+    let clamped = run("--log-r-clamp=-60", "lrf-clamped");
+    assert_eq!(masked(&clamped), Some(0));
+    assert_ne!(checksum(&clamped), checksum(&plain));
+    assert_ne!(checksum(&clamped), checksum(&floored));
+    for (bad, flag) in [
+        ("--log-r-floor=nan", "--log-r-floor"),
+        ("--log-r-clamp=inf", "--log-r-clamp"),
+        ("--log-r-floor=-1 --log-r-clamp=-2", "--log-r-clamp"),
+    ] {
+        let mut args = vec!["train", "--target", "gmm40", "--iters", "2"];
+        args.extend(bad.split_whitespace());
+        assert_fails(&amortise(&args), 2, flag);
     }
 }

@@ -65,6 +65,7 @@ fn set(r: &mut RunConfig, key: &str, v: &str) -> Result<(), SettingError> {
         "exploration" => r.exploration = real("exploration", v)?,
         "exploration_decay" => r.exploration_decay = whole("exploration_decay", v)?,
         "log_r_floor" => r.log_r_floor = Some(real("log_r_floor", v)?),
+        "log_r_clamp" => r.log_r_clamp = Some(real("log_r_clamp", v)?),
         "langevin" => r.langevin = flag("langevin", v)?,
         "learned_variance" => r.learned_variance = flag("learned_variance", v)?,
         other => return Err(unknown(other)),
@@ -159,6 +160,9 @@ impl RunConfig {
         if let Some(f) = self.log_r_floor {
             s.push_str(&format!(" --log-r-floor={f}"));
         }
+        if let Some(f) = self.log_r_clamp {
+            s.push_str(&format!(" --log-r-clamp={f}"));
+        }
         s
     }
 }
@@ -207,5 +211,10 @@ mod tests {
         assert!(r.cli_args().ends_with("--langevin --log-r-floor=-1000"));
         let err = RunConfig::from_query("log_r_floor=nan", &base, &Limits::PAGE).unwrap_err();
         assert_eq!(err.key, "log_r_floor");
+        let r = RunConfig::from_query("log_r_clamp=-1e5", &base, &Limits::PAGE).unwrap();
+        assert!(r.cli_args().ends_with("--langevin --log-r-clamp=-100000"));
+        let both = "log_r_clamp=-1&log_r_floor=-2";
+        let err = RunConfig::from_query(both, &base, &Limits::PAGE).unwrap_err();
+        assert_eq!(err.key, "log_r_clamp");
     }
 }

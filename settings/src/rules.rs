@@ -157,6 +157,15 @@ impl RunConfig {
         if self.log_r_floor.is_some_and(|f| !f.is_finite()) {
             return Err(SettingError::new("log_r_floor", "must be a finite number"));
         }
+        if self.log_r_clamp.is_some_and(|f| !f.is_finite()) {
+            return Err(SettingError::new("log_r_clamp", "must be a finite number"));
+        }
+        if self.log_r_floor.is_some() && self.log_r_clamp.is_some() {
+            return Err(SettingError::new(
+                "log_r_clamp",
+                "give either --log-r-floor (mask) or --log-r-clamp, not both",
+            ));
+        }
         self.process()?;
         self.priority()?;
         self.buffer_weights()?;

@@ -5,7 +5,9 @@ use amortise_kernel::buffer::Priority;
 use amortise_kernel::samplers::diffusion::policy::PolicyConfig;
 use amortise_kernel::samplers::diffusion::reference::Process;
 use amortise_kernel::samplers::diffusion::smc::SmcConfig;
-use amortise_kernel::samplers::diffusion::train::{BufferWeights, Config as TrainConfig, Method};
+use amortise_kernel::samplers::diffusion::train::{
+    BufferWeights, Config as TrainConfig, LowReward, Method,
+};
 use amortise_kernel::smc::annealed::{self, Move, Schedule};
 use amortise_kernel::smc::moves::{Hmc, Rwm};
 use amortise_kernel::smc::resample::Scheme;
@@ -72,6 +74,13 @@ pub struct RunConfig {
         serde(default, skip_serializing_if = "Option::is_none")
     )]
     pub log_r_floor: Option<f32>,
+    /// Training `log R` below this floor is raised to it (the seeds clamp at `-1e5`);
+    /// `None`: off.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    pub log_r_clamp: Option<f32>,
     /// Policy learning rate.
     pub lr: f32,
     /// Replay buffer capacity.
@@ -198,6 +207,7 @@ impl RunConfig {
             exploration: 0.0,
             exploration_decay: 0,
             log_r_floor: None,
+            log_r_clamp: None,
             lr: defaults::LR,
             buffer: defaults::BUFFER,
             prefill: defaults::PREFILL,
@@ -411,7 +421,11 @@ impl RunConfig {
             buffer_priority: self.priority()?,
             buffer_weights: self.buffer_weights()?,
             exploration_decay: self.exploration_decay,
-            log_r_floor: self.log_r_floor.unwrap_or(f32::NEG_INFINITY),
+            low_reward: match (self.log_r_floor, self.log_r_clamp) {
+                (Some(f), _) => LowReward::Mask(f),
+                (None, Some(f)) => LowReward::Clamp(f),
+                (None, None) => LowReward::Keep,
+            },
             prefill: self.prefill,
             lr_policy: self.lr,
             lr_flow: self.lr,

@@ -120,6 +120,7 @@ pub fn resolve(a: &TrainArgs, dim: usize) -> CliResult<RunConfig> {
         exploration: a.diffusion.exploration,
         exploration_decay: a.diffusion.exploration_decay.unwrap_or(d.exploration_decay),
         log_r_floor: a.diffusion.log_r_floor.or(d.log_r_floor),
+        log_r_clamp: a.diffusion.log_r_clamp.or(d.log_r_clamp),
         lr: a.model.lr.unwrap_or(d.lr),
         buffer: a.replay.buffer.unwrap_or(d.buffer),
         prefill: a.replay.prefill.unwrap_or(d.prefill),
@@ -204,6 +205,7 @@ fn discrete_args(a: &TrainArgs) -> CliResult<TrainDiscreteArgs> {
             "--exploration-decay",
         ),
         (a.diffusion.log_r_floor.is_some(), "--log-r-floor"),
+        (a.diffusion.log_r_clamp.is_some(), "--log-r-clamp"),
         (a.diffusion.reference != "ou", "--reference"),
         (a.diffusion.harmonics.is_some(), "--harmonics"),
         (a.preset.is_some(), "--preset"),
@@ -272,6 +274,7 @@ pub fn validate_config(rc: &RunConfig) -> CliResult<()> {
     args.diffusion.exploration = rc.exploration;
     args.diffusion.exploration_decay = Some(rc.exploration_decay);
     args.diffusion.log_r_floor = rc.log_r_floor;
+    args.diffusion.log_r_clamp = rc.log_r_clamp;
     args.model.lr = Some(rc.lr);
     args.replay.buffer = Some(rc.buffer);
     args.replay.buffer_priority = Some(rc.buffer_priority.clone());

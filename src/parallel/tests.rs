@@ -1,6 +1,7 @@
 use super::*;
 use amortise_kernel::rng::{self, Rng};
 use amortise_kernel::samplers::diffusion::reference::Process;
+use amortise_kernel::samplers::diffusion::train::LowReward;
 use amortise_kernel::targets::Target;
 
 fn cfg() -> Config {
@@ -277,7 +278,7 @@ fn the_log_r_floor_masks_the_same_rows_in_the_chunked_runner_as_in_the_kernel_st
         .collect();
     log_r.sort_by(f32::total_cmp);
     let cfg = Config {
-        log_r_floor: log_r[6],
+        low_reward: LowReward::Mask(log_r[6]),
         ..plain
     };
     let a = run_buffer(&cfg, Some((2, 1)), 4);

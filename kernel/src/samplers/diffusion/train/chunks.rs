@@ -197,7 +197,7 @@ impl<'a, T: LogDensity + ?Sized> ChunkJob<'a, T> {
     /// One chunk whose rows start at row `first` of the batch: zeroes its gradients, builds
     /// its trajectories with the generator seeded by `seed` (an on-policy rollout, or the
     /// backward trajectories of its rows of the buffer draw), computes `log R` (with
-    /// [`Config::log_r_floor`] applied), its share of
+    /// [`Config::low_reward`] applied), its share of
     /// the TB gradient ([`tb::chunk_gradient`]), for an on-policy batch of a buffer method
     /// the log weights, and with flows its share of the SubTB gradient
     /// ([`flow::subtb_backward`] with [`SubTbTerms::batch`]).
@@ -240,7 +240,7 @@ impl<'a, T: LogDensity + ?Sized> ChunkJob<'a, T> {
             grads: ch.grads,
         };
         policy::fill_log_r(target, views.traj.terminal(), views.traj.dim, views.log_r);
-        self.cfg.floor_log_r(views.log_r);
+        self.cfg.apply_low_reward(views.log_r);
         let tb = tb::chunk_gradient(policy, log_z, total, &mut views)?;
         // the same trajectories, carved again now that the chunk views are done
         let traj = Rollout::carve(net, rows, sched.steps(), true, ch.rollout)?.traj;

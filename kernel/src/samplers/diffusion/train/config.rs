@@ -148,16 +148,29 @@ pub struct Config {
     /// ([`Config::at_iteration`]; gfn-diffusion's `--exploration_wd` is `N = 5000`).
     /// Defaults to `0`: the noise stays constant.
     pub exploration_decay: u32,
-    /// A training batch's terminal `log R` below this floor counts as zero reward
-    /// ([`Config::floor_log_r`]): the trajectory is left out of the TB and SubTB losses, as
-    /// a non-finite reward is (counted in [`super::Info::masked`]), and an on-policy sample
-    /// enters the buffer with weight 0. For targets with an energy cut (alanine dipeptide:
-    /// `log R ≈ −10⁵` at the cut), where a few residuals of order 10⁵ would otherwise take
-    /// each batch's clipped step. Only the loss and the buffer see it: SMC weights, inner
-    /// SubTB boundaries and evaluations use the target as it is. The seeds drop buffer
-    /// entries with `log R ≤ −10⁵` (`--logr_lb`) and clamp `log R` at `−10⁵` in the loss;
-    /// this is neither. Defaults to `-inf`: off, no bits change.
-    pub log_r_floor: f32,
+    /// What a training batch's terminal `log R` below a floor becomes ([`LowReward`],
+    /// [`Config::apply_low_reward`]). Defaults to [`LowReward::Keep`]: no bits change.
+    pub low_reward: LowReward,
+}
+
+/// What the training loss does with a terminal `log R` below a floor: for targets with an
+/// energy cut (alanine dipeptide: `log R ≈ −10⁵` at the cut), where a few residuals of order
+/// `10⁵` would otherwise take each batch's clipped step. Only the training batch's loss and
+/// the buffer insert of an on-policy batch see it: SMC weights, inner SubTB boundaries and
+/// evaluations use the target as it is.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub enum LowReward {
+    /// `log R` as the target gives it (the default).
+    #[default]
+    Keep,
+    /// Below the floor is zero reward (`-inf`): the trajectory leaves the TB and SubTB
+    /// losses as a non-finite reward does (counted in [`super::Info::masked`]), and an
+    /// on-policy sample enters the buffer with weight 0 (the seeds' buffer drops entries with
+    /// `log R ≤ −10⁵`, `--logr_lb`).
+    Mask(f32),
+    /// Below the floor is raised to the floor: the residual stays, bounded (the seeds' loss
+    /// always clamps `log R` at `−10⁵`, `logr_clip`; ours does only with this).
+    Clamp(f32),
 }
 
 impl Default for Config {
@@ -191,7 +204,7 @@ impl Default for Config {
             init_log_z_iw: false,
             buffer_weights: BufferWeights::Corrected,
             exploration_decay: 0,
-            log_r_floor: f32::NEG_INFINITY,
+            low_reward: LowReward::Keep,
         }
     }
 }
@@ -216,12 +229,15 @@ impl Config {
         c
     }
 
-    /// [`Config::log_r_floor`] applied to a batch's terminal `log R`: entries below the
-    /// floor become `-inf` (zero reward).
-    pub fn floor_log_r(&self, log_r: &mut [f32]) {
-        let floor = self.log_r_floor;
+    /// [`Config::low_reward`] applied to a batch's terminal `log R`.
+    pub fn apply_low_reward(&self, log_r: &mut [f32]) {
+        let (floor, to) = match self.low_reward {
+            LowReward::Keep => return,
+            LowReward::Mask(f) => (f, f32::NEG_INFINITY),
+            LowReward::Clamp(f) => (f, f),
+        };
         for v in log_r.iter_mut().filter(|v| **v < floor) {
-            *v = f32::NEG_INFINITY;
+            *v = to;
         }
     }
 
@@ -231,10 +247,10 @@ impl Config {
     /// [`Error::InvalidConfig`] naming the bad field.
     pub fn validate(&self) -> Result<(), Error> {
         self.process.validate()?;
-        if self.log_r_floor.is_nan() || self.log_r_floor == f32::INFINITY {
-            return Err(Error::InvalidConfig(
-                "the log R floor must be a number below +inf (-inf: off)",
-            ));
+        if let LowReward::Mask(f) | LowReward::Clamp(f) = self.low_reward
+            && !f.is_finite()
+        {
+            return Err(Error::InvalidConfig("the log R floor must be finite"));
         }
         self.policy.validate()?;
         if self.steps == 0 {

@@ -102,7 +102,7 @@ mod parts;
 #[cfg(test)]
 mod tests;
 
-pub use config::{BufferWeights, Config, Method};
+pub use config::{BufferWeights, Config, LowReward, Method};
 pub use layout::{BatchScratch, BufferViews, Layout, TbScratch, Views};
 pub use parts::policy_at;
 

@@ -173,8 +173,8 @@ pub(super) fn draw<R: Rng + ?Sized>(
     Ok(lambda)
 }
 
-/// `log R` of the batch (failure policy: non-finite is zero reward; so is `log R` below
-/// [`Config::log_r_floor`]), the on-policy log
+/// `log R` of the batch (failure policy: non-finite is zero reward; then
+/// [`Config::low_reward`]), the on-policy log
 /// weights for the buffer, and the TB (+ SubTB) gradients into the model's zeroed
 /// gradients; fills the losses and the masked count of `info`.
 pub(super) fn gradients<T: LogDensity + ?Sized>(
@@ -187,7 +187,7 @@ pub(super) fn gradients<T: LogDensity + ?Sized>(
     let d = lay.dim;
     let sched = Schedule::view(cfg.process, cfg.steps, &*v.table)?;
     policy::fill_log_r(target, v.traj.terminal(), d, v.batch.log_r);
-    cfg.floor_log_r(v.batch.log_r);
+    cfg.apply_low_reward(v.batch.log_r);
     if info.on_policy && cfg.method.has_buffer() {
         policy::log_weights(&sched, &v.traj, v.batch.log_r, v.batch.log_w)?;
     }

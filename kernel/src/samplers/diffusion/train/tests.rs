@@ -479,7 +479,7 @@ fn one_step(
 }
 
 #[test]
-fn rewards_below_the_floor_leave_the_loss_and_enter_the_buffer_with_weight_zero() {
+fn rewards_below_the_floor_are_masked_or_clamped() {
     let plain = Config {
         prefill: 0,
         ..small(Method::TbBuffer)
@@ -492,7 +492,7 @@ fn rewards_below_the_floor_leave_the_loss_and_enter_the_buffer_with_weight_zero(
     let below = log_r.iter().filter(|&&v| v < floor).count();
     assert!(below > 0);
     let floored = Config {
-        log_r_floor: floor,
+        low_reward: LowReward::Mask(floor),
         ..plain
     };
     let (fi, flog_r, flog_w, fparams) = one_step(&floored);
@@ -505,17 +505,32 @@ fn rewards_below_the_floor_leave_the_loss_and_enter_the_buffer_with_weight_zero(
         }
     }
     assert_ne!(params, fparams);
-    // a floor below every reward changes no bit
-    let low = Config {
-        log_r_floor: sorted[0] - 1.0,
+    // clamped: the same rows raised to the floor, none masked
+    let clamped = Config {
+        low_reward: LowReward::Clamp(floor),
         ..plain
     };
-    assert_eq!(one_step(&low).3, params);
-    for bad in [f32::NAN, f32::INFINITY] {
-        let c = Config {
-            log_r_floor: bad,
+    let (ci, clog_r, clog_w, cparams) = one_step(&clamped);
+    assert_eq!(ci.masked, 0);
+    for (&a, &c) in log_r.iter().zip(&clog_r) {
+        assert_eq!(c, a.max(floor));
+    }
+    assert!(clog_w.iter().all(|w| w.is_finite()));
+    assert_ne!(cparams, params);
+    assert_ne!(cparams, fparams);
+    // a floor below every reward changes no bit
+    for rule in [LowReward::Mask, LowReward::Clamp] {
+        let low = Config {
+            low_reward: rule(sorted[0] - 1.0),
             ..plain
         };
-        assert!(matches!(c.validate(), Err(Error::InvalidConfig(_))));
+        assert_eq!(one_step(&low).3, params);
+        for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+            let c = Config {
+                low_reward: rule(bad),
+                ..plain
+            };
+            assert!(matches!(c.validate(), Err(Error::InvalidConfig(_))));
+        }
     }
 }
