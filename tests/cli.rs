@@ -1431,6 +1431,9 @@ fn log_r_floor_masks_samples_in_the_threaded_runner_and_survives_a_resume() {
         ("--log-r-floor=nan", "--log-r-floor"),
         ("--log-r-clamp=inf", "--log-r-clamp"),
         ("--log-r-floor=-1 --log-r-clamp=-2", "--log-r-clamp"),
+        ("--method vgs --log-r-floor=-1", "--log-r-floor"),
+        ("--method smc --log-r-clamp=-1", "--log-r-clamp"),
+        ("--method teacher --exploration 0.1", "--exploration"),
     ] {
         let mut args = vec!["train", "--target", "gmm40", "--iters", "2"];
         args.extend(bad.split_whitespace());

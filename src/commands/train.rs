@@ -321,6 +321,24 @@ pub fn run(a: &TrainArgs) -> CliResult<()> {
     {
         return Err(CliError::flag(flag, "only used by --method smc"));
     }
+    if matches!(a.method.as_str(), "vgs" | "teacher" | "smc") {
+        for (given, flag) in [
+            (a.diffusion.exploration != 0.0, "--exploration"),
+            (
+                a.diffusion.exploration_decay.is_some(),
+                "--exploration-decay",
+            ),
+            (a.diffusion.log_r_floor.is_some(), "--log-r-floor"),
+            (a.diffusion.log_r_clamp.is_some(), "--log-r-clamp"),
+        ] {
+            if given {
+                return Err(CliError::flag(
+                    flag,
+                    "only used by the trained samplers tb, tb-buffer, rsmc and rsmc-nobuffer",
+                ));
+            }
+        }
+    }
     if a.method == "vgs" {
         return run_vgs(a);
     }
