@@ -1350,18 +1350,21 @@ fn aldp_table_runs_finishes_and_collects() {
     );
 }
 
+/// Runs `amortise {base} {extra} --out tmp(dir)`, which must succeed; returns the folder.
+fn train_into(base: &str, extra: &str, dir: &str) -> std::path::PathBuf {
+    let out = tmp(dir);
+    let cmd = format!("{base} {extra} --out {}", out.display());
+    let o = amortise(&cmd.split_whitespace().collect::<Vec<_>>());
+    assert!(o.status.success(), "{}", stderr(&o));
+    out
+}
+
 #[test]
 fn exploration_decay_reaches_the_threaded_runner_and_survives_a_resume() {
     let base = "train --target gmm40 --method tb --iters 4 --batch 30 --steps 16 --hidden 16 \
                 --harmonics 8 --eval-samples 100 --threads 2 --grad-chunks 3 --seed 3 \
                 --exploration 0.5";
-    let run = |extra: &str, dir: &str| {
-        let out = tmp(dir);
-        let cmd = format!("{base} {extra} --out {}", out.display());
-        let o = amortise(&cmd.split_whitespace().collect::<Vec<_>>());
-        assert!(o.status.success(), "{}", stderr(&o));
-        out
-    };
+    let run = |extra: &str, dir: &str| train_into(base, extra, dir);
     let checksum = |dir: &std::path::Path| {
         let c: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(dir.join("checkpoint.json")).unwrap())
@@ -1395,13 +1398,7 @@ fn log_r_floor_masks_samples_in_the_threaded_runner_and_survives_a_resume() {
     let base = "train --target gmm40 --method tb-buffer --iters 4 --batch 30 --steps 16 \
                 --hidden 16 --harmonics 8 --eval-samples 100 --threads 2 --grad-chunks 3 \
                 --seed 3";
-    let run = |extra: &str, dir: &str| {
-        let out = tmp(dir);
-        let cmd = format!("{base} {extra} --out {}", out.display());
-        let o = amortise(&cmd.split_whitespace().collect::<Vec<_>>());
-        assert!(o.status.success(), "{}", stderr(&o));
-        out
-    };
+    let run = |extra: &str, dir: &str| train_into(base, extra, dir);
     let read = |dir: &std::path::Path, file: &str| -> serde_json::Value {
         serde_json::from_str(&std::fs::read_to_string(dir.join(file)).unwrap()).unwrap()
     };
