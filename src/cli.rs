@@ -506,6 +506,10 @@ pub struct DiffusionArgs {
     /// seeds' loss always clamps at -1e5; e.g. --log-r-clamp=-1000 on aldp; default: off).
     #[arg(long, value_name = "LOGR", allow_negative_numbers = true)]
     pub log_r_clamp: Option<f32>,
+    /// Learning rate of the learnt log Z (default 0.1, the RSMC paper's; the seeds' ALDP
+    /// script uses 0.05). Adam moves log Z by about this much an iteration at most.
+    #[arg(long, value_name = "LR")]
+    pub lr_log_z: Option<f32>,
     /// Threads for --method tb, tb-buffer and rsmc (more than 1 uses the chunked runner).
     /// Results depend on --grad-chunks, never on the thread count.
     #[arg(long, default_value_t = 1)]

@@ -1437,3 +1437,29 @@ fn log_r_floor_masks_samples_in_the_threaded_runner_and_survives_a_resume() {
         assert_fails(&amortise(&args), 2, flag);
     }
 }
+
+#[test]
+fn lr_log_z_sets_the_log_z_step_and_is_checked() {
+    let base = "train --target gmm40 --method tb --iters 3 --batch 30 --steps 16 --hidden 16 \
+                --harmonics 8 --eval-samples 100 --seed 3";
+    let log_z = |dir: &std::path::Path| -> f64 {
+        let s: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap())
+                .unwrap();
+        s["log_z_learnt"].as_f64().unwrap()
+    };
+    // from log Z = 0, Adam moves it by at most about the learning rate an iteration
+    let default = log_z(&train_into(base, "", "lz-default"));
+    let fast = log_z(&train_into(base, "--lr-log-z 1", "lz-fast"));
+    assert!(default.abs() <= 0.3 + 1e-3, "{default}");
+    assert!(fast.abs() > 5.0 * default.abs(), "{fast} vs {default}");
+    for (bad, flag) in [
+        ("--lr-log-z 0", "--lr-log-z"),
+        ("--lr-log-z nan", "--lr-log-z"),
+        ("--method smc --lr-log-z 0.5", "--lr-log-z"),
+    ] {
+        let mut args = vec!["train", "--target", "gmm40", "--iters", "2"];
+        args.extend(bad.split_whitespace());
+        assert_fails(&amortise(&args), 2, flag);
+    }
+}

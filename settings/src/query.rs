@@ -62,6 +62,7 @@ fn set(r: &mut RunConfig, key: &str, v: &str) -> Result<(), SettingError> {
         "eval_samples" => r.eval_samples = whole("eval_samples", v)?,
         "sigma" => r.sigma = real("sigma", v)?,
         "lr" => r.lr = real("lr", v)?,
+        "lr_log_z" => r.lr_log_z = Some(real("lr_log_z", v)?),
         "exploration" => r.exploration = real("exploration", v)?,
         "exploration_decay" => r.exploration_decay = whole("exploration_decay", v)?,
         "log_r_floor" => r.log_r_floor = Some(real("log_r_floor", v)?),
@@ -162,6 +163,9 @@ impl RunConfig {
         }
         if let Some(f) = self.log_r_clamp {
             s.push_str(&format!(" --log-r-clamp={f}"));
+        }
+        if let Some(v) = self.lr_log_z {
+            s.push_str(&format!(" --lr-log-z {v}"));
         }
         s
     }

@@ -136,6 +136,9 @@ impl RunConfig {
         }
         positive("sigma", self.sigma, limits.max_sigma)?;
         positive("lr", self.lr, limits.max_lr)?;
+        if let Some(v) = self.lr_log_z {
+            positive("lr_log_z", v, limits.max_lr)?;
+        }
         if !(self.exploration.is_finite() && self.exploration >= 0.0) {
             return Err(SettingError::new(
                 "exploration",

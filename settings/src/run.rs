@@ -83,6 +83,12 @@ pub struct RunConfig {
     pub log_r_clamp: Option<f32>,
     /// Policy learning rate.
     pub lr: f32,
+    /// Learning rate of the learnt `log Z`; `None`: the trainer's default, 0.1.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    pub lr_log_z: Option<f32>,
     /// Replay buffer capacity.
     pub buffer: usize,
     /// SMC runs that prefill the buffer (rsmc).
@@ -209,6 +215,7 @@ impl RunConfig {
             log_r_floor: None,
             log_r_clamp: None,
             lr: defaults::LR,
+            lr_log_z: None,
             buffer: defaults::BUFFER,
             prefill: defaults::PREFILL,
             chunk: defaults::CHUNK,
@@ -429,6 +436,7 @@ impl RunConfig {
             prefill: self.prefill,
             lr_policy: self.lr,
             lr_flow: self.lr,
+            lr_log_z: self.lr_log_z.unwrap_or(TrainConfig::default().lr_log_z),
             iterations: self.iters.max(1),
             ..TrainConfig::default()
         })

@@ -121,6 +121,7 @@ pub fn resolve(a: &TrainArgs, dim: usize) -> CliResult<RunConfig> {
         exploration_decay: a.diffusion.exploration_decay.unwrap_or(d.exploration_decay),
         log_r_floor: a.diffusion.log_r_floor.or(d.log_r_floor),
         log_r_clamp: a.diffusion.log_r_clamp.or(d.log_r_clamp),
+        lr_log_z: a.diffusion.lr_log_z.or(d.lr_log_z),
         lr: a.model.lr.unwrap_or(d.lr),
         buffer: a.replay.buffer.unwrap_or(d.buffer),
         prefill: a.replay.prefill.unwrap_or(d.prefill),
@@ -206,6 +207,7 @@ fn discrete_args(a: &TrainArgs) -> CliResult<TrainDiscreteArgs> {
         ),
         (a.diffusion.log_r_floor.is_some(), "--log-r-floor"),
         (a.diffusion.log_r_clamp.is_some(), "--log-r-clamp"),
+        (a.diffusion.lr_log_z.is_some(), "--lr-log-z"),
         (a.diffusion.reference != "ou", "--reference"),
         (a.diffusion.harmonics.is_some(), "--harmonics"),
         (a.preset.is_some(), "--preset"),
@@ -275,6 +277,7 @@ pub fn validate_config(rc: &RunConfig) -> CliResult<()> {
     args.diffusion.exploration_decay = Some(rc.exploration_decay);
     args.diffusion.log_r_floor = rc.log_r_floor;
     args.diffusion.log_r_clamp = rc.log_r_clamp;
+    args.diffusion.lr_log_z = rc.lr_log_z;
     args.model.lr = Some(rc.lr);
     args.replay.buffer = Some(rc.buffer);
     args.replay.buffer_priority = Some(rc.buffer_priority.clone());
@@ -330,6 +333,7 @@ pub fn run(a: &TrainArgs) -> CliResult<()> {
             ),
             (a.diffusion.log_r_floor.is_some(), "--log-r-floor"),
             (a.diffusion.log_r_clamp.is_some(), "--log-r-clamp"),
+            (a.diffusion.lr_log_z.is_some(), "--lr-log-z"),
         ] {
             if given {
                 return Err(CliError::flag(
