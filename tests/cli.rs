@@ -1424,14 +1424,20 @@ fn log_r_floor_masks_samples_in_the_threaded_runner_and_survives_a_resume() {
     assert_eq!(masked(&clamped), Some(0));
     assert_ne!(checksum(&clamped), checksum(&plain));
     assert_ne!(checksum(&clamped), checksum(&floored));
-    for (bad, flag) in [
+    assert_train_flag_errors(&[
         ("--log-r-floor=nan", "--log-r-floor"),
         ("--log-r-clamp=inf", "--log-r-clamp"),
         ("--log-r-floor=-1 --log-r-clamp=-2", "--log-r-clamp"),
         ("--method vgs --log-r-floor=-1", "--log-r-floor"),
         ("--method smc --log-r-clamp=-1", "--log-r-clamp"),
         ("--method teacher --exploration 0.1", "--exploration"),
-    ] {
+    ]);
+}
+
+/// `train --target gmm40 --iters 2 EXTRA` fails with exit code 2 naming `flag`, for each
+/// `(extra, flag)`.
+fn assert_train_flag_errors(cases: &[(&str, &str)]) {
+    for (bad, flag) in cases {
         let mut args = vec!["train", "--target", "gmm40", "--iters", "2"];
         args.extend(bad.split_whitespace());
         assert_fails(&amortise(&args), 2, flag);
@@ -1453,13 +1459,9 @@ fn lr_log_z_sets_the_log_z_step_and_is_checked() {
     let fast = log_z(&train_into(base, "--lr-log-z 1", "lz-fast"));
     assert!(default.abs() <= 0.3 + 1e-3, "{default}");
     assert!(fast.abs() > 5.0 * default.abs(), "{fast} vs {default}");
-    for (bad, flag) in [
+    assert_train_flag_errors(&[
         ("--lr-log-z 0", "--lr-log-z"),
         ("--lr-log-z nan", "--lr-log-z"),
         ("--method smc --lr-log-z 0.5", "--lr-log-z"),
-    ] {
-        let mut args = vec!["train", "--target", "gmm40", "--iters", "2"];
-        args.extend(bad.split_whitespace());
-        assert_fails(&amortise(&args), 2, flag);
-    }
+    ]);
 }

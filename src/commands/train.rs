@@ -191,6 +191,7 @@ pub fn eval_every(a: &TrainArgs, rc: &RunConfig) -> CliResult<u32> {
 /// the continuous-only flags rejected by name.
 fn discrete_args(a: &TrainArgs) -> CliResult<TrainDiscreteArgs> {
     let smc_flag = a.smc.first_given();
+    let trained = trained_sampler_flag(a);
     for (set, flag) in [
         (a.diffusion.steps.is_some(), "--steps"),
         (a.diffusion.particles.is_some(), "--particles"),
@@ -200,14 +201,7 @@ fn discrete_args(a: &TrainArgs) -> CliResult<TrainDiscreteArgs> {
         (a.diffusion.init_log_z_batch, "--init-log-z-batch"),
         (a.diffusion.init_log_z_iw, "--init-log-z-iw"),
         (a.diffusion.learned_variance, "--learned-variance"),
-        (a.diffusion.exploration != 0.0, "--exploration"),
-        (
-            a.diffusion.exploration_decay.is_some(),
-            "--exploration-decay",
-        ),
-        (a.diffusion.log_r_floor.is_some(), "--log-r-floor"),
-        (a.diffusion.log_r_clamp.is_some(), "--log-r-clamp"),
-        (a.diffusion.lr_log_z.is_some(), "--lr-log-z"),
+        (trained.is_some(), trained.unwrap_or_default()),
         (a.diffusion.reference != "ou", "--reference"),
         (a.diffusion.harmonics.is_some(), "--harmonics"),
         (a.preset.is_some(), "--preset"),
@@ -324,24 +318,13 @@ pub fn run(a: &TrainArgs) -> CliResult<()> {
     {
         return Err(CliError::flag(flag, "only used by --method smc"));
     }
-    if matches!(a.method.as_str(), "vgs" | "teacher" | "smc") {
-        for (given, flag) in [
-            (a.diffusion.exploration != 0.0, "--exploration"),
-            (
-                a.diffusion.exploration_decay.is_some(),
-                "--exploration-decay",
-            ),
-            (a.diffusion.log_r_floor.is_some(), "--log-r-floor"),
-            (a.diffusion.log_r_clamp.is_some(), "--log-r-clamp"),
-            (a.diffusion.lr_log_z.is_some(), "--lr-log-z"),
-        ] {
-            if given {
-                return Err(CliError::flag(
-                    flag,
-                    "only used by the trained samplers tb, tb-buffer, rsmc and rsmc-nobuffer",
-                ));
-            }
-        }
+    if matches!(a.method.as_str(), "vgs" | "teacher" | "smc")
+        && let Some(flag) = trained_sampler_flag(a)
+    {
+        return Err(CliError::flag(
+            flag,
+            "only used by the trained samplers tb, tb-buffer, rsmc and rsmc-nobuffer",
+        ));
     }
     if a.method == "vgs" {
         return run_vgs(a);
@@ -377,6 +360,21 @@ pub fn run(a: &TrainArgs) -> CliResult<()> {
         serde_json::to_string_pretty(&result).unwrap_or_default()
     );
     Ok(())
+}
+
+/// The first flag given that only the trained diffusion samplers (tb, tb-buffer, rsmc,
+/// rsmc-nobuffer) use.
+fn trained_sampler_flag(a: &TrainArgs) -> Option<&'static str> {
+    let d = &a.diffusion;
+    [
+        (d.exploration != 0.0, "--exploration"),
+        (d.exploration_decay.is_some(), "--exploration-decay"),
+        (d.log_r_floor.is_some(), "--log-r-floor"),
+        (d.log_r_clamp.is_some(), "--log-r-clamp"),
+        (d.lr_log_z.is_some(), "--lr-log-z"),
+    ]
+    .into_iter()
+    .find_map(|(given, flag)| given.then_some(flag))
 }
 
 /// The first resume-snapshot flag given (`--checkpoint-every`, `--stop-at`), for the
