@@ -97,20 +97,7 @@ pub enum Command {
     /// the same).
     TrainDiscrete(Box<TrainDiscreteArgs>),
     /// Draw samples from a trained checkpoint.
-    Sample {
-        /// The checkpoint file, or the output folder of `amortise train`.
-        #[arg(long)]
-        checkpoint: String,
-        /// Number of samples.
-        #[arg(long)]
-        n: usize,
-        /// Random seed.
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
-        /// Output CSV file.
-        #[arg(long)]
-        out: String,
-    },
+    Sample(SampleArgs),
     /// Run a whole experiment and write its markdown table.
     Experiment {
         /// Which experiment.
@@ -204,6 +191,33 @@ pub enum Command {
 /// Arguments of `amortise train`: what to train, then the argument groups (the groups of
 /// `train-discrete` are shared; the discrete ones apply when `--target` is a discrete
 /// environment).
+/// `amortise sample`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SampleArgs {
+    /// The checkpoint file, or the output folder of `amortise train`.
+    #[arg(long)]
+    pub checkpoint: String,
+    /// Number of samples.
+    #[arg(long)]
+    pub n: usize,
+    /// Random seed.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Output CSV file.
+    #[arg(long)]
+    pub out: String,
+    /// Draw the samples by twisted SMC instead of the policy alone (diffusion checkpoints):
+    /// the policy proposes, the learnt flows twist (rsmc; the geometric annealing path for
+    /// a model without flows), with the run's chunk length and resampling rule; the rows
+    /// are resampled from the final weights, so they are equally weighted.
+    #[arg(long)]
+    pub smc: bool,
+    /// Particles per SMC pass (with --smc; default 10,000): --n rows come from
+    /// ⌈n / particles⌉ independent passes.
+    #[arg(long)]
+    pub particles: Option<usize>,
+}
+
 #[derive(Debug, Clone, clap::Args)]
 pub struct TrainArgs {
     /// Target name (see `amortise targets`), or a discrete environment: sequence, grid,

@@ -177,7 +177,7 @@ pub fn validate(cli: &Cli) -> CliResult<()> {
             build_target(&a.target, None)?;
             vgs::config(a).map(|_| ())
         }
-        Command::Sample { n, .. } => sample::check_n(*n),
+        Command::Sample(a) => sample::check_args(a),
         Command::Metric(a) => metric::convention(a).map(|_| ()),
         Command::Bench { batch, .. } => bench::check_batch(batch.unwrap_or(300)),
         Command::Ebm(a) => commands::ebm::settings(a).map(|_| ()),

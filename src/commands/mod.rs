@@ -14,6 +14,7 @@ pub mod metric;
 mod paper_table;
 pub mod resume;
 pub mod sample;
+pub mod sample_smc;
 pub mod sample_target;
 mod targets;
 mod teacher_continuous;
@@ -46,12 +47,7 @@ pub fn run(cli: Cli) -> CliResult<()> {
         Command::Ebm(args) => ebm::run(&args),
         Command::VgsReference(args) => vgs::run_reference(&args),
         Command::Mcmc(args) => mcmc::run(&args),
-        Command::Sample {
-            checkpoint,
-            n,
-            seed,
-            out,
-        } => sample::run(&checkpoint, n, seed, &out),
+        Command::Sample(args) => sample::run(&args),
         Command::Experiment {
             name,
             seeds,

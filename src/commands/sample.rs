@@ -7,6 +7,7 @@
 use amortise_kernel::rng;
 
 use crate::checkpoint::{Checkpoint, RunSettings};
+use crate::cli::SampleArgs;
 use crate::csv::{self, write_atomic};
 use crate::error::{CliError, CliResult};
 use crate::eval;
@@ -38,16 +39,37 @@ pub fn check_values(n: usize, dim: usize) -> CliResult<()> {
     Ok(())
 }
 
+/// Checks the flags that need no checkpoint: `--n`, and `--particles` (only with `--smc`,
+/// at least 1 and at most `--n`'s bound).
+pub fn check_args(a: &SampleArgs) -> CliResult<()> {
+    check_n(a.n)?;
+    match a.particles {
+        Some(_) if !a.smc => Err(CliError::flag("--particles", "needs --smc")),
+        Some(p) => check_n(p).map_err(|_| {
+            CliError::flag(
+                "--particles",
+                format!("must be in 1..={}", super::train::MAX_BATCH * 10),
+            )
+        }),
+        None => Ok(()),
+    }
+}
+
 /// Runs the command.
-pub fn run(checkpoint: &str, n: usize, seed: u64, out: &str) -> CliResult<()> {
-    check_n(n)?;
+pub fn run(a: &SampleArgs) -> CliResult<()> {
+    check_args(a)?;
+    let (checkpoint, n, seed, out) = (a.checkpoint.as_str(), a.n, a.seed, a.out.as_str());
     let path = if std::path::Path::new(checkpoint).is_dir() {
         format!("{checkpoint}/checkpoint.json")
     } else {
         checkpoint.to_string()
     };
     let ck = Checkpoint::load(&path)?;
-    if let RunSettings::Discrete(s) = &ck.settings {
+    if a.smc {
+        let particles = a.particles.unwrap_or(super::sample_smc::DEFAULT_PARTICLES);
+        let (all, dim) = super::sample_smc::sample(&ck, &path, (n, particles), seed)?;
+        csv::write(out, &all, dim)?;
+    } else if let RunSettings::Discrete(s) = &ck.settings {
         let (env, idx) = super::discrete::sample_checkpoint(s, &ck, n, seed)?;
         write_atomic(out, super::discrete::samples_csv(&env, &idx).as_bytes())?;
     } else {
@@ -60,8 +82,9 @@ pub fn run(checkpoint: &str, n: usize, seed: u64, out: &str) -> CliResult<()> {
         RunSettings::Ebm(s) => ("ebm".to_string(), &s.data),
         RunSettings::Discrete(s) => (s.method.clone(), &s.env),
     };
+    let by = if a.smc { " by twisted SMC" } else { "" };
     eprintln!(
-        "wrote {n} samples of the `{what}` model ({} checkpoint) on `{on}` to {out}",
+        "wrote {n} samples{by} of the `{what}` model ({} checkpoint) on `{on}` to {out}",
         ck.kind()
     );
     Ok(())
