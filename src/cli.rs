@@ -520,6 +520,14 @@ pub struct DiffusionArgs {
     /// seeds' loss always clamps at -1e5; e.g. --log-r-clamp=-1000 on aldp; default: off).
     #[arg(long, value_name = "LOGR", allow_negative_numbers = true)]
     pub log_r_clamp: Option<f32>,
+    /// Reward annealing: train on R^beta, beta rising linearly from this value in (0, 1] to
+    /// 1 over --anneal-reward-iters iterations (e.g. 0.5: the target at twice its
+    /// temperature first; default: off). Evaluations use the target itself.
+    #[arg(long, value_name = "BETA")]
+    pub anneal_reward: Option<f32>,
+    /// Iterations over which --anneal-reward's power rises to 1.
+    #[arg(long, value_name = "N")]
+    pub anneal_reward_iters: Option<u32>,
     /// Learning rate of the learnt log Z (default 0.1, the RSMC paper's; the seeds' ALDP
     /// script uses 0.05). Adam moves log Z by about this much an iteration at most.
     #[arg(long, value_name = "LR")]

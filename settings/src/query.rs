@@ -67,6 +67,8 @@ fn set(r: &mut RunConfig, key: &str, v: &str) -> Result<(), SettingError> {
         "exploration_decay" => r.exploration_decay = whole("exploration_decay", v)?,
         "log_r_floor" => r.log_r_floor = Some(real("log_r_floor", v)?),
         "log_r_clamp" => r.log_r_clamp = Some(real("log_r_clamp", v)?),
+        "anneal_reward" => r.anneal_reward = Some(real("anneal_reward", v)?),
+        "anneal_reward_iters" => r.anneal_reward_iters = Some(whole("anneal_reward_iters", v)?),
         "langevin" => r.langevin = flag("langevin", v)?,
         "learned_variance" => r.learned_variance = flag("learned_variance", v)?,
         other => return Err(unknown(other)),
@@ -167,6 +169,12 @@ impl RunConfig {
         if let Some(v) = self.lr_log_z {
             s.push_str(&format!(" --lr-log-z {v}"));
         }
+        if let Some(v) = self.anneal_reward {
+            s.push_str(&format!(" --anneal-reward {v}"));
+        }
+        if let Some(v) = self.anneal_reward_iters {
+            s.push_str(&format!(" --anneal-reward-iters {v}"));
+        }
         s
     }
 }
@@ -220,5 +228,20 @@ mod tests {
         let both = "log_r_clamp=-1&log_r_floor=-2";
         let err = RunConfig::from_query(both, &base, &Limits::PAGE).unwrap_err();
         assert_eq!(err.key, "log_r_clamp");
+        let q = "anneal_reward=0.5&anneal_reward_iters=300";
+        let r = RunConfig::from_query(q, &base, &Limits::PAGE).unwrap();
+        assert!(
+            r.cli_args()
+                .ends_with("--anneal-reward 0.5 --anneal-reward-iters 300")
+        );
+        let err = RunConfig::from_query(
+            "anneal_reward=2&anneal_reward_iters=3",
+            &base,
+            &Limits::PAGE,
+        )
+        .unwrap_err();
+        assert_eq!(err.key, "anneal_reward");
+        let err = RunConfig::from_query("anneal_reward_iters=3", &base, &Limits::PAGE).unwrap_err();
+        assert_eq!(err.key, "anneal_reward_iters");
     }
 }

@@ -163,6 +163,24 @@ impl RunConfig {
         if self.log_r_clamp.is_some_and(|f| !f.is_finite()) {
             return Err(SettingError::new("log_r_clamp", "must be a finite number"));
         }
+        match (self.anneal_reward, self.anneal_reward_iters) {
+            (Some(b), _) if !(b > 0.0 && b <= 1.0) => {
+                return Err(SettingError::new("anneal_reward", "must be in (0, 1]"));
+            }
+            (Some(_), None | Some(0)) => {
+                return Err(SettingError::new(
+                    "anneal_reward_iters",
+                    "give the iterations of the rise to 1 (at least 1) with --anneal-reward",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(SettingError::new(
+                    "anneal_reward_iters",
+                    "is the rise of --anneal-reward: give --anneal-reward with it",
+                ));
+            }
+            _ => {}
+        }
         if self.log_r_floor.is_some() && self.log_r_clamp.is_some() {
             return Err(SettingError::new(
                 "log_r_clamp",

@@ -6,7 +6,7 @@ use amortise_kernel::samplers::diffusion::policy::PolicyConfig;
 use amortise_kernel::samplers::diffusion::reference::Process;
 use amortise_kernel::samplers::diffusion::smc::SmcConfig;
 use amortise_kernel::samplers::diffusion::train::{
-    BufferWeights, Config as TrainConfig, LowReward, Method,
+    BufferWeights, Config as TrainConfig, LowReward, Method, RewardAnneal,
 };
 use amortise_kernel::smc::annealed::{self, Move, Schedule};
 use amortise_kernel::smc::moves::{Hmc, Rwm};
@@ -81,6 +81,19 @@ pub struct RunConfig {
         serde(default, skip_serializing_if = "Option::is_none")
     )]
     pub log_r_clamp: Option<f32>,
+    /// Reward annealing: the first iteration trains on `R^β₀` with this `β₀ ∈ (0, 1]`,
+    /// rising linearly to 1 over `anneal_reward_iters`; `None`: off.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    pub anneal_reward: Option<f32>,
+    /// Iterations over which the reward's power rises to 1 (with `anneal_reward`).
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    pub anneal_reward_iters: Option<u32>,
     /// Policy learning rate.
     pub lr: f32,
     /// Learning rate of the learnt `log Z`; `None`: the trainer's default, 0.1.
@@ -214,6 +227,8 @@ impl RunConfig {
             exploration_decay: 0,
             log_r_floor: None,
             log_r_clamp: None,
+            anneal_reward: None,
+            anneal_reward_iters: None,
             lr: defaults::LR,
             lr_log_z: None,
             buffer: defaults::BUFFER,
@@ -432,6 +447,10 @@ impl RunConfig {
                 (Some(f), _) => LowReward::Mask(f),
                 (None, Some(f)) => LowReward::Clamp(f),
                 (None, None) => LowReward::Keep,
+            },
+            reward_anneal: match (self.anneal_reward, self.anneal_reward_iters) {
+                (Some(start), Some(iters)) => RewardAnneal { start, iters },
+                _ => RewardAnneal::OFF,
             },
             prefill: self.prefill,
             lr_policy: self.lr,

@@ -122,6 +122,8 @@ pub fn resolve(a: &TrainArgs, dim: usize) -> CliResult<RunConfig> {
         log_r_floor: a.diffusion.log_r_floor.or(d.log_r_floor),
         log_r_clamp: a.diffusion.log_r_clamp.or(d.log_r_clamp),
         lr_log_z: a.diffusion.lr_log_z.or(d.lr_log_z),
+        anneal_reward: a.diffusion.anneal_reward.or(d.anneal_reward),
+        anneal_reward_iters: a.diffusion.anneal_reward_iters.or(d.anneal_reward_iters),
         lr: a.model.lr.unwrap_or(d.lr),
         buffer: a.replay.buffer.unwrap_or(d.buffer),
         prefill: a.replay.prefill.unwrap_or(d.prefill),
@@ -272,6 +274,8 @@ pub fn validate_config(rc: &RunConfig) -> CliResult<()> {
     args.diffusion.log_r_floor = rc.log_r_floor;
     args.diffusion.log_r_clamp = rc.log_r_clamp;
     args.diffusion.lr_log_z = rc.lr_log_z;
+    args.diffusion.anneal_reward = rc.anneal_reward;
+    args.diffusion.anneal_reward_iters = rc.anneal_reward_iters;
     args.model.lr = Some(rc.lr);
     args.replay.buffer = Some(rc.buffer);
     args.replay.buffer_priority = Some(rc.buffer_priority.clone());
@@ -372,6 +376,8 @@ fn trained_sampler_flag(a: &TrainArgs) -> Option<&'static str> {
         (d.log_r_floor.is_some(), "--log-r-floor"),
         (d.log_r_clamp.is_some(), "--log-r-clamp"),
         (d.lr_log_z.is_some(), "--lr-log-z"),
+        (d.anneal_reward.is_some(), "--anneal-reward"),
+        (d.anneal_reward_iters.is_some(), "--anneal-reward-iters"),
     ]
     .into_iter()
     .find_map(|(given, flag)| given.then_some(flag))

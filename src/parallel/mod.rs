@@ -39,7 +39,7 @@ use amortise_kernel::samplers::diffusion::train::chunks::{
 use amortise_kernel::samplers::diffusion::train::{
     self, Config, ExternalGradient, Info, Layout, Method, State, Views,
 };
-use amortise_kernel::targets::LogDensity;
+use amortise_kernel::targets::{LogDensity, Tempered};
 
 use crate::error::{CliError, CliResult};
 
@@ -192,6 +192,9 @@ impl ChunkedTb {
     ) -> Result<Info, Error> {
         let cfg = &cfg.at_iteration(state.iteration);
         self.prefill(cfg, state, views, target, rng)?;
+        // the iteration's power of the target, as the kernel's step ([`Config::reward_beta`])
+        let tempered = Tempered::new(target, cfg.reward_beta(state.iteration));
+        let target = &tempered;
         let on_policy = train::is_on_policy(cfg, state);
         let mut smc_info = None;
         let mut lambda = 1.0;
@@ -277,11 +280,14 @@ impl ChunkedTb {
             ..*cfg
         };
         train::prefill(&rest, state, views, target, rng)?;
+        // the kernel's prefill raised the target to the iteration's power itself; the passes
+        // here do it as the kernel's do
+        let tempered = Tempered::new(target, cfg.reward_beta(state.iteration));
         let sched = Schedule::view(cfg.process, cfg.steps, &self.table)?;
         let job = smc::PassJob {
             cfg,
             sched: &sched,
-            target,
+            target: &tempered,
             threads: self.threads,
         };
         let mut sum = 0.0f64;

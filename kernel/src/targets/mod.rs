@@ -42,6 +42,7 @@ mod mos;
 #[rustfmt::skip]
 mod paper_params;
 mod registry;
+mod tempered;
 
 pub use aldp::Aldp;
 pub use corr_gaussian::CorrGaussian2;
@@ -55,6 +56,7 @@ pub use lj13::Lj13;
 pub use many_well::ManyWell;
 pub use mos::StudentTMixture;
 pub use registry::{Density, TARGETS, Target, TargetInfo};
+pub use tempered::Tempered;
 
 /// An unnormalised log density `log p̃(x)` on `ℝ^dim` with its gradient.
 ///

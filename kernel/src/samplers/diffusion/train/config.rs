@@ -151,6 +151,33 @@ pub struct Config {
     /// What a training batch's terminal `log R` below a floor becomes ([`LowReward`],
     /// [`Config::apply_low_reward`]). Defaults to [`LowReward::Keep`]: no bits change.
     pub low_reward: LowReward,
+    /// Training on the flattened target `R^β` first ([`RewardAnneal`],
+    /// [`Config::reward_beta`]). Defaults to [`RewardAnneal::OFF`]: `β = 1` throughout, no
+    /// bits change.
+    pub reward_anneal: RewardAnneal,
+}
+
+/// Reward annealing: iteration `k` trains on `R(x)^β` (the target's log density times `β`,
+/// [`crate::targets::Tempered`]) with `β = start + (1 − start) · min(1, k / iters)`, rising
+/// linearly from `start` to 1 over `iters` iterations and 1 after. Every use of the target
+/// in training sees the power (on-policy and SMC log weights, the flows' boundaries, TB and
+/// SubTB, the Langevin drift, the log Z initialisations); the buffer keeps the values it
+/// stored, so during the rise it replays `log R` and weights of slightly smaller powers.
+/// Evaluations use the target itself.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RewardAnneal {
+    /// The first iteration's power, in `(0, 1]`.
+    pub start: f32,
+    /// Iterations over which the power reaches 1 (at least 1 when `start < 1`).
+    pub iters: u32,
+}
+
+impl RewardAnneal {
+    /// No annealing: `β = 1` from the first iteration.
+    pub const OFF: RewardAnneal = RewardAnneal {
+        start: 1.0,
+        iters: 0,
+    };
 }
 
 /// What the training loss does with a terminal `log R` below a floor: for targets with an
@@ -205,6 +232,7 @@ impl Default for Config {
             buffer_weights: BufferWeights::Corrected,
             exploration_decay: 0,
             low_reward: LowReward::Keep,
+            reward_anneal: RewardAnneal::OFF,
         }
     }
 }
@@ -229,6 +257,16 @@ impl Config {
         c
     }
 
+    /// The power `β` iteration `k` raises the target to ([`Config::reward_anneal`]): exactly
+    /// 1 once the rise is over or without annealing.
+    pub fn reward_beta(&self, k: u32) -> f32 {
+        let RewardAnneal { start, iters } = self.reward_anneal;
+        if k >= iters {
+            return 1.0;
+        }
+        start + (1.0 - start) * (k as f32 / iters as f32)
+    }
+
     /// [`Config::low_reward`] applied to a batch's terminal `log R`.
     pub fn apply_low_reward(&self, log_r: &mut [f32]) {
         let (floor, to) = match self.low_reward {
@@ -251,6 +289,12 @@ impl Config {
             && !f.is_finite()
         {
             return Err(Error::InvalidConfig("the log R floor must be finite"));
+        }
+        let RewardAnneal { start, iters } = self.reward_anneal;
+        if !(start > 0.0 && start <= 1.0) || (start < 1.0 && iters == 0) {
+            return Err(Error::InvalidConfig(
+                "reward annealing must start in (0, 1] and rise over at least 1 iteration",
+            ));
         }
         self.policy.validate()?;
         if self.steps == 0 {

@@ -102,7 +102,7 @@ mod parts;
 #[cfg(test)]
 mod tests;
 
-pub use config::{BufferWeights, Config, LowReward, Method};
+pub use config::{BufferWeights, Config, LowReward, Method, RewardAnneal};
 pub use layout::{BatchScratch, BufferViews, Layout, TbScratch, Views};
 pub use parts::policy_at;
 
@@ -113,7 +113,7 @@ use crate::error::{Error, check_len};
 use crate::nn::LastLayerInit;
 use crate::optim::OptimState;
 use crate::rng::Rng;
-use crate::targets::LogDensity;
+use crate::targets::{LogDensity, Tempered};
 
 /// Training state carried between steps (with the parameters, all a checkpoint needs).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -213,12 +213,25 @@ pub fn init<R: Rng + ?Sized>(
 /// (with [`Config::init_log_z_from_smc`] to the prefill runs' mean `log Ẑ`, with
 /// [`Config::init_log_z_from_batch`] to the mean log importance weight of one on-policy
 /// batch). [`step`] calls it when it has not run; runners that compute gradients outside
-/// [`step`] ([`apply_gradient`]) call it themselves. Returns the SMC runs done (0 once
+/// [`step`] ([`apply_gradient`]) call it themselves. Like [`step`] it raises the target to
+/// the iteration's power ([`Config::reward_beta`]) itself. Returns the SMC runs done (0 once
 /// prefilled).
 ///
 /// # Errors
 /// As [`step`]; [`Error::NonFinite`] if the chosen estimate is not finite.
 pub fn prefill<T: LogDensity + ?Sized, R: Rng + ?Sized>(
+    cfg: &Config,
+    state: &mut State,
+    views: &mut Views<'_>,
+    target: &T,
+    rng: &mut R,
+) -> Result<u32, Error> {
+    let tempered = Tempered::new(target, cfg.reward_beta(state.iteration));
+    prefill_with(cfg, state, views, &tempered, rng)
+}
+
+/// [`prefill`] on a target already raised to the iteration's power.
+fn prefill_with<T: LogDensity + ?Sized, R: Rng + ?Sized>(
     cfg: &Config,
     state: &mut State,
     views: &mut Views<'_>,
@@ -291,7 +304,9 @@ pub fn step<T: LogDensity + ?Sized, R: Rng + ?Sized>(
     rng: &mut R,
 ) -> Result<Info, Error> {
     let cfg = &cfg.at_iteration(state.iteration);
-    prefill(cfg, state, views, target, rng)?;
+    let tempered = Tempered::new(target, cfg.reward_beta(state.iteration));
+    let target = &tempered;
+    prefill_with(cfg, state, views, target, rng)?;
     let it = state.iteration;
     let on_policy = is_on_policy(cfg, state);
     let mut info = Info::new(it, on_policy, state.buffer.len);
@@ -364,6 +379,8 @@ pub fn step_on<T: LogDensity + ?Sized, R: Rng + ?Sized>(
     rng: &mut R,
 ) -> Result<Info, Error> {
     let cfg = &cfg.at_iteration(state.iteration);
+    let tempered = Tempered::new(target, cfg.reward_beta(state.iteration));
+    let target = &tempered;
     let on_policy = batch == Batch::OnPolicy;
     if !on_policy && state.buffer.len == 0 {
         return Err(Error::Degenerate("a buffer batch from an empty buffer"));

@@ -534,3 +534,66 @@ fn rewards_below_the_floor_are_masked_or_clamped() {
         }
     }
 }
+
+#[test]
+fn the_reward_power_rises_linearly_to_one() {
+    let mut c = small(Method::Rsmc);
+    assert_eq!((c.reward_beta(0), c.reward_beta(9)), (1.0, 1.0));
+    c.reward_anneal = RewardAnneal {
+        start: 0.5,
+        iters: 100,
+    };
+    assert_eq!(c.reward_beta(0), 0.5);
+    assert_eq!(c.reward_beta(50), 0.75);
+    assert_eq!((c.reward_beta(100), c.reward_beta(1000)), (1.0, 1.0));
+    for (start, iters) in [(0.0, 10), (1.5, 10), (f32::NAN, 10), (0.5, 0)] {
+        c.reward_anneal = RewardAnneal { start, iters };
+        assert!(c.validate().is_err(), "{start} over {iters}");
+    }
+    c.reward_anneal = RewardAnneal {
+        start: 1.0,
+        iters: 0,
+    };
+    assert!(c.validate().is_ok());
+}
+
+/// The prefill's SMC estimate of `log Z` is of the tempered target `N(x; 0, I)^β` while the
+/// power is below 1: `log ∫ N(x; 0, I)^{1/2} dx = ln 2 + ½ ln 2π ≈ 1.612` in 2-D, against
+/// `log Z = 0` untempered.
+#[test]
+fn the_prefill_estimates_the_log_z_of_the_tempered_target() {
+    let target = Target::from_name("gaussian", Some(2)).unwrap();
+    let run = |anneal: RewardAnneal| {
+        let cfg = Config {
+            init_log_z_from_smc: true,
+            particles: 256,
+            reward_anneal: anneal,
+            ..small(Method::Rsmc)
+        };
+        let layout = Layout::new(&cfg, 2).unwrap();
+        let mut fa = vec![0.0f32; layout.f32_len];
+        let mut ua = vec![0u32; layout.u32_len];
+        let mut r = rng::seeded(5);
+        let mut v = views(&layout, &mut fa, &mut ua);
+        let mut st = init(&cfg, &layout, &mut v, &mut r).unwrap();
+        prefill(&cfg, &mut st, &mut v, &target, &mut r).unwrap();
+        v.log_z()
+    };
+    let plain = run(RewardAnneal::OFF);
+    let half = run(RewardAnneal {
+        start: 0.5,
+        iters: 100,
+    });
+    let expected = (2.0f64.ln() + 0.5 * (2.0 * core::f64::consts::PI).ln()) as f32;
+    assert!(plain.abs() < 0.2, "untempered {plain}");
+    assert!(
+        (half - expected).abs() < 0.2,
+        "tempered {half} vs {expected}"
+    );
+    // a power of 1 over any rise is the untempered run, bit for bit
+    let one = run(RewardAnneal {
+        start: 1.0,
+        iters: 100,
+    });
+    assert_eq!(one.to_bits(), plain.to_bits());
+}
