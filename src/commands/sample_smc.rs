@@ -46,7 +46,7 @@ pub fn sample(
             ),
         ));
     };
-    super::sample::check_values(particles.min(n), rc.dim)?;
+    super::sample::check_values(n, rc.dim)?;
     let target = super::run_target(rc)?;
     let cfg = rc.train_config()?;
     let kernel = |what: &'static str| move |e| CliError::kernel(what, e);
