@@ -528,6 +528,23 @@ pub struct DiffusionArgs {
     /// Iterations over which --anneal-reward's power rises to 1.
     #[arg(long, value_name = "N")]
     pub anneal_reward_iters: Option<u32>,
+    /// MCMC augmentation of the replay buffer (tb-buffer, rsmc), as the RSMC ALDP script's
+    /// "+ MCMC" runs: every N iterations, walkers drawn from the buffer run MALA and every
+    /// --buffer-mcmc-thin-th state enters the buffer with its walker's weight (default: off).
+    #[arg(long, value_name = "N")]
+    pub buffer_mcmc_every: Option<u32>,
+    /// Walkers per augmentation, at most the batch (default 200, or the batch if smaller).
+    #[arg(long, value_name = "W")]
+    pub buffer_mcmc_walkers: Option<u32>,
+    /// MALA transitions per walker (default 500).
+    #[arg(long, value_name = "S")]
+    pub buffer_mcmc_steps: Option<u32>,
+    /// Store every K-th transition's states (default 50).
+    #[arg(long, value_name = "K")]
+    pub buffer_mcmc_thin: Option<u32>,
+    /// MALA step size h (default 0.001).
+    #[arg(long, value_name = "H")]
+    pub buffer_mcmc_step: Option<f32>,
     /// Learning rate of the learnt log Z (default 0.1, the RSMC paper's; the seeds' ALDP
     /// script uses 0.05). Adam moves log Z by about this much an iteration at most.
     #[arg(long, value_name = "LR")]

@@ -54,3 +54,7 @@ pub fn particles(method: &str) -> usize {
         PARTICLES
     }
 }
+
+/// MALA step size of the buffer's MCMC augmentation (`--buffer-mcmc-step`): the seeds'
+/// `--mcmc_step_size` default.
+pub const BUFFER_MCMC_STEP: f32 = 0.001;

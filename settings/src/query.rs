@@ -69,6 +69,11 @@ fn set(r: &mut RunConfig, key: &str, v: &str) -> Result<(), SettingError> {
         "log_r_clamp" => r.log_r_clamp = Some(real("log_r_clamp", v)?),
         "anneal_reward" => r.anneal_reward = Some(real("anneal_reward", v)?),
         "anneal_reward_iters" => r.anneal_reward_iters = Some(whole("anneal_reward_iters", v)?),
+        "buffer_mcmc_every" => r.buffer_mcmc_every = Some(whole("buffer_mcmc_every", v)?),
+        "buffer_mcmc_walkers" => r.buffer_mcmc_walkers = Some(whole("buffer_mcmc_walkers", v)?),
+        "buffer_mcmc_steps" => r.buffer_mcmc_steps = Some(whole("buffer_mcmc_steps", v)?),
+        "buffer_mcmc_thin" => r.buffer_mcmc_thin = Some(whole("buffer_mcmc_thin", v)?),
+        "buffer_mcmc_step" => r.buffer_mcmc_step = Some(real("buffer_mcmc_step", v)?),
         "langevin" => r.langevin = flag("langevin", v)?,
         "learned_variance" => r.learned_variance = flag("learned_variance", v)?,
         other => return Err(unknown(other)),
@@ -175,6 +180,18 @@ impl RunConfig {
         if let Some(v) = self.anneal_reward_iters {
             s.push_str(&format!(" --anneal-reward-iters {v}"));
         }
+        let mcmc = [
+            (self.buffer_mcmc_every.map(|v| v.to_string()), "every"),
+            (self.buffer_mcmc_walkers.map(|v| v.to_string()), "walkers"),
+            (self.buffer_mcmc_steps.map(|v| v.to_string()), "steps"),
+            (self.buffer_mcmc_thin.map(|v| v.to_string()), "thin"),
+            (self.buffer_mcmc_step.map(|v| v.to_string()), "step"),
+        ];
+        for (v, name) in mcmc {
+            if let Some(v) = v {
+                s.push_str(&format!(" --buffer-mcmc-{name} {v}"));
+            }
+        }
         s
     }
 }
@@ -243,5 +260,16 @@ mod tests {
         assert_eq!(err.key, "anneal_reward");
         let err = RunConfig::from_query("anneal_reward_iters=3", &base, &Limits::PAGE).unwrap_err();
         assert_eq!(err.key, "anneal_reward_iters");
+        let q =
+            "buffer_mcmc_every=100&buffer_mcmc_steps=50&buffer_mcmc_thin=10&buffer_mcmc_step=0.002";
+        let r = RunConfig::from_query(q, &base, &Limits::PAGE).unwrap();
+        assert!(r.cli_args().ends_with(
+            "--buffer-mcmc-every 100 --buffer-mcmc-steps 50 --buffer-mcmc-thin 10 \
+             --buffer-mcmc-step 0.002"
+        ));
+        let m = r.buffer_mcmc().unwrap();
+        assert_eq!((m.walkers, m.steps, m.thin), (base.batch as u32, 50, 10));
+        let err = RunConfig::from_query("buffer_mcmc_thin=10", &base, &Limits::PAGE).unwrap_err();
+        assert_eq!(err.key, "buffer_mcmc_thin");
     }
 }

@@ -181,6 +181,7 @@ impl RunConfig {
             }
             _ => {}
         }
+        self.check_buffer_mcmc()?;
         if self.log_r_floor.is_some() && self.log_r_clamp.is_some() {
             return Err(SettingError::new(
                 "log_r_clamp",
@@ -238,6 +239,60 @@ impl RunConfig {
             if !default {
                 return Err(SettingError::new(key, "only used by --method smc"));
             }
+        }
+        Ok(())
+    }
+
+    /// The buffer's MCMC augmentation: every `buffer_mcmc_*` setting needs
+    /// `buffer_mcmc_every`, which needs a method with a buffer.
+    fn check_buffer_mcmc(&self) -> Result<(), SettingError> {
+        let given = [
+            (self.buffer_mcmc_walkers.is_some(), "buffer_mcmc_walkers"),
+            (self.buffer_mcmc_steps.is_some(), "buffer_mcmc_steps"),
+            (self.buffer_mcmc_thin.is_some(), "buffer_mcmc_thin"),
+            (self.buffer_mcmc_step.is_some(), "buffer_mcmc_step"),
+        ];
+        let Some(m) = self.buffer_mcmc() else {
+            if let Some((_, key)) = given.iter().find(|(g, _)| *g) {
+                return Err(SettingError::new(
+                    key,
+                    "sets the buffer's MCMC augmentation: give --buffer-mcmc-every with it",
+                ));
+            }
+            return Ok(());
+        };
+        if !self.kernel_method().is_some_and(|k| k.has_buffer()) {
+            return Err(SettingError::new(
+                "buffer_mcmc_every",
+                "augments a replay buffer: needs --method tb-buffer or rsmc",
+            ));
+        }
+        if m.every == 0 {
+            return Err(SettingError::new("buffer_mcmc_every", "must be >= 1"));
+        }
+        if m.walkers == 0 || m.walkers as usize > self.batch {
+            return Err(SettingError::new(
+                "buffer_mcmc_walkers",
+                format!("must be between 1 and the batch size ({})", self.batch),
+            ));
+        }
+        if m.steps == 0 || m.steps > 100_000 {
+            return Err(SettingError::new(
+                "buffer_mcmc_steps",
+                "must be in 1..=100000",
+            ));
+        }
+        if m.thin == 0 || m.thin > m.steps {
+            return Err(SettingError::new(
+                "buffer_mcmc_thin",
+                format!("must be between 1 and the steps ({})", m.steps),
+            ));
+        }
+        if !(m.step_size.is_finite() && m.step_size > 0.0) {
+            return Err(SettingError::new(
+                "buffer_mcmc_step",
+                "must be a positive number",
+            ));
         }
         Ok(())
     }

@@ -6,7 +6,7 @@ use amortise_kernel::samplers::diffusion::policy::PolicyConfig;
 use amortise_kernel::samplers::diffusion::reference::Process;
 use amortise_kernel::samplers::diffusion::smc::SmcConfig;
 use amortise_kernel::samplers::diffusion::train::{
-    BufferWeights, Config as TrainConfig, LowReward, Method, RewardAnneal,
+    BufferMcmc, BufferWeights, Config as TrainConfig, LowReward, Method, RewardAnneal,
 };
 use amortise_kernel::smc::annealed::{self, Move, Schedule};
 use amortise_kernel::smc::moves::{Hmc, Rwm};
@@ -94,6 +94,38 @@ pub struct RunConfig {
         serde(default, skip_serializing_if = "Option::is_none")
     )]
     pub anneal_reward_iters: Option<u32>,
+    /// MCMC augmentation of the buffer every this many iterations (`None`: off); the other
+    /// `buffer_mcmc_*` settings apply with it.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    pub buffer_mcmc_every: Option<u32>,
+    /// Walkers drawn from the buffer per augmentation (default 200, the seeds', or the batch
+    /// if smaller).
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    pub buffer_mcmc_walkers: Option<u32>,
+    /// MALA transitions per walker (default 500).
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    pub buffer_mcmc_steps: Option<u32>,
+    /// Every this-many-th transition's states are stored (default 50).
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    pub buffer_mcmc_thin: Option<u32>,
+    /// MALA's step size (default 0.001, the seeds' `--mcmc_step_size`).
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    pub buffer_mcmc_step: Option<f32>,
     /// Policy learning rate.
     pub lr: f32,
     /// Learning rate of the learnt `log Z`; `None`: the trainer's default, 0.1.
@@ -229,6 +261,11 @@ impl RunConfig {
             log_r_clamp: None,
             anneal_reward: None,
             anneal_reward_iters: None,
+            buffer_mcmc_every: None,
+            buffer_mcmc_walkers: None,
+            buffer_mcmc_steps: None,
+            buffer_mcmc_thin: None,
+            buffer_mcmc_step: None,
             lr: defaults::LR,
             lr_log_z: None,
             buffer: defaults::BUFFER,
@@ -409,6 +446,23 @@ impl RunConfig {
         Ok(cfg)
     }
 
+    /// The buffer's MCMC augmentation (`None` without `buffer_mcmc_every`): the seeds' ALDP
+    /// sizes ([`BufferMcmc::seeds`]; walkers at most the batch) where a `buffer_mcmc_*`
+    /// setting is not given.
+    pub fn buffer_mcmc(&self) -> Option<BufferMcmc> {
+        let every = self.buffer_mcmc_every?;
+        let s = BufferMcmc::seeds(self.buffer_mcmc_step.unwrap_or(defaults::BUFFER_MCMC_STEP));
+        Some(BufferMcmc {
+            every,
+            walkers: self
+                .buffer_mcmc_walkers
+                .unwrap_or(s.walkers.min(u32::try_from(self.batch).unwrap_or(u32::MAX))),
+            steps: self.buffer_mcmc_steps.unwrap_or(s.steps),
+            thin: self.buffer_mcmc_thin.unwrap_or(s.thin),
+            step_size: s.step_size,
+        })
+    }
+
     /// The kernel's training configuration (for the trained methods): `lr` for policy and
     /// flows, the schedule over `iters`.
     ///
@@ -452,6 +506,7 @@ impl RunConfig {
                 (Some(start), Some(iters)) => RewardAnneal { start, iters },
                 _ => RewardAnneal::OFF,
             },
+            buffer_mcmc: self.buffer_mcmc(),
             prefill: self.prefill,
             lr_policy: self.lr,
             lr_flow: self.lr,

@@ -124,6 +124,11 @@ pub fn resolve(a: &TrainArgs, dim: usize) -> CliResult<RunConfig> {
         lr_log_z: a.diffusion.lr_log_z.or(d.lr_log_z),
         anneal_reward: a.diffusion.anneal_reward.or(d.anneal_reward),
         anneal_reward_iters: a.diffusion.anneal_reward_iters.or(d.anneal_reward_iters),
+        buffer_mcmc_every: a.diffusion.buffer_mcmc_every.or(d.buffer_mcmc_every),
+        buffer_mcmc_walkers: a.diffusion.buffer_mcmc_walkers.or(d.buffer_mcmc_walkers),
+        buffer_mcmc_steps: a.diffusion.buffer_mcmc_steps.or(d.buffer_mcmc_steps),
+        buffer_mcmc_thin: a.diffusion.buffer_mcmc_thin.or(d.buffer_mcmc_thin),
+        buffer_mcmc_step: a.diffusion.buffer_mcmc_step.or(d.buffer_mcmc_step),
         lr: a.model.lr.unwrap_or(d.lr),
         buffer: a.replay.buffer.unwrap_or(d.buffer),
         prefill: a.replay.prefill.unwrap_or(d.prefill),
@@ -276,6 +281,11 @@ pub fn validate_config(rc: &RunConfig) -> CliResult<()> {
     args.diffusion.lr_log_z = rc.lr_log_z;
     args.diffusion.anneal_reward = rc.anneal_reward;
     args.diffusion.anneal_reward_iters = rc.anneal_reward_iters;
+    args.diffusion.buffer_mcmc_every = rc.buffer_mcmc_every;
+    args.diffusion.buffer_mcmc_walkers = rc.buffer_mcmc_walkers;
+    args.diffusion.buffer_mcmc_steps = rc.buffer_mcmc_steps;
+    args.diffusion.buffer_mcmc_thin = rc.buffer_mcmc_thin;
+    args.diffusion.buffer_mcmc_step = rc.buffer_mcmc_step;
     args.model.lr = Some(rc.lr);
     args.replay.buffer = Some(rc.buffer);
     args.replay.buffer_priority = Some(rc.buffer_priority.clone());
@@ -378,6 +388,11 @@ fn trained_sampler_flag(a: &TrainArgs) -> Option<&'static str> {
         (d.lr_log_z.is_some(), "--lr-log-z"),
         (d.anneal_reward.is_some(), "--anneal-reward"),
         (d.anneal_reward_iters.is_some(), "--anneal-reward-iters"),
+        (d.buffer_mcmc_every.is_some(), "--buffer-mcmc-every"),
+        (d.buffer_mcmc_walkers.is_some(), "--buffer-mcmc-walkers"),
+        (d.buffer_mcmc_steps.is_some(), "--buffer-mcmc-steps"),
+        (d.buffer_mcmc_thin.is_some(), "--buffer-mcmc-thin"),
+        (d.buffer_mcmc_step.is_some(), "--buffer-mcmc-step"),
     ]
     .into_iter()
     .find_map(|(given, flag)| given.then_some(flag))
@@ -549,6 +564,8 @@ struct DiffusionRun<'t> {
     last_ess: f64,
     masked: u64,
     evals: EvalCount,
+    /// The last buffer augmentation's MALA acceptance (NaN before one; not in snapshots).
+    last_mcmc: f32,
 }
 
 /// The target evaluations a trained run has spent in training (prefill, steps; not the
@@ -615,6 +632,7 @@ impl<'t> DiffusionRun<'t> {
             last_ess: f64::NAN,
             masked: 0,
             evals: EvalCount::default(),
+            last_mcmc: f32::NAN,
         })
     }
 
@@ -679,6 +697,9 @@ impl Run for DiffusionRun<'_> {
         self.evals.evals = self.evals.evals + target.evals();
         let info = info.map_err(|e| CliError::kernel(format!("training step {it}"), e))?;
         self.masked += info.masked as u64;
+        if info.mcmc_inserted > 0 {
+            self.last_mcmc = info.mcmc_acceptance;
+        }
         if info.smc_log_z.is_finite() {
             self.last_smc = (info.smc_log_z, info.smc_ess);
         }
@@ -697,8 +718,13 @@ impl Run for DiffusionRun<'_> {
         } else {
             String::new()
         };
+        let mcmc = if self.last_mcmc.is_finite() {
+            format!("  mcmc acc {:.3}", self.last_mcmc)
+        } else {
+            String::new()
+        };
         format!(
-            "loss {:.4}  log Z {:.3}  ess {}{smc}",
+            "loss {:.4}  log Z {:.3}  ess {}{smc}{mcmc}",
             self.last_loss(),
             self.log_z(),
             opt(self.last_ess, 3)
@@ -733,6 +759,12 @@ impl Run for DiffusionRun<'_> {
         });
         if let (Some(o), Some(a)) = (v.as_object_mut(), &ev.aldp) {
             o.insert("aldp".into(), json!(a));
+        }
+        if let (Some(o), true) = (v.as_object_mut(), self.last_mcmc.is_finite()) {
+            o.insert(
+                "buffer_mcmc_acceptance".into(),
+                json_num(self.last_mcmc as f64),
+            );
         }
         Ok(v)
     }

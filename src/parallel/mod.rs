@@ -242,12 +242,14 @@ impl ChunkedTb {
             self.gather_batch(views)?;
             train::store_batch(cfg, state, views)?;
         }
+        let aug = train::augment_buffer(cfg, state.iteration, state, views, target, rng)?;
         let grad = ExternalGradient {
             policy: &self.grads,
             flow: &self.flow_grads,
             ..grad
         };
         let mut info = train::apply_gradient(cfg, state, views, &grad)?;
+        info.set_mcmc(aug);
         info.buffer_lambda = lambda;
         if let Some(si) = smc_info {
             info.smc_log_z = si.log_z;

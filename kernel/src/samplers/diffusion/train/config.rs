@@ -5,6 +5,7 @@ use super::super::net::PisNet;
 use super::super::policy::PolicyConfig;
 use super::super::reference::Process;
 use super::super::smc::SmcConfig;
+use super::augment::BufferMcmc;
 use crate::buffer::Priority;
 use crate::error::Error;
 use crate::optim::{Group, LrSchedule, Optimiser};
@@ -157,6 +158,9 @@ pub struct Config {
     /// curriculum in the spirit of the annealed SMC baseline's geometric path, measured on
     /// alanine dipeptide in `docs/aldp.md`.
     pub reward_anneal: RewardAnneal,
+    /// MCMC augmentation of the replay buffer ([`BufferMcmc`], [`super::augment_buffer`]),
+    /// as the RSMC PyTorch trainer's "+ MCMC" variants. Defaults to `None`: no bits change.
+    pub buffer_mcmc: Option<BufferMcmc>,
 }
 
 /// Reward annealing: iteration `k` trains on `R(x)^β` (the target's log density times `β`,
@@ -235,6 +239,7 @@ impl Default for Config {
             exploration_decay: 0,
             low_reward: LowReward::Keep,
             reward_anneal: RewardAnneal::OFF,
+            buffer_mcmc: None,
         }
     }
 }
@@ -297,6 +302,14 @@ impl Config {
             return Err(Error::InvalidConfig(
                 "reward annealing must start in (0, 1] and rise over at least 1 iteration",
             ));
+        }
+        if let Some(m) = self.buffer_mcmc {
+            if !self.method.has_buffer() {
+                return Err(Error::InvalidConfig(
+                    "buffer MCMC needs a method with a buffer",
+                ));
+            }
+            m.validate(self.batch)?;
         }
         self.policy.validate()?;
         if self.steps == 0 {

@@ -95,6 +95,7 @@
 //! # Ok::<(), amortise_kernel::Error>(())
 //! ```
 
+mod augment;
 pub mod chunks;
 pub mod config;
 pub mod layout;
@@ -102,6 +103,7 @@ mod parts;
 #[cfg(test)]
 mod tests;
 
+pub use augment::{AugmentInfo, BufferMcmc, augment_buffer};
 pub use config::{BufferWeights, Config, LowReward, Method, RewardAnneal};
 pub use layout::{BatchScratch, BufferViews, Layout, TbScratch, Views};
 pub use parts::policy_at;
@@ -160,6 +162,17 @@ pub struct Info {
     pub masked: u32,
     /// Whether the update was skipped because the gradient was not finite.
     pub skipped: bool,
+    /// States the buffer's MCMC augmentation stored this iteration ([`augment_buffer`]).
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub mcmc_inserted: u32,
+    /// Its MALA acceptance rate (NaN when it did not run).
+    #[cfg_attr(feature = "serde", serde(default = "nan"))]
+    pub mcmc_acceptance: f32,
+}
+
+#[cfg(feature = "serde")]
+fn nan() -> f32 {
+    f32::NAN
 }
 
 impl Info {
@@ -177,6 +190,16 @@ impl Info {
             buffer_lambda: 1.0,
             masked: 0,
             skipped: false,
+            mcmc_inserted: 0,
+            mcmc_acceptance: f32::NAN,
+        }
+    }
+
+    /// Records a buffer augmentation ([`augment_buffer`]; nothing if it stored nothing).
+    pub fn set_mcmc(&mut self, aug: AugmentInfo) {
+        if aug.inserted > 0 {
+            self.mcmc_inserted = aug.inserted;
+            self.mcmc_acceptance = (aug.accepted as f64 / aug.proposals.max(1) as f64) as f32;
         }
     }
 }
@@ -328,6 +351,8 @@ pub fn step<T: LogDensity + ?Sized, R: Rng + ?Sized>(
         }
         parts::insert(&mut state.buffer, views, false)?;
     }
+    let aug = augment_buffer(cfg, it, state, views, target, rng)?;
+    info.set_mcmc(aug);
     optimise(cfg, state, views, info)
 }
 

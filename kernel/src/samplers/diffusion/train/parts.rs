@@ -145,14 +145,28 @@ pub(super) fn draw<R: Rng + ?Sized>(
     v: &mut Views<'_>,
     rng: &mut R,
 ) -> Result<f64, Error> {
+    let b = v.batch.draw.len();
+    draw_n(cfg, cursor, v, b, rng)
+}
+
+/// [`draw`] of the first `n ≤ B` rows only (`v.batch.draw[..n]`, `v.batch.x_t[..n·d]`).
+pub(super) fn draw_n<R: Rng + ?Sized>(
+    cfg: &Config,
+    cursor: Cursor,
+    v: &mut Views<'_>,
+    n: usize,
+    rng: &mut R,
+) -> Result<f64, Error> {
     let d = v.layout.dim;
+    crate::error::check_min_len("buffer draw", n, v.batch.draw.len())?;
+    let (draw, x_t) = (&mut v.batch.draw[..n], &mut v.batch.x_t[..n * d]);
     let b = &mut v.buffer;
     let buf = ReplayBuffer::from_parts(d, b.states, b.log_w, b.log_r, cursor)?;
     let mut lambda = 1.0;
     if cfg.buffer_priority == Priority::Uniform {
         // independent uniform slots (the buffer's own uniform rule would need B uniforms)
         let len = buf.len();
-        for slot in v.batch.draw.iter_mut() {
+        for slot in draw.iter_mut() {
             *slot = ((uniform_f64(rng) * len as f64) as usize).min(len - 1) as u32;
         }
     } else {
@@ -161,11 +175,11 @@ pub(super) fn draw<R: Rng + ?Sized>(
             &[uniform_f64(rng)],
             b.weights,
             b.order,
-            v.batch.draw,
+            draw,
         )?;
         lambda = si.lambda;
     }
-    for (row, &slot) in v.batch.x_t.chunks_exact_mut(d).zip(v.batch.draw.iter()) {
+    for (row, &slot) in x_t.chunks_exact_mut(d).zip(draw.iter()) {
         if let Some(s) = buf.state(slot as usize) {
             row.copy_from_slice(s);
         }
