@@ -545,6 +545,11 @@ pub struct DiffusionArgs {
     /// MALA step size h (default 0.001).
     #[arg(long, value_name = "H")]
     pub buffer_mcmc_step: Option<f32>,
+    /// Recompute every buffer entry's log weight under the current policy every N
+    /// iterations (tb-buffer, rsmc; one backward trajectory per entry; not in the papers;
+    /// default: never).
+    #[arg(long, value_name = "N")]
+    pub buffer_reweight_every: Option<u32>,
     /// Learning rate of the learnt log Z (default 0.1, the RSMC paper's; the seeds' ALDP
     /// script uses 0.05). Adam moves log Z by about this much an iteration at most.
     #[arg(long, value_name = "LR")]

@@ -181,7 +181,7 @@ impl RunConfig {
             }
             _ => {}
         }
-        self.check_buffer_mcmc()?;
+        self.check_buffer_passes()?;
         if self.log_r_floor.is_some() && self.log_r_clamp.is_some() {
             return Err(SettingError::new(
                 "log_r_clamp",
@@ -243,9 +243,15 @@ impl RunConfig {
         Ok(())
     }
 
-    /// The buffer's MCMC augmentation: every `buffer_mcmc_*` setting needs
-    /// `buffer_mcmc_every`, which needs a method with a buffer.
-    fn check_buffer_mcmc(&self) -> Result<(), SettingError> {
+    /// The buffer passes: reweighting needs a method with a buffer; every `buffer_mcmc_*`
+    /// setting needs `buffer_mcmc_every`, which needs a method with a buffer.
+    fn check_buffer_passes(&self) -> Result<(), SettingError> {
+        if self.buffer_reweight_every > 0 && !self.kernel_method().is_some_and(|k| k.has_buffer()) {
+            return Err(SettingError::new(
+                "buffer_reweight_every",
+                "reweights a replay buffer: needs --method tb-buffer or rsmc",
+            ));
+        }
         let given = [
             (self.buffer_mcmc_walkers.is_some(), "buffer_mcmc_walkers"),
             (self.buffer_mcmc_steps.is_some(), "buffer_mcmc_steps"),

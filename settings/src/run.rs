@@ -126,6 +126,10 @@ pub struct RunConfig {
         serde(default, skip_serializing_if = "Option::is_none")
     )]
     pub buffer_mcmc_step: Option<f32>,
+    /// Recompute the buffer's log weights under the current policy every this many
+    /// iterations (0: never).
+    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "is_zero"))]
+    pub buffer_reweight_every: u32,
     /// Policy learning rate.
     pub lr: f32,
     /// Learning rate of the learnt `log Z`; `None`: the trainer's default, 0.1.
@@ -266,6 +270,7 @@ impl RunConfig {
             buffer_mcmc_steps: None,
             buffer_mcmc_thin: None,
             buffer_mcmc_step: None,
+            buffer_reweight_every: 0,
             lr: defaults::LR,
             lr_log_z: None,
             buffer: defaults::BUFFER,
@@ -507,6 +512,7 @@ impl RunConfig {
                 _ => RewardAnneal::OFF,
             },
             buffer_mcmc: self.buffer_mcmc(),
+            buffer_reweight_every: self.buffer_reweight_every,
             prefill: self.prefill,
             lr_policy: self.lr,
             lr_flow: self.lr,
@@ -515,6 +521,12 @@ impl RunConfig {
             ..TrainConfig::default()
         })
     }
+}
+
+/// Whether a count setting is 0 (serde: such settings are left out of the JSON).
+#[cfg(feature = "serde")]
+fn is_zero(v: &u32) -> bool {
+    *v == 0
 }
 
 #[cfg(test)]

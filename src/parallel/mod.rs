@@ -243,6 +243,7 @@ impl ChunkedTb {
             train::store_batch(cfg, state, views)?;
         }
         let aug = train::augment_buffer(cfg, state.iteration, state, views, target, rng)?;
+        train::reweight_buffer(cfg, state.iteration, state, views, target, rng)?;
         let grad = ExternalGradient {
             policy: &self.grads,
             flow: &self.flow_grads,

@@ -161,6 +161,10 @@ pub struct Config {
     /// MCMC augmentation of the replay buffer ([`BufferMcmc`], [`super::augment_buffer`]),
     /// as the RSMC PyTorch trainer's "+ MCMC" variants. Defaults to `None`: no bits change.
     pub buffer_mcmc: Option<BufferMcmc>,
+    /// Every this many iterations (`k mod N = 0`, `k > 0`), recompute every buffer entry's
+    /// log weight under the current policy ([`super::reweight_buffer`]; not in the papers).
+    /// Defaults to `0`: off, no bits change.
+    pub buffer_reweight_every: u32,
 }
 
 /// Reward annealing: iteration `k` trains on `R(x)^β` (the target's log density times `β`,
@@ -240,6 +244,7 @@ impl Default for Config {
             low_reward: LowReward::Keep,
             reward_anneal: RewardAnneal::OFF,
             buffer_mcmc: None,
+            buffer_reweight_every: 0,
         }
     }
 }
@@ -301,6 +306,11 @@ impl Config {
         if !(start > 0.0 && start <= 1.0) || (start < 1.0 && iters == 0) {
             return Err(Error::InvalidConfig(
                 "reward annealing must start in (0, 1] and rise over at least 1 iteration",
+            ));
+        }
+        if self.buffer_reweight_every > 0 && !self.method.has_buffer() {
+            return Err(Error::InvalidConfig(
+                "buffer reweighting needs a method with a buffer",
             ));
         }
         if let Some(m) = self.buffer_mcmc {

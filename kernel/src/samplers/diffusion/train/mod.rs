@@ -100,6 +100,7 @@ pub mod chunks;
 pub mod config;
 pub mod layout;
 mod parts;
+mod reweight;
 #[cfg(test)]
 mod tests;
 
@@ -107,6 +108,7 @@ pub use augment::{AugmentInfo, BufferMcmc, augment_buffer};
 pub use config::{BufferWeights, Config, LowReward, Method, RewardAnneal};
 pub use layout::{BatchScratch, BufferViews, Layout, TbScratch, Views};
 pub use parts::policy_at;
+pub use reweight::reweight_buffer;
 
 use super::reference::Schedule;
 use crate::arena::carved_by;
@@ -353,6 +355,7 @@ pub fn step<T: LogDensity + ?Sized, R: Rng + ?Sized>(
     }
     let aug = augment_buffer(cfg, it, state, views, target, rng)?;
     info.set_mcmc(aug);
+    reweight_buffer(cfg, it, state, views, target, rng)?;
     optimise(cfg, state, views, info)
 }
 
