@@ -6,29 +6,17 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use common::{
+    SMALL_RSMC as BASE, amortise, assert_chunked_and_resumed_alike, assert_fails, checksum,
+    json_in, run_in, tmp,
+};
 
-use common::{amortise, assert_fails, stderr, tmp};
-
-const BASE: &str = "train --target 9gmm --method rsmc --iters 8 --batch 32 --steps 16 \
-                    --hidden 16 --flow-hidden 16 --harmonics 8 --eval-samples 100 \
-                    --particles 32 --prefill 2 --buffer 500 --seed 3";
-
-/// Runs `BASE EXTRA --out tmp(dir)`, which must succeed; returns the folder.
-fn run(extra: &str, dir: &str) -> PathBuf {
-    let out = tmp(dir);
-    let cmd = format!("{BASE} {extra} --out {}", out.display());
-    let o = amortise(&cmd.split_whitespace().collect::<Vec<_>>());
-    assert!(o.status.success(), "{}", stderr(&o));
-    out
+fn run(extra: &str, dir: &str) -> std::path::PathBuf {
+    run_in(BASE, extra, dir)
 }
 
-fn checkpoint(dir: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(dir.join("checkpoint.json")).unwrap()).unwrap()
-}
-
-fn checksum(dir: &Path) -> String {
-    checkpoint(dir)["checksum"].as_str().unwrap().to_string()
+fn checkpoint(dir: &std::path::Path) -> serde_json::Value {
+    json_in(dir, "checkpoint.json")
 }
 
 #[test]
@@ -48,16 +36,8 @@ fn a_power_of_one_changes_nothing_and_a_smaller_one_changes_the_run() {
 
 #[test]
 fn the_chunked_runner_anneals_and_a_resumed_run_is_the_same() {
-    let anneal = "--anneal-reward 0.5 --anneal-reward-iters 6 --grad-chunks 3";
-    let one = checksum(&run(&format!("{anneal} --threads 1"), "ar-t1"));
-    let two = checksum(&run(&format!("{anneal} --threads 2"), "ar-t2"));
-    assert_eq!(one, two, "the thread count changed an annealed run");
-    let plain = checksum(&run("--grad-chunks 3 --threads 2", "ar-t2-plain"));
-    assert_ne!(one, plain, "the chunked runner ignored --anneal-reward");
-    let part = run(&format!("{anneal} --threads 2 --stop-at 3"), "ar-part");
-    let o = amortise(&["train", "--resume", part.to_str().unwrap()]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(checksum(&part), one, "a resumed annealed run differs");
+    let anneal = "--anneal-reward 0.5 --anneal-reward-iters 6";
+    assert_chunked_and_resumed_alike(BASE, anneal, "ar");
 }
 
 #[test]

@@ -79,3 +79,69 @@ pub fn interrupt_after_first_metrics(
     assert!(kill.success());
     child.wait_with_output().unwrap()
 }
+
+/// A small rsmc run on `9gmm` (8 iterations, seed 3) that the tests of training flags vary.
+pub const SMALL_RSMC: &str = "train --target 9gmm --method rsmc --iters 8 --batch 32 \
+                              --steps 16 --hidden 16 --flow-hidden 16 --harmonics 8 \
+                              --eval-samples 100 --particles 32 --prefill 2 --buffer 500 \
+                              --seed 3";
+
+/// Runs `BASE EXTRA --out tmp(dir)` (`base` starts with the subcommand), which must
+/// succeed; returns the folder.
+pub fn run_in(base: &str, extra: &str, dir: &str) -> PathBuf {
+    let out = tmp(dir);
+    let cmd = format!("{base} {extra} --out {}", out.display());
+    let o = amortise(&cmd.split_whitespace().collect::<Vec<_>>());
+    assert!(o.status.success(), "{}", stderr(&o));
+    out
+}
+
+/// A run folder's `checkpoint.json` (or any JSON file `file` in it), parsed.
+pub fn json_in(dir: &std::path::Path, file: &str) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join(file)).unwrap()).unwrap()
+}
+
+/// The parameter checksum of a run folder's checkpoint.
+pub fn checksum(dir: &std::path::Path) -> String {
+    json_in(dir, "checkpoint.json")["checksum"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// For a training flag set `flags` (on `base`, with `--grad-chunks 3`): the chunked runner
+/// gives the same bits on 1 and 2 threads, bits that differ from the chunked run without
+/// the flags, and a run stopped at iteration 4 and resumed ends with them too. Folders are
+/// named `{name}-…`.
+pub fn assert_chunked_and_resumed_alike(base: &str, flags: &str, name: &str) {
+    let chunked = format!("{flags} --grad-chunks 3");
+    let one = checksum(&run_in(
+        base,
+        &format!("{chunked} --threads 1"),
+        &format!("{name}-t1"),
+    ));
+    let two = checksum(&run_in(
+        base,
+        &format!("{chunked} --threads 2"),
+        &format!("{name}-t2"),
+    ));
+    assert_eq!(one, two, "{name}: the thread count changed the run");
+    let plain = run_in(
+        base,
+        "--grad-chunks 3 --threads 2",
+        &format!("{name}-plain"),
+    );
+    assert_ne!(
+        one,
+        checksum(&plain),
+        "{name}: the chunked runner ignored `{flags}`"
+    );
+    let part = run_in(
+        base,
+        &format!("{chunked} --threads 2 --stop-at 4"),
+        &format!("{name}-part"),
+    );
+    let o = amortise(&["train", "--resume", part.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(checksum(&part), one, "{name}: the resumed run differs");
+}

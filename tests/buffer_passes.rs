@@ -1,0 +1,113 @@
+//! The replay buffer's passes through the CLI: `train --buffer-mcmc-every N` (MCMC
+//! augmentation, the kernel's `train::augment_buffer`) and `train --buffer-reweight-every N`
+//! (log weights recomputed under the current policy, `train::reweight_buffer`). Each changes
+//! the run and is stored in the checkpoint; the chunked runner runs it as the kernel step
+//! does (the same bits on 1 and 2 threads); a resumed run is the uninterrupted one; the
+//! target evaluations count the MALA gradients; bad values are flag errors.
+
+mod common;
+
+use std::path::Path;
+
+use common::{
+    SMALL_RSMC as BASE, amortise, assert_chunked_and_resumed_alike, assert_fails, checksum,
+    json_in, run_in, tmp,
+};
+
+const MCMC: &str = "--buffer-mcmc-every 3 --buffer-mcmc-walkers 16 --buffer-mcmc-steps 20 \
+                    --buffer-mcmc-thin 5 --buffer-mcmc-step 0.01";
+
+fn config(dir: &Path) -> serde_json::Value {
+    json_in(dir, "checkpoint.json")["config"].clone()
+}
+
+#[test]
+fn augmentation_changes_the_run_counts_its_gradients_and_is_stored() {
+    let plain = run_in(BASE, "", "bm-plain");
+    let aug = run_in(BASE, MCMC, "bm-aug");
+    assert_ne!(checksum(&plain), checksum(&aug));
+    let cfg = config(&aug);
+    assert_eq!(cfg["buffer_mcmc_every"].as_u64(), Some(3), "{cfg}");
+    assert_eq!(cfg["buffer_mcmc_walkers"].as_u64(), Some(16), "{cfg}");
+    assert!(config(&plain).get("buffer_mcmc_every").is_none());
+    // iterations 0, 3 and 6 augment: 3 × 16 walkers × 20 transitions, one gradient each,
+    // plus one per walker at its start
+    let grads = |d: &Path| {
+        json_in(d, "summary.json")["target_evals"]["gradient"]
+            .as_u64()
+            .unwrap()
+    };
+    assert_eq!(grads(&aug) - grads(&plain), 3 * 16 * 21);
+    let last = std::fs::read_to_string(aug.join("metrics.jsonl")).unwrap();
+    let last: serde_json::Value = serde_json::from_str(last.lines().last().unwrap()).unwrap();
+    let acc = last["buffer_mcmc_acceptance"].as_f64().unwrap();
+    assert!(acc > 0.0 && acc <= 1.0, "acceptance {acc}");
+}
+
+#[test]
+fn reweighting_changes_the_run_and_is_stored() {
+    let plain = run_in(BASE, "", "rw-plain");
+    let rw = run_in(BASE, "--buffer-reweight-every 3", "rw-3");
+    assert_ne!(checksum(&plain), checksum(&rw));
+    assert_eq!(config(&rw)["buffer_reweight_every"].as_u64(), Some(3));
+    assert!(config(&plain).get("buffer_reweight_every").is_none());
+}
+
+#[test]
+fn the_chunked_runner_runs_both_and_resumed_runs_are_the_same() {
+    assert_chunked_and_resumed_alike(BASE, MCMC, "bm");
+    assert_chunked_and_resumed_alike(BASE, "--buffer-reweight-every 3", "rw");
+}
+
+#[test]
+fn bad_flags_are_errors_that_name_the_flag() {
+    let out = tmp("bp-never");
+    let fails = |base: &str, extra: &str, flag: &str| {
+        let cmd = format!("{base} {extra} --out {}", out.display());
+        assert_fails(
+            &amortise(&cmd.split_whitespace().collect::<Vec<_>>()),
+            2,
+            flag,
+        );
+    };
+    let tb = BASE.replace("rsmc", "tb");
+    for (base, extra, flag) in [
+        (BASE, "--buffer-mcmc-every 0", "--buffer-mcmc-every"),
+        (
+            BASE,
+            "--buffer-mcmc-every 3 --buffer-mcmc-walkers 33",
+            "--buffer-mcmc-walkers",
+        ),
+        (
+            BASE,
+            "--buffer-mcmc-every 3 --buffer-mcmc-walkers 0",
+            "--buffer-mcmc-walkers",
+        ),
+        (
+            BASE,
+            "--buffer-mcmc-every 3 --buffer-mcmc-steps 0",
+            "--buffer-mcmc-steps",
+        ),
+        (
+            BASE,
+            "--buffer-mcmc-every 3 --buffer-mcmc-thin 600",
+            "--buffer-mcmc-thin",
+        ),
+        (
+            BASE,
+            "--buffer-mcmc-every 3 --buffer-mcmc-step 0",
+            "--buffer-mcmc-step",
+        ),
+        (
+            BASE,
+            "--buffer-mcmc-every 3 --buffer-mcmc-step NaN",
+            "--buffer-mcmc-step",
+        ),
+        (BASE, "--buffer-mcmc-thin 5", "--buffer-mcmc-thin"),
+        (&tb, "--buffer-mcmc-every 3", "--buffer-mcmc-every"),
+        (&tb, "--buffer-reweight-every 3", "--buffer-reweight-every"),
+    ] {
+        fails(base, extra, flag);
+    }
+    assert!(!out.exists());
+}
