@@ -101,6 +101,9 @@ pub struct AugmentInfo {
 /// # Errors
 /// [`Error::InvalidConfig`] for bad settings; [`Error::ShapeMismatch`] for a batch too
 /// small for the scratch (fewer than 3 rows); the buffer's errors.
+// Not inlined: inlined into `step`, its frame overflowed the Cortex-M firmware's 16 KiB
+// stack (`cargo xtask embedded` hung in the first training step).
+#[inline(never)]
 pub fn augment_buffer<T: LogDensity + ?Sized, R: Rng + ?Sized>(
     cfg: &Config,
     it: u32,

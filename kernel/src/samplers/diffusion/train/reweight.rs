@@ -39,6 +39,9 @@ use crate::targets::LogDensity;
 ///
 /// # Errors
 /// The policy's errors (shapes, a non-finite network output).
+// Not inlined: inlined into `step`, its frame overflowed the Cortex-M firmware's 16 KiB
+// stack (`cargo xtask embedded` hung in the first training step).
+#[inline(never)]
 pub fn reweight_buffer<T: LogDensity + ?Sized, R: Rng + ?Sized>(
     cfg: &Config,
     it: u32,
