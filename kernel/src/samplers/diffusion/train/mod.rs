@@ -165,10 +165,12 @@ pub struct Info {
     /// Whether the update was skipped because the gradient was not finite.
     pub skipped: bool,
     /// States the buffer's MCMC augmentation stored this iteration ([`augment_buffer`]).
-    #[cfg_attr(feature = "serde", serde(default))]
+    /// Not serialised (nor the next field): resume snapshots written before the field
+    /// existed keep decoding.
+    #[cfg_attr(feature = "serde", serde(skip))]
     pub mcmc_inserted: u32,
     /// Its MALA acceptance rate (NaN when it did not run).
-    #[cfg_attr(feature = "serde", serde(default = "nan"))]
+    #[cfg_attr(feature = "serde", serde(skip, default = "nan"))]
     pub mcmc_acceptance: f32,
 }
 
