@@ -545,6 +545,12 @@ pub struct DiffusionArgs {
     /// MALA step size h (default 0.001).
     #[arg(long, value_name = "H")]
     pub buffer_mcmc_step: Option<f32>,
+    /// Log weight of the stored states: inherit (the entry the walker started from, the
+    /// seeds' rule; default) or resampled (that weight divided by the entry's chance of
+    /// being drawn, properly weighted; these states are then left out of
+    /// --buffer-reweight-every; not in the papers).
+    #[arg(long, value_name = "RULE")]
+    pub buffer_mcmc_weights: Option<String>,
     /// Recompute every buffer entry's log weight under the current policy every N
     /// iterations (tb-buffer, rsmc; one backward trajectory per entry; not in the papers;
     /// default: never).

@@ -59,6 +59,35 @@ fn the_chunked_runner_runs_both_and_resumed_runs_are_the_same() {
     assert_chunked_and_resumed_alike(BASE, "--buffer-reweight-every 3", "rw");
 }
 
+/// `--buffer-mcmc-weights resampled` changes the augmented run (with or without
+/// reweighting) and is stored; its runs (whose checkpoints carry the entries' origin)
+/// resume and run chunked with the same bits.
+#[test]
+fn resampled_weights_change_the_run_and_resume_alike() {
+    let both = format!("{MCMC} --buffer-reweight-every 4");
+    let inherit = run_in(BASE, &both, "bw-inherit");
+    let explicit = run_in(
+        BASE,
+        &format!("{both} --buffer-mcmc-weights inherit"),
+        "bw-inh2",
+    );
+    assert_eq!(checksum(&inherit), checksum(&explicit));
+    let resampled = format!("{both} --buffer-mcmc-weights resampled");
+    let res = run_in(BASE, &resampled, "bw-res");
+    assert_ne!(checksum(&inherit), checksum(&res));
+    assert_eq!(
+        config(&res)["buffer_mcmc_weights"].as_str(),
+        Some("resampled")
+    );
+    let alone = run_in(
+        BASE,
+        &format!("{MCMC} --buffer-mcmc-weights resampled"),
+        "bw-alone",
+    );
+    assert_ne!(checksum(&alone), checksum(&run_in(BASE, MCMC, "bw-mcmc")));
+    assert_chunked_and_resumed_alike(BASE, &resampled, "bw");
+}
+
 #[test]
 fn bad_flags_are_errors_that_name_the_flag() {
     let out = tmp("bp-never");
@@ -104,6 +133,16 @@ fn bad_flags_are_errors_that_name_the_flag() {
             "--buffer-mcmc-step",
         ),
         (BASE, "--buffer-mcmc-thin 5", "--buffer-mcmc-thin"),
+        (
+            BASE,
+            "--buffer-mcmc-every 3 --buffer-mcmc-weights own",
+            "--buffer-mcmc-weights",
+        ),
+        (
+            BASE,
+            "--buffer-mcmc-weights resampled",
+            "--buffer-mcmc-weights",
+        ),
         (&tb, "--buffer-mcmc-every 3", "--buffer-mcmc-every"),
         (&tb, "--buffer-reweight-every 3", "--buffer-reweight-every"),
     ] {

@@ -74,6 +74,7 @@ fn set(r: &mut RunConfig, key: &str, v: &str) -> Result<(), SettingError> {
         "buffer_mcmc_steps" => r.buffer_mcmc_steps = Some(whole("buffer_mcmc_steps", v)?),
         "buffer_mcmc_thin" => r.buffer_mcmc_thin = Some(whole("buffer_mcmc_thin", v)?),
         "buffer_mcmc_step" => r.buffer_mcmc_step = Some(real("buffer_mcmc_step", v)?),
+        "buffer_mcmc_weights" => r.buffer_mcmc_weights = Some(v.trim().to_string()),
         "buffer_reweight_every" => r.buffer_reweight_every = whole("buffer_reweight_every", v)?,
         "langevin" => r.langevin = flag("langevin", v)?,
         "learned_variance" => r.learned_variance = flag("learned_variance", v)?,
@@ -187,6 +188,7 @@ impl RunConfig {
             (self.buffer_mcmc_steps.map(|v| v.to_string()), "steps"),
             (self.buffer_mcmc_thin.map(|v| v.to_string()), "thin"),
             (self.buffer_mcmc_step.map(|v| v.to_string()), "step"),
+            (self.buffer_mcmc_weights.clone(), "weights"),
         ];
         if self.buffer_reweight_every > 0 {
             s.push_str(&format!(

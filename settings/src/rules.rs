@@ -257,6 +257,7 @@ impl RunConfig {
             (self.buffer_mcmc_steps.is_some(), "buffer_mcmc_steps"),
             (self.buffer_mcmc_thin.is_some(), "buffer_mcmc_thin"),
             (self.buffer_mcmc_step.is_some(), "buffer_mcmc_step"),
+            (self.buffer_mcmc_weights.is_some(), "buffer_mcmc_weights"),
         ];
         let Some(m) = self.buffer_mcmc() else {
             if let Some((_, key)) = given.iter().find(|(g, _)| *g) {
@@ -298,6 +299,15 @@ impl RunConfig {
             return Err(SettingError::new(
                 "buffer_mcmc_step",
                 "must be a positive number",
+            ));
+        }
+        if let Some(w) = self.buffer_mcmc_weights.as_deref()
+            && w != "inherit"
+            && w != "resampled"
+        {
+            return Err(SettingError::new(
+                "buffer_mcmc_weights",
+                format!("unknown rule {w:?}: inherit or resampled"),
             ));
         }
         Ok(())

@@ -6,7 +6,7 @@ use amortise_kernel::samplers::diffusion::policy::PolicyConfig;
 use amortise_kernel::samplers::diffusion::reference::Process;
 use amortise_kernel::samplers::diffusion::smc::SmcConfig;
 use amortise_kernel::samplers::diffusion::train::{
-    BufferMcmc, BufferWeights, Config as TrainConfig, LowReward, Method, RewardAnneal,
+    BufferMcmc, BufferWeights, Config as TrainConfig, LowReward, McmcWeights, Method, RewardAnneal,
 };
 use amortise_kernel::smc::annealed::{self, Move, Schedule};
 use amortise_kernel::smc::moves::{Hmc, Rwm};
@@ -126,6 +126,13 @@ pub struct RunConfig {
         serde(default, skip_serializing_if = "Option::is_none")
     )]
     pub buffer_mcmc_step: Option<f32>,
+    /// The stored states' log weights: `inherit` (the seeds'; the default) or `resampled`
+    /// ([`kernel::samplers::diffusion::train::McmcWeights`]).
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    pub buffer_mcmc_weights: Option<String>,
     /// Recompute the buffer's log weights under the current policy every this many
     /// iterations (0: never).
     #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "is_zero"))]
@@ -270,6 +277,7 @@ impl RunConfig {
             buffer_mcmc_steps: None,
             buffer_mcmc_thin: None,
             buffer_mcmc_step: None,
+            buffer_mcmc_weights: None,
             buffer_reweight_every: 0,
             lr: defaults::LR,
             lr_log_z: None,
@@ -465,6 +473,10 @@ impl RunConfig {
             steps: self.buffer_mcmc_steps.unwrap_or(s.steps),
             thin: self.buffer_mcmc_thin.unwrap_or(s.thin),
             step_size: s.step_size,
+            weights: match self.buffer_mcmc_weights.as_deref() {
+                Some("resampled") => McmcWeights::Resampled,
+                _ => McmcWeights::Inherit,
+            },
         })
     }
 

@@ -129,6 +129,11 @@ pub fn resolve(a: &TrainArgs, dim: usize) -> CliResult<RunConfig> {
         buffer_mcmc_steps: a.diffusion.buffer_mcmc_steps.or(d.buffer_mcmc_steps),
         buffer_mcmc_thin: a.diffusion.buffer_mcmc_thin.or(d.buffer_mcmc_thin),
         buffer_mcmc_step: a.diffusion.buffer_mcmc_step.or(d.buffer_mcmc_step),
+        buffer_mcmc_weights: a
+            .diffusion
+            .buffer_mcmc_weights
+            .clone()
+            .or(d.buffer_mcmc_weights.clone()),
         buffer_reweight_every: a
             .diffusion
             .buffer_reweight_every
@@ -290,6 +295,7 @@ pub fn validate_config(rc: &RunConfig) -> CliResult<()> {
     args.diffusion.buffer_mcmc_steps = rc.buffer_mcmc_steps;
     args.diffusion.buffer_mcmc_thin = rc.buffer_mcmc_thin;
     args.diffusion.buffer_mcmc_step = rc.buffer_mcmc_step;
+    args.diffusion.buffer_mcmc_weights = rc.buffer_mcmc_weights.clone();
     args.diffusion.buffer_reweight_every = Some(rc.buffer_reweight_every);
     args.model.lr = Some(rc.lr);
     args.replay.buffer = Some(rc.buffer);
@@ -398,6 +404,7 @@ fn trained_sampler_flag(a: &TrainArgs) -> Option<&'static str> {
         (d.buffer_mcmc_steps.is_some(), "--buffer-mcmc-steps"),
         (d.buffer_mcmc_thin.is_some(), "--buffer-mcmc-thin"),
         (d.buffer_mcmc_step.is_some(), "--buffer-mcmc-step"),
+        (d.buffer_mcmc_weights.is_some(), "--buffer-mcmc-weights"),
         (d.buffer_reweight_every.is_some(), "--buffer-reweight-every"),
     ]
     .into_iter()

@@ -21,7 +21,7 @@
 //! iteration's power, then [`Config::apply_low_reward`], as an on-policy batch is stored.
 
 use super::{Config, State, Views, parts};
-use crate::buffer::ReplayBuffer;
+use crate::buffer::{Priority, ReplayBuffer};
 use crate::error::{Error, check_min_len};
 use crate::math;
 use crate::rng::{Rng, fill_standard_normal, uniform_f64};
@@ -40,6 +40,28 @@ pub struct BufferMcmc {
     pub thin: u32,
     /// MALA's step size `h` (proposal `x + h ∇log R + √(2h) ξ`).
     pub step_size: f32,
+    /// The log weight each stored state gets.
+    pub weights: McmcWeights,
+}
+
+/// The log weight of a state the augmentation stores.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum McmcWeights {
+    /// The log weight of the entry its walker started from (the seeds' rule). Walkers are
+    /// drawn by the buffer's priority, which already favours large weights, so a state's
+    /// weight counts twice: under importance-weight priority with exponent `λ` the stored
+    /// states are replayed as if drawn from `∝ q·w^(1+λ)`, not the target `q·w`.
+    #[default]
+    Inherit,
+    /// The walker's entry weight divided by its chance of being drawn:
+    /// `log w_e − log(n·π_e)` over the `n` stored entries, with `π_e` the draw's
+    /// probability of slot `e` (under importance-weight priority,
+    /// `(1−λ)·log w_e + log Σ_j w_j^λ − log n`; under uniform priority, `log w_e`). A
+    /// state so weighted is properly weighted for the target (a MALA chain leaves it
+    /// invariant), on the scale of the on-policy entries. The stored states are then left
+    /// out of [`super::reweight_buffer`], whose `log R − log q` would count them twice
+    /// again (they are not the policy's draws). Not in the papers.
+    Resampled,
 }
 
 impl BufferMcmc {
@@ -52,6 +74,7 @@ impl BufferMcmc {
             steps: 500,
             thin: 50,
             step_size,
+            weights: McmcWeights::Inherit,
         }
     }
 
@@ -123,12 +146,7 @@ pub fn augment_buffer<T: LogDensity + ?Sized, R: Rng + ?Sized>(
     let d = views.layout.dim;
     let w = m.walkers as usize;
     parts::draw_n(cfg, state.buffer, views, w, rng)?;
-    for (lw, &slot) in views.batch.log_w[..w]
-        .iter_mut()
-        .zip(&views.batch.draw[..w])
-    {
-        *lw = views.buffer.log_w[slot as usize];
-    }
+    walker_weights(cfg, m.weights, state.buffer.len, views, w);
     check_min_len("buffer MCMC scratch", (w + 3) * d, views.traj.states.len())?;
     let (grads, rest) = views.traj.states.split_at_mut(w * d);
     let (prop, rest) = rest.split_at_mut(d);
@@ -169,10 +187,44 @@ pub fn augment_buffer<T: LogDensity + ?Sized, R: Rng + ?Sized>(
             let mut buf = ReplayBuffer::from_parts(d, b.states, b.log_w, b.log_r, state.buffer)?;
             buf.insert(row, &views.batch.log_w[i..=i], &stored)?;
             state.buffer = buf.cursor();
+            // marks the state as the augmentation's (`origin` is empty unless tracked)
+            if let Some(o) = buf.newest_slot().and_then(|e| b.origin.get_mut(e)) {
+                *o = 1;
+            }
         }
         info.inserted += m.walkers;
     }
     Ok(info)
+}
+
+/// The walkers' log weights into `views.batch.log_w[..w]` by `rule`, from the slots of the
+/// draw just made over the `len` stored entries (its sampling weights in
+/// `views.buffer.weights` under a non-uniform priority).
+fn walker_weights(cfg: &Config, rule: McmcWeights, len: usize, views: &mut Views<'_>, w: usize) {
+    let b = &views.buffer;
+    let uniform = cfg.buffer_priority == Priority::Uniform;
+    // log(Σ_j s_j / n): the draw's π_e = s_e / Σ_j s_j
+    let log_mean = if rule == McmcWeights::Resampled && !uniform {
+        let sum: f64 = b.weights[..len].iter().map(|&v| v as f64).sum();
+        math::ln(sum) - math::ln(len as f64)
+    } else {
+        0.0
+    };
+    for (lw, &slot) in views.batch.log_w[..w]
+        .iter_mut()
+        .zip(&views.batch.draw[..w])
+    {
+        let e = slot as usize;
+        *lw = b.log_w[e];
+        if rule == McmcWeights::Resampled && !uniform {
+            let s = b.weights[e] as f64;
+            *lw = if s > 0.0 {
+                (*lw as f64 - math::ln(s) + log_mean) as f32
+            } else {
+                f32::NEG_INFINITY
+            };
+        }
+    }
 }
 
 /// One chain: its state, the target's gradient there and its log density.
@@ -264,6 +316,7 @@ mod tests {
             steps: 4000,
             thin: 100,
             step_size: 0.15,
+            weights: McmcWeights::Inherit,
         };
         let cfg = cfg(m);
         let target = Target::from_name("corr-gaussian", None).unwrap();
@@ -312,6 +365,125 @@ mod tests {
             "sd {sd:?}"
         );
         assert!((corr - 0.9).abs() < 0.05, "correlation {corr}");
+    }
+
+    /// The mean of `x²` per coordinate under the weights the augmentation stored, for the
+    /// target `N(0, I)` (1 from states properly weighted); checks the entries' origin marks.
+    fn stored_second_moment(rule: McmcWeights, target_ess: f64) -> f64 {
+        let m = BufferMcmc {
+            every: 1,
+            walkers: 512,
+            steps: 1,
+            thin: 1,
+            step_size: 1e-4,
+            weights: rule,
+        };
+        let cfg = Config {
+            batch: 512,
+            buffer_capacity: 3000,
+            buffer_priority: Priority::ImportanceWeight { target_ess },
+            ..cfg(m)
+        };
+        let target = Target::from_name("gaussian", None).unwrap();
+        let layout = Layout::new(&cfg, 2).unwrap();
+        let (mut fa, mut ua) = (vec![0.0f32; layout.f32_len], vec![0u32; layout.u32_len]);
+        let mut r = rng::seeded(11);
+        let mut v = Views::new(&layout, &mut fa, &mut ua).unwrap();
+        let mut st = init(&cfg, &layout, &mut v, &mut r).unwrap();
+        // 2000 draws of q = N(0, 2² I), each with its exact weight log p − log q
+        let mut x = [0.0f32; 2];
+        for _ in 0..2000 {
+            fill_standard_normal(&mut r, &mut x);
+            x.iter_mut().for_each(|v| *v *= 2.0);
+            let log_q =
+                -0.125 * (x[0] * x[0] + x[1] * x[1]) - math::ln(8.0 * core::f64::consts::PI) as f32;
+            let log_p = target.log_density(&x);
+            let b = &mut v.buffer;
+            let mut buf =
+                ReplayBuffer::from_parts(2, b.states, b.log_w, b.log_r, st.buffer).unwrap();
+            buf.insert(&x, &[log_p - log_q], &[log_p]).unwrap();
+            st.buffer = buf.cursor();
+        }
+        let info = augment_buffer(&cfg, 1, &mut st, &mut v, &target, &mut r).unwrap();
+        assert_eq!((info.inserted, st.buffer.len), (512, 2512));
+        let lw = &v.buffer.log_w[2000..2512];
+        let top = lw.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+        let (mut sw, mut swx) = (0.0f64, 0.0f64);
+        for (k, &l) in lw.iter().enumerate() {
+            let w = math::exp(l as f64 - top);
+            let x = &v.buffer.states[2 * (2000 + k)..2 * (2000 + k) + 2];
+            sw += w;
+            swx += w * 0.5 * (x[0] as f64 * x[0] as f64 + x[1] as f64 * x[1] as f64);
+        }
+        let tracked = rule == McmcWeights::Resampled;
+        assert_eq!(v.buffer.origin.len(), if tracked { 3000 } else { 0 });
+        if tracked {
+            assert!(v.buffer.origin[..2000].iter().all(|&o| o == 0));
+            assert!(v.buffer.origin[2000..2512].iter().all(|&o| o == 1));
+            // the policy's inserts take the slots back (six batches wrap the ring)
+            for _ in 0..6 {
+                super::super::parts::insert(&mut st.buffer, &mut v, false).unwrap();
+            }
+            assert!(v.buffer.origin.iter().all(|&o| o == 0));
+        }
+        swx / sw
+    }
+
+    /// Walkers drawn by importance weight start from the target (one short MALA step keeps
+    /// each state by its walker's start, so the weights decide the outcome); weighted again by their
+    /// entries' weights (the seeds' rule) their states describe `∝ p²/q`, too narrow
+    /// (`N(0, I)` drawn through `q = N(0, 4I)`: variance 1/(2 − 1/4) = 0.57).
+    /// Divided by the draw's probability, they are properly weighted: fully tempered
+    /// (`λ = 1`, equal stored weights) and partly (`λ < 1` at a 90 % target ESS).
+    #[test]
+    fn resampled_weights_are_proper_where_inherited_ones_count_twice() {
+        let inherit = stored_second_moment(McmcWeights::Inherit, 0.05);
+        assert!(inherit < 0.75, "inherited: {inherit}");
+        for ess in [0.05, 0.9] {
+            let proper = stored_second_moment(McmcWeights::Resampled, ess);
+            assert!(
+                (proper - 1.0).abs() < 0.2,
+                "resampled at ESS {ess}: {proper}"
+            );
+        }
+    }
+
+    /// Under `λ = 1` every resampled walker's weight is the entries' mean weight.
+    #[test]
+    fn fully_tempered_walkers_get_the_mean_weight() {
+        let m = BufferMcmc {
+            every: 1,
+            walkers: 8,
+            steps: 1,
+            thin: 1,
+            step_size: 0.01,
+            weights: McmcWeights::Resampled,
+        };
+        let cfg = cfg(m);
+        let target = Target::from_name("corr-gaussian", None).unwrap();
+        let layout = Layout::new(&cfg, 2).unwrap();
+        let (mut fa, mut ua) = (vec![0.0f32; layout.f32_len], vec![0u32; layout.u32_len]);
+        let mut r = rng::seeded(4);
+        let mut v = Views::new(&layout, &mut fa, &mut ua).unwrap();
+        let mut st = init(&cfg, &layout, &mut v, &mut r).unwrap();
+        let log_w = [0.0f32, 0.5, -0.3, 1.0, 0.2];
+        for (i, &l) in log_w.iter().enumerate() {
+            let b = &mut v.buffer;
+            let mut buf =
+                ReplayBuffer::from_parts(2, b.states, b.log_w, b.log_r, st.buffer).unwrap();
+            let x = [0.1 * i as f32, -0.2];
+            buf.insert(&x, &[l], &[target.log_density(&x)]).unwrap();
+            st.buffer = buf.cursor();
+        }
+        augment_buffer(&cfg, 1, &mut st, &mut v, &target, &mut r).unwrap();
+        let mean: f64 = log_w.iter().map(|&l| math::exp(l as f64)).sum::<f64>() / 5.0;
+        for &l in &v.buffer.log_w[5..13] {
+            assert!(
+                (l as f64 - math::ln(mean)).abs() < 1e-5,
+                "{l} vs {}",
+                math::ln(mean)
+            );
+        }
     }
 
     #[test]

@@ -50,6 +50,9 @@ struct Sizes {
     smc_ws: [usize; 10],
     subtb: [usize; 7],
     buffer: usize,
+    /// Buffer entries whose origin is tracked (the capacity under
+    /// [`super::McmcWeights::Resampled`] augmentation, else 0).
+    origin: usize,
 }
 
 fn sum4(t: (usize, usize, usize, usize)) -> usize {
@@ -101,11 +104,16 @@ impl Layout {
         } else {
             0
         };
+        let resampled = cfg
+            .buffer_mcmc
+            .is_some_and(|m| m.weights == super::McmcWeights::Resampled);
+        let origin = if resampled { buffer } else { 0 };
         let sizes = Sizes {
             pws,
             smc_ws,
             subtb,
             buffer,
+            origin,
         };
         let big = |x: Option<usize>| {
             x.ok_or(Error::CapacityExceeded {
@@ -124,7 +132,10 @@ impl Layout {
         // buffer: states, log_w, log_r, weights
         f = f.and_then(|v| buffer.checked_mul(dim + 3).and_then(|bb| v.checked_add(bb)));
         let f32_len = big(f)?;
-        let u32_len = big(smc_ws[5].checked_add(buffer).and_then(|v| v.checked_add(b)))?;
+        let u32_len = big(smc_ws[5]
+            .checked_add(buffer)
+            .and_then(|v| v.checked_add(b))
+            .and_then(|v| v.checked_add(origin)))?;
         Ok(Layout {
             dim,
             net,
@@ -229,6 +240,9 @@ pub struct BufferViews<'a> {
     pub weights: &'a mut [f32],
     /// `[capacity]`: sort order.
     pub order: &'a mut [u32],
+    /// `[capacity]` under [`super::McmcWeights::Resampled`] augmentation, else empty: 1
+    /// where the entry was stored by the augmentation, 0 where by the policy or SMC.
+    pub origin: &'a mut [u32],
 }
 
 /// Every buffer of the trainer, carved from the caller's two arenas on each call.
@@ -307,6 +321,7 @@ impl<'a> Views<'a> {
             log_r: c.take(s.buffer)?,
             weights: c.take(s.buffer)?,
             order: cu.take(s.buffer)?,
+            origin: cu.take(s.origin)?,
         };
         let batch = BatchScratch {
             log_r,
@@ -314,6 +329,7 @@ impl<'a> Views<'a> {
             x_t,
             draw: cu.take(b)?,
         };
+
         Ok(Views {
             layout: *layout,
             model,
@@ -336,8 +352,8 @@ impl<'a> Views<'a> {
 
     /// The buffers that carry over from one step to the next, in order: the parameters
     /// and Adam's moments ([`Model::carried`]), the schedule table, and the replay
-    /// buffer's states, log weights and `log R` (its sampling weights and order are
-    /// recomputed by every draw). Every other buffer is written before it is read in a
+    /// buffer's states, log weights and `log R` (and the entries' origin where it is
+    /// tracked; its sampling weights and order are recomputed by every draw). Every other buffer is written before it is read in a
     /// step, so these, the [`super::State`] and the random stream resume a run exactly.
     pub fn carried(&mut self, f: &mut dyn FnMut(Carried<'_>)) {
         self.model.carried(f);
@@ -346,5 +362,8 @@ impl<'a> Views<'a> {
         f(Carried::F32(b.states));
         f(Carried::F32(b.log_w));
         f(Carried::F32(b.log_r));
+        if !b.origin.is_empty() {
+            f(Carried::U32(b.origin));
+        }
     }
 }

@@ -104,7 +104,7 @@ mod reweight;
 #[cfg(test)]
 mod tests;
 
-pub use augment::{AugmentInfo, BufferMcmc, augment_buffer};
+pub use augment::{AugmentInfo, BufferMcmc, McmcWeights, augment_buffer};
 pub use config::{BufferWeights, Config, LowReward, Method, RewardAnneal};
 pub use layout::{BatchScratch, BufferViews, Layout, TbScratch, Views};
 pub use parts::policy_at;

@@ -53,6 +53,12 @@ pub(super) fn insert(cursor: &mut Cursor, v: &mut Views<'_>, from_smc: bool) -> 
     let mut buf = ReplayBuffer::from_parts(d, b.states, b.log_w, b.log_r, *cursor)?;
     buf.insert(states, log_w, log_r)?;
     *cursor = buf.cursor();
+    // the slots just written hold the policy's (or SMC's) entries (`origin` is empty unless
+    // tracked)
+    let cap = b.origin.len();
+    for k in 0..log_w.len().min(cap) {
+        b.origin[(cursor.head + cap - 1 - k) % cap] = 0;
+    }
     Ok(())
 }
 

@@ -35,7 +35,8 @@ use crate::targets::LogDensity;
 /// the method has a buffer; otherwise does nothing. Entries are processed `B` at a time in
 /// slot order through the batch views and trajectories (the last group padded with copies
 /// of its first entry, whose results are dropped), so call it after the iteration's batch
-/// has been used. Returns the entries reweighted.
+/// has been used. Entries the MCMC augmentation stored under
+/// [`super::McmcWeights::Resampled`] keep their weights. Returns the entries reweighted.
 ///
 /// # Errors
 /// The policy's errors (shapes, a non-finite network output).
@@ -56,7 +57,7 @@ pub fn reweight_buffer<T: LogDensity + ?Sized, R: Rng + ?Sized>(
     }
     let (d, b, len) = (views.layout.dim, cfg.batch, state.buffer.len);
     let lay = views.layout;
-    let mut first = 0;
+    let (mut first, mut done) = (0, 0u32);
     while first < len {
         let n = b.min(len - first);
         for i in 0..b {
@@ -79,17 +80,24 @@ pub fn reweight_buffer<T: LogDensity + ?Sized, R: Rng + ?Sized>(
         if cfg.buffer_weights == BufferWeights::Seed {
             parts::seed_weights(cfg, views)?;
         }
-        views.buffer.log_w[first..first + n].copy_from_slice(&views.batch.log_w[..n]);
+        let b = &mut views.buffer;
+        for (i, &lw) in views.batch.log_w[..n].iter().enumerate() {
+            // the augmentation's states keep their weights (McmcWeights::Resampled)
+            if b.origin.get(first + i) != Some(&1) {
+                b.log_w[first + i] = lw;
+                done += 1;
+            }
+        }
         first += n;
     }
-    Ok(len as u32)
+    Ok(done)
 }
 
 #[cfg(test)]
 mod tests {
     extern crate std;
     use super::super::super::reference::{Process, gaussian_log_pdf};
-    use super::super::{Layout, Method, init};
+    use super::super::{BufferMcmc, Layout, McmcWeights, Method, init};
     use super::*;
     use crate::buffer::ReplayBuffer;
     use crate::rng;
@@ -102,8 +110,25 @@ mod tests {
     /// padded second group); entries keep their states and `log R`.
     #[test]
     fn an_untrained_policy_reweights_to_the_exact_ratio() {
+        reweights_all_but(None);
+    }
+
+    /// Under resampled augmentation weights, the augmentation's states (here slots 10–19,
+    /// marked by hand) keep their weights; every other entry is reweighted as before.
+    #[test]
+    fn the_augmentations_resampled_states_keep_their_weights() {
+        reweights_all_but(Some(10..20));
+    }
+
+    fn reweights_all_but(marked: Option<core::ops::Range<usize>>) {
         let sigma = 1.5f32;
+        let mcmc = BufferMcmc {
+            walkers: 64,
+            weights: McmcWeights::Resampled,
+            ..BufferMcmc::seeds(0.001)
+        };
         let cfg = Config {
+            buffer_mcmc: marked.as_ref().map(|_| mcmc),
             method: Method::TbBuffer,
             process: Process::OrnsteinUhlenbeck { init_std: sigma },
             steps: 16,
@@ -128,6 +153,8 @@ mod tests {
             buf.insert(&x, &[7.0], &[target.log_density(&x)]).unwrap();
             st.buffer = buf.cursor();
         }
+        let keep = marked.unwrap_or(0..0);
+        v.buffer.origin.get_mut(keep.clone()).unwrap().fill(1);
         for it in [0, 3] {
             assert_eq!(
                 reweight_buffer(&cfg, it, &st, &mut v, &target, &mut r),
@@ -137,14 +164,18 @@ mod tests {
         }
         assert_eq!(
             reweight_buffer(&cfg, 5, &st, &mut v, &target, &mut r),
-            Ok(100)
+            Ok(100 - keep.len() as u32)
         );
         for i in 0..100 {
             let x = [-4.0 + 0.08 * i as f32, 3.0 - 0.05 * i as f32];
             assert_eq!(&v.buffer.states[2 * i..2 * i + 2], &x);
             let lr = v.buffer.log_r[i];
             assert_eq!(lr, target.log_density(&x));
-            let want = lr - gaussian_log_pdf(&x, sigma * sigma);
+            let want = if keep.contains(&i) {
+                7.0
+            } else {
+                lr - gaussian_log_pdf(&x, sigma * sigma)
+            };
             let got = v.buffer.log_w[i];
             assert!(
                 (got - want).abs() < 2e-3 * want.abs().max(1.0),
