@@ -127,7 +127,7 @@ pub struct RunConfig {
     )]
     pub buffer_mcmc_step: Option<f32>,
     /// The stored states' log weights: `inherit` (the seeds'; the default) or `resampled`
-    /// ([`kernel::samplers::diffusion::train::McmcWeights`]).
+    /// ([`McmcWeights`]).
     #[cfg_attr(
         feature = "serde",
         serde(default, skip_serializing_if = "Option::is_none")
