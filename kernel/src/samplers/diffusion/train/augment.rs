@@ -284,11 +284,10 @@ fn mala_step<T: LogDensity + ?Sized, R: Rng + ?Sized>(
 mod tests {
     extern crate std;
     use super::super::super::reference::Process;
-    use super::super::{Layout, Method, init};
+    use super::super::Method;
+    use super::super::tests::{store, with_trainer};
     use super::*;
-    use crate::rng;
     use crate::targets::Target;
-    use std::vec;
     use std::vec::Vec;
 
     fn cfg(mcmc: BufferMcmc) -> Config {
@@ -320,51 +319,43 @@ mod tests {
         };
         let cfg = cfg(m);
         let target = Target::from_name("corr-gaussian", None).unwrap();
-        let layout = Layout::new(&cfg, 2).unwrap();
-        let (mut fa, mut ua) = (vec![0.0f32; layout.f32_len], vec![0u32; layout.u32_len]);
-        let mut r = rng::seeded(3);
-        let mut v = Views::new(&layout, &mut fa, &mut ua).unwrap();
-        let mut st = init(&cfg, &layout, &mut v, &mut r).unwrap();
-        for i in 0..10 {
-            let b = &mut v.buffer;
-            let mut buf =
-                ReplayBuffer::from_parts(2, b.states, b.log_w, b.log_r, st.buffer).unwrap();
-            let x = [4.0 + 0.1 * i as f32, -4.0];
-            buf.insert(&x, &[-0.1 * i as f32], &[target.log_density(&x)])
-                .unwrap();
-            st.buffer = buf.cursor();
-        }
-        // not due: nothing happens
-        let none = augment_buffer(&cfg, 3, &mut st, &mut v, &target, &mut r).unwrap();
-        assert_eq!((none.inserted, st.buffer.len), (0, 10));
-        let info = augment_buffer(&cfg, 5, &mut st, &mut v, &target, &mut r).unwrap();
-        assert_eq!(info.inserted, 32 * 40);
-        assert_eq!(st.buffer.len, 10 + 32 * 40);
-        let acc = info.accepted as f64 / info.proposals as f64;
-        assert!(acc > 0.3 && acc < 0.95, "acceptance {acc}");
-        let slots: Vec<u32> = v.batch.draw[..32].to_vec();
-        let (mut sum, mut sq, mut cross) = ([0.0f64; 2], [0.0f64; 2], 0.0f64);
-        let n = (32 * 40) as f64;
-        for k in 0..32 * 40 {
-            let e = 10 + k;
-            assert_eq!(v.buffer.log_w[e], v.buffer.log_w[slots[k % 32] as usize]);
-            let x = &v.buffer.states[2 * e..2 * e + 2];
-            assert_eq!(v.buffer.log_r[e], target.log_density(x));
-            for j in 0..2 {
-                sum[j] += x[j] as f64;
-                sq[j] += (x[j] as f64).powi(2);
+        with_trainer(&cfg, 3, |v, st, r| {
+            for i in 0..10 {
+                let x = [4.0 + 0.1 * i as f32, -4.0];
+                store(v, st, &x, -0.1 * i as f32, target.log_density(&x));
             }
-            cross += x[0] as f64 * x[1] as f64;
-        }
-        let mean = [sum[0] / n, sum[1] / n];
-        let sd = [0, 1].map(|j| (sq[j] / n - mean[j] * mean[j]).sqrt());
-        let corr = (cross / n - mean[0] * mean[1]) / (sd[0] * sd[1]);
-        assert!(mean[0].abs() < 0.15 && mean[1].abs() < 0.3, "mean {mean:?}");
-        assert!(
-            (sd[0] - 1.0).abs() < 0.15 && (sd[1] - 2.0).abs() < 0.3,
-            "sd {sd:?}"
-        );
-        assert!((corr - 0.9).abs() < 0.05, "correlation {corr}");
+            // not due: nothing happens
+            let none = augment_buffer(&cfg, 3, st, v, &target, r).unwrap();
+            assert_eq!((none.inserted, st.buffer.len), (0, 10));
+            let info = augment_buffer(&cfg, 5, st, v, &target, r).unwrap();
+            assert_eq!(info.inserted, 32 * 40);
+            assert_eq!(st.buffer.len, 10 + 32 * 40);
+            let acc = info.accepted as f64 / info.proposals as f64;
+            assert!(acc > 0.3 && acc < 0.95, "acceptance {acc}");
+            let slots: Vec<u32> = v.batch.draw[..32].to_vec();
+            let (mut sum, mut sq, mut cross) = ([0.0f64; 2], [0.0f64; 2], 0.0f64);
+            let n = (32 * 40) as f64;
+            for k in 0..32 * 40 {
+                let e = 10 + k;
+                assert_eq!(v.buffer.log_w[e], v.buffer.log_w[slots[k % 32] as usize]);
+                let x = &v.buffer.states[2 * e..2 * e + 2];
+                assert_eq!(v.buffer.log_r[e], target.log_density(x));
+                for j in 0..2 {
+                    sum[j] += x[j] as f64;
+                    sq[j] += (x[j] as f64).powi(2);
+                }
+                cross += x[0] as f64 * x[1] as f64;
+            }
+            let mean = [sum[0] / n, sum[1] / n];
+            let sd = [0, 1].map(|j| (sq[j] / n - mean[j] * mean[j]).sqrt());
+            let corr = (cross / n - mean[0] * mean[1]) / (sd[0] * sd[1]);
+            assert!(mean[0].abs() < 0.15 && mean[1].abs() < 0.3, "mean {mean:?}");
+            assert!(
+                (sd[0] - 1.0).abs() < 0.15 && (sd[1] - 2.0).abs() < 0.3,
+                "sd {sd:?}"
+            );
+            assert!((corr - 0.9).abs() < 0.05, "correlation {corr}");
+        })
     }
 
     /// The mean of `x²` per coordinate under the weights the augmentation stored, for the
@@ -385,48 +376,41 @@ mod tests {
             ..cfg(m)
         };
         let target = Target::from_name("gaussian", None).unwrap();
-        let layout = Layout::new(&cfg, 2).unwrap();
-        let (mut fa, mut ua) = (vec![0.0f32; layout.f32_len], vec![0u32; layout.u32_len]);
-        let mut r = rng::seeded(11);
-        let mut v = Views::new(&layout, &mut fa, &mut ua).unwrap();
-        let mut st = init(&cfg, &layout, &mut v, &mut r).unwrap();
-        // 2000 draws of q = N(0, 2² I), each with its exact weight log p − log q
-        let mut x = [0.0f32; 2];
-        for _ in 0..2000 {
-            fill_standard_normal(&mut r, &mut x);
-            x.iter_mut().for_each(|v| *v *= 2.0);
-            let log_q =
-                -0.125 * (x[0] * x[0] + x[1] * x[1]) - math::ln(8.0 * core::f64::consts::PI) as f32;
-            let log_p = target.log_density(&x);
-            let b = &mut v.buffer;
-            let mut buf =
-                ReplayBuffer::from_parts(2, b.states, b.log_w, b.log_r, st.buffer).unwrap();
-            buf.insert(&x, &[log_p - log_q], &[log_p]).unwrap();
-            st.buffer = buf.cursor();
-        }
-        let info = augment_buffer(&cfg, 1, &mut st, &mut v, &target, &mut r).unwrap();
-        assert_eq!((info.inserted, st.buffer.len), (512, 2512));
-        let lw = &v.buffer.log_w[2000..2512];
-        let top = lw.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
-        let (mut sw, mut swx) = (0.0f64, 0.0f64);
-        for (k, &l) in lw.iter().enumerate() {
-            let w = math::exp(l as f64 - top);
-            let x = &v.buffer.states[2 * (2000 + k)..2 * (2000 + k) + 2];
-            sw += w;
-            swx += w * 0.5 * (x[0] as f64 * x[0] as f64 + x[1] as f64 * x[1] as f64);
-        }
-        let tracked = rule == McmcWeights::Resampled;
-        assert_eq!(v.buffer.origin.len(), if tracked { 3000 } else { 0 });
-        if tracked {
-            assert!(v.buffer.origin[..2000].iter().all(|&o| o == 0));
-            assert!(v.buffer.origin[2000..2512].iter().all(|&o| o == 1));
-            // the policy's inserts take the slots back (six batches wrap the ring)
-            for _ in 0..6 {
-                super::super::parts::insert(&mut st.buffer, &mut v, false).unwrap();
+        with_trainer(&cfg, 11, |v, st, r| {
+            // 2000 draws of q = N(0, 2² I), each with its exact weight log p − log q
+            let mut x = [0.0f32; 2];
+            for _ in 0..2000 {
+                fill_standard_normal(r, &mut x);
+                x.iter_mut().for_each(|v| *v *= 2.0);
+                let log_q = -0.125 * (x[0] * x[0] + x[1] * x[1])
+                    - math::ln(8.0 * core::f64::consts::PI) as f32;
+                let log_p = target.log_density(&x);
+                store(v, st, &x, log_p - log_q, log_p);
             }
-            assert!(v.buffer.origin.iter().all(|&o| o == 0));
-        }
-        swx / sw
+            let info = augment_buffer(&cfg, 1, st, v, &target, r).unwrap();
+            assert_eq!((info.inserted, st.buffer.len), (512, 2512));
+            let lw = &v.buffer.log_w[2000..2512];
+            let top = lw.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+            let (mut sw, mut swx) = (0.0f64, 0.0f64);
+            for (k, &l) in lw.iter().enumerate() {
+                let w = math::exp(l as f64 - top);
+                let x = &v.buffer.states[2 * (2000 + k)..2 * (2000 + k) + 2];
+                sw += w;
+                swx += w * 0.5 * (x[0] as f64 * x[0] as f64 + x[1] as f64 * x[1] as f64);
+            }
+            let tracked = rule == McmcWeights::Resampled;
+            assert_eq!(v.buffer.origin.len(), if tracked { 3000 } else { 0 });
+            if tracked {
+                assert!(v.buffer.origin[..2000].iter().all(|&o| o == 0));
+                assert!(v.buffer.origin[2000..2512].iter().all(|&o| o == 1));
+                // the policy's inserts take the slots back (six batches wrap the ring)
+                for _ in 0..6 {
+                    super::super::parts::insert(&mut st.buffer, v, false).unwrap();
+                }
+                assert!(v.buffer.origin.iter().all(|&o| o == 0));
+            }
+            swx / sw
+        })
     }
 
     /// Walkers drawn by importance weight start from the target (one short MALA step keeps
@@ -461,29 +445,22 @@ mod tests {
         };
         let cfg = cfg(m);
         let target = Target::from_name("corr-gaussian", None).unwrap();
-        let layout = Layout::new(&cfg, 2).unwrap();
-        let (mut fa, mut ua) = (vec![0.0f32; layout.f32_len], vec![0u32; layout.u32_len]);
-        let mut r = rng::seeded(4);
-        let mut v = Views::new(&layout, &mut fa, &mut ua).unwrap();
-        let mut st = init(&cfg, &layout, &mut v, &mut r).unwrap();
-        let log_w = [0.0f32, 0.5, -0.3, 1.0, 0.2];
-        for (i, &l) in log_w.iter().enumerate() {
-            let b = &mut v.buffer;
-            let mut buf =
-                ReplayBuffer::from_parts(2, b.states, b.log_w, b.log_r, st.buffer).unwrap();
-            let x = [0.1 * i as f32, -0.2];
-            buf.insert(&x, &[l], &[target.log_density(&x)]).unwrap();
-            st.buffer = buf.cursor();
-        }
-        augment_buffer(&cfg, 1, &mut st, &mut v, &target, &mut r).unwrap();
-        let mean: f64 = log_w.iter().map(|&l| math::exp(l as f64)).sum::<f64>() / 5.0;
-        for &l in &v.buffer.log_w[5..13] {
-            assert!(
-                (l as f64 - math::ln(mean)).abs() < 1e-5,
-                "{l} vs {}",
-                math::ln(mean)
-            );
-        }
+        with_trainer(&cfg, 4, |v, st, r| {
+            let log_w = [0.0f32, 0.5, -0.3, 1.0, 0.2];
+            for (i, &l) in log_w.iter().enumerate() {
+                let x = [0.1 * i as f32, -0.2];
+                store(v, st, &x, l, target.log_density(&x));
+            }
+            augment_buffer(&cfg, 1, st, v, &target, r).unwrap();
+            let mean: f64 = log_w.iter().map(|&l| math::exp(l as f64)).sum::<f64>() / 5.0;
+            for &l in &v.buffer.log_w[5..13] {
+                assert!(
+                    (l as f64 - math::ln(mean)).abs() < 1e-5,
+                    "{l} vs {}",
+                    math::ln(mean)
+                );
+            }
+        })
     }
 
     #[test]

@@ -97,12 +97,10 @@ pub fn reweight_buffer<T: LogDensity + ?Sized, R: Rng + ?Sized>(
 mod tests {
     extern crate std;
     use super::super::super::reference::{Process, gaussian_log_pdf};
-    use super::super::{BufferMcmc, Layout, McmcWeights, Method, init};
+    use super::super::tests::{store, with_trainer};
+    use super::super::{BufferMcmc, McmcWeights, Method};
     use super::*;
-    use crate::buffer::ReplayBuffer;
-    use crate::rng;
     use crate::targets::Target;
-    use std::vec;
 
     /// The untrained policy is the OU reference process itself, whose backward kernel is its
     /// exact posterior: every backward trajectory then gives exactly `log R(x) − log q(x)`
@@ -140,47 +138,37 @@ mod tests {
             ..Config::default()
         };
         let target = Target::from_name("9gmm", None).unwrap();
-        let layout = Layout::new(&cfg, 2).unwrap();
-        let (mut fa, mut ua) = (vec![0.0f32; layout.f32_len], vec![0u32; layout.u32_len]);
-        let mut r = rng::seeded(5);
-        let mut v = Views::new(&layout, &mut fa, &mut ua).unwrap();
-        let mut st = init(&cfg, &layout, &mut v, &mut r).unwrap();
-        for i in 0..100 {
-            let b = &mut v.buffer;
-            let mut buf =
-                ReplayBuffer::from_parts(2, b.states, b.log_w, b.log_r, st.buffer).unwrap();
-            let x = [-4.0 + 0.08 * i as f32, 3.0 - 0.05 * i as f32];
-            buf.insert(&x, &[7.0], &[target.log_density(&x)]).unwrap();
-            st.buffer = buf.cursor();
-        }
-        let keep = marked.unwrap_or(0..0);
-        v.buffer.origin.get_mut(keep.clone()).unwrap().fill(1);
-        for it in [0, 3] {
+        with_trainer(&cfg, 5, |v, st, r| {
+            for i in 0..100 {
+                let x = [-4.0 + 0.08 * i as f32, 3.0 - 0.05 * i as f32];
+                store(v, st, &x, 7.0, target.log_density(&x));
+            }
+            let keep = marked.unwrap_or(0..0);
+            v.buffer.origin.get_mut(keep.clone()).unwrap().fill(1);
+            for it in [0, 3] {
+                assert_eq!(reweight_buffer(&cfg, it, st, v, &target, r), Ok(0));
+                assert!(v.buffer.log_w[..100].iter().all(|&w| w == 7.0));
+            }
             assert_eq!(
-                reweight_buffer(&cfg, it, &st, &mut v, &target, &mut r),
-                Ok(0)
+                reweight_buffer(&cfg, 5, st, v, &target, r),
+                Ok(100 - keep.len() as u32)
             );
-            assert!(v.buffer.log_w[..100].iter().all(|&w| w == 7.0));
-        }
-        assert_eq!(
-            reweight_buffer(&cfg, 5, &st, &mut v, &target, &mut r),
-            Ok(100 - keep.len() as u32)
-        );
-        for i in 0..100 {
-            let x = [-4.0 + 0.08 * i as f32, 3.0 - 0.05 * i as f32];
-            assert_eq!(&v.buffer.states[2 * i..2 * i + 2], &x);
-            let lr = v.buffer.log_r[i];
-            assert_eq!(lr, target.log_density(&x));
-            let want = if keep.contains(&i) {
-                7.0
-            } else {
-                lr - gaussian_log_pdf(&x, sigma * sigma)
-            };
-            let got = v.buffer.log_w[i];
-            assert!(
-                (got - want).abs() < 2e-3 * want.abs().max(1.0),
-                "{i}: {got} vs {want}"
-            );
-        }
+            for i in 0..100 {
+                let x = [-4.0 + 0.08 * i as f32, 3.0 - 0.05 * i as f32];
+                assert_eq!(&v.buffer.states[2 * i..2 * i + 2], &x);
+                let lr = v.buffer.log_r[i];
+                assert_eq!(lr, target.log_density(&x));
+                let want = if keep.contains(&i) {
+                    7.0
+                } else {
+                    lr - gaussian_log_pdf(&x, sigma * sigma)
+                };
+                let got = v.buffer.log_w[i];
+                assert!(
+                    (got - want).abs() < 2e-3 * want.abs().max(1.0),
+                    "{i}: {got} vs {want}"
+                );
+            }
+        })
     }
 }

@@ -26,6 +26,30 @@ fn small(method: Method) -> Config {
     }
 }
 
+/// Runs `f` on a fresh 2-D trainer of `cfg` (its views, state and `rng::seeded(seed)`),
+/// for the buffer passes' tests.
+pub(super) fn with_trainer<T>(
+    cfg: &Config,
+    seed: u64,
+    f: impl FnOnce(&mut Views<'_>, &mut State, &mut rng::Xoshiro256PlusPlus) -> T,
+) -> T {
+    let layout = Layout::new(cfg, 2).unwrap();
+    let (mut fa, mut ua) = (vec![0.0f32; layout.f32_len], vec![0u32; layout.u32_len]);
+    let mut r = rng::seeded(seed);
+    let mut v = views(&layout, &mut fa, &mut ua);
+    let mut st = init(cfg, &layout, &mut v, &mut r).unwrap();
+    f(&mut v, &mut st, &mut r)
+}
+
+/// Stores one 2-D entry in the trainer's buffer.
+pub(super) fn store(v: &mut Views<'_>, st: &mut State, x: &[f32; 2], log_w: f32, log_r: f32) {
+    let b = &mut v.buffer;
+    let mut buf =
+        crate::buffer::ReplayBuffer::from_parts(2, b.states, b.log_w, b.log_r, st.buffer).unwrap();
+    buf.insert(x, &[log_w], &[log_r]).unwrap();
+    st.buffer = buf.cursor();
+}
+
 fn views<'a>(layout: &Layout, fa: &'a mut [f32], ua: &'a mut [u32]) -> Views<'a> {
     Views::new(layout, fa, ua).unwrap()
 }
