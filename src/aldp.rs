@@ -189,8 +189,8 @@ impl Reference {
     /// A flag error for an unreadable file, rows that are not 60-d, or a file whose every
     /// row the target cuts.
     pub fn load(aldp: &Aldp, path: &str, n: usize) -> CliResult<Self> {
-        let s = crate::commands::vgs::read_samples(path)
-            .map_err(|e| CliError::flag(REFERENCE_FLAG, e.to_string()))?;
+        let s =
+            crate::csv::read(path).map_err(|e| CliError::flag(REFERENCE_FLAG, e.to_string()))?;
         if s.dim != DIM {
             return Err(CliError::flag(
                 REFERENCE_FLAG,

@@ -4,7 +4,8 @@
 //! shortest round-trip form (so reading the file back gives the same bits). Reading: an
 //! optional header line (any first line that does not parse as numbers), blank lines
 //! skipped, every row must have the same number of columns and finite values; errors name
-//! the file and the line.
+//! the file and the line. A name ending in `.gz` is read (and, by [`gzip`], written)
+//! gzip-compressed.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -88,11 +89,28 @@ fn first_nonblank(text: &str) -> usize {
     text.lines().position(|l| !l.trim().is_empty()).unwrap_or(0)
 }
 
-/// Reads and parses a sample file.
+/// Reads and parses a sample file, gunzipping it first if its name ends in `.gz`.
 pub fn read(path: &str) -> CliResult<Samples> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| CliError::file(path, format!("cannot read: {e}")))?;
+    if !path.ends_with(".gz") {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| CliError::file(path, format!("cannot read: {e}")))?;
+        return parse(path, &text);
+    }
+    use std::io::Read as _;
+    let f =
+        std::fs::File::open(path).map_err(|e| CliError::file(path, format!("cannot read: {e}")))?;
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(f)
+        .read_to_string(&mut text)
+        .map_err(|e| CliError::file(path, format!("cannot decompress: {e}")))?;
     parse(path, &text)
+}
+
+/// Gzip-compresses `bytes` (best compression).
+pub fn gzip(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    enc.write_all(bytes)?;
+    enc.finish()
 }
 
 /// Formats samples as CSV text with an `x1..xd` header.

@@ -145,7 +145,7 @@ fn assert_spread(rows: &[f32], scale: &[f32; DIM]) {
 /// decimals.
 #[test]
 fn md_scale_is_the_reference_spread_over_the_preset_sigma() {
-    let s = amortise::commands::vgs::read_samples("results/aldp/reference-x-1675.csv.gz").unwrap();
+    let s = amortise::csv::read("results/aldp/reference-x-1675.csv.gz").unwrap();
     assert_eq!((s.dim, s.n()), (DIM, 1675));
     assert_spread(&s.data, &Aldp::MD_SCALE);
 }
@@ -186,7 +186,7 @@ fn seam(a: &[f64]) -> f64 {
 /// from the reference's 12,975 rows.
 #[test]
 fn md_seams_and_their_scale_are_the_references() {
-    let s = amortise::commands::vgs::read_samples("results/aldp/reference-x.csv.gz").unwrap();
+    let s = amortise::csv::read("results/aldp/reference-x.csv.gz").unwrap();
     assert_eq!((s.dim, s.n()), (DIM, 12_975));
     for (i, &c) in IND_CIRC.iter().enumerate() {
         let got = seam(&offsets(&s.data, usize::from(c)));

@@ -206,7 +206,7 @@ fn starts(a: &McmcArgs, d: usize, r: &mut rng::Xoshiro256PlusPlus) -> CliResult<
         x.iter_mut().for_each(|v| *v *= a.init_scale);
         return Ok(x);
     };
-    let s = super::vgs::read_samples(path)?;
+    let s = crate::csv::read(path)?;
     if s.dim != d {
         return Err(CliError::file(
             path,
@@ -360,7 +360,7 @@ pub fn run(a: &McmcArgs) -> CliResult<()> {
     }
     let text = crate::csv::format(&kept, d);
     let bytes = if a.out.ends_with(".gz") {
-        super::vgs::gzip(text.as_bytes())
+        crate::csv::gzip(text.as_bytes())
             .map_err(|e| CliError::file(&a.out, format!("gzip: {e}")))?
     } else {
         text.into_bytes()

@@ -106,8 +106,8 @@ pub fn convention(a: &MetricArgs) -> CliResult<SinkhornConvention> {
 /// Runs the command.
 pub fn run(a: &MetricArgs) -> CliResult<()> {
     let conv = convention(a)?;
-    let x = super::vgs::read_samples(&a.a)?;
-    let y = super::vgs::read_samples(&a.b)?;
+    let x = crate::csv::read(&a.a)?;
+    let y = crate::csv::read(&a.b)?;
     if x.dim != y.dim {
         return Err(CliError::file(
             &a.b,

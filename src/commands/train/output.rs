@@ -1,0 +1,99 @@
+//! What every `amortise train` method writes: the summary, the samples and their plot.
+
+use amortise_kernel::targets::{LogDensity, Target};
+use serde_json::json;
+
+use super::super::json_num;
+use crate::csv::{self, write_atomic};
+use crate::error::CliResult;
+use crate::eval::{EvalSet, Evaluation};
+use crate::plot;
+use crate::run_config::RunConfig;
+
+pub(crate) fn summary(
+    rc: &RunConfig,
+    target: &Target,
+    seconds: f64,
+    ev: &Evaluation,
+    extra: serde_json::Value,
+) -> serde_json::Value {
+    let mut v = json!({
+        "target": rc.target,
+        "dim": rc.dim,
+        "method": rc.method,
+        "seed": rc.seed,
+        "iters": if rc.method == "smc" { 0 } else { rc.iters },
+        "seconds": seconds,
+        "log_z_estimate": json_num(ev.log_z_is),
+        "log_z_true": target.log_z().map(json_num),
+        "elbo": json_num(ev.elbo),
+        "eubo": ev.eubo.map(json_num),
+        "sinkhorn": ev.sinkhorn.map(json_num),
+        "sinkhorn_converged": ev.sinkhorn_converged,
+        "sinkhorn_paper": ev.sinkhorn_paper.map(json_num),
+        "mmd": ev.mmd.map(json_num),
+        "ess": json_num(ev.ess),
+        "emc": ev.emc.map(json_num),
+        "config": rc,
+    });
+    if let (Some(obj), Some(a)) = (v.as_object_mut(), &ev.aldp) {
+        obj.insert("aldp".into(), json!(a));
+    }
+    if let (Some(obj), Some(more)) = (v.as_object_mut(), extra.as_object()) {
+        for (k, val) in more {
+            obj.insert(k.clone(), val.clone());
+        }
+    }
+    v
+}
+
+pub(crate) fn write_outputs(
+    out: &str,
+    rc: &RunConfig,
+    target: &Target,
+    set: &EvalSet,
+    summary: &serde_json::Value,
+    samples: &[f32],
+) -> CliResult<()> {
+    let path = format!("{out}/summary.json");
+    write_atomic(
+        &path,
+        serde_json::to_string_pretty(summary)
+            .unwrap_or_default()
+            .as_bytes(),
+    )?;
+    write_samples(out, rc, target, set, samples)
+}
+
+/// `samples.csv` and `samples.svg` of a run; on aldp also `samples.pdb` and
+/// `ramachandran.svg` ([`crate::aldp::write_outputs`]).
+pub(crate) fn write_samples(
+    out: &str,
+    rc: &RunConfig,
+    target: &Target,
+    set: &EvalSet,
+    samples: &[f32],
+) -> CliResult<()> {
+    csv::write(&format!("{out}/samples.csv"), samples, rc.dim)?;
+    let title = format!("{} on {} (seed {})", rc.method, rc.target, rc.seed);
+    plot::samples_svg(&format!("{out}/samples.svg"), target, samples, &title)?;
+    match &set.aldp {
+        Some(a) => crate::aldp::write_outputs(a, out, samples, &title),
+        None => Ok(()),
+    }
+}
+
+/// The evaluation set of a run: [`EvalSet::new`], with the aldp reference file of
+/// `--aldp-reference` (kept in the snapshot's launch settings, so a resumed run reads it
+/// again) when given.
+pub(crate) fn eval_set(
+    target: &Target,
+    rc: &RunConfig,
+    aldp_reference: Option<&str>,
+) -> CliResult<EvalSet> {
+    let set = EvalSet::new(target, rc.eval_samples)?;
+    match aldp_reference {
+        Some(path) => set.with_aldp_reference(path),
+        None => Ok(set),
+    }
+}
