@@ -216,6 +216,12 @@ pub struct SampleArgs {
     /// ⌈n / particles⌉ independent passes.
     #[arg(long)]
     pub particles: Option<usize>,
+    /// Also write each row's importance log weight `log R(x) + log p_B(τ | x) − log p_F(τ)`
+    /// to FILE (one `log_w` column, the rows of --out in order; the rows themselves do not
+    /// change). Diffusion and teacher checkpoints, not with --smc (its rows are equally
+    /// weighted). `metric ramachandran --a-log-weights FILE` reweights with them.
+    #[arg(long, value_name = "FILE")]
+    pub log_weights: Option<String>,
 }
 
 #[derive(Debug, Clone, clap::Args)]

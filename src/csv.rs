@@ -144,6 +144,17 @@ pub fn write(path: &str, data: &[f32], dim: usize) -> CliResult<()> {
     write_atomic(path, format(data, dim).as_bytes())
 }
 
+/// Writes one column of values under the header `name`, atomically (as [`write()`]).
+pub fn write_column(path: &str, name: &str, values: &[f32]) -> CliResult<()> {
+    let mut s = String::with_capacity(values.len() * 12 + name.len() + 1);
+    s.push_str(name);
+    s.push('\n');
+    for v in values {
+        let _ = writeln!(s, "{v}");
+    }
+    write_atomic(path, s.as_bytes())
+}
+
 /// Writes bytes to `path` through a temporary file and a rename.
 pub fn write_atomic(path: &str, bytes: &[u8]) -> CliResult<()> {
     let tmp = format!("{path}.tmp");

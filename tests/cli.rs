@@ -558,6 +558,35 @@ fn bench_peak_measures_both_rates_and_benches_divide_by_it() {
 }
 
 #[test]
+fn sample_writes_the_log_weights_of_the_same_rows() {
+    let dir = tmp("sample-log-w");
+    assert!(small_train("tb", &dir, "5").status.success());
+    let ck = dir.to_str().unwrap();
+    let (a, b, w) = (dir.join("a.csv"), dir.join("b.csv"), dir.join("w.csv"));
+    let sample = |out: &std::path::Path, extra: &[&str]| {
+        let mut args = vec!["sample", "--checkpoint", ck, "--n", "50", "--seed", "2"];
+        args.extend(["--out", out.to_str().unwrap()]);
+        args.extend(extra);
+        amortise(&args)
+    };
+    assert!(sample(&a, &[]).status.success());
+    let o = sample(&b, &["--log-weights", w.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+    let text = std::fs::read_to_string(&w).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!((lines[0], lines.len()), ("log_w", 51));
+    let lw: Vec<f32> = lines[1..].iter().map(|l| l.parse().unwrap()).collect();
+    assert!(lw.iter().all(|v| v.is_finite()), "{lw:?}");
+    assert!(lw.iter().any(|&v| v != lw[0]), "{lw:?}");
+    assert_fails(
+        &sample(&b, &["--smc", "--log-weights", w.to_str().unwrap()]),
+        2,
+        "--log-weights: not with --smc",
+    );
+}
+
+#[test]
 fn metric_ramachandran_compares_aldp_sample_files() {
     let reference = "results/aldp/reference-x.csv.gz";
     let r = std::path::Path::new(reference);
@@ -567,6 +596,7 @@ fn metric_ramachandran_compares_aldp_sample_files() {
     }
     assert_eq!(v["populations_a"], v["populations_b"], "{v}");
     assert_eq!(v["populations_a"]["n"].as_u64(), Some(12_975), "{v}");
+    assert!(v.get("populations_a_weighted").is_none(), "{v}");
     // the odd rows against the even rows: same populations within a few per cent, KL > 0
     let text = String::from_utf8(
         std::process::Command::new("gzip")
@@ -596,6 +626,52 @@ fn metric_ramachandran_compares_aldp_sample_files() {
     assert!(v["kl_ramachandran"].as_f64().unwrap() > 0.5, "{v}");
     let pa = v["populations_a"]["beta_c7eq"].as_f64().unwrap();
     assert!((pa - 0.880).abs() < 0.01, "{v}");
+    // equal log weights reweight nothing; weights of the wrong shape name the flag or file
+    let lw = dir.join("lw.csv");
+    let lw_odd = "log_w\n".to_string() + &"1.5\n".repeat(a_rows(&a));
+    std::fs::write(&lw, lw_odd).unwrap();
+    let v = metric_json(
+        "ramachandran",
+        &a,
+        &b,
+        &["--a-log-weights", lw.to_str().unwrap()],
+    );
+    let (pw, pa) = (&v["populations_a_weighted"], &v["populations_a"]);
+    for k in ["beta_c7eq", "alpha_r", "alpha_l"] {
+        let (x, y) = (pw[k].as_f64().unwrap(), pa[k].as_f64().unwrap());
+        assert!((x - y).abs() < 1e-9, "{k}: {v}");
+    }
+    assert!((v["ess_a_weighted"].as_f64().unwrap() - a_rows(&a) as f64).abs() < 1e-6);
+    assert!(v["standard_errors_a_weighted"]["alpha_r"].as_f64().unwrap() > 0.0);
+    let short = dir.join("short.csv");
+    std::fs::write(&short, "log_w\n0\n1\n").unwrap();
+    let rama_w = |w: &std::path::Path, kind: &str| {
+        amortise(&[
+            "metric",
+            kind,
+            "--a",
+            a.to_str().unwrap(),
+            "--b",
+            b.to_str().unwrap(),
+            "--a-log-weights",
+            w.to_str().unwrap(),
+        ])
+    };
+    assert_fails(
+        &rama_w(&short, "ramachandran"),
+        2,
+        "--a-log-weights: has 2 log weights for",
+    );
+    assert_fails(
+        &rama_w(&a, "ramachandran"),
+        1,
+        "has 60 columns; log weights have one",
+    );
+    assert_fails(
+        &rama_w(&lw, "mmd"),
+        2,
+        "--a-log-weights: applies to ramachandran only",
+    );
     // bad input names the file or the flag
     let g = dir.join("g.csv");
     std::fs::write(&g, "x1,x2\n0,0\n").unwrap();
@@ -627,3 +703,7 @@ fn metric_ramachandran_compares_aldp_sample_files() {
     );
 }
 
+/// Rows of a sample file with a header line.
+fn a_rows(path: &std::path::Path) -> usize {
+    std::fs::read_to_string(path).unwrap().lines().count() - 1
+}

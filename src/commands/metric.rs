@@ -34,6 +34,11 @@ pub struct MetricArgs {
     /// 1e-3). The paper convention's ε is relative to the data and cannot be set.
     #[arg(long)]
     pub epsilon: Option<f64>,
+    /// Importance log weights of `--a`'s rows (one column, e.g. `amortise sample
+    /// --log-weights`), for `ramachandran` only: adds the self-normalised importance-weighted
+    /// populations of `--a`, their standard errors and Kish's effective sample size.
+    #[arg(long, value_name = "FILE")]
+    pub a_log_weights: Option<String>,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
@@ -106,6 +111,12 @@ pub fn convention(a: &MetricArgs) -> CliResult<SinkhornConvention> {
 /// Runs the command.
 pub fn run(a: &MetricArgs) -> CliResult<()> {
     let conv = convention(a)?;
+    if a.a_log_weights.is_some() && !matches!(a.kind, MetricKind::Ramachandran) {
+        return Err(CliError::flag(
+            "--a-log-weights",
+            "applies to ramachandran only",
+        ));
+    }
     let x = crate::csv::read(&a.a)?;
     let y = crate::csv::read(&a.b)?;
     if x.dim != y.dim {
@@ -185,6 +196,7 @@ fn ramachandran(a: &MetricArgs, sets: [&crate::csv::Samples; 2]) -> CliResult<()
         return Err(CliError::flag("--target", "aldp is not built in"));
     };
     let mut stats = Vec::new();
+    let mut weighted = None;
     for (path, s) in [&a.a, &a.b].into_iter().zip(sets) {
         if s.dim != amortise_kernel::targets::aldp::DIM {
             return Err(CliError::file(
@@ -196,19 +208,26 @@ fn ramachandran(a: &MetricArgs, sets: [&crate::csv::Samples; 2]) -> CliResult<()
                 ),
             ));
         }
-        stats.push(crate::aldp::AngleStats::new(&crate::aldp::angles(
-            aldp, &s.data,
-        ))?);
+        let angles = crate::aldp::angles(aldp, &s.data);
+        if let (Some(w), true) = (&a.a_log_weights, stats.is_empty()) {
+            weighted = Some(weighted_populations(w, &angles)?);
+        }
+        stats.push(crate::aldp::AngleStats::new(&angles)?);
     }
     let [kl_phi, kl_psi, kl_rama] = crate::aldp::kl_divergences(&stats[1], &stats[0]);
     let (pa, pb) = (stats[0].populations(), stats[1].populations());
     let num = |v: Option<f64>| v.map_or(serde_json::Value::Null, json_num);
     if a.json {
-        let v = serde_json::json!({
+        let mut v = serde_json::json!({
             "metric": "ramachandran",
             "kl_phi": num(kl_phi), "kl_psi": num(kl_psi), "kl_ramachandran": num(kl_rama),
             "populations_a": pa, "populations_b": pb,
         });
+        if let Some(w) = &weighted {
+            v["populations_a_weighted"] = serde_json::json!(w.populations);
+            v["standard_errors_a_weighted"] = serde_json::json!(w.standard_errors);
+            v["ess_a_weighted"] = json_num(w.ess);
+        }
         println!("{v}");
         return Ok(());
     }
@@ -225,5 +244,29 @@ fn ramachandran(a: &MetricArgs, sets: [&crate::csv::Samples; 2]) -> CliResult<()
             p.n, p.beta_c7eq, p.alpha_r, p.alpha_l, p.unclassified
         );
     }
+    if let Some(w) = &weighted {
+        let (p, e) = (w.populations, w.standard_errors);
+        println!(
+            "a weighted (ESS {:.1}): beta/C7eq {:.4} ± {:.4}  alphaR {:.4} ± {:.4}  alphaL {:.4} ± {:.4}",
+            w.ess, p.beta_c7eq, e.beta_c7eq, p.alpha_r, e.alpha_r, p.alpha_l, e.alpha_l
+        );
+    }
     Ok(())
+}
+
+/// The weighted populations of `--a` from the log weights in `path` (one column, one row
+/// per sample of `--a`).
+fn weighted_populations(
+    path: &str,
+    angles: &[[f64; 2]],
+) -> CliResult<crate::aldp::WeightedPopulations> {
+    let w = crate::csv::read(path)?;
+    if w.dim != 1 {
+        return Err(CliError::file(
+            path,
+            format!("has {} columns; log weights have one", w.dim),
+        ));
+    }
+    let lw: Vec<f64> = w.data.iter().map(|&v| f64::from(v)).collect();
+    crate::aldp::weighted_populations(angles, &lw)
 }

@@ -43,6 +43,12 @@ pub fn check_values(n: usize, dim: usize) -> CliResult<()> {
 /// at least 1 and at most `--n`'s bound).
 pub fn check_args(a: &SampleArgs) -> CliResult<()> {
     check_n(a.n)?;
+    if a.smc && a.log_weights.is_some() {
+        return Err(CliError::flag(
+            "--log-weights",
+            "not with --smc (its rows are resampled, so equally weighted)",
+        ));
+    }
     match a.particles {
         Some(_) if !a.smc => Err(CliError::flag("--particles", "needs --smc")),
         Some(p) => check_n(p).map_err(|_| {
@@ -72,6 +78,26 @@ pub fn run(a: &SampleArgs) -> CliResult<()> {
     } else if let RunSettings::Discrete(s) = &ck.settings {
         let (env, idx) = super::discrete::sample_checkpoint(s, &ck, n, seed)?;
         write_atomic(out, super::discrete::samples_csv(&env, &idx).as_bytes())?;
+    } else if let Some(wpath) = &a.log_weights {
+        let (RunSettings::Diffusion(rc) | RunSettings::Teacher(rc)) = &ck.settings else {
+            return Err(CliError::flag(
+                "--log-weights",
+                format!(
+                    "needs a diffusion or teacher checkpoint, {path} is a {} checkpoint",
+                    ck.kind()
+                ),
+            ));
+        };
+        let (all, lw) = sample_policy(&ck, rc, &path, n, seed)?;
+        check_finite(&path, &all)?;
+        if let Some(i) = lw.iter().position(|v| !v.is_finite()) {
+            return Err(CliError::file(
+                &path,
+                format!("the log weight of row {} is not finite ({})", i + 1, lw[i]),
+            ));
+        }
+        csv::write(out, &all, rc.dim)?;
+        csv::write_column(wpath, "log_w", &lw)?;
     } else {
         let (all, dim) = sample_checkpoint(&ck, &path, n, seed)?;
         csv::write(out, &all, dim)?;
@@ -105,7 +131,7 @@ pub fn sample_checkpoint(
 ) -> CliResult<(Vec<f32>, usize)> {
     let (all, dim) = match &ck.settings {
         RunSettings::Diffusion(rc) | RunSettings::Teacher(rc) => {
-            (sample_policy(ck, rc, path, n, seed)?, rc.dim)
+            (sample_policy(ck, rc, path, n, seed)?.0, rc.dim)
         }
         RunSettings::Vgs(s) => super::vgs::sample_checkpoint(s, ck, n, seed)?,
         RunSettings::Ebm(s) => super::ebm::sample_checkpoint(s, ck, n, seed)?,
@@ -123,23 +149,30 @@ pub fn sample_checkpoint(
             (rows, w)
         }
     };
+    check_finite(path, &all)?;
+    Ok((all, dim))
+}
+
+/// Refuses non-finite samples (a model whose parameters overflow).
+fn check_finite(path: &str, all: &[f32]) -> CliResult<()> {
     if all.iter().any(|v| !v.is_finite()) {
         return Err(CliError::file(
             path,
             "the checkpoint's model produced non-finite samples",
         ));
     }
-    Ok((all, dim))
+    Ok(())
 }
 
-/// The diffusion policy of a `diffusion` or `teacher` checkpoint.
+/// `n` samples of the diffusion policy of a `diffusion` or `teacher` checkpoint and their
+/// importance log weights.
 fn sample_policy(
     ck: &Checkpoint,
     rc: &RunConfig,
     path: &str,
     n: usize,
     seed: u64,
-) -> CliResult<Vec<f32>> {
+) -> CliResult<(Vec<f32>, Vec<f32>)> {
     check_values(n, rc.dim)?;
     let target = super::run_target(rc)?;
     let cfg = rc.train_config()?;
@@ -157,10 +190,11 @@ fn sample_policy(
     // sample in chunks to bound memory
     let chunk = 10_000usize;
     let mut all = Vec::with_capacity(n * rc.dim);
+    let mut log_w = Vec::with_capacity(n);
     let mut left = n;
     while left > 0 {
         let m = left.min(chunk);
-        let (x, _) = eval::sample_policy(
+        let (x, lw) = eval::sample_policy(
             eval::TrainedPolicy {
                 cfg: &cfg.policy,
                 process: cfg.process,
@@ -173,7 +207,8 @@ fn sample_policy(
             &mut r,
         )?;
         all.extend_from_slice(&x);
+        log_w.extend_from_slice(&lw);
         left -= m;
     }
-    Ok(all)
+    Ok((all, log_w))
 }
