@@ -154,12 +154,26 @@ impl Bins {
 /// [`Error::InvalidConfig`] for invalid bins; [`Error::ShapeMismatch`] if `counts.len()`
 /// is not `bins.n`.
 pub fn histogram_1d_f64(values: &[f64], bins: Bins, counts: &mut [u32]) -> Result<usize, Error> {
-    bins.validate()?;
     check_len("histogram_1d_f64 counts", bins.n, counts.len())?;
+    bin_1d(values, bins, |k, _| {
+        if let Some(c) = counts.get_mut(k) {
+            *c = c.saturating_add(1);
+        }
+    })
+}
+
+/// Calls `add(bin, i)` for every `values[i]` in range of `bins` (validated); returns how
+/// many values were dropped (out of range or NaN).
+pub(crate) fn bin_1d(
+    values: &[f64],
+    bins: Bins,
+    mut add: impl FnMut(usize, usize),
+) -> Result<usize, Error> {
+    bins.validate()?;
     let mut dropped = 0usize;
-    for &v in values {
-        match bins.index(v).and_then(|k| counts.get_mut(k)) {
-            Some(c) => *c = c.saturating_add(1),
+    for (i, &v) in values.iter().enumerate() {
+        match bins.index(v) {
+            Some(k) => add(k, i),
             None => dropped += 1,
         }
     }
@@ -181,6 +195,24 @@ pub fn histogram_2d(
     by: Bins,
     counts: &mut [u32],
 ) -> Result<usize, Error> {
+    let cells = counts.len();
+    bin_2d([x, y], [bx, by], cells, |k, _| {
+        if let Some(c) = counts.get_mut(k) {
+            *c = c.saturating_add(1);
+        }
+    })
+}
+
+/// Calls `add(cell, i)` for every point `(xy[0][i], xy[1][i])` in range of `b` (validated),
+/// `cell = i_x·b[1].n + i_y`; returns how many points were dropped. `cells` is the length of
+/// the caller's histogram, checked against `b[0].n·b[1].n`.
+pub(crate) fn bin_2d(
+    xy: [&[f64]; 2],
+    b: [Bins; 2],
+    cells: usize,
+    mut add: impl FnMut(usize, usize),
+) -> Result<usize, Error> {
+    let ([x, y], [bx, by]) = (xy, b);
     bx.validate()?;
     by.validate()?;
     if y.len() != x.len() {
@@ -190,22 +222,18 @@ pub fn histogram_2d(
             got: y.len(),
         });
     }
-    let cells = bx.n.saturating_mul(by.n);
-    if counts.len() != cells {
+    let want = bx.n.saturating_mul(by.n);
+    if cells != want {
         return Err(Error::ShapeMismatch {
             what: "histogram_2d counts",
-            expected: cells,
-            got: counts.len(),
+            expected: want,
+            got: cells,
         });
     }
     let mut dropped = 0usize;
-    for (&u, &v) in x.iter().zip(y) {
+    for (i, (&u, &v)) in x.iter().zip(y).enumerate() {
         match (bx.index(u), by.index(v)) {
-            (Some(i), Some(j)) => {
-                if let Some(c) = counts.get_mut(i * by.n + j) {
-                    *c = c.saturating_add(1);
-                }
-            }
+            (Some(a), Some(b)) => add(a * by.n + b, i),
             _ => dropped += 1,
         }
     }
@@ -236,11 +264,29 @@ pub fn kl_density_histograms(
     cell: f64,
     eps: f64,
 ) -> Result<f64, Error> {
-    if q_counts.len() != p_counts.len() {
+    kl_density(
+        [p_counts.len(), q_counts.len()],
+        |k| p_counts.get(k).map_or(0.0, |&c| f64::from(c)),
+        |k| q_counts.get(k).map_or(0.0, |&c| f64::from(c)),
+        [cell, eps],
+    )
+}
+
+/// The sum of [`kl_density_histograms`] over cells whose masses (counts, or weights) are
+/// `p(k)` and `q(k)`, `k < len[0] = len[1]`; `ce = [cell, eps]`. Sums of counts below 2⁵³
+/// are exact in `f64`, so counts and the same counts as masses give the same bits.
+pub(crate) fn kl_density(
+    len: [usize; 2],
+    p: impl Fn(usize) -> f64,
+    q: impl Fn(usize) -> f64,
+    ce: [f64; 2],
+) -> Result<f64, Error> {
+    let [cell, eps] = ce;
+    if len[1] != len[0] {
         return Err(Error::ShapeMismatch {
             what: "kl q_counts",
-            expected: p_counts.len(),
-            got: q_counts.len(),
+            expected: len[0],
+            got: len[1],
         });
     }
     if !(cell.is_finite() && cell > 0.0 && eps.is_finite() && eps > 0.0) {
@@ -248,19 +294,19 @@ pub fn kl_density_histograms(
             "kl: cell and eps must be finite and positive",
         ));
     }
-    let total = |c: &[u32]| c.iter().map(|&v| u64::from(v)).sum::<u64>();
-    let (np, nq) = (total(p_counts), total(q_counts));
-    if np == 0 || nq == 0 {
+    let (np, nq) = (0..len[0]).fold((0.0f64, 0.0f64), |(a, b), k| (a + p(k), b + q(k)));
+    if np <= 0.0 || nq <= 0.0 {
         return Err(Error::Degenerate("kl: a histogram has no counts"));
     }
-    let (sp, sq) = (np as f64 * cell, nq as f64 * cell);
+    let (sp, sq) = (np * cell, nq * cell);
     let mut sum = 0.0f64;
-    for (&a, &b) in p_counts.iter().zip(q_counts) {
-        if a == 0 {
+    for k in 0..len[0] {
+        let a = p(k);
+        if a == 0.0 {
             continue;
         }
-        let (p, q) = (f64::from(a) / sp, f64::from(b) / sq);
-        sum += p * crate::math::ln((p + eps) / (q + eps));
+        let (pk, qk) = (a / sp, q(k) / sq);
+        sum += pk * crate::math::ln((pk + eps) / (qk + eps));
     }
     Ok(sum * cell)
 }

@@ -9,6 +9,7 @@
 //! | [`mmd`] | MMD with a Gaussian kernel and the median-heuristic bandwidth |
 //! | [`coverage`] | entropic mode coverage (EMC) from nearest-mode histograms |
 //! | [`histogram`] | total variation, mean L1 over states, 1-D and 2-D histograms, FAB's histogram KL divergence |
+//! | [`weighted_histogram`] | weighted 1-D and 2-D histograms and the histogram KL divergence between weighted ones |
 //! | [`w2`] | the exact 2-Wasserstein distance between equal-size clouds (Hungarian algorithm) |
 //!
 //! Inputs are `f32` (samples row-major `[n, dim]` flat slices); reductions accumulate in
@@ -23,4 +24,5 @@ pub mod histogram;
 pub mod mmd;
 pub mod sinkhorn;
 pub mod w2;
+pub mod weighted_histogram;
 pub mod weights;
