@@ -597,6 +597,7 @@ fn metric_ramachandran_compares_aldp_sample_files() {
     assert_eq!(v["populations_a"], v["populations_b"], "{v}");
     assert_eq!(v["populations_a"]["n"].as_u64(), Some(12_975), "{v}");
     assert!(v.get("populations_a_weighted").is_none(), "{v}");
+    assert!(v.get("kl_ramachandran_a_weighted").is_none(), "{v}");
     // the odd rows against the even rows: same populations within a few per cent, KL > 0
     let text = String::from_utf8(
         std::process::Command::new("gzip")
@@ -643,6 +644,10 @@ fn metric_ramachandran_compares_aldp_sample_files() {
     }
     assert!((v["ess_a_weighted"].as_f64().unwrap() - a_rows(&a) as f64).abs() < 1e-6);
     assert!(v["standard_errors_a_weighted"]["alpha_r"].as_f64().unwrap() > 0.0);
+    for k in ["kl_phi", "kl_psi", "kl_ramachandran"] {
+        let w = format!("{k}_a_weighted");
+        assert_eq!(v[k], v[w.as_str()], "equal weights: {k}: {v}");
+    }
     let short = dir.join("short.csv");
     std::fs::write(&short, "log_w\n0\n1\n").unwrap();
     let rama_w = |w: &std::path::Path, kind: &str| {

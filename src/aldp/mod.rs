@@ -38,7 +38,9 @@ use serde::Serialize;
 use crate::error::{CliError, CliResult};
 
 mod weighted;
-pub use weighted::{WeightedPopulations, weighted_populations};
+pub use weighted::{
+    WeightedHistograms, WeightedPopulations, kl_divergences_weighted, weighted_populations,
+};
 
 /// Bins of the φ and ψ histograms (FAB: 200).
 pub const PHI_PSI_BINS: usize = 200;
@@ -52,7 +54,7 @@ pub const ALPHA_L_WELLS_MAX_PHI: f64 = 2.0 * core::f64::consts::FRAC_PI_3;
 pub const REFERENCE_FLAG: &str = "--aldp-reference";
 
 /// The angle range `[−π, π]` with `n` bins.
-fn angle_bins(n: usize) -> Bins {
+pub(crate) fn angle_bins(n: usize) -> Bins {
     Bins {
         lo: -core::f64::consts::PI,
         hi: core::f64::consts::PI,

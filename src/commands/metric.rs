@@ -36,7 +36,8 @@ pub struct MetricArgs {
     pub epsilon: Option<f64>,
     /// Importance log weights of `--a`'s rows (one column, e.g. `amortise sample
     /// --log-weights`), for `ramachandran` only: adds the self-normalised importance-weighted
-    /// populations of `--a`, their standard errors and Kish's effective sample size.
+    /// populations of `--a`, their standard errors, Kish's effective sample size and the KL
+    /// divergences of the reference from `--a`'s weighted histograms.
     #[arg(long, value_name = "FILE")]
     pub a_log_weights: Option<String>,
     /// Print JSON instead of text.
@@ -210,11 +211,14 @@ fn ramachandran(a: &MetricArgs, sets: [&crate::csv::Samples; 2]) -> CliResult<()
         }
         let angles = crate::aldp::angles(aldp, &s.data);
         if let (Some(w), true) = (&a.a_log_weights, stats.is_empty()) {
-            weighted = Some(weighted_populations(w, &angles)?);
+            weighted = Some(weighted_stats(w, &angles)?);
         }
         stats.push(crate::aldp::AngleStats::new(&angles)?);
     }
     let [kl_phi, kl_psi, kl_rama] = crate::aldp::kl_divergences(&stats[1], &stats[0]);
+    let kl_weighted = weighted
+        .as_ref()
+        .map(|(_, h)| crate::aldp::kl_divergences_weighted(&stats[1], h));
     let (pa, pb) = (stats[0].populations(), stats[1].populations());
     let num = |v: Option<f64>| v.map_or(serde_json::Value::Null, json_num);
     if a.json {
@@ -223,10 +227,13 @@ fn ramachandran(a: &MetricArgs, sets: [&crate::csv::Samples; 2]) -> CliResult<()
             "kl_phi": num(kl_phi), "kl_psi": num(kl_psi), "kl_ramachandran": num(kl_rama),
             "populations_a": pa, "populations_b": pb,
         });
-        if let Some(w) = &weighted {
+        if let (Some((w, _)), Some([p, s, r])) = (&weighted, kl_weighted) {
             v["populations_a_weighted"] = serde_json::json!(w.populations);
             v["standard_errors_a_weighted"] = serde_json::json!(w.standard_errors);
             v["ess_a_weighted"] = json_num(w.ess);
+            v["kl_phi_a_weighted"] = num(p);
+            v["kl_psi_a_weighted"] = num(s);
+            v["kl_ramachandran_a_weighted"] = num(r);
         }
         println!("{v}");
         return Ok(());
@@ -244,22 +251,31 @@ fn ramachandran(a: &MetricArgs, sets: [&crate::csv::Samples; 2]) -> CliResult<()
             p.n, p.beta_c7eq, p.alpha_r, p.alpha_l, p.unclassified
         );
     }
-    if let Some(w) = &weighted {
+    if let (Some((w, _)), Some([kp, ks, kr])) = (&weighted, kl_weighted) {
         let (p, e) = (w.populations, w.standard_errors);
         println!(
             "a weighted (ESS {:.1}): beta/C7eq {:.4} ± {:.4}  alphaR {:.4} ± {:.4}  alphaL {:.4} ± {:.4}",
             w.ess, p.beta_c7eq, e.beta_c7eq, p.alpha_r, e.alpha_r, p.alpha_l, e.alpha_l
         );
+        println!(
+            "KL(b ‖ a weighted)  phi {}  psi {}  ramachandran {}",
+            f(kp),
+            f(ks),
+            f(kr)
+        );
     }
     Ok(())
 }
 
-/// The weighted populations of `--a` from the log weights in `path` (one column, one row
-/// per sample of `--a`).
-fn weighted_populations(
+/// The weighted populations and histograms of `--a` from the log weights in `path` (one
+/// column, one row per sample of `--a`).
+fn weighted_stats(
     path: &str,
     angles: &[[f64; 2]],
-) -> CliResult<crate::aldp::WeightedPopulations> {
+) -> CliResult<(
+    crate::aldp::WeightedPopulations,
+    crate::aldp::WeightedHistograms,
+)> {
     let w = crate::csv::read(path)?;
     if w.dim != 1 {
         return Err(CliError::file(
@@ -268,5 +284,8 @@ fn weighted_populations(
         ));
     }
     let lw: Vec<f64> = w.data.iter().map(|&v| f64::from(v)).collect();
-    crate::aldp::weighted_populations(angles, &lw)
+    Ok((
+        crate::aldp::weighted_populations(angles, &lw)?,
+        crate::aldp::WeightedHistograms::new(angles, &lw)?,
+    ))
 }
