@@ -135,6 +135,10 @@ pub enum Command {
         /// paper-table only: threads of each run (the results do not depend on it).
         #[arg(long, default_value_t = 1)]
         threads: usize,
+        /// aldp-table only: rows of each finished trained run's importance-weighted final
+        /// comparison (default 1,000,000; 0: none).
+        #[arg(long)]
+        weighted_samples: Option<u64>,
         /// Extra flags for every `amortise train` run, after `--`.
         #[arg(last = true)]
         extra: Vec<String>,

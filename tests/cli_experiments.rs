@@ -569,11 +569,25 @@ fn aldp_table_runs_finishes_and_collects() {
         2,
         "--methods: unknown 'vgs'",
     );
+    assert_fails(
+        &amortise(&[
+            "experiment",
+            "paper-table",
+            "--weighted-samples",
+            "9",
+            "--out",
+            o,
+        ]),
+        2,
+        "--weighted-samples: only used by aldp-table",
+    );
     let run = amortise(&[
         "experiment",
         "aldp-table",
         "--methods",
         "tb",
+        "--weighted-samples",
+        "2000",
         "--out",
         o,
         "--",
@@ -597,6 +611,21 @@ fn aldp_table_runs_finishes_and_collects() {
     assert!(
         !dir.join("final.csv").exists(),
         "the 100k samples are deleted"
+    );
+    let w: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("final-weighted-ramachandran.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(w["populations_a"]["n"], 2000);
+    let ess = w["ess_a_weighted"].as_f64().unwrap();
+    assert!(ess > 1.0 && ess <= 2000.0, "{w}");
+    assert!(
+        w["kl_ramachandran_a_weighted"].as_f64().unwrap() > 0.0,
+        "{w}"
+    );
+    assert!(
+        !dir.join("final-logw.csv").exists(),
+        "the log weights are deleted"
     );
     let table = std::fs::read_to_string(out.join("aldp-table.md")).unwrap();
     assert!(

@@ -9,8 +9,11 @@
 //! invocation after iteration K, so a table is built in pieces of any size with the bits of
 //! uninterrupted runs. When a trained run has finished, its checkpoint draws the final
 //! 100,000 samples (`amortise sample --n 100000 --seed 1`, the RSMC code's final size),
-//! compared with the reference into `final-ramachandran.json` (`metric ramachandran`); the
-//! samples file is then deleted (it is about 70 MB). `--stop-at 0` only collects.
+//! compared with the reference into `final-ramachandran.json` (`metric ramachandran`), and
+//! 1,000,000 samples (`--weighted-samples`) with their importance log weights (`sample --n
+//! 1000000 --seed 2 --log-weights`), compared with their weights into
+//! `final-weighted-ramachandran.json` (`metric ramachandran --a-log-weights`); the sample
+//! files are then deleted (about 70 and 700 MB). `--stop-at 0` only collects.
 
 use std::fmt::Write as _;
 
@@ -24,9 +27,40 @@ use crate::error::{CliError, CliResult};
 
 /// The reference file runs are started with unless the flags after `--` name another.
 pub const DEFAULT_REFERENCE: &str = "results/aldp/reference-x.csv.gz";
-/// Samples of the final comparison, and the seed that draws them.
-const FINAL_SAMPLES: &str = "100000";
-const FINAL_SEED: &str = "1";
+/// The final comparisons of a finished trained run: the file written, the samples, the
+/// seed that draws them, and whether the rows are importance-weighted.
+struct Final {
+    file: &'static str,
+    samples: u64,
+    seed: &'static str,
+    weighted: bool,
+}
+
+/// Samples of the unweighted final comparison (the RSMC code's final size).
+pub const FINAL_SAMPLES: u64 = 100_000;
+/// Default samples of the weighted one (ten times more: the weights leave an effective
+/// sample size of about 1–2 % of the rows).
+pub const WEIGHTED_SAMPLES: u64 = 1_000_000;
+
+/// The final comparisons of `s`: the unweighted one, and the weighted one unless
+/// `s.weighted_samples` is 0.
+fn finals(s: &Settings) -> Vec<Final> {
+    let mut f = vec![Final {
+        file: "final-ramachandran.json",
+        samples: FINAL_SAMPLES,
+        seed: "1",
+        weighted: false,
+    }];
+    if s.weighted_samples > 0 {
+        f.push(Final {
+            file: "final-weighted-ramachandran.json",
+            samples: s.weighted_samples,
+            seed: "2",
+            weighted: true,
+        });
+    }
+    f
+}
 
 /// The methods, in table order: `(name in the table, --method, trained)`.
 const METHODS: [(&str, &str, bool); 4] = [
@@ -48,6 +82,8 @@ pub struct Settings {
     pub methods: Option<Vec<String>>,
     /// Flags added to every run when it starts.
     pub extra: Vec<String>,
+    /// Rows of the importance-weighted final comparison (0: none).
+    pub weighted_samples: u64,
 }
 
 /// The selected methods.
@@ -97,9 +133,9 @@ fn train_args(s: &Settings, method: &str, seed: u64, act: &Action) -> Option<Vec
     Some(a)
 }
 
-/// The final 100,000-sample comparison of a finished trained run, unless it exists.
-fn final_comparison(dir: &str, summary: &Value) -> CliResult<bool> {
-    let out = format!("{dir}/final-ramachandran.json");
+/// The final comparison `f` of a finished trained run, unless it exists.
+fn final_comparison(dir: &str, summary: &Value, f: &Final) -> CliResult<bool> {
+    let out = format!("{dir}/{}", f.file);
     if std::path::Path::new(&out).exists() {
         return Ok(true);
     }
@@ -107,33 +143,41 @@ fn final_comparison(dir: &str, summary: &Value) -> CliResult<bool> {
         return Ok(false);
     };
     let samples = format!("{dir}/final.csv");
-    let sample = [
-        "sample",
-        "--checkpoint",
-        &format!("{dir}/checkpoint.json"),
-        "--n",
-        FINAL_SAMPLES,
-        "--seed",
-        FINAL_SEED,
-        "--out",
-        &samples,
-    ]
-    .map(String::from);
-    if !spawn(&sample, dir)? {
-        return Ok(false);
+    let log_w = format!("{dir}/final-logw.csv");
+    let mut sample: Vec<String> = ["sample", "--checkpoint"].map(String::from).to_vec();
+    sample.push(format!("{dir}/checkpoint.json"));
+    sample.extend(["--n".to_string(), f.samples.to_string()]);
+    sample.extend(["--seed", f.seed].map(String::from));
+    sample.extend(["--out".to_string(), samples.clone()]);
+    let mut metric: Vec<String> = ["metric", "ramachandran", "--a", &samples, "--b", reference]
+        .map(String::from)
+        .to_vec();
+    if f.weighted {
+        sample.extend(["--log-weights".to_string(), log_w.clone()]);
+        metric.extend(["--a-log-weights".to_string(), log_w.clone()]);
     }
-    let exe = super::own_exe()?;
-    let o = std::process::Command::new(exe)
-        .args(["metric", "ramachandran", "--a", &samples, "--b", reference])
-        .arg("--json")
-        .output()
-        .map_err(|e| CliError::file(dir, format!("cannot run metric: {e}")))?;
+    let written = spawn(&sample, dir)?;
+    let o = if written {
+        let exe = super::own_exe()?;
+        Some(
+            std::process::Command::new(exe)
+                .args(&metric)
+                .arg("--json")
+                .output()
+                .map_err(|e| CliError::file(dir, format!("cannot run metric: {e}")))?,
+        )
+    } else {
+        None
+    };
     let _ = std::fs::remove_file(&samples);
-    if !o.status.success() {
-        return Ok(false);
+    let _ = std::fs::remove_file(&log_w);
+    match o {
+        Some(o) if o.status.success() => {
+            write_atomic(&out, &o.stdout)?;
+            Ok(true)
+        }
+        _ => Ok(false),
     }
-    write_atomic(&out, &o.stdout)?;
-    Ok(true)
 }
 
 /// Runs (or continues) every selected run, makes the final comparisons of the finished
@@ -175,16 +219,20 @@ pub fn aldp_table(s: &Settings) -> CliResult<()> {
                 continue;
             }
             let summary = read_json(&format!("{dir}/summary.json"));
-            if let Some(sum) = summary.filter(|v| trained && finished(v))
-                && s.stop_at != Some(0)
-                && !final_comparison(&dir, &sum)?
-            {
-                if crate::signal::interrupted() {
-                    break 'runs;
+            let Some(sum) = summary.filter(|v| trained && finished(v) && s.stop_at != Some(0))
+            else {
+                continue;
+            };
+            for f in &finals(s) {
+                if !final_comparison(&dir, &sum, f)? {
+                    if crate::signal::interrupted() {
+                        break 'runs;
+                    }
+                    failures.push(format!(
+                        "{name} seed {seed}: final samples, {} (log: {dir}.log)",
+                        f.file
+                    ));
                 }
-                failures.push(format!(
-                    "{name} seed {seed}: final samples (log: {dir}.log)"
-                ));
             }
         }
     }
@@ -245,6 +293,31 @@ fn kls(v: &Value) -> String {
     )
 }
 
+/// The weighted populations of a `--a-log-weights` comparison, with the ESS.
+fn weighted_populations(w: &Value) -> String {
+    if w["populations_a_weighted"].is_null() {
+        return "–".into();
+    }
+    format!(
+        "{} ({:.0})",
+        populations(&w["populations_a_weighted"]),
+        field(w, "ess_a_weighted")
+    )
+}
+
+/// The weighted KLs of a `--a-log-weights` comparison.
+fn weighted_kls(w: &Value) -> String {
+    if w["kl_ramachandran_a_weighted"].is_null() {
+        return "–".into();
+    }
+    format!(
+        "{:.2} / {:.2} / {:.2}",
+        field(w, "kl_phi_a_weighted"),
+        field(w, "kl_psi_a_weighted"),
+        field(w, "kl_ramachandran_a_weighted")
+    )
+}
+
 /// Target evaluations: millions with one decimal from 10⁵ on, the count below.
 fn fmt_evals(n: f64) -> String {
     if !n.is_finite() {
@@ -274,8 +347,10 @@ fn table(s: &Settings, methods: &[(&str, &str, bool)]) -> String {
         t,
         "Collected by `amortise experiment aldp-table --seeds {} --out {}{}` (`--preset aldp`, \
          `docs/aldp.md`; \"coordinates\": where the sampler works). \"eval\": the run's final evaluation (`summary.json`, \
-         `--eval-samples` samples, 2000 at the preset); \"100k\": {FINAL_SAMPLES} samples of the final checkpoint (seed {FINAL_SEED}) against the \
-         reference (`final-ramachandran.json`). Populations β/C7eq / αR / αL (αL wells, \
+         `--eval-samples` samples, 2000 at the preset); \"100k\": {FINAL_SAMPLES} samples of the final checkpoint (seed 1) against the \
+         reference (`final-ramachandran.json`); \"weighted\": the samples (seed 2) of \
+         `--weighted-samples` with their importance weights (`final-weighted-ramachandran.json`; \
+         populations n: the rows, ESS: Kish's effective sample size). Populations β/C7eq / αR / αL (αL wells, \
          0° < φ ≤ 120°); KL(reference ‖ model) of the φ, ψ and 64 × 64 Ramachandran \
          histograms.\n",
         s.seeds,
@@ -284,19 +359,19 @@ fn table(s: &Settings, methods: &[(&str, &str, bool)]) -> String {
             String::new()
         } else {
             format!(" -- {}", s.extra.join(" "))
-        }
+        },
     );
     t.push_str(
         "| method | seed | iterations | target evaluations | wall | ELBO | EUBO | IS log Ẑ (learnt) \
          | populations, eval | KL φ / ψ / Rama, eval | populations, 100k | KL φ / ψ / Rama, 100k \
-         | coordinates |\n\
-         |---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+         | populations, weighted (ESS) | KL φ / ψ / Rama, weighted | coordinates |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for &(name, method, trained) in methods {
         for seed in 0..s.seeds {
             let dir = format!("{}/{method}-s{seed}", s.out);
             let Some(sum) = read_json(&format!("{dir}/summary.json")) else {
-                let _ = writeln!(t, "| {name} | {seed} | not run | | | | | | | | | | |");
+                let _ = writeln!(t, "| {name} | {seed} | not run | | | | | | | | | | | | |");
                 continue;
             };
             reference = reference.or_else(|| Some(sum["aldp"]["reference"].clone()));
@@ -320,9 +395,11 @@ fn table(s: &Settings, methods: &[(&str, &str, bool)]) -> String {
                 format!("{} (SMC)", num(field(&sum, "log_z_estimate")))
             };
             let fin = read_json(&format!("{dir}/final-ramachandran.json")).unwrap_or(Value::Null);
+            let w = read_json(&format!("{dir}/final-weighted-ramachandran.json"))
+                .unwrap_or(Value::Null);
             let _ = writeln!(
                 t,
-                "| {name} | {seed} | {iters} | {} | {} | {} | {} | {log_z} | {} | {} | {} | {} | {} |",
+                "| {name} | {seed} | {iters} | {} | {} | {} | {} | {log_z} | {} | {} | {} | {} | {} | {} | {} |",
                 fmt_evals(evals),
                 fmt_wall(field(&sum, "seconds")),
                 num(field(&sum, "elbo")),
@@ -331,6 +408,8 @@ fn table(s: &Settings, methods: &[(&str, &str, bool)]) -> String {
                 kls(&sum["aldp"]),
                 populations(&fin["populations_a"]),
                 kls(&fin),
+                weighted_populations(&w),
+                weighted_kls(&w),
                 coordinates(&sum["config"]),
             );
         }
@@ -362,6 +441,7 @@ mod tests {
             out: "o".into(),
             methods: None,
             extra: extra.iter().map(|s| s.to_string()).collect(),
+            weighted_samples: WEIGHTED_SAMPLES,
         }
     }
 

@@ -59,6 +59,7 @@ pub fn run(cli: Cli) -> CliResult<()> {
             methods,
             stop_at,
             threads,
+            weighted_samples,
             extra,
         } => {
             use crate::cli::ExperimentName as E;
@@ -66,6 +67,12 @@ pub fn run(cli: Cli) -> CliResult<()> {
                 return Err(CliError::flag(
                     "--rows",
                     "only rsmc-table and paper-table have row groups to pick from",
+                ));
+            }
+            if weighted_samples.is_some() && name != E::AldpTable {
+                return Err(CliError::flag(
+                    "--weighted-samples",
+                    "only used by aldp-table",
                 ));
             }
             if !matches!(name, E::PaperTable | E::AldpTable) {
@@ -109,6 +116,7 @@ pub fn run(cli: Cli) -> CliResult<()> {
                         out,
                         methods,
                         extra,
+                        weighted_samples: weighted_samples.unwrap_or(aldp_table::WEIGHTED_SAMPLES),
                     })
                 }
                 E::PaperTable => paper_table::paper_table(&paper_table::Settings {
