@@ -540,7 +540,8 @@ pub struct DiffusionArgs {
     pub anneal_reward_iters: Option<u32>,
     /// MCMC augmentation of the replay buffer (tb-buffer, rsmc), as the RSMC ALDP script's
     /// "+ MCMC" runs: every N iterations, walkers drawn from the buffer run MALA and every
-    /// --buffer-mcmc-thin-th state enters the buffer with its walker's weight (default: off).
+    /// --buffer-mcmc-thin-th state enters the buffer with its walker's weight (default: off;
+    /// 0 turns off the augmentation of `--preset aldp`'s rsmc).
     #[arg(long, value_name = "N")]
     pub buffer_mcmc_every: Option<u32>,
     /// Walkers per augmentation, at most the batch (default 200, or the batch if smaller).

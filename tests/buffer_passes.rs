@@ -101,7 +101,6 @@ fn bad_flags_are_errors_that_name_the_flag() {
     };
     let tb = BASE.replace("rsmc", "tb");
     for (base, extra, flag) in [
-        (BASE, "--buffer-mcmc-every 0", "--buffer-mcmc-every"),
         (
             BASE,
             "--buffer-mcmc-every 3 --buffer-mcmc-walkers 33",
@@ -149,4 +148,26 @@ fn bad_flags_are_errors_that_name_the_flag() {
         fails(base, extra, flag);
     }
     assert!(!out.exists());
+}
+
+/// `--buffer-mcmc-every 0` is no augmentation: the plain run's bits, and the augmentation
+/// `--preset aldp` gives rsmc turned off (the preset's other settings kept).
+#[test]
+fn zero_turns_the_augmentation_off_even_under_the_aldp_preset() {
+    let off = run_in(BASE, "--buffer-mcmc-every 0", "bm-off");
+    assert_eq!(checksum(&off), checksum(&run_in(BASE, "", "bm-off-plain")));
+    assert!(config(&off).get("buffer_mcmc_every").is_none());
+    let dir = tmp("bm-aldp-off");
+    let cmd = format!(
+        "train --target aldp --method rsmc --preset aldp --buffer-mcmc-every 0 --iters 1 \
+         --hidden 8 --flow-hidden 8 --batch 4 --particles 4 --eval-samples 4 --prefill 1 \
+         --out {}",
+        dir.display()
+    );
+    let run = amortise(&cmd.split_whitespace().collect::<Vec<_>>());
+    assert!(run.status.success(), "{}", common::stderr(&run));
+    let cfg = config(&dir);
+    assert!(cfg.get("buffer_mcmc_every").is_none(), "{cfg}");
+    assert_eq!(cfg["buffer_reweight_every"].as_u64(), Some(500), "{cfg}");
+    assert_eq!(cfg["buffer"].as_u64(), Some(400_000), "{cfg}");
 }

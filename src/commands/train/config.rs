@@ -102,7 +102,11 @@ pub fn resolve(a: &TrainArgs, dim: usize) -> CliResult<RunConfig> {
         lr_log_z: a.diffusion.lr_log_z.or(d.lr_log_z),
         anneal_reward: a.diffusion.anneal_reward.or(d.anneal_reward),
         anneal_reward_iters: a.diffusion.anneal_reward_iters.or(d.anneal_reward_iters),
-        buffer_mcmc_every: a.diffusion.buffer_mcmc_every.or(d.buffer_mcmc_every),
+        // 0 turns off an augmentation a preset sets
+        buffer_mcmc_every: match a.diffusion.buffer_mcmc_every {
+            Some(0) => None,
+            given => given.or(d.buffer_mcmc_every),
+        },
         buffer_mcmc_walkers: a.diffusion.buffer_mcmc_walkers.or(d.buffer_mcmc_walkers),
         buffer_mcmc_steps: a.diffusion.buffer_mcmc_steps.or(d.buffer_mcmc_steps),
         buffer_mcmc_thin: a.diffusion.buffer_mcmc_thin.or(d.buffer_mcmc_thin),
