@@ -261,14 +261,15 @@ fn coordinates(config: &Value) -> String {
     }
 }
 
-/// `a / b / c (d)` of a populations object, with the αL wells in brackets.
+/// `a / b / c (d)` of a populations object, with the αL wells in brackets (αL, the rare
+/// basin, with four decimals).
 fn populations(p: &Value) -> String {
     if p.is_null() {
         return "–".into();
     }
     let wells = field(p, "alpha_l_wells");
     format!(
-        "{:.3} / {:.3} / {:.3} ({})",
+        "{:.3} / {:.3} / {:.4} ({})",
         field(p, "beta_c7eq"),
         field(p, "alpha_r"),
         field(p, "alpha_l"),
