@@ -8,11 +8,12 @@
 //! | steps T | 32 | 32 | [`SMC_TEMPERATURES`] geometric temperatures, 5 MALA steps each |
 //! | policy width, harmonics / flow width | 256, 16 / – | 256, 16 / 64 | – |
 //! | batch / particles | 200 / – | 200 / 200 | – / [`SMC_PARTICLES`] |
-//! | iterations (evaluation every) | [`TB_ITERS`] (900) | [`RSMC_ITERS`] (300) | one pass |
+//! | iterations (evaluation every) | [`TB_ITERS`] (900) | [`RSMC_ITERS`] ([`RSMC_EVAL_EVERY`]) | one pass |
+//! | buffer | 200 batches (40,000) | [`RSMC_BUFFER`], MCMC-augmented every 100 iterations, reweighted every 500 | – |
 //!
 //! and for the trained methods: learning rate 1e-3, `log Z` initialised at the log-mean-exp
 //! of a first batch's log weights (`--init-log-z-iw`, the RSMC PyTorch ALDP script's
-//! `iw_elbo`), buffer 200 batches (40,000), prefill 10, SubTB chunk L = 4, 2000 evaluation
+//! `iw_elbo`), prefill 10, SubTB chunk L = 4, 2000 evaluation
 //! samples (the seeds' 2000 during training; their final 100,000 is `amortise sample --n
 //! 100000` on the checkpoint). Every method samples the circular map with the MD
 //! reference's seams, scaled by the reference's spread (`aldp_seams` and `aldp_scale` `md`:
@@ -27,6 +28,14 @@
 //! Why rsmc runs a third of tb's iterations: its SMC passes spend about 13 target
 //! evaluations per trajectory against tb's one, and it is about 1.6× slower per iteration;
 //! the seeds' ALDP script likewise gives the SMC variants 10,000 epochs against 30,000.
+//!
+//! Why rsmc's buffer is augmented by MCMC and reweighted (`--buffer-mcmc-every 100
+//! --buffer-reweight-every 500`, the seeds' ALDP augmentation with its weights recomputed
+//! under the current policy) in a buffer of 400,000, for 10,000 iterations: without them it
+//! loses the αL wells it finds early (αL 0.5× the reference's, Ramachandran KL 0.59 on
+//! 100,000 samples at 6000 iterations); with them, on seeds 0 and 1, its importance-weighted
+//! samples hold all three basins within a factor 1.5 of the reference and a Ramachandran KL
+//! of 0.11–0.12 (1,000,000 samples; `docs/aldp.md`).
 
 use crate::error::SettingError;
 use crate::presets::Preset;
@@ -36,16 +45,24 @@ use crate::run::RunConfig;
 pub const TB_ITERS: u32 = 18_000;
 
 /// Iterations of rsmc.
-pub const RSMC_ITERS: u32 = 6_000;
+pub const RSMC_ITERS: u32 = 10_000;
+
+/// Iterations between rsmc's evaluations (kept from the 6000-iteration preset, so that the
+/// 10,000-iteration runs made before this preset are its runs bit for bit).
+pub const RSMC_EVAL_EVERY: u32 = 300;
+
+/// rsmc's buffer capacity (2000 batches): the MCMC augmentation adds 2000 states every 100
+/// iterations, which a 40,000 buffer would push out within two augmentations.
+pub const RSMC_BUFFER: usize = 400_000;
 
 /// Particles of the annealed SMC baseline.
 pub const SMC_PARTICLES: usize = 2_000;
 
 /// Temperatures of the annealed SMC baseline (geometric, both ends included): with
 /// [`SMC_PARTICLES`] it spends about the target evaluations of an rsmc run at this preset
-/// (about 25,100 a temperature against rsmc's 2680 an iteration; `target_evals` of both
-/// summaries, `docs/aldp.md`).
-pub const SMC_TEMPERATURES: u32 = 640;
+/// (about 25,700 a temperature against rsmc's 3670 an iteration, its MCMC augmentation's
+/// gradients included; `target_evals` of both summaries, `docs/aldp.md`).
+pub const SMC_TEMPERATURES: u32 = 1430;
 
 /// The reference's (and the SMC base's) σ on the normalised coordinates.
 pub const SIGMA: f32 = 0.5;
@@ -84,7 +101,13 @@ pub fn aldp(target: &str, method: &str) -> Result<Preset, SettingError> {
         particles: if method == "smc" { SMC_PARTICLES } else { 200 },
         lr: 1e-3,
         init_log_z_iw: method != "smc",
-        buffer: 200 * 200,
+        buffer: if method == "rsmc" {
+            RSMC_BUFFER
+        } else {
+            200 * 200
+        },
+        buffer_mcmc_every: (method == "rsmc").then_some(100),
+        buffer_reweight_every: if method == "rsmc" { 500 } else { 0 },
         prefill: 10,
         chunk: 4,
         eval_samples: 2000,
@@ -102,10 +125,12 @@ pub fn aldp(target: &str, method: &str) -> Result<Preset, SettingError> {
         },
         ..base
     };
-    Ok(Preset {
-        run,
-        eval_every: (iters / 20).max(1),
-    })
+    let eval_every = if method == "rsmc" {
+        RSMC_EVAL_EVERY
+    } else {
+        (iters / 20).max(1)
+    };
+    Ok(Preset { run, eval_every })
 }
 
 #[cfg(test)]
@@ -122,7 +147,9 @@ mod tests {
                 (r.sigma, r.steps, r.hidden, r.harmonics),
                 (0.5, 32, 256, 16)
             );
-            assert_eq!((r.batch, r.buffer, r.prefill), (200, 40_000, 10));
+            let buffer = if m == "rsmc" { RSMC_BUFFER } else { 40_000 };
+            assert_eq!((r.batch, r.buffer, r.prefill), (200, buffer, 10));
+            assert_eq!(r.buffer_mcmc_every.is_some(), m == "rsmc");
             assert_eq!((r.aldp_scale.as_str(), r.aldp_seams.as_str()), ("md", "md"));
             r.validate(&crate::Limits::CLI).unwrap();
             if m != "smc" {
@@ -133,7 +160,11 @@ mod tests {
         let p = preset("aldp", "ALDP", 60, "rsmc").unwrap();
         assert_eq!(
             (p.run.iters, p.eval_every, p.run.particles),
-            (6000, 300, 200)
+            (10_000, 300, 200)
+        );
+        assert_eq!(
+            (p.run.buffer_mcmc_every, p.run.buffer_reweight_every),
+            (Some(100), 500)
         );
         let p = preset("aldp", "aldp", 60, "tb-buffer").unwrap();
         assert_eq!((p.run.iters, p.eval_every), (18_000, 900));
