@@ -143,6 +143,7 @@ fn bad_flags_are_errors_that_name_the_flag() {
             "--buffer-mcmc-weights",
         ),
         (&tb, "--buffer-mcmc-every 3", "--buffer-mcmc-every"),
+        (&tb, "--buffer-mcmc-every 0", "--buffer-mcmc-every"),
         (&tb, "--buffer-reweight-every 3", "--buffer-reweight-every"),
     ] {
         fails(base, extra, flag);

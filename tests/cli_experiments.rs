@@ -581,6 +581,18 @@ fn aldp_table_runs_finishes_and_collects() {
         2,
         "--weighted-samples: only used by aldp-table",
     );
+    assert_fails(
+        &amortise(&[
+            "experiment",
+            "aldp-table",
+            "--weighted-samples",
+            "2000000",
+            "--out",
+            o,
+        ]),
+        2,
+        "--weighted-samples: at most 1000000",
+    );
     let run = amortise(&[
         "experiment",
         "aldp-table",

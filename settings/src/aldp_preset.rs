@@ -25,9 +25,10 @@
 //! β/C7eq (αR 0); at σ = 0.5 tb-buffer reaches all three basins within 1000 iterations; σ = 1
 //! is compared there too.
 //!
-//! Why rsmc runs a third of tb's iterations: its SMC passes spend about 13 target
-//! evaluations per trajectory against tb's one, and it is about 1.6× slower per iteration;
-//! the seeds' ALDP script likewise gives the SMC variants 10,000 epochs against 30,000.
+//! Why rsmc runs fewer iterations than tb (10,000 against 18,000): its SMC passes spend
+//! about 13 target evaluations per trajectory against tb's one, its MCMC augmentation five
+//! more, and it is about 1.6× slower per iteration without the buffer passes; the seeds'
+//! ALDP script likewise gives the SMC variants 10,000 epochs against 30,000.
 //!
 //! Why rsmc's buffer is augmented by MCMC and reweighted (`--buffer-mcmc-every 100
 //! --buffer-reweight-every 500`, the seeds' ALDP augmentation with its weights recomputed

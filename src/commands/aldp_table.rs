@@ -133,7 +133,8 @@ fn train_args(s: &Settings, method: &str, seed: u64, act: &Action) -> Option<Vec
     Some(a)
 }
 
-/// The final comparison `f` of a finished trained run, unless it exists.
+/// The final comparison `f` of a finished trained run, unless its file exists (an existing
+/// file is kept, whatever `--weighted-samples` now says; delete it to redo it).
 fn final_comparison(dir: &str, summary: &Value, f: &Final) -> CliResult<bool> {
     let out = format!("{dir}/{}", f.file);
     if std::path::Path::new(&out).exists() {
@@ -156,22 +157,23 @@ fn final_comparison(dir: &str, summary: &Value, f: &Final) -> CliResult<bool> {
         sample.extend(["--log-weights".to_string(), log_w.clone()]);
         metric.extend(["--a-log-weights".to_string(), log_w.clone()]);
     }
-    let written = spawn(&sample, dir)?;
-    let o = if written {
-        let exe = super::own_exe()?;
-        Some(
+    let exe = super::own_exe()?;
+    let written = spawn(&sample, dir);
+    let o = match written {
+        Ok(true) => Some(
             std::process::Command::new(exe)
                 .args(&metric)
                 .arg("--json")
                 .output()
-                .map_err(|e| CliError::file(dir, format!("cannot run metric: {e}")))?,
-        )
-    } else {
-        None
+                .map_err(|e| CliError::file(dir, format!("cannot run metric: {e}"))),
+        ),
+        _ => None,
     };
+    // the samples go whatever happened (about 70 or 700 MB)
     let _ = std::fs::remove_file(&samples);
     let _ = std::fs::remove_file(&log_w);
-    match o {
+    written?;
+    match o.transpose()? {
         Some(o) if o.status.success() => {
             write_atomic(&out, &o.stdout)?;
             Ok(true)
@@ -190,6 +192,22 @@ pub fn aldp_table(s: &Settings) -> CliResult<()> {
         return Err(CliError::flag("--seeds", "must be at least 1"));
     }
     let methods = methods(s)?;
+    if s.weighted_samples > 0 {
+        let n = usize::try_from(s.weighted_samples).unwrap_or(usize::MAX);
+        let dim = amortise_kernel::targets::aldp::DIM;
+        if super::sample::check_n(n)
+            .and_then(|()| super::sample::check_values(n, dim))
+            .is_err()
+        {
+            return Err(CliError::flag(
+                "--weighted-samples",
+                format!(
+                    "at most {} (what `sample --n` draws)",
+                    super::train::MAX_BATCH * 10
+                ),
+            ));
+        }
+    }
     std::fs::create_dir_all(&s.out)
         .map_err(|e| CliError::file(&s.out, format!("cannot create: {e}")))?;
     crate::signal::install_forwarding();

@@ -154,28 +154,28 @@ impl Bins {
 /// [`Error::InvalidConfig`] for invalid bins; [`Error::ShapeMismatch`] if `counts.len()`
 /// is not `bins.n`.
 pub fn histogram_1d_f64(values: &[f64], bins: Bins, counts: &mut [u32]) -> Result<usize, Error> {
+    bins.validate()?;
     check_len("histogram_1d_f64 counts", bins.n, counts.len())?;
     bin_1d(values, bins, |k, _| {
-        if let Some(c) = counts.get_mut(k) {
+        if let Some(c) = k.and_then(|k| counts.get_mut(k)) {
             *c = c.saturating_add(1);
         }
     })
 }
 
-/// Calls `add(bin, i)` for every `values[i]` in range of `bins` (validated); returns how
-/// many values were dropped (out of range or NaN).
+/// Calls `add(Some(bin), i)` for every `values[i]` in range of `bins` (validated) and
+/// `add(None, i)` for the others (out of range or NaN); returns how many were dropped.
 pub(crate) fn bin_1d(
     values: &[f64],
     bins: Bins,
-    mut add: impl FnMut(usize, usize),
+    mut add: impl FnMut(Option<usize>, usize),
 ) -> Result<usize, Error> {
     bins.validate()?;
     let mut dropped = 0usize;
     for (i, &v) in values.iter().enumerate() {
-        match bins.index(v) {
-            Some(k) => add(k, i),
-            None => dropped += 1,
-        }
+        let k = bins.index(v);
+        dropped += usize::from(k.is_none());
+        add(k, i);
     }
     Ok(dropped)
 }
@@ -197,20 +197,21 @@ pub fn histogram_2d(
 ) -> Result<usize, Error> {
     let cells = counts.len();
     bin_2d([x, y], [bx, by], cells, |k, _| {
-        if let Some(c) = counts.get_mut(k) {
+        if let Some(c) = k.and_then(|k| counts.get_mut(k)) {
             *c = c.saturating_add(1);
         }
     })
 }
 
-/// Calls `add(cell, i)` for every point `(xy[0][i], xy[1][i])` in range of `b` (validated),
-/// `cell = i_x·b[1].n + i_y`; returns how many points were dropped. `cells` is the length of
-/// the caller's histogram, checked against `b[0].n·b[1].n`.
+/// Calls `add(Some(cell), i)` for every point `(xy[0][i], xy[1][i])` in range of `b`
+/// (validated), `cell = i_x·b[1].n + i_y`, and `add(None, i)` for the others; returns how
+/// many points were dropped. `cells` is the length of the caller's histogram, checked
+/// against `b[0].n·b[1].n`.
 pub(crate) fn bin_2d(
     xy: [&[f64]; 2],
     b: [Bins; 2],
     cells: usize,
-    mut add: impl FnMut(usize, usize),
+    mut add: impl FnMut(Option<usize>, usize),
 ) -> Result<usize, Error> {
     let ([x, y], [bx, by]) = (xy, b);
     bx.validate()?;
@@ -232,10 +233,12 @@ pub(crate) fn bin_2d(
     }
     let mut dropped = 0usize;
     for (i, (&u, &v)) in x.iter().zip(y).enumerate() {
-        match (bx.index(u), by.index(v)) {
-            (Some(a), Some(b)) => add(a * by.n + b, i),
-            _ => dropped += 1,
-        }
+        let cell = match (bx.index(u), by.index(v)) {
+            (Some(a), Some(b)) => Some(a * by.n + b),
+            _ => None,
+        };
+        dropped += usize::from(cell.is_none());
+        add(cell, i);
     }
     Ok(dropped)
 }

@@ -29,6 +29,22 @@ fn check_masses(what: &'static str, m: &[f64]) -> Result<(), Error> {
     Ok(())
 }
 
+/// The binning callback of the weighted histograms: row `i`'s weight goes to its cell of
+/// `mass`, or to `dropped` if it has none.
+fn add_weight<'a>(
+    weights: &'a [f64],
+    mass: &'a mut [f64],
+    dropped: &'a mut f64,
+) -> impl FnMut(Option<usize>, usize) + 'a {
+    move |k, i| {
+        let w = weights.get(i).copied().unwrap_or(0.0);
+        match k.and_then(|k| mass.get_mut(k)) {
+            Some(m) => *m += w,
+            None => *dropped += w,
+        }
+    }
+}
+
 /// Adds `weights[i]` to the bin of `values[i]` in `mass` (not cleared; `mass.len()` must be
 /// `bins.n`); returns the total weight dropped (values out of range or NaN).
 ///
@@ -45,15 +61,9 @@ pub fn histogram_1d_weighted(
     check_len("histogram_1d_weighted weights", values.len(), weights.len())?;
     check_len("histogram_1d_weighted mass", bins.n, mass.len())?;
     check_masses("histogram weight", weights)?;
-    let mut kept = 0.0f64;
-    bin_1d(values, bins, |k, i| {
-        let w = weights.get(i).copied().unwrap_or(0.0);
-        if let Some(m) = mass.get_mut(k) {
-            *m += w;
-            kept += w;
-        }
-    })?;
-    Ok(weights.iter().sum::<f64>() - kept)
+    let mut dropped = 0.0f64;
+    bin_1d(values, bins, add_weight(weights, mass, &mut dropped))?;
+    Ok(dropped)
 }
 
 /// Adds `weights[i]` to the cell of the point `(x[i], y[i])` in `mass` (not cleared),
@@ -71,16 +81,10 @@ pub fn histogram_2d_weighted(
 ) -> Result<f64, Error> {
     check_len("histogram_2d_weighted weights", xy[0].len(), weights.len())?;
     check_masses("histogram weight", weights)?;
-    let mut kept = 0.0f64;
+    let mut dropped = 0.0f64;
     let cells = mass.len();
-    bin_2d(xy, [bx, by], cells, |k, i| {
-        let w = weights.get(i).copied().unwrap_or(0.0);
-        if let Some(m) = mass.get_mut(k) {
-            *m += w;
-            kept += w;
-        }
-    })?;
-    Ok(weights.iter().sum::<f64>() - kept)
+    bin_2d(xy, [bx, by], cells, add_weight(weights, mass, &mut dropped))?;
+    Ok(dropped)
 }
 
 /// FAB's histogram KL divergence `KL(p ‖ q)` between two histograms given as cell masses
@@ -129,6 +133,10 @@ mod tests {
         let dropped = histogram_1d_weighted(&v, &w, B, &mut m).unwrap();
         assert_eq!(m, [1.0, 0.75, 0.0, 2.0]);
         assert_eq!(dropped, 12.0);
+        // nothing dropped is exactly 0, whatever the weights' rounding
+        let mut m = [0.0f64; 4];
+        let none = histogram_1d_weighted(&[0.1, 0.5, 0.9], &[0.1, 0.2, 0.7], B, &mut m).unwrap();
+        assert_eq!(none, 0.0);
     }
 
     #[test]

@@ -102,9 +102,10 @@ pub fn resolve(a: &TrainArgs, dim: usize) -> CliResult<RunConfig> {
         lr_log_z: a.diffusion.lr_log_z.or(d.lr_log_z),
         anneal_reward: a.diffusion.anneal_reward.or(d.anneal_reward),
         anneal_reward_iters: a.diffusion.anneal_reward_iters.or(d.anneal_reward_iters),
-        // 0 turns off an augmentation a preset sets
+        // 0 turns off an augmentation (a preset's); on a method without a buffer the rules
+        // refuse it, as any value
         buffer_mcmc_every: match a.diffusion.buffer_mcmc_every {
-            Some(0) => None,
+            Some(0) if matches!(a.method.as_str(), "tb-buffer" | "rsmc") => None,
             given => given.or(d.buffer_mcmc_every),
         },
         buffer_mcmc_walkers: a.diffusion.buffer_mcmc_walkers.or(d.buffer_mcmc_walkers),
