@@ -82,6 +82,11 @@ pub enum Command {
         /// Random seed (the same seed gives the same file on every platform).
         #[arg(long, default_value_t = 0)]
         seed: u64,
+        /// Clip every coordinate to [−B, B] after drawing (B > 0). `--target funnel --clip 30`
+        /// writes the rows of the evaluation's ground truth, which clips the funnel's samples
+        /// as the RSMC JAX code's `Funnel.sample` does; without it the samples are exact.
+        #[arg(long, allow_hyphen_values = true)]
+        clip: Option<f32>,
         /// Output CSV file (header x1..xd, one sample per row).
         #[arg(long)]
         out: String,

@@ -42,16 +42,36 @@ pub struct EvalSet {
 /// # Errors
 /// The target has no sampler, or its sampler fails.
 pub fn exact_samples(target: &Target, n: usize, seed: u64) -> CliResult<Vec<f32>> {
+    let clip = matches!(target.density(), Density::Funnel(_)).then_some(Funnel::SAMPLE_BOUND);
+    draw_exact(target, n, seed, clip).map_err(|e| CliError::kernel("exact samples", e))
+}
+
+/// `n` exact samples of `target` drawn with `seed`, every coordinate then clipped to
+/// `[−clip, clip]` if given (NaN stays NaN); `amortise sample-target` writes these.
+///
+/// # Errors
+/// The target has no sampler, or its sampler fails.
+pub fn draw_exact(
+    target: &Target,
+    n: usize,
+    seed: u64,
+    clip: Option<f32>,
+) -> Result<Vec<f32>, Error> {
     let d = target.dim();
     let mut out = vec![0.0f32; n * d];
     let mut r = rng::seeded(seed);
-    let clip = matches!(target.density(), Density::Funnel(_));
     for row in out.chunks_exact_mut(d) {
-        target
-            .sample(&mut r, row)
-            .map_err(|e| CliError::kernel("exact samples", e))?;
-        if clip {
-            Funnel::clip_to_bounds(row);
+        target.sample(&mut r, row)?;
+    }
+    if let Some(b) = clip {
+        for v in &mut out {
+            *v = if *v > b {
+                b
+            } else if *v < -b {
+                -b
+            } else {
+                *v
+            };
         }
     }
     Ok(out)
@@ -60,7 +80,7 @@ pub fn exact_samples(target: &Target, n: usize, seed: u64) -> CliResult<Vec<f32>
 impl EvalSet {
     /// Draws the ground truth (seed [`GROUND_TRUTH_SEED`]) and collects mode centres.
     ///
-    /// The funnel's samples are clipped to `[−30, 30]` ([`Funnel::clip_to_bounds`]) as the
+    /// The funnel's samples are clipped to `[−30, 30]` (`Funnel::SAMPLE_BOUND`) as the
     /// RSMC JAX code's `Funnel.sample` clips them to its `sample_bounds`: its evaluation set
     /// (`target.sample(PRNGKey(0), (eval_samples,))`) is clipped, for the EUBO's backward
     /// trajectories and the MMD and Sinkhorn reference alike.

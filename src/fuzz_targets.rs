@@ -164,9 +164,13 @@ pub fn validate(cli: &Cli) -> CliResult<()> {
         Command::Logp {
             target, dim, point, ..
         } => logp::prepare(target, *dim, point).map(|_| ()),
-        Command::SampleTarget { target, dim, n, .. } => {
-            sample_target::validate(target, *dim, *n).map(|_| ())
-        }
+        Command::SampleTarget {
+            target,
+            dim,
+            n,
+            clip,
+            ..
+        } => sample_target::validate(target, *dim, *n, *clip).map(|_| ()),
         Command::Train(a) => validate_train(a),
         Command::TrainDiscrete(a) => {
             let s = discrete::DiscreteSettings::of(a);

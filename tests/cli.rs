@@ -184,6 +184,48 @@ fn bad_input_gives_clear_errors_not_panics() {
     assert_fails(&amortise(&["frobnicate"]), 2, "frobnicate");
 }
 
+/// `--clip B` clips every coordinate of the exact samples to [−B, B] and nothing else; a
+/// bound that is not a finite positive number is an error naming the flag.
+#[test]
+fn sample_target_clip_bounds_every_coordinate() {
+    let draw = |name: &str, clip: &[&str]| {
+        let p = tmp(name);
+        let mut args = vec!["sample-target", "--target", "funnel", "--n", "300", "--out"];
+        args.push(p.to_str().unwrap());
+        args.extend_from_slice(clip);
+        let o = amortise(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let text = std::fs::read_to_string(&p).unwrap();
+        let v: Vec<f32> = text
+            .lines()
+            .skip(1)
+            .flat_map(|l| l.split(',').map(|x| x.parse::<f32>().unwrap()))
+            .collect();
+        v
+    };
+    let exact = draw("funnel-exact.csv", &[]);
+    let clipped = draw("funnel-clip20.csv", &["--clip", "20"]);
+    assert_eq!(exact.len(), 3000);
+    assert!(exact.iter().any(|v| v.abs() > 20.0), "nothing to clip");
+    for (e, c) in exact.iter().zip(&clipped) {
+        assert_eq!(*c, e.clamp(-20.0, 20.0));
+    }
+    for bad in ["0", "-1", "nan", "inf"] {
+        let o = amortise(&[
+            "sample-target",
+            "--target",
+            "funnel",
+            "--n",
+            "3",
+            "--clip",
+            bad,
+            "--out",
+            tmp("never.csv").to_str().unwrap(),
+        ]);
+        assert_fails(&o, 2, "--clip: must be a finite bound above 0");
+    }
+}
+
 #[test]
 fn sample_target_is_reproducible_and_metrics_read_it() {
     let a = tmp("a.csv");
