@@ -381,9 +381,12 @@ fn paper_table_collects_last5_over_seeds_and_refuses_foreign_flags() {
         let lines = format!("{{\"iteration\":{its},\"eubo\":{eubo},\"sinkhorn_paper\":{sd}}}\n");
         std::fs::write(dir.join("metrics.jsonl"), lines).unwrap();
     }
+    let paper: Vec<_> = (0..10)
+        .map(|i| serde_json::json!({"value": if i % 2 == 0 { 6.5 } else { 8.5 }}))
+        .collect();
     let floors = serde_json::json!({"GMM40-2d": {
-        "paper": [{"value": 6.5}, {"value": 8.5}],
-        "converged": [{"value": 15.0}, {"value": 18.0}]}});
+        "seeds": [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], "paper": paper,
+        "converged_seeds": [1, 2], "converged": [{"value": 15.0}, {"value": 18.0}]}});
     std::fs::write(out.join("floors.json"), floors.to_string()).unwrap();
     let r = amortise(&[
         "experiment",
@@ -416,7 +419,7 @@ fn paper_table_collects_last5_over_seeds_and_refuses_foreign_flags() {
     );
     assert!(
         table.contains(
-            "| GMM40-2d | RSMC | 1 | 300 | 50.00 | 100.00 (capped) | 6.50–8.50 | 15.00–18.00 |"
+            "| GMM40-2d | RSMC | 1 | 300 | 50.00 | 100.00 (capped) | 7.50 ± 1.05 (6.50–8.50) | 15.00–18.00 |"
         ),
         "{table}"
     );
