@@ -85,7 +85,7 @@ pub enum Command {
         /// Clip every coordinate to [−B, B] after drawing (B > 0). `--target funnel --clip 30`
         /// writes the rows of the evaluation's ground truth, which clips the funnel's samples
         /// as the RSMC JAX code's `Funnel.sample` does; without it the samples are exact.
-        #[arg(long, allow_hyphen_values = true)]
+        #[arg(long, allow_negative_numbers = true)]
         clip: Option<f32>,
         /// Output CSV file (header x1..xd, one sample per row).
         #[arg(long)]

@@ -16,7 +16,7 @@ use amortise_kernel::rng::{self, Xoshiro256PlusPlus};
 use amortise_kernel::samplers::diffusion::net::PisNet;
 use amortise_kernel::samplers::diffusion::policy::{self, Policy, PolicyConfig, Rollout};
 use amortise_kernel::samplers::diffusion::reference::{Process, Schedule};
-use amortise_kernel::targets::{Density, Funnel, Gmm40Jax, LogDensity, Target};
+use amortise_kernel::targets::{self, Density, Funnel, Gmm40Jax, LogDensity, Target};
 use serde::Serialize;
 
 use crate::error::{CliError, CliResult};
@@ -64,15 +64,7 @@ pub fn draw_exact(
         target.sample(&mut r, row)?;
     }
     if let Some(b) = clip {
-        for v in &mut out {
-            *v = if *v > b {
-                b
-            } else if *v < -b {
-                -b
-            } else {
-                *v
-            };
-        }
+        targets::clip_coordinates(&mut out, b);
     }
     Ok(out)
 }

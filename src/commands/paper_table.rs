@@ -14,7 +14,7 @@
 //! 2000 model samples against the 2000 exact samples of seed 0 (the funnel's clipped), and
 //! the paper's Sinkhorn convention; a second table gives the converged Sinkhorn of each
 //! run's latest evaluation beside the floor of independent exact sample sets in both
-//! conventions (`OUT/floors.json`, computed once).
+//! conventions (`OUT/floors.json`, computed once per seed list).
 
 use std::fmt::Write as _;
 use std::process::Command;
@@ -379,6 +379,12 @@ pub(super) fn finish(out: &str, name: &str, text: &str, failures: &[String]) -> 
     }
 }
 
+/// Each convention's floor list in `floors.json`: key, seed-list key, seeds.
+const CONVENTIONS: [(&str, &str, &[u64]); 2] = [
+    ("paper", "seeds", &FLOOR_SEEDS),
+    ("converged", "converged_seeds", &CONVERGED_FLOOR_SEEDS),
+];
+
 /// The floors of every selected row, from `OUT/floors.json`, computing what is missing: the
 /// paper-convention Sinkhorn between the evaluation's exact samples (seed 0) and the
 /// independent exact sets of [`FLOOR_SEEDS`], and the converged one for
@@ -386,37 +392,48 @@ pub(super) fn finish(out: &str, name: &str, text: &str, failures: &[String]) -> 
 /// convention's list is kept.
 fn floors(s: &Settings, rows: &[&Row]) -> CliResult<Value> {
     let path = format!("{}/floors.json", s.out);
-    let mut all = read_json(&path).unwrap_or_else(|| json!({}));
+    let mut all = read_json(&path)
+        .filter(Value::is_object)
+        .unwrap_or_else(|| json!({}));
     let mut changed = false;
     for r in rows {
         let mut entry = all.get(r.label).cloned().unwrap_or_else(|| json!({}));
-        let mut computed = false;
-        for (key, seeds_key, seeds) in [
-            ("paper", "seeds", &FLOOR_SEEDS[..]),
-            ("converged", "converged_seeds", &CONVERGED_FLOOR_SEEDS[..]),
-        ] {
-            if floor_is_current(&entry, key, seeds_key, seeds) {
-                // names its seeds under its own key before `"seeds"` may change
-                entry[seeds_key] = json!(seeds);
-                continue;
-            }
+        let stale = stale_floors(&mut entry);
+        if stale.is_empty() {
+            continue;
+        }
+        for (key, seeds_key, seeds) in stale {
             entry[key] = Value::Array(floor_values(r, key, seeds)?);
             entry[seeds_key] = json!(seeds);
-            computed = true;
         }
-        if computed {
-            eprintln!("floor {}: computed", r.label);
-            entry["against_seed"] = json!(GROUND_TRUTH_SEED);
-            entry["n"] = json!(SAMPLES);
-            all[r.label] = entry;
-            changed = true;
-        }
+        eprintln!("floor {}: computed", r.label);
+        entry["against_seed"] = json!(GROUND_TRUTH_SEED);
+        entry["n"] = json!(SAMPLES);
+        all[r.label] = entry;
+        changed = true;
     }
     if changed {
         let text = serde_json::to_string_pretty(&all).unwrap_or_default();
         write_atomic(&path, text.as_bytes())?;
     }
     Ok(all)
+}
+
+/// The conventions of `entry` (a row of `floors.json`; anything but an object is replaced by
+/// an empty one) whose floor must be computed. Each current one first gets its seed list
+/// under its own key, since computing the paper floor rewrites `"seeds"`, which entries
+/// written before the converged floor had its own list share by both.
+fn stale_floors(entry: &mut Value) -> Vec<(&'static str, &'static str, &'static [u64])> {
+    if !entry.is_object() {
+        *entry = json!({});
+    }
+    let (stale, current): (Vec<_>, Vec<_>) = CONVENTIONS
+        .into_iter()
+        .partition(|&(key, seeds_key, seeds)| !floor_is_current(entry, key, seeds_key, seeds));
+    for (_, seeds_key, seeds) in current {
+        entry[seeds_key] = json!(seeds);
+    }
+    stale
 }
 
 /// Whether `entry` holds one `key` value per seed of `seeds`, drawn with those seeds. Entries
@@ -463,7 +480,9 @@ fn floor_range(floors: &Value, label: &str, key: &str) -> String {
     let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     match mean_std(&v) {
         None => "–".into(),
-        Some((m, sd)) if v.len() > 2 => format!("{m:.2} ± {sd:.2} ({lo:.2}–{hi:.2})"),
+        Some((m, sd)) if v.iter().filter(|x| x.is_finite()).count() > 2 => {
+            format!("{m:.2} ± {sd:.2} ({lo:.2}–{hi:.2})")
+        }
         Some(_) => format!("{lo:.2}–{hi:.2}"),
     }
 }
@@ -764,6 +783,17 @@ mod tests {
         // a list shorter than its seeds (a hand-edited file) is recomputed
         let short = json!({"seeds": FLOOR_SEEDS, "paper": two});
         assert!(!floor_is_current(&short, "paper", "seeds", &FLOOR_SEEDS));
+        // an entry from before the converged floor had its own seeds: only the paper floor
+        // is computed, and the converged one stays current after "seeds" changes
+        let mut e = old.clone();
+        let stale: Vec<_> = stale_floors(&mut e).iter().map(|c| c.0).collect();
+        assert_eq!(stale, ["paper"]);
+        e["paper"] = ten.clone();
+        e["seeds"] = json!(FLOOR_SEEDS);
+        assert!(stale_floors(&mut e).is_empty(), "{e}");
+        // a hand-edited row that is not an object is computed afresh, without a panic
+        let mut bad = json!([1, 2]);
+        assert_eq!(stale_floors(&mut bad).len(), 2);
         let all = json!({"X": new, "Y": old});
         assert_eq!(floor_range(&all, "X", "paper"), "7.00 ± 0.00 (7.00–7.00)");
         assert_eq!(floor_range(&all, "Y", "converged"), "6.50–8.50");

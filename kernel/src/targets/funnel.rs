@@ -26,7 +26,7 @@ use crate::rng::{Rng, standard_normal};
 /// **Sampler** (exact): `x₀ = σ z₀`, `xᵢ = e^{x₀/2} zᵢ`. Samples are **not** clipped. RSMC's
 /// evaluation clips ground-truth samples to `[−30, 30]` (`sample_bounds`);
 /// [`Funnel::clip_to_bounds`] does that to a sample (the CLI's evaluation set, `src/eval.rs`,
-/// calls it). The density is never clipped.
+/// clips with the same bound). The density is never clipped.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Funnel {
     dim: usize,
@@ -73,14 +73,7 @@ impl Funnel {
     /// Clips every coordinate to `[−30, 30]` ([`Funnel::SAMPLE_BOUND`]), as RSMC does to its
     /// ground-truth samples before computing sample metrics. NaN stays NaN.
     pub fn clip_to_bounds(x: &mut [f32]) {
-        let b = Self::SAMPLE_BOUND;
-        for v in x.iter_mut() {
-            if *v > b {
-                *v = b;
-            } else if *v < -b {
-                *v = -b;
-            }
-        }
+        super::clip_coordinates(x, Self::SAMPLE_BOUND);
     }
 
     /// `(x₀, e^{−x₀}, Σ_{i≥1} xᵢ², log p)`.

@@ -256,6 +256,18 @@ pub fn sample_batch<T: LogDensity + ?Sized, R: Rng + ?Sized>(
     Ok(())
 }
 
+/// Clips every coordinate of `x` to `[−bound, bound]`; NaN stays NaN. How the RSMC code bounds
+/// its ground-truth samples ([`Funnel::clip_to_bounds`]).
+pub fn clip_coordinates(x: &mut [f32], bound: f32) {
+    for v in x.iter_mut() {
+        if *v > bound {
+            *v = bound;
+        } else if *v < -bound {
+            *v = -bound;
+        }
+    }
+}
+
 /// Whether every coordinate is finite (neither NaN nor ±∞).
 #[inline]
 pub(crate) fn all_finite(x: &[f32]) -> bool {
