@@ -754,3 +754,87 @@ fn metric_ramachandran_compares_aldp_sample_files() {
 fn a_rows(path: &std::path::Path) -> usize {
     std::fs::read_to_string(path).unwrap().lines().count() - 1
 }
+
+#[test]
+fn metric_modes_reports_counts_and_spread() {
+    let dir = tmp("modes");
+    std::fs::create_dir_all(&dir).unwrap();
+    let (g1, g2) = (dir.join("g1.csv"), dir.join("g2.csv"));
+    for (seed, path) in [("1", &g1), ("2", &g2)] {
+        let o = amortise(&[
+            "sample-target",
+            "--target",
+            "gmm40-jax",
+            "--dim",
+            "2",
+            "--n",
+            "4000",
+            "--seed",
+            seed,
+            "--out",
+            path.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let flags = ["--target", "gmm40-jax", "--dim", "2"];
+    let v = metric_json("modes", &g1, &g2, &flags);
+    assert_eq!(v["modes"], 40);
+    for set in ["a", "b"] {
+        // exact unit-variance samples: spread 1 (sd of the mean about 0.016), every mode
+        // filled, EMC near 1
+        let s = &v[set];
+        let spread = s["spread"].as_f64().unwrap();
+        assert!((0.93..1.05).contains(&spread), "{set}: {v}");
+        assert_eq!(s["empty"], 0);
+        assert!(s["emc"].as_f64().unwrap() > 0.99, "{v}");
+        assert_eq!(s["n"], 4000);
+    }
+    // two points one unit either side of the first mean (35.813362, 38.286392): squared
+    // distances 1 and 1 over 2 coordinates each, one mode filled
+    let h = dir.join("h.csv");
+    std::fs::write(&h, "x1,x2\n36.813362,38.286392\n35.813362,37.286392\n").unwrap();
+    let v = metric_json("modes", &h, &g1, &flags);
+    let a = &v["a"];
+    assert!((a["spread"].as_f64().unwrap() - 0.5).abs() < 1e-5, "{v}");
+    assert_eq!(a["empty"], 39);
+    assert_eq!(a["share_max"], 1.0);
+    assert!((a["chi2"].as_f64().unwrap() - 78.0).abs() < 1e-9, "{v}");
+    assert_eq!(a["emc"], 0.0);
+    let run = |extra: &[&str], kind: &str| {
+        let mut args = vec![
+            "metric",
+            kind,
+            "--a",
+            h.to_str().unwrap(),
+            "--b",
+            g1.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        amortise(&args)
+    };
+    assert_fails(
+        &run(&[], "modes"),
+        2,
+        "--target: modes needs the mixture target",
+    );
+    assert_fails(
+        &run(&["--target", "funnel"], "modes"),
+        2,
+        "--target: `funnel` has no mode centres",
+    );
+    assert_fails(
+        &run(&["--target", "gmm40-jax", "--dim", "5"], "modes"),
+        1,
+        "has 2 columns; gmm40-jax has 5 dimensions",
+    );
+    assert_fails(
+        &run(&["--target", "gmm40-jax"], "sinkhorn"),
+        2,
+        "--target: applies to modes only",
+    );
+    assert_fails(
+        &run(&["--target", "gmm40-jax", "--convention", "paper"], "modes"),
+        2,
+        "--convention: applies to sinkhorn only",
+    );
+}

@@ -1,4 +1,4 @@
-//! `amortise metric sinkhorn|mmd`: divergences between two sample files.
+//! `amortise metric sinkhorn|mmd|ramachandran|modes`: comparisons of two sample files.
 
 use amortise_kernel::metrics::mmd::{mmd_median, mmd_workspace_len};
 use amortise_kernel::metrics::sinkhorn::{
@@ -40,6 +40,13 @@ pub struct MetricArgs {
     /// divergences of the reference from `--a`'s weighted histograms.
     #[arg(long, value_name = "FILE")]
     pub a_log_weights: Option<String>,
+    /// The mixture target whose mode centres `modes` uses (gmm40, gmm40-jax, 9gmm, 25gmm);
+    /// `modes` only.
+    #[arg(long)]
+    pub target: Option<String>,
+    /// The target's dimension (`--target gmm40-jax --dim 5`); `modes` only.
+    #[arg(long)]
+    pub dim: Option<usize>,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
@@ -55,6 +62,9 @@ pub enum MetricKind {
     /// Alanine dipeptide: FAB's KL(b ‖ a) of the φ, ψ and 64 × 64 Ramachandran histograms
     /// and the basin populations of both, `--b` the reference (60-d `aldp` rows).
     Ramachandran,
+    /// Mixture targets (`--target`): each set's mode counts (EMC, χ² against equal weights)
+    /// and its spread around the nearest mode centre, `--b` meant as an exact set.
+    Modes,
 }
 
 /// The two Sinkhorn conventions (`kernel::metrics::sinkhorn::SinkhornConvention`).
@@ -118,6 +128,24 @@ pub fn run(a: &MetricArgs) -> CliResult<()> {
             "applies to ramachandran only",
         ));
     }
+    if (a.target.is_some() || a.dim.is_some()) && !matches!(a.kind, MetricKind::Modes) {
+        let flag = if a.target.is_some() {
+            "--target"
+        } else {
+            "--dim"
+        };
+        return Err(CliError::flag(flag, "applies to modes only"));
+    }
+    if matches!(a.kind, MetricKind::Modes)
+        && (a.epsilon.is_some() || a.convention != Convention::Converged)
+    {
+        let flag = if a.epsilon.is_some() {
+            "--epsilon"
+        } else {
+            "--convention"
+        };
+        return Err(CliError::flag(flag, "applies to sinkhorn only"));
+    }
     let x = crate::csv::read(&a.a)?;
     let y = crate::csv::read(&a.b)?;
     if x.dim != y.dim {
@@ -128,6 +156,7 @@ pub fn run(a: &MetricArgs) -> CliResult<()> {
     }
     let value = match a.kind {
         MetricKind::Ramachandran => return ramachandran(a, [&x, &y]),
+        MetricKind::Modes => return super::metric_modes::run(a, [&x, &y]),
         MetricKind::Sinkhorn => {
             let info = crate::eval::sinkhorn(&x.data, &y.data, x.dim, &conv)?;
             if a.json {

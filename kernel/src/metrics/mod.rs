@@ -7,7 +7,7 @@
 //! | [`bounds`] | ELBO, EUBO and the importance-sampling `log Ẑ` |
 //! | [`sinkhorn`] | the debiased Sinkhorn divergence: converged (ε = 1e-3, ε-scaling) and the paper's (ott-jax defaults) |
 //! | [`mmd`] | MMD with a Gaussian kernel and the median-heuristic bandwidth |
-//! | [`coverage`] | entropic mode coverage (EMC) from nearest-mode histograms |
+//! | [`coverage`] | entropic mode coverage (EMC) from nearest-mode histograms; each sample's nearest mode and distance |
 //! | [`histogram`] | total variation, mean L1 over states, 1-D and 2-D histograms, FAB's histogram KL divergence |
 //! | [`weighted_histogram`] | weighted 1-D and 2-D histograms and the histogram KL divergence between weighted ones |
 //! | [`w2`] | the exact 2-Wasserstein distance between equal-size clouds (Hungarian algorithm) |
