@@ -838,3 +838,46 @@ fn metric_modes_reports_counts_and_spread() {
         "--convention: applies to sinkhorn only",
     );
 }
+
+#[test]
+fn metric_marginals_per_coordinate() {
+    let dir = tmp("marginals");
+    std::fs::create_dir_all(&dir).unwrap();
+    let (a, b) = (dir.join("a.csv"), dir.join("b.csv"));
+    // column 1: {−1, 0, 1, 2} against itself shifted by 1; column 2: {0, 0, 0, 4} against
+    // {0, 0, 0, 0}
+    std::fs::write(&a, "x1,x2\n-1,0\n0,0\n1,0\n2,4\n").unwrap();
+    std::fs::write(&b, "x1,x2\n0,0\n1,0\n2,0\n3,0\n").unwrap();
+    let v = metric_json("marginals", &a, &b, &[]);
+    assert_eq!(v["dim"], 2);
+    let c = &v["coordinates"];
+    assert_eq!(c[0]["w1"], 1.0);
+    assert_eq!(c[0]["mean"], serde_json::json!([0.5, 1.5]));
+    assert_eq!(c[0]["below_zero"], serde_json::json!([0.25, 0.0]));
+    assert_eq!(c[0]["q50"], serde_json::json!([0.5, 1.5]));
+    assert_eq!(c[1]["w1"], 1.0);
+    assert_eq!(c[1]["std"], serde_json::json!([3.0f64.sqrt(), 0.0]));
+    assert_eq!(v["w1_mean"], 1.0);
+    let o = amortise(&[
+        "metric",
+        "marginals",
+        "--a",
+        a.to_str().unwrap(),
+        "--b",
+        b.to_str().unwrap(),
+        "--epsilon",
+        "0.1",
+    ]);
+    assert_fails(&o, 2, "--epsilon: applies to sinkhorn only");
+    let o = amortise(&[
+        "metric",
+        "marginals",
+        "--a",
+        a.to_str().unwrap(),
+        "--b",
+        b.to_str().unwrap(),
+        "--target",
+        "gmm40",
+    ]);
+    assert_fails(&o, 2, "--target: applies to modes only");
+}

@@ -1,4 +1,4 @@
-//! `amortise metric sinkhorn|mmd|ramachandran|modes`: comparisons of two sample files.
+//! `amortise metric sinkhorn|mmd|ramachandran|modes|marginals`: comparisons of two sample files.
 
 use amortise_kernel::metrics::mmd::{mmd_median, mmd_workspace_len};
 use amortise_kernel::metrics::sinkhorn::{
@@ -65,6 +65,9 @@ pub enum MetricKind {
     /// Mixture targets (`--target`): each set's mode counts (EMC, χ² against equal weights)
     /// and its spread around the nearest mode centre, `--b` meant as an exact set.
     Modes,
+    /// Coordinate by coordinate: mean, standard deviation, fraction below 0, 0.01 / 0.5 /
+    /// 0.99 quantiles of both files and the 1-Wasserstein distance between the marginals.
+    Marginals,
 }
 
 /// The two Sinkhorn conventions (`kernel::metrics::sinkhorn::SinkhornConvention`).
@@ -136,7 +139,7 @@ pub fn run(a: &MetricArgs) -> CliResult<()> {
         };
         return Err(CliError::flag(flag, "applies to modes only"));
     }
-    if matches!(a.kind, MetricKind::Modes)
+    if matches!(a.kind, MetricKind::Modes | MetricKind::Marginals)
         && (a.epsilon.is_some() || a.convention != Convention::Converged)
     {
         let flag = if a.epsilon.is_some() {
@@ -157,6 +160,7 @@ pub fn run(a: &MetricArgs) -> CliResult<()> {
     let value = match a.kind {
         MetricKind::Ramachandran => return ramachandran(a, [&x, &y]),
         MetricKind::Modes => return super::metric_modes::run(a, [&x, &y]),
+        MetricKind::Marginals => return super::metric_marginals::run(a, [&x, &y]),
         MetricKind::Sinkhorn => {
             let info = crate::eval::sinkhorn(&x.data, &y.data, x.dim, &conv)?;
             if a.json {

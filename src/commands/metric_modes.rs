@@ -10,6 +10,7 @@
 //! exact set, so that every number has its exact counterpart beside it.
 
 use amortise_kernel::metrics::coverage::{emc_from_counts, nearest_modes};
+use amortise_kernel::metrics::marginal::quantile_sorted;
 
 use super::json_num;
 use super::metric::MetricArgs;
@@ -161,15 +162,9 @@ pub fn mode_stats(s: &Samples, centres: &[f32]) -> CliResult<ModeStats> {
     })
 }
 
-/// The `q`-quantile of sorted, non-empty `v` (linear interpolation between order statistics,
-/// numpy's default).
-fn quantile(v: &[f64], q: f64) -> f64 {
-    let h = (v.len() - 1) as f64 * q;
-    let (lo, frac) = (h.floor() as usize, h - h.floor());
-    match v.get(lo + 1) {
-        Some(&next) => v[lo] + frac * (next - v[lo]),
-        None => v[lo],
-    }
+/// The `q`-quantile of sorted, finite, non-empty `v` (numpy's linear interpolation).
+pub fn quantile(v: &[f64], q: f64) -> f64 {
+    quantile_sorted(v, q).unwrap_or(f64::NAN)
 }
 
 #[cfg(test)]
@@ -212,14 +207,5 @@ mod tests {
         assert_eq!(m.empty, 2);
         assert_eq!(m.share, [0.0, 1.0]);
         assert_eq!(m.spread_per_mode, [1.0, 1.0, 1.0]);
-    }
-
-    #[test]
-    fn quantiles_interpolate() {
-        let v = [1.0, 2.0, 3.0, 4.0, 5.0];
-        assert_eq!(quantile(&v, 0.5), 3.0);
-        assert_eq!(quantile(&v, 0.9), 4.6);
-        assert_eq!(quantile(&v, 1.0), 5.0);
-        assert_eq!(quantile(&[7.0], 0.99), 7.0);
     }
 }

@@ -11,6 +11,7 @@ mod experiment;
 pub mod logp;
 pub mod mcmc;
 pub mod metric;
+pub mod metric_marginals;
 pub mod metric_modes;
 mod paper_table;
 pub mod resume;

@@ -10,6 +10,7 @@
 //! | [`coverage`] | entropic mode coverage (EMC) from nearest-mode histograms; each sample's nearest mode and distance |
 //! | [`histogram`] | total variation, mean L1 over states, 1-D and 2-D histograms, FAB's histogram KL divergence |
 //! | [`weighted_histogram`] | weighted 1-D and 2-D histograms and the histogram KL divergence between weighted ones |
+//! | [`marginal`] | quantiles of a sorted 1-D sample and the exact 1-Wasserstein distance between two |
 //! | [`w2`] | the exact 2-Wasserstein distance between equal-size clouds (Hungarian algorithm) |
 //!
 //! Inputs are `f32` (samples row-major `[n, dim]` flat slices); reductions accumulate in
@@ -21,6 +22,7 @@
 pub mod bounds;
 pub mod coverage;
 pub mod histogram;
+pub mod marginal;
 pub mod mmd;
 pub mod sinkhorn;
 pub mod w2;
