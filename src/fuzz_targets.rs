@@ -182,7 +182,9 @@ pub fn validate(cli: &Cli) -> CliResult<()> {
             vgs::config(a).map(|_| ())
         }
         Command::Sample(a) => sample::check_args(a),
-        Command::Metric(a) => metric::convention(a).map(|_| ()),
+        Command::Metric(a) => {
+            metric::check_flags(a).and_then(|()| metric::convention(a).map(|_| ()))
+        }
         Command::Bench { batch, .. } => bench::check_batch(batch.unwrap_or(300)),
         Command::Ebm(a) => commands::ebm::settings(a).map(|_| ()),
         Command::VgsReference(_) => Ok(()),

@@ -880,4 +880,26 @@ fn metric_marginals_per_coordinate() {
         "gmm40",
     ]);
     assert_fails(&o, 2, "--target: applies to modes only");
+    // the metric's own flags are checked before the Sinkhorn settings
+    let flagged = |kind: &str, extra: &[&str]| {
+        let mut args = vec![
+            "metric",
+            kind,
+            "--a",
+            a.to_str().unwrap(),
+            "--b",
+            b.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        amortise(&args)
+    };
+    let e = "applies to sinkhorn only";
+    assert_fails(&flagged("marginals", &["--convention", "paper"]), 2, e);
+    assert_fails(&flagged("modes", &["--epsilon", "1e-9"]), 2, e);
+    assert_fails(&flagged("mmd", &["--convention", "paper"]), 2, e);
+    assert_fails(
+        &flagged("sinkhorn", &["--dim", "2"]),
+        2,
+        "--dim: applies to modes only",
+    );
 }

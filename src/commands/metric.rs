@@ -122,9 +122,12 @@ pub fn convention(a: &MetricArgs) -> CliResult<SinkhornConvention> {
     }
 }
 
-/// Runs the command.
-pub fn run(a: &MetricArgs) -> CliResult<()> {
-    let conv = convention(a)?;
+/// Checks the flags that belong to one metric only (`--a-log-weights`, `--target`, `--dim`,
+/// `--convention`, `--epsilon`) against the metric asked for.
+///
+/// # Errors
+/// A flag given with a metric it does not apply to, named.
+pub fn check_flags(a: &MetricArgs) -> CliResult<()> {
     if a.a_log_weights.is_some() && !matches!(a.kind, MetricKind::Ramachandran) {
         return Err(CliError::flag(
             "--a-log-weights",
@@ -139,7 +142,7 @@ pub fn run(a: &MetricArgs) -> CliResult<()> {
         };
         return Err(CliError::flag(flag, "applies to modes only"));
     }
-    if matches!(a.kind, MetricKind::Modes | MetricKind::Marginals)
+    if !matches!(a.kind, MetricKind::Sinkhorn)
         && (a.epsilon.is_some() || a.convention != Convention::Converged)
     {
         let flag = if a.epsilon.is_some() {
@@ -149,6 +152,13 @@ pub fn run(a: &MetricArgs) -> CliResult<()> {
         };
         return Err(CliError::flag(flag, "applies to sinkhorn only"));
     }
+    Ok(())
+}
+
+/// Runs the command.
+pub fn run(a: &MetricArgs) -> CliResult<()> {
+    check_flags(a)?;
+    let conv = convention(a)?;
     let x = crate::csv::read(&a.a)?;
     let y = crate::csv::read(&a.b)?;
     if x.dim != y.dim {
@@ -215,16 +225,6 @@ pub fn run(a: &MetricArgs) -> CliResult<()> {
 
 /// `metric ramachandran`: `--a` the model's samples, `--b` the reference's.
 fn ramachandran(a: &MetricArgs, sets: [&crate::csv::Samples; 2]) -> CliResult<()> {
-    if a.epsilon.is_some() || a.convention != Convention::Converged {
-        return Err(CliError::flag(
-            if a.epsilon.is_some() {
-                "--epsilon"
-            } else {
-                "--convention"
-            },
-            "applies to sinkhorn only",
-        ));
-    }
     let target = super::build_target("aldp", None)?;
     let amortise_kernel::targets::Density::Aldp(aldp) = target.density() else {
         return Err(CliError::flag("--target", "aldp is not built in"));

@@ -52,16 +52,9 @@ pub fn marginal(s: &Samples, j: usize) -> (Marginal, Vec<f64>) {
     (m, v)
 }
 
-/// Runs `metric marginals` on `--a` and `--b` (same width, checked by the caller).
+/// Runs `metric marginals` on `--a` and `--b` (same width, checked by the caller; the CSV
+/// reader refuses empty files and non-finite values).
 pub fn run(a: &MetricArgs, sets: [&Samples; 2]) -> CliResult<()> {
-    for (path, s) in [&a.a, &a.b].into_iter().zip(sets) {
-        if s.n() == 0 {
-            return Err(CliError::file(path, "has no rows"));
-        }
-        if s.data.iter().any(|v| !v.is_finite()) {
-            return Err(CliError::file(path, "has a value that is not finite"));
-        }
-    }
     let dim = sets[0].dim;
     let mut rows = Vec::with_capacity(dim);
     for j in 0..dim {

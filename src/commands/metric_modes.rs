@@ -129,7 +129,7 @@ pub fn mode_stats(s: &Samples, centres: &[f32]) -> CliResult<ModeStats> {
     let (mut counts, mut sums) = (vec![0u32; k], vec![0.0f64; k]);
     for (&m, &d) in mode.iter().zip(&d2) {
         let j = m as usize;
-        counts[j] += 1;
+        counts[j] = counts[j].saturating_add(1);
         sums[j] += d;
     }
     let emc = emc_from_counts(&counts).map_err(|e| CliError::kernel("modes", e))?;
@@ -155,8 +155,8 @@ pub fn mode_stats(s: &Samples, centres: &[f32]) -> CliResult<ModeStats> {
         spread: d2.iter().sum::<f64>() / (n * dim) as f64,
         spread_per_mode: [
             quantile(&per_mode, 0.5),
-            per_mode[0],
-            per_mode[per_mode.len() - 1],
+            per_mode.first().copied().unwrap_or(f64::NAN),
+            per_mode.last().copied().unwrap_or(f64::NAN),
         ],
         distance_quantiles: [0.5, 0.9, 0.99].map(|q| quantile(&dist, q)),
     })

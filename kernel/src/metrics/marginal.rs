@@ -63,8 +63,9 @@ pub fn w1_sorted(a: &[f64], b: &[f64]) -> Result<f64, Error> {
         let next = ui.min(uj);
         sum += (next - u) * (a[i] - b[j]).abs();
         u = next;
-        // compare in integers so that equal step ends advance both
-        let (ei, ej) = ((i + 1) * m, (j + 1) * n);
+        // compare in integers so that equal step ends advance both (u128: n·m overflows a
+        // 32-bit usize from 65,536 points a side)
+        let (ei, ej) = ((i as u128 + 1) * m as u128, (j as u128 + 1) * n as u128);
         if ei <= ej {
             i += 1;
         }
