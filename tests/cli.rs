@@ -5,7 +5,7 @@
 use std::process::Output;
 
 mod common;
-use common::{amortise, assert_fails, metric_json, stderr, stdout, tmp};
+use common::{amortise, assert_fails, metric_json, metric_run, stderr, stdout, tmp};
 
 #[test]
 fn targets_lists_every_target() {
@@ -800,18 +800,7 @@ fn metric_modes_reports_counts_and_spread() {
     assert_eq!(a["share_max"], 1.0);
     assert!((a["chi2"].as_f64().unwrap() - 78.0).abs() < 1e-9, "{v}");
     assert_eq!(a["emc"], 0.0);
-    let run = |extra: &[&str], kind: &str| {
-        let mut args = vec![
-            "metric",
-            kind,
-            "--a",
-            h.to_str().unwrap(),
-            "--b",
-            g1.to_str().unwrap(),
-        ];
-        args.extend_from_slice(extra);
-        amortise(&args)
-    };
+    let run = |extra: &[&str], kind: &str| metric_run(kind, &h, &g1, extra);
     assert_fails(
         &run(&[], "modes"),
         2,
@@ -858,41 +847,12 @@ fn metric_marginals_per_coordinate() {
     assert_eq!(c[1]["w1"], 1.0);
     assert_eq!(c[1]["std"], serde_json::json!([3.0f64.sqrt(), 0.0]));
     assert_eq!(v["w1_mean"], 1.0);
-    let o = amortise(&[
-        "metric",
-        "marginals",
-        "--a",
-        a.to_str().unwrap(),
-        "--b",
-        b.to_str().unwrap(),
-        "--epsilon",
-        "0.1",
-    ]);
+    let o = metric_run("marginals", &a, &b, &["--epsilon", "0.1"]);
     assert_fails(&o, 2, "--epsilon: applies to sinkhorn only");
-    let o = amortise(&[
-        "metric",
-        "marginals",
-        "--a",
-        a.to_str().unwrap(),
-        "--b",
-        b.to_str().unwrap(),
-        "--target",
-        "gmm40",
-    ]);
+    let o = metric_run("marginals", &a, &b, &["--target", "gmm40"]);
     assert_fails(&o, 2, "--target: applies to modes only");
     // the metric's own flags are checked before the Sinkhorn settings
-    let flagged = |kind: &str, extra: &[&str]| {
-        let mut args = vec![
-            "metric",
-            kind,
-            "--a",
-            a.to_str().unwrap(),
-            "--b",
-            b.to_str().unwrap(),
-        ];
-        args.extend_from_slice(extra);
-        amortise(&args)
-    };
+    let flagged = |kind: &str, extra: &[&str]| metric_run(kind, &a, &b, extra);
     let e = "applies to sinkhorn only";
     assert_fails(&flagged("marginals", &["--convention", "paper"]), 2, e);
     assert_fails(&flagged("modes", &["--epsilon", "1e-9"]), 2, e);

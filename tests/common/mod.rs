@@ -28,6 +28,14 @@ pub fn tmp(name: &str) -> PathBuf {
     dir.join(name)
 }
 
+/// `amortise metric KIND --a A --b B [extra]`, whatever its outcome.
+pub fn metric_run(kind: &str, a: &std::path::Path, b: &std::path::Path, extra: &[&str]) -> Output {
+    let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
+    let mut args = vec!["metric", kind, "--a", a, "--b", b];
+    args.extend_from_slice(extra);
+    amortise(&args)
+}
+
 /// `amortise metric KIND --a A --b B [extra] --json`, asserted to succeed, parsed.
 pub fn metric_json(
     kind: &str,
@@ -35,11 +43,8 @@ pub fn metric_json(
     b: &std::path::Path,
     extra: &[&str],
 ) -> serde_json::Value {
-    let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
-    let mut args = vec!["metric", kind, "--a", a, "--b", b];
-    args.extend_from_slice(extra);
-    args.push("--json");
-    let o = amortise(&args);
+    let extra: Vec<&str> = extra.iter().copied().chain(["--json"]).collect();
+    let o = metric_run(kind, a, b, &extra);
     assert!(o.status.success(), "{}", stderr(&o));
     serde_json::from_slice(&o.stdout).unwrap()
 }
