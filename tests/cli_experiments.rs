@@ -354,6 +354,32 @@ fn paper_table_collects_last5_over_seeds_and_refuses_foreign_flags() {
         "--iters: paper-table runs --preset paper as it is",
     );
     assert_fails(
+        &amortise(&["experiment", "paper-table", "--jobs", "2", "--out", o]),
+        2,
+        "--jobs: paper-table runs --preset paper as it is",
+    );
+    assert_fails(
+        &amortise(&[
+            "experiment",
+            "paper-table",
+            "--out",
+            o,
+            "--",
+            "--batch",
+            "4",
+        ]),
+        2,
+        "--batch: paper-table runs --preset paper as it is",
+    );
+    for name in ["teacher-grid", "discrete-table"] {
+        assert_fails(
+            &amortise(&["experiment", name, "--jobs", "2", "--out", o]),
+            2,
+            "--jobs: teacher-grid and discrete-table run their cells one at a time",
+        );
+    }
+    assert!(!out.exists(), "a refused flag must fail before any output");
+    assert_fails(
         &amortise(&["experiment", "rsmc-table", "--stop-at", "5", "--out", o]),
         2,
         "--stop-at: only used by paper-table and aldp-table",

@@ -98,12 +98,27 @@ pub fn run(cli: Cli) -> CliResult<()> {
                         ));
                     }
                 }
-            } else if name == E::PaperTable
-                && (quick || iters.is_some() || jobs.is_some() || !extra.is_empty())
-            {
+            } else if name == E::PaperTable {
+                let given = [
+                    (iters.is_some(), "--iters"),
+                    (quick, "--quick"),
+                    (jobs.is_some(), "--jobs"),
+                    (
+                        !extra.is_empty(),
+                        extra.first().map_or("--", String::as_str),
+                    ),
+                ];
+                if let Some((_, flag)) = given.iter().find(|g| g.0) {
+                    return Err(CliError::flag(
+                        *flag,
+                        "paper-table runs --preset paper as it is: use --stop-at for pieces (not --iters, --quick, --jobs or extra flags)",
+                    ));
+                }
+            }
+            if jobs.is_some() && matches!(name, E::TeacherGrid | E::DiscreteTable) {
                 return Err(CliError::flag(
-                    "--iters",
-                    "paper-table runs --preset paper as it is: use --stop-at for pieces (not --iters, --quick, --jobs or extra flags)",
+                    "--jobs",
+                    "teacher-grid and discrete-table run their cells one at a time",
                 ));
             }
             match name {
