@@ -80,7 +80,7 @@ fn the_paper_preset_sets_the_run_and_flags_override_it() {
     let o = amortise(&[
         "train",
         "--target",
-        "gmm40",
+        "gmm40-jax",
         "--preset",
         "paper",
         "--iters",
@@ -140,6 +140,12 @@ fn the_paper_preset_sets_the_run_and_flags_override_it() {
         &amortise(&["train", "--target", "grid", "--preset", "paper"]),
         2,
         "--preset",
+    );
+    // the paper's GMM40 is the JAX code's: the PyTorch means are refused, naming the target
+    assert_fails(
+        &amortise(&["train", "--target", "gmm40", "--preset", "paper"]),
+        2,
+        "gmm40-jax",
     );
     // --preset aldp sets the log Z initialisation; an initialisation flag replaces it
     for (flag, iw, batch) in [
@@ -207,7 +213,7 @@ fn the_smc_baseline_flags_run_the_seeds_smc_and_refuse_bad_values_by_name() {
     let o = amortise(&[
         "train",
         "--target",
-        "gmm40",
+        "gmm40-jax",
         "--method",
         "smc",
         "--preset",
@@ -402,7 +408,8 @@ fn paper_table_collects_last5_over_seeds_and_refuses_foreign_flags() {
             "sinkhorn_paper": sd, "mmd": 0.1, "emc": 0.9, "evaluations": 1});
         let summary = serde_json::json!({"iterations_completed": its, "iters": 20000,
             "last5": last5, "log_z_true": 0.0, "seconds": 3600.0 * f64::from(seed + 1),
-            "sinkhorn": 2.0 * sd, "sinkhorn_converged": false, "sinkhorn_paper": sd});
+            "sinkhorn": 2.0 * sd, "sinkhorn_converged": false, "sinkhorn_paper": sd,
+            "config": {"eval_samples": 2000}});
         std::fs::write(dir.join("summary.json"), summary.to_string()).unwrap();
         let lines = format!("{{\"iteration\":{its},\"eubo\":{eubo},\"sinkhorn_paper\":{sd}}}\n");
         std::fs::write(dir.join("metrics.jsonl"), lines).unwrap();
@@ -431,6 +438,11 @@ fn paper_table_collects_last5_over_seeds_and_refuses_foreign_flags() {
     assert!(r.status.success(), "{}", stderr(&r));
     let table = std::fs::read_to_string(out.join("paper-table.md")).unwrap();
     assert!(table.contains("paper-table --seeds 2 --out"), "{table}");
+    // the header's sample counts are the runs' own
+    assert!(
+        table.contains("2000 model samples against 2000 exact samples"),
+        "{table}"
+    );
     // the table keeps every run in OUT, not only the --methods selection
     assert!(
         table.contains("| GMM40-2d | TB + IW-buffer | 1 | 200 of 20000 |"),
@@ -439,18 +451,25 @@ fn paper_table_collects_last5_over_seeds_and_refuses_foreign_flags() {
     // EUBO 2 and 4: 3 ± √2; Sinkhorn 90 and 50: 70 ± 28.28; wall 1 h and 2 h
     assert!(
         table.contains(
-            "| GMM40-2d | RSMC | 2 | 100–300 of 20000 | -40.00 ± 0.00 | 3.00 ± 1.41 | 0.50 ± 0.00 (0.00) | 70.00 ± 28.28 | 0.10 ± 0.00 | 0.90 ± 0.00 | 1.50 h | -2.44 / 0.89 / 6.46 |"
+            "| GMM40-2d | RSMC | 2 | 100–300 of 20000 | -40.00 ± 0.00 | 3.00 ± 1.41 | 0.50 ± 0.00 (0.00) | 70.00 ± 28.28 | 0.10 ± 0.00 | 0.90 ± 0.00 | 1.50 h | -2.44 ± 0.10 / 0.89 ± 0.03 / 6.46 ± 0.40 |"
         ),
         "{table}"
     );
     assert!(
         table.contains(
-            "| GMM40-2d | RSMC | 1 | 300 | 50.00 | 100.00 (capped) | 7.50 ± 1.05 (6.50–8.50) | 15.00–18.00 |"
+            "| GMM40-2d | RSMC | 2 | 100–300 | 70.00 ± 28.28 | 140.00 ± 56.57 (2 of 2 capped) | 7.50 ± 1.05 (6.50–8.50) | 15.00–18.00 |"
         ),
         "{table}"
     );
     assert!(
         table.contains("| GMM40-2d | RSMC | 0 | 100: 2.00 / 90.0 |"),
+        "{table}"
+    );
+    // each cell's command
+    assert!(
+        table.contains(
+            "| GMM40-2d | RSMC | `amortise train --target gmm40-jax --dim 2 --method rsmc --preset paper --seed 0 "
+        ),
         "{table}"
     );
     assert!(

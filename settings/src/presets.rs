@@ -77,6 +77,13 @@ fn paper(target: &str, dim: usize, method: &str) -> Result<Preset, SettingError>
             format!("paper covers tb, tb-buffer, rsmc, rsmc-nobuffer and smc, not {method}"),
         ));
     }
+    if target.eq_ignore_ascii_case("gmm40") {
+        return Err(SettingError::new(
+            "preset",
+            "paper is the paper's table, whose GMM40 has the JAX code's means: use --target \
+             gmm40-jax (gmm40 has the PyTorch code's means, which differ; docs/targets.md)",
+        ));
+    }
     let lp = paper_uses_lp(target, dim);
     let base = RunConfig::new(target, dim, method);
     let (width, flow, steps, iters) = if lp {
@@ -131,7 +138,7 @@ mod tests {
 
     #[test]
     fn the_paper_preset_follows_the_table_of_settings() {
-        let p = preset("paper", "gmm40", 2, "rsmc").unwrap();
+        let p = preset("paper", "gmm40-jax", 2, "rsmc").unwrap();
         let r = &p.run;
         assert_eq!((r.hidden, r.flow_hidden, r.harmonics), (256, 64, 256));
         assert_eq!((r.steps, r.iters, p.eval_every), (64, 20_000, 200));
@@ -166,7 +173,7 @@ mod tests {
 
     #[test]
     fn the_paper_preset_of_smc_is_the_seeds_smc_hmc() {
-        let r = preset("paper", "gmm40", 2, "smc").unwrap().run;
+        let r = preset("paper", "gmm40-jax", 2, "smc").unwrap().run;
         assert_eq!((r.particles, r.sigma, r.temperatures), (2000, 40.0, 128));
         assert_eq!(
             (
@@ -182,7 +189,7 @@ mod tests {
             20.0
         );
         // the trained methods keep the reference's σ and the default SMC settings
-        let r = preset("paper", "gmm40", 2, "rsmc").unwrap().run;
+        let r = preset("paper", "gmm40-jax", 2, "rsmc").unwrap().run;
         assert_eq!((r.sigma, r.smc_move.as_str()), (20.0, "mala"));
     }
 
@@ -195,6 +202,12 @@ mod tests {
         assert_eq!(
             preset("paper", "gmm40", 2, "teacher").unwrap_err().key,
             "preset"
+        );
+        // the paper's GMM40 is the JAX code's: the PyTorch means are refused, by name
+        let e = preset("paper", "gmm40", 2, "rsmc").unwrap_err();
+        assert!(
+            e.key == "preset" && e.to_string().contains("gmm40-jax"),
+            "{e}"
         );
     }
 }

@@ -101,29 +101,45 @@ pub fn row_labels() -> Vec<&'static str> {
     TASKS.iter().map(|t| t.label).collect()
 }
 
-/// Published (ELBO, EUBO, Sinkhorn) from `rsmc.md` §6.1 (mean over 5 seeds, 20k iterations,
-/// batch 2000; GMM40 with the JAX code's means; Sinkhorn in the paper's convention).
-/// `rsmc-nobuffer` is the table's "TB + SMC". `None` where the paper's table has no such row.
-pub(crate) fn published(label: &str, method: &str) -> Option<(f64, f64, f64)> {
+/// Published (ELBO, EUBO, Sinkhorn), each as (mean, std over 5 seeds), from `rsmc.md` §6.1
+/// (20k iterations, batch 2000; GMM40 with the JAX code's means; Sinkhorn in the paper's
+/// convention). `rsmc-nobuffer` is the table's "TB + SMC". `None` where the paper's table has
+/// no such row.
+pub(crate) fn published(label: &str, method: &str) -> Option<[(f64, f64); 3]> {
     Some(match (label, method) {
-        ("GMM40-2d", "tb") => (-2.29, 273.10, 607.31),
-        ("GMM40-2d", "tb-buffer") => (-2.37, 0.88, 6.50),
-        ("GMM40-2d", "rsmc") => (-2.44, 0.89, 6.46),
-        ("GMM40-5d", "tb") => (-5.19, 3156.69, 3110.16),
-        ("GMM40-5d", "tb-buffer") => (-4.48, 1183.34, 2813.90),
-        ("GMM40-5d", "rsmc") => (-11.46, 2.34, 83.31),
-        ("Funnel-10", "tb") => (-0.50, 8.33, 137.35),
-        ("Funnel-10", "tb-buffer") => (-0.70, 1.53, 115.28),
-        ("Funnel-10", "rsmc") => (-0.69, 3.64, 116.23),
-        ("ManyWell-32", "tb") => (160.69, 252.37, 29.57),
-        ("ManyWell-32", "tb-buffer") => (162.84, 166.30, 22.97),
-        ("ManyWell-32", "rsmc") => (162.81, 166.30, 22.97),
-        ("GMM40-2d", "rsmc-nobuffer") => (-1.62, 1.06, 39.99),
-        ("GMM40-5d", "rsmc-nobuffer") => (-10.56, 30.12, 330.91),
-        ("Funnel-10", "rsmc-nobuffer") => (-0.56, 41.54, 138.79),
-        ("ManyWell-32", "rsmc-nobuffer") => (162.48, 166.83, 21.91),
+        ("GMM40-2d", "tb") => [(-2.29, 0.07), (273.10, 45.62), (607.31, 12.05)],
+        ("GMM40-2d", "tb-buffer") => [(-2.37, 0.11), (0.88, 0.01), (6.50, 0.11)],
+        ("GMM40-2d", "rsmc-nobuffer") => [(-1.62, 0.07), (1.06, 0.01), (39.99, 9.49)],
+        ("GMM40-2d", "rsmc") => [(-2.44, 0.10), (0.89, 0.03), (6.46, 0.40)],
+        ("GMM40-5d", "tb") => [(-5.19, 0.01), (3156.69, 305.53), (3110.16, 121.35)],
+        ("GMM40-5d", "tb-buffer") => [(-4.48, 0.01), (1183.34, 54.71), (2813.90, 133.10)],
+        ("GMM40-5d", "rsmc-nobuffer") => [(-10.56, 2.57), (30.12, 18.63), (330.91, 184.98)],
+        ("GMM40-5d", "rsmc") => [(-11.46, 0.59), (2.34, 0.05), (83.31, 10.11)],
+        ("Funnel-10", "tb") => [(-0.50, 0.01), (8.33, 0.69), (137.35, 0.84)],
+        ("Funnel-10", "tb-buffer") => [(-0.70, 0.04), (1.53, 0.37), (115.28, 3.45)],
+        ("Funnel-10", "rsmc-nobuffer") => [(-0.56, 0.01), (41.54, 15.75), (138.79, 2.75)],
+        ("Funnel-10", "rsmc") => [(-0.69, 0.01), (3.64, 2.17), (116.23, 3.37)],
+        ("ManyWell-32", "tb") => [(160.69, 0.02), (252.37, 6.00), (29.57, 0.02)],
+        ("ManyWell-32", "tb-buffer") => [(162.84, 0.04), (166.30, 0.02), (22.97, 0.02)],
+        ("ManyWell-32", "rsmc-nobuffer") => [(162.48, 0.05), (166.83, 0.11), (21.91, 0.06)],
+        ("ManyWell-32", "rsmc") => [(162.81, 0.03), (166.30, 0.01), (22.97, 0.04)],
         _ => return None,
     })
+}
+
+/// The evaluation's sample count over `sums` (each run's `summary.json`): model samples
+/// and exact samples are both `config.eval_samples`. One value, or the range when the runs
+/// differ; `"–"` without any.
+pub(crate) fn sample_counts(sums: &[&Value]) -> String {
+    let n: Vec<u64> = sums
+        .iter()
+        .filter_map(|v| v.get("config")?.get("eval_samples")?.as_u64())
+        .collect();
+    match (n.iter().min(), n.iter().max()) {
+        (Some(lo), Some(hi)) if lo == hi => lo.to_string(),
+        (Some(lo), Some(hi)) => format!("{lo}–{hi}"),
+        _ => "–".into(),
+    }
 }
 
 /// Settings of one invocation.
@@ -267,6 +283,7 @@ pub fn rsmc_table(s: &Settings) -> CliResult<()> {
         "| target | method | ELBO | EUBO | log Ẑ (true) | Sinkhorn | MMD | EMC | s/run | paper ELBO / EUBO / Sinkhorn |"
     );
     let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|");
+    let mut all_sums: Vec<Value> = Vec::new();
     for t in &tasks {
         for &m in t.methods {
             let sums: Vec<Value> = (0..s.seeds)
@@ -284,8 +301,9 @@ pub fn rsmc_table(s: &Settings) -> CliResult<()> {
                 .first()
                 .map(|v| field(v, "log_z_true"))
                 .unwrap_or(f64::NAN);
-            let paper = published(t.label, m)
-                .map_or("–".to_string(), |(a, b, c)| format!("{a} / {b} / {c}"));
+            let paper = published(t.label, m).map_or("–".to_string(), |p| {
+                format!("{} / {} / {}", p[0].0, p[1].0, p[2].0)
+            });
             let _ = writeln!(
                 md,
                 "| {} | {} | {} | {} | {} ({:.3}) | {} | {} | {} | {} | {} |",
@@ -304,10 +322,12 @@ pub fn rsmc_table(s: &Settings) -> CliResult<()> {
                 col("seconds").map_or("–".into(), |(mm, _)| format!("{mm:.0}")),
                 paper
             );
+            all_sums.extend(sums);
         }
     }
+    let n = sample_counts(&all_sums.iter().collect::<Vec<_>>());
     let header = format!(
-        "Measured by `amortise experiment rsmc-table --seeds {} --iters {}{}{}{}` ({} runs, {:.0} s wall with {} jobs). Mean ± std over seeds; log Ẑ is the importance-sampling estimate from 2000 policy samples (SMC's own estimate for `smc`); Sinkhorn is the debiased divergence with ε = 1e-3 between 2000 model and 2000 exact samples.\n\n",
+        "Measured by `amortise experiment rsmc-table --seeds {} --iters {}{}{}{}` ({} runs, {:.0} s wall with {} jobs). Mean ± std over seeds; log Ẑ is the importance-sampling estimate from {n} policy samples (SMC's own estimate for `smc`); Sinkhorn is the debiased divergence with ε = 1e-3 between {n} model and {n} exact samples.\n\n",
         s.seeds,
         s.iters,
         s.rows

@@ -16,17 +16,18 @@
 //! run's latest evaluation beside the floor of independent exact sample sets in both
 //! conventions (`OUT/floors.json`, computed once per seed list).
 
-use std::fmt::Write as _;
+mod table;
+
 use std::process::Command;
 
 use amortise_kernel::metrics::sinkhorn::{PaperConfig, SinkhornConfig, SinkhornConvention};
 use amortise_settings::presets;
 use serde_json::{Value, json};
 
-use super::experiment::{field, fmt_ms, mean_std, published};
 use crate::csv::write_atomic;
 use crate::error::{CliError, CliResult};
 use crate::eval::{GROUND_TRUTH_SEED, exact_samples, sinkhorn};
+pub(super) use table::fmt_wall;
 
 /// The gradient-chunk count of every trained run (results depend on it, never on threads).
 pub const CHUNKS: usize = 8;
@@ -354,7 +355,7 @@ pub fn paper_table(s: &Settings) -> CliResult<()> {
         })
         .collect();
     let floors = floors(s, &ran)?;
-    let text = table(s, &ran, &all_methods, &floors);
+    let text = table::table(s, &ran, &all_methods, &floors);
     finish(&s.out, "paper-table.md", &text, &failures)
 }
 
@@ -467,222 +468,6 @@ fn floor_values(r: &Row, key: &str, seeds: &[u64]) -> CliResult<Vec<Value>> {
     Ok(out)
 }
 
-/// A floor list (`"paper"` or `"converged"`) for the table: `mean ± std (min–max)` of ten
-/// draws, `min–max` of two.
-fn floor_range(floors: &Value, label: &str, key: &str) -> String {
-    let v: Vec<f64> = floors
-        .get(label)
-        .and_then(|f| f.get(key))
-        .and_then(Value::as_array)
-        .map(|a| a.iter().map(|e| field(e, "value")).collect())
-        .unwrap_or_default();
-    let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
-    let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    match mean_std(&v) {
-        None => "–".into(),
-        Some((m, sd)) if v.iter().filter(|x| x.is_finite()).count() > 2 => {
-            format!("{m:.2} ± {sd:.2} ({lo:.2}–{hi:.2})")
-        }
-        Some(_) => format!("{lo:.2}–{hi:.2}"),
-    }
-}
-
-/// The value of one seed's summary for the table: `last5` of a trained run, the summary of an
-/// SMC pass.
-fn cell(sum: &Value, trained: bool, key: &str) -> f64 {
-    if trained {
-        sum.get("last5").map_or(f64::NAN, |l| field(l, key))
-    } else {
-        match key {
-            "log_z_is" => field(sum, "log_z_estimate"),
-            k => field(sum, k),
-        }
-    }
-}
-
-/// Up to `k` evenly spaced evaluations of `metrics.jsonl`: `iteration: EUBO / Sinkhorn`.
-fn curve(dir: &str, k: usize) -> String {
-    let lines: Vec<Value> = std::fs::read_to_string(format!("{dir}/metrics.jsonl"))
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect();
-    if lines.is_empty() {
-        return "–".into();
-    }
-    let n = lines.len();
-    let picks: Vec<usize> = if n <= k {
-        (0..n).collect()
-    } else {
-        (0..k).map(|i| i * (n - 1) / (k - 1)).collect()
-    };
-    picks
-        .iter()
-        .map(|&i| {
-            let l = &lines[i];
-            format!(
-                "{}: {:.2} / {:.1}",
-                field(l, "iteration"),
-                field(l, "eubo"),
-                field(l, "sinkhorn_paper")
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(" · ")
-}
-
-/// Mean ± std over seeds, or the value alone for one seed.
-fn fmt_seeds(v: Option<(f64, f64)>, n: usize) -> String {
-    match v {
-        Some((m, _)) if n == 1 && m.abs() >= 1000.0 => format!("{m:.0}"),
-        Some((m, _)) if n == 1 => format!("{m:.2}"),
-        v => fmt_ms(v),
-    }
-}
-
-/// Wall time: seconds below ten minutes, hours above.
-pub(super) fn fmt_wall(seconds: f64) -> String {
-    if !seconds.is_finite() {
-        "–".into()
-    } else if seconds < 600.0 {
-        format!("{seconds:.0} s")
-    } else {
-        format!("{:.2} h", seconds / 3600.0)
-    }
-}
-
-fn table(s: &Settings, rows: &[&Row], methods: &[&Method], floors: &Value) -> String {
-    let mut md = String::new();
-    let _ = writeln!(
-        md,
-        "Collected by `amortise experiment paper-table --seeds {} --out {} --stop-at 0` from the runs' `summary.json`. Per seed the mean of the last five evaluations (every 200 iterations; fewer while a run is short of them), then mean ± std over the seeds that have run; 2000 model samples against 2000 exact samples (seed 0; the funnel's clipped to [−30, 30]); Sinkhorn in the paper's convention (ε = 0.05 × mean cost). The SMC rows are one pass: their final particles, SMC's own log Ẑ. Published: Choi et al. 2025 (`rsmc.md` §6.1), 5 seeds, 20,000 iterations.\n",
-        s.seeds, s.out
-    );
-    let _ = writeln!(
-        md,
-        "| target | method | seeds | iterations | ELBO | EUBO | IS log Ẑ (true) | Sinkhorn (paper) | MMD | EMC | wall per seed | published ELBO / EUBO / Sinkhorn |"
-    );
-    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|---|");
-    let mut conv = String::new();
-    let _ = writeln!(
-        conv,
-        "\nThe same runs' latest evaluation in both Sinkhorn conventions, beside the floor: independent sets of 2000 exact samples against the evaluation's (seed 0), mean ± std (min–max) of ten (seeds 1–10) in the paper's convention, min–max of two (seeds 1, 2) in the converged one. The converged convention (ε = 1e-3, ε-annealing) approaches W2²; \"capped\" marks solves stopped at their iteration cap.\n"
-    );
-    let _ = writeln!(
-        conv,
-        "| target | method | seed | iteration | Sinkhorn (paper) | Sinkhorn (converged) | floor (paper) | floor (converged) |"
-    );
-    let _ = writeln!(conv, "|---|---|---|---|---|---|---|---|");
-    let mut curves = String::new();
-    let _ = writeln!(
-        curves,
-        "\nWhere each run is heading: EUBO / Sinkhorn (paper) at up to eight evenly spaced evaluations of `metrics.jsonl`.\n"
-    );
-    let _ = writeln!(
-        curves,
-        "| target | method | seed | iteration: EUBO / Sinkhorn |"
-    );
-    let _ = writeln!(curves, "|---|---|---|---|");
-    for r in rows {
-        for m in methods {
-            let sums: Vec<(u64, Value)> = (0..s.seeds)
-                .filter_map(|seed| {
-                    read_json(&format!("{}/summary.json", run_dir(s, r, m, seed)))
-                        .map(|v| (seed, v))
-                })
-                .collect();
-            if sums.is_empty() {
-                continue;
-            }
-            let col = |k: &str| {
-                mean_std(
-                    &sums
-                        .iter()
-                        .map(|(_, v)| cell(v, m.trained, k))
-                        .collect::<Vec<_>>(),
-                )
-            };
-            let its: Vec<f64> = sums
-                .iter()
-                .map(|(_, v)| field(v, "iterations_completed"))
-                .collect();
-            let planned = sums.first().map_or(f64::NAN, |(_, v)| field(v, "iters"));
-            let iterations = if m.trained {
-                let lo = its.iter().copied().fold(f64::INFINITY, f64::min);
-                let hi = its.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-                if lo == hi {
-                    format!("{lo} of {planned}")
-                } else {
-                    format!("{lo}–{hi} of {planned}")
-                }
-            } else {
-                "one pass".into()
-            };
-            let wall = mean_std(
-                &sums
-                    .iter()
-                    .map(|(_, v)| field(v, "seconds"))
-                    .collect::<Vec<_>>(),
-            );
-            let n = sums.len();
-            let log_z_true = sums
-                .first()
-                .map_or(f64::NAN, |(_, v)| field(v, "log_z_true"));
-            let paper = published(r.label, m.slug)
-                .map_or("–".to_string(), |(a, b, c)| format!("{a} / {b} / {c}"));
-            let _ = writeln!(
-                md,
-                "| {} | {} | {} | {} | {} | {} | {} ({log_z_true:.2}) | {} | {} | {} | {} | {} |",
-                r.label,
-                m.name,
-                n,
-                iterations,
-                fmt_seeds(col("elbo"), n),
-                fmt_seeds(col("eubo"), n),
-                fmt_seeds(col("log_z_is"), n),
-                fmt_seeds(col("sinkhorn_paper"), n),
-                fmt_seeds(col("mmd"), n),
-                fmt_seeds(col("emc"), n),
-                fmt_wall(wall.map_or(f64::NAN, |(w, _)| w)),
-                paper
-            );
-            for (seed, v) in &sums {
-                let capped = if v.get("sinkhorn_converged").and_then(Value::as_bool) == Some(false)
-                {
-                    " (capped)"
-                } else {
-                    ""
-                };
-                let it = if m.trained {
-                    format!("{}", field(v, "iterations_completed"))
-                } else {
-                    "one pass".into()
-                };
-                let _ = writeln!(
-                    conv,
-                    "| {} | {} | {seed} | {it} | {:.2} | {:.2}{capped} | {} | {} |",
-                    r.label,
-                    m.name,
-                    field(v, "sinkhorn_paper"),
-                    field(v, "sinkhorn"),
-                    floor_range(floors, r.label, "paper"),
-                    floor_range(floors, r.label, "converged")
-                );
-                if m.trained {
-                    let _ = writeln!(
-                        curves,
-                        "| {} | {} | {seed} | {} |",
-                        r.label,
-                        m.name,
-                        curve(&run_dir(s, r, m, *seed), 8)
-                    );
-                }
-            }
-        }
-    }
-    format!("{md}{conv}{curves}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -734,32 +519,6 @@ mod tests {
     }
 
     #[test]
-    fn the_last_row_of_a_short_metrics_file_is_its_curve() {
-        let dir = std::env::temp_dir().join(format!("amortise-paper-curve-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap_or_default();
-        let d = dir.to_string_lossy().to_string();
-        let lines: String = (1..=10)
-            .map(|i| {
-                format!(
-                    "{{\"iteration\":{},\"eubo\":{},\"sinkhorn_paper\":{}}}\n",
-                    200 * i,
-                    10.0 / f64::from(i),
-                    100.0 / f64::from(i)
-                )
-            })
-            .collect();
-        std::fs::write(format!("{d}/metrics.jsonl"), lines).unwrap_or_default();
-        let c = curve(&d, 4);
-        assert_eq!(c.split(" · ").count(), 4);
-        assert!(
-            c.starts_with("200: 10.00 / 100.0") && c.ends_with("2000: 1.00 / 10.0"),
-            "{c}"
-        );
-        assert_eq!(curve(&format!("{d}/none"), 4), "–");
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-
-    #[test]
     fn a_floor_drawn_with_other_seeds_is_recomputed_and_the_other_convention_kept() {
         let two = json!([{"value": 6.5}, {"value": 8.5}]);
         // written when both conventions used seeds 1 and 2
@@ -794,9 +553,5 @@ mod tests {
         // a hand-edited row that is not an object is computed afresh, without a panic
         let mut bad = json!([1, 2]);
         assert_eq!(stale_floors(&mut bad).len(), 2);
-        let all = json!({"X": new, "Y": old});
-        assert_eq!(floor_range(&all, "X", "paper"), "7.00 ± 0.00 (7.00–7.00)");
-        assert_eq!(floor_range(&all, "Y", "converged"), "6.50–8.50");
-        assert_eq!(floor_range(&all, "Z", "paper"), "–");
     }
 }

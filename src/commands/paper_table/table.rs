@@ -1,0 +1,330 @@
+//! The markdown of `paper-table.md`: the paper's table (mean of the last five evaluations,
+//! mean ± std over seeds, beside the published mean ± std), the same cells' latest
+//! evaluation in both Sinkhorn conventions beside the exact-sample floors, where each run
+//! is heading, and the command that starts each cell.
+
+use std::fmt::Write as _;
+
+use serde_json::Value;
+
+use super::{Action, Method, Row, Settings, read_json, run_dir, train_args};
+use crate::commands::experiment::{field, fmt_ms, mean_std, published, sample_counts};
+
+/// A floor list (`"paper"` or `"converged"`) for the table: `mean ± std (min–max)` of ten
+/// draws, `min–max` of two.
+pub(super) fn floor_range(floors: &Value, label: &str, key: &str) -> String {
+    let v: Vec<f64> = floors
+        .get(label)
+        .and_then(|f| f.get(key))
+        .and_then(Value::as_array)
+        .map(|a| a.iter().map(|e| field(e, "value")).collect())
+        .unwrap_or_default();
+    let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    match mean_std(&v) {
+        None => "–".into(),
+        Some((m, sd)) if v.iter().filter(|x| x.is_finite()).count() > 2 => {
+            format!("{m:.2} ± {sd:.2} ({lo:.2}–{hi:.2})")
+        }
+        Some(_) => format!("{lo:.2}–{hi:.2}"),
+    }
+}
+
+/// The value of one seed's summary for the table: `last5` of a trained run, the summary of an
+/// SMC pass.
+fn cell(sum: &Value, trained: bool, key: &str) -> f64 {
+    if trained {
+        sum.get("last5").map_or(f64::NAN, |l| field(l, key))
+    } else {
+        match key {
+            "log_z_is" => field(sum, "log_z_estimate"),
+            k => field(sum, k),
+        }
+    }
+}
+
+/// Up to `k` evenly spaced evaluations of `metrics.jsonl`: `iteration: EUBO / Sinkhorn`.
+fn curve(dir: &str, k: usize) -> String {
+    let lines: Vec<Value> = std::fs::read_to_string(format!("{dir}/metrics.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    if lines.is_empty() {
+        return "–".into();
+    }
+    let n = lines.len();
+    let picks: Vec<usize> = if n <= k {
+        (0..n).collect()
+    } else {
+        (0..k).map(|i| i * (n - 1) / (k - 1)).collect()
+    };
+    picks
+        .iter()
+        .map(|&i| {
+            let l = &lines[i];
+            format!(
+                "{}: {:.2} / {:.1}",
+                field(l, "iteration"),
+                field(l, "eubo"),
+                field(l, "sinkhorn_paper")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" · ")
+}
+
+/// Mean ± std over seeds, or the value alone for one seed.
+fn fmt_seeds(v: Option<(f64, f64)>, n: usize) -> String {
+    match v {
+        Some((m, _)) if n == 1 && m.abs() >= 1000.0 => format!("{m:.0}"),
+        Some((m, _)) if n == 1 => format!("{m:.2}"),
+        v => fmt_ms(v),
+    }
+}
+
+/// Wall time: seconds below ten minutes, hours above.
+pub(in crate::commands) fn fmt_wall(seconds: f64) -> String {
+    if !seconds.is_finite() {
+        "–".into()
+    } else if seconds < 600.0 {
+        format!("{seconds:.0} s")
+    } else {
+        format!("{:.2} h", seconds / 3600.0)
+    }
+}
+
+/// The published mean ± std of a cell as `ELBO / EUBO / Sinkhorn`, or `–`.
+fn fmt_published(label: &str, method: &str) -> String {
+    published(label, method).map_or("–".into(), |p| {
+        p.map(|(m, s)| format!("{m:.2} ± {s:.2}")).join(" / ")
+    })
+}
+
+/// `lo of planned`, `lo–hi of planned` over the seeds' iterations, or `one pass`.
+fn iterations(sums: &[(u64, Value)], trained: bool) -> String {
+    if !trained {
+        return "one pass".into();
+    }
+    let its: Vec<f64> = sums
+        .iter()
+        .map(|(_, v)| field(v, "iterations_completed"))
+        .collect();
+    let planned = sums.first().map_or(f64::NAN, |(_, v)| field(v, "iters"));
+    let lo = its.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = its.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    if lo == hi {
+        format!("{lo} of {planned}")
+    } else {
+        format!("{lo}–{hi} of {planned}")
+    }
+}
+
+/// The seeds of a cell that have a `summary.json`, with it.
+fn summaries(s: &Settings, r: &Row, m: &Method) -> Vec<(u64, Value)> {
+    (0..s.seeds)
+        .filter_map(|seed| {
+            read_json(&format!("{}/summary.json", run_dir(s, r, m, seed))).map(|v| (seed, v))
+        })
+        .collect()
+}
+
+/// The four parts of the file, filled row by row.
+struct Parts {
+    main: String,
+    conv: String,
+    curves: String,
+    commands: String,
+}
+
+impl Parts {
+    /// The parts' headers; `n` is the evaluation's sample count over every run.
+    fn new(s: &Settings, n: &str) -> Self {
+        let mut p = Self {
+            main: String::new(),
+            conv: String::new(),
+            curves: String::new(),
+            commands: String::new(),
+        };
+        let _ = writeln!(
+            p.main,
+            "Collected by `amortise experiment paper-table --seeds {} --out {} --stop-at 0` from the runs' `summary.json`. Per seed the mean of the last five evaluations (every 200 iterations; fewer while a run is short of them), then mean ± std over the seeds that have run; {n} model samples against {n} exact samples (seed 0; the funnel's clipped to [−30, 30]); Sinkhorn in the paper's convention (ε = 0.05 × mean cost). The SMC rows are one pass: their final particles, SMC's own log Ẑ. Published: Choi et al. 2025 (`rsmc.md` §6.1), mean ± std over 5 seeds, 20,000 iterations. Each cell's command is at the end.\n",
+            s.seeds, s.out
+        );
+        let _ = writeln!(
+            p.main,
+            "| target | method | seeds | iterations | ELBO | EUBO | IS log Ẑ (true) | Sinkhorn (paper) | MMD | EMC | wall per seed | published ELBO / EUBO / Sinkhorn |\n|---|---|---|---|---|---|---|---|---|---|---|---|"
+        );
+        let _ = writeln!(
+            p.conv,
+            "\nThe same cells in both Sinkhorn conventions: each seed's latest evaluation (the converged solve is too slow to run at every evaluation), mean ± std over the seeds, beside the floor: independent sets of {n} exact samples against the evaluation's (seed 0), mean ± std (min–max) of ten (seeds 1–10) in the paper's convention, min–max of two (seeds 1, 2) in the converged one. The converged convention (ε = 1e-3, ε-annealing) approaches W2²; \"capped\" counts the seeds whose solve stopped at its iteration cap. ELBO, EUBO, log Ẑ and MMD do not depend on the convention: they are the first table's.\n"
+        );
+        let _ = writeln!(
+            p.conv,
+            "| target | method | seeds | iteration | Sinkhorn (paper) | Sinkhorn (converged) | floor (paper) | floor (converged) |\n|---|---|---|---|---|---|---|---|"
+        );
+        let _ = writeln!(
+            p.curves,
+            "\nWhere each run is heading: EUBO / Sinkhorn (paper) at up to eight evenly spaced evaluations of `metrics.jsonl`.\n\n| target | method | seed | iteration: EUBO / Sinkhorn |\n|---|---|---|---|"
+        );
+        let _ = writeln!(
+            p.commands,
+            "\nEach cell's first piece (seed 0; seed S changes `--seed` and the folder's `-s0`). `--stop-at K` ends a piece after iteration K; `amortise train --resume DIR --stop-at K` continues it with the same bits, whatever `--threads` is. The experiment's own `--rows`, `--methods` and `--stop-at` run the same commands.\n\n| target | method | command |\n|---|---|---|"
+        );
+        p
+    }
+
+    /// One cell's lines in every part.
+    fn add(&mut self, s: &Settings, r: &Row, m: &Method, sums: &[(u64, Value)], floors: &Value) {
+        let n = sums.len();
+        let col = |f: &dyn Fn(&Value) -> f64| {
+            fmt_seeds(
+                mean_std(&sums.iter().map(|(_, v)| f(v)).collect::<Vec<_>>()),
+                n,
+            )
+        };
+        let last5 = |k: &'static str| col(&|v| cell(v, m.trained, k));
+        let log_z_true = sums
+            .first()
+            .map_or(f64::NAN, |(_, v)| field(v, "log_z_true"));
+        let wall = mean_std(
+            &sums
+                .iter()
+                .map(|(_, v)| field(v, "seconds"))
+                .collect::<Vec<_>>(),
+        );
+        let its = iterations(sums, m.trained);
+        let _ = writeln!(
+            self.main,
+            "| {} | {} | {n} | {its} | {} | {} | {} ({log_z_true:.2}) | {} | {} | {} | {} | {} |",
+            r.label,
+            m.name,
+            last5("elbo"),
+            last5("eubo"),
+            last5("log_z_is"),
+            last5("sinkhorn_paper"),
+            last5("mmd"),
+            last5("emc"),
+            fmt_wall(wall.map_or(f64::NAN, |(w, _)| w)),
+            fmt_published(r.label, m.slug)
+        );
+        let capped = sums
+            .iter()
+            .filter(|(_, v)| v.get("sinkhorn_converged").and_then(Value::as_bool) == Some(false))
+            .count();
+        let capped = match capped {
+            0 => String::new(),
+            c if c == n && n == 1 => " (capped)".into(),
+            c => format!(" ({c} of {n} capped)"),
+        };
+        let _ = writeln!(
+            self.conv,
+            "| {} | {} | {n} | {} | {} | {}{capped} | {} | {} |",
+            r.label,
+            m.name,
+            its.split(" of ").next().unwrap_or_default(),
+            col(&|v| field(v, "sinkhorn_paper")),
+            col(&|v| field(v, "sinkhorn")),
+            floor_range(floors, r.label, "paper"),
+            floor_range(floors, r.label, "converged")
+        );
+        if m.trained {
+            for (seed, _) in sums {
+                let _ = writeln!(
+                    self.curves,
+                    "| {} | {} | {seed} | {} |",
+                    r.label,
+                    m.name,
+                    curve(&run_dir(s, r, m, *seed), 8)
+                );
+            }
+        }
+        if let Some(a) = train_args(s, r, m, 0, &Action::Start(None)) {
+            let _ = writeln!(
+                self.commands,
+                "| {} | {} | `amortise {}` |",
+                r.label,
+                m.name,
+                a.join(" ")
+            );
+        }
+    }
+}
+
+/// A cell of the table with its seeds' summaries.
+type Cell<'a> = (&'a Row, &'a Method, Vec<(u64, Value)>);
+
+/// The whole `paper-table.md` for the cells of `rows` × `methods` that have run.
+pub(super) fn table(s: &Settings, rows: &[&Row], methods: &[&Method], floors: &Value) -> String {
+    let cells: Vec<Cell> = rows
+        .iter()
+        .flat_map(|r| methods.iter().map(move |m| (*r, *m)))
+        .map(|(r, m)| (r, m, summaries(s, r, m)))
+        .filter(|(_, _, sums)| !sums.is_empty())
+        .collect();
+    let all: Vec<&Value> = cells
+        .iter()
+        .flat_map(|(_, _, sums)| sums.iter().map(|(_, v)| v))
+        .collect();
+    let mut p = Parts::new(s, &sample_counts(&all));
+    for (r, m, sums) in &cells {
+        p.add(s, r, m, sums, floors);
+    }
+    format!("{}{}{}{}", p.main, p.conv, p.curves, p.commands)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_last_row_of_a_short_metrics_file_is_its_curve() {
+        let dir = std::env::temp_dir().join(format!("amortise-paper-curve-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap_or_default();
+        let d = dir.to_string_lossy().to_string();
+        let lines: String = (1..=10)
+            .map(|i| {
+                format!(
+                    "{{\"iteration\":{},\"eubo\":{},\"sinkhorn_paper\":{}}}\n",
+                    200 * i,
+                    10.0 / f64::from(i),
+                    100.0 / f64::from(i)
+                )
+            })
+            .collect();
+        std::fs::write(format!("{d}/metrics.jsonl"), lines).unwrap_or_default();
+        let c = curve(&d, 4);
+        assert_eq!(c.split(" · ").count(), 4);
+        assert!(
+            c.starts_with("200: 10.00 / 100.0") && c.ends_with("2000: 1.00 / 10.0"),
+            "{c}"
+        );
+        assert_eq!(curve(&format!("{d}/none"), 4), "–");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn floors_print_as_a_spread_of_ten_or_a_range_of_two() {
+        let two = json!([{"value": 6.5}, {"value": 8.5}]);
+        let ten = serde_json::Value::Array(vec![json!({"value": 7.0}); 10]);
+        let all = json!({"X": {"paper": ten}, "Y": {"converged": two}});
+        assert_eq!(floor_range(&all, "X", "paper"), "7.00 ± 0.00 (7.00–7.00)");
+        assert_eq!(floor_range(&all, "Y", "converged"), "6.50–8.50");
+        assert_eq!(floor_range(&all, "Z", "paper"), "–");
+    }
+
+    #[test]
+    fn published_cells_carry_their_spread_and_sample_counts_come_from_the_runs() {
+        assert_eq!(
+            fmt_published("GMM40-2d", "rsmc"),
+            "-2.44 ± 0.10 / 0.89 ± 0.03 / 6.46 ± 0.40"
+        );
+        assert_eq!(fmt_published("GMM40-2d", "smc-hmc"), "–");
+        let a = json!({"config": {"eval_samples": 2000}});
+        let b = json!({"config": {"eval_samples": 1000}});
+        assert_eq!(sample_counts(&[&a, &a]), "2000");
+        assert_eq!(sample_counts(&[&a, &b]), "1000–2000");
+        assert_eq!(sample_counts(&[]), "–");
+    }
+}
