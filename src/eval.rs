@@ -42,8 +42,12 @@ pub struct EvalSet {
 /// # Errors
 /// The target has no sampler, or its sampler fails.
 pub fn exact_samples(target: &Target, n: usize, seed: u64) -> CliResult<Vec<f32>> {
-    let clip = matches!(target.density(), Density::Funnel(_)).then_some(Funnel::SAMPLE_BOUND);
-    draw_exact(target, n, seed, clip).map_err(|e| CliError::kernel("exact samples", e))
+    let mut out =
+        draw_exact(target, n, seed, None).map_err(|e| CliError::kernel("exact samples", e))?;
+    if matches!(target.density(), Density::Funnel(_)) {
+        Funnel::clip_to_bounds(&mut out);
+    }
+    Ok(out)
 }
 
 /// `n` exact samples of `target` drawn with `seed`, every coordinate then clipped to
@@ -417,4 +421,32 @@ pub fn evaluate(
         aldp,
         samples,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The funnel's evaluation set is its exact draw with every coordinate clipped to
+    /// `[−30, 30]`; other targets' sets are the draw itself.
+    #[test]
+    fn evaluation_set_clips_the_funnel_only() -> Result<(), Box<dyn std::error::Error>> {
+        let funnel = Target::from_name("funnel", Some(10))?;
+        let raw = draw_exact(&funnel, 2000, GROUND_TRUTH_SEED, None)?;
+        let set = exact_samples(&funnel, 2000, GROUND_TRUTH_SEED)?;
+        let mut clipped = 0;
+        for (&r, &s) in raw.iter().zip(&set) {
+            if r.abs() > Funnel::SAMPLE_BOUND {
+                clipped += 1;
+                assert_eq!(s, Funnel::SAMPLE_BOUND.copysign(r));
+            } else {
+                assert_eq!(s.to_bits(), r.to_bits());
+            }
+        }
+        assert!(clipped > 0, "seed 0's 2000 funnel samples reach beyond ±30");
+        let gmm = Target::from_name("gmm40-jax", Some(2))?;
+        let raw = draw_exact(&gmm, 100, GROUND_TRUTH_SEED, None)?;
+        assert_eq!(exact_samples(&gmm, 100, GROUND_TRUTH_SEED)?, raw);
+        Ok(())
+    }
 }

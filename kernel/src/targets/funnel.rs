@@ -26,7 +26,7 @@ use crate::rng::{Rng, standard_normal};
 /// **Sampler** (exact): `x₀ = σ z₀`, `xᵢ = e^{x₀/2} zᵢ`. Samples are **not** clipped. RSMC's
 /// evaluation clips ground-truth samples to `[−30, 30]` (`sample_bounds`);
 /// [`Funnel::clip_to_bounds`] does that to a sample (the CLI's evaluation set, `src/eval.rs`,
-/// clips with the same bound). The density is never clipped.
+/// calls it on its exact samples). The density is never clipped.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Funnel {
     dim: usize,
