@@ -134,7 +134,7 @@ pub enum Command {
         methods: Option<Vec<String>>,
         /// paper-table and aldp-table: end every trained run of this invocation after
         /// iteration K (a piece of the run; the next invocation resumes with the same bits); 0
-        /// only collects the table.
+        /// only collects the table. rsmc-table takes only 0 (collect from --out).
         #[arg(long)]
         stop_at: Option<u32>,
         /// paper-table only: threads of each run (the results do not depend on it).

@@ -65,11 +65,44 @@ fn rsmc_table_runs_the_picked_row_groups_with_their_flags() {
         "{table}"
     );
     assert!(!table.contains("GMM40"), "{table}");
+    assert!(table.contains(" -- --batch 4 --particles 4"), "{table}");
+    let summary = |m: &str| out.join(format!("ManyWell-32-LP-{m}-s0/summary.json"));
     for m in ["tb", "tb-buffer", "rsmc"] {
-        let s = std::fs::read_to_string(out.join(format!("ManyWell-32-LP-{m}-s0/summary.json")))
-            .unwrap();
+        let s = std::fs::read_to_string(summary(m)).unwrap();
         assert!(s.contains("\"manywell\""), "{s}");
     }
+    // --stop-at 0 rewrites the table from the runs' summaries and trains nothing
+    let modified = || {
+        std::fs::metadata(summary("rsmc"))
+            .unwrap()
+            .modified()
+            .unwrap()
+    };
+    let before = modified();
+    let r = amortise(&[
+        "experiment",
+        "rsmc-table",
+        "--rows",
+        "ManyWell-32-LP",
+        "--seeds",
+        "1",
+        "--stop-at",
+        "0",
+        "--out",
+        o,
+    ]);
+    assert!(r.status.success(), "{}", stderr(&r));
+    assert_eq!(modified(), before, "collecting must not train");
+    let collected = std::fs::read_to_string(out.join("rsmc-table.md")).unwrap();
+    assert!(
+        collected.starts_with(
+            "Collected by `amortise experiment rsmc-table --seeds 1 --rows ManyWell-32-LP --stop-at 0` from the 3 runs' `summary.json` (2 iterations each"
+        ),
+        "{collected}"
+    );
+    assert!(collected.contains("from 16 policy samples"), "{collected}");
+    let body = |t: &str| t.lines().skip(1).collect::<Vec<_>>().join("\n");
+    assert_eq!(body(&collected), body(&table));
 }
 
 #[test]
@@ -388,7 +421,31 @@ fn paper_table_collects_last5_over_seeds_and_refuses_foreign_flags() {
     assert_fails(
         &amortise(&["experiment", "rsmc-table", "--stop-at", "5", "--out", o]),
         2,
+        "--stop-at: rsmc-table runs its cells whole: only --stop-at 0",
+    );
+    assert_fails(
+        &amortise(&["experiment", "vgs-table", "--stop-at", "0", "--out", o]),
+        2,
         "--stop-at: only used by paper-table and aldp-table",
+    );
+    assert_fails(
+        &amortise(&[
+            "experiment",
+            "rsmc-table",
+            "--stop-at",
+            "0",
+            "--iters",
+            "9",
+            "--out",
+            o,
+        ]),
+        2,
+        "--iters: rsmc-table --stop-at 0 only collects",
+    );
+    assert_fails(
+        &amortise(&["experiment", "rsmc-table", "--stop-at", "0", "--out", o]),
+        2,
+        "is not a folder of runs to collect",
     );
     assert_fails(
         &amortise(&["experiment", "paper-table", "--methods", "nope", "--out", o]),

@@ -4,7 +4,8 @@
 //! Funnel-10 and ManyWell-32, for several seeds, each run a child process of this binary
 //! (`amortise train ...`, so every run is reproducible on its own from the command recorded
 //! in the table), `--jobs` at a time. Then it writes a markdown table of mean ± std over
-//! seeds next to the published numbers of Choi et al. 2025 (`rsmc.md` §6.1).
+//! seeds next to the published numbers of Choi et al. 2025 (`rsmc.md` §6.1). With
+//! `--stop-at 0` it trains nothing and writes the table from the runs already in `--out`.
 
 use std::fmt::Write as _;
 use std::process::Command;
@@ -131,9 +132,15 @@ pub(crate) fn published(label: &str, method: &str) -> Option<[(f64, f64); 3]> {
 /// and exact samples are both `config.eval_samples`. One value, or the range when the runs
 /// differ; `"–"` without any.
 pub(crate) fn sample_counts(sums: &[&Value]) -> String {
+    config_range(sums, "eval_samples")
+}
+
+/// `config.KEY` over `sums` (each run's `summary.json`): one value, or the range when the
+/// runs differ; `"–"` without any.
+fn config_range(sums: &[&Value], key: &str) -> String {
     let n: Vec<u64> = sums
         .iter()
-        .filter_map(|v| v.get("config")?.get("eval_samples")?.as_u64())
+        .filter_map(|v| v.get("config")?.get(key)?.as_u64())
         .collect();
     match (n.iter().min(), n.iter().max()) {
         (Some(lo), Some(hi)) if lo == hi => lo.to_string(),
@@ -156,6 +163,8 @@ pub struct Settings {
     pub extra: Vec<String>,
     /// Only these row groups (labels, e.g. `ManyWell-32-LP`); `None` for all.
     pub rows: Option<Vec<String>>,
+    /// Only collect the table from the runs already in `out` (`--stop-at 0`; rsmc-table).
+    pub collect: bool,
 }
 
 pub(crate) fn mean_std(v: &[f64]) -> Option<(f64, f64)> {
@@ -213,6 +222,12 @@ pub fn rsmc_table(s: &Settings) -> CliResult<()> {
             picked
         }
     };
+    if s.collect && !std::path::Path::new(&s.out).is_dir() {
+        return Err(CliError::flag(
+            "--out",
+            format!("'{}' is not a folder of runs to collect", s.out),
+        ));
+    }
     std::fs::create_dir_all(&s.out)
         .map_err(|e| CliError::file(&s.out, format!("cannot create: {e}")))?;
     let exe = super::own_exe()?;
@@ -244,6 +259,9 @@ pub fn rsmc_table(s: &Settings) -> CliResult<()> {
     }
     let t0 = Instant::now();
     let total = runs.len();
+    if s.collect {
+        runs.clear();
+    }
     let mut done = 0usize;
     let mut failures = Vec::new();
     for batch in runs.chunks(s.jobs) {
@@ -325,19 +343,33 @@ pub fn rsmc_table(s: &Settings) -> CliResult<()> {
             all_sums.extend(sums);
         }
     }
-    let n = sample_counts(&all_sums.iter().collect::<Vec<_>>());
+    let sum_refs: Vec<&Value> = all_sums.iter().collect();
+    let n = sample_counts(&sum_refs);
+    let rows = s
+        .rows
+        .as_ref()
+        .map_or(String::new(), |r| format!(" --rows {}", r.join(",")));
+    let provenance = if s.collect {
+        format!(
+            "Collected by `amortise experiment rsmc-table --seeds {}{rows} --stop-at 0` from the {} runs' `summary.json` ({} iterations each, `config.iters`; s/run is each run's own wall time)",
+            s.seeds,
+            all_sums.len(),
+            config_range(&sum_refs, "iters"),
+        )
+    } else {
+        format!(
+            "Measured by `amortise experiment rsmc-table --seeds {} --iters {}{rows}{}{}` ({} runs, {:.0} s wall with {} jobs)",
+            s.seeds,
+            s.iters,
+            if s.extra.is_empty() { "" } else { " -- " },
+            s.extra.join(" "),
+            total,
+            t0.elapsed().as_secs_f64(),
+            s.jobs
+        )
+    };
     let header = format!(
-        "Measured by `amortise experiment rsmc-table --seeds {} --iters {}{}{}{}` ({} runs, {:.0} s wall with {} jobs). Mean ± std over seeds; log Ẑ is the importance-sampling estimate from {n} policy samples (SMC's own estimate for `smc`); Sinkhorn is the debiased divergence with ε = 1e-3 between {n} model and {n} exact samples.\n\n",
-        s.seeds,
-        s.iters,
-        s.rows
-            .as_ref()
-            .map_or(String::new(), |r| format!(" --rows {}", r.join(","))),
-        if s.extra.is_empty() { "" } else { " " },
-        s.extra.join(" "),
-        total,
-        t0.elapsed().as_secs_f64(),
-        s.jobs
+        "{provenance}. Mean ± std over seeds; log Ẑ is the importance-sampling estimate from {n} policy samples (SMC's own estimate for `smc`); Sinkhorn is the debiased divergence with ε = 1e-3 between {n} model and {n} exact samples.\n\n"
     );
     let text = format!("{header}{md}");
     write_atomic(&format!("{}/rsmc-table.md", s.out), text.as_bytes())?;

@@ -85,10 +85,14 @@ pub fn run(cli: Cli) -> CliResult<()> {
                     "only used by aldp-table",
                 ));
             }
+            let collect = name == E::RsmcTable && stop_at.is_some();
+            if collect {
+                rsmc_collect_flags(stop_at, iters.is_some(), quick, jobs.is_some(), &extra)?;
+            }
             if !matches!(name, E::PaperTable | E::AldpTable) {
                 for (given, flag) in [
                     (methods.is_some(), "--methods"),
-                    (stop_at.is_some(), "--stop-at"),
+                    (stop_at.is_some() && !collect, "--stop-at"),
                     (threads != 1, "--threads"),
                 ] {
                     if given {
@@ -161,6 +165,7 @@ pub fn run(cli: Cli) -> CliResult<()> {
                         out,
                         extra,
                         rows: None,
+                        collect: false,
                     };
                     if name == crate::cli::ExperimentName::TeacherGrid {
                         discrete_experiment::teacher_grid(&s)
@@ -178,6 +183,7 @@ pub fn run(cli: Cli) -> CliResult<()> {
                         out,
                         extra,
                         rows,
+                        collect,
                     })
                 }
                 crate::cli::ExperimentName::VgsTable => vgs::vgs_table(&experiment::Settings {
@@ -187,6 +193,7 @@ pub fn run(cli: Cli) -> CliResult<()> {
                     out,
                     extra,
                     rows: None,
+                    collect: false,
                 }),
             }
         }
@@ -212,6 +219,39 @@ pub fn run(cli: Cli) -> CliResult<()> {
             bench::run(kind, work, json)
         }
         Command::Metric(args) => metric::run(&args),
+    }
+}
+
+/// `experiment rsmc-table --stop-at`: only `0`, which collects the table from the runs in
+/// `--out` without training, so the flags that shape training are refused beside it.
+fn rsmc_collect_flags(
+    stop_at: Option<u32>,
+    iters: bool,
+    quick: bool,
+    jobs: bool,
+    extra: &[String],
+) -> CliResult<()> {
+    if stop_at != Some(0) {
+        return Err(CliError::flag(
+            "--stop-at",
+            "rsmc-table runs its cells whole: only --stop-at 0 (collect the table from --out without training)",
+        ));
+    }
+    let given = [
+        (iters, "--iters"),
+        (quick, "--quick"),
+        (jobs, "--jobs"),
+        (
+            !extra.is_empty(),
+            extra.first().map_or("--", String::as_str),
+        ),
+    ];
+    match given.iter().find(|g| g.0) {
+        Some((_, flag)) => Err(CliError::flag(
+            *flag,
+            "rsmc-table --stop-at 0 only collects: it trains nothing, so it takes no training flags",
+        )),
+        None => Ok(()),
     }
 }
 
