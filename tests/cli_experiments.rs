@@ -103,6 +103,31 @@ fn rsmc_table_runs_the_picked_row_groups_with_their_flags() {
     assert!(collected.contains("from 16 policy samples"), "{collected}");
     let body = |t: &str| t.lines().skip(1).collect::<Vec<_>>().join("\n");
     assert_eq!(body(&collected), body(&table));
+    // a seed that never ran: named, and the table is left as it was
+    let r = amortise(&[
+        "experiment",
+        "rsmc-table",
+        "--rows",
+        "ManyWell-32-LP",
+        "--seeds",
+        "2",
+        "--stop-at",
+        "0",
+        "--out",
+        o,
+    ]);
+    assert_eq!(r.status.code(), Some(2), "{}", stderr(&r));
+    let err = stderr(&r);
+    assert!(
+        err.contains("--out: 3 of the 6 runs that --rows and --seeds pick have no summary.json")
+            && err.contains("ManyWell-32-LP-rsmc-s1"),
+        "{err}"
+    );
+    let after = std::fs::read_to_string(out.join("rsmc-table.md")).unwrap();
+    assert_eq!(
+        after, collected,
+        "a refused collect must not rewrite the table"
+    );
 }
 
 #[test]
@@ -417,7 +442,6 @@ fn paper_table_collects_last5_over_seeds_and_refuses_foreign_flags() {
             "--jobs: teacher-grid and discrete-table run their cells one at a time",
         );
     }
-    assert!(!out.exists(), "a refused flag must fail before any output");
     assert_fails(
         &amortise(&["experiment", "rsmc-table", "--stop-at", "5", "--out", o]),
         2,
@@ -426,27 +450,39 @@ fn paper_table_collects_last5_over_seeds_and_refuses_foreign_flags() {
     assert_fails(
         &amortise(&["experiment", "vgs-table", "--stop-at", "0", "--out", o]),
         2,
-        "--stop-at: only used by paper-table and aldp-table",
+        "--stop-at: only used by paper-table and aldp-table, and as 0 (collect) by rsmc-table",
     );
-    assert_fails(
-        &amortise(&[
+    for (flag, value) in [
+        ("--iters", "9"),
+        ("--quick", ""),
+        ("--jobs", "2"),
+        ("--", "--batch"),
+    ] {
+        let mut args = vec![
             "experiment",
             "rsmc-table",
             "--stop-at",
             "0",
-            "--iters",
-            "9",
             "--out",
             o,
-        ]),
-        2,
-        "--iters: rsmc-table --stop-at 0 only collects",
-    );
+            flag,
+        ];
+        if !value.is_empty() {
+            args.push(value);
+        }
+        let named = if flag == "--" { value } else { flag };
+        assert_fails(
+            &amortise(&args),
+            2,
+            &format!("{named}: rsmc-table --stop-at 0 only collects"),
+        );
+    }
     assert_fails(
         &amortise(&["experiment", "rsmc-table", "--stop-at", "0", "--out", o]),
         2,
         "is not a folder of runs to collect",
     );
+    assert!(!out.exists(), "a refused flag must fail before any output");
     assert_fails(
         &amortise(&["experiment", "paper-table", "--methods", "nope", "--out", o]),
         2,

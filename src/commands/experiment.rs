@@ -193,7 +193,16 @@ pub(crate) fn field(v: &Value, k: &str) -> f64 {
     v.get(k).and_then(Value::as_f64).unwrap_or(f64::NAN)
 }
 
-/// Runs the experiment and writes `OUT/rsmc-table.md`.
+/// One run of a cell: its row group, method, seed and folder.
+struct Run {
+    task: &'static Task,
+    method: &'static str,
+    seed: u64,
+    dir: String,
+}
+
+/// Runs the experiment (or, with `collect`, only reads its runs) and writes
+/// `OUT/rsmc-table.md`.
 pub fn rsmc_table(s: &Settings) -> CliResult<()> {
     if s.seeds == 0 {
         return Err(CliError::flag("--seeds", "must be at least 1"));
@@ -201,100 +210,162 @@ pub fn rsmc_table(s: &Settings) -> CliResult<()> {
     if s.jobs == 0 {
         return Err(CliError::flag("--jobs", "must be at least 1"));
     }
-    let tasks: Vec<&Task> = match &s.rows {
-        None => TASKS.iter().collect(),
-        Some(rows) => {
-            let mut picked = Vec::new();
-            for r in rows {
-                match TASKS.iter().find(|t| t.label == r.as_str()) {
-                    Some(t) => picked.push(t),
-                    None => {
-                        return Err(CliError::flag(
-                            "--rows",
-                            format!(
-                                "unknown row group '{r}' (known: {})",
-                                row_labels().join(", ")
-                            ),
-                        ));
-                    }
-                }
-            }
-            picked
-        }
+    let tasks = pick_tasks(s.rows.as_deref())?;
+    let runs: Vec<Run> = tasks
+        .iter()
+        .flat_map(|t| t.methods.iter().map(move |&m| (t, m)))
+        .flat_map(|(t, m)| {
+            (0..s.seeds).map(move |seed| Run {
+                task: t,
+                method: m,
+                seed,
+                dir: format!("{}/{}-{}-s{}", s.out, t.label, m, seed),
+            })
+        })
+        .collect();
+    let t0 = Instant::now();
+    let failures = if s.collect {
+        check_collectable(&s.out, &runs)?;
+        Vec::new()
+    } else {
+        std::fs::create_dir_all(&s.out)
+            .map_err(|e| CliError::file(&s.out, format!("cannot create: {e}")))?;
+        train_all(s, &runs)?
     };
-    if s.collect && !std::path::Path::new(&s.out).is_dir() {
-        return Err(CliError::flag(
-            "--out",
-            format!("'{}' is not a folder of runs to collect", s.out),
+    let (md, sums) = table_rows(s, &tasks);
+    let text = format!(
+        "{}{md}",
+        header(s, &sums, runs.len(), t0.elapsed().as_secs_f64())
+    );
+    write_atomic(&format!("{}/rsmc-table.md", s.out), text.as_bytes())?;
+    println!("{text}");
+    if !failures.is_empty() {
+        return Err(CliError::file(
+            &s.out,
+            format!("{} runs failed: {}", failures.len(), failures.join("; ")),
         ));
     }
-    std::fs::create_dir_all(&s.out)
-        .map_err(|e| CliError::file(&s.out, format!("cannot create: {e}")))?;
+    Ok(())
+}
+
+/// The row groups `--rows` names, in its order; all of them without it.
+fn pick_tasks(rows: Option<&[String]>) -> CliResult<Vec<&'static Task>> {
+    let Some(rows) = rows else {
+        return Ok(TASKS.iter().collect());
+    };
+    rows.iter()
+        .map(|r| {
+            TASKS.iter().find(|t| t.label == r.as_str()).ok_or_else(|| {
+                CliError::flag(
+                    "--rows",
+                    format!(
+                        "unknown row group '{r}' (known: {})",
+                        row_labels().join(", ")
+                    ),
+                )
+            })
+        })
+        .collect()
+}
+
+/// Collecting needs every picked run's `summary.json`: a table with silent gaps would
+/// replace a complete one. Names every missing run.
+fn check_collectable(out: &str, runs: &[Run]) -> CliResult<()> {
+    if !std::path::Path::new(out).is_dir() {
+        return Err(CliError::flag(
+            "--out",
+            format!("'{out}' is not a folder of runs to collect"),
+        ));
+    }
+    let missing: Vec<&str> = runs
+        .iter()
+        .filter(|r| !std::path::Path::new(&format!("{}/summary.json", r.dir)).is_file())
+        .map(|r| r.dir.as_str())
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(CliError::flag(
+        "--out",
+        format!(
+            "{} of the {} runs that --rows and --seeds pick have no summary.json, so nothing was written: {}",
+            missing.len(),
+            runs.len(),
+            missing.join(", ")
+        ),
+    ))
+}
+
+/// Trains every run as a child `amortise train`, `s.jobs` at a time; the failed ones.
+fn train_all(s: &Settings, runs: &[Run]) -> CliResult<Vec<String>> {
     let exe = super::own_exe()?;
-    let mut runs = Vec::new();
-    for t in &tasks {
-        for &m in t.methods {
-            for seed in 0..s.seeds {
-                let dir = format!("{}/{}-{}-s{}", s.out, t.label, m, seed);
-                let mut args: Vec<String> = vec![
-                    "train".into(),
-                    "--target".into(),
-                    t.target.into(),
-                    "--dim".into(),
-                    t.dim.to_string(),
-                    "--method".into(),
-                    m.into(),
-                    "--iters".into(),
-                    s.iters.to_string(),
-                    "--seed".into(),
-                    seed.to_string(),
-                    "--out".into(),
-                    dir.clone(),
-                ];
-                args.extend(t.flags(m).map(str::to_string));
-                args.extend(s.extra.iter().cloned());
-                runs.push((t.label, m, seed, dir, args));
-            }
-        }
-    }
+    let args = |r: &Run| -> Vec<String> {
+        let mut a: Vec<String> = [
+            "train",
+            "--target",
+            r.task.target,
+            "--dim",
+            &r.task.dim.to_string(),
+            "--method",
+            r.method,
+            "--iters",
+            &s.iters.to_string(),
+            "--seed",
+            &r.seed.to_string(),
+            "--out",
+            &r.dir,
+        ]
+        .map(str::to_string)
+        .to_vec();
+        a.extend(r.task.flags(r.method).map(str::to_string));
+        a.extend(s.extra.iter().cloned());
+        a
+    };
     let t0 = Instant::now();
-    let total = runs.len();
-    if s.collect {
-        runs.clear();
-    }
     let mut done = 0usize;
     let mut failures = Vec::new();
     for batch in runs.chunks(s.jobs) {
         let children: Vec<_> = batch
             .iter()
-            .map(|(_, _, _, dir, args)| {
-                let log = std::fs::File::create(format!("{dir}.log")).ok();
+            .map(|r| {
+                let log = std::fs::File::create(format!("{}.log", r.dir)).ok();
                 let mut c = Command::new(&exe);
-                c.args(args).stdout(std::process::Stdio::null());
+                c.args(args(r)).stdout(std::process::Stdio::null());
                 if let Some(f) = log {
                     c.stderr(f);
                 }
-                let _ = std::fs::create_dir_all(dir);
+                let _ = std::fs::create_dir_all(&r.dir);
                 c.spawn()
             })
             .collect();
-        for ((label, m, seed, dir, _), child) in batch.iter().zip(children) {
+        for (r, child) in batch.iter().zip(children) {
             let ok = child
                 .and_then(|mut c| c.wait())
                 .map(|st| st.success())
                 .unwrap_or(false);
             done += 1;
             eprintln!(
-                "[{done}/{total}] {label} {m} seed {seed}: {} ({:.0} s elapsed)",
+                "[{done}/{}] {} {} seed {}: {} ({:.0} s elapsed)",
+                runs.len(),
+                r.task.label,
+                r.method,
+                r.seed,
                 if ok { "ok" } else { "FAILED" },
                 t0.elapsed().as_secs_f64()
             );
             if !ok {
-                failures.push(format!("{label} {m} seed {seed} (log: {dir}.log)"));
+                failures.push(format!(
+                    "{} {} seed {} (log: {}.log)",
+                    r.task.label, r.method, r.seed, r.dir
+                ));
             }
         }
     }
-    // aggregate
+    Ok(failures)
+}
+
+/// The table's lines (mean ± std over the seeds' `summary.json`) and the summaries read.
+fn table_rows(s: &Settings, tasks: &[&Task]) -> (String, Vec<Value>) {
     let mut md = String::new();
     let _ = writeln!(
         md,
@@ -302,7 +373,7 @@ pub fn rsmc_table(s: &Settings) -> CliResult<()> {
     );
     let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|");
     let mut all_sums: Vec<Value> = Vec::new();
-    for t in &tasks {
+    for t in tasks {
         for &m in t.methods {
             let sums: Vec<Value> = (0..s.seeds)
                 .filter_map(|seed| {
@@ -343,7 +414,13 @@ pub fn rsmc_table(s: &Settings) -> CliResult<()> {
             all_sums.extend(sums);
         }
     }
-    let sum_refs: Vec<&Value> = all_sums.iter().collect();
+    (md, all_sums)
+}
+
+/// The table's first line: the command that measured it (or collected it, then the runs'
+/// own iteration counts) and the sample counts the runs record.
+fn header(s: &Settings, sums: &[Value], runs: usize, seconds: f64) -> String {
+    let sum_refs: Vec<&Value> = sums.iter().collect();
     let n = sample_counts(&sum_refs);
     let rows = s
         .rows
@@ -351,34 +428,22 @@ pub fn rsmc_table(s: &Settings) -> CliResult<()> {
         .map_or(String::new(), |r| format!(" --rows {}", r.join(",")));
     let provenance = if s.collect {
         format!(
-            "Collected by `amortise experiment rsmc-table --seeds {}{rows} --stop-at 0` from the {} runs' `summary.json` ({} iterations each, `config.iters`; s/run is each run's own wall time)",
+            "Collected by `amortise experiment rsmc-table --seeds {}{rows} --stop-at 0` from the {} runs' `summary.json` ({} iterations each; each run's `train` flags are its `config`, its wall time is s/run)",
             s.seeds,
-            all_sums.len(),
+            sums.len(),
             config_range(&sum_refs, "iters"),
         )
     } else {
         format!(
-            "Measured by `amortise experiment rsmc-table --seeds {} --iters {}{rows}{}{}` ({} runs, {:.0} s wall with {} jobs)",
+            "Measured by `amortise experiment rsmc-table --seeds {} --iters {}{rows}{}{}` ({runs} runs, {seconds:.0} s wall with {} jobs)",
             s.seeds,
             s.iters,
             if s.extra.is_empty() { "" } else { " -- " },
             s.extra.join(" "),
-            total,
-            t0.elapsed().as_secs_f64(),
             s.jobs
         )
     };
-    let header = format!(
+    format!(
         "{provenance}. Mean ± std over seeds; log Ẑ is the importance-sampling estimate from {n} policy samples (SMC's own estimate for `smc`); Sinkhorn is the debiased divergence with ε = 1e-3 between {n} model and {n} exact samples.\n\n"
-    );
-    let text = format!("{header}{md}");
-    write_atomic(&format!("{}/rsmc-table.md", s.out), text.as_bytes())?;
-    println!("{text}");
-    if !failures.is_empty() {
-        return Err(CliError::file(
-            &s.out,
-            format!("{} runs failed: {}", failures.len(), failures.join("; ")),
-        ));
-    }
-    Ok(())
+    )
 }

@@ -90,16 +90,18 @@ pub fn run(cli: Cli) -> CliResult<()> {
                 rsmc_collect_flags(stop_at, iters.is_some(), quick, jobs.is_some(), &extra)?;
             }
             if !matches!(name, E::PaperTable | E::AldpTable) {
-                for (given, flag) in [
-                    (methods.is_some(), "--methods"),
-                    (stop_at.is_some() && !collect, "--stop-at"),
-                    (threads != 1, "--threads"),
+                const PIECES: &str = "only used by paper-table and aldp-table";
+                for (given, flag, why) in [
+                    (methods.is_some(), "--methods", PIECES),
+                    (
+                        stop_at.is_some() && !collect,
+                        "--stop-at",
+                        "only used by paper-table and aldp-table, and as 0 (collect) by rsmc-table",
+                    ),
+                    (threads != 1, "--threads", PIECES),
                 ] {
                     if given {
-                        return Err(CliError::flag(
-                            flag,
-                            "only used by paper-table and aldp-table",
-                        ));
+                        return Err(CliError::flag(flag, why));
                     }
                 }
             } else if name == E::PaperTable {
