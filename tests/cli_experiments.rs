@@ -79,18 +79,21 @@ fn rsmc_table_runs_the_picked_row_groups_with_their_flags() {
             .unwrap()
     };
     let before = modified();
-    let r = amortise(&[
-        "experiment",
-        "rsmc-table",
-        "--rows",
-        "ManyWell-32-LP",
-        "--seeds",
-        "1",
-        "--stop-at",
-        "0",
-        "--out",
-        o,
-    ]);
+    let collect = |seeds: &str| {
+        amortise(&[
+            "experiment",
+            "rsmc-table",
+            "--rows",
+            "ManyWell-32-LP",
+            "--seeds",
+            seeds,
+            "--stop-at",
+            "0",
+            "--out",
+            o,
+        ])
+    };
+    let r = collect("1");
     assert!(r.status.success(), "{}", stderr(&r));
     assert_eq!(modified(), before, "collecting must not train");
     let collected = std::fs::read_to_string(out.join("rsmc-table.md")).unwrap();
@@ -104,18 +107,7 @@ fn rsmc_table_runs_the_picked_row_groups_with_their_flags() {
     let body = |t: &str| t.lines().skip(1).collect::<Vec<_>>().join("\n");
     assert_eq!(body(&collected), body(&table));
     // a seed that never ran: named, and the table is left as it was
-    let r = amortise(&[
-        "experiment",
-        "rsmc-table",
-        "--rows",
-        "ManyWell-32-LP",
-        "--seeds",
-        "2",
-        "--stop-at",
-        "0",
-        "--out",
-        o,
-    ]);
+    let r = collect("2");
     assert_eq!(r.status.code(), Some(2), "{}", stderr(&r));
     let err = stderr(&r);
     assert!(
