@@ -1,10 +1,10 @@
 //! The docs' result tables are the committed ones, row for row.
 //!
 //! A table in `docs/` that copies a collected table says so with a marker above it (blank
-//! lines may separate them), `<!-- table from results/…/….md -->`. Every line of the marked table (its
-//! header, rule and rows) must be a line of that file, so a table regenerated under
-//! `results/` and not copied into the docs, or a number edited by hand in the docs, fails
-//! here. The docs may copy a subset of the rows.
+//! lines may separate them), `<!-- table from results/…/….md -->`. The marked table (its
+//! header, rule and rows) must be one whole table of that file, line for line and in order,
+//! so a table regenerated under `results/` and not copied into the docs, a number edited by
+//! hand, or a row added, dropped or reordered fails here.
 
 use std::fs;
 use std::path::Path;
@@ -47,7 +47,8 @@ fn marked_tables(doc: &str, text: &str) -> Result<Vec<Marked>, String> {
     Ok(found)
 }
 
-/// The rows of `table` that are not lines of its source file.
+/// The rows of `table` that are not lines of its source file; when every row is one, but
+/// not as a whole table of it in order, a note saying so.
 fn stale_rows(root: &Path, table: &Marked) -> Result<Vec<String>, String> {
     let path = root.join(&table.source);
     let source = fs::read_to_string(&path).map_err(|e| {
@@ -59,12 +60,32 @@ fn stale_rows(root: &Path, table: &Marked) -> Result<Vec<String>, String> {
         )
     })?;
     let lines: Vec<&str> = source.lines().collect();
-    Ok(table
+    let missing: Vec<String> = table
         .rows
         .iter()
         .filter(|row| !lines.contains(&row.as_str()))
         .cloned()
-        .collect())
+        .collect();
+    if !missing.is_empty() || is_whole_table(&lines, &table.rows) {
+        return Ok(missing);
+    }
+    Ok(vec![
+        "(every row is in the source, but not as one whole table in order)".into(),
+    ])
+}
+
+/// Whether `rows` are, in order, all the lines of one table of `lines`.
+fn is_whole_table(lines: &[&str], rows: &[String]) -> bool {
+    let n = rows.len();
+    let is_row = |k: usize| lines.get(k).is_some_and(|l| l.starts_with('|'));
+    (0..lines.len().saturating_sub(n - 1)).any(|k| {
+        lines[k..k + n]
+            .iter()
+            .zip(rows)
+            .all(|(l, r)| *l == r.as_str())
+            && (k == 0 || !is_row(k - 1))
+            && !is_row(k + n)
+    })
 }
 
 #[test]
@@ -116,9 +137,16 @@ fn a_changed_cell_is_caught() {
     assert_eq!(tables.len(), 1);
     assert_eq!(tables[0].source, "t.md");
     assert_eq!(stale_rows(&dir, &tables[0]).unwrap(), vec!["| 1 | 2.5 |"]);
-    let subset = "<!-- table from t.md -->\n| a | b |\n|---|---|\n| 3 | 4 |\n";
-    let tables = marked_tables("d.md", subset).unwrap();
+    let whole = "<!-- table from t.md -->\n| a | b |\n|---|---|\n| 1 | 2.50 |\n| 3 | 4 |\n";
+    let tables = marked_tables("d.md", whole).unwrap();
     assert!(stale_rows(&dir, &tables[0]).unwrap().is_empty());
+    for partial in [
+        "<!-- table from t.md -->\n| a | b |\n|---|---|\n| 3 | 4 |\n",
+        "<!-- table from t.md -->\n| a | b |\n|---|---|\n| 3 | 4 |\n| 1 | 2.50 |\n",
+    ] {
+        let tables = marked_tables("d.md", partial).unwrap();
+        assert_eq!(stale_rows(&dir, &tables[0]).unwrap().len(), 1, "{partial}");
+    }
     assert!(marked_tables("d.md", "<!-- table from t.md -->\nno table\n").is_err());
     let missing = marked_tables("d.md", "<!-- table from nope.md -->\n| a |\n|---|\n| 1 |\n");
     assert!(stale_rows(&dir, &missing.unwrap()[0]).is_err());
