@@ -4,7 +4,9 @@
 //! lines may separate them), `<!-- table from results/…/….md -->`. The marked table (its
 //! header, rule and rows) must be one whole table of that file, line for line and in order,
 //! so a table regenerated under `results/` and not copied into the docs, a number edited by
-//! hand, or a row added, dropped or reordered fails here.
+//! hand, or a row added, dropped or reordered fails here. The tables one doc copies from one
+//! file must be distinct tables of it, in the file's order, so two tables with the same
+//! header (the discrete targets) cannot swap bodies unnoticed.
 
 use std::fs;
 use std::path::Path;
@@ -47,9 +49,19 @@ fn marked_tables(doc: &str, text: &str) -> Result<Vec<Marked>, String> {
     Ok(found)
 }
 
-/// The rows of `table` that are not lines of its source file; when every row is one, but
-/// not as a whole table of it in order, a note saying so.
-fn stale_rows(root: &Path, table: &Marked) -> Result<Vec<String>, String> {
+/// What checking one marked table against its source found.
+#[derive(Debug, PartialEq)]
+enum Found {
+    /// One whole table of the source, in order, starting at this line (from 0).
+    At(usize),
+    /// The rows that are not lines of the source; when every row is one, a note saying why
+    /// the table still does not match.
+    Stale(Vec<String>),
+}
+
+/// Checks `table` against its source, where it must be a whole table starting at line
+/// `from` or later: the tables a doc copies from one file come in that file's order.
+fn check(root: &Path, table: &Marked, from: usize) -> Result<Found, String> {
     let path = root.join(&table.source);
     let source = fs::read_to_string(&path).map_err(|e| {
         format!(
@@ -66,19 +78,25 @@ fn stale_rows(root: &Path, table: &Marked) -> Result<Vec<String>, String> {
         .filter(|row| !lines.contains(&row.as_str()))
         .cloned()
         .collect();
-    if !missing.is_empty() || is_whole_table(&lines, &table.rows) {
-        return Ok(missing);
+    if !missing.is_empty() {
+        return Ok(Found::Stale(missing));
     }
-    Ok(vec![
-        "(every row is in the source, but not as one whole table in order)".into(),
-    ])
+    if let Some(k) = whole_table_at(&lines, &table.rows, from) {
+        return Ok(Found::At(k));
+    }
+    let note = if whole_table_at(&lines, &table.rows, 0).is_some() {
+        "(a whole table of the source, but out of order: an earlier marked table from the same file copies a later table of it)"
+    } else {
+        "(every row is in the source, but not as one whole table in order)"
+    };
+    Ok(Found::Stale(vec![note.into()]))
 }
 
-/// Whether `rows` are, in order, all the lines of one table of `lines`.
-fn is_whole_table(lines: &[&str], rows: &[String]) -> bool {
+/// Where, at line `from` or later, `rows` are in order all the lines of one table of `lines`.
+fn whole_table_at(lines: &[&str], rows: &[String], from: usize) -> Option<usize> {
     let n = rows.len();
     let is_row = |k: usize| lines.get(k).is_some_and(|l| l.starts_with('|'));
-    (0..lines.len().saturating_sub(n - 1)).any(|k| {
+    (from..lines.len().saturating_sub(n - 1)).find(|&k| {
         lines[k..k + n]
             .iter()
             .zip(rows)
@@ -86,6 +104,28 @@ fn is_whole_table(lines: &[&str], rows: &[String]) -> bool {
             && (k == 0 || !is_row(k - 1))
             && !is_row(k + n)
     })
+}
+
+/// Every problem with `tables` (in doc order), one message each.
+fn problems(root: &Path, tables: &[Marked]) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut next = std::collections::HashMap::new();
+    for table in tables {
+        let from = next.entry((&table.doc, &table.source)).or_insert(0);
+        match check(root, table, *from) {
+            Ok(Found::At(k)) => *from = k + table.rows.len(),
+            Ok(Found::Stale(rows)) => problems.push(format!(
+                "{}:{} (from {}): {} rows not in the source:\n{}",
+                table.doc,
+                table.line,
+                table.source,
+                rows.len(),
+                rows.join("\n")
+            )),
+            Err(e) => problems.push(e),
+        }
+    }
+    problems
 }
 
 #[test]
@@ -105,21 +145,7 @@ fn every_marked_docs_table_is_the_committed_one() {
         "only {} marked tables in docs/",
         tables.len()
     );
-    let mut problems = Vec::new();
-    for table in &tables {
-        match stale_rows(root, table) {
-            Ok(rows) if rows.is_empty() => {}
-            Ok(rows) => problems.push(format!(
-                "{}:{} (from {}): {} rows not in the source:\n{}",
-                table.doc,
-                table.line,
-                table.source,
-                rows.len(),
-                rows.join("\n")
-            )),
-            Err(e) => problems.push(e),
-        }
-    }
+    let problems = problems(root, &tables);
     assert!(problems.is_empty(), "{}", problems.join("\n\n"));
 }
 
@@ -136,19 +162,51 @@ fn a_changed_cell_is_caught() {
     let tables = marked_tables("d.md", doc).unwrap();
     assert_eq!(tables.len(), 1);
     assert_eq!(tables[0].source, "t.md");
-    assert_eq!(stale_rows(&dir, &tables[0]).unwrap(), vec!["| 1 | 2.5 |"]);
+    assert_eq!(
+        check(&dir, &tables[0], 0).unwrap(),
+        Found::Stale(vec!["| 1 | 2.5 |".into()])
+    );
     let whole = "<!-- table from t.md -->\n| a | b |\n|---|---|\n| 1 | 2.50 |\n| 3 | 4 |\n";
     let tables = marked_tables("d.md", whole).unwrap();
-    assert!(stale_rows(&dir, &tables[0]).unwrap().is_empty());
+    assert_eq!(check(&dir, &tables[0], 0).unwrap(), Found::At(0));
     for partial in [
         "<!-- table from t.md -->\n| a | b |\n|---|---|\n| 3 | 4 |\n",
         "<!-- table from t.md -->\n| a | b |\n|---|---|\n| 3 | 4 |\n| 1 | 2.50 |\n",
     ] {
         let tables = marked_tables("d.md", partial).unwrap();
-        assert_eq!(stale_rows(&dir, &tables[0]).unwrap().len(), 1, "{partial}");
+        let found = check(&dir, &tables[0], 0).unwrap();
+        assert!(
+            matches!(found, Found::Stale(ref r) if r.len() == 1),
+            "{partial}"
+        );
     }
     assert!(marked_tables("d.md", "<!-- table from t.md -->\nno table\n").is_err());
     let missing = marked_tables("d.md", "<!-- table from nope.md -->\n| a |\n|---|\n| 1 |\n");
-    assert!(stale_rows(&dir, &missing.unwrap()[0]).is_err());
+    assert!(check(&dir, &missing.unwrap()[0], 0).is_err());
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn tables_from_one_file_in_the_wrong_order_are_caught() {
+    let dir = std::env::temp_dir().join(format!("amortise-docs-order-{}", std::process::id()));
+    fs::create_dir_all(&dir).unwrap();
+    let first = "| m | v |\n|---|---|\n| a | 1 |\n";
+    let second = "| m | v |\n|---|---|\n| a | 2 |\n";
+    fs::write(
+        dir.join("t.md"),
+        format!("one:\n\n{first}\ntwo:\n\n{second}"),
+    )
+    .unwrap();
+    let doc = |x: &str, y: &str| {
+        format!("<!-- table from t.md -->\n{x}\ntext\n\n<!-- table from t.md -->\n{y}")
+    };
+    let in_order = marked_tables("d.md", &doc(first, second)).unwrap();
+    assert!(problems(&dir, &in_order).is_empty());
+    let swapped = marked_tables("d.md", &doc(second, first)).unwrap();
+    let found = problems(&dir, &swapped);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].contains("out of order"), "{}", found[0]);
+    let twice = marked_tables("d.md", &doc(first, first)).unwrap();
+    assert_eq!(problems(&dir, &twice).len(), 1);
     fs::remove_dir_all(&dir).unwrap();
 }
