@@ -16,6 +16,7 @@
 //! run's latest evaluation beside the floor of independent exact sample sets in both
 //! conventions (`OUT/floors.json`, computed once per seed list).
 
+mod goals;
 mod table;
 
 use std::process::Command;

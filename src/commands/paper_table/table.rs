@@ -1,12 +1,13 @@
-//! The markdown of `paper-table.md`: the paper's table (mean of the last five evaluations,
-//! mean ± std over seeds, beside the published mean ± std), the same cells' latest
-//! evaluation in both Sinkhorn conventions beside the exact-sample floors, where each run
-//! is heading, and the command that starts each cell.
+//! The markdown of `paper-table.md`: the reproduction's targets (`goals.rs`), the paper's
+//! table (mean of the last five evaluations, mean ± std over seeds, beside the published
+//! mean ± std), the same cells' latest evaluation in both Sinkhorn conventions beside the
+//! exact-sample floors, where each run is heading, and the command that starts each cell.
 
 use std::fmt::Write as _;
 
 use serde_json::Value;
 
+use super::goals::goals;
 use super::{Action, Method, Row, Settings, read_json, run_dir, train_args};
 use crate::commands::experiment::{field, fmt_ms, mean_std, published, sample_counts};
 
@@ -32,7 +33,7 @@ pub(super) fn floor_range(floors: &Value, label: &str, key: &str) -> String {
 
 /// The value of one seed's summary for the table: `last5` of a trained run, the summary of an
 /// SMC pass.
-fn cell(sum: &Value, trained: bool, key: &str) -> f64 {
+pub(super) fn cell(sum: &Value, trained: bool, key: &str) -> f64 {
     if trained {
         sum.get("last5").map_or(f64::NAN, |l| field(l, key))
     } else {
@@ -75,7 +76,7 @@ fn curve(dir: &str, k: usize) -> String {
 }
 
 /// Mean ± std over seeds, or the value alone for one seed.
-fn fmt_seeds(v: Option<(f64, f64)>, n: usize) -> String {
+pub(super) fn fmt_seeds(v: Option<(f64, f64)>, n: usize) -> String {
     match v {
         Some((m, _)) if n == 1 && m.abs() >= 1000.0 => format!("{m:.0}"),
         Some((m, _)) if n == 1 => format!("{m:.2}"),
@@ -102,7 +103,7 @@ fn fmt_published(label: &str, method: &str) -> String {
 }
 
 /// `lo of planned`, `lo–hi of planned` over the seeds' iterations, or `one pass`.
-fn iterations(sums: &[(u64, Value)], trained: bool) -> String {
+pub(super) fn iterations(sums: &[(u64, Value)], trained: bool) -> String {
     if !trained {
         return "one pass".into();
     }
@@ -129,8 +130,9 @@ fn summaries(s: &Settings, r: &Row, m: &Method) -> Vec<(u64, Value)> {
         .collect()
 }
 
-/// The four parts of the file, filled row by row.
+/// The file's opening paragraph and its four tables, filled row by row.
 struct Parts {
+    intro: String,
     main: String,
     conv: String,
     curves: String,
@@ -141,13 +143,14 @@ impl Parts {
     /// The parts' headers; `n` is the evaluation's sample count over every run.
     fn new(s: &Settings, n: &str) -> Self {
         let mut p = Self {
+            intro: String::new(),
             main: String::new(),
             conv: String::new(),
             curves: String::new(),
             commands: String::new(),
         };
         let _ = writeln!(
-            p.main,
+            p.intro,
             "Collected by `amortise experiment paper-table --seeds {} --out {} --stop-at 0` from the runs' `summary.json`. Per seed the mean of the last five evaluations (every 200 iterations; fewer while a run is short of them), then mean ± std over the seeds that have run; {n} model samples against {n} exact samples (seed 0; the funnel's clipped to [−30, 30]); Sinkhorn in the paper's convention (ε = 0.05 × mean cost). The SMC rows are one pass: their final particles, SMC's own log Ẑ. Published: Choi et al. 2025 (`rsmc.md` §6.1), mean ± std over 5 seeds, 20,000 iterations. Each cell's command is at the end.\n",
             s.seeds, s.out
         );
@@ -252,7 +255,7 @@ impl Parts {
 }
 
 /// A cell of the table with its seeds' summaries.
-type Cell<'a> = (&'a Row, &'a Method, Vec<(u64, Value)>);
+pub(super) type Cell<'a> = (&'a Row, &'a Method, Vec<(u64, Value)>);
 
 /// The whole `paper-table.md` for the cells of `rows` × `methods` that have run.
 pub(super) fn table(s: &Settings, rows: &[&Row], methods: &[&Method], floors: &Value) -> String {
@@ -270,7 +273,15 @@ pub(super) fn table(s: &Settings, rows: &[&Row], methods: &[&Method], floors: &V
     for (r, m, sums) in &cells {
         p.add(s, r, m, sums, floors);
     }
-    format!("{}{}{}{}", p.main, p.conv, p.curves, p.commands)
+    format!(
+        "{}{}{}{}{}{}",
+        p.intro,
+        goals(&cells),
+        p.main,
+        p.conv,
+        p.curves,
+        p.commands
+    )
 }
 
 #[cfg(test)]
