@@ -167,6 +167,22 @@ pub struct Settings {
     pub collect: bool,
 }
 
+/// Mean and population standard deviation (divisor n, numpy's default), as the seeds'
+/// report notebook aggregates the paper's seeds; `None` without a finite value.
+pub(crate) fn mean_pstd(v: &[f64]) -> Option<(f64, f64)> {
+    let n = v.iter().filter(|x| x.is_finite()).count() as f64;
+    mean_std(v).map(|(m, s)| {
+        (
+            m,
+            if n > 1.0 {
+                s * ((n - 1.0) / n).sqrt()
+            } else {
+                0.0
+            },
+        )
+    })
+}
+
 pub(crate) fn mean_std(v: &[f64]) -> Option<(f64, f64)> {
     let v: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
     if v.is_empty() {

@@ -10,7 +10,8 @@
 //! pass each. `--stop-at 0` only collects.
 //!
 //! The tables report what the paper reports: per seed the mean of the last five evaluations
-//! (`summary.json`'s `last5`; fewer while a run has had fewer), then mean ± std over seeds,
+//! (`summary.json`'s `last5`; fewer while a run has had fewer), then mean ± std over seeds
+//! (the population std, as the seeds' report notebook computes it),
 //! 2000 model samples against the 2000 exact samples of seed 0 (the funnel's clipped), and
 //! the paper's Sinkhorn convention; a second table gives the converged Sinkhorn of each
 //! run's latest evaluation beside the floor of independent exact sample sets in both

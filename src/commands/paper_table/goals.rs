@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use super::table::{Cell, cell, fmt_seeds, iterations};
-use crate::commands::experiment::{field, mean_std, published};
+use crate::commands::experiment::{field, mean_pstd, published};
 
 /// What a target asks of the cell's mean over seeds.
 #[derive(Clone, Copy)]
@@ -85,7 +85,7 @@ fn line(goal: &Goal, cells: &[Cell]) -> String {
         return format!("| {} | – | 0 | not run | – | – |", goal.name);
     };
     let values: Vec<f64> = sums.iter().map(|(_, v)| cell(v, true, goal.key)).collect();
-    let ours = mean_std(&values).map_or(f64::NAN, |(m, _)| m);
+    let ours = mean_pstd(&values).map_or(f64::NAN, |(m, _)| m);
     let true_log_z = sums
         .first()
         .map_or(f64::NAN, |(_, v)| field(v, "log_z_true"));
@@ -99,7 +99,7 @@ fn line(goal: &Goal, cells: &[Cell]) -> String {
     format!(
         "| {} | {} | {} | {} | {shown} | {} |",
         goal.name,
-        fmt_seeds(mean_std(&values), sums.len()),
+        fmt_seeds(mean_pstd(&values), sums.len()),
         sums.len(),
         iterations(sums, true),
         met(goal.test, ours, reference)
@@ -149,7 +149,7 @@ mod tests {
         )];
         assert_eq!(
             line(&GOALS[0], &cells),
-            "| GMM40-2d RSMC, paper Sinkhorn ≤ 8 | 8.50 ± 3.54 | 2 | 12000–13138 of 20000 | 6.46 ± 0.40 | no |"
+            "| GMM40-2d RSMC, paper Sinkhorn ≤ 8 | 8.50 ± 2.50 | 2 | 12000–13138 of 20000 | 6.46 ± 0.40 | no |"
         );
         let many = &ROWS[3];
         let cells: Vec<Cell> = vec![(many, rsmc, vec![(0, run(11000, "log_z_is", 164.77))])];

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::goals::goals;
 use super::{Action, Method, Row, Settings, read_json, run_dir, train_args};
-use crate::commands::experiment::{field, fmt_ms, mean_std, published, sample_counts};
+use crate::commands::experiment::{field, fmt_ms, mean_pstd, mean_std, published, sample_counts};
 
 /// A floor list (`"paper"` or `"converged"`) for the table: `mean ± std (min–max)` of ten
 /// draws, `min–max` of two.
@@ -151,7 +151,7 @@ impl Parts {
         };
         let _ = writeln!(
             p.intro,
-            "Collected by `amortise experiment paper-table --seeds {} --out {} --stop-at 0` from the runs' `summary.json`. Per seed the mean of the last five evaluations (every 200 iterations; fewer while a run is short of them), then mean ± std over the seeds that have run; {n} model samples against {n} exact samples (seed 0; the funnel's clipped to [−30, 30]); Sinkhorn in the paper's convention (ε = 0.05 × mean cost). The SMC rows are one pass: their final particles, SMC's own log Ẑ. Published: Choi et al. 2025 (`rsmc.md` §6.1), mean ± std over 5 seeds, 20,000 iterations. Each cell's command is at the end.\n",
+            "Collected by `amortise experiment paper-table --seeds {} --out {} --stop-at 0` from the runs' `summary.json`. Per seed the mean of the last five evaluations (every 200 iterations; fewer while a run is short of them), then mean ± std over the seeds that have run (the population std, numpy's default, as the seeds' report notebook aggregates the paper's seeds); {n} model samples against {n} exact samples (seed 0; the funnel's clipped to [−30, 30]); Sinkhorn in the paper's convention (ε = 0.05 × mean cost). The SMC rows are one pass: their final particles, SMC's own log Ẑ. Published: Choi et al. 2025 (`rsmc.md` §6.1), mean ± std over 5 seeds, 20,000 iterations. Each cell's command is at the end.\n",
             s.seeds, s.out
         );
         let _ = writeln!(
@@ -182,7 +182,7 @@ impl Parts {
         let n = sums.len();
         let col = |f: &dyn Fn(&Value) -> f64| {
             fmt_seeds(
-                mean_std(&sums.iter().map(|(_, v)| f(v)).collect::<Vec<_>>()),
+                mean_pstd(&sums.iter().map(|(_, v)| f(v)).collect::<Vec<_>>()),
                 n,
             )
         };
