@@ -496,7 +496,14 @@ fn paper_table_collects_last5_over_seeds_and_refuses_foreign_flags() {
             "sinkhorn": 2.0 * sd, "sinkhorn_converged": false, "sinkhorn_paper": sd,
             "config": {"eval_samples": 2000}});
         std::fs::write(dir.join("summary.json"), summary.to_string()).unwrap();
-        let lines = format!("{{\"iteration\":{its},\"eubo\":{eubo},\"sinkhorn_paper\":{sd}}}\n");
+        // an evaluation every 200 iterations, then the stop's, off that schedule
+        let line = |it: u32| {
+            format!("{{\"iteration\":{it},\"elbo\":-40,\"eubo\":{eubo},\"sinkhorn_paper\":{sd}}}\n")
+        };
+        let lines: String = (1..=its / 200)
+            .map(|k| line(200 * k))
+            .chain([line(its)])
+            .collect();
         std::fs::write(dir.join("metrics.jsonl"), lines).unwrap();
     }
     let paper: Vec<_> = (0..10)
@@ -547,8 +554,10 @@ fn paper_table_collects_last5_over_seeds_and_refuses_foreign_flags() {
         ),
         "{table}"
     );
+    // where each run is heading: its last5 on the schedule, the stop's line left out
+    assert!(table.contains("| GMM40-2d | RSMC | 0 | – |"), "{table}");
     assert!(
-        table.contains("| GMM40-2d | RSMC | 0 | 100: 2.00 / 90.0 |"),
+        table.contains("| GMM40-2d | RSMC | 1 | 200: 4.00 / 50.00 |"),
         "{table}"
     );
     // the reproduction's targets, checked against the RSMC cells' mean last5

@@ -5,11 +5,13 @@
 
 use std::fmt::Write as _;
 
+use amortise_settings::presets;
 use serde_json::Value;
 
 use super::goals::goals;
 use super::{Action, Method, Row, Settings, read_json, run_dir, train_args};
 use crate::commands::experiment::{field, fmt_ms, mean_pstd, mean_std, published, sample_counts};
+use crate::run_loop::Cadence;
 
 /// A floor list (`"paper"` or `"converged"`) for the table: `mean ± std (min–max)` of ten
 /// draws, `min–max` of two.
@@ -44,17 +46,26 @@ pub(super) fn cell(sum: &Value, trained: bool, key: &str) -> f64 {
     }
 }
 
-/// Up to `k` evenly spaced evaluations of `metrics.jsonl`: `iteration: EUBO / Sinkhorn`.
-fn curve(dir: &str, k: usize) -> String {
-    let lines: Vec<Value> = std::fs::read_to_string(format!("{dir}/metrics.jsonl"))
+/// Where a run was heading: at up to `k` evenly spaced evaluations on `cadence`'s schedule
+/// (a stop's off-schedule line is left out) among the lines carrying an ELBO, the mean of
+/// the five ending there, `summary.json`'s `last5` as it stood then:
+/// `iteration: EUBO / Sinkhorn`.
+fn curve(dir: &str, k: usize, cadence: Cadence) -> String {
+    let evals: Vec<(f64, f64, f64)> = std::fs::read_to_string(format!("{dir}/metrics.jsonl"))
         .unwrap_or_default()
         .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|l| l["elbo"].is_number())
+        .filter(|l| l["iteration"].as_u64().is_some_and(|i| cadence.on(i)))
+        .map(|l| {
+            let e = |key| field(&l, key);
+            (e("iteration"), e("eubo"), e("sinkhorn_paper"))
+        })
         .collect();
-    if lines.is_empty() {
+    let n = evals.len();
+    if n == 0 {
         return "–".into();
     }
-    let n = lines.len();
     let picks: Vec<usize> = if n <= k {
         (0..n).collect()
     } else {
@@ -63,12 +74,15 @@ fn curve(dir: &str, k: usize) -> String {
     picks
         .iter()
         .map(|&i| {
-            let l = &lines[i];
+            let last5 = &evals[(i + 1).saturating_sub(5)..=i];
+            let mean = |f: fn(&(f64, f64, f64)) -> f64| {
+                last5.iter().map(f).sum::<f64>() / last5.len() as f64
+            };
             format!(
-                "{}: {:.2} / {:.1}",
-                field(l, "iteration"),
-                field(l, "eubo"),
-                field(l, "sinkhorn_paper")
+                "{}: {:.2} / {:.2}",
+                evals[i].0,
+                mean(|e| e.1),
+                mean(|e| e.2)
             )
         })
         .collect::<Vec<_>>()
@@ -168,7 +182,7 @@ impl Parts {
         );
         let _ = writeln!(
             p.curves,
-            "\nWhere each run is heading: EUBO / Sinkhorn (paper) at up to eight evenly spaced evaluations of `metrics.jsonl`.\n\n| target | method | seed | iteration: EUBO / Sinkhorn |\n|---|---|---|---|"
+            "\nWhere each run is heading: EUBO / Sinkhorn (paper) as the first table reports them, the mean of the last five evaluations, at up to eight evenly spaced evaluations of `metrics.jsonl` (the last is the run's `last5` in `summary.json`).\n\n| target | method | seed | iteration: EUBO / Sinkhorn (`last5`) |\n|---|---|---|---|"
         );
         let _ = writeln!(
             p.commands,
@@ -231,14 +245,18 @@ impl Parts {
             floor_range(floors, r.label, "paper"),
             floor_range(floors, r.label, "converged")
         );
-        if m.trained {
+        let cadence = presets::preset("paper", r.target, r.dim, m.flags[1]).map(|p| Cadence {
+            every: p.eval_every,
+            iters: p.run.iters,
+        });
+        if let (true, Ok(cadence)) = (m.trained, cadence) {
             for (seed, _) in sums {
                 let _ = writeln!(
                     self.curves,
                     "| {} | {} | {seed} | {} |",
                     r.label,
                     m.name,
-                    curve(&run_dir(s, r, m, *seed), 8)
+                    curve(&run_dir(s, r, m, *seed), 8, cadence)
                 );
             }
         }
@@ -290,28 +308,44 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn the_last_row_of_a_short_metrics_file_is_its_curve() {
+    fn a_curve_is_the_rolling_last5_on_schedule_and_ends_at_the_summarys() {
         let dir = std::env::temp_dir().join(format!("amortise-paper-curve-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap_or_default();
         let d = dir.to_string_lossy().to_string();
-        let lines: String = (1..=10)
+        let mut lines: String = (1..=10)
             .map(|i| {
                 format!(
-                    "{{\"iteration\":{},\"eubo\":{},\"sinkhorn_paper\":{}}}\n",
+                    "{{\"iteration\":{},\"elbo\":-1,\"eubo\":{i},\"sinkhorn_paper\":{}}}\n{{\"iteration\":{},\"loss\":1}}\n",
                     200 * i,
-                    10.0 / f64::from(i),
-                    100.0 / f64::from(i)
+                    10 * i,
+                    200 * i + 100
                 )
             })
             .collect();
-        std::fs::write(format!("{d}/metrics.jsonl"), lines).unwrap_or_default();
-        let c = curve(&d, 4);
-        assert_eq!(c.split(" · ").count(), 4);
-        assert!(
-            c.starts_with("200: 10.00 / 100.0") && c.ends_with("2000: 1.00 / 10.0"),
-            "{c}"
+        // a stop's evaluation, off the schedule: not part of the curve or of `last5`
+        lines.push_str("{\"iteration\":2050,\"elbo\":-1,\"eubo\":999,\"sinkhorn_paper\":999}\n");
+        let cadence = Cadence {
+            every: 200,
+            iters: 4000,
+        };
+        let m = crate::run_loop::Metrics::resumed(&d, &lines, cadence)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let last5 = m.mean_of_last(5, &["elbo", "eubo", "sinkhorn_paper"]);
+        let c = curve(&d, 4, cadence);
+        assert_eq!(
+            c,
+            "200: 1.00 / 10.00 · 800: 2.50 / 25.00 · 1400: 5.00 / 50.00 · 2000: 8.00 / 80.00"
         );
-        assert_eq!(curve(&format!("{d}/none"), 4), "–");
+        assert!(
+            c.ends_with(&format!(
+                "{}: {:.2} / {:.2}",
+                last5["from_iteration"].as_u64().unwrap_or(0) + 800,
+                field(&last5, "eubo"),
+                field(&last5, "sinkhorn_paper")
+            )),
+            "{c} against {last5}"
+        );
+        assert_eq!(curve(&format!("{d}/none"), 4, cadence), "–");
         let _ = std::fs::remove_dir_all(&dir);
     }
 
