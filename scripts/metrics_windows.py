@@ -1,0 +1,73 @@
+#!/usr/bin/env python3
+"""A run's evaluations averaged over windows of iterations, to see a trend through the noise.
+
+Reads `DIR/metrics.jsonl` and keeps the evaluations on the schedule (iteration a multiple
+of `--every`, 200 at `--preset paper`; a stop's off-schedule line and progress lines
+without the first key are left out, as `summary.json`'s `last5` leaves them out). It groups
+them into windows of `--window` iterations (iterations 1–W, W+1–2W, …) and prints, per
+window and key, the number of evaluations, their mean ± (sample) std and their range.
+Standard library only.
+
+    python3 scripts/metrics_windows.py results/paper/gmm40-jax-2-rsmc-s0 \
+        --keys sinkhorn_paper,eubo --window 2000
+"""
+
+import argparse
+import json
+import os
+import statistics
+
+
+def evaluations(path, every, first_key):
+    """The on-schedule lines of `path` that carry `first_key` as a number."""
+    out = []
+    with open(path) as f:
+        for line in f:
+            v = json.loads(line)
+            it = v.get("iteration")
+            if isinstance(v.get(first_key), (int, float)) and it and it % every == 0:
+                out.append(v)
+    return out
+
+
+def windows(evals, window):
+    """`evals` grouped by window: [(first iteration, last iteration, lines)]."""
+    groups = {}
+    for v in evals:
+        groups.setdefault((v["iteration"] - 1) // window, []).append(v)
+    return [(k * window + 1, (k + 1) * window, g) for k, g in sorted(groups.items())]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("dir", help="a run folder with metrics.jsonl")
+    ap.add_argument("--keys", default="sinkhorn_paper,eubo", help="comma-separated metrics")
+    ap.add_argument("--window", type=int, default=2000, help="iterations per window")
+    ap.add_argument("--every", type=int, default=200, help="the evaluation cadence")
+    a = ap.parse_args()
+    if a.window < 1 or a.every < 1:
+        ap.error("--window and --every must be at least 1")
+    keys = [k for k in a.keys.split(",") if k]
+    if not keys:
+        ap.error("--keys names no metric")
+    path = os.path.join(a.dir, "metrics.jsonl")
+    if not os.path.exists(path):
+        ap.error(f"no metrics.jsonl in {a.dir}")
+    evals = evaluations(path, a.every, keys[0])
+    heads = " | ".join(f"{k}: mean ± std (min–max)" for k in keys)
+    print(f"| iterations | evaluations | {heads} |")
+    print("|---|---|" + "---|" * len(keys))
+    for lo, hi, g in windows(evals, a.window):
+        cells = []
+        for k in keys:
+            x = [v[k] for v in g if isinstance(v.get(k), (int, float))]
+            if x:
+                sd = statistics.stdev(x) if len(x) > 1 else 0.0
+                cells.append(f"{statistics.mean(x):.2f} ± {sd:.2f} ({min(x):.2f}–{max(x):.2f})")
+            else:
+                cells.append("–")
+        print(f"| {lo}–{hi} | {len(g)} | " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()
