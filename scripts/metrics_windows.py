@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """A run's evaluations averaged over windows of iterations, to see a trend through the noise.
 
-Reads `DIR/metrics.jsonl` and keeps the evaluations on the schedule (iteration a multiple
-of `--every`, 200 at `--preset paper`; a stop's off-schedule line and progress lines
-without the first key are left out, as `summary.json`'s `last5` leaves them out). It groups
+Reads `DIR/metrics.jsonl` and keeps the lines that carry the first of `--keys` as a number
+at an iteration that is a multiple of `--every` (200 at `--preset paper`): the periodic
+evaluations. A stop's off-schedule line and progress lines are left out, as `summary.json`'s
+`last5` leaves them out (a run whose last iteration is not a multiple of `--every` has its
+final evaluation left out too). It groups
 them into windows of `--window` iterations (iterations 1–W, W+1–2W, …) and prints, per
 window and key, the number of evaluations, their mean ± (sample) std and their range.
 Standard library only.
@@ -19,13 +21,22 @@ import statistics
 
 
 def evaluations(path, every, first_key):
-    """The on-schedule lines of `path` that carry `first_key` as a number."""
+    """The on-schedule lines of `path` that carry `first_key` as a number; a line that is
+    not a JSON object is an error naming its number."""
     out = []
     with open(path) as f:
-        for line in f:
-            v = json.loads(line)
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                v = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise SystemExit(f"{path}:{n}: not JSON ({e})")
+            if not isinstance(v, dict):
+                raise SystemExit(f"{path}:{n}: not a JSON object")
             it = v.get("iteration")
-            if isinstance(v.get(first_key), (int, float)) and it and it % every == 0:
+            on_schedule = isinstance(it, int) and it % every == 0
+            if on_schedule and isinstance(v.get(first_key), (int, float)):
                 out.append(v)
     return out
 
@@ -54,6 +65,8 @@ def main():
     if not os.path.exists(path):
         ap.error(f"no metrics.jsonl in {a.dir}")
     evals = evaluations(path, a.every, keys[0])
+    if not evals:
+        ap.error(f"no line of {path} carries {keys[0]} at a multiple of --every {a.every}")
     heads = " | ".join(f"{k}: mean ± std (min–max)" for k in keys)
     print(f"| iterations | evaluations | {heads} |")
     print("|---|---|" + "---|" * len(keys))

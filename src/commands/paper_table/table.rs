@@ -322,6 +322,8 @@ mod tests {
                 )
             })
             .collect();
+        // a progress line on the schedule, without an ELBO, is no evaluation
+        lines.push_str("{\"iteration\":400,\"loss\":1,\"eubo\":999}\n");
         // a stop's evaluation, off the schedule: not part of the curve or of `last5`
         lines.push_str("{\"iteration\":2050,\"elbo\":-1,\"eubo\":999,\"sinkhorn_paper\":999}\n");
         let cadence = Cadence {
