@@ -203,7 +203,8 @@ pub enum Command {
 /// `amortise sample`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct SampleArgs {
-    /// The checkpoint file, or the output folder of `amortise train`.
+    /// The checkpoint file, a resume snapshot (snapshot.gz), or the output folder of a run
+    /// (its checkpoint.json, else its snapshot.gz).
     #[arg(long)]
     pub checkpoint: String,
     /// Number of samples.

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use amortise::checkpoint::Checkpoint;
 use common::{assert_fails, stderr, tmp};
 
 /// How a method's run is stopped before it is resumed.
@@ -266,6 +267,35 @@ fn resumes_with_the_same_bits(name: &str) {
     }
     assert_same(name, &whole, &parts);
     assert!(!parts.join("snapshot.gz.tmp").exists(), "{name}");
+    samples_from_the_snapshot(name, &parts);
+}
+
+/// The final snapshot of the finished run in `dir` holds the checkpoint written beside it,
+/// and `amortise sample` on the folder draws the same samples with or without that
+/// `checkpoint.json`.
+fn samples_from_the_snapshot(name: &str, dir: &Path) {
+    let (json, snap) = (dir.join("checkpoint.json"), dir.join("snapshot.gz"));
+    let written = Checkpoint::load(json.to_str().unwrap()).unwrap();
+    let rebuilt = amortise::commands::resume::checkpoint_of(snap.to_str().unwrap()).unwrap();
+    assert_eq!(written, rebuilt, "{name}: the snapshot's checkpoint");
+    let sample = |out: &str| {
+        let csv = dir.join(out);
+        let mut a = split("sample --n 7 --seed 5 --checkpoint");
+        a.push(dir.to_string_lossy().into_owned());
+        a.push("--out".into());
+        a.push(csv.to_string_lossy().into_owned());
+        let said = stderr(&run(name, &a));
+        (std::fs::read(csv).ok(), said)
+    };
+    let (from_json, said) = sample("from-json.csv");
+    assert!(!said.contains("snapshot"), "{name}: {said}");
+    std::fs::remove_file(&json).unwrap();
+    let (from_snapshot, said) = sample("from-snapshot.csv");
+    assert!(said.contains("from the resume snapshot"), "{name}: {said}");
+    assert!(
+        from_json.is_some() && from_json == from_snapshot,
+        "{name}: samples differ"
+    );
 }
 
 #[test]

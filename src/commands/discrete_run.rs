@@ -550,12 +550,17 @@ impl Run for DiscreteRun {
 /// The files a discrete run writes besides the loop's.
 const FILES: &str = "samples.csv";
 
-/// Resumes a discrete run (settings `s`, iterations to run included) from its snapshot
-/// `sn` in `out`.
-pub(super) fn resume(s: &DiscreteSettings, sn: &Snapshot, out: &str) -> CliResult<()> {
+/// Rebuilds a discrete run (settings `s`, iterations to run included) in `out`, restores
+/// it from its snapshot `sn` and hands it to `f`.
+pub(super) fn resume<T>(
+    s: &DiscreteSettings,
+    sn: &Snapshot,
+    out: &str,
+    f: impl FnOnce(&mut dyn Run, &run_loop::Settings<'_>) -> CliResult<T>,
+) -> CliResult<T> {
     let mut run = DiscreteRun::new(s, out)?;
     super::resume::restore(&mut run, sn)?;
-    run_loop::run(&mut run, &run_loop::Settings::resuming(out, sn, FILES)).map(|_| ())
+    f(&mut run, &run_loop::Settings::resuming(out, sn, FILES))
 }
 
 /// Runs `amortise train-discrete`.

@@ -469,14 +469,19 @@ pub fn run(a: &EbmArgs) -> CliResult<()> {
     run_loop::run(&mut run, &s).map(|_| ())
 }
 
-/// Resumes an EBM run (settings `s`, iterations to run included) from its snapshot `sn` in
-/// `out`.
-pub(super) fn resume(s: &EbmSettings, sn: &Snapshot, out: &str) -> CliResult<()> {
+/// Rebuilds an EBM run (settings `s`, iterations to run included) in `out`, restores it
+/// from its snapshot `sn` and hands it to `f`.
+pub(super) fn resume<T>(
+    s: &EbmSettings,
+    sn: &Snapshot,
+    out: &str,
+    f: impl FnOnce(&mut dyn Run, &run_loop::Settings<'_>) -> CliResult<T>,
+) -> CliResult<T> {
     let mut a = s.args();
     a.out = out.to_string();
     let mut run = EbmRun::new(&a)?;
     super::resume::restore(&mut run, sn)?;
-    run_loop::run(&mut run, &run_loop::Settings::resuming(out, sn, FILES)).map(|_| ())
+    f(&mut run, &run_loop::Settings::resuming(out, sn, FILES))
 }
 
 impl EbmRun {

@@ -12,10 +12,10 @@
 
 use amortise_kernel::optim::LrSchedule;
 
-use crate::checkpoint::RunSettings;
+use crate::checkpoint::{Checkpoint, RunSettings};
 use crate::cli::ResumeArgs;
 use crate::error::{CliError, CliResult};
-use crate::run_loop::Run;
+use crate::run_loop::{self, Run};
 use crate::snapshot::{self, Snapshot};
 
 /// The command `--resume` was given to.
@@ -123,12 +123,42 @@ pub fn run(dir: &str, ra: &ResumeArgs, ch: Changes, cmd: Command) -> CliResult<(
         "amortise: resuming the {kind} run in {dir} at iteration {k} of {}",
         sn.settings.iters()
     );
+    restored(&sn, dir, |r, s| run_loop::run(r, s).map(|_| ()))
+}
+
+/// The checkpoint that the resume snapshot at `path` holds: the same model, iteration and
+/// counters as the `checkpoint.json` written at that iteration. The run is rebuilt from
+/// the snapshot's settings on one thread and without its `reference` file (neither changes
+/// the parameters), restored from the body, and asked for its checkpoint; nothing is
+/// written.
+///
+/// # Errors
+/// A missing or bad snapshot, or settings that no longer build the run.
+pub fn checkpoint_of(path: &str) -> CliResult<Checkpoint> {
+    let mut sn = Snapshot::load(path)?;
+    sn.launch.threads = 1;
+    sn.launch.reference = None;
+    let dir = std::path::Path::new(path)
+        .parent()
+        .and_then(|p| p.to_str())
+        .filter(|p| !p.is_empty())
+        .unwrap_or(".");
+    restored(&sn, dir, |r, _| r.checkpoint())
+}
+
+/// Rebuilds the run that `sn` (in the folder `dir`) holds, restores it from the body and
+/// hands it to `f` with the loop settings of its resumption.
+fn restored<T>(
+    sn: &Snapshot,
+    dir: &str,
+    f: impl FnOnce(&mut dyn Run, &run_loop::Settings<'_>) -> CliResult<T>,
+) -> CliResult<T> {
     match sn.settings.clone() {
-        RunSettings::Diffusion(rc) => super::train::resume(&rc, &sn, dir),
-        RunSettings::Teacher(rc) => super::teacher_continuous::resume(&rc, &sn, dir),
-        RunSettings::Vgs(s) => super::vgs::resume(&s, &sn, dir),
-        RunSettings::Ebm(s) => super::ebm::resume(&s, &sn, dir),
-        RunSettings::Discrete(s) => super::discrete_run::resume(&s, &sn, dir),
+        RunSettings::Diffusion(rc) => super::train::resume(&rc, sn, dir, f),
+        RunSettings::Teacher(rc) => super::teacher_continuous::resume(&rc, sn, dir, f),
+        RunSettings::Vgs(s) => super::vgs::resume(&s, sn, dir, f),
+        RunSettings::Ebm(s) => super::ebm::resume(&s, sn, dir, f),
+        RunSettings::Discrete(s) => super::discrete_run::resume(&s, sn, dir, f),
     }
 }
 

@@ -64,13 +64,8 @@ pub fn check_args(a: &SampleArgs) -> CliResult<()> {
 /// Runs the command.
 pub fn run(a: &SampleArgs) -> CliResult<()> {
     check_args(a)?;
-    let (checkpoint, n, seed, out) = (a.checkpoint.as_str(), a.n, a.seed, a.out.as_str());
-    let path = if std::path::Path::new(checkpoint).is_dir() {
-        format!("{checkpoint}/checkpoint.json")
-    } else {
-        checkpoint.to_string()
-    };
-    let ck = Checkpoint::load(&path)?;
+    let (n, seed, out) = (a.n, a.seed, a.out.as_str());
+    let (ck, path) = load(&a.checkpoint)?;
     if a.smc {
         let particles = a.particles.unwrap_or(super::sample_smc::DEFAULT_PARTICLES);
         let (all, dim) = super::sample_smc::sample(&ck, &path, (n, particles), seed)?;
@@ -114,6 +109,42 @@ pub fn run(a: &SampleArgs) -> CliResult<()> {
         ck.kind()
     );
     Ok(())
+}
+
+/// The checkpoint that `--checkpoint` names, and its path for messages: a `checkpoint.json`
+/// file, a resume snapshot (`snapshot.gz`, told apart by its gzip magic), or a run folder:
+/// its `checkpoint.json`, else its `snapshot.gz` (a committed run keeps only the snapshot;
+/// [`super::resume::checkpoint_of`] rebuilds the same checkpoint from it).
+///
+/// # Errors
+/// A missing or bad file, naming it.
+pub fn load(checkpoint: &str) -> CliResult<(Checkpoint, String)> {
+    let p = std::path::Path::new(checkpoint);
+    let path = if p.is_dir() {
+        let json = format!("{checkpoint}/checkpoint.json");
+        let snap = format!("{checkpoint}/{}", crate::snapshot::FILE);
+        if !std::path::Path::new(&json).exists() && std::path::Path::new(&snap).exists() {
+            snap
+        } else {
+            json
+        }
+    } else {
+        checkpoint.to_string()
+    };
+    let mut magic = [0u8; 2];
+    let gz = std::fs::File::open(&path)
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic))
+        .is_ok()
+        && magic == [0x1f, 0x8b];
+    if !gz {
+        return Ok((Checkpoint::load(&path)?, path));
+    }
+    let ck = super::resume::checkpoint_of(&path)?;
+    eprintln!(
+        "amortise: rebuilt the checkpoint of iteration {} from the resume snapshot {path}",
+        ck.iteration
+    );
+    Ok((ck, path))
 }
 
 /// Draws `n` samples from a loaded checkpoint (`path` names it in messages); returns them

@@ -113,14 +113,19 @@ pub fn run(a: &TrainArgs) -> CliResult<()> {
 /// The files the continuous teacher writes besides the loop's.
 const FILES: &str = "samples.csv, samples.svg, teacher_samples.csv";
 
-/// Resumes a continuous teacher run (settings `rc`, iterations to run included) from its
-/// snapshot `sn` in `out`.
-pub(super) fn resume(rc: &RunConfig, sn: &Snapshot, out: &str) -> CliResult<()> {
+/// Rebuilds a continuous teacher run (settings `rc`, iterations to run included) in `out`,
+/// restores it from its snapshot `sn` and hands it to `f`.
+pub(super) fn resume<T>(
+    rc: &RunConfig,
+    sn: &Snapshot,
+    out: &str,
+    f: impl FnOnce(&mut dyn Run, &run_loop::Settings<'_>) -> CliResult<T>,
+) -> CliResult<T> {
     let target = build_target(&rc.target, Some(rc.dim))?;
     let s = run_loop::Settings::resuming(out, sn, FILES);
     let mut r = TeacherRun::new(rc, &s.launch, &target, out)?;
     super::resume::restore(&mut r, sn)?;
-    run_loop::run(&mut r, &s).map(|_| ())
+    f(&mut r, &s)
 }
 
 impl<'a> TeacherRun<'a> {

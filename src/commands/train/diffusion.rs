@@ -373,12 +373,18 @@ pub(super) fn run_trained(
     run_loop::run(&mut r, &s)
 }
 
-/// Resumes a trained diffusion run (settings `rc`, iterations to run included) from its
-/// snapshot `sn` in `out`.
-pub(crate) fn resume(rc: &RunConfig, sn: &Snapshot, out: &str) -> CliResult<()> {
+/// Rebuilds a trained diffusion run (settings `rc`, iterations to run included) in `out`,
+/// restores it from its snapshot `sn` and hands it to `f` (which resumes it, or takes its
+/// checkpoint).
+pub(crate) fn resume<T>(
+    rc: &RunConfig,
+    sn: &Snapshot,
+    out: &str,
+    f: impl FnOnce(&mut dyn Run, &run_loop::Settings<'_>) -> CliResult<T>,
+) -> CliResult<T> {
     let target = run_target(rc)?;
     let s = run_loop::Settings::resuming(out, sn, FILES);
     let mut r = DiffusionRun::new(rc, &s.launch, &target, out)?;
     crate::commands::resume::restore(&mut r, sn)?;
-    run_loop::run(&mut r, &s).map(|_| ())
+    f(&mut r, &s)
 }

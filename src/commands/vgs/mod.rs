@@ -21,6 +21,7 @@ use super::build_target;
 use crate::checkpoint::{Checkpoint, Group};
 use crate::cli::TrainVgsArgs;
 use crate::error::{CliError, CliResult};
+use crate::run_loop::{self, Run};
 use crate::snapshot::Snapshot;
 pub use eval::{VgsEval, evaluate, reference};
 pub use reference::run_reference;
@@ -203,13 +204,18 @@ pub fn run_train(a: &TrainVgsArgs) -> CliResult<()> {
         };
         return super::resume::run(dir, &a.resume, ch, super::resume::Command::TrainVgs);
     }
-    start(a, None)
+    start(a)
 }
 
-/// Resumes a VGS run (settings `s`, iterations to run included) from its snapshot `sn` in
-/// `out`.
-pub(super) fn resume(s: &VgsSettings, sn: &Snapshot, out: &str) -> CliResult<()> {
+/// Rebuilds a VGS run (settings `s`, iterations to run included) in `out`, restores it from
+/// its snapshot `sn` and hands it to `f`.
+pub(super) fn resume<T>(
+    s: &VgsSettings,
+    sn: &Snapshot,
+    out: &str,
+    f: impl FnOnce(&mut dyn Run, &run_loop::Settings<'_>) -> CliResult<T>,
+) -> CliResult<T> {
     let mut a = s.args();
     a.reference = sn.launch.reference.clone();
-    start(&a, Some((sn, out)))
+    run::resumed(&a, sn, out, f)
 }

@@ -20,16 +20,41 @@ use crate::snapshot::{self, Buffers, Snapshot};
 /// The files a VGS run writes besides the loop's.
 const FILES: &str = "samples.csv, samples.svg";
 
-/// A new run of `a`, or (`resumed`) the run of a snapshot in its folder.
-pub(super) fn start(a: &TrainVgsArgs, resumed: Option<(&Snapshot, &str)>) -> CliResult<()> {
+/// A new run of `a`.
+pub(super) fn start(a: &TrainVgsArgs) -> CliResult<()> {
+    built(a, None, |run, out| {
+        let mut s = run_loop::Settings::new(out, a.iters, a.eval_every, &a.resume, FILES);
+        s.launch.reference = a.reference.clone();
+        run_loop::run(run, &s).map(|_| ())
+    })
+}
+
+/// Rebuilds the run of the snapshot `sn` (settings `a`) in its folder `out`, restores it
+/// and hands it to `f`.
+pub(super) fn resumed<T>(
+    a: &TrainVgsArgs,
+    sn: &Snapshot,
+    out: &str,
+    f: impl FnOnce(&mut dyn Run, &run_loop::Settings<'_>) -> CliResult<T>,
+) -> CliResult<T> {
+    built(a, Some(out), |run, out| {
+        crate::commands::resume::restore(run, sn)?;
+        f(run, &run_loop::Settings::resuming(out, sn, FILES))
+    })
+}
+
+/// The initialised run of `a` in the folder `out` (default: named after the target, the
+/// steps and the seed; created), handed to `f` with that folder.
+fn built<T>(
+    a: &TrainVgsArgs,
+    out: Option<&str>,
+    f: impl FnOnce(&mut VgsRun<'_>, &str) -> CliResult<T>,
+) -> CliResult<T> {
     let (target, cfg, layout, nu) = check(a)?;
     let name = target.name();
-    let out = match resumed {
-        Some((_, dir)) => dir.to_string(),
-        None => a
-            .out
-            .clone()
-            .unwrap_or_else(|| format!("out/{}-vgs-T{}-s{}", name, cfg.steps, a.seed)),
+    let out = match (out, a.out.as_deref()) {
+        (Some(dir), _) | (None, Some(dir)) => dir.to_string(),
+        (None, None) => format!("out/{}-vgs-T{}-s{}", name, cfg.steps, a.seed),
     };
     std::fs::create_dir_all(&out)
         .map_err(|e| CliError::file(&out, format!("cannot create output folder: {e}")))?;
@@ -70,18 +95,7 @@ pub(super) fn start(a: &TrainVgsArgs, resumed: Option<(&Snapshot, &str)>) -> Cli
         last: None,
         last_eval: None,
     };
-    let s = match resumed {
-        Some((sn, _)) => {
-            crate::commands::resume::restore(&mut run, sn)?;
-            run_loop::Settings::resuming(&out, sn, FILES)
-        }
-        None => {
-            let mut s = run_loop::Settings::new(&out, a.iters, a.eval_every, &a.resume, FILES);
-            s.launch.reference = a.reference.clone();
-            s
-        }
-    };
-    run_loop::run(&mut run, &s).map(|_| ())
+    f(&mut run, &out)
 }
 
 /// The VGS trainer, driven by [`crate::run_loop`]: arenas, kernel state, the reference
