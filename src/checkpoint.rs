@@ -390,19 +390,30 @@ impl Checkpoint {
                 "checkpoint is corrupt (parameter counts disagree)".into()
             ));
         }
-        if f.params.iter().any(|p| !p.is_finite()) {
-            return Err(bad("checkpoint holds non-finite parameters".into()));
-        }
-        let ck = Checkpoint {
+        Checkpoint {
             settings,
             iteration: f.iteration,
             state,
             groups,
             params: f.params,
-        };
-        ck.validate()
+        }
+        .verified(path)
+    }
+
+    /// The checkpoint, if its parameters are finite and its settings and groups pass the
+    /// kind's checks (`path` names it in messages): what loading a file checks besides its
+    /// format, and what a checkpoint rebuilt from a resume snapshot must pass too.
+    ///
+    /// # Errors
+    /// A non-finite parameter, or settings or groups the kind refuses.
+    pub fn verified(self, path: &str) -> CliResult<Self> {
+        let bad = |msg: String| CliError::file(path, msg);
+        if self.params.iter().any(|p| !p.is_finite()) {
+            return Err(bad("checkpoint holds non-finite parameters".into()));
+        }
+        self.validate()
             .map_err(|e| bad(format!("checkpoint configuration is invalid ({e})")))?;
-        Ok(ck)
+        Ok(self)
     }
 
     /// The kind's checks of its settings (the flags' rules) and of the group names and

@@ -70,6 +70,11 @@ pub struct Launch {
     /// stored, so the resumed run goes on).
     #[serde(skip)]
     pub stop_at: Option<u32>,
+    /// The run is rebuilt only for its checkpoint
+    /// ([`crate::commands::resume::checkpoint_of`]): it will not evaluate, so it needs no
+    /// reference samples (not stored).
+    #[serde(skip)]
+    pub rebuild_only: bool,
 }
 
 fn one() -> usize {
@@ -86,6 +91,7 @@ impl Launch {
             threads: 1,
             reference: None,
             stop_at: None,
+            rebuild_only: false,
         }
     }
 }
@@ -184,10 +190,19 @@ impl Snapshot {
                 format!("cannot read: {e}")
             })
         })?;
+        Self::decode(path, f)
+    }
+
+    /// Decompresses and parses the snapshot file's bytes from `gz` (`path` only names the
+    /// file in messages).
+    ///
+    /// # Errors
+    /// As [`Snapshot::load`].
+    pub fn decode(path: &str, gz: impl Read) -> CliResult<Self> {
         let mut raw = Vec::new();
-        flate2::read::GzDecoder::new(f)
+        flate2::read::GzDecoder::new(gz)
             .read_to_end(&mut raw)
-            .map_err(|e| bad(format!("not a readable resume snapshot ({e})")))?;
+            .map_err(|e| CliError::file(path, format!("not a readable resume snapshot ({e})")))?;
         Self::parse(path, &raw)
     }
 

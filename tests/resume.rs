@@ -420,6 +420,74 @@ fn edit_header(path: &Path, from: &str, to: &str) {
     });
 }
 
+/// The checkpoint in a snapshot does not depend on the launch's threads or reference file:
+/// rebuilding it uses one thread and loads no reference (a resume would refuse a reference
+/// on a target other than aldp, and a VGS run would read it).
+#[test]
+fn a_snapshots_checkpoint_needs_neither_its_threads_nor_its_reference() {
+    let with_reference = |name: &str, base: &str, threads: &str| {
+        let dir = fresh(&format!("launch-{name}"));
+        run(name, &args(base, 3, 2, &dir));
+        let snap = dir.join("snapshot.gz");
+        let to = format!("{threads},\"reference\":\"/nonexistent/ref.csv\"");
+        edit_header(&snap, threads, &to);
+        let written = Checkpoint::load(dir.join("checkpoint.json").to_str().unwrap()).unwrap();
+        let rebuilt = amortise::commands::resume::checkpoint_of(snap.to_str().unwrap()).unwrap();
+        assert_eq!(written, rebuilt, "{name}");
+        // away from the repository's data/, where dw4's default reference lies
+        let o = Command::new(env!("CARGO_BIN_EXE_amortise"))
+            .args(split("sample --n 3 --checkpoint snapshot.gz --out s.csv"))
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{name}: {}", stderr(&o));
+        assert!(!stderr(&o).contains("note"), "{name}: {}", stderr(&o));
+    };
+    let &(_, tb, ..) = METHODS.iter().find(|m| m.0 == "tb-threads").unwrap();
+    with_reference("tb-threads", tb, "\"threads\":2");
+    // dw4 has no exact sampler: a VGS run reads reference samples from a file
+    let vgs = "train-vgs --target dw4 --steps 4 --batch 16 --hidden 8 --eval-samples 20";
+    with_reference("vgs-dw4", vgs, "\"threads\":1");
+}
+
+/// `sample --checkpoint DIR` names the folder when it holds neither file, and a
+/// `snapshot.gz` in the current directory rebuilds there.
+#[test]
+fn sample_finds_the_snapshot_or_says_what_is_missing() {
+    let empty = fresh("sample-empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let mut a = split("sample --n 3 --out x.csv --checkpoint");
+    a.push(empty.to_string_lossy().into_owned());
+    let o = Command::new(env!("CARGO_BIN_EXE_amortise"))
+        .args(&a)
+        .output()
+        .unwrap();
+    assert_fails(&o, 2, "holds neither checkpoint.json nor snapshot.gz");
+    let dir = fresh("sample-cwd");
+    let &(_, base, ..) = METHODS.iter().find(|m| m.0 == "rsmc").unwrap();
+    run("rsmc", &args(base, 3, 2, &dir));
+    let o = Command::new(env!("CARGO_BIN_EXE_amortise"))
+        .args(split(
+            "sample --n 3 --smc --particles 4 --checkpoint snapshot.gz --out s.csv",
+        ))
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("from the resume snapshot snapshot.gz"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("s.csv"))
+            .unwrap()
+            .lines()
+            .count(),
+        4
+    );
+}
+
 #[test]
 fn bad_snapshots_and_flags_are_clean_errors() {
     let base = METHODS[0].1;

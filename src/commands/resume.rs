@@ -127,23 +127,33 @@ pub fn run(dir: &str, ra: &ResumeArgs, ch: Changes, cmd: Command) -> CliResult<(
 }
 
 /// The checkpoint that the resume snapshot at `path` holds: the same model, iteration and
-/// counters as the `checkpoint.json` written at that iteration. The run is rebuilt from
-/// the snapshot's settings on one thread and without its `reference` file (neither changes
-/// the parameters), restored from the body, and asked for its checkpoint; nothing is
-/// written.
+/// counters as the `checkpoint.json` written at that iteration, checked as loading that
+/// file checks it. The run is rebuilt from the snapshot's settings on one thread and
+/// without its reference samples (neither changes the parameters), restored from the body,
+/// and asked for its checkpoint; nothing is written.
 ///
 /// # Errors
 /// A missing or bad snapshot, or settings that no longer build the run.
 pub fn checkpoint_of(path: &str) -> CliResult<Checkpoint> {
-    let mut sn = Snapshot::load(path)?;
+    let f =
+        std::fs::File::open(path).map_err(|e| CliError::file(path, format!("cannot read: {e}")))?;
+    checkpoint_in(path, Snapshot::decode(path, f)?)
+}
+
+/// [`checkpoint_of`] for the snapshot `sn` read from `path`.
+///
+/// # Errors
+/// As [`checkpoint_of`].
+pub fn checkpoint_in(path: &str, mut sn: Snapshot) -> CliResult<Checkpoint> {
     sn.launch.threads = 1;
     sn.launch.reference = None;
+    sn.launch.rebuild_only = true;
     let dir = std::path::Path::new(path)
         .parent()
         .and_then(|p| p.to_str())
         .filter(|p| !p.is_empty())
         .unwrap_or(".");
-    restored(&sn, dir, |r, _| r.checkpoint())
+    restored(&sn, dir, |r, _| r.checkpoint())?.verified(path)
 }
 
 /// Rebuilds the run that `sn` (in the folder `dir`) holds, restores it from the body and

@@ -121,25 +121,36 @@ pub fn run(a: &SampleArgs) -> CliResult<()> {
 pub fn load(checkpoint: &str) -> CliResult<(Checkpoint, String)> {
     let p = std::path::Path::new(checkpoint);
     let path = if p.is_dir() {
-        let json = format!("{checkpoint}/checkpoint.json");
-        let snap = format!("{checkpoint}/{}", crate::snapshot::FILE);
-        if !std::path::Path::new(&json).exists() && std::path::Path::new(&snap).exists() {
-            snap
-        } else {
-            json
+        let (json, snap) = (p.join("checkpoint.json"), p.join(crate::snapshot::FILE));
+        match (json.exists(), snap.exists()) {
+            (false, true) => snap,
+            (false, false) => {
+                return Err(CliError::flag(
+                    "--checkpoint",
+                    format!(
+                        "{checkpoint} holds neither checkpoint.json nor {} (the files a run \
+                         writes)",
+                        crate::snapshot::FILE
+                    ),
+                ));
+            }
+            _ => json,
         }
+        .to_string_lossy()
+        .into_owned()
     } else {
         checkpoint.to_string()
     };
-    let mut magic = [0u8; 2];
-    let gz = std::fs::File::open(&path)
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic))
-        .is_ok()
-        && magic == [0x1f, 0x8b];
-    if !gz {
-        return Ok((Checkpoint::load(&path)?, path));
+    // read once: the path may be a pipe
+    let raw =
+        std::fs::read(&path).map_err(|e| CliError::file(&path, format!("cannot read: {e}")))?;
+    if !raw.starts_with(&[0x1f, 0x8b]) {
+        let text = String::from_utf8(raw)
+            .map_err(|_| CliError::file(&path, "not a valid checkpoint (not UTF-8 text)"))?;
+        return Ok((Checkpoint::parse(&path, &text)?, path));
     }
-    let ck = super::resume::checkpoint_of(&path)?;
+    let sn = crate::snapshot::Snapshot::decode(&path, raw.as_slice())?;
+    let ck = super::resume::checkpoint_in(&path, sn)?;
     eprintln!(
         "amortise: rebuilt the checkpoint of iteration {} from the resume snapshot {path}",
         ck.iteration

@@ -22,7 +22,7 @@ const FILES: &str = "samples.csv, samples.svg";
 
 /// A new run of `a`.
 pub(super) fn start(a: &TrainVgsArgs) -> CliResult<()> {
-    built(a, None, |run, out| {
+    built(a, None, true, |run, out| {
         let mut s = run_loop::Settings::new(out, a.iters, a.eval_every, &a.resume, FILES);
         s.launch.reference = a.reference.clone();
         run_loop::run(run, &s).map(|_| ())
@@ -37,17 +37,19 @@ pub(super) fn resumed<T>(
     out: &str,
     f: impl FnOnce(&mut dyn Run, &run_loop::Settings<'_>) -> CliResult<T>,
 ) -> CliResult<T> {
-    built(a, Some(out), |run, out| {
+    built(a, Some(out), !sn.launch.rebuild_only, |run, out| {
         crate::commands::resume::restore(run, sn)?;
         f(run, &run_loop::Settings::resuming(out, sn, FILES))
     })
 }
 
 /// The initialised run of `a` in the folder `out` (default: named after the target, the
-/// steps and the seed; created), handed to `f` with that folder.
+/// steps and the seed; created), handed to `f` with that folder; without its reference
+/// samples unless `evaluates`.
 fn built<T>(
     a: &TrainVgsArgs,
     out: Option<&str>,
+    evaluates: bool,
     f: impl FnOnce(&mut VgsRun<'_>, &str) -> CliResult<T>,
 ) -> CliResult<T> {
     let (target, cfg, layout, nu) = check(a)?;
@@ -58,7 +60,10 @@ fn built<T>(
     };
     std::fs::create_dir_all(&out)
         .map_err(|e| CliError::file(&out, format!("cannot create output folder: {e}")))?;
-    let reference = reference(&target, a.eval_samples, a.reference.as_deref())?;
+    let reference = match evaluates {
+        true => reference(&target, a.eval_samples, a.reference.as_deref())?,
+        false => None,
+    };
     let mut fa = vec![0.0f32; layout.f32_len];
     let mut ua = vec![0u32; layout.u32_len];
     let mut r = rng::seeded(a.seed);
