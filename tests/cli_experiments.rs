@@ -795,6 +795,17 @@ fn aldp_table_runs_finishes_and_collects() {
         !dir.join("final-logw.csv").exists(),
         "the log weights are deleted"
     );
+    // as in a clone (no checkpoint.json is committed): the comparison is redone from the
+    // run's snapshot, with the same result
+    std::fs::remove_file(dir.join("checkpoint.json")).unwrap();
+    std::fs::remove_file(dir.join("final-ramachandran.json")).unwrap();
+    let redo = amortise(&["experiment", "aldp-table", "--methods", "tb", "--out", o]);
+    assert!(redo.status.success(), "{}", stderr(&redo));
+    let again: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("final-ramachandran.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(again, fin);
     let table = std::fs::read_to_string(out.join("aldp-table.md")).unwrap();
     assert!(
         table.contains("| RSMC | 0 | not run |"),

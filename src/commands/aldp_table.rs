@@ -7,8 +7,9 @@
 //! when a run starts, and may name another `--aldp-reference`). A run with a resume snapshot
 //! is continued (`train --resume DIR`); `--stop-at K` ends every trained run of this
 //! invocation after iteration K, so a table is built in pieces of any size with the bits of
-//! uninterrupted runs. When a trained run has finished, its checkpoint draws the final
-//! 100,000 samples (`amortise sample --n 100000 --seed 1`, the RSMC code's final size),
+//! uninterrupted runs. When a trained run has finished, its checkpoint (`checkpoint.json`,
+//! or the one its snapshot holds, as in a clone) draws the final 100,000
+//! samples (`amortise sample --n 100000 --seed 1`, the RSMC code's final size),
 //! compared with the reference into `final-ramachandran.json` (`metric ramachandran`), and
 //! 1,000,000 samples (`--weighted-samples`) with their importance log weights (`sample --n
 //! 1000000 --seed 2 --log-weights`), compared with their weights into
@@ -21,7 +22,7 @@ use amortise_settings::presets;
 use serde_json::Value;
 
 use super::experiment::field;
-use super::paper_table::{Action, action, finish, fmt_wall, read_json, spawn};
+use super::paper_table::{Action, action, finish, fmt_wall, read_json, spawn, standing};
 use crate::csv::write_atomic;
 use crate::error::{CliError, CliResult};
 
@@ -146,7 +147,8 @@ fn final_comparison(dir: &str, summary: &Value, f: &Final) -> CliResult<bool> {
     let samples = format!("{dir}/final.csv");
     let log_w = format!("{dir}/final-logw.csv");
     let mut sample: Vec<String> = ["sample", "--checkpoint"].map(String::from).to_vec();
-    sample.push(format!("{dir}/checkpoint.json"));
+    // the folder: its checkpoint.json, else its snapshot (a clone has only the snapshot)
+    sample.push(dir.to_string());
     sample.extend(["--n".to_string(), f.samples.to_string()]);
     sample.extend(["--seed", f.seed].map(String::from));
     sample.extend(["--out".to_string(), samples.clone()]);
@@ -218,14 +220,9 @@ pub fn aldp_table(s: &Settings) -> CliResult<()> {
                 break 'runs;
             }
             let dir = format!("{}/{method}-s{seed}", s.out);
-            let snap = format!("{dir}/snapshot.gz");
-            let at = if std::path::Path::new(&snap).exists() {
-                Some(crate::snapshot::Snapshot::load(&snap)?.iteration)
-            } else {
-                None
-            };
             let summary = read_json(&format!("{dir}/summary.json"));
-            let planned = presets::preset("aldp", "aldp", 60, method)?.run.iters;
+            let preset = presets::preset("aldp", "aldp", 60, method)?.run.iters;
+            let (at, planned) = standing(&dir, preset)?;
             let act = action(trained, at, summary.is_some(), planned, s.stop_at);
             if let Some(args) = train_args(s, method, seed, &act)
                 && !spawn(&args, &dir)?

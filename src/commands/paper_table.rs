@@ -192,6 +192,21 @@ pub(super) fn action(
     }
 }
 
+/// Where the run in `dir` stands: its snapshot's iteration and the iterations the run
+/// itself plans (its stored `--iters`, which flags after `--` may have set), or no
+/// snapshot and the preset's `preset` iterations.
+///
+/// # Errors
+/// A snapshot that does not load.
+pub(super) fn standing(dir: &str, preset: u32) -> CliResult<(Option<u32>, u32)> {
+    let snap = format!("{dir}/{}", crate::snapshot::FILE);
+    if !std::path::Path::new(&snap).exists() {
+        return Ok((None, preset));
+    }
+    let sn = crate::snapshot::Snapshot::load(&snap)?;
+    Ok((Some(sn.iteration), sn.settings.iters()))
+}
+
 fn run_dir(s: &Settings, r: &Row, m: &Method, seed: u64) -> String {
     format!("{}/{}-{}-s{seed}", s.out, r.slug, m.slug)
 }
@@ -317,16 +332,9 @@ pub fn paper_table(s: &Settings) -> CliResult<()> {
                     break 'runs;
                 }
                 let dir = run_dir(s, r, m, seed);
-                let snap = format!("{dir}/snapshot.gz");
-                let at = if std::path::Path::new(&snap).exists() {
-                    Some(crate::snapshot::Snapshot::load(&snap)?.iteration)
-                } else {
-                    None
-                };
                 let done = std::path::Path::new(&format!("{dir}/summary.json")).exists();
-                let planned = presets::preset("paper", r.target, r.dim, m.flags[1])?
-                    .run
-                    .iters;
+                let preset = presets::preset("paper", r.target, r.dim, m.flags[1])?;
+                let (at, planned) = standing(&dir, preset.run.iters)?;
                 let act = action(m.trained, at, done, planned, s.stop_at);
                 if let Some(args) = train_args(s, r, m, seed, &act)
                     && !spawn(&args, &dir)?
