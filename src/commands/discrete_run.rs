@@ -19,6 +19,7 @@ use serde_json::json;
 use super::discrete::{AnyEnv, DiscreteSettings, build_env, resolve, samples_csv, trainer_groups};
 use super::discrete_eval::{ExactTarget, evaluate};
 use super::json_num;
+use super::resume::Then;
 use crate::checkpoint::{Checkpoint, Group, RunSettings, TrainerState};
 use crate::cli::TrainDiscreteArgs;
 use crate::csv::write_atomic;
@@ -556,7 +557,7 @@ pub(super) fn resume<T>(
     s: &DiscreteSettings,
     sn: &Snapshot,
     out: &str,
-    f: impl FnOnce(&mut dyn Run, &run_loop::Settings<'_>) -> CliResult<T>,
+    f: Then<'_, T>,
 ) -> CliResult<T> {
     let mut run = DiscreteRun::new(s, out)?;
     super::resume::restore(&mut run, sn)?;

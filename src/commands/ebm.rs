@@ -21,6 +21,7 @@ use plotters::prelude::*;
 use serde_json::json;
 
 use super::json_num;
+use super::resume::Then;
 use crate::checkpoint::{Checkpoint, Group, RunSettings, TrainerState};
 use crate::cli::EbmArgs;
 use crate::error::{CliError, CliResult};
@@ -471,12 +472,7 @@ pub fn run(a: &EbmArgs) -> CliResult<()> {
 
 /// Rebuilds an EBM run (settings `s`, iterations to run included) in `out`, restores it
 /// from its snapshot `sn` and hands it to `f`.
-pub(super) fn resume<T>(
-    s: &EbmSettings,
-    sn: &Snapshot,
-    out: &str,
-    f: impl FnOnce(&mut dyn Run, &run_loop::Settings<'_>) -> CliResult<T>,
-) -> CliResult<T> {
+pub(super) fn resume<T>(s: &EbmSettings, sn: &Snapshot, out: &str, f: Then<'_, T>) -> CliResult<T> {
     let mut a = s.args();
     a.out = out.to_string();
     let mut run = EbmRun::new(&a)?;

@@ -123,7 +123,7 @@ pub fn run(dir: &str, ra: &ResumeArgs, ch: Changes, cmd: Command) -> CliResult<(
         "amortise: resuming the {kind} run in {dir} at iteration {k} of {}",
         sn.settings.iters()
     );
-    restored(&sn, dir, |r, s| run_loop::run(r, s).map(|_| ()))
+    restored(&sn, dir, &mut |r, s| run_loop::run(r, s).map(|_| ()))
 }
 
 /// The checkpoint that the resume snapshot at `path` holds: the same model, iteration and
@@ -153,16 +153,16 @@ pub fn checkpoint_in(path: &str, mut sn: Snapshot) -> CliResult<Checkpoint> {
         .and_then(|p| p.to_str())
         .filter(|p| !p.is_empty())
         .unwrap_or(".");
-    restored(&sn, dir, |r, _| r.checkpoint())?.verified(path)
+    restored(&sn, dir, &mut |r, _| r.checkpoint())?.verified(path)
 }
+
+/// What a kind's `resume` hands the run it rebuilt and restored to, with the loop settings
+/// of its resumption: [`run`] resumes it, [`checkpoint_of`] takes its checkpoint.
+pub type Then<'f, T> = &'f mut dyn FnMut(&mut dyn Run, &run_loop::Settings<'_>) -> CliResult<T>;
 
 /// Rebuilds the run that `sn` (in the folder `dir`) holds, restores it from the body and
 /// hands it to `f` with the loop settings of its resumption.
-fn restored<T>(
-    sn: &Snapshot,
-    dir: &str,
-    f: impl FnOnce(&mut dyn Run, &run_loop::Settings<'_>) -> CliResult<T>,
-) -> CliResult<T> {
+fn restored<T>(sn: &Snapshot, dir: &str, f: Then<'_, T>) -> CliResult<T> {
     match sn.settings.clone() {
         RunSettings::Diffusion(rc) => super::train::resume(&rc, sn, dir, f),
         RunSettings::Teacher(rc) => super::teacher_continuous::resume(&rc, sn, dir, f),

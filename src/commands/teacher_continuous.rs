@@ -12,6 +12,7 @@ use amortise_kernel::teacher::continuous::{self, Config, Layout, Phase, State, V
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::resume::Then;
 use super::train::{MAX_ARENA, eval_set, resolve, summary, write_samples};
 use super::{build_target, json_num};
 use crate::checkpoint::{Checkpoint, Group, RunSettings, TrainerState};
@@ -115,12 +116,7 @@ const FILES: &str = "samples.csv, samples.svg, teacher_samples.csv";
 
 /// Rebuilds a continuous teacher run (settings `rc`, iterations to run included) in `out`,
 /// restores it from its snapshot `sn` and hands it to `f`.
-pub(super) fn resume<T>(
-    rc: &RunConfig,
-    sn: &Snapshot,
-    out: &str,
-    f: impl FnOnce(&mut dyn Run, &run_loop::Settings<'_>) -> CliResult<T>,
-) -> CliResult<T> {
+pub(super) fn resume<T>(rc: &RunConfig, sn: &Snapshot, out: &str, f: Then<'_, T>) -> CliResult<T> {
     let target = build_target(&rc.target, Some(rc.dim))?;
     let s = run_loop::Settings::resuming(out, sn, FILES);
     let mut r = TeacherRun::new(rc, &s.launch, &target, out)?;

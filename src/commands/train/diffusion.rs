@@ -11,6 +11,7 @@ use super::super::{json_num, run_target};
 use super::{eval_every, eval_set, summary, write_samples};
 use crate::checkpoint::{Checkpoint, Group, RunSettings, TrainerState};
 use crate::cli::TrainArgs;
+use crate::commands::resume::Then;
 use crate::counted::{Counted, Evals};
 use crate::error::{CliError, CliResult};
 use crate::eval::{self, EvalSet, Evaluation};
@@ -376,12 +377,7 @@ pub(super) fn run_trained(
 /// Rebuilds a trained diffusion run (settings `rc`, iterations to run included) in `out`,
 /// restores it from its snapshot `sn` and hands it to `f` (which resumes it, or takes its
 /// checkpoint).
-pub(crate) fn resume<T>(
-    rc: &RunConfig,
-    sn: &Snapshot,
-    out: &str,
-    f: impl FnOnce(&mut dyn Run, &run_loop::Settings<'_>) -> CliResult<T>,
-) -> CliResult<T> {
+pub(crate) fn resume<T>(rc: &RunConfig, sn: &Snapshot, out: &str, f: Then<'_, T>) -> CliResult<T> {
     let target = run_target(rc)?;
     let s = run_loop::Settings::resuming(out, sn, FILES);
     let mut r = DiffusionRun::new(rc, &s.launch, &target, out)?;

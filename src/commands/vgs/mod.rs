@@ -18,10 +18,10 @@ use amortise_kernel::targets::{LogDensity, Target};
 use amortise_settings::{Limits, VgsRunConfig};
 
 use super::build_target;
+use super::resume::Then;
 use crate::checkpoint::{Checkpoint, Group};
 use crate::cli::TrainVgsArgs;
 use crate::error::{CliError, CliResult};
-use crate::run_loop::{self, Run};
 use crate::snapshot::Snapshot;
 pub use eval::{VgsEval, evaluate, reference};
 pub use reference::run_reference;
@@ -209,12 +209,7 @@ pub fn run_train(a: &TrainVgsArgs) -> CliResult<()> {
 
 /// Rebuilds a VGS run (settings `s`, iterations to run included) in `out`, restores it from
 /// its snapshot `sn` and hands it to `f`.
-pub(super) fn resume<T>(
-    s: &VgsSettings,
-    sn: &Snapshot,
-    out: &str,
-    f: impl FnOnce(&mut dyn Run, &run_loop::Settings<'_>) -> CliResult<T>,
-) -> CliResult<T> {
+pub(super) fn resume<T>(s: &VgsSettings, sn: &Snapshot, out: &str, f: Then<'_, T>) -> CliResult<T> {
     let mut a = s.args();
     a.reference = sn.launch.reference.clone();
     run::resumed(&a, sn, out, f)

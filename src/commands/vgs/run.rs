@@ -11,6 +11,7 @@ use super::super::json_num;
 use super::{VgsEval, VgsSettings, check, evaluate, groups, reference, views};
 use crate::checkpoint::{Checkpoint, RunSettings, TrainerState};
 use crate::cli::TrainVgsArgs;
+use crate::commands::resume::Then;
 use crate::csv;
 use crate::error::{CliError, CliResult};
 use crate::plot;
@@ -35,7 +36,7 @@ pub(super) fn resumed<T>(
     a: &TrainVgsArgs,
     sn: &Snapshot,
     out: &str,
-    f: impl FnOnce(&mut dyn Run, &run_loop::Settings<'_>) -> CliResult<T>,
+    f: Then<'_, T>,
 ) -> CliResult<T> {
     built(a, Some(out), !sn.launch.rebuild_only, |run, out| {
         crate::commands::resume::restore(run, sn)?;
