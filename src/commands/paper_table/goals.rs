@@ -80,10 +80,11 @@ fn met(test: Test, ours: f64, reference: f64) -> &'static str {
 fn line(goal: &Goal, cells: &[Cell]) -> String {
     let found = cells
         .iter()
-        .find(|(r, m, _)| r.label == goal.row && m.slug == goal.method);
-    let Some((_, _, sums)) = found else {
+        .find(|c| c.row.label == goal.row && c.method.slug == goal.method);
+    let Some(c) = found else {
         return format!("| {} | – | 0 | not run | – | – |", goal.name);
     };
+    let sums = &c.sums;
     let values: Vec<f64> = sums.iter().map(|(_, v)| cell(v, true, goal.key)).collect();
     let ours = mean_pstd(&values).map_or(f64::NAN, |(m, _)| m);
     let true_log_z = sums
@@ -100,7 +101,7 @@ fn line(goal: &Goal, cells: &[Cell]) -> String {
         "| {} | {} | {} | {} | {shown} | {} |",
         goal.name,
         fmt_seeds(mean_pstd(&values), sums.len()),
-        sums.len(),
+        c.seeds(),
         iterations(sums, true),
         met(goal.test, ours, reference)
     )
@@ -139,7 +140,7 @@ mod tests {
         assert_eq!(met(Test::AtMost(8.0), f64::NAN, f64::NAN), "–");
         let gmm = &ROWS[0];
         let rsmc = &METHODS[3];
-        let cells: Vec<Cell> = vec![(
+        let cells = vec![Cell::new(
             gmm,
             rsmc,
             vec![
@@ -152,7 +153,26 @@ mod tests {
             "| GMM40-2d RSMC, paper Sinkhorn ≤ 8 | 8.50 ± 2.50 | 2 | 12000–13138 of 20000 | 6.46 ± 0.40 | no |"
         );
         let many = &ROWS[3];
-        let cells: Vec<Cell> = vec![(many, rsmc, vec![(0, run(11000, "log_z_is", 164.77))])];
+        // a finished seed leaves the unfinished ones out of the mean
+        let cells = vec![Cell::new(
+            gmm,
+            rsmc,
+            vec![
+                (0, run(20000, "sinkhorn_paper", 7.5)),
+                (1, run(4200, "sinkhorn_paper", 30.0)),
+                (2, run(20000, "sinkhorn_paper", 8.7)),
+                (3, run(1000, "sinkhorn_paper", 90.0)),
+            ],
+        )];
+        assert_eq!(
+            line(&GOALS[0], &cells),
+            "| GMM40-2d RSMC, paper Sinkhorn ≤ 8 | 8.10 ± 0.60 | 2 (+2 at 1000–4200) | 20000 of 20000 | 6.46 ± 0.40 | no |"
+        );
+        let cells = vec![Cell::new(
+            many,
+            rsmc,
+            vec![(0, run(11000, "log_z_is", 164.77))],
+        )];
         assert_eq!(
             line(&GOALS[3], &cells),
             "| ManyWell-32 RSMC, IS log Ẑ within 0.5 of the true log Z | 164.77 | 1 | 11000 of 20000 | 164.70 (true) | yes |"

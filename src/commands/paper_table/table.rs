@@ -175,7 +175,7 @@ impl Parts {
         };
         let _ = writeln!(
             p.intro,
-            "Collected by `amortise experiment paper-table --seeds {} --out {} --stop-at 0` from the runs' `summary.json`. Per seed the mean of the last five evaluations (every 200 iterations; fewer while a run is short of them), then mean ± std over the seeds that have run (the population std, numpy's default, as the seeds' report notebook aggregates the paper's seeds); {n} model samples against {n} exact samples (seed 0; the funnel's clipped to [−30, 30]); Sinkhorn in the paper's convention (ε = 0.05 × mean cost). The SMC rows are one pass: their final particles, SMC's own log Ẑ. Published: Choi et al. 2025 (`rsmc.md` §6.1), mean ± std over 5 seeds, 20,000 iterations. Each cell's command is at the end.\n",
+            "Collected by `amortise experiment paper-table --seeds {} --out {} --stop-at 0` from the runs' `summary.json`. Per seed the mean of the last five evaluations (every 200 iterations; fewer while a run is short of them), then mean ± std over the seeds that have run (the population std, numpy's default, as the seeds' report notebook aggregates the paper's seeds; once a seed has run all its iterations, over the finished seeds only, and `1 (+1 at 4200)` in the seeds column counts a seed left out and its iterations, which the heading table follows); {n} model samples against {n} exact samples (seed 0; the funnel's clipped to [−30, 30]); Sinkhorn in the paper's convention (ε = 0.05 × mean cost). The SMC rows are one pass: their final particles, SMC's own log Ẑ. Published: Choi et al. 2025 (`rsmc.md` §6.1), mean ± std over 5 seeds, 20,000 iterations. Each cell's command is at the end.\n",
             s.seeds, s.out
         );
         let _ = writeln!(
@@ -202,8 +202,10 @@ impl Parts {
     }
 
     /// One cell's lines in every part.
-    fn add(&mut self, s: &Settings, r: &Row, m: &Method, sums: &[(u64, Value)], floors: &Value) {
+    fn add(&mut self, s: &Settings, c: &Cell, floors: &Value) {
+        let (r, m, sums) = (c.row, c.method, c.sums.as_slice());
         let n = sums.len();
+        let seeds = c.seeds();
         let col = |f: &dyn Fn(&Value) -> f64| {
             fmt_seeds(
                 mean_pstd(&sums.iter().map(|(_, v)| f(v)).collect::<Vec<_>>()),
@@ -223,7 +225,7 @@ impl Parts {
         let its = iterations(sums, m.trained);
         let _ = writeln!(
             self.main,
-            "| {} | {} | {n} | {its} | {} | {} | {} ({log_z_true:.2}) | {} | {} | {} | {} | {} |",
+            "| {} | {} | {seeds} | {its} | {} | {} | {} ({log_z_true:.2}) | {} | {} | {} | {} | {} |",
             r.label,
             m.name,
             last5("elbo"),
@@ -246,7 +248,7 @@ impl Parts {
         };
         let _ = writeln!(
             self.conv,
-            "| {} | {} | {n} | {} | {} | {}{capped} | {} | {} |",
+            "| {} | {} | {seeds} | {} | {} | {}{capped} | {} | {} |",
             r.label,
             m.name,
             its.split(" of ").next().unwrap_or_default(),
@@ -260,7 +262,9 @@ impl Parts {
             iters: p.run.iters,
         });
         if let (true, Ok(cadence)) = (m.trained, cadence) {
-            for (seed, _) in sums {
+            let mut all: Vec<u64> = sums.iter().chain(&c.behind).map(|(k, _)| *k).collect();
+            all.sort_unstable();
+            for seed in &all {
                 let _ = writeln!(
                     self.curves,
                     "| {} | {} | {seed} | {} |",
@@ -282,24 +286,63 @@ impl Parts {
     }
 }
 
-/// A cell of the table with its seeds' summaries.
-pub(super) type Cell<'a> = (&'a Row, &'a Method, Vec<(u64, Value)>);
+/// A cell of the table: the seeds its means are over and the seeds left out of them.
+pub(super) struct Cell<'a> {
+    pub row: &'a Row,
+    pub method: &'a Method,
+    /// The seeds the cell's means are over, with their summaries.
+    pub sums: Vec<(u64, Value)>,
+    /// Unfinished seeds of a cell that has a finished one: in the heading table only.
+    pub behind: Vec<(u64, Value)>,
+}
+
+impl<'a> Cell<'a> {
+    /// Splits a cell's seeds: once one has run its whole budget, the means are over the
+    /// finished seeds, since averaging in a seed still under way would mix budgets; until
+    /// then over every seed (pieces advance the seeds together).
+    pub fn new(row: &'a Row, method: &'a Method, all: Vec<(u64, Value)>) -> Self {
+        let done = |v: &Value| field(v, "iterations_completed") >= field(v, "iters");
+        let (sums, behind) = if all.iter().any(|(_, v)| done(v)) {
+            all.into_iter().partition(|(_, v)| done(v))
+        } else {
+            (all, Vec::new())
+        };
+        Self {
+            row,
+            method,
+            sums,
+            behind,
+        }
+    }
+
+    /// The seeds column: how many the means are over, then `(+k at I)` for the seeds left
+    /// out, `I` their iterations.
+    pub fn seeds(&self) -> String {
+        let n = self.sums.len();
+        if self.behind.is_empty() {
+            return n.to_string();
+        }
+        let its = iterations(&self.behind, true);
+        let at = its.split(" of ").next().unwrap_or_default();
+        format!("{n} (+{} at {at})", self.behind.len())
+    }
+}
 
 /// The whole `paper-table.md` for the cells of `rows` × `methods` that have run.
 pub(super) fn table(s: &Settings, rows: &[&Row], methods: &[&Method], floors: &Value) -> String {
     let cells: Vec<Cell> = rows
         .iter()
         .flat_map(|r| methods.iter().map(move |m| (*r, *m)))
-        .map(|(r, m)| (r, m, summaries(s, r, m)))
-        .filter(|(_, _, sums)| !sums.is_empty())
+        .map(|(r, m)| Cell::new(r, m, summaries(s, r, m)))
+        .filter(|c| !c.sums.is_empty())
         .collect();
     let all: Vec<&Value> = cells
         .iter()
-        .flat_map(|(_, _, sums)| sums.iter().map(|(_, v)| v))
+        .flat_map(|c| c.sums.iter().chain(&c.behind).map(|(_, v)| v))
         .collect();
     let mut p = Parts::new(s, &sample_counts(&all));
-    for (r, m, sums) in &cells {
-        p.add(s, r, m, sums, floors);
+    for c in &cells {
+        p.add(s, c, floors);
     }
     format!(
         "{}{}{}{}{}{}",
@@ -359,6 +402,22 @@ mod tests {
         );
         assert_eq!(curve(&format!("{d}/none"), 4, cadence), "–");
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_cell_averages_its_finished_seeds_once_it_has_one() {
+        use crate::commands::paper_table::{METHODS, ROWS};
+        let run = |its: u64| json!({"iterations_completed": its, "iters": 20000});
+        let (gmm, rsmc, smc) = (&ROWS[0], &METHODS[3], &METHODS[4]);
+        // pieces advance seeds together: all of them count until one finishes
+        let c = Cell::new(gmm, rsmc, vec![(0, run(13138)), (1, run(12000))]);
+        assert_eq!((c.sums.len(), c.seeds()), (2, "2".to_string()));
+        let c = Cell::new(gmm, rsmc, vec![(0, run(20000)), (1, run(4200))]);
+        assert_eq!(c.seeds(), "1 (+1 at 4200)");
+        assert_eq!((c.sums[0].0, c.behind[0].0), (0, 1));
+        // an SMC pass has no iterations: every seed counts
+        let c = Cell::new(gmm, smc, vec![(0, json!({})), (1, json!({}))]);
+        assert_eq!(c.seeds(), "2");
     }
 
     #[test]
