@@ -11,7 +11,8 @@
 //!
 //! The tables report what the paper reports: per seed the mean of the last five evaluations
 //! (`summary.json`'s `last5`; fewer while a run has had fewer), then mean ± std over seeds
-//! (the population std, as the seeds' report notebook computes it),
+//! (the population std, as the seeds' report notebook computes it; over the finished seeds
+//! once a cell has one, so a seed started later does not mix a short budget into them),
 //! 2000 model samples against the 2000 exact samples of seed 0 (the funnel's clipped), and
 //! the paper's Sinkhorn convention; a second table gives the converged Sinkhorn of each
 //! run's latest evaluation beside the floor of independent exact sample sets in both

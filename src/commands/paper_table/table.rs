@@ -1,5 +1,6 @@
 //! The markdown of `paper-table.md`: the reproduction's targets (`goals.rs`), the paper's
-//! table (mean of the last five evaluations, mean ± std over seeds, beside the published
+//! table (mean of the last five evaluations, mean ± std over seeds, the finished ones once a
+//! cell has one, beside the published
 //! mean ± std), the same cells' final evaluation in both Sinkhorn conventions beside the
 //! exact-sample floors, where each run is heading, and the command that starts each cell.
 
@@ -175,7 +176,7 @@ impl Parts {
         };
         let _ = writeln!(
             p.intro,
-            "Collected by `amortise experiment paper-table --seeds {} --out {} --stop-at 0` from the runs' `summary.json`. Per seed the mean of the last five evaluations (every 200 iterations; fewer while a run is short of them), then mean ± std over the seeds that have run (the population std, numpy's default, as the seeds' report notebook aggregates the paper's seeds; once a seed has run all its iterations, over the finished seeds only, and `1 (+1 at 4200)` in the seeds column counts a seed left out and its iterations, which the heading table follows); {n} model samples against {n} exact samples (seed 0; the funnel's clipped to [−30, 30]); Sinkhorn in the paper's convention (ε = 0.05 × mean cost). The SMC rows are one pass: their final particles, SMC's own log Ẑ. Published: Choi et al. 2025 (`rsmc.md` §6.1), mean ± std over 5 seeds, 20,000 iterations. Each cell's command is at the end.\n",
+            "Collected by `amortise experiment paper-table --seeds {} --out {} --stop-at 0` from the runs' `summary.json`. Per seed the mean of the last five evaluations (every 200 iterations; fewer while a run is short of them), then mean ± std over the seeds that have run (the population std, numpy's default, as the seeds' report notebook aggregates the paper's seeds; once a seed of a cell has run all its iterations, the cell's means in every table are over its finished seeds only: a seeds column such as `1 (+1 at 4200)` counts the seeds left out and their iterations, and each still has its line in the \"where each run is heading\" table); {n} model samples against {n} exact samples (seed 0; the funnel's clipped to [−30, 30]); Sinkhorn in the paper's convention (ε = 0.05 × mean cost). The SMC rows are one pass: their final particles, SMC's own log Ẑ. Published: Choi et al. 2025 (`rsmc.md` §6.1), mean ± std over 5 seeds, 20,000 iterations. Each cell's command is at the end.\n",
             s.seeds, s.out
         );
         let _ = writeln!(
@@ -416,8 +417,44 @@ mod tests {
         assert_eq!(c.seeds(), "1 (+1 at 4200)");
         assert_eq!((c.sums[0].0, c.behind[0].0), (0, 1));
         // an SMC pass has no iterations: every seed counts
-        let c = Cell::new(gmm, smc, vec![(0, json!({})), (1, json!({}))]);
+        let pass = json!({"iters": 0});
+        let c = Cell::new(gmm, smc, vec![(0, pass.clone()), (1, pass)]);
         assert_eq!(c.seeds(), "2");
+    }
+
+    #[test]
+    fn a_seed_left_out_is_counted_in_every_table_and_keeps_its_curve() {
+        use crate::commands::paper_table::{METHODS, ROWS};
+        let dir = std::env::temp_dir().join(format!("amortise-paper-seeds-{}", std::process::id()));
+        let s = Settings {
+            seeds: 2,
+            stop_at: Some(0),
+            threads: 1,
+            out: dir.to_string_lossy().to_string(),
+            rows: None,
+            methods: None,
+        };
+        let (gmm, rsmc) = (&ROWS[0], &METHODS[3]);
+        for (seed, its, sinkhorn) in [(0, 20000, 7.5), (1, 4200, 30.0)] {
+            let d = run_dir(&s, gmm, rsmc, seed);
+            std::fs::create_dir_all(&d).unwrap_or_default();
+            let sum = json!({"iterations_completed": its, "iters": 20000, "log_z_true": 0.0,
+                             "last5": {"sinkhorn_paper": sinkhorn}});
+            std::fs::write(format!("{d}/summary.json"), sum.to_string()).unwrap_or_default();
+            let line = json!({"iteration": 200, "elbo": -1, "eubo": 1, "sinkhorn_paper": sinkhorn});
+            std::fs::write(format!("{d}/metrics.jsonl"), format!("{line}\n")).unwrap_or_default();
+        }
+        let text = table(&s, &[gmm], &[rsmc], &json!({}));
+        let _ = std::fs::remove_dir_all(&dir);
+        for row in [
+            "| GMM40-2d RSMC, paper Sinkhorn ≤ 8 | 7.50 | 1 (+1 at 4200) | 20000 of 20000 |",
+            "| GMM40-2d | RSMC | 1 (+1 at 4200) | 20000 of 20000 | – | – | – (0.00) | 7.50 |",
+            "| GMM40-2d | RSMC | 1 (+1 at 4200) | 20000 | – |",
+            "| GMM40-2d | RSMC | 0 | 200: 1.00 / 7.50 |",
+            "| GMM40-2d | RSMC | 1 | 200: 1.00 / 30.00 |",
+        ] {
+            assert!(text.contains(row), "{row} not in\n{text}");
+        }
     }
 
     #[test]
