@@ -1,17 +1,21 @@
 #!/usr/bin/env python3
 """A run's evaluations averaged over windows of iterations, to see a trend through the noise.
 
-Reads `DIR/metrics.jsonl` and keeps the lines that carry the first of `--keys` as a number
-at an iteration that is a multiple of `--every` (200 at `--preset paper`): the periodic
-evaluations. A stop's off-schedule line and progress lines are left out, as `summary.json`'s
+Reads `DIR/metrics.jsonl` and keeps the lines that carry `elbo` as a number at an iteration
+that is a multiple of `--every` (200 at `--preset paper`): the periodic evaluations, chosen as
+`summary.json`'s `last5` chooses them. A stop's off-schedule line and progress lines are left out, as `summary.json`'s
 `last5` leaves them out (a run whose last iteration is not a multiple of `--every` has its
 final evaluation left out too). It groups
 them into windows of `--window` iterations (iterations 1–W, W+1–2W, …) and prints, per
 window and key, the number of evaluations, their mean ± (sample) std and their range.
+With `--rolling N` it prints instead, at every evaluation from the N-th on, the mean of the
+last N (N = 5: from the fifth evaluation on, the `last5` that `summary.json` would have had
+if the run had stopped there; a key missing from one of them has no mean, "–").
 Standard library only.
 
     python3 scripts/metrics_windows.py results/paper/gmm40-jax-2-rsmc-s0 \
         --keys sinkhorn_paper,eubo --window 2000
+    python3 scripts/metrics_windows.py results/paper/gmm40-jax-2-rsmc-s0 --rolling 5
 """
 
 import argparse
@@ -20,8 +24,11 @@ import os
 import statistics
 
 
-def evaluations(path, every, first_key):
-    """The on-schedule lines of `path` that carry `first_key` as a number; a line that is
+SELECT = "elbo"
+
+
+def evaluations(path, every):
+    """The on-schedule lines of `path` that carry `SELECT` as a number; a line that is
     not a JSON object is an error naming its number."""
     out = []
     with open(path) as f:
@@ -36,7 +43,7 @@ def evaluations(path, every, first_key):
                 raise SystemExit(f"{path}:{n}: not a JSON object")
             it = v.get("iteration")
             on_schedule = isinstance(it, int) and it % every == 0
-            if on_schedule and isinstance(v.get(first_key), (int, float)):
+            if on_schedule and isinstance(v.get(SELECT), (int, float)):
                 out.append(v)
     return out
 
@@ -49,28 +56,50 @@ def windows(evals, window):
     return [(k * window + 1, (k + 1) * window, g) for k, g in sorted(groups.items())]
 
 
+def rolling(evals, keys, n):
+    """Prints at every evaluation from the `n`-th on the mean of each key over the last `n`."""
+    print("| iteration | " + " | ".join(f"{k}: mean of the last {n}" for k in keys) + " |")
+    print("|---|" + "---|" * len(keys))
+    for i in range(n - 1, len(evals)):
+        last = evals[i - n + 1 : i + 1]
+        cells = []
+        for k in keys:
+            x = [v[k] for v in last if isinstance(v.get(k), (int, float))]
+            cells.append(f"{statistics.mean(x):.3f}" if len(x) == n else "–")
+        print(f"| {evals[i]['iteration']} | " + " | ".join(cells) + " |")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("dir", help="a run folder with metrics.jsonl")
     ap.add_argument("--keys", default="sinkhorn_paper,eubo", help="comma-separated metrics")
-    ap.add_argument("--window", type=int, default=2000, help="iterations per window")
+    ap.add_argument("--window", type=int, help="iterations per window (default 2000)")
     ap.add_argument("--every", type=int, default=200, help="the evaluation cadence")
+    ap.add_argument("--rolling", type=int, help="print rolling means of this many evaluations")
     a = ap.parse_args()
-    if a.window < 1 or a.every < 1:
-        ap.error("--window and --every must be at least 1")
+    if a.window is not None and a.rolling is not None:
+        ap.error("--window and --rolling are two different tables: give one")
+    window = 2000 if a.window is None else a.window
+    if window < 1 or a.every < 1 or (a.rolling is not None and a.rolling < 1):
+        ap.error("--window, --every and --rolling must be at least 1")
     keys = [k for k in a.keys.split(",") if k]
     if not keys:
         ap.error("--keys names no metric")
     path = os.path.join(a.dir, "metrics.jsonl")
     if not os.path.exists(path):
         ap.error(f"no metrics.jsonl in {a.dir}")
-    evals = evaluations(path, a.every, keys[0])
+    evals = evaluations(path, a.every)
     if not evals:
-        ap.error(f"no line of {path} carries {keys[0]} at a multiple of --every {a.every}")
+        ap.error(f"no line of {path} carries {SELECT} at a multiple of --every {a.every}")
+    if a.rolling is not None:
+        if len(evals) < a.rolling:
+            ap.error(f"{path} has {len(evals)} evaluations, fewer than --rolling {a.rolling}")
+        rolling(evals, keys, a.rolling)
+        return
     heads = " | ".join(f"{k}: mean ± std (min–max)" for k in keys)
     print(f"| iterations | evaluations | {heads} |")
     print("|---|---|" + "---|" * len(keys))
-    for lo, hi, g in windows(evals, a.window):
+    for lo, hi, g in windows(evals, window):
         cells = []
         for k in keys:
             x = [v[k] for v in g if isinstance(v.get(k), (int, float))]

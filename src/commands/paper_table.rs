@@ -127,7 +127,7 @@ const METHODS: [Method; 6] = [
 
 /// Settings of one invocation.
 pub struct Settings {
-    /// Seeds per cell (0, 1, …).
+    /// Seeds each selected cell runs (0..N−1); the table collects every seed in `out`.
     pub seeds: u64,
     /// End every trained run of this invocation after this iteration (`None`: run to the end;
     /// `Some(0)`: run nothing, only collect).
@@ -210,6 +210,27 @@ pub(super) fn standing(dir: &str, preset: u32) -> CliResult<(Option<u32>, u32)> 
 
 fn run_dir(s: &Settings, r: &Row, m: &Method, seed: u64) -> String {
     format!("{}/{}-{}-s{seed}", s.out, r.slug, m.slug)
+}
+
+/// The seeds of a cell whose folder in OUT has a `summary.json`, sorted, whatever `--seeds`
+/// this invocation has: a piece of seed 0 must not drop a seed 1 from the table.
+fn seeds_on_disk(s: &Settings, r: &Row, m: &Method) -> Vec<u64> {
+    let prefix = format!("{}-{}-s", r.slug, m.slug);
+    let Ok(entries) = std::fs::read_dir(&s.out) else {
+        return Vec::new();
+    };
+    let mut seeds: Vec<u64> = entries
+        .filter_map(|e| {
+            let name = e.ok()?.file_name().into_string().ok()?;
+            let rest = name.strip_prefix(&prefix)?;
+            // only the canonical name: `-s01` or `-s+1` beside `-s1` is not a second seed 1
+            let seed = rest.parse::<u64>().ok().filter(|n| n.to_string() == rest)?;
+            let summary = format!("{}/summary.json", run_dir(s, r, m, seed));
+            std::path::Path::new(&summary).exists().then_some(seed)
+        })
+        .collect();
+    seeds.sort_unstable();
+    seeds
 }
 
 pub(super) fn read_json(path: &str) -> Option<Value> {
@@ -351,18 +372,18 @@ pub fn paper_table(s: &Settings) -> CliResult<()> {
             }
         }
     }
-    // The table collects every run in OUT, not only this invocation's selection: a piece of
-    // one row must not drop the others from the file.
+    // The table collects every run in OUT, not only this invocation's selection (rows,
+    // methods, seeds): a piece of one cell must not drop the others from the file. A folder
+    // that cannot be listed is an error, not an empty table.
+    std::fs::read_dir(&s.out)
+        .map_err(|e| CliError::file(&s.out, format!("cannot list the runs: {e}")))?;
     let all_methods: Vec<&Method> = METHODS.iter().collect();
     let ran: Vec<&Row> = ROWS
         .iter()
         .filter(|r| {
-            all_methods.iter().any(|m| {
-                (0..s.seeds).any(|seed| {
-                    std::path::Path::new(&format!("{}/summary.json", run_dir(s, r, m, seed)))
-                        .exists()
-                })
-            })
+            all_methods
+                .iter()
+                .any(|m| !seeds_on_disk(s, r, m).is_empty())
         })
         .collect();
     let floors = floors(s, &ran)?;

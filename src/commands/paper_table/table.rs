@@ -10,7 +10,7 @@ use amortise_settings::presets;
 use serde_json::Value;
 
 use super::goals::goals;
-use super::{Action, Method, Row, Settings, read_json, run_dir, train_args};
+use super::{Action, Method, Row, Settings, read_json, run_dir, seeds_on_disk, train_args};
 use crate::commands::experiment::{field, fmt_ms, mean_pstd, mean_std, published, sample_counts};
 use crate::run_loop::Cadence;
 
@@ -146,9 +146,10 @@ pub(super) fn iterations(sums: &[(u64, Value)], trained: bool) -> String {
     }
 }
 
-/// The seeds of a cell that have a `summary.json`, with it.
+/// The seeds of a cell that have a `summary.json` in OUT, with it, in seed order.
 fn summaries(s: &Settings, r: &Row, m: &Method) -> Vec<(u64, Value)> {
-    (0..s.seeds)
+    seeds_on_disk(s, r, m)
+        .into_iter()
         .filter_map(|seed| {
             read_json(&format!("{}/summary.json", run_dir(s, r, m, seed))).map(|v| (seed, v))
         })
@@ -176,8 +177,8 @@ impl Parts {
         };
         let _ = writeln!(
             p.intro,
-            "Collected by `amortise experiment paper-table --seeds {} --out {} --stop-at 0` from the runs' `summary.json`. Per seed the mean of the last five evaluations (every 200 iterations; fewer while a run is short of them), then mean ± std over the seeds that have run (the population std, numpy's default, as the seeds' report notebook aggregates the paper's seeds; once a seed of a cell has run all its iterations, the cell's means in every table are over its finished seeds only: a seeds column such as `1 (+1 at 4200)` counts the seeds left out and their iterations, and each still has its line in the \"where each run is heading\" table); {n} model samples against {n} exact samples (seed 0; the funnel's clipped to [−30, 30]); Sinkhorn in the paper's convention (ε = 0.05 × mean cost). The SMC rows are one pass: their final particles, SMC's own log Ẑ. Published: Choi et al. 2025 (`rsmc.md` §6.1), mean ± std over 5 seeds, 20,000 iterations. Each cell's command is at the end.\n",
-            s.seeds, s.out
+            "Collected by `amortise experiment paper-table --out {} --stop-at 0` from the `summary.json` of every run in the folder, whatever `--seeds` the pieces ran with. Per seed the mean of the last five evaluations (every 200 iterations; fewer while a run is short of them), then mean ± std over the seeds that have run (the population std, numpy's default, as the seeds' report notebook aggregates the paper's seeds; once a seed of a cell has run all its iterations, the cell's means in every table are over its finished seeds only: a seeds column such as `1 (+1 at 4200)` counts the seeds left out and their iterations, and each still has its line in the \"where each run is heading\" table); {n} model samples against {n} exact samples (seed 0; the funnel's clipped to [−30, 30]); Sinkhorn in the paper's convention (ε = 0.05 × mean cost). The SMC rows are one pass: their final particles, SMC's own log Ẑ. Published: Choi et al. 2025 (`rsmc.md` §6.1), mean ± std over 5 seeds, 20,000 iterations. Each cell's command is at the end.\n",
+            s.out
         );
         let _ = writeln!(
             p.main,
@@ -426,8 +427,9 @@ mod tests {
     fn a_seed_left_out_is_counted_in_every_table_and_keeps_its_curve() {
         use crate::commands::paper_table::{METHODS, ROWS};
         let dir = std::env::temp_dir().join(format!("amortise-paper-seeds-{}", std::process::id()));
+        // collected with `--seeds 1`: seed 1 is in the folder, so it is in the table
         let s = Settings {
-            seeds: 2,
+            seeds: 1,
             stop_at: Some(0),
             threads: 1,
             out: dir.to_string_lossy().to_string(),
@@ -444,6 +446,15 @@ mod tests {
             let line = json!({"iteration": 200, "elbo": -1, "eubo": 1, "sinkhorn_paper": sinkhorn});
             std::fs::write(format!("{d}/metrics.jsonl"), format!("{line}\n")).unwrap_or_default();
         }
+        // not seeds of the cell: a folder without a summary, a run's log (`DIR.log`), another
+        // cell whose name starts alike, a second spelling of seed 1
+        std::fs::create_dir_all(run_dir(&s, gmm, rsmc, 2)).unwrap_or_default();
+        std::fs::write(format!("{}.log", run_dir(&s, gmm, rsmc, 1)), "").unwrap_or_default();
+        let d = run_dir(&s, gmm, rsmc, 0);
+        for other in [d.replace("-rsmc-s0", "-rsmc-nobuffer-s0"), format!("{d}1")] {
+            std::fs::create_dir_all(&other).unwrap_or_default();
+            std::fs::write(format!("{other}/summary.json"), "{}").unwrap_or_default();
+        }
         let text = table(&s, &[gmm], &[rsmc], &json!({}));
         let _ = std::fs::remove_dir_all(&dir);
         for row in [
@@ -455,6 +466,7 @@ mod tests {
         ] {
             assert!(text.contains(row), "{row} not in\n{text}");
         }
+        assert!(!text.contains("| GMM40-2d | RSMC | 2 |"), "{text}");
     }
 
     #[test]
