@@ -422,9 +422,11 @@ mod tests {
     #[test]
     fn resampled_weights_are_proper_where_inherited_ones_count_twice() {
         let inherit = stored_second_moment(McmcWeights::Inherit, 0.05);
+        std::println!("E[x^2] per coordinate, inherited weights: {inherit:.4}");
         assert!(inherit < 0.75, "inherited: {inherit}");
         for ess in [0.05, 0.9] {
             let proper = stored_second_moment(McmcWeights::Resampled, ess);
+            std::println!("E[x^2] per coordinate, resampled weights at ESS {ess}: {proper:.4}");
             assert!(
                 (proper - 1.0).abs() < 0.2,
                 "resampled at ESS {ess}: {proper}"
