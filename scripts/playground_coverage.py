@@ -4,7 +4,7 @@
 usage: python3 scripts/playground_coverage.py DIR/samples.csv [...]
 
 Prints, per file: how many of the 40 mode centres (gmm40_means.csv, the means embedded in
-the kernel) have at least one sample within 2 (two standard deviations of a mode), and the
+the kernel; results/playground/gmm40_means.csv) have at least one sample within 2 (two standard deviations of a mode), and the
 fraction of samples within 2 of some centre (0.865 for exact samples: P(chi2_2 <= 4)).
 """
 import csv
@@ -23,7 +23,7 @@ def rows(path):
                 continue  # header
 
 
-means = list(rows(os.path.join(HERE, "gmm40_means.csv")))
+means = list(rows(os.path.join(HERE, "..", "results", "playground", "gmm40_means.csv")))
 for path in sys.argv[1:]:
     pts = list(rows(path))
     near = lambda p, m: (p[0] - m[0]) ** 2 + (p[1] - m[1]) ** 2 <= 4.0
