@@ -447,8 +447,9 @@ pub struct ReplayArgs {
     #[arg(long)]
     pub buffer_priority: Option<String>,
     /// rsmc: the log weight on-policy samples enter the buffer with: corrected (with
-    /// -log p0(x0), an unbiased estimate of Z like the SMC weights; the default) or seed (the
-    /// seeds' JAX RSMC trainer, which omits -log p0(x0); docs/results.md measures both).
+    /// -log p0(x0), an unbiased estimate of Z like the SMC weights; the default, as the seeds'
+    /// submitted JAX code) or seed (their later JAX RSMC trainer, which omits -log p0(x0);
+    /// docs/results.md measures both).
     #[arg(long)]
     pub buffer_weights: Option<String>,
     /// SMC runs that prefill the buffer before training (rsmc; default 20, discrete 4; each

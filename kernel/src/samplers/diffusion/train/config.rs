@@ -53,9 +53,10 @@ pub enum BufferWeights {
     /// stores). The default.
     #[default]
     Corrected,
-    /// The seeds' JAX RSMC trainer (`gfn_subtb_smc_trainer.py`): the same without
-    /// `−log p₀(x₀)`, so on-policy samples are understated by the factor `p₀(x₀)` against the
-    /// SMC samples (`rsmc.md` §1.4). Only [`Method::Rsmc`] with the OU reference (the JAX TB +
+    /// The seeds' JAX RSMC trainer (`gfn_subtb_smc_trainer.py`) from commit 0409da1 on (its
+    /// submitted version, 6b54686, stored `Corrected`): the same without `−log p₀(x₀)`, so
+    /// on-policy samples are understated by the factor `p₀(x₀)` against the SMC samples
+    /// (`rsmc.md` §1.4). Only [`Method::Rsmc`] with the OU reference (the JAX TB +
     /// IW-buffer trainer stores corrected weights, and the pinned reference has `p₀ = 1`).
     Seed,
 }

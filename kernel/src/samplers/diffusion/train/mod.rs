@@ -22,9 +22,11 @@
 //!   off-policy iteration runs SMC and trains on its `N = B` final particles directly
 //!   (unweighted, backward trajectories by `p_B`).
 //!
-//! Stored weights always include `− log p₀(x₀)` for on-policy samples, which the authors'
-//! RSMC trainer omits (`rsmc.md` §1.4, code issue 1): with it, SMC and on-policy weights are
-//! on the same `Z` scale, as the paper's derivation requires.
+//! Stored weights include `− log p₀(x₀)` for on-policy samples by default, as the authors'
+//! JAX RSMC trainer did up to its submitted version (6b54686) and omits from commit 0409da1
+//! on (`rsmc.md` §1.4, code issue 1; `BufferWeights::Seed` reproduces the omission): with
+//! it, SMC and on-policy weights are on the same `Z` scale, as the paper's derivation
+//! requires.
 //!
 //! The shape (STYLE habit 2): [`Config`] → [`Layout::new`] sizes two caller-owned arenas
 //! (`f32`, `u32`) → [`Views::new`] carves them into named buffers **on each call** →
