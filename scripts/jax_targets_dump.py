@@ -13,8 +13,9 @@ parameters from `jax.random.PRNGKey(0)`:
   independent Student-t with df 2 and scale 1 (numpyro's `StudentT` under `Independent`).
 
 This script makes those draws the same way (same key, one call per target, same shape, float32,
-jax 0.6.2 as the seeds' requirements name it: later JAX versions partition the threefry stream
-differently) and writes
+jax 0.6.2 as the seeds' requirements name it from commit 413fcec on; the "submitted version",
+6b54686, pins jax 0.4.28, which splits the threefry stream differently and draws other
+parameters from the same key: `scripts/gmm40_jax_layouts.py` writes both GMM40 sets) and writes
 
 - `kernel/src/targets/paper_params.rs`: the tables (float32 values written as the shortest
   decimals that round-trip, so Rust reads back the same bits);
