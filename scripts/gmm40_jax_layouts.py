@@ -16,9 +16,11 @@ and 5) and the paper's 2-D ground truth (`gt-VERSION.csv`), and prints the first
 crowded the 2-D layout is, and, with `--floor N`, the paper-convention Sinkhorn
 (`amortise metric sinkhorn --convention paper`) of N exact sets of 2000 (drawn here with
 `random.Random(1000 + s)`, s = 1..N: equal weights, unit variance) against that ground truth
-and against one more exact set (`random.Random(0)`): mean ± std, median and range.
+and against one more exact set (`random.Random(0)`): mean ± std, median and range; with
+`--reference FILE` also the 0.6.2 sets against FILE.
 
-    python3 scripts/gmm40_jax_layouts.py --out DIR [--floor 40] [--amortise target/release/amortise]
+    python3 scripts/gmm40_jax_layouts.py --out DIR [--floor 40] [--reference gt0.csv] \
+        [--amortise target/release/amortise]
 
 Each version gets its own venv under `target/` with the pins below, from PyPI (0.6.2 shares
 `jax_targets_dump.py`'s; jaxlib is the CPU build, where 6b54686 named the CUDA one: the
@@ -98,6 +100,9 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--floor", type=int, default=0)
     ap.add_argument("--amortise", default=os.path.join(ROOT, "target", "release", "amortise"))
+    ap.add_argument("--reference", help="with --floor: also score the 0.6.2 exact sets against "
+                    "this 2-D CSV (e.g. `amortise sample-target --target gmm40-jax --dim 2 "
+                    "--n 2000 --seed 0`, this repository's evaluation set)")
     args = ap.parse_args()
     if args.floor == 1:
         ap.error("--floor needs at least 2 sets (it reports a standard deviation), or 0")
@@ -127,6 +132,12 @@ def main():
                 vs_other.append(sinkhorn(args.amortise, tmp, other))
             row["floor against the paper's ground truth"] = summary(vs_gt)
             row["floor against another exact set"] = summary(vs_other)
+            if args.reference and version == "0.6.2":
+                vs_ref = []
+                for s in range(1, args.floor + 1):
+                    draw(means, 1000 + s, tmp)
+                    vs_ref.append(sinkhorn(args.amortise, tmp, args.reference))
+                row[f"floor against {args.reference}"] = summary(vs_ref)
             os.remove(tmp)
         rows.append(row)
         print(json.dumps(row, ensure_ascii=False), flush=True)
