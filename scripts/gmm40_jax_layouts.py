@@ -12,12 +12,14 @@ jax 0.4.28; its requirements name 0.6.2 from 413fcec on (this repository's `gmm4
 0.6.2 set, `scripts/jax_targets_dump.py`).
 
 For each version this script writes, into `--out`, the means (`means-VERSION-dDIM.csv`, d = 2
-and 5) and the paper's 2-D ground truth (`gt-VERSION.csv`), and prints the first means, how
+and 5) and the paper's ground truth (`gt-VERSION.csv`, 2-D; `gt-VERSION-d5.csv`, 5-D), and
+prints the first means, how
 crowded the 2-D layout is, and, with `--floor N`, the paper-convention Sinkhorn
 (`amortise metric sinkhorn --convention paper`) of N exact sets of 2000 (drawn here with
 `random.Random(1000 + s)`, s = 1..N: equal weights, unit variance) against that ground truth
 and against one more exact set (`random.Random(0)`): mean ± std, median and range; with
-`--reference FILE` also the 0.6.2 sets against FILE.
+`--reference FILE` also the 0.6.2 sets against FILE; with `--floor-5d N`, N 5-D exact sets
+against the 5-D ground truth.
 
     python3 scripts/gmm40_jax_layouts.py --out DIR [--floor 40] [--reference gt0.csv] \
         [--amortise target/release/amortise]
@@ -59,13 +61,14 @@ assert jax.__version__ == version, jax.__version__
 for dim in (2, 5):
     mean = jax.random.uniform(shape=(40, dim), key=jax.random.PRNGKey(0), minval=-1.0, maxval=1.0) * 40
     np.savetxt(f"{out}/means-{version}-d{dim}.csv", np.asarray(mean), delimiter=",", fmt="%.9g")
-    if dim == 2:
-        d = distrax.MixtureSameFamily(
-            mixture_distribution=distrax.Categorical(logits=jnp.ones(40)),
-            components_distribution=distrax.Independent(
-                distrax.Normal(loc=mean, scale=jnp.ones((40, dim))), reinterpreted_batch_ndims=1))
-        x = np.asarray(d.sample(seed=jax.random.PRNGKey(0), sample_shape=(2000,)))
-        np.savetxt(f"{out}/gt-{version}.csv", x, delimiter=",", header="x1,x2", comments="", fmt="%.9g")
+    d = distrax.MixtureSameFamily(
+        mixture_distribution=distrax.Categorical(logits=jnp.ones(40)),
+        components_distribution=distrax.Independent(
+            distrax.Normal(loc=mean, scale=jnp.ones((40, dim))), reinterpreted_batch_ndims=1))
+    x = np.asarray(d.sample(seed=jax.random.PRNGKey(0), sample_shape=(2000,)))
+    name = f"{out}/gt-{version}.csv" if dim == 2 else f"{out}/gt-{version}-d{dim}.csv"
+    head = ",".join(f"x{i + 1}" for i in range(dim))
+    np.savetxt(name, x, delimiter=",", header=head, comments="", fmt="%.9g")
 print(jax.config.jax_threefry_partitionable)
 """
 
@@ -77,11 +80,12 @@ def read_means(path):
 
 def draw(means, seed, path, n=2000):
     r = random.Random(seed)
+    dim = len(means[0])
     with open(path, "w", encoding="utf-8") as f:
-        f.write("x1,x2\n")
+        f.write(",".join(f"x{i + 1}" for i in range(dim)) + "\n")
         for _ in range(n):
             m = means[r.randrange(len(means))]
-            f.write(f"{m[0] + r.gauss(0, 1)!r},{m[1] + r.gauss(0, 1)!r}\n")
+            f.write(",".join(repr(m[i] + r.gauss(0, 1)) for i in range(dim)) + "\n")
 
 
 def sinkhorn(exe, a, b):
@@ -100,11 +104,13 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--floor", type=int, default=0)
     ap.add_argument("--amortise", default=os.path.join(ROOT, "target", "release", "amortise"))
+    ap.add_argument("--floor-5d", type=int, default=0,
+                    help="also score this many 5-D exact sets against each version's 5-D ground truth")
     ap.add_argument("--reference", help="with --floor: also score the 0.6.2 exact sets against "
                     "this 2-D CSV (e.g. `amortise sample-target --target gmm40-jax --dim 2 "
                     "--n 2000 --seed 0`, this repository's evaluation set)")
     args = ap.parse_args()
-    if args.floor == 1:
+    if args.floor == 1 or args.floor_5d == 1:
         ap.error("--floor needs at least 2 sets (it reports a standard deviation), or 0")
     os.makedirs(args.out, exist_ok=True)
     rows = []
@@ -138,6 +144,16 @@ def main():
                     draw(means, 1000 + s, tmp)
                     vs_ref.append(sinkhorn(args.amortise, tmp, args.reference))
                 row[f"floor against {args.reference}"] = summary(vs_ref)
+            os.remove(tmp)
+        if args.floor_5d:
+            means5 = read_means(os.path.join(args.out, f"means-{version}-d5.csv"))
+            gt5 = os.path.join(args.out, f"gt-{version}-d5.csv")
+            tmp = os.path.join(args.out, "exact.csv")
+            vs5 = []
+            for s in range(1, args.floor_5d + 1):
+                draw(means5, 1000 + s, tmp)
+                vs5.append(sinkhorn(args.amortise, tmp, gt5))
+            row["5-D floor against the paper's 5-D ground truth"] = summary(vs5)
             os.remove(tmp)
         rows.append(row)
         print(json.dumps(row, ensure_ascii=False), flush=True)
