@@ -482,6 +482,17 @@ pub struct DiffusionArgs {
     /// width).
     #[arg(long)]
     pub harmonics: Option<usize>,
+    /// The networks' form: pis (ours, the default) or jax (the RSMC JAX code's PISGRADNet:
+    /// a head of two layers instead of three, Flax's LeCun-normal initialisation with zero
+    /// biases, the flow network's time embedding at --flow-hidden harmonics, and one
+    /// gradient clip over all parameters instead of one per group; docs/cli.md).
+    #[arg(long)]
+    pub net: Option<String>,
+    /// The target samples every evaluation compares with (EUBO, MMD, Sinkhorn): exact (drawn
+    /// with seed 0 by our sampler, the default) or paper (the RSMC seeds' own ground-truth
+    /// set of 2000, gmm40-jax with --dim 2 or 5 only; --preset paper's choice there).
+    #[arg(long)]
+    pub eval_reference: Option<String>,
     /// Learn a per-coordinate variance correction.
     #[arg(long)]
     pub learned_variance: bool,

@@ -15,6 +15,7 @@ pub mod csv;
 pub mod error;
 pub mod eval;
 pub mod fuzz_targets;
+pub mod paper_truth;
 pub mod parallel;
 pub mod plot;
 pub mod run_config;

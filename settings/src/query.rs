@@ -48,6 +48,7 @@ fn set(r: &mut RunConfig, key: &str, v: &str) -> Result<(), SettingError> {
         "reference" => r.reference = v.trim().to_string(),
         "buffer_priority" => r.buffer_priority = v.trim().to_string(),
         "buffer_weights" => r.buffer_weights = v.trim().to_string(),
+        "net" => r.net = v.trim().to_string(),
         "seed" => r.seed = u64::from(whole::<u32>("seed", v)?),
         "iters" => r.iters = whole("iters", v)?,
         "batch" => r.batch = whole("batch", v)?,
@@ -161,6 +162,12 @@ impl RunConfig {
         if self.buffer_priority != "iw" {
             s.push_str(&format!(" --buffer-priority {}", self.buffer_priority));
         }
+        if self.eval_reference != "exact" {
+            s.push_str(&format!(" --eval-reference {}", self.eval_reference));
+        }
+        if self.net != "pis" {
+            s.push_str(&format!(" --net {}", self.net));
+        }
         if self.buffer_weights != "corrected" {
             s.push_str(&format!(" --buffer-weights {}", self.buffer_weights));
         }
@@ -236,6 +243,8 @@ mod tests {
         assert_eq!(err("colour=red").key, "run");
         assert_eq!(err("seed=-1").key, "seed");
         assert_eq!(err("method=smc").key, "method");
+        assert_eq!(err("net=tanh").key, "net");
+        assert_eq!(err("eval_reference=paper").key, "run");
     }
 
     #[test]
@@ -244,6 +253,12 @@ mod tests {
         assert!(a.starts_with("--target gmm40 --method rsmc --seed 1 --iters 2000"));
         assert!(a.ends_with("--exploration 0 --langevin"));
         let base = RunConfig::playground();
+        let r = RunConfig::from_query("net=jax", &base, &Limits::PAGE).unwrap();
+        assert!(
+            r.cli_args().ends_with("--langevin --net jax"),
+            "{}",
+            r.cli_args()
+        );
         let r = RunConfig::from_query("log_r_floor=-1000", &base, &Limits::PAGE).unwrap();
         assert_eq!(r.log_r_floor, Some(-1000.0));
         assert!(r.cli_args().ends_with("--langevin --log-r-floor=-1000"));

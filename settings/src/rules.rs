@@ -191,6 +191,7 @@ impl RunConfig {
         self.process()?;
         self.priority()?;
         self.buffer_weights()?;
+        self.net_form()?;
         self.smc_rules()?;
         self.cross_rules()
     }
@@ -363,6 +364,13 @@ impl RunConfig {
                 format!("must divide the steps ({steps}) into at least two chunks"),
             ));
         }
+        if self.net != "pis" && !trained {
+            return Err(SettingError::new(
+                "net",
+                "only used by the trained methods (tb, tb-buffer, rsmc, rsmc-nobuffer)",
+            ));
+        }
+        self.eval_reference_rules()?;
         if self.method == "rsmc-nobuffer" && self.particles != self.batch {
             return Err(SettingError::new(
                 "particles",
@@ -375,6 +383,39 @@ impl RunConfig {
         Ok(())
     }
 }
+
+impl RunConfig {
+    /// `eval_reference`: `exact` anywhere; `paper` on the JAX GMM40 in 2 or 5 dimensions,
+    /// whose paper ground truth is a set of [`PAPER_TRUTH_ROWS`] points, so with as many
+    /// evaluation samples.
+    fn eval_reference_rules(&self) -> Result<(), SettingError> {
+        match self.eval_reference.as_str() {
+            "exact" => Ok(()),
+            "paper" if !(self.target == "gmm40-jax" && matches!(self.dim, 2 | 5)) => {
+                Err(SettingError::new(
+                    "eval_reference",
+                    "paper exists for --target gmm40-jax with --dim 2 or 5 only (the seeds' \
+                     ground-truth sets; docs/targets.md)",
+                ))
+            }
+            "paper" if self.eval_samples != PAPER_TRUTH_ROWS => Err(SettingError::new(
+                "eval_samples",
+                format!(
+                    "must be {PAPER_TRUTH_ROWS} with --eval-reference paper (the size of the \
+                     seeds' ground-truth set)"
+                ),
+            )),
+            "paper" => Ok(()),
+            other => Err(SettingError::new(
+                "eval_reference",
+                format!("unknown reference `{other}` (exact or paper)"),
+            )),
+        }
+    }
+}
+
+/// Rows of the seeds' ground-truth sets (`--eval-reference paper`).
+pub const PAPER_TRUTH_ROWS: usize = 2000;
 
 /// An aldp-only choice `key` of the sampler's coordinates: `default` anywhere, `md` on aldp
 /// only.

@@ -2,6 +2,7 @@
 //! configurations it stands for.
 
 use amortise_kernel::buffer::Priority;
+use amortise_kernel::samplers::diffusion::net::NetForm;
 use amortise_kernel::samplers::diffusion::policy::PolicyConfig;
 use amortise_kernel::samplers::diffusion::reference::Process;
 use amortise_kernel::samplers::diffusion::smc::SmcConfig;
@@ -47,6 +48,13 @@ pub struct RunConfig {
     pub flow_hidden: usize,
     /// Fourier harmonics.
     pub harmonics: usize,
+    /// The networks' form: `pis` (ours, the default) or `jax` (the RSMC JAX code's,
+    /// [`NetForm`]); left out of the stored settings when `pis`.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default = "default_net", skip_serializing_if = "is_pis")
+    )]
+    pub net: String,
     /// Learnt variance.
     pub learned_variance: bool,
     /// Langevin-preconditioned drift.
@@ -153,6 +161,14 @@ pub struct RunConfig {
     pub chunk: usize,
     /// Samples per evaluation.
     pub eval_samples: usize,
+    /// The target samples evaluations compare with: `exact` (drawn with seed 0 by our
+    /// sampler, the default) or `paper` (the seeds' own ground-truth set, gmm40-jax in 2 and
+    /// 5 dimensions); left out of the stored settings when `exact`.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default = "default_eval_reference", skip_serializing_if = "is_exact")
+    )]
+    pub eval_reference: String,
     /// Buffer priority: `iw` (importance weights, RSMC), `reward` (rank-based), `uniform`.
     #[cfg_attr(feature = "serde", serde(default = "default_priority"))]
     pub buffer_priority: String,
@@ -243,6 +259,26 @@ fn default_weights() -> String {
     "corrected".into()
 }
 
+#[cfg(feature = "serde")]
+fn default_eval_reference() -> String {
+    "exact".into()
+}
+
+#[cfg(feature = "serde")]
+fn is_exact(r: &String) -> bool {
+    r == "exact"
+}
+
+#[cfg(feature = "serde")]
+fn default_net() -> String {
+    "pis".into()
+}
+
+#[cfg(feature = "serde")]
+fn is_pis(net: &String) -> bool {
+    net == "pis"
+}
+
 impl RunConfig {
     /// The defaults of [`crate::defaults`] for `method` on `target` of dimension `dim`
     /// (`sigma` from [`crate::targets`], at `dim`).
@@ -261,6 +297,7 @@ impl RunConfig {
             hidden: defaults::WIDTH,
             flow_hidden: defaults::WIDTH,
             harmonics: defaults::WIDTH,
+            net: "pis".into(),
             learned_variance: false,
             langevin: false,
             init_log_z_smc: false,
@@ -285,6 +322,7 @@ impl RunConfig {
             prefill: defaults::PREFILL,
             chunk: defaults::CHUNK,
             eval_samples: defaults::EVAL_SAMPLES,
+            eval_reference: "exact".into(),
             buffer_priority: "iw".into(),
             buffer_weights: "corrected".into(),
             smc_schedule: "adaptive".into(),
@@ -373,6 +411,21 @@ impl RunConfig {
             other => Err(SettingError::new(
                 "buffer_priority",
                 format!("unknown priority `{other}` (iw, reward or uniform)"),
+            )),
+        }
+    }
+
+    /// The networks' form: `pis` or `jax` ([`NetForm`]).
+    ///
+    /// # Errors
+    /// An unknown name.
+    pub fn net_form(&self) -> Result<NetForm, SettingError> {
+        match self.net.as_str() {
+            "pis" => Ok(NetForm::Pis),
+            "jax" => Ok(NetForm::Jax),
+            other => Err(SettingError::new(
+                "net",
+                format!("unknown network form `{other}` (pis or jax)"),
             )),
         }
     }
@@ -500,6 +553,7 @@ impl RunConfig {
             hidden: self.hidden,
             harmonics: self.harmonics,
             flow_hidden: self.flow_hidden,
+            net: self.net_form()?,
             policy: self.policy(),
             langevin: self.langevin,
             init_log_z_from_smc: self.init_log_z_smc,

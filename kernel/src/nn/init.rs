@@ -13,13 +13,19 @@
 //!
 //! [`LastLayerInit`] replaces the draw for the output layer; a replaced layer consumes no
 //! randomness, so the hidden layers get the same values whichever option is chosen.
+//!
+//! **Flax's default for `nn.Dense`** ([`init_linear_lecun`], [`init_trunk_flax`],
+//! [`Mlp::init_flax`]; the RSMC JAX network): LeCun normal weights, a normal truncated to
+//! `±2` standard units and rescaled by `1/0.87962566` so that the variance is exactly
+//! `1/fan_in`, and zero biases. Draw order: weights in storage order, each one standard
+//! normal ([`standard_normal`]) redrawn until `|z| < 2`; biases draw nothing.
 
 use super::linear::Linear;
 use super::mlp::Mlp;
 use super::trunk::Trunk;
 use crate::error::{Error, check_len};
 use crate::math;
-use crate::rng::{Rng, uniform_f64};
+use crate::rng::{Rng, standard_normal, uniform_f64};
 
 /// How to initialise the last (output) layer of an [`Mlp`].
 #[derive(Clone, Copy, Debug, PartialEq, Default)]
@@ -100,7 +106,95 @@ pub fn init_trunk<R: Rng + ?Sized>(
     trunk.head().init(head, last, rng)
 }
 
+/// Standard deviation of a standard normal truncated to `[−2, 2]` (`jax.nn.initializers`'
+/// correction constant).
+const TRUNCATED_STD: f64 = 0.879_625_661_034_239_8;
+
+/// Draws a dense layer's weights from Flax's LeCun normal with `fan_in` (a normal truncated
+/// to two standard deviations, variance `1/fan_in`) and sets its biases to zero (see the
+/// [module docs](self) for the draw order). `fan_in` is `layer.inp()` for a plain layer;
+/// the trunk passes the width of the JAX network's concatenated input.
+///
+/// # Errors
+/// [`Error::ShapeMismatch`] if `params.len() != layer.param_count()`;
+/// [`Error::InvalidConfig`] if `fan_in == 0`.
+pub fn init_linear_lecun<R: Rng + ?Sized>(
+    layer: &Linear,
+    params: &mut [f32],
+    fan_in: usize,
+    rng: &mut R,
+) -> Result<(), Error> {
+    check_len("linear params", layer.param_count(), params.len())?;
+    if fan_in == 0 {
+        return Err(Error::InvalidConfig("LeCun init needs fan_in >= 1"));
+    }
+    let sd = 1.0 / math::sqrt(fan_in as f64) / TRUNCATED_STD;
+    let (w, b) = params.split_at_mut(layer.inp() * layer.out());
+    for p in w.iter_mut() {
+        let z = loop {
+            let z = standard_normal(rng);
+            if z.abs() < 2.0 {
+                break z;
+            }
+        };
+        *p = (sd * z) as f32;
+    }
+    b.fill(0.0);
+    Ok(())
+}
+
+/// Initialises a [`Trunk`] as Flax initialises the RSMC JAX network it stands for
+/// (`concat(x, τ) → Dense(H)`, whose state and time blocks both have fan-in `d + H`):
+/// [`init_linear_lecun`] in the order time MLP, state, head. The time MLP's last layer
+/// stands for the product of the JAX time coder's last kernel (fan-in `H`) and the time
+/// block of the concatenated kernel (fan-in `d + H`), whose entries have variance
+/// `H · 1/H · 1/(d + H)`, so it is drawn with fan-in `d + H`; the state layer likewise. The
+/// head's last layer follows `last`.
+///
+/// # Errors
+/// [`Error::ShapeMismatch`] if `params.len() != trunk.param_count()`.
+pub fn init_trunk_flax<R: Rng + ?Sized>(
+    trunk: &Trunk,
+    params: &mut [f32],
+    last: LastLayerInit,
+    rng: &mut R,
+) -> Result<(), Error> {
+    check_len("trunk params", trunk.param_count(), params.len())?;
+    let concat = trunk.state().inp() + trunk.state().out();
+    let (time, state, head) = trunk.split_mut(params);
+    trunk.time_mlp().init_layers(time, last_as(concat), rng)?;
+    init_linear_lecun(trunk.state(), state, concat, rng)?;
+    trunk.head().init_flax(head, last, rng)
+}
+
+/// How [`Mlp::init_layers`] initialises the last layer: as `last` (an [`LastLayerInit`]) with
+/// PyTorch's default or LeCun normal at a given fan-in.
+#[derive(Clone, Copy, Debug)]
+enum Last {
+    Torch(LastLayerInit),
+    Flax(LastLayerInit, Option<usize>),
+}
+
+/// A Flax last layer of LeCun normal with fan-in `fan_in`.
+const fn last_as(fan_in: usize) -> Last {
+    Last::Flax(LastLayerInit::Default, Some(fan_in))
+}
+
 impl Mlp {
+    /// Initialises every layer as Flax's default `nn.Dense` ([`init_linear_lecun`], fan-in
+    /// the layer's input width), except the last, which follows `last`.
+    ///
+    /// # Errors
+    /// As [`Mlp::init`].
+    pub fn init_flax<R: Rng + ?Sized>(
+        &self,
+        params: &mut [f32],
+        last: LastLayerInit,
+        rng: &mut R,
+    ) -> Result<(), Error> {
+        self.init_layers(params, Last::Flax(last, None), rng)
+    }
+
     /// Initialises every layer with PyTorch's default (see the [module docs](super::init) for
     /// the draw order), except the last, which follows `last`.
     ///
@@ -113,7 +207,22 @@ impl Mlp {
         last: LastLayerInit,
         rng: &mut R,
     ) -> Result<(), Error> {
+        self.init_layers(params, Last::Torch(last), rng)
+    }
+
+    /// [`Mlp::init`] and [`Mlp::init_flax`]: the hidden layers by the rule of `last`, the
+    /// last layer as it says.
+    fn init_layers<R: Rng + ?Sized>(
+        &self,
+        params: &mut [f32],
+        rule: Last,
+        rng: &mut R,
+    ) -> Result<(), Error> {
         check_len("mlp params", self.param_count(), params.len())?;
+        let (last, flax, last_fan_in) = match rule {
+            Last::Torch(l) => (l, false, None),
+            Last::Flax(l, f) => (l, true, f),
+        };
         if let LastLayerInit::Constant { weight, bias } = last
             && (!weight.is_finite() || !bias.is_finite())
         {
@@ -134,6 +243,10 @@ impl Mlp {
                 (true, LastLayerInit::Constant { weight, bias }) => {
                     init_linear_constant(&layer, p, weight, bias)?
                 }
+                (true, _) if flax => {
+                    init_linear_lecun(&layer, p, last_fan_in.unwrap_or(layer.inp()), rng)?
+                }
+                _ if flax => init_linear_lecun(&layer, p, layer.inp(), rng)?,
                 _ => init_linear(&layer, p, rng)?,
             }
         }
@@ -177,6 +290,46 @@ mod tests {
         let mut r = seeded(42);
         let u = uniform_f64(&mut r);
         assert_eq!(a[0], ((2.0 * u - 1.0) / 3.0f64.sqrt()) as f32);
+    }
+
+    #[test]
+    fn flax_lecun_normal() {
+        let layer = Linear::new(256, 300).unwrap();
+        let mut p = vec![1.0f32; layer.param_count()];
+        init_linear_lecun(&layer, &mut p, 256, &mut seeded(5)).unwrap();
+        let (w, b) = p.split_at(256 * 300);
+        assert!(b.iter().all(|&v| v == 0.0));
+        let sd = 1.0 / 16.0 / TRUNCATED_STD;
+        assert!(w.iter().all(|&v| f64::from(v).abs() < 2.0 * sd));
+        // variance 1/fan_in = 1/256 (76,800 draws: the sample variance is within 2 %)
+        let var = w.iter().map(|&v| f64::from(v).powi(2)).sum::<f64>() / w.len() as f64;
+        assert!((var * 256.0 - 1.0).abs() < 0.02, "{var}");
+        // the first weight is the first standard normal within ±2 of the same generator
+        let mut r = seeded(5);
+        let z = loop {
+            let z = standard_normal(&mut r);
+            if z.abs() < 2.0 {
+                break z;
+            }
+        };
+        assert_eq!(w[0], (sd * z) as f32);
+        assert!(matches!(
+            init_linear_lecun(&layer, &mut p, 0, &mut seeded(5)),
+            Err(Error::InvalidConfig(_))
+        ));
+        // an MLP: the hidden layers as LeCun normal, the last as asked, biases zero
+        let net = Mlp::new(&[3, 8, 2], Activation::Gelu).unwrap();
+        let mut q = vec![1.0f32; net.param_count()];
+        let cst = LastLayerInit::Constant {
+            weight: 1e-8,
+            bias: 0.1,
+        };
+        net.init_flax(&mut q, cst, &mut seeded(2)).unwrap();
+        let mut first = vec![0.0f32; 3 * 8 + 8];
+        init_linear_lecun(&net.layer(0).unwrap(), &mut first, 3, &mut seeded(2)).unwrap();
+        assert_eq!(q[..32], first[..]);
+        assert!(q[32..48].iter().all(|&v| v == 1e-8));
+        assert!(q[48..].iter().all(|&v| v == 0.1));
     }
 
     #[test]

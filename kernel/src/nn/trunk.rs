@@ -8,6 +8,9 @@
 //! head:  y = f → Linear(H, H) → f → Linear(H, H) → f → Linear(H, out)   of (s + τ[step of the row])
 //! ```
 //!
+//! [`Trunk::with_head_layers`] changes the head's depth (the RSMC JAX network's head is
+//! `f → Linear(H, H) → f → Linear(H, out)`).
+//!
 //! The step embedding `e` (`N × E`) belongs to the caller (a learnt Fourier embedding for
 //! PIS, a fixed sinusoidal table for VGS): it writes `e` at the start of the cache before
 //! [`Trunk::forward`] and gets `∂L/∂e` from [`Trunk::backward`] if it asks. Each row reads
@@ -114,6 +117,28 @@ impl Trunk {
             state,
             head,
         })
+    }
+
+    /// The same trunk with `layers` linear layers in its head (`layers − 1` hidden layers of
+    /// `H` after the sum, then the output layer; [`Trunk::new`] gives 3). The RSMC JAX
+    /// network's `state_time_net` has 2.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] if `layers` is 0 or above [`super::MAX_LAYERS`].
+    pub const fn with_head_layers(mut self, layers: usize) -> Result<Self, Error> {
+        if layers == 0 || layers > super::MAX_LAYERS {
+            return Err(Error::InvalidConfig(
+                "trunk head needs 1 to MAX_LAYERS layers",
+            ));
+        }
+        let (h, out) = (self.hidden(), self.head.output_dim());
+        let mut widths = [h; super::MAX_LAYERS + 1];
+        widths[layers] = out;
+        self.head = match Mlp::new(widths.split_at(layers + 1).0, self.head.hidden_act()) {
+            Ok(m) => m.with_input_activation(),
+            Err(e) => return Err(e),
+        };
+        Ok(self)
     }
 
     const fn hidden(&self) -> usize {

@@ -12,7 +12,9 @@
 //! 2. **non-finite policy**: if any `normₖ` is NaN or infinite, no parameter and no moment
 //!    changes, [`OptimState::skipped`] counts the step and [`OptimInfo::skipped`] says so
 //!    (clipping has already zeroed that group's gradients, so nothing poisons the next step);
-//! 3. otherwise one Adam step ([`adam::step_groups`]) with base learning rate
+//! 3. with [`Optimiser::global_clip`], one more clip of every group's gradient together to
+//!    that global norm (the norms reported stay the groups' own);
+//! 4. otherwise one Adam step ([`adam::step_groups`]) with base learning rate
 //!    `lr₀ × schedule.factor(it)`, where `lr₀` is the first group's rate and group `k` runs
 //!    at `lrₖ / lr₀` times the base (torch's parameter groups under one scheduler).
 //!
@@ -145,6 +147,10 @@ pub struct Optimiser {
     pub adam: AdamConfig,
     /// Multiplier of every group's rate by iteration.
     pub schedule: LrSchedule,
+    /// One global-norm clip over every group together (optax's `clip_by_global_norm`
+    /// before its per-group optimisers, as the RSMC JAX trainer), applied after the
+    /// groups' own clips; `None`: none.
+    pub global_clip: Option<f32>,
 }
 
 impl Default for Optimiser {
@@ -153,6 +159,7 @@ impl Default for Optimiser {
         Optimiser {
             adam: AdamConfig::default(),
             schedule: LrSchedule::Constant,
+            global_clip: None,
         }
     }
 }
@@ -257,6 +264,10 @@ impl Optimiser {
             adam_groups[ng] = ParamGroup::new(r.start, g.len, g.lr / base);
             ng += 1;
         }
+        if let Some(c) = self.global_clip {
+            // the groups' norms are finite here, so the joint one is too
+            clip_global_norm(&mut model.grads[..total], c);
+        }
         adam::step_groups(
             &cfg,
             &mut state.adam,
@@ -330,6 +341,37 @@ mod tests {
         }
         assert_eq!(st.adam, ast);
         assert_eq!(st.skipped, 0);
+    }
+
+    #[test]
+    fn a_global_clip_scales_every_group_together() {
+        for (own, want) in [
+            (None, [0.6, 0.0, 0.0, 0.8]),
+            (Some(1.0), [0.5f32.sqrt(); 4]),
+        ] {
+            let [mut p, mut g, mut m, mut v] = buffers::<4>();
+            g.copy_from_slice(&[3.0, 0.0, 0.0, 4.0]);
+            let mut model = Model {
+                params: &mut p,
+                grads: &mut g,
+                m: &mut m,
+                v: &mut v,
+            };
+            let opt = Optimiser {
+                global_clip: Some(1.0),
+                ..Optimiser::default()
+            };
+            let groups = [Group::new(2, 1e-3, own), Group::new(2, 1e-2, own)];
+            let info = opt
+                .step(&groups, &mut model, &mut OptimState::default(), 0)
+                .unwrap();
+            // the reported norms are the groups' own, before the global clip
+            assert_eq!(info.norms[..2], [3.0, 4.0]);
+            for (k, (&got, &w)) in g.iter().zip(&want).enumerate() {
+                let w = if k == 1 || k == 2 { 0.0 } else { w };
+                assert!((got - w).abs() < 1e-6, "{k}: {got} vs {w}");
+            }
+        }
     }
 
     #[test]

@@ -77,6 +77,7 @@ pub fn resolve(a: &TrainArgs, dim: usize) -> CliResult<RunConfig> {
         hidden: a.model.hidden.unwrap_or(d.hidden),
         flow_hidden: a.model.flow_hidden.unwrap_or(d.flow_hidden),
         harmonics: a.diffusion.harmonics.unwrap_or(d.harmonics),
+        net: a.diffusion.net.clone().unwrap_or(d.net.clone()),
         learned_variance: a.diffusion.learned_variance,
         langevin: a.diffusion.langevin || d.langevin,
         // a log Z initialisation flag replaces the preset's (they exclude each other)
@@ -126,6 +127,11 @@ pub fn resolve(a: &TrainArgs, dim: usize) -> CliResult<RunConfig> {
         prefill: a.replay.prefill.unwrap_or(d.prefill),
         chunk: a.replay.chunk.unwrap_or(d.chunk),
         eval_samples: a.run.eval_samples.unwrap_or(d.eval_samples),
+        eval_reference: a
+            .diffusion
+            .eval_reference
+            .clone()
+            .unwrap_or(d.eval_reference.clone()),
         buffer_priority: a
             .replay
             .buffer_priority
@@ -203,6 +209,8 @@ pub(super) fn discrete_args(a: &TrainArgs) -> CliResult<TrainDiscreteArgs> {
         (trained.is_some(), trained.unwrap_or_default()),
         (a.diffusion.reference != "ou", "--reference"),
         (a.diffusion.harmonics.is_some(), "--harmonics"),
+        (a.diffusion.net.is_some(), "--net"),
+        (a.diffusion.eval_reference.is_some(), "--eval-reference"),
         (a.preset.is_some(), "--preset"),
         (a.diffusion.threads != 1, "--threads"),
         (a.diffusion.grad_chunks.is_some(), "--grad-chunks"),
@@ -256,11 +264,13 @@ pub fn validate_config(rc: &RunConfig) -> CliResult<()> {
     args.diffusion.steps = Some(rc.steps);
     args.run.seed = rc.seed;
     args.run.eval_samples = Some(rc.eval_samples);
+    args.diffusion.eval_reference = Some(rc.eval_reference.clone());
     args.diffusion.reference = rc.reference.clone();
     args.diffusion.sigma = Some(rc.sigma);
     args.model.hidden = Some(rc.hidden);
     args.model.flow_hidden = Some(rc.flow_hidden);
     args.diffusion.harmonics = Some(rc.harmonics);
+    args.diffusion.net = Some(rc.net.clone());
     args.diffusion.learned_variance = rc.learned_variance;
     args.diffusion.langevin = rc.langevin;
     args.diffusion.init_log_z_smc = rc.init_log_z_smc;

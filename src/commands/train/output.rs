@@ -83,7 +83,8 @@ pub(crate) fn write_samples(
     }
 }
 
-/// The evaluation set of a run: [`EvalSet::new`], with the aldp reference file of
+/// The evaluation set of a run: [`EvalSet::new`], its target samples the seeds' own set
+/// with `--eval-reference paper` ([`crate::paper_truth`]), with the aldp reference file of
 /// `--aldp-reference` (kept in the snapshot's launch settings, so a resumed run reads it
 /// again) when given.
 pub(crate) fn eval_set(
@@ -91,7 +92,10 @@ pub(crate) fn eval_set(
     rc: &RunConfig,
     aldp_reference: Option<&str>,
 ) -> CliResult<EvalSet> {
-    let set = EvalSet::new(target, rc.eval_samples)?;
+    let mut set = EvalSet::new(target, rc.eval_samples)?;
+    if rc.eval_reference == "paper" {
+        set.ground_truth = Some(crate::paper_truth::gmm40_jax(rc.dim)?);
+    }
     match aldp_reference {
         Some(path) => set.with_aldp_reference(path),
         None => Ok(set),

@@ -24,7 +24,7 @@
 //! head cache]`. One forward pass fills one cache; [`PisNet::backward`] reads it.
 
 use crate::error::{Error, check_len, check_min_len};
-use crate::nn::init::init_trunk;
+use crate::nn::init::{init_trunk, init_trunk_flax};
 use crate::nn::trunk::{Pass, Rows, Trunk, TrunkGrads, TrunkTape};
 use crate::nn::{Activation, FourierEmbedding, Grads, LastLayerInit, Mlp, Tape};
 use crate::rng::Rng;
@@ -81,6 +81,24 @@ pub struct NetGrads<'a> {
     pub dx: Option<&'a mut [f32]>,
 }
 
+/// Which form of the PIS network: ours, or the RSMC JAX code's `PISGRADNet`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum NetForm {
+    /// The gfn-diffusion / PyTorch PIS network above: a head of three layers, PyTorch's
+    /// default initialisation. The default.
+    #[default]
+    Pis,
+    /// The RSMC JAX network (`pisgrad_net.py` of the seeds' submitted code): the head
+    /// `GELU → Linear(H, H) → GELU → Linear(H, out)` (its `state_time_net` of two
+    /// `Dense + GELU` on `concat(x, τ)`, whose first Dense is our `s + τ`), and Flax's
+    /// initialisation ([`crate::nn::init::init_trunk_flax`]: LeCun normal, zero biases).
+    /// What stays ours: the exact (erf) GELU where Flax uses the tanh approximation, one
+    /// time-branch matrix where JAX has two in a row (`τ`'s last layer stands for the
+    /// product of its time coder's last kernel and the concatenated kernel's time block),
+    /// and the Langevin branch's own phase where JAX shares the policy's.
+    Jax,
+}
+
 /// Shape of a PIS network.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct PisNet {
@@ -90,6 +108,7 @@ pub struct PisNet {
     embed: FourierEmbedding,
     trunk: Trunk,
     langevin: Option<Mlp>,
+    form: NetForm,
 }
 
 impl PisNet {
@@ -122,7 +141,31 @@ impl PisNet {
             embed,
             trunk,
             langevin: None,
+            form: NetForm::Pis,
         })
+    }
+
+    /// The same network in form `form` ([`NetForm`]): [`NetForm::Jax`] has a head of two
+    /// layers and Flax's initialisation.
+    ///
+    /// # Errors
+    /// None in practice (the head depth is in range); typed for the trunk's check.
+    pub const fn with_form(mut self, form: NetForm) -> Result<Self, Error> {
+        let layers = match form {
+            NetForm::Pis => 3,
+            NetForm::Jax => 2,
+        };
+        self.trunk = match self.trunk.with_head_layers(layers) {
+            Ok(t) => t,
+            Err(e) => return Err(e),
+        };
+        self.form = form;
+        Ok(self)
+    }
+
+    /// The network's form.
+    pub const fn form(&self) -> NetForm {
+        self.form
     }
 
     /// Adds the Langevin-preconditioning branch (gfn-diffusion `--langevin`, RSMC `use_lp`):
@@ -221,7 +264,8 @@ impl PisNet {
     /// product; the time branch counted once), the count used by the PyTorch reference.
     pub const fn forward_matmul_flops(&self, batch: usize) -> u64 {
         let h = self.hidden as u64;
-        let per_row = 2 * (self.dim as u64 * h + 2 * h * h + h * self.out as u64);
+        let inner = self.trunk.head().n_layers() as u64 - 1;
+        let per_row = 2 * (self.dim as u64 * h + inner * h * h + h * self.out as u64);
         let time = 2 * (2 * self.embed.harmonics() as u64 * h + h * h);
         per_row * batch as u64 + time
     }
@@ -249,8 +293,8 @@ impl PisNet {
         (demb, ds, inner)
     }
 
-    /// Initialises the parameters: zero phase, PyTorch-default layers, and the head's last
-    /// layer as `last` (zero for the reference policy, a tiny constant for RSMC's nets).
+    /// Initialises the parameters: zero phase, PyTorch-default layers (Flax's for
+    /// [`NetForm::Jax`]), and the head's last layer as `last` (zero for the reference policy, a tiny constant for RSMC's nets).
     ///
     /// # Errors
     /// [`Error::ShapeMismatch`] if `params.len() != param_count()`.
@@ -263,7 +307,12 @@ impl PisNet {
         check_len("pis params", self.param_count(), params.len())?;
         let (phase, trunk, lp) = self.split_mut(params);
         self.embed.init_zero(phase)?;
-        init_trunk(&self.trunk, trunk, last, rng)?;
+        let flax = self.form == NetForm::Jax;
+        if flax {
+            init_trunk_flax(&self.trunk, trunk, last, rng)?;
+        } else {
+            init_trunk(&self.trunk, trunk, last, rng)?;
+        }
         if let Some(m) = &self.langevin {
             let (phase, mlp) = lp.split_at_mut(self.n_phase());
             self.embed.init_zero(phase)?;
@@ -272,7 +321,11 @@ impl PisNet {
                 weight: 1e-8,
                 bias: 0.1,
             };
-            m.init(mlp, scale, rng)?;
+            if flax {
+                m.init_flax(mlp, scale, rng)?;
+            } else {
+                m.init(mlp, scale, rng)?;
+            }
         }
         Ok(())
     }
@@ -490,7 +543,14 @@ mod tests {
     }
 
     fn gradcheck(langevin: bool, dim: usize, hidden: usize) {
-        let mut net = PisNet::new(dim, hidden, 4, 2 * dim).unwrap();
+        gradcheck_form(langevin, dim, hidden, NetForm::Pis);
+    }
+
+    fn gradcheck_form(langevin: bool, dim: usize, hidden: usize, form: NetForm) {
+        let mut net = PisNet::new(dim, hidden, 4, 2 * dim)
+            .unwrap()
+            .with_form(form)
+            .unwrap();
         if langevin {
             net = net.with_langevin().unwrap();
         }
@@ -568,6 +628,38 @@ mod tests {
     #[test]
     fn gradcheck_parameters_and_input() {
         gradcheck(false, 3, 5);
+    }
+
+    #[test]
+    fn jax_form_gradcheck_shape_and_init() {
+        gradcheck_form(false, 3, 5, NetForm::Jax);
+        gradcheck_form(true, 3, 5, NetForm::Jax);
+        // one H × H layer fewer than the PIS form, the same for the flops
+        let (pis, jax) = (
+            PisNet::new(2, 64, 64, 2).unwrap(),
+            PisNet::new(2, 64, 64, 2)
+                .unwrap()
+                .with_form(NetForm::Jax)
+                .unwrap(),
+        );
+        assert_eq!(pis.param_count() - jax.param_count(), 64 * 64 + 64);
+        assert_eq!(
+            pis.forward_matmul_flops(1) - jax.forward_matmul_flops(1),
+            2 * 64 * 64
+        );
+        assert_eq!(jax.form(), NetForm::Jax);
+        // Flax: every bias zero, the state layer LeCun normal with fan-in d + H = 66
+        let mut p = vec![1.0f32; jax.param_count()];
+        jax.init(&mut p, LastLayerInit::Zero, &mut rng::seeded(3))
+            .unwrap();
+        let state = jax.trunk.state();
+        let off = jax.n_phase() + jax.trunk.time_mlp().param_count();
+        let w = &p[off..off + 2 * 64];
+        let b = &p[off + 2 * 64..off + state.param_count()];
+        assert!(b.iter().all(|&v| v == 0.0));
+        let bound = 2.0 / (66.0f32.sqrt() * 0.879_625_7);
+        assert!(w.iter().all(|&v| v.abs() < bound));
+        assert!(w.iter().any(|&v| v.abs() > 0.5 * bound));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The diffusion trainer's settings: [`Method`], [`Config`] and its optimiser groups.
 
 use super::super::flow::Flows;
-use super::super::net::PisNet;
+use super::super::net::{NetForm, PisNet};
 use super::super::policy::PolicyConfig;
 use super::super::reference::Process;
 use super::super::smc::SmcConfig;
@@ -79,6 +79,11 @@ pub struct Config {
     pub harmonics: usize,
     /// Flow hidden width. Defaults to `64` (paper: 64).
     pub flow_hidden: usize,
+    /// The networks' form. Defaults to [`NetForm::Pis`]; [`NetForm::Jax`] (the RSMC JAX
+    /// code's) also gives the flow network `flow_hidden` harmonics, as its own time
+    /// embedding has, and clips the gradient once over every group together
+    /// ([`Config::optimiser`]) instead of per group.
+    pub net: NetForm,
     /// Policy details (learnt variance, clipping, exploration).
     pub policy: PolicyConfig,
     /// Langevin-preconditioned drift (LP): the policy network gets the time-only scale
@@ -110,7 +115,7 @@ pub struct Config {
     pub lr_beta: f32,
     /// `log Z` learning rate. Defaults to `1e-1`.
     pub lr_log_z: f32,
-    /// Per-group global-norm clip. Defaults to `1.0`.
+    /// Per-group global-norm clip (one global clip for [`NetForm::Jax`]). Defaults to `1.0`.
     pub clip: f32,
     /// Total iterations, for the learning-rate schedule. Defaults to `2000` (paper: 20,000).
     pub iterations: u32,
@@ -221,6 +226,7 @@ impl Default for Config {
             hidden: 64,
             harmonics: 64,
             flow_hidden: 64,
+            net: NetForm::Pis,
             policy: PolicyConfig::default(),
             langevin: false,
             smc: SmcConfig::default(),
@@ -410,7 +416,8 @@ impl Config {
     /// # Errors
     /// As [`PisNet::new`].
     pub fn policy_net(&self, dim: usize) -> Result<PisNet, Error> {
-        let net = PisNet::new(dim, self.hidden, self.harmonics, self.policy.net_out(dim))?;
+        let net = PisNet::new(dim, self.hidden, self.harmonics, self.policy.net_out(dim))?
+            .with_form(self.net)?;
         if self.langevin {
             net.with_langevin()
         } else {
@@ -424,7 +431,7 @@ impl Config {
     /// As [`PisNet::new`] and [`Flows::new`].
     pub fn flows(&self, dim: usize) -> Result<Flows, Error> {
         Flows::new(
-            PisNet::new(dim, self.flow_hidden, self.harmonics, 1)?,
+            PisNet::new(dim, self.flow_hidden, self.flow_harmonics(), 1)?.with_form(self.net)?,
             self.steps,
             self.smc.chunk,
         )
@@ -439,17 +446,29 @@ impl Config {
     /// [`Error::InvalidConfig`] for a bad `lr_gamma`.
     pub fn optimiser(&self) -> Result<Optimiser, Error> {
         let s = LrSchedule::multi_step_at_fractions(self.iterations, &[0.5, 0.75], self.lr_gamma)?;
-        Ok(Optimiser::with_schedule(s))
+        Ok(Optimiser {
+            global_clip: (self.net == NetForm::Jax).then_some(self.clip),
+            ..Optimiser::with_schedule(s)
+        })
+    }
+
+    /// Harmonics of the flow network's time embedding: the policy's, or `flow_hidden` for
+    /// [`NetForm::Jax`].
+    pub const fn flow_harmonics(&self) -> usize {
+        match self.net {
+            NetForm::Pis => self.harmonics,
+            NetForm::Jax => self.flow_hidden,
+        }
     }
 
     /// The parameter groups `[policy | flow net | β logits | log Z]`, each clipped at
-    /// [`Config::clip`] (`rsmc.md` §2.3); `flows` gives the flow and β lengths (`None`:
-    /// both empty).
+    /// [`Config::clip`] (`rsmc.md` §2.3; for [`NetForm::Jax`] none is, the optimiser
+    /// clipping them together); `flows` gives the flow and β lengths (`None`: both empty).
     pub fn groups(&self, policy_params: usize, flows: Option<&Flows>) -> [Group; 4] {
         let (fnet, fbeta) = flows.map_or((0, 0), |f| {
             (f.beta_offset(), f.param_count() - f.beta_offset())
         });
-        let c = Some(self.clip);
+        let c = (self.net == NetForm::Pis).then_some(self.clip);
         [
             Group::new(policy_params, self.lr_policy, c),
             Group::new(fnet, self.lr_flow, c),
