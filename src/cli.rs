@@ -392,7 +392,9 @@ pub struct ResumeArgs {
     /// Continue the run in this output folder from its resume snapshot (DIR/snapshot.gz),
     /// with the same bits as if it had never stopped: its settings come from the snapshot,
     /// so only --iters (to extend the run), --threads (runs with gradient chunks),
-    /// --checkpoint-every and --stop-at may be given with it.
+    /// --checkpoint-every, --stop-at and, for continuous diffusion runs, --eval-reference
+    /// (the evaluations' target samples from then on; training keeps its bits) may be given
+    /// with it.
     #[arg(long, value_name = "DIR")]
     pub resume: Option<String>,
     /// Write the resume snapshot (OUT/snapshot.gz) every this many iterations (default 100;

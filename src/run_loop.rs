@@ -195,12 +195,24 @@ impl Metrics {
     /// …}`; a key that is not a number in one of those lines is `null`. `null` when no line
     /// carries `keys[0]`.
     pub fn mean_of_last(&self, n: usize, keys: &[&str]) -> serde_json::Value {
+        self.mean_of_last_where(n, keys, &|_| true)
+    }
+
+    /// [`Metrics::mean_of_last`] over the evaluation lines for which `keep` holds (a run
+    /// resumed with another evaluation reference counts only the lines against it).
+    pub fn mean_of_last_where(
+        &self,
+        n: usize,
+        keys: &[&str],
+        keep: &dyn Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
         let lines: Vec<serde_json::Value> = self
             .text
             .lines()
             .filter_map(|l| serde_json::from_str(l).ok())
             .filter(|v: &serde_json::Value| keys.first().is_some_and(|k| v[*k].as_f64().is_some()))
             .filter(|v| v["iteration"].as_u64().is_some_and(|i| self.cadence.on(i)))
+            .filter(|v| keep(v))
             .collect();
         let last = &lines[lines.len().saturating_sub(n)..];
         let Some(first) = last.first() else {

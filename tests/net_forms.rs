@@ -53,23 +53,45 @@ fn bad_forms_and_references_name_their_flag() {
 
 /// With the paper's reference a run trains the same bits, and its final paper Sinkhorn is
 /// the one `metric sinkhorn --convention paper` gives between its samples and the committed
-/// set.
+/// set. The reference is taken up on resume: a run started against our exact set and resumed
+/// with `--eval-reference paper` ends with the bits of one that never stopped, its later
+/// evaluation lines name the new reference, and its settings record it.
 #[test]
 fn the_paper_reference_changes_the_evaluation_only() {
     let base = "train --target gmm40-jax --dim 2 --method tb-buffer --iters 4 --batch 32 \
                 --steps 16 --hidden 16 --harmonics 8 --eval-samples 2000 --prefill 1 \
-                --buffer 500 --seed 5";
+                --buffer 500 --seed 5 --eval-every 2";
     // side by side: each spends most of its time in the final converged Sinkhorn
     let other = std::thread::spawn(move || run_in(base, "", "er-exact"));
-    let paper = run_in(base, "--eval-reference paper", "er-paper");
+    // stopped after the evaluation at 2 (the one it makes at 3 is dropped on resume)
+    let paper = run_in(base, "--stop-at 3", "er-paper");
+    let dir = paper.to_str().unwrap();
+    let o = amortise(&["train", "--resume", dir, "--eval-reference", "paper"]);
+    assert!(o.status.success(), "{}", common::stderr(&o));
     let ours = other.join().unwrap();
     assert_eq!(checksum(&ours), checksum(&paper));
     let s = json_in(&paper, "summary.json");
     assert_eq!(s["config"]["eval_reference"], "paper");
+    // last5 counts only the evaluations against the run's current reference
+    assert_eq!(s["last5"]["evaluations"], 1);
+    assert_eq!(s["last5"]["from_iteration"], 4);
     assert!(
         json_in(&ours, "summary.json")["config"]
             .get("eval_reference")
             .is_none()
+    );
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(paper.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let named: Vec<_> = lines
+        .iter()
+        .map(|l| (l["iteration"].as_u64(), l.get("eval_reference").cloned()))
+        .collect();
+    assert_eq!(
+        named,
+        [(Some(2), None), (Some(4), Some(serde_json::json!("paper")))]
     );
     let truth =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/gmm40-jax-paper-gt-d2.csv");
@@ -88,4 +110,15 @@ fn the_paper_reference_changes_the_evaluation_only() {
         json_in(&ours, "summary.json")["sinkhorn_paper"],
         s["sinkhorn_paper"]
     );
+    // only continuous runs have a reference; a bad one is refused before anything runs
+    let o = amortise(&[
+        "train",
+        "--resume",
+        dir,
+        "--iters",
+        "6",
+        "--eval-reference",
+        "truth",
+    ]);
+    assert_fails(&o, 2, "--eval-reference");
 }

@@ -570,6 +570,7 @@ pub fn run(a: &TrainDiscreteArgs) -> CliResult<()> {
         let ch = super::resume::Changes {
             iters: a.run.iters.unwrap_or(0),
             threads: 1,
+            eval_reference: None,
         };
         return super::resume::run(
             dir,

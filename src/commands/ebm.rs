@@ -461,6 +461,7 @@ pub fn run(a: &EbmArgs) -> CliResult<()> {
         let ch = super::resume::Changes {
             iters: a.iters,
             threads: 1,
+            eval_reference: None,
         };
         return super::resume::run(dir, &a.resume, ch, super::resume::Command::Ebm);
     }

@@ -5,8 +5,11 @@
 //! The run is rebuilt from the settings the snapshot stores, so the only flags allowed with
 //! `--resume` are those that do not change what the run is: `--iters` (run to another
 //! iteration count than the stored one; must be beyond the snapshot), `--checkpoint-every`,
-//! `--stop-at` (end this piece of the run early) and, for runs with gradient chunks,
-//! `--threads`. Any other flag is an error naming it.
+//! `--stop-at` (end this piece of the run early), for runs with gradient chunks,
+//! `--threads`, and, for continuous diffusion runs, `--eval-reference` (the evaluations'
+//! target samples: training keeps its bits, the evaluations from the resumed iteration on
+//! are against the new set, and each of their `metrics.jsonl` lines names it). Any other
+//! flag is an error naming it.
 //! `amortise train --resume` resumes every kind of run; `train-discrete`, `train-vgs` and
 //! `ebm` only their own.
 
@@ -32,22 +35,25 @@ pub enum Command {
 }
 
 /// The flags `--resume` may be given with.
-const ALLOWED: [&str; 5] = [
+const ALLOWED: [&str; 6] = [
     "--resume",
     "--iters",
     "--threads",
     "--checkpoint-every",
     "--stop-at",
+    "--eval-reference",
 ];
 
 /// The flag values that may change on resume (`iters` and `threads` count only when their
 /// flag is in `ResumeArgs::given`).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Changes {
     /// `--iters`.
     pub iters: u32,
     /// `--threads` (1 for commands without it).
     pub threads: usize,
+    /// `--eval-reference` (`train` only).
+    pub eval_reference: Option<String>,
 }
 
 /// Resumes the run in `dir` (see the module docs).
@@ -61,7 +67,7 @@ pub fn run(dir: &str, ra: &ResumeArgs, ch: Changes, cmd: Command) -> CliResult<(
         return Err(CliError::flag(
             f.clone(),
             "cannot be combined with --resume: a resumed run keeps the settings stored in its \
-             snapshot (only --iters, --threads, --checkpoint-every and --stop-at may be given)",
+             snapshot (only --iters, --threads, --checkpoint-every, --stop-at and --eval-reference may be given)",
         ));
     }
     let mut sn = Snapshot::load(&format!("{dir}/{}", snapshot::FILE))?;
@@ -114,6 +120,20 @@ pub fn run(dir: &str, ra: &ResumeArgs, ch: Changes, cmd: Command) -> CliResult<(
         }
         crate::parallel::chunk_plan(ch.threads, sn.launch.grad_chunks)?;
         sn.launch.threads = ch.threads;
+    }
+    if let Some(r) = ch
+        .eval_reference
+        .as_ref()
+        .filter(|_| given("--eval-reference"))
+    {
+        let (RunSettings::Diffusion(rc) | RunSettings::Teacher(rc)) = &mut sn.settings else {
+            return Err(CliError::flag(
+                "--eval-reference",
+                format!("{dir} holds a {kind} run; only continuous diffusion runs have one"),
+            ));
+        };
+        rc.eval_reference = r.clone();
+        sn.settings.validate()?;
     }
     if let Some(every) = ra.checkpoint_every {
         sn.launch.checkpoint_every = every;

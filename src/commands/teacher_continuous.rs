@@ -296,6 +296,7 @@ impl Run for TeacherRun<'_> {
         if let (Some(o), Some(a)) = (v.as_object_mut(), &ev.aldp) {
             o.insert("aldp".into(), json!(a));
         }
+        super::train::mark_reference(&mut v, &self.rc);
         Ok(v)
     }
 

@@ -236,6 +236,7 @@ impl Run for DiffusionRun<'_> {
         if let (Some(o), Some(a)) = (v.as_object_mut(), &ev.aldp) {
             o.insert("aldp".into(), json!(a));
         }
+        super::output::mark_reference(&mut v, &self.rc);
         if let (Some(o), true) = (v.as_object_mut(), self.last_mcmc.is_finite()) {
             o.insert(
                 "buffer_mcmc_acceptance".into(),
@@ -313,7 +314,16 @@ impl Run for DiffusionRun<'_> {
 
     fn finish(&mut self, o: &Outcome, metrics: &mut Metrics) -> CliResult<serde_json::Value> {
         let ev = self.eval(true)?;
-        let last5 = metrics.mean_of_last(5, &LAST5_KEYS);
+        // only the evaluations against the run's current reference (`--eval-reference` on
+        // resume; lines without the key are against the exact set)
+        let reference = self.rc.eval_reference.as_str();
+        let same = |v: &serde_json::Value| {
+            v.get("eval_reference")
+                .and_then(|r| r.as_str())
+                .unwrap_or("exact")
+                == reference
+        };
+        let last5 = metrics.mean_of_last_where(5, &LAST5_KEYS, &same);
         let s = summary(
             &self.rc,
             self.target,
@@ -340,7 +350,8 @@ impl Run for DiffusionRun<'_> {
 const FILES: &str = "samples.csv, samples.svg";
 
 /// The metrics of `summary.json`'s `last5`: their means over the last five periodic
-/// evaluations, as the RSMC paper's tables report them.
+/// evaluations (against the run's current reference), as the RSMC paper's tables report
+/// them.
 const LAST5_KEYS: [&str; 7] = [
     "elbo",
     "eubo",

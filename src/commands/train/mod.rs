@@ -23,7 +23,7 @@ use config::discrete_args;
 pub use config::{eval_every, resolve, validate_config};
 pub(crate) use diffusion::resume;
 use diffusion::run_trained;
-pub(crate) use output::{eval_set, summary, write_outputs, write_samples};
+pub(crate) use output::{eval_set, mark_reference, summary, write_outputs, write_samples};
 use smc::run_smc;
 
 /// Largest accepted batch, particle count or evaluation sample count (memory guard against
@@ -38,6 +38,7 @@ pub fn run(a: &TrainArgs) -> CliResult<()> {
         let ch = super::resume::Changes {
             iters: a.run.iters.unwrap_or(0),
             threads: a.diffusion.threads,
+            eval_reference: a.diffusion.eval_reference.clone(),
         };
         return super::resume::run(dir, &a.run.resume, ch, super::resume::Command::Train);
     }

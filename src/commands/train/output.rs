@@ -83,6 +83,15 @@ pub(crate) fn write_samples(
     }
 }
 
+/// Adds `"eval_reference"` to an evaluation line of a run whose reference is not the default
+/// exact set, so that a `metrics.jsonl` whose run changed reference on resume says which line
+/// is against which (lines against the exact set stay as they were before the setting).
+pub(crate) fn mark_reference(line: &mut serde_json::Value, rc: &RunConfig) {
+    if let (Some(o), false) = (line.as_object_mut(), rc.eval_reference == "exact") {
+        o.insert("eval_reference".into(), rc.eval_reference.clone().into());
+    }
+}
+
 /// The evaluation set of a run: [`EvalSet::new`], its target samples the seeds' own set
 /// with `--eval-reference paper` ([`crate::paper_truth`]), with the aldp reference file of
 /// `--aldp-reference` (kept in the snapshot's launch settings, so a resumed run reads it

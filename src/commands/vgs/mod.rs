@@ -201,6 +201,7 @@ pub fn run_train(a: &TrainVgsArgs) -> CliResult<()> {
         let ch = super::resume::Changes {
             iters: a.iters,
             threads: 1,
+            eval_reference: None,
         };
         return super::resume::run(dir, &a.resume, ch, super::resume::Command::TrainVgs);
     }
