@@ -3,6 +3,7 @@
 use amortise_kernel::samplers::diffusion::train::Layout;
 use amortise_kernel::targets::LogDensity;
 use amortise_settings::presets;
+use amortise_settings::rules::PAPER_TRUTH_ROWS;
 
 use super::super::run_target;
 use super::{MAX_ARENA, trained_sampler_flag};
@@ -127,11 +128,7 @@ pub fn resolve(a: &TrainArgs, dim: usize) -> CliResult<RunConfig> {
         prefill: a.replay.prefill.unwrap_or(d.prefill),
         chunk: a.replay.chunk.unwrap_or(d.chunk),
         eval_samples: a.run.eval_samples.unwrap_or(d.eval_samples),
-        eval_reference: a
-            .diffusion
-            .eval_reference
-            .clone()
-            .unwrap_or(d.eval_reference.clone()),
+        eval_reference: preset_reference(a, &d),
         buffer_priority: a
             .replay
             .buffer_priority
@@ -162,6 +159,24 @@ pub fn resolve(a: &TrainArgs, dim: usize) -> CliResult<RunConfig> {
     };
     rc.validate(&Limits::CLI)?;
     Ok(rc)
+}
+
+/// `--eval-reference`, else the preset's, except that a preset's `paper` (a set of 2000)
+/// gives way to our exact set when `--eval-samples` asks for another count.
+fn preset_reference(a: &TrainArgs, d: &RunConfig) -> String {
+    if let Some(r) = &a.diffusion.eval_reference {
+        return r.clone();
+    }
+    match a.run.eval_samples {
+        Some(n) if d.eval_reference == "paper" && n != PAPER_TRUTH_ROWS => {
+            eprintln!(
+                "amortise: note: --eval-samples {n}: evaluating against our exact set (the \
+                 seeds' set that --preset evaluates against has {PAPER_TRUTH_ROWS} points)"
+            );
+            "exact".into()
+        }
+        _ => d.eval_reference.clone(),
+    }
 }
 
 /// `--smc-step-sizes A,B` (or one value for both).
