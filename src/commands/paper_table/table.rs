@@ -224,11 +224,8 @@ impl Parts {
                 .map(|(_, v)| field(v, "seconds"))
                 .collect::<Vec<_>>(),
         );
-        let row_ref = presets::paper_reference(r.target, r.dim);
-        let other = sums
-            .iter()
-            .any(|(_, v)| v["config"]["eval_reference"].as_str().unwrap_or("exact") != row_ref);
-        let its = iterations(sums, m.trained) + if other { " ‡" } else { "" };
+        let its = c.iterations();
+        let mark = if c.foreign_reference() { " ‡" } else { "" };
         let _ = writeln!(
             self.main,
             "| {} | {} | {seeds} | {its} | {} | {} | {} ({log_z_true:.2}) | {} | {} | {} | {} | {} |",
@@ -257,8 +254,12 @@ impl Parts {
             "| {} | {} | {seeds} | {} | {} | {}{capped} | {} | {} |",
             r.label,
             m.name,
-            its.split(" of ").next().unwrap_or_default().to_string()
-                + if other { " ‡" } else { "" },
+            iterations(sums, m.trained)
+                .split(" of ")
+                .next()
+                .unwrap_or_default()
+                .to_string()
+                + mark,
             col(&|v| field(v, "sinkhorn_paper")),
             col(&|v| field(v, "sinkhorn")),
             floor_range(floors, r.label, "paper"),
@@ -320,6 +321,21 @@ impl<'a> Cell<'a> {
             sums,
             behind,
         }
+    }
+
+    /// Whether a seed the cell's means are over was evaluated against another set than its
+    /// row's reference (a run that finished before the preset took the seeds' set).
+    pub fn foreign_reference(&self) -> bool {
+        let row = presets::paper_reference(self.row.target, self.row.dim);
+        self.sums
+            .iter()
+            .any(|(_, v)| v["config"]["eval_reference"].as_str().unwrap_or("exact") != row)
+    }
+
+    /// The iterations column, with ‡ after it for a cell of [`Cell::foreign_reference`].
+    pub fn iterations(&self) -> String {
+        let mark = if self.foreign_reference() { " ‡" } else { "" };
+        iterations(&self.sums, self.method.trained) + mark
     }
 
     /// The seeds column: how many the means are over, then `(+k at I)` for the seeds left
