@@ -99,11 +99,7 @@ pub fn init_trunk<R: Rng + ?Sized>(
     last: LastLayerInit,
     rng: &mut R,
 ) -> Result<(), Error> {
-    check_len("trunk params", trunk.param_count(), params.len())?;
-    let (time, state, head) = trunk.split_mut(params);
-    trunk.time_mlp().init(time, LastLayerInit::Default, rng)?;
-    init_linear(trunk.state(), state, rng)?;
-    trunk.head().init(head, last, rng)
+    init_trunk_as(trunk, params, last, false, rng)
 }
 
 /// Standard deviation of a standard normal truncated to `[−2, 2]` (`jax.nn.initializers`'
@@ -159,12 +155,32 @@ pub fn init_trunk_flax<R: Rng + ?Sized>(
     last: LastLayerInit,
     rng: &mut R,
 ) -> Result<(), Error> {
+    init_trunk_as(trunk, params, last, true, rng)
+}
+
+/// [`init_trunk`] (`flax` false) and [`init_trunk_flax`] (`flax` true).
+fn init_trunk_as<R: Rng + ?Sized>(
+    trunk: &Trunk,
+    params: &mut [f32],
+    last: LastLayerInit,
+    flax: bool,
+    rng: &mut R,
+) -> Result<(), Error> {
     check_len("trunk params", trunk.param_count(), params.len())?;
     let concat = trunk.state().inp() + trunk.state().out();
     let (time, state, head) = trunk.split_mut(params);
-    trunk.time_mlp().init_layers(time, last_as(concat), rng)?;
-    init_linear_lecun(trunk.state(), state, concat, rng)?;
-    trunk.head().init_flax(head, last, rng)
+    let (t, h) = if flax {
+        (last_as(concat), Last::Flax(last, None))
+    } else {
+        (Last::Torch(LastLayerInit::Default), Last::Torch(last))
+    };
+    trunk.time_mlp().init_layers(time, t, rng)?;
+    if flax {
+        init_linear_lecun(trunk.state(), state, concat, rng)?;
+    } else {
+        init_linear(trunk.state(), state, rng)?;
+    }
+    trunk.head().init_layers(head, h, rng)
 }
 
 /// How [`Mlp::init_layers`] initialises the last layer: as `last` (an [`LastLayerInit`]) with
