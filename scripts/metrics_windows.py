@@ -11,6 +11,12 @@ window and key, the number of evaluations, their mean ± (sample) std and their 
 With `--rolling N` it prints instead, at every evaluation from the N-th on, the mean of the
 last N (N = 5: from the fifth evaluation on, the `last5` that `summary.json` would have had
 if the run had stopped there; a key missing from one of them has no mean, "–").
+
+A run resumed with another `--eval-reference` has lines against two ground-truth sets (a
+line against the seeds' set says `"eval_reference": "paper"`; a line without the key is
+against the exact set). Windows and rolling means never mix them: `--reference exact|paper`
+keeps one set's lines, by default the set of the run's last evaluation (the one
+`summary.json`'s `last5` reads), and a note on stderr counts the lines left out.
 Standard library only.
 
     python3 scripts/metrics_windows.py results/paper/gmm40-jax-2-rsmc-s0 \
@@ -22,6 +28,7 @@ import argparse
 import json
 import os
 import statistics
+import sys
 
 
 SELECT = "elbo"
@@ -46,6 +53,23 @@ def evaluations(path, every):
             if on_schedule and isinstance(v.get(SELECT), (int, float)):
                 out.append(v)
     return out
+
+
+def reference(v):
+    """The ground-truth set a line was evaluated against."""
+    return v.get("eval_reference", "exact")
+
+
+def keep_reference(evals, chosen, path):
+    """The lines of `evals` against `chosen` (default: the last line's set); a note on
+    stderr when lines against another set are left out."""
+    chosen = chosen or reference(evals[-1])
+    kept = [v for v in evals if reference(v) == chosen]
+    left = len(evals) - len(kept)
+    if left:
+        print(f"note: {path}: {left} evaluations against another set than {chosen!r} "
+              "left out (--reference chooses)", file=sys.stderr)
+    return kept, chosen
 
 
 def windows(evals, window):
@@ -76,6 +100,8 @@ def main():
     ap.add_argument("--window", type=int, help="iterations per window (default 2000)")
     ap.add_argument("--every", type=int, default=200, help="the evaluation cadence")
     ap.add_argument("--rolling", type=int, help="print rolling means of this many evaluations")
+    ap.add_argument("--reference", choices=["exact", "paper"],
+                    help="the ground-truth set whose evaluations to keep (default: the last one's)")
     a = ap.parse_args()
     if a.window is not None and a.rolling is not None:
         ap.error("--window and --rolling are two different tables: give one")
@@ -91,6 +117,9 @@ def main():
     evals = evaluations(path, a.every)
     if not evals:
         ap.error(f"no line of {path} carries {SELECT} at a multiple of --every {a.every}")
+    evals, chosen = keep_reference(evals, a.reference, path)
+    if not evals:
+        ap.error(f"no evaluation of {path} is against the {chosen!r} set")
     if a.rolling is not None:
         if len(evals) < a.rolling:
             ap.error(f"{path} has {len(evals)} evaluations, fewer than --rolling {a.rolling}")

@@ -59,18 +59,21 @@ pub(super) fn cell(sum: &Value, trained: bool, key: &str) -> f64 {
 
 /// Where a run was heading: at up to `k` evenly spaced evaluations on `cadence`'s schedule
 /// (a stop's off-schedule line is left out) among the lines carrying an ELBO, the mean of
-/// the five ending there, `summary.json`'s `last5` as it stood then:
-/// `iteration: EUBO / Sinkhorn`.
+/// the last five against the same ground-truth set as the one there (a run resumed with
+/// another `--eval-reference` starts its means again at the switch), `summary.json`'s
+/// `last5` as it stood then: `iteration: EUBO / Sinkhorn`.
 fn curve(dir: &str, k: usize, cadence: Cadence) -> String {
-    let evals: Vec<(f64, f64, f64)> = std::fs::read_to_string(format!("{dir}/metrics.jsonl"))
+    let evals: Vec<Eval> = std::fs::read_to_string(format!("{dir}/metrics.jsonl"))
         .unwrap_or_default()
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .filter(|l| l["elbo"].is_number())
         .filter(|l| l["iteration"].as_u64().is_some_and(|i| cadence.on(i)))
-        .map(|l| {
-            let e = |key| field(&l, key);
-            (e("iteration"), e("eubo"), e("sinkhorn_paper"))
+        .map(|l| Eval {
+            iteration: field(&l, "iteration"),
+            eubo: field(&l, "eubo"),
+            sinkhorn: field(&l, "sinkhorn_paper"),
+            reference: l["eval_reference"].as_str().unwrap_or("exact").to_string(),
         })
         .collect();
     let n = evals.len();
@@ -85,19 +88,32 @@ fn curve(dir: &str, k: usize, cadence: Cadence) -> String {
     picks
         .iter()
         .map(|&i| {
-            let last5 = &evals[(i + 1).saturating_sub(5)..=i];
-            let mean = |f: fn(&(f64, f64, f64)) -> f64| {
-                last5.iter().map(f).sum::<f64>() / last5.len() as f64
-            };
+            let last5: Vec<&Eval> = evals[..=i]
+                .iter()
+                .rev()
+                .filter(|e| e.reference == evals[i].reference)
+                .take(5)
+                .collect();
+            let mean =
+                |f: fn(&Eval) -> f64| last5.iter().map(|e| f(e)).sum::<f64>() / last5.len() as f64;
             format!(
                 "{}: {:.2} / {:.2}",
-                evals[i].0,
-                mean(|e| e.1),
-                mean(|e| e.2)
+                evals[i].iteration,
+                mean(|e| e.eubo),
+                mean(|e| e.sinkhorn)
             )
         })
         .collect::<Vec<_>>()
         .join(" · ")
+}
+
+/// One periodic evaluation of a run, as [`curve`] reads it.
+struct Eval {
+    iteration: f64,
+    eubo: f64,
+    sinkhorn: f64,
+    /// `"exact"` for a line without `eval_reference`
+    reference: String,
 }
 
 /// Mean ± std over seeds, or the value alone for one seed.
@@ -194,7 +210,7 @@ impl Parts {
         );
         let _ = writeln!(
             p.curves,
-            "\nWhere each run is heading: EUBO / Sinkhorn (paper) as the first table reports them, the mean of the last five evaluations, at up to eight roughly evenly spaced evaluations of `metrics.jsonl` (the last is the run's `last5` in `summary.json`).\n\n| target | method | seed | iteration: EUBO / Sinkhorn (`last5`) |\n|---|---|---|---|"
+            "\nWhere each run is heading: EUBO / Sinkhorn (paper) as the first table reports them, the mean of the last five evaluations against the same set (a run resumed with another `--eval-reference` starts its means again where it switched), at up to eight roughly evenly spaced evaluations of `metrics.jsonl` (the last is the run's `last5` in `summary.json`).\n\n| target | method | seed | iteration: EUBO / Sinkhorn (`last5`) |\n|---|---|---|---|"
         );
         let _ = writeln!(
             p.commands,
@@ -424,6 +440,46 @@ mod tests {
             "{c} against {last5}"
         );
         assert_eq!(curve(&format!("{d}/none"), 4, cadence), "–");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_curve_does_not_mix_two_references() {
+        let dir = std::env::temp_dir().join(format!("amortise-paper-ref-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap_or_default();
+        let d = dir.to_string_lossy().to_string();
+        // six evaluations against the exact set, then three against the seeds' set
+        let lines: String = (1..=9)
+            .map(|i| {
+                let mark = if i > 6 {
+                    ",\"eval_reference\":\"paper\""
+                } else {
+                    ""
+                };
+                format!(
+                    "{{\"iteration\":{},\"elbo\":-1,\"eubo\":{i},\"sinkhorn_paper\":{}{mark}}}\n",
+                    200 * i,
+                    10 * i
+                )
+            })
+            .collect();
+        let cadence = Cadence {
+            every: 200,
+            iters: 4000,
+        };
+        let m = crate::run_loop::Metrics::resumed(&d, &lines, cadence)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let paper = |v: &Value| v["eval_reference"].as_str() == Some("paper");
+        let last5 = m.mean_of_last_where(5, &["eubo", "sinkhorn_paper"], &paper);
+        // at 1200 the exact set's 2..6; at 1800 the seeds' set's three alone, as `last5`
+        assert_eq!(
+            curve(&d, 9, cadence),
+            "200: 1.00 / 10.00 · 400: 1.50 / 15.00 · 600: 2.00 / 20.00 · 800: 2.50 / 25.00 · \
+             1000: 3.00 / 30.00 · 1200: 4.00 / 40.00 · 1400: 7.00 / 70.00 · 1600: 7.50 / 75.00 · \
+             1800: 8.00 / 80.00"
+        );
+        assert_eq!(field(&last5, "eubo"), 8.0);
+        assert_eq!(field(&last5, "sinkhorn_paper"), 80.0);
         let _ = std::fs::remove_dir_all(&dir);
     }
 
